@@ -1,0 +1,377 @@
+//! Coercion: reading a stored value (an integer, a real, text or a blob, as
+//! SQLite or a text protocol hands it over) as a column's logical type.
+//!
+//! The rules are explicit and the same for every engine:
+//!
+//! | logical type | integer | real | text | blob |
+//! |---|---|---|---|---|
+//! | integer | as is | if integral | decimal digits | — |
+//! | float | as f64 | as is | parsed | — |
+//! | decimal | as is | shortest digits, rounded to scale | parsed, rounded to scale | — |
+//! | text | its digits | its digits | as is | if UTF-8 |
+//! | bytes | — | — | its UTF-8 bytes | as is |
+//! | bool | 0 / 1 | 0.0 / 1.0 | `t`/`f`, `true`/`false`, `1`/`0`, `yes`/`no`, `on`/`off` | — |
+//! | timestamps | Unix seconds (or millis) | Julian day (or Unix seconds) | ISO-8601 | — |
+//! | date | Unix seconds at midnight | Julian day | `YYYY-MM-DD` | — |
+//! | time | seconds since midnight | seconds since midnight | `HH:MM:SS[.f]` | — |
+//! | uuid | — | — | hex, with or without hyphens or braces | 16 bytes |
+//! | json | as JSON | as JSON | parsed JSON | if UTF-8 JSON |
+//!
+//! Anything else becomes [`Value::Invalid`]: a difference, never a crash.
+
+use serde::{Deserialize, Serialize};
+
+use crate::canon::normalize_float;
+use crate::decimal;
+use crate::time::{self, MICROS_PER_DAY, MICROS_PER_SEC};
+use crate::value::{LogicalType, Value};
+
+/// How a replica stores temporal values, when it is not left to detection.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TimeStorage {
+    /// Integers are Unix seconds, reals are Julian days, text is ISO-8601.
+    #[default]
+    Auto,
+    Iso8601,
+    UnixSeconds,
+    UnixMillis,
+    JulianDay,
+}
+
+/// How to read one column: its logical type and the storage conventions.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ColumnRule {
+    pub ty: LogicalType,
+    pub time_storage: TimeStorage,
+    /// UTC offset (seconds) assumed for instants stored without one.
+    pub assume_offset_secs: i32,
+}
+
+impl ColumnRule {
+    pub fn new(ty: LogicalType) -> ColumnRule {
+        ColumnRule {
+            ty,
+            time_storage: TimeStorage::Auto,
+            assume_offset_secs: 0,
+        }
+    }
+
+    /// Reads a stored integer.
+    pub fn from_int(&self, i: i64) -> Value {
+        use LogicalType as T;
+        match self.ty {
+            T::Integer | T::Dynamic => Value::Int(i as i128),
+            T::Float { .. } => self.float(i as f64),
+            T::Decimal { .. } => Value::Decimal(i.to_string()),
+            T::Text => Value::Text(i.to_string()),
+            T::Bool => match i {
+                0 => Value::Bool(false),
+                1 => Value::Bool(true),
+                _ => invalid(i),
+            },
+            T::Json => Value::Json(i.to_string()),
+            T::Timestamp { .. } | T::TimestampNaive { .. } | T::Date => {
+                let micros = match self.time_storage {
+                    TimeStorage::Auto | TimeStorage::UnixSeconds => {
+                        (i as i128 * MICROS_PER_SEC as i128).try_into().ok()
+                    }
+                    TimeStorage::UnixMillis => (i as i128 * 1000).try_into().ok(),
+                    TimeStorage::JulianDay => julian_to_micros(i as f64),
+                    TimeStorage::Iso8601 => None,
+                };
+                micros.map_or_else(|| invalid(i), |m| self.instant(m))
+            }
+            T::Time { precision } => match (i as i128 * MICROS_PER_SEC as i128).try_into() {
+                Ok(m) if (0..=MICROS_PER_DAY).contains(&m) => {
+                    Value::Time(time::truncate_micros(m, precision))
+                }
+                _ => invalid(i),
+            },
+            T::Bytes | T::Uuid => invalid(i),
+        }
+    }
+
+    /// Reads a stored real.
+    pub fn from_real(&self, f: f64) -> Value {
+        use LogicalType as T;
+        match self.ty {
+            T::Float { .. } | T::Dynamic => self.float(f),
+            T::Integer => {
+                if f.fract() == 0.0 && f.abs() < 1.7e38 {
+                    Value::Int(f as i128)
+                } else {
+                    invalid(f)
+                }
+            }
+            T::Decimal { scale } => {
+                decimal::from_f64(f, scale).map_or_else(|| invalid(f), Value::Decimal)
+            }
+            T::Text => Value::Text(format!("{f}")),
+            T::Bool if f == 0.0 => Value::Bool(false),
+            T::Bool if f == 1.0 => Value::Bool(true),
+            T::Json if f.is_finite() => Value::Json(format!("{f}")),
+            T::Timestamp { .. } | T::TimestampNaive { .. } | T::Date => {
+                let micros = match self.time_storage {
+                    TimeStorage::Auto | TimeStorage::JulianDay => julian_to_micros(f),
+                    TimeStorage::UnixSeconds => finite_micros(f * 1e6),
+                    TimeStorage::UnixMillis => finite_micros(f * 1e3),
+                    TimeStorage::Iso8601 => None,
+                };
+                micros.map_or_else(|| invalid(f), |m| self.instant(m))
+            }
+            T::Time { precision } => match finite_micros(f * 1e6) {
+                Some(m) if (0..=MICROS_PER_DAY).contains(&m) => {
+                    Value::Time(time::truncate_micros(m, precision))
+                }
+                _ => invalid(f),
+            },
+            _ => invalid(f),
+        }
+    }
+
+    /// Reads stored text.
+    pub fn from_text(&self, s: &str) -> Value {
+        use LogicalType as T;
+        let parsed = match self.ty {
+            T::Text | T::Dynamic => return Value::Text(s.to_owned()),
+            T::Bytes => return Value::Bytes(s.as_bytes().to_vec()),
+            T::Integer => s.trim().parse::<i128>().ok().map(Value::Int).or_else(|| {
+                // "12.0" or "1.2e1" still name an integer.
+                let d = decimal::normalize(s, None)?;
+                d.parse::<i128>().ok().map(Value::Int)
+            }),
+            T::Float { .. } => parse_float(s).map(|f| self.float(f)),
+            T::Decimal { scale } => decimal::normalize(s, scale).map(Value::Decimal),
+            T::Bool => parse_bool(s).map(Value::Bool),
+            T::Timestamp { .. } | T::TimestampNaive { .. } | T::Date => {
+                match self.time_storage {
+                    TimeStorage::Auto | TimeStorage::Iso8601 => time::parse_datetime(s).map(|dt| {
+                        let m = match (self.ty, dt.offset_secs) {
+                            (T::Timestamp { .. }, None) => {
+                                dt.local_micros - self.assume_offset_secs as i64 * MICROS_PER_SEC
+                            }
+                            (T::Date, _) => dt.local_micros,
+                            _ => dt.utc_micros(),
+                        };
+                        self.instant(m)
+                    }),
+                    // Numbers stored as text, as a text-only sync may write them.
+                    _ => s.trim().parse::<f64>().ok().map(|f| {
+                        if f.fract() == 0.0 && f.abs() < 9e15 {
+                            self.from_int(f as i64)
+                        } else {
+                            self.from_real(f)
+                        }
+                    }),
+                }
+                .filter(|v| !matches!(v, Value::Invalid(_)))
+            }
+            T::Time { precision } => {
+                time::parse_time(s).map(|m| Value::Time(time::truncate_micros(m, precision)))
+            }
+            T::Uuid => parse_uuid(s).map(Value::Uuid),
+            T::Json => canonical_json(s).map(Value::Json),
+        };
+        parsed.unwrap_or_else(|| Value::Invalid(s.to_owned()))
+    }
+
+    /// Reads a stored blob.
+    pub fn from_blob(&self, b: &[u8]) -> Value {
+        use LogicalType as T;
+        match self.ty {
+            T::Bytes | T::Dynamic => Value::Bytes(b.to_vec()),
+            T::Uuid => match <[u8; 16]>::try_from(b) {
+                Ok(u) => Value::Uuid(u),
+                Err(_) => Value::Invalid(crate::value::hex(b)),
+            },
+            _ => match std::str::from_utf8(b) {
+                Ok(s) => self.from_text(s),
+                Err(_) => Value::Invalid(crate::value::hex(b)),
+            },
+        }
+    }
+
+    /// Normalizes a value a typed driver already decoded (PostgreSQL's
+    /// binary protocol, say) to this column's precision.
+    pub fn finish(&self, v: Value) -> Value {
+        match (self.ty, v) {
+            (LogicalType::Float { .. }, Value::Float(f)) => self.float(f),
+            (
+                LogicalType::Timestamp { .. } | LogicalType::TimestampNaive { .. },
+                Value::Timestamp(m),
+            )
+            | (
+                LogicalType::Timestamp { .. } | LogicalType::TimestampNaive { .. },
+                Value::TimestampNaive(m),
+            ) => self.instant(m),
+            (LogicalType::Time { precision }, Value::Time(m)) => {
+                Value::Time(time::truncate_micros(m, precision))
+            }
+            (LogicalType::Decimal { scale }, Value::Decimal(s)) => {
+                decimal::normalize(&s, scale).map_or(Value::Invalid(s), Value::Decimal)
+            }
+            (_, v) => v,
+        }
+    }
+
+    fn float(&self, f: f64) -> Value {
+        let f = match self.ty {
+            LogicalType::Float { single: true } => f as f32 as f64,
+            _ => f,
+        };
+        Value::Float(normalize_float(f))
+    }
+
+    /// Builds the temporal value for microseconds since the epoch.
+    fn instant(&self, micros: i64) -> Value {
+        match self.ty {
+            LogicalType::Timestamp { precision } => {
+                Value::Timestamp(time::truncate_micros(micros, precision))
+            }
+            LogicalType::TimestampNaive { precision } => {
+                Value::TimestampNaive(time::truncate_micros(micros, precision))
+            }
+            LogicalType::Date if micros.rem_euclid(MICROS_PER_DAY) == 0 => {
+                match i32::try_from(micros.div_euclid(MICROS_PER_DAY)) {
+                    Ok(d) => Value::Date(d),
+                    Err(_) => Value::Invalid(micros.to_string()),
+                }
+            }
+            _ => Value::Invalid(time::format_timestamp(micros)),
+        }
+    }
+}
+
+fn invalid(v: impl ToString) -> Value {
+    Value::Invalid(v.to_string())
+}
+
+fn finite_micros(m: f64) -> Option<i64> {
+    (m.is_finite() && m.abs() < 9.2e18).then(|| m.round() as i64)
+}
+
+/// Julian day number to Unix microseconds, rounded to the millisecond: a
+/// Julian day in an f64 only holds about 40 µs of precision, and SQLite's own
+/// `julianday()` works in milliseconds.
+fn julian_to_micros(jd: f64) -> Option<i64> {
+    let ms = (jd - 2_440_587.5) * 86_400_000.0;
+    (ms.is_finite() && ms.abs() < 9.2e15).then(|| ms.round() as i64 * 1000)
+}
+
+fn parse_float(s: &str) -> Option<f64> {
+    let t = s.trim();
+    match t.to_ascii_lowercase().as_str() {
+        "nan" => Some(f64::NAN),
+        "inf" | "infinity" | "+inf" | "+infinity" => Some(f64::INFINITY),
+        "-inf" | "-infinity" => Some(f64::NEG_INFINITY),
+        _ => t.parse().ok(),
+    }
+}
+
+fn parse_bool(s: &str) -> Option<bool> {
+    match s.trim().to_ascii_lowercase().as_str() {
+        "t" | "true" | "1" | "y" | "yes" | "on" => Some(true),
+        "f" | "false" | "0" | "n" | "no" | "off" => Some(false),
+        _ => None,
+    }
+}
+
+/// Parses a UUID from 32 hex digits, with optional hyphens and braces.
+pub fn parse_uuid(s: &str) -> Option<[u8; 16]> {
+    let t = s.trim().trim_start_matches('{').trim_end_matches('}');
+    let mut out = [0u8; 16];
+    let mut n = 0;
+    for c in t.bytes() {
+        if c == b'-' {
+            continue;
+        }
+        let d = (c as char).to_digit(16)? as u8;
+        if n >= 32 {
+            return None;
+        }
+        out[n / 2] |= if n % 2 == 0 { d << 4 } else { d };
+        n += 1;
+    }
+    (n == 32).then_some(out)
+}
+
+/// JSON re-serialized with sorted object keys and no white space.
+pub fn canonical_json(s: &str) -> Option<String> {
+    let v: serde_json::Value = serde_json::from_str(s).ok()?;
+    serde_json::to_string(&v).ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::value::LogicalType as T;
+
+    fn rule(ty: LogicalType) -> ColumnRule {
+        ColumnRule::new(ty)
+    }
+
+    #[test]
+    fn timestamps_in_every_representation_agree() {
+        let r = rule(T::Timestamp { precision: 6 });
+        let iso = r.from_text("2024-03-01T10:00:00Z");
+        assert_eq!(iso, r.from_text("2024-03-01 10:00:00+00"));
+        assert_eq!(iso, r.from_text("2024-03-01 10:00:00"));
+        assert_eq!(iso, r.from_int(1_709_287_200));
+        assert_eq!(iso, r.from_real(2_460_370.916_666_666_5));
+        let millis = ColumnRule {
+            time_storage: TimeStorage::UnixMillis,
+            ..r
+        };
+        assert_eq!(iso, millis.from_int(1_709_287_200_000));
+        let cet = ColumnRule {
+            assume_offset_secs: 3600,
+            ..r
+        };
+        assert_eq!(iso, cet.from_text("2024-03-01 11:00:00"));
+        assert!(matches!(r.from_text("not a time"), Value::Invalid(_)));
+    }
+
+    #[test]
+    fn precision_truncates() {
+        let r = rule(T::Timestamp { precision: 3 });
+        assert_eq!(
+            r.from_text("2024-03-01T10:00:00.123456Z"),
+            r.from_text("2024-03-01T10:00:00.123Z")
+        );
+        let f4 = rule(T::Float { single: true });
+        assert_eq!(f4.from_real(0.1), f4.from_real(0.1f32 as f64));
+        let f8 = rule(T::Float { single: false });
+        assert_ne!(f8.from_real(0.1), f8.from_real(0.1f32 as f64));
+    }
+
+    #[test]
+    fn other_types() {
+        let d = rule(T::Decimal { scale: Some(2) });
+        assert_eq!(d.from_text("5.10"), d.from_real(5.1));
+        assert_eq!(d.from_text("5"), d.from_int(5));
+        let b = rule(T::Bool);
+        assert_eq!(b.from_int(1), b.from_text("true"));
+        assert!(matches!(b.from_int(7), Value::Invalid(_)));
+        let u = rule(T::Uuid);
+        let blob = [0xA0u8; 16];
+        assert_eq!(
+            u.from_text("a0a0a0a0-A0A0-a0a0-a0a0-a0a0a0a0a0a0"),
+            u.from_blob(&blob)
+        );
+        assert!(matches!(u.from_text("a0a0"), Value::Invalid(_)));
+        let j = rule(T::Json);
+        assert_eq!(
+            j.from_text(r#"{"b": 1, "a": [true]}"#),
+            j.from_text(r#"{"a":[true],"b":1}"#)
+        );
+        let date = rule(T::Date);
+        assert_eq!(date.from_text("2024-03-01"), Value::Date(19_783));
+        assert_eq!(date.from_int(1_709_251_200), Value::Date(19_783));
+        let t = rule(T::Time { precision: 6 });
+        assert_eq!(t.from_text("00:00:01"), t.from_int(1));
+        let i = rule(T::Integer);
+        assert_eq!(i.from_text("12"), i.from_real(12.0));
+        assert!(matches!(i.from_real(1.5), Value::Invalid(_)));
+    }
+}

@@ -1,0 +1,215 @@
+//! Order-preserving key bytes: primary-key values encoded so that comparing
+//! the bytes compares the keys.
+//!
+//! Each column is a class byte followed by its payload; compound keys are the
+//! concatenation of their columns. Integers are sign-flipped big-endian
+//! `i128`, text and bytes are escaped (`00` → `00 FF`) and terminated by
+//! `00 00`, so a prefix sorts before any longer string and columns never run
+//! into each other. [`decode`] turns the bytes back into values.
+
+use std::fmt;
+
+use crate::value::Value;
+
+const NULL: u8 = 0x00;
+const INT: u8 = 0x02;
+const FLOAT: u8 = 0x03;
+const TEXT: u8 = 0x04;
+const BYTES: u8 = 0x05;
+const UUID: u8 = 0x06;
+/// Any other value in a key column (only possible for dynamic or invalid
+/// values): its display text, so it still has a stable place in the order.
+const OTHER: u8 = 0x07;
+
+/// An encoded key; `Ord` on it is the key order both sides agree on.
+#[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
+pub struct Key(Box<[u8]>);
+
+impl Key {
+    pub fn from_bytes(bytes: &[u8]) -> Key {
+        Key(bytes.into())
+    }
+    pub fn as_bytes(&self) -> &[u8] {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Key {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match decode(&self.0) {
+            Some(vals) => {
+                let parts: Vec<String> = vals.iter().map(|v| v.to_string()).collect();
+                write!(f, "Key({})", parts.join(", "))
+            }
+            None => write!(f, "Key(0x{})", crate::value::hex(&self.0)),
+        }
+    }
+}
+
+fn escaped(out: &mut Vec<u8>, bytes: &[u8]) {
+    for &b in bytes {
+        out.push(b);
+        if b == 0 {
+            out.push(0xFF);
+        }
+    }
+    out.extend_from_slice(&[0, 0]);
+}
+
+/// Appends one key column's encoding to `out`.
+pub fn encode_value(out: &mut Vec<u8>, v: &Value) {
+    match v {
+        Value::Null => out.push(NULL),
+        Value::Int(i) => {
+            out.push(INT);
+            out.extend_from_slice(&((*i as u128) ^ (1u128 << 127)).to_be_bytes());
+        }
+        Value::Float(f) => {
+            out.push(FLOAT);
+            let bits = f.to_bits();
+            let ordered = if bits >> 63 == 1 {
+                !bits
+            } else {
+                bits | (1 << 63)
+            };
+            out.extend_from_slice(&ordered.to_be_bytes());
+        }
+        Value::Text(s) => {
+            out.push(TEXT);
+            escaped(out, s.as_bytes());
+        }
+        Value::Bytes(b) => {
+            out.push(BYTES);
+            escaped(out, b);
+        }
+        Value::Uuid(u) => {
+            out.push(UUID);
+            out.extend_from_slice(u);
+        }
+        other => {
+            out.push(OTHER);
+            escaped(out, other.to_string().as_bytes());
+        }
+    }
+}
+
+/// Encodes a whole (possibly compound) key into `out`, which is cleared first.
+pub fn encode_into(out: &mut Vec<u8>, values: &[Value]) {
+    out.clear();
+    for v in values {
+        encode_value(out, v);
+    }
+}
+
+pub fn encode(values: &[Value]) -> Key {
+    let mut out = Vec::with_capacity(16 * values.len() + 2);
+    encode_into(&mut out, values);
+    Key(out.into_boxed_slice())
+}
+
+fn unescape(bytes: &[u8], i: &mut usize) -> Option<Vec<u8>> {
+    let mut out = Vec::new();
+    loop {
+        let b = *bytes.get(*i)?;
+        *i += 1;
+        if b != 0 {
+            out.push(b);
+            continue;
+        }
+        match *bytes.get(*i)? {
+            0 => {
+                *i += 1;
+                return Some(out);
+            }
+            0xFF => {
+                *i += 1;
+                out.push(0);
+            }
+            _ => return None,
+        }
+    }
+}
+
+/// Decodes key bytes back into values; `None` if the bytes are not a key.
+/// Values of the `OTHER` class come back as text.
+pub fn decode(bytes: &[u8]) -> Option<Vec<Value>> {
+    let mut i = 0;
+    let mut out = Vec::new();
+    while i < bytes.len() {
+        let class = bytes[i];
+        i += 1;
+        let v = match class {
+            NULL => Value::Null,
+            INT => {
+                let raw: [u8; 16] = bytes.get(i..i + 16)?.try_into().ok()?;
+                i += 16;
+                Value::Int((u128::from_be_bytes(raw) ^ (1u128 << 127)) as i128)
+            }
+            FLOAT => {
+                let raw: [u8; 8] = bytes.get(i..i + 8)?.try_into().ok()?;
+                i += 8;
+                let o = u64::from_be_bytes(raw);
+                let bits = if o >> 63 == 1 { o & !(1 << 63) } else { !o };
+                Value::Float(f64::from_bits(bits))
+            }
+            TEXT | OTHER => Value::Text(String::from_utf8(unescape(bytes, &mut i)?).ok()?),
+            BYTES => Value::Bytes(unescape(bytes, &mut i)?),
+            UUID => {
+                let raw: [u8; 16] = bytes.get(i..i + 16)?.try_into().ok()?;
+                i += 16;
+                Value::Uuid(raw)
+            }
+            _ => return None,
+        };
+        out.push(v);
+    }
+    Some(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn arb_key_value() -> impl Strategy<Value = Value> {
+        prop_oneof![
+            any::<i64>().prop_map(|i| Value::Int(i as i128)),
+            any::<i128>().prop_map(Value::Int),
+            ".{0,6}".prop_map(Value::Text),
+            proptest::collection::vec(any::<u8>(), 0..6).prop_map(Value::Bytes),
+        ]
+    }
+
+    proptest! {
+        #[test]
+        fn order_is_preserved(a in any::<i64>(), b in any::<i64>(),
+                              s in proptest::collection::vec(any::<u8>(), 0..8),
+                              t in proptest::collection::vec(any::<u8>(), 0..8),
+                              x in any::<i64>()) {
+            let ka = encode(&[Value::Int(a as i128)]);
+            let kb = encode(&[Value::Int(b as i128)]);
+            prop_assert_eq!(ka.cmp(&kb), a.cmp(&b));
+            // Compound: (bytes, int) compares like a tuple.
+            let ks = encode(&[Value::Bytes(s.clone()), Value::Int(x as i128)]);
+            let kt = encode(&[Value::Bytes(t.clone()), Value::Int(a as i128)]);
+            prop_assert_eq!(ks.cmp(&kt), (s, x).cmp(&(t, a)));
+        }
+
+        #[test]
+        fn decode_inverts_encode(vals in proptest::collection::vec(arb_key_value(), 1..4)) {
+            prop_assert_eq!(decode(encode(&vals).as_bytes()), Some(vals));
+        }
+
+        #[test]
+        fn decode_never_panics(bytes in proptest::collection::vec(any::<u8>(), 0..40)) {
+            let _ = decode(&bytes);
+        }
+    }
+
+    #[test]
+    fn floats_order() {
+        let fs = [f64::NEG_INFINITY, -2.5, -0.0, 1e-300, 3.0, f64::INFINITY];
+        let keys: Vec<Key> = fs.iter().map(|f| encode(&[Value::Float(*f)])).collect();
+        assert!(keys.windows(2).all(|w| w[0] < w[1]));
+    }
+}

@@ -1,0 +1,23 @@
+//! driftsum-core: the pure computation behind driftsum.
+//!
+//! Canonical values ([`value`], [`coerce`], [`canon`]), order-preserving
+//! keys ([`key`]), hashes ([`hash`]), the key-range Merkle [`tree`] and the
+//! [`diff`] walk over two trees. Nothing here touches a database, a socket or
+//! a terminal, so it builds, tests and benchmarks on its own.
+
+pub mod canon;
+pub mod coerce;
+pub mod decimal;
+pub mod diff;
+pub mod hash;
+pub mod key;
+pub mod time;
+pub mod tree;
+pub mod value;
+
+pub use canon::{CanonOptions, ENCODING_VERSION};
+pub use diff::{DriftRange, Side, TreeSide, Walk, WalkStats};
+pub use hash::Hash;
+pub use key::Key;
+pub use tree::{Builder, Shape, Tree};
+pub use value::{LogicalType, Value};

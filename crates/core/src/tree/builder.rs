@@ -1,0 +1,190 @@
+//! Building a tree from a key-ordered stream of `(key, row hash)` entries,
+//! holding only the nodes (never the rows) in memory.
+
+use crate::hash::{self, Domain, Hash};
+use crate::key::Key;
+
+use super::chunker::Shape;
+use super::node::Node;
+use super::Tree;
+
+/// The stream broke key order: the builder cannot place this entry.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum OrderError {
+    #[error("keys arrived out of order")]
+    OutOfOrder,
+    #[error("the key {0:?} occurs twice")]
+    Duplicate(Key),
+}
+
+/// A node being filled on one level.
+struct Open {
+    hasher: blake3::Hasher,
+    first_key: Option<Key>,
+    rows: u64,
+    child_start: u32,
+}
+
+impl Open {
+    fn new(level: usize, child_start: u32) -> Open {
+        let domain = if level == 0 {
+            Domain::Leaf
+        } else {
+            Domain::Node
+        };
+        Open {
+            hasher: hash::hasher(domain),
+            first_key: None,
+            rows: 0,
+            child_start,
+        }
+    }
+}
+
+/// Streaming tree builder; feed it entries in strictly increasing key order.
+pub struct Builder {
+    shape: Shape,
+    thresholds: Vec<u64>,
+    levels: Vec<Vec<Node>>,
+    open: Vec<Open>,
+    prev_key: Vec<u8>,
+    rows: u64,
+}
+
+impl Builder {
+    pub fn new(shape: Shape) -> Builder {
+        Builder {
+            shape,
+            thresholds: (0..40).map(|l| shape.threshold(l)).collect(),
+            levels: vec![Vec::new()],
+            open: vec![Open::new(0, 0)],
+            prev_key: Vec::new(),
+            rows: 0,
+        }
+    }
+
+    /// Adds one row's entry.
+    pub fn push(&mut self, key: &[u8], row_hash: &Hash) -> Result<(), OrderError> {
+        if self.rows > 0 {
+            match key.cmp(&self.prev_key[..]) {
+                std::cmp::Ordering::Greater => {}
+                std::cmp::Ordering::Equal => {
+                    return Err(OrderError::Duplicate(Key::from_bytes(key)))
+                }
+                std::cmp::Ordering::Less => return Err(OrderError::OutOfOrder),
+            }
+        }
+        self.rows += 1;
+        self.prev_key.clear();
+        self.prev_key.extend_from_slice(key);
+        let leaf = &mut self.open[0];
+        if leaf.first_key.is_none() {
+            leaf.first_key = Some(Key::from_bytes(key));
+        }
+        leaf.rows += 1;
+        leaf.hasher.update(&(key.len() as u32).to_le_bytes());
+        leaf.hasher.update(key);
+        leaf.hasher.update(&row_hash.0);
+        let bh = hash::boundary_hash(key);
+        if bh < self.thresholds[0] {
+            self.close(0, Key::from_bytes(key), Some(bh));
+        }
+        Ok(())
+    }
+
+    /// Closes the open node on `level`, ending at `last_key`, and hands it to
+    /// the level above (which closes in turn if `bh` is a boundary there);
+    /// `bh: None` closes the root, which has no level above.
+    fn close(&mut self, level: usize, last_key: Key, bh: Option<u64>) {
+        let child_end = if level == 0 {
+            0
+        } else {
+            self.levels[level - 1].len() as u32
+        };
+        let open = std::mem::replace(&mut self.open[level], Open::new(level, child_end));
+        let node = Node {
+            first_key: open.first_key.unwrap_or_default(),
+            last_key,
+            rows: open.rows,
+            hash: Hash(*open.hasher.finalize().as_bytes()),
+            children: if level == 0 {
+                0..0
+            } else {
+                open.child_start..child_end
+            },
+        };
+        self.levels[level].push(node);
+        let Some(bh) = bh else { return };
+        if self.levels.len() == level + 1 {
+            self.levels.push(Vec::new());
+            self.open.push(Open::new(level + 1, 0));
+        }
+        self.add_child(level + 1, bh);
+    }
+
+    /// Adds the newest node of `level - 1` to the open node on `level`.
+    fn add_child(&mut self, level: usize, bh: u64) {
+        let child = self.levels[level - 1]
+            .last()
+            .expect("a child was just pushed");
+        let open = &mut self.open[level];
+        if open.first_key.is_none() {
+            open.first_key = Some(child.first_key.clone());
+        }
+        open.rows += child.rows;
+        open.hasher.update(&child.hash.0);
+        let last = child.last_key.clone();
+        let threshold = self.thresholds.get(level).copied().unwrap_or(0);
+        if bh < threshold {
+            self.close(level, last, Some(bh));
+        }
+    }
+
+    /// Rows pushed so far.
+    pub fn rows(&self) -> u64 {
+        self.rows
+    }
+
+    /// Closes every open node and returns the tree.
+    pub fn finish(mut self) -> Tree {
+        if self.rows == 0 {
+            return Tree {
+                shape: self.shape,
+                levels: Vec::new(),
+                rows: 0,
+            };
+        }
+        let mut level = 0;
+        loop {
+            let above_empty = self.open.get(level + 1).is_none_or(|o| o.rows == 0)
+                && self.levels.get(level + 1).is_none_or(|l| l.is_empty());
+            if self.open[level].rows > 0 {
+                let last = if level == 0 {
+                    Key::from_bytes(&self.prev_key)
+                } else {
+                    self.levels[level - 1]
+                        .last()
+                        .expect("open node has children")
+                        .last_key
+                        .clone()
+                };
+                let is_root = self.levels[level].is_empty() && above_empty;
+                // u64::MAX is never a boundary: closing at the end of the
+                // stream must not close the parent early.
+                self.close(level, last, (!is_root).then_some(u64::MAX));
+                if is_root {
+                    break;
+                }
+            } else if self.levels[level].len() == 1 && above_empty {
+                break;
+            }
+            level += 1;
+        }
+        self.levels.truncate(level + 1);
+        Tree {
+            shape: self.shape,
+            levels: self.levels,
+            rows: self.rows,
+        }
+    }
+}
