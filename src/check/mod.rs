@@ -1,0 +1,113 @@
+//! Checks: deciding what to compare and running the comparison, returning
+//! outcomes. Nothing here prints or stores anything.
+
+pub mod outcome;
+pub mod plan;
+pub mod tree;
+
+use driftsum_core::{CanonOptions, Shape, Side};
+
+pub use outcome::{ColumnDifference, RangeOutcome, RunOutcome, Stats, TableOutcome};
+pub use plan::{ColumnChoice, TablePair};
+
+use crate::error::CheckError;
+use crate::source::Source;
+
+/// Progress callback: rows scanned so far on a side.
+pub type Progress<'a> = &'a (dyn Fn(Side, u64) + Sync);
+
+/// Everything a diff run needs besides its two sources.
+#[derive(Clone, Debug, Default)]
+pub struct DiffOptions {
+    /// Tables to compare; empty means every table the sides share.
+    pub tables: Vec<TablePair>,
+    pub columns: ColumnChoice,
+    pub canon: CanonOptions,
+    pub shape: Shape,
+}
+
+/// The tables to compare, and outcomes for tables only one side has.
+fn table_list(
+    source: &mut dyn Source,
+    target: &mut dyn Source,
+    opts: &DiffOptions,
+) -> Result<(Vec<TablePair>, Vec<TableOutcome>), CheckError> {
+    if !opts.tables.is_empty() {
+        return Ok((opts.tables.clone(), Vec::new()));
+    }
+    let src = source.tables().map_err(CheckError::Source)?;
+    let tgt = target.tables().map_err(CheckError::Target)?;
+    let mut pairs = Vec::new();
+    let mut lonely = Vec::new();
+    for t in &src {
+        if tgt.contains(t) {
+            pairs.push(TablePair::parse(t));
+        } else {
+            lonely.push(TableOutcome::failed(
+                t,
+                t,
+                format!("table {t:?} is missing from the target"),
+            ));
+        }
+    }
+    for t in tgt.iter().filter(|t| !src.contains(t)) {
+        lonely.push(TableOutcome::failed(
+            t,
+            t,
+            format!("table {t:?} is only in the target"),
+        ));
+    }
+    Ok((pairs, lonely))
+}
+
+/// Compares one table pair; failures land in the outcome's `error`.
+pub fn diff_table(
+    source: &mut dyn Source,
+    target: &mut dyn Source,
+    pair: &TablePair,
+    opts: &DiffOptions,
+    progress: Progress<'_>,
+) -> TableOutcome {
+    let mut outcome = TableOutcome::failed(&pair.source, &pair.target, "");
+    outcome.error = None;
+    let result = (|| {
+        let s = source.schema(&pair.source).map_err(CheckError::Source)?;
+        let t = target.schema(&pair.target).map_err(CheckError::Target)?;
+        let plan = plan::plan(&s, &t, &opts.columns)?;
+        outcome.key_columns = plan.source.key.iter().map(|c| c.name.clone()).collect();
+        outcome.columns = plan.source.values.iter().map(|c| c.name.clone()).collect();
+        outcome.column_differences = plan.column_differences.clone();
+        tree::compare(
+            source,
+            target,
+            &plan,
+            &opts.canon,
+            opts.shape,
+            progress,
+            &mut outcome,
+        )
+    })();
+    if let Err(e) = result {
+        let mut failed = TableOutcome::failed(&pair.source, &pair.target, e);
+        failed.key_columns = outcome.key_columns;
+        return failed;
+    }
+    outcome
+}
+
+/// Compares every requested table; one table's failure does not stop the others.
+pub fn diff(
+    source: &mut dyn Source,
+    target: &mut dyn Source,
+    opts: &DiffOptions,
+    progress: Progress<'_>,
+) -> Result<RunOutcome, CheckError> {
+    let (pairs, mut lonely) = table_list(source, target, opts)?;
+    let mut tables: Vec<TableOutcome> = pairs
+        .iter()
+        .map(|p| diff_table(source, target, p, opts, progress))
+        .collect();
+    tables.append(&mut lonely);
+    tables.sort_by(|a, b| a.table.cmp(&b.table));
+    Ok(RunOutcome { tables })
+}

@@ -1,0 +1,95 @@
+//! What a check found: per-table outcomes and the run as a whole. Plain data;
+//! rendering lives in `report`.
+
+use driftsum_core::{Side, Value};
+
+use crate::reconcile::Difference;
+
+/// A drifted key range, as key values.
+#[derive(Clone, Debug, PartialEq)]
+pub struct RangeOutcome {
+    pub first: Vec<Value>,
+    pub last: Vec<Value>,
+    pub source_rows: u64,
+    pub target_rows: u64,
+}
+
+/// A column that only one side has.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ColumnDifference {
+    pub column: String,
+    pub only_in: Side,
+}
+
+/// What comparing one table cost.
+#[derive(Clone, Debug, Default, PartialEq, serde::Serialize)]
+pub struct Stats {
+    pub source_rows_read: u64,
+    pub target_rows_read: u64,
+    pub nodes_compared: u64,
+    pub bytes_exchanged: u64,
+    pub round_trips: u64,
+    pub seconds: f64,
+    pub scan_seconds: f64,
+    pub walk_seconds: f64,
+    pub fetch_seconds: f64,
+}
+
+/// The result of comparing one table.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct TableOutcome {
+    /// The table's name in the source (and in the replica unless mapped).
+    pub table: String,
+    pub target_table: String,
+    pub key_columns: Vec<String>,
+    /// The compared value columns, in the order of the difference vectors.
+    pub columns: Vec<String>,
+    pub source_rows: u64,
+    pub target_rows: u64,
+    pub ranges: Vec<RangeOutcome>,
+    pub differences: Vec<Difference>,
+    pub column_differences: Vec<ColumnDifference>,
+    pub stats: Stats,
+    /// Set when the table could not be compared; then nothing else is.
+    pub error: Option<String>,
+}
+
+impl TableOutcome {
+    pub fn failed(table: &str, target_table: &str, error: impl ToString) -> TableOutcome {
+        TableOutcome {
+            table: table.to_string(),
+            target_table: target_table.to_string(),
+            error: Some(error.to_string()),
+            ..TableOutcome::default()
+        }
+    }
+
+    pub fn in_sync(&self) -> bool {
+        self.error.is_none() && self.differences.is_empty() && self.column_differences.is_empty()
+    }
+
+    /// Changed rows whose only differences are floats agreeing to 15 digits.
+    pub fn float_only_changes(&self) -> usize {
+        self.differences.iter().filter(|d| d.float_only).count()
+    }
+}
+
+/// The result of a whole run.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct RunOutcome {
+    pub tables: Vec<TableOutcome>,
+}
+
+impl RunOutcome {
+    /// 0 when every table is in sync, 1 when drift was found, 2 when any
+    /// table could not be compared.
+    pub fn exit_code(&self) -> u8 {
+        if self.tables.iter().any(|t| t.error.is_some()) {
+            2
+        } else if self.tables.iter().all(TableOutcome::in_sync) {
+            0
+        } else {
+            1
+        }
+    }
+}

@@ -1,0 +1,43 @@
+//! Command-line interface: argument parsing, output and exit codes. No logic
+//! of its own: every command calls the library.
+
+mod demo;
+mod diff;
+mod progress;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+/// Proves a SQLite replica still matches its source database, finds the rows
+/// that drifted, and says where they are.
+///
+/// Exit codes: 0 in sync, 1 drift found, 2 error.
+#[derive(Parser, Debug)]
+#[command(name = "driftsum", version, about, long_about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    Diff(diff::DiffArgs),
+    Demo(demo::DemoArgs),
+}
+
+/// Runs the command line; errors are printed readably and exit with 2.
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Diff(args) => diff::run(args),
+        Command::Demo(args) => demo::run(args),
+    };
+    match result {
+        Ok(code) => ExitCode::from(code),
+        Err(e) => {
+            eprintln!("driftsum: error: {e:#}");
+            ExitCode::from(2)
+        }
+    }
+}

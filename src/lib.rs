@@ -1,0 +1,17 @@
+//! driftsum: proves a SQLite replica still matches its source database, and
+//! when it does not, finds exactly which rows drifted.
+//!
+//! The pure engine lives in `driftsum_core`; this crate holds the database
+//! [`source`]s, the [`check`]s that run comparisons, row-level
+//! [`reconcile`]iation and the [`report`]s. The `driftsum` binary is a thin
+//! layer over it (see `src/cli`).
+
+pub mod check;
+pub mod demo;
+pub mod error;
+pub mod reconcile;
+pub mod report;
+pub mod source;
+
+pub use driftsum_core as core;
+pub use error::{CheckError, SourceError};

@@ -1,0 +1,164 @@
+//! The text report, for people: a summary line per table, then drifted
+//! ranges and differences. In-sync tables get one quiet line.
+
+use std::fmt::Write;
+
+use serde_json::{Map, Value as J};
+
+use super::model::{Report, TableReport};
+
+/// Differences listed per table before the rest is only counted.
+const MAX_LISTED: usize = 50;
+
+fn fmt_count(n: u64) -> String {
+    let s = n.to_string();
+    let mut out = String::new();
+    for (i, c) in s.chars().enumerate() {
+        if i > 0 && (s.len() - i) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
+fn plural(n: usize, one: &str, many: &str) -> String {
+    format!("{} {}", n, if n == 1 { one } else { many })
+}
+
+/// `id=5` or `a=1, b="x"`.
+fn fmt_map(m: &Map<String, J>) -> String {
+    m.iter()
+        .map(|(k, v)| format!("{k}={v}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+fn summary(t: &TableReport) -> String {
+    let name = match &t.target_table {
+        Some(tt) => format!("{} → {}", t.table, tt),
+        None => t.table.clone(),
+    };
+    if let Some(e) = &t.error {
+        return format!("{name}: ERROR: {e}");
+    }
+    let rows = if t.source_rows == t.target_rows {
+        format!("{} rows", fmt_count(t.source_rows))
+    } else {
+        format!(
+            "{} source rows, {} target rows",
+            fmt_count(t.source_rows),
+            fmt_count(t.target_rows)
+        )
+    };
+    if t.in_sync {
+        return format!("{name}: in sync ({rows})");
+    }
+    let count = |k: &str| t.differences.iter().filter(|d| d.kind == k).count();
+    let mut parts = Vec::new();
+    for (k, label) in [
+        ("missing", "missing"),
+        ("extra", "extra"),
+        ("changed", "changed"),
+    ] {
+        let n = count(k);
+        if n > 0 {
+            parts.push(format!("{n} {label}"));
+        }
+    }
+    if !t.column_differences.is_empty() {
+        parts.push(plural(
+            t.column_differences.len(),
+            "column on one side only",
+            "columns on one side only",
+        ));
+    }
+    format!(
+        "{name}: DRIFT: {} ({rows}, {})",
+        parts.join(", "),
+        plural(t.drifted_ranges.len(), "drifted range", "drifted ranges")
+    )
+}
+
+/// Renders the whole report.
+pub fn render(report: &Report) -> String {
+    let mut out = String::new();
+    for t in &report.tables {
+        let _ = writeln!(out, "{}", summary(t));
+        if t.error.is_some() || t.in_sync {
+            continue;
+        }
+        for c in &t.column_differences {
+            let _ = writeln!(
+                out,
+                "  column {:?} is only in the {} (not compared; leave it out with --exclude-columns {})",
+                c.column, c.only_in, c.column
+            );
+        }
+        for r in &t.drifted_ranges {
+            let _ = writeln!(
+                out,
+                "  range    {} ..= {}  ({} source rows, {} target rows)",
+                fmt_map(&r.first),
+                fmt_map(&r.last),
+                fmt_count(r.source_rows),
+                fmt_count(r.target_rows)
+            );
+        }
+        for d in t.differences.iter().take(MAX_LISTED) {
+            let key = fmt_map(&d.key);
+            let line = match d.kind.as_str() {
+                "changed" => {
+                    let empty = Map::new();
+                    let (s, g) = (
+                        d.source.as_ref().unwrap_or(&empty),
+                        d.target.as_ref().unwrap_or(&empty),
+                    );
+                    let cols: Vec<String> = d
+                        .columns
+                        .iter()
+                        .flatten()
+                        .map(|c| {
+                            let a = s.get(c).unwrap_or(&J::Null);
+                            let b = g.get(c).unwrap_or(&J::Null);
+                            format!("{c}: {a} → {b}")
+                        })
+                        .collect();
+                    format!("  changed  {key}  {}", cols.join("; "))
+                }
+                "missing" => format!("  missing  {key}  (in source, not in target)"),
+                _ => format!("  extra    {key}  (in target, not in source)"),
+            };
+            let _ = writeln!(out, "{line}");
+        }
+        if t.differences.len() > MAX_LISTED {
+            let _ = writeln!(
+                out,
+                "  … and {} more differences (--format json lists them all)",
+                t.differences.len() - MAX_LISTED
+            );
+        }
+        if t.float_only_changes > 0 {
+            let _ =
+                writeln!(
+                out,
+                "  note: {} only in floats that agree to 15 significant digits; if the replica \
+                 stores floats with less precision, compare with --float-digits 15 (or fewer)",
+                plural(t.float_only_changes, "changed row differs", "changed rows differ")
+            );
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn counts_have_separators() {
+        assert_eq!(fmt_count(0), "0");
+        assert_eq!(fmt_count(999), "999");
+        assert_eq!(fmt_count(1_000_000), "1,000,000");
+    }
+}

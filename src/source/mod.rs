@@ -1,0 +1,103 @@
+//! Sources: one connector per database engine, behind the [`Source`] trait.
+//!
+//! A connector discovers schemas and streams rows in key order, each value
+//! already decoded into its column's logical type. Connectors only read:
+//! nothing here ever writes to a database.
+
+pub mod sqlite;
+pub mod url;
+
+use driftsum_core::coerce::ColumnRule;
+use driftsum_core::{LogicalType, Value};
+
+pub use crate::error::SourceError;
+pub use url::DbUrl;
+
+/// A column as its database declares it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Column {
+    pub name: String,
+    /// The type as declared (for messages).
+    pub declared: String,
+    pub ty: LogicalType,
+}
+
+/// A table's columns (in table order) and primary key.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TableSchema {
+    pub name: String,
+    pub columns: Vec<Column>,
+    /// Primary-key column names in key order; empty when there is none.
+    pub primary_key: Vec<String>,
+}
+
+impl TableSchema {
+    pub fn column(&self, name: &str) -> Option<&Column> {
+        self.columns.iter().find(|c| c.name == name)
+    }
+}
+
+/// One column to read and how to read it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ColumnSpec {
+    pub name: String,
+    pub rule: ColumnRule,
+}
+
+/// What to scan: key columns first, then the compared value columns.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ScanSpec {
+    pub table: String,
+    pub key: Vec<ColumnSpec>,
+    pub values: Vec<ColumnSpec>,
+    /// A user-given SQL condition (`--where`), applied as is.
+    pub filter: Option<String>,
+}
+
+impl ScanSpec {
+    pub fn width(&self) -> usize {
+        self.key.len() + self.values.len()
+    }
+}
+
+/// Bounds of a range scan, as key values: `after < key <= through`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct KeyBounds {
+    pub after: Option<Vec<Value>>,
+    pub through: Vec<Value>,
+}
+
+/// The receiver of scanned rows: each row is the key values followed by the
+/// value columns, in [`ScanSpec`] order.
+pub type RowSink<'a> = dyn FnMut(&[Value]) -> Result<(), SourceError> + 'a;
+
+/// One side of a comparison: a database connection (read-only).
+pub trait Source: Send {
+    /// Engine and location for messages, never with credentials.
+    fn describe(&self) -> String;
+    /// Names of the tables that can be compared, sorted.
+    fn tables(&mut self) -> Result<Vec<String>, SourceError>;
+    /// A table's schema; [`SourceError::NoTable`] when it does not exist.
+    fn schema(&mut self, table: &str) -> Result<TableSchema, SourceError>;
+    /// Streams rows ordered by key (binary order). `bounds` narrows the scan
+    /// when the connector can express it; callers still filter by key, since a
+    /// connector may ignore it and return more rows.
+    fn scan(
+        &mut self,
+        spec: &ScanSpec,
+        bounds: Option<&KeyBounds>,
+        sink: &mut RowSink<'_>,
+    ) -> Result<(), SourceError>;
+}
+
+/// Opens a source by URL.
+pub fn open(url: &str) -> Result<Box<dyn Source>, SourceError> {
+    match DbUrl::parse(url)? {
+        DbUrl::Sqlite(path) => Ok(Box::new(sqlite::SqliteSource::open(&path)?)),
+    }
+}
+
+/// Double-quotes an SQL identifier, so no name can become SQL.
+pub fn quote_ident(name: &str) -> String {
+    format!("\"{}\"", name.replace('"', "\"\""))
+}
