@@ -57,7 +57,7 @@ pub fn build_tree(
             canon::encode_row(&mut rbuf, row, &order, opts);
             let h = row_hash(&kbuf, &rbuf);
             rows += 1;
-            if rows % PROGRESS_EVERY == 0 {
+            if rows.is_multiple_of(PROGRESS_EVERY) {
                 progress(side, rows);
             }
             match builder.push(&kbuf, &h) {

@@ -161,9 +161,8 @@ fn parse_offset(c: &mut Cursor<'_>) -> Option<Option<i32>> {
     };
     let h = c.digits(2)? as i32;
     let mut m = 0;
-    if c.eat(b':') {
-        m = c.digits(2)? as i32;
-    } else if !c.done() {
+    // Minutes may follow with or without a colon: +05:30 or +0530.
+    if c.eat(b':') || !c.done() {
         m = c.digits(2)? as i32;
     }
     let mut s = 0;
