@@ -4,6 +4,9 @@
 //! already decoded into its column's logical type. Connectors only read:
 //! nothing here ever writes to a database.
 
+pub mod mysql;
+pub mod postgres;
+pub mod server;
 pub mod sqlite;
 pub mod url;
 
@@ -94,6 +97,8 @@ pub trait Source: Send {
 pub fn open(url: &str) -> Result<Box<dyn Source>, SourceError> {
     match DbUrl::parse(url)? {
         DbUrl::Sqlite(path) => Ok(Box::new(sqlite::SqliteSource::open(&path)?)),
+        DbUrl::Postgres(url) => Ok(Box::new(postgres::PgSource::connect(&url)?)),
+        DbUrl::Mysql(url) => Ok(Box::new(mysql::MySqlSource::connect(&url)?)),
     }
 }
 

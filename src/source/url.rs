@@ -9,6 +9,10 @@ use super::SourceError;
 pub enum DbUrl {
     /// `sqlite:PATH`, `sqlite://PATH` or `sqlite:///ABSOLUTE/PATH`.
     Sqlite(PathBuf),
+    /// `postgres://…` or `postgresql://…`, as libpq reads it.
+    Postgres(String),
+    /// `mysql://…` or `mariadb://…`.
+    Mysql(String),
 }
 
 impl DbUrl {
@@ -29,11 +33,47 @@ impl DbUrl {
                 }
                 Ok(DbUrl::Sqlite(PathBuf::from(path)))
             }
+            "postgres" | "postgresql" => Ok(DbUrl::Postgres(url.to_string())),
+            "mysql" | "mariadb" => Ok(DbUrl::Mysql(format!("mysql:{rest}"))),
             other => Err(SourceError::BadUrl(format!(
-                "unsupported database URL scheme {other:?}; supported: sqlite:PATH"
+                "unsupported database URL scheme {other:?}; supported: sqlite:PATH, \
+                 postgres://USER@HOST:PORT/DB, mysql://USER@HOST:PORT/DB"
             ))),
         }
     }
+}
+
+/// The URL with any password replaced by `***`, for messages.
+pub fn redact(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_string();
+    };
+    let (authority, tail) = match rest.find(['/', '?']) {
+        Some(i) => rest.split_at(i),
+        None => (rest, ""),
+    };
+    let authority = match authority.rsplit_once('@') {
+        Some((userinfo, host)) => match userinfo.split_once(':') {
+            Some((user, _password)) => format!("{user}:***@{host}"),
+            None => authority.to_string(),
+        },
+        None => authority.to_string(),
+    };
+    // Query parameters may carry a password too (`?password=…`).
+    let tail = match tail.split_once('?') {
+        Some((path, query)) => {
+            let q: Vec<String> = query
+                .split('&')
+                .map(|kv| match kv.split_once('=') {
+                    Some((k, _)) if k.eq_ignore_ascii_case("password") => format!("{k}=***"),
+                    _ => kv.to_string(),
+                })
+                .collect();
+            format!("{path}?{}", q.join("&"))
+        }
+        None => tail.to_string(),
+    };
+    format!("{scheme}://{authority}{tail}")
 }
 
 #[cfg(test)]
@@ -57,5 +97,26 @@ mod tests {
         assert!(DbUrl::parse("a.db").is_err());
         assert!(DbUrl::parse("oracle://x").is_err());
         assert!(DbUrl::parse("sqlite:").is_err());
+        assert!(matches!(
+            DbUrl::parse("postgresql://u@h/db").unwrap(),
+            DbUrl::Postgres(_)
+        ));
+        assert_eq!(
+            DbUrl::parse("mariadb://u@h/db").unwrap(),
+            DbUrl::Mysql("mysql://u@h/db".into())
+        );
+    }
+
+    #[test]
+    fn passwords_never_show() {
+        assert_eq!(
+            redact("postgres://u:secret@h:5432/db"),
+            "postgres://u:***@h:5432/db"
+        );
+        assert_eq!(
+            redact("mysql://u@h/db?password=secret&x=1"),
+            "mysql://u@h/db?password=***&x=1"
+        );
+        assert_eq!(redact("postgres://h/db"), "postgres://h/db");
     }
 }
