@@ -7,6 +7,7 @@
 //! layer over it (see `src/cli`).
 
 pub mod check;
+pub mod config;
 pub mod demo;
 pub mod error;
 pub mod reconcile;

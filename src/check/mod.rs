@@ -10,6 +10,7 @@ use driftsum_core::{CanonOptions, Shape, Side};
 pub use outcome::{ColumnDifference, RangeOutcome, RunOutcome, Stats, TableOutcome};
 pub use plan::{ColumnChoice, TablePair};
 
+use crate::config::Config;
 use crate::error::CheckError;
 use crate::source::Source;
 
@@ -24,6 +25,8 @@ pub struct DiffOptions {
     pub columns: ColumnChoice,
     pub canon: CanonOptions,
     pub shape: Shape,
+    /// Replica names and storage conventions.
+    pub config: Config,
 }
 
 /// The tables to compare, and outcomes for tables only one side has.
@@ -39,23 +42,23 @@ fn table_list(
     let tgt = target.tables().map_err(CheckError::Target)?;
     let mut pairs = Vec::new();
     let mut lonely = Vec::new();
+    let mut paired = Vec::new();
     for t in &src {
-        if tgt.contains(t) {
-            pairs.push(TablePair::parse(t));
+        let r = opts.config.replica_table(t);
+        if tgt.contains(&r) {
+            pairs.push(TablePair {
+                source: t.clone(),
+                target: r.clone(),
+            });
+            paired.push(r);
         } else {
-            lonely.push(TableOutcome::failed(
-                t,
-                t,
-                format!("table {t:?} is missing from the target"),
-            ));
+            let e = format!("table {r:?} is missing from the target");
+            lonely.push(TableOutcome::failed(t, &r, e));
         }
     }
-    for t in tgt.iter().filter(|t| !src.contains(t)) {
-        lonely.push(TableOutcome::failed(
-            t,
-            t,
-            format!("table {t:?} is only in the target"),
-        ));
+    for t in tgt.iter().filter(|t| !paired.contains(t)) {
+        let e = format!("table {t:?} is only in the target");
+        lonely.push(TableOutcome::failed(t, t, e));
     }
     Ok((pairs, lonely))
 }
@@ -73,7 +76,7 @@ pub fn diff_table(
     let result = (|| {
         let s = source.schema(&pair.source).map_err(CheckError::Source)?;
         let t = target.schema(&pair.target).map_err(CheckError::Target)?;
-        let plan = plan::plan(&s, &t, &opts.columns)?;
+        let plan = plan::plan(&s, &t, &opts.columns, &opts.config)?;
         outcome.key_columns = plan.source.key.iter().map(|c| c.name.clone()).collect();
         outcome.columns = plan.source.values.iter().map(|c| c.name.clone()).collect();
         outcome.column_differences = plan.column_differences.clone();

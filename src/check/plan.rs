@@ -5,6 +5,7 @@ use driftsum_core::coerce::ColumnRule;
 use driftsum_core::Side;
 
 use super::outcome::ColumnDifference;
+use crate::config::Config;
 use crate::error::CheckError;
 use crate::source::{ColumnSpec, ScanSpec, TableSchema};
 
@@ -52,30 +53,39 @@ pub struct Plan {
 }
 
 /// Plans the comparison of two schemas. Logical types come from the source,
-/// and the replica's values are read as those types.
+/// and the replica's values are read as those types, with the replica's
+/// names and storage conventions from the config.
 pub fn plan(
     src: &TableSchema,
     tgt: &TableSchema,
     choice: &ColumnChoice,
+    config: &Config,
 ) -> Result<Plan, CheckError> {
-    let key: Vec<String> = match &choice.key {
-        Some(k) => k.clone(),
-        None if !src.primary_key.is_empty() => src.primary_key.clone(),
-        None => {
+    let table_config = config.table(&src.name);
+    let key: Vec<String> = match (&choice.key, table_config.and_then(|t| t.key.as_ref())) {
+        (Some(k), _) | (None, Some(k)) => k.clone(),
+        (None, None) if !src.primary_key.is_empty() => src.primary_key.clone(),
+        (None, None) => {
             return Err(CheckError::Invalid(format!(
                 "table {:?} has no primary key; name its key columns with --key COL,...",
                 src.name
             )))
         }
     };
+    let replica = |name: &str| config.replica_column(&src.name, name);
     for k in &key {
-        for (schema, side) in [(src, "source"), (tgt, "target")] {
-            if schema.column(k).is_none() {
-                return Err(CheckError::Invalid(format!(
-                    "key column {k:?} is not in the {side} table {:?}",
-                    schema.name
-                )));
-            }
+        if src.column(k).is_none() {
+            return Err(CheckError::Invalid(format!(
+                "key column {k:?} is not in the source table {:?}",
+                src.name
+            )));
+        }
+        let r = replica(k).name;
+        if tgt.column(&r).is_none() {
+            return Err(CheckError::Invalid(format!(
+                "key column {r:?} is not in the target table {:?}",
+                tgt.name
+            )));
         }
     }
     if let Some(cols) = &choice.columns {
@@ -87,22 +97,39 @@ pub fn plan(
             }
         }
     }
+    let excluded: Vec<&String> = choice
+        .exclude
+        .iter()
+        .chain(table_config.iter().flat_map(|t| &t.exclude_columns))
+        .collect();
     let wanted = |name: &str| {
         !key.iter().any(|k| k == name)
-            && !choice.exclude.iter().any(|e| e == name)
+            && !excluded.iter().any(|e| *e == name)
             && choice
                 .columns
                 .as_ref()
                 .is_none_or(|c| c.iter().any(|x| x == name))
     };
+    let specs = |name: &str, ty| {
+        let r = replica(name);
+        let source = ColumnSpec {
+            name: name.to_string(),
+            rule: ColumnRule::new(ty),
+        };
+        let rule = ColumnRule {
+            ty,
+            time_storage: r.time_storage,
+            assume_offset_secs: r.offset_secs,
+        };
+        (source, ColumnSpec { name: r.name, rule })
+    };
     let mut column_differences = Vec::new();
-    let mut values = Vec::new();
+    let (mut src_values, mut tgt_values) = (Vec::new(), Vec::new());
     for c in src.columns.iter().filter(|c| wanted(&c.name)) {
-        if tgt.column(&c.name).is_some() {
-            values.push(ColumnSpec {
-                name: c.name.clone(),
-                rule: ColumnRule::new(c.ty),
-            });
+        let (s, t) = specs(&c.name, c.ty);
+        if tgt.column(&t.name).is_some() {
+            src_values.push(s);
+            tgt_values.push(t);
         } else {
             column_differences.push(ColumnDifference {
                 column: c.name.clone(),
@@ -110,32 +137,34 @@ pub fn plan(
             });
         }
     }
+    let mapped: Vec<String> = src.columns.iter().map(|c| replica(&c.name).name).collect();
     for c in tgt
         .columns
         .iter()
-        .filter(|c| wanted(&c.name) && src.column(&c.name).is_none())
+        .filter(|c| wanted(&c.name) && !mapped.contains(&c.name))
     {
         column_differences.push(ColumnDifference {
             column: c.name.clone(),
             only_in: Side::Target,
         });
     }
-    let key_specs: Vec<ColumnSpec> = key
+    let (src_key, tgt_key): (Vec<ColumnSpec>, Vec<ColumnSpec>) = key
         .iter()
-        .map(|k| ColumnSpec {
-            name: k.clone(),
-            rule: ColumnRule::new(src.column(k).expect("checked above").ty),
-        })
-        .collect();
-    let spec = |table: &str| ScanSpec {
-        table: table.to_string(),
-        key: key_specs.clone(),
-        values: values.clone(),
-        filter: choice.filter.clone(),
-    };
+        .map(|k| specs(k, src.column(k).expect("checked above").ty))
+        .unzip();
     Ok(Plan {
-        source: spec(&src.name),
-        target: spec(&tgt.name),
+        source: ScanSpec {
+            table: src.name.clone(),
+            key: src_key,
+            values: src_values,
+            filter: choice.filter.clone(),
+        },
+        target: ScanSpec {
+            table: tgt.name.clone(),
+            key: tgt_key,
+            values: tgt_values,
+            filter: choice.filter.clone(),
+        },
         column_differences,
     })
 }

@@ -4,6 +4,7 @@ use anyhow::{bail, Context};
 use clap::{Args, ValueEnum};
 
 use driftsum::check::{self, ColumnChoice, DiffOptions, TablePair};
+use driftsum::config::Config;
 use driftsum::core::{CanonOptions, Shape};
 use driftsum::report::{text, Report};
 use driftsum::source;
@@ -56,6 +57,11 @@ pub struct DiffArgs {
     /// precision, so a one-ulp change is drift.
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u8).range(1..=17))]
     pub float_digits: Option<u8>,
+    /// A TOML file with per-table and per-column settings: replica table and
+    /// column names, key columns, excluded columns, and how the replica
+    /// stores timestamps (see the README).
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<std::path::PathBuf>,
     /// Output format.
     #[arg(long, value_enum, default_value_t = Format::Text)]
     pub format: Format,
@@ -78,10 +84,24 @@ pub fn run(args: DiffArgs) -> anyhow::Result<u8> {
             bail!("{flag} needs column names, separated by commas");
         }
     }
+    let config = match &args.config {
+        Some(path) => Config::load(path)?,
+        None => Config::default(),
+    };
     let mut src = source::open(&args.source).context("opening the source")?;
     let mut tgt = source::open(&args.target).context("opening the target")?;
     let opts = DiffOptions {
-        tables: args.tables.iter().map(|t| TablePair::parse(t)).collect(),
+        tables: args
+            .tables
+            .iter()
+            .map(|t| match t.contains('=') {
+                true => TablePair::parse(t),
+                false => TablePair {
+                    source: t.clone(),
+                    target: config.replica_table(t),
+                },
+            })
+            .collect(),
         columns: ColumnChoice {
             key: args.key,
             columns: args.columns,
@@ -95,6 +115,7 @@ pub fn run(args: DiffArgs) -> anyhow::Result<u8> {
             leaf_target: args.leaf_target,
             fanout: args.fanout,
         },
+        config,
     };
     let progress = ScanProgress::new();
     let run = check::diff(src.as_mut(), tgt.as_mut(), &opts, &|side, rows| {
