@@ -22,7 +22,7 @@ pub struct ColumnDifference {
 }
 
 /// What comparing one table cost.
-#[derive(Clone, Debug, Default, PartialEq, serde::Serialize)]
+#[derive(Clone, Debug, Default, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Stats {
     pub source_rows_read: u64,
     pub target_rows_read: u64,

@@ -32,7 +32,7 @@ pub struct TableReport {
     /// Changed rows that differ only in floats agreeing to 15 significant digits.
     #[serde(skip_serializing_if = "is_zero", default)]
     pub float_only_changes: usize,
-    pub stats: StatsReport,
+    pub stats: Stats,
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub error: Option<String>,
 }
@@ -68,32 +68,14 @@ pub struct ColumnReport {
     pub only_in: String,
 }
 
-#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq)]
-pub struct StatsReport {
-    pub source_rows_read: u64,
-    pub target_rows_read: u64,
-    pub nodes_compared: u64,
-    pub bytes_exchanged: u64,
-    pub round_trips: u64,
-    pub seconds: f64,
-    pub scan_seconds: f64,
-    pub walk_seconds: f64,
-    pub fetch_seconds: f64,
-}
-
-impl From<&Stats> for StatsReport {
-    fn from(s: &Stats) -> StatsReport {
-        StatsReport {
-            source_rows_read: s.source_rows_read,
-            target_rows_read: s.target_rows_read,
-            nodes_compared: s.nodes_compared,
-            bytes_exchanged: s.bytes_exchanged,
-            round_trips: s.round_trips,
-            seconds: round3(s.seconds),
-            scan_seconds: round3(s.scan_seconds),
-            walk_seconds: round3(s.walk_seconds),
-            fetch_seconds: round3(s.fetch_seconds),
-        }
+/// Per-phase seconds rounded to milliseconds: the report is for people.
+fn rounded(s: &Stats) -> Stats {
+    Stats {
+        seconds: round3(s.seconds),
+        scan_seconds: round3(s.scan_seconds),
+        walk_seconds: round3(s.walk_seconds),
+        fetch_seconds: round3(s.fetch_seconds),
+        ..s.clone()
     }
 }
 
@@ -177,7 +159,7 @@ impl TableReport {
                 })
                 .collect(),
             float_only_changes: t.float_only_changes(),
-            stats: StatsReport::from(&t.stats),
+            stats: rounded(&t.stats),
             error: t.error.clone(),
         }
     }
