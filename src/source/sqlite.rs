@@ -4,6 +4,7 @@
 //! Files are opened read-only and never created. Values are decoded by the
 //! column's logical type, whatever storage class SQLite holds them in.
 
+use std::collections::HashSet;
 use std::path::Path;
 
 use driftsum_core::{LogicalType, Value};
@@ -16,6 +17,10 @@ use super::{quote_ident, Column, KeyBounds, RowSink, ScanSpec, Source, SourceErr
 pub struct SqliteSource {
     conn: Connection,
     path: String,
+    /// Tables seen holding a key value in another storage class than its
+    /// column's type (or NULL): SQL range comparisons would miss such rows,
+    /// so their range reads scan the table and filter.
+    odd_keys: HashSet<String>,
 }
 
 impl SqliteSource {
@@ -43,6 +48,7 @@ impl SqliteSource {
         Ok(SqliteSource {
             conn,
             path: location,
+            odd_keys: HashSet::new(),
         })
     }
 
@@ -134,7 +140,8 @@ fn decode(v: ValueRef<'_>, rule: &driftsum_core::coerce::ColumnRule) -> Value {
 
 /// Whether SQL comparisons on these key columns follow key-byte order, so a
 /// range can be put in a WHERE clause (a UUID may be stored as text or blob,
-/// whose SQL order differs).
+/// whose SQL order differs). Each scan also checks the stored values (see
+/// [`stored_as_declared`]).
 fn range_friendly(spec: &ScanSpec) -> bool {
     spec.key.iter().all(|k| {
         matches!(
@@ -142,6 +149,17 @@ fn range_friendly(spec: &ScanSpec) -> bool {
             LogicalType::Integer | LogicalType::Text | LogicalType::Bytes
         )
     })
+}
+
+/// Whether a key value is stored in the storage class its logical type
+/// expects; only then does an SQL range comparison find it.
+fn stored_as_declared(v: ValueRef<'_>, ty: LogicalType) -> bool {
+    matches!(
+        (v, ty),
+        (ValueRef::Integer(_), LogicalType::Integer)
+            | (ValueRef::Text(_), LogicalType::Text)
+            | (ValueRef::Blob(_), LogicalType::Bytes)
+    )
 }
 
 fn to_sql(v: &Value) -> rusqlite::types::Value {
@@ -248,7 +266,8 @@ impl Source for SqliteSource {
             conds.push(format!("({f})"));
         }
         let mut params: Vec<rusqlite::types::Value> = Vec::new();
-        if let Some(b) = bounds.filter(|_| range_friendly(spec)) {
+        let odd = self.odd_keys.contains(&spec.table);
+        if let Some(b) = bounds.filter(|_| range_friendly(spec) && !odd) {
             let marks = |n: usize| format!("({})", vec!["?"; n].join(", "));
             if let Some(after) = &b.after {
                 conds.push(format!("{tuple} > {}", marks(after.len())));
@@ -284,6 +303,7 @@ impl Source for SqliteSource {
             .query(rusqlite::params_from_iter(params.iter()))
             .map_err(|e| SourceError::query(&context, e))?;
         let mut buf: Vec<Value> = Vec::with_capacity(rules.len());
+        let mut saw_odd_key = false;
         loop {
             let row = match rows.next() {
                 Ok(Some(row)) => row,
@@ -295,9 +315,15 @@ impl Source for SqliteSource {
                 let v = row
                     .get_ref(i)
                     .map_err(|e| SourceError::query(&context, e))?;
+                if i < spec.key.len() && !saw_odd_key && !stored_as_declared(v, rule.ty) {
+                    saw_odd_key = true;
+                }
                 buf.push(decode(v, rule));
             }
             sink(&buf)?;
+        }
+        if saw_odd_key {
+            self.odd_keys.insert(spec.table.clone());
         }
         Ok(())
     }

@@ -1,0 +1,1710 @@
+//! Property tests: `driftsum::check::diff` over two real SQLite files must
+//! report exactly what a naive reference reports.
+//!
+//! Each case generates a table (integer, text, compound or blob key; value
+//! columns of every declared type driftsum maps; NULLs), derives a replica by
+//! random mutations (inserts, deletes, column updates, one-for-one
+//! replacements, bursts of up to 1,000 consecutive deletes, everything
+//! deleted, empty tables), writes both into SQLite files, runs
+//! `driftsum::check::diff` with `SqliteSource`s and compares its differences,
+//! as a set of `(kind, key, sorted changed column names)`, with a reference
+//! computed by loading both tables with rusqlite and matching rows by key.
+//! Row counts and the exit code are checked too, and every comparison runs
+//! with a deep tree (`Shape { leaf_target: 4, fanout: 3 }`) and with the
+//! default shape, in both directions where the schema allows it.
+//!
+//! * `same_representation_matches_reference`: both sides store values the
+//!   same way; the reference compares raw stored values (REAL -0.0 == 0.0).
+//! * `big_tables_with_bursts_match_reference`: the same with 2,000-5,000
+//!   rows, so that bursts of up to 1,000 consecutive deletes fit.
+//! * `mixed_representations_match_model`: the generator holds a logical model
+//!   per row, and each side stores every cell in a randomly chosen
+//!   representation (ISO text / Unix seconds / Julian day, decimal text /
+//!   REAL / INTEGER, `true` / 1, hyphenated UUID text / 16-byte blob, ...),
+//!   with the replica's declared types sometimes left out; the reference
+//!   compares the models.
+//! * `float_digits_tolerates_tiny_float_noise`: with
+//!   `CanonOptions { float_digits: Some(6) }`, relative perturbations of
+//!   1e-12 are not drift and 1e-3 ones are (and without the option both are).
+//!
+//! Failures print the scenario and the resolved mutation list, and the
+//! differences only one of library and reference reported.
+//!
+//! The `bug_*` tests (ignored) are minimal cases of driftsum bugs the
+//! properties found: keys stored in another SQLite storage class than the
+//! column's type (a TEXT key as a blob, an INTEGER key as text) or a NULL key
+//! are skipped by the range re-reads. The mixed property therefore varies key
+//! storage only for UUID keys (see `MIXED_KEY_STORAGE`).
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use driftsum::check::{self, DiffOptions, RunOutcome};
+use driftsum::core::{CanonOptions, Shape, Side, Value};
+use driftsum::reconcile::DiffKind;
+use driftsum::source::sqlite::SqliteSource;
+use proptest::collection::{btree_map, vec};
+use proptest::prelude::*;
+use proptest::sample::{select, Index};
+use proptest::test_runner::TestCaseError;
+use rusqlite::types::Value as Sql;
+use rusqlite::Connection;
+
+// ------------------------------------------------------------------ plumbing
+
+static DIR_COUNTER: AtomicUsize = AtomicUsize::new(0);
+
+/// A fresh directory under the system temp dir, removed on drop.
+struct TempDir(PathBuf);
+
+impl TempDir {
+    fn new() -> TempDir {
+        let n = DIR_COUNTER.fetch_add(1, Ordering::Relaxed);
+        let p = std::env::temp_dir().join(format!(
+            "driftsum-diff-reference-{}-{n}",
+            std::process::id()
+        ));
+        let _ = std::fs::remove_dir_all(&p);
+        std::fs::create_dir_all(&p).expect("create temp dir");
+        TempDir(p)
+    }
+    fn file(&self, name: &str) -> PathBuf {
+        self.0.join(name)
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+fn q(name: &str) -> String {
+    format!("\"{}\"", name.replace('"', "\"\""))
+}
+
+const TABLE: &str = "items";
+
+fn shapes() -> [Shape; 2] {
+    [
+        Shape {
+            leaf_target: 4,
+            fanout: 3,
+        },
+        Shape::default(),
+    ]
+}
+
+/// `cases` unless `DIFF_REFERENCE_CASES` asks for another number (for
+/// longer hunts: `DIFF_REFERENCE_CASES=1000 cargo test --test diff_reference`).
+fn config(cases: u32) -> ProptestConfig {
+    let cases = std::env::var("DIFF_REFERENCE_CASES")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(cases);
+    ProptestConfig {
+        cases,
+        // Never write regression files next to the tests.
+        failure_persistence: None,
+        max_shrink_iters: 2_000,
+        ..ProptestConfig::default()
+    }
+}
+
+/// One key column value, ordered like driftsum's key bytes.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+enum K {
+    I(i64),
+    T(String),
+    B(Vec<u8>),
+    U([u8; 16]),
+}
+
+impl K {
+    fn from_sql(v: &Sql) -> K {
+        match v {
+            Sql::Integer(i) => K::I(*i),
+            Sql::Text(s) => K::T(s.clone()),
+            Sql::Blob(b) => K::B(b.clone()),
+            other => panic!("unexpected stored key {other:?}"),
+        }
+    }
+    fn from_value(v: &Value) -> K {
+        match v {
+            Value::Int(i) => K::I(i64::try_from(*i).expect("key fits i64")),
+            Value::Text(s) => K::T(s.clone()),
+            Value::Bytes(b) => K::B(b.clone()),
+            Value::Uuid(u) => K::U(*u),
+            other => panic!("unexpected key value from driftsum: {other:?}"),
+        }
+    }
+    /// The canonical stored form (used where representations do not vary).
+    fn to_sql(&self) -> Sql {
+        match self {
+            K::I(i) => Sql::Integer(*i),
+            K::T(s) => Sql::Text(s.clone()),
+            K::B(b) => Sql::Blob(b.clone()),
+            K::U(u) => Sql::Blob(u.to_vec()),
+        }
+    }
+}
+
+type Key = Vec<K>;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+enum Kind {
+    Missing,
+    Extra,
+    Changed,
+}
+
+/// One difference: kind, key, sorted names of the changed columns.
+type Found = (Kind, Key, Vec<String>);
+
+/// The naive reference: match rows by key, compare every value column.
+fn reference<V>(
+    src: &BTreeMap<Key, Vec<V>>,
+    tgt: &BTreeMap<Key, Vec<V>>,
+    names: &[String],
+    eq: impl Fn(&V, &V) -> bool,
+) -> Vec<Found> {
+    let mut out = Vec::new();
+    for (k, s) in src {
+        match tgt.get(k) {
+            None => out.push((Kind::Missing, k.clone(), Vec::new())),
+            Some(t) => {
+                let mut changed: Vec<String> = (0..names.len())
+                    .filter(|&i| !eq(&s[i], &t[i]))
+                    .map(|i| names[i].clone())
+                    .collect();
+                changed.sort();
+                if !changed.is_empty() {
+                    out.push((Kind::Changed, k.clone(), changed));
+                }
+            }
+        }
+    }
+    for k in tgt.keys().filter(|k| !src.contains_key(*k)) {
+        out.push((Kind::Extra, k.clone(), Vec::new()));
+    }
+    out.sort();
+    out
+}
+
+fn raw_eq(a: &Sql, b: &Sql) -> bool {
+    match (a, b) {
+        // -0.0 == 0.0; no NaN is ever generated (SQLite stores NaN as NULL).
+        (Sql::Real(x), Sql::Real(y)) => x == y,
+        _ => a == b,
+    }
+}
+
+fn run_diff(src: &Path, tgt: &Path, opts: &DiffOptions) -> RunOutcome {
+    let mut a = SqliteSource::open(src).expect("open source");
+    let mut b = SqliteSource::open(tgt).expect("open target");
+    let progress = |_: Side, _: u64| {};
+    check::diff(&mut a, &mut b, opts, &progress).expect("diff runs")
+}
+
+fn show(list: &[&Found]) -> String {
+    let mut s = String::new();
+    for f in list.iter().take(25) {
+        let _ = writeln!(s, "    {f:?}");
+    }
+    if list.len() > 25 {
+        let _ = writeln!(s, "    ... and {} more", list.len() - 25);
+    }
+    s
+}
+
+/// Runs the library and checks its outcome against `expected`.
+fn check_run(
+    src: &Path,
+    tgt: &Path,
+    opts: &DiffOptions,
+    expected: &[Found],
+    rows: (usize, usize),
+    value_names: &[String],
+    context: &str,
+) -> Result<(), TestCaseError> {
+    let run = run_diff(src, tgt, opts);
+    let ctx = format!("options: {opts:?}\n{context}");
+    prop_assert_eq!(run.tables.len(), 1, "tables: {:?}\n{}", run.tables, ctx);
+    let t = &run.tables[0];
+    prop_assert!(t.error.is_none(), "table error {:?}\n{}", t.error, ctx);
+    prop_assert!(
+        t.column_differences.is_empty(),
+        "{:?}",
+        t.column_differences
+    );
+    let mut cols = t.columns.clone();
+    cols.sort();
+    let mut want_cols = value_names.to_vec();
+    want_cols.sort();
+    prop_assert_eq!(cols, want_cols, "compared columns\n{}", ctx);
+    prop_assert_eq!(
+        (t.source_rows, t.target_rows),
+        (rows.0 as u64, rows.1 as u64),
+        "row counts\n{}",
+        ctx
+    );
+    let mut found = Vec::new();
+    for d in &t.differences {
+        let kind = match d.kind {
+            DiffKind::Missing => Kind::Missing,
+            DiffKind::Extra => Kind::Extra,
+            DiffKind::Changed => Kind::Changed,
+        };
+        let shape_ok = match kind {
+            Kind::Missing => d.source.is_some() && d.target.is_none() && d.changed.is_empty(),
+            Kind::Extra => d.source.is_none() && d.target.is_some() && d.changed.is_empty(),
+            Kind::Changed => d.source.is_some() && d.target.is_some() && !d.changed.is_empty(),
+        };
+        prop_assert!(shape_ok, "malformed difference {:?}\n{}", d, ctx);
+        for v in d.source.iter().chain(d.target.iter()) {
+            prop_assert_eq!(v.len(), t.columns.len(), "value vector width\n{}", ctx);
+        }
+        let mut names: Vec<String> = d.changed.iter().map(|&i| t.columns[i].clone()).collect();
+        names.sort();
+        found.push((kind, d.key.iter().map(K::from_value).collect(), names));
+    }
+    found.sort();
+    if found != expected {
+        let only_lib: Vec<&Found> = found.iter().filter(|f| !expected.contains(f)).collect();
+        let only_ref: Vec<&Found> = expected.iter().filter(|e| !found.contains(e)).collect();
+        return Err(TestCaseError::fail(format!(
+            "driftsum and the reference disagree ({} vs {} differences)\n  \
+             only driftsum reported:\n{}  only the reference reported:\n{}{}",
+            found.len(),
+            expected.len(),
+            show(&only_lib),
+            show(&only_ref),
+            ctx
+        )));
+    }
+    let code = run.exit_code();
+    prop_assert_eq!(
+        code,
+        if expected.is_empty() { 0 } else { 1 },
+        "exit code\n{}",
+        ctx
+    );
+    Ok(())
+}
+
+// ------------------------------------------------------------------ tables
+
+/// A table layout: columns in logical order (keys first), how the key is
+/// declared, and the order the columns appear in `CREATE TABLE`.
+#[derive(Clone, Debug)]
+struct Table {
+    /// (name, declared type), keys first.
+    cols: Vec<(String, String)>,
+    nkey: usize,
+    /// Declare the single key column inline as `... PRIMARY KEY` (needed for
+    /// a rowid alias `INTEGER PRIMARY KEY`).
+    inline_pk: bool,
+    without_rowid: bool,
+}
+
+impl Table {
+    fn ddl(&self, perm: &[usize]) -> String {
+        let mut parts = Vec::new();
+        for &i in perm {
+            let (name, decl) = &self.cols[i];
+            let mut p = format!("{} {decl}", q(name));
+            if self.inline_pk && i == 0 {
+                p.push_str(" PRIMARY KEY");
+            }
+            parts.push(p.trim_end().to_string());
+        }
+        if !self.inline_pk {
+            let keys: Vec<String> = self.cols[..self.nkey].iter().map(|c| q(&c.0)).collect();
+            parts.push(format!("PRIMARY KEY ({})", keys.join(", ")));
+        }
+        format!(
+            "CREATE TABLE {} ({}){}",
+            q(TABLE),
+            parts.join(", "),
+            if self.without_rowid {
+                " WITHOUT ROWID"
+            } else {
+                ""
+            }
+        )
+    }
+
+    fn names(&self) -> Vec<String> {
+        self.cols.iter().map(|c| c.0.clone()).collect()
+    }
+
+    fn value_names(&self) -> Vec<String> {
+        self.cols[self.nkey..].iter().map(|c| c.0.clone()).collect()
+    }
+
+    /// Writes rows (full rows in logical column order) into a new file.
+    fn write(&self, path: &Path, perm: &[usize], rows: impl Iterator<Item = Vec<Sql>>) {
+        let mut conn = Connection::open(path).expect("create db");
+        conn.execute_batch(&self.ddl(perm))
+            .unwrap_or_else(|e| panic!("{e}: {}", self.ddl(perm)));
+        let names: Vec<String> = self.names().iter().map(|n| q(n)).collect();
+        let sql = format!(
+            "INSERT INTO {} ({}) VALUES ({})",
+            q(TABLE),
+            names.join(", "),
+            vec!["?"; names.len()].join(", ")
+        );
+        let tx = conn.transaction().expect("begin");
+        {
+            let mut st = tx.prepare(&sql).expect("prepare insert");
+            for row in rows {
+                st.execute(rusqlite::params_from_iter(row.iter()))
+                    .unwrap_or_else(|e| panic!("insert {row:?}: {e}"));
+            }
+        }
+        tx.commit().expect("commit");
+    }
+
+    /// Loads the table as stored: key → value columns.
+    fn load(&self, path: &Path) -> BTreeMap<Key, Vec<Sql>> {
+        let conn = Connection::open(path).expect("open db");
+        let names: Vec<String> = self.names().iter().map(|n| q(n)).collect();
+        let sql = format!("SELECT {} FROM {}", names.join(", "), q(TABLE));
+        let mut st = conn.prepare(&sql).expect("prepare select");
+        let mut rows = st.query([]).expect("select");
+        let mut out = BTreeMap::new();
+        while let Some(r) = rows.next().expect("row") {
+            let vals: Vec<Sql> = (0..names.len()).map(|i| r.get(i).expect("value")).collect();
+            let key: Key = vals[..self.nkey].iter().map(K::from_sql).collect();
+            let prev = out.insert(key, vals[self.nkey..].to_vec());
+            assert!(prev.is_none(), "duplicate key stored");
+        }
+        out
+    }
+}
+
+fn identity(n: usize) -> Vec<usize> {
+    (0..n).collect()
+}
+
+// ------------------------------------------------------------------ mutations
+
+/// A model cell that a mutation can overwrite.
+trait Cell: Clone + std::fmt::Debug {
+    /// Overwrites this cell with `new`; `reencode_only` keeps the logical
+    /// value and changes only how the replica stores it (where that exists).
+    fn assign(&mut self, new: &Self, reencode_only: bool);
+}
+
+impl Cell for Sql {
+    fn assign(&mut self, new: &Self, _: bool) {
+        *self = new.clone();
+    }
+}
+
+#[derive(Clone, Debug)]
+enum Mutation<C> {
+    Insert {
+        key: Key,
+        row: Vec<C>,
+    },
+    Delete {
+        at: Index,
+    },
+    Update {
+        at: Index,
+        mask: u16,
+        row: Vec<C>,
+        reencode_only: bool,
+    },
+    /// Delete the key at `at` and insert `key`: the row count stays.
+    Replace {
+        at: Index,
+        key: Key,
+        row: Vec<C>,
+    },
+    /// Delete up to `len` consecutive keys starting at `at`.
+    Burst {
+        at: Index,
+        len: usize,
+    },
+}
+
+/// What happens to the replica as a whole.
+#[derive(Clone, Copy, Debug)]
+enum Scenario {
+    /// Replica = source with the mutations applied.
+    Mutate,
+    /// Everything deleted from the replica.
+    ReplicaEmpty,
+    /// Empty source; replica = the generated rows with the mutations applied.
+    SourceEmpty,
+    BothEmpty,
+}
+
+fn scenario() -> impl Strategy<Value = Scenario> {
+    prop_oneof![
+        12 => Just(Scenario::Mutate),
+        1 => Just(Scenario::ReplicaEmpty),
+        1 => Just(Scenario::SourceEmpty),
+        1 => Just(Scenario::BothEmpty),
+    ]
+}
+
+fn mutations<C: Cell + 'static>(
+    key: BoxedStrategy<Key>,
+    row: BoxedStrategy<Vec<C>>,
+    ncols: usize,
+    max_burst: usize,
+    count: std::ops::Range<usize>,
+    reencode: bool,
+) -> BoxedStrategy<Vec<Mutation<C>>> {
+    let ncols = ncols.clamp(1, 16);
+    let mask = prop_oneof![
+        (0..ncols).prop_map(|i| 1u16 << i),
+        any::<u16>(),
+        Just(u16::MAX),
+    ];
+    let reenc = if reencode {
+        prop::bool::weighted(0.25).boxed()
+    } else {
+        Just(false).boxed()
+    };
+    let one = prop_oneof![
+        3 => (key.clone(), row.clone()).prop_map(|(key, row)| Mutation::Insert { key, row }),
+        3 => any::<Index>().prop_map(|at| Mutation::Delete { at }),
+        5 => (any::<Index>(), mask, row.clone(), reenc).prop_map(|(at, mask, row, reencode_only)| {
+            Mutation::Update { at, mask, row, reencode_only }
+        }),
+        2 => (any::<Index>(), key, row).prop_map(|(at, key, row)| Mutation::Replace { at, key, row }),
+        1 => (any::<Index>(), 1..=max_burst).prop_map(|(at, len)| Mutation::Burst { at, len }),
+    ];
+    vec(one, count).boxed()
+}
+
+fn nth_key<C>(model: &BTreeMap<Key, Vec<C>>, at: &Index) -> Option<Key> {
+    if model.is_empty() {
+        return None;
+    }
+    model.keys().nth(at.index(model.len())).cloned()
+}
+
+/// Applies mutations to a model, returning a readable log of what they did.
+fn apply<C: Cell>(model: &mut BTreeMap<Key, Vec<C>>, muts: &[Mutation<C>]) -> Vec<String> {
+    let mut log = Vec::new();
+    for m in muts {
+        match m {
+            Mutation::Insert { key, row } => {
+                if model.contains_key(key) {
+                    log.push(format!("insert {key:?}: already there, skipped"));
+                } else {
+                    model.insert(key.clone(), row.clone());
+                    log.push(format!("insert {key:?} {row:?}"));
+                }
+            }
+            Mutation::Delete { at } => match nth_key(model, at) {
+                Some(k) => {
+                    model.remove(&k);
+                    log.push(format!("delete {k:?}"));
+                }
+                None => log.push("delete: table empty".into()),
+            },
+            Mutation::Update {
+                at,
+                mask,
+                row,
+                reencode_only,
+            } => match nth_key(model, at) {
+                Some(k) => {
+                    let cur = model.get_mut(&k).expect("present");
+                    let mut cols = Vec::new();
+                    for (i, c) in cur.iter_mut().enumerate() {
+                        if (mask >> (i % 16)) & 1 == 1 {
+                            c.assign(&row[i], *reencode_only);
+                            cols.push(format!("{i}={:?}", row[i]));
+                        }
+                    }
+                    let what = if *reencode_only {
+                        "re-encode"
+                    } else {
+                        "update"
+                    };
+                    log.push(format!("{what} {k:?}: {}", cols.join(", ")));
+                }
+                None => log.push("update: table empty".into()),
+            },
+            Mutation::Replace { at, key, row } => match nth_key(model, at) {
+                Some(old) if !model.contains_key(key) => {
+                    model.remove(&old);
+                    model.insert(key.clone(), row.clone());
+                    log.push(format!("replace {old:?} by {key:?} {row:?}"));
+                }
+                Some(_) => log.push(format!("replace by {key:?}: already there, skipped")),
+                None => log.push("replace: table empty".into()),
+            },
+            Mutation::Burst { at, len } => {
+                if model.is_empty() {
+                    log.push("burst: table empty".into());
+                    continue;
+                }
+                let start = at.index(model.len());
+                let doomed: Vec<Key> = model.keys().skip(start).take(*len).cloned().collect();
+                for k in &doomed {
+                    model.remove(k);
+                }
+                log.push(format!(
+                    "burst delete of {} keys from {:?} through {:?}",
+                    doomed.len(),
+                    doomed.first(),
+                    doomed.last()
+                ));
+            }
+        }
+    }
+    log
+}
+
+/// Rows by key.
+type Model<C> = BTreeMap<Key, Vec<C>>;
+
+/// Source and replica models for a scenario, and the log.
+fn derive_sides<C: Cell>(
+    rows: Model<C>,
+    scenario: Scenario,
+    muts: &[Mutation<C>],
+) -> (Model<C>, Model<C>, Vec<String>) {
+    match scenario {
+        Scenario::Mutate => {
+            let mut rep = rows.clone();
+            let log = apply(&mut rep, muts);
+            (rows, rep, log)
+        }
+        Scenario::ReplicaEmpty => (rows, BTreeMap::new(), vec!["everything deleted".into()]),
+        Scenario::SourceEmpty => {
+            let mut rep = rows;
+            let mut log = apply(&mut rep, muts);
+            log.insert(0, "source emptied".into());
+            (BTreeMap::new(), rep, log)
+        }
+        Scenario::BothEmpty => (BTreeMap::new(), BTreeMap::new(), vec!["both empty".into()]),
+    }
+}
+
+fn context(kind: &dyn std::fmt::Debug, scenario: Scenario, log: &[String], extra: &str) -> String {
+    let mut s = format!("key kind: {kind:?}, scenario: {scenario:?}{extra}\nmutations:\n");
+    for l in log {
+        let l = if l.len() > 400 {
+            format!(
+                "{}...",
+                &l[..l.char_indices().nth(400).map_or(l.len(), |c| c.0)]
+            )
+        } else {
+            l.clone()
+        };
+        let _ = writeln!(s, "  - {l}");
+    }
+    s
+}
+
+// ------------------------------------------------------------------ formats
+
+const MICROS_PER_SEC: i64 = 1_000_000;
+const MICROS_PER_DAY: i64 = 86_400 * MICROS_PER_SEC;
+/// Unix seconds kept well inside years 0001..9999, even with a UTC offset.
+const SECS_RANGE: std::ops::Range<i64> = -62_000_000_000..253_000_000_000;
+/// Day numbers inside years 0012..9990.
+const DAYS_RANGE: std::ops::Range<i64> = -715_000..2_930_000;
+const JULIAN_UNIX_EPOCH: f64 = 2_440_587.5;
+
+/// Civil date of a day number since 1970-01-01 (Howard Hinnant's algorithm,
+/// written out here so the test does not reuse the library's).
+fn civil(days: i64) -> (i64, i64, i64) {
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    (y, m, d)
+}
+
+fn fmt_date(days: i64) -> String {
+    let (y, m, d) = civil(days);
+    assert!((1..=9999).contains(&y), "year out of range: {y}");
+    format!("{y:04}-{m:02}-{d:02}")
+}
+
+/// `HH:MM:SS`, with `.ffffff` when there is a fraction.
+fn fmt_time(us: i64) -> String {
+    let s = us / MICROS_PER_SEC;
+    let mut out = format!("{:02}:{:02}:{:02}", s / 3600, s / 60 % 60, s % 60);
+    if us % MICROS_PER_SEC != 0 {
+        let _ = write!(out, ".{:06}", us % MICROS_PER_SEC);
+    }
+    out
+}
+
+fn fmt_datetime(us: i64, sep: char) -> String {
+    format!(
+        "{}{sep}{}",
+        fmt_date(us.div_euclid(MICROS_PER_DAY)),
+        fmt_time(us.rem_euclid(MICROS_PER_DAY))
+    )
+}
+
+fn fmt_offset(secs: i64) -> String {
+    let sign = if secs < 0 { '-' } else { '+' };
+    let a = secs.abs();
+    format!("{sign}{:02}:{:02}", a / 3600, a / 60 % 60)
+}
+
+fn fmt_cents(c: i64, pad: bool) -> String {
+    let sign = if c < 0 { "-" } else { "" };
+    let a = c.unsigned_abs();
+    if pad {
+        format!("{sign}{}.{:02}", a / 100, a % 100)
+    } else if a.is_multiple_of(100) {
+        format!("{sign}{}", a / 100)
+    } else if a.is_multiple_of(10) {
+        format!("{sign}{}.{}", a / 100, a % 100 / 10)
+    } else {
+        format!("{sign}{}.{:02}", a / 100, a % 100)
+    }
+}
+
+fn fmt_uuid(u: &[u8; 16], upper: bool) -> String {
+    let h: String = u.iter().map(|b| format!("{b:02x}")).collect();
+    let s = format!(
+        "{}-{}-{}-{}-{}",
+        &h[0..8],
+        &h[8..12],
+        &h[12..16],
+        &h[16..20],
+        &h[20..32]
+    );
+    if upper {
+        s.to_uppercase()
+    } else {
+        s
+    }
+}
+
+// ------------------------------------------------------------------ generators
+
+/// Key kinds of the raw-value properties.
+#[derive(Clone, Copy, Debug)]
+enum KeyKind {
+    /// `k INTEGER PRIMARY KEY`.
+    Int,
+    /// `k TEXT PRIMARY KEY`.
+    Text,
+    /// `a INTEGER, b TEXT, PRIMARY KEY (a, b)`.
+    Compound,
+    /// `k BLOB PRIMARY KEY`.
+    Blob,
+}
+
+fn key_kind() -> impl Strategy<Value = KeyKind> {
+    prop_oneof![
+        Just(KeyKind::Int),
+        Just(KeyKind::Text),
+        Just(KeyKind::Compound),
+        Just(KeyKind::Blob),
+    ]
+}
+
+/// Key characters: shared prefixes, NUL, multi-byte and 4-byte UTF-8, DEL.
+const KEY_CHARS: &[char] = &['a', 'b', 'A', ' ', '\0', '\u{7f}', 'é', '😀'];
+const KEY_BYTES: &[u8] = &[0x00, 0x01, 0x61, 0x7f, 0x80, 0xfe, 0xff];
+const TEXT_CHARS: &[char] = &[
+    'a', 'b', 'Z', '0', '9', '.', ' ', '\'', '"', '\n', '\0', 'é', 'ß', '€', '😀', '\u{ffff}',
+];
+
+fn key_text() -> impl Strategy<Value = String> {
+    vec(select(KEY_CHARS), 0..5).prop_map(String::from_iter)
+}
+
+fn key_int() -> impl Strategy<Value = i64> {
+    prop_oneof![
+        4 => -20i64..300,
+        1 => any::<i64>(),
+        1 => select(vec![i64::MIN, i64::MIN + 1, -1, 0, 1, i64::MAX - 1, i64::MAX]),
+    ]
+}
+
+fn key_strategy(kind: KeyKind) -> BoxedStrategy<Key> {
+    match kind {
+        KeyKind::Int => key_int().prop_map(|i| vec![K::I(i)]).boxed(),
+        KeyKind::Text => key_text().prop_map(|s| vec![K::T(s)]).boxed(),
+        KeyKind::Compound => (prop_oneof![-3i64..8, any::<i64>()], key_text())
+            .prop_map(|(a, b)| vec![K::I(a), K::T(b)])
+            .boxed(),
+        KeyKind::Blob => vec(select(KEY_BYTES), 0..5)
+            .prop_map(|b| vec![K::B(b)])
+            .boxed(),
+    }
+}
+
+fn key_columns(kind: KeyKind) -> (Vec<(String, String)>, bool) {
+    let c = |n: &str, d: &str| (n.to_string(), d.to_string());
+    match kind {
+        KeyKind::Int => (vec![c("k", "INTEGER")], true),
+        KeyKind::Text => (vec![c("k", "TEXT")], true),
+        KeyKind::Compound => (vec![c("a", "INTEGER"), c("b", "TEXT")], false),
+        KeyKind::Blob => (vec![c("k", "BLOB")], true),
+    }
+}
+
+/// Value columns of the raw-value properties: every declared type driftsum
+/// maps, some with names that need quoting.
+const RAW_COLUMNS: &[(&str, &str)] = &[
+    ("c_int", "INTEGER"),
+    ("c_real", "REAL"),
+    ("c_num", "NUMERIC(12,2)"),
+    ("c text", "TEXT"),
+    ("c_blob", "BLOB"),
+    ("c_bool", "BOOLEAN"),
+    ("c_ts", "TIMESTAMP"),
+    ("c_tstz", "TIMESTAMPTZ"),
+    ("c_date", "DATE"),
+    ("c_time", "TIME"),
+    ("c_uuid", "UUID"),
+    ("c \"json\"", "JSON"),
+];
+
+fn raw_table(kind: KeyKind, without_rowid: bool) -> Table {
+    let (mut cols, inline_pk) = key_columns(kind);
+    let nkey = cols.len();
+    cols.extend(
+        RAW_COLUMNS
+            .iter()
+            .map(|(n, d)| (n.to_string(), d.to_string())),
+    );
+    Table {
+        cols,
+        nkey,
+        inline_pk,
+        without_rowid,
+    }
+}
+
+fn finite_f64() -> impl Strategy<Value = f64> {
+    use proptest::num::f64 as F;
+    prop_oneof![
+        2 => select(vec![
+            0.0,
+            -0.0,
+            1.0,
+            -1.0,
+            0.1,
+            1.5,
+            1e300,
+            -1e-300,
+            5e-324,
+            f64::MAX,
+            f64::MIN,
+            f64::MIN_POSITIVE,
+            f64::INFINITY,
+            f64::NEG_INFINITY,
+        ]),
+        2 => (-1000i32..1000).prop_map(|i| f64::from(i) / 8.0),
+        3 => F::POSITIVE | F::NEGATIVE | F::NORMAL | F::SUBNORMAL | F::ZERO,
+    ]
+}
+
+fn micros() -> impl Strategy<Value = i64> {
+    prop_oneof![
+        SECS_RANGE.prop_map(|s| s * MICROS_PER_SEC),
+        (SECS_RANGE.start * MICROS_PER_SEC)..(SECS_RANGE.end * MICROS_PER_SEC),
+        select(vec![0i64, -1, 1, 1_709_287_200_000_000]),
+    ]
+}
+
+fn json_value() -> impl Strategy<Value = serde_json::Value> {
+    use serde_json::Value as J;
+    let leaf = prop_oneof![
+        Just(J::Null),
+        any::<bool>().prop_map(J::Bool),
+        (-1000i64..1000).prop_map(J::from),
+        vec(select(TEXT_CHARS), 0..4).prop_map(|c| J::String(String::from_iter(c))),
+    ];
+    leaf.prop_recursive(2, 8, 3, |inner| {
+        prop_oneof![
+            vec(inner.clone(), 0..3).prop_map(J::Array),
+            btree_map(select(vec!["a", "b", "é", "A"]), inner, 0..3).prop_map(|m| {
+                J::Object(m.into_iter().map(|(k, v)| (k.to_string(), v)).collect())
+            }),
+        ]
+    })
+}
+
+/// One stored value for raw column `col` (canonical forms, so that distinct
+/// stored values are distinct logical values).
+fn raw_value(col: usize) -> BoxedStrategy<Sql> {
+    let s: BoxedStrategy<Sql> = match col {
+        0 => prop_oneof![-3i64..3, any::<i64>()]
+            .prop_map(Sql::Integer)
+            .boxed(),
+        1 => finite_f64().prop_map(Sql::Real).boxed(),
+        // Decimal text: NUMERIC affinity turns it into INTEGER or REAL.
+        2 => prop_oneof![-300i64..300, -99_999_999_999i64..=99_999_999_999]
+            .prop_map(|c| Sql::Text(fmt_cents(c, true)))
+            .boxed(),
+        3 => vec(select(TEXT_CHARS), 0..8)
+            .prop_map(|c| Sql::Text(String::from_iter(c)))
+            .boxed(),
+        4 => vec(any::<u8>(), 0..8).prop_map(Sql::Blob).boxed(),
+        5 => (0i64..2).prop_map(Sql::Integer).boxed(),
+        6 => micros()
+            .prop_map(|us| Sql::Text(fmt_datetime(us, ' ')))
+            .boxed(),
+        7 => micros()
+            .prop_map(|us| Sql::Text(fmt_datetime(us, 'T') + "Z"))
+            .boxed(),
+        8 => DAYS_RANGE.prop_map(|d| Sql::Text(fmt_date(d))).boxed(),
+        9 => (0..MICROS_PER_DAY)
+            .prop_map(|us| Sql::Text(fmt_time(us)))
+            .boxed(),
+        10 => any::<[u8; 16]>()
+            .prop_map(|u| Sql::Text(fmt_uuid(&u, false)))
+            .boxed(),
+        11 => json_value()
+            .prop_map(|j| Sql::Text(serde_json::to_string(&j).expect("json")))
+            .boxed(),
+        _ => unreachable!(),
+    };
+    prop_oneof![1 => Just(Sql::Null), 6 => s].boxed()
+}
+
+fn raw_row() -> BoxedStrategy<Vec<Sql>> {
+    (0..RAW_COLUMNS.len())
+        .map(raw_value)
+        .collect::<Vec<_>>()
+        .boxed()
+}
+
+/// Column orders for the two files (they need not agree).
+fn perms(n: usize) -> impl Strategy<Value = (Vec<usize>, Vec<usize>)> {
+    (
+        Just(identity(n)).prop_shuffle(),
+        Just(identity(n)).prop_shuffle(),
+    )
+}
+
+// ------------------------------------------------------------------ property 1
+
+#[derive(Clone, Debug)]
+struct RawCase {
+    kind: KeyKind,
+    without_rowid: bool,
+    perms: (Vec<usize>, Vec<usize>),
+    rows: BTreeMap<Key, Vec<Sql>>,
+    scenario: Scenario,
+    muts: Vec<Mutation<Sql>>,
+}
+
+fn raw_case(big: bool) -> impl Strategy<Value = RawCase> {
+    (key_kind(), any::<bool>()).prop_flat_map(move |(kind, without_rowid)| {
+        let table = raw_table(kind, without_rowid);
+        let key = key_strategy(kind);
+        let rows = if big {
+            big_rows(kind).boxed()
+        } else {
+            prop_oneof![
+                1 => btree_map(key.clone(), raw_row(), 0..4),
+                4 => btree_map(key.clone(), raw_row(), 0..300),
+            ]
+            .boxed()
+        };
+        let muts = if big {
+            mutations(key, raw_row(), RAW_COLUMNS.len(), 1000, 0..10, false)
+        } else {
+            mutations(key, raw_row(), RAW_COLUMNS.len(), 40, 0..12, false)
+        };
+        (perms(table.cols.len()), rows, scenario(), muts).prop_map(
+            move |(perms, rows, scenario, muts)| RawCase {
+                kind,
+                without_rowid,
+                perms,
+                rows,
+                scenario,
+                muts,
+            },
+        )
+    })
+}
+
+/// Bijective base-n numeral of `x` over `alphabet`: every string once, so
+/// short strings, prefixes of longer ones, come first.
+fn bijective<T: Clone>(mut x: u64, alphabet: &[T]) -> Vec<T> {
+    let n = alphabet.len() as u64;
+    let mut out = Vec::new();
+    while x > 0 {
+        x -= 1;
+        out.push(alphabet[(x % n) as usize].clone());
+        x /= n;
+    }
+    out.reverse();
+    out
+}
+
+fn key_from_int(kind: KeyKind, x: u64) -> Key {
+    match kind {
+        KeyKind::Int => vec![K::I(x as i64 * 7 - 10_000)],
+        KeyKind::Text => vec![K::T(String::from_iter(bijective(x, KEY_CHARS)))],
+        KeyKind::Compound => vec![
+            K::I((x / 5) as i64 - 100),
+            K::T(String::from_iter(bijective(x % 5, KEY_CHARS))),
+        ],
+        KeyKind::Blob => vec![K::B(bijective(x, KEY_BYTES))],
+    }
+}
+
+/// 2,000-5,000 rows with dense keys (so bursts delete long runs).
+fn big_rows(kind: KeyKind) -> impl Strategy<Value = BTreeMap<Key, Vec<Sql>>> {
+    (2000usize..5000).prop_flat_map(move |n| {
+        (vec(1u64..4, n), vec(raw_row(), n)).prop_map(move |(gaps, rows)| {
+            let mut x = 0;
+            gaps.into_iter()
+                .zip(rows)
+                .map(|(g, r)| {
+                    x += g;
+                    (key_from_int(kind, x), r)
+                })
+                .collect()
+        })
+    })
+}
+
+fn run_raw_case(case: RawCase) -> Result<(), TestCaseError> {
+    let table = raw_table(case.kind, case.without_rowid);
+    let (src_model, rep_model, log) = derive_sides(case.rows, case.scenario, &case.muts);
+    let dir = TempDir::new();
+    let (sp, rp) = (dir.file("source.db"), dir.file("replica.db"));
+    let full =
+        |(k, v): (&Key, &Vec<Sql>)| k.iter().map(K::to_sql).chain(v.iter().cloned()).collect();
+    table.write(&sp, &case.perms.0, src_model.iter().map(full));
+    // The replica's rows go in in reverse order (its rowids differ).
+    table.write(&rp, &case.perms.1, rep_model.iter().rev().map(full));
+
+    let src = table.load(&sp);
+    let rep = table.load(&rp);
+    prop_assert_eq!(src.len(), src_model.len());
+    prop_assert_eq!(rep.len(), rep_model.len());
+    let names = table.value_names();
+    let forward = reference(&src, &rep, &names, raw_eq);
+    let backward = reference(&rep, &src, &names, raw_eq);
+    let extra = format!(
+        ", without rowid: {}, column orders: {:?}",
+        case.without_rowid, case.perms
+    );
+    let ctx = context(&case.kind, case.scenario, &log, &extra);
+    for shape in shapes() {
+        let opts = DiffOptions {
+            shape,
+            ..Default::default()
+        };
+        check_run(
+            &sp,
+            &rp,
+            &opts,
+            &forward,
+            (src.len(), rep.len()),
+            &names,
+            &ctx,
+        )?;
+        let back_ctx = format!("(replica compared as the source)\n{ctx}");
+        check_run(
+            &rp,
+            &sp,
+            &opts,
+            &backward,
+            (rep.len(), src.len()),
+            &names,
+            &back_ctx,
+        )?;
+    }
+    Ok(())
+}
+
+proptest! {
+    #![proptest_config(config(48))]
+
+    /// Property 1: both sides store values alike; the diff equals the raw
+    /// reference, for every key kind, scenario and tree shape.
+    #[test]
+    fn same_representation_matches_reference(case in raw_case(false)) {
+        run_raw_case(case)?;
+    }
+}
+
+proptest! {
+    #![proptest_config(config(6))]
+
+    /// Property 1 on 2,000-5,000 rows, with bursts of up to 1,000 deletes.
+    #[test]
+    fn big_tables_with_bursts_match_reference(case in raw_case(true)) {
+        run_raw_case(case)?;
+    }
+}
+
+// ------------------------------------------------------------------ property 5
+
+/// A logical value of the mixed-representation model.
+#[derive(Clone, Debug, PartialEq)]
+enum M {
+    Null,
+    Int(i64),
+    Real(f64),
+    /// A NUMERIC(12,2) amount in cents.
+    Cents(i64),
+    Text(String),
+    Bytes(Vec<u8>),
+    Bool(bool),
+    /// Wall-clock timestamp, Unix seconds.
+    Ts(i64),
+    /// Instant, Unix seconds.
+    Tstz(i64),
+    /// Days since 1970-01-01.
+    Date(i64),
+    /// Microseconds since midnight.
+    Time(i64),
+    Uuid([u8; 16]),
+    /// Canonical JSON text.
+    Json(String),
+}
+
+/// A model cell: the logical value and how each side stores it.
+#[derive(Clone, Debug)]
+struct MCell {
+    v: M,
+    src_rep: u8,
+    rep_rep: u8,
+}
+
+impl Cell for MCell {
+    fn assign(&mut self, new: &Self, reencode_only: bool) {
+        if reencode_only {
+            self.rep_rep = new.rep_rep;
+        } else {
+            *self = new.clone();
+        }
+    }
+}
+
+/// Julian day of Unix seconds, when SQLite would keep it as a REAL: a
+/// whole Julian day (noon UTC) stored in a column of NUMERIC affinity turns
+/// into an INTEGER, which then reads as Unix seconds.
+fn julian(secs: i64) -> Option<f64> {
+    let jd = secs as f64 / 86_400.0 + JULIAN_UNIX_EPOCH;
+    (jd.fract() != 0.0).then_some(jd)
+}
+
+const OFFSETS: &[i64] = &[0, 3600, -3600, 19_800, -28_800, 50_400, -43_200, 20_700];
+
+/// The stored form of `v` in representation `rep`.
+fn encode(v: &M, rep: u8) -> Sql {
+    let r = rep as usize;
+    match v {
+        M::Null => Sql::Null,
+        M::Int(i) => match r % 3 {
+            0 => Sql::Integer(*i),
+            1 => Sql::Text(i.to_string()),
+            _ if i.unsigned_abs() < 1 << 53 => Sql::Real(*i as f64),
+            _ => Sql::Integer(*i),
+        },
+        M::Real(f) => match r % 3 {
+            1 if f.fract() == 0.0 && f.abs() < 9e15 => Sql::Integer(*f as i64),
+            // -0.0 for 0.0 (it survives only in a column without REAL
+            // affinity, where SQLite keeps the stored bits).
+            2 if *f == 0.0 => Sql::Real(-*f),
+            _ => Sql::Real(*f),
+        },
+        M::Cents(c) => match r % 5 {
+            0 => Sql::Text(fmt_cents(*c, true)),
+            1 => Sql::Text(fmt_cents(*c, false)),
+            2 => Sql::Real(*c as f64 / 100.0),
+            3 if c % 100 == 0 => Sql::Integer(c / 100),
+            3 => Sql::Real(*c as f64 / 100.0),
+            _ => Sql::Text(format!("{c}e-2")),
+        },
+        M::Text(s) => match r % 2 {
+            0 => Sql::Text(s.clone()),
+            _ => Sql::Blob(s.as_bytes().to_vec()),
+        },
+        M::Bytes(b) => match (r % 2, std::str::from_utf8(b)) {
+            (1, Ok(s)) => Sql::Text(s.to_string()),
+            _ => Sql::Blob(b.clone()),
+        },
+        M::Bool(b) => {
+            let (t, f) = match r % 7 {
+                0 => return Sql::Integer(i64::from(*b)),
+                1 => return Sql::Real(if *b { 1.0 } else { 0.0 }),
+                2 => ("true", "false"),
+                3 => ("t", "f"),
+                4 => ("YES", "no"),
+                5 => ("TRUE", "False"),
+                _ => ("1", "0"),
+            };
+            Sql::Text(if *b { t } else { f }.to_string())
+        }
+        M::Ts(s) => match r % 4 {
+            0 => Sql::Text(fmt_datetime(s * MICROS_PER_SEC, ' ')),
+            1 => Sql::Text(fmt_datetime(s * MICROS_PER_SEC, 'T')),
+            2 => julian(*s).map_or(Sql::Integer(*s), Sql::Real),
+            _ => Sql::Integer(*s),
+        },
+        M::Tstz(s) => match r % 5 {
+            0 => Sql::Text(fmt_datetime(s * MICROS_PER_SEC, 'T') + "Z"),
+            1 => {
+                let off = OFFSETS[r / 5 % OFFSETS.len()];
+                Sql::Text(fmt_datetime((s + off) * MICROS_PER_SEC, ' ') + &fmt_offset(off))
+            }
+            // No offset: read as UTC.
+            2 => Sql::Text(fmt_datetime(s * MICROS_PER_SEC, ' ')),
+            3 => julian(*s).map_or(Sql::Integer(*s), Sql::Real),
+            _ => Sql::Integer(*s),
+        },
+        M::Date(d) => match r % 4 {
+            0 => Sql::Text(fmt_date(*d)),
+            1 => Sql::Integer(d * 86_400),
+            2 => Sql::Real(*d as f64 + JULIAN_UNIX_EPOCH),
+            _ => Sql::Text(fmt_date(*d) + "T00:00:00"),
+        },
+        M::Time(us) => match r % 3 {
+            0 => Sql::Text(fmt_time(*us)),
+            1 if us % MICROS_PER_SEC == 0 => Sql::Integer(us / MICROS_PER_SEC),
+            _ => Sql::Real(*us as f64 / 1e6),
+        },
+        M::Uuid(u) => match r % 4 {
+            0 => Sql::Text(fmt_uuid(u, false)),
+            1 => Sql::Text(fmt_uuid(u, true)),
+            2 => Sql::Text(format!("{{{}}}", fmt_uuid(u, false))),
+            _ => Sql::Blob(u.to_vec()),
+        },
+        M::Json(s) => match r % 3 {
+            0 => Sql::Text(s.clone()),
+            1 => {
+                let v: serde_json::Value = serde_json::from_str(s).expect("model json");
+                Sql::Text(serde_json::to_string_pretty(&v).expect("json"))
+            }
+            _ => Sql::Blob(s.as_bytes().to_vec()),
+        },
+    }
+}
+
+/// Mixed-model columns: (name, source declared type, value strategy).
+fn mixed_columns() -> Vec<(&'static str, &'static str, BoxedStrategy<M>)> {
+    vec![
+        ("m_int", "BIGINT", any::<i64>().prop_map(M::Int).boxed()),
+        (
+            "m_real",
+            "DOUBLE",
+            prop_oneof![
+                finite_f64().prop_filter("finite", |f| f.is_finite()),
+                (-50i32..50).prop_map(f64::from),
+            ]
+            .prop_map(M::Real)
+            .boxed(),
+        ),
+        (
+            "m_num",
+            "DECIMAL(12,2)",
+            prop_oneof![-1000i64..1000, -99_999_999_999i64..=99_999_999_999]
+                .prop_map(M::Cents)
+                .boxed(),
+        ),
+        (
+            "m_text",
+            "VARCHAR(40)",
+            vec(select(TEXT_CHARS), 0..8)
+                .prop_map(|c| M::Text(String::from_iter(c)))
+                .boxed(),
+        ),
+        (
+            "m_bytes",
+            "BLOB",
+            vec(select(vec![0u8, 0x41, 0x7f, 0x80, 0xc3, 0xa9, 0xff]), 0..6)
+                .prop_map(M::Bytes)
+                .boxed(),
+        ),
+        ("m_bool", "BOOLEAN", any::<bool>().prop_map(M::Bool).boxed()),
+        (
+            "m_ts",
+            "TIMESTAMP",
+            prop_oneof![SECS_RANGE, 1_700_000_000i64..1_700_200_000]
+                .prop_map(M::Ts)
+                .boxed(),
+        ),
+        (
+            "m_tstz",
+            "TIMESTAMP WITH TIME ZONE",
+            prop_oneof![SECS_RANGE, 1_700_000_000i64..1_700_200_000]
+                .prop_map(M::Tstz)
+                .boxed(),
+        ),
+        ("m_date", "DATE", DAYS_RANGE.prop_map(M::Date).boxed()),
+        (
+            "m_time",
+            "TIME(6)",
+            prop_oneof![
+                (0..86_400i64).prop_map(|s| s * MICROS_PER_SEC),
+                0..MICROS_PER_DAY,
+            ]
+            .prop_map(M::Time)
+            .boxed(),
+        ),
+        (
+            "m_uuid",
+            "UUID",
+            any::<[u8; 16]>().prop_map(M::Uuid).boxed(),
+        ),
+        (
+            "m_json",
+            "JSONB",
+            json_value()
+                .prop_map(|j| M::Json(serde_json::to_string(&j).expect("json")))
+                .boxed(),
+        ),
+    ]
+}
+
+fn mixed_row() -> BoxedStrategy<Vec<MCell>> {
+    mixed_columns()
+        .into_iter()
+        .map(|(_, _, s)| {
+            (
+                prop_oneof![1 => Just(M::Null), 6 => s],
+                any::<u8>(),
+                any::<u8>(),
+            )
+                .prop_map(|(v, src_rep, rep_rep)| MCell {
+                    v,
+                    src_rep,
+                    rep_rep,
+                })
+                .boxed()
+        })
+        .collect::<Vec<_>>()
+        .boxed()
+}
+
+/// Key kinds of the mixed property.
+#[derive(Clone, Copy, Debug)]
+enum MixedKey {
+    /// `INTEGER PRIMARY KEY` on both sides.
+    Int,
+    /// `TEXT PRIMARY KEY`, keys stored as text.
+    Text,
+    /// `UUID PRIMARY KEY`, stored as text (three spellings) or 16-byte blob,
+    /// so the SQL order is not the key order.
+    Uuid,
+    /// `TEXT PRIMARY KEY`, each key stored as text or as a UTF-8 blob.
+    TextOrBlob,
+    /// `INTEGER PRIMARY KEY` in the source; in the replica a key column
+    /// with no declared type, each key stored as integer, text or REAL.
+    IntLoose,
+}
+
+/// Whether the mixed property also varies how *key* values are stored in
+/// key columns driftsum reads with SQL range bounds (text keys as blobs,
+/// integer keys as text). Off because of a driftsum bug: see
+/// `bug_text_key_stored_as_blob_is_never_compared` and
+/// `bug_integer_key_stored_as_text_is_reported_missing`. UUID keys, whose
+/// ranges are never put in SQL, still vary their storage.
+const MIXED_KEY_STORAGE: bool = true;
+
+fn mixed_key(kind: MixedKey) -> BoxedStrategy<Key> {
+    match kind {
+        MixedKey::Int | MixedKey::IntLoose => key_int().prop_map(|i| vec![K::I(i)]).boxed(),
+        MixedKey::Text | MixedKey::TextOrBlob => key_text().prop_map(|s| vec![K::T(s)]).boxed(),
+        MixedKey::Uuid => prop_oneof![
+            // Few distinct bytes, so keys share prefixes.
+            vec(select(vec![0u8, 0x0f, 0xa0, 0xff]), 16).prop_map(|v| {
+                let mut u = [0u8; 16];
+                u.copy_from_slice(&v);
+                u
+            }),
+            any::<[u8; 16]>(),
+        ]
+        .prop_map(|u| vec![K::U(u)])
+        .boxed(),
+    }
+}
+
+/// A cheap deterministic hash, to pick a key's stored form per side.
+fn mix(salt: u64, key: &Key) -> u64 {
+    let mut h = salt ^ 0xcbf2_9ce4_8422_2325;
+    for b in format!("{key:?}").bytes() {
+        h = (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3);
+    }
+    h ^ (h >> 29)
+}
+
+fn encode_key(kind: MixedKey, key: &Key, salt: u64) -> Vec<Sql> {
+    let r = mix(salt, key) as u8;
+    key.iter()
+        .map(|k| match (kind, k) {
+            (MixedKey::Uuid, K::U(u)) => encode(&M::Uuid(*u), r),
+            (MixedKey::TextOrBlob, K::T(t)) => encode(&M::Text(t.clone()), r),
+            // Only the replica's key column is untyped (odd salt): the
+            // source's INTEGER PRIMARY KEY holds integers only.
+            (MixedKey::IntLoose, K::I(i)) if salt % 2 == 1 => encode(&M::Int(*i), r),
+            (_, k) => k.to_sql(),
+        })
+        .collect()
+}
+
+#[derive(Clone, Debug)]
+struct MixedCase {
+    kind: MixedKey,
+    /// Per value column: whether the replica declares the source's type
+    /// (else no type at all, so it keeps whatever is written).
+    rep_typed: Vec<bool>,
+    perms: (Vec<usize>, Vec<usize>),
+    salts: (u64, u64),
+    rows: BTreeMap<Key, Vec<MCell>>,
+    scenario: Scenario,
+    muts: Vec<Mutation<MCell>>,
+}
+
+fn mixed_case() -> impl Strategy<Value = MixedCase> {
+    let mut kinds = vec![MixedKey::Int, MixedKey::Text, MixedKey::Uuid];
+    if MIXED_KEY_STORAGE {
+        kinds.extend([MixedKey::TextOrBlob, MixedKey::IntLoose]);
+    }
+    let ncols = mixed_columns().len();
+    select(kinds).prop_flat_map(move |kind| {
+        let key = mixed_key(kind);
+        (
+            vec(any::<bool>(), ncols),
+            perms(ncols + 1),
+            // The replica's salt is odd: see `encode_key`.
+            any::<(u64, u64)>().prop_map(|(a, b)| (a & !1, b | 1)),
+            prop_oneof![
+                1 => btree_map(key.clone(), mixed_row(), 0..4),
+                4 => btree_map(key.clone(), mixed_row(), 0..250),
+            ],
+            scenario(),
+            mutations(key, mixed_row(), ncols, 40, 0..12, true),
+        )
+            .prop_map(
+                move |(rep_typed, perms, salts, rows, scenario, muts)| MixedCase {
+                    kind,
+                    rep_typed,
+                    perms,
+                    salts,
+                    rows,
+                    scenario,
+                    muts,
+                },
+            )
+    })
+}
+
+fn mixed_tables(kind: MixedKey, rep_typed: &[bool]) -> (Table, Table) {
+    let key_decl = match kind {
+        MixedKey::Int => "INTEGER",
+        MixedKey::Text => "TEXT",
+        MixedKey::Uuid => "UUID",
+        MixedKey::TextOrBlob => "TEXT",
+        MixedKey::IntLoose => "INTEGER",
+    };
+    let cols = mixed_columns();
+    let mk = |typed: &dyn Fn(usize) -> bool| {
+        let mut c = vec![("k".to_string(), key_decl.to_string())];
+        for (i, (name, decl, _)) in cols.iter().enumerate() {
+            let decl = if typed(i) { decl } else { "" };
+            c.push((name.to_string(), decl.to_string()));
+        }
+        Table {
+            cols: c,
+            nkey: 1,
+            inline_pk: true,
+            without_rowid: false,
+        }
+    };
+    let mut replica = mk(&|i| rep_typed[i]);
+    if let MixedKey::IntLoose = kind {
+        replica.cols[0].1 = String::new();
+        replica.inline_pk = false;
+    }
+    (mk(&|_| true), replica)
+}
+
+fn run_mixed_case(case: MixedCase) -> Result<(), TestCaseError> {
+    let (src_table, rep_table) = mixed_tables(case.kind, &case.rep_typed);
+    let (src_model, rep_model, log) = derive_sides(case.rows, case.scenario, &case.muts);
+    let dir = TempDir::new();
+    let (sp, rp) = (dir.file("source.db"), dir.file("replica.db"));
+    let kind = case.kind;
+    src_table.write(
+        &sp,
+        &case.perms.0,
+        src_model.iter().map(|(k, row)| {
+            let mut r = encode_key(kind, k, case.salts.0);
+            r.extend(row.iter().map(|c| encode(&c.v, c.src_rep)));
+            r
+        }),
+    );
+    rep_table.write(
+        &rp,
+        &case.perms.1,
+        rep_model.iter().rev().map(|(k, row)| {
+            let mut r = encode_key(kind, k, case.salts.1);
+            r.extend(row.iter().map(|c| encode(&c.v, c.rep_rep)));
+            r
+        }),
+    );
+
+    let names = src_table.value_names();
+    let values = |m: &BTreeMap<Key, Vec<MCell>>| -> BTreeMap<Key, Vec<M>> {
+        m.iter()
+            .map(|(k, r)| (k.clone(), r.iter().map(|c| c.v.clone()).collect()))
+            .collect()
+    };
+    let (sv, rv) = (values(&src_model), values(&rep_model));
+    // f64 `==` makes -0.0 equal 0.0, as driftsum does.
+    let expected = reference(&sv, &rv, &names, |a, b| a == b);
+    let extra = format!(
+        ", replica typed columns: {:?}, column orders: {:?}, key salts: {:?}",
+        case.rep_typed, case.perms, case.salts
+    );
+    let ctx = context(&case.kind, case.scenario, &log, &extra);
+    for shape in shapes() {
+        let opts = DiffOptions {
+            shape,
+            ..Default::default()
+        };
+        check_run(
+            &sp,
+            &rp,
+            &opts,
+            &expected,
+            (sv.len(), rv.len()),
+            &names,
+            &ctx,
+        )?;
+    }
+    Ok(())
+}
+
+proptest! {
+    #![proptest_config(config(48))]
+
+    /// Property 5: each side stores each cell in its own representation;
+    /// the diff equals the comparison of the logical models.
+    #[test]
+    fn mixed_representations_match_model(case in mixed_case()) {
+        run_mixed_case(case)?;
+    }
+}
+
+// ------------------------------------------------------------------ property 6
+
+/// A float cell: the source value and what happens to it on the replica.
+#[derive(Clone, Debug)]
+struct FCell {
+    v: Option<f64>,
+    /// 0: same, 1/2: ×(1 ± 1e-12) (noise), 3: ×(1 + 1e-3) (drift), 4: NULL,
+    /// 5: sign flipped if zero.
+    noise: u8,
+}
+
+impl Cell for FCell {
+    fn assign(&mut self, new: &Self, _: bool) {
+        *self = new.clone();
+    }
+}
+
+impl FCell {
+    fn replica(&self) -> Option<f64> {
+        let v = self.v?;
+        match self.noise {
+            1 => Some(v * (1.0 + 1e-12)),
+            2 => Some(v * (1.0 - 1e-12)),
+            3 => Some(v * (1.0 + 1e-3)),
+            4 => None,
+            5 if v == 0.0 => Some(-v),
+            _ => Some(v),
+        }
+    }
+}
+
+const FLOAT_COLUMNS: &[(&str, &str)] = &[("f_a", "REAL"), ("f_b", "DOUBLE"), ("f_c", "FLOAT")];
+
+fn float_value() -> impl Strategy<Value = Option<f64>> {
+    prop_oneof![
+        1 => Just(None),
+        1 => select(vec![Some(0.0), Some(-0.0), Some(1.0), Some(-2.5)]),
+        6 => (1.0f64..10.0, -100i32..100, any::<bool>()).prop_map(|(m, e, neg)| {
+            let v = m * 10f64.powi(e);
+            Some(if neg { -v } else { v })
+        }),
+    ]
+}
+
+fn float_row() -> BoxedStrategy<Vec<FCell>> {
+    let cell = (
+        float_value(),
+        prop_oneof![3 => Just(0u8), 3 => 1u8..3, 1 => Just(3u8), 1 => 4u8..6],
+    )
+        .prop_map(|(v, noise)| FCell { v, noise });
+    vec(cell, FLOAT_COLUMNS.len()).boxed()
+}
+
+/// Equal, or within a relative 1e-9: separates 1e-12 noise from 1e-3 drift.
+fn near(a: &Sql, b: &Sql) -> bool {
+    match (a, b) {
+        (Sql::Real(x), Sql::Real(y)) => x == y || (x - y).abs() <= 1e-9 * x.abs().max(y.abs()),
+        _ => a == b,
+    }
+}
+
+proptest! {
+    #![proptest_config(config(32))]
+
+    /// Property 6: with `float_digits: Some(6)` only real float drift is
+    /// reported; without it, the noise is reported too.
+    #[test]
+    fn float_digits_tolerates_tiny_float_noise(
+        rows in btree_map(key_int().prop_map(|i| vec![K::I(i)]), float_row(), 0..250),
+        scenario in scenario(),
+        muts in mutations(
+            key_int().prop_map(|i| vec![K::I(i)]).boxed(),
+            float_row(),
+            FLOAT_COLUMNS.len(),
+            40,
+            0..8,
+            false,
+        ),
+    ) {
+        let mut cols = vec![("k".to_string(), "INTEGER".to_string())];
+        cols.extend(FLOAT_COLUMNS.iter().map(|(n, d)| (n.to_string(), d.to_string())));
+        let table = Table { cols, nkey: 1, inline_pk: true, without_rowid: false };
+        // The replica's last column has no declared type, so that a -0.0
+        // written there stays -0.0 (REAL affinity stores it as 0.0).
+        let mut rep_table = table.clone();
+        rep_table.cols.last_mut().expect("columns").1 = String::new();
+        let (src_model, rep_model, log) = derive_sides(rows, scenario, &muts);
+        let dir = TempDir::new();
+        let (sp, rp) = (dir.file("source.db"), dir.file("replica.db"));
+        let perm = identity(table.cols.len());
+        let sql = |v: Option<f64>| v.map_or(Sql::Null, Sql::Real);
+        table.write(&sp, &perm, src_model.iter().map(|(k, r)| {
+            k.iter().map(K::to_sql).chain(r.iter().map(|c| sql(c.v))).collect()
+        }));
+        rep_table.write(&rp, &perm, rep_model.iter().map(|(k, r)| {
+            k.iter().map(K::to_sql).chain(r.iter().map(|c| sql(c.replica()))).collect()
+        }));
+        let (src, rep) = (table.load(&sp), rep_table.load(&rp));
+        let names = table.value_names();
+        let tolerant = reference(&src, &rep, &names, near);
+        let exact = reference(&src, &rep, &names, raw_eq);
+        let ctx = context(&"integer", scenario, &log, "");
+        for shape in shapes() {
+            let opts = DiffOptions {
+                shape,
+                canon: CanonOptions { float_digits: Some(6) },
+                ..Default::default()
+            };
+            check_run(&sp, &rp, &opts, &tolerant, (src.len(), rep.len()), &names, &ctx)?;
+            let opts = DiffOptions { shape, ..Default::default() };
+            check_run(&sp, &rp, &opts, &exact, (src.len(), rep.len()), &names, &ctx)?;
+        }
+    }
+}
+
+// ------------------------------------------------------------------ bugs found
+
+/// Writes two files from SQL scripts and diffs them with both shapes.
+fn scripted(source_sql: &str, replica_sql: &str) -> Vec<RunOutcome> {
+    let dir = TempDir::new();
+    let (sp, rp) = (dir.file("source.db"), dir.file("replica.db"));
+    Connection::open(&sp)
+        .expect("source")
+        .execute_batch(source_sql)
+        .expect("source script");
+    Connection::open(&rp)
+        .expect("replica")
+        .execute_batch(replica_sql)
+        .expect("replica script");
+    shapes()
+        .into_iter()
+        .map(|shape| {
+            run_diff(
+                &sp,
+                &rp,
+                &DiffOptions {
+                    shape,
+                    ..Default::default()
+                },
+            )
+        })
+        .collect()
+}
+
+fn summary(run: &RunOutcome) -> Vec<(DiffKind, Vec<Value>, Vec<usize>)> {
+    run.tables[0]
+        .differences
+        .iter()
+        .map(|d| (d.kind, d.key.clone(), d.changed.clone()))
+        .collect()
+}
+
+/// A TEXT key stored as a blob (in both files) whose row changed: the trees
+/// differ, but the range re-read puts `k <= 'b'` in SQL, which no blob
+/// satisfies (SQLite sorts every blob after every text), so neither side
+/// returns the row and driftsum reports the tables in sync (exit 0).
+#[test]
+fn bug_text_key_stored_as_blob_is_never_compared() {
+    for run in scripted(
+        "CREATE TABLE items (k TEXT PRIMARY KEY, v INTEGER); INSERT INTO items VALUES (X'62', 1);",
+        "CREATE TABLE items (k TEXT PRIMARY KEY, v INTEGER); INSERT INTO items VALUES (X'62', 2);",
+    ) {
+        assert_eq!(
+            summary(&run),
+            vec![(DiffKind::Changed, vec![Value::Text("b".into())], vec![0])]
+        );
+        assert_eq!(run.exit_code(), 1);
+    }
+}
+
+/// An INTEGER key that a replica without a declared key type holds as text
+/// ('5'): read as the integer 5, but the range re-read's `k <= 5` skips the
+/// text '5' (SQLite sorts text after numbers), so the row is reported
+/// missing from the replica instead of changed.
+#[test]
+fn bug_integer_key_stored_as_text_is_reported_missing() {
+    for run in scripted(
+        "CREATE TABLE items (k INTEGER PRIMARY KEY, v INTEGER); INSERT INTO items VALUES (5, 1);",
+        "CREATE TABLE items (k, v INTEGER, PRIMARY KEY (k)); INSERT INTO items VALUES ('5', 2);",
+    ) {
+        assert_eq!(
+            summary(&run),
+            vec![(DiffKind::Changed, vec![Value::Int(5)], vec![0])]
+        );
+    }
+}
+
+/// SQLite lets a rowid table's TEXT PRIMARY KEY hold NULL. The trees see
+/// the changed row, but the range re-read binds the NULL key as a bound
+/// (`k <= NULL`), which matches nothing: reported in sync (exit 0).
+#[test]
+fn bug_null_key_row_is_never_compared() {
+    for run in scripted(
+        "CREATE TABLE items (k TEXT PRIMARY KEY, v INTEGER); INSERT INTO items VALUES (NULL, 1);",
+        "CREATE TABLE items (k TEXT PRIMARY KEY, v INTEGER); INSERT INTO items VALUES (NULL, 2);",
+    ) {
+        assert_eq!(
+            summary(&run),
+            vec![(DiffKind::Changed, vec![Value::Null], vec![0])]
+        );
+        assert_eq!(run.exit_code(), 1);
+    }
+}
