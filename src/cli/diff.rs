@@ -24,10 +24,11 @@ pub enum Format {
 /// compared is reported, and the others are still compared).
 #[derive(Args, Debug)]
 pub struct DiffArgs {
-    /// The source database URL: sqlite:PATH.
+    /// The source database URL: sqlite:PATH, postgres://USER@HOST:PORT/DB or
+    /// mysql://USER@HOST:PORT/DB (passwords may be given, and are never shown).
     #[arg(long, value_name = "URL")]
     pub source: String,
-    /// The replica database URL: sqlite:PATH.
+    /// The replica database URL, in the same forms as --source.
     #[arg(long, value_name = "URL")]
     pub target: String,
     /// A table to compare, or SOURCE_NAME=REPLICA_NAME when the replica names

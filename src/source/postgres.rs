@@ -1,40 +1,1085 @@
-//! The PostgreSQL connector (sqlx). Not written yet.
+//! The PostgreSQL connector (sqlx): schema discovery from `pg_catalog`,
+//! key-ordered streaming scans and range scans, all inside one
+//! `REPEATABLE READ, READ ONLY` transaction held for the connection's life.
+//!
+//! Values are read exactly: integers, floats, booleans, `bytea` and text come
+//! from the binary protocol; types sqlx cannot decode without extra features
+//! (numeric, temporal types, uuid, json, enums, `char(n)`) are cast to text in
+//! SQL and parsed by the column's [`ColumnRule`]. Nothing here ever writes.
+//!
+//! A column of any other type is listed by `schema` as dynamic, so it can be
+//! left out of a comparison; a scan that asks for it fails with
+//! [`SourceError::UnsupportedType`] (never a silent skip).
+//!
+//! Passwords come from the URL, `PGPASSWORD` or a password file (`passfile=`
+//! URL parameter, `PGPASSFILE`, `~/.pgpass`), in that order as libpq does, and
+//! never appear in a message.
 
-use super::{KeyBounds, RowSink, ScanSpec, Source, SourceError, TableSchema};
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
 
-/// A read-only PostgreSQL connection.
+use driftsum_core::coerce::ColumnRule;
+use driftsum_core::{LogicalType, Value};
+use futures_util::TryStreamExt;
+use sqlx::postgres::{PgArguments, PgConnectOptions, PgConnection, PgRow, PgValueRef};
+use sqlx::{AssertSqlSafe, Connection, Decode, Postgres, Row, ValueRef};
+
+use super::url::redact;
+use super::{
+    quote_ident, server, Column, KeyBounds, RowSink, ScanSpec, Source, SourceError, TableSchema,
+};
+
+/// How a column travels over the wire and is decoded.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Wire {
+    /// int2 / int4 / int8, binary.
+    Int,
+    /// float4, binary.
+    Float4,
+    /// float8, binary.
+    Float8,
+    Bool,
+    Bytes,
+    /// text / varchar, binary (UTF-8 bytes).
+    Text,
+    /// `char(n)`: cast to text in SQL, which removes the padding.
+    PaddedText,
+    /// Enum labels: cast to text (their SQL order is not text order).
+    EnumText,
+    /// Anything else: cast to text and parsed by the column rule.
+    Cast,
+    /// A type driftsum cannot compare: reported as dynamic by `schema` (so
+    /// the column can be left out), an error when a scan asks for it.
+    Unsupported,
+}
+
+/// A column of a PostgreSQL table, as discovered.
+#[derive(Clone, Debug)]
+struct PgColumn {
+    name: String,
+    declared: String,
+    wire: Wire,
+    ty: LogicalType,
+}
+
+/// A read-only PostgreSQL connection inside one snapshot.
 pub struct PgSource {
-    url: String,
+    rt: tokio::runtime::Runtime,
+    conn: Option<PgConnection>,
+    /// The URL without its password.
+    location: String,
+    /// The schema of unqualified table names.
+    default_schema: String,
+    /// Discovered columns by (schema, table).
+    columns: HashMap<(String, String), Vec<PgColumn>>,
+    /// Secrets to scrub from any message, in case a driver ever echoes one.
+    secrets: Vec<String>,
 }
 
 impl PgSource {
     pub fn connect(url: &str) -> Result<PgSource, SourceError> {
-        Err(SourceError::BadUrl(format!(
-            "{}: PostgreSQL is not supported yet",
-            super::url::redact(url)
-        )))
+        let location = redact(url);
+        let url_password = url_password(url);
+        let mut secrets: Vec<String> = Vec::new();
+        if let Some(p) = &url_password {
+            secrets.push(p.clone());
+        }
+        if let Ok(p) = std::env::var("PGPASSWORD") {
+            secrets.push(p);
+        }
+        // Too short to tell from ordinary text; such a password is never
+        // echoed anyway (this is a second line of defence).
+        secrets.retain(|s| s.len() >= 3);
+        let mut opts = PgConnectOptions::from_str(url).map_err(|e| {
+            SourceError::BadUrl(scrub(
+                format!("{location}: not a valid PostgreSQL URL: {e}"),
+                &secrets,
+            ))
+        })?;
+        // sqlx reads the URL password, then PGPASSWORD, then a password file,
+        // like libpq; but it matches the file's database field against an
+        // empty name when the URL names none (libpq uses the user name), and
+        // ignores the `passfile` parameter. Look the file up libpq's way.
+        if url_password.is_none() && std::env::var_os("PGPASSWORD").is_none() {
+            let file = query_param(url, "passfile")
+                .map(PathBuf::from)
+                .or_else(|| std::env::var_os("PGPASSFILE").map(PathBuf::from))
+                .or_else(|| std::env::var_os("HOME").map(|h| Path::new(&h).join(".pgpass")));
+            let host = match opts.get_socket() {
+                Some(_) => "",
+                None => opts.get_host(),
+            };
+            let user = opts.get_username().to_string();
+            let db = opts.get_database().unwrap_or(&user).to_string();
+            if let Some(p) =
+                file.and_then(|f| pgpass_password(&f, host, opts.get_port(), &db, &user))
+            {
+                if p.len() >= 3 {
+                    secrets.push(p.clone());
+                }
+                opts = opts.password(&p);
+            }
+        }
+
+        // The first schema of the search_path the server is given: the
+        // startup options, built as sqlx builds them (PGOPTIONS, then each
+        // `options` and `options[NAME]` URL parameter in turn).
+        let default_schema = search_path_from_options(&startup_options(url))
+            .and_then(|sp| first_schema(&sp, opts.get_username()))
+            .unwrap_or_else(|| "public".to_string());
+
+        let rt = server::runtime()?;
+        let open_err = |e: sqlx::Error| SourceError::Open {
+            location: location.clone(),
+            message: scrub(e.to_string(), &secrets),
+        };
+        let conn = server::block_on_timeout(
+            &rt,
+            server::CONNECT_TIMEOUT,
+            &format!("connecting to {location}"),
+            async {
+                let mut conn = PgConnection::connect_with(&opts).await.map_err(open_err)?;
+                // The URL's `options` may have changed these; the text forms
+                // parsed below depend on them.
+                for stmt in [
+                    "SET TimeZone = 'UTC'",
+                    "SET client_encoding = 'UTF8'",
+                    "SET DateStyle = 'ISO, MDY'",
+                    "SET idle_in_transaction_session_timeout = 0",
+                    "BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY",
+                    // A failed query (a table without SELECT privilege, a
+                    // bad filter) aborts the transaction; rolling back to
+                    // this keeps the snapshot and lets other tables go on.
+                    "SAVEPOINT driftsum",
+                ] {
+                    sqlx::raw_sql(stmt)
+                        .execute(&mut conn)
+                        .await
+                        .map_err(open_err)?;
+                }
+                Ok(conn)
+            },
+        )?;
+        Ok(PgSource {
+            rt,
+            conn: Some(conn),
+            location,
+            default_schema,
+            columns: HashMap::new(),
+            secrets,
+        })
     }
+
+    fn err(&self, context: impl Into<String>, e: impl std::fmt::Display) -> SourceError {
+        SourceError::query(context, scrub(e.to_string(), &self.secrets))
+    }
+
+    /// After a failed query: leaves the aborted state, same snapshot.
+    fn recover(&mut self) {
+        if let Some(conn) = self.conn.as_mut() {
+            let _ = self.rt.block_on(async {
+                tokio::time::timeout(
+                    server::CONNECT_TIMEOUT,
+                    sqlx::raw_sql("ROLLBACK TO SAVEPOINT driftsum").execute(conn),
+                )
+                .await
+            });
+        }
+    }
+
+    /// Runs a catalog query returning text columns.
+    fn catalog(
+        &mut self,
+        sql: &'static str,
+        binds: &[&str],
+        context: &str,
+    ) -> Result<Vec<Vec<Option<String>>>, SourceError> {
+        let mut q = sqlx::query(sql);
+        for b in binds {
+            q = q.bind(b.to_string());
+        }
+        let rt = &self.rt;
+        let conn = self
+            .conn
+            .as_mut()
+            .ok_or_else(|| SourceError::Other("the PostgreSQL connection is closed".into()))?;
+        let rows = match rt.block_on(q.fetch_all(conn)) {
+            Ok(rows) => rows,
+            Err(e) => {
+                let err = self.err(format!("{context} in {}", self.location), e);
+                self.recover();
+                return Err(err);
+            }
+        };
+        rows.iter()
+            .map(|r| {
+                (0..r.len())
+                    .map(|i| r.try_get::<Option<String>, _>(i))
+                    .collect::<Result<Vec<_>, _>>()
+            })
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| self.err(format!("{context} in {}", self.location), e))
+    }
+
+    /// Finds a table: `SCHEMA.NAME`, or `NAME` in the default schema.
+    fn resolve(&mut self, table: &str) -> Result<(String, String), SourceError> {
+        let mut candidates = Vec::new();
+        if let Some((s, n)) = table.split_once('.') {
+            candidates.push((s.to_string(), n.to_string()));
+        }
+        candidates.push((self.default_schema.clone(), table.to_string()));
+        for (schema, name) in candidates {
+            if self.columns.contains_key(&(schema.clone(), name.clone())) {
+                return Ok((schema, name));
+            }
+            let found = self.catalog(
+                "SELECT c.relkind::text FROM pg_catalog.pg_class c \
+                 JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace \
+                 WHERE n.nspname = $1 AND c.relname = $2 \
+                 AND c.relkind IN ('r', 'p', 'v', 'm', 'f')",
+                &[&schema, &name],
+                "looking up a table",
+            )?;
+            if !found.is_empty() {
+                return Ok((schema, name));
+            }
+        }
+        Err(SourceError::NoTable {
+            table: table.to_string(),
+            location: self.location.clone(),
+        })
+    }
+
+    /// The columns of a resolved table, read once from the catalog.
+    fn load_columns(&mut self, schema: &str, name: &str) -> Result<Vec<PgColumn>, SourceError> {
+        let key = (schema.to_string(), name.to_string());
+        if let Some(c) = self.columns.get(&key) {
+            return Ok(c.clone());
+        }
+        let rows = self.catalog(
+            "SELECT a.attname::text, pg_catalog.format_type(a.atttypid, a.atttypmod), \
+                    t.typtype::text, \
+                    CASE WHEN t.typtype = 'd' \
+                         THEN pg_catalog.format_type(t.typbasetype, t.typtypmod) END, \
+                    bt.typtype::text \
+             FROM pg_catalog.pg_attribute a \
+             JOIN pg_catalog.pg_class c ON c.oid = a.attrelid \
+             JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace \
+             JOIN pg_catalog.pg_type t ON t.oid = a.atttypid \
+             LEFT JOIN pg_catalog.pg_type bt ON bt.oid = t.typbasetype \
+             WHERE n.nspname = $1 AND c.relname = $2 AND a.attnum > 0 AND NOT a.attisdropped \
+             ORDER BY a.attnum",
+            &[schema, name],
+            "reading the schema",
+        )?;
+        let mut cols = Vec::with_capacity(rows.len());
+        for r in rows {
+            let text = |i: usize| r.get(i).cloned().flatten().unwrap_or_default();
+            let (name, declared, typtype) = (text(0), text(1), text(2));
+            let (fmt, tt) = if typtype == "d" {
+                (text(3), text(4))
+            } else {
+                (declared.clone(), typtype)
+            };
+            let tt = tt.chars().next().unwrap_or('b');
+            let (ty, wire) =
+                classify(&fmt, tt).unwrap_or((LogicalType::Dynamic, Wire::Unsupported));
+            cols.push(PgColumn {
+                name,
+                declared,
+                wire,
+                ty,
+            });
+        }
+        self.columns.insert(key, cols.clone());
+        Ok(cols)
+    }
+}
+
+impl Drop for PgSource {
+    fn drop(&mut self) {
+        // Say goodbye (the server then ends the read-only transaction), but
+        // never block inside someone else's runtime.
+        if let Some(conn) = self.conn.take() {
+            if tokio::runtime::Handle::try_current().is_err() {
+                let _ = self.rt.block_on(async {
+                    tokio::time::timeout(std::time::Duration::from_secs(2), conn.close()).await
+                });
+            }
+        }
+    }
+}
+
+/// The logical type of a PostgreSQL column, from `format_type(atttypid,
+/// atttypmod)` and `pg_type.typtype` (`'e'` for enums); `None` when driftsum
+/// cannot compare it. Domains are mapped by their base type.
+pub fn logical_type(format_type: &str, typtype: char) -> Option<LogicalType> {
+    classify(format_type, typtype).map(|(t, _)| t)
+}
+
+fn classify(format_type: &str, typtype: char) -> Option<(LogicalType, Wire)> {
+    use LogicalType as T;
+    if typtype == 'e' {
+        return Some((T::Text, Wire::EnumText));
+    }
+    if typtype != 'b' {
+        return None;
+    }
+    let f = format_type.trim();
+    let base = f.split('(').next().unwrap_or(f).trim();
+    let args = type_args(f);
+    let precision = || args.first().map_or(6, |&p| p.clamp(0, 6) as u8);
+    Some(match base {
+        "smallint" | "integer" | "bigint" => (T::Integer, Wire::Int),
+        "real" => (T::Float { single: true }, Wire::Float4),
+        "double precision" => (T::Float { single: false }, Wire::Float8),
+        "numeric" => (
+            T::Decimal {
+                scale: match args.as_slice() {
+                    [] => None,
+                    [_] => Some(0),
+                    [_, s, ..] => Some((*s).clamp(0, 255) as u8),
+                },
+            },
+            Wire::Cast,
+        ),
+        "text" | "character varying" => (T::Text, Wire::Text),
+        "character" | "bpchar" => (T::Text, Wire::PaddedText),
+        "bytea" => (T::Bytes, Wire::Bytes),
+        "boolean" => (T::Bool, Wire::Bool),
+        "date" => (T::Date, Wire::Cast),
+        "uuid" => (T::Uuid, Wire::Cast),
+        "json" | "jsonb" => (T::Json, Wire::Cast),
+        _ if f.starts_with("timestamp") && f.ends_with("without time zone") => (
+            T::TimestampNaive {
+                precision: precision(),
+            },
+            Wire::Cast,
+        ),
+        _ if f.starts_with("timestamp") && f.ends_with("with time zone") => (
+            T::Timestamp {
+                precision: precision(),
+            },
+            Wire::Cast,
+        ),
+        _ if f.starts_with("time") && f.ends_with("without time zone") => (
+            T::Time {
+                precision: precision(),
+            },
+            Wire::Cast,
+        ),
+        _ => return None,
+    })
+}
+
+/// The numbers in a type's parentheses: `numeric(12,2)` → `[12, 2]`.
+fn type_args(f: &str) -> Vec<i64> {
+    let Some(open) = f.find('(') else {
+        return Vec::new();
+    };
+    let close = f[open..].find(')').map_or(f.len(), |c| open + c);
+    f[open + 1..close]
+        .split(',')
+        .filter_map(|p| p.trim().parse().ok())
+        .collect()
+}
+
+/// The SQL expression that reads a column.
+fn select_expr(c: &PgColumn) -> String {
+    match c.wire {
+        Wire::PaddedText | Wire::EnumText | Wire::Cast => {
+            format!("{}::text", quote_ident(&c.name))
+        }
+        _ => quote_ident(&c.name),
+    }
+}
+
+/// The SQL expression a key column is ordered by, in key-byte order: text in
+/// the "C" collation (byte order of UTF-8); enums by label, not by position.
+fn order_expr(c: &PgColumn) -> String {
+    match c.wire {
+        Wire::Text | Wire::PaddedText => format!("{} COLLATE \"C\"", quote_ident(&c.name)),
+        Wire::EnumText => format!("{}::text COLLATE \"C\"", quote_ident(&c.name)),
+        _ => quote_ident(&c.name),
+    }
+}
+
+/// One bound key value for a range condition.
+enum Bind {
+    Int(i64),
+    Text(String),
+    Bytes(Vec<u8>),
+}
+
+/// The column expression and parameter placeholder comparing one key column
+/// with a bound value, so the comparison happens in the column's own order.
+/// Bound values may come from the other side, so they are never cast to a
+/// narrower type (`varchar(5)`, `integer`) that could truncate or overflow.
+/// `None` when the value cannot be expressed (the caller then reads the whole
+/// table, which is always correct).
+fn bound(c: &PgColumn, v: &Value, n: usize) -> Option<(String, String, Bind)> {
+    let col = quote_ident(&c.name);
+    Some(match (c.wire, v) {
+        (Wire::Int, Value::Int(i)) => {
+            (col, format!("${n}::int8"), Bind::Int((*i).try_into().ok()?))
+        }
+        (Wire::Text, Value::Text(s)) if !s.contains('\0') => (
+            format!("{col} COLLATE \"C\""),
+            format!("CAST(${n} AS text)"),
+            Bind::Text(s.clone()),
+        ),
+        // Compared as the trimmed text driftsum reads, exactly.
+        (Wire::PaddedText | Wire::EnumText, Value::Text(s)) if !s.contains('\0') => (
+            format!("{col}::text COLLATE \"C\""),
+            format!("CAST(${n} AS text)"),
+            Bind::Text(s.clone()),
+        ),
+        (Wire::Bytes, Value::Bytes(b)) => (col, format!("${n}::bytea"), Bind::Bytes(b.clone())),
+        (Wire::Cast, Value::Uuid(_)) if c.ty == LogicalType::Uuid => (
+            col,
+            format!("CAST(${n} AS uuid)"),
+            Bind::Text(v.to_string()),
+        ),
+        _ => return None,
+    })
+}
+
+/// The range condition `(keys) > (after) AND (keys) <= (through)`, with its
+/// bound values; `None` when some key cannot be bound.
+fn range_condition(keys: &[&PgColumn], b: &KeyBounds) -> Option<(String, Vec<Bind>)> {
+    let mut binds = Vec::new();
+    let mut conds = Vec::new();
+    let sides = b
+        .after
+        .as_ref()
+        .map(|a| (a, ">"))
+        .into_iter()
+        .chain(std::iter::once((&b.through, "<=")));
+    for (vals, op) in sides {
+        if vals.len() != keys.len() {
+            return None;
+        }
+        let mut cols = Vec::new();
+        let mut marks = Vec::new();
+        for (c, v) in keys.iter().zip(vals) {
+            let (col, mark, bind) = bound(c, v, binds.len() + 1)?;
+            cols.push(col);
+            marks.push(mark);
+            binds.push(bind);
+        }
+        conds.push(format!("({}) {op} ({})", cols.join(", "), marks.join(", ")));
+    }
+    Some((conds.join(" AND "), binds))
+}
+
+/// Decodes one value of a row.
+fn decode(raw: PgValueRef<'_>, wire: Wire, rule: &ColumnRule) -> Result<Value, String> {
+    if raw.is_null() {
+        return Ok(Value::Null);
+    }
+    fn dec<'r, T: Decode<'r, Postgres>>(raw: PgValueRef<'r>) -> Result<T, String> {
+        T::decode(raw).map_err(|e| e.to_string())
+    }
+    Ok(match wire {
+        Wire::Int => rule.finish(Value::Int(dec::<i64>(raw)? as i128)),
+        Wire::Float4 => rule.finish(Value::Float(dec::<f32>(raw)? as f64)),
+        Wire::Float8 => rule.finish(Value::Float(dec::<f64>(raw)?)),
+        Wire::Bool => rule.finish(Value::Bool(dec::<bool>(raw)?)),
+        Wire::Bytes => rule.finish(Value::Bytes(dec::<&[u8]>(raw)?.to_vec())),
+        Wire::Text | Wire::PaddedText | Wire::EnumText => {
+            rule.finish(Value::Text(dec::<&str>(raw)?.to_owned()))
+        }
+        Wire::Cast => rule.from_text(dec::<&str>(raw)?),
+        Wire::Unsupported => return Err("unsupported type".into()),
+    })
 }
 
 impl Source for PgSource {
     fn describe(&self) -> String {
-        super::url::redact(&self.url)
+        self.location.clone()
     }
+
     fn tables(&mut self) -> Result<Vec<String>, SourceError> {
-        Ok(Vec::new())
+        let schema = self.default_schema.clone();
+        let rows = self.catalog(
+            "SELECT c.relname::text FROM pg_catalog.pg_class c \
+             JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace \
+             WHERE n.nspname = $1 AND c.relkind IN ('r', 'p') AND NOT c.relispartition",
+            &[&schema],
+            "listing tables",
+        )?;
+        let mut names: Vec<String> = rows
+            .into_iter()
+            .filter_map(|r| r.into_iter().next().flatten())
+            .collect();
+        names.sort();
+        Ok(names)
     }
+
     fn schema(&mut self, table: &str) -> Result<TableSchema, SourceError> {
-        Err(SourceError::NoTable {
-            table: table.into(),
-            location: self.describe(),
+        let (schema, name) = self.resolve(table)?;
+        let cols = self.load_columns(&schema, &name)?;
+        let pk = self.catalog(
+            "SELECT a.attname::text \
+             FROM pg_catalog.pg_index i \
+             JOIN pg_catalog.pg_class c ON c.oid = i.indrelid \
+             JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace \
+             CROSS JOIN LATERAL unnest(i.indkey) WITH ORDINALITY AS k(attnum, ord) \
+             JOIN pg_catalog.pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = k.attnum \
+             WHERE i.indisprimary AND n.nspname = $1 AND c.relname = $2 \
+               AND k.ord <= i.indnkeyatts \
+             ORDER BY k.ord",
+            &[&schema, &name],
+            "reading the primary key",
+        )?;
+        Ok(TableSchema {
+            name: table.to_string(),
+            columns: cols
+                .into_iter()
+                .map(|c| Column {
+                    name: c.name,
+                    declared: c.declared,
+                    ty: c.ty,
+                })
+                .collect(),
+            primary_key: pk
+                .into_iter()
+                .filter_map(|r| r.into_iter().next().flatten())
+                .collect(),
         })
     }
+
     fn scan(
         &mut self,
-        _: &ScanSpec,
-        _: Option<&KeyBounds>,
-        _: &mut RowSink<'_>,
+        spec: &ScanSpec,
+        bounds: Option<&KeyBounds>,
+        sink: &mut RowSink<'_>,
     ) -> Result<(), SourceError> {
-        Ok(())
+        let (schema, name) = self.resolve(&spec.table)?;
+        let table_cols = self.load_columns(&schema, &name)?;
+        let find =
+            |c: &str| {
+                let col = table_cols.iter().find(|t| t.name == c).ok_or_else(|| {
+                    SourceError::NoColumn {
+                        table: spec.table.clone(),
+                        column: c.to_string(),
+                    }
+                })?;
+                if col.wire == Wire::Unsupported {
+                    return Err(SourceError::UnsupportedType {
+                        table: spec.table.clone(),
+                        column: col.name.clone(),
+                        declared: col.declared.clone(),
+                    });
+                }
+                Ok(col)
+            };
+        let keys = spec
+            .key
+            .iter()
+            .map(|k| find(&k.name))
+            .collect::<Result<Vec<_>, _>>()?;
+        let cols = spec
+            .key
+            .iter()
+            .chain(&spec.values)
+            .map(|c| Ok((find(&c.name)?.wire, c.rule)))
+            .collect::<Result<Vec<_>, SourceError>>()?;
+        let exprs = spec
+            .key
+            .iter()
+            .chain(&spec.values)
+            .map(|c| find(&c.name).map(select_expr))
+            .collect::<Result<Vec<_>, _>>()?;
+
+        let mut conds = Vec::new();
+        if let Some(f) = &spec.filter {
+            conds.push(format!("({f})"));
+        }
+        let mut binds = Vec::new();
+        if let Some((cond, b)) = bounds.and_then(|b| range_condition(&keys, b)) {
+            conds.push(cond);
+            binds = b;
+        }
+        let mut sql = format!(
+            "SELECT {} FROM {}.{}",
+            if exprs.is_empty() {
+                "1".to_string()
+            } else {
+                exprs.join(", ")
+            },
+            quote_ident(&schema),
+            quote_ident(&name)
+        );
+        if !conds.is_empty() {
+            sql.push_str(" WHERE ");
+            sql.push_str(&conds.join(" AND "));
+        }
+        if !keys.is_empty() {
+            sql.push_str(" ORDER BY ");
+            let order: Vec<String> = keys.iter().map(|k| order_expr(k)).collect();
+            sql.push_str(&order.join(", "));
+        }
+
+        let context = format!("reading table {:?}", spec.table);
+        let secrets = self.secrets.clone();
+        let mut q: sqlx::query::Query<'_, Postgres, PgArguments> = sqlx::query(AssertSqlSafe(sql));
+        for b in binds {
+            q = match b {
+                Bind::Int(i) => q.bind(i),
+                Bind::Text(s) => q.bind(s),
+                Bind::Bytes(v) => q.bind(v),
+            };
+        }
+        let rt = &self.rt;
+        let conn = self
+            .conn
+            .as_mut()
+            .ok_or_else(|| SourceError::Other("the PostgreSQL connection is closed".into()))?;
+        let db_failed = std::cell::Cell::new(false);
+        let fail = |e: &dyn std::fmt::Display| {
+            db_failed.set(true);
+            SourceError::query(context.clone(), scrub(e.to_string(), &secrets))
+        };
+        let result = rt.block_on(async {
+            let mut rows = q.fetch(conn);
+            let mut buf: Vec<Value> = Vec::with_capacity(cols.len());
+            while let Some(row) = rows.try_next().await.map_err(|e| fail(&e))? {
+                let row: PgRow = row;
+                buf.clear();
+                for (i, (wire, rule)) in cols.iter().enumerate() {
+                    let raw = row.try_get_raw(i).map_err(|e| fail(&e))?;
+                    let v = decode(raw, *wire, rule).map_err(|e| {
+                        fail(&format!(
+                            "column {:?}: {e}",
+                            spec.key
+                                .iter()
+                                .chain(&spec.values)
+                                .nth(i)
+                                .map_or("", |c| c.name.as_str())
+                        ))
+                    })?;
+                    buf.push(v);
+                }
+                sink(&buf)?;
+            }
+            Ok(())
+        });
+        if db_failed.get() {
+            self.recover();
+        }
+        result
+    }
+}
+
+/// Replaces every secret in a message by `***`.
+fn scrub(mut s: String, secrets: &[String]) -> String {
+    for p in secrets {
+        if !p.is_empty() && s.contains(p.as_str()) {
+            s = s.replace(p.as_str(), "***");
+        }
+    }
+    s
+}
+
+/// Percent-decodes a URL component (`+` as a space in query values, as
+/// sqlx reads them).
+fn percent_decode(s: &str, plus_is_space: bool) -> String {
+    let b = s.as_bytes();
+    let hex = |c: u8| (c as char).to_digit(16).map(|d| d as u8);
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        match b[i] {
+            b'%' if i + 2 < b.len() => match (hex(b[i + 1]), hex(b[i + 2])) {
+                (Some(h), Some(l)) => {
+                    out.push(h << 4 | l);
+                    i += 3;
+                    continue;
+                }
+                _ => out.push(b'%'),
+            },
+            b'+' if plus_is_space => out.push(b' '),
+            c => out.push(c),
+        }
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// The password in a URL's user info or `password` parameter, decoded.
+fn url_password(url: &str) -> Option<String> {
+    if let Some(p) = query_param(url, "password") {
+        return Some(p);
+    }
+    let rest = url.split_once("://")?.1;
+    let authority = &rest[..rest.find(['/', '?']).unwrap_or(rest.len())];
+    let userinfo = authority.rsplit_once('@')?.0;
+    let (_, p) = userinfo.split_once(':')?;
+    Some(percent_decode(p, false))
+}
+
+/// The startup `options` string sqlx sends for this URL.
+fn startup_options(url: &str) -> String {
+    let mut out = std::env::var("PGOPTIONS").unwrap_or_default();
+    let query = url.split_once('?').map_or("", |q| q.1);
+    let query = query.split('#').next().unwrap_or(query);
+    for kv in query.split('&') {
+        let (k, v) = kv.split_once('=').unwrap_or((kv, ""));
+        let (k, v) = (percent_decode(k, true), percent_decode(v, true));
+        let add = if k == "options" {
+            v
+        } else if let Some(name) = k.strip_prefix("options[").and_then(|r| r.strip_suffix(']')) {
+            let escaped = format!("{name}={v}")
+                .replace('\\', "\\\\")
+                .replace(' ', "\\ ");
+            format!("-c {escaped}")
+        } else {
+            continue;
+        };
+        if !out.is_empty() {
+            out.push(' ');
+        }
+        out.push_str(&add);
+    }
+    out
+}
+
+/// The last value of a URL query parameter, decoded.
+fn query_param(url: &str, key: &str) -> Option<String> {
+    let query = url.split_once('?')?.1;
+    let query = query.split('#').next().unwrap_or(query);
+    query
+        .split('&')
+        .filter_map(|kv| {
+            let (k, v) = kv.split_once('=').unwrap_or((kv, ""));
+            (percent_decode(k, true) == key).then(|| percent_decode(v, true))
+        })
+        .next_back()
+}
+
+/// The `search_path` set in a libpq `options` string (`-c search_path=a,b`,
+/// `-csearch_path=a`, `--search_path=a`; backslash escapes a space).
+fn search_path_from_options(options: &str) -> Option<String> {
+    let mut words = Vec::new();
+    let mut word = String::new();
+    let mut chars = options.chars();
+    let mut in_word = false;
+    while let Some(c) = chars.next() {
+        match c {
+            '\\' => {
+                if let Some(n) = chars.next() {
+                    word.push(n);
+                }
+                in_word = true;
+            }
+            c if c.is_whitespace() => {
+                if in_word {
+                    words.push(std::mem::take(&mut word));
+                    in_word = false;
+                }
+            }
+            c => {
+                word.push(c);
+                in_word = true;
+            }
+        }
+    }
+    if in_word {
+        words.push(word);
+    }
+    let mut found = None;
+    let mut it = words.into_iter();
+    while let Some(w) = it.next() {
+        let setting = if w == "-c" {
+            it.next()
+        } else if let Some(s) = w.strip_prefix("--") {
+            Some(s.to_string())
+        } else {
+            w.strip_prefix("-c").map(str::to_string)
+        };
+        if let Some((k, v)) = setting.as_deref().and_then(|s| s.split_once('=')) {
+            if k.trim()
+                .replace('-', "_")
+                .eq_ignore_ascii_case("search_path")
+            {
+                found = Some(v.to_string());
+            }
+        }
+    }
+    found
+}
+
+/// The first schema of a `search_path` value, as PostgreSQL reads it:
+/// `"Quoted"` keeps its case, a bare name is folded to lower case, `$user`
+/// is the user name.
+fn first_schema(search_path: &str, user: &str) -> Option<String> {
+    let s = search_path.trim_start();
+    let name = if let Some(rest) = s.strip_prefix('"') {
+        let mut out = String::new();
+        let mut chars = rest.chars().peekable();
+        while let Some(c) = chars.next() {
+            if c == '"' {
+                if chars.peek() == Some(&'"') {
+                    chars.next();
+                    out.push('"');
+                } else {
+                    break;
+                }
+            } else {
+                out.push(c);
+            }
+        }
+        out
+    } else {
+        s.split(',').next().unwrap_or("").trim().to_lowercase()
+    };
+    match name.as_str() {
+        "" => None,
+        "$user" => Some(user.to_string()),
+        _ => Some(name),
+    }
+}
+
+/// The password for a connection in a libpq password file
+/// (`host:port:database:user:password`, `*` matching anything, `\` escaping
+/// `:` and `\`); a socket connection matches `localhost`. Like libpq, a file
+/// others can read is ignored.
+fn pgpass_password(path: &Path, host: &str, port: u16, db: &str, user: &str) -> Option<String> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let meta = std::fs::metadata(path).ok()?;
+        if !meta.is_file() || meta.permissions().mode() & 0o077 != 0 {
+            return None;
+        }
+    }
+    let text = std::fs::read_to_string(path).ok()?;
+    let host = if host.is_empty() || host.starts_with('/') {
+        "localhost"
+    } else {
+        host
+    };
+    let port = port.to_string();
+    let wanted = [host, port.as_str(), db, user];
+    for line in text.lines() {
+        let line = line.trim_end_matches('\r');
+        if line.trim().is_empty() || line.starts_with('#') {
+            continue;
+        }
+        let mut fields = Vec::new();
+        let mut field = String::new();
+        let mut chars = line.chars();
+        while let Some(c) = chars.next() {
+            match c {
+                '\\' => {
+                    if let Some(n) = chars.next() {
+                        field.push(n);
+                    }
+                }
+                ':' if fields.len() < 4 => fields.push(std::mem::take(&mut field)),
+                c => field.push(c),
+            }
+        }
+        if fields.len() < 4 {
+            continue;
+        }
+        if fields.iter().zip(wanted).all(|(f, w)| f == "*" || f == w) {
+            return Some(field);
+        }
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use LogicalType as T;
+
+    #[test]
+    fn types_map() {
+        let lt = |f: &str| logical_type(f, 'b');
+        assert_eq!(lt("smallint"), Some(T::Integer));
+        assert_eq!(lt("integer"), Some(T::Integer));
+        assert_eq!(lt("bigint"), Some(T::Integer));
+        assert_eq!(lt("real"), Some(T::Float { single: true }));
+        assert_eq!(lt("double precision"), Some(T::Float { single: false }));
+        assert_eq!(lt("numeric(12,2)"), Some(T::Decimal { scale: Some(2) }));
+        assert_eq!(lt("numeric(5,-2)"), Some(T::Decimal { scale: Some(0) }));
+        assert_eq!(lt("numeric"), Some(T::Decimal { scale: None }));
+        assert_eq!(lt("text"), Some(T::Text));
+        assert_eq!(lt("character varying(20)"), Some(T::Text));
+        assert_eq!(lt("character varying"), Some(T::Text));
+        assert_eq!(lt("character(5)"), Some(T::Text));
+        assert_eq!(lt("bpchar"), Some(T::Text));
+        assert_eq!(lt("bytea"), Some(T::Bytes));
+        assert_eq!(lt("boolean"), Some(T::Bool));
+        assert_eq!(
+            lt("timestamp without time zone"),
+            Some(T::TimestampNaive { precision: 6 })
+        );
+        assert_eq!(
+            lt("timestamp(3) without time zone"),
+            Some(T::TimestampNaive { precision: 3 })
+        );
+        assert_eq!(
+            lt("timestamp with time zone"),
+            Some(T::Timestamp { precision: 6 })
+        );
+        assert_eq!(
+            lt("timestamp(0) with time zone"),
+            Some(T::Timestamp { precision: 0 })
+        );
+        assert_eq!(lt("date"), Some(T::Date));
+        assert_eq!(lt("time without time zone"), Some(T::Time { precision: 6 }));
+        assert_eq!(
+            lt("time(2) without time zone"),
+            Some(T::Time { precision: 2 })
+        );
+        assert_eq!(lt("uuid"), Some(T::Uuid));
+        assert_eq!(lt("json"), Some(T::Json));
+        assert_eq!(lt("jsonb"), Some(T::Json));
+        assert_eq!(logical_type("myschema.mood", 'e'), Some(T::Text));
+        for unsupported in [
+            "time with time zone",
+            "interval",
+            "point",
+            "integer[]",
+            "money",
+            "inet",
+            "xml",
+            "tsvector",
+        ] {
+            assert_eq!(lt(unsupported), None, "{unsupported}");
+        }
+        assert_eq!(logical_type("integer", 'c'), None);
+        assert_eq!(logical_type("int4range", 'r'), None);
+    }
+
+    #[test]
+    fn search_path_from_url() {
+        let schema = |url: &str| {
+            search_path_from_options(&startup_options(url))
+                .and_then(|sp| first_schema(&sp, "alice"))
+        };
+        assert_eq!(schema("postgres://u@h/db"), None);
+        assert_eq!(
+            schema("postgres://u@h/db?options=-c%20search_path%3Dfoo"),
+            Some("foo".into())
+        );
+        assert_eq!(
+            schema("postgres://u@h/db?options=-c search_path=Foo,public"),
+            Some("foo".into())
+        );
+        assert_eq!(
+            schema("postgres://u@h/db?options=-csearch_path%3D%22My%5C%20S%22%2Cpublic"),
+            Some("My S".into())
+        );
+        assert_eq!(
+            schema("postgres://u@h/db?sslmode=disable&options=--search_path=bar%20-c%20geqo=off"),
+            Some("bar".into())
+        );
+        assert_eq!(
+            schema("postgres://u@h/db?options=-c%20search_path%3D%24user%2Cpublic"),
+            Some("alice".into())
+        );
+        assert_eq!(schema("postgres://u@h/db?options=-c%20geqo%3Doff"), None);
+        assert_eq!(
+            schema("postgres://u@h/db?options=-c%20search_path%3Da&options[search_path]=b%20c"),
+            Some("b c".into())
+        );
+    }
+
+    #[test]
+    fn url_passwords() {
+        assert_eq!(
+            url_password("postgres://u:s%40cret@h/db"),
+            Some("s@cret".into())
+        );
+        assert_eq!(url_password("postgres://u@h/db"), None);
+        assert_eq!(
+            url_password("postgres://h/db?password=x%2By"),
+            Some("x+y".into())
+        );
+        assert_eq!(
+            scrub("bad sekret here".into(), &["sekret".into()]),
+            "bad *** here"
+        );
+    }
+
+    #[test]
+    fn pgpass_lines() {
+        let dir = std::env::temp_dir().join(format!("driftsum-pgpass-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("pgpass");
+        std::fs::write(
+            &path,
+            "# comment\n\
+             otherhost:5432:*:bob:nope\n\
+             127.0.0.1:5432:db:bob:pa\\:ss\\\\word\n\
+             localhost:*:*:*:sockpw\n\
+             *:5433:bob:bob:defaultdb\n",
+        )
+        .unwrap();
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
+        }
+        assert_eq!(
+            pgpass_password(&path, "127.0.0.1", 5432, "db", "bob"),
+            Some("pa:ss\\word".into())
+        );
+        assert_eq!(
+            pgpass_password(&path, "", 5432, "x", "carol"),
+            Some("sockpw".into())
+        );
+        assert_eq!(
+            pgpass_password(&path, "h", 5433, "bob", "bob"),
+            Some("defaultdb".into())
+        );
+        assert_eq!(pgpass_password(&path, "h", 5432, "db", "bob"), None);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
+            assert_eq!(pgpass_password(&path, "127.0.0.1", 5432, "db", "bob"), None);
+        }
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn range_conditions() {
+        let col = |name: &str, wire, ty| PgColumn {
+            name: name.into(),
+            declared: String::new(),
+            wire,
+            ty,
+        };
+        let a = col("a", Wire::Int, T::Integer);
+        let b = col("b", Wire::Text, T::Text);
+        let bounds = KeyBounds {
+            after: Some(vec![Value::Int(1), Value::Text("x".into())]),
+            through: vec![Value::Int(5), Value::Text("y".into())],
+        };
+        let (cond, binds) = range_condition(&[&a, &b], &bounds).unwrap();
+        assert_eq!(
+            cond,
+            "(\"a\", \"b\" COLLATE \"C\") > ($1::int8, CAST($2 AS text)) AND \
+             (\"a\", \"b\" COLLATE \"C\") <= ($3::int8, CAST($4 AS text))"
+        );
+        assert_eq!(binds.len(), 4);
+        // A value that cannot be bound means no range (a full, correct scan).
+        let odd = KeyBounds {
+            after: None,
+            through: vec![Value::Int(i128::MAX), Value::Text("y".into())],
+        };
+        assert!(range_condition(&[&a, &b], &odd).is_none());
+        let nul = KeyBounds {
+            after: None,
+            through: vec![Value::Int(1), Value::Text("a\0b".into())],
+        };
+        assert!(range_condition(&[&a, &b], &nul).is_none());
     }
 }

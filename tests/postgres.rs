@@ -1,0 +1,1229 @@
+//! The PostgreSQL connector against a real server.
+//!
+//! The server's URL comes from `DRIFTSUM_TEST_POSTGRES` (for example
+//! `postgres://postgres@127.0.0.1:5432/test`, a superuser under trust auth);
+//! without it every test prints a note and passes. Each test works in its own
+//! schema (named after the process id and a counter), dropped at the end even
+//! when the test fails, and builds its SQLite replicas with rusqlite in its
+//! own scratch folder. Comparisons run through the library
+//! (`driftsum::check::diff`), as the `diff` command does.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use driftsum::check::{diff, DiffOptions, TableOutcome, TablePair};
+use driftsum::core::coerce::ColumnRule;
+use driftsum::core::{LogicalType, Shape, Value};
+use driftsum::reconcile::DiffKind;
+use driftsum::source::{ColumnSpec, ScanSpec, Source, SourceError};
+use proptest::prelude::*;
+use proptest::test_runner::{Config, TestRunner};
+use rusqlite::{params, Connection};
+use sqlx::{AssertSqlSafe, Connection as _};
+
+// ---------------------------------------------------------------------------
+// Helpers
+// ---------------------------------------------------------------------------
+
+/// The server URL, or `None` (with a note) when the tests should skip.
+fn pg_url() -> Option<String> {
+    match std::env::var("DRIFTSUM_TEST_POSTGRES") {
+        Ok(u) if !u.trim().is_empty() => Some(u),
+        _ => {
+            println!("skipping: DRIFTSUM_TEST_POSTGRES is not set");
+            None
+        }
+    }
+}
+
+fn unique(tag: &str) -> String {
+    static COUNTER: AtomicUsize = AtomicUsize::new(0);
+    let n = COUNTER.fetch_add(1, Ordering::SeqCst);
+    format!("ds_{tag}_{}_{n}", std::process::id())
+}
+
+/// A setup connection to the test server (sqlx on a small runtime).
+struct Pg {
+    rt: tokio::runtime::Runtime,
+    conn: Option<sqlx::PgConnection>,
+}
+
+impl Pg {
+    fn connect(url: &str) -> Pg {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("runtime");
+        let conn = rt
+            .block_on(sqlx::PgConnection::connect(url))
+            .unwrap_or_else(|e| panic!("connecting to the test server: {e}"));
+        Pg {
+            rt,
+            conn: Some(conn),
+        }
+    }
+
+    fn try_exec(&mut self, sql: &str) -> Result<(), String> {
+        let conn = self.conn.as_mut().expect("open");
+        self.rt
+            .block_on(sqlx::raw_sql(AssertSqlSafe(sql.to_string())).execute(conn))
+            .map(|_| ())
+            .map_err(|e| e.to_string())
+    }
+
+    fn exec(&mut self, sql: &str) {
+        if let Err(e) = self.try_exec(sql) {
+            panic!("setting up PostgreSQL: {e}\n{sql}");
+        }
+    }
+}
+
+impl Drop for Pg {
+    fn drop(&mut self) {
+        if let Some(c) = self.conn.take() {
+            let _ = self.rt.block_on(c.close());
+        }
+    }
+}
+
+/// A schema of its own for one test, dropped (with everything in it) at the
+/// end, also when the test panics. Declare it before any source, so sources
+/// (which hold a snapshot and locks) are dropped first.
+struct TestSchema {
+    pg: Pg,
+    name: String,
+    roles: Vec<String>,
+    /// Whether the server has the ICU root collation.
+    icu: bool,
+}
+
+impl TestSchema {
+    fn new(url: &str, tag: &str) -> TestSchema {
+        let mut pg = Pg::connect(url);
+        let name = unique(tag);
+        pg.exec(&format!(
+            "DROP SCHEMA IF EXISTS {name} CASCADE; CREATE SCHEMA {name}"
+        ));
+        let icu = pg
+            .try_exec(&format!(
+                "CREATE TABLE {name}.icu_probe (t text COLLATE \"und-x-icu\"); DROP TABLE {name}.icu_probe"
+            ))
+            .is_ok();
+        TestSchema {
+            pg,
+            name,
+            roles: Vec::new(),
+            icu,
+        }
+    }
+
+    fn exec(&mut self, sql: &str) {
+        self.pg.exec(sql)
+    }
+
+    /// A login role, dropped with the schema.
+    fn role(&mut self) -> String {
+        let role = unique("role");
+        self.pg.exec(&format!("CREATE ROLE {role} LOGIN"));
+        self.roles.push(role.clone());
+        role
+    }
+}
+
+impl Drop for TestSchema {
+    fn drop(&mut self) {
+        let _ = self
+            .pg
+            .try_exec(&format!("DROP SCHEMA IF EXISTS {} CASCADE", self.name));
+        for r in &self.roles {
+            let _ = self
+                .pg
+                .try_exec(&format!("DROP OWNED BY {r}; DROP ROLE IF EXISTS {r}"));
+        }
+    }
+}
+
+/// A scratch folder for SQLite replicas, removed when dropped.
+struct Scratch(PathBuf);
+
+impl Scratch {
+    fn new(tag: &str) -> Scratch {
+        let dir = std::env::temp_dir().join(unique(&format!("pgtest_{tag}")));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).expect("scratch dir");
+        Scratch(dir)
+    }
+
+    fn db(&self, name: &str, sql: &str) -> (PathBuf, Connection) {
+        let path = self.0.join(name);
+        let conn = Connection::open(&path).expect("open replica");
+        conn.execute_batch(sql)
+            .unwrap_or_else(|e| panic!("setting up {name}: {e}\n{sql}"));
+        (path, conn)
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+fn sqlite_url(path: &Path) -> String {
+    format!("sqlite:{}", path.display())
+}
+
+/// The URL with another user (and no password: the test server trusts).
+fn with_user(url: &str, user: &str) -> String {
+    let (scheme, rest) = url.split_once("://").expect("a URL");
+    let cut = rest.find(['/', '?']).unwrap_or(rest.len());
+    let (authority, tail) = rest.split_at(cut);
+    let host = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
+    format!("{scheme}://{user}@{host}{tail}")
+}
+
+/// The URL with a query parameter added.
+fn with_param(url: &str, param: &str) -> String {
+    if url.contains('?') {
+        format!("{url}&{param}")
+    } else {
+        format!("{url}?{param}")
+    }
+}
+
+fn open(url: &str) -> Box<dyn Source> {
+    driftsum::source::open(url).unwrap_or_else(|e| panic!("opening {url}: {e}"))
+}
+
+/// Compares one table pair (`SOURCE=TARGET`) through the library.
+fn compare(src: &str, tgt: &str, pair: &str, shape: Shape) -> TableOutcome {
+    let mut s = open(src);
+    let mut t = open(tgt);
+    let opts = DiffOptions {
+        tables: vec![TablePair::parse(pair)],
+        shape,
+        ..Default::default()
+    };
+    let out = diff(s.as_mut(), t.as_mut(), &opts, &|_, _| {}).expect("diff runs");
+    assert_eq!(out.tables.len(), 1);
+    out.tables.into_iter().next().expect("one table")
+}
+
+fn show(o: &TableOutcome) -> String {
+    let mut s = format!("error: {:?}\ncolumns: {:?}\n", o.error, o.columns);
+    for d in &o.differences {
+        let fmt = |v: &Option<Vec<Value>>| {
+            v.as_ref().map(|v| {
+                v.iter()
+                    .zip(&o.columns)
+                    .map(|(x, c)| format!("{c}={x:?}"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            })
+        };
+        s.push_str(&format!(
+            "{:?} key {:?} changed {:?}\n  source: {:?}\n  target: {:?}\n",
+            d.kind,
+            d.key,
+            d.changed,
+            fmt(&d.source),
+            fmt(&d.target)
+        ));
+    }
+    s
+}
+
+fn assert_in_sync(o: &TableOutcome) {
+    assert!(o.in_sync(), "expected in sync:\n{}", show(o));
+}
+
+/// Asserts exactly one changed row, with exactly `column` changed.
+fn assert_one_change(o: &TableOutcome, key: Value, column: &str) {
+    assert!(o.error.is_none(), "{}", show(o));
+    assert_eq!(o.differences.len(), 1, "{}", show(o));
+    let d = &o.differences[0];
+    assert_eq!(d.kind, DiffKind::Changed, "{}", show(o));
+    assert_eq!(d.key, vec![key], "{}", show(o));
+    let names: Vec<&str> = d.changed.iter().map(|&i| o.columns[i].as_str()).collect();
+    assert_eq!(names, vec![column], "{}", show(o));
+}
+
+// ---------------------------------------------------------------------------
+// a. Every supported type, with edge values, against every replica encoding
+// ---------------------------------------------------------------------------
+
+const TYPES_DDL: &str = "
+    id integer PRIMARY KEY,
+    i2 smallint, i4 integer, i8 bigint,
+    f4 real, f8 double precision,
+    n12 numeric(12,2), n numeric,
+    t text, vc varchar(20), ch char(5),
+    b bytea, bo boolean,
+    ts timestamp, ts3 timestamp(3), tstz timestamptz,
+    d date, tm time, u uuid, j json, jb jsonb, m {S}.mood";
+
+/// Rows 1-4 (no NaN: SQLite stores NaN as NULL).
+const TYPES_ROWS: &str = r#"
+INSERT INTO {S}.types VALUES
+ (1, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL,
+     NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL),
+ (2, -32768, -2147483648, -9223372036854775808, 0.1, '-0.0', 5.10, 1.000,
+     '', '', 'ab', '\x00ff00', true,
+     '1960-01-01 00:00:00.123456', '1969-12-31 23:59:59.999', '2024-03-01 12:00:00+02',
+     '1900-02-28', '23:59:59.999999', 'a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11',
+     '{"b": 1, "a": [true, null]}', '{"a":[true,null],"b":1}', 'happy'),
+ (3, 32767, 2147483647, 9223372036854775807, -1.5, 5e-324, -1234567890.12, 2.50,
+     'héllo wörld 🌍 漢字', 'x', 'abcde', '\x', false,
+     '2001-09-09 01:46:40', '1969-12-31 00:00:00', '2024-03-01 05:00:00-05',
+     '2024-03-01', '01:01:01', '00112233-4455-6677-8899-aabbccddeeff',
+     '[]', '{"s": "x", "n": 1.5}', 'sad'),
+ (4, 0, 0, 0, '-Infinity', 'Infinity', 0.1, 0.000001,
+     E'it''s\n"q"', 'ü', 'a b', '\x00', true,
+     '2024-03-01 10:00:00', '2000-01-01 18:00:00', '2000-01-01 18:00:00+00',
+     '2000-01-01', '00:00:00.5', 'ffffffff-ffff-ffff-ffff-ffffffffffff',
+     '"a string"', 'null', 'happy');
+"#;
+
+const REPLICA_DDL: &str = "CREATE TABLE types (id INTEGER PRIMARY KEY, i2 INTEGER, \
+     i4 INTEGER, i8 INTEGER, f4 REAL, f8 REAL, n12 NUMERIC, n NUMERIC, t TEXT, vc TEXT, \
+     ch TEXT, b BLOB, bo BOOLEAN, ts TIMESTAMP, ts3 TIMESTAMP, tstz TIMESTAMPTZ, d DATE, \
+     tm TIME, u UUID, j JSON, jb JSON, m TEXT)";
+
+fn uuid_bytes(s: &str) -> Vec<u8> {
+    driftsum::core::coerce::parse_uuid(s)
+        .expect("uuid")
+        .to_vec()
+}
+
+/// The same rows as a sync tool might store them in SQLite, each row trying
+/// other representations.
+fn fill_replica(db: &Connection) {
+    use rusqlite::types::Value as S;
+    let null = || S::Null;
+    let rows: Vec<Vec<S>> = vec![
+        (0..22)
+            .map(|i| if i == 0 { S::Integer(1) } else { null() })
+            .collect(),
+        vec![
+            S::Integer(2),
+            S::Integer(-32768),
+            S::Integer(-2147483648),
+            S::Integer(i64::MIN),
+            S::Real(0.1),
+            S::Real(0.0),
+            S::Text("5.10".into()),
+            S::Text("1.000".into()),
+            S::Text(String::new()),
+            S::Text(String::new()),
+            S::Text("ab".into()),
+            S::Blob(vec![0, 0xff, 0]),
+            S::Integer(1),
+            // ISO-8601 text with 'T' and 'Z'.
+            S::Text("1960-01-01T00:00:00.123456Z".into()),
+            S::Text("1969-12-31T23:59:59.999Z".into()),
+            S::Text("2024-03-01T10:00:00Z".into()),
+            S::Text("1900-02-28".into()),
+            S::Text("23:59:59.999999".into()),
+            S::Text("A0EEBC99-9C0B-4EF8-BB6D-6BB9BD380A11".into()),
+            S::Text(r#"{"a":[true,null],"b":1}"#.into()),
+            S::Text(r#"{ "b" : 1 , "a" : [ true , null ] }"#.into()),
+            S::Text("happy".into()),
+        ],
+        vec![
+            S::Integer(3),
+            S::Integer(32767),
+            S::Integer(2147483647),
+            S::Integer(i64::MAX),
+            S::Real(-1.5),
+            S::Real(5e-324),
+            // Decimals as REAL.
+            S::Real(-1234567890.12),
+            S::Real(2.5),
+            S::Text("héllo wörld 🌍 漢字".into()),
+            S::Text("x".into()),
+            S::Text("abcde".into()),
+            S::Blob(Vec::new()),
+            S::Integer(0),
+            // Unix seconds.
+            S::Integer(1_000_000_000),
+            S::Integer(-86_400),
+            S::Integer(1_709_287_200),
+            S::Integer(1_709_251_200),
+            S::Integer(3661),
+            // A UUID as 16 bytes.
+            S::Blob(uuid_bytes("00112233-4455-6677-8899-aabbccddeeff")),
+            S::Text("[ ]".into()),
+            S::Text(r#"{"n":1.5,"s":"x"}"#.into()),
+            S::Text("sad".into()),
+        ],
+        vec![
+            S::Integer(4),
+            S::Integer(0),
+            S::Integer(0),
+            S::Integer(0),
+            S::Real(f64::NEG_INFINITY),
+            S::Real(f64::INFINITY),
+            S::Text("0.10".into()),
+            S::Text("1e-6".into()),
+            S::Text("it's\n\"q\"".into()),
+            S::Text("ü".into()),
+            S::Text("a b".into()),
+            S::Blob(vec![0]),
+            S::Integer(1),
+            // Julian days.
+            S::Real(2_460_370.916_666_666_5),
+            // (A whole Julian day would become an INTEGER under the
+            // column's NUMERIC affinity, and then read as Unix seconds.)
+            S::Real(2_451_545.25),
+            S::Real(2_451_545.25),
+            S::Real(2_451_544.5),
+            S::Real(0.5),
+            S::Text("ffffffffffffffffffffffffffffffff".into()),
+            S::Text("\"a string\"".into()),
+            S::Text("null".into()),
+            S::Text("happy".into()),
+        ],
+    ];
+    for r in rows {
+        db.execute(
+            "INSERT INTO types VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, \
+             ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22)",
+            rusqlite::params_from_iter(r),
+        )
+        .expect("insert replica row");
+    }
+}
+
+fn create_types(schema: &mut TestSchema) {
+    let s = schema.name.clone();
+    schema.exec(&format!(
+        "CREATE TYPE {s}.mood AS ENUM ('sad', 'happy'); CREATE TABLE {s}.types ({});",
+        TYPES_DDL.replace("{S}", &s)
+    ));
+    schema.exec(&TYPES_ROWS.replace("{S}", &s));
+}
+
+#[test]
+fn type_matrix_matches_a_sqlite_replica() {
+    let Some(url) = pg_url() else { return };
+    let mut schema = TestSchema::new(&url, "types");
+    create_types(&mut schema);
+    let s = schema.name.clone();
+    let scratch = Scratch::new("types");
+    let (replica, db) = scratch.db("replica.db", REPLICA_DDL);
+    fill_replica(&db);
+    let target = sqlite_url(&replica);
+    let pair = format!("{s}.types=types");
+
+    // The schema is read as expected.
+    let mut src = open(&url);
+    let ts = src.schema(&format!("{s}.types")).expect("schema");
+    assert_eq!(ts.primary_key, vec!["id"]);
+    let ty = |c: &str| ts.column(c).expect(c).ty;
+    assert_eq!(ty("f4"), LogicalType::Float { single: true });
+    assert_eq!(ty("n12"), LogicalType::Decimal { scale: Some(2) });
+    assert_eq!(ty("n"), LogicalType::Decimal { scale: None });
+    assert_eq!(ty("ts3"), LogicalType::TimestampNaive { precision: 3 });
+    assert_eq!(ty("tstz"), LogicalType::Timestamp { precision: 6 });
+    assert_eq!(ty("m"), LogicalType::Text);
+    assert_eq!(ts.column("ch").expect("ch").declared, "character(5)");
+    let names: Vec<&str> = ts.columns.iter().map(|c| c.name.as_str()).collect();
+    assert_eq!(names[..4], ["id", "i2", "i4", "i8"]);
+    drop(src);
+
+    let o = compare(&url, &target, &pair, Shape::default());
+    assert_in_sync(&o);
+    assert_eq!(o.source_rows, 4);
+    assert_eq!(o.target_rows, 4);
+
+    // One value changed, in each of a few columns in turn: exactly that one
+    // difference, and nothing else.
+    let changes: [(&str, i64, &str, rusqlite::types::Value); 6] = [
+        ("t", 3, "t", "héllo wörld 🌍 漢字!".to_string().into()),
+        (
+            "tstz",
+            2,
+            "tstz",
+            "2024-03-01T10:00:00.000001Z".to_string().into(),
+        ),
+        ("f8", 3, "f8", rusqlite::types::Value::Real(1e-323)),
+        ("f4", 2, "f4", rusqlite::types::Value::Real(0.10000001)),
+        ("n12", 2, "n12", "5.11".to_string().into()),
+        ("b", 2, "b", rusqlite::types::Value::Blob(vec![0, 0xff])),
+    ];
+    for (col, id, expect, value) in changes {
+        let old: rusqlite::types::Value = db
+            .query_row(
+                &format!("SELECT {col} FROM types WHERE id = ?1"),
+                [id],
+                |r| r.get(0),
+            )
+            .expect("old value");
+        db.execute(
+            &format!("UPDATE types SET {col} = ?1 WHERE id = ?2"),
+            params![value, id],
+        )
+        .expect("update");
+        let o = compare(&url, &target, &pair, Shape::default());
+        assert_one_change(&o, Value::Int(id as i128), expect);
+        db.execute(
+            &format!("UPDATE types SET {col} = ?1 WHERE id = ?2"),
+            params![old, id],
+        )
+        .expect("restore");
+    }
+    // A NULL where PostgreSQL has an empty string is a change too.
+    db.execute("UPDATE types SET t = NULL WHERE id = 2", [])
+        .expect("update");
+    let o = compare(&url, &target, &pair, Shape::default());
+    assert_one_change(&o, Value::Int(2), "t");
+}
+
+#[test]
+fn nan_compares_equal_to_nan_stored_as_text() {
+    let Some(url) = pg_url() else { return };
+    let mut schema = TestSchema::new(&url, "nan");
+    let s = schema.name.clone();
+    schema.exec(&format!(
+        "CREATE TABLE {s}.f (id int PRIMARY KEY, f4 real, f8 float8);
+         INSERT INTO {s}.f VALUES (1, 'NaN', 'NaN'), (2, 1, '-0');"
+    ));
+    let scratch = Scratch::new("nan");
+    let (replica, db) = scratch.db(
+        "r.db",
+        "CREATE TABLE f (id INTEGER PRIMARY KEY, f4 REAL, f8 REAL);
+         INSERT INTO f VALUES (1, 'NaN', 'nan'), (2, 1.0, 0.0);",
+    );
+    let o = compare(
+        &url,
+        &sqlite_url(&replica),
+        &format!("{s}.f=f"),
+        Shape::default(),
+    );
+    assert_in_sync(&o);
+    db.execute("UPDATE f SET f8 = 0.5 WHERE id = 1", [])
+        .expect("update");
+    let o = compare(
+        &url,
+        &sqlite_url(&replica),
+        &format!("{s}.f=f"),
+        Shape::default(),
+    );
+    assert_one_change(&o, Value::Int(1), "f8");
+}
+
+// ---------------------------------------------------------------------------
+// b. Random tables and random drift, against a naive reference
+// ---------------------------------------------------------------------------
+
+#[derive(Clone, Debug, PartialEq)]
+struct Row {
+    vint: Option<i64>,
+    vtext: Option<String>,
+    /// numeric(12,2), in cents.
+    vnum: Option<i64>,
+    /// timestamptz, in Unix seconds.
+    vts: Option<i64>,
+    vf: Option<f64>,
+}
+
+/// Keys: `(name, n)`; integer-keyed tables use `n` only.
+type Model = BTreeMap<(String, i64), Row>;
+
+#[derive(Clone, Debug)]
+enum Mutation {
+    Insert((String, i64), Row),
+    Delete(usize),
+    Update(usize, Row),
+    Replace(usize, (String, i64), Row),
+}
+
+fn row_strategy() -> impl Strategy<Value = Row> {
+    (
+        proptest::option::of(any::<i64>()),
+        proptest::option::of("[a-zé 'ü🌍]{0,6}"),
+        proptest::option::of(-100_000_000_000i64..100_000_000_000),
+        proptest::option::of(-2_000_000_000i64..4_000_000_000),
+        proptest::option::of(any::<f64>().prop_filter("finite", |f| f.is_finite())),
+    )
+        .prop_map(|(vint, vtext, vnum, vts, vf)| Row {
+            vint,
+            vtext,
+            vnum,
+            vts,
+            vf,
+        })
+}
+
+fn key_strategy(text_key: bool) -> BoxedStrategy<(String, i64)> {
+    if text_key {
+        ("[aAbB é~🌍z]{0,3}", -3i64..3).boxed()
+    } else {
+        (Just(String::new()), -1000i64..1000).boxed()
+    }
+}
+
+fn case_strategy() -> impl Strategy<Value = (bool, bool, Model, Vec<Mutation>)> {
+    (any::<bool>(), any::<bool>()).prop_flat_map(|(text_key, small_leaves)| {
+        let rows = proptest::collection::btree_map(key_strategy(text_key), row_strategy(), 0..40);
+        let mutation = prop_oneof![
+            (key_strategy(text_key), row_strategy()).prop_map(|(k, r)| Mutation::Insert(k, r)),
+            any::<usize>().prop_map(Mutation::Delete),
+            (any::<usize>(), row_strategy()).prop_map(|(i, r)| Mutation::Update(i, r)),
+            (any::<usize>(), key_strategy(text_key), row_strategy())
+                .prop_map(|(i, k, r)| Mutation::Replace(i, k, r)),
+        ];
+        (
+            Just(text_key),
+            Just(small_leaves),
+            rows,
+            proptest::collection::vec(mutation, 0..6),
+        )
+    })
+}
+
+fn apply(model: &Model, mutations: &[Mutation]) -> Model {
+    let mut m = model.clone();
+    let nth = |m: &Model, i: usize| m.keys().nth(i % m.len().max(1)).cloned();
+    for mu in mutations {
+        match mu {
+            Mutation::Insert(k, r) => {
+                m.insert(k.clone(), r.clone());
+            }
+            Mutation::Delete(i) => {
+                if let Some(k) = nth(&m, *i) {
+                    m.remove(&k);
+                }
+            }
+            Mutation::Update(i, r) => {
+                if let Some(k) = nth(&m, *i) {
+                    m.insert(k, r.clone());
+                }
+            }
+            Mutation::Replace(i, k, r) => {
+                if let Some(old) = nth(&m, *i) {
+                    m.remove(&old);
+                    m.insert(k.clone(), r.clone());
+                }
+            }
+        }
+    }
+    m
+}
+
+fn sql_text(s: &str) -> String {
+    format!("'{}'", s.replace('\'', "''"))
+}
+
+fn cents(c: i64) -> String {
+    let sign = if c < 0 { "-" } else { "" };
+    format!(
+        "{sign}{}.{:02}",
+        c.unsigned_abs() / 100,
+        c.unsigned_abs() % 100
+    )
+}
+
+fn opt<T>(v: &Option<T>, f: impl Fn(&T) -> String) -> String {
+    v.as_ref().map_or_else(|| "NULL".to_string(), f)
+}
+
+fn load_pg(schema: &mut TestSchema, table: &str, text_key: bool, model: &Model) {
+    let s = schema.name.clone();
+    // A linguistic collation on the text key (where the server has ICU), so
+    // byte order must be asked for explicitly.
+    let key_ddl = match (text_key, schema.icu) {
+        (true, true) => "name text COLLATE \"und-x-icu\", n integer, PRIMARY KEY (name, n)",
+        (true, false) => "name text, n integer, PRIMARY KEY (name, n)",
+        _ => "n bigint PRIMARY KEY",
+    };
+    let mut sql = format!(
+        "CREATE TABLE {s}.{table} ({key_ddl}, vint bigint, vtext text, \
+         vnum numeric(12,2), vts timestamptz, vf double precision);"
+    );
+    if !model.is_empty() {
+        let values: Vec<String> = model
+            .iter()
+            .map(|((name, n), r)| {
+                let key = if text_key {
+                    format!("{}, {n}", sql_text(name))
+                } else {
+                    n.to_string()
+                };
+                format!(
+                    "({key}, {}, {}, {}, {}, {})",
+                    opt(&r.vint, |v| v.to_string()),
+                    opt(&r.vtext, |v| sql_text(v)),
+                    opt(&r.vnum, |v| cents(*v)),
+                    opt(&r.vts, |v| format!("to_timestamp({v})")),
+                    opt(&r.vf, |v| format!("'{v:?}'::float8")),
+                )
+            })
+            .collect();
+        sql.push_str(&format!(
+            "INSERT INTO {s}.{table} VALUES {};",
+            values.join(", ")
+        ));
+    }
+    schema.exec(&sql);
+}
+
+fn load_sqlite(db: &Connection, table: &str, text_key: bool, model: &Model) {
+    let (key_ddl, pk) = if text_key {
+        ("name TEXT, n INTEGER", ", PRIMARY KEY (name, n)")
+    } else {
+        ("n INTEGER PRIMARY KEY", "")
+    };
+    db.execute_batch(&format!(
+        "CREATE TABLE {table} ({key_ddl}, vint INTEGER, vtext TEXT, vnum TEXT, \
+         vts INTEGER, vf REAL{pk})"
+    ))
+    .expect("create replica table");
+    for ((name, n), r) in model {
+        let values = params![r.vint, r.vtext, r.vnum.map(cents), r.vts, r.vf, n, name];
+        let sql = if text_key {
+            format!("INSERT INTO {table} (vint, vtext, vnum, vts, vf, n, name) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)")
+        } else {
+            format!("INSERT INTO {table} (vint, vtext, vnum, vts, vf, n) VALUES (?1, ?2, ?3, ?4, ?5, ?6)")
+        };
+        let values = if text_key { values } else { &values[..6] };
+        db.execute(&sql, values).expect("insert replica row");
+    }
+}
+
+/// The differences a correct comparison finds, by key.
+fn reference(src: &Model, tgt: &Model, text_key: bool) -> BTreeSet<(String, Vec<String>)> {
+    let key = |(name, n): &(String, i64)| {
+        if text_key {
+            vec![
+                format!("{:?}", Value::Text(name.clone())),
+                format!("{:?}", Value::Int(*n as i128)),
+            ]
+        } else {
+            vec![format!("{:?}", Value::Int(*n as i128))]
+        }
+    };
+    let mut out = BTreeSet::new();
+    for (k, r) in src {
+        match tgt.get(k) {
+            None => {
+                out.insert(("Missing".to_string(), key(k)));
+            }
+            Some(t) if t != r => {
+                out.insert(("Changed".to_string(), key(k)));
+            }
+            Some(_) => {}
+        }
+    }
+    for k in tgt.keys().filter(|k| !src.contains_key(*k)) {
+        out.insert(("Extra".to_string(), key(k)));
+    }
+    out
+}
+
+#[test]
+fn random_drift_is_found_exactly() {
+    let Some(url) = pg_url() else { return };
+    let mut schema = TestSchema::new(&url, "prop");
+    let scratch = Scratch::new("prop");
+    let counter = std::cell::Cell::new(0usize);
+    let schema_cell = std::cell::RefCell::new(&mut schema);
+    let mut runner = TestRunner::new(Config {
+        cases: 20,
+        max_shrink_iters: 64,
+        failure_persistence: None,
+        ..Config::default()
+    });
+    let result = runner.run(
+        &case_strategy(),
+        |(text_key, small_leaves, model, mutations)| {
+            let n = counter.get();
+            counter.set(n + 1);
+            let table = format!("c{n}");
+            let target = apply(&model, &mutations);
+            let mut schema = schema_cell.borrow_mut();
+            load_pg(&mut schema, &table, text_key, &model);
+            let s = schema.name.clone();
+            drop(schema);
+            let (path, db) = scratch.db(&format!("{table}.db"), "");
+            load_sqlite(&db, &table, text_key, &target);
+            drop(db);
+            let shape = if small_leaves {
+                Shape {
+                    leaf_target: 3,
+                    fanout: 3,
+                }
+            } else {
+                Shape::default()
+            };
+            let o = compare(
+                &url,
+                &sqlite_url(&path),
+                &format!("{s}.{table}={table}"),
+                shape,
+            );
+            prop_assert!(o.error.is_none(), "{}", show(&o));
+            let found: BTreeSet<(String, Vec<String>)> = o
+                .differences
+                .iter()
+                .map(|d| {
+                    (
+                        format!("{:?}", d.kind),
+                        d.key.iter().map(|v| format!("{v:?}")).collect(),
+                    )
+                })
+                .collect();
+            prop_assert_eq!(o.differences.len(), found.len(), "duplicate differences");
+            let expected = reference(&model, &target, text_key);
+            prop_assert_eq!(&found, &expected, "{}", show(&o));
+            prop_assert_eq!(o.source_rows, model.len() as u64);
+            prop_assert_eq!(o.target_rows, target.len() as u64);
+            Ok(())
+        },
+    );
+    if let Err(e) = result {
+        panic!("{e}");
+    }
+}
+
+// ---------------------------------------------------------------------------
+// c. PostgreSQL against PostgreSQL
+// ---------------------------------------------------------------------------
+
+#[test]
+fn postgres_against_postgres() {
+    let Some(url) = pg_url() else { return };
+    let mut a = TestSchema::new(&url, "pga");
+    let b = TestSchema::new(&url, "pgb");
+    create_types(&mut a);
+    let (sa, sb) = (a.name.clone(), b.name.clone());
+    a.exec(&format!(
+        "INSERT INTO {sa}.types (id, f4, f8, n) VALUES (5, 'NaN', 'NaN', 'NaN');
+         CREATE TABLE {sb}.types (LIKE {sa}.types INCLUDING ALL);
+         INSERT INTO {sb}.types SELECT * FROM {sa}.types;
+         -- Same facts, stored differently.
+         UPDATE {sb}.types SET f8 = '0' WHERE id = 2;
+         UPDATE {sb}.types SET tstz = '2024-03-01 10:00:00Z', ch = 'ab   ', j = '{{\"a\":[true,null],\"b\":1}}' WHERE id = 2;"
+    ));
+    let pair = format!("{sa}.types={sb}.types");
+    let o = compare(&url, &url, &pair, Shape::default());
+    assert_in_sync(&o);
+    assert_eq!(o.source_rows, 5);
+
+    a.exec(&format!("UPDATE {sb}.types SET vc = 'y' WHERE id = 3"));
+    let o = compare(&url, &url, &pair, Shape::default());
+    assert_one_change(&o, Value::Int(3), "vc");
+}
+
+// ---------------------------------------------------------------------------
+// Names, search_path, listing, compound and text keys
+// ---------------------------------------------------------------------------
+
+#[test]
+fn names_resolve_through_the_url_search_path() {
+    let Some(url) = pg_url() else { return };
+    let mut schema = TestSchema::new(&url, "names");
+    let s = schema.name.clone();
+    let collate = if schema.icu {
+        "COLLATE \"und-x-icu\""
+    } else {
+        ""
+    };
+    schema.exec(&format!(
+        "CREATE TABLE {s}.b (k text {collate}, n int, v text, PRIMARY KEY (n, k));
+         CREATE TABLE {s}.a (id int PRIMARY KEY);
+         CREATE VIEW {s}.vw AS SELECT * FROM {s}.a;
+         INSERT INTO {s}.b VALUES ('Z', 1, 'x'), ('a', 1, 'y'), ('é', 1, NULL), ('', 2, '');"
+    ));
+    let with_path = with_param(&url, &format!("options=-c%20search_path%3D{s}"));
+    let mut src = open(&with_path);
+    assert_eq!(src.tables().expect("tables"), vec!["a", "b"]);
+    let b = src.schema("b").expect("b in the search_path schema");
+    assert_eq!(b.primary_key, vec!["n", "k"]);
+    assert!(src.schema(&format!("{s}.b")).is_ok());
+    // Rows come in key-byte order (text in "C" order, whatever the locale).
+    let spec = ScanSpec {
+        table: "b".into(),
+        key: ["n", "k"]
+            .iter()
+            .map(|c| ColumnSpec {
+                name: c.to_string(),
+                rule: ColumnRule::new(b.column(c).expect("col").ty),
+            })
+            .collect(),
+        values: vec![ColumnSpec {
+            name: "v".into(),
+            rule: ColumnRule::new(LogicalType::Text),
+        }],
+        filter: None,
+    };
+    let mut rows = Vec::new();
+    src.scan(&spec, None, &mut |r| {
+        rows.push(r.to_vec());
+        Ok(())
+    })
+    .expect("scan");
+    let keys: Vec<String> = rows.iter().map(|r| format!("{}/{}", r[0], r[1])).collect();
+    assert_eq!(keys, vec!["1/Z", "1/a", "1/é", "2/"]);
+    assert_eq!(rows[2][2], Value::Null);
+    // A range: after (1, "Z") through (1, "é").
+    let mut ranged = Vec::new();
+    let bounds = driftsum::source::KeyBounds {
+        after: Some(vec![Value::Int(1), Value::Text("Z".into())]),
+        through: vec![Value::Int(1), Value::Text("é".into())],
+    };
+    src.scan(&spec, Some(&bounds), &mut |r| {
+        ranged.push(format!("{}/{}", r[0], r[1]));
+        Ok(())
+    })
+    .expect("range scan");
+    assert_eq!(ranged, vec!["1/a", "1/é"]);
+    // A filter applies.
+    let filtered = ScanSpec {
+        filter: Some("n = 2".into()),
+        ..spec.clone()
+    };
+    let mut count = 0;
+    src.scan(&filtered, None, &mut |_| {
+        count += 1;
+        Ok(())
+    })
+    .expect("filtered scan");
+    assert_eq!(count, 1);
+    // Without the search_path option, the default schema is public.
+    let mut plain = open(&url);
+    assert!(matches!(
+        plain.schema("b"),
+        Err(SourceError::NoTable { .. })
+    ));
+    // A view can be read (it has no primary key).
+    assert!(plain
+        .schema(&format!("{s}.vw"))
+        .expect("view")
+        .primary_key
+        .is_empty());
+}
+
+// ---------------------------------------------------------------------------
+// d. Read-only: a role with SELECT only is enough; without it, a clear error
+// ---------------------------------------------------------------------------
+
+#[test]
+fn a_select_only_role_suffices_and_a_role_without_select_gets_a_clear_error() {
+    let Some(url) = pg_url() else { return };
+    let mut schema = TestSchema::new(&url, "ro");
+    let s = schema.name.clone();
+    let reader = schema.role();
+    let stranger = schema.role();
+    schema.exec(&format!(
+        "CREATE TABLE {s}.t (id int PRIMARY KEY, v text);
+         INSERT INTO {s}.t SELECT g, 'v' || g FROM generate_series(1, 50) g;
+         GRANT USAGE ON SCHEMA {s} TO {reader}, {stranger};
+         GRANT SELECT ON {s}.t TO {reader};
+         CREATE TABLE {s}.open (id int PRIMARY KEY);
+         INSERT INTO {s}.open VALUES (1), (2);
+         GRANT SELECT ON {s}.open TO {stranger};"
+    ));
+    let scratch = Scratch::new("ro");
+    let (replica, db) = scratch.db("r.db", "CREATE TABLE t (id INTEGER PRIMARY KEY, v TEXT)");
+    for i in 1..=50 {
+        db.execute("INSERT INTO t VALUES (?1, ?2)", params![i, format!("v{i}")])
+            .expect("insert");
+    }
+    db.execute("UPDATE t SET v = 'changed' WHERE id = 17", [])
+        .expect("update");
+    let pair = format!("{s}.t=t");
+    let o = compare(
+        &with_user(&url, &reader),
+        &sqlite_url(&replica),
+        &pair,
+        Shape {
+            leaf_target: 4,
+            fanout: 4,
+        },
+    );
+    assert_one_change(&o, Value::Int(17), "v");
+
+    // Without SELECT: the schema is readable (catalogs), the scan is not.
+    let o = compare(
+        &with_user(&url, &stranger),
+        &sqlite_url(&replica),
+        &pair,
+        Shape::default(),
+    );
+    let err = o.error.expect("an error");
+    assert!(err.contains("permission denied"), "{err}");
+    assert!(err.contains(&pair[..pair.find('=').expect("=")]), "{err}");
+    let mut src = open(&with_user(&url, &stranger));
+    let spec = ScanSpec {
+        table: format!("{s}.t"),
+        key: vec![ColumnSpec {
+            name: "id".into(),
+            rule: ColumnRule::new(LogicalType::Integer),
+        }],
+        values: Vec::new(),
+        filter: None,
+    };
+    match src.scan(&spec, None, &mut |_| Ok(())) {
+        Err(SourceError::Query { context, message }) => {
+            assert!(context.contains(&format!("{s}.t")), "{context}");
+            assert!(message.contains("permission denied"), "{message}");
+        }
+        other => panic!("expected a query error, got {other:?}"),
+    }
+    // The failure does not poison the connection: other tables still read.
+    let mut n = 0;
+    let open_spec = ScanSpec {
+        table: format!("{s}.open"),
+        ..spec
+    };
+    src.scan(&open_spec, None, &mut |_| {
+        n += 1;
+        Ok(())
+    })
+    .expect("another table reads after a failure");
+    assert_eq!(n, 2);
+}
+
+/// Keys whose SQL order is not key-byte order (a numeric key: 9 < 10, but
+/// "10" < "9" as text) still compare: the tree check sorts them instead.
+#[test]
+fn keys_out_of_byte_order_still_compare() {
+    let Some(url) = pg_url() else { return };
+    let mut schema = TestSchema::new(&url, "numkey");
+    let s = schema.name.clone();
+    schema.exec(&format!(
+        "CREATE TABLE {s}.k (id numeric(6,1) PRIMARY KEY, v text);
+         INSERT INTO {s}.k SELECT g / 2.0, 'v' || g FROM generate_series(1, 40) g;"
+    ));
+    let scratch = Scratch::new("numkey");
+    let (replica, db) = scratch.db("r.db", "CREATE TABLE k (id TEXT PRIMARY KEY, v TEXT)");
+    for g in 1..=40 {
+        db.execute(
+            "INSERT INTO k VALUES (?1, ?2)",
+            params![format!("{:.1}", g as f64 / 2.0), format!("v{g}")],
+        )
+        .expect("insert");
+    }
+    let small = Shape {
+        leaf_target: 4,
+        fanout: 4,
+    };
+    let pair = format!("{s}.k=k");
+    assert_in_sync(&compare(&url, &sqlite_url(&replica), &pair, small));
+    db.execute("UPDATE k SET v = 'x' WHERE id = '10.0'", [])
+        .expect("update");
+    let o = compare(&url, &sqlite_url(&replica), &pair, small);
+    assert_one_change(&o, Value::Decimal("10".into()), "v");
+}
+
+// ---------------------------------------------------------------------------
+// e. Bad input
+// ---------------------------------------------------------------------------
+
+#[test]
+fn an_unreachable_server_fails_fast_without_showing_the_password() {
+    // Needs no server; still only run with the others.
+    if pg_url().is_none() {
+        return;
+    }
+    let started = Instant::now();
+    let err = driftsum::source::open("postgres://postgres:sekret@127.0.0.1:1/test")
+        .err()
+        .expect("an error");
+    assert!(started.elapsed() < Duration::from_secs(15));
+    let (msg, dbg) = (err.to_string(), format!("{err:?}"));
+    assert!(
+        !msg.contains("sekret") && !dbg.contains("sekret"),
+        "{msg} / {dbg}"
+    );
+    assert!(msg.contains("127.0.0.1:1"), "{msg}");
+    let started = Instant::now();
+    assert!(driftsum::source::open("postgres://postgres@127.0.0.1:1/test").is_err());
+    assert!(started.elapsed() < Duration::from_secs(15));
+}
+
+#[test]
+fn missing_tables_and_unsupported_types_are_clear_errors() {
+    let Some(url) = pg_url() else { return };
+    let mut schema = TestSchema::new(&url, "bad");
+    let s = schema.name.clone();
+    schema.exec(&format!(
+        "CREATE TABLE {s}.geo (id int PRIMARY KEY, p point);
+         CREATE TABLE {s}.span (id int PRIMARY KEY, d interval);"
+    ));
+    let mut src = open(&url);
+    for missing in [
+        "no_such_table_here",
+        &format!("{s}.nope"),
+        "nope_schema_x.t",
+    ] {
+        match src.schema(missing) {
+            Err(SourceError::NoTable { table, .. }) => assert_eq!(table, missing),
+            other => panic!("expected NoTable for {missing}, got {other:?}"),
+        }
+    }
+    // An unsupported column is listed (so it can be left out), and reading it
+    // is an error naming the table, the column and its type.
+    let scratch = Scratch::new("bad");
+    let (replica, db) = scratch.db(
+        "r.db",
+        "CREATE TABLE geo (id INTEGER PRIMARY KEY, p TEXT);
+         CREATE TABLE span (id INTEGER PRIMARY KEY, d TEXT);",
+    );
+    drop(db);
+    for (table, column, declared) in [("geo", "p", "point"), ("span", "d", "interval")] {
+        let name = format!("{s}.{table}");
+        let ts = src.schema(&name).expect("schema");
+        assert_eq!(ts.column(column).expect("listed").declared, declared);
+        let spec = ScanSpec {
+            table: name.clone(),
+            key: vec![ColumnSpec {
+                name: "id".into(),
+                rule: ColumnRule::new(LogicalType::Integer),
+            }],
+            values: vec![ColumnSpec {
+                name: column.into(),
+                rule: ColumnRule::new(ts.column(column).expect("col").ty),
+            }],
+            filter: None,
+        };
+        let err = src
+            .scan(&spec, None, &mut |_| Ok(()))
+            .expect_err("unsupported");
+        assert!(
+            matches!(&err, SourceError::UnsupportedType { table: t, column: c, declared: d }
+                if *t == name && c == column && d == declared),
+            "{err:?}"
+        );
+        let msg = err.to_string();
+        assert!(msg.contains(&name) && msg.contains(declared), "{msg}");
+        assert!(
+            msg.contains(&format!("--exclude-columns {column}")),
+            "{msg}"
+        );
+
+        // Through a whole comparison: the table fails with that message...
+        let pair = format!("{name}={table}");
+        let o = compare(&url, &sqlite_url(&replica), &pair, Shape::default());
+        let e = o.error.expect("unsupported type error");
+        assert!(
+            e.contains(&name) && e.contains(column) && e.contains(declared),
+            "{e}"
+        );
+        // ...and leaving the column out, as the message suggests, works.
+        let mut a = open(&url);
+        let mut b = open(&sqlite_url(&replica));
+        let opts = DiffOptions {
+            tables: vec![TablePair::parse(&pair)],
+            columns: driftsum::check::ColumnChoice {
+                exclude: vec![column.to_string()],
+                ..Default::default()
+            },
+            ..Default::default()
+        };
+        let out = diff(a.as_mut(), b.as_mut(), &opts, &|_, _| {}).expect("diff");
+        assert_in_sync(&out.tables[0]);
+    }
+}
+
+#[test]
+fn a_password_in_the_url_never_shows() {
+    let Some(url) = pg_url() else { return };
+    // The test server trusts its clients, so the password is not even asked for.
+    let (scheme, rest) = url.split_once("://").expect("URL");
+    let rest = rest.rsplit_once('@').map_or(rest, |(_, h)| h);
+    let user = url
+        .split_once("://")
+        .and_then(|(_, r)| r.split_once('@'))
+        .map(|(u, _)| u.split(':').next().unwrap_or(u).to_string())
+        .unwrap_or_else(|| "postgres".into());
+    let secret_url = format!("{scheme}://{user}:sekret-pw@{rest}");
+    let mut src = open(&secret_url);
+    assert!(!src.describe().contains("sekret-pw"), "{}", src.describe());
+    let err = src.schema("not_there_either").expect_err("no table");
+    assert!(!err.to_string().contains("sekret-pw"), "{err}");
+}
+
+/// Not a check: prints how fast a full scan reads (`--ignored --nocapture`).
+#[test]
+#[ignore = "measures scan throughput; run with --ignored --nocapture"]
+fn scan_throughput() {
+    let Some(url) = pg_url() else { return };
+    let mut schema = TestSchema::new(&url, "perf");
+    let s = schema.name.clone();
+    let rows = 1_000_000;
+    schema.exec(&format!(
+        "CREATE TABLE {s}.p (id bigint PRIMARY KEY, a int, f float8, t text, \
+         n numeric(12,2), ts timestamptz);
+         INSERT INTO {s}.p SELECT g, g % 1000, g / 7.0, 'name ' || g, g / 100.0,
+           '2024-01-01'::timestamptz + g * interval '1 second'
+         FROM generate_series(1, {rows}) g;
+         ANALYZE {s}.p;"
+    ));
+    let mut src = open(&url);
+    let ts = src.schema(&format!("{s}.p")).expect("schema");
+    let spec = |cols: &[&str]| ScanSpec {
+        table: format!("{s}.p"),
+        key: vec![ColumnSpec {
+            name: "id".into(),
+            rule: ColumnRule::new(LogicalType::Integer),
+        }],
+        values: cols
+            .iter()
+            .map(|c| ColumnSpec {
+                name: c.to_string(),
+                rule: ColumnRule::new(ts.column(c).expect("col").ty),
+            })
+            .collect(),
+        filter: None,
+    };
+    for cols in [&["a", "f", "t"][..], &["a", "f", "t", "n", "ts"][..]] {
+        let started = Instant::now();
+        let mut n = 0u64;
+        src.scan(&spec(cols), None, &mut |_| {
+            n += 1;
+            Ok(())
+        })
+        .expect("scan");
+        let secs = started.elapsed().as_secs_f64();
+        println!(
+            "id + {cols:?}: {n} rows in {secs:.2} s = {:.0} rows/s",
+            n as f64 / secs
+        );
+    }
+}
+
+/// A replica storing instants as Julian days (REAL) in a column declared
+/// TIMESTAMP: SQLite's NUMERIC affinity turns a whole Julian day (an instant
+/// at noon UTC) into an INTEGER, which the Auto time storage then reads as
+/// Unix seconds (2451545 s = 1970-01-29T09:19:05Z instead of
+/// 2000-01-01T12:00:00Z). Setting the column's time storage to Julian day
+/// avoids it; Auto cannot tell.
+#[test]
+#[ignore = "bug: a whole Julian day in a TIMESTAMP column (NUMERIC affinity) is stored as INTEGER and read as Unix seconds under TimeStorage::Auto (core coerce / SQLite affinity)"]
+fn whole_julian_days_in_a_timestamp_column() {
+    let Some(url) = pg_url() else { return };
+    let mut schema = TestSchema::new(&url, "julian");
+    let s = schema.name.clone();
+    schema.exec(&format!(
+        "CREATE TABLE {s}.j (id int PRIMARY KEY, ts timestamptz);
+         INSERT INTO {s}.j VALUES (1, '2000-01-01 12:00:00+00');"
+    ));
+    let scratch = Scratch::new("julian");
+    let (replica, db) = scratch.db(
+        "r.db",
+        "CREATE TABLE j (id INTEGER PRIMARY KEY, ts TIMESTAMP)",
+    );
+    db.execute("INSERT INTO j VALUES (1, ?1)", [2_451_545.0f64])
+        .expect("insert");
+    let o = compare(
+        &url,
+        &sqlite_url(&replica),
+        &format!("{s}.j=j"),
+        Shape::default(),
+    );
+    assert_in_sync(&o);
+}
