@@ -102,6 +102,20 @@ pub fn open(url: &str) -> Result<Box<dyn Source>, SourceError> {
     }
 }
 
+/// The numbers in a declared type's parentheses: `numeric(12,2)` → `[12, 2]`.
+pub fn type_args(declared: &str) -> Vec<i64> {
+    let Some(open) = declared.find('(') else {
+        return Vec::new();
+    };
+    let close = declared[open..]
+        .find(')')
+        .map_or(declared.len(), |c| open + c);
+    declared[open + 1..close]
+        .split(',')
+        .filter_map(|p| p.trim().parse().ok())
+        .collect()
+}
+
 /// Double-quotes an SQL identifier, so no name can become SQL.
 pub fn quote_ident(name: &str) -> String {
     format!("\"{}\"", name.replace('"', "\"\""))

@@ -25,6 +25,7 @@ use futures_util::TryStreamExt;
 use sqlx::postgres::{PgArguments, PgConnectOptions, PgConnection, PgRow, PgValueRef};
 use sqlx::{AssertSqlSafe, Connection, Decode, Postgres, Row, ValueRef};
 
+use super::type_args;
 use super::url::redact;
 use super::{
     quote_ident, server, Column, KeyBounds, RowSink, ScanSpec, Source, SourceError, TableSchema,
@@ -371,18 +372,6 @@ fn classify(format_type: &str, typtype: char) -> Option<(LogicalType, Wire)> {
         ),
         _ => return None,
     })
-}
-
-/// The numbers in a type's parentheses: `numeric(12,2)` → `[12, 2]`.
-fn type_args(f: &str) -> Vec<i64> {
-    let Some(open) = f.find('(') else {
-        return Vec::new();
-    };
-    let close = f[open..].find(')').map_or(f.len(), |c| open + c);
-    f[open + 1..close]
-        .split(',')
-        .filter_map(|p| p.trim().parse().ok())
-        .collect()
 }
 
 /// The SQL expression that reads a column.

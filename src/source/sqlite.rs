@@ -11,7 +11,9 @@ use driftsum_core::{LogicalType, Value};
 use rusqlite::types::ValueRef;
 use rusqlite::{Connection, OpenFlags};
 
-use super::{quote_ident, Column, KeyBounds, RowSink, ScanSpec, Source, SourceError, TableSchema};
+use super::{
+    quote_ident, type_args, Column, KeyBounds, RowSink, ScanSpec, Source, SourceError, TableSchema,
+};
 
 /// A read-only connection to one SQLite file, inside one read transaction.
 pub struct SqliteSource {
@@ -101,25 +103,14 @@ pub fn logical_type(declared: &str) -> LogicalType {
     }
 }
 
-fn type_args(d: &str) -> Vec<u32> {
-    let Some(open) = d.find('(') else {
-        return Vec::new();
-    };
-    let close = d[open..].find(')').map_or(d.len(), |c| open + c);
-    d[open + 1..close]
-        .split(',')
-        .filter_map(|p| p.trim().parse().ok())
-        .collect()
-}
-
 fn precision(d: &str) -> u8 {
-    type_args(d).first().map_or(6, |&p| p.min(6) as u8)
+    type_args(d).first().map_or(6, |&p| p.clamp(0, 6) as u8)
 }
 
 fn scale(d: &str) -> Option<u8> {
     let args = type_args(d);
     match args.as_slice() {
-        [_, s] => Some((*s).min(255) as u8),
+        [_, s] => Some((*s).clamp(0, 255) as u8),
         [_] => Some(0),
         _ => None,
     }
