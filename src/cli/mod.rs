@@ -1,9 +1,12 @@
 //! Command-line interface: argument parsing, output and exit codes. No logic
 //! of its own: every command calls the library.
 
+mod bench;
+mod build;
 mod demo;
 mod diff;
 mod progress;
+mod serve;
 
 use std::process::ExitCode;
 
@@ -23,6 +26,9 @@ struct Cli {
 #[derive(Subcommand, Debug)]
 enum Command {
     Diff(diff::DiffArgs),
+    Build(build::BuildArgs),
+    Serve(serve::ServeArgs),
+    Bench(bench::BenchArgs),
     Demo(demo::DemoArgs),
 }
 
@@ -31,6 +37,9 @@ pub fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Diff(args) => diff::run(args),
+        Command::Build(args) => build::run(args),
+        Command::Serve(args) => serve::run(args),
+        Command::Bench(args) => bench::run(args),
         Command::Demo(args) => demo::run(args),
     };
     match result {
