@@ -6,6 +6,8 @@
 //! [`reconcile`]iation and the [`report`]s. The `driftsum` binary is a thin
 //! layer over it (see `src/cli`).
 
+pub mod agent;
+pub mod bench;
 pub mod check;
 pub mod config;
 pub mod demo;

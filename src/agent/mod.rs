@@ -1,0 +1,2 @@
+//! The driftsum agent: serving one database's trees over HTTP, and a client
+//! that walks a remote tree. Not built yet.
