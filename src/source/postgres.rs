@@ -15,6 +15,8 @@
 //! URL parameter, `PGPASSFILE`, `~/.pgpass`), in that order as libpq does, and
 //! never appear in a message.
 
+mod binary;
+
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
@@ -48,6 +50,16 @@ enum Wire {
     PaddedText,
     /// Enum labels: cast to text (their SQL order is not text order).
     EnumText,
+    /// timestamp / timestamptz, binary.
+    Timestamp,
+    /// date, binary.
+    Date,
+    /// time, binary.
+    Time,
+    /// uuid, binary.
+    Uuid,
+    /// numeric, binary.
+    Numeric,
     /// Anything else: cast to text and parsed by the column rule.
     Cast,
     /// A type driftsum cannot compare: reported as dynamic by `schema` (so
@@ -343,32 +355,32 @@ fn classify(format_type: &str, typtype: char) -> Option<(LogicalType, Wire)> {
                     [_, s, ..] => Some((*s).clamp(0, 255) as u8),
                 },
             },
-            Wire::Cast,
+            Wire::Numeric,
         ),
         "text" | "character varying" => (T::Text, Wire::Text),
         "character" | "bpchar" => (T::Text, Wire::PaddedText),
         "bytea" => (T::Bytes, Wire::Bytes),
         "boolean" => (T::Bool, Wire::Bool),
-        "date" => (T::Date, Wire::Cast),
-        "uuid" => (T::Uuid, Wire::Cast),
+        "date" => (T::Date, Wire::Date),
+        "uuid" => (T::Uuid, Wire::Uuid),
         "json" | "jsonb" => (T::Json, Wire::Cast),
         _ if f.starts_with("timestamp") && f.ends_with("without time zone") => (
             T::TimestampNaive {
                 precision: precision(),
             },
-            Wire::Cast,
+            Wire::Timestamp,
         ),
         _ if f.starts_with("timestamp") && f.ends_with("with time zone") => (
             T::Timestamp {
                 precision: precision(),
             },
-            Wire::Cast,
+            Wire::Timestamp,
         ),
         _ if f.starts_with("time") && f.ends_with("without time zone") => (
             T::Time {
                 precision: precision(),
             },
-            Wire::Cast,
+            Wire::Time,
         ),
         _ => return None,
     })
@@ -425,7 +437,7 @@ fn bound(c: &PgColumn, v: &Value, n: usize) -> Option<(String, String, Bind)> {
             Bind::Text(s.clone()),
         ),
         (Wire::Bytes, Value::Bytes(b)) => (col, format!("${n}::bytea"), Bind::Bytes(b.clone())),
-        (Wire::Cast, Value::Uuid(_)) if c.ty == LogicalType::Uuid => (
+        (Wire::Uuid, Value::Uuid(_)) => (
             col,
             format!("CAST(${n} AS uuid)"),
             Bind::Text(v.to_string()),
@@ -479,6 +491,21 @@ fn decode(raw: PgValueRef<'_>, wire: Wire, rule: &ColumnRule) -> Result<Value, S
         Wire::Text | Wire::PaddedText | Wire::EnumText => {
             rule.finish(Value::Text(dec::<&str>(raw)?.to_owned()))
         }
+        Wire::Timestamp => match binary::timestamp(raw.as_bytes().map_err(|e| e.to_string())?)? {
+            Ok(m) => rule.finish(Value::Timestamp(m)),
+            Err(inf) => Value::Invalid(inf.into()),
+        },
+        Wire::Date => match binary::date(raw.as_bytes().map_err(|e| e.to_string())?)? {
+            Ok(d) => Value::Date(d),
+            Err(inf) => Value::Invalid(inf.into()),
+        },
+        Wire::Time => rule.finish(Value::Time(binary::time(
+            raw.as_bytes().map_err(|e| e.to_string())?,
+        )?)),
+        Wire::Uuid => Value::Uuid(binary::uuid(raw.as_bytes().map_err(|e| e.to_string())?)?),
+        Wire::Numeric => rule.from_text(&binary::numeric(
+            raw.as_bytes().map_err(|e| e.to_string())?,
+        )?),
         Wire::Cast => rule.from_text(dec::<&str>(raw)?),
         Wire::Unsupported => return Err("unsupported type".into()),
     })
