@@ -71,8 +71,9 @@ pub struct KeyBounds {
 }
 
 /// The receiver of scanned rows: each row is the key values followed by the
-/// value columns, in [`ScanSpec`] order.
-pub type RowSink<'a> = dyn FnMut(&[Value]) -> Result<(), SourceError> + 'a;
+/// value columns, in [`ScanSpec`] order. It is `Send` so that a connector may
+/// decode and deliver rows on a second thread while the first one reads.
+pub type RowSink<'a> = dyn FnMut(&[Value]) -> Result<(), SourceError> + Send + 'a;
 
 /// One side of a comparison: a database connection (read-only).
 pub trait Source: Send {

@@ -503,9 +503,21 @@ fn decode(raw: PgValueRef<'_>, wire: Wire, rule: &ColumnRule) -> Result<Value, S
             raw.as_bytes().map_err(|e| e.to_string())?,
         )?)),
         Wire::Uuid => Value::Uuid(binary::uuid(raw.as_bytes().map_err(|e| e.to_string())?)?),
-        Wire::Numeric => rule.from_text(&binary::numeric(
-            raw.as_bytes().map_err(|e| e.to_string())?,
-        )?),
+        Wire::Numeric => {
+            let text = binary::numeric(raw.as_bytes().map_err(|e| e.to_string())?)?;
+            // Already canonical; only a value with more fractional digits
+            // than the column's scale needs rounding.
+            let frac = text.find('.').map_or(0, |p| text.len() - p - 1);
+            match rule.ty {
+                LogicalType::Decimal { scale: Some(s) } if frac > s as usize => {
+                    rule.from_text(&text)
+                }
+                LogicalType::Decimal { .. } if text != "NaN" && !text.ends_with("Infinity") => {
+                    Value::Decimal(text)
+                }
+                _ => rule.from_text(&text),
+            }
+        }
         Wire::Cast => rule.from_text(dec::<&str>(raw)?),
         Wire::Unsupported => return Err("unsupported type".into()),
     })
@@ -658,29 +670,64 @@ impl Source for PgSource {
             db_failed.set(true);
             SourceError::query(context.clone(), scrub(e.to_string(), &secrets))
         };
-        let result = rt.block_on(async {
-            let mut rows = q.fetch(conn);
-            let mut buf: Vec<Value> = Vec::with_capacity(cols.len());
-            while let Some(row) = rows.try_next().await.map_err(|e| fail(&e))? {
-                let row: PgRow = row;
-                buf.clear();
-                for (i, (wire, rule)) in cols.iter().enumerate() {
-                    let raw = row.try_get_raw(i).map_err(|e| fail(&e))?;
-                    let v = decode(raw, *wire, rule).map_err(|e| {
-                        fail(&format!(
-                            "column {:?}: {e}",
-                            spec.key
-                                .iter()
-                                .chain(&spec.values)
-                                .nth(i)
-                                .map_or("", |c| c.name.as_str())
-                        ))
-                    })?;
-                    buf.push(v);
+        // Two stages on two threads: this one reads rows off the socket,
+        // a worker decodes them and feeds the sink (canonicalizing and
+        // hashing), so a scan costs about the slower stage, not the sum.
+        let names: Vec<&str> = spec
+            .key
+            .iter()
+            .chain(&spec.values)
+            .map(|c| c.name.as_str())
+            .collect();
+        let result = std::thread::scope(|scope| {
+            let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<PgRow>>(PIPELINE_DEPTH);
+            let (cols, names, context, secrets) = (&cols, &names, &context, &secrets);
+            let worker = scope.spawn(move || -> Result<(), SourceError> {
+                let mut buf: Vec<Value> = Vec::with_capacity(cols.len());
+                for batch in rx {
+                    for row in batch {
+                        buf.clear();
+                        for (i, (wire, rule)) in cols.iter().enumerate() {
+                            let v = row
+                                .try_get_raw(i)
+                                .map_err(|e| e.to_string())
+                                .and_then(|raw| decode(raw, *wire, rule))
+                                .map_err(|e| {
+                                    let msg =
+                                        format!("column {:?}: {e}", names.get(i).unwrap_or(&""));
+                                    SourceError::query(context.clone(), scrub(msg, secrets))
+                                })?;
+                            buf.push(v);
+                        }
+                        sink(&buf)?;
+                    }
                 }
-                sink(&buf)?;
-            }
-            Ok(())
+                Ok(())
+            });
+            let read = rt.block_on(async {
+                let mut rows = q.fetch(conn);
+                let mut batch = Vec::with_capacity(PIPELINE_BATCH);
+                while let Some(row) = rows.try_next().await.map_err(|e| fail(&e))? {
+                    batch.push(row);
+                    if batch.len() == PIPELINE_BATCH {
+                        let full =
+                            std::mem::replace(&mut batch, Vec::with_capacity(PIPELINE_BATCH));
+                        if tx.send(full).is_err() {
+                            // The worker stopped (the sink refused a row): stop reading.
+                            return Ok(());
+                        }
+                    }
+                }
+                if !batch.is_empty() {
+                    let _ = tx.send(batch);
+                }
+                Ok(())
+            });
+            drop(tx);
+            let worked = worker
+                .join()
+                .unwrap_or_else(|_| Err(SourceError::Other("the decoding thread panicked".into())));
+            worked.and(read)
         });
         if db_failed.get() {
             self.recover();
@@ -688,6 +735,11 @@ impl Source for PgSource {
         result
     }
 }
+
+/// Rows handed from the reading thread to the decoding thread at a time.
+const PIPELINE_BATCH: usize = 512;
+/// Batches in flight between the two threads.
+const PIPELINE_DEPTH: usize = 4;
 
 /// Replaces every secret in a message by `***`.
 fn scrub(mut s: String, secrets: &[String]) -> String {
