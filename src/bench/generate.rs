@@ -1,0 +1,207 @@
+//! Generating source/replica pairs: SQLite files (cached in the data
+//! directory, since they are the same every time) and server tables (made
+//! fresh by [`super::server`] and dropped after the run).
+//!
+//! A cached file is written under a temporary name and renamed when
+//! complete, so an interrupted run never leaves a half-written file that a
+//! later run would trust.
+
+use std::path::{Path, PathBuf};
+
+use rusqlite::{params, Connection};
+
+use super::data::{self, Drift, Kind, Row, GENERATOR_VERSION, TABLE};
+use super::BenchError;
+
+/// One side of a pair: a database URL and the table name to compare there.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct Place {
+    /// `sqlite:PATH` or a server URL (never shown: use `location`).
+    #[serde(skip)]
+    pub url: String,
+    /// The URL without a password, or the SQLite file's path.
+    pub location: String,
+    pub table: String,
+}
+
+/// A generated source/replica pair and what the comparison must find.
+#[derive(Clone, Debug)]
+pub struct Pair {
+    pub rows: u64,
+    pub diffs: u64,
+    pub source: Place,
+    pub target: Place,
+    pub drift: Vec<Drift>,
+    /// The expected differences as `kind key` lines (see
+    /// [`data::expected_lines`]).
+    pub expected_file: PathBuf,
+}
+
+fn write_err(path: &Path, e: impl std::fmt::Display) -> BenchError {
+    BenchError::Write {
+        path: path.to_path_buf(),
+        message: e.to_string(),
+    }
+}
+
+/// `sqlite:` URL of a file.
+pub fn sqlite_place(path: &Path) -> Place {
+    Place {
+        url: format!("sqlite:{}", path.display()),
+        location: path.display().to_string(),
+        table: TABLE.to_string(),
+    }
+}
+
+const SQLITE_SCHEMA: &str = "CREATE TABLE bench (id INTEGER PRIMARY KEY, name TEXT NOT NULL,
+    qty INTEGER NOT NULL, price REAL NOT NULL, amount NUMERIC(12,2) NOT NULL,
+    created TIMESTAMP NOT NULL, note TEXT)";
+
+const SQLITE_INSERT: &str = "INSERT OR REPLACE INTO bench VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)";
+
+fn insert(stmt: &mut rusqlite::Statement<'_>, r: &Row) -> rusqlite::Result<usize> {
+    // Decimals are stored as text, so no digit depends on REAL rounding.
+    stmt.execute(params![
+        r.id, r.name, r.qty, r.price, r.amount, r.created, r.note
+    ])
+}
+
+fn tmp_path(path: &Path) -> PathBuf {
+    let mut p = path.as_os_str().to_owned();
+    p.push(format!(".tmp{}", std::process::id()));
+    PathBuf::from(p)
+}
+
+/// Writes `rows` to a new SQLite file at `path` (replacing any).
+fn write_sqlite(path: &Path, rows: impl Iterator<Item = Row>) -> Result<(), BenchError> {
+    let tmp = tmp_path(path);
+    let _ = std::fs::remove_file(&tmp);
+    let e = |e: rusqlite::Error| write_err(path, e);
+    let mut c = Connection::open(&tmp).map_err(e)?;
+    // Nothing to protect while writing a throwaway file: no journal, no sync.
+    c.execute_batch("PRAGMA journal_mode = OFF; PRAGMA synchronous = OFF;")
+        .map_err(e)?;
+    c.execute_batch(SQLITE_SCHEMA).map_err(e)?;
+    let tx = c.transaction().map_err(e)?;
+    {
+        let mut stmt = tx.prepare(SQLITE_INSERT).map_err(e)?;
+        for r in rows {
+            insert(&mut stmt, &r).map_err(e)?;
+        }
+    }
+    tx.commit().map_err(e)?;
+    drop(c);
+    std::fs::rename(&tmp, path).map_err(|x| write_err(path, x))
+}
+
+fn source_path(dir: &Path, rows: u64) -> PathBuf {
+    dir.join(format!("src_v{GENERATOR_VERSION}_{rows}.db"))
+}
+
+fn replica_path(dir: &Path, rows: u64, diffs: u64) -> PathBuf {
+    dir.join(format!("rep_v{GENERATOR_VERSION}_{rows}_{diffs}.db"))
+}
+
+/// Whether the SQLite source of this size is already in `dir`.
+pub fn sqlite_source_cached(dir: &Path, rows: u64) -> bool {
+    source_path(dir, rows).is_file()
+}
+
+/// Whether the SQLite replica of this size and drift is already in `dir`.
+pub fn sqlite_replica_cached(dir: &Path, rows: u64, diffs: u64) -> bool {
+    replica_path(dir, rows, diffs).is_file()
+}
+
+/// The cached SQLite source of `rows` rows, written if absent.
+pub fn sqlite_source(dir: &Path, rows: u64) -> Result<(PathBuf, bool), BenchError> {
+    let path = source_path(dir, rows);
+    if path.is_file() {
+        return Ok((path, false));
+    }
+    write_sqlite(&path, (0..rows).map(data::row))?;
+    Ok((path, true))
+}
+
+/// The cached SQLite replica with `diffs` differences: a copy of the source
+/// with the drift applied (much cheaper than writing every row again).
+pub fn sqlite_replica(
+    dir: &Path,
+    source: &Path,
+    rows: u64,
+    diffs: u64,
+    drift: &[Drift],
+) -> Result<(PathBuf, bool), BenchError> {
+    let path = replica_path(dir, rows, diffs);
+    if path.is_file() {
+        return Ok((path, false));
+    }
+    let tmp = tmp_path(&path);
+    std::fs::copy(source, &tmp).map_err(|x| write_err(&path, x))?;
+    let e = |e: rusqlite::Error| write_err(&path, e);
+    let mut c = Connection::open(&tmp).map_err(e)?;
+    c.execute_batch("PRAGMA journal_mode = OFF; PRAGMA synchronous = OFF;")
+        .map_err(e)?;
+    let tx = c.transaction().map_err(e)?;
+    {
+        let mut ins = tx.prepare(SQLITE_INSERT).map_err(e)?;
+        let mut del = tx.prepare("DELETE FROM bench WHERE id = ?1").map_err(e)?;
+        for d in drift {
+            match d.kind {
+                Kind::Changed => insert(&mut ins, &data::changed(data::row(d.index), d.column)),
+                Kind::Extra => insert(&mut ins, &data::extra(d.index)),
+                Kind::Missing => del.execute([d.key]),
+            }
+            .map_err(e)?;
+        }
+    }
+    tx.commit().map_err(e)?;
+    drop(c);
+    std::fs::rename(&tmp, &path).map_err(|x| write_err(&path, x))?;
+    Ok((path, true))
+}
+
+/// Writes the expected differences of a pair next to its data.
+pub fn expected_file(
+    dir: &Path,
+    rows: u64,
+    diffs: u64,
+    drift: &[Drift],
+) -> Result<PathBuf, BenchError> {
+    let path = dir.join(format!("expected_v{GENERATOR_VERSION}_{rows}_{diffs}.txt"));
+    std::fs::write(&path, data::expected_lines(drift)).map_err(|x| write_err(&path, x))?;
+    Ok(path)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn copy_and_edit_equals_the_replica_stream() {
+        let dir = std::env::temp_dir().join(format!("driftsum-gen-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let d = data::drift(300, 9);
+        let (src, _) = sqlite_source(&dir, 300).unwrap();
+        let (rep, made) = sqlite_replica(&dir, &src, 300, 9, &d).unwrap();
+        assert!(made);
+        let streamed = dir.join("streamed.db");
+        write_sqlite(&streamed, data::replica_rows(300, &d)).unwrap();
+        let dump = |p: &Path| -> Vec<String> {
+            let c = Connection::open(p).unwrap();
+            let mut s = c.prepare("SELECT * FROM bench ORDER BY id").unwrap();
+            s.query_map([], |r| {
+                Ok((0..7)
+                    .map(|i| format!("{:?}", r.get_ref(i).unwrap()))
+                    .collect::<Vec<_>>()
+                    .join("|"))
+            })
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap()
+        };
+        assert_eq!(dump(&rep), dump(&streamed));
+        let (_, again) = sqlite_replica(&dir, &src, 300, 9, &d).unwrap();
+        assert!(!again, "cached");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}

@@ -1,0 +1,240 @@
+//! Whole-command tests of `driftsum bench` at tiny sizes: the files it
+//! writes (CSV, JSON, Markdown, SVG), their shape, the data cache, and clear
+//! errors (exit 2) for bad arguments. Server engines run when their test URL
+//! is set (`DRIFTSUM_TEST_POSTGRES`, `DRIFTSUM_TEST_MYSQL`) and are skipped
+//! with a printed reason otherwise. Timing is never asserted here: numbers
+//! belong to benchmarks.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use serde_json::Value;
+
+/// A scratch folder, unique per test, removed when dropped.
+struct Scratch(PathBuf);
+
+impl Scratch {
+    fn new(test: &str) -> Scratch {
+        let dir =
+            std::env::temp_dir().join(format!("driftsum-bench-test-{}-{test}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).expect("create scratch dir");
+        Scratch(dir)
+    }
+
+    fn path(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+fn bench(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_driftsum"))
+        .arg("bench")
+        .args(args)
+        .output()
+        .expect("run driftsum")
+}
+
+fn text(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
+/// Checks the four result files for `sizes` × `diffs` measurements.
+fn check_outputs(out: &Path, sizes: &[u64], diffs: &[u64], source_engine: &str) {
+    let csv = std::fs::read_to_string(out.join("bench.csv")).expect("bench.csv");
+    let lines: Vec<&str> = csv.lines().collect();
+    assert_eq!(lines.len(), 1 + sizes.len() * diffs.len(), "{csv}");
+    let header: Vec<&str> = lines[0].split(',').collect();
+    for col in [
+        "rows",
+        "diffs",
+        "found",
+        "seconds",
+        "scan_seconds",
+        "walk_seconds",
+        "fetch_seconds",
+        "source_rows_per_second",
+        "target_rows_per_second",
+        "bytes_exchanged",
+        "round_trips",
+        "peak_memory_bytes",
+    ] {
+        assert!(header.contains(&col), "CSV lacks {col}: {}", lines[0]);
+    }
+    for line in &lines[1..] {
+        let fields: Vec<&str> = line.split(',').collect();
+        assert_eq!(fields.len(), header.len(), "{line}");
+        let get = |c: &str| fields[header.iter().position(|h| *h == c).unwrap()];
+        assert_eq!(get("found"), get("diffs"), "{line}");
+        assert!(get("seconds").parse::<f64>().unwrap() > 0.0, "{line}");
+    }
+
+    let json: Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("bench.json")).expect("json"))
+            .expect("bench.json parses");
+    assert_eq!(json["run"]["source_engine"], source_engine);
+    assert_eq!(json["run"]["replica_engine"], "sqlite");
+    let ms = json["measurements"].as_array().expect("measurements");
+    assert_eq!(ms.len(), sizes.len() * diffs.len());
+    let mut seen = Vec::new();
+    for m in ms {
+        let rows = m["rows"].as_u64().unwrap();
+        let d = m["diffs"].as_u64().unwrap();
+        assert_eq!(m["found"].as_u64(), Some(d));
+        assert!(m["scan_seconds"].as_f64().unwrap() > 0.0);
+        assert!(m["source_rows_read"].as_u64().unwrap() >= rows - d);
+        assert!(m["round_trips"].as_u64().unwrap() >= 1);
+        seen.push((rows, d));
+    }
+    for &s in sizes {
+        for &d in diffs {
+            assert!(
+                seen.contains(&(s, d)),
+                "no measurement for {s} rows, {d} diffs"
+            );
+        }
+    }
+
+    let md = std::fs::read_to_string(out.join("bench.md")).expect("bench.md");
+    assert_eq!(md.lines().count(), 2 + sizes.len() * diffs.len(), "{md}");
+    let svg = std::fs::read_to_string(out.join("bench.svg")).expect("bench.svg");
+    assert!(svg.starts_with("<svg xmlns=\"http://www.w3.org/2000/svg\""));
+    assert!(svg.trim_end().ends_with("</svg>"));
+    // One line per difference count, with a legend entry each.
+    assert_eq!(svg.matches("<polyline").count(), diffs.len(), "{svg}");
+    for d in diffs {
+        assert!(svg.contains(&format!(">{d} difference")), "legend for {d}");
+    }
+}
+
+#[test]
+fn tiny_sqlite_bench_writes_every_file_and_reuses_its_data() {
+    let dir = Scratch::new("sqlite");
+    let out = dir.path().join("out");
+    let o = out.to_str().unwrap();
+    let r = bench(&["--sizes", "1k,2_000", "--diffs", "0,5", "--out", o]);
+    assert_eq!(r.status.code(), Some(0), "{}", text(&r.stderr));
+    let stdout = text(&r.stdout);
+    assert!(stdout.contains("scan+hash s"), "{stdout}");
+    assert!(
+        stdout.contains("1,000") && stdout.contains("2,000"),
+        "{stdout}"
+    );
+    assert!(text(&r.stderr).contains("writing the 1,000-row SQLite source"));
+    check_outputs(&out, &[1000, 2000], &[0, 5], "sqlite");
+
+    let expected = std::fs::read_to_string(out.join("data/expected_v1_1000_5.txt")).unwrap();
+    let kinds: Vec<&str> = expected
+        .lines()
+        .map(|l| l.split(' ').next().unwrap())
+        .collect();
+    assert_eq!(kinds.len(), 5);
+    for k in ["changed", "missing", "extra"] {
+        assert!(kinds.contains(&k), "{expected}");
+    }
+
+    // The second run reuses the generated files.
+    let r = bench(&["--sizes", "1k", "--diffs", "5", "--out", o]);
+    assert_eq!(r.status.code(), Some(0), "{}", text(&r.stderr));
+    assert!(
+        !text(&r.stderr).contains("writing the"),
+        "{}",
+        text(&r.stderr)
+    );
+    check_outputs(&out, &[1000], &[5], "sqlite");
+}
+
+#[test]
+fn generate_only_lists_the_pairs() {
+    let dir = Scratch::new("generate");
+    let o = dir.path().to_str().unwrap();
+    let r = bench(&[
+        "--sizes",
+        "100",
+        "--diffs",
+        "3",
+        "--out",
+        o,
+        "--generate-only",
+    ]);
+    assert_eq!(r.status.code(), Some(0), "{}", text(&r.stderr));
+    let stdout = text(&r.stdout);
+    let line = stdout
+        .lines()
+        .find(|l| !l.starts_with('#'))
+        .expect("a pair");
+    let f: Vec<&str> = line.split('\t').collect();
+    assert_eq!(f.len(), 7, "{line}");
+    assert_eq!((f[0], f[1], f[3], f[5]), ("100", "3", "bench", "bench"));
+    assert!(Path::new(f[2]).is_file() && Path::new(f[4]).is_file());
+    assert_eq!(std::fs::read_to_string(f[6]).unwrap().lines().count(), 3);
+    assert!(!dir.path().join("bench.csv").exists());
+}
+
+#[test]
+fn bad_arguments_are_clear_errors() {
+    let dir = Scratch::new("bad");
+    let o = dir.path().to_str().unwrap();
+    let r = bench(&["--sizes", "ten", "--out", o]);
+    assert_eq!(r.status.code(), Some(2));
+    let err = text(&r.stderr);
+    assert!(
+        err.contains("--sizes") && err.contains("not a count"),
+        "{err}"
+    );
+
+    let r = bench(&["--sizes", "1.5k,3x", "--out", o]);
+    assert_eq!(r.status.code(), Some(2));
+
+    let r = bench(&["--sizes", "10", "--diffs", "6", "--out", o]);
+    assert_eq!(r.status.code(), Some(2));
+    let err = text(&r.stderr);
+    assert!(err.contains("6 differences do not fit in 10 rows"), "{err}");
+
+    let r = Command::new(env!("CARGO_BIN_EXE_driftsum"))
+        .args(["bench", "--engine", "postgres", "--sizes", "10", "--out", o])
+        .env_remove("DRIFTSUM_TEST_POSTGRES")
+        .output()
+        .unwrap();
+    assert_eq!(r.status.code(), Some(2));
+    assert!(text(&r.stderr).contains("DRIFTSUM_TEST_POSTGRES"));
+}
+
+fn server_bench(var: &str, engine: &str) {
+    let Ok(url) = std::env::var(var) else {
+        eprintln!("skipped: {var} is not set");
+        return;
+    };
+    let dir = Scratch::new(engine);
+    let o = dir.path().to_str().unwrap();
+    let r = bench(&[
+        "--engine",
+        engine,
+        "--source-url",
+        &url,
+        "--sizes",
+        "1k",
+        "--diffs",
+        "0,6",
+        "--out",
+        o,
+    ]);
+    assert_eq!(r.status.code(), Some(0), "{}", text(&r.stderr));
+    check_outputs(dir.path(), &[1000], &[0, 6], engine);
+}
+
+#[test]
+fn tiny_postgres_bench() {
+    server_bench("DRIFTSUM_TEST_POSTGRES", "postgres");
+}
+
+#[test]
+fn tiny_mysql_bench() {
+    server_bench("DRIFTSUM_TEST_MYSQL", "mysql");
+}
