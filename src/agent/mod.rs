@@ -1,2 +1,12 @@
-//! The driftsum agent: serving one database's trees over HTTP, and a client
-//! that walks a remote tree. Not built yet.
+//! The driftsum agent: [`server`] serves one database's trees over a small
+//! HTTP [`protocol`] (hand-rolled [`http`]), and [`client`] walks a remote
+//! tree. [`auth`] holds the token rules.
+
+pub mod auth;
+pub mod client;
+pub mod http;
+pub mod protocol;
+pub mod server;
+
+pub use client::{AgentClient, AgentError, Built};
+pub use server::{ServeOptions, Server, ServerHandle};

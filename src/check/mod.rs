@@ -1,13 +1,17 @@
 //! Checks: deciding what to compare and running the comparison, returning
 //! outcomes. Nothing here prints or stores anything.
 
+pub mod endpoint;
 pub mod outcome;
 pub mod plan;
 pub mod tree;
 
 use driftsum_core::{CanonOptions, Shape, Side};
 
-pub use outcome::{ColumnDifference, RangeOutcome, RunOutcome, Stats, TableOutcome};
+pub use endpoint::Endpoint;
+pub use outcome::{
+    ColumnDifference, PhaseCost, RangeOutcome, RunOutcome, Stats, TableOutcome, Transfer,
+};
 pub use plan::{ColumnChoice, TablePair};
 
 use crate::config::Config;
@@ -31,12 +35,29 @@ pub struct DiffOptions {
 
 /// The tables to compare, and outcomes for tables only one side has.
 fn table_list(
-    source: &mut dyn Source,
-    target: &mut dyn Source,
+    source: &mut Endpoint<'_>,
+    target: &mut Endpoint<'_>,
     opts: &DiffOptions,
 ) -> Result<(Vec<TablePair>, Vec<TableOutcome>), CheckError> {
     if !opts.tables.is_empty() {
         return Ok((opts.tables.clone(), Vec::new()));
+    }
+    // A tree file holds one table: that is the one to compare.
+    let (sf, tf) = (
+        source.file().map(|f| f.meta().table.clone()),
+        target.file().map(|f| f.meta().table.clone()),
+    );
+    if sf.is_some() || tf.is_some() {
+        let src = sf.clone().or_else(|| tf.clone()).unwrap_or_default();
+        let tgt = tf.unwrap_or_else(|| opts.config.replica_table(&src));
+        let src = sf.unwrap_or(src);
+        return Ok((
+            vec![TablePair {
+                source: src,
+                target: tgt,
+            }],
+            Vec::new(),
+        ));
     }
     let src = source.tables().map_err(CheckError::Source)?;
     let tgt = target.tables().map_err(CheckError::Target)?;
@@ -65,8 +86,8 @@ fn table_list(
 
 /// Compares one table pair; failures land in the outcome's `error`.
 pub fn diff_table(
-    source: &mut dyn Source,
-    target: &mut dyn Source,
+    source: &mut Endpoint<'_>,
+    target: &mut Endpoint<'_>,
     pair: &TablePair,
     opts: &DiffOptions,
     progress: Progress<'_>,
@@ -98,10 +119,27 @@ pub fn diff_table(
     outcome
 }
 
-/// Compares every requested table; one table's failure does not stop the others.
+/// Compares every requested table of two databases; one table's failure
+/// does not stop the others.
 pub fn diff(
     source: &mut dyn Source,
     target: &mut dyn Source,
+    opts: &DiffOptions,
+    progress: Progress<'_>,
+) -> Result<RunOutcome, CheckError> {
+    diff_endpoints(
+        &mut Endpoint::Db(source),
+        &mut Endpoint::Db(target),
+        opts,
+        progress,
+    )
+}
+
+/// Compares every requested table of two sides, each a database, a tree
+/// file or an agent.
+pub fn diff_endpoints(
+    source: &mut Endpoint<'_>,
+    target: &mut Endpoint<'_>,
     opts: &DiffOptions,
     progress: Progress<'_>,
 ) -> Result<RunOutcome, CheckError> {

@@ -1,6 +1,7 @@
 //! What a check found: per-table outcomes and the run as a whole. Plain data;
 //! rendering lives in `report`.
 
+use driftsum_core::diff::LevelCost;
 use driftsum_core::{Side, Value};
 
 use crate::reconcile::Difference;
@@ -21,6 +22,37 @@ pub struct ColumnDifference {
     pub only_in: Side,
 }
 
+/// What one phase of fetching from the sides cost (both sides together), in
+/// the wire encoding.
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct PhaseCost {
+    pub round_trips: u64,
+    /// Entries or rows received.
+    pub items: u64,
+    pub bytes: u64,
+}
+
+/// What the sides exchanged: node summaries per tree level, then the leaf
+/// entries of the drifted ranges, then the rows of the differing keys.
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Transfer {
+    pub levels: Vec<LevelCost>,
+    pub entries: PhaseCost,
+    pub rows: PhaseCost,
+}
+
+impl Transfer {
+    pub fn bytes(&self) -> u64 {
+        self.levels.iter().map(|l| l.bytes).sum::<u64>() + self.entries.bytes + self.rows.bytes
+    }
+
+    pub fn round_trips(&self) -> u64 {
+        self.levels.iter().map(|l| l.round_trips).sum::<u64>()
+            + self.entries.round_trips
+            + self.rows.round_trips
+    }
+}
+
 /// What comparing one table cost.
 #[derive(Clone, Debug, Default, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Stats {
@@ -33,6 +65,9 @@ pub struct Stats {
     pub scan_seconds: f64,
     pub walk_seconds: f64,
     pub fetch_seconds: f64,
+    /// `bytes_exchanged` and `round_trips`, phase by phase.
+    #[serde(default)]
+    pub transfer: Transfer,
 }
 
 /// The result of comparing one table.
@@ -65,7 +100,11 @@ impl TableOutcome {
     }
 
     pub fn in_sync(&self) -> bool {
-        self.error.is_none() && self.differences.is_empty() && self.column_differences.is_empty()
+        self.error.is_none()
+            && self.differences.is_empty()
+            && self.column_differences.is_empty()
+            // A range from tree files without entries holds unnamed drift.
+            && self.ranges.is_empty()
     }
 
     /// Changed rows whose only differences are floats agreeing to 15 digits.

@@ -1,20 +1,27 @@
 //! The tree strategy: each side hashes its rows into a Merkle tree, the walk
-//! finds the drifted key ranges, and only those ranges are re-read and
-//! compared row by row.
+//! finds the drifted key ranges, the two sides' leaf entries in those ranges
+//! name the keys that differ, and only the rows with those keys are compared
+//! value by value.
+//!
+//! The sides are [`Endpoint`]s (a database, a tree file, an agent); what the
+//! check asks of them is counted in the wire encoding whatever they are, so
+//! the cost reported for a local diff is what the same diff through agents
+//! exchanges.
 
 use std::time::Instant;
 
-use driftsum_core::canon::{self, CanonOptions};
-use driftsum_core::diff::DriftRange;
-use driftsum_core::hash::row_hash;
-use driftsum_core::tree::OrderError;
-use driftsum_core::{key, Hash, Key, Shape, Side, Tree, Walk};
+use driftsum_core::canon::CanonOptions;
+use driftsum_core::diff::{entry_differences, DriftRange, KeyDiff};
+use driftsum_core::tree::file::EntryLog;
+use driftsum_core::tree::{wire, Entry, OrderError};
+use driftsum_core::{key, Hash, Key, Shape, Side, Tree, Value, Walk};
 
-use super::outcome::{RangeOutcome, TableOutcome};
+use super::endpoint::{Endpoint, RowHasher};
+use super::outcome::{PhaseCost, RangeOutcome, TableOutcome};
 use super::plan::Plan;
 use super::Progress;
 use crate::error::{CheckError, SourceError};
-use crate::reconcile::{compare_rows, fetch_range};
+use crate::reconcile::{compare_rows, DiffKind, Difference, KeyedRow};
 use crate::source::{ScanSpec, Source};
 
 /// One side's tree, and how it was read.
@@ -40,28 +47,38 @@ pub fn build_tree(
     side: Side,
     progress: Progress<'_>,
 ) -> Result<BuiltTree, SourceError> {
-    let nkey = spec.key.len();
-    let names: Vec<&str> = spec.values.iter().map(|c| c.name.as_str()).collect();
-    let order: Vec<usize> = canon::name_order(&names)
-        .into_iter()
-        .map(|i| i + nkey)
-        .collect();
-    let mut kbuf = Vec::with_capacity(64);
-    let mut rbuf = Vec::with_capacity(256);
+    build_tree_logged(source, spec, opts, shape, side, progress, None)
+}
+
+/// [`build_tree`], also collecting every row's leaf entry into `log` (for a
+/// tree file with entries).
+pub fn build_tree_logged(
+    source: &mut dyn Source,
+    spec: &ScanSpec,
+    opts: &CanonOptions,
+    shape: Shape,
+    side: Side,
+    progress: Progress<'_>,
+    mut log: Option<&mut EntryLog>,
+) -> Result<BuiltTree, SourceError> {
+    let mut hasher = RowHasher::new(spec, opts);
     let mut builder = driftsum_core::Builder::new(shape);
     let mut disorder: Option<OrderError> = None;
     let mut rows = 0u64;
     source
         .scan(spec, None, &mut |row| {
-            key::encode_into(&mut kbuf, &row[..nkey]);
-            canon::encode_row(&mut rbuf, row, &order, opts);
-            let h = row_hash(&kbuf, &rbuf);
+            let (k, h) = hasher.hash(row);
             rows += 1;
             if rows.is_multiple_of(PROGRESS_EVERY) {
                 progress(side, rows);
             }
-            match builder.push(&kbuf, &h) {
-                Ok(()) => Ok(()),
+            match builder.push(k, &h) {
+                Ok(()) => {
+                    if let Some(log) = log.as_deref_mut() {
+                        log.push(k, &h);
+                    }
+                    Ok(())
+                }
                 Err(e) => {
                     disorder = Some(e);
                     Err(SourceError::Other("stop".into()))
@@ -79,12 +96,18 @@ pub fn build_tree(
         Some(OrderError::OutOfOrder) => {
             let mut entries: Vec<(Key, Hash)> = Vec::new();
             source.scan(spec, None, &mut |row| {
-                key::encode_into(&mut kbuf, &row[..nkey]);
-                canon::encode_row(&mut rbuf, row, &order, opts);
-                entries.push((Key::from_bytes(&kbuf), row_hash(&kbuf, &rbuf)));
+                let (k, h) = hasher.hash(row);
+                entries.push((Key::from_bytes(k), h));
                 Ok(())
             })?;
             let read = rows + entries.len() as u64;
+            entries.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+            if let Some(log) = log {
+                *log = EntryLog::new();
+                for (k, h) in &entries {
+                    log.push(k.as_bytes(), h);
+                }
+            }
             let tree = Tree::from_unsorted(shape, entries).map_err(|e| match e {
                 OrderError::Duplicate(k) => duplicate(spec, &k),
                 OrderError::OutOfOrder => SourceError::Other("sorted keys out of order".into()),
@@ -106,71 +129,178 @@ fn duplicate(spec: &ScanSpec, k: &Key) -> SourceError {
     ))
 }
 
-fn key_values(k: &Key) -> Vec<driftsum_core::Value> {
+fn key_values(k: &Key) -> Vec<Value> {
     key::decode(k.as_bytes()).unwrap_or_default()
+}
+
+/// What fetching one side's entries of a range costs on the wire: the pages
+/// an agent sends.
+fn entries_cost(cost: &mut PhaseCost, range: &DriftRange, entries: &[Entry]) {
+    for (req, page, more) in wire::entry_pages(0, range.after.as_ref(), &range.through, entries) {
+        cost.round_trips += 1;
+        cost.items += page.len() as u64;
+        cost.bytes += (req.encode().len() + wire::encode_entries(page, more).len()) as u64;
+    }
+}
+
+/// What fetching one side's rows by key costs on the wire.
+fn rows_cost(cost: &mut PhaseCost, after: Option<&Key>, keys: &[Key], rows: &[KeyedRow]) {
+    for page in keys.chunks(wire::ROWS_PAGE) {
+        let found: Vec<Vec<Value>> = rows
+            .iter()
+            .filter(|r| page.binary_search(&r.key).is_ok())
+            .map(|r| r.values.clone())
+            .collect();
+        let req = wire::RowsRequest {
+            tree: 0,
+            after: after.cloned(),
+            keys: page.to_vec(),
+        };
+        cost.round_trips += 1;
+        cost.items += found.len() as u64;
+        cost.bytes += (req.encode().len() + wire::encode_rows(&found).len()) as u64;
+    }
+}
+
+/// Differences named by keys alone, when a side (a tree file) has no rows.
+fn key_differences(diffs: &[(Key, KeyDiff)]) -> Vec<Difference> {
+    diffs
+        .iter()
+        .map(|(k, d)| Difference {
+            kind: match d {
+                KeyDiff::SourceOnly => DiffKind::Missing,
+                KeyDiff::TargetOnly => DiffKind::Extra,
+                KeyDiff::Changed => DiffKind::Changed,
+            },
+            key: key_values(k),
+            source: None,
+            target: None,
+            changed: Vec::new(),
+            float_only: false,
+        })
+        .collect()
 }
 
 /// Compares one planned table.
 pub fn compare(
-    source: &mut dyn Source,
-    target: &mut dyn Source,
+    source: &mut Endpoint<'_>,
+    target: &mut Endpoint<'_>,
     plan: &Plan,
     opts: &CanonOptions,
     shape: Shape,
     progress: Progress<'_>,
     outcome: &mut TableOutcome,
 ) -> Result<(), CheckError> {
+    if let (Some(a), Some(b)) = (source.file(), target.file()) {
+        let (na, nb) = (a.path().display(), b.path().display());
+        a.meta()
+            .comparable(b.meta(), &na.to_string(), &nb.to_string())
+            .map_err(|m| CheckError::Invalid(m.0))?;
+    }
     let started = Instant::now();
     let (a, b) = rayon::join(
-        || build_tree(source, &plan.source, opts, shape, Side::Source, progress),
-        || build_tree(target, &plan.target, opts, shape, Side::Target, progress),
+        || source.prepare(&plan.source, opts, shape, Side::Source, progress),
+        || target.prepare(&plan.target, opts, shape, Side::Target, progress),
     );
-    let a = a.map_err(CheckError::Source)?;
-    let b = b.map_err(CheckError::Target)?;
+    let mut a = a.map_err(CheckError::Source)?;
+    let mut b = b.map_err(CheckError::Target)?;
     outcome.stats.scan_seconds = started.elapsed().as_secs_f64();
-    outcome.source_rows = a.tree.rows;
-    outcome.target_rows = b.tree.rows;
-    outcome.stats.source_rows_read = a.rows_read;
-    outcome.stats.target_rows_read = b.rows_read;
+    outcome.source_rows = a.rows;
+    outcome.target_rows = b.rows;
 
     let walk_started = Instant::now();
-    let mut walk = Walk::new(&a.tree, &b.tree);
+    let mut walk = Walk::new(source.walker(&a), target.walker(&b));
     let ranges: Vec<DriftRange> = walk.by_ref().collect::<Result<_, _>>()?;
-    let ws = walk.stats();
+    let ws = walk.stats().clone();
+    drop(walk);
     outcome.stats.nodes_compared = ws.nodes_compared;
-    outcome.stats.bytes_exchanged = ws.bytes_exchanged;
-    outcome.stats.round_trips = ws.round_trips;
+    outcome.stats.transfer.levels = ws.levels;
     outcome.stats.walk_seconds = walk_started.elapsed().as_secs_f64();
 
     let fetch_started = Instant::now();
     let nkey = plan.source.key.len();
+    let transfer = &mut outcome.stats.transfer;
     for r in &ranges {
-        let src_rows =
-            fetch_range(source, &plan.source, r, a.ordered).map_err(CheckError::Source)?;
-        let tgt_rows =
-            fetch_range(target, &plan.target, r, b.ordered).map_err(CheckError::Target)?;
-        outcome.stats.source_rows_read += src_rows.len() as u64;
-        outcome.stats.target_rows_read += tgt_rows.len() as u64;
-        outcome
-            .differences
-            .extend(compare_rows(src_rows, tgt_rows, nkey, opts));
+        let ea = source
+            .entries(&mut a, &plan.source, opts, r)
+            .map_err(CheckError::Source)?;
+        let eb = target
+            .entries(&mut b, &plan.target, opts, r)
+            .map_err(CheckError::Target)?;
+        for e in [&ea, &eb].into_iter().flatten() {
+            entries_cost(&mut transfer.entries, r, e);
+        }
+        let mut first = [&ea, &eb]
+            .into_iter()
+            .flatten()
+            .filter_map(|e| e.first().map(|e| e.key.clone()))
+            .min();
+        let (Some(ea), Some(eb)) = (ea, eb) else {
+            // A tree file without entries: the range is all that is known.
+            if first.is_none() {
+                for f in [source.file(), target.file()].into_iter().flatten() {
+                    let k = f.first_key_after(r.after.as_ref()).ok().flatten();
+                    first = first.into_iter().chain(k).min();
+                }
+            }
+            outcome.ranges.push(RangeOutcome {
+                first: key_values(first.as_ref().unwrap_or(&r.through)),
+                last: key_values(&r.through),
+                source_rows: r.source_rows,
+                target_rows: r.target_rows,
+            });
+            continue;
+        };
+        let diffs = entry_differences(&ea, &eb);
+        let wanted = |side: KeyDiff| -> Vec<Key> {
+            diffs
+                .iter()
+                .filter(|(_, d)| *d == side || *d == KeyDiff::Changed)
+                .map(|(k, _)| k.clone())
+                .collect()
+        };
+        let (ka, kb) = (wanted(KeyDiff::SourceOnly), wanted(KeyDiff::TargetOnly));
+        let mut found = Vec::new();
+        if !diffs.is_empty() {
+            let ra = match ka.is_empty() {
+                true => Some(Vec::new()),
+                false => source
+                    .rows(&mut a, &plan.source, r, &ka)
+                    .map_err(CheckError::Source)?,
+            };
+            let rb = match kb.is_empty() {
+                true => Some(Vec::new()),
+                false => target
+                    .rows(&mut b, &plan.target, r, &kb)
+                    .map_err(CheckError::Target)?,
+            };
+            found = match (ra, rb) {
+                (Some(ra), Some(rb)) => {
+                    rows_cost(&mut transfer.rows, r.after.as_ref(), &ka, &ra);
+                    rows_cost(&mut transfer.rows, r.after.as_ref(), &kb, &rb);
+                    compare_rows(ra, rb, nkey, opts)
+                }
+                _ => key_differences(&diffs),
+            };
+        }
+        // With --float-digits, a range can hold only tolerated float
+        // differences: it is then not drift.
+        if found.is_empty() {
+            continue;
+        }
+        outcome.differences.extend(found);
         outcome.ranges.push(RangeOutcome {
-            first: key_values(&r.first),
+            first: key_values(first.as_ref().unwrap_or(&r.through)),
             last: key_values(&r.through),
             source_rows: r.source_rows,
             target_rows: r.target_rows,
         });
     }
+    outcome.stats.source_rows_read = a.rows_read;
+    outcome.stats.target_rows_read = b.rows_read;
+    outcome.stats.bytes_exchanged = transfer.bytes();
+    outcome.stats.round_trips = transfer.round_trips();
     outcome.stats.fetch_seconds = fetch_started.elapsed().as_secs_f64();
-    // With --float-digits, a range can hold only tolerated float differences.
-    outcome.ranges.retain(|r| {
-        let first = key::encode(&r.first);
-        let last = key::encode(&r.last);
-        outcome.differences.iter().any(|d| {
-            let k = key::encode(&d.key);
-            k >= first && k <= last
-        })
-    });
     outcome.stats.seconds = started.elapsed().as_secs_f64();
     Ok(())
 }

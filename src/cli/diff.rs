@@ -3,11 +3,11 @@
 use anyhow::{bail, Context};
 use clap::{Args, ValueEnum};
 
+use driftsum::check::endpoint::Opened;
 use driftsum::check::{self, ColumnChoice, DiffOptions, TablePair};
 use driftsum::config::Config;
 use driftsum::core::{CanonOptions, Shape};
 use driftsum::report::{text, Report};
-use driftsum::source;
 
 use super::progress::ScanProgress;
 
@@ -24,13 +24,19 @@ pub enum Format {
 /// compared is reported, and the others are still compared).
 #[derive(Args, Debug)]
 pub struct DiffArgs {
-    /// The source database URL: sqlite:PATH, postgres://USER@HOST:PORT/DB or
-    /// mysql://USER@HOST:PORT/DB (passwords may be given, and are never shown).
+    /// The source: a database URL (sqlite:PATH, postgres://USER@HOST:PORT/DB
+    /// or mysql://USER@HOST:PORT/DB; passwords may be given, and are never
+    /// shown), a tree file (tree:PATH or PATH.dstree, from `driftsum build`)
+    /// or an agent (driftsum://HOST:PORT, from `driftsum serve`).
     #[arg(long, value_name = "URL")]
     pub source: String,
-    /// The replica database URL, in the same forms as --source.
+    /// The replica, in the same forms as --source.
     #[arg(long, value_name = "URL")]
     pub target: String,
+    /// A file holding the token of the agent(s) named by --source or
+    /// --target (the same token for both).
+    #[arg(long, value_name = "FILE")]
+    pub token_file: Option<std::path::PathBuf>,
     /// A table to compare, or SOURCE_NAME=REPLICA_NAME when the replica names
     /// it differently; repeat for more. Default: every table both sides have
     /// (tables on one side only are reported).
@@ -66,6 +72,10 @@ pub struct DiffArgs {
     /// Output format.
     #[arg(long, value_enum, default_value_t = Format::Text)]
     pub format: Format,
+    /// In the text report, show what every table's comparison exchanged
+    /// between the sides, tree level by tree level (JSON always has it).
+    #[arg(long)]
+    pub costs: bool,
     /// Expected rows per tree leaf.
     #[arg(long, value_name = "N", default_value_t = driftsum::core::tree::chunker::DEFAULT_LEAF_TARGET,
           value_parser = clap::value_parser!(u32).range(2..=1_000_000), hide_short_help = true)]
@@ -89,8 +99,12 @@ pub fn run(args: DiffArgs) -> anyhow::Result<u8> {
         Some(path) => Config::load(path)?,
         None => Config::default(),
     };
-    let mut src = source::open(&args.source).context("opening the source")?;
-    let mut tgt = source::open(&args.target).context("opening the target")?;
+    let token = match &args.token_file {
+        Some(path) => Some(super::serve::read_token(path)?),
+        None => None,
+    };
+    let mut src = Opened::open(&args.source, token.as_deref()).context("opening the source")?;
+    let mut tgt = Opened::open(&args.target, token.as_deref()).context("opening the target")?;
     let opts = DiffOptions {
         tables: args
             .tables
@@ -119,14 +133,18 @@ pub fn run(args: DiffArgs) -> anyhow::Result<u8> {
         config,
     };
     let progress = ScanProgress::new();
-    let run = check::diff(src.as_mut(), tgt.as_mut(), &opts, &|side, rows| {
-        progress.update(side, rows)
-    });
+    let run = check::diff_endpoints(
+        &mut src.endpoint(),
+        &mut tgt.endpoint(),
+        &opts,
+        &|side, rows| progress.update(side, rows),
+    );
     progress.finish();
     let run = run?;
     let report = Report::from_outcome(&run);
     match args.format {
         Format::Json => println!("{}", report.to_json()),
+        Format::Text if args.costs => print!("{}", text::render_with_costs(&report)),
         Format::Text => print!("{}", text::render(&report)),
     }
     Ok(run.exit_code())

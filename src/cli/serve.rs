@@ -1,12 +1,61 @@
-//! `driftsum serve`. Not built yet.
+//! `driftsum serve`: the agent, serving one database's trees to comparers.
 
 use clap::Args;
 
-/// Serve one database's trees to comparers (not built yet).
-#[derive(Args, Debug)]
-#[command(hide = true)]
-pub struct ServeArgs {}
+use driftsum::agent::server::{ServeOptions, Server, DEFAULT_LISTEN};
 
-pub fn run(_args: ServeArgs) -> anyhow::Result<u8> {
-    anyhow::bail!("`driftsum serve` is not built yet")
+/// Serve one database's trees to `driftsum diff --source driftsum://HOST:PORT`.
+///
+/// The agent builds a table's tree when a comparer asks (and keeps it while
+/// the data is unchanged), then answers the walk's questions: a tree's root,
+/// the children of a node, the leaf entries of a key range, rows by key. It
+/// never writes to the database. Every request but GET /healthz must carry
+/// the token (`Authorization: Bearer TOKEN`). Plain HTTP: put a TLS proxy in
+/// front to cross an untrusted network.
+#[derive(Args, Debug)]
+pub struct ServeArgs {
+    /// The database to serve (the same forms as `diff --source`).
+    #[arg(long, value_name = "URL")]
+    pub db: String,
+    /// Address to listen on. The default is loopback only; listen on another
+    /// address only behind a TLS proxy or on a trusted network.
+    #[arg(long, value_name = "ADDR", default_value = DEFAULT_LISTEN)]
+    pub listen: String,
+    /// A file holding the shared token (at least 16 characters, e.g. from
+    /// `openssl rand -hex 32`).
+    #[arg(long, value_name = "FILE")]
+    pub token_file: std::path::PathBuf,
+    /// Let comparers send a --where condition, which runs as SQL on this
+    /// database (read-only). Off by default.
+    #[arg(long)]
+    pub allow_where: bool,
+    /// For PostgreSQL and MySQL, reuse a built tree for this many seconds
+    /// (the agent cannot see their changes). SQLite trees are reused until
+    /// the file changes.
+    #[arg(long, value_name = "SECONDS", default_value_t = 60)]
+    pub cache_seconds: u64,
+    /// Connections served at once; more are answered 503 at once.
+    #[arg(long, value_name = "N", default_value_t = 64)]
+    pub max_connections: usize,
+}
+
+pub fn run(args: ServeArgs) -> anyhow::Result<u8> {
+    let token = read_token(&args.token_file)?;
+    let mut opts = ServeOptions::new(&args.db, &token);
+    opts.allow_where = args.allow_where;
+    opts.cache_for = std::time::Duration::from_secs(args.cache_seconds);
+    opts.max_connections = args.max_connections.max(1);
+    let server = Server::bind(&args.listen, opts)?;
+    eprintln!(
+        "driftsum agent serving {} on http://{}",
+        driftsum::source::url::redact(&args.db),
+        server.local_addr()?
+    );
+    server.run();
+    Ok(0)
+}
+
+/// Reads an agent token file.
+pub fn read_token(path: &std::path::Path) -> anyhow::Result<String> {
+    Ok(driftsum::agent::auth::read_token(path)?)
 }

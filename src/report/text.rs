@@ -1,5 +1,7 @@
 //! The text report, for people: a summary line per table, then drifted
-//! ranges and differences. In-sync tables get one quiet line.
+//! ranges, differences and what the comparison exchanged. In-sync tables get
+//! one quiet line; [`render_with_costs`] adds every table's cost, level by
+//! level.
 
 use std::fmt::Write;
 
@@ -80,12 +82,70 @@ fn summary(t: &TableReport) -> String {
     )
 }
 
+/// `5,120 bytes in 18 round trips`.
+fn fmt_exchanged(bytes: u64, round_trips: u64) -> String {
+    let noun = |n: u64, one: &'static str, many: &'static str| if n == 1 { one } else { many };
+    format!(
+        "{} {} in {} {}",
+        fmt_count(bytes),
+        noun(bytes, "byte", "bytes"),
+        fmt_count(round_trips),
+        noun(round_trips, "round trip", "round trips")
+    )
+}
+
+/// What a table's comparison exchanged, phase by phase.
+fn costs(out: &mut String, t: &TableReport) {
+    let tr = &t.stats.transfer;
+    for l in &tr.levels {
+        let _ = writeln!(
+            out,
+            "  cost     tree level {}: {} nodes, {}",
+            l.level,
+            fmt_count(l.nodes),
+            fmt_exchanged(l.bytes, l.round_trips)
+        );
+    }
+    for (name, p) in [("leaf entries", &tr.entries), ("rows", &tr.rows)] {
+        if p.round_trips > 0 {
+            let _ = writeln!(
+                out,
+                "  cost     {name}: {}, {}",
+                fmt_count(p.items),
+                fmt_exchanged(p.bytes, p.round_trips)
+            );
+        }
+    }
+}
+
 /// Renders the whole report.
 pub fn render(report: &Report) -> String {
+    render_report(report, false)
+}
+
+/// Renders the whole report, with every table's cost per tree level.
+pub fn render_with_costs(report: &Report) -> String {
+    render_report(report, true)
+}
+
+fn render_report(report: &Report, all_costs: bool) -> String {
     let mut out = String::new();
     for t in &report.tables {
         let _ = writeln!(out, "{}", summary(t));
-        if t.error.is_some() || t.in_sync {
+        if t.error.is_some() {
+            continue;
+        }
+        if all_costs {
+            costs(&mut out, t);
+        }
+        let exchanged = format!(
+            "  exchanged  {}",
+            fmt_exchanged(t.stats.bytes_exchanged, t.stats.round_trips)
+        );
+        if t.in_sync {
+            if all_costs {
+                let _ = writeln!(out, "{exchanged}");
+            }
             continue;
         }
         for c in &t.column_differences {
@@ -124,7 +184,11 @@ pub fn render(report: &Report) -> String {
                             format!("{c}: {a} → {b}")
                         })
                         .collect();
-                    format!("  changed  {key}  {}", cols.join("; "))
+                    if cols.is_empty() && d.source.is_none() && d.target.is_none() {
+                        format!("  changed  {key}  (row differs; tree files hold no values)")
+                    } else {
+                        format!("  changed  {key}  {}", cols.join("; "))
+                    }
                 }
                 "missing" => format!("  missing  {key}  (in source, not in target)"),
                 _ => format!("  extra    {key}  (in target, not in source)"),
@@ -147,6 +211,7 @@ pub fn render(report: &Report) -> String {
                 plural(t.float_only_changes, "changed row differs", "changed rows differ")
             );
         }
+        let _ = writeln!(out, "{exchanged}");
     }
     out
 }

@@ -1,8 +1,50 @@
-//! Database URLs: the scheme picks the engine.
+//! Database URLs (the scheme picks the engine), and the wider set of things
+//! a side of a diff can be: a database, a tree file or an agent.
 
 use std::path::PathBuf;
 
 use super::SourceError;
+
+/// The file name ending that marks a bare path as a tree file.
+pub const TREE_EXTENSION: &str = ".dstree";
+
+/// What one side of a diff names.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum SideUrl {
+    /// A database URL, as [`DbUrl`] reads it.
+    Database(String),
+    /// `tree:PATH`, or a path ending in [`TREE_EXTENSION`]: a tree file.
+    TreeFile(PathBuf),
+    /// `driftsum://HOST:PORT`: an agent.
+    Agent(String),
+}
+
+impl SideUrl {
+    pub fn parse(url: &str) -> Result<SideUrl, SourceError> {
+        if let Some(path) = url.strip_prefix("tree:") {
+            if path.is_empty() {
+                return Err(SourceError::BadUrl(format!(
+                    "{url:?} names no file; write tree:PATH"
+                )));
+            }
+            return Ok(SideUrl::TreeFile(PathBuf::from(path)));
+        }
+        if let Some(rest) = url.strip_prefix("driftsum://") {
+            let addr = rest.trim_end_matches('/');
+            if addr.is_empty() || addr.contains('/') || !addr.contains(':') {
+                return Err(SourceError::BadUrl(format!(
+                    "{url:?} is not an agent address; write driftsum://HOST:PORT"
+                )));
+            }
+            return Ok(SideUrl::Agent(addr.to_string()));
+        }
+        if url.ends_with(TREE_EXTENSION) && !url.contains("://") && !url.starts_with("sqlite:") {
+            return Ok(SideUrl::TreeFile(PathBuf::from(url)));
+        }
+        DbUrl::parse(url)?;
+        Ok(SideUrl::Database(url.to_string()))
+    }
+}
 
 /// A parsed database URL.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -104,6 +146,28 @@ mod tests {
         assert_eq!(
             DbUrl::parse("mariadb://u@h/db").unwrap(),
             DbUrl::Mysql("mysql://u@h/db".into())
+        );
+    }
+
+    #[test]
+    fn side_forms() {
+        assert_eq!(
+            SideUrl::parse("tree:a.bin").unwrap(),
+            SideUrl::TreeFile("a.bin".into())
+        );
+        assert_eq!(
+            SideUrl::parse("nightly.dstree").unwrap(),
+            SideUrl::TreeFile("nightly.dstree".into())
+        );
+        assert_eq!(
+            SideUrl::parse("driftsum://10.0.0.5:7878").unwrap(),
+            SideUrl::Agent("10.0.0.5:7878".into())
+        );
+        assert!(SideUrl::parse("driftsum://host").is_err());
+        assert!(SideUrl::parse("tree:").is_err());
+        assert_eq!(
+            SideUrl::parse("sqlite:x.dstree").unwrap(),
+            SideUrl::Database("sqlite:x.dstree".into())
         );
     }
 

@@ -12,14 +12,19 @@
 //! different heights and shifted boundaries therefore compare correctly, and
 //! the work done grows with the differences, not with the table.
 //!
-//! Row-level comparison inside the ranges is not done here: the core never
+//! What the walk exchanges is counted in the wire encoding of
+//! [`crate::tree::wire`], whatever the sides are, so a walk over two trees in
+//! memory reports the bytes and round trips a walk over two agents costs.
+//! [`entry_differences`] names the differing keys inside a range from the two
+//! sides' leaf entries. Row-level comparison is not done here: the core never
 //! touches a database.
 
 use std::collections::VecDeque;
 use std::error::Error as StdError;
 
 use crate::key::Key;
-use crate::tree::NodeSummary;
+use crate::tree::wire::{self, ChildrenRequest, RootRequest};
+use crate::tree::{Entry, NodeSummary};
 
 /// One side of a comparison, as the walk sees it.
 pub trait TreeSide {
@@ -47,8 +52,6 @@ pub struct DriftRange {
     pub after: Option<Key>,
     /// Inclusive upper bound.
     pub through: Key,
-    /// The smallest key either side holds in the range.
-    pub first: Key,
     pub source_rows: u64,
     pub target_rows: u64,
 }
@@ -59,6 +62,17 @@ impl DriftRange {
     }
 }
 
+/// What fetching the nodes of one tree level cost (both sides together).
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct LevelCost {
+    /// The level of the nodes fetched: 0 for leaves.
+    pub level: u8,
+    pub round_trips: u64,
+    pub nodes: u64,
+    /// Request and response bytes, in the wire encoding.
+    pub bytes: u64,
+}
+
 /// What a walk cost.
 #[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize)]
 pub struct WalkStats {
@@ -66,10 +80,38 @@ pub struct WalkStats {
     pub nodes_compared: u64,
     /// Node summaries fetched from each side (roots and children).
     pub nodes_fetched: u64,
-    /// Bytes those summaries take on the wire.
+    /// Bytes of the requests and responses, in the wire encoding.
     pub bytes_exchanged: u64,
     /// Requests made to the sides (one per root or children fetch).
     pub round_trips: u64,
+    /// The same, per level of the fetched nodes, root level first.
+    pub levels: Vec<LevelCost>,
+}
+
+impl WalkStats {
+    fn note(&mut self, level: u8, nodes: u64, bytes: u64) {
+        self.round_trips += 1;
+        self.nodes_fetched += nodes;
+        self.bytes_exchanged += bytes;
+        let i = match self.levels.iter().position(|l| l.level == level) {
+            Some(i) => i,
+            None => {
+                self.levels.push(LevelCost {
+                    level,
+                    ..LevelCost::default()
+                });
+                self.levels.sort_by_key(|l| std::cmp::Reverse(l.level));
+                self.levels
+                    .iter()
+                    .position(|l| l.level == level)
+                    .expect("just added")
+            }
+        };
+        let l = &mut self.levels[i];
+        l.round_trips += 1;
+        l.nodes += nodes;
+        l.bytes += bytes;
+    }
 }
 
 /// A side failed to answer during the walk.
@@ -83,7 +125,6 @@ pub struct WalkError {
 
 struct Region {
     after: Option<Key>,
-    first: Option<Key>,
     rows: [u64; 2],
 }
 
@@ -124,18 +165,14 @@ impl<A: TreeSide, B: TreeSide> Walk<A, B> {
         (self.a, self.b)
     }
 
-    fn note(&mut self, nodes: &[NodeSummary]) {
-        self.stats.round_trips += 1;
-        self.stats.nodes_fetched += nodes.len() as u64;
-        self.stats.bytes_exchanged += nodes.iter().map(NodeSummary::wire_size).sum::<u64>();
-    }
-
     fn start(&mut self) -> Result<(), WalkError> {
         let ra = self.a.root().map_err(|e| err(Side::Source, e))?;
         let rb = self.b.root().map_err(|e| err(Side::Target, e))?;
+        let request = RootRequest { tree: 0 }.encode().len() as u64;
         for (i, r) in [ra, rb].into_iter().enumerate() {
-            let r: Vec<NodeSummary> = r.into_iter().collect();
-            self.note(&r);
+            let bytes = request + wire::encode_root(r.as_ref()).len() as u64;
+            let level = r.as_ref().map_or(0, |r| r.level);
+            self.stats.note(level, r.is_some() as u64, bytes);
             self.front[i].extend(r);
         }
         self.started = true;
@@ -157,7 +194,21 @@ impl<A: TreeSide, B: TreeSide> Walk<A, B> {
                 source: "an inner node has no children".into(),
             });
         }
-        self.note(&kids);
+        if kids.iter().any(|k| k.level + 1 != node.level) {
+            let side = if i == 0 { Side::Source } else { Side::Target };
+            return Err(WalkError {
+                side,
+                source: "a child is not one level below its parent".into(),
+            });
+        }
+        let request = ChildrenRequest {
+            tree: 0,
+            level: node.level,
+            index: node.index,
+        };
+        let bytes = request.encode().len() + wire::encode_children(&kids).len();
+        self.stats
+            .note(node.level - 1, kids.len() as u64, bytes as u64);
         for k in kids.into_iter().rev() {
             self.front[i].push_front(k);
         }
@@ -170,13 +221,9 @@ impl<A: TreeSide, B: TreeSide> Walk<A, B> {
         let after = self.consumed[0].clone();
         let region = self.region.get_or_insert(Region {
             after,
-            first: None,
             rows: [0, 0],
         });
         region.rows[i] += node.rows;
-        if region.first.as_ref().is_none_or(|f| node.first_key < *f) {
-            region.first = Some(node.first_key.clone());
-        }
         self.consumed[i] = Some(node.last_key);
     }
 
@@ -189,7 +236,6 @@ impl<A: TreeSide, B: TreeSide> Walk<A, B> {
         self.consumed = [Some(through.clone()), Some(through.clone())];
         DriftRange {
             after: r.after,
-            first: r.first.unwrap_or_else(|| through.clone()),
             through,
             source_rows: r.rows[0],
             target_rows: r.rows[1],
@@ -286,6 +332,50 @@ impl<A: TreeSide, B: TreeSide> Iterator for Walk<A, B> {
                     None => self.pending = Some(r),
                 },
                 Ok(None) => return self.pending.take().map(Ok),
+            }
+        }
+    }
+}
+
+/// How one key differs between the two sides' leaf entries.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum KeyDiff {
+    /// Only the source has the key.
+    SourceOnly,
+    /// Only the target has the key.
+    TargetOnly,
+    /// Both have it, with different row hashes.
+    Changed,
+}
+
+/// The keys whose entries differ, in key order, from two key-ordered lists of
+/// one range's leaf entries.
+pub fn entry_differences(source: &[Entry], target: &[Entry]) -> Vec<(Key, KeyDiff)> {
+    use std::cmp::Ordering;
+    let mut out = Vec::new();
+    let (mut i, mut j) = (0, 0);
+    loop {
+        let order = match (source.get(i), target.get(j)) {
+            (None, None) => return out,
+            (Some(_), None) => Ordering::Less,
+            (None, Some(_)) => Ordering::Greater,
+            (Some(a), Some(b)) => a.key.cmp(&b.key),
+        };
+        match order {
+            Ordering::Less => {
+                out.push((source[i].key.clone(), KeyDiff::SourceOnly));
+                i += 1;
+            }
+            Ordering::Greater => {
+                out.push((target[j].key.clone(), KeyDiff::TargetOnly));
+                j += 1;
+            }
+            Ordering::Equal => {
+                if source[i].hash != target[j].hash {
+                    out.push((source[i].key.clone(), KeyDiff::Changed));
+                }
+                i += 1;
+                j += 1;
             }
         }
     }

@@ -1,14 +1,18 @@
 //! The key-range Merkle tree: content-defined [`chunker`] boundaries, a
-//! streaming [`builder`], and the [`node`] layout. A tree is levels of nodes,
-//! leaves first; the last level holds the root.
+//! streaming [`builder`], the [`node`] layout, the [`wire`] encoding of what
+//! a walk exchanges, and the memory-mapped tree [`file`]. A tree is levels of
+//! nodes, leaves first; the last level holds the root.
 
 pub mod builder;
 pub mod chunker;
+pub mod file;
 pub mod node;
+pub mod wire;
 
 pub use builder::{Builder, OrderError};
 pub use chunker::Shape;
-pub use node::{Node, NodeSummary};
+pub use file::{TreeFile, TreeMeta};
+pub use node::{Entry, HashPrefix, Node, NodeSummary, HASH_PREFIX_LEN};
 
 use crate::diff::TreeSide;
 use crate::hash::Hash;
@@ -50,15 +54,30 @@ impl Tree {
     }
 
     fn summary(&self, level: usize, index: u32) -> NodeSummary {
-        let n = &self.levels[level][index as usize];
-        NodeSummary {
-            level: level as u8,
-            index,
-            first_key: n.first_key.clone(),
-            last_key: n.last_key.clone(),
-            rows: n.rows,
-            hash: n.hash,
+        NodeSummary::of(&self.levels[level][index as usize], level as u8, index)
+    }
+
+    /// The summary of the root, as a [`TreeSide`] answers it.
+    pub fn root_summary(&self) -> Option<NodeSummary> {
+        self.levels
+            .last()
+            .map(|_| self.summary(self.levels.len() - 1, 0))
+    }
+
+    /// The children of node `index` on `level`, as a [`TreeSide`] answers
+    /// them; `None` for a leaf or a node the tree does not have.
+    pub fn children_of(&self, level: u8, index: u32) -> Option<Vec<NodeSummary>> {
+        let level = level as usize;
+        if level == 0 {
+            return None;
         }
+        let n = self.levels.get(level)?.get(index as usize)?;
+        Some(
+            n.children
+                .clone()
+                .map(|i| self.summary(level - 1, i))
+                .collect(),
+        )
     }
 }
 
@@ -74,30 +93,14 @@ impl TreeSide for &Tree {
     type Error = NoSuchNode;
 
     fn root(&mut self) -> Result<Option<NodeSummary>, NoSuchNode> {
-        Ok(self
-            .levels
-            .last()
-            .map(|_| self.summary(self.levels.len() - 1, 0)))
+        Ok(self.root_summary())
     }
 
     fn children(&mut self, node: &NodeSummary) -> Result<Vec<NodeSummary>, NoSuchNode> {
-        let missing = NoSuchNode {
+        self.children_of(node.level, node.index).ok_or(NoSuchNode {
             level: node.level,
             index: node.index,
-        };
-        let level = node.level as usize;
-        if level == 0 {
-            return Err(missing);
-        }
-        let n = self
-            .levels
-            .get(level)
-            .and_then(|l| l.get(node.index as usize))
-            .ok_or(missing)?;
-        Ok(n.children
-            .clone()
-            .map(|i| self.summary(level - 1, i))
-            .collect())
+        })
     }
 }
 

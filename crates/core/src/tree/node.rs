@@ -1,6 +1,8 @@
 //! A tree node: the key range it covers, how many rows lie under it, and the
 //! hash of its content. Leaves cover rows; inner nodes cover a run of
-//! children on the level below.
+//! children on the level below. Also the [`NodeSummary`] a side tells the
+//! comparer about a node, and the [`HashPrefix`] it carries instead of the
+//! full hash.
 
 use std::ops::Range;
 
@@ -22,17 +24,41 @@ pub struct Node {
     pub children: Range<u32>,
 }
 
-/// What one side tells the other about a node during a walk: everything the
-/// comparer needs, and an id to ask for the node's children by.
+/// Bytes of a node or row hash that the sides exchange.
+///
+/// The walk calls two nodes equal when their last keys, row counts and the
+/// first 16 bytes of their BLAKE3 hashes agree. For data nobody crafted, two
+/// different subtrees pass for equal with probability 2^-128 per comparison
+/// (about 10^-38; a walk compares at most a few million pairs). Crafting a
+/// collision takes about 2^64 BLAKE3 evaluations *and* control of the rows on
+/// both sides. Full 32-byte hashes would double the walk's bytes for no
+/// practical gain.
+pub const HASH_PREFIX_LEN: usize = 16;
+
+/// The first [`HASH_PREFIX_LEN`] bytes of a node or row hash.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Default)]
+pub struct HashPrefix(pub [u8; HASH_PREFIX_LEN]);
+
+impl From<&Hash> for HashPrefix {
+    fn from(h: &Hash) -> HashPrefix {
+        let mut p = [0u8; HASH_PREFIX_LEN];
+        p.copy_from_slice(&h.0[..HASH_PREFIX_LEN]);
+        HashPrefix(p)
+    }
+}
+
+/// What one side tells the comparer about a node during a walk: everything
+/// the walk needs to align and compare it, and an id (level, index) to ask
+/// for its children by. The first key is left out: the walk never needs it,
+/// and it would cost a key per node on the wire.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct NodeSummary {
     pub level: u8,
     /// Position of the node within its level.
     pub index: u32,
-    pub first_key: Key,
     pub last_key: Key,
     pub rows: u64,
-    pub hash: Hash,
+    pub hash: HashPrefix,
 }
 
 impl NodeSummary {
@@ -40,10 +66,22 @@ impl NodeSummary {
         self.level == 0
     }
 
-    /// Bytes this summary takes on the wire (level, index, two length-prefixed
-    /// keys, row count, hash): what a remote walk would exchange for it.
-    pub fn wire_size(&self) -> u64 {
-        (1 + 4 + 4 + self.first_key.as_bytes().len() + 4 + self.last_key.as_bytes().len() + 8 + 32)
-            as u64
+    /// The summary of `node`, found at `index` on `level`.
+    pub fn of(node: &Node, level: u8, index: u32) -> NodeSummary {
+        NodeSummary {
+            level,
+            index,
+            last_key: node.last_key.clone(),
+            rows: node.rows,
+            hash: HashPrefix::from(&node.hash),
+        }
     }
+}
+
+/// One leaf entry as the sides exchange it: a row's key and the prefix of
+/// its row hash (see [`HASH_PREFIX_LEN`] for why a prefix is enough).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Entry {
+    pub key: Key,
+    pub hash: HashPrefix,
 }

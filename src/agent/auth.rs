@@ -1,0 +1,53 @@
+//! The agent's shared secret: reading it from a file, and comparing it in
+//! constant time.
+
+use std::path::Path;
+
+use super::AgentError;
+
+/// Tokens shorter than this are refused: they could be guessed.
+pub const MIN_TOKEN_LEN: usize = 16;
+
+/// Reads a token file: its content, with surrounding white space removed.
+pub fn read_token(path: &Path) -> Result<String, AgentError> {
+    let text = std::fs::read_to_string(path).map_err(|e| {
+        AgentError::Token(format!(
+            "cannot read the token file {}: {e}",
+            path.display()
+        ))
+    })?;
+    let token = text.trim();
+    if token.len() < MIN_TOKEN_LEN || token.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        return Err(AgentError::Token(format!(
+            "the token in {} must be at least {MIN_TOKEN_LEN} characters, with no white space \
+             (e.g. `openssl rand -hex 32 > {}`)",
+            path.display(),
+            path.display()
+        )));
+    }
+    Ok(token.to_string())
+}
+
+/// Whether `given` equals `expected`, taking the same time wherever they
+/// first differ (the length of the expected token is not a secret).
+pub fn token_matches(given: &[u8], expected: &[u8]) -> bool {
+    let mut diff = (given.len() ^ expected.len()) as u8 | (given.len() != expected.len()) as u8;
+    for (i, e) in expected.iter().enumerate() {
+        diff |= e ^ given.get(i).copied().unwrap_or(0);
+    }
+    diff == 0
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn matches() {
+        assert!(token_matches(b"abcdef", b"abcdef"));
+        assert!(!token_matches(b"abcdeg", b"abcdef"));
+        assert!(!token_matches(b"abcde", b"abcdef"));
+        assert!(!token_matches(b"abcdefg", b"abcdef"));
+        assert!(!token_matches(b"", b"abcdef"));
+    }
+}

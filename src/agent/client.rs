@@ -1,0 +1,267 @@
+//! The client side of the agent protocol: what a comparer asks a remote
+//! agent, with every answer checked before it is believed.
+
+use std::time::Duration;
+
+use serde::de::DeserializeOwned;
+
+use driftsum_core::canon::CanonOptions;
+use driftsum_core::tree::wire::{
+    self, ChildrenRequest, EntriesRequest, RootRequest, RowsRequest, TreeId, WireError,
+};
+use driftsum_core::tree::{Entry, NodeSummary};
+use driftsum_core::{Shape, Value};
+
+use super::http::{self, CallError};
+use super::protocol::{BuildRequest, BuildResponse, TableRequest, WireSchema};
+use crate::source::{ScanSpec, TableSchema};
+
+/// How long one walk request may take, connection to last byte.
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(60);
+/// How long an agent may take to build a tree (it scans the whole table).
+const BUILD_TIMEOUT: Duration = Duration::from_secs(6 * 3600);
+/// The endpoints of the walk itself, whose bytes a diff reports.
+const WALK_PATHS: [&str; 4] = ["/v1/root", "/v1/children", "/v1/entries", "/v1/rows"];
+/// The largest answer accepted.
+const MAX_RESPONSE: usize = 256 * 1024 * 1024;
+
+/// Something went wrong talking to an agent.
+#[derive(Debug, thiserror::Error)]
+pub enum AgentError {
+    #[error(
+        "cannot reach the agent at {addr} ({what}): {source} (is `driftsum serve` running there?)"
+    )]
+    Connect {
+        addr: String,
+        what: &'static str,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("the agent at {addr} stopped answering ({what}): {message}")]
+    Broken {
+        addr: String,
+        what: &'static str,
+        message: String,
+    },
+    #[error("the agent at {addr} refused {what}: HTTP {status}: {message}")]
+    Refused {
+        addr: String,
+        what: &'static str,
+        status: u16,
+        message: String,
+    },
+    #[error("the agent at {addr} sent a bad answer ({what}): {message}")]
+    BadAnswer {
+        addr: String,
+        what: &'static str,
+        message: String,
+    },
+    #[error("{0}")]
+    Token(String),
+    #[error("{0}")]
+    Other(String),
+}
+
+/// A table built by an agent, ready to walk.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Built {
+    pub tree: TreeId,
+    pub rows: u64,
+    pub rows_read: u64,
+}
+
+/// A connection-less client of one agent: every request is one HTTP
+/// exchange, carrying the token.
+pub struct AgentClient {
+    addr: String,
+    token: String,
+    /// Request and response bodies exchanged so far (HTTP heads aside).
+    pub bytes: u64,
+    pub requests: u64,
+    /// The same, for the walk's binary messages only (root, children,
+    /// entries, rows): what a diff reports as `bytes_exchanged`.
+    pub walk_bytes: u64,
+    pub walk_requests: u64,
+}
+
+impl AgentClient {
+    /// A client of the agent at `addr` (`HOST:PORT`).
+    pub fn new(addr: &str, token: &str) -> AgentClient {
+        AgentClient {
+            addr: addr.to_string(),
+            token: token.to_string(),
+            bytes: 0,
+            requests: 0,
+            walk_bytes: 0,
+            walk_requests: 0,
+        }
+    }
+
+    pub fn describe(&self) -> String {
+        format!("agent driftsum://{}", self.addr)
+    }
+
+    fn call(
+        &mut self,
+        what: &'static str,
+        method: &str,
+        path: &str,
+        body: &[u8],
+        timeout: Duration,
+    ) -> Result<Vec<u8>, AgentError> {
+        let (status, answer) = http::call(
+            &self.addr,
+            method,
+            path,
+            Some(&self.token),
+            body,
+            timeout,
+            MAX_RESPONSE,
+        )
+        .map_err(|e| match e {
+            CallError::Connect(source) => AgentError::Connect {
+                addr: self.addr.clone(),
+                what,
+                source,
+            },
+            CallError::Http(e) => AgentError::Broken {
+                addr: self.addr.clone(),
+                what,
+                message: e.to_string(),
+            },
+        })?;
+        self.requests += 1;
+        self.bytes += (body.len() + answer.len()) as u64;
+        if WALK_PATHS.contains(&path) {
+            self.walk_requests += 1;
+            self.walk_bytes += (body.len() + answer.len()) as u64;
+        }
+        if status != 200 {
+            let message = String::from_utf8_lossy(&answer[..answer.len().min(500)]).into_owned();
+            return Err(AgentError::Refused {
+                addr: self.addr.clone(),
+                what,
+                status,
+                message,
+            });
+        }
+        Ok(answer)
+    }
+
+    fn json<T: DeserializeOwned>(
+        &mut self,
+        what: &'static str,
+        method: &str,
+        path: &str,
+        body: &[u8],
+        timeout: Duration,
+    ) -> Result<T, AgentError> {
+        let answer = self.call(what, method, path, body, timeout)?;
+        serde_json::from_slice(&answer).map_err(|e| self.bad(what, e))
+    }
+
+    fn bad(&self, what: &'static str, e: impl std::fmt::Display) -> AgentError {
+        AgentError::BadAnswer {
+            addr: self.addr.clone(),
+            what,
+            message: e.to_string(),
+        }
+    }
+
+    fn wire<T>(&self, what: &'static str, r: Result<T, WireError>) -> Result<T, AgentError> {
+        r.map_err(|e| self.bad(what, e))
+    }
+
+    pub fn tables(&mut self) -> Result<Vec<String>, AgentError> {
+        self.json("listing tables", "GET", "/v1/tables", b"", REQUEST_TIMEOUT)
+    }
+
+    pub fn schema(&mut self, table: &str) -> Result<TableSchema, AgentError> {
+        let body = serde_json::to_vec(&TableRequest {
+            table: Some(table.to_string()),
+        })
+        .map_err(|e| AgentError::Other(e.to_string()))?;
+        let s: WireSchema = self.json(
+            "reading a schema",
+            "POST",
+            "/v1/schema",
+            &body,
+            REQUEST_TIMEOUT,
+        )?;
+        Ok(s.into())
+    }
+
+    /// Asks the agent for the tree of `spec` (built now, or reused).
+    pub fn build(
+        &mut self,
+        spec: &ScanSpec,
+        canon: &CanonOptions,
+        shape: Shape,
+    ) -> Result<Built, AgentError> {
+        let body = serde_json::to_vec(&BuildRequest::new(spec, canon, shape))
+            .map_err(|e| AgentError::Other(e.to_string()))?;
+        let r: BuildResponse =
+            self.json("building a tree", "POST", "/v1/tree", &body, BUILD_TIMEOUT)?;
+        Ok(Built {
+            tree: r.tree,
+            rows: r.rows,
+            rows_read: r.rows_read,
+        })
+    }
+
+    /// Drops the agent's cached trees (of one table, or all).
+    pub fn invalidate(&mut self, table: Option<&str>) -> Result<u64, AgentError> {
+        let body = serde_json::to_vec(&TableRequest {
+            table: table.map(str::to_string),
+        })
+        .map_err(|e| AgentError::Other(e.to_string()))?;
+        let r: super::protocol::InvalidateResponse = self.json(
+            "dropping cached trees",
+            "POST",
+            "/v1/invalidate",
+            &body,
+            REQUEST_TIMEOUT,
+        )?;
+        Ok(r.dropped)
+    }
+
+    pub fn root(&mut self, tree: TreeId) -> Result<Option<NodeSummary>, AgentError> {
+        let what = "reading a tree root";
+        let answer = self.call(
+            what,
+            "POST",
+            "/v1/root",
+            &RootRequest { tree }.encode(),
+            REQUEST_TIMEOUT,
+        )?;
+        self.wire(what, wire::decode_root(&answer))
+    }
+
+    pub fn children(
+        &mut self,
+        tree: TreeId,
+        node: &NodeSummary,
+    ) -> Result<Vec<NodeSummary>, AgentError> {
+        let what = "reading tree nodes";
+        let req = ChildrenRequest {
+            tree,
+            level: node.level,
+            index: node.index,
+        };
+        let answer = self.call(what, "POST", "/v1/children", &req.encode(), REQUEST_TIMEOUT)?;
+        self.wire(what, wire::decode_children(node, &answer))
+    }
+
+    pub fn entries(&mut self, req: &EntriesRequest) -> Result<(Vec<Entry>, bool), AgentError> {
+        let what = "reading leaf entries";
+        let answer = self.call(what, "POST", "/v1/entries", &req.encode(), REQUEST_TIMEOUT)?;
+        self.wire(what, wire::decode_entries(req, &answer))
+    }
+
+    /// Rows by key; each row holds `width` values (key columns first).
+    pub fn rows(&mut self, req: &RowsRequest, width: usize) -> Result<Vec<Vec<Value>>, AgentError> {
+        let what = "reading rows";
+        let answer = self.call(what, "POST", "/v1/rows", &req.encode(), REQUEST_TIMEOUT)?;
+        self.wire(what, wire::decode_rows(&answer, width))
+    }
+}

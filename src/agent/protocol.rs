@@ -1,0 +1,169 @@
+//! The agent's endpoints and their JSON messages. The walk's own messages
+//! (root, children, entries, rows) are binary, in the wire encoding of
+//! `driftsum_core::tree::wire`; these are the setup around them.
+//!
+//! | endpoint | body → answer |
+//! |---|---|
+//! | `GET /healthz` | — → `ok` (no token needed) |
+//! | `GET /v1/tables` | — → JSON list of table names |
+//! | `POST /v1/schema` | `{"table"}` → JSON [`WireSchema`] |
+//! | `POST /v1/tree` | JSON [`BuildRequest`] → JSON [`BuildResponse`] |
+//! | `POST /v1/invalidate` | `{"table"}` or `{}` → `{"dropped": n}` |
+//! | `POST /v1/root` | `RootRequest` → root summary |
+//! | `POST /v1/children` | `ChildrenRequest` → children summaries |
+//! | `POST /v1/entries` | `EntriesRequest` → a page of leaf entries |
+//! | `POST /v1/rows` | `RowsRequest` → rows |
+
+use serde::{Deserialize, Serialize};
+
+use driftsum_core::canon::CanonOptions;
+use driftsum_core::coerce::{ColumnRule, TimeStorage};
+use driftsum_core::tree::wire::TreeId;
+use driftsum_core::{LogicalType, Shape, ENCODING_VERSION};
+
+use crate::source::{Column, ColumnSpec, ScanSpec, TableSchema};
+
+/// Version of these messages; a client and an agent must agree on it.
+pub const PROTOCOL_VERSION: u32 = 1;
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TableRequest {
+    pub table: Option<String>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WireColumn {
+    pub name: String,
+    pub declared: String,
+    pub logical_type: LogicalType,
+}
+
+/// A table's schema as the agent's database declares it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WireSchema {
+    pub name: String,
+    pub columns: Vec<WireColumn>,
+    pub primary_key: Vec<String>,
+}
+
+impl From<&TableSchema> for WireSchema {
+    fn from(s: &TableSchema) -> WireSchema {
+        WireSchema {
+            name: s.name.clone(),
+            columns: s
+                .columns
+                .iter()
+                .map(|c| WireColumn {
+                    name: c.name.clone(),
+                    declared: c.declared.clone(),
+                    logical_type: c.ty,
+                })
+                .collect(),
+            primary_key: s.primary_key.clone(),
+        }
+    }
+}
+
+impl From<WireSchema> for TableSchema {
+    fn from(s: WireSchema) -> TableSchema {
+        TableSchema {
+            name: s.name,
+            columns: s
+                .columns
+                .into_iter()
+                .map(|c| Column {
+                    name: c.name,
+                    declared: c.declared,
+                    ty: c.logical_type,
+                })
+                .collect(),
+            primary_key: s.primary_key,
+        }
+    }
+}
+
+/// How the agent reads one column.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WireColumnSpec {
+    pub name: String,
+    pub logical_type: LogicalType,
+    pub time_storage: TimeStorage,
+    pub assume_offset_secs: i32,
+}
+
+/// Build (or reuse) the tree of a table, read and hashed this way.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BuildRequest {
+    pub protocol: u32,
+    pub encoding_version: u32,
+    pub table: String,
+    pub key: Vec<WireColumnSpec>,
+    pub values: Vec<WireColumnSpec>,
+    pub filter: Option<String>,
+    pub canon: CanonOptions,
+    pub shape: Shape,
+}
+
+fn wire_cols(c: &[ColumnSpec]) -> Vec<WireColumnSpec> {
+    c.iter()
+        .map(|c| WireColumnSpec {
+            name: c.name.clone(),
+            logical_type: c.rule.ty,
+            time_storage: c.rule.time_storage,
+            assume_offset_secs: c.rule.assume_offset_secs,
+        })
+        .collect()
+}
+
+fn spec_cols(c: &[WireColumnSpec]) -> Vec<ColumnSpec> {
+    c.iter()
+        .map(|c| ColumnSpec {
+            name: c.name.clone(),
+            rule: ColumnRule {
+                ty: c.logical_type,
+                time_storage: c.time_storage,
+                assume_offset_secs: c.assume_offset_secs,
+            },
+        })
+        .collect()
+}
+
+impl BuildRequest {
+    pub fn new(spec: &ScanSpec, canon: &CanonOptions, shape: Shape) -> BuildRequest {
+        BuildRequest {
+            protocol: PROTOCOL_VERSION,
+            encoding_version: ENCODING_VERSION,
+            table: spec.table.clone(),
+            key: wire_cols(&spec.key),
+            values: wire_cols(&spec.values),
+            filter: spec.filter.clone(),
+            canon: *canon,
+            shape,
+        }
+    }
+
+    pub fn spec(&self) -> ScanSpec {
+        ScanSpec {
+            table: self.table.clone(),
+            key: spec_cols(&self.key),
+            values: spec_cols(&self.values),
+            filter: self.filter.clone(),
+        }
+    }
+}
+
+/// A built tree: the id to walk it by.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BuildResponse {
+    pub tree: TreeId,
+    pub rows: u64,
+    /// Rows the agent read to build it (0 when a cached tree was reused).
+    pub rows_read: u64,
+    pub levels: u32,
+    pub cached: bool,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct InvalidateResponse {
+    pub dropped: u64,
+}

@@ -1,0 +1,422 @@
+//! One side of a comparison, whatever holds it: a database read here, a tree
+//! file, or an agent serving a database elsewhere. An [`Endpoint`] answers
+//! the few questions a tree check asks — the tables, a table's schema, a
+//! tree, the leaf entries of a key range, rows by key — and says when it
+//! cannot (a tree file has no rows, and without `--with-entries` no entries
+//! either).
+
+use driftsum_core::canon::{self, CanonOptions};
+use driftsum_core::diff::{DriftRange, TreeSide};
+use driftsum_core::hash::row_hash;
+use driftsum_core::tree::file::{ColumnMeta, FileError, TreeMeta};
+use driftsum_core::tree::{wire, Entry, HashPrefix, NoSuchNode, NodeSummary, TreeFile};
+use driftsum_core::{key, Hash, Key, Shape, Side, Tree, Value, ENCODING_VERSION};
+
+use super::tree::build_tree;
+use super::Progress;
+use crate::agent::{AgentClient, AgentError};
+use crate::reconcile::{fetch_range, KeyedRow};
+use crate::source::url::SideUrl;
+use crate::source::{Column, ScanSpec, Source, SourceError, TableSchema};
+
+/// Where one side's tree comes from.
+pub enum Endpoint<'a> {
+    /// A database, scanned here.
+    Db(&'a mut dyn Source),
+    /// A tree file written by `driftsum build`.
+    File(&'a TreeFile),
+    /// A `driftsum serve` agent.
+    Agent(&'a mut AgentClient),
+}
+
+/// A side's tree, ready to walk, and what reading it has cost so far.
+pub struct Prepared {
+    kind: Kind,
+    pub rows: u64,
+    /// Rows read from a database for this side (the scan plus range reads).
+    pub rows_read: u64,
+}
+
+enum Kind {
+    Local {
+        tree: Tree,
+        ordered: bool,
+        /// The rows of the range last read for its entries, so that rows by
+        /// key are not read twice.
+        cached: Vec<KeyedRow>,
+    },
+    File,
+    Remote {
+        id: wire::TreeId,
+    },
+}
+
+/// A side failing to answer during the walk.
+#[derive(Debug, thiserror::Error)]
+pub enum SideError {
+    #[error(transparent)]
+    Tree(#[from] NoSuchNode),
+    #[error(transparent)]
+    File(#[from] FileError),
+    #[error(transparent)]
+    Agent(#[from] AgentError),
+}
+
+/// Walks one prepared side's tree.
+pub enum Walker<'s> {
+    Mem(&'s Tree),
+    File(&'s TreeFile),
+    Remote(&'s mut AgentClient, wire::TreeId),
+}
+
+impl TreeSide for Walker<'_> {
+    type Error = SideError;
+
+    fn root(&mut self) -> Result<Option<NodeSummary>, SideError> {
+        match self {
+            Walker::Mem(t) => Ok(t.root_summary()),
+            Walker::File(f) => Ok((&**f).root()?),
+            Walker::Remote(c, id) => Ok(c.root(*id)?),
+        }
+    }
+
+    fn children(&mut self, node: &NodeSummary) -> Result<Vec<NodeSummary>, SideError> {
+        match self {
+            Walker::Mem(t) => Ok((&**t).children(node)?),
+            Walker::File(f) => Ok((&**f).children(node)?),
+            Walker::Remote(c, id) => Ok(c.children(*id, node)?),
+        }
+    }
+}
+
+/// Hashes scanned rows exactly as the tree builder does.
+pub struct RowHasher {
+    nkey: usize,
+    order: Vec<usize>,
+    opts: CanonOptions,
+    kbuf: Vec<u8>,
+    rbuf: Vec<u8>,
+}
+
+impl RowHasher {
+    pub fn new(spec: &ScanSpec, opts: &CanonOptions) -> RowHasher {
+        let nkey = spec.key.len();
+        let names: Vec<&str> = spec.values.iter().map(|c| c.name.as_str()).collect();
+        RowHasher {
+            nkey,
+            order: canon::name_order(&names)
+                .into_iter()
+                .map(|i| i + nkey)
+                .collect(),
+            opts: *opts,
+            kbuf: Vec::with_capacity(64),
+            rbuf: Vec::with_capacity(256),
+        }
+    }
+
+    /// The row's key bytes and row hash.
+    pub fn hash(&mut self, row: &[Value]) -> (&[u8], Hash) {
+        key::encode_into(&mut self.kbuf, &row[..self.nkey]);
+        canon::encode_row(&mut self.rbuf, row, &self.order, &self.opts);
+        let h = row_hash(&self.kbuf, &self.rbuf);
+        (&self.kbuf, h)
+    }
+}
+
+/// What a tree built from `spec` with these options must say about itself.
+pub fn expected_meta(spec: &ScanSpec, opts: &CanonOptions, shape: Shape) -> TreeMeta {
+    let cols = |c: &[crate::source::ColumnSpec]| -> Vec<ColumnMeta> {
+        c.iter()
+            .map(|c| ColumnMeta {
+                name: c.name.clone(),
+                ty: c.rule.ty,
+            })
+            .collect()
+    };
+    let mut columns = cols(&spec.values);
+    // Rows hash their columns in name order, so the scan order is irrelevant.
+    columns.sort_by(|a, b| a.name.cmp(&b.name));
+    TreeMeta {
+        encoding_version: ENCODING_VERSION,
+        canon: *opts,
+        shape,
+        table: spec.table.clone(),
+        key_columns: cols(&spec.key),
+        columns,
+        filter: spec.filter.clone(),
+        built_from: String::new(),
+    }
+}
+
+fn file_schema(meta: &TreeMeta) -> TableSchema {
+    let column = |c: &ColumnMeta| Column {
+        name: c.name.clone(),
+        declared: c.ty.name().to_string(),
+        ty: c.ty,
+    };
+    TableSchema {
+        name: meta.table.clone(),
+        columns: meta
+            .key_columns
+            .iter()
+            .chain(&meta.columns)
+            .map(column)
+            .collect(),
+        primary_key: meta.key_columns.iter().map(|c| c.name.clone()).collect(),
+    }
+}
+
+fn agent_err(e: AgentError) -> SourceError {
+    SourceError::Other(e.to_string())
+}
+
+fn file_err(e: FileError) -> SourceError {
+    SourceError::Other(e.to_string())
+}
+
+impl Endpoint<'_> {
+    /// What this side is, for messages.
+    pub fn describe(&self) -> String {
+        match self {
+            Endpoint::Db(s) => s.describe(),
+            Endpoint::File(f) => format!("tree file {}", f.path().display()),
+            Endpoint::Agent(c) => c.describe(),
+        }
+    }
+
+    pub fn is_file(&self) -> bool {
+        matches!(self, Endpoint::File(_))
+    }
+
+    /// The tree file, when this side is one.
+    pub fn file(&self) -> Option<&TreeFile> {
+        match self {
+            Endpoint::File(f) => Some(f),
+            _ => None,
+        }
+    }
+
+    /// Names of the tables this side can compare.
+    pub fn tables(&mut self) -> Result<Vec<String>, SourceError> {
+        match self {
+            Endpoint::Db(s) => s.tables(),
+            Endpoint::File(f) => Ok(vec![f.meta().table.clone()]),
+            Endpoint::Agent(c) => c.tables().map_err(agent_err),
+        }
+    }
+
+    /// A table's schema; a tree file knows only its own table, with the
+    /// columns it was built over.
+    pub fn schema(&mut self, table: &str) -> Result<TableSchema, SourceError> {
+        match self {
+            Endpoint::Db(s) => s.schema(table),
+            Endpoint::File(f) if f.meta().table == table => Ok(file_schema(f.meta())),
+            Endpoint::File(f) => Err(SourceError::Other(format!(
+                "{} holds table {:?}, not {table:?}",
+                f.path().display(),
+                f.meta().table
+            ))),
+            Endpoint::Agent(c) => c.schema(table).map_err(agent_err),
+        }
+    }
+
+    /// Gets this side's tree of `spec` ready to walk: scans a database,
+    /// checks that a tree file was built the way this diff compares, or asks
+    /// an agent to build (or reuse) its tree.
+    pub fn prepare(
+        &mut self,
+        spec: &ScanSpec,
+        opts: &CanonOptions,
+        shape: Shape,
+        side: Side,
+        progress: Progress<'_>,
+    ) -> Result<Prepared, SourceError> {
+        match self {
+            Endpoint::Db(s) => {
+                let built = build_tree(*s, spec, opts, shape, side, progress)?;
+                Ok(Prepared {
+                    rows: built.tree.rows,
+                    rows_read: built.rows_read,
+                    kind: Kind::Local {
+                        tree: built.tree,
+                        ordered: built.ordered,
+                        cached: Vec::new(),
+                    },
+                })
+            }
+            Endpoint::File(f) => {
+                let mut have = f.meta().clone();
+                have.columns.sort_by(|a, b| a.name.cmp(&b.name));
+                let want = expected_meta(spec, opts, shape);
+                have.comparable(&want, &format!("{}", f.path().display()), "this diff")
+                    .map_err(|m| SourceError::Other(m.0))?;
+                Ok(Prepared {
+                    kind: Kind::File,
+                    rows: f.layout().rows,
+                    rows_read: 0,
+                })
+            }
+            Endpoint::Agent(c) => {
+                let built = c.build(spec, opts, shape).map_err(agent_err)?;
+                Ok(Prepared {
+                    kind: Kind::Remote { id: built.tree },
+                    rows: built.rows,
+                    rows_read: built.rows_read,
+                })
+            }
+        }
+    }
+
+    /// The walker over a prepared tree.
+    pub fn walker<'s>(&'s mut self, prepared: &'s Prepared) -> Walker<'s> {
+        match (self, &prepared.kind) {
+            (Endpoint::File(f), _) => Walker::File(f),
+            (Endpoint::Agent(c), Kind::Remote { id }) => Walker::Remote(c, *id),
+            (_, Kind::Local { tree, .. }) => Walker::Mem(tree),
+            // A prepared tree always comes from its own endpoint.
+            (Endpoint::Db(_), _) | (Endpoint::Agent(_), _) => unreachable!("prepared elsewhere"),
+        }
+    }
+
+    /// This side's leaf entries in `range`, in key order; `None` for a tree
+    /// file without entries.
+    pub fn entries(
+        &mut self,
+        prepared: &mut Prepared,
+        spec: &ScanSpec,
+        opts: &CanonOptions,
+        range: &DriftRange,
+    ) -> Result<Option<Vec<Entry>>, SourceError> {
+        match (self, &mut prepared.kind) {
+            (
+                Endpoint::Db(s),
+                Kind::Local {
+                    ordered, cached, ..
+                },
+            ) => {
+                let rows = fetch_range(*s, spec, range, *ordered)?;
+                prepared.rows_read += rows.len() as u64;
+                let mut hasher = RowHasher::new(spec, opts);
+                let entries = rows
+                    .iter()
+                    .map(|r| {
+                        let (_, h) = hasher.hash(&r.values);
+                        Entry {
+                            key: r.key.clone(),
+                            hash: HashPrefix::from(&h),
+                        }
+                    })
+                    .collect();
+                *cached = rows;
+                Ok(Some(entries))
+            }
+            (Endpoint::File(f), _) => {
+                if !f.has_entries() {
+                    return Ok(None);
+                }
+                let (e, _) = f
+                    .entries(range.after.as_ref(), &range.through, u32::MAX)
+                    .map_err(file_err)?;
+                Ok(Some(e))
+            }
+            (Endpoint::Agent(c), Kind::Remote { id }) => {
+                let mut out: Vec<Entry> = Vec::new();
+                let mut after = range.after.clone();
+                loop {
+                    let req = wire::EntriesRequest {
+                        tree: *id,
+                        after: after.clone(),
+                        through: range.through.clone(),
+                        limit: wire::ENTRIES_PAGE,
+                    };
+                    let (page, more) = c.entries(&req).map_err(agent_err)?;
+                    after = page.last().map(|e| e.key.clone());
+                    prepared.rows_read += page.len() as u64;
+                    out.extend(page);
+                    if !more {
+                        return Ok(Some(out));
+                    }
+                }
+            }
+            _ => Err(SourceError::Other("a tree prepared by another side".into())),
+        }
+    }
+
+    /// This side's rows with `keys` (ascending), in key order; `None` for a
+    /// tree file, which holds no rows.
+    pub fn rows(
+        &mut self,
+        prepared: &mut Prepared,
+        spec: &ScanSpec,
+        range: &DriftRange,
+        keys: &[Key],
+    ) -> Result<Option<Vec<KeyedRow>>, SourceError> {
+        match (self, &mut prepared.kind) {
+            (Endpoint::Db(_), Kind::Local { cached, .. }) => Ok(Some(
+                cached
+                    .iter()
+                    .filter(|r| keys.binary_search(&r.key).is_ok())
+                    .cloned()
+                    .collect(),
+            )),
+            (Endpoint::File(_), _) => Ok(None),
+            (Endpoint::Agent(c), Kind::Remote { id }) => {
+                let nkey = spec.key.len();
+                let mut out = Vec::new();
+                for page in keys.chunks(wire::ROWS_PAGE) {
+                    let req = wire::RowsRequest {
+                        tree: *id,
+                        after: range.after.clone(),
+                        keys: page.to_vec(),
+                    };
+                    for values in c.rows(&req, spec.width()).map_err(agent_err)? {
+                        let k = key::encode(&values[..nkey]);
+                        // Only what was asked for counts, whatever was sent.
+                        if page.binary_search(&k).is_ok() {
+                            out.push(KeyedRow { key: k, values });
+                        }
+                    }
+                }
+                out.sort_by(|a, b| a.key.cmp(&b.key));
+                Ok(Some(out))
+            }
+            _ => Err(SourceError::Other("a tree prepared by another side".into())),
+        }
+    }
+}
+
+/// A side opened from its URL, owning its connection, file or client.
+pub enum Opened {
+    Db(Box<dyn Source>),
+    File(Box<TreeFile>),
+    Agent(AgentClient),
+}
+
+impl Opened {
+    /// Opens a database URL, a tree file (`tree:PATH` or `*.dstree`) or an
+    /// agent (`driftsum://HOST:PORT`, which needs `token`).
+    pub fn open(url: &str, token: Option<&str>) -> Result<Opened, SourceError> {
+        match SideUrl::parse(url)? {
+            SideUrl::Database(u) => Ok(Opened::Db(crate::source::open(&u)?)),
+            SideUrl::TreeFile(p) => Ok(Opened::File(Box::new(
+                TreeFile::open(&p).map_err(file_err)?,
+            ))),
+            SideUrl::Agent(addr) => {
+                let token = token.ok_or_else(|| {
+                    SourceError::BadUrl(format!(
+                        "{url} is an agent: give its token with --token-file FILE"
+                    ))
+                })?;
+                Ok(Opened::Agent(AgentClient::new(&addr, token)))
+            }
+        }
+    }
+
+    pub fn endpoint(&mut self) -> Endpoint<'_> {
+        match self {
+            Opened::Db(s) => Endpoint::Db(s.as_mut()),
+            Opened::File(f) => Endpoint::File(f),
+            Opened::Agent(c) => Endpoint::Agent(c),
+        }
+    }
+}
