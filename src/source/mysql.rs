@@ -759,16 +759,26 @@ impl Source for MySqlSource {
                 Param::B(b) => q.bind(b),
             };
         }
-        rt.block_on(async {
-            let mut rows = q.fetch(conn);
-            let mut buf: Vec<Value> = Vec::with_capacity(rules.len());
-            let mut scratch = String::new();
-            loop {
-                let row = match rows.try_next().await {
-                    Ok(Some(row)) => row,
-                    Ok(None) => break,
-                    Err(e) => return Err(SourceError::query(&context, e)),
-                };
+        // Reading off the socket and decoding + hashing overlap on two threads.
+        let mut buf: Vec<Value> = Vec::with_capacity(rules.len());
+        let mut scratch = String::new();
+        server::pipelined(
+            |push| {
+                rt.block_on(async {
+                    let mut rows = q.fetch(conn);
+                    while let Some(row) = rows
+                        .try_next()
+                        .await
+                        .map_err(|e| SourceError::query(&context, e))?
+                    {
+                        if !push(row) {
+                            break;
+                        }
+                    }
+                    Ok(())
+                })
+            },
+            |row: MySqlRow| {
                 buf.clear();
                 for (i, (wire, rule)) in rules.iter().enumerate() {
                     let v = decode(&row, i, *wire, rule, &mut scratch).map_err(|e| {
@@ -776,10 +786,9 @@ impl Source for MySqlSource {
                     })?;
                     buf.push(v);
                 }
-                sink(&buf)?;
-            }
-            Ok(())
-        })
+                sink(&buf)
+            },
+        )
     }
 }
 

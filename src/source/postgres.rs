@@ -670,76 +670,48 @@ impl Source for PgSource {
             db_failed.set(true);
             SourceError::query(context.clone(), scrub(e.to_string(), &secrets))
         };
-        // Two stages on two threads: this one reads rows off the socket,
-        // a worker decodes them and feeds the sink (canonicalizing and
-        // hashing), so a scan costs about the slower stage, not the sum.
+        // Reading off the socket and decoding + hashing overlap on two threads.
+        let mut buf: Vec<Value> = Vec::with_capacity(cols.len());
         let names: Vec<&str> = spec
             .key
             .iter()
             .chain(&spec.values)
             .map(|c| c.name.as_str())
             .collect();
-        let result = std::thread::scope(|scope| {
-            let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<PgRow>>(PIPELINE_DEPTH);
-            let (cols, names, context, secrets) = (&cols, &names, &context, &secrets);
-            let worker = scope.spawn(move || -> Result<(), SourceError> {
-                let mut buf: Vec<Value> = Vec::with_capacity(cols.len());
-                for batch in rx {
-                    for row in batch {
-                        buf.clear();
-                        for (i, (wire, rule)) in cols.iter().enumerate() {
-                            let v = row
-                                .try_get_raw(i)
-                                .map_err(|e| e.to_string())
-                                .and_then(|raw| decode(raw, *wire, rule))
-                                .map_err(|e| {
-                                    let msg =
-                                        format!("column {:?}: {e}", names.get(i).unwrap_or(&""));
-                                    SourceError::query(context.clone(), scrub(msg, secrets))
-                                })?;
-                            buf.push(v);
-                        }
-                        sink(&buf)?;
-                    }
-                }
-                Ok(())
-            });
-            let read = rt.block_on(async {
-                let mut rows = q.fetch(conn);
-                let mut batch = Vec::with_capacity(PIPELINE_BATCH);
-                while let Some(row) = rows.try_next().await.map_err(|e| fail(&e))? {
-                    batch.push(row);
-                    if batch.len() == PIPELINE_BATCH {
-                        let full =
-                            std::mem::replace(&mut batch, Vec::with_capacity(PIPELINE_BATCH));
-                        if tx.send(full).is_err() {
-                            // The worker stopped (the sink refused a row): stop reading.
-                            return Ok(());
+        let result = server::pipelined(
+            |push| {
+                rt.block_on(async {
+                    let mut rows = q.fetch(conn);
+                    while let Some(row) = rows.try_next().await.map_err(|e| fail(&e))? {
+                        if !push(row) {
+                            break;
                         }
                     }
+                    Ok(())
+                })
+            },
+            |row: PgRow| {
+                buf.clear();
+                for (i, (wire, rule)) in cols.iter().enumerate() {
+                    let v = row
+                        .try_get_raw(i)
+                        .map_err(|e| e.to_string())
+                        .and_then(|raw| decode(raw, *wire, rule))
+                        .map_err(|e| {
+                            let msg = format!("column {:?}: {e}", names.get(i).unwrap_or(&""));
+                            SourceError::query(context.clone(), scrub(msg, &secrets))
+                        })?;
+                    buf.push(v);
                 }
-                if !batch.is_empty() {
-                    let _ = tx.send(batch);
-                }
-                Ok(())
-            });
-            drop(tx);
-            let worked = worker
-                .join()
-                .unwrap_or_else(|_| Err(SourceError::Other("the decoding thread panicked".into())));
-            worked.and(read)
-        });
+                sink(&buf)
+            },
+        );
         if db_failed.get() {
             self.recover();
         }
         result
     }
 }
-
-/// Rows handed from the reading thread to the decoding thread at a time.
-const PIPELINE_BATCH: usize = 512;
-/// Batches in flight between the two threads.
-const PIPELINE_DEPTH: usize = 4;
 
 /// Replaces every secret in a message by `***`.
 fn scrub(mut s: String, secrets: &[String]) -> String {
