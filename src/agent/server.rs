@@ -358,7 +358,7 @@ impl State {
         s: &Served,
         after: Option<&Key>,
         through: &Key,
-        each: &mut dyn FnMut(&[u8], &[Value]) -> bool,
+        each: &mut (dyn FnMut(&[u8], &[Value]) -> bool + Send),
     ) -> Result<(), Answer> {
         let decode =
             |k: &Key| key::decode(k.as_bytes()).ok_or_else(|| text(400, "a key that is not a key"));
