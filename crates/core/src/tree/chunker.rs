@@ -11,9 +11,9 @@
 use serde::{Deserialize, Serialize};
 
 /// Default expected rows per leaf (see the README for how it was chosen).
-pub const DEFAULT_LEAF_TARGET: u32 = 64;
+pub const DEFAULT_LEAF_TARGET: u32 = 16;
 /// Default expected children per inner node.
-pub const DEFAULT_FANOUT: u32 = 16;
+pub const DEFAULT_FANOUT: u32 = 8;
 
 /// Tree shape parameters; both sides of a comparison must use the same.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]

@@ -124,7 +124,11 @@ mod tests {
         assert_eq!(t.rows, 100_000);
         assert_eq!(t.root().unwrap().rows, 100_000);
         let leaves = t.levels[0].len();
-        assert!((1_000..2_200).contains(&leaves), "{leaves} leaves");
+        let expected = 100_000 / Shape::default().leaf_target as usize;
+        assert!(
+            (expected * 7 / 10..expected * 13 / 10).contains(&leaves),
+            "{leaves} leaves, about {expected} expected"
+        );
         for (l, level) in t.levels.iter().enumerate().skip(1) {
             let covered: u64 = level.iter().map(|n| n.rows).sum();
             assert_eq!(covered, 100_000, "level {l}");
