@@ -216,7 +216,13 @@ fn build(url: &str, server_table: &str) -> (u64, f64) {
 fn decode_only(url: &str, server_table: &str) -> (u64, f64) {
     let mut src = source::open(url).expect("open server");
     let schema = src.schema(server_table).expect("schema");
-    let plan = plan::plan(&schema, &schema, &ColumnChoice::default(), &Config::default()).expect("plan");
+    let plan = plan::plan(
+        &schema,
+        &schema,
+        &ColumnChoice::default(),
+        &Config::default(),
+    )
+    .expect("plan");
     let t = Instant::now();
     let mut n = 0u64;
     src.scan(&plan.source, None, &mut |row| {

@@ -21,7 +21,7 @@ use std::str::FromStr;
 use std::sync::Arc;
 
 use driftsum_core::coerce::ColumnRule;
-use driftsum_core::{LogicalType, Value};
+use driftsum_core::{time, LogicalType, Value};
 use futures_util::TryStreamExt;
 use sqlx::mysql::{MySql, MySqlArguments, MySqlConnectOptions, MySqlConnection, MySqlRow};
 use sqlx::{AssertSqlSafe, ConnectOptions, Connection, Row};
@@ -57,10 +57,13 @@ enum Wire {
     Text,
     /// Byte strings.
     Bytes,
-    /// Temporal types and UUIDs, cast to text in SQL.
+    /// DATETIME and TIMESTAMP (which the UTC session reads in UTC), in the
+    /// binary protocol's date-time layout, parsed by hand.
+    DateTime,
+    /// DATE, in the binary protocol's layout.
+    Date,
+    /// TIME and UUIDs, cast to text in SQL.
     Cast,
-    /// TIMESTAMP, cast to text in SQL; the session reads it in UTC.
-    CastUtc,
     /// A type driftsum cannot read: an error if a scan asks for it.
     Unsupported,
 }
@@ -166,8 +169,9 @@ fn wire(column_type: &str, ty: Option<LogicalType>) -> Wire {
         Some(T::Float { .. }) => Wire::Float,
         Some(T::Decimal { .. } | T::Text | T::Json) => Wire::Text,
         Some(T::Bytes) => Wire::Bytes,
-        Some(T::Timestamp { .. }) => Wire::CastUtc,
-        Some(T::TimestampNaive { .. } | T::Date | T::Time { .. } | T::Uuid) => Wire::Cast,
+        Some(T::Timestamp { .. } | T::TimestampNaive { .. }) => Wire::DateTime,
+        Some(T::Date) => Wire::Date,
+        Some(T::Time { .. } | T::Uuid) => Wire::Cast,
         Some(T::Dynamic) => Wire::Unsupported,
     }
 }
@@ -326,19 +330,50 @@ fn order_expr(col: &ColInfo) -> String {
 fn select_expr(col: &ColInfo) -> String {
     let q = quote_ident(&col.name);
     match col.wire {
-        Wire::Cast | Wire::CastUtc => format!("CAST({q} AS CHAR)"),
+        Wire::Cast => format!("CAST({q} AS CHAR)"),
         _ => q,
     }
 }
 
+/// A DATE, DATETIME or TIMESTAMP in the binary protocol: a length byte (0,
+/// 4, 7 or 11), year (u16 LE), month, day, then hour, minute, second and
+/// microseconds (u32 LE) as the length allows. Zero dates and impossible
+/// dates are not instants: they become invalid values (a difference).
+fn binary_datetime(b: &[u8], wire: Wire, rule: &ColumnRule) -> Value {
+    let len = b.first().copied().unwrap_or(0) as usize;
+    let body = b.get(1..1 + len).unwrap_or(&[]);
+    if len == 0 || body.len() < 4 {
+        return Value::Invalid("0000-00-00".into());
+    }
+    let year = u16::from_le_bytes([body[0], body[1]]) as i64;
+    let (month, day) = (body[2] as u32, body[3] as u32);
+    let at = |k: usize| body.get(k).copied().unwrap_or(0) as i64;
+    let micros = body
+        .get(7..11)
+        .map_or(0, |m| u32::from_le_bytes([m[0], m[1], m[2], m[3]]) as i64);
+    if !(1..=12).contains(&month)
+        || !(1..=31).contains(&day)
+        || at(4) > 23
+        || at(5) > 59
+        || at(6) > 59
+    {
+        return Value::Invalid(format!("{year:04}-{month:02}-{day:02}"));
+    }
+    let days = time::days_from_civil(year, month, day);
+    let total = days * time::MICROS_PER_DAY
+        + ((at(4) * 60 + at(5)) * 60 + at(6)) * time::MICROS_PER_SEC
+        + micros;
+    match (wire, rule.ty) {
+        (Wire::Date, LogicalType::Date) => Value::Date(days as i32),
+        (_, LogicalType::Timestamp { .. }) => rule.finish(Value::Timestamp(total)),
+        (_, LogicalType::TimestampNaive { .. }) => rule.finish(Value::TimestampNaive(total)),
+        // Read as another type (a cross-type comparison): through its text.
+        _ => rule.from_text(&format!("{}Z", time::format_timestamp(total))),
+    }
+}
+
 /// Decodes column `i` of `row`, read as `wire`, into `rule`'s logical type.
-fn decode(
-    row: &MySqlRow,
-    i: usize,
-    wire: Wire,
-    rule: &ColumnRule,
-    scratch: &mut String,
-) -> Result<Value, sqlx::Error> {
+fn decode(row: &MySqlRow, i: usize, wire: Wire, rule: &ColumnRule) -> Result<Value, sqlx::Error> {
     Ok(match wire {
         Wire::Int => match row.try_get_unchecked::<Option<i64>, _>(i)? {
             None => Value::Null,
@@ -364,23 +399,17 @@ fn decode(
             None => Value::Null,
             Some(b) => rule.from_blob(b),
         },
-        Wire::Text | Wire::Cast | Wire::CastUtc => {
-            match row.try_get_unchecked::<Option<&[u8]>, _>(i)? {
-                None => Value::Null,
-                Some(b) => match std::str::from_utf8(b) {
-                    Ok(s) if wire == Wire::CastUtc => {
-                        // The session time zone is UTC: say so, so no
-                        // assumed offset shifts it.
-                        scratch.clear();
-                        scratch.push_str(s);
-                        scratch.push('Z');
-                        rule.from_text(scratch)
-                    }
-                    Ok(s) => rule.from_text(s),
-                    Err(_) => rule.from_blob(b),
-                },
-            }
-        }
+        Wire::DateTime | Wire::Date => match row.try_get_unchecked::<Option<&[u8]>, _>(i)? {
+            None => Value::Null,
+            Some(b) => binary_datetime(b, wire, rule),
+        },
+        Wire::Text | Wire::Cast => match row.try_get_unchecked::<Option<&[u8]>, _>(i)? {
+            None => Value::Null,
+            Some(b) => match std::str::from_utf8(b) {
+                Ok(s) => rule.from_text(s),
+                Err(_) => rule.from_blob(b),
+            },
+        },
         // Refused before the query runs.
         Wire::Unsupported => Value::Invalid("unsupported type".into()),
     })
@@ -761,7 +790,6 @@ impl Source for MySqlSource {
         }
         // Reading off the socket and decoding + hashing overlap on two threads.
         let mut buf: Vec<Value> = Vec::with_capacity(rules.len());
-        let mut scratch = String::new();
         server::pipelined(
             |push| {
                 rt.block_on(async {
@@ -781,7 +809,7 @@ impl Source for MySqlSource {
             |row: MySqlRow| {
                 buf.clear();
                 for (i, (wire, rule)) in rules.iter().enumerate() {
-                    let v = decode(&row, i, *wire, rule, &mut scratch).map_err(|e| {
+                    let v = decode(&row, i, *wire, rule).map_err(|e| {
                         SourceError::query(format!("{context}, column {:?}", cols[i].name), e)
                     })?;
                     buf.push(v);
@@ -795,6 +823,47 @@ impl Source for MySqlSource {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn binary_datetimes() {
+        let naive = ColumnRule::new(LogicalType::TimestampNaive { precision: 6 });
+        let utc = ColumnRule::new(LogicalType::Timestamp { precision: 6 });
+        // 2024-03-01 10:00:00.000005
+        let b = [11, 0xE8, 0x07, 3, 1, 10, 0, 0, 5, 0, 0, 0];
+        assert_eq!(
+            binary_datetime(&b, Wire::DateTime, &naive),
+            naive.from_text("2024-03-01 10:00:00.000005")
+        );
+        assert_eq!(
+            binary_datetime(
+                &b[..8]
+                    .iter()
+                    .copied()
+                    .map(|x| if x == 11 { 7 } else { x })
+                    .collect::<Vec<_>>(),
+                Wire::DateTime,
+                &utc
+            ),
+            utc.from_text("2024-03-01T10:00:00Z")
+        );
+        let date = ColumnRule::new(LogicalType::Date);
+        assert_eq!(
+            binary_datetime(&[4, 0xB1, 0x07, 7, 20], Wire::Date, &date),
+            date.from_text("1969-07-20")
+        );
+        assert!(matches!(
+            binary_datetime(&[0], Wire::Date, &date),
+            Value::Invalid(_)
+        ));
+        assert!(matches!(
+            binary_datetime(&[4, 0xE8, 0x07, 13, 1], Wire::Date, &date),
+            Value::Invalid(_)
+        ));
+        assert!(matches!(
+            binary_datetime(&[11, 1], Wire::DateTime, &naive),
+            Value::Invalid(_)
+        ));
+    }
 
     #[test]
     fn column_types_map() {
@@ -878,7 +947,7 @@ mod tests {
         assert_eq!(wire("bigint(20)", logical_type("bigint(20)")), Wire::Int);
         assert_eq!(
             wire("timestamp(6)", logical_type("timestamp(6)")),
-            Wire::CastUtc
+            Wire::DateTime
         );
         assert_eq!(wire("bit(1)", logical_type("bit(1)")), Wire::Unsupported);
     }

@@ -194,7 +194,19 @@ impl ColumnRule {
 
     /// Normalizes a value a typed driver already decoded (PostgreSQL's
     /// binary protocol, say) to this column's precision.
+    #[inline]
     pub fn finish(&self, v: Value) -> Value {
+        // Most types need nothing: return before moving the value around.
+        if !matches!(
+            self.ty,
+            LogicalType::Float { .. }
+                | LogicalType::Timestamp { .. }
+                | LogicalType::TimestampNaive { .. }
+                | LogicalType::Time { .. }
+                | LogicalType::Decimal { .. }
+        ) {
+            return v;
+        }
         match (self.ty, v) {
             (LogicalType::Float { .. }, Value::Float(f)) => self.float(f),
             (

@@ -97,21 +97,25 @@ pub fn numeric(b: &[u8]) -> Result<String, String> {
     if sign == 0x4000 {
         out.push('-');
     }
-    let text = |d: &[u8]| d.iter().map(|&c| c as char).collect::<String>();
     let len = digits.len() as i64;
     if point <= 0 {
         out.push_str("0.");
         out.extend(std::iter::repeat_n('0', (-point) as usize));
-        out.push_str(&text(&digits));
+        out.push_str(ascii(&digits));
     } else if point >= len {
-        out.push_str(&text(&digits));
+        out.push_str(ascii(&digits));
         out.extend(std::iter::repeat_n('0', (point - len) as usize));
     } else {
-        out.push_str(&text(&digits[..point as usize]));
+        out.push_str(ascii(&digits[..point as usize]));
         out.push('.');
-        out.push_str(&text(&digits[point as usize..]));
+        out.push_str(ascii(&digits[point as usize..]));
     }
     Ok(out)
+}
+
+/// The text of bytes known to be ASCII digits.
+fn ascii(d: &[u8]) -> &str {
+    std::str::from_utf8(d).unwrap_or_default()
 }
 
 #[cfg(test)]
