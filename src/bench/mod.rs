@@ -63,6 +63,15 @@ impl Engine {
             Engine::Mysql => "mysql",
         }
     }
+
+    /// The name people write.
+    pub fn title(self) -> &'static str {
+        match self {
+            Engine::Sqlite => "SQLite",
+            Engine::Postgres => "PostgreSQL",
+            Engine::Mysql => "MySQL",
+        }
+    }
 }
 
 /// What to benchmark.

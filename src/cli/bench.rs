@@ -147,13 +147,15 @@ pub fn run(args: BenchArgs) -> anyhow::Result<u8> {
         replica_engine: opts.replica_engine.name().into(),
         cpus: std::thread::available_parallelism().map_or(1, |n| n.get()),
     };
+    let runs = match opts.runs {
+        1 => "one run each".to_string(),
+        n => format!("median of {n} runs"),
+    };
     let subtitle = format!(
-        "{} source, {} replica; {} CPUs; median of {} run{}; driftsum {}",
-        info.source_engine,
-        info.replica_engine,
+        "{} source, {} replica; {} CPUs; {runs}; driftsum {}",
+        opts.source_engine.title(),
+        opts.replica_engine.title(),
         info.cpus,
-        opts.runs,
-        if opts.runs == 1 { "" } else { "s" },
         info.driftsum_version
     );
     let files = [
