@@ -68,6 +68,9 @@ fn summary(t: &TableReport) -> String {
             parts.push(format!("{n} {label}"));
         }
     }
+    if parts.is_empty() && !t.drifted_ranges.is_empty() {
+        parts.push("keys not named (a tree file without --with-entries)".to_string());
+    }
     if !t.column_differences.is_empty() {
         parts.push(plural(
             t.column_differences.len(),
