@@ -97,6 +97,31 @@ fn diff(src: &Path, rep: &Path) -> usize {
     run.tables.iter().map(|t| t.differences.len()).sum()
 }
 
+/// Builds one file's tree alone, as `diff` does for each side.
+fn build(path: &Path) -> u64 {
+    use driftsum::check::plan::{plan, ColumnChoice};
+    use driftsum::source::Source;
+    let mut src = SqliteSource::open(path).expect("open");
+    let schema = src.schema("bench").expect("schema");
+    let p = plan(
+        &schema,
+        &schema,
+        &ColumnChoice::default(),
+        &Default::default(),
+    )
+    .expect("plan");
+    let built = driftsum::check::tree::build_tree(
+        &mut src,
+        &p.source,
+        &Default::default(),
+        Default::default(),
+        driftsum::core::Side::Source,
+        &|_, _| {},
+    )
+    .expect("build");
+    built.rows_read
+}
+
 fn median(mut v: Vec<f64>) -> f64 {
     v.sort_by(f64::total_cmp);
     v[v.len() / 2]
@@ -116,7 +141,8 @@ fn main() {
         .unwrap_or(1_000_000);
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/bench-data");
     let (src, rep) = generate(&dir, rows);
-    let (mut scans, mut scans_par, mut diffs) = (Vec::new(), Vec::new(), Vec::new());
+    let (mut scans, mut scans_par, mut diffs, mut builds) =
+        (Vec::new(), Vec::new(), Vec::new(), Vec::new());
     let mut found = 0;
     let mut peak = None;
     for _ in 0..5 {
@@ -133,9 +159,17 @@ fn main() {
         let t = Instant::now();
         found = diff(&src, &rep);
         diffs.push(t.elapsed().as_secs_f64());
+        let t = Instant::now();
+        assert_eq!(build(&src), rows as u64);
+        builds.push(t.elapsed().as_secs_f64());
         peak = peak_rss_kib();
     }
-    let (s, sp, d) = (median(scans), median(scans_par), median(diffs));
+    let (s, sp, d, b) = (
+        median(scans),
+        median(scans_par),
+        median(diffs),
+        median(builds),
+    );
     println!("rows per table:                      {rows}");
     println!(
         "differences found:                   {found} (10 injected: 4 changed, 3 missing, 3 extra)"
@@ -147,6 +181,10 @@ fn main() {
     println!("bare scan, both files one by one:    {s:.3} s");
     println!("bare scan, both files in parallel:   {sp:.3} s");
     println!("driftsum diff:                       {d:.3} s");
+    println!(
+        "tree build, one file:                {b:.3} s ({:.2} M rows/s)",
+        rows as f64 / b / 1e6
+    );
     println!("ratio diff / sequential bare scan:   {:.2}", d / s);
     println!("ratio diff / parallel bare scan:     {:.2}", d / sp);
     if let Some(kib) = peak {

@@ -5,6 +5,7 @@
 //! nothing here ever writes to a database.
 
 pub mod mysql;
+pub mod pipeline;
 pub mod postgres;
 pub mod server;
 pub mod sqlite;

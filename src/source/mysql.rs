@@ -26,6 +26,7 @@ use futures_util::TryStreamExt;
 use sqlx::mysql::{MySql, MySqlArguments, MySqlConnectOptions, MySqlConnection, MySqlRow};
 use sqlx::{AssertSqlSafe, ConnectOptions, Connection, Row};
 
+use super::pipeline;
 use super::server::{self, CONNECT_TIMEOUT};
 use super::url::redact;
 use super::{Column, KeyBounds, RowSink, ScanSpec, Source, SourceError, TableSchema};
@@ -790,7 +791,7 @@ impl Source for MySqlSource {
         }
         // Reading off the socket and decoding + hashing overlap on two threads.
         let mut buf: Vec<Value> = Vec::with_capacity(rules.len());
-        server::pipelined(
+        pipeline::pipelined(
             |push| {
                 rt.block_on(async {
                     let mut rows = q.fetch(conn);

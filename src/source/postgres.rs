@@ -27,8 +27,8 @@ use futures_util::TryStreamExt;
 use sqlx::postgres::{PgArguments, PgConnectOptions, PgConnection, PgRow, PgValueRef};
 use sqlx::{AssertSqlSafe, Connection, Decode, Postgres, Row, ValueRef};
 
-use super::type_args;
 use super::url::redact;
+use super::{pipeline, type_args};
 use super::{
     quote_ident, server, Column, KeyBounds, RowSink, ScanSpec, Source, SourceError, TableSchema,
 };
@@ -678,7 +678,7 @@ impl Source for PgSource {
             .chain(&spec.values)
             .map(|c| c.name.as_str())
             .collect();
-        let result = server::pipelined(
+        let result = pipeline::pipelined(
             |push| {
                 rt.block_on(async {
                     let mut rows = q.fetch(conn);

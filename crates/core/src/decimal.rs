@@ -114,7 +114,48 @@ pub fn from_f64(f: f64, scale: Option<u8>) -> Option<String> {
     if !f.is_finite() {
         return None;
     }
+    if let Some(s) = scale.filter(|&s| s <= 9) {
+        // The common case, a money column stored as REAL: the float is the
+        // nearest double to a decimal with at most `s` fractional digits, so
+        // scaling and rounding recovers that decimal exactly (well inside
+        // 2^53), and it is what its shortest digits would say. Anything
+        // further from the grid takes the exact path below.
+        let x = f * 10f64.powi(s as i32);
+        let r = x.round();
+        // A few ulps of the scaled value, always far below half a unit.
+        let tolerance = (r.abs() * 1e-15).max(1e-9);
+        if r.abs() < 1e14 && (x - r).abs() < tolerance {
+            return Some(from_scaled(r as i64, s));
+        }
+    }
     normalize(&format!("{f}"), scale)
+}
+
+/// Canonical text of `units / 10^scale`.
+fn from_scaled(units: i64, scale: u8) -> String {
+    if units == 0 {
+        return "0".into();
+    }
+    let digits = units.unsigned_abs().to_string();
+    let mut out = String::with_capacity(digits.len() + 3);
+    if units < 0 {
+        out.push('-');
+    }
+    let s = scale as usize;
+    if digits.len() > s {
+        let (int, frac) = digits.split_at(digits.len() - s);
+        out.push_str(int);
+        let frac = frac.trim_end_matches('0');
+        if !frac.is_empty() {
+            out.push('.');
+            out.push_str(frac);
+        }
+    } else {
+        let frac = format!("{}{digits}", "0".repeat(s - digits.len()));
+        out.push_str("0.");
+        out.push_str(frac.trim_end_matches('0'));
+    }
+    out
 }
 
 #[cfg(test)]
@@ -150,5 +191,36 @@ mod tests {
         assert_eq!(r("0.5", 0), "1");
         assert_eq!(super::from_f64(5.1, Some(2)).unwrap(), "5.1");
         assert_eq!(super::from_f64(0.1 + 0.2, Some(2)).unwrap(), "0.3");
+        assert_eq!(super::from_f64(-0.05, Some(2)).unwrap(), "-0.05");
+        assert_eq!(super::from_f64(1200.0, Some(2)).unwrap(), "1200");
+        assert_eq!(super::from_f64(5.105, Some(2)).unwrap(), "5.11");
+    }
+
+    proptest::proptest! {
+        /// The fast path says what the exact path says.
+        #[test]
+        fn fast_path_agrees(units in -100_000_000_000_000i64..100_000_000_000_000, scale in 0u8..=9, noise in -3i32..=3) {
+            let f = units as f64 / 10f64.powi(scale as i32);
+            let f = f64::from_bits((f.to_bits() as i64 + noise as i64) as u64);
+            proptest::prop_assert_eq!(super::from_f64(f, Some(scale)), normalize(&format!("{f}"), Some(scale)));
+        }
+    }
+
+    #[test]
+    fn fast_path_edges() {
+        for (f, s) in [
+            (0.0, 2),
+            (-0.0, 2),
+            (1e14, 0),
+            (0.125, 2),
+            (2.675, 2),
+            (1.005, 2),
+        ] {
+            assert_eq!(
+                super::from_f64(f, Some(s)),
+                normalize(&format!("{f}"), Some(s)),
+                "{f} at {s}"
+            );
+        }
     }
 }
