@@ -398,11 +398,12 @@ impl State {
         };
         let mut hasher = RowHasher::new(&s.spec, &s.canon);
         let mut found: Vec<Entry> = Vec::new();
-        let mut more = false;
         let limit = req.limit.min(wire::ENTRIES_PAGE) as usize;
+        // A source that does not scan in key order must be read to the end
+        // of the range before a page can be cut from it.
+        let ordered = s.ordered;
         let scanned = self.scan_range(&s, req.after.as_ref(), &req.through, &mut |_, row| {
-            if found.len() == limit {
-                more = true;
+            if ordered && found.len() > limit {
                 return false;
             }
             let (k, h) = hasher.hash(row);
@@ -415,10 +416,9 @@ impl State {
         if let Err(a) = scanned {
             return a;
         }
-        if !s.ordered {
-            // A source that does not scan in key order: sort, then page.
-            found.sort_by(|a, b| a.key.cmp(&b.key));
-        }
+        found.sort_by(|a, b| a.key.cmp(&b.key));
+        let more = found.len() > limit;
+        found.truncate(limit);
         binary(wire::encode_entries(&found, more))
     }
 

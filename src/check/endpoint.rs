@@ -267,14 +267,13 @@ impl Endpoint<'_> {
         }
     }
 
-    /// The walker over a prepared tree.
-    pub fn walker<'s>(&'s mut self, prepared: &'s Prepared) -> Walker<'s> {
+    /// The walker over a tree this endpoint prepared.
+    pub fn walker<'s>(&'s mut self, prepared: &'s Prepared) -> Result<Walker<'s>, SourceError> {
         match (self, &prepared.kind) {
-            (Endpoint::File(f), _) => Walker::File(f),
-            (Endpoint::Agent(c), Kind::Remote { id }) => Walker::Remote(c, *id),
-            (_, Kind::Local { tree, .. }) => Walker::Mem(tree),
-            // A prepared tree always comes from its own endpoint.
-            (Endpoint::Db(_), _) | (Endpoint::Agent(_), _) => unreachable!("prepared elsewhere"),
+            (Endpoint::File(f), Kind::File) => Ok(Walker::File(f)),
+            (Endpoint::Agent(c), Kind::Remote { id }) => Ok(Walker::Remote(c, *id)),
+            (Endpoint::Db(_), Kind::Local { tree, .. }) => Ok(Walker::Mem(tree)),
+            _ => Err(SourceError::Other("a tree prepared by another side".into())),
         }
     }
 

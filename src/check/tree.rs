@@ -209,7 +209,10 @@ pub fn compare(
     outcome.target_rows = b.rows;
 
     let walk_started = Instant::now();
-    let mut walk = Walk::new(source.walker(&a), target.walker(&b));
+    let mut walk = Walk::new(
+        source.walker(&a).map_err(CheckError::Source)?,
+        target.walker(&b).map_err(CheckError::Target)?,
+    );
     let ranges: Vec<DriftRange> = walk.by_ref().collect::<Result<_, _>>()?;
     let ws = walk.stats().clone();
     drop(walk);
