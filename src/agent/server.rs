@@ -78,10 +78,39 @@ impl ServeOptions {
 /// What tells a tree's data has changed since it was built.
 #[derive(Clone, Debug, PartialEq, Eq)]
 enum Stamp {
-    /// Length and modification time of a SQLite file and its WAL.
-    Files(Vec<Option<(u64, SystemTime)>>),
+    /// A SQLite file and its WAL: lengths and modification times, and the
+    /// headers' change counters (a file's modification time may be coarser
+    /// than the time between two commits; the counters are not).
+    Files(Vec<FileStamp>),
     /// A server database: only age tells.
     Built(Instant),
+}
+
+/// One file's part of a [`Stamp`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+struct FileStamp {
+    len: u64,
+    modified: Option<SystemTime>,
+    /// The file's first bytes: the SQLite header's file change counter
+    /// (offset 24), or the WAL header's checkpoint sequence and salts.
+    header: Vec<u8>,
+}
+
+impl FileStamp {
+    fn of(path: &std::path::Path, header: std::ops::Range<usize>) -> Option<FileStamp> {
+        use std::io::Read;
+        let meta = std::fs::metadata(path).ok()?;
+        let mut head = vec![0u8; header.end];
+        let read = std::fs::File::open(path)
+            .and_then(|mut f| f.read(&mut head))
+            .unwrap_or(0);
+        head.truncate(read);
+        Some(FileStamp {
+            len: meta.len(),
+            modified: meta.modified().ok(),
+            header: head.get(header).map(<[u8]>::to_vec).unwrap_or_default(),
+        })
+    }
 }
 
 /// One built tree.
@@ -138,12 +167,11 @@ impl State {
             Some(path) => {
                 let mut wal = path.as_os_str().to_owned();
                 wal.push("-wal");
-                let meta = |p: &std::path::Path| {
-                    std::fs::metadata(p)
-                        .ok()
-                        .and_then(|m| Some((m.len(), m.modified().ok()?)))
-                };
-                Stamp::Files(vec![meta(path), meta(std::path::Path::new(&wal))])
+                let files = [
+                    FileStamp::of(path, 24..28),
+                    FileStamp::of(std::path::Path::new(&wal), 12..24),
+                ];
+                Stamp::Files(files.into_iter().flatten().collect())
             }
             None => Stamp::Built(Instant::now()),
         }
