@@ -237,19 +237,20 @@ impl AgentClient {
         self.wire(what, wire::decode_root(&answer))
     }
 
+    /// The children of `nodes` (all of one level), in one request.
     pub fn children(
         &mut self,
         tree: TreeId,
-        node: &NodeSummary,
-    ) -> Result<Vec<NodeSummary>, AgentError> {
+        nodes: &[NodeSummary],
+    ) -> Result<Vec<Vec<NodeSummary>>, AgentError> {
         let what = "reading tree nodes";
         let req = ChildrenRequest {
             tree,
-            level: node.level,
-            index: node.index,
+            level: nodes.first().map_or(0, |n| n.level),
+            indexes: nodes.iter().map(|n| n.index).collect(),
         };
         let answer = self.call(what, "POST", "/v1/children", &req.encode(), REQUEST_TIMEOUT)?;
-        self.wire(what, wire::decode_children(node, &answer))
+        self.wire(what, wire::decode_children(nodes, &answer))
     }
 
     pub fn entries(&mut self, req: &EntriesRequest) -> Result<(Vec<Entry>, bool), AgentError> {

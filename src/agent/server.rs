@@ -373,10 +373,14 @@ impl State {
             Ok(s) => s,
             Err(a) => return a,
         };
-        match s.tree.children_of(req.level, req.index) {
-            Some(kids) if !kids.is_empty() => binary(wire::encode_children(&kids)),
-            _ => text(404, "no such inner node"),
+        let mut groups = Vec::with_capacity(req.indexes.len());
+        for &i in &req.indexes {
+            match s.tree.children_of(req.level, i) {
+                Some(kids) if !kids.is_empty() => groups.push(kids),
+                _ => return text(404, format!("no inner node {i} on level {}", req.level)),
+            }
         }
+        binary(wire::encode_children(&groups))
     }
 
     /// Scans `(after, through]` of a served tree's table, handing each row

@@ -80,11 +80,11 @@ impl TreeSide for Walker<'_> {
         }
     }
 
-    fn children(&mut self, node: &NodeSummary) -> Result<Vec<NodeSummary>, SideError> {
+    fn children(&mut self, nodes: &[NodeSummary]) -> Result<Vec<Vec<NodeSummary>>, SideError> {
         match self {
-            Walker::Mem(t) => Ok((&**t).children(node)?),
-            Walker::File(f) => Ok((&**f).children(node)?),
-            Walker::Remote(c, id) => Ok(c.children(*id, node)?),
+            Walker::Mem(t) => Ok((&**t).children(nodes)?),
+            Walker::File(f) => Ok((&**f).children(nodes)?),
+            Walker::Remote(c, id) => Ok(c.children(*id, nodes)?),
         }
     }
 }

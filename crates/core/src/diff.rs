@@ -1,16 +1,19 @@
 //! The top-down walk over two trees, yielding the key ranges that drifted.
 //!
-//! Each side is reached through [`TreeSide`] (its root, and the children of a
-//! node), so the same walk runs over two trees in memory, two tree files, or
-//! a tree served by a remote agent. The walk keeps one frontier of nodes per
-//! side, both covering the key space after the last point where the sides
-//! were seen to agree. Nodes are aligned by their last key: equal last key
-//! and hash means equal content, and the walk moves past both; otherwise it
-//! opens the larger node. Where even leaves disagree, it consumes nodes from
-//! whichever side is behind until both sides have consumed up to the same
-//! key, and reports that key interval as one [`DriftRange`]. Trees of
-//! different heights and shifted boundaries therefore compare correctly, and
-//! the work done grows with the differences, not with the table.
+//! Each side is reached through [`TreeSide`] (its root, and the children of
+//! nodes), so the same walk runs over two trees in memory, two tree files, or
+//! a tree served by a remote agent. The walk goes down both trees a round at
+//! a time. It holds *regions*: key intervals with, for each side, the run of
+//! nodes that covers exactly that interval. A region whose two runs are one
+//! node each, with equal last key, rows and hash, holds equal content and is
+//! dropped; a region where both runs are leaves is a [`DriftRange`];
+//! otherwise the nodes on the region's highest level are opened, and the
+//! region is cut wherever both sides' children end at the same key. All the
+//! nodes a round opens on one side are asked for in one request per level,
+//! so a walk costs about two round trips per side per tree level, whatever
+//! the number of differences. Nodes are aligned by key, never by position,
+//! so trees of different heights or shifted boundaries compare correctly,
+//! and the work grows with the differences, not with the table.
 //!
 //! What the walk exchanges is counted in the wire encoding of
 //! [`crate::tree::wire`], whatever the sides are, so a walk over two trees in
@@ -19,7 +22,6 @@
 //! sides' leaf entries. Row-level comparison is not done here: the core never
 //! touches a database.
 
-use std::collections::VecDeque;
 use std::error::Error as StdError;
 
 use crate::key::Key;
@@ -31,8 +33,9 @@ pub trait TreeSide {
     type Error: StdError + Send + Sync + 'static;
     /// The root, or `None` for an empty table.
     fn root(&mut self) -> Result<Option<NodeSummary>, Self::Error>;
-    /// The children of an inner node, in key order.
-    fn children(&mut self, node: &NodeSummary) -> Result<Vec<NodeSummary>, Self::Error>;
+    /// The children of each of `nodes` (inner nodes of one level, in key
+    /// order), each in key order: one request.
+    fn children(&mut self, nodes: &[NodeSummary]) -> Result<Vec<Vec<NodeSummary>>, Self::Error>;
 }
 
 /// Which side of a comparison.
@@ -123,22 +126,93 @@ pub struct WalkError {
     pub source: Box<dyn StdError + Send + Sync>,
 }
 
+/// A key interval `(after, through]` and, per side, the run of nodes that
+/// covers exactly the keys that side holds in it.
 struct Region {
     after: Option<Key>,
-    rows: [u64; 2],
+    through: Key,
+    nodes: [Vec<NodeSummary>; 2],
 }
 
-/// The walk, as a pull iterator of drifted ranges in key order; adjacent
-/// ranges are merged.
+impl Region {
+    /// Both sides hold the same content here (hash collisions aside).
+    fn equal(&self) -> bool {
+        match (&self.nodes[0][..], &self.nodes[1][..]) {
+            ([a], [b]) => a.last_key == b.last_key && a.hash == b.hash && a.rows == b.rows,
+            _ => false,
+        }
+    }
+
+    fn top(&self) -> u8 {
+        self.nodes
+            .iter()
+            .flatten()
+            .map(|n| n.level)
+            .max()
+            .unwrap_or(0)
+    }
+
+    fn drift(&self) -> DriftRange {
+        let rows = |i: usize| self.nodes[i].iter().map(|n| n.rows).sum();
+        DriftRange {
+            after: self.after.clone(),
+            through: self.through.clone(),
+            source_rows: rows(0),
+            target_rows: rows(1),
+        }
+    }
+
+    /// Cuts the region wherever both sides' runs have a node ending at the
+    /// same key.
+    fn split(self) -> Vec<Region> {
+        let [s, t] = self.nodes;
+        let mut out = Vec::new();
+        let mut after = self.after;
+        let mut cur: [Vec<NodeSummary>; 2] = [Vec::new(), Vec::new()];
+        let (mut s, mut t) = (s.into_iter().peekable(), t.into_iter().peekable());
+        loop {
+            let order = match (s.peek(), t.peek()) {
+                (None, None) => break,
+                (Some(_), None) => std::cmp::Ordering::Less,
+                (None, Some(_)) => std::cmp::Ordering::Greater,
+                (Some(x), Some(y)) => x.last_key.cmp(&y.last_key),
+            };
+            match order {
+                std::cmp::Ordering::Less => cur[0].extend(s.next()),
+                std::cmp::Ordering::Greater => cur[1].extend(t.next()),
+                std::cmp::Ordering::Equal => {
+                    let (Some(x), Some(y)) = (s.next(), t.next()) else {
+                        break;
+                    };
+                    let cut = x.last_key.clone();
+                    cur[0].push(x);
+                    cur[1].push(y);
+                    out.push(Region {
+                        after: after.replace(cut.clone()),
+                        through: cut,
+                        nodes: std::mem::take(&mut cur),
+                    });
+                }
+            }
+        }
+        if !cur[0].is_empty() || !cur[1].is_empty() {
+            out.push(Region {
+                after,
+                through: self.through,
+                nodes: cur,
+            });
+        }
+        out
+    }
+}
+
+/// The walk, as an iterator of drifted ranges in key order; adjacent ranges
+/// are merged. The first call walks the trees (a round per level).
 pub struct Walk<A, B> {
     a: A,
     b: B,
-    started: bool,
-    front: [VecDeque<NodeSummary>; 2],
-    /// Last key each side has consumed up to (`None`: nothing yet).
-    consumed: [Option<Key>; 2],
-    region: Option<Region>,
-    pending: Option<DriftRange>,
+    ranges: Option<std::vec::IntoIter<DriftRange>>,
+    failed: bool,
     stats: WalkStats,
 }
 
@@ -147,11 +221,8 @@ impl<A: TreeSide, B: TreeSide> Walk<A, B> {
         Walk {
             a: source,
             b: target,
-            started: false,
-            front: [VecDeque::new(), VecDeque::new()],
-            consumed: [None, None],
-            region: None,
-            pending: None,
+            ranges: None,
+            failed: false,
             stats: WalkStats::default(),
         }
     }
@@ -165,142 +236,142 @@ impl<A: TreeSide, B: TreeSide> Walk<A, B> {
         (self.a, self.b)
     }
 
-    fn start(&mut self) -> Result<(), WalkError> {
+    /// Fetches the children of `nodes` (all on `level`) from side `i`, in
+    /// requests of at most [`wire::CHILDREN_BATCH`] nodes.
+    fn open(
+        &mut self,
+        i: usize,
+        level: u8,
+        nodes: &[NodeSummary],
+    ) -> Result<Vec<Vec<NodeSummary>>, WalkError> {
+        let side = if i == 0 { Side::Source } else { Side::Target };
+        let bad = |what: &'static str| WalkError {
+            side,
+            source: what.into(),
+        };
+        let mut out = Vec::with_capacity(nodes.len());
+        for batch in nodes.chunks(wire::CHILDREN_BATCH) {
+            let kids = if i == 0 {
+                self.a.children(batch).map_err(|e| err(side, e))?
+            } else {
+                self.b.children(batch).map_err(|e| err(side, e))?
+            };
+            if kids.len() != batch.len() {
+                return Err(bad("children of another number of nodes than asked for"));
+            }
+            for (parent, k) in batch.iter().zip(&kids) {
+                if k.is_empty() {
+                    return Err(bad("an inner node has no children"));
+                }
+                if k.iter().any(|c| c.level + 1 != level) {
+                    return Err(bad("a child is not one level below its parent"));
+                }
+                if k.last().map(|c| &c.last_key) != Some(&parent.last_key)
+                    || k.windows(2).any(|w| w[0].last_key >= w[1].last_key)
+                {
+                    return Err(bad("children do not cover their parent in key order"));
+                }
+            }
+            let request = ChildrenRequest {
+                tree: 0,
+                level,
+                indexes: batch.iter().map(|n| n.index).collect(),
+            };
+            let bytes = request.encode().len() + wire::encode_children(&kids).len();
+            let fetched = kids.iter().map(Vec::len).sum::<usize>();
+            self.stats.note(level - 1, fetched as u64, bytes as u64);
+            out.extend(kids);
+        }
+        Ok(out)
+    }
+
+    /// Walks both trees to the end.
+    fn run(&mut self) -> Result<Vec<DriftRange>, WalkError> {
         let ra = self.a.root().map_err(|e| err(Side::Source, e))?;
         let rb = self.b.root().map_err(|e| err(Side::Target, e))?;
         let request = RootRequest { tree: 0 }.encode().len() as u64;
-        for (i, r) in [ra, rb].into_iter().enumerate() {
+        for r in [&ra, &rb] {
             let bytes = request + wire::encode_root(r.as_ref()).len() as u64;
             let level = r.as_ref().map_or(0, |r| r.level);
             self.stats.note(level, r.is_some() as u64, bytes);
-            self.front[i].extend(r);
         }
-        self.started = true;
-        Ok(())
-    }
-
-    /// Replaces the front node of side `i` by its children.
-    fn expand(&mut self, i: usize) -> Result<(), WalkError> {
-        let node = self.front[i].pop_front().expect("expand a present node");
-        let kids = if i == 0 {
-            self.a.children(&node).map_err(|e| err(Side::Source, e))?
-        } else {
-            self.b.children(&node).map_err(|e| err(Side::Target, e))?
+        let Some(through) = [&ra, &rb]
+            .into_iter()
+            .flatten()
+            .map(|r| r.last_key.clone())
+            .max()
+        else {
+            return Ok(Vec::new());
         };
-        if kids.is_empty() {
-            let side = if i == 0 { Side::Source } else { Side::Target };
-            return Err(WalkError {
-                side,
-                source: "an inner node has no children".into(),
-            });
-        }
-        if kids.iter().any(|k| k.level + 1 != node.level) {
-            let side = if i == 0 { Side::Source } else { Side::Target };
-            return Err(WalkError {
-                side,
-                source: "a child is not one level below its parent".into(),
-            });
-        }
-        let request = ChildrenRequest {
-            tree: 0,
-            level: node.level,
-            index: node.index,
-        };
-        let bytes = request.encode().len() + wire::encode_children(&kids).len();
-        self.stats
-            .note(node.level - 1, kids.len() as u64, bytes as u64);
-        for k in kids.into_iter().rev() {
-            self.front[i].push_front(k);
-        }
-        Ok(())
-    }
-
-    /// Moves the front node of side `i` into the open region.
-    fn consume(&mut self, i: usize) {
-        let node = self.front[i].pop_front().expect("consume a present node");
-        let after = self.consumed[0].clone();
-        let region = self.region.get_or_insert(Region {
-            after,
-            rows: [0, 0],
-        });
-        region.rows[i] += node.rows;
-        self.consumed[i] = Some(node.last_key);
-    }
-
-    fn close_region(&mut self) -> DriftRange {
-        let r = self.region.take().expect("a region is open");
-        let through = self.consumed[0]
-            .clone()
-            .max(self.consumed[1].clone())
-            .unwrap_or_default();
-        self.consumed = [Some(through.clone()), Some(through.clone())];
-        DriftRange {
-            after: r.after,
+        let mut regions = vec![Region {
+            after: None,
             through,
-            source_rows: r.rows[0],
-            target_rows: r.rows[1],
-        }
-    }
-
-    /// Advances to the next closed region, unmerged.
-    fn step(&mut self) -> Result<Option<DriftRange>, WalkError> {
-        if !self.started {
-            self.start()?;
-        }
-        loop {
-            if self.region.is_some() && self.consumed[0] == self.consumed[1] {
-                return Ok(Some(self.close_region()));
-            }
-            let (a, b) = match (self.front[0].front(), self.front[1].front()) {
-                (None, None) => return Ok(self.region.is_some().then(|| self.close_region())),
-                (Some(_), None) => {
-                    self.consume(0);
-                    continue;
-                }
-                (None, Some(_)) => {
-                    self.consume(1);
-                    continue;
-                }
-                (Some(a), Some(b)) => (a, b),
-            };
-            if self.region.is_none() {
+            nodes: [ra.into_iter().collect(), rb.into_iter().collect()],
+        }];
+        let mut found = Vec::new();
+        while !regions.is_empty() {
+            let mut open = Vec::new();
+            for r in regions {
                 self.stats.nodes_compared += 1;
-                if a.last_key == b.last_key && a.hash == b.hash && a.rows == b.rows {
-                    let agreed = Some(a.last_key.clone());
-                    self.front[0].pop_front();
-                    self.front[1].pop_front();
-                    self.consumed = [agreed.clone(), agreed];
+                if r.equal() {
                     continue;
                 }
-                let top = a.level.max(b.level);
-                if top > 0 {
-                    let (ea, eb) = (a.level == top, b.level == top);
-                    if ea {
-                        self.expand(0)?;
-                    }
-                    if eb {
-                        self.expand(1)?;
-                    }
+                if r.top() == 0 {
+                    found.push(r.drift());
                     continue;
                 }
-                self.consume(0);
-                self.consume(1);
-                continue;
+                open.push(r);
             }
-            // Inside a region: the side that has consumed less catches up.
-            let behind = if self.consumed[0] < self.consumed[1] {
-                0
-            } else {
-                1
-            };
-            let ahead = self.consumed[1 - behind].clone();
-            let h = self.front[behind].front().expect("both fronts are present");
-            if Some(&h.last_key) <= ahead.as_ref() || h.is_leaf() {
-                self.consume(behind);
-            } else {
-                self.expand(behind)?;
+            // Open each open region's highest-level nodes, per side and
+            // level, in as few requests as possible.
+            let tops: Vec<u8> = open.iter().map(Region::top).collect();
+            for i in 0..2 {
+                let mut by_level: std::collections::BTreeMap<u8, Vec<(usize, usize)>> =
+                    std::collections::BTreeMap::new();
+                for (ri, r) in open.iter().enumerate() {
+                    let top = tops[ri];
+                    for (pos, n) in r.nodes[i].iter().enumerate() {
+                        if n.level == top {
+                            by_level.entry(top).or_default().push((ri, pos));
+                        }
+                    }
+                }
+                let mut opened: std::collections::HashMap<(usize, usize), Vec<NodeSummary>> =
+                    std::collections::HashMap::new();
+                for (level, at) in by_level {
+                    let nodes: Vec<NodeSummary> = at
+                        .iter()
+                        .map(|&(ri, pos)| open[ri].nodes[i][pos].clone())
+                        .collect();
+                    for (place, kids) in at.into_iter().zip(self.open(i, level, &nodes)?) {
+                        opened.insert(place, kids);
+                    }
+                }
+                for (ri, r) in open.iter_mut().enumerate() {
+                    let run = std::mem::take(&mut r.nodes[i]);
+                    for (pos, n) in run.into_iter().enumerate() {
+                        match opened.remove(&(ri, pos)) {
+                            Some(kids) => r.nodes[i].extend(kids),
+                            None => r.nodes[i].push(n),
+                        }
+                    }
+                }
+            }
+            regions = open.into_iter().flat_map(Region::split).collect();
+        }
+        found.sort_by(|x, y| x.through.cmp(&y.through));
+        let mut merged: Vec<DriftRange> = Vec::with_capacity(found.len());
+        for r in found {
+            match merged.last_mut() {
+                Some(p) if r.after.as_ref() == Some(&p.through) => {
+                    p.through = r.through;
+                    p.source_rows += r.source_rows;
+                    p.target_rows += r.target_rows;
+                }
+                _ => merged.push(r),
             }
         }
+        Ok(merged)
     }
 }
 
@@ -315,25 +386,19 @@ impl<A: TreeSide, B: TreeSide> Iterator for Walk<A, B> {
     type Item = Result<DriftRange, WalkError>;
 
     fn next(&mut self) -> Option<Self::Item> {
-        loop {
-            match self.step() {
-                Err(e) => return Some(Err(e)),
-                Ok(Some(r)) => match self.pending.take() {
-                    Some(mut p) if r.after.as_ref() == Some(&p.through) => {
-                        p.through = r.through;
-                        p.source_rows += r.source_rows;
-                        p.target_rows += r.target_rows;
-                        self.pending = Some(p);
-                    }
-                    Some(p) => {
-                        self.pending = Some(r);
-                        return Some(Ok(p));
-                    }
-                    None => self.pending = Some(r),
-                },
-                Ok(None) => return self.pending.take().map(Ok),
+        if self.failed {
+            return None;
+        }
+        if self.ranges.is_none() {
+            match self.run() {
+                Ok(r) => self.ranges = Some(r.into_iter()),
+                Err(e) => {
+                    self.failed = true;
+                    return Some(Err(e));
+                }
             }
         }
+        self.ranges.as_mut().and_then(Iterator::next).map(Ok)
     }
 }
 

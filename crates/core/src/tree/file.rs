@@ -644,7 +644,13 @@ impl TreeSide for &TreeFile {
         }
     }
 
-    fn children(&mut self, node: &NodeSummary) -> Result<Vec<NodeSummary>, FileError> {
+    fn children(&mut self, nodes: &[NodeSummary]) -> Result<Vec<Vec<NodeSummary>>, FileError> {
+        nodes.iter().map(|n| self.children_of(n)).collect()
+    }
+}
+
+impl TreeFile {
+    fn children_of(&self, node: &NodeSummary) -> Result<Vec<NodeSummary>, FileError> {
         if node.level == 0 {
             return Err(self.corrupt("a leaf has no children"));
         }

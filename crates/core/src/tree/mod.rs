@@ -96,11 +96,16 @@ impl TreeSide for &Tree {
         Ok(self.root_summary())
     }
 
-    fn children(&mut self, node: &NodeSummary) -> Result<Vec<NodeSummary>, NoSuchNode> {
-        self.children_of(node.level, node.index).ok_or(NoSuchNode {
-            level: node.level,
-            index: node.index,
-        })
+    fn children(&mut self, nodes: &[NodeSummary]) -> Result<Vec<Vec<NodeSummary>>, NoSuchNode> {
+        nodes
+            .iter()
+            .map(|n| {
+                self.children_of(n.level, n.index).ok_or(NoSuchNode {
+                    level: n.level,
+                    index: n.index,
+                })
+            })
+            .collect()
     }
 }
 

@@ -29,6 +29,8 @@ pub const MAX_KEY_LEN: usize = 64 * 1024;
 /// The most children a node may have on the wire (boundaries are
 /// content-defined, so this is far above any real fanout).
 pub const MAX_CHILDREN: u64 = 1 << 20;
+/// Nodes per children request.
+pub const CHILDREN_BATCH: usize = 1024;
 /// Leaf entries per page of an entries request.
 pub const ENTRIES_PAGE: u32 = 16 * 1024;
 /// Keys per rows request.
@@ -190,19 +192,28 @@ impl RootRequest {
     }
 }
 
-/// Request: the children of node `index` on `level`.
+/// Request: the children of several nodes of one level (ascending indexes,
+/// at most [`CHILDREN_BATCH`]), so that a walk opens all the nodes of a
+/// level it needs in one round trip per side.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ChildrenRequest {
     pub tree: TreeId,
     pub level: u8,
-    pub index: u32,
+    pub indexes: Vec<u32>,
 }
 
 impl ChildrenRequest {
+    /// The tree id, the level, the count, then each index as its distance
+    /// from the one before.
     pub fn encode(&self) -> Vec<u8> {
         let mut out = self.tree.to_le_bytes().to_vec();
         out.push(self.level);
-        put_varint(&mut out, self.index as u64);
+        put_varint(&mut out, self.indexes.len() as u64);
+        let mut prev = 0u64;
+        for &i in &self.indexes {
+            put_varint(&mut out, i as u64 - prev);
+            prev = i as u64;
+        }
         out
     }
 
@@ -210,9 +221,29 @@ impl ChildrenRequest {
         let mut r = Reader::new(bytes);
         let tree = r.tree()?;
         let level = r.u8()?;
-        let index = r.bounded(u32::MAX as u64, "node index out of range")? as u32;
+        let n = r.count(1, CHILDREN_BATCH as u64)?;
+        if n == 0 {
+            return Err(WireError::Invalid("no nodes"));
+        }
+        let mut indexes: Vec<u32> = Vec::with_capacity(n);
+        let mut at = 0u64;
+        for k in 0..n {
+            let d = r.varint()?;
+            if k > 0 && d == 0 {
+                return Err(WireError::Invalid("node indexes not ascending"));
+            }
+            at = at
+                .checked_add(d)
+                .filter(|&v| v <= u32::MAX as u64)
+                .ok_or(WireError::Invalid("node index out of range"))?;
+            indexes.push(at as u32);
+        }
         r.finish()?;
-        Ok(ChildrenRequest { tree, level, index })
+        Ok(ChildrenRequest {
+            tree,
+            level,
+            indexes,
+        })
     }
 }
 
@@ -383,35 +414,51 @@ pub fn decode_root(bytes: &[u8]) -> Result<Option<NodeSummary>, WireError> {
     Ok(root)
 }
 
-/// Response to a [`ChildrenRequest`] for `parent`: the first child's index,
-/// the number of children, then each child's key (prefix-compressed; the
-/// last child's left out), rows and hash prefix. `kids` must be the parent's
-/// children as its tree holds them: consecutive, ending at its last key.
-pub fn encode_children(kids: &[NodeSummary]) -> Vec<u8> {
+/// Response to a [`ChildrenRequest`]: for each requested node in turn, the
+/// first child's index, the number of children, then each child's key
+/// (prefix-compressed; the last child's left out), rows and hash prefix.
+/// Each of `groups` must be a node's children as its tree holds them:
+/// consecutive, ending at the node's last key.
+pub fn encode_children(groups: &[Vec<NodeSummary>]) -> Vec<u8> {
     let mut out = Vec::new();
-    put_varint(&mut out, kids.first().map_or(0, |k| k.index as u64));
-    put_varint(&mut out, kids.len() as u64);
-    let mut prev: &[u8] = &[];
-    for (i, k) in kids.iter().enumerate() {
-        if i + 1 < kids.len() {
-            put_key_after(&mut out, prev, k.last_key.as_bytes());
-            prev = k.last_key.as_bytes();
+    for kids in groups {
+        put_varint(&mut out, kids.first().map_or(0, |k| k.index as u64));
+        put_varint(&mut out, kids.len() as u64);
+        let mut prev: &[u8] = &[];
+        for (i, k) in kids.iter().enumerate() {
+            if i + 1 < kids.len() {
+                put_key_after(&mut out, prev, k.last_key.as_bytes());
+                prev = k.last_key.as_bytes();
+            }
+            put_varint(&mut out, k.rows);
+            out.extend_from_slice(&k.hash.0);
         }
-        put_varint(&mut out, k.rows);
-        out.extend_from_slice(&k.hash.0);
     }
     out
 }
 
-/// Decodes the children of `parent`, checking that they are what children
-/// of that node can be: one level down, consecutive, keys ascending and
-/// ending at the parent's last key, rows adding up to the parent's.
-pub fn decode_children(parent: &NodeSummary, bytes: &[u8]) -> Result<Vec<NodeSummary>, WireError> {
+/// Decodes the children of each of `parents`, checking that they are what
+/// children of those nodes can be: one level down, consecutive, keys
+/// ascending and ending at the parent's last key, rows adding up to the
+/// parent's.
+pub fn decode_children(
+    parents: &[NodeSummary],
+    bytes: &[u8],
+) -> Result<Vec<Vec<NodeSummary>>, WireError> {
+    let mut r = Reader::new(bytes);
+    let mut out = Vec::with_capacity(parents.len().min(CHILDREN_BATCH));
+    for parent in parents {
+        out.push(read_children(&mut r, parent)?);
+    }
+    r.finish()?;
+    Ok(out)
+}
+
+fn read_children(r: &mut Reader<'_>, parent: &NodeSummary) -> Result<Vec<NodeSummary>, WireError> {
     if parent.level == 0 {
         return Err(WireError::Invalid("a leaf has no children"));
     }
     let level = parent.level - 1;
-    let mut r = Reader::new(bytes);
     let first = r.bounded(u32::MAX as u64, "node index out of range")?;
     let n = r.count(1 + HASH_PREFIX_LEN, MAX_CHILDREN)?;
     if n == 0 {
@@ -452,7 +499,6 @@ pub fn decode_children(parent: &NodeSummary, bytes: &[u8]) -> Result<Vec<NodeSum
             hash,
         });
     }
-    r.finish()?;
     if rows_total != parent.rows {
         return Err(WireError::Invalid(
             "children's rows do not add up to the parent's",
@@ -692,16 +738,26 @@ mod tests {
             summary(1, 41, b"abd", 15, 3),
             summary(1, 42, b"zz", 5, 4),
         ];
-        let bytes = encode_children(&kids);
-        assert_eq!(decode_children(&parent, &bytes).unwrap(), kids);
+        let other = summary(2, 9, b"zzz", 3, 9);
+        let more = vec![summary(1, 50, b"zzz", 3, 8)];
+        let groups = vec![kids.clone(), more];
+        let bytes = encode_children(&groups);
+        assert_eq!(
+            decode_children(&[parent.clone(), other.clone()], &bytes).unwrap(),
+            groups
+        );
         // The last child's key costs nothing.
         let mut shifted = kids.clone();
         shifted[2].last_key = Key::from_bytes(b"zzzzzzzz");
-        assert_eq!(encode_children(&shifted).len(), bytes.len());
+        assert_eq!(
+            encode_children(&[shifted]).len(),
+            encode_children(&[kids.clone()]).len()
+        );
         // Rows that do not add up are refused.
         let mut wrong = parent.clone();
         wrong.rows = 31;
-        assert!(decode_children(&wrong, &bytes).is_err());
+        assert!(decode_children(&[wrong, other], &bytes).is_err());
+        assert!(decode_children(&[parent], &bytes).is_err());
     }
 
     #[test]
@@ -716,7 +772,7 @@ mod tests {
         let c = ChildrenRequest {
             tree: 1,
             level: 3,
-            index: 300,
+            indexes: vec![3, 300, 70_000],
         };
         assert_eq!(ChildrenRequest::decode(&c.encode()).unwrap(), c);
         let q = RowsRequest {
@@ -770,7 +826,7 @@ mod tests {
         fn decoders_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..200)) {
             let parent = summary(1, 0, b"\xff\xff", 1000, 0);
             let _ = decode_root(&bytes);
-            let _ = decode_children(&parent, &bytes);
+            let _ = decode_children(&[parent.clone(), parent], &bytes);
             let req = EntriesRequest { tree: 0, after: None, through: Key::from_bytes(b"\xff"), limit: 100 };
             let _ = decode_entries(&req, &bytes);
             let _ = decode_rows(&bytes, 3);
