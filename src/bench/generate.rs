@@ -66,6 +66,16 @@ fn insert(stmt: &mut rusqlite::Statement<'_>, r: &Row) -> rusqlite::Result<usize
     ])
 }
 
+/// Renames a finished file into place and flushes it to disk, so the
+/// kernel's write-back of a freshly generated file does not run during (and
+/// slow down) the first comparison that reads it.
+fn finish(tmp: &Path, path: &Path) -> Result<(), BenchError> {
+    std::fs::rename(tmp, path).map_err(|x| write_err(path, x))?;
+    std::fs::File::open(path)
+        .and_then(|f| f.sync_all())
+        .map_err(|x| write_err(path, x))
+}
+
 fn tmp_path(path: &Path) -> PathBuf {
     let mut p = path.as_os_str().to_owned();
     p.push(format!(".tmp{}", std::process::id()));
@@ -91,7 +101,7 @@ fn write_sqlite(path: &Path, rows: impl Iterator<Item = Row>) -> Result<(), Benc
     }
     tx.commit().map_err(e)?;
     drop(c);
-    std::fs::rename(&tmp, path).map_err(|x| write_err(path, x))
+    finish(&tmp, path)
 }
 
 fn source_path(dir: &Path, rows: u64) -> PathBuf {
@@ -156,7 +166,7 @@ pub fn sqlite_replica(
     }
     tx.commit().map_err(e)?;
     drop(c);
-    std::fs::rename(&tmp, &path).map_err(|x| write_err(&path, x))?;
+    finish(&tmp, &path)?;
     Ok((path, true))
 }
 
