@@ -21,6 +21,7 @@ use std::time::Instant;
 
 use driftsum::core::diff::{entry_differences, Walk};
 use driftsum::core::hash::row_hash;
+use driftsum::core::tree::wire::KeyRange;
 use driftsum::core::tree::{wire, Entry, HashPrefix};
 use driftsum::core::{key, Builder, Hash, Key, Shape, Tree, Value};
 
@@ -172,18 +173,30 @@ fn main() {
             let ranges: Vec<_> = walk.by_ref().map(|r| r.expect("walk")).collect();
             let ws = walk.stats().clone();
             let (mut eb, mut ert, mut named) = (0u64, 0u64, 0usize);
-            for r in &ranges {
-                let a = entries(r.after.as_ref(), &r.through, &e, false);
-                let b = entries(r.after.as_ref(), &r.through, &e, true);
+            let keyed: Vec<KeyRange> = ranges
+                .iter()
+                .map(|r| KeyRange {
+                    after: r.after.clone(),
+                    through: r.through.clone(),
+                })
+                .collect();
+            let per_side = |target: bool| -> Vec<Vec<Entry>> {
+                keyed
+                    .iter()
+                    .map(|r| entries(r.after.as_ref(), &r.through, &e, target))
+                    .collect()
+            };
+            let (a, b) = (per_side(false), per_side(true));
+            if !keyed.is_empty() {
                 for side in [&a, &b] {
-                    for (req, page, more) in
-                        wire::entry_pages(0, r.after.as_ref(), &r.through, side)
-                    {
+                    for (req, page, more) in wire::entry_pages(0, &keyed, side) {
                         ert += 1;
-                        eb += (req.encode().len() + wire::encode_entries(page, more).len()) as u64;
+                        eb += (req.encode().len() + wire::encode_entries(&page, more).len()) as u64;
                     }
                 }
-                named += entry_differences(&a, &b).len();
+            }
+            for (x, y) in a.iter().zip(&b) {
+                named += entry_differences(x, y).len();
             }
             assert_eq!(named as u64, k, "every difference named by its key");
             let levels: Vec<String> = ws

@@ -253,7 +253,9 @@ impl AgentClient {
         self.wire(what, wire::decode_children(nodes, &answer))
     }
 
-    pub fn entries(&mut self, req: &EntriesRequest) -> Result<(Vec<Entry>, bool), AgentError> {
+    /// A page of the entries of the requested ranges (one list per range),
+    /// and whether more follow.
+    pub fn entries(&mut self, req: &EntriesRequest) -> Result<(Vec<Vec<Entry>>, bool), AgentError> {
         let what = "reading leaf entries";
         let answer = self.call(what, "POST", "/v1/entries", &req.encode(), REQUEST_TIMEOUT)?;
         self.wire(what, wire::decode_entries(req, &answer))

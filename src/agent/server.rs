@@ -429,29 +429,44 @@ impl State {
             Err(a) => return a,
         };
         let mut hasher = RowHasher::new(&s.spec, &s.canon);
-        let mut found: Vec<Entry> = Vec::new();
-        let limit = req.limit.min(wire::ENTRIES_PAGE) as usize;
-        // A source that does not scan in key order must be read to the end
-        // of the range before a page can be cut from it.
-        let ordered = s.ordered;
-        let scanned = self.scan_range(&s, req.after.as_ref(), &req.through, &mut |_, row| {
-            if ordered && found.len() > limit {
-                return false;
+        // Fill the page range by range; once it is full, only look for one
+        // more entry, to say whether more follow.
+        let mut room = req.limit.min(wire::ENTRIES_PAGE) as usize;
+        let mut more = false;
+        let mut pages: Vec<Vec<Entry>> = Vec::with_capacity(req.ranges.len());
+        for range in &req.ranges {
+            if room == 0 && more {
+                pages.push(Vec::new());
+                continue;
             }
-            let (k, h) = hasher.hash(row);
-            found.push(Entry {
-                key: Key::from_bytes(k),
-                hash: HashPrefix::from(&h),
-            });
-            true
-        });
-        if let Err(a) = scanned {
-            return a;
+            let mut found: Vec<Entry> = Vec::new();
+            // A source that does not scan in key order is read to the end of
+            // the range before a page can be cut from it.
+            let ordered = s.ordered;
+            let scanned =
+                self.scan_range(&s, range.after.as_ref(), &range.through, &mut |_, row| {
+                    if ordered && found.len() > room {
+                        return false;
+                    }
+                    let (k, h) = hasher.hash(row);
+                    found.push(Entry {
+                        key: Key::from_bytes(k),
+                        hash: HashPrefix::from(&h),
+                    });
+                    true
+                });
+            if let Err(a) = scanned {
+                return a;
+            }
+            found.sort_by(|a, b| a.key.cmp(&b.key));
+            if found.len() > room {
+                more = true;
+                found.truncate(room);
+            }
+            room -= found.len();
+            pages.push(found);
         }
-        found.sort_by(|a, b| a.key.cmp(&b.key));
-        let more = found.len() > limit;
-        found.truncate(limit);
-        binary(wire::encode_entries(&found, more))
+        binary(wire::encode_entries(&pages, more))
     }
 
     fn rows(&self, body: &[u8]) -> Answer {
@@ -463,19 +478,21 @@ impl State {
             Ok(s) => s,
             Err(a) => return a,
         };
-        let Some(last) = req.keys.last() else {
-            return text(400, "no keys");
-        };
         let mut rows: Vec<(Key, Vec<Value>)> = Vec::new();
-        let scanned = self.scan_range(&s, req.after.as_ref(), last, &mut |k, row| {
-            let k = Key::from_bytes(k);
-            if req.keys.binary_search(&k).is_ok() {
-                rows.push((k, row.to_vec()));
+        for (after, keys) in &req.groups {
+            let Some(last) = keys.last() else {
+                return text(400, "a group without keys");
+            };
+            let scanned = self.scan_range(&s, after.as_ref(), last, &mut |k, row| {
+                let k = Key::from_bytes(k);
+                if keys.binary_search(&k).is_ok() {
+                    rows.push((k, row.to_vec()));
+                }
+                true
+            });
+            if let Err(a) = scanned {
+                return a;
             }
-            true
-        });
-        if let Err(a) = scanned {
-            return a;
         }
         rows.sort_by(|a, b| a.0.cmp(&b.0));
         let rows: Vec<Vec<Value>> = rows.into_iter().map(|(_, r)| r).collect();

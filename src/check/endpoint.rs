@@ -9,6 +9,7 @@ use driftsum_core::canon::{self, CanonOptions};
 use driftsum_core::diff::{DriftRange, TreeSide};
 use driftsum_core::hash::row_hash;
 use driftsum_core::tree::file::{ColumnMeta, FileError, TreeMeta};
+use driftsum_core::tree::wire::KeyRange;
 use driftsum_core::tree::{wire, Entry, HashPrefix, NoSuchNode, NodeSummary, TreeFile};
 use driftsum_core::{key, Hash, Key, Shape, Side, Tree, Value, ENCODING_VERSION};
 
@@ -277,15 +278,16 @@ impl Endpoint<'_> {
         }
     }
 
-    /// This side's leaf entries in `range`, in key order; `None` for a tree
-    /// file without entries.
+    /// This side's leaf entries in each of `ranges` (ascending, disjoint),
+    /// in key order; `None` for a tree file without entries. An agent is
+    /// asked for all the ranges at once, a page at a time.
     pub fn entries(
         &mut self,
         prepared: &mut Prepared,
         spec: &ScanSpec,
         opts: &CanonOptions,
-        range: &DriftRange,
-    ) -> Result<Option<Vec<Entry>>, SourceError> {
+        ranges: &[KeyRange],
+    ) -> Result<Option<Vec<Vec<Entry>>>, SourceError> {
         match (self, &mut prepared.kind) {
             (
                 Endpoint::Db(s),
@@ -293,90 +295,124 @@ impl Endpoint<'_> {
                     ordered, cached, ..
                 },
             ) => {
-                let rows = fetch_range(*s, spec, range, *ordered)?;
-                prepared.rows_read += rows.len() as u64;
                 let mut hasher = RowHasher::new(spec, opts);
-                let entries = rows
-                    .iter()
-                    .map(|r| {
-                        let (_, h) = hasher.hash(&r.values);
-                        Entry {
-                            key: r.key.clone(),
-                            hash: HashPrefix::from(&h),
-                        }
-                    })
-                    .collect();
-                *cached = rows;
-                Ok(Some(entries))
+                let mut out = Vec::with_capacity(ranges.len());
+                cached.clear();
+                for r in ranges {
+                    let range = DriftRange {
+                        after: r.after.clone(),
+                        through: r.through.clone(),
+                        source_rows: 0,
+                        target_rows: 0,
+                    };
+                    let rows = fetch_range(*s, spec, &range, *ordered)?;
+                    prepared.rows_read += rows.len() as u64;
+                    out.push(
+                        rows.iter()
+                            .map(|r| {
+                                let (_, h) = hasher.hash(&r.values);
+                                Entry {
+                                    key: r.key.clone(),
+                                    hash: HashPrefix::from(&h),
+                                }
+                            })
+                            .collect(),
+                    );
+                    cached.extend(rows);
+                }
+                Ok(Some(out))
             }
             (Endpoint::File(f), _) => {
                 if !f.has_entries() {
                     return Ok(None);
                 }
-                let (e, _) = f
-                    .entries(range.after.as_ref(), &range.through, u32::MAX)
-                    .map_err(file_err)?;
-                Ok(Some(e))
+                let mut out = Vec::with_capacity(ranges.len());
+                for r in ranges {
+                    let (e, _) = f
+                        .entries(r.after.as_ref(), &r.through, u32::MAX)
+                        .map_err(file_err)?;
+                    out.push(e);
+                }
+                Ok(Some(out))
             }
             (Endpoint::Agent(c), Kind::Remote { id }) => {
-                let mut out: Vec<Entry> = Vec::new();
-                let mut after = range.after.clone();
-                loop {
-                    let req = wire::EntriesRequest {
-                        tree: *id,
-                        after: after.clone(),
-                        through: range.through.clone(),
-                        limit: wire::ENTRIES_PAGE,
-                    };
-                    let (page, more) = c.entries(&req).map_err(agent_err)?;
-                    after = page.last().map(|e| e.key.clone());
-                    prepared.rows_read += page.len() as u64;
-                    out.extend(page);
-                    if !more {
-                        return Ok(Some(out));
+                let mut out: Vec<Vec<Entry>> = vec![Vec::new(); ranges.len()];
+                for (batch, base) in ranges
+                    .chunks(wire::RANGES_BATCH)
+                    .zip((0..).step_by(wire::RANGES_BATCH))
+                {
+                    // The ranges still to ask for, and where each one's
+                    // entries go.
+                    let mut todo: Vec<(KeyRange, usize)> =
+                        batch.iter().cloned().zip(base..).collect();
+                    loop {
+                        let req = wire::EntriesRequest {
+                            tree: *id,
+                            ranges: todo.iter().map(|t| t.0.clone()).collect(),
+                            limit: wire::ENTRIES_PAGE,
+                        };
+                        let (pages, more) = c.entries(&req).map_err(agent_err)?;
+                        let last = pages.iter().rposition(|p| !p.is_empty());
+                        let mut next = Vec::new();
+                        for (k, page) in pages.into_iter().enumerate() {
+                            let (range, at) = &todo[k];
+                            if more && Some(k) == last {
+                                next.push((
+                                    KeyRange {
+                                        after: page.last().map(|e| e.key.clone()),
+                                        through: range.through.clone(),
+                                    },
+                                    *at,
+                                ));
+                            } else if more && last.is_some_and(|l| k > l) {
+                                next.push((range.clone(), *at));
+                            }
+                            prepared.rows_read += page.len() as u64;
+                            out[*at].extend(page);
+                        }
+                        if !more || next.is_empty() {
+                            break;
+                        }
+                        todo = next;
                     }
                 }
+                Ok(Some(out))
             }
             _ => Err(SourceError::Other("a tree prepared by another side".into())),
         }
     }
 
-    /// This side's rows with `keys` (ascending), in key order; `None` for a
-    /// tree file, which holds no rows.
+    /// This side's rows with the keys of `groups` (each a range's lower
+    /// bound and keys in it, all ascending), in key order; `None` for a tree
+    /// file, which holds no rows.
     pub fn rows(
         &mut self,
         prepared: &mut Prepared,
         spec: &ScanSpec,
-        range: &DriftRange,
-        keys: &[Key],
+        groups: &[(Option<Key>, Vec<Key>)],
     ) -> Result<Option<Vec<KeyedRow>>, SourceError> {
+        // Groups are ascending and disjoint, so their keys in a row are too.
+        let all: Vec<&Key> = groups.iter().flat_map(|g| &g.1).collect();
+        let wanted = |k: &Key| all.binary_search(&k).is_ok();
         match (self, &mut prepared.kind) {
             (Endpoint::Db(_), Kind::Local { cached, .. }) => Ok(Some(
-                cached
-                    .iter()
-                    .filter(|r| keys.binary_search(&r.key).is_ok())
-                    .cloned()
-                    .collect(),
+                cached.iter().filter(|r| wanted(&r.key)).cloned().collect(),
             )),
             (Endpoint::File(_), _) => Ok(None),
             (Endpoint::Agent(c), Kind::Remote { id }) => {
                 let nkey = spec.key.len();
                 let mut out = Vec::new();
-                for page in keys.chunks(wire::ROWS_PAGE) {
-                    let req = wire::RowsRequest {
-                        tree: *id,
-                        after: range.after.clone(),
-                        keys: page.to_vec(),
-                    };
+                for req in wire::rows_pages(*id, groups) {
                     for values in c.rows(&req, spec.width()).map_err(agent_err)? {
                         let k = key::encode(&values[..nkey]);
                         // Only what was asked for counts, whatever was sent.
-                        if page.binary_search(&k).is_ok() {
+                        if wanted(&k) {
                             out.push(KeyedRow { key: k, values });
                         }
                     }
                 }
                 out.sort_by(|a, b| a.key.cmp(&b.key));
+                out.dedup_by(|a, b| a.key == b.key);
                 Ok(Some(out))
             }
             _ => Err(SourceError::Other("a tree prepared by another side".into())),

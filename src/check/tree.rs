@@ -13,6 +13,7 @@ use std::time::Instant;
 use driftsum_core::canon::CanonOptions;
 use driftsum_core::diff::{entry_differences, DriftRange, KeyDiff};
 use driftsum_core::tree::file::EntryLog;
+use driftsum_core::tree::wire::KeyRange;
 use driftsum_core::tree::{wire, Entry, OrderError};
 use driftsum_core::{key, Hash, Key, Shape, Side, Tree, Value, Walk};
 
@@ -133,33 +134,39 @@ fn key_values(k: &Key) -> Vec<Value> {
     key::decode(k.as_bytes()).unwrap_or_default()
 }
 
-/// What fetching one side's entries of a range costs on the wire: the pages
-/// an agent sends.
-fn entries_cost(cost: &mut PhaseCost, range: &DriftRange, entries: &[Entry]) {
-    for (req, page, more) in wire::entry_pages(0, range.after.as_ref(), &range.through, entries) {
+/// What fetching one side's entries of the drifted ranges costs on the
+/// wire: the pages an agent sends.
+fn entries_cost(cost: &mut PhaseCost, ranges: &[KeyRange], entries: &[Vec<Entry>]) {
+    for (req, page, more) in wire::entry_pages(0, ranges, entries) {
         cost.round_trips += 1;
-        cost.items += page.len() as u64;
-        cost.bytes += (req.encode().len() + wire::encode_entries(page, more).len()) as u64;
+        cost.items += page.iter().map(Vec::len).sum::<usize>() as u64;
+        cost.bytes += (req.encode().len() + wire::encode_entries(&page, more).len()) as u64;
     }
 }
 
 /// What fetching one side's rows by key costs on the wire.
-fn rows_cost(cost: &mut PhaseCost, after: Option<&Key>, keys: &[Key], rows: &[KeyedRow]) {
-    for page in keys.chunks(wire::ROWS_PAGE) {
+fn rows_cost(cost: &mut PhaseCost, groups: &[(Option<Key>, Vec<Key>)], rows: &[KeyedRow]) {
+    for req in wire::rows_pages(0, groups) {
+        let keys: Vec<&Key> = req.groups.iter().flat_map(|g| &g.1).collect();
         let found: Vec<Vec<Value>> = rows
             .iter()
-            .filter(|r| page.binary_search(&r.key).is_ok())
+            .filter(|r| keys.binary_search(&&r.key).is_ok())
             .map(|r| r.values.clone())
             .collect();
-        let req = wire::RowsRequest {
-            tree: 0,
-            after: after.cloned(),
-            keys: page.to_vec(),
-        };
         cost.round_trips += 1;
         cost.items += found.len() as u64;
         cost.bytes += (req.encode().len() + wire::encode_rows(&found).len()) as u64;
     }
+}
+
+/// The rows of `rows` (key-sorted) with keys in `range`.
+fn in_range(rows: &[KeyedRow], range: &KeyRange) -> Vec<KeyedRow> {
+    let start = rows.partition_point(|r| range.after.as_ref().is_some_and(|a| r.key <= *a));
+    rows[start..]
+        .iter()
+        .take_while(|r| r.key <= range.through)
+        .cloned()
+        .collect()
 }
 
 /// Differences named by keys alone, when a side (a tree file) has no rows.
@@ -223,81 +230,114 @@ pub fn compare(
     let fetch_started = Instant::now();
     let nkey = plan.source.key.len();
     let transfer = &mut outcome.stats.transfer;
-    for r in &ranges {
+    let keyed: Vec<KeyRange> = ranges
+        .iter()
+        .map(|r| KeyRange {
+            after: r.after.clone(),
+            through: r.through.clone(),
+        })
+        .collect();
+    let (ea, eb) = if ranges.is_empty() {
+        (Some(Vec::new()), Some(Vec::new()))
+    } else {
         let ea = source
-            .entries(&mut a, &plan.source, opts, r)
+            .entries(&mut a, &plan.source, opts, &keyed)
             .map_err(CheckError::Source)?;
         let eb = target
-            .entries(&mut b, &plan.target, opts, r)
+            .entries(&mut b, &plan.target, opts, &keyed)
             .map_err(CheckError::Target)?;
-        for e in [&ea, &eb].into_iter().flatten() {
-            entries_cost(&mut transfer.entries, r, e);
-        }
-        let mut first = [&ea, &eb]
-            .into_iter()
-            .flatten()
-            .filter_map(|e| e.first().map(|e| e.key.clone()))
-            .min();
-        let (Some(ea), Some(eb)) = (ea, eb) else {
-            // A tree file without entries: the range is all that is known.
-            if first.is_none() {
-                for f in [source.file(), target.file()].into_iter().flatten() {
-                    let k = f.first_key_after(r.after.as_ref()).ok().flatten();
-                    first = first.into_iter().chain(k).min();
-                }
+        (ea, eb)
+    };
+    for e in [&ea, &eb].into_iter().flatten() {
+        entries_cost(&mut transfer.entries, &keyed, e);
+    }
+    let range_outcome = |r: &DriftRange, first: Option<Key>| RangeOutcome {
+        first: key_values(first.as_ref().unwrap_or(&r.through)),
+        last: key_values(&r.through),
+        source_rows: r.source_rows,
+        target_rows: r.target_rows,
+    };
+    let (Some(ea), Some(eb)) = (&ea, &eb) else {
+        // A tree file without entries: the ranges are all that is known.
+        for (i, r) in ranges.iter().enumerate() {
+            let mut first = [&ea, &eb]
+                .into_iter()
+                .flatten()
+                .filter_map(|e| e[i].first().map(|e| e.key.clone()))
+                .min();
+            for f in [source.file(), target.file()].into_iter().flatten() {
+                let k = f.first_key_after(r.after.as_ref()).ok().flatten();
+                first = first.into_iter().chain(k).min();
             }
-            outcome.ranges.push(RangeOutcome {
-                first: key_values(first.as_ref().unwrap_or(&r.through)),
-                last: key_values(&r.through),
-                source_rows: r.source_rows,
-                target_rows: r.target_rows,
-            });
-            continue;
-        };
-        let diffs = entry_differences(&ea, &eb);
-        let wanted = |side: KeyDiff| -> Vec<Key> {
-            diffs
-                .iter()
-                .filter(|(_, d)| *d == side || *d == KeyDiff::Changed)
-                .map(|(k, _)| k.clone())
-                .collect()
-        };
-        let (ka, kb) = (wanted(KeyDiff::SourceOnly), wanted(KeyDiff::TargetOnly));
-        let mut found = Vec::new();
-        if !diffs.is_empty() {
-            let ra = match ka.is_empty() {
-                true => Some(Vec::new()),
-                false => source
-                    .rows(&mut a, &plan.source, r, &ka)
-                    .map_err(CheckError::Source)?,
-            };
-            let rb = match kb.is_empty() {
-                true => Some(Vec::new()),
-                false => target
-                    .rows(&mut b, &plan.target, r, &kb)
-                    .map_err(CheckError::Target)?,
-            };
-            found = match (ra, rb) {
-                (Some(ra), Some(rb)) => {
-                    rows_cost(&mut transfer.rows, r.after.as_ref(), &ka, &ra);
-                    rows_cost(&mut transfer.rows, r.after.as_ref(), &kb, &rb);
-                    compare_rows(ra, rb, nkey, opts)
-                }
-                _ => key_differences(&diffs),
-            };
+            outcome.ranges.push(range_outcome(r, first));
         }
+        outcome.stats.source_rows_read = a.rows_read;
+        outcome.stats.target_rows_read = b.rows_read;
+        outcome.stats.bytes_exchanged = transfer.bytes();
+        outcome.stats.round_trips = transfer.round_trips();
+        outcome.stats.fetch_seconds = fetch_started.elapsed().as_secs_f64();
+        outcome.stats.seconds = started.elapsed().as_secs_f64();
+        return Ok(());
+    };
+    // The differing keys of each range, and the keys each side is asked
+    // for rows of, grouped by range.
+    let diffs: Vec<Vec<(Key, KeyDiff)>> = ea
+        .iter()
+        .zip(eb)
+        .map(|(x, y)| entry_differences(x, y))
+        .collect();
+    let groups = |side: KeyDiff| -> Vec<(Option<Key>, Vec<Key>)> {
+        keyed
+            .iter()
+            .zip(&diffs)
+            .filter_map(|(r, d)| {
+                let keys: Vec<Key> = d
+                    .iter()
+                    .filter(|(_, k)| *k == side || *k == KeyDiff::Changed)
+                    .map(|(k, _)| k.clone())
+                    .collect();
+                (!keys.is_empty()).then(|| (r.after.clone(), keys))
+            })
+            .collect()
+    };
+    let (ga, gb) = (groups(KeyDiff::SourceOnly), groups(KeyDiff::TargetOnly));
+    let ra = match ga.is_empty() {
+        true => Some(Vec::new()),
+        false => source
+            .rows(&mut a, &plan.source, &ga)
+            .map_err(CheckError::Source)?,
+    };
+    let rb = match gb.is_empty() {
+        true => Some(Vec::new()),
+        false => target
+            .rows(&mut b, &plan.target, &gb)
+            .map_err(CheckError::Target)?,
+    };
+    if let (Some(ra), Some(rb)) = (&ra, &rb) {
+        rows_cost(&mut transfer.rows, &ga, ra);
+        rows_cost(&mut transfer.rows, &gb, rb);
+    }
+    for (i, r) in ranges.iter().enumerate() {
+        if diffs[i].is_empty() {
+            continue;
+        }
+        let found = match (&ra, &rb) {
+            (Some(ra), Some(rb)) => {
+                compare_rows(in_range(ra, &keyed[i]), in_range(rb, &keyed[i]), nkey, opts)
+            }
+            _ => key_differences(&diffs[i]),
+        };
         // With --float-digits, a range can hold only tolerated float
         // differences: it is then not drift.
         if found.is_empty() {
             continue;
         }
+        let first = [&ea[i], &eb[i]]
+            .into_iter()
+            .filter_map(|e| e.first().map(|e| e.key.clone()))
+            .min();
         outcome.differences.extend(found);
-        outcome.ranges.push(RangeOutcome {
-            first: key_values(first.as_ref().unwrap_or(&r.through)),
-            last: key_values(&r.through),
-            source_rows: r.source_rows,
-            target_rows: r.target_rows,
-        });
+        outcome.ranges.push(range_outcome(r, first));
     }
     outcome.stats.source_rows_read = a.rows_read;
     outcome.stats.target_rows_read = b.rows_read;

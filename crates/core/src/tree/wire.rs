@@ -29,6 +29,8 @@ pub const MAX_KEY_LEN: usize = 64 * 1024;
 /// The most children a node may have on the wire (boundaries are
 /// content-defined, so this is far above any real fanout).
 pub const MAX_CHILDREN: u64 = 1 << 20;
+/// Key ranges per entries request.
+pub const RANGES_BATCH: usize = 1024;
 /// Nodes per children request.
 pub const CHILDREN_BATCH: usize = 1024;
 /// Leaf entries per page of an entries request.
@@ -247,26 +249,59 @@ impl ChildrenRequest {
     }
 }
 
-/// Request: at most `limit` leaf entries with keys in `(after, through]`.
+/// A key interval `(after, through]`; `after: None` starts at the first key.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct KeyRange {
+    pub after: Option<Key>,
+    pub through: Key,
+}
+
+impl KeyRange {
+    pub fn contains(&self, key: &[u8]) -> bool {
+        self.after.as_ref().is_none_or(|a| key > a.as_bytes()) && key <= self.through.as_bytes()
+    }
+}
+
+fn put_range(out: &mut Vec<u8>, r: &KeyRange) {
+    match &r.after {
+        None => out.push(0),
+        Some(k) => {
+            out.push(1);
+            put_key(out, k.as_bytes());
+        }
+    }
+    put_key(out, r.through.as_bytes());
+}
+
+fn get_range(r: &mut Reader<'_>) -> Result<KeyRange, WireError> {
+    let after = match r.u8()? {
+        0 => None,
+        1 => Some(r.key()?),
+        _ => return Err(WireError::Invalid("bad lower bound flag")),
+    };
+    let through = r.key()?;
+    if after.as_ref().is_some_and(|a| *a >= through) {
+        return Err(WireError::Invalid("empty key range"));
+    }
+    Ok(KeyRange { after, through })
+}
+
+/// Request: the leaf entries of several key ranges (ascending, disjoint, at
+/// most [`RANGES_BATCH`]), at most `limit` entries in all.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct EntriesRequest {
     pub tree: TreeId,
-    pub after: Option<Key>,
-    pub through: Key,
+    pub ranges: Vec<KeyRange>,
     pub limit: u32,
 }
 
 impl EntriesRequest {
     pub fn encode(&self) -> Vec<u8> {
         let mut out = self.tree.to_le_bytes().to_vec();
-        match &self.after {
-            None => out.push(0),
-            Some(k) => {
-                out.push(1);
-                put_key(&mut out, k.as_bytes());
-            }
+        put_varint(&mut out, self.ranges.len() as u64);
+        for r in &self.ranges {
+            put_range(&mut out, r);
         }
-        put_key(&mut out, self.through.as_bytes());
         put_varint(&mut out, self.limit as u64);
         out
     }
@@ -274,75 +309,123 @@ impl EntriesRequest {
     pub fn decode(bytes: &[u8]) -> Result<EntriesRequest, WireError> {
         let mut r = Reader::new(bytes);
         let tree = r.tree()?;
-        let after = match r.u8()? {
-            0 => None,
-            1 => Some(r.key()?),
-            _ => return Err(WireError::Invalid("bad lower bound flag")),
-        };
-        let through = r.key()?;
+        let n = r.count(3, RANGES_BATCH as u64)?;
+        let mut ranges: Vec<KeyRange> = Vec::with_capacity(n);
+        for _ in 0..n {
+            let k = get_range(&mut r)?;
+            if ranges
+                .last()
+                .is_some_and(|p| k.after.as_ref().is_none_or(|a| *a < p.through))
+            {
+                return Err(WireError::Invalid("ranges overlap or are out of order"));
+            }
+            ranges.push(k);
+        }
         let limit = r.bounded(u32::MAX as u64, "limit out of range")? as u32;
         r.finish()?;
-        if limit == 0 {
-            return Err(WireError::Invalid("limit is zero"));
-        }
-        if after.as_ref().is_some_and(|a| *a >= through) {
-            return Err(WireError::Invalid("empty key range"));
+        if limit == 0 || ranges.is_empty() {
+            return Err(WireError::Invalid("nothing asked for"));
         }
         Ok(EntriesRequest {
             tree,
-            after,
-            through,
+            ranges,
             limit,
         })
     }
-
-    /// Whether `key` lies in the requested range.
-    pub fn contains(&self, key: &[u8]) -> bool {
-        self.after.as_ref().is_none_or(|a| key > a.as_bytes()) && key <= self.through.as_bytes()
-    }
 }
 
-/// Request: the rows with these keys (ascending, at most [`ROWS_PAGE`]),
-/// all in the key range `(after, last key]`, which bounds the agent's scan.
+/// Request: rows by key, in groups that each lie in one key range
+/// `(after, last key of the group]` (which bounds the agent's scan); at most
+/// [`ROWS_PAGE`] keys in all.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct RowsRequest {
     pub tree: TreeId,
-    pub after: Option<Key>,
-    pub keys: Vec<Key>,
+    pub groups: Vec<(Option<Key>, Vec<Key>)>,
 }
 
 impl RowsRequest {
     pub fn encode(&self) -> Vec<u8> {
         let mut out = self.tree.to_le_bytes().to_vec();
-        match &self.after {
-            None => out.push(0),
-            Some(k) => {
-                out.push(1);
-                put_key(&mut out, k.as_bytes());
+        put_varint(&mut out, self.groups.len() as u64);
+        for (after, keys) in &self.groups {
+            match after {
+                None => out.push(0),
+                Some(k) => {
+                    out.push(1);
+                    put_key(&mut out, k.as_bytes());
+                }
             }
+            put_keys(&mut out, keys);
         }
-        put_keys(&mut out, &self.keys);
         out
     }
 
     pub fn decode(bytes: &[u8]) -> Result<RowsRequest, WireError> {
         let mut r = Reader::new(bytes);
         let tree = r.tree()?;
-        let after = match r.u8()? {
-            0 => None,
-            1 => Some(r.key()?),
-            _ => return Err(WireError::Invalid("bad lower bound flag")),
-        };
-        let keys = get_keys(&mut r, ROWS_PAGE as u64)?;
+        let n = r.count(2, ROWS_PAGE as u64)?;
+        let mut groups: Vec<(Option<Key>, Vec<Key>)> = Vec::with_capacity(n);
+        let mut total = 0usize;
+        for _ in 0..n {
+            let after = match r.u8()? {
+                0 => None,
+                1 => Some(r.key()?),
+                _ => return Err(WireError::Invalid("bad lower bound flag")),
+            };
+            let keys = get_keys(&mut r, ROWS_PAGE as u64)?;
+            let Some(first) = keys.first() else {
+                return Err(WireError::Invalid("a group without keys"));
+            };
+            if after.as_ref().is_some_and(|a| first <= a) {
+                return Err(WireError::Invalid("a key at or before its lower bound"));
+            }
+            if groups
+                .last()
+                .and_then(|g| g.1.last())
+                .is_some_and(|p| after.as_ref().is_none_or(|a| a < p))
+            {
+                return Err(WireError::Invalid("groups overlap or are out of order"));
+            }
+            total += keys.len();
+            if total > ROWS_PAGE {
+                return Err(WireError::Invalid("too many keys"));
+            }
+            groups.push((after, keys));
+        }
         r.finish()?;
-        if keys.is_empty() {
+        if groups.is_empty() {
             return Err(WireError::Invalid("no keys"));
         }
-        if after.as_ref().is_some_and(|a| keys[0] <= *a) {
-            return Err(WireError::Invalid("a key at or before the lower bound"));
-        }
-        Ok(RowsRequest { tree, after, keys })
+        Ok(RowsRequest { tree, groups })
     }
+}
+
+/// Splits rows-by-key requests into pages of at most [`ROWS_PAGE`] keys:
+/// `groups` are `(range, keys in it)`, in key order.
+pub fn rows_pages(tree: TreeId, groups: &[(Option<Key>, Vec<Key>)]) -> Vec<RowsRequest> {
+    let mut out = Vec::new();
+    let mut cur: Vec<(Option<Key>, Vec<Key>)> = Vec::new();
+    let mut n = 0;
+    for (after, keys) in groups {
+        // A group split over pages goes on after the last key already sent.
+        let mut after = after.clone();
+        for chunk in keys.chunks(ROWS_PAGE) {
+            if n + chunk.len() > ROWS_PAGE {
+                out.push(RowsRequest {
+                    tree,
+                    groups: std::mem::take(&mut cur),
+                });
+                n = 0;
+            }
+            cur.push((after.clone(), chunk.to_vec()));
+            n += chunk.len();
+            after = chunk.last().cloned();
+        }
+    }
+    if !cur.is_empty() {
+        out.push(RowsRequest { tree, groups: cur });
+    }
+    out
 }
 
 fn put_keys(out: &mut Vec<u8>, keys: &[Key]) {
@@ -508,82 +591,121 @@ fn read_children(r: &mut Reader<'_>, parent: &NodeSummary) -> Result<Vec<NodeSum
 }
 
 /// Response to an [`EntriesRequest`]: whether more entries follow the page
-/// (`0`/`1`), their count, then each entry's key (prefix-compressed) and
-/// row-hash prefix.
-pub fn encode_entries(entries: &[Entry], more: bool) -> Vec<u8> {
+/// (`0`/`1`), then for each requested range its number of entries and the
+/// entries: key (prefix-compressed against the entry before, across ranges)
+/// and row-hash prefix. An agent fills the page range by range; when the
+/// limit cuts it, the ranges after the cut are sent empty and `more` is set.
+pub fn encode_entries(per_range: &[Vec<Entry>], more: bool) -> Vec<u8> {
     let mut out = vec![more as u8];
-    put_varint(&mut out, entries.len() as u64);
     let mut prev: &[u8] = &[];
-    for e in entries {
-        put_key_after(&mut out, prev, e.key.as_bytes());
-        prev = e.key.as_bytes();
-        out.extend_from_slice(&e.hash.0);
+    for entries in per_range {
+        put_varint(&mut out, entries.len() as u64);
+        for e in entries {
+            put_key_after(&mut out, prev, e.key.as_bytes());
+            prev = e.key.as_bytes();
+            out.extend_from_slice(&e.hash.0);
+        }
     }
     out
 }
 
-/// Decodes a page of entries answering `req`: ascending, inside the
-/// requested range, no more than asked for.
-pub fn decode_entries(req: &EntriesRequest, bytes: &[u8]) -> Result<(Vec<Entry>, bool), WireError> {
+/// Decodes a page of entries answering `req`: per range, ascending and
+/// inside it; no more than asked for in all.
+pub fn decode_entries(
+    req: &EntriesRequest,
+    bytes: &[u8],
+) -> Result<(Vec<Vec<Entry>>, bool), WireError> {
     let mut r = Reader::new(bytes);
     let more = match r.u8()? {
         0 => false,
         1 => true,
         _ => return Err(WireError::Invalid("bad continuation flag")),
     };
-    let n = r.count(2 + HASH_PREFIX_LEN, req.limit as u64)?;
-    let mut out: Vec<Entry> = Vec::with_capacity(n);
+    let mut out: Vec<Vec<Entry>> = Vec::with_capacity(req.ranges.len());
     let mut cur = Vec::new();
-    for _ in 0..n {
-        r.key_after(&mut cur)?;
-        if !req.contains(&cur) {
-            return Err(WireError::Invalid("an entry outside the requested range"));
+    let mut total = 0u64;
+    let mut last: Option<Key> = None;
+    for range in &req.ranges {
+        let n = r.count(2 + HASH_PREFIX_LEN, req.limit as u64 - total)?;
+        total += n as u64;
+        let mut page: Vec<Entry> = Vec::with_capacity(n);
+        for _ in 0..n {
+            r.key_after(&mut cur)?;
+            if !range.contains(&cur) {
+                return Err(WireError::Invalid("an entry outside its range"));
+            }
+            if last.as_ref().is_some_and(|p| p.as_bytes() >= &cur[..]) {
+                return Err(WireError::Invalid("entries not in key order"));
+            }
+            let key = Key::from_bytes(&cur);
+            last = Some(key.clone());
+            let hash = HashPrefix(r.array::<HASH_PREFIX_LEN>()?);
+            page.push(Entry { key, hash });
         }
-        if out.last().is_some_and(|p| p.key.as_bytes() >= &cur[..]) {
-            return Err(WireError::Invalid("entries not in key order"));
-        }
-        let hash = HashPrefix(r.array::<HASH_PREFIX_LEN>()?);
-        out.push(Entry {
-            key: Key::from_bytes(&cur),
-            hash,
-        });
+        out.push(page);
     }
     r.finish()?;
-    if more && n == 0 {
+    if more && total == 0 {
         return Err(WireError::Invalid("an empty page that promises more"));
     }
     Ok((out, more))
 }
 
-/// Splits one side's entries of a range into the pages an agent would send,
-/// returning each page's request and response: what the walk costs in
-/// requests and bytes whether the entries came from an agent or not.
-pub fn entry_pages<'e>(
+/// The requests an agent would be sent for the entries of `ranges`, and the
+/// page each answers with, given all the entries (`per_range`, one list per
+/// range): what fetching entries costs whether they came from an agent or
+/// not. A page holds at most `ENTRIES_PAGE` entries, filled range by range;
+/// the next request goes on after the last entry sent, in its range, with
+/// the ranges after it.
+pub fn entry_pages(
     tree: TreeId,
-    after: Option<&Key>,
-    through: &Key,
-    entries: &'e [Entry],
-) -> Vec<(EntriesRequest, &'e [Entry], bool)> {
+    ranges: &[KeyRange],
+    per_range: &[Vec<Entry>],
+) -> Vec<(EntriesRequest, Vec<Vec<Entry>>, bool)> {
     let mut out = Vec::new();
-    let mut after = after.cloned();
-    let mut rest = entries;
-    loop {
-        let take = rest.len().min(ENTRIES_PAGE as usize);
-        let (page, tail) = rest.split_at(take);
-        let more = !tail.is_empty();
-        let req = EntriesRequest {
-            tree,
-            after: after.clone(),
-            through: through.clone(),
-            limit: ENTRIES_PAGE,
-        };
-        out.push((req, page, more));
-        if !more {
-            return out;
+    for (rs, es) in ranges
+        .chunks(RANGES_BATCH)
+        .zip(per_range.chunks(RANGES_BATCH))
+    {
+        let mut todo: Vec<(KeyRange, &[Entry])> = rs
+            .iter()
+            .cloned()
+            .zip(es.iter().map(Vec::as_slice))
+            .collect();
+        loop {
+            let req = EntriesRequest {
+                tree,
+                ranges: todo.iter().map(|t| t.0.clone()).collect(),
+                limit: ENTRIES_PAGE,
+            };
+            let mut room = ENTRIES_PAGE as usize;
+            let page: Vec<Vec<Entry>> = todo
+                .iter()
+                .map(|(_, left)| {
+                    let take = left.len().min(room);
+                    room -= take;
+                    left[..take].to_vec()
+                })
+                .collect();
+            let more = todo.iter().zip(&page).any(|(t, p)| p.len() < t.1.len());
+            let last = page.iter().rposition(|p| !p.is_empty());
+            out.push((req, page.clone(), more));
+            let (true, Some(j)) = (more, last) else {
+                break;
+            };
+            let taken = page[j].len();
+            let mut next = vec![(
+                KeyRange {
+                    after: page[j].last().map(|e| e.key.clone()),
+                    through: todo[j].0.through.clone(),
+                },
+                &todo[j].1[taken..],
+            )];
+            next.extend(todo[j + 1..].iter().cloned());
+            todo = next;
         }
-        after = page.last().map(|e| e.key.clone());
-        rest = tail;
     }
+    out
 }
 
 const V_NULL: u8 = 0;
@@ -764,8 +886,16 @@ mod tests {
     fn requests_round_trip() {
         let r = EntriesRequest {
             tree: 9,
-            after: Some(Key::from_bytes(b"a")),
-            through: Key::from_bytes(b"b"),
+            ranges: vec![
+                KeyRange {
+                    after: Some(Key::from_bytes(b"a")),
+                    through: Key::from_bytes(b"b"),
+                },
+                KeyRange {
+                    after: Some(Key::from_bytes(b"c")),
+                    through: Key::from_bytes(b"d"),
+                },
+            ],
             limit: 5,
         };
         assert_eq!(EntriesRequest::decode(&r.encode()).unwrap(), r);
@@ -777,8 +907,13 @@ mod tests {
         assert_eq!(ChildrenRequest::decode(&c.encode()).unwrap(), c);
         let q = RowsRequest {
             tree: 2,
-            after: Some(Key::from_bytes(b"k0")),
-            keys: vec![Key::from_bytes(b"k1"), Key::from_bytes(b"k2")],
+            groups: vec![
+                (
+                    Some(Key::from_bytes(b"k0")),
+                    vec![Key::from_bytes(b"k1"), Key::from_bytes(b"k2")],
+                ),
+                (Some(Key::from_bytes(b"k2")), vec![Key::from_bytes(b"k3")]),
+            ],
         };
         assert_eq!(RowsRequest::decode(&q.encode()).unwrap(), q);
         let root = summary(4, 0, b"last", 99, 5);
@@ -804,21 +939,40 @@ mod tests {
 
     #[test]
     fn pages_cover_everything() {
-        let entries: Vec<Entry> = (0u32..(ENTRIES_PAGE * 2 + 3))
-            .map(|i| Entry {
-                key: Key::from_bytes(&i.to_be_bytes()),
-                hash: HashPrefix::default(),
-            })
-            .collect();
-        let through = entries.last().unwrap().key.clone();
-        let pages = entry_pages(0, None, &through, &entries);
+        let entries = |from: u32, n: u32| -> Vec<Entry> {
+            (from..from + n)
+                .map(|i| Entry {
+                    key: Key::from_bytes(&i.to_be_bytes()),
+                    hash: HashPrefix::default(),
+                })
+                .collect()
+        };
+        let k = |i: u32| Key::from_bytes(&i.to_be_bytes());
+        let ranges = vec![
+            KeyRange {
+                after: None,
+                through: k(ENTRIES_PAGE * 2),
+            },
+            KeyRange {
+                after: Some(k(ENTRIES_PAGE * 3)),
+                through: k(ENTRIES_PAGE * 4),
+            },
+        ];
+        let per = vec![
+            entries(0, ENTRIES_PAGE * 2 + 1),
+            entries(ENTRIES_PAGE * 3 + 1, 10),
+        ];
+        let pages = entry_pages(0, &ranges, &per);
         assert_eq!(pages.len(), 3);
-        assert_eq!(
-            pages.iter().map(|p| p.1.len()).sum::<usize>(),
-            entries.len()
-        );
-        assert!(!pages[2].2 && pages[1].2);
-        assert_eq!(entry_pages(0, None, &through, &[]).len(), 1);
+        let total: usize = pages.iter().flat_map(|p| &p.1).map(Vec::len).sum();
+        assert_eq!(total, per.iter().map(Vec::len).sum::<usize>());
+        assert!(pages[0].2 && pages[1].2 && !pages[2].2);
+        // Each page decodes against its own request.
+        for (req, page, more) in &pages {
+            let back = decode_entries(req, &encode_entries(page, *more)).unwrap();
+            assert_eq!(&back.0, page);
+        }
+        assert_eq!(entry_pages(0, &ranges[..1], &[vec![]]).len(), 1);
     }
 
     proptest! {
@@ -827,7 +981,7 @@ mod tests {
             let parent = summary(1, 0, b"\xff\xff", 1000, 0);
             let _ = decode_root(&bytes);
             let _ = decode_children(&[parent.clone(), parent], &bytes);
-            let req = EntriesRequest { tree: 0, after: None, through: Key::from_bytes(b"\xff"), limit: 100 };
+            let req = EntriesRequest { tree: 0, ranges: vec![KeyRange { after: None, through: Key::from_bytes(b"\x80") }, KeyRange { after: Some(Key::from_bytes(b"\x80")), through: Key::from_bytes(b"\xff") }], limit: 100 };
             let _ = decode_entries(&req, &bytes);
             let _ = decode_rows(&bytes, 3);
             let _ = RootRequest::decode(&bytes);
@@ -839,9 +993,9 @@ mod tests {
         #[test]
         fn entries_round_trip(keys in proptest::collection::btree_set(proptest::collection::vec(any::<u8>(), 1..8), 0..50)) {
             let entries: Vec<Entry> = keys.iter().map(|k| Entry { key: Key::from_bytes(k), hash: HashPrefix([k[0]; HASH_PREFIX_LEN]) }).collect();
-            let req = EntriesRequest { tree: 0, after: None, through: Key::from_bytes(&[0xff; 9]), limit: 100 };
-            let (back, more) = decode_entries(&req, &encode_entries(&entries, false)).unwrap();
-            prop_assert_eq!(back, entries);
+            let req = EntriesRequest { tree: 0, ranges: vec![KeyRange { after: None, through: Key::from_bytes(&[0xff; 9]) }], limit: 100 };
+            let (back, more) = decode_entries(&req, &encode_entries(&[entries.clone()], false)).unwrap();
+            prop_assert_eq!(back, vec![entries]);
             prop_assert!(!more);
         }
     }
