@@ -873,7 +873,7 @@ mod tests {
         shifted[2].last_key = Key::from_bytes(b"zzzzzzzz");
         assert_eq!(
             encode_children(&[shifted]).len(),
-            encode_children(&[kids.clone()]).len()
+            encode_children(std::slice::from_ref(&kids)).len()
         );
         // Rows that do not add up are refused.
         let mut wrong = parent.clone();
@@ -994,7 +994,7 @@ mod tests {
         fn entries_round_trip(keys in proptest::collection::btree_set(proptest::collection::vec(any::<u8>(), 1..8), 0..50)) {
             let entries: Vec<Entry> = keys.iter().map(|k| Entry { key: Key::from_bytes(k), hash: HashPrefix([k[0]; HASH_PREFIX_LEN]) }).collect();
             let req = EntriesRequest { tree: 0, ranges: vec![KeyRange { after: None, through: Key::from_bytes(&[0xff; 9]) }], limit: 100 };
-            let (back, more) = decode_entries(&req, &encode_entries(&[entries.clone()], false)).unwrap();
+            let (back, more) = decode_entries(&req, &encode_entries(std::slice::from_ref(&entries), false)).unwrap();
             prop_assert_eq!(back, vec![entries]);
             prop_assert!(!more);
         }
