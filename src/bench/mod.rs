@@ -249,9 +249,9 @@ fn server_place(url: Option<&str>, w: &server::ServerWriter, table: String) -> P
     }
 }
 
-/// Generates every pair and (unless `generate_only`) measures it, in order of
-/// size then difference count. Server tables are dropped after each size
-/// unless `keep` is set.
+/// Generates every pair and (unless `generate_only`) measures it, size by
+/// size (see [`run::measure_all`] for the order of runs). Server tables are
+/// dropped after each size unless `keep` is set.
 pub fn run(
     opts: &BenchOptions,
     on_event: &mut dyn FnMut(Event<'_>),
@@ -278,8 +278,9 @@ pub fn run(
             let pairs = pairs_of_size(opts, rows, &mut src_server, &mut rep_server, on_event)?;
             for p in &pairs {
                 on_event(Event::Ready(p));
-                if !opts.generate_only {
-                    let m = run::measure(p, opts.runs)?;
+            }
+            if !opts.generate_only {
+                for m in run::measure_all(&pairs, opts.runs)? {
                     on_event(Event::Measured(&m));
                     out.push(m);
                 }

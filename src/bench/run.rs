@@ -106,16 +106,29 @@ pub fn measure_once(pair: &Pair) -> Result<Measurement, BenchError> {
     })
 }
 
-/// Compares a pair `runs` times and keeps the run with the median wall time.
-pub fn measure(pair: &Pair, runs: usize) -> Result<Measurement, BenchError> {
-    let mut all = (0..runs.max(1))
-        .map(|_| measure_once(pair))
-        .collect::<Result<Vec<_>, _>>()?;
-    all.sort_by(|a, b| a.seconds.total_cmp(&b.seconds));
-    let n = all.len();
-    let mut m = all.swap_remove(n / 2);
+/// Measures pairs `runs` times each, round-robin (so a burst of load from
+/// elsewhere on the machine hits every pair alike, not one pair's runs), after
+/// one unmeasured comparison that warms the page cache and the allocator; keeps
+/// each pair's run with the median wall time.
+pub fn measure_all(pairs: &[Pair], runs: usize) -> Result<Vec<Measurement>, BenchError> {
+    if let Some(first) = pairs.first() {
+        measure_once(first)?;
+    }
+    let mut all: Vec<Vec<Measurement>> = vec![Vec::new(); pairs.len()];
+    for _ in 0..runs.max(1) {
+        for (p, ms) in pairs.iter().zip(&mut all) {
+            ms.push(measure_once(p)?);
+        }
+    }
+    Ok(all.into_iter().filter_map(median).collect())
+}
+
+fn median(mut ms: Vec<Measurement>) -> Option<Measurement> {
+    ms.sort_by(|a, b| a.seconds.total_cmp(&b.seconds));
+    let n = ms.len();
+    let mut m = ms.into_iter().nth(n / 2)?;
     m.runs = n;
-    Ok(m)
+    Some(m)
 }
 
 /// Checks the differences found against the drift: same keys, same kinds.
