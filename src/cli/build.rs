@@ -1,17 +1,17 @@
 //! `driftsum build`: write one table's tree to a file.
 
-use anyhow::{bail, Context};
+use anyhow::Context;
 use clap::Args;
 
 use driftsum::check::endpoint::expected_meta;
-use driftsum::check::plan::{self, ColumnChoice};
+use driftsum::check::plan;
 use driftsum::check::tree::build_tree_logged;
-use driftsum::config::Config;
 use driftsum::core::tree::file::{self, EntryLog};
-use driftsum::core::{CanonOptions, Shape, Side};
+use driftsum::core::Side;
 use driftsum::source;
 
 use super::progress::ScanProgress;
+use super::rows::RowArgs;
 
 /// Write a table's tree to a file, to compare later (or elsewhere) with
 /// `driftsum diff --source tree:FILE` without reading the database again.
@@ -36,69 +36,20 @@ pub struct BuildArgs {
     /// bytes plus the key per row, on disk and in memory while building).
     #[arg(long)]
     pub with_entries: bool,
-    /// Key columns to use instead of the primary key.
-    #[arg(long, value_name = "COL,...", value_delimiter = ',')]
-    pub key: Option<Vec<String>>,
-    /// Hash only these columns (besides the key).
-    #[arg(long, value_name = "COL,...", value_delimiter = ',')]
-    pub columns: Option<Vec<String>>,
-    /// Leave these columns out.
-    #[arg(
-        long = "exclude-columns",
-        value_name = "COL,...",
-        value_delimiter = ','
-    )]
-    pub exclude_columns: Vec<String>,
-    /// An SQL condition selecting the rows.
-    #[arg(long = "where", value_name = "SQL")]
-    pub filter: Option<String>,
-    /// Round floats to N significant digits before hashing.
-    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u8).range(1..=17))]
-    pub float_digits: Option<u8>,
-    /// A TOML config file (its key and excluded columns for the table apply).
-    #[arg(long, value_name = "FILE")]
-    pub config: Option<std::path::PathBuf>,
-    /// Expected rows per tree leaf.
-    #[arg(long, value_name = "N", default_value_t = driftsum::core::tree::chunker::DEFAULT_LEAF_TARGET,
-          value_parser = clap::value_parser!(u32).range(2..=1_000_000), hide_short_help = true)]
-    pub leaf_target: u32,
-    /// Expected children per inner tree node.
-    #[arg(long, value_name = "N", default_value_t = driftsum::core::tree::chunker::DEFAULT_FANOUT,
-          value_parser = clap::value_parser!(u32).range(2..=65_536), hide_short_help = true)]
-    pub fanout: u32,
+    #[command(flatten)]
+    pub rows: RowArgs,
 }
 
 pub fn run(args: BuildArgs) -> anyhow::Result<u8> {
-    for (flag, list) in [("--key", &args.key), ("--columns", &args.columns)] {
-        if list
-            .as_ref()
-            .is_some_and(|l| l.is_empty() || l.iter().any(|c| c.trim().is_empty()))
-        {
-            bail!("{flag} needs column names, separated by commas");
-        }
-    }
-    let config = match &args.config {
-        Some(path) => Config::load(path)?,
-        None => Config::default(),
-    };
+    let config = args.rows.config()?;
     let mut db = source::open(&args.db).context("opening the database")?;
     let schema = db.schema(&args.table)?;
-    let choice = ColumnChoice {
-        key: args.key,
-        columns: args.columns,
-        exclude: args.exclude_columns,
-        filter: args.filter,
-    };
+    let choice = args.rows.choice();
     // The table planned against itself: the columns and key a diff would
     // read on this side.
     let plan = plan::plan(&schema, &schema, &choice, &config)?;
-    let canon = CanonOptions {
-        float_digits: args.float_digits,
-    };
-    let shape = Shape {
-        leaf_target: args.leaf_target,
-        fanout: args.fanout,
-    };
+    let canon = args.rows.canon();
+    let shape = args.rows.shape();
     let mut log = args.with_entries.then(EntryLog::new);
     let progress = ScanProgress::new();
     let built = build_tree_logged(

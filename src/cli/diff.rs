@@ -1,15 +1,14 @@
 //! `driftsum diff`: compare tables of two databases.
 
-use anyhow::{bail, Context};
+use anyhow::Context;
 use clap::{Args, ValueEnum};
 
 use driftsum::check::endpoint::Opened;
-use driftsum::check::{self, ColumnChoice, DiffOptions, TablePair};
-use driftsum::config::Config;
-use driftsum::core::{CanonOptions, Shape};
+use driftsum::check::{self, DiffOptions, TablePair};
 use driftsum::report::{text, Report};
 
 use super::progress::ScanProgress;
+use super::rows::RowArgs;
 
 #[derive(Clone, Copy, Debug, ValueEnum, PartialEq, Eq)]
 pub enum Format {
@@ -42,33 +41,8 @@ pub struct DiffArgs {
     /// (tables on one side only are reported).
     #[arg(long = "table", value_name = "NAME")]
     pub tables: Vec<String>,
-    /// Key columns to use instead of the primary key (for tables without one).
-    #[arg(long, value_name = "COL,...", value_delimiter = ',')]
-    pub key: Option<Vec<String>>,
-    /// Compare only these columns (besides the key).
-    #[arg(long, value_name = "COL,...", value_delimiter = ',')]
-    pub columns: Option<Vec<String>>,
-    /// Leave these columns out of the comparison.
-    #[arg(
-        long = "exclude-columns",
-        value_name = "COL,...",
-        value_delimiter = ','
-    )]
-    pub exclude_columns: Vec<String>,
-    /// An SQL condition that selects the rows to compare on both sides,
-    /// e.g. "created_at >= '2026-01-01'".
-    #[arg(long = "where", value_name = "SQL")]
-    pub filter: Option<String>,
-    /// Round floats to N significant digits before comparing, for replicas
-    /// known to lose float precision. Default: compare at each column's own
-    /// precision, so a one-ulp change is drift.
-    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u8).range(1..=17))]
-    pub float_digits: Option<u8>,
-    /// A TOML file with per-table and per-column settings: replica table and
-    /// column names, key columns, excluded columns, and how the replica
-    /// stores timestamps (see the README).
-    #[arg(long, value_name = "FILE")]
-    pub config: Option<std::path::PathBuf>,
+    #[command(flatten)]
+    pub rows: RowArgs,
     /// Output format.
     #[arg(long, value_enum, default_value_t = Format::Text)]
     pub format: Format,
@@ -76,29 +50,10 @@ pub struct DiffArgs {
     /// between the sides, tree level by tree level (JSON always has it).
     #[arg(long)]
     pub costs: bool,
-    /// Expected rows per tree leaf.
-    #[arg(long, value_name = "N", default_value_t = driftsum::core::tree::chunker::DEFAULT_LEAF_TARGET,
-          value_parser = clap::value_parser!(u32).range(2..=1_000_000), hide_short_help = true)]
-    pub leaf_target: u32,
-    /// Expected children per inner tree node.
-    #[arg(long, value_name = "N", default_value_t = driftsum::core::tree::chunker::DEFAULT_FANOUT,
-          value_parser = clap::value_parser!(u32).range(2..=65_536), hide_short_help = true)]
-    pub fanout: u32,
 }
 
 pub fn run(args: DiffArgs) -> anyhow::Result<u8> {
-    for (flag, list) in [("--key", &args.key), ("--columns", &args.columns)] {
-        if list
-            .as_ref()
-            .is_some_and(|l| l.is_empty() || l.iter().any(|c| c.trim().is_empty()))
-        {
-            bail!("{flag} needs column names, separated by commas");
-        }
-    }
-    let config = match &args.config {
-        Some(path) => Config::load(path)?,
-        None => Config::default(),
-    };
+    let config = args.rows.config()?;
     let token = match &args.token_file {
         Some(path) => Some(super::serve::read_token(path)?),
         None => None,
@@ -117,19 +72,9 @@ pub fn run(args: DiffArgs) -> anyhow::Result<u8> {
                 },
             })
             .collect(),
-        columns: ColumnChoice {
-            key: args.key,
-            columns: args.columns,
-            exclude: args.exclude_columns,
-            filter: args.filter,
-        },
-        canon: CanonOptions {
-            float_digits: args.float_digits,
-        },
-        shape: Shape {
-            leaf_target: args.leaf_target,
-            fanout: args.fanout,
-        },
+        columns: args.rows.choice(),
+        canon: args.rows.canon(),
+        shape: args.rows.shape(),
         config,
     };
     let progress = ScanProgress::new();

@@ -6,6 +6,7 @@ mod build;
 mod demo;
 mod diff;
 mod progress;
+mod rows;
 mod serve;
 
 use std::process::ExitCode;
