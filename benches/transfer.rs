@@ -34,7 +34,9 @@ fn key_of(id: i64) -> Key {
 }
 
 fn hash_of(k: &Key, version: u8) -> Hash {
-    row_hash(k.as_bytes(), &[version; 40])
+    let mut row = k.as_bytes().to_vec();
+    row.extend_from_slice(&[version; 40]);
+    row_hash(&row)
 }
 
 /// The source holds ids 0, 2, …, 2(n-1) at version 0; the target applies

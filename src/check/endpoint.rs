@@ -13,7 +13,7 @@ use driftsum_core::tree::wire::KeyRange;
 use driftsum_core::tree::{wire, Entry, HashPrefix, NoSuchNode, NodeSummary, TreeFile};
 use driftsum_core::{key, Hash, Key, Shape, Side, Tree, Value, ENCODING_VERSION};
 
-use super::tree::build_tree;
+use super::tree::{scan_tree, Hashing, TreeScan};
 use super::Progress;
 use crate::agent::{AgentClient, AgentError};
 use crate::reconcile::{fetch_range, KeyedRow};
@@ -115,12 +115,17 @@ impl RowHasher {
         }
     }
 
-    /// The row's key bytes and row hash.
-    pub fn hash(&mut self, row: &[Value]) -> (&[u8], Hash) {
+    /// The row's key bytes and canonical row bytes.
+    pub fn encode(&mut self, row: &[Value]) -> (&[u8], &[u8]) {
         key::encode_into(&mut self.kbuf, &row[..self.nkey]);
         canon::encode_row(&mut self.rbuf, row, &self.order, &self.opts);
-        let h = row_hash(&self.kbuf, &self.rbuf);
-        (&self.kbuf, h)
+        (&self.kbuf, &self.rbuf)
+    }
+
+    /// The row's key bytes and row hash.
+    pub fn hash(&mut self, row: &[Value]) -> (&[u8], Hash) {
+        let (k, r) = self.encode(row);
+        (k, row_hash(r))
     }
 }
 
@@ -197,6 +202,11 @@ impl Endpoint<'_> {
         }
     }
 
+    /// Whether preparing this side scans a database in this process.
+    pub fn scans_here(&self) -> bool {
+        matches!(self, Endpoint::Db(_))
+    }
+
     /// Names of the tables this side can compare.
     pub fn tables(&mut self) -> Result<Vec<String>, SourceError> {
         match self {
@@ -230,11 +240,19 @@ impl Endpoint<'_> {
         opts: &CanonOptions,
         shape: Shape,
         side: Side,
+        hashing: Hashing,
         progress: Progress<'_>,
     ) -> Result<Prepared, SourceError> {
         match self {
             Endpoint::Db(s) => {
-                let built = build_tree(*s, spec, opts, shape, side, progress)?;
+                let job = TreeScan {
+                    spec,
+                    opts,
+                    shape,
+                    side,
+                    hashing,
+                };
+                let built = scan_tree(*s, &job, progress, None)?;
                 Ok(Prepared {
                     rows: built.tree.rows,
                     rows_read: built.rows_read,

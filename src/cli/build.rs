@@ -5,7 +5,7 @@ use clap::Args;
 
 use driftsum::check::endpoint::expected_meta;
 use driftsum::check::plan;
-use driftsum::check::tree::build_tree_logged;
+use driftsum::check::tree::{scan_tree, Hashing, TreeScan};
 use driftsum::core::tree::file::{self, EntryLog};
 use driftsum::core::Side;
 use driftsum::source;
@@ -52,12 +52,16 @@ pub fn run(args: BuildArgs) -> anyhow::Result<u8> {
     let shape = args.rows.shape();
     let mut log = args.with_entries.then(EntryLog::new);
     let progress = ScanProgress::new();
-    let built = build_tree_logged(
-        db.as_mut(),
-        &plan.source,
-        &canon,
+    let job = TreeScan {
+        spec: &plan.source,
+        opts: &canon,
         shape,
-        Side::Source,
+        side: Side::Source,
+        hashing: Hashing::SecondThread,
+    };
+    let built = scan_tree(
+        db.as_mut(),
+        &job,
         &|side, rows| progress.update(side, rows),
         log.as_mut(),
     );

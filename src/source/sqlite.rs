@@ -129,6 +129,23 @@ fn decode(v: ValueRef<'_>, rule: &driftsum_core::coerce::ColumnRule) -> Value {
     }
 }
 
+/// [`decode`] into a slot of the row buffer, reusing a text value's
+/// allocation from the previous row: most columns hold the same kind of
+/// value row after row, and a fresh `String` per text value showed up in
+/// profiles.
+fn decode_into(slot: &mut Value, v: ValueRef<'_>, rule: &driftsum_core::coerce::ColumnRule) {
+    if let (ValueRef::Text(t), LogicalType::Text | LogicalType::Dynamic, Value::Text(s)) =
+        (v, rule.ty, &mut *slot)
+    {
+        if let Ok(t) = std::str::from_utf8(t) {
+            s.clear();
+            s.push_str(t);
+            return;
+        }
+    }
+    *slot = decode(v, rule);
+}
+
 /// Whether SQL comparisons on these key columns follow key-byte order, so a
 /// range can be put in a WHERE clause (a UUID may be stored as text or blob,
 /// whose SQL order differs). Each scan also checks the stored values (see
@@ -297,7 +314,7 @@ impl Source for SqliteSource {
         // here (a fresh Vec per row, freed on the other side) than reusing
         // one buffer, and a diff already scans both sides at once.
         let nkey = spec.key.len();
-        let mut buf: Vec<Value> = Vec::with_capacity(rules.len());
+        let mut buf: Vec<Value> = vec![Value::Null; rules.len()];
         let mut saw_odd_key = false;
         loop {
             let row = match rows.next() {
@@ -305,15 +322,14 @@ impl Source for SqliteSource {
                 Ok(None) => break,
                 Err(e) => return Err(SourceError::query(&context, e)),
             };
-            buf.clear();
-            for (i, rule) in rules.iter().enumerate() {
+            for (i, (rule, slot)) in rules.iter().zip(buf.iter_mut()).enumerate() {
                 let v = row
                     .get_ref(i)
                     .map_err(|e| SourceError::query(&context, e))?;
                 if i < nkey && !saw_odd_key && !stored_as_declared(v, rule.ty) {
                     saw_odd_key = true;
                 }
-                buf.push(decode(v, rule));
+                decode_into(slot, v, rule);
             }
             sink(&buf)?;
         }

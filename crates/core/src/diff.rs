@@ -460,8 +460,7 @@ mod tests {
         let mut b = Builder::new(shape);
         for (k, v) in rows {
             let key = crate::key::encode(&[crate::value::Value::Int(*k as i128)]);
-            b.push(key.as_bytes(), &row_hash(key.as_bytes(), &[*v]))
-                .unwrap();
+            b.push(key.as_bytes(), &row_hash(&[*v])).unwrap();
         }
         b.finish()
     }

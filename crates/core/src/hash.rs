@@ -42,24 +42,35 @@ pub fn hasher(domain: Domain) -> blake3::Hasher {
     blake3::Hasher::new_keyed(domain_key(domain))
 }
 
-/// The hash of one row from its canonical key and canonical row bytes.
-pub fn row_hash(key: &[u8], row: &[u8]) -> Hash {
-    // The same bytes as three incremental updates, but a typical row fits a
-    // stack buffer and BLAKE3's one-shot call is much cheaper for small
-    // inputs than a streaming hasher.
-    let n = 4 + key.len() + row.len();
-    if n <= 512 {
-        let mut buf = [0u8; 512];
-        buf[..4].copy_from_slice(&(key.len() as u32).to_le_bytes());
-        buf[4..4 + key.len()].copy_from_slice(key);
-        buf[4 + key.len()..n].copy_from_slice(row);
-        return Hash(*blake3::keyed_hash(domain_key(Domain::Row), &buf[..n]).as_bytes());
+/// The hash of one row's canonical bytes. The key is not in it: a leaf
+/// binds each key to its row's hash (see [`leaf_entry`]), and leaving it out
+/// keeps a typical row within one BLAKE3 block.
+pub fn row_hash(row: &[u8]) -> Hash {
+    Hash(*blake3::keyed_hash(domain_key(Domain::Row), row).as_bytes())
+}
+
+/// Bytes of a hash that leaves, the walk and tree files carry (see
+/// `tree::node` for why 128 bits is enough).
+pub const HASH_PREFIX_LEN: usize = 16;
+
+/// Appends one row's leaf entry: LEB128 key length, the key, and the first
+/// [`HASH_PREFIX_LEN`] bytes of its row hash. A leaf's hash is the hash of
+/// its entries, so it can be recomputed from stored entries alone.
+pub fn leaf_entry(out: &mut Vec<u8>, key: &[u8], row_hash: &Hash) {
+    let mut n = key.len();
+    while n >= 0x80 {
+        out.push(n as u8 | 0x80);
+        n >>= 7;
     }
-    let mut h = hasher(Domain::Row);
-    h.update(&(key.len() as u32).to_le_bytes());
-    h.update(key);
-    h.update(row);
-    Hash(*h.finalize().as_bytes())
+    out.push(n as u8);
+    out.extend_from_slice(key);
+    out.extend_from_slice(&row_hash.0[..HASH_PREFIX_LEN]);
+}
+
+/// The hash of a node's bytes (leaf entries, or child hashes) in its domain,
+/// in one call: BLAKE3's per-call cost dominates at these sizes.
+pub fn node_hash(domain: Domain, bytes: &[u8]) -> Hash {
+    Hash(*blake3::keyed_hash(domain_key(domain), bytes).as_bytes())
 }
 
 /// A fast, fixed, non-cryptographic 64-bit hash of key bytes, used only to
@@ -95,17 +106,22 @@ mod tests {
 
     #[test]
     fn one_shot_equals_streaming() {
-        for (k, r) in [
-            (&b"k"[..], &[7u8; 100][..]),
-            (&[1u8; 40][..], &[2u8; 600][..]),
-            (&[][..], &[][..]),
-        ] {
+        for r in [&[7u8; 100][..], &[2u8; 600][..], &[][..]] {
             let mut h = hasher(Domain::Row);
-            h.update(&(k.len() as u32).to_le_bytes());
-            h.update(k);
             h.update(r);
-            assert_eq!(row_hash(k, r), Hash(*h.finalize().as_bytes()));
+            assert_eq!(row_hash(r), Hash(*h.finalize().as_bytes()));
         }
+    }
+
+    #[test]
+    fn leaf_entries_delimit_keys() {
+        let h = row_hash(b"v");
+        let (mut a, mut b) = (Vec::new(), Vec::new());
+        leaf_entry(&mut a, b"k", &h);
+        leaf_entry(&mut b, &[b'k'; 200], &h);
+        assert_eq!(a[0], 1);
+        assert_eq!(&b[..2], &[0xC8, 0x01]);
+        assert_eq!(a.len(), 1 + 1 + HASH_PREFIX_LEN);
     }
 
     #[test]
@@ -115,7 +131,8 @@ mod tests {
         a.update(b"x");
         b.update(b"x");
         assert_ne!(a.finalize(), b.finalize());
-        assert_ne!(row_hash(b"k", b"v"), row_hash(b"kv", b""));
+        assert_ne!(node_hash(Domain::Row, b"x"), node_hash(Domain::Leaf, b"x"));
+        assert_eq!(node_hash(Domain::Row, b"x"), row_hash(b"x"));
     }
 
     #[test]

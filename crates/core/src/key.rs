@@ -2,24 +2,71 @@
 //! the bytes compares the keys.
 //!
 //! Each column is a class byte followed by its payload; compound keys are the
-//! concatenation of their columns. Integers are sign-flipped big-endian
-//! `i128`, text and bytes are escaped (`00` → `00 FF`) and terminated by
-//! `00 00`, so a prefix sorts before any longer string and columns never run
-//! into each other. [`decode`] turns the bytes back into values.
+//! concatenation of their columns. Integers take as few bytes as they need:
+//! the class byte says how many and the sign (`0x11` is zero, `0x11 + n` an
+//! n-byte positive big-endian magnitude, `0x11 - n` an n-byte negative one,
+//! complemented), so byte order is numeric order and a typical id costs four
+//! bytes instead of seventeen; every key byte is hashed and sent. Text and
+//! bytes are escaped (`00` → `00 FF`) and terminated by `00 00`, so a prefix
+//! sorts before any longer string and columns never run into each other.
+//! [`decode`] turns the bytes back into values.
 
 use std::fmt;
 
 use crate::value::Value;
 
 const NULL: u8 = 0x00;
-const INT: u8 = 0x02;
-const FLOAT: u8 = 0x03;
-const TEXT: u8 = 0x04;
-const BYTES: u8 = 0x05;
-const UUID: u8 = 0x06;
+/// Class byte of the integer zero; integers use `0x01..=0x21`.
+const INT_ZERO: u8 = 0x11;
+const INT_MIN_CLASS: u8 = INT_ZERO - 16;
+const INT_MAX_CLASS: u8 = INT_ZERO + 16;
+const FLOAT: u8 = 0x30;
+const TEXT: u8 = 0x31;
+const BYTES: u8 = 0x32;
+const UUID: u8 = 0x33;
 /// Any other value in a key column (only possible for dynamic or invalid
 /// values): its display text, so it still has a stable place in the order.
-const OTHER: u8 = 0x07;
+const OTHER: u8 = 0x34;
+
+/// Appends an integer: class byte for sign and length, then the magnitude's
+/// significant bytes (complemented when negative, so larger magnitudes sort
+/// first).
+fn encode_int(out: &mut Vec<u8>, i: i128) {
+    let mag = i.unsigned_abs();
+    let n = 16 - (mag.leading_zeros() / 8) as usize;
+    let bytes = if i < 0 { !mag } else { mag }.to_be_bytes();
+    out.push(if i < 0 {
+        INT_ZERO - n as u8
+    } else {
+        INT_ZERO + n as u8
+    });
+    out.extend_from_slice(&bytes[16 - n..]);
+}
+
+fn decode_int(class: u8, bytes: &[u8], i: &mut usize) -> Option<i128> {
+    let negative = class < INT_ZERO;
+    let n = class.abs_diff(INT_ZERO) as usize;
+    let raw = bytes.get(*i..*i + n)?;
+    *i += n;
+    let mut buf = [0u8; 16];
+    buf[16 - n..].copy_from_slice(raw);
+    let stored = u128::from_be_bytes(buf);
+    if !negative {
+        return i128::try_from(stored).ok();
+    }
+    let mask = if n == 16 {
+        u128::MAX
+    } else {
+        (1u128 << (8 * n)) - 1
+    };
+    let mag = !stored & mask;
+    // i128::MIN's magnitude is one past i128::MAX.
+    match mag.cmp(&(1u128 << 127)) {
+        std::cmp::Ordering::Less => Some(-(mag as i128)),
+        std::cmp::Ordering::Equal => Some(i128::MIN),
+        std::cmp::Ordering::Greater => None,
+    }
+}
 
 /// An encoded key; `Ord` on it is the key order both sides agree on.
 #[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
@@ -60,10 +107,7 @@ fn escaped(out: &mut Vec<u8>, bytes: &[u8]) {
 pub fn encode_value(out: &mut Vec<u8>, v: &Value) {
     match v {
         Value::Null => out.push(NULL),
-        Value::Int(i) => {
-            out.push(INT);
-            out.extend_from_slice(&((*i as u128) ^ (1u128 << 127)).to_be_bytes());
-        }
+        Value::Int(i) => encode_int(out, *i),
         Value::Float(f) => {
             out.push(FLOAT);
             let bits = f.to_bits();
@@ -140,11 +184,7 @@ pub fn decode(bytes: &[u8]) -> Option<Vec<Value>> {
         i += 1;
         let v = match class {
             NULL => Value::Null,
-            INT => {
-                let raw: [u8; 16] = bytes.get(i..i + 16)?.try_into().ok()?;
-                i += 16;
-                Value::Int((u128::from_be_bytes(raw) ^ (1u128 << 127)) as i128)
-            }
+            INT_MIN_CLASS..=INT_MAX_CLASS => Value::Int(decode_int(class, bytes, &mut i)?),
             FLOAT => {
                 let raw: [u8; 8] = bytes.get(i..i + 8)?.try_into().ok()?;
                 i += 8;
@@ -196,6 +236,15 @@ mod tests {
         }
 
         #[test]
+        fn wide_integer_order_is_preserved(a in any::<i128>(), b in any::<i128>(),
+                                           s in any::<i32>(), t in any::<i32>()) {
+            let (ka, kb) = (encode(&[Value::Int(a)]), encode(&[Value::Int(b)]));
+            prop_assert_eq!(ka.cmp(&kb), a.cmp(&b));
+            let (ks, kt) = (encode(&[Value::Int(s as i128)]), encode(&[Value::Int(t as i128)]));
+            prop_assert_eq!(ks.cmp(&kt), s.cmp(&t));
+        }
+
+        #[test]
         fn decode_inverts_encode(vals in proptest::collection::vec(arb_key_value(), 1..4)) {
             prop_assert_eq!(decode(encode(&vals).as_bytes()), Some(vals));
         }
@@ -204,6 +253,35 @@ mod tests {
         fn decode_never_panics(bytes in proptest::collection::vec(any::<u8>(), 0..40)) {
             let _ = decode(&bytes);
         }
+    }
+
+    #[test]
+    fn integers_are_short_and_ordered() {
+        let vals = [
+            i128::MIN,
+            i128::MIN + 1,
+            -(1 << 64),
+            i64::MIN as i128,
+            -65_536,
+            -256,
+            -255,
+            -1,
+            0,
+            1,
+            255,
+            256,
+            1_000_000,
+            i64::MAX as i128,
+            i128::MAX,
+        ];
+        let keys: Vec<Key> = vals.iter().map(|&i| encode(&[Value::Int(i)])).collect();
+        assert!(keys.windows(2).all(|w| w[0] < w[1]), "{keys:?}");
+        for (k, &i) in keys.iter().zip(&vals) {
+            assert_eq!(decode(k.as_bytes()), Some(vec![Value::Int(i)]));
+        }
+        assert_eq!(encode(&[Value::Int(0)]).as_bytes(), &[INT_ZERO]);
+        assert_eq!(encode(&[Value::Int(999_999)]).as_bytes().len(), 4);
+        assert_eq!(encode(&[Value::Int(i128::MIN)]).as_bytes().len(), 17);
     }
 
     #[test]

@@ -19,21 +19,19 @@ pub enum OrderError {
 
 /// A node being filled on one level.
 struct Open {
-    hasher: blake3::Hasher,
+    /// The bytes the node's hash covers (leaf entries or child hashes),
+    /// hashed in one call when it closes: cheaper than a streaming hasher
+    /// fed a few dozen bytes at a time.
+    bytes: Vec<u8>,
     first_key: Option<Key>,
     rows: u64,
     child_start: u32,
 }
 
 impl Open {
-    fn new(level: usize, child_start: u32) -> Open {
-        let domain = if level == 0 {
-            Domain::Leaf
-        } else {
-            Domain::Node
-        };
+    fn new(child_start: u32) -> Open {
         Open {
-            hasher: hash::hasher(domain),
+            bytes: Vec::with_capacity(1024),
             first_key: None,
             rows: 0,
             child_start,
@@ -48,8 +46,6 @@ pub struct Builder {
     levels: Vec<Vec<Node>>,
     open: Vec<Open>,
     prev_key: Vec<u8>,
-    /// Scratch for one leaf entry's bytes.
-    entry: Vec<u8>,
     rows: u64,
 }
 
@@ -59,9 +55,8 @@ impl Builder {
             shape,
             thresholds: (0..40).map(|l| shape.threshold(l)).collect(),
             levels: vec![Vec::new()],
-            open: vec![Open::new(0, 0)],
+            open: vec![Open::new(0)],
             prev_key: Vec::new(),
-            entry: Vec::with_capacity(64),
             rows: 0,
         }
     }
@@ -85,14 +80,7 @@ impl Builder {
             leaf.first_key = Some(Key::from_bytes(key));
         }
         leaf.rows += 1;
-        // One update per row (the same bytes as three): BLAKE3's
-        // per-call overhead dominates at these sizes.
-        self.entry.clear();
-        self.entry
-            .extend_from_slice(&(key.len() as u32).to_le_bytes());
-        self.entry.extend_from_slice(key);
-        self.entry.extend_from_slice(&row_hash.0);
-        leaf.hasher.update(&self.entry);
+        hash::leaf_entry(&mut leaf.bytes, key, row_hash);
         let bh = hash::boundary_hash(key);
         if bh < self.thresholds[0] {
             self.close(0, Key::from_bytes(key), Some(bh));
@@ -109,23 +97,30 @@ impl Builder {
         } else {
             self.levels[level - 1].len() as u32
         };
-        let open = std::mem::replace(&mut self.open[level], Open::new(level, child_end));
+        let open = &mut self.open[level];
+        let domain = if level == 0 {
+            Domain::Leaf
+        } else {
+            Domain::Node
+        };
+        let hash = hash::node_hash(domain, &open.bytes);
+        open.bytes.clear();
         let node = Node {
-            first_key: open.first_key.unwrap_or_default(),
+            first_key: open.first_key.take().unwrap_or_default(),
             last_key,
-            rows: open.rows,
-            hash: Hash(*open.hasher.finalize().as_bytes()),
+            rows: std::mem::take(&mut open.rows),
+            hash,
             children: if level == 0 {
                 0..0
             } else {
-                open.child_start..child_end
+                std::mem::replace(&mut open.child_start, child_end)..child_end
             },
         };
         self.levels[level].push(node);
         let Some(bh) = bh else { return };
         if self.levels.len() == level + 1 {
             self.levels.push(Vec::new());
-            self.open.push(Open::new(level + 1, 0));
+            self.open.push(Open::new(0));
         }
         self.add_child(level + 1, bh);
     }
@@ -140,7 +135,7 @@ impl Builder {
             open.first_key = Some(child.first_key.clone());
         }
         open.rows += child.rows;
-        open.hasher.update(&child.hash.0);
+        open.bytes.extend_from_slice(&child.hash.0);
         let last = child.last_key.clone();
         let threshold = self.thresholds.get(level).copied().unwrap_or(0);
         if bh < threshold {

@@ -694,7 +694,7 @@ mod tests {
         for k in 0..n {
             let key = k.to_be_bytes();
             let v: &[u8] = if k == changed { b"x" } else { b"v" };
-            let h = row_hash(&key, v);
+            let h = row_hash(v);
             b.push(&key, &h).unwrap();
             log.push(&key, &h);
         }

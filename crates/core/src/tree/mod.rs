@@ -118,7 +118,7 @@ mod tests {
         let mut b = Builder::new(shape);
         for k in keys {
             let key = k.to_be_bytes();
-            b.push(&key, &row_hash(&key, b"v")).unwrap();
+            b.push(&key, &row_hash(b"v")).unwrap();
         }
         b.finish()
     }
@@ -158,7 +158,7 @@ mod tests {
         for k in 0u64..50_000 {
             let key = k.to_be_bytes();
             let v: &[u8] = if k == 777 { b"changed" } else { b"v" };
-            b.push(&key, &row_hash(&key, v)).unwrap();
+            b.push(&key, &row_hash(v)).unwrap();
         }
         let b = b.finish();
         assert_eq!(a.levels.len(), b.levels.len());

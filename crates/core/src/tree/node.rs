@@ -32,8 +32,8 @@ pub struct Node {
 /// (about 10^-38; a walk compares at most a few million pairs). Crafting a
 /// collision takes about 2^64 BLAKE3 evaluations *and* control of the rows on
 /// both sides. Full 32-byte hashes would double the walk's bytes for no
-/// practical gain.
-pub const HASH_PREFIX_LEN: usize = 16;
+/// practical gain. (Leaves hash the same prefixes of their rows' hashes.)
+pub use crate::hash::HASH_PREFIX_LEN;
 
 /// The first [`HASH_PREFIX_LEN`] bytes of a node or row hash.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Default)]
