@@ -131,29 +131,36 @@ pub fn from_f64(f: f64, scale: Option<u8>) -> Option<String> {
     normalize(&format!("{f}"), scale)
 }
 
-/// Canonical text of `units / 10^scale`.
+/// Canonical text of `units / 10^scale` (`scale` at most 9). Digits are
+/// laid out in a stack buffer: this runs once per decimal value of a scan.
 fn from_scaled(units: i64, scale: u8) -> String {
     if units == 0 {
         return "0".into();
     }
-    let digits = units.unsigned_abs().to_string();
-    let mut out = String::with_capacity(digits.len() + 3);
+    // Right-aligned digits over a field of zeros, so the integer part has at
+    // least one digit whatever the scale.
+    let mut buf = [b'0'; 32];
+    let mut n = units.unsigned_abs();
+    let mut start = buf.len();
+    while n > 0 {
+        start -= 1;
+        buf[start] = b'0' + (n % 10) as u8;
+        n /= 10;
+    }
+    let point = buf.len() - scale as usize;
+    let start = start.min(point - 1);
+    let frac_end = buf[point..]
+        .iter()
+        .rposition(|&b| b != b'0')
+        .map_or(point, |p| point + p + 1);
+    let mut out = String::with_capacity(frac_end - start + 2);
     if units < 0 {
         out.push('-');
     }
-    let s = scale as usize;
-    if digits.len() > s {
-        let (int, frac) = digits.split_at(digits.len() - s);
-        out.push_str(int);
-        let frac = frac.trim_end_matches('0');
-        if !frac.is_empty() {
-            out.push('.');
-            out.push_str(frac);
-        }
-    } else {
-        let frac = format!("{}{digits}", "0".repeat(s - digits.len()));
-        out.push_str("0.");
-        out.push_str(frac.trim_end_matches('0'));
+    out.extend(buf[start..point].iter().map(|&b| b as char));
+    if frac_end > point {
+        out.push('.');
+        out.extend(buf[point..frac_end].iter().map(|&b| b as char));
     }
     out
 }
@@ -161,6 +168,19 @@ fn from_scaled(units: i64, scale: u8) -> String {
 #[cfg(test)]
 mod tests {
     use super::normalize;
+
+    #[test]
+    fn scaled_units_print_canonically() {
+        use super::from_scaled;
+        assert_eq!(from_scaled(113, 2), "1.13");
+        assert_eq!(from_scaled(-110, 2), "-1.1");
+        assert_eq!(from_scaled(100, 2), "1");
+        assert_eq!(from_scaled(5, 3), "0.005");
+        assert_eq!(from_scaled(-50, 3), "-0.05");
+        assert_eq!(from_scaled(1234, 0), "1234");
+        assert_eq!(from_scaled(i64::MIN, 9), "-9223372036.854775808");
+        assert_eq!(from_scaled(7, 9), "0.000000007");
+    }
 
     #[test]
     fn canonical_forms() {
