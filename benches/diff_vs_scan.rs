@@ -10,6 +10,7 @@
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
+use driftsum::check::tree::{scan_tree, Threads, TreeScan};
 use driftsum::check::{self, DiffOptions};
 use driftsum::source::sqlite::SqliteSource;
 use rusqlite::{params, Connection};
@@ -97,8 +98,10 @@ fn diff(src: &Path, rep: &Path) -> usize {
     run.tables.iter().map(|t| t.differences.len()).sum()
 }
 
-/// Builds one file's tree alone, as `diff` does for each side.
-fn build(path: &Path) -> u64 {
+/// Builds one file's tree alone: on one thread (as `diff` does for each of
+/// two local sides, one core each), hashing on a second thread, or over key
+/// ranges on two connections (as `driftsum build` does, both cores).
+fn build(path: &Path, threads: Threads) -> u64 {
     use driftsum::check::plan::{plan, ColumnChoice};
     use driftsum::source::Source;
     let mut src = SqliteSource::open(path).expect("open");
@@ -110,15 +113,14 @@ fn build(path: &Path) -> u64 {
         &Default::default(),
     )
     .expect("plan");
-    let built = driftsum::check::tree::build_tree(
-        &mut src,
-        &p.source,
-        &Default::default(),
-        Default::default(),
-        driftsum::core::Side::Source,
-        &|_, _| {},
-    )
-    .expect("build");
+    let job = TreeScan {
+        spec: &p.source,
+        opts: &Default::default(),
+        shape: Default::default(),
+        side: driftsum::core::Side::Source,
+        threads,
+    };
+    let built = scan_tree(&mut src, &job, &|_, _| {}, None).expect("build");
     built.rows_read
 }
 
@@ -141,8 +143,8 @@ fn main() {
         .unwrap_or(1_000_000);
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/bench-data");
     let (src, rep) = generate(&dir, rows);
-    let (mut scans, mut scans_par, mut diffs, mut builds) =
-        (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    let (mut scans, mut scans_par, mut diffs) = (Vec::new(), Vec::new(), Vec::new());
+    let (mut builds_one, mut builds_two, mut builds_ranges) = (Vec::new(), Vec::new(), Vec::new());
     let mut found = 0;
     let mut peak = None;
     for _ in 0..5 {
@@ -159,16 +161,22 @@ fn main() {
         let t = Instant::now();
         found = diff(&src, &rep);
         diffs.push(t.elapsed().as_secs_f64());
-        let t = Instant::now();
-        assert_eq!(build(&src), rows as u64);
-        builds.push(t.elapsed().as_secs_f64());
         peak = peak_rss_kib();
+        let t = Instant::now();
+        assert_eq!(build(&src, Threads::One), rows as u64);
+        builds_one.push(t.elapsed().as_secs_f64());
+        let t = Instant::now();
+        assert_eq!(build(&src, Threads::ReadAndHash), rows as u64);
+        builds_two.push(t.elapsed().as_secs_f64());
+        let t = Instant::now();
+        assert_eq!(build(&src, Threads::KeyRanges(2)), rows as u64);
+        builds_ranges.push(t.elapsed().as_secs_f64());
     }
-    let (s, sp, d, b) = (
-        median(scans),
-        median(scans_par),
-        median(diffs),
-        median(builds),
+    let (s, sp, d) = (median(scans), median(scans_par), median(diffs));
+    let (b1, b2, b3) = (
+        median(builds_one),
+        median(builds_two),
+        median(builds_ranges),
     );
     println!("rows per table:                      {rows}");
     println!(
@@ -182,8 +190,16 @@ fn main() {
     println!("bare scan, both files in parallel:   {sp:.3} s");
     println!("driftsum diff:                       {d:.3} s");
     println!(
-        "tree build, one file:                {b:.3} s ({:.2} M rows/s)",
-        rows as f64 / b / 1e6
+        "tree build, one file, one thread:    {b1:.3} s ({:.2} M rows/s)",
+        rows as f64 / b1 / 1e6
+    );
+    println!(
+        "tree build, hashing on a 2nd thread: {b2:.3} s ({:.2} M rows/s)",
+        rows as f64 / b2 / 1e6
+    );
+    println!(
+        "tree build, 2 connections x ranges:  {b3:.3} s ({:.2} M rows/s)",
+        rows as f64 / b3 / 1e6
     );
     println!("ratio diff / sequential bare scan:   {:.2}", d / s);
     println!("ratio diff / parallel bare scan:     {:.2}", d / sp);

@@ -13,7 +13,7 @@ use driftsum_core::tree::wire::KeyRange;
 use driftsum_core::tree::{wire, Entry, HashPrefix, NoSuchNode, NodeSummary, TreeFile};
 use driftsum_core::{key, Hash, Key, Shape, Side, Tree, Value, ENCODING_VERSION};
 
-use super::tree::{scan_tree, Hashing, TreeScan};
+use super::tree::{scan_tree, Threads, TreeScan};
 use super::Progress;
 use crate::agent::{AgentClient, AgentError};
 use crate::reconcile::{fetch_range, KeyedRow};
@@ -240,7 +240,7 @@ impl Endpoint<'_> {
         opts: &CanonOptions,
         shape: Shape,
         side: Side,
-        hashing: Hashing,
+        threads: Threads,
         progress: Progress<'_>,
     ) -> Result<Prepared, SourceError> {
         match self {
@@ -250,7 +250,7 @@ impl Endpoint<'_> {
                     opts,
                     shape,
                     side,
-                    hashing,
+                    threads,
                 };
                 let built = scan_tree(*s, &job, progress, None)?;
                 Ok(Prepared {

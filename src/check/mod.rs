@@ -4,6 +4,7 @@
 pub mod endpoint;
 pub mod outcome;
 pub mod plan;
+mod scan;
 pub mod tree;
 
 use driftsum_core::{CanonOptions, Shape, Side};

@@ -12,7 +12,6 @@ use std::time::Instant;
 
 use driftsum_core::canon::CanonOptions;
 use driftsum_core::diff::{entry_differences, DriftRange, KeyDiff};
-use driftsum_core::hash::row_hash;
 use driftsum_core::tree::file::EntryLog;
 use driftsum_core::tree::wire::KeyRange;
 use driftsum_core::tree::{wire, Entry, OrderError};
@@ -21,6 +20,7 @@ use driftsum_core::{key, Hash, Key, Shape, Side, Tree, Value, Walk};
 use super::endpoint::{Endpoint, RowHasher};
 use super::outcome::{PhaseCost, RangeOutcome, TableOutcome};
 use super::plan::Plan;
+use super::scan;
 use super::Progress;
 use crate::error::{CheckError, SourceError};
 use crate::reconcile::{compare_rows, DiffKind, Difference, KeyedRow};
@@ -35,18 +35,28 @@ pub struct BuiltTree {
     pub ordered: bool,
 }
 
-/// How often (in rows) a scan reports progress.
-const PROGRESS_EVERY: u64 = 1 << 16;
-
-/// Where a scan hashes its rows.
+/// How a scan spreads its work over threads.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Hashing {
-    /// On the thread that reads them: right when another scan already keeps
-    /// the other core busy (a diff of two local databases).
-    Inline,
-    /// On a second thread, fed batches of canonical row bytes, while the
-    /// first reads and canonicalizes: a lone scan uses both cores.
-    SecondThread,
+pub enum Threads {
+    /// Read, canonicalize and hash on one thread: right when another scan
+    /// already keeps the other core busy (a diff of two local databases).
+    One,
+    /// Read and canonicalize on one thread, hash and build on a second, fed
+    /// batches of canonical row bytes.
+    ReadAndHash,
+    /// Key ranges scanned at once over this many connections to one
+    /// snapshot, when the source can open them and cut its key (see
+    /// [`Source::fork`]); otherwise as [`Threads::ReadAndHash`].
+    KeyRanges(usize),
+}
+
+impl Threads {
+    /// For a scan that has the machine to itself: key ranges over one
+    /// connection per core (two to four).
+    pub fn lone() -> Threads {
+        let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+        Threads::KeyRanges(cores.clamp(2, 4))
+    }
 }
 
 /// One tree to build: what to read and how to hash it.
@@ -56,11 +66,11 @@ pub struct TreeScan<'a> {
     pub opts: &'a CanonOptions,
     pub shape: Shape,
     pub side: Side,
-    pub hashing: Hashing,
+    pub threads: Threads,
 }
 
-/// Scans one side and builds its tree, hashing on a second thread (see
-/// [`scan_tree`]).
+/// Scans one side and builds its tree with the whole machine
+/// ([`Threads::lone`]; see [`scan_tree`]).
 pub fn build_tree(
     source: &mut dyn Source,
     spec: &ScanSpec,
@@ -74,7 +84,7 @@ pub fn build_tree(
         opts,
         shape,
         side,
-        hashing: Hashing::SecondThread,
+        threads: Threads::lone(),
     };
     scan_tree(source, &job, progress, None)
 }
@@ -92,10 +102,27 @@ pub fn scan_tree(
 ) -> Result<BuiltTree, SourceError> {
     let spec = job.spec;
     let mut builder = driftsum_core::Builder::new(job.shape);
-    let (rows, disorder) = match job.hashing {
-        Hashing::Inline => first_pass_inline(source, job, progress, &mut builder, &mut log)?,
-        Hashing::SecondThread => {
-            first_pass_pipelined(source, job, progress, &mut builder, &mut log)?
+    let (rows, disorder) = match job.threads {
+        Threads::One => scan::first_pass_inline(source, job, progress, &mut builder, &mut log)?,
+        Threads::ReadAndHash => {
+            scan::first_pass_pipelined(source, job, progress, &mut builder, &mut log)?
+        }
+        Threads::KeyRanges(n) => {
+            let cuts = source.key_cuts(spec, scan::RANGE_ROWS)?;
+            let mut forks = Vec::new();
+            while !cuts.is_empty() && forks.len() + 1 < n {
+                match source.fork()? {
+                    Some(f) => forks.push(f),
+                    None => break,
+                }
+            }
+            if forks.is_empty() {
+                scan::first_pass_pipelined(source, job, progress, &mut builder, &mut log)?
+            } else {
+                let mut sources: Vec<&mut dyn Source> = vec![&mut *source];
+                sources.extend(forks.iter_mut().map(|f| f.as_mut() as &mut dyn Source));
+                scan::first_pass_ranges(sources, &cuts, job, progress, &mut builder, &mut log)?
+            }
         }
     };
     match disorder {
@@ -132,134 +159,6 @@ pub fn scan_tree(
             })
         }
     }
-}
-
-/// The sink's way of stopping a scan once the builder refused a row.
-fn stop() -> SourceError {
-    SourceError::Other("stop".into())
-}
-
-/// Reads, hashes and builds on this thread. Returns the rows read and, if
-/// the builder refused a row, why (the scan stopped there).
-fn first_pass_inline(
-    source: &mut dyn Source,
-    job: &TreeScan<'_>,
-    progress: Progress<'_>,
-    builder: &mut driftsum_core::Builder,
-    log: &mut Option<&mut EntryLog>,
-) -> Result<(u64, Option<OrderError>), SourceError> {
-    let mut hasher = RowHasher::new(job.spec, job.opts);
-    let mut disorder: Option<OrderError> = None;
-    let mut rows = 0u64;
-    source
-        .scan(job.spec, None, &mut |row| {
-            let (k, h) = hasher.hash(row);
-            rows += 1;
-            if rows.is_multiple_of(PROGRESS_EVERY) {
-                progress(job.side, rows);
-            }
-            match builder.push(k, &h) {
-                Ok(()) => {
-                    if let Some(log) = log.as_deref_mut() {
-                        log.push(k, &h);
-                    }
-                    Ok(())
-                }
-                Err(e) => {
-                    disorder = Some(e);
-                    Err(stop())
-                }
-            }
-        })
-        .or_else(|e| if disorder.is_some() { Ok(()) } else { Err(e) })?;
-    Ok((rows, disorder))
-}
-
-/// Rows the reading thread hands the hashing thread at a time.
-const BATCH_ROWS: usize = 1024;
-/// Full batches in flight; the reader waits when the hasher falls behind.
-const BATCHES_IN_FLIGHT: usize = 4;
-
-/// Canonical key and row bytes of up to [`BATCH_ROWS`] rows in one buffer,
-/// which goes back to the reader once hashed: no allocation per row.
-#[derive(Default)]
-struct Batch {
-    bytes: Vec<u8>,
-    /// Per row: where its key ends and where its row bytes end.
-    ends: Vec<(usize, usize)>,
-}
-
-/// Reads and canonicalizes on this thread; row hashing, leaf hashing and the
-/// builder run on a second thread. Same result as [`first_pass_inline`].
-fn first_pass_pipelined(
-    source: &mut dyn Source,
-    job: &TreeScan<'_>,
-    progress: Progress<'_>,
-    builder: &mut driftsum_core::Builder,
-    log: &mut Option<&mut EntryLog>,
-) -> Result<(u64, Option<OrderError>), SourceError> {
-    let mut encoder = RowHasher::new(job.spec, job.opts);
-    std::thread::scope(|scope| {
-        let (full_tx, full_rx) = std::sync::mpsc::sync_channel::<Batch>(BATCHES_IN_FLIGHT);
-        let (empty_tx, mut empty_rx) = std::sync::mpsc::channel::<Batch>();
-        let hashing = scope.spawn(move || -> Option<OrderError> {
-            for mut batch in full_rx {
-                let mut start = 0;
-                for &(key_end, row_end) in &batch.ends {
-                    let key = &batch.bytes[start..key_end];
-                    let h = row_hash(&batch.bytes[key_end..row_end]);
-                    start = row_end;
-                    if let Err(e) = builder.push(key, &h) {
-                        return Some(e);
-                    }
-                    if let Some(log) = log.as_deref_mut() {
-                        log.push(key, &h);
-                    }
-                }
-                batch.bytes.clear();
-                batch.ends.clear();
-                // The reader may have finished; then the buffer is just freed.
-                let _ = empty_tx.send(batch);
-            }
-            None
-        });
-
-        let mut rows = 0u64;
-        let mut batch = Batch::default();
-        // A `move` closure over references: the sink must be `Send`, and a
-        // channel receiver may only be shared by `&mut`.
-        let (rows_ref, batch_ref, full, empty) = (&mut rows, &mut batch, &full_tx, &mut empty_rx);
-        let scanned = source.scan(job.spec, None, &mut move |row| {
-            let (k, r) = encoder.encode(row);
-            batch_ref.bytes.extend_from_slice(k);
-            let key_end = batch_ref.bytes.len();
-            batch_ref.bytes.extend_from_slice(r);
-            batch_ref.ends.push((key_end, batch_ref.bytes.len()));
-            *rows_ref += 1;
-            if rows_ref.is_multiple_of(PROGRESS_EVERY) {
-                progress(job.side, *rows_ref);
-            }
-            if batch_ref.ends.len() == BATCH_ROWS {
-                let next = empty.try_recv().unwrap_or_default();
-                // A closed channel: the hasher refused a row and stopped.
-                full.send(std::mem::replace(batch_ref, next))
-                    .map_err(|_| stop())?;
-            }
-            Ok(())
-        });
-        if scanned.is_ok() && !batch.ends.is_empty() {
-            let _ = full_tx.send(batch);
-        }
-        drop(full_tx);
-        let disorder = hashing
-            .join()
-            .map_err(|_| SourceError::Other("the hashing thread panicked".into()))?;
-        match (scanned, disorder) {
-            (_, Some(e)) => Ok((rows, Some(e))),
-            (Err(e), None) => Err(e),
-            (Ok(()), None) => Ok((rows, None)),
-        }
-    })
 }
 
 fn duplicate(spec: &ScanSpec, k: &Key) -> SourceError {
@@ -347,14 +246,14 @@ pub fn compare(
     let started = Instant::now();
     // Two scans here already keep both cores busy; a lone one hashes on a
     // second thread.
-    let hashing = if source.scans_here() && target.scans_here() {
-        Hashing::Inline
+    let threads = if source.scans_here() && target.scans_here() {
+        Threads::One
     } else {
-        Hashing::SecondThread
+        Threads::lone()
     };
     let (a, b) = rayon::join(
-        || source.prepare(&plan.source, opts, shape, Side::Source, hashing, progress),
-        || target.prepare(&plan.target, opts, shape, Side::Target, hashing, progress),
+        || source.prepare(&plan.source, opts, shape, Side::Source, threads, progress),
+        || target.prepare(&plan.target, opts, shape, Side::Target, threads, progress),
     );
     let mut a = a.map_err(CheckError::Source)?;
     let mut b = b.map_err(CheckError::Target)?;
@@ -501,6 +400,7 @@ mod tests {
     use crate::check::plan::{plan, ColumnChoice};
     use crate::config::Config;
     use crate::source::sqlite::SqliteSource;
+    use driftsum_core::Value;
 
     /// A SQLite file holding `sql`, removed on drop.
     struct Db(std::path::PathBuf);
@@ -518,11 +418,15 @@ mod tests {
 
     impl Drop for Db {
         fn drop(&mut self) {
-            let _ = std::fs::remove_file(&self.0);
+            for suffix in ["", "-wal", "-shm"] {
+                let mut p = self.0.clone().into_os_string();
+                p.push(suffix);
+                let _ = std::fs::remove_file(p);
+            }
         }
     }
 
-    fn build(db: &Db, table: &str, hashing: Hashing) -> Result<(BuiltTree, u64), SourceError> {
+    fn build(db: &Db, table: &str, threads: Threads) -> Result<(BuiltTree, u64), SourceError> {
         let mut src = SqliteSource::open(&db.0)?;
         let schema = src.schema(table)?;
         let p = plan(
@@ -537,7 +441,7 @@ mod tests {
             opts: &CanonOptions::default(),
             shape: Shape::default(),
             side: Side::Source,
-            hashing,
+            threads,
         };
         let mut log = EntryLog::new();
         let built = scan_tree(&mut src, &job, &|_, _| {}, Some(&mut log))?;
@@ -562,8 +466,8 @@ mod tests {
              INSERT INTO t SELECT i, 'int' FROM n UNION ALL SELECT i + 0.5, 'real' FROM n;",
         );
         for (db, rows, in_order) in [(&ordered, 5000, true), (&mixed, 6000, false)] {
-            let (a, log_a) = build(db, "t", Hashing::Inline).expect("inline");
-            let (b, log_b) = build(db, "t", Hashing::SecondThread).expect("second thread");
+            let (a, log_a) = build(db, "t", Threads::One).expect("inline");
+            let (b, log_b) = build(db, "t", Threads::ReadAndHash).expect("second thread");
             assert_eq!(a.tree.rows, rows);
             assert_eq!((a.ordered, b.ordered), (in_order, in_order));
             assert_eq!(a.tree, b.tree);
@@ -581,9 +485,133 @@ mod tests {
              INSERT INTO t VALUES ('00112233-4455-6677-8899-aabbccddeeff', 'text');
              INSERT INTO t VALUES (X'00112233445566778899aabbccddeeff', 'blob');",
         );
-        for hashing in [Hashing::Inline, Hashing::SecondThread] {
-            let err = build(&db, "t", hashing).err().expect("refused");
+        for threads in [Threads::One, Threads::ReadAndHash] {
+            let err = build(&db, "t", threads).err().expect("refused");
             assert!(err.to_string().contains("occurs more than once"), "{err}");
         }
+    }
+
+    /// Key ranges over two connections build exactly the one-thread tree,
+    /// with sparse and negative ids and ranges that hold no rows at all.
+    #[test]
+    fn key_ranges_build_the_same_tree() {
+        let db = Db::new(
+            "ranges",
+            "CREATE TABLE t (id INTEGER PRIMARY KEY, v TEXT);
+             WITH RECURSIVE n(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM n WHERE i < 4999)
+             INSERT INTO t SELECT i * 3 - 4000, 'row ' || i FROM n WHERE i % 7 != 3;
+             INSERT INTO t VALUES (90000, 'far away');",
+        );
+        let (one, one_log) = build(&db, "t", Threads::One).expect("one thread");
+
+        let mut src = SqliteSource::open(&db.0).expect("open");
+        let schema = src.schema("t").expect("schema");
+        let p = plan(
+            &schema,
+            &schema,
+            &ColumnChoice::default(),
+            &Config::default(),
+        )
+        .expect("plan");
+        let cuts = src.key_cuts(&p.source, 300).expect("cuts");
+        assert!(cuts.len() > 50, "{} cuts", cuts.len());
+        assert_eq!(cuts.last(), Some(&vec![Value::Int(90000)]));
+        let mut fork = src
+            .fork()
+            .expect("fork")
+            .expect("a rollback-journal file forks");
+        let job = TreeScan {
+            spec: &p.source,
+            opts: &CanonOptions::default(),
+            shape: Shape::default(),
+            side: Side::Source,
+            threads: Threads::KeyRanges(2),
+        };
+        let mut builder = driftsum_core::Builder::new(job.shape);
+        let mut log = EntryLog::new();
+        let (rows, disorder) = scan::first_pass_ranges(
+            vec![&mut src, fork.as_mut()],
+            &cuts,
+            &job,
+            &|_, _| {},
+            &mut builder,
+            &mut Some(&mut log),
+        )
+        .expect("ranges");
+        assert!(disorder.is_none());
+        assert_eq!(rows, one.tree.rows);
+        assert_eq!(builder.finish(), one.tree);
+        assert_eq!(log.len(), one_log);
+    }
+
+    /// Only a rowid key is cut, and a WAL-mode file does not fork (two
+    /// connections there could see different commits).
+    #[test]
+    fn ranges_only_where_every_row_is_found_in_one_snapshot() {
+        let cuts = |sql: &str, name: &str| {
+            let db = Db::new(name, sql);
+            let mut src = SqliteSource::open(&db.0).expect("open");
+            let schema = src.schema("t").expect("schema");
+            let p = plan(
+                &schema,
+                &schema,
+                &ColumnChoice::default(),
+                &Config::default(),
+            )
+            .expect("plan");
+            src.key_cuts(&p.source, 10).expect("cuts").len()
+        };
+        let fill = "WITH RECURSIVE n(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM n WHERE i < 999)
+                    INSERT INTO t SELECT i, 'x' FROM n;";
+        assert_eq!(
+            cuts(
+                &format!("CREATE TABLE t (id INTEGER PRIMARY KEY, v); {fill}"),
+                "alias"
+            ),
+            100
+        );
+        // Not the rowid: such a column may hold text that no range finds.
+        assert_eq!(
+            cuts(
+                &format!("CREATE TABLE t (id INT PRIMARY KEY, v); {fill}"),
+                "int"
+            ),
+            0
+        );
+        assert_eq!(
+            cuts(
+                &format!("CREATE TABLE t (id INTEGER PRIMARY KEY, v) WITHOUT ROWID; {fill}"),
+                "norowid"
+            ),
+            0
+        );
+        assert_eq!(
+            cuts(
+                &format!("CREATE TABLE t (id TEXT PRIMARY KEY, v); {fill}"),
+                "text"
+            ),
+            0
+        );
+        assert_eq!(
+            cuts("CREATE TABLE t (id INTEGER PRIMARY KEY, v);", "empty"),
+            0
+        );
+
+        let wal = Db::new(
+            "wal",
+            &format!(
+                "PRAGMA journal_mode = WAL; CREATE TABLE t (id INTEGER PRIMARY KEY, v); {fill}"
+            ),
+        );
+        let mut src = SqliteSource::open(&wal.0).expect("open");
+        assert!(src.fork().expect("fork").is_none());
+        assert_eq!(
+            build(&wal, "t", Threads::KeyRanges(2))
+                .expect("falls back")
+                .0
+                .tree
+                .rows,
+            1000
+        );
     }
 }

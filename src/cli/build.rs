@@ -5,7 +5,7 @@ use clap::Args;
 
 use driftsum::check::endpoint::expected_meta;
 use driftsum::check::plan;
-use driftsum::check::tree::{scan_tree, Hashing, TreeScan};
+use driftsum::check::tree::{scan_tree, Threads, TreeScan};
 use driftsum::core::tree::file::{self, EntryLog};
 use driftsum::core::Side;
 use driftsum::source;
@@ -57,7 +57,7 @@ pub fn run(args: BuildArgs) -> anyhow::Result<u8> {
         opts: &canon,
         shape,
         side: Side::Source,
-        hashing: Hashing::SecondThread,
+        threads: Threads::lone(),
     };
     let built = scan_tree(
         db.as_mut(),

@@ -93,6 +93,28 @@ pub trait Source: Send {
         bounds: Option<&KeyBounds>,
         sink: &mut RowSink<'_>,
     ) -> Result<(), SourceError>;
+
+    /// Another connection that reads exactly this one's snapshot, so that
+    /// key ranges can be scanned in parallel and still add up to one
+    /// consistent table; `None` when the engine cannot promise that.
+    fn fork(&mut self) -> Result<Option<Box<dyn Source>>, SourceError> {
+        Ok(None)
+    }
+
+    /// Keys that cut `spec`'s table into consecutive ranges of about
+    /// `rows_per_range` rows, for [`fork`](Source::fork)ed scans: range `i`
+    /// holds the keys after cut `i - 1` (from the start for the first) up to
+    /// and including cut `i`, and the last cut is the table's greatest key,
+    /// so together they cover every row. Empty when the source cannot cut
+    /// the key cheaply and safely (every row must fall in a range's bounds).
+    fn key_cuts(
+        &mut self,
+        spec: &ScanSpec,
+        rows_per_range: u64,
+    ) -> Result<Vec<Vec<Value>>, SourceError> {
+        let _ = (spec, rows_per_range);
+        Ok(Vec::new())
+    }
 }
 
 /// Opens a source by URL.

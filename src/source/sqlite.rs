@@ -18,6 +18,7 @@ use super::{
 /// A read-only connection to one SQLite file, inside one read transaction.
 pub struct SqliteSource {
     conn: Connection,
+    file: std::path::PathBuf,
     path: String,
     /// Tables seen holding a key value in another storage class than its
     /// column's type (or NULL): SQL range comparisons would miss such rows,
@@ -49,6 +50,7 @@ impl SqliteSource {
             })?;
         Ok(SqliteSource {
             conn,
+            file: path.to_path_buf(),
             path: location,
             odd_keys: HashSet::new(),
         })
@@ -56,6 +58,38 @@ impl SqliteSource {
 
     fn query_err(&self, what: &str, e: rusqlite::Error) -> SourceError {
         SourceError::query(format!("{what} in {}", self.path), e)
+    }
+
+    /// Whether `column` of `table` is its rowid (an `INTEGER PRIMARY KEY` of
+    /// a rowid table): then every key is an integer, and a range condition
+    /// on it finds every row.
+    fn is_rowid_alias(&self, table: &str, column: &str) -> Result<bool, SourceError> {
+        let err = |e| self.query_err("reading the schema", e);
+        let (declared, pk_columns): (String, i64) = self
+            .conn
+            .query_row(
+                "SELECT max(CASE WHEN name = ?2 AND pk > 0 THEN upper(trim(type)) END), \
+                        count(CASE WHEN pk > 0 THEN 1 END) \
+                 FROM pragma_table_info(?1)",
+                [table, column],
+                |r| {
+                    Ok((
+                        r.get::<_, Option<String>>(0)?.unwrap_or_default(),
+                        r.get(1)?,
+                    ))
+                },
+            )
+            .map_err(err)?;
+        // A WITHOUT ROWID table (or a non-alias key) has an index of origin 'pk'.
+        let pk_index: i64 = self
+            .conn
+            .query_row(
+                "SELECT count(*) FROM pragma_index_list(?1) WHERE origin = 'pk'",
+                [table],
+                |r| r.get(0),
+            )
+            .map_err(err)?;
+        Ok(declared == "INTEGER" && pk_columns == 1 && pk_index == 0)
     }
 }
 
@@ -338,7 +372,64 @@ impl Source for SqliteSource {
         }
         Ok(())
     }
+
+    /// A second connection to the same file, inside its own read
+    /// transaction. Outside WAL mode this connection's read transaction holds
+    /// a shared lock that keeps every writer from committing, so the new one
+    /// sees the same state; in WAL mode writers go on, and two connections
+    /// cannot be pinned to one snapshot (that needs SQLITE_ENABLE_SNAPSHOT),
+    /// so there is no fork.
+    fn fork(&mut self) -> Result<Option<Box<dyn Source>>, SourceError> {
+        let mode: String = self
+            .conn
+            .query_row("PRAGMA journal_mode", [], |r| r.get(0))
+            .map_err(|e| self.query_err("reading the journal mode", e))?;
+        if mode.eq_ignore_ascii_case("wal") {
+            return Ok(None);
+        }
+        Ok(Some(Box::new(SqliteSource::open(&self.file)?)))
+    }
+
+    /// Cuts for a rowid key only: every row's key is then an integer that
+    /// a range condition finds, and the bounds come from the rowid b-tree
+    /// at no cost. The cuts split the key span evenly, which for the usual
+    /// dense ids splits the rows evenly too.
+    fn key_cuts(
+        &mut self,
+        spec: &ScanSpec,
+        rows_per_range: u64,
+    ) -> Result<Vec<Vec<Value>>, SourceError> {
+        let [key] = spec.key.as_slice() else {
+            return Ok(Vec::new());
+        };
+        if key.rule.ty != LogicalType::Integer || !self.is_rowid_alias(&spec.table, &key.name)? {
+            return Ok(Vec::new());
+        }
+        let sql = format!(
+            "SELECT min({k}), max({k}) FROM {t}",
+            k = quote_ident(&key.name),
+            t = quote_ident(&spec.table)
+        );
+        let (lo, hi): (Option<i64>, Option<i64>) = self
+            .conn
+            .query_row(&sql, [], |r| Ok((r.get(0)?, r.get(1)?)))
+            .map_err(|e| self.query_err("reading the key range", e))?;
+        let (Some(lo), Some(hi)) = (lo, hi) else {
+            return Ok(Vec::new());
+        };
+        let span = hi as i128 - lo as i128 + 1;
+        let ranges = (span / rows_per_range.max(1) as i128).clamp(1, MAX_RANGES);
+        if ranges < 2 {
+            return Ok(Vec::new());
+        }
+        Ok((1..=ranges)
+            .map(|i| vec![Value::Int(lo as i128 - 1 + span * i / ranges)])
+            .collect())
+    }
 }
+
+/// At most this many key ranges per scan (each is one query).
+const MAX_RANGES: i128 = 4096;
 
 #[cfg(test)]
 mod tests {

@@ -1,0 +1,301 @@
+//! The first pass of a tree build: reading a source's rows and feeding the
+//! builder, on one thread, on two (reading and canonicalizing on one,
+//! hashing and building on the other), or over key ranges scanned by several
+//! connections to one snapshot at once. Every way builds the same tree.
+
+use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
+
+use driftsum_core::hash::row_hash;
+use driftsum_core::tree::file::EntryLog;
+use driftsum_core::tree::OrderError;
+use driftsum_core::{key, Builder, Hash, Value};
+
+use super::endpoint::RowHasher;
+use super::tree::TreeScan;
+use super::Progress;
+use crate::error::SourceError;
+use crate::source::{KeyBounds, Source};
+
+/// How often (in rows) a scan reports progress.
+pub(super) const PROGRESS_EVERY: u64 = 1 << 16;
+
+/// What a first pass leaves: rows read and, if the builder refused a row,
+/// why (the scan stopped there).
+pub(super) type Pass = (u64, Option<OrderError>);
+
+/// The sink's way of stopping a scan once the builder refused a row.
+fn stop() -> SourceError {
+    SourceError::Other("stop".into())
+}
+
+/// Reads, hashes and builds on this thread. Returns the rows read and, if
+/// the builder refused a row, why (the scan stopped there).
+pub(super) fn first_pass_inline(
+    source: &mut dyn Source,
+    job: &TreeScan<'_>,
+    progress: Progress<'_>,
+    builder: &mut Builder,
+    log: &mut Option<&mut EntryLog>,
+) -> Result<Pass, SourceError> {
+    let mut hasher = RowHasher::new(job.spec, job.opts);
+    let mut disorder: Option<OrderError> = None;
+    let mut rows = 0u64;
+    source
+        .scan(job.spec, None, &mut |row| {
+            let (k, h) = hasher.hash(row);
+            rows += 1;
+            if rows.is_multiple_of(PROGRESS_EVERY) {
+                progress(job.side, rows);
+            }
+            match builder.push(k, &h) {
+                Ok(()) => {
+                    if let Some(log) = log.as_deref_mut() {
+                        log.push(k, &h);
+                    }
+                    Ok(())
+                }
+                Err(e) => {
+                    disorder = Some(e);
+                    Err(stop())
+                }
+            }
+        })
+        .or_else(|e| if disorder.is_some() { Ok(()) } else { Err(e) })?;
+    Ok((rows, disorder))
+}
+
+/// Rows the reading thread hands the hashing thread at a time.
+const BATCH_ROWS: usize = 1024;
+/// Full batches in flight; the reader waits when the hasher falls behind.
+const BATCHES_IN_FLIGHT: usize = 4;
+
+/// Canonical key and row bytes of up to [`BATCH_ROWS`] rows in one buffer,
+/// which goes back to the reader once hashed: no allocation per row.
+#[derive(Default)]
+struct Batch {
+    bytes: Vec<u8>,
+    /// Per row: where its key ends and where its row bytes end.
+    ends: Vec<(usize, usize)>,
+}
+
+/// Reads and canonicalizes on this thread; row hashing, leaf hashing and the
+/// builder run on a second thread. Same result as [`first_pass_inline`].
+pub(super) fn first_pass_pipelined(
+    source: &mut dyn Source,
+    job: &TreeScan<'_>,
+    progress: Progress<'_>,
+    builder: &mut Builder,
+    log: &mut Option<&mut EntryLog>,
+) -> Result<Pass, SourceError> {
+    let mut encoder = RowHasher::new(job.spec, job.opts);
+    std::thread::scope(|scope| {
+        let (full_tx, full_rx) = std::sync::mpsc::sync_channel::<Batch>(BATCHES_IN_FLIGHT);
+        let (empty_tx, mut empty_rx) = std::sync::mpsc::channel::<Batch>();
+        let hashing = scope.spawn(move || -> Option<OrderError> {
+            for mut batch in full_rx {
+                let mut start = 0;
+                for &(key_end, row_end) in &batch.ends {
+                    let key = &batch.bytes[start..key_end];
+                    let h = row_hash(&batch.bytes[key_end..row_end]);
+                    start = row_end;
+                    if let Err(e) = builder.push(key, &h) {
+                        return Some(e);
+                    }
+                    if let Some(log) = log.as_deref_mut() {
+                        log.push(key, &h);
+                    }
+                }
+                batch.bytes.clear();
+                batch.ends.clear();
+                // The reader may have finished; then the buffer is just freed.
+                let _ = empty_tx.send(batch);
+            }
+            None
+        });
+
+        let mut rows = 0u64;
+        let mut batch = Batch::default();
+        // A `move` closure over references: the sink must be `Send`, and a
+        // channel receiver may only be shared by `&mut`.
+        let (rows_ref, batch_ref, full, empty) = (&mut rows, &mut batch, &full_tx, &mut empty_rx);
+        let scanned = source.scan(job.spec, None, &mut move |row| {
+            let (k, r) = encoder.encode(row);
+            batch_ref.bytes.extend_from_slice(k);
+            let key_end = batch_ref.bytes.len();
+            batch_ref.bytes.extend_from_slice(r);
+            batch_ref.ends.push((key_end, batch_ref.bytes.len()));
+            *rows_ref += 1;
+            if rows_ref.is_multiple_of(PROGRESS_EVERY) {
+                progress(job.side, *rows_ref);
+            }
+            if batch_ref.ends.len() == BATCH_ROWS {
+                let next = empty.try_recv().unwrap_or_default();
+                // A closed channel: the hasher refused a row and stopped.
+                full.send(std::mem::replace(batch_ref, next))
+                    .map_err(|_| stop())?;
+            }
+            Ok(())
+        });
+        if scanned.is_ok() && !batch.ends.is_empty() {
+            let _ = full_tx.send(batch);
+        }
+        drop(full_tx);
+        let disorder = hashing
+            .join()
+            .map_err(|_| SourceError::Other("the hashing thread panicked".into()))?;
+        match (scanned, disorder) {
+            (_, Some(e)) => Ok((rows, Some(e))),
+            (Err(e), None) => Err(e),
+            (Ok(()), None) => Ok((rows, None)),
+        }
+    })
+}
+
+/// Rows a key range should hold: few enough that a range scanned ahead of
+/// the builder waits in memory cheaply (about 3 MiB), many enough that a
+/// query per range costs nothing.
+pub(super) const RANGE_ROWS: u64 = 65_536;
+
+/// Key ranges scanned ahead of the builder, per worker.
+const RANGES_AHEAD: usize = 2;
+
+/// What a worker sends the builder: hashed rows of one range, then the
+/// range's end.
+enum Msg {
+    Rows(Hashed),
+    End,
+}
+
+/// Keys and row hashes of up to [`BATCH_ROWS`] consecutive rows.
+#[derive(Default)]
+struct Hashed {
+    keys: Vec<u8>,
+    key_ends: Vec<usize>,
+    hashes: Vec<Hash>,
+}
+
+/// Scans consecutive key ranges (cut by `cuts`, see [`Source::key_cuts`])
+/// on one worker thread per connection in `sources`, which must all read
+/// one snapshot; worker `w` takes ranges `w`, `w + n`, … in order and
+/// canonicalizes and hashes their rows, and this thread feeds the builder
+/// range by range. A worker runs at most [`RANGES_AHEAD`] ranges ahead of
+/// the builder, so memory stays bounded whatever the table's size.
+pub(super) fn first_pass_ranges(
+    sources: Vec<&mut dyn Source>,
+    cuts: &[Vec<Value>],
+    job: &TreeScan<'_>,
+    progress: Progress<'_>,
+    builder: &mut Builder,
+    log: &mut Option<&mut EntryLog>,
+) -> Result<Pass, SourceError> {
+    let workers = sources.len();
+    let per_range = (RANGE_ROWS as usize).div_ceil(BATCH_ROWS) + 1;
+    std::thread::scope(|scope| {
+        let mut inboxes: Vec<Receiver<Msg>> = Vec::with_capacity(workers);
+        let mut handles = Vec::with_capacity(workers);
+        for (w, source) in sources.into_iter().enumerate() {
+            let (tx, rx) = sync_channel::<Msg>(per_range * RANGES_AHEAD);
+            inboxes.push(rx);
+            handles.push(scope.spawn(move || scan_ranges(source, cuts, w, workers, job, tx)));
+        }
+        let mut rows = 0u64;
+        let mut disorder = None;
+        'ranges: for i in 0..cuts.len() {
+            loop {
+                match inboxes[i % workers].recv() {
+                    Ok(Msg::Rows(batch)) => {
+                        let mut start = 0;
+                        for (&end, h) in batch.key_ends.iter().zip(&batch.hashes) {
+                            let key = &batch.keys[start..end];
+                            start = end;
+                            if let Err(e) = builder.push(key, h) {
+                                disorder = Some(e);
+                                break 'ranges;
+                            }
+                            if let Some(log) = log.as_deref_mut() {
+                                log.push(key, h);
+                            }
+                            rows += 1;
+                            if rows.is_multiple_of(PROGRESS_EVERY) {
+                                progress(job.side, rows);
+                            }
+                        }
+                    }
+                    Ok(Msg::End) => break,
+                    // The worker stopped on an error, reported below.
+                    Err(_) => break 'ranges,
+                }
+            }
+        }
+        // Closing the inboxes stops any worker still sending.
+        drop(inboxes);
+        let mut failed = None;
+        for h in handles {
+            let r = h
+                .join()
+                .unwrap_or_else(|_| Err(SourceError::Other("a scanning thread panicked".into())));
+            if let (Err(e), None) = (r, &failed) {
+                failed = Some(e);
+            }
+        }
+        match (disorder, failed) {
+            (Some(e), _) => Ok((rows, Some(e))),
+            (None, Some(e)) => Err(e),
+            (None, None) => Ok((rows, None)),
+        }
+    })
+}
+
+/// One worker: scans its share of the key ranges in order and sends their
+/// hashed rows, each range closed by [`Msg::End`].
+fn scan_ranges(
+    source: &mut dyn Source,
+    cuts: &[Vec<Value>],
+    first: usize,
+    step: usize,
+    job: &TreeScan<'_>,
+    tx: SyncSender<Msg>,
+) -> Result<(), SourceError> {
+    let mut hasher = RowHasher::new(job.spec, job.opts);
+    for i in (first..cuts.len()).step_by(step) {
+        let bounds = KeyBounds {
+            after: i.checked_sub(1).map(|p| cuts[p].clone()),
+            through: cuts[i].clone(),
+        };
+        // A connector may return rows beyond the bounds; each range keeps
+        // its own, so no row is counted twice.
+        let after = bounds.after.as_deref().map(key::encode);
+        let through = key::encode(&bounds.through);
+        let mut batch = Hashed::default();
+        let mut closed = false;
+        let scanned = source.scan(job.spec, Some(&bounds), &mut |row| {
+            let (k, h) = hasher.hash(row);
+            if after.as_ref().is_some_and(|a| k <= a.as_bytes()) || k > through.as_bytes() {
+                return Ok(());
+            }
+            batch.keys.extend_from_slice(k);
+            batch.key_ends.push(batch.keys.len());
+            batch.hashes.push(h);
+            if batch.hashes.len() == BATCH_ROWS
+                && tx.send(Msg::Rows(std::mem::take(&mut batch))).is_err()
+            {
+                closed = true;
+                return Err(stop());
+            }
+            Ok(())
+        });
+        // The builder stopped (it refused a row, or another worker failed):
+        // not this worker's error.
+        if closed {
+            return Ok(());
+        }
+        scanned?;
+        if !batch.hashes.is_empty() && tx.send(Msg::Rows(batch)).is_err() {
+            return Ok(());
+        }
+        if tx.send(Msg::End).is_err() {
+            return Ok(());
+        }
+    }
+    Ok(())
+}
