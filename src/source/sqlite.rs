@@ -163,19 +163,26 @@ fn decode(v: ValueRef<'_>, rule: &driftsum_core::coerce::ColumnRule) -> Value {
     }
 }
 
-/// [`decode`] into a slot of the row buffer, reusing a text value's
-/// allocation from the previous row: most columns hold the same kind of
+/// [`decode`] into a slot of the row buffer, reusing a text or decimal
+/// value's allocation from the previous row: most columns hold the same kind of
 /// value row after row, and a fresh `String` per text value showed up in
 /// profiles.
 fn decode_into(slot: &mut Value, v: ValueRef<'_>, rule: &driftsum_core::coerce::ColumnRule) {
-    if let (ValueRef::Text(t), LogicalType::Text | LogicalType::Dynamic, Value::Text(s)) =
-        (v, rule.ty, &mut *slot)
-    {
-        if let Ok(t) = std::str::from_utf8(t) {
-            s.clear();
-            s.push_str(t);
-            return;
+    match (v, rule.ty, &mut *slot) {
+        (ValueRef::Text(t), LogicalType::Text | LogicalType::Dynamic, Value::Text(s)) => {
+            if let Ok(t) = std::str::from_utf8(t) {
+                s.clear();
+                s.push_str(t);
+                return;
+            }
         }
+        // A decimal column stored as REAL (NUMERIC affinity does that).
+        (ValueRef::Real(f), LogicalType::Decimal { scale }, Value::Decimal(s)) => {
+            if driftsum_core::decimal::write_f64(s, f, scale) {
+                return;
+            }
+        }
+        _ => {}
     }
     *slot = decode(v, rule);
 }

@@ -111,8 +111,16 @@ pub fn normalize(text: &str, scale: Option<u8>) -> Option<String> {
 
 /// Canonical decimal text of a float (its shortest round-trip digits).
 pub fn from_f64(f: f64, scale: Option<u8>) -> Option<String> {
+    let mut out = String::new();
+    write_f64(&mut out, f, scale).then_some(out)
+}
+
+/// [`from_f64`] into `out` (cleared first), so a scan can reuse one
+/// allocation; `false` where `from_f64` gives `None`.
+pub fn write_f64(out: &mut String, f: f64, scale: Option<u8>) -> bool {
+    out.clear();
     if !f.is_finite() {
-        return None;
+        return false;
     }
     if let Some(s) = scale.filter(|&s| s <= 9) {
         // The common case, a money column stored as REAL: the float is the
@@ -120,22 +128,32 @@ pub fn from_f64(f: f64, scale: Option<u8>) -> Option<String> {
         // scaling and rounding recovers that decimal exactly (well inside
         // 2^53), and it is what its shortest digits would say. Anything
         // further from the grid takes the exact path below.
-        let x = f * 10f64.powi(s as i32);
+        const POW10: [f64; 10] = [1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9];
+        let x = f * POW10[s as usize];
         let r = x.round();
         // A few ulps of the scaled value, always far below half a unit.
         let tolerance = (r.abs() * 1e-15).max(1e-9);
         if r.abs() < 1e14 && (x - r).abs() < tolerance {
-            return Some(from_scaled(r as i64, s));
+            write_scaled(out, r as i64, s);
+            return true;
         }
     }
-    normalize(&format!("{f}"), scale)
+    match normalize(&format!("{f}"), scale) {
+        Some(d) => {
+            out.push_str(&d);
+            true
+        }
+        None => false,
+    }
 }
 
-/// Canonical text of `units / 10^scale` (`scale` at most 9). Digits are
-/// laid out in a stack buffer: this runs once per decimal value of a scan.
-fn from_scaled(units: i64, scale: u8) -> String {
+/// Canonical text of `units / 10^scale` (`scale` at most 9), appended to
+/// `out`. Digits are laid out in a stack buffer: this runs once per decimal
+/// value of a scan.
+fn write_scaled(out: &mut String, units: i64, scale: u8) {
     if units == 0 {
-        return "0".into();
+        out.push('0');
+        return;
     }
     // Right-aligned digits over a field of zeros, so the integer part has at
     // least one digit whatever the scale.
@@ -153,7 +171,6 @@ fn from_scaled(units: i64, scale: u8) -> String {
         .iter()
         .rposition(|&b| b != b'0')
         .map_or(point, |p| point + p + 1);
-    let mut out = String::with_capacity(frac_end - start + 2);
     if units < 0 {
         out.push('-');
     }
@@ -162,7 +179,6 @@ fn from_scaled(units: i64, scale: u8) -> String {
         out.push('.');
         out.extend(buf[point..frac_end].iter().map(|&b| b as char));
     }
-    out
 }
 
 #[cfg(test)]
@@ -171,7 +187,12 @@ mod tests {
 
     #[test]
     fn scaled_units_print_canonically() {
-        use super::from_scaled;
+        let from_scaled = |units, scale| {
+            let mut out = String::from("junk");
+            out.clear();
+            super::write_scaled(&mut out, units, scale);
+            out
+        };
         assert_eq!(from_scaled(113, 2), "1.13");
         assert_eq!(from_scaled(-110, 2), "-1.1");
         assert_eq!(from_scaled(100, 2), "1");

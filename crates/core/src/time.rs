@@ -121,16 +121,20 @@ fn parse_time_part(c: &mut Cursor<'_>) -> Option<i64> {
     if c.eat(b':') {
         s = c.digits(2)?;
         if c.eat(b'.') || c.eat(b',') {
-            let mut scale = 100_000i64;
             let start = c.i;
             while let Some(d) = c.peek().filter(u8::is_ascii_digit) {
-                frac += (d - b'0') as i64 * scale;
-                scale /= 10;
+                if c.i - start < 6 {
+                    frac = frac * 10 + (d - b'0') as i64;
+                }
                 c.i += 1;
             }
-            if c.i == start {
+            let digits = c.i - start;
+            if digits == 0 {
                 return None;
             }
+            // Fewer than six digits: scale up to microseconds.
+            const SCALE: [i64; 6] = [100_000, 10_000, 1_000, 100, 10, 1];
+            frac *= SCALE[digits.min(6) - 1];
         }
     }
     // 24:00:00 is midnight at the end of the day, as PostgreSQL allows.
