@@ -514,6 +514,164 @@ fn nan_compares_equal_to_nan_stored_as_text() {
     assert_one_change(&o, Value::Int(1), "f8");
 }
 
+/// Full scans read through `COPY … (FORMAT binary)`, range scans through
+/// sqlx's typed rows: both must deliver the very same values, for every
+/// supported type, NULLs and edge values included.
+#[test]
+fn copy_scans_and_range_scans_deliver_the_same_values() {
+    let Some(url) = pg_url() else { return };
+    let mut schema = TestSchema::new(&url, "paths");
+    create_types(&mut schema);
+    let s = schema.name.clone();
+    schema.exec(&format!(
+        "INSERT INTO {s}.types (id, f4, f8, n12, n, t, vc, ch, b, bo, ts, ts3, tstz, d, tm, u, j, jb, m)
+         VALUES
+         (5, 'NaN', 'NaN', -0.01, 'NaN', repeat('long ', 2000), 'z', 'a', repeat('ab', 5000)::bytea,
+          false, 'infinity', '-infinity', 'infinity', '-infinity', '24:00:00',
+          '00000000-0000-0000-0000-000000000000', '{{\"a\": 1e400, \"b\": 10.50}}', '[1, \"x\", {{}}]', 'sad'),
+         (6, '1e-45', '-1.7976931348623157e308', 9999999999.99, 'Infinity', ' lead', ' ', '  ', '\\x', true,
+          '0001-01-01 00:00:00', '294276-12-31 23:59:59.999', '1999-12-31 23:59:59.999999+00',
+          '0001-01-01', '00:00:00', 'a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11', 'null', '\"\"', 'happy'),
+         (7, NULL, NULL, 0, '-Infinity', 'tab\there', NULL, 'e', NULL, NULL, NULL, NULL, NULL,
+          NULL, NULL, NULL, NULL, NULL, NULL),
+         (8, NULL, NULL, NULL, 123456789012345678901234567890.000000000000000000012345, NULL, NULL, NULL,
+          NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL),
+         (9, NULL, NULL, NULL, 0.00000000000000000000000001, NULL, NULL, NULL, NULL, NULL, NULL,
+          NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL),
+         (10, NULL, NULL, NULL, -100000000, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL,
+          NULL, NULL, NULL, NULL, NULL);"
+    ));
+    let mut src = open(&url);
+    let table = format!("{s}.types");
+    let ts = src.schema(&table).expect("schema");
+    let spec = ScanSpec {
+        table: table.clone(),
+        key: vec![ColumnSpec {
+            name: "id".into(),
+            rule: ColumnRule::new(LogicalType::Integer),
+        }],
+        values: ts
+            .columns
+            .iter()
+            .filter(|c| c.name != "id")
+            .map(|c| ColumnSpec {
+                name: c.name.clone(),
+                rule: ColumnRule::new(c.ty),
+            })
+            .collect(),
+        filter: None,
+    };
+    // Debug forms, so NaN equals NaN and -0.0 differs from 0.0.
+    let read = |src: &mut Box<dyn Source>, bounds: Option<&driftsum::source::KeyBounds>| {
+        let mut rows: Vec<Vec<String>> = Vec::new();
+        src.scan(&spec, bounds, &mut |row| {
+            rows.push(row.iter().map(|v| format!("{v:?}")).collect());
+            Ok(())
+        })
+        .expect("scan");
+        rows
+    };
+    let full = read(&mut src, None);
+    assert_eq!(full.len(), 10);
+    assert_eq!(full[0].len(), 22);
+    let all = driftsum::source::KeyBounds {
+        after: Some(vec![Value::Int(0)]),
+        through: vec![Value::Int(10)],
+    };
+    let ranged = read(&mut src, Some(&all));
+    for (f, r) in full.iter().zip(&ranged) {
+        assert_eq!(f, r, "row {}", f[0]);
+    }
+    assert_eq!(full.len(), ranged.len());
+    // A few values spelled out, so both paths cannot be wrong alike.
+    let row = |id: usize| &full[id - 1];
+    assert_eq!(row(1)[1..].iter().filter(|v| *v == "Null").count(), 21);
+    assert_eq!(row(2)[3], "Int(-9223372036854775808)");
+    // -0.0 reads as 0.0 (one zero).
+    assert_eq!(row(2)[5], "Float(0.0)");
+    assert_eq!(row(2)[6], "Decimal(\"5.1\")");
+    assert_eq!(row(5)[4], "Float(NaN)");
+    assert_eq!(
+        row(6)[4],
+        format!("{:?}", Value::Float(f32::from_bits(1) as f64))
+    );
+    assert_eq!(row(6)[10], "Text(\"\")");
+    assert_eq!(row(7)[8], "Text(\"tab\\there\")");
+    assert_eq!(
+        row(8)[7],
+        "Decimal(\"123456789012345678901234567890.000000000000000000012345\")"
+    );
+    assert_eq!(row(9)[7], "Decimal(\"0.00000000000000000000000001\")");
+    assert_eq!(row(10)[7], "Decimal(\"-100000000\")");
+    assert_eq!(row(3)[21], "Text(\"sad\")");
+
+    // A sink that stops early leaves the connection usable, in its snapshot.
+    let mut n = 0;
+    let stopped = src.scan(&spec, None, &mut |_| {
+        n += 1;
+        Err(SourceError::Other("enough".into()))
+    });
+    assert!(matches!(stopped, Err(SourceError::Other(m)) if m == "enough"));
+    assert_eq!(n, 1);
+    assert_eq!(read(&mut src, None), full);
+    // As does a filter that fails only while rows are streamed.
+    let failing = ScanSpec {
+        filter: Some("1 / (id - 7) <> 0".into()),
+        ..spec.clone()
+    };
+    let err = src
+        .scan(&failing, None, &mut |_| Ok(()))
+        .expect_err("division by zero");
+    assert!(err.to_string().contains("division by zero"), "{err}");
+    assert_eq!(read(&mut src, None), full);
+}
+
+/// A `--where` filter is one SQL condition: it can neither end the scan's
+/// statement nor the read-only transaction (the COPY of a full scan is sent
+/// as a simple query, which could hold several statements).
+#[test]
+fn a_filter_cannot_add_statements() {
+    let Some(url) = pg_url() else { return };
+    let mut schema = TestSchema::new(&url, "inject");
+    let s = schema.name.clone();
+    schema.exec(&format!(
+        "CREATE TABLE {s}.t (id int PRIMARY KEY); INSERT INTO {s}.t VALUES (1), (2);"
+    ));
+    let mut src = open(&url);
+    let spec = |filter: &str| ScanSpec {
+        table: format!("{s}.t"),
+        key: vec![ColumnSpec {
+            name: "id".into(),
+            rule: ColumnRule::new(LogicalType::Integer),
+        }],
+        values: Vec::new(),
+        filter: Some(filter.to_string()),
+    };
+    for filter in [
+        format!(
+            "true)) TO STDOUT (FORMAT binary); COMMIT; CREATE TABLE {s}.pwned (x int); \
+             COPY (SELECT \"id\" FROM {s}.t WHERE ((true"
+        ),
+        format!("true); CREATE TABLE {s}.pwned (x int); SELECT (1"),
+    ] {
+        let r = src.scan(&spec(&filter), None, &mut |_| Ok(()));
+        assert!(r.is_err(), "{filter}");
+    }
+    // The source still reads, and nothing was created.
+    let mut n = 0;
+    src.scan(&spec("id > 1"), None, &mut |_| {
+        n += 1;
+        Ok(())
+    })
+    .expect("scan after refused filters");
+    assert_eq!(n, 1);
+    drop(src);
+    assert!(schema
+        .pg
+        .try_exec(&format!("SELECT * FROM {s}.pwned"))
+        .is_err());
+}
+
 // ---------------------------------------------------------------------------
 // b. Random tables and random drift, against a naive reference
 // ---------------------------------------------------------------------------
