@@ -5,7 +5,6 @@
 //! nothing here ever writes to a database.
 
 pub mod mysql;
-pub mod pipeline;
 pub mod postgres;
 pub mod server;
 pub mod sqlite;
@@ -72,8 +71,8 @@ pub struct KeyBounds {
 }
 
 /// The receiver of scanned rows: each row is the key values followed by the
-/// value columns, in [`ScanSpec`] order. It is `Send` so that a connector may
-/// decode and deliver rows on a second thread while the first one reads.
+/// value columns, in [`ScanSpec`] order. It is `Send`, so a scan may run on
+/// any thread.
 pub type RowSink<'a> = dyn FnMut(&[Value]) -> Result<(), SourceError> + Send + 'a;
 
 /// One side of a comparison: a database connection (read-only).

@@ -27,11 +27,11 @@ use std::str::FromStr;
 use driftsum_core::coerce::ColumnRule;
 use driftsum_core::{LogicalType, Value};
 use futures_util::TryStreamExt;
-use sqlx::postgres::{PgArguments, PgConnectOptions, PgConnection, PgRow, PgValueRef};
+use sqlx::postgres::{PgArguments, PgConnectOptions, PgConnection, PgValueRef};
 use sqlx::{AssertSqlSafe, Connection, Postgres, Row, ValueRef};
 
+use super::type_args;
 use super::url::redact;
-use super::{pipeline, type_args};
 use super::{
     quote_ident, server, Column, KeyBounds, RowSink, ScanSpec, Source, SourceError, TableSchema,
 };
@@ -765,7 +765,7 @@ impl PgSource {
         let db_failed = std::cell::Cell::new(false);
         let mut failed = None;
         // All on this one thread. Handing work to a second thread (raw
-        // chunks, as `pipeline` does for typed rows; or decoded rows in
+        // chunks; or decoded rows in
         // reused batches, leaving only hashing to the second thread) measured
         // no faster with the server on the same 2 cores (benches/server_diff,
         // 1M rows, tree build, alternating runs: 0.92 / 0.88 / 0.61 s with
@@ -833,21 +833,12 @@ impl PgSource {
             db_failed.set(true);
             SourceError::query(cols.context, scrub(e.to_string(), &secrets))
         };
-        // Reading off the socket and decoding + hashing overlap on two threads.
+        // Decoded on the reading thread, as the COPY path is: a hand-over to
+        // a second thread measured no faster with the server on the same cores.
         let mut buf: Vec<Value> = Vec::with_capacity(cols.cols.len());
-        let result = pipeline::pipelined(
-            |push| {
-                rt.block_on(async {
-                    let mut rows = q.fetch(conn);
-                    while let Some(row) = rows.try_next().await.map_err(|e| fail(&e))? {
-                        if !push(row) {
-                            break;
-                        }
-                    }
-                    Ok(())
-                })
-            },
-            |row: PgRow| {
+        let result = rt.block_on(async {
+            let mut rows = q.fetch(conn);
+            while let Some(row) = rows.try_next().await.map_err(|e| fail(&e))? {
                 buf.clear();
                 for (i, (wire, rule)) in cols.cols.iter().enumerate() {
                     let v = row
@@ -857,9 +848,10 @@ impl PgSource {
                         .map_err(|e| cols.error(i, e, &secrets))?;
                     buf.push(v);
                 }
-                sink(&buf)
-            },
-        );
+                sink(&buf)?;
+            }
+            Ok(())
+        });
         if db_failed.get() {
             self.recover();
         }
