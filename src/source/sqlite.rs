@@ -177,10 +177,10 @@ fn decode_into(slot: &mut Value, v: ValueRef<'_>, rule: &driftsum_core::coerce::
             }
         }
         // A decimal column stored as REAL (NUMERIC affinity does that).
-        (ValueRef::Real(f), LogicalType::Decimal { scale }, Value::Decimal(s)) => {
-            if driftsum_core::decimal::write_f64(s, f, scale) {
-                return;
-            }
+        (ValueRef::Real(f), LogicalType::Decimal { scale }, Value::Decimal(s))
+            if driftsum_core::decimal::write_f64(s, f, scale) =>
+        {
+            return;
         }
         _ => {}
     }
