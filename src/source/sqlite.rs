@@ -168,21 +168,25 @@ fn decode(v: ValueRef<'_>, rule: &driftsum_core::coerce::ColumnRule) -> Value {
 /// value row after row, and a fresh `String` per text value showed up in
 /// profiles.
 fn decode_into(slot: &mut Value, v: ValueRef<'_>, rule: &driftsum_core::coerce::ColumnRule) {
-    match (v, rule.ty, &mut *slot) {
+    let reused = match (v, rule.ty, &mut *slot) {
         (ValueRef::Text(t), LogicalType::Text | LogicalType::Dynamic, Value::Text(s)) => {
-            if let Ok(t) = std::str::from_utf8(t) {
-                s.clear();
-                s.push_str(t);
-                return;
+            match std::str::from_utf8(t) {
+                Ok(t) => {
+                    s.clear();
+                    s.push_str(t);
+                    true
+                }
+                Err(_) => false,
             }
         }
         // A decimal column stored as REAL (NUMERIC affinity does that).
-        (ValueRef::Real(f), LogicalType::Decimal { scale }, Value::Decimal(s))
-            if driftsum_core::decimal::write_f64(s, f, scale) =>
-        {
-            return;
+        (ValueRef::Real(f), LogicalType::Decimal { scale }, Value::Decimal(s)) => {
+            driftsum_core::decimal::write_f64(s, f, scale)
         }
-        _ => {}
+        _ => false,
+    };
+    if reused {
+        return;
     }
     *slot = decode(v, rule);
 }
