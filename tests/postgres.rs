@@ -578,11 +578,50 @@ fn copy_scans_and_range_scans_deliver_the_same_values() {
         after: Some(vec![Value::Int(0)]),
         through: vec![Value::Int(10)],
     };
+    // Integer bounds go into the SQL as literals and read through COPY too.
     let ranged = read(&mut src, Some(&all));
     for (f, r) in full.iter().zip(&ranged) {
         assert_eq!(f, r, "row {}", f[0]);
     }
     assert_eq!(full.len(), ranged.len());
+    // Text bounds are bound parameters: sqlx's typed rows. The same table
+    // keyed by text must read the same values that way.
+    schema.exec(&format!(
+        "CREATE TABLE {s}.types_t AS SELECT id::text AS k, * FROM {s}.types;
+         ALTER TABLE {s}.types_t ADD PRIMARY KEY (k)"
+    ));
+    let mut src_t = open(&url);
+    let spec_t = ScanSpec {
+        table: format!("{s}.types_t"),
+        key: vec![ColumnSpec {
+            name: "k".into(),
+            rule: ColumnRule::new(LogicalType::Text),
+        }],
+        values: spec.key.iter().chain(&spec.values).cloned().collect(),
+        filter: None,
+    };
+    let read_t = |src: &mut Box<dyn Source>, bounds: Option<&driftsum::source::KeyBounds>| {
+        let mut rows: BTreeMap<String, Vec<String>> = BTreeMap::new();
+        src.scan(&spec_t, bounds, &mut |row| {
+            rows.insert(
+                format!("{:?}", row[1]),
+                row[1..].iter().map(|v| format!("{v:?}")).collect(),
+            );
+            Ok(())
+        })
+        .expect("scan");
+        rows
+    };
+    let all_t = driftsum::source::KeyBounds {
+        after: Some(vec![Value::Text(String::new())]),
+        through: vec![Value::Text("z".into())],
+    };
+    let typed = read_t(&mut src_t, Some(&all_t));
+    assert_eq!(typed.len(), full.len());
+    for f in &full {
+        assert_eq!(Some(f), typed.get(&f[0]), "row {} through typed rows", f[0]);
+    }
+    assert_eq!(read_t(&mut src_t, None), typed);
     // A few values spelled out, so both paths cannot be wrong alike.
     let row = |id: usize| &full[id - 1];
     assert_eq!(row(1)[1..].iter().filter(|v| *v == "Null").count(), 21);
@@ -1180,6 +1219,93 @@ fn keys_out_of_byte_order_still_compare() {
 // ---------------------------------------------------------------------------
 // e. Bad input
 // ---------------------------------------------------------------------------
+
+/// A forked session reads the first one's exported snapshot (rows
+/// committed or deleted after it are not seen by either), and the key cuts
+/// split the table into ranges that, read alternately by the two sessions,
+/// give back exactly the full scan.
+#[test]
+fn forked_sessions_share_one_snapshot_and_ranges_cover_the_table() {
+    let Some(url) = pg_url() else { return };
+    let mut schema = TestSchema::new(&url, "fork");
+    let s = schema.name.clone();
+    schema.exec(&format!(
+        "CREATE TABLE {s}.f (id bigint PRIMARY KEY, v text);
+         INSERT INTO {s}.f SELECT i, 'row ' || i FROM generate_series(-500, 2500, 3) AS i;"
+    ));
+    let spec = ScanSpec {
+        table: format!("{s}.f"),
+        key: vec![ColumnSpec {
+            name: "id".into(),
+            rule: ColumnRule::new(LogicalType::Integer),
+        }],
+        values: vec![ColumnSpec {
+            name: "v".into(),
+            rule: ColumnRule::new(LogicalType::Text),
+        }],
+        filter: None,
+    };
+    let mut src = open(&url);
+    let cuts = src.key_cuts(&spec, 100).expect("cuts");
+    assert!(cuts.len() >= 20, "{} cuts", cuts.len());
+    assert_eq!(cuts.last(), Some(&vec![Value::Int(2500)]));
+    let mut fork = src
+        .fork()
+        .expect("fork")
+        .expect("a PostgreSQL session forks");
+    schema.exec(&format!(
+        "INSERT INTO {s}.f VALUES (99999, 'late'); DELETE FROM {s}.f WHERE id = 1;"
+    ));
+    let mut later = src.fork().expect("fork").expect("forks again");
+
+    let read = |src: &mut dyn Source, bounds: Option<&driftsum::source::KeyBounds>| {
+        let mut rows = Vec::new();
+        src.scan(&spec, bounds, &mut |row| {
+            rows.push(row.to_vec());
+            Ok(())
+        })
+        .expect("scan");
+        rows
+    };
+    let full = read(src.as_mut(), None);
+    assert_eq!(full.len(), 1001);
+    assert!(
+        full.iter().any(|r| r[0] == Value::Int(1)),
+        "the deleted row is still seen"
+    );
+    assert!(
+        full.iter().all(|r| r[0] != Value::Int(99999)),
+        "the late row is not"
+    );
+    let mut pieces = Vec::new();
+    for (i, through) in cuts.iter().enumerate() {
+        let bounds = driftsum::source::KeyBounds {
+            after: i.checked_sub(1).map(|p| cuts[p].clone()),
+            through: through.clone(),
+        };
+        let side: &mut dyn Source = match i % 3 {
+            0 => src.as_mut(),
+            1 => fork.as_mut(),
+            _ => later.as_mut(),
+        };
+        pieces.extend(read(side, Some(&bounds)));
+    }
+    assert_eq!(pieces, full);
+    // A tree built over key ranges is the one-connection tree.
+    use driftsum::check::tree::{scan_tree, Threads, TreeScan};
+    let opts = driftsum::core::CanonOptions::default();
+    let job = |threads| TreeScan {
+        spec: &spec,
+        opts: &opts,
+        shape: Shape::default(),
+        side: driftsum::core::Side::Source,
+        threads,
+    };
+    let one = scan_tree(src.as_mut(), &job(Threads::One), &|_, _| {}, None).expect("one");
+    let two = scan_tree(src.as_mut(), &job(Threads::KeyRanges(2)), &|_, _| {}, None).expect("two");
+    assert_eq!(one.tree, two.tree);
+    assert_eq!(one.tree.rows, 1001);
+}
 
 #[test]
 fn an_unreachable_server_fails_fast_without_showing_the_password() {

@@ -125,6 +125,23 @@ pub fn open(url: &str) -> Result<Box<dyn Source>, SourceError> {
     }
 }
 
+/// At most this many key ranges per scan (each is one query).
+const MAX_RANGES: i128 = 4096;
+
+/// Cuts splitting the integer keys `lo..=hi` evenly into ranges of about
+/// `rows_per_range` keys (see [`Source::key_cuts`]); the last cut is `hi`.
+/// Empty when one range would do.
+pub fn even_cuts(lo: i64, hi: i64, rows_per_range: u64) -> Vec<Vec<Value>> {
+    let span = hi as i128 - lo as i128 + 1;
+    let ranges = (span / rows_per_range.max(1) as i128).clamp(1, MAX_RANGES);
+    if ranges < 2 {
+        return Vec::new();
+    }
+    (1..=ranges)
+        .map(|i| vec![Value::Int(lo as i128 - 1 + span * i / ranges)])
+        .collect()
+}
+
 /// The numbers in a declared type's parentheses: `numeric(12,2)` → `[12, 2]`.
 pub fn type_args(declared: &str) -> Vec<i64> {
     let Some(open) = declared.find('(') else {

@@ -91,6 +91,48 @@ pub struct PgSource {
     columns: HashMap<(String, String), Vec<PgColumn>>,
     /// Secrets to scrub from any message, in case a driver ever echoes one.
     secrets: Vec<String>,
+    /// How to connect again, for [`Source::fork`].
+    opts: PgConnectOptions,
+    /// This transaction's snapshot, once exported for forks.
+    snapshot: Option<String>,
+}
+
+/// Opens a session the way every scan needs it, inside a `REPEATABLE READ,
+/// READ ONLY` transaction, on `snapshot` when given (one exported by
+/// another session, so both read the same data).
+async fn open_session(
+    opts: &PgConnectOptions,
+    snapshot: Option<&str>,
+    open_err: impl Fn(sqlx::Error) -> SourceError,
+) -> Result<PgConnection, SourceError> {
+    let mut conn = PgConnection::connect_with(opts).await.map_err(&open_err)?;
+    // The URL's `options` may have changed these; the text forms parsed
+    // below depend on them.
+    let mut stmts = vec![
+        "SET TimeZone = 'UTC'".to_string(),
+        "SET client_encoding = 'UTF8'".to_string(),
+        "SET DateStyle = 'ISO, MDY'".to_string(),
+        "SET idle_in_transaction_session_timeout = 0".to_string(),
+        "BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY".to_string(),
+    ];
+    if let Some(id) = snapshot {
+        // The server made the id; check it is one before quoting it anyway.
+        if !id.chars().all(|c| c.is_ascii_hexdigit() || c == '-') {
+            return Err(SourceError::Other(format!("an odd snapshot id {id:?}")));
+        }
+        stmts.push(format!("SET TRANSACTION SNAPSHOT '{id}'"));
+    }
+    // A failed query (a table without SELECT privilege, a bad filter)
+    // aborts the transaction; rolling back to this keeps the snapshot and
+    // lets other tables go on.
+    stmts.push("SAVEPOINT driftsum".to_string());
+    for stmt in stmts {
+        sqlx::raw_sql(AssertSqlSafe(stmt))
+            .execute(&mut conn)
+            .await
+            .map_err(&open_err)?;
+    }
+    Ok(conn)
 }
 
 impl PgSource {
@@ -154,28 +196,7 @@ impl PgSource {
             &rt,
             server::CONNECT_TIMEOUT,
             &format!("connecting to {location}"),
-            async {
-                let mut conn = PgConnection::connect_with(&opts).await.map_err(open_err)?;
-                // The URL's `options` may have changed these; the text forms
-                // parsed below depend on them.
-                for stmt in [
-                    "SET TimeZone = 'UTC'",
-                    "SET client_encoding = 'UTF8'",
-                    "SET DateStyle = 'ISO, MDY'",
-                    "SET idle_in_transaction_session_timeout = 0",
-                    "BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY",
-                    // A failed query (a table without SELECT privilege, a
-                    // bad filter) aborts the transaction; rolling back to
-                    // this keeps the snapshot and lets other tables go on.
-                    "SAVEPOINT driftsum",
-                ] {
-                    sqlx::raw_sql(stmt)
-                        .execute(&mut conn)
-                        .await
-                        .map_err(open_err)?;
-                }
-                Ok(conn)
-            },
+            open_session(&opts, None, open_err),
         )?;
         Ok(PgSource {
             rt,
@@ -184,6 +205,8 @@ impl PgSource {
             default_schema,
             columns: HashMap::new(),
             secrets,
+            opts,
+            snapshot: None,
         })
     }
 
@@ -201,6 +224,56 @@ impl PgSource {
                 )
                 .await
             });
+        }
+    }
+
+    /// Runs statements outside the scan path, returning the first column of
+    /// the last one's first row as text.
+    fn run(&mut self, stmts: &[String], context: &str) -> Result<Option<String>, SourceError> {
+        let rt = &self.rt;
+        let conn = self
+            .conn
+            .as_mut()
+            .ok_or_else(|| SourceError::Other("the PostgreSQL connection is closed".into()))?;
+        let result = rt.block_on(async {
+            let mut last = None;
+            for stmt in stmts {
+                let row = sqlx::query(AssertSqlSafe(stmt.clone()))
+                    .fetch_optional(&mut *conn)
+                    .await?;
+                last = match row {
+                    Some(r) if r.len() > 0 => r.try_get::<Option<String>, _>(0)?,
+                    _ => None,
+                };
+            }
+            Ok::<_, sqlx::Error>(last)
+        });
+        result.map_err(|e| self.err(format!("{context} in {}", self.location), e))
+    }
+
+    /// Exports this transaction's snapshot for other sessions to share. A
+    /// snapshot cannot be exported from inside a savepoint, so the
+    /// savepoint is released first and made again after.
+    fn export_snapshot(&mut self) -> Option<String> {
+        let stmts = [
+            "RELEASE SAVEPOINT driftsum".to_string(),
+            "SELECT pg_export_snapshot()".to_string(),
+        ];
+        let exported = self.run(&stmts, "exporting the snapshot");
+        let resumed = self.run(&["SAVEPOINT driftsum".to_string()], "resuming");
+        match (exported, resumed) {
+            (Ok(Some(id)), Ok(_)) => Some(id),
+            _ => {
+                // The transaction failed (the server refused the export):
+                // start a new one, which no scan has read from yet.
+                let fresh = [
+                    "ROLLBACK".to_string(),
+                    "BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY".to_string(),
+                    "SAVEPOINT driftsum".to_string(),
+                ];
+                let _ = self.run(&fresh, "restarting the transaction");
+                None
+            }
         }
     }
 
@@ -690,11 +763,92 @@ impl Source for PgSource {
             names: &names,
             context: &context,
         };
-        if binds.is_empty() {
+        if binds.iter().all(|b| matches!(b, Bind::Int(_))) {
+            // Integer bounds (a key range of a parallel scan) go into the SQL
+            // as literals, which integers cannot abuse, so COPY reads them.
+            for (n, b) in binds.iter().enumerate().rev() {
+                if let Bind::Int(i) = b {
+                    sql = sql.replace(&format!("${}::int8", n + 1), &format!("{i}::int8"));
+                }
+            }
             self.copy_scan(&sql, exprs.len().max(1), &cols, sink)
         } else {
             self.typed_scan(sql, binds, &cols, sink)
         }
+    }
+
+    /// A new session on this one's exported snapshot
+    /// (`SET TRANSACTION SNAPSHOT`): it reads exactly what this one does.
+    fn fork(&mut self) -> Result<Option<Box<dyn Source>>, SourceError> {
+        if self.snapshot.is_none() {
+            self.snapshot = self.export_snapshot();
+        }
+        let Some(id) = self.snapshot.clone() else {
+            return Ok(None);
+        };
+        let (location, secrets) = (self.location.clone(), self.secrets.clone());
+        let open_err = |e: sqlx::Error| SourceError::Open {
+            location: location.clone(),
+            message: scrub(e.to_string(), &secrets),
+        };
+        let rt = server::runtime()?;
+        let conn = server::block_on_timeout(
+            &rt,
+            server::CONNECT_TIMEOUT,
+            &format!("connecting to {}", self.location),
+            open_session(&self.opts, Some(&id), open_err),
+        )?;
+        Ok(Some(Box::new(PgSource {
+            rt,
+            conn: Some(conn),
+            location: self.location.clone(),
+            default_schema: self.default_schema.clone(),
+            columns: self.columns.clone(),
+            secrets: self.secrets.clone(),
+            opts: self.opts.clone(),
+            snapshot: Some(id),
+        })))
+    }
+
+    /// Cuts for a single integer key, evenly over `min..=max` (read from
+    /// the key's index): every row's key is an integer a range finds.
+    fn key_cuts(
+        &mut self,
+        spec: &ScanSpec,
+        rows_per_range: u64,
+    ) -> Result<Vec<Vec<Value>>, SourceError> {
+        let [key] = spec.key.as_slice() else {
+            return Ok(Vec::new());
+        };
+        let (schema, name) = self.resolve(&spec.table)?;
+        let cols = self.load_columns(&schema, &name)?;
+        let Some(col) = cols.iter().find(|c| c.name == key.name) else {
+            return Ok(Vec::new());
+        };
+        if col.wire != Wire::Int || key.rule.ty != LogicalType::Integer {
+            return Ok(Vec::new());
+        }
+        let k = quote_ident(&col.name);
+        let sql = format!(
+            "SELECT min({k})::text || ' ' || max({k})::text FROM {}.{}",
+            quote_ident(&schema),
+            quote_ident(&name)
+        );
+        let span = match self.run(&[sql], "reading the key range") {
+            Ok(s) => s,
+            Err(e) => {
+                self.recover();
+                return Err(e);
+            }
+        };
+        let bounds = span.as_deref().and_then(|s| {
+            let (lo, hi) = s.split_once(' ')?;
+            Some((lo.parse::<i64>().ok()?, hi.parse::<i64>().ok()?))
+        });
+        let Some((lo, hi)) = bounds else {
+            return Ok(Vec::new());
+        };
+        Ok(super::even_cuts(lo, hi, rows_per_range))
     }
 }
 

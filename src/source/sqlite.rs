@@ -428,19 +428,9 @@ impl Source for SqliteSource {
         let (Some(lo), Some(hi)) = (lo, hi) else {
             return Ok(Vec::new());
         };
-        let span = hi as i128 - lo as i128 + 1;
-        let ranges = (span / rows_per_range.max(1) as i128).clamp(1, MAX_RANGES);
-        if ranges < 2 {
-            return Ok(Vec::new());
-        }
-        Ok((1..=ranges)
-            .map(|i| vec![Value::Int(lo as i128 - 1 + span * i / ranges)])
-            .collect())
+        Ok(super::even_cuts(lo, hi, rows_per_range))
     }
 }
-
-/// At most this many key ranges per scan (each is one query).
-const MAX_RANGES: i128 = 4096;
 
 #[cfg(test)]
 mod tests {
