@@ -15,6 +15,7 @@
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
+use driftsum::check::tree::{scan_tree, Threads, TreeScan};
 use driftsum::check::{self, plan, ColumnChoice, DiffOptions, TablePair};
 use driftsum::config::Config;
 use driftsum::core::{CanonOptions, Shape, Side};
@@ -187,8 +188,10 @@ fn diff(url: &str, server_table: &str, replica: &Path) -> (usize, Vec<String>, f
     (table.differences.len(), kinds, secs)
 }
 
-/// Builds the server side's tree alone, as `diff` would.
-fn build(url: &str, server_table: &str) -> (u64, f64) {
+/// Builds the server side's tree alone: on one connection and one thread
+/// (as `diff` does for each of two database sides), or over key ranges on
+/// several connections to one snapshot (as `driftsum build` does).
+fn build(url: &str, server_table: &str, threads: Threads) -> (u64, f64) {
     let mut src = source::open(url).expect("open server");
     let schema = src.schema(server_table).expect("schema");
     let plan = plan::plan(
@@ -199,15 +202,14 @@ fn build(url: &str, server_table: &str) -> (u64, f64) {
     )
     .expect("plan");
     let t = Instant::now();
-    let built = check::tree::build_tree(
-        src.as_mut(),
-        &plan.source,
-        &CanonOptions::default(),
-        Shape::default(),
-        Side::Source,
-        &|_, _| {},
-    )
-    .expect("build");
+    let job = TreeScan {
+        spec: &plan.source,
+        opts: &CanonOptions::default(),
+        shape: Shape::default(),
+        side: Side::Source,
+        threads,
+    };
+    let built = scan_tree(src.as_mut(), &job, &|_, _| {}, None).expect("build");
     (built.rows_read, t.elapsed().as_secs_f64())
 }
 
@@ -259,6 +261,7 @@ fn run_engine(
     );
     assert_eq!(n, 10, "exactly the injected differences");
     let (mut bares, mut builds, mut decodes) = (Vec::new(), Vec::new(), Vec::new());
+    let mut builds_ranges = Vec::new();
     for _ in 0..3 {
         let t = Instant::now();
         let read = bare();
@@ -266,15 +269,26 @@ fn run_engine(
         let (decoded, secs) = decode_only(url, server_table);
         decodes.push(secs);
         assert_eq!(read, decoded);
-        let (built_rows, secs) = build(url, server_table);
+        let (built_rows, secs) = build(url, server_table, Threads::One);
         builds.push(secs);
+        assert_eq!(read, built_rows);
+        let (built_rows, secs) = build(url, server_table, Threads::KeyRanges(2));
+        builds_ranges.push(secs);
         assert_eq!(read, built_rows);
     }
     let (b, d, t) = (median(bares), median(decodes), median(builds));
+    let r = median(builds_ranges);
     println!("bare sqlx read:  {b:.3} s ({:.0} rows/s)", rows as f64 / b);
     println!("connector scan:  {d:.3} s ({:.0} rows/s)", rows as f64 / d);
-    println!("tree build:      {t:.3} s ({:.0} rows/s)", rows as f64 / t);
+    println!(
+        "tree build:      {t:.3} s ({:.0} rows/s), one connection, one thread",
+        rows as f64 / t
+    );
     println!("build / read:    {:.2}", t / b);
+    println!(
+        "key ranges:      {r:.3} s ({:.0} rows/s), two connections to one snapshot",
+        rows as f64 / r
+    );
 }
 
 fn main() {

@@ -212,6 +212,50 @@ fn files_without_entries_name_ranges() {
     }
 }
 
+/// `build` over key ranges on several connections writes the very file one
+/// connection writes (a table large enough for several 65,536-row ranges),
+/// entries included; a file in WAL mode falls back to one connection.
+#[test]
+fn key_ranges_write_the_same_file() {
+    let s = Scratch::new("ranges");
+    let db = table(
+        &s.join("big.db"),
+        200_000,
+        "DELETE FROM items WHERE id % 1000 = 7;",
+    );
+    let mut files = Vec::new();
+    for (name, extra) in [
+        ("one", &["--connections", "1"][..]),
+        ("two", &["--connections", "2"][..]),
+        ("three", &["--connections", "3"][..]),
+        ("default", &[][..]),
+    ] {
+        let out = s.join(&format!("{name}.dstree"));
+        let mut args = vec!["--with-entries"];
+        args.extend_from_slice(extra);
+        build(&db, &out, &args);
+        files.push((name, std::fs::read(&out).expect("read tree file")));
+    }
+    for (name, bytes) in &files[1..] {
+        assert!(bytes == &files[0].1, "{name} differs from one connection");
+    }
+    let wal = table(&s.join("wal.db"), 140_000, "PRAGMA journal_mode = WAL;");
+    build(&wal, &s.join("wal.dstree"), &["--connections", "2"]);
+    let r = driftsum(&[
+        "build",
+        "--db",
+        &db,
+        "--table",
+        "items",
+        "--out",
+        "x",
+        "--connections",
+        "0",
+    ]);
+    assert_eq!(r.code, 2, "{r:#?}");
+    assert!(r.stderr.contains("--connections"), "{}", r.stderr);
+}
+
 #[test]
 fn untrustworthy_files_are_refused() {
     let s = Scratch::new("refuse");

@@ -48,14 +48,25 @@ pub enum Threads {
     /// snapshot, when the source can open them and cut its key (see
     /// [`Source::fork`]); otherwise as [`Threads::ReadAndHash`].
     KeyRanges(usize),
+    /// Key ranges over one connection per core (two to four) where
+    /// connections are cheap ([`Source::cheap_forks`]: SQLite), otherwise
+    /// [`Threads::ReadAndHash`]: a server's extra connections are extra
+    /// server processes, and with the server on the same cores (as on the
+    /// development machine) two measured slower than one.
+    Auto,
 }
 
 impl Threads {
-    /// For a scan that has the machine to itself: key ranges over one
-    /// connection per core (two to four).
+    /// For a scan that has the machine to itself.
     pub fn lone() -> Threads {
-        let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
-        Threads::KeyRanges(cores.clamp(2, 4))
+        Threads::Auto
+    }
+
+    /// Connections for key ranges: one per core, two to four.
+    pub fn per_core() -> usize {
+        std::thread::available_parallelism()
+            .map_or(2, |n| n.get())
+            .clamp(2, 4)
     }
 }
 
@@ -107,7 +118,14 @@ pub fn scan_tree(
         Threads::ReadAndHash => {
             scan::first_pass_pipelined(source, job, progress, &mut builder, &mut log)?
         }
-        Threads::KeyRanges(n) => {
+        Threads::Auto if !source.cheap_forks() => {
+            scan::first_pass_pipelined(source, job, progress, &mut builder, &mut log)?
+        }
+        Threads::KeyRanges(_) | Threads::Auto => {
+            let n = match job.threads {
+                Threads::KeyRanges(n) => n,
+                _ => Threads::per_core(),
+            };
             let cuts = source.key_cuts(spec, scan::RANGE_ROWS)?;
             let mut forks = Vec::new();
             while !cuts.is_empty() && forks.len() + 1 < n {

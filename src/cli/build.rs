@@ -36,6 +36,13 @@ pub struct BuildArgs {
     /// bytes plus the key per row, on disk and in memory while building).
     #[arg(long)]
     pub with_entries: bool,
+    /// Scan key ranges at once over N connections that share one snapshot
+    /// (SQLite: a rowid key in a file not in WAL mode; PostgreSQL: a single
+    /// integer key; otherwise one connection). Default: one per core (2 to
+    /// 4) for SQLite; one for a server, whose every connection is a server
+    /// process (with the server on the same cores, two measured slower).
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..=64))]
+    pub connections: Option<u16>,
     #[command(flatten)]
     pub rows: RowArgs,
 }
@@ -57,7 +64,11 @@ pub fn run(args: BuildArgs) -> anyhow::Result<u8> {
         opts: &canon,
         shape,
         side: Side::Source,
-        threads: Threads::lone(),
+        threads: match args.connections {
+            None => Threads::lone(),
+            Some(1) => Threads::ReadAndHash,
+            Some(n) => Threads::KeyRanges(n.into()),
+        },
     };
     let built = scan_tree(
         db.as_mut(),

@@ -100,6 +100,12 @@ pub trait Source: Send {
         Ok(None)
     }
 
+    /// Whether [`fork`](Source::fork)ed connections cost next to nothing
+    /// (an embedded database), so key ranges are worth it by default.
+    fn cheap_forks(&self) -> bool {
+        false
+    }
+
     /// Keys that cut `spec`'s table into consecutive ranges of about
     /// `rows_per_range` rows, for [`fork`](Source::fork)ed scans: range `i`
     /// holds the keys after cut `i - 1` (from the start for the first) up to

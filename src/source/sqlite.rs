@@ -401,6 +401,11 @@ impl Source for SqliteSource {
         Ok(Some(Box::new(SqliteSource::open(&self.file)?)))
     }
 
+    /// Another connection to a file is just another file handle.
+    fn cheap_forks(&self) -> bool {
+        true
+    }
+
     /// Cuts for a rowid key only: every row's key is then an integer that
     /// a range condition finds, and the bounds come from the rowid b-tree
     /// at no cost. The cuts split the key span evenly, which for the usual
