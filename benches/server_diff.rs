@@ -3,7 +3,7 @@
 //! ISO-8601 text, decimals as text, booleans as 0/1): equal first, then with
 //! 10 injected differences of mixed kinds, which must be exactly what is
 //! reported. Then tree-building throughput from the server, side by side with
-//! a bare sqlx streaming read of the same columns (median of 3 alternating
+//! a bare sqlx streaming read of the same columns (median of 5 alternating
 //! runs each).
 //!
 //! Run: `DRIFTSUM_TEST_POSTGRES=postgres://postgres@127.0.0.1:5432/test
@@ -189,8 +189,9 @@ fn diff(url: &str, server_table: &str, replica: &Path) -> (usize, Vec<String>, f
 }
 
 /// Builds the server side's tree alone: on one connection and one thread
-/// (as `diff` does for each of two database sides), or over key ranges on
-/// several connections to one snapshot (as `driftsum build` does).
+/// (as `diff` does for each of two database sides), hashing on a second
+/// thread (as `driftsum build` does by default), or over key ranges on
+/// several connections to one snapshot (`build --connections 2`).
 fn build(url: &str, server_table: &str, threads: Threads) -> (u64, f64) {
     let mut src = source::open(url).expect("open server");
     let schema = src.schema(server_table).expect("schema");
@@ -261,8 +262,8 @@ fn run_engine(
     );
     assert_eq!(n, 10, "exactly the injected differences");
     let (mut bares, mut builds, mut decodes) = (Vec::new(), Vec::new(), Vec::new());
-    let mut builds_ranges = Vec::new();
-    for _ in 0..3 {
+    let (mut builds_two, mut builds_ranges) = (Vec::new(), Vec::new());
+    for _ in 0..5 {
         let t = Instant::now();
         let read = bare();
         bares.push(t.elapsed().as_secs_f64());
@@ -272,12 +273,15 @@ fn run_engine(
         let (built_rows, secs) = build(url, server_table, Threads::One);
         builds.push(secs);
         assert_eq!(read, built_rows);
+        let (built_rows, secs) = build(url, server_table, Threads::ReadAndHash);
+        builds_two.push(secs);
+        assert_eq!(read, built_rows);
         let (built_rows, secs) = build(url, server_table, Threads::KeyRanges(2));
         builds_ranges.push(secs);
         assert_eq!(read, built_rows);
     }
     let (b, d, t) = (median(bares), median(decodes), median(builds));
-    let r = median(builds_ranges);
+    let (h, r) = (median(builds_two), median(builds_ranges));
     println!("bare sqlx read:  {b:.3} s ({:.0} rows/s)", rows as f64 / b);
     println!("connector scan:  {d:.3} s ({:.0} rows/s)", rows as f64 / d);
     println!(
@@ -285,6 +289,11 @@ fn run_engine(
         rows as f64 / t
     );
     println!("build / read:    {:.2}", t / b);
+    println!(
+        "read + hash:     {h:.3} s ({:.0} rows/s), hashing on a second thread (build's default)",
+        rows as f64 / h
+    );
+    println!("build / read:    {:.2}", h / b);
     println!(
         "key ranges:      {r:.3} s ({:.0} rows/s), two connections to one snapshot",
         rows as f64 / r

@@ -616,6 +616,37 @@ fn decode(raw: Option<&[u8]>, wire: Wire, rule: &ColumnRule) -> Result<Value, St
     })
 }
 
+/// [`decode`] into a slot of the row buffer, reusing a text or numeric
+/// value's allocation from the previous row (a fresh `String` per value
+/// showed in profiles).
+fn decode_into(
+    slot: &mut Value,
+    raw: Option<&[u8]>,
+    wire: Wire,
+    rule: &ColumnRule,
+) -> Result<(), String> {
+    let reused = match (raw, wire, rule.ty, &mut *slot) {
+        (Some(b), Wire::Text, LogicalType::Text, Value::Text(s)) => {
+            s.clear();
+            s.push_str(utf8(b)?);
+            true
+        }
+        // The usual money column: canonical already, unless it is special
+        // or has more fractional digits than the scale (see `decode`).
+        (Some(b), Wire::Numeric, LogicalType::Decimal { scale }, Value::Decimal(s)) => {
+            binary::numeric_into(b, s)?;
+            let frac = s.find('.').map_or(0, |p| s.len() - p - 1);
+            let special = s == "NaN" || s.ends_with("Infinity");
+            !special && scale.is_none_or(|sc| frac <= sc as usize)
+        }
+        _ => false,
+    };
+    if !reused {
+        *slot = decode(raw, wire, rule)?;
+    }
+    Ok(())
+}
+
 /// Decodes one value of a sqlx row (range scans).
 fn decode_raw(raw: PgValueRef<'_>, wire: Wire, rule: &ColumnRule) -> Result<Value, String> {
     if raw.is_null() {
@@ -905,11 +936,10 @@ impl PgSource {
         let copy = format!("COPY (\n{select}\n) TO STDOUT (FORMAT binary)");
         let malformed = |e: String| SourceError::query(cols.context, scrub(e, secrets));
         let mut parser = copy::CopyParser::new(fields);
-        let mut buf: Vec<Value> = Vec::with_capacity(cols.cols.len());
+        let mut buf: Vec<Value> = vec![Value::Null; cols.cols.len()];
         let mut on_tuple = |t: &copy::Tuple<'_>| {
-            buf.clear();
-            for (i, (wire, rule)) in cols.cols.iter().enumerate() {
-                buf.push(decode(t.get(i), *wire, rule).map_err(|e| cols.error(i, e, secrets))?);
+            for (i, ((wire, rule), slot)) in cols.cols.iter().zip(buf.iter_mut()).enumerate() {
+                decode_into(slot, t.get(i), *wire, rule).map_err(|e| cols.error(i, e, secrets))?;
             }
             sink(&buf)
         };

@@ -45,6 +45,14 @@ pub fn uuid(b: &[u8]) -> Result<[u8; 16], String> {
 /// `ndigits` base-10000 digits, the first worth 10000^weight. Returns the
 /// decimal text (`NaN`, `Infinity`, `-Infinity` for the special values).
 pub fn numeric(b: &[u8]) -> Result<String, String> {
+    let mut out = String::new();
+    numeric_into(b, &mut out)?;
+    Ok(out)
+}
+
+/// [`numeric`] into `out` (cleared first), so a scan reuses one allocation.
+pub fn numeric_into(b: &[u8], out: &mut String) -> Result<(), String> {
+    out.clear();
     let head = |i: usize| -> Result<u16, String> {
         Ok(u16::from_be_bytes(be(b
             .get(i..i + 2)
@@ -54,9 +62,18 @@ pub fn numeric(b: &[u8]) -> Result<String, String> {
     let weight = head(2)? as i16 as i64;
     let sign = head(4)?;
     match sign {
-        0xC000 => return Ok("NaN".into()),
-        0xD000 => return Ok("Infinity".into()),
-        0xF000 => return Ok("-Infinity".into()),
+        0xC000 => {
+            out.push_str("NaN");
+            return Ok(());
+        }
+        0xD000 => {
+            out.push_str("Infinity");
+            return Ok(());
+        }
+        0xF000 => {
+            out.push_str("-Infinity");
+            return Ok(());
+        }
         0x0000 | 0x4000 => {}
         other => return Err(format!("numeric sign {other:#x}")),
     }
@@ -97,21 +114,13 @@ pub fn numeric(b: &[u8]) -> Result<String, String> {
         digits = &digits[..digits.len() - 1];
     }
     if digits.iter().all(|&c| c == b'0') {
-        return Ok("0".into());
+        out.push('0');
+        return Ok(());
     }
     if point.abs() > 4096 {
         return Err(format!("numeric weight {weight} out of range"));
     }
     let len = digits.len() as i64;
-    let mut out = String::with_capacity(
-        digits.len()
-            + 3
-            + if point <= 0 {
-                (-point) as usize
-            } else {
-                (point - len).max(0) as usize
-            },
-    );
     if sign == 0x4000 {
         out.push('-');
     }
@@ -127,7 +136,7 @@ pub fn numeric(b: &[u8]) -> Result<String, String> {
         out.push('.');
         out.push_str(ascii(&digits[point as usize..]));
     }
-    Ok(out)
+    Ok(())
 }
 
 /// The text of bytes known to be ASCII digits.
