@@ -315,6 +315,41 @@ fn error_exits_2() {
     assert!(r.stderr.starts_with("driftsum: error:"), "{r:#?}");
 }
 
+/// A URL in the wrong place is quoted by the usage error with its password
+/// hidden; help still prints and exits 0.
+#[test]
+fn usage_errors_never_show_a_password() {
+    for args in [
+        &["diff", "postgres://bob:hunter22@db.example/shop"][..],
+        &[
+            "diff",
+            "--source",
+            "sqlite:a.db",
+            "mysql://bob:hunter22@db/x?password=hunter22",
+        ][..],
+        &[
+            "build",
+            "--db",
+            "sqlite:a.db",
+            "--table",
+            "t",
+            "--out",
+            "x",
+            "--connections",
+            "0",
+            "postgresql://bob:hunter22@h/d",
+        ][..],
+    ] {
+        let r = run(args);
+        assert_code(&r, 2);
+        assert!(!r.stderr.contains("hunter22"), "{r:#?}");
+        assert!(r.stderr.contains("bob:***@"), "{r:#?}");
+    }
+    let r = run(&["diff", "--help"]);
+    assert_code(&r, 0);
+    assert!(r.stdout.contains("--source"), "{r:#?}");
+}
+
 // ---------------------------------------------------------------------------
 // 2. JSON report
 // ---------------------------------------------------------------------------

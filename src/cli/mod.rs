@@ -35,7 +35,10 @@ enum Command {
 
 /// Runs the command line; errors are printed readably and exit with 2.
 pub fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => return usage_error(e),
+    };
     let result = match cli.command {
         Command::Diff(args) => diff::run(args),
         Command::Build(args) => build::run(args),
@@ -50,4 +53,23 @@ pub fn main() -> ExitCode {
             ExitCode::from(2)
         }
     }
+}
+
+/// Prints a command-line error as clap would, but with the password of any
+/// URL on the command line hidden: clap quotes a misplaced or mistyped
+/// argument, and a database URL may carry a password.
+fn usage_error(e: clap::Error) -> ExitCode {
+    if !e.use_stderr() {
+        // --help and --version: not errors, and nothing quoted.
+        e.exit();
+    }
+    let mut message = e.render().to_string();
+    for arg in std::env::args_os().skip(1) {
+        let arg = arg.to_string_lossy();
+        if arg.contains("://") {
+            message = message.replace(arg.as_ref(), &driftsum::source::url::redact(&arg));
+        }
+    }
+    eprint!("{message}");
+    ExitCode::from(2)
 }
