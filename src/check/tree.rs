@@ -444,7 +444,8 @@ mod tests {
         }
     }
 
-    fn build(db: &Db, table: &str, threads: Threads) -> Result<(BuiltTree, u64), SourceError> {
+    /// The file opened, and what a diff of `table` against itself reads.
+    fn open(db: &Db, table: &str) -> Result<(SqliteSource, ScanSpec), SourceError> {
         let mut src = SqliteSource::open(&db.0)?;
         let schema = src.schema(table)?;
         let p = plan(
@@ -454,8 +455,13 @@ mod tests {
             &Config::default(),
         )
         .expect("plan");
+        Ok((src, p.source))
+    }
+
+    fn build(db: &Db, table: &str, threads: Threads) -> Result<(BuiltTree, u64), SourceError> {
+        let (mut src, spec) = open(db, table)?;
         let job = TreeScan {
-            spec: &p.source,
+            spec: &spec,
             opts: &CanonOptions::default(),
             shape: Shape::default(),
             side: Side::Source,
@@ -522,16 +528,8 @@ mod tests {
         );
         let (one, one_log) = build(&db, "t", Threads::One).expect("one thread");
 
-        let mut src = SqliteSource::open(&db.0).expect("open");
-        let schema = src.schema("t").expect("schema");
-        let p = plan(
-            &schema,
-            &schema,
-            &ColumnChoice::default(),
-            &Config::default(),
-        )
-        .expect("plan");
-        let cuts = src.key_cuts(&p.source, 300).expect("cuts");
+        let (mut src, spec) = open(&db, "t").expect("open");
+        let cuts = src.key_cuts(&spec, 300).expect("cuts");
         assert!(cuts.len() > 50, "{} cuts", cuts.len());
         assert_eq!(cuts.last(), Some(&vec![Value::Int(90000)]));
         let mut fork = src
@@ -539,7 +537,7 @@ mod tests {
             .expect("fork")
             .expect("a rollback-journal file forks");
         let job = TreeScan {
-            spec: &p.source,
+            spec: &spec,
             opts: &CanonOptions::default(),
             shape: Shape::default(),
             side: Side::Source,
@@ -568,16 +566,8 @@ mod tests {
     fn ranges_only_where_every_row_is_found_in_one_snapshot() {
         let cuts = |sql: &str, name: &str| {
             let db = Db::new(name, sql);
-            let mut src = SqliteSource::open(&db.0).expect("open");
-            let schema = src.schema("t").expect("schema");
-            let p = plan(
-                &schema,
-                &schema,
-                &ColumnChoice::default(),
-                &Config::default(),
-            )
-            .expect("plan");
-            src.key_cuts(&p.source, 10).expect("cuts").len()
+            let (mut src, spec) = open(&db, "t").expect("open");
+            src.key_cuts(&spec, 10).expect("cuts").len()
         };
         let fill = "WITH RECURSIVE n(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM n WHERE i < 999)
                     INSERT INTO t SELECT i, 'x' FROM n;";
