@@ -339,6 +339,16 @@ fn usage_errors_never_show_a_password() {
             "0",
             "postgresql://bob:hunter22@h/d",
         ][..],
+        &[
+            "build",
+            "--db",
+            "sqlite:a.db",
+            "--table",
+            "t",
+            "--out",
+            "x",
+            "--connections=postgres://bob:hunter22@h/d",
+        ][..],
     ] {
         let r = run(args);
         assert_code(&r, 2);

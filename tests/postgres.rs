@@ -1307,6 +1307,64 @@ fn forked_sessions_share_one_snapshot_and_ranges_cover_the_table() {
     assert_eq!(one.tree.rows, 1001);
 }
 
+/// Integer range bounds at the ends of bigint (written into the SQL for
+/// COPY) read the right rows, and a nullable integer key (possible with
+/// `--key`) is never cut into ranges, which would lose its NULL rows.
+#[test]
+fn extreme_bounds_and_nullable_keys() {
+    let Some(url) = pg_url() else { return };
+    let mut schema = TestSchema::new(&url, "bounds");
+    let s = schema.name.clone();
+    schema.exec(&format!(
+        "CREATE TABLE {s}.e (id bigint PRIMARY KEY, v text);
+         INSERT INTO {s}.e VALUES (-9223372036854775808, 'min'), (-1, 'a'), (0, 'b'),
+                                  (9223372036854775807, 'max');
+         CREATE TABLE {s}.n (id bigint UNIQUE, v text);
+         INSERT INTO {s}.n SELECT i, 'x' FROM generate_series(1, 3000) AS i;
+         INSERT INTO {s}.n VALUES (NULL, 'no key');"
+    ));
+    let spec = |table: &str| ScanSpec {
+        table: format!("{s}.{table}"),
+        key: vec![ColumnSpec {
+            name: "id".into(),
+            rule: ColumnRule::new(LogicalType::Integer),
+        }],
+        values: vec![ColumnSpec {
+            name: "v".into(),
+            rule: ColumnRule::new(LogicalType::Text),
+        }],
+        filter: None,
+    };
+    let mut src = open(&url);
+    let e = spec("e");
+    let mut count = |after: Option<i128>, through: i128| {
+        let bounds = driftsum::source::KeyBounds {
+            after: after.map(|a| vec![Value::Int(a)]),
+            through: vec![Value::Int(through)],
+        };
+        let mut n = 0;
+        src.scan(&e, Some(&bounds), &mut |_| {
+            n += 1;
+            Ok(())
+        })
+        .expect("bounded scan");
+        n
+    };
+    let (min, max) = (i64::MIN as i128, i64::MAX as i128);
+    assert_eq!(count(None, min), 1);
+    assert_eq!(count(Some(min), max), 3);
+    assert_eq!(count(Some(min), -1), 1);
+    assert_eq!(count(Some(max), max), 0);
+
+    let n = spec("n");
+    assert!(
+        src.key_cuts(&n, 100).expect("cuts").is_empty(),
+        "a nullable key is not cut"
+    );
+    let cuts = src.key_cuts(&e, 1).expect("cuts");
+    assert_eq!(cuts.last(), Some(&vec![Value::Int(max)]));
+}
+
 #[test]
 fn an_unreachable_server_fails_fast_without_showing_the_password() {
     // Needs no server; still only run with the others.

@@ -129,9 +129,11 @@ pub fn scan_tree(
             let cuts = source.key_cuts(spec, scan::RANGE_ROWS)?;
             let mut forks = Vec::new();
             while !cuts.is_empty() && forks.len() + 1 < n {
-                match source.fork()? {
-                    Some(f) => forks.push(f),
-                    None => break,
+                // A connection that cannot be had (a busy file, a server at
+                // its connection limit) only means fewer of them.
+                match source.fork() {
+                    Ok(Some(f)) => forks.push(f),
+                    Ok(None) | Err(_) => break,
                 }
             }
             if forks.is_empty() {
@@ -621,5 +623,50 @@ mod tests {
                 .rows,
             1000
         );
+    }
+
+    /// A writer waiting to commit keeps new readers out of a rollback-journal
+    /// file: the fork fails at once, and the scan goes on without it.
+    #[test]
+    fn a_busy_file_scans_on_the_connection_it_has() {
+        let db = Db::new(
+            "busy",
+            "CREATE TABLE t (id INTEGER PRIMARY KEY, v TEXT);
+             WITH RECURSIVE n(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM n WHERE i < 139999)
+             INSERT INTO t SELECT i, 'row ' || i FROM n;",
+        );
+        let (expected, _) = build(&db, "t", Threads::One).expect("one thread");
+        let (mut src, spec) = open(&db, "t").expect("open");
+        let path = db.0.clone();
+        let writer = std::thread::spawn(move || {
+            let w = rusqlite::Connection::open(&path).expect("writer");
+            w.busy_timeout(std::time::Duration::from_secs(30))
+                .expect("timeout");
+            // Waits (holding PENDING) until the reader lets go.
+            w.execute_batch("BEGIN IMMEDIATE; INSERT INTO t VALUES (-1, 'late'); COMMIT;")
+                .expect("the writer commits once the scan is done");
+        });
+        let mut refused = false;
+        for _ in 0..500 {
+            match src.fork() {
+                Err(_) => {
+                    refused = true;
+                    break;
+                }
+                Ok(_) => std::thread::sleep(std::time::Duration::from_millis(10)),
+            }
+        }
+        assert!(refused, "the waiting writer never blocked a new reader");
+        let job = TreeScan {
+            spec: &spec,
+            opts: &CanonOptions::default(),
+            shape: Shape::default(),
+            side: Side::Source,
+            threads: Threads::KeyRanges(2),
+        };
+        let built = scan_tree(&mut src, &job, &|_, _| {}, None).expect("scans anyway");
+        assert_eq!(built.tree, expected.tree);
+        drop(src);
+        writer.join().expect("writer");
     }
 }

@@ -66,8 +66,12 @@ fn usage_error(e: clap::Error) -> ExitCode {
     let mut message = e.render().to_string();
     for arg in std::env::args_os().skip(1) {
         let arg = arg.to_string_lossy();
-        if arg.contains("://") {
-            message = message.replace(arg.as_ref(), &driftsum::source::url::redact(&arg));
+        // clap quotes a whole argument, or the value of `--option=VALUE`.
+        let value = arg.split_once('=').map(|(_, v)| v);
+        for quoted in std::iter::once(arg.as_ref()).chain(value) {
+            if quoted.contains("://") {
+                message = message.replace(quoted, &driftsum::source::url::redact(quoted));
+            }
         }
     }
     eprint!("{message}");

@@ -265,7 +265,9 @@ impl PgSource {
             (Ok(Some(id)), Ok(_)) => Some(id),
             _ => {
                 // The transaction failed (the server refused the export):
-                // start a new one, which no scan has read from yet.
+                // start a new one. Only the schema and the key's range were
+                // read in the old one, and with no fork the cuts go unused;
+                // every row is read in the new snapshot.
                 let fresh = [
                     "ROLLBACK".to_string(),
                     "BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY".to_string(),
@@ -799,7 +801,9 @@ impl Source for PgSource {
             // as literals, which integers cannot abuse, so COPY reads them.
             for (n, b) in binds.iter().enumerate().rev() {
                 if let Bind::Int(i) = b {
-                    sql = sql.replace(&format!("${}::int8", n + 1), &format!("{i}::int8"));
+                    // Quoted: `-9223372036854775808::int8` would cast
+                    // before negating, and overflow.
+                    sql = sql.replace(&format!("${}::int8", n + 1), &format!("'{i}'::int8"));
                 }
             }
             self.copy_scan(&sql, exprs.len().max(1), &cols, sink)
@@ -857,6 +861,25 @@ impl Source for PgSource {
             return Ok(Vec::new());
         };
         if col.wire != Wire::Int || key.rule.ty != LogicalType::Integer {
+            return Ok(Vec::new());
+        }
+        // A key chosen with --key may be nullable, and no range condition
+        // finds a NULL: such a key is not cut.
+        let not_null = self.catalog(
+            "SELECT a.attnotnull::text \
+             FROM pg_catalog.pg_attribute a \
+             JOIN pg_catalog.pg_class c ON c.oid = a.attrelid \
+             JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace \
+             WHERE n.nspname = $1 AND c.relname = $2 AND a.attname = $3",
+            &[&schema, &name, &col.name],
+            "reading the schema",
+        )?;
+        if not_null
+            .first()
+            .and_then(|r| r.first().cloned().flatten())
+            .as_deref()
+            != Some("true")
+        {
             return Ok(Vec::new());
         }
         let k = quote_ident(&col.name);

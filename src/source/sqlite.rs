@@ -28,6 +28,15 @@ pub struct SqliteSource {
 
 impl SqliteSource {
     pub fn open(path: &Path) -> Result<SqliteSource, SourceError> {
+        SqliteSource::open_waiting(path, None)
+    }
+
+    /// [`open`](SqliteSource::open), waiting at most `busy` (instead of
+    /// SQLite's default) for a lock another process holds.
+    fn open_waiting(
+        path: &Path,
+        busy: Option<std::time::Duration>,
+    ) -> Result<SqliteSource, SourceError> {
         if !path.is_file() {
             return Err(SourceError::NoFile(path.to_path_buf()));
         }
@@ -38,6 +47,9 @@ impl SqliteSource {
         };
         let flags = OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX;
         let conn = Connection::open_with_flags(path, flags).map_err(open_err)?;
+        if let Some(busy) = busy {
+            conn.busy_timeout(busy).map_err(open_err)?;
+        }
         // One read transaction for the life of the connection, so the scan and
         // the later range reads see the same snapshot. Reading the schema
         // starts it (a deferred BEGIN takes its snapshot at the first read),
@@ -398,7 +410,10 @@ impl Source for SqliteSource {
         if mode.eq_ignore_ascii_case("wal") {
             return Ok(None);
         }
-        Ok(Some(Box::new(SqliteSource::open(&self.file)?)))
+        // A writer waiting to commit blocks new readers: rather than wait
+        // for it, the scan goes on with the connections it has.
+        let fork = SqliteSource::open_waiting(&self.file, Some(std::time::Duration::ZERO))?;
+        Ok(Some(Box::new(fork)))
     }
 
     /// Another connection to a file is just another file handle.
