@@ -669,4 +669,42 @@ mod tests {
         drop(src);
         writer.join().expect("writer");
     }
+
+    /// A range whose read fails (here a `--where` that overflows on one
+    /// row) fails the key-range pass with that error: no hang, no partial
+    /// tree.
+    #[test]
+    fn a_failing_range_fails_the_scan() {
+        let db = Db::new(
+            "failing",
+            "CREATE TABLE t (id INTEGER PRIMARY KEY, v TEXT);
+             WITH RECURSIVE n(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM n WHERE i < 4999)
+             INSERT INTO t SELECT i, 'row ' || i FROM n;",
+        );
+        let (mut src, mut spec) = open(&db, "t").expect("open");
+        let cuts = src.key_cuts(&spec, 100).expect("cuts");
+        assert!(cuts.len() > 10);
+        spec.filter =
+            Some("CASE WHEN id = 2500 THEN abs(-9223372036854775807 - 1) ELSE 1 END".into());
+        let mut fork = src.fork().expect("fork").expect("forks");
+        let job = TreeScan {
+            spec: &spec,
+            opts: &CanonOptions::default(),
+            shape: Shape::default(),
+            side: Side::Source,
+            threads: Threads::KeyRanges(2),
+        };
+        let mut builder = driftsum_core::Builder::new(job.shape);
+        let err = scan::first_pass_ranges(
+            vec![&mut src, fork.as_mut()],
+            &cuts,
+            &job,
+            &|_, _| {},
+            &mut builder,
+            &mut None,
+        )
+        .err()
+        .expect("the failing range fails the pass");
+        assert!(err.to_string().contains("overflow"), "{err}");
+    }
 }
