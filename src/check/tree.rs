@@ -703,8 +703,7 @@ mod tests {
             &mut builder,
             &mut None,
         )
-        .err()
-        .expect("the failing range fails the pass");
+        .expect_err("the failing range fails the pass");
         assert!(err.to_string().contains("overflow"), "{err}");
     }
 }
