@@ -1363,6 +1363,36 @@ fn extreme_bounds_and_nullable_keys() {
     );
     let cuts = src.key_cuts(&e, 1).expect("cuts");
     assert_eq!(cuts.last(), Some(&vec![Value::Int(max)]));
+
+    // A key that is not unique (possible with --key) is refused over key
+    // ranges as on one connection, wherever the repeat falls.
+    schema.exec(&format!(
+        "CREATE TABLE {s}.d (id bigint NOT NULL, v text);
+         INSERT INTO {s}.d SELECT i, 'x' FROM generate_series(0, 400000, 1000) AS i;
+         INSERT INTO {s}.d VALUES (250000, 'again');"
+    ));
+    let d = spec("d");
+    // A session of its own: the first one's snapshot predates the table.
+    let mut src = open(&url);
+    use driftsum::check::tree::{scan_tree, Threads, TreeScan};
+    let opts = driftsum::core::CanonOptions::default();
+    for threads in [Threads::One, Threads::KeyRanges(2)] {
+        let job = TreeScan {
+            spec: &d,
+            opts: &opts,
+            shape: Shape::default(),
+            side: driftsum::core::Side::Source,
+            threads,
+        };
+        let err = scan_tree(src.as_mut(), &job, &|_, _| {}, None)
+            .err()
+            .unwrap_or_else(|| panic!("{threads:?}: a repeated key must be refused"));
+        assert!(
+            err.to_string().contains("more than once"),
+            "{threads:?}: {err}"
+        );
+    }
+    assert!(src.key_cuts(&d, 65_536).expect("cuts").len() >= 6);
 }
 
 #[test]
