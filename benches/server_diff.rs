@@ -188,11 +188,8 @@ fn diff(url: &str, server_table: &str, replica: &Path) -> (usize, Vec<String>, f
     (table.differences.len(), kinds, secs)
 }
 
-/// Builds the server side's tree alone: on one connection and one thread
-/// (as `diff` does for each of two database sides), hashing on a second
-/// thread (as `driftsum build` does by default), or over key ranges on
-/// several connections to one snapshot (`build --connections 2`).
-fn build(url: &str, server_table: &str, threads: Threads) -> (u64, f64) {
+/// The server table opened, and what a diff of it reads.
+fn planned(url: &str, server_table: &str) -> (Box<dyn source::Source>, source::ScanSpec) {
     let mut src = source::open(url).expect("open server");
     let schema = src.schema(server_table).expect("schema");
     let plan = plan::plan(
@@ -202,9 +199,18 @@ fn build(url: &str, server_table: &str, threads: Threads) -> (u64, f64) {
         &Config::default(),
     )
     .expect("plan");
+    (src, plan.source)
+}
+
+/// Builds the server side's tree alone: on one connection and one thread
+/// (as `diff` does for each of two database sides), hashing on a second
+/// thread (as `driftsum build` does by default), or over key ranges on
+/// several connections to one snapshot (`build --connections 2`).
+fn build(url: &str, server_table: &str, threads: Threads) -> (u64, f64) {
+    let (mut src, spec) = planned(url, server_table);
     let t = Instant::now();
     let job = TreeScan {
-        spec: &plan.source,
+        spec: &spec,
         opts: &CanonOptions::default(),
         shape: Shape::default(),
         side: Side::Source,
@@ -217,18 +223,10 @@ fn build(url: &str, server_table: &str, threads: Threads) -> (u64, f64) {
 /// Reads the server side through the connector alone (decoded values, no
 /// hashing), to split the build's cost between decoding and hashing.
 fn decode_only(url: &str, server_table: &str) -> (u64, f64) {
-    let mut src = source::open(url).expect("open server");
-    let schema = src.schema(server_table).expect("schema");
-    let plan = plan::plan(
-        &schema,
-        &schema,
-        &ColumnChoice::default(),
-        &Config::default(),
-    )
-    .expect("plan");
+    let (mut src, spec) = planned(url, server_table);
     let t = Instant::now();
     let mut n = 0u64;
-    src.scan(&plan.source, None, &mut |row| {
+    src.scan(&spec, None, &mut |row| {
         n += std::hint::black_box(row.len()) as u64 / row.len() as u64;
         Ok(())
     })

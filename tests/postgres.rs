@@ -1220,6 +1220,22 @@ fn keys_out_of_byte_order_still_compare() {
 // e. Bad input
 // ---------------------------------------------------------------------------
 
+/// The scan of a table keyed by integer `id` with one text column `v`.
+fn id_v_spec(table: &str) -> ScanSpec {
+    ScanSpec {
+        table: table.to_string(),
+        key: vec![ColumnSpec {
+            name: "id".into(),
+            rule: ColumnRule::new(LogicalType::Integer),
+        }],
+        values: vec![ColumnSpec {
+            name: "v".into(),
+            rule: ColumnRule::new(LogicalType::Text),
+        }],
+        filter: None,
+    }
+}
+
 /// A forked session reads the first one's exported snapshot (rows
 /// committed or deleted after it are not seen by either), and the key cuts
 /// split the table into ranges that, read alternately by the two sessions,
@@ -1233,18 +1249,7 @@ fn forked_sessions_share_one_snapshot_and_ranges_cover_the_table() {
         "CREATE TABLE {s}.f (id bigint PRIMARY KEY, v text);
          INSERT INTO {s}.f SELECT i, 'row ' || i FROM generate_series(-500, 2500, 3) AS i;"
     ));
-    let spec = ScanSpec {
-        table: format!("{s}.f"),
-        key: vec![ColumnSpec {
-            name: "id".into(),
-            rule: ColumnRule::new(LogicalType::Integer),
-        }],
-        values: vec![ColumnSpec {
-            name: "v".into(),
-            rule: ColumnRule::new(LogicalType::Text),
-        }],
-        filter: None,
-    };
+    let spec = id_v_spec(&format!("{s}.f"));
     let mut src = open(&url);
     let cuts = src.key_cuts(&spec, 100).expect("cuts");
     assert!(cuts.len() >= 20, "{} cuts", cuts.len());
@@ -1323,18 +1328,7 @@ fn extreme_bounds_and_nullable_keys() {
          INSERT INTO {s}.n SELECT i, 'x' FROM generate_series(1, 3000) AS i;
          INSERT INTO {s}.n VALUES (NULL, 'no key');"
     ));
-    let spec = |table: &str| ScanSpec {
-        table: format!("{s}.{table}"),
-        key: vec![ColumnSpec {
-            name: "id".into(),
-            rule: ColumnRule::new(LogicalType::Integer),
-        }],
-        values: vec![ColumnSpec {
-            name: "v".into(),
-            rule: ColumnRule::new(LogicalType::Text),
-        }],
-        filter: None,
-    };
+    let spec = |table: &str| id_v_spec(&format!("{s}.{table}"));
     let mut src = open(&url);
     let e = spec("e");
     let mut count = |after: Option<i128>, through: i128| {

@@ -23,6 +23,20 @@ pub(super) const PROGRESS_EVERY: u64 = 1 << 16;
 /// why (the scan stopped there).
 pub(super) type Pass = (u64, Option<OrderError>);
 
+/// Hands one row's entry to the builder and, when kept, the entry log.
+fn add(
+    builder: &mut Builder,
+    log: &mut Option<&mut EntryLog>,
+    key: &[u8],
+    hash: &Hash,
+) -> Result<(), OrderError> {
+    builder.push(key, hash)?;
+    if let Some(log) = log.as_deref_mut() {
+        log.push(key, hash);
+    }
+    Ok(())
+}
+
 /// The sink's way of stopping a scan once the builder refused a row.
 fn stop() -> SourceError {
     SourceError::Other("stop".into())
@@ -47,18 +61,10 @@ pub(super) fn first_pass_inline(
             if rows.is_multiple_of(PROGRESS_EVERY) {
                 progress(job.side, rows);
             }
-            match builder.push(k, &h) {
-                Ok(()) => {
-                    if let Some(log) = log.as_deref_mut() {
-                        log.push(k, &h);
-                    }
-                    Ok(())
-                }
-                Err(e) => {
-                    disorder = Some(e);
-                    Err(stop())
-                }
-            }
+            add(builder, log, k, &h).map_err(|e| {
+                disorder = Some(e);
+                stop()
+            })
         })
         .or_else(|e| if disorder.is_some() { Ok(()) } else { Err(e) })?;
     Ok((rows, disorder))
@@ -98,11 +104,8 @@ pub(super) fn first_pass_pipelined(
                     let key = &batch.bytes[start..key_end];
                     let h = row_hash(&batch.bytes[key_end..row_end]);
                     start = row_end;
-                    if let Err(e) = builder.push(key, &h) {
+                    if let Err(e) = add(builder, log, key, &h) {
                         return Some(e);
-                    }
-                    if let Some(log) = log.as_deref_mut() {
-                        log.push(key, &h);
                     }
                 }
                 batch.bytes.clear();
@@ -208,12 +211,9 @@ pub(super) fn first_pass_ranges(
                         for (&end, h) in batch.key_ends.iter().zip(&batch.hashes) {
                             let key = &batch.keys[start..end];
                             start = end;
-                            if let Err(e) = builder.push(key, h) {
+                            if let Err(e) = add(builder, log, key, h) {
                                 disorder = Some(e);
                                 break 'ranges;
-                            }
-                            if let Some(log) = log.as_deref_mut() {
-                                log.push(key, h);
                             }
                             rows += 1;
                             if rows.is_multiple_of(PROGRESS_EVERY) {
@@ -269,10 +269,11 @@ fn scan_ranges(
         let mut batch = Hashed::default();
         let mut closed = false;
         let scanned = source.scan(job.spec, Some(&bounds), &mut |row| {
-            let (k, h) = hasher.hash(row);
+            let (k, r) = hasher.encode(row);
             if after.as_ref().is_some_and(|a| k <= a.as_bytes()) || k > through.as_bytes() {
                 return Ok(());
             }
+            let h = row_hash(r);
             batch.keys.extend_from_slice(k);
             batch.key_ends.push(batch.keys.len());
             batch.hashes.push(h);

@@ -57,11 +57,6 @@ pub enum Threads {
 }
 
 impl Threads {
-    /// For a scan that has the machine to itself.
-    pub fn lone() -> Threads {
-        Threads::Auto
-    }
-
     /// Connections for key ranges: one per core, two to four.
     pub fn per_core() -> usize {
         std::thread::available_parallelism()
@@ -81,7 +76,7 @@ pub struct TreeScan<'a> {
 }
 
 /// Scans one side and builds its tree with the whole machine
-/// ([`Threads::lone`]; see [`scan_tree`]).
+/// ([`Threads::Auto`]; see [`scan_tree`]).
 pub fn build_tree(
     source: &mut dyn Source,
     spec: &ScanSpec,
@@ -95,7 +90,7 @@ pub fn build_tree(
         opts,
         shape,
         side,
-        threads: Threads::lone(),
+        threads: Threads::Auto,
     };
     scan_tree(source, &job, progress, None)
 }
@@ -269,7 +264,7 @@ pub fn compare(
     let threads = if source.scans_here() && target.scans_here() {
         Threads::One
     } else {
-        Threads::lone()
+        Threads::Auto
     };
     let (a, b) = rayon::join(
         || source.prepare(&plan.source, opts, shape, Side::Source, threads, progress),
@@ -337,12 +332,7 @@ pub fn compare(
             }
             outcome.ranges.push(range_outcome(r, first));
         }
-        outcome.stats.source_rows_read = a.rows_read;
-        outcome.stats.target_rows_read = b.rows_read;
-        outcome.stats.bytes_exchanged = transfer.bytes();
-        outcome.stats.round_trips = transfer.round_trips();
-        outcome.stats.fetch_seconds = fetch_started.elapsed().as_secs_f64();
-        outcome.stats.seconds = started.elapsed().as_secs_f64();
+        finish_stats(outcome, (a.rows_read, b.rows_read), fetch_started, started);
         return Ok(());
     };
     // The differing keys of each range, and the keys each side is asked
@@ -405,13 +395,24 @@ pub fn compare(
         outcome.differences.extend(found);
         outcome.ranges.push(range_outcome(r, first));
     }
-    outcome.stats.source_rows_read = a.rows_read;
-    outcome.stats.target_rows_read = b.rows_read;
-    outcome.stats.bytes_exchanged = transfer.bytes();
-    outcome.stats.round_trips = transfer.round_trips();
-    outcome.stats.fetch_seconds = fetch_started.elapsed().as_secs_f64();
-    outcome.stats.seconds = started.elapsed().as_secs_f64();
+    finish_stats(outcome, (a.rows_read, b.rows_read), fetch_started, started);
     Ok(())
+}
+
+/// The totals a comparison ends with, whichever way it ended.
+fn finish_stats(
+    outcome: &mut TableOutcome,
+    (source_rows_read, target_rows_read): (u64, u64),
+    fetch_started: Instant,
+    started: Instant,
+) {
+    let stats = &mut outcome.stats;
+    stats.source_rows_read = source_rows_read;
+    stats.target_rows_read = target_rows_read;
+    stats.bytes_exchanged = stats.transfer.bytes();
+    stats.round_trips = stats.transfer.round_trips();
+    stats.fetch_seconds = fetch_started.elapsed().as_secs_f64();
+    stats.seconds = started.elapsed().as_secs_f64();
 }
 
 #[cfg(test)]

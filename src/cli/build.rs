@@ -65,7 +65,7 @@ pub fn run(args: BuildArgs) -> anyhow::Result<u8> {
         shape,
         side: Side::Source,
         threads: match args.connections {
-            None => Threads::lone(),
+            None => Threads::Auto,
             Some(1) => Threads::ReadAndHash,
             Some(n) => Threads::KeyRanges(n.into()),
         },
