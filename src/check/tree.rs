@@ -447,6 +447,19 @@ mod tests {
         }
     }
 
+    const OPTS: CanonOptions = CanonOptions { float_digits: None };
+
+    /// A build of `spec` with the default tree shape.
+    fn job(spec: &ScanSpec, threads: Threads) -> TreeScan<'_> {
+        TreeScan {
+            spec,
+            opts: &OPTS,
+            shape: Shape::default(),
+            side: Side::Source,
+            threads,
+        }
+    }
+
     /// The file opened, and what a diff of `table` against itself reads.
     fn open(db: &Db, table: &str) -> Result<(SqliteSource, ScanSpec), SourceError> {
         let mut src = SqliteSource::open(&db.0)?;
@@ -463,13 +476,7 @@ mod tests {
 
     fn build(db: &Db, table: &str, threads: Threads) -> Result<(BuiltTree, u64), SourceError> {
         let (mut src, spec) = open(db, table)?;
-        let job = TreeScan {
-            spec: &spec,
-            opts: &CanonOptions::default(),
-            shape: Shape::default(),
-            side: Side::Source,
-            threads,
-        };
+        let job = job(&spec, threads);
         let mut log = EntryLog::new();
         let built = scan_tree(&mut src, &job, &|_, _| {}, Some(&mut log))?;
         Ok((built, log.len()))
@@ -539,13 +546,7 @@ mod tests {
             .fork()
             .expect("fork")
             .expect("a rollback-journal file forks");
-        let job = TreeScan {
-            spec: &spec,
-            opts: &CanonOptions::default(),
-            shape: Shape::default(),
-            side: Side::Source,
-            threads: Threads::KeyRanges(2),
-        };
+        let job = job(&spec, Threads::KeyRanges(2));
         let mut builder = driftsum_core::Builder::new(job.shape);
         let mut log = EntryLog::new();
         let (rows, disorder) = scan::first_pass_ranges(
@@ -658,13 +659,7 @@ mod tests {
             }
         }
         assert!(refused, "the waiting writer never blocked a new reader");
-        let job = TreeScan {
-            spec: &spec,
-            opts: &CanonOptions::default(),
-            shape: Shape::default(),
-            side: Side::Source,
-            threads: Threads::KeyRanges(2),
-        };
+        let job = job(&spec, Threads::KeyRanges(2));
         let built = scan_tree(&mut src, &job, &|_, _| {}, None).expect("scans anyway");
         assert_eq!(built.tree, expected.tree);
         drop(src);
@@ -688,13 +683,7 @@ mod tests {
         spec.filter =
             Some("CASE WHEN id = 2500 THEN abs(-9223372036854775807 - 1) ELSE 1 END".into());
         let mut fork = src.fork().expect("fork").expect("forks");
-        let job = TreeScan {
-            spec: &spec,
-            opts: &CanonOptions::default(),
-            shape: Shape::default(),
-            side: Side::Source,
-            threads: Threads::KeyRanges(2),
-        };
+        let job = job(&spec, Threads::KeyRanges(2));
         let mut builder = driftsum_core::Builder::new(job.shape);
         let err = scan::first_pass_ranges(
             vec![&mut src, fork.as_mut()],
