@@ -3,8 +3,12 @@
 //!
 //! Files are opened read-only and never created. Values are decoded by the
 //! column's logical type, whatever storage class SQLite holds them in.
+//! Scans of a table keyed by its rowid read the b-tree pages directly (see
+//! [`pages`]); every other scan goes through SQL.
 
-use std::collections::HashSet;
+mod pages;
+
+use std::collections::{HashMap, HashSet};
 use std::path::Path;
 
 use driftsum_core::{LogicalType, Value};
@@ -24,6 +28,29 @@ pub struct SqliteSource {
     /// column's type (or NULL): SQL range comparisons would miss such rows,
     /// so their range reads scan the table and filter.
     odd_keys: HashSet<String>,
+    /// Whether scans may read pages directly (see [`pages`]).
+    page_reads: bool,
+    /// Each table's page layout, once looked up; `None` when its pages are
+    /// not read directly.
+    layouts: HashMap<String, Option<PageLayout>>,
+}
+
+/// What reading a rowid table's pages needs to know of it.
+#[derive(Clone, Debug)]
+struct PageLayout {
+    table: String,
+    root: u32,
+    /// The rowid alias (`INTEGER PRIMARY KEY`) column.
+    rowid: String,
+    /// Columns in record order, with whether each has REAL affinity.
+    columns: Vec<(String, bool)>,
+}
+
+/// Where a scanned column's value comes from when reading pages.
+#[derive(Clone, Copy, Debug)]
+enum Slot {
+    Rowid,
+    Record { at: usize, real: bool },
 }
 
 impl SqliteSource {
@@ -65,7 +92,194 @@ impl SqliteSource {
             file: path.to_path_buf(),
             path: location,
             odd_keys: HashSet::new(),
+            page_reads: true,
+            layouts: HashMap::new(),
         })
+    }
+
+    /// Whether scans of a rowid-keyed table may read its b-tree pages
+    /// directly (the default) rather than through SQL. Both give the same
+    /// rows; turning it off is for measuring one against the other.
+    pub fn set_page_reads(&mut self, on: bool) {
+        self.page_reads = on;
+    }
+
+    /// The page layout of `table`, looked up once: `None` unless it is a
+    /// rowid table keyed by its rowid alias, with no generated or hidden
+    /// columns (those are not stored where the declaration puts them).
+    fn page_layout(&mut self, table: &str) -> Result<Option<PageLayout>, SourceError> {
+        if let Some(layout) = self.layouts.get(table) {
+            return Ok(layout.clone());
+        }
+        let layout = self.look_up_layout(table)?;
+        self.layouts.insert(table.to_string(), layout.clone());
+        Ok(layout)
+    }
+
+    fn look_up_layout(&self, table: &str) -> Result<Option<PageLayout>, SourceError> {
+        let err = |e| self.query_err("reading the schema", e);
+        let root: Option<i64> = self
+            .conn
+            .query_row(
+                "SELECT rootpage FROM sqlite_schema WHERE type = 'table' AND name = ?1",
+                [table],
+                |r| r.get(0),
+            )
+            .map(Some)
+            .or_else(|e| match e {
+                rusqlite::Error::QueryReturnedNoRows => Ok(None),
+                e => Err(err(e)),
+            })?;
+        let Some(root) = root.and_then(|r| u32::try_from(r).ok()).filter(|&r| r > 1) else {
+            return Ok(None);
+        };
+        let mut stmt = self
+            .conn
+            .prepare("SELECT name, type, pk, hidden FROM pragma_table_xinfo(?1) ORDER BY cid")
+            .map_err(err)?;
+        let cols = stmt
+            .query_map([table], |r| {
+                Ok((
+                    r.get::<_, String>(0)?,
+                    r.get::<_, String>(1)?,
+                    r.get::<_, i64>(2)?,
+                    r.get::<_, i64>(3)?,
+                ))
+            })
+            .and_then(|rows| rows.collect::<Result<Vec<_>, _>>())
+            .map_err(err)?;
+        if cols.iter().any(|c| c.3 != 0) {
+            return Ok(None);
+        }
+        let [(rowid, ..)] = cols
+            .iter()
+            .filter(|c| c.2 > 0)
+            .collect::<Vec<_>>()
+            .as_slice()
+        else {
+            return Ok(None);
+        };
+        let rowid = rowid.clone();
+        if !self.is_rowid_alias(table, &rowid)? {
+            return Ok(None);
+        }
+        Ok(Some(PageLayout {
+            table: table.to_string(),
+            root,
+            rowid,
+            columns: cols
+                .into_iter()
+                .map(|(name, declared, ..)| {
+                    let real = real_affinity(&declared);
+                    (name, real)
+                })
+                .collect(),
+        }))
+    }
+
+    /// Scans `spec` by reading `layout`'s pages; `Ok(false)` (having sent
+    /// nothing) when this scan cannot be read that way.
+    fn scan_pages(
+        &self,
+        layout: &PageLayout,
+        spec: &ScanSpec,
+        bounds: Option<&KeyBounds>,
+        sink: &mut RowSink<'_>,
+    ) -> Result<bool, SourceError> {
+        let [key] = spec.key.as_slice() else {
+            return Ok(false);
+        };
+        if key.name != layout.rowid || key.rule.ty != LogicalType::Integer {
+            return Ok(false);
+        }
+        let mut slots = vec![Slot::Rowid];
+        for c in &spec.values {
+            let Some(at) = layout.columns.iter().position(|(n, _)| *n == c.name) else {
+                return Ok(false);
+            };
+            slots.push(if c.name == layout.rowid {
+                Slot::Rowid
+            } else {
+                Slot::Record {
+                    at,
+                    real: layout.columns[at].1,
+                }
+            });
+        }
+        let (after, through) = match bounds {
+            None => (None, None),
+            Some(b) => match rowid_bounds(b) {
+                Some(RowidBounds::Range(after, through)) => (after, through),
+                Some(RowidBounds::Empty) => return Ok(true),
+                None => return Ok(false),
+            },
+        };
+        let Some(file) = pages::PageFile::open(&self.conn) else {
+            return Ok(false);
+        };
+        let rules: Vec<_> = spec
+            .key
+            .iter()
+            .chain(&spec.values)
+            .map(|c| c.rule)
+            .collect();
+        let mut buf: Vec<Value> = vec![Value::Null; rules.len()];
+        // A record written before columns were added holds fewer values; the
+        // missing ones are the added columns' defaults, constant per column,
+        // asked of SQLite once.
+        let mut defaults: Vec<Option<rusqlite::types::Value>> = vec![None; layout.columns.len()];
+        let mut visit = |rowid: i64, record: &pages::Record<'_>| -> Result<(), SourceError> {
+            for ((slot, rule), out) in slots.iter().zip(&rules).zip(buf.iter_mut()) {
+                let v = match *slot {
+                    Slot::Rowid => ValueRef::Integer(rowid),
+                    Slot::Record { at, real } => match record.get(at) {
+                        // REAL affinity stores integral values as integers
+                        // and reads them back as floats.
+                        Some(ValueRef::Integer(i)) if real => ValueRef::Real(i as f64),
+                        Some(v) => v,
+                        None => {
+                            if defaults[at].is_none() {
+                                defaults[at] = Some(self.column_of(layout, at, rowid)?);
+                            }
+                            defaults[at].as_ref().map_or(ValueRef::Null, ValueRef::from)
+                        }
+                    },
+                };
+                decode_into(out, v, rule);
+            }
+            sink(&buf)
+        };
+        pages::TableWalk::new(&file, after, through)
+            .run(layout.root, &mut visit)
+            .map_err(|e| match e {
+                pages::PageError::Visit(e) => e,
+                e => SourceError::query(
+                    format!(
+                        "reading table {:?} from the pages of {}",
+                        spec.table, self.path
+                    ),
+                    e,
+                ),
+            })?;
+        Ok(true)
+    }
+
+    /// One column of one row, through SQL.
+    fn column_of(
+        &self,
+        layout: &PageLayout,
+        at: usize,
+        rowid: i64,
+    ) -> Result<rusqlite::types::Value, SourceError> {
+        let sql = format!(
+            "SELECT {} FROM {} WHERE {} = ?1",
+            quote_ident(&layout.columns[at].0),
+            quote_ident(&layout.table),
+            quote_ident(&layout.rowid)
+        );
+        self.conn
+            .query_row(&sql, [rowid], |r| r.get(0))
+            .map_err(|e| self.query_err("reading a column default", e))
     }
 
     fn query_err(&self, what: &str, e: rusqlite::Error) -> SourceError {
@@ -207,6 +421,44 @@ fn decode_into(slot: &mut Value, v: ValueRef<'_>, rule: &driftsum_core::coerce::
 /// range can be put in a WHERE clause (a UUID may be stored as text or blob,
 /// whose SQL order differs). Each scan also checks the stored values (see
 /// [`stored_as_declared`]).
+/// SQLite's rule for REAL column affinity from a declared type (the first
+/// matching rule wins: INT makes INTEGER, CHAR/CLOB/TEXT make TEXT, BLOB or
+/// nothing makes BLOB, then REAL/FLOA/DOUB make REAL).
+fn real_affinity(declared: &str) -> bool {
+    let d = declared.to_ascii_uppercase();
+    let has = |s: &str| d.contains(s);
+    !(has("INT") || has("CHAR") || has("CLOB") || has("TEXT") || has("BLOB") || d.is_empty())
+        && (has("REAL") || has("FLOA") || has("DOUB"))
+}
+
+/// Scan bounds on a rowid key.
+#[derive(Debug, PartialEq)]
+enum RowidBounds {
+    /// `after < rowid <= through`, either side open.
+    Range(Option<i64>, Option<i64>),
+    /// No rowid can fall inside.
+    Empty,
+}
+
+/// The rowid bounds of a range; `None` when its bounds are not integers.
+fn rowid_bounds(b: &KeyBounds) -> Option<RowidBounds> {
+    let int = |v: &[Value]| match v {
+        [Value::Int(i)] => Some(*i),
+        _ => None,
+    };
+    let after = match &b.after {
+        None => None,
+        Some(a) => Some(int(a)?),
+    };
+    let through = int(&b.through)?;
+    if after.is_some_and(|a| a >= i64::MAX as i128) || through < i64::MIN as i128 {
+        return Some(RowidBounds::Empty);
+    }
+    let after = after.and_then(|a| i64::try_from(a).ok());
+    let through = i64::try_from(through).ok();
+    Some(RowidBounds::Range(after, through))
+}
+
 fn range_friendly(spec: &ScanSpec) -> bool {
     spec.key.iter().all(|k| {
         matches!(
@@ -310,6 +562,13 @@ impl Source for SqliteSource {
         bounds: Option<&KeyBounds>,
         sink: &mut RowSink<'_>,
     ) -> Result<(), SourceError> {
+        if self.page_reads && spec.filter.is_none() {
+            if let Some(layout) = self.page_layout(&spec.table)? {
+                if self.scan_pages(&layout, spec, bounds, sink)? {
+                    return Ok(());
+                }
+            }
+        }
         let cols: Vec<String> = spec
             .key
             .iter()
@@ -455,6 +714,399 @@ impl Source for SqliteSource {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::check::plan::{plan, ColumnChoice};
+    use crate::config::Config;
+    use proptest::prelude::*;
+    use rusqlite::types::Value as Sql;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    /// A fresh SQLite file, removed on drop.
+    struct Db(std::path::PathBuf);
+
+    impl Db {
+        fn new(name: &str) -> Db {
+            static N: AtomicUsize = AtomicUsize::new(0);
+            let path = std::env::temp_dir().join(format!(
+                "driftsum-pages-{}-{name}-{}.db",
+                std::process::id(),
+                N.fetch_add(1, Ordering::Relaxed)
+            ));
+            let _ = std::fs::remove_file(&path);
+            Db(path)
+        }
+
+        fn with(name: &str, sql: &str) -> Db {
+            let db = Db::new(name);
+            rusqlite::Connection::open(&db.0)
+                .and_then(|c| c.execute_batch(sql))
+                .expect("fill");
+            db
+        }
+    }
+
+    impl Drop for Db {
+        fn drop(&mut self) {
+            for suffix in ["", "-wal", "-shm", "-journal"] {
+                let mut p = self.0.clone().into_os_string();
+                p.push(suffix);
+                let _ = std::fs::remove_file(p);
+            }
+        }
+    }
+
+    /// What a diff of `table` against itself scans.
+    fn spec(src: &mut SqliteSource, table: &str) -> ScanSpec {
+        let schema = src.schema(table).expect("schema");
+        plan(
+            &schema,
+            &schema,
+            &ColumnChoice::default(),
+            &Config::default(),
+        )
+        .expect("plan")
+        .source
+    }
+
+    type Rows = Vec<Vec<Value>>;
+
+    /// The rows of a scan through SQL.
+    fn sql_rows(src: &mut SqliteSource, spec: &ScanSpec, bounds: Option<&KeyBounds>) -> Rows {
+        src.set_page_reads(false);
+        let mut rows = Vec::new();
+        src.scan(spec, bounds, &mut |r: &[Value]| {
+            rows.push(r.to_vec());
+            Ok(())
+        })
+        .expect("sql scan");
+        src.set_page_reads(true);
+        rows
+    }
+
+    /// The rows of a scan from the pages; an error if the pages were not
+    /// read (the scan declined).
+    fn page_rows(
+        src: &mut SqliteSource,
+        spec: &ScanSpec,
+        bounds: Option<&KeyBounds>,
+    ) -> Result<Rows, SourceError> {
+        let layout = src
+            .page_layout(&spec.table)?
+            .ok_or_else(|| SourceError::Other("no page layout".into()))?;
+        let mut rows = Vec::new();
+        let read = src.scan_pages(&layout, spec, bounds, &mut |r: &[Value]| {
+            rows.push(r.to_vec());
+            Ok(())
+        })?;
+        if !read {
+            return Err(SourceError::Other("pages not read".into()));
+        }
+        Ok(rows)
+    }
+
+    /// Any value in any storage class, texts and blobs long enough to spill
+    /// onto overflow pages, and integral reals (which REAL affinity stores
+    /// as integers).
+    fn sql_value() -> impl Strategy<Value = Sql> {
+        prop_oneof![
+            Just(Sql::Null),
+            any::<i64>().prop_map(Sql::Integer),
+            (-3i64..1000).prop_map(Sql::Integer),
+            any::<f64>()
+                .prop_filter("SQLite stores NaN as NULL", |f| !f.is_nan())
+                .prop_map(Sql::Real),
+            (-1000i32..1000).prop_map(|i| Sql::Real(f64::from(i))),
+            "[a-z0-9 :.-]{0,12}".prop_map(Sql::Text),
+            "2026-0[1-9]-1[0-9] 1[0-9]:[0-5][0-9]:[0-5][0-9]".prop_map(Sql::Text),
+            (0usize..3000).prop_map(|n| Sql::Text("é".repeat(n / 2))),
+            prop::collection::vec(any::<u8>(), 0..2500).prop_map(Sql::Blob),
+        ]
+    }
+
+    const COLUMNS: &str = "id INTEGER PRIMARY KEY, a TEXT, b REAL, c NUMERIC, d BLOB, e, \
+                           f DECIMAL(10,2), g TIMESTAMP, h INTEGER, i DOUBLE PRECISION";
+
+    #[derive(Debug, Clone)]
+    struct Case {
+        page_size: u32,
+        rows: Vec<(i64, Vec<Sql>)>,
+        /// Rows deleted again (leaving free space inside pages).
+        deleted: Vec<prop::sample::Index>,
+        /// Columns added (with defaults) after this many rows.
+        added_after: Option<prop::sample::Index>,
+        bounds: (i64, i64),
+    }
+
+    fn case() -> impl Strategy<Value = Case> {
+        (
+            prop::sample::select(vec![512u32, 1024, 4096, 65536]),
+            prop::collection::vec(
+                (
+                    prop_oneof![any::<i64>(), -50i64..400],
+                    prop::collection::vec(sql_value(), 9),
+                ),
+                0..300,
+            ),
+            prop::collection::vec(any::<prop::sample::Index>(), 0..40),
+            any::<Option<prop::sample::Index>>(),
+            (
+                prop_oneof![any::<i64>(), -60i64..400],
+                prop_oneof![any::<i64>(), -60i64..400],
+            ),
+        )
+            .prop_map(|(page_size, rows, deleted, added_after, bounds)| Case {
+                page_size,
+                rows,
+                deleted,
+                added_after,
+                bounds,
+            })
+    }
+
+    fn fill(db: &Db, case: &Case) {
+        let mut c = rusqlite::Connection::open(&db.0).expect("create");
+        c.execute_batch(&format!(
+            "PRAGMA page_size = {}; CREATE TABLE t ({COLUMNS});",
+            case.page_size
+        ))
+        .expect("create");
+        let tx = c.transaction().expect("tx");
+        let added_at = case.added_after.map(|i| i.index(case.rows.len() + 1));
+        let mut added = false;
+        for (n, (id, values)) in case.rows.iter().enumerate() {
+            if Some(n) == added_at {
+                tx.execute_batch(
+                    "ALTER TABLE t ADD COLUMN x TEXT DEFAULT 'later';
+                     ALTER TABLE t ADD COLUMN y REAL DEFAULT 2;
+                     ALTER TABLE t ADD COLUMN z;",
+                )
+                .expect("alter");
+                added = true;
+            }
+            let marks = if added { 13 } else { 10 };
+            let sql = format!(
+                "INSERT OR REPLACE INTO t VALUES ({})",
+                vec!["?"; marks].join(", ")
+            );
+            let mut params = vec![Sql::Integer(*id)];
+            params.extend(values.iter().cloned());
+            if added {
+                params.extend([
+                    Sql::Text(format!("v{n}")),
+                    Sql::Integer(n as i64),
+                    Sql::Null,
+                ]);
+            }
+            tx.execute(&sql, rusqlite::params_from_iter(params))
+                .expect("insert");
+        }
+        if !case.rows.is_empty() {
+            for d in &case.deleted {
+                let id = case.rows[d.index(case.rows.len())].0;
+                tx.execute("DELETE FROM t WHERE id = ?1", [id])
+                    .expect("delete");
+            }
+        }
+        tx.commit().expect("commit");
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig {
+            cases: 48,
+            failure_persistence: None,
+            ..ProptestConfig::default()
+        })]
+
+        /// Reading the pages gives exactly the rows SQL gives, whole and
+        /// in a key range: every storage class in every affinity, overflow
+        /// pages at every page size, deleted rows, rows written before
+        /// columns were added, keys across the whole i64 range.
+        #[test]
+        fn page_reads_match_sql_reads(case in case()) {
+            let db = Db::new("prop");
+            fill(&db, &case);
+            let mut src = SqliteSource::open(&db.0).expect("open");
+            let spec = spec(&mut src, "t");
+            let whole = page_rows(&mut src, &spec, None).expect("page scan");
+            prop_assert_eq!(&whole, &sql_rows(&mut src, &spec, None));
+            let (lo, hi) = case.bounds;
+            let (lo, hi) = (i128::from(lo), i128::from(hi));
+            for (after, through) in [(Some(lo), hi), (None, hi), (Some(lo - (1 << 70)), hi + (1 << 70))] {
+                let bounds = KeyBounds {
+                    after: after.map(|a| vec![Value::Int(a)]),
+                    through: vec![Value::Int(through)],
+                };
+                let pages = page_rows(&mut src, &spec, Some(&bounds)).expect("page range");
+                let expected: Rows = whole
+                    .iter()
+                    .filter(|r| {
+                        let Value::Int(k) = r[0] else { return false };
+                        after.is_none_or(|a| a < k) && k <= through
+                    })
+                    .cloned()
+                    .collect();
+                prop_assert_eq!(pages, expected);
+            }
+        }
+    }
+
+    /// A STRICT table reads the same from pages as through SQL.
+    #[test]
+    fn strict_tables_read_the_same() {
+        let db = Db::with(
+            "strict",
+            "CREATE TABLE t (id INTEGER PRIMARY KEY, r REAL, a ANY, t TEXT) STRICT;
+             INSERT INTO t VALUES (1, 3, 3.0, 'x'), (2, 2.5, 'y', NULL), (3, -0.0, x'00', '');",
+        );
+        let mut src = SqliteSource::open(&db.0).expect("open");
+        let spec = spec(&mut src, "t");
+        let rows = page_rows(&mut src, &spec, None).expect("page scan");
+        assert_eq!(rows.len(), 3);
+        assert_eq!(rows, sql_rows(&mut src, &spec, None));
+    }
+
+    /// Tables whose pages are not laid out as a rowid b-tree keyed by its
+    /// rowid, and files whose pages may not be the snapshot, are read
+    /// through SQL, with the same rows.
+    #[test]
+    fn other_layouts_are_read_through_sql() {
+        let rows = "INSERT INTO t (k, v) VALUES (1, 'a'), (2, 'b'), (3, 'c');";
+        for (name, create) in [
+            ("text-key", "CREATE TABLE t (k TEXT PRIMARY KEY, v TEXT);"),
+            (
+                "without-rowid",
+                "CREATE TABLE t (k INTEGER PRIMARY KEY, v TEXT) WITHOUT ROWID;",
+            ),
+            (
+                "desc-key",
+                "CREATE TABLE t (k INTEGER PRIMARY KEY DESC, v TEXT);",
+            ),
+            ("int-key", "CREATE TABLE t (k INT PRIMARY KEY, v TEXT);"),
+            (
+                "generated",
+                "CREATE TABLE t (k INTEGER PRIMARY KEY, v TEXT, w TEXT AS (v || '!'));",
+            ),
+        ] {
+            let db = Db::with(name, &format!("{create} {rows}"));
+            let mut src = SqliteSource::open(&db.0).expect("open");
+            assert!(src.page_layout("t").expect("layout").is_none(), "{name}");
+            let spec = spec(&mut src, "t");
+            let mut n = 0;
+            src.scan(&spec, None, &mut |_| {
+                n += 1;
+                Ok(())
+            })
+            .expect("scan");
+            assert_eq!(n, 3, "{name}");
+        }
+        let wal = Db::with(
+            "wal",
+            &format!(
+                "PRAGMA journal_mode = WAL; CREATE TABLE t (k INTEGER PRIMARY KEY, v TEXT); {rows}"
+            ),
+        );
+        // A writer keeps the log from being checkpointed into the file.
+        let writer = rusqlite::Connection::open(&wal.0).expect("writer");
+        writer
+            .execute_batch("PRAGMA wal_autocheckpoint = 0; INSERT INTO t VALUES (4, 'd');")
+            .expect("write");
+        let mut src = SqliteSource::open(&wal.0).expect("open");
+        let spec = spec(&mut src, "t");
+        assert!(
+            page_rows(&mut src, &spec, None).is_err(),
+            "WAL pages are not read"
+        );
+        let mut n = 0;
+        src.scan(&spec, None, &mut |_| {
+            n += 1;
+            Ok(())
+        })
+        .expect("scan");
+        assert_eq!(n, 4);
+    }
+
+    /// A damaged page is an error naming the page, never a panic or a
+    /// silent short read.
+    #[test]
+    fn damaged_pages_are_errors() {
+        let make = || {
+            let db = Db::with(
+                "damaged",
+                "PRAGMA page_size = 512; CREATE TABLE t (id INTEGER PRIMARY KEY, v TEXT);
+                 WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 500)
+                 INSERT INTO t SELECT i, printf('%0100d', i) FROM n;",
+            );
+            let root: i64 = rusqlite::Connection::open(&db.0)
+                .and_then(|c| {
+                    c.query_row(
+                        "SELECT rootpage FROM sqlite_schema WHERE name = 't'",
+                        [],
+                        |r| r.get(0),
+                    )
+                })
+                .expect("root");
+            (db, root as u64)
+        };
+        let damage = |db: &Db, at: u64, bytes: &[u8]| {
+            use std::io::{Seek, Write};
+            let mut f = std::fs::OpenOptions::new()
+                .write(true)
+                .open(&db.0)
+                .expect("open");
+            f.seek(std::io::SeekFrom::Start(at)).expect("seek");
+            f.write_all(bytes).expect("write");
+        };
+        // The root's page type; then its first cell pointer, past the page.
+        for (what, offset, bytes) in [
+            ("not a table b-tree page", 0, &[0x07u8][..]),
+            ("cell pointer past the page", 12, &[0xff, 0xf0][..]),
+            ("b-tree deeper", 8, &[0, 0, 0, 0][..]),
+        ] {
+            let (db, root) = make();
+            if what == "b-tree deeper" {
+                // The root's rightmost child is the root itself.
+                damage(&db, (root - 1) * 512 + offset, &(root as u32).to_be_bytes());
+            } else {
+                damage(&db, (root - 1) * 512 + offset, bytes);
+            }
+            let mut src = SqliteSource::open(&db.0).expect("open");
+            let spec = spec(&mut src, "t");
+            let err = page_rows(&mut src, &spec, None)
+                .expect_err(what)
+                .to_string();
+            assert!(
+                err.contains("malformed") && err.contains(what),
+                "{what}: {err}"
+            );
+        }
+    }
+
+    /// REAL affinity as SQLite itself decides it: an integer stored in the
+    /// column reads back as a float.
+    #[test]
+    fn real_affinity_follows_sqlite() {
+        let c = rusqlite::Connection::open_in_memory().expect("memory");
+        for declared in [
+            "REAL",
+            "double precision",
+            "FLOAT8",
+            "floating point",
+            "DECIMAL(10,2)",
+            "",
+            "CHARREAL",
+            "BLOBFLOAT",
+            "numeric",
+        ] {
+            let t = format!("t{}", declared.len());
+            c.execute_batch(&format!(
+                "DROP TABLE IF EXISTS {t}; CREATE TABLE {t} (c {declared}); INSERT INTO {t} VALUES (3);"
+            ))
+            .expect("create");
+            let ty: String = c
+                .query_row(&format!("SELECT typeof(c) FROM {t}"), [], |r| r.get(0))
+                .expect("typeof");
+            assert_eq!(real_affinity(declared), ty == "real", "{declared}");
+        }
+    }
 
     #[test]
     fn declared_types_map() {

@@ -1,0 +1,545 @@
+//! Reading a rowid table straight from its b-tree pages.
+//!
+//! A scan reads every row, and going through SQLite's statement machinery
+//! (the VDBE, then the column API once per value) costs several times what
+//! parsing the pages does. So full and rowid-range scans of a rowid table walk
+//! the table's b-tree here: interior pages in key order, leaf cells in key
+//! order, overflow chains followed, records decoded into the same
+//! [`ValueRef`]s the column API would give.
+//!
+//! Pages are read through the connection's own open file (its VFS `xRead`),
+//! inside the connection's read transaction. Outside WAL mode that
+//! transaction's shared lock keeps every writer from changing the file, so
+//! the pages are exactly that transaction's snapshot; in WAL mode newer pages
+//! may sit in the log, so [`PageFile::open`] declines. No second file handle
+//! is ever opened: closing one would drop the POSIX locks SQLite holds on the
+//! file for the whole process.
+//!
+//! Everything read from the file is bounds-checked: a malformed page is an
+//! error naming the page, never a panic.
+
+use std::ffi::{c_int, c_void};
+use std::marker::PhantomData;
+
+use rusqlite::ffi;
+use rusqlite::types::ValueRef;
+use rusqlite::Connection;
+
+/// SQLite keeps b-trees at most 20 levels deep; deeper means a cycle.
+const MAX_DEPTH: usize = 24;
+
+/// Something the page reader could not get past.
+#[derive(Debug)]
+pub(super) enum PageError<E> {
+    /// The file is not what SQLite's format says it must be.
+    Malformed { page: u32, what: &'static str },
+    /// The VFS failed to read a page (SQLite result code).
+    Read { page: u32, code: c_int },
+    /// The row visitor failed; passed through as is.
+    Visit(E),
+}
+
+impl<E> std::fmt::Display for PageError<E>
+where
+    E: std::fmt::Display,
+{
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            PageError::Malformed { page, what } => write!(
+                f,
+                "page {page} is malformed ({what}); check the file with \
+                 `sqlite3 FILE 'PRAGMA integrity_check'`"
+            ),
+            PageError::Read { page, code } => {
+                write!(f, "reading page {page} failed (SQLite error code {code})")
+            }
+            PageError::Visit(e) => e.fmt(f),
+        }
+    }
+}
+
+/// The open database file of one connection, read page by page.
+pub(super) struct PageFile<'c> {
+    file: *mut ffi::sqlite3_file,
+    read: unsafe extern "C" fn(
+        *mut ffi::sqlite3_file,
+        *mut c_void,
+        c_int,
+        ffi::sqlite3_int64,
+    ) -> c_int,
+    page_size: usize,
+    /// Bytes of each page the b-tree uses (the rest is reserved for
+    /// extensions such as checksums).
+    usable: usize,
+    _conn: PhantomData<&'c Connection>,
+}
+
+impl<'c> PageFile<'c> {
+    /// The main database file of `conn`, which must be inside a read
+    /// transaction that has read from it (so it holds its shared lock).
+    /// `None` when pages cannot be read safely this way: a WAL-mode file, a
+    /// text encoding other than UTF-8, or a VFS without a file.
+    pub(super) fn open(conn: &'c Connection) -> Option<PageFile<'c>> {
+        let mut file: *mut ffi::sqlite3_file = std::ptr::null_mut();
+        // SAFETY: `handle` is the live connection `conn` borrows for 'c; the
+        // file pointer SQLite hands back stays valid while the connection is
+        // open and "main" attached, which outlives this borrow.
+        let rc = unsafe {
+            ffi::sqlite3_file_control(
+                conn.handle(),
+                c"main".as_ptr(),
+                ffi::SQLITE_FCNTL_FILE_POINTER,
+                (&mut file as *mut *mut ffi::sqlite3_file).cast(),
+            )
+        };
+        if rc != ffi::SQLITE_OK || file.is_null() {
+            return None;
+        }
+        // SAFETY: a non-null file from FILE_POINTER is an open sqlite3_file.
+        let methods = unsafe { (*file).pMethods };
+        if methods.is_null() {
+            return None;
+        }
+        // SAFETY: pMethods of an open file points at its VFS's method table.
+        let read = unsafe { (*methods).xRead }?;
+        let mut pf = PageFile {
+            file,
+            read,
+            page_size: 0,
+            usable: 0,
+            _conn: PhantomData,
+        };
+        let mut header = [0u8; 100];
+        pf.read_at::<()>(1, 0, &mut header).ok()?;
+        if &header[..16] != b"SQLite format 3\0" {
+            return None;
+        }
+        // Write and read versions 1 mean a rollback journal; 2 means WAL.
+        if header[18] != 1 || header[19] != 1 {
+            return None;
+        }
+        // Text encoding 1 is UTF-8 (0 only in a file with no tables yet).
+        if !matches!(
+            u32::from_be_bytes([header[56], header[57], header[58], header[59]]),
+            0 | 1
+        ) {
+            return None;
+        }
+        let page_size = match u16::from_be_bytes([header[16], header[17]]) {
+            1 => 65536,
+            n => usize::from(n),
+        };
+        if !page_size.is_power_of_two() || !(512..=65536).contains(&page_size) {
+            return None;
+        }
+        let reserved = usize::from(header[20]);
+        // SQLite requires at least 480 usable bytes.
+        if page_size - reserved < 480 {
+            return None;
+        }
+        pf.page_size = page_size;
+        pf.usable = page_size - reserved;
+        Some(pf)
+    }
+
+    fn read_at<E>(&self, page: u32, offset: u64, buf: &mut [u8]) -> Result<(), PageError<E>> {
+        let amt = c_int::try_from(buf.len()).map_err(|_| PageError::Malformed {
+            page,
+            what: "read too large",
+        })?;
+        let at = i64::try_from(offset).map_err(|_| PageError::Malformed {
+            page,
+            what: "page number out of range",
+        })?;
+        // SAFETY: `file` is open (see `open`), `buf` is writable for `amt`
+        // bytes, and the connection is not used by another thread meanwhile
+        // (`Connection` is not `Sync`, and this borrows it).
+        let rc = unsafe { (self.read)(self.file, buf.as_mut_ptr().cast(), amt, at) };
+        if rc != ffi::SQLITE_OK {
+            return Err(PageError::Read { page, code: rc });
+        }
+        Ok(())
+    }
+
+    fn read_page<E>(&self, page: u32, buf: &mut Vec<u8>) -> Result<(), PageError<E>> {
+        if page == 0 {
+            return Err(PageError::Malformed {
+                page,
+                what: "page number 0",
+            });
+        }
+        buf.resize(self.page_size, 0);
+        let offset = u64::from(page - 1) * self.page_size as u64;
+        self.read_at(page, offset, buf)
+    }
+}
+
+/// Whether a walk goes on after a row.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum Flow {
+    Go,
+    Stop,
+}
+
+/// One row's record: its values in table column order, borrowed from the
+/// page (or the reassembled overflow payload).
+pub(super) struct Record<'a> {
+    body: &'a [u8],
+    /// Serial type and body offset of each value.
+    cols: &'a [(u64, usize)],
+}
+
+impl<'a> Record<'a> {
+    /// Value `i`, as the column API would return it before column affinity
+    /// (a REAL column's integral values are stored as integers: see the
+    /// caller). `None` past the record's end.
+    pub(super) fn get(&self, i: usize) -> Option<ValueRef<'a>> {
+        let &(ty, at) = self.cols.get(i)?;
+        let b = self.body;
+        let int = |n: usize| {
+            // Sign-extend a big-endian integer of n bytes (the header parse
+            // checked the bounds).
+            let bytes = &b[at..at + n];
+            let mut v: i64 = if bytes[0] & 0x80 != 0 { -1 } else { 0 };
+            for &x in bytes {
+                v = (v << 8) | i64::from(x);
+            }
+            v
+        };
+        Some(match ty {
+            0 => ValueRef::Null,
+            1 => ValueRef::Integer(int(1)),
+            2 => ValueRef::Integer(int(2)),
+            3 => ValueRef::Integer(int(3)),
+            4 => ValueRef::Integer(int(4)),
+            5 => ValueRef::Integer(int(6)),
+            6 => ValueRef::Integer(int(8)),
+            7 => {
+                let f = f64::from_bits(int(8) as u64);
+                // SQLite reads a stored NaN back as NULL.
+                if f.is_nan() {
+                    ValueRef::Null
+                } else {
+                    ValueRef::Real(f)
+                }
+            }
+            8 => ValueRef::Integer(0),
+            9 => ValueRef::Integer(1),
+            n => {
+                let len = serial_len(n).unwrap_or(0);
+                let bytes = &b[at..at + len];
+                if n % 2 == 0 {
+                    ValueRef::Blob(bytes)
+                } else {
+                    ValueRef::Text(bytes)
+                }
+            }
+        })
+    }
+}
+
+/// Body bytes of a serial type; `None` for the reserved types 10 and 11.
+fn serial_len(ty: u64) -> Option<usize> {
+    Some(match ty {
+        0 | 8 | 9 => 0,
+        1 => 1,
+        2 => 2,
+        3 => 3,
+        4 => 4,
+        5 => 6,
+        6 | 7 => 8,
+        10 | 11 => return None,
+        n => usize::try_from((n - 12) / 2).ok()?,
+    })
+}
+
+/// A SQLite varint (big-endian, 7 bits a byte, the ninth byte whole) and
+/// its length.
+fn varint(b: &[u8]) -> Option<(u64, usize)> {
+    let mut v: u64 = 0;
+    for i in 0..8 {
+        let c = *b.get(i)?;
+        v = (v << 7) | u64::from(c & 0x7f);
+        if c < 0x80 {
+            return Some((v, i + 1));
+        }
+    }
+    let c = *b.get(8)?;
+    Some(((v << 8) | u64::from(c), 9))
+}
+
+fn be_u16(b: &[u8], at: usize) -> Option<usize> {
+    Some(usize::from(u16::from_be_bytes(
+        b.get(at..at + 2)?.try_into().ok()?,
+    )))
+}
+
+fn be_u32(b: &[u8], at: usize) -> Option<u32> {
+    Some(u32::from_be_bytes(b.get(at..at + 4)?.try_into().ok()?))
+}
+
+/// A walk over one table's rows in rowid order, `after < rowid <= through`.
+pub(super) struct TableWalk<'f, 'c> {
+    file: &'f PageFile<'c>,
+    after: Option<i64>,
+    through: Option<i64>,
+    /// One page buffer per tree level, reused from page to page.
+    pages: Vec<Vec<u8>>,
+    /// A payload that spilled onto overflow pages, reassembled.
+    spill: Vec<u8>,
+    overflow: Vec<u8>,
+    cols: Vec<(u64, usize)>,
+}
+
+impl<'f, 'c> TableWalk<'f, 'c> {
+    pub(super) fn new(file: &'f PageFile<'c>, after: Option<i64>, through: Option<i64>) -> Self {
+        TableWalk {
+            file,
+            after,
+            through,
+            pages: Vec::new(),
+            spill: Vec::new(),
+            overflow: Vec::new(),
+            cols: Vec::new(),
+        }
+    }
+
+    /// Calls `visit` with each row's rowid and record, in rowid order, from
+    /// the b-tree rooted at page `root`.
+    pub(super) fn run<E>(
+        &mut self,
+        root: u32,
+        visit: &mut dyn FnMut(i64, &Record<'_>) -> Result<(), E>,
+    ) -> Result<(), PageError<E>> {
+        self.walk(root, 0, visit).map(|_| ())
+    }
+
+    fn walk<E>(
+        &mut self,
+        page: u32,
+        depth: usize,
+        visit: &mut dyn FnMut(i64, &Record<'_>) -> Result<(), E>,
+    ) -> Result<Flow, PageError<E>> {
+        let bad = |what| PageError::Malformed { page, what };
+        if depth >= MAX_DEPTH {
+            return Err(bad("b-tree deeper than SQLite builds (a page cycle)"));
+        }
+        if self.pages.len() <= depth {
+            self.pages.resize_with(depth + 1, Vec::new);
+        }
+        let mut buf = std::mem::take(&mut self.pages[depth]);
+        let flow = self
+            .file
+            .read_page(page, &mut buf)
+            .and_then(|()| self.page(page, &buf, depth, visit));
+        self.pages[depth] = buf;
+        flow
+    }
+
+    fn page<E>(
+        &mut self,
+        page: u32,
+        buf: &[u8],
+        depth: usize,
+        visit: &mut dyn FnMut(i64, &Record<'_>) -> Result<(), E>,
+    ) -> Result<Flow, PageError<E>> {
+        let bad = |what| PageError::Malformed { page, what };
+        // Page 1 opens with the 100-byte file header.
+        let start = if page == 1 { 100 } else { 0 };
+        let usable = self.file.usable;
+        let kind = *buf.get(start).ok_or(bad("page header"))?;
+        let cells = be_u16(buf, start + 3).ok_or(bad("page header"))?;
+        let cell_at = |i: usize, header: usize| -> Result<usize, PageError<E>> {
+            let at = be_u16(buf, start + header + 2 * i).ok_or(bad("cell pointer array"))?;
+            if at >= usable {
+                return Err(bad("cell pointer past the page"));
+            }
+            Ok(at)
+        };
+        match kind {
+            // Interior table page: cells of (left child, key), then the
+            // rightmost child; a child holds keys up to its cell's key.
+            0x05 => {
+                for i in 0..cells {
+                    let at = cell_at(i, 12)?;
+                    let child = be_u32(buf, at).ok_or(bad("interior cell"))?;
+                    let (key, _) = buf
+                        .get(at + 4..)
+                        .and_then(varint)
+                        .ok_or(bad("interior cell"))?;
+                    let key = key as i64;
+                    if self.after.is_some_and(|a| key <= a) {
+                        continue;
+                    }
+                    if self.walk(child, depth + 1, visit)? == Flow::Stop {
+                        return Ok(Flow::Stop);
+                    }
+                    if self.through.is_some_and(|t| key >= t) {
+                        return Ok(Flow::Stop);
+                    }
+                }
+                let right = be_u32(buf, start + 8).ok_or(bad("page header"))?;
+                self.walk(right, depth + 1, visit)
+            }
+            // Leaf table page: cells of (payload size, rowid, payload).
+            0x0D => {
+                for i in 0..cells {
+                    let at = cell_at(i, 8)?;
+                    let cell = &buf[at..usable];
+                    let (size, n1) = varint(cell).ok_or(bad("leaf cell"))?;
+                    let (rowid, n2) = cell.get(n1..).and_then(varint).ok_or(bad("leaf cell"))?;
+                    let rowid = rowid as i64;
+                    if self.after.is_some_and(|a| rowid <= a) {
+                        continue;
+                    }
+                    if self.through.is_some_and(|t| rowid > t) {
+                        return Ok(Flow::Stop);
+                    }
+                    let size = usize::try_from(size).map_err(|_| bad("payload size"))?;
+                    let local = self.local_payload(size);
+                    let body_at = n1 + n2;
+                    let inline = cell.get(body_at..body_at + local).ok_or(bad("leaf cell"))?;
+                    let payload: &[u8] = if local == size {
+                        inline
+                    } else {
+                        let first = be_u32(cell, body_at + local).ok_or(bad("leaf cell"))?;
+                        self.reassemble(inline, first, size)?;
+                        &self.spill
+                    };
+                    let cols = parse_header(payload, &mut self.cols).ok_or(bad("record"))?;
+                    let record = Record {
+                        body: payload,
+                        cols,
+                    };
+                    visit(rowid, &record).map_err(PageError::Visit)?;
+                }
+                Ok(Flow::Go)
+            }
+            _ => Err(bad("not a table b-tree page")),
+        }
+    }
+
+    /// Bytes of a payload of `size` bytes kept on a table leaf page (the
+    /// rest goes to overflow pages), by SQLite's file-format rule.
+    fn local_payload(&self, size: usize) -> usize {
+        let u = self.file.usable;
+        let max_local = u - 35;
+        if size <= max_local {
+            return size;
+        }
+        let min_local = (u - 12) * 32 / 255 - 23;
+        let k = min_local + (size - min_local) % (u - 4);
+        if k <= max_local {
+            k
+        } else {
+            min_local
+        }
+    }
+
+    /// Puts a spilled payload together in `self.spill`: `inline` from the
+    /// leaf, then the chain of overflow pages from `first`.
+    fn reassemble<E>(
+        &mut self,
+        inline: &[u8],
+        first: u32,
+        size: usize,
+    ) -> Result<(), PageError<E>> {
+        self.spill.clear();
+        self.spill.extend_from_slice(inline);
+        let mut next = first;
+        let room = self.file.usable - 4;
+        while self.spill.len() < size {
+            let page = next;
+            if page == 0 {
+                return Err(PageError::Malformed {
+                    page,
+                    what: "overflow chain ends early",
+                });
+            }
+            let mut buf = std::mem::take(&mut self.overflow);
+            let read = self.file.read_page(page, &mut buf);
+            if let Err(e) = read {
+                self.overflow = buf;
+                return Err(e);
+            }
+            next = be_u32(&buf, 0).unwrap_or(0);
+            let take = room.min(size - self.spill.len());
+            self.spill.extend_from_slice(&buf[4..4 + take]);
+            self.overflow = buf;
+        }
+        Ok(())
+    }
+}
+
+/// Parses a record header into `cols` (serial type and body offset of each
+/// value), checking every value lies inside `payload`.
+fn parse_header<'c>(payload: &[u8], cols: &'c mut Vec<(u64, usize)>) -> Option<&'c [(u64, usize)]> {
+    cols.clear();
+    let (header_len, mut at) = varint(payload)?;
+    let header_len = usize::try_from(header_len).ok()?;
+    if header_len > payload.len() {
+        return None;
+    }
+    let mut body = header_len;
+    while at < header_len {
+        let (ty, n) = varint(payload.get(at..header_len)?)?;
+        at += n;
+        let len = serial_len(ty)?;
+        cols.push((ty, body));
+        body = body.checked_add(len)?;
+    }
+    if body > payload.len() {
+        return None;
+    }
+    Some(cols)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn varints_decode() {
+        assert_eq!(varint(&[0x05]), Some((5, 1)));
+        assert_eq!(varint(&[0x81, 0x00]), Some((128, 2)));
+        assert_eq!(varint(&[0xff; 9]), Some((u64::MAX, 9)));
+        assert_eq!(varint(&[0x81]), None);
+    }
+
+    #[test]
+    fn header_out_of_bounds_is_refused() {
+        let mut cols = Vec::new();
+        // Header of 3 bytes: a 2-byte integer and a 3-byte text, body 5
+        // bytes, but only 4 given.
+        assert!(parse_header(&[3, 2, 19, 0, 1, b'a', b'b'], &mut cols).is_none());
+        let r = parse_header(&[3, 2, 19, 0, 1, b'a', b'b', b'c'], &mut cols).unwrap();
+        assert_eq!(r, &[(2, 3), (19, 5)]);
+        // Reserved serial types.
+        assert!(parse_header(&[2, 10], &mut cols).is_none());
+    }
+
+    #[test]
+    fn values_decode_like_sqlite() {
+        let mut cols = Vec::new();
+        // int8 -1, 24-bit -2, 48-bit 2^40, float 1.5, zero, one, blob, NaN.
+        let mut p = vec![9, 1, 3, 5, 7, 8, 9, 16, 7];
+        p.push(0xff);
+        p.extend_from_slice(&[0xff, 0xff, 0xfe]);
+        p.extend_from_slice(&[0x01, 0, 0, 0, 0, 0]);
+        p.extend_from_slice(&1.5f64.to_bits().to_be_bytes());
+        p.extend_from_slice(&[1, 2]);
+        p.extend_from_slice(&f64::NAN.to_bits().to_be_bytes());
+        let cols = parse_header(&p, &mut cols).unwrap();
+        let r = Record { body: &p, cols };
+        assert_eq!(r.cols.len(), 8);
+        assert_eq!(r.get(0), Some(ValueRef::Integer(-1)));
+        assert_eq!(r.get(1), Some(ValueRef::Integer(-2)));
+        assert_eq!(r.get(2), Some(ValueRef::Integer(1 << 40)));
+        assert_eq!(r.get(3), Some(ValueRef::Real(1.5)));
+        assert_eq!(r.get(4), Some(ValueRef::Integer(0)));
+        assert_eq!(r.get(5), Some(ValueRef::Integer(1)));
+        assert_eq!(r.get(6), Some(ValueRef::Blob(&[1, 2])));
+        assert_eq!(r.get(7), Some(ValueRef::Null));
+        assert_eq!(r.get(8), None);
+    }
+}
