@@ -389,32 +389,25 @@ fn decode(v: ValueRef<'_>, rule: &driftsum_core::coerce::ColumnRule) -> Value {
     }
 }
 
-/// [`decode`] into a slot of the row buffer, reusing a text or decimal
-/// value's allocation from the previous row: most columns hold the same kind of
-/// value row after row, and a fresh `String` per text value showed up in
-/// profiles.
+/// [`decode`] into a slot of the row buffer, in place where the slot holds
+/// the same kind of value as the previous row's (see
+/// [`ColumnRule::int_in_place`](driftsum_core::coerce::ColumnRule::int_in_place)):
+/// text and decimals keep their allocations, numbers and timestamps are
+/// overwritten.
 fn decode_into(slot: &mut Value, v: ValueRef<'_>, rule: &driftsum_core::coerce::ColumnRule) {
-    let reused = match (v, rule.ty, &mut *slot) {
-        (ValueRef::Text(t), LogicalType::Text | LogicalType::Dynamic, Value::Text(s)) => {
-            match std::str::from_utf8(t) {
-                Ok(t) => {
-                    s.clear();
-                    s.push_str(t);
-                    true
-                }
-                Err(_) => false,
-            }
-        }
+    let done = match v {
+        ValueRef::Integer(i) => rule.int_in_place(i, slot),
         // A decimal column stored as REAL (NUMERIC affinity does that).
-        (ValueRef::Real(f), LogicalType::Decimal { scale }, Value::Decimal(s)) => {
-            driftsum_core::decimal::write_f64(s, f, scale)
-        }
+        ValueRef::Real(f) => rule.real_in_place(f, slot),
+        ValueRef::Text(t) => match std::str::from_utf8(t) {
+            Ok(t) => rule.text_in_place(t, slot),
+            Err(_) => false,
+        },
         _ => false,
     };
-    if reused {
-        return;
+    if !done {
+        *slot = decode(v, rule);
     }
-    *slot = decode(v, rule);
 }
 
 /// Whether SQL comparisons on these key columns follow key-byte order, so a
