@@ -71,6 +71,9 @@ pub(super) struct PageFile<'c> {
     /// Bytes of each page the b-tree uses (the rest is reserved for
     /// extensions such as checksums).
     usable: usize,
+    /// Pages in the file, when the header's count is current (it is unless
+    /// a very old SQLite wrote last); a bound for reading ahead.
+    pages: Option<u32>,
     _conn: PhantomData<&'c Connection>,
 }
 
@@ -107,6 +110,7 @@ impl<'c> PageFile<'c> {
             read,
             page_size: 0,
             usable: 0,
+            pages: None,
             _conn: PhantomData,
         };
         let mut header = [0u8; 100];
@@ -139,6 +143,12 @@ impl<'c> PageFile<'c> {
         }
         pf.page_size = page_size;
         pf.usable = page_size - reserved;
+        let word = |at: usize| {
+            u32::from_be_bytes([header[at], header[at + 1], header[at + 2], header[at + 3]])
+        };
+        // The count is current when the header's version-valid-for number
+        // matches its change counter.
+        pf.pages = (word(92) == word(24)).then(|| word(28)).filter(|&n| n > 0);
         Some(pf)
     }
 
@@ -171,6 +181,66 @@ impl<'c> PageFile<'c> {
         buf.resize(self.page_size, 0);
         let offset = u64::from(page - 1) * self.page_size as u64;
         self.read_at(page, offset, buf)
+    }
+}
+
+/// Most bytes read ahead in one call.
+const READ_AHEAD_BYTES: usize = 256 * 1024;
+
+/// Pages read ahead. A table filled in key order keeps its leaves one after
+/// another in the file, so while a walk asks for page after page, runs of
+/// pages are read in one call, doubling up to [`READ_AHEAD_BYTES`]; any
+/// other request reads its one page. A call per page was 5% of a scan.
+#[derive(Default)]
+struct ReadAhead {
+    data: Vec<u8>,
+    first: u32,
+    count: u32,
+    last: u32,
+    run: u32,
+}
+
+impl ReadAhead {
+    fn read<E>(
+        &mut self,
+        file: &PageFile<'_>,
+        page: u32,
+        out: &mut Vec<u8>,
+    ) -> Result<(), PageError<E>> {
+        let size = file.page_size;
+        let sequential = page != 0 && page == self.last.wrapping_add(1);
+        self.last = page;
+        if page >= self.first && page - self.first < self.count {
+            let at = (page - self.first) as usize * size;
+            out.clear();
+            out.extend_from_slice(&self.data[at..at + size]);
+            return Ok(());
+        }
+        let most = (READ_AHEAD_BYTES / size).max(1) as u32;
+        self.run = if sequential {
+            (self.run * 2).clamp(2, most)
+        } else {
+            1
+        };
+        // Never past the file's end (when the header says where it is).
+        let run = match file.pages {
+            Some(n) if page <= n => self.run.min(n - page + 1),
+            _ => 1,
+        };
+        if run > 1 {
+            self.data.resize(run as usize * size, 0);
+            let offset = u64::from(page - 1) * size as u64;
+            if file.read_at::<E>(page, offset, &mut self.data).is_ok() {
+                self.first = page;
+                self.count = run;
+                out.clear();
+                out.extend_from_slice(&self.data[..size]);
+                return Ok(());
+            }
+            // Read what was asked for alone, which says what went wrong.
+            self.count = 0;
+        }
+        file.read_page(page, out)
     }
 }
 
@@ -293,6 +363,7 @@ pub(super) struct TableWalk<'f, 'c> {
     spill: Vec<u8>,
     overflow: Vec<u8>,
     cols: Vec<(u64, usize)>,
+    ahead: ReadAhead,
 }
 
 impl<'f, 'c> TableWalk<'f, 'c> {
@@ -305,6 +376,7 @@ impl<'f, 'c> TableWalk<'f, 'c> {
             spill: Vec::new(),
             overflow: Vec::new(),
             cols: Vec::new(),
+            ahead: ReadAhead::default(),
         }
     }
 
@@ -333,8 +405,8 @@ impl<'f, 'c> TableWalk<'f, 'c> {
         }
         let mut buf = std::mem::take(&mut self.pages[depth]);
         let flow = self
-            .file
-            .read_page(page, &mut buf)
+            .ahead
+            .read(self.file, page, &mut buf)
             .and_then(|()| self.page(page, &buf, depth, visit));
         self.pages[depth] = buf;
         flow
@@ -461,7 +533,7 @@ impl<'f, 'c> TableWalk<'f, 'c> {
                 });
             }
             let mut buf = std::mem::take(&mut self.overflow);
-            let read = self.file.read_page(page, &mut buf);
+            let read = self.ahead.read(self.file, page, &mut buf);
             if let Err(e) = read {
                 self.overflow = buf;
                 return Err(e);
