@@ -100,11 +100,13 @@ fn diff(src: &Path, rep: &Path) -> usize {
 
 /// Builds one file's tree alone: on one thread (as `diff` does for each of
 /// two local sides, one core each), hashing on a second thread, or over key
-/// ranges on two connections (as `driftsum build` does, both cores).
-fn build(path: &Path, threads: Threads) -> u64 {
+/// ranges on two connections (as `driftsum build` does, both cores); rows
+/// read from the b-tree pages (the default) or through SQL.
+fn build(path: &Path, threads: Threads, pages: bool) -> u64 {
     use driftsum::check::plan::{plan, ColumnChoice};
     use driftsum::source::Source;
     let mut src = SqliteSource::open(path).expect("open");
+    src.set_page_reads(pages);
     let schema = src.schema("bench").expect("schema");
     let p = plan(
         &schema,
@@ -145,6 +147,7 @@ fn main() {
     let (src, rep) = generate(&dir, rows);
     let (mut scans, mut scans_par, mut diffs) = (Vec::new(), Vec::new(), Vec::new());
     let (mut builds_one, mut builds_two, mut builds_ranges) = (Vec::new(), Vec::new(), Vec::new());
+    let mut builds_sql = Vec::new();
     let mut found = 0;
     let mut peak = None;
     for _ in 0..5 {
@@ -163,16 +166,20 @@ fn main() {
         diffs.push(t.elapsed().as_secs_f64());
         peak = peak_rss_kib();
         let t = Instant::now();
-        assert_eq!(build(&src, Threads::One), rows as u64);
+        assert_eq!(build(&src, Threads::One, false), rows as u64);
+        builds_sql.push(t.elapsed().as_secs_f64());
+        let t = Instant::now();
+        assert_eq!(build(&src, Threads::One, true), rows as u64);
         builds_one.push(t.elapsed().as_secs_f64());
         let t = Instant::now();
-        assert_eq!(build(&src, Threads::ReadAndHash), rows as u64);
+        assert_eq!(build(&src, Threads::ReadAndHash, true), rows as u64);
         builds_two.push(t.elapsed().as_secs_f64());
         let t = Instant::now();
-        assert_eq!(build(&src, Threads::KeyRanges(2)), rows as u64);
+        assert_eq!(build(&src, Threads::KeyRanges(2), true), rows as u64);
         builds_ranges.push(t.elapsed().as_secs_f64());
     }
     let (s, sp, d) = (median(scans), median(scans_par), median(diffs));
+    let b0 = median(builds_sql);
     let (b1, b2, b3) = (
         median(builds_one),
         median(builds_two),
@@ -189,6 +196,10 @@ fn main() {
     println!("bare scan, both files one by one:    {s:.3} s");
     println!("bare scan, both files in parallel:   {sp:.3} s");
     println!("driftsum diff:                       {d:.3} s");
+    println!(
+        "tree build, one thread, through SQL: {b0:.3} s ({:.2} M rows/s)",
+        rows as f64 / b0 / 1e6
+    );
     println!(
         "tree build, one file, one thread:    {b1:.3} s ({:.2} M rows/s)",
         rows as f64 / b1 / 1e6
