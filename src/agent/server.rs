@@ -97,13 +97,22 @@ struct FileStamp {
 }
 
 impl FileStamp {
-    fn of(path: &std::path::Path, header: std::ops::Range<usize>) -> Option<FileStamp> {
+    /// The stamp of the file at `path`, its header read through `open` when
+    /// given (see [`State::db_file`]), else through a handle opened here.
+    fn of(
+        path: &std::path::Path,
+        open: Option<&std::fs::File>,
+        header: std::ops::Range<usize>,
+    ) -> Option<FileStamp> {
         use std::io::Read;
+        use std::os::unix::fs::FileExt;
         let meta = std::fs::metadata(path).ok()?;
         let mut head = vec![0u8; header.end];
-        let read = std::fs::File::open(path)
-            .and_then(|mut f| f.read(&mut head))
-            .unwrap_or(0);
+        let read = match open {
+            Some(f) => f.read_at(&mut head, 0),
+            None => std::fs::File::open(path).and_then(|mut f| f.read(&mut head)),
+        }
+        .unwrap_or(0);
         head.truncate(read);
         Some(FileStamp {
             len: meta.len(),
@@ -127,6 +136,13 @@ struct Served {
 struct State {
     opts: ServeOptions,
     sqlite: Option<PathBuf>,
+    /// The SQLite file, open for the agent's whole life to read its header.
+    /// Closing any handle on a file drops every POSIX lock this process
+    /// holds on it, including the shared lock of a scan's read transaction
+    /// on another thread, which is what keeps writers out while it reads;
+    /// so the header is never read through a handle opened and closed per
+    /// request.
+    db_file: Option<std::fs::File>,
     trees: Mutex<Vec<Arc<Served>>>,
     next_id: AtomicU32,
     active: AtomicUsize,
@@ -168,8 +184,9 @@ impl State {
                 let mut wal = path.as_os_str().to_owned();
                 wal.push("-wal");
                 let files = [
-                    FileStamp::of(path, 24..28),
-                    FileStamp::of(std::path::Path::new(&wal), 12..24),
+                    FileStamp::of(path, self.db_file.as_ref(), 24..28),
+                    // SQLite keeps no POSIX lock on the log itself.
+                    FileStamp::of(std::path::Path::new(&wal), None, 12..24),
                 ];
                 Stamp::Files(files.into_iter().flatten().collect())
             }
@@ -526,6 +543,7 @@ impl Server {
         Ok(Server {
             listener,
             state: Arc::new(State {
+                db_file: sqlite.as_ref().and_then(|p| std::fs::File::open(p).ok()),
                 opts,
                 sqlite,
                 trees: Mutex::new(Vec::new()),

@@ -815,12 +815,17 @@ mod tests {
         ]
     }
 
+    /// Every affinity; `j` is a timestamp with REAL affinity, where a stored
+    /// integer must read as a float (a Julian day, not Unix seconds).
     const COLUMNS: &str = "id INTEGER PRIMARY KEY, a TEXT, b REAL, c NUMERIC, d BLOB, e, \
-                           f DECIMAL(10,2), g TIMESTAMP, h INTEGER, i DOUBLE PRECISION";
+                           f DECIMAL(10,2), g TIMESTAMP, h INTEGER, i DOUBLE PRECISION, \
+                           j DATETIME FLOAT";
 
     #[derive(Debug, Clone)]
     struct Case {
         page_size: u32,
+        /// Bytes at the end of each page the b-tree must not use.
+        reserved: u8,
         rows: Vec<(i64, Vec<Sql>)>,
         /// Rows deleted again (leaving free space inside pages).
         deleted: Vec<prop::sample::Index>,
@@ -832,10 +837,11 @@ mod tests {
     fn case() -> impl Strategy<Value = Case> {
         (
             prop::sample::select(vec![512u32, 1024, 4096, 65536]),
+            prop::sample::select(vec![0u8, 32]),
             prop::collection::vec(
                 (
                     prop_oneof![any::<i64>(), -50i64..400],
-                    prop::collection::vec(sql_value(), 9),
+                    prop::collection::vec(sql_value(), 10),
                 ),
                 0..300,
             ),
@@ -846,17 +852,32 @@ mod tests {
                 prop_oneof![any::<i64>(), -60i64..400],
             ),
         )
-            .prop_map(|(page_size, rows, deleted, added_after, bounds)| Case {
-                page_size,
-                rows,
-                deleted,
-                added_after,
-                bounds,
-            })
+            .prop_map(
+                |(page_size, reserved, rows, deleted, added_after, bounds)| Case {
+                    page_size,
+                    reserved,
+                    rows,
+                    deleted,
+                    added_after,
+                    bounds,
+                },
+            )
     }
 
     fn fill(db: &Db, case: &Case) {
         let mut c = rusqlite::Connection::open(&db.0).expect("create");
+        let mut reserved = i32::from(case.reserved);
+        // SAFETY: a live connection, "main" attached, an int for the
+        // reserve-bytes file control.
+        let rc = unsafe {
+            rusqlite::ffi::sqlite3_file_control(
+                c.handle(),
+                c"main".as_ptr(),
+                rusqlite::ffi::SQLITE_FCNTL_RESERVE_BYTES,
+                (&mut reserved as *mut i32).cast(),
+            )
+        };
+        assert_eq!(rc, rusqlite::ffi::SQLITE_OK);
         c.execute_batch(&format!(
             "PRAGMA page_size = {}; CREATE TABLE t ({COLUMNS});",
             case.page_size
@@ -875,7 +896,7 @@ mod tests {
                 .expect("alter");
                 added = true;
             }
-            let marks = if added { 13 } else { 10 };
+            let marks = if added { 14 } else { 11 };
             let sql = format!(
                 "INSERT OR REPLACE INTO t VALUES ({})",
                 vec!["?"; marks].join(", ")
@@ -900,6 +921,8 @@ mod tests {
             }
         }
         tx.commit().expect("commit");
+        let header = std::fs::read(&db.0).expect("read back");
+        assert_eq!(header[20], case.reserved, "reserved bytes per page");
     }
 
     proptest! {
@@ -978,6 +1001,10 @@ mod tests {
                 "generated",
                 "CREATE TABLE t (k INTEGER PRIMARY KEY, v TEXT, w TEXT AS (v || '!'));",
             ),
+            (
+                "stored",
+                "CREATE TABLE t (k INTEGER PRIMARY KEY, v TEXT, w TEXT AS (v || '!') STORED);",
+            ),
         ] {
             let db = Db::with(name, &format!("{create} {rows}"));
             let mut src = SqliteSource::open(&db.0).expect("open");
@@ -991,6 +1018,19 @@ mod tests {
             .expect("scan");
             assert_eq!(n, 3, "{name}");
         }
+        // A UTF-16 file has a rowid layout, but its text is not UTF-8.
+        let utf16 = Db::with(
+            "utf16",
+            &format!("PRAGMA encoding = 'UTF-16le'; CREATE TABLE t (k INTEGER PRIMARY KEY, v TEXT); {rows}"),
+        );
+        let mut src = SqliteSource::open(&utf16.0).expect("open");
+        let spec16 = spec(&mut src, "t");
+        assert!(
+            page_rows(&mut src, &spec16, None).is_err(),
+            "UTF-16 pages are not read"
+        );
+        let sql = sql_rows(&mut src, &spec16, None);
+        assert_eq!(sql[2], vec![Value::Int(3), Value::Text("c".into())]);
         let wal = Db::with(
             "wal",
             &format!(
@@ -1052,11 +1092,16 @@ mod tests {
         for (what, offset, bytes) in [
             ("not a table b-tree page", 0, &[0x07u8][..]),
             ("cell pointer past the page", 12, &[0xff, 0xf0][..]),
-            ("b-tree deeper", 8, &[0, 0, 0, 0][..]),
+            // The root's rightmost child: the root itself, then far away.
+            ("page reached twice", 8, &[][..]),
+            (
+                "page number past the end of the file",
+                8,
+                &[0x7f, 0xff, 0xff, 0xff][..],
+            ),
         ] {
             let (db, root) = make();
-            if what == "b-tree deeper" {
-                // The root's rightmost child is the root itself.
+            if bytes.is_empty() {
                 damage(&db, (root - 1) * 512 + offset, &(root as u32).to_be_bytes());
             } else {
                 damage(&db, (root - 1) * 512 + offset, bytes);

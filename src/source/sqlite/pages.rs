@@ -98,6 +98,14 @@ impl<'c> PageFile<'c> {
         if rc != ffi::SQLITE_OK || file.is_null() {
             return None;
         }
+        // The pages are the snapshot only inside a read transaction (its
+        // shared lock keeps writers out); if SQLite ended it (an I/O error
+        // rolls back), they are not.
+        // SAFETY: as above.
+        let txn = unsafe { ffi::sqlite3_txn_state(conn.handle(), c"main".as_ptr()) };
+        if txn < ffi::SQLITE_TXN_READ {
+            return None;
+        }
         // SAFETY: a non-null file from FILE_POINTER is an open sqlite3_file.
         let methods = unsafe { (*file).pMethods };
         if methods.is_null() {
@@ -244,6 +252,26 @@ impl ReadAhead {
     }
 }
 
+/// Pages a walk has read, so that a damaged file whose pointers lead back
+/// to a page already read (a cycle, or two parents sharing a child) is an
+/// error instead of a walk without end: each page is read at most once, so a
+/// walk's work is bounded by the file's size.
+#[derive(Default)]
+struct Visited(Vec<u64>);
+
+impl Visited {
+    /// Marks `page`; `false` if it was marked already.
+    fn first_visit(&mut self, page: u32) -> bool {
+        let (word, bit) = (page as usize / 64, page % 64);
+        if self.0.len() <= word {
+            self.0.resize(word + 1, 0);
+        }
+        let seen = self.0[word] & (1 << bit) != 0;
+        self.0[word] |= 1 << bit;
+        !seen
+    }
+}
+
 /// Whether a walk goes on after a row.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(super) enum Flow {
@@ -299,6 +327,8 @@ impl<'a> Record<'a> {
             }
             8 => ValueRef::Integer(0),
             9 => ValueRef::Integer(1),
+            // Reserved types SQLite itself reads as NULL.
+            10 | 11 => ValueRef::Null,
             n => {
                 let len = serial_len(n).unwrap_or(0);
                 let bytes = &b[at..at + len];
@@ -312,17 +342,16 @@ impl<'a> Record<'a> {
     }
 }
 
-/// Body bytes of a serial type; `None` for the reserved types 10 and 11.
+/// Body bytes of a serial type.
 fn serial_len(ty: u64) -> Option<usize> {
     Some(match ty {
-        0 | 8 | 9 => 0,
+        0 | 8..=11 => 0,
         1 => 1,
         2 => 2,
         3 => 3,
         4 => 4,
         5 => 6,
         6 | 7 => 8,
-        10 | 11 => return None,
         n => usize::try_from((n - 12) / 2).ok()?,
     })
 }
@@ -364,6 +393,9 @@ pub(super) struct TableWalk<'f, 'c> {
     overflow: Vec<u8>,
     cols: Vec<(u64, usize)>,
     ahead: ReadAhead,
+    visited: Visited,
+    /// The last rowid sent: rowids must rise strictly.
+    last_rowid: Option<i64>,
 }
 
 impl<'f, 'c> TableWalk<'f, 'c> {
@@ -377,6 +409,8 @@ impl<'f, 'c> TableWalk<'f, 'c> {
             overflow: Vec::new(),
             cols: Vec::new(),
             ahead: ReadAhead::default(),
+            visited: Visited::default(),
+            last_rowid: None,
         }
     }
 
@@ -405,11 +439,25 @@ impl<'f, 'c> TableWalk<'f, 'c> {
         }
         let mut buf = std::mem::take(&mut self.pages[depth]);
         let flow = self
-            .ahead
-            .read(self.file, page, &mut buf)
+            .fetch(page, &mut buf)
             .and_then(|()| self.page(page, &buf, depth, visit));
         self.pages[depth] = buf;
         flow
+    }
+
+    /// Reads `page` into `buf`, once per walk, and only inside the file.
+    fn fetch<E>(&mut self, page: u32, buf: &mut Vec<u8>) -> Result<(), PageError<E>> {
+        let bad = |what| PageError::Malformed { page, what };
+        if self.file.pages.is_some_and(|n| page > n) {
+            return Err(bad("page number past the end of the file"));
+        }
+        self.ahead.read(self.file, page, buf)?;
+        // Marked after the read, which refuses a page number past the end
+        // of the file before a bit for it is set aside.
+        if !self.visited.first_visit(page) {
+            return Err(bad("page reached twice (a page cycle)"));
+        }
+        Ok(())
     }
 
     fn page<E>(
@@ -465,11 +513,24 @@ impl<'f, 'c> TableWalk<'f, 'c> {
                     let (size, n1) = varint(cell).ok_or(bad("leaf cell"))?;
                     let (rowid, n2) = cell.get(n1..).and_then(varint).ok_or(bad("leaf cell"))?;
                     let rowid = rowid as i64;
+                    if self.last_rowid.is_some_and(|l| rowid <= l) {
+                        return Err(bad("rowids out of order"));
+                    }
+                    self.last_rowid = Some(rowid);
                     if self.after.is_some_and(|a| rowid <= a) {
                         continue;
                     }
                     if self.through.is_some_and(|t| rowid > t) {
                         return Ok(Flow::Stop);
+                    }
+                    // No record outgrows SQLite's 2^31-byte limit, nor the file.
+                    let most = self
+                        .file
+                        .pages
+                        .map_or(u64::MAX, |n| u64::from(n) * usable as u64)
+                        .min(i32::MAX as u64);
+                    if size > most {
+                        return Err(bad("payload larger than the file"));
                     }
                     let size = usize::try_from(size).map_err(|_| bad("payload size"))?;
                     let local = self.local_payload(size);
@@ -533,7 +594,7 @@ impl<'f, 'c> TableWalk<'f, 'c> {
                 });
             }
             let mut buf = std::mem::take(&mut self.overflow);
-            let read = self.ahead.read(self.file, page, &mut buf);
+            let read = self.fetch(page, &mut buf);
             if let Err(e) = read {
                 self.overflow = buf;
                 return Err(e);
@@ -590,8 +651,9 @@ mod tests {
         assert!(parse_header(&[3, 2, 19, 0, 1, b'a', b'b'], &mut cols).is_none());
         let r = parse_header(&[3, 2, 19, 0, 1, b'a', b'b', b'c'], &mut cols).unwrap();
         assert_eq!(r, &[(2, 3), (19, 5)]);
-        // Reserved serial types.
-        assert!(parse_header(&[2, 10], &mut cols).is_none());
+        // Reserved serial types take no bytes and read as NULL.
+        let r = parse_header(&[2, 10], &mut cols).unwrap();
+        assert_eq!(r, &[(10, 2)]);
     }
 
     #[test]
