@@ -133,21 +133,7 @@ impl SqliteSource {
         let Some(root) = root.and_then(|r| u32::try_from(r).ok()).filter(|&r| r > 1) else {
             return Ok(None);
         };
-        let mut stmt = self
-            .conn
-            .prepare("SELECT name, type, pk, hidden FROM pragma_table_xinfo(?1) ORDER BY cid")
-            .map_err(err)?;
-        let cols = stmt
-            .query_map([table], |r| {
-                Ok((
-                    r.get::<_, String>(0)?,
-                    r.get::<_, String>(1)?,
-                    r.get::<_, i64>(2)?,
-                    r.get::<_, i64>(3)?,
-                ))
-            })
-            .and_then(|rows| rows.collect::<Result<Vec<_>, _>>())
-            .map_err(err)?;
+        let cols = self.columns(table)?;
         if cols.iter().any(|c| c.3 != 0) {
             return Ok(None);
         }
@@ -175,6 +161,24 @@ impl SqliteSource {
                 })
                 .collect(),
         }))
+    }
+
+    /// Every column of `table` in declaration order: name, declared type,
+    /// position in the primary key (0 when not in it), and whether it is
+    /// hidden (non-zero: a generated column, or a virtual table's hidden one).
+    fn columns(&self, table: &str) -> Result<Vec<(String, String, i64, i64)>, SourceError> {
+        let err = |e| self.query_err("reading the schema", e);
+        let mut stmt = self
+            .conn
+            .prepare("SELECT name, type, pk, hidden FROM pragma_table_xinfo(?1) ORDER BY cid")
+            .map_err(err)?;
+        let cols = stmt
+            .query_map([table], |r| {
+                Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
+            })
+            .and_then(|rows| rows.collect::<Result<Vec<_>, _>>())
+            .map_err(err)?;
+        Ok(cols)
     }
 
     /// Scans `spec` by reading `layout`'s pages; `Ok(false)` (having sent
@@ -515,20 +519,13 @@ impl Source for SqliteSource {
                 location: self.path.clone(),
             });
         }
-        let mut stmt = self
-            .conn
-            .prepare("SELECT name, type, pk FROM pragma_table_info(?1) ORDER BY cid")
-            .map_err(|e| self.query_err("reading the schema", e))?;
-        let rows = stmt
-            .query_map([table], |r| {
-                Ok((
-                    r.get::<_, String>(0)?,
-                    r.get::<_, String>(1)?,
-                    r.get::<_, i64>(2)?,
-                ))
-            })
-            .and_then(|rows| rows.collect::<Result<Vec<_>, _>>())
-            .map_err(|e| self.query_err("reading the schema", e))?;
+        // Generated and hidden columns are not compared (as
+        // `pragma_table_info` leaves them out).
+        let rows: Vec<_> = self
+            .columns(table)?
+            .into_iter()
+            .filter(|c| c.3 == 0)
+            .collect();
         let mut pk: Vec<(i64, String)> = rows
             .iter()
             .filter(|r| r.2 > 0)
@@ -539,7 +536,7 @@ impl Source for SqliteSource {
             name: table.to_string(),
             columns: rows
                 .into_iter()
-                .map(|(name, declared, _)| Column {
+                .map(|(name, declared, ..)| Column {
                     ty: logical_type(&declared),
                     name,
                     declared,
