@@ -48,20 +48,24 @@ pub enum Threads {
     /// snapshot, when the source can open them and cut its key (see
     /// [`Source::fork`]); otherwise as [`Threads::ReadAndHash`].
     KeyRanges(usize),
-    /// Key ranges over one connection per core (two to four) where
-    /// connections are cheap ([`Source::cheap_forks`]: SQLite), otherwise
-    /// [`Threads::ReadAndHash`]: a server's extra connections are extra
-    /// server processes, and with the server on the same cores (as on the
-    /// development machine) two measured slower than one.
+    /// Key ranges over one connection per core (three or four) where
+    /// connections are cheap ([`Source::cheap_forks`]: SQLite) and there are
+    /// more than two cores, otherwise [`Threads::ReadAndHash`]. On two cores
+    /// reading and hashing already fill both, and SQLite's key ranges
+    /// measured 15% slower than that; a server's extra connections are
+    /// extra server processes, and with the server on the same cores (as on
+    /// the development machine) two measured slower than one.
     Auto,
 }
 
 impl Threads {
     /// Connections for key ranges: one per core, two to four.
     pub fn per_core() -> usize {
-        std::thread::available_parallelism()
-            .map_or(2, |n| n.get())
-            .clamp(2, 4)
+        Threads::cores().clamp(2, 4)
+    }
+
+    fn cores() -> usize {
+        std::thread::available_parallelism().map_or(2, |n| n.get())
     }
 }
 
@@ -113,7 +117,7 @@ pub fn scan_tree(
         Threads::ReadAndHash => {
             scan::first_pass_pipelined(source, job, progress, &mut builder, &mut log)?
         }
-        Threads::Auto if !source.cheap_forks() => {
+        Threads::Auto if !source.cheap_forks() || Threads::cores() <= 2 => {
             scan::first_pass_pipelined(source, job, progress, &mut builder, &mut log)?
         }
         Threads::KeyRanges(_) | Threads::Auto => {

@@ -38,9 +38,11 @@ pub struct BuildArgs {
     pub with_entries: bool,
     /// Scan key ranges at once over N connections that share one snapshot
     /// (SQLite: a rowid key in a file not in WAL mode; PostgreSQL: a single
-    /// integer key; otherwise one connection). Default: one per core (2 to
-    /// 4) for SQLite; one for a server, whose every connection is a server
-    /// process (with the server on the same cores, two measured slower).
+    /// integer key; otherwise one connection). Default: one per core (3 or
+    /// 4) for SQLite on more than two cores; otherwise one, read on one
+    /// thread and hashed on another (on two cores that measured faster than
+    /// two SQLite connections; a server's every connection is a server
+    /// process, and with the server on the same cores two measured slower).
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..=64))]
     pub connections: Option<u16>,
     #[command(flatten)]
