@@ -660,3 +660,74 @@ fn accept_loop(listener: &TcpListener, state: &Arc<State>, stop: &AtomicBool) {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::FileStamp;
+    use crate::source::sqlite::SqliteSource;
+
+    /// The variable that makes [`writer_child`] a writer.
+    const WRITER: &str = "DRIFTSUM_TEST_WRITER_DB";
+
+    /// Run as a child process by [`stamps_keep_a_scans_lock`]: tries to
+    /// commit a row to the file at once, and exits 3 if the file is locked.
+    #[test]
+    #[ignore = "a helper process, run by stamps_keep_a_scans_lock"]
+    fn writer_child() {
+        let Ok(path) = std::env::var(WRITER) else {
+            return;
+        };
+        let c = rusqlite::Connection::open(path).expect("open");
+        c.busy_timeout(std::time::Duration::ZERO).expect("timeout");
+        match c.execute("INSERT INTO t VALUES (NULL)", []) {
+            Ok(_) => std::process::exit(0),
+            Err(e) => {
+                eprintln!("{e}");
+                std::process::exit(3)
+            }
+        }
+    }
+
+    /// Whether another process can commit to `path` right now.
+    fn another_process_can_write(path: &std::path::Path) -> bool {
+        let status = std::process::Command::new(std::env::current_exe().expect("test binary"))
+            .args(["--exact", "agent::server::tests::writer_child", "--ignored"])
+            .env(WRITER, path)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .status()
+            .expect("run the writer");
+        match status.code() {
+            Some(0) => true,
+            Some(3) => false,
+            other => panic!("writer failed: {other:?}"),
+        }
+    }
+
+    /// Reading a stamp while a scan holds its read transaction leaves the
+    /// scan's shared lock in place, so writers stay out. A handle opened and
+    /// closed to read the header (as stamps once did) drops every POSIX lock
+    /// the process holds on the file: the control shows that happening.
+    #[test]
+    fn stamps_keep_a_scans_lock() {
+        let path = std::env::temp_dir().join(format!("driftsum-stamp-{}.db", std::process::id()));
+        let _ = std::fs::remove_file(&path);
+        rusqlite::Connection::open(&path)
+            .and_then(|c| c.execute_batch("CREATE TABLE t (id INTEGER PRIMARY KEY);"))
+            .expect("create");
+        let kept = std::fs::File::open(&path).expect("keep a handle");
+        let reader = SqliteSource::open(&path).expect("reader");
+        assert!(!another_process_can_write(&path), "the reader's lock holds");
+        for _ in 0..3 {
+            assert!(FileStamp::of(&path, Some(&kept), 24..28).is_some());
+        }
+        assert!(!another_process_can_write(&path), "stamps kept the lock");
+        assert!(FileStamp::of(&path, None, 24..28).is_some());
+        assert!(
+            another_process_can_write(&path),
+            "closing a handle dropped the lock (the hazard the kept handle avoids)"
+        );
+        drop(reader);
+        let _ = std::fs::remove_file(&path);
+    }
+}
