@@ -1,8 +1,9 @@
 //! Reading a rowid table straight from its b-tree pages.
 //!
-//! A scan reads every row, and going through SQLite's statement machinery
-//! (the VDBE, then the column API once per value) costs several times what
-//! parsing the pages does. So full and rowid-range scans of a rowid table walk
+//! A scan reads every row, and SQLite's statement machinery (the VDBE, then
+//! the column API once per value) was most of a scan's cost: a one-thread
+//! tree build of 1M rows took 0.52 s through SQL and 0.33 s from the pages.
+//! So full and rowid-range scans of a rowid table walk
 //! the table's b-tree here: interior pages in key order, leaf cells in key
 //! order, overflow chains followed, records decoded into the same
 //! [`ValueRef`]s the column API would give.
@@ -25,7 +26,7 @@ use rusqlite::ffi;
 use rusqlite::types::ValueRef;
 use rusqlite::Connection;
 
-/// SQLite keeps b-trees at most 20 levels deep; deeper means a cycle.
+/// SQLite keeps b-trees at most 20 levels deep; deeper means a damaged file.
 const MAX_DEPTH: usize = 24;
 
 /// Something the page reader could not get past.
@@ -72,7 +73,8 @@ pub(super) struct PageFile<'c> {
     /// extensions such as checksums).
     usable: usize,
     /// Pages in the file, when the header's count is current (it is unless
-    /// a very old SQLite wrote last); a bound for reading ahead.
+    /// a very old SQLite wrote last): a bound for page numbers, payload
+    /// sizes and reading ahead.
     pages: Option<u32>,
     _conn: PhantomData<&'c Connection>,
 }
@@ -80,8 +82,9 @@ pub(super) struct PageFile<'c> {
 impl<'c> PageFile<'c> {
     /// The main database file of `conn`, which must be inside a read
     /// transaction that has read from it (so it holds its shared lock).
-    /// `None` when pages cannot be read safely this way: a WAL-mode file, a
-    /// text encoding other than UTF-8, or a VFS without a file.
+    /// `None` when pages cannot be read safely this way: no read transaction
+    /// open, a WAL-mode file, a text encoding other than UTF-8, or a VFS
+    /// without a file.
     pub(super) fn open(conn: &'c Connection) -> Option<PageFile<'c>> {
         let mut file: *mut ffi::sqlite3_file = std::ptr::null_mut();
         // SAFETY: `handle` is the live connection `conn` borrows for 'c; the
