@@ -597,7 +597,7 @@ fn copy_scans_and_range_scans_deliver_the_same_values() {
             name: "k".into(),
             rule: ColumnRule::new(LogicalType::Text),
         }],
-        values: spec.key.iter().chain(&spec.values).cloned().collect(),
+        values: spec.columns().cloned().collect(),
         filter: None,
     };
     let read_t = |src: &mut Box<dyn Source>, bounds: Option<&driftsum::source::KeyBounds>| {

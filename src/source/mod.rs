@@ -61,6 +61,11 @@ impl ScanSpec {
     pub fn width(&self) -> usize {
         self.key.len() + self.values.len()
     }
+
+    /// The key columns, then the value columns: a scanned row's order.
+    pub fn columns(&self) -> impl Iterator<Item = &ColumnSpec> {
+        self.key.iter().chain(&self.values)
+    }
 }
 
 /// Bounds of a range scan, as key values: `after < key <= through`.

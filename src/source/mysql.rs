@@ -741,14 +741,12 @@ impl Source for MySqlSource {
             .map(|k| find(&k.name))
             .collect::<Result<_, _>>()?;
         let cols: Vec<&ColInfo> = spec
-            .key
-            .iter()
-            .chain(&spec.values)
+            .columns()
             .map(|c| find(&c.name))
             .collect::<Result<_, _>>()?;
         let rules: Vec<(Wire, ColumnRule)> = cols
             .iter()
-            .zip(spec.key.iter().chain(&spec.values))
+            .zip(spec.columns())
             .map(|(c, s)| (c.wire, s.rule))
             .collect();
 

@@ -743,15 +743,11 @@ impl Source for PgSource {
             .map(|k| find(&k.name))
             .collect::<Result<Vec<_>, _>>()?;
         let cols = spec
-            .key
-            .iter()
-            .chain(&spec.values)
+            .columns()
             .map(|c| Ok((find(&c.name)?.wire, c.rule)))
             .collect::<Result<Vec<_>, SourceError>>()?;
         let exprs = spec
-            .key
-            .iter()
-            .chain(&spec.values)
+            .columns()
             .map(|c| find(&c.name).map(select_expr))
             .collect::<Result<Vec<_>, _>>()?;
 
@@ -785,12 +781,7 @@ impl Source for PgSource {
         }
 
         let context = format!("reading table {:?}", spec.table);
-        let names: Vec<&str> = spec
-            .key
-            .iter()
-            .chain(&spec.values)
-            .map(|c| c.name.as_str())
-            .collect();
+        let names: Vec<&str> = spec.columns().map(|c| c.name.as_str()).collect();
         let cols = ScanCols {
             cols: &cols,
             names: &names,

@@ -35,6 +35,10 @@ pub struct SqliteSource {
     layouts: HashMap<String, Option<PageLayout>>,
 }
 
+/// A column as `pragma_table_xinfo` lists it: name, declared type, position
+/// in the primary key (0 when not in it), hidden (non-zero: generated).
+type TableColumn = (String, String, i64, i64);
+
 /// What reading a rowid table's pages needs to know of it.
 #[derive(Clone, Debug)]
 struct PageLayout {
@@ -137,18 +141,9 @@ impl SqliteSource {
         if cols.iter().any(|c| c.3 != 0) {
             return Ok(None);
         }
-        let [(rowid, ..)] = cols
-            .iter()
-            .filter(|c| c.2 > 0)
-            .collect::<Vec<_>>()
-            .as_slice()
-        else {
+        let Some(rowid) = self.rowid_alias(table, &cols)? else {
             return Ok(None);
         };
-        let rowid = rowid.clone();
-        if !self.is_rowid_alias(table, &rowid)? {
-            return Ok(None);
-        }
         Ok(Some(PageLayout {
             table: table.to_string(),
             root,
@@ -166,7 +161,7 @@ impl SqliteSource {
     /// Every column of `table` in declaration order: name, declared type,
     /// position in the primary key (0 when not in it), and whether it is
     /// hidden (non-zero: a generated column, or a virtual table's hidden one).
-    fn columns(&self, table: &str) -> Result<Vec<(String, String, i64, i64)>, SourceError> {
+    fn columns(&self, table: &str) -> Result<Vec<TableColumn>, SourceError> {
         let err = |e| self.query_err("reading the schema", e);
         let mut stmt = self
             .conn
@@ -221,12 +216,7 @@ impl SqliteSource {
         let Some(file) = pages::PageFile::open(&self.conn) else {
             return Ok(false);
         };
-        let rules: Vec<_> = spec
-            .key
-            .iter()
-            .chain(&spec.values)
-            .map(|c| c.rule)
-            .collect();
+        let rules: Vec<_> = spec.columns().map(|c| c.rule).collect();
         let mut buf: Vec<Value> = vec![Value::Null; rules.len()];
         // A record written before columns were added holds fewer values; the
         // missing ones are the added columns' defaults, constant per column,
@@ -290,27 +280,24 @@ impl SqliteSource {
         SourceError::query(format!("{what} in {}", self.path), e)
     }
 
-    /// Whether `column` of `table` is its rowid (an `INTEGER PRIMARY KEY` of
-    /// a rowid table): then every key is an integer, and a range condition
-    /// on it finds every row.
-    fn is_rowid_alias(&self, table: &str, column: &str) -> Result<bool, SourceError> {
-        let err = |e| self.query_err("reading the schema", e);
-        let (declared, pk_columns): (String, i64) = self
-            .conn
-            .query_row(
-                "SELECT max(CASE WHEN name = ?2 AND pk > 0 THEN upper(trim(type)) END), \
-                        count(CASE WHEN pk > 0 THEN 1 END) \
-                 FROM pragma_table_info(?1)",
-                [table, column],
-                |r| {
-                    Ok((
-                        r.get::<_, Option<String>>(0)?.unwrap_or_default(),
-                        r.get(1)?,
-                    ))
-                },
-            )
-            .map_err(err)?;
-        // A WITHOUT ROWID table (or a non-alias key) has an index of origin 'pk'.
+    /// The column of `table` that is its rowid, if any (an `INTEGER PRIMARY
+    /// KEY` of a rowid table): then every key is an integer, and a range
+    /// condition on it finds every row. `cols` are the table's [`columns`].
+    ///
+    /// [`columns`]: SqliteSource::columns
+    fn rowid_alias(
+        &self,
+        table: &str,
+        cols: &[TableColumn],
+    ) -> Result<Option<String>, SourceError> {
+        let [(name, declared, ..)] = cols.iter().filter(|c| c.2 > 0).collect::<Vec<_>>()[..] else {
+            return Ok(None);
+        };
+        if !declared.trim_matches(' ').eq_ignore_ascii_case("INTEGER") {
+            return Ok(None);
+        }
+        // A WITHOUT ROWID table (or a non-alias key such as `INTEGER
+        // PRIMARY KEY DESC`) has an index of origin 'pk'.
         let pk_index: i64 = self
             .conn
             .query_row(
@@ -318,8 +305,8 @@ impl SqliteSource {
                 [table],
                 |r| r.get(0),
             )
-            .map_err(err)?;
-        Ok(declared == "INTEGER" && pk_columns == 1 && pk_index == 0)
+            .map_err(|e| self.query_err("reading the schema", e))?;
+        Ok((pk_index == 0).then(|| name.clone()))
     }
 }
 
@@ -559,12 +546,7 @@ impl Source for SqliteSource {
                 }
             }
         }
-        let cols: Vec<String> = spec
-            .key
-            .iter()
-            .chain(&spec.values)
-            .map(|c| quote_ident(&c.name))
-            .collect();
+        let cols: Vec<String> = spec.columns().map(|c| quote_ident(&c.name)).collect();
         let key_cols: Vec<String> = spec
             .key
             .iter()
@@ -607,12 +589,7 @@ impl Source for SqliteSource {
             .conn
             .prepare(&sql)
             .map_err(|e| self.query_err(&context, e))?;
-        let rules: Vec<_> = spec
-            .key
-            .iter()
-            .chain(&spec.values)
-            .map(|c| c.rule)
-            .collect();
+        let rules: Vec<_> = spec.columns().map(|c| c.rule).collect();
         let mut rows = stmt
             .query(rusqlite::params_from_iter(params.iter()))
             .map_err(|e| SourceError::query(&context, e))?;
@@ -682,7 +659,11 @@ impl Source for SqliteSource {
         let [key] = spec.key.as_slice() else {
             return Ok(Vec::new());
         };
-        if key.rule.ty != LogicalType::Integer || !self.is_rowid_alias(&spec.table, &key.name)? {
+        if key.rule.ty != LogicalType::Integer {
+            return Ok(Vec::new());
+        }
+        let cols = self.columns(&spec.table)?;
+        if self.rowid_alias(&spec.table, &cols)?.as_ref() != Some(&key.name) {
             return Ok(Vec::new());
         }
         let sql = format!(

@@ -193,10 +193,7 @@ impl ColumnRule {
     pub fn real_in_place(&self, f: f64, slot: &mut Value) -> bool {
         match (self.ty, slot) {
             (LogicalType::Float { .. } | LogicalType::Dynamic, Value::Float(x)) => {
-                let Value::Float(v) = self.float(f) else {
-                    return false;
-                };
-                *x = v;
+                *x = self.float_bits(f);
                 true
             }
             (LogicalType::Decimal { scale }, Value::Decimal(d)) => decimal::write_f64(d, f, scale),
@@ -298,11 +295,16 @@ impl ColumnRule {
     }
 
     fn float(&self, f: f64) -> Value {
+        Value::Float(self.float_bits(f))
+    }
+
+    /// The canonical float `f` is in this column (single precision rounds).
+    fn float_bits(&self, f: f64) -> f64 {
         let f = match self.ty {
             LogicalType::Float { single: true } => f as f32 as f64,
             _ => f,
         };
-        Value::Float(normalize_float(f))
+        normalize_float(f)
     }
 
     /// Builds the temporal value for microseconds since the epoch.
