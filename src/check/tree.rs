@@ -424,32 +424,9 @@ mod tests {
     use super::*;
     use crate::check::plan::{plan, ColumnChoice};
     use crate::config::Config;
+    use crate::source::sqlite::scratch::Db;
     use crate::source::sqlite::SqliteSource;
     use driftsum_core::Value;
-
-    /// A SQLite file holding `sql`, removed on drop.
-    struct Db(std::path::PathBuf);
-
-    impl Db {
-        fn new(name: &str, sql: &str) -> Db {
-            let path = std::env::temp_dir()
-                .join(format!("driftsum-tree-{}-{name}.db", std::process::id()));
-            let _ = std::fs::remove_file(&path);
-            let conn = rusqlite::Connection::open(&path).expect("create");
-            conn.execute_batch(sql).expect("fill");
-            Db(path)
-        }
-    }
-
-    impl Drop for Db {
-        fn drop(&mut self) {
-            for suffix in ["", "-wal", "-shm"] {
-                let mut p = self.0.clone().into_os_string();
-                p.push(suffix);
-                let _ = std::fs::remove_file(p);
-            }
-        }
-    }
 
     const OPTS: CanonOptions = CanonOptions { float_digits: None };
 
@@ -491,13 +468,13 @@ mod tests {
     /// and one that is not (integers and reals mixed in an untyped key).
     #[test]
     fn second_thread_builds_the_same_tree() {
-        let ordered = Db::new(
+        let ordered = Db::with(
             "ordered",
             "CREATE TABLE t (id INTEGER PRIMARY KEY, v TEXT, f REAL);
              WITH RECURSIVE n(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM n WHERE i < 4999)
              INSERT INTO t SELECT i, 'row ' || i, i * 0.25 FROM n;",
         );
-        let mixed = Db::new(
+        let mixed = Db::with(
             "mixed",
             "CREATE TABLE t (k PRIMARY KEY, v TEXT);
              WITH RECURSIVE n(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM n WHERE i < 2999)
@@ -517,7 +494,7 @@ mod tests {
     /// refused the same way on either path.
     #[test]
     fn duplicate_keys_are_refused_on_both_paths() {
-        let db = Db::new(
+        let db = Db::with(
             "dup",
             "CREATE TABLE t (u UUID PRIMARY KEY, v TEXT);
              INSERT INTO t VALUES ('00112233-4455-6677-8899-aabbccddeeff', 'text');
@@ -533,7 +510,7 @@ mod tests {
     /// with sparse and negative ids and ranges that hold no rows at all.
     #[test]
     fn key_ranges_build_the_same_tree() {
-        let db = Db::new(
+        let db = Db::with(
             "ranges",
             "CREATE TABLE t (id INTEGER PRIMARY KEY, v TEXT);
              WITH RECURSIVE n(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM n WHERE i < 4999)
@@ -573,7 +550,7 @@ mod tests {
     #[test]
     fn ranges_only_where_every_row_is_found_in_one_snapshot() {
         let cuts = |sql: &str, name: &str| {
-            let db = Db::new(name, sql);
+            let db = Db::with(name, sql);
             let (mut src, spec) = open(&db, "t").expect("open");
             src.key_cuts(&spec, 10).expect("cuts").len()
         };
@@ -613,7 +590,7 @@ mod tests {
             0
         );
 
-        let wal = Db::new(
+        let wal = Db::with(
             "wal",
             &format!(
                 "PRAGMA journal_mode = WAL; CREATE TABLE t (id INTEGER PRIMARY KEY, v); {fill}"
@@ -635,7 +612,7 @@ mod tests {
     /// file: the fork fails at once, and the scan goes on without it.
     #[test]
     fn a_busy_file_scans_on_the_connection_it_has() {
-        let db = Db::new(
+        let db = Db::with(
             "busy",
             "CREATE TABLE t (id INTEGER PRIMARY KEY, v TEXT);
              WITH RECURSIVE n(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM n WHERE i < 139999)
@@ -675,7 +652,7 @@ mod tests {
     /// tree.
     #[test]
     fn a_failing_range_fails_the_scan() {
-        let db = Db::new(
+        let db = Db::with(
             "failing",
             "CREATE TABLE t (id INTEGER PRIMARY KEY, v TEXT);
              WITH RECURSIVE n(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM n WHERE i < 4999)

@@ -682,23 +682,19 @@ impl Source for SqliteSource {
     }
 }
 
+/// Scratch SQLite files for the library's unit tests.
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::check::plan::{plan, ColumnChoice};
-    use crate::config::Config;
-    use proptest::prelude::*;
-    use rusqlite::types::Value as Sql;
+pub(crate) mod scratch {
     use std::sync::atomic::{AtomicUsize, Ordering};
 
     /// A fresh SQLite file, removed on drop.
-    struct Db(std::path::PathBuf);
+    pub(crate) struct Db(pub std::path::PathBuf);
 
     impl Db {
-        fn new(name: &str) -> Db {
+        pub(crate) fn new(name: &str) -> Db {
             static N: AtomicUsize = AtomicUsize::new(0);
             let path = std::env::temp_dir().join(format!(
-                "driftsum-pages-{}-{name}-{}.db",
+                "driftsum-scratch-{}-{name}-{}.db",
                 std::process::id(),
                 N.fetch_add(1, Ordering::Relaxed)
             ));
@@ -706,7 +702,8 @@ mod tests {
             Db(path)
         }
 
-        fn with(name: &str, sql: &str) -> Db {
+        /// A fresh file holding what `sql` makes.
+        pub(crate) fn with(name: &str, sql: &str) -> Db {
             let db = Db::new(name);
             rusqlite::Connection::open(&db.0)
                 .and_then(|c| c.execute_batch(sql))
@@ -724,6 +721,16 @@ mod tests {
             }
         }
     }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::scratch::Db;
+    use super::*;
+    use crate::check::plan::{plan, ColumnChoice};
+    use crate::config::Config;
+    use proptest::prelude::*;
+    use rusqlite::types::Value as Sql;
 
     /// What a diff of `table` against itself scans.
     fn spec(src: &mut SqliteSource, table: &str) -> ScanSpec {
