@@ -51,6 +51,9 @@ pub enum CheckError {
     Target(SourceError),
     #[error("{0}")]
     Invalid(String),
+    /// The comparison could not be sure of its answer; it never guesses.
+    #[error("cannot be sure of the result: {0}")]
+    Unsure(String),
     #[error(transparent)]
     Walk(#[from] driftsum_core::diff::WalkError),
 }
