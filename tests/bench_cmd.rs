@@ -129,7 +129,7 @@ fn tiny_sqlite_bench_writes_every_file_and_reuses_its_data() {
     assert!(text(&r.stderr).contains("writing the 1,000-row SQLite source"));
     check_outputs(&out, &[1000, 2000], &[0, 5], "sqlite");
 
-    let expected = std::fs::read_to_string(out.join("data/expected_v1_1000_5.txt")).unwrap();
+    let expected = std::fs::read_to_string(out.join("data/expected_v2_1000_5.txt")).unwrap();
     let kinds: Vec<&str> = expected
         .lines()
         .map(|l| l.split(' ').next().unwrap())
@@ -192,10 +192,21 @@ fn bad_arguments_are_clear_errors() {
     let r = bench(&["--sizes", "1.5k,3x", "--out", o]);
     assert_eq!(r.status.code(), Some(2));
 
-    let r = bench(&["--sizes", "10", "--diffs", "6", "--out", o]);
+    let r = bench(&["--sizes", "10", "--diffs", "11", "--out", o]);
     assert_eq!(r.status.code(), Some(2));
     let err = text(&r.stderr);
-    assert!(err.contains("6 differences do not fit in 10 rows"), "{err}");
+    assert!(
+        err.contains("11 differences do not fit in 10 rows"),
+        "{err}"
+    );
+
+    for bad in ["101%", "x%", "5.5%"] {
+        let r = bench(&["--sizes", "10", "--diffs", bad, "--out", o]);
+        assert_eq!(r.status.code(), Some(2), "{bad}");
+        let err = text(&r.stderr);
+        assert!(err.contains("--diffs") && err.contains(bad), "{err}");
+    }
+    assert!(!dir.path().join("bench.csv").exists());
 
     let r = Command::new(env!("CARGO_BIN_EXE_driftsum"))
         .args(["bench", "--engine", "postgres", "--sizes", "10", "--out", o])
@@ -204,6 +215,56 @@ fn bad_arguments_are_clear_errors() {
         .unwrap();
     assert_eq!(r.status.code(), Some(2));
     assert!(text(&r.stderr).contains("DRIFTSUM_TEST_POSTGRES"));
+}
+
+/// Dense drift: a share of each size's rows, up to every row (a wiped or
+/// rewritten replica), found exactly and plotted as one line per share.
+#[test]
+fn drift_as_a_share_of_the_rows() {
+    let dir = Scratch::new("share");
+    let o = dir.path().to_str().unwrap();
+    let r = bench(&["--sizes", "300,600", "--diffs", "10%,100%", "--out", o]);
+    assert_eq!(r.status.code(), Some(0), "{}", text(&r.stderr));
+    let json: Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.path().join("bench.json")).unwrap())
+            .unwrap();
+    let mut got: Vec<(u64, u64, String)> = json["measurements"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| {
+            assert_eq!(m["found"], m["diffs"], "{m}");
+            let d = m["drift"].as_str().unwrap().to_string();
+            (m["rows"].as_u64().unwrap(), m["diffs"].as_u64().unwrap(), d)
+        })
+        .collect();
+    got.sort();
+    let want = [
+        (300, 30, "10%"),
+        (300, 300, "100%"),
+        (600, 60, "10%"),
+        (600, 600, "100%"),
+    ];
+    let want: Vec<(u64, u64, String)> = want
+        .iter()
+        .map(|(r, d, l)| (*r, *d, l.to_string()))
+        .collect();
+    assert_eq!(got, want);
+    let svg = std::fs::read_to_string(dir.path().join("bench.svg")).unwrap();
+    assert_eq!(svg.matches("<polyline").count(), 2, "{svg}");
+    for l in ["10% of rows differ", "100% of rows differ"] {
+        assert!(svg.contains(l), "legend {l}");
+    }
+    // With a difference at every row, each kind takes a third.
+    let expected =
+        std::fs::read_to_string(dir.path().join("data/expected_v2_300_300.txt")).unwrap();
+    for k in ["changed", "missing", "extra"] {
+        assert_eq!(
+            expected.lines().filter(|l| l.starts_with(k)).count(),
+            100,
+            "{k}"
+        );
+    }
 }
 
 fn server_bench(var: &str, engine: &str) {

@@ -3,6 +3,11 @@
 //! and difference count always give the same rows, so generated files can be
 //! cached and any tool can be checked against the same expected differences.
 //! Writing the rows to a database lives in `generate`.
+//!
+//! The table is shaped like the tables users sync: full 53-bit doubles,
+//! two-place decimals (a SQLite `NUMERIC` column stores them as REAL),
+//! timestamps as `YYYY-MM-DD HH:MM:SS.ffffff` text and a note that is NULL
+//! in 30% of rows.
 
 use std::fmt;
 
@@ -14,10 +19,11 @@ pub const COLUMNS: [&str; 7] = ["id", "name", "qty", "price", "amount", "created
 
 /// Version of the generator: part of every cached file's name, so a change
 /// to the rows or the drift never reuses stale data.
-pub const GENERATOR_VERSION: u32 = 1;
+pub const GENERATOR_VERSION: u32 = 2;
 
 /// One generated row. `amount` is decimal text with two places, `created` an
-/// ISO-8601 timestamp with microseconds, as every engine accepts them.
+/// ISO-8601 timestamp with microseconds and a space for the `T`, as every
+/// engine accepts them.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Row {
     pub id: i64,
@@ -33,16 +39,64 @@ pub struct Row {
 /// replica rows can sit between source rows (odd keys), scattered like real
 /// drift rather than appended at the end.
 pub fn row(i: u64) -> Row {
+    let mix = splitmix(i);
     let i = i as i64;
     let micros = (1_600_000_000 + i * 17) * 1_000_000 + (i % 1000) * 1_000 + 1;
     Row {
         id: 2 * i,
         name: format!("customer-{:08}", (i * 7919) % 1_000_003),
         qty: i % 1000,
-        price: (i as f64) * 0.37 + 0.01,
+        // Every mantissa bit in use, as prices computed by an application
+        // are: a short decimal would flatter float formatting.
+        price: (mix >> 11) as f64 / (1u64 << 53) as f64 * 10_000.0,
         amount: format!("{}.{:02}", i % 100_000, (i * 13) % 100),
-        created: driftsum_core::time::format_timestamp(micros),
-        note: (i % 3 == 0).then(|| format!("note {i}")),
+        created: driftsum_core::time::format_timestamp(micros).replacen('T', " ", 1),
+        note: (mix % 10 >= 3).then(|| format!("note {i}")),
+    }
+}
+
+/// A fixed, well-mixed 64-bit value per row (SplitMix64's finalizer).
+fn splitmix(i: u64) -> u64 {
+    let mut z = i.wrapping_add(0x9E37_79B9_7F4A_7C15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^ (z >> 31)
+}
+
+/// How many differences a replica gets: a count, or a share of the rows.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DriftCount {
+    Rows(u64),
+    /// Percent of the source rows (`100` puts a difference at every row).
+    Percent(u8),
+}
+
+impl DriftCount {
+    /// Parses `10`, `10k`, `1M` or `10%`.
+    pub fn parse(s: &str) -> Result<DriftCount, String> {
+        match s.trim().strip_suffix('%') {
+            Some(p) => match p.trim().parse::<u8>() {
+                Ok(p) if p <= 100 => Ok(DriftCount::Percent(p)),
+                _ => Err(format!("{s:?} is not a percentage from 0% to 100%")),
+            },
+            None => super::parse_count(s).map(DriftCount::Rows),
+        }
+    }
+
+    /// The number of differences in a table of `rows` rows.
+    pub fn of(self, rows: u64) -> u64 {
+        match self {
+            DriftCount::Rows(n) => n,
+            DriftCount::Percent(p) => rows * p as u64 / 100,
+        }
+    }
+
+    /// How results name it: `10` or `10%`.
+    pub fn label(self) -> String {
+        match self {
+            DriftCount::Rows(n) => n.to_string(),
+            DriftCount::Percent(p) => format!("{p}%"),
+        }
     }
 }
 
@@ -89,7 +143,8 @@ pub struct Drift {
 /// spread evenly over the key space with a little jitter, kinds in turn
 /// (changed, missing, extra), changed columns in turn. Sorted by index.
 ///
-/// Needs `diffs <= rows / 2` (checked by the caller), so indexes are distinct.
+/// Needs `diffs <= rows` (checked by the caller), so indexes are distinct;
+/// with `diffs == rows` every source row has one.
 pub fn drift(rows: u64, diffs: u64) -> Vec<Drift> {
     (0..diffs)
         .map(|j| {
@@ -214,6 +269,41 @@ mod tests {
         // Each changed row counts on both sides.
         assert_eq!(differing, 2 * 2 + 2 + 2);
         assert_eq!(expected_lines(&d).lines().count(), 6);
+    }
+
+    #[test]
+    fn dense_drift_has_one_difference_per_row() {
+        for rows in [1, 2, 3, 10, 1_000] {
+            let d = drift(rows, rows);
+            assert_eq!(d.len() as u64, rows);
+            assert!(d.iter().enumerate().all(|(i, x)| x.index == i as u64));
+        }
+        let d = drift(1_000, 600);
+        assert!(d.windows(2).all(|w| w[0].index < w[1].index));
+    }
+
+    #[test]
+    fn drift_counts_parse() {
+        assert_eq!(DriftCount::parse("10%"), Ok(DriftCount::Percent(10)));
+        assert_eq!(DriftCount::parse("1k"), Ok(DriftCount::Rows(1_000)));
+        assert_eq!(DriftCount::Percent(10).of(1_000_000), 100_000);
+        assert_eq!(DriftCount::Percent(100).of(7), 7);
+        for bad in ["101%", "-1%", "x%", "%"] {
+            assert!(DriftCount::parse(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn prices_use_the_whole_mantissa_and_notes_are_30_percent_null() {
+        let rows: Vec<Row> = (0..10_000).map(row).collect();
+        let nulls = rows.iter().filter(|r| r.note.is_none()).count();
+        assert!((2_700..3_300).contains(&nulls), "{nulls}");
+        let long = rows
+            .iter()
+            .filter(|r| r.price.to_string().len() > 15)
+            .count();
+        assert!(long > 9_000, "{long}");
+        assert!(rows.iter().all(|r| r.created.as_bytes()[10] == b' '));
     }
 
     #[test]

@@ -29,6 +29,8 @@ pub struct Place {
 pub struct Pair {
     pub rows: u64,
     pub diffs: u64,
+    /// How the drift was asked for (`10` or `10%`): one plot line each.
+    pub drift_label: String,
     pub source: Place,
     pub target: Place,
     pub drift: Vec<Drift>,

@@ -80,7 +80,7 @@ pub struct BenchOptions {
     /// Rows per table, one pair set per size.
     pub sizes: Vec<u64>,
     /// Differences injected into the replica, one pair per count and size.
-    pub diffs: Vec<u64>,
+    pub diffs: Vec<data::DriftCount>,
     /// Where the source lives; a server needs `source_url`.
     pub source_engine: Engine,
     pub source_url: Option<String>,
@@ -142,11 +142,12 @@ fn check_options(opts: &BenchOptions) -> Result<(), BenchError> {
                 "a table size must be at least 1 row".into(),
             ));
         }
-        for &d in &opts.diffs {
-            if d > rows / 2 {
+        for d in &opts.diffs {
+            let d = d.of(rows);
+            if d > rows {
                 return Err(BenchError::Invalid(format!(
-                    "{d} differences do not fit in {rows} rows (at most one per two rows: {})",
-                    rows / 2
+                    "{d} differences do not fit in {rows} rows (at most one per row; \
+                     100% puts one at every row)"
                 )));
             }
         }
@@ -207,7 +208,8 @@ fn pairs_of_size(
         (None, None) => unreachable!("a SQLite source has its file"),
     };
     let mut pairs = Vec::new();
-    for &diffs in &opts.diffs {
+    for count in &opts.diffs {
+        let diffs = count.of(rows);
         let drift = data::drift(rows, diffs);
         let target = match (rep_server.as_mut(), &src_file) {
             (Some(w), _) => {
@@ -232,6 +234,7 @@ fn pairs_of_size(
         pairs.push(Pair {
             rows,
             diffs,
+            drift_label: count.label(),
             source: source.clone(),
             target,
             expected_file: generate::expected_file(dir, rows, diffs, &drift)?,

@@ -175,14 +175,18 @@ pub fn svg(ms: &[Measurement], subtitle: &str) -> String {
         TOP + ph / 2.0
     );
 
-    // One line per difference count.
-    let mut counts: Vec<u64> = pts.iter().map(|m| m.diffs).collect();
-    counts.sort_unstable();
-    counts.dedup();
+    // One line per difference count as asked for (`10`, or `10%` of each
+    // size), in the order given.
+    let mut counts: Vec<&str> = Vec::new();
+    for m in &pts {
+        if !counts.contains(&m.drift.as_str()) {
+            counts.push(&m.drift);
+        }
+    }
     for (i, d) in counts.iter().enumerate() {
         let colour = COLOURS[i % COLOURS.len()];
         let shape = MARKERS[i % MARKERS.len()];
-        let mut line: Vec<&&Measurement> = pts.iter().filter(|m| m.diffs == *d).collect();
+        let mut line: Vec<&&Measurement> = pts.iter().filter(|m| m.drift == *d).collect();
         line.sort_by_key(|m| m.rows);
         let path: Vec<String> = line
             .iter()
@@ -214,13 +218,19 @@ pub fn svg(ms: &[Measurement], subtitle: &str) -> String {
             lx + 28.0
         );
         marker(&mut out, shape, lx + 14.0, ly, colour);
-        let noun = if *d == 1 { "difference" } else { "differences" };
+        let label = match d.strip_suffix('%') {
+            Some(p) => format!("{p}% of rows differ"),
+            None => match d.parse::<u64>() {
+                Ok(1) => "1 difference".to_string(),
+                Ok(n) => format!("{} differences", thousands(n)),
+                Err(_) => escape(d),
+            },
+        };
         let _ = writeln!(
             out,
-            r#"<text x="{:.1}" y="{:.1}">{} {noun}</text>"#,
+            r#"<text x="{:.1}" y="{:.1}">{label}</text>"#,
             lx + 36.0,
             ly + 4.0,
-            thousands(*d)
         );
     }
     out.push_str("</svg>\n");

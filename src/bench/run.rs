@@ -19,6 +19,8 @@ use crate::source;
 pub struct Measurement {
     pub rows: u64,
     pub diffs: u64,
+    /// How the drift was asked for: `10` (differences) or `10%` (of the rows).
+    pub drift: String,
     /// Differences found (always equal to `diffs`: a mismatch is an error).
     pub found: u64,
     /// Wall time of the whole comparison, connecting included.
@@ -89,6 +91,7 @@ pub fn measure_once(pair: &Pair) -> Result<Measurement, BenchError> {
     Ok(Measurement {
         rows: pair.rows,
         diffs: pair.diffs,
+        drift: pair.drift_label.clone(),
         found: t.differences.len() as u64,
         seconds,
         scan_seconds: s.scan_seconds,

@@ -242,10 +242,7 @@ fn pg_line(out: &mut String, r: &Row) {
     let _ = write!(
         out,
         "\t{}\t{:?}\t{}\t{}\t",
-        r.qty,
-        r.price,
-        r.amount,
-        r.created.replace('T', " ")
+        r.qty, r.price, r.amount, r.created
     );
     match &r.note {
         Some(n) => pg_text(out, n),
@@ -275,10 +272,7 @@ fn mysql_tuple(out: &mut String, r: &Row) {
     let _ = write!(
         out,
         ",{},{:e},{},'{}',",
-        r.qty,
-        r.price,
-        r.amount,
-        r.created.replace('T', " ")
+        r.qty, r.price, r.amount, r.created
     );
     match &r.note {
         Some(n) => mysql_str(out, n),
@@ -294,13 +288,24 @@ mod tests {
 
     #[test]
     fn literals() {
+        let with_note = (0..).map(row).find(|r| r.note.is_some()).unwrap();
+        let without = (0..).map(row).find(|r| r.note.is_none()).unwrap();
         let mut s = String::new();
-        pg_line(&mut s, &row(3));
+        pg_line(&mut s, &with_note);
         assert_eq!(s.matches('\t').count(), 6);
-        assert!(s.ends_with("note 3\n"), "{s}");
+        assert!(
+            s.ends_with(&format!("{}\n", with_note.note.unwrap())),
+            "{s}"
+        );
+        let mut s = String::new();
+        pg_line(&mut s, &without);
+        assert!(s.ends_with("\\N\n"), "{s}");
         let mut m = String::new();
-        mysql_tuple(&mut m, &row(1));
+        mysql_tuple(&mut m, &without);
         assert!(m.ends_with(",NULL)"), "{m}");
-        assert!(m.contains("e0,") || m.contains("e-1,"), "{m}");
+        // Prices read back exactly: the shortest exact digits, with an exponent.
+        let price = m.split(',').nth(3).unwrap();
+        assert!(price.contains('e'), "{m}");
+        assert_eq!(price.parse::<f64>().unwrap(), without.price);
     }
 }

@@ -47,10 +47,13 @@ pub struct BenchArgs {
     #[arg(long, value_name = "N,...", value_delimiter = ',',
           value_parser = bench::parse_count, default_value = "10k,100k,1M")]
     pub sizes: Vec<u64>,
-    /// Differences to inject into each replica (one pair per count and size).
-    #[arg(long, value_name = "N,...", value_delimiter = ',',
-          value_parser = bench::parse_count, default_value = "0,10,1000")]
-    pub diffs: Vec<u64>,
+    /// Differences to inject into each replica (one pair per count and
+    /// size): a count (`10`, `1k`) or a share of each size's rows (`10%`;
+    /// `100%` puts a difference at every source row: a wiped or rewritten
+    /// replica).
+    #[arg(long, value_name = "N|P%,...", value_delimiter = ',',
+          value_parser = bench::data::DriftCount::parse, default_value = "0,10,1000")]
+    pub diffs: Vec<bench::data::DriftCount>,
     /// Where the source table lives; the replica is a SQLite file. A server
     /// source is a table this command creates and drops again.
     #[arg(long, value_enum, default_value_t = EngineArg::Sqlite)]
