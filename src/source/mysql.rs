@@ -299,10 +299,10 @@ fn query_error(context: &str, e: sqlx::Error, lock_timeout: Duration) -> SourceE
         return SourceError::query(
             context,
             format!(
-                "another session holds a lock on the table (LOCK TABLES … WRITE, an ALTER \
-                 TABLE or an open write transaction), and it was not released within \
-                 lock_timeout = {secs} s ({e}); compare the table again once the lock is \
-                 released, or wait longer with ?lock_timeout=SECONDS in the URL"
+                "another session holds a lock on the table (LOCK TABLES … WRITE, or a schema \
+                 change such as ALTER TABLE) and did not release it within lock_timeout = \
+                 {secs} s (server error 1205, lock wait timeout); compare the table again once \
+                 the lock is released, or wait longer with ?lock_timeout=SECONDS in the URL"
             ),
         );
     }
@@ -393,11 +393,11 @@ fn decode(row: &MySqlRow, i: usize, wire: Wire, rule: &ColumnRule) -> Result<Val
             None => Value::Null,
             Some(b) => rule.from_blob(b),
         },
-        Wire::DateTime { fsp } => match row.try_get_unchecked::<Option<&[u8]>, _>(i)? {
+        Wire::DateTime { fsp } => match datetime_bytes(row, i)? {
             None => Value::Null,
             Some(b) => datetime::decode(b, false, fsp, rule),
         },
-        Wire::Date => match row.try_get_unchecked::<Option<&[u8]>, _>(i)? {
+        Wire::Date => match datetime_bytes(row, i)? {
             None => Value::Null,
             Some(b) => datetime::decode(b, true, 0, rule),
         },
@@ -411,6 +411,23 @@ fn decode(row: &MySqlRow, i: usize, wire: Wire, rule: &ColumnRule) -> Result<Val
         // Refused before the query runs.
         Wire::Unsupported => Value::Invalid("unsupported type".into()),
     })
+}
+
+/// The binary bytes of a DATE, DATETIME or TIMESTAMP, `None` for NULL.
+///
+/// sqlx calls a zero date (`0000-00-00`, sent with length 0) NULL when asked
+/// for an `Option`, which would make it equal a replica's NULL. Asked for
+/// the bytes themselves it hands them over, and fails only on a real NULL.
+fn datetime_bytes(row: &MySqlRow, i: usize) -> Result<Option<&[u8]>, sqlx::Error> {
+    match row.try_get_unchecked::<&[u8], _>(i) {
+        Ok(b) => Ok(Some(b)),
+        Err(sqlx::Error::ColumnDecode { source, .. })
+            if source.is::<sqlx::error::UnexpectedNullError>() =>
+        {
+            Ok(None)
+        }
+        Err(e) => Err(e),
+    }
 }
 
 /// [`decode`] into a slot of the row buffer, reusing a text value's
