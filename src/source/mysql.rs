@@ -6,13 +6,13 @@
 //! `REPEATABLE READ` transaction started `WITH CONSISTENT SNAPSHOT, READ ONLY`
 //! and held for the connection's life, so the scan and the later range reads
 //! see the same rows. Lock waits are bounded by the URL's `lock_timeout`
-//! ([`options`]), so a locked table is an error, not a hang. Nothing here
+//! (module `options`), so a locked table is an error, not a hang. Nothing here
 //! ever writes.
 //!
 //! Values are read the way the binary protocol delivers them without extra
 //! sqlx features: integers, floats and byte strings natively; decimals, JSON
 //! and enums as the text the server sends (JSON never through a float);
-//! dates and date-times as their binary fields ([`datetime`], which keeps
+//! dates and date-times as their binary fields (module `datetime`, which keeps
 //! zero and impossible days); TIME and UUID cast to text in SQL.
 //! Each is then coerced into the logical type of the scan's [`ColumnRule`]
 //! (which comes from the source schema, so this side may be a replica too).
