@@ -748,7 +748,13 @@ struct Row {
     micros: Option<i64>,
     x: Option<f64>,
     flag: Option<bool>,
+    /// A DATETIME(6) as its stored fields, zero and impossible days included.
+    zd: Option<Fields>,
 }
+
+/// Year, month, day, hour, minute, second, microseconds: what MariaDB stores
+/// for a DATETIME, which under `ALLOW_INVALID_DATES` need not be a real day.
+type Fields = (u16, u8, u8, u8, u8, u8, u32);
 
 type Key = (i64, String);
 
@@ -790,15 +796,48 @@ fn row_strategy() -> impl Strategy<Value = Row> {
             1.0 / 3.0,
         ])),
         prop::option::of(any::<bool>()),
+        prop::option::of(fields_strategy()),
     )
-        .prop_map(|(n, s, cents, micros, x, flag)| Row {
+        .prop_map(|(n, s, cents, micros, x, flag, zd)| Row {
             n,
             s: s.map(str::to_string),
             cents,
             micros,
             x,
             flag,
+            zd,
         })
+}
+
+/// DATETIME fields from the families MariaDB keeps: the zero date (with and
+/// without a time), zero months and days, days past their month's end, real
+/// days at both ends of the range, and fractions next to a second's edges.
+fn fields_strategy() -> impl Strategy<Value = Fields> {
+    let year = prop::sample::select(vec![0u16, 1000, 1970, 2000, 2023, 2024, 9999]);
+    let frac = prop::sample::select(vec![0u32, 1, 500_000, 999_998, 999_999]);
+    let time = (0u8..24, 0u8..60, 0u8..60, frac);
+    prop_oneof![
+        Just((0, 0, 0, 0, 0, 0, 0)),
+        time.clone()
+            .prop_map(|(h, mi, s, us)| (0, 0, 0, h, mi, s, us)),
+        (year.clone(), 0u8..=12, 0u8..=31, time.clone())
+            .prop_map(|(y, m, d, (h, mi, s, us))| (y, m, d, h, mi, s, us)),
+        (year, 1u8..=12, 1u8..=28, time)
+            .prop_map(|(y, m, d, (h, mi, s, us))| (y, m, d, h, mi, s, us)),
+    ]
+}
+
+/// The fields as MySQL prints a DATETIME(6): what a text sync copies.
+fn fields_text(f: Fields) -> String {
+    let (y, m, d, h, mi, s, us) = f;
+    format!("{y:04}-{m:02}-{d:02} {h:02}:{mi:02}:{s:02}.{us:06}")
+}
+
+/// Whether the fields name a real calendar day.
+fn real_day(f: Fields) -> bool {
+    use driftsum::core::time::{civil_from_days, days_from_civil};
+    let (y, m, d) = (f.0 as i64, f.1 as u32, f.2 as u32);
+    (1..=12).contains(&m) && d >= 1 && civil_from_days(days_from_civil(y, m, d)) == (y, m, d)
 }
 
 fn case_strategy() -> impl Strategy<Value = (BTreeMap<Key, Row>, Vec<Mutation>)> {
@@ -872,7 +911,7 @@ fn insert_mysql(db: &mut TestDb, rows: &BTreeMap<Key, Row>) {
         .iter()
         .map(|((g, s), r)| {
             format!(
-                "({g}, {}, {}, {}, {}, {}, {}, {})",
+                "({g}, {}, {}, {}, {}, {}, {}, {}, {})",
                 mysql_literal(s),
                 opt(r.n.map(|n| n.to_string())),
                 opt(r.s.as_deref().map(mysql_literal)),
@@ -882,6 +921,7 @@ fn insert_mysql(db: &mut TestDb, rows: &BTreeMap<Key, Row>) {
                     .map(|m| mysql_literal(&micros_text(m).replace('T', " ")))),
                 opt(r.x.map(|x| format!("{x:e}"))),
                 opt(r.flag.map(|b| (b as i32).to_string())),
+                opt(r.zd.map(|f| mysql_literal(&fields_text(f)))),
             )
         })
         .collect();
@@ -891,7 +931,7 @@ fn insert_mysql(db: &mut TestDb, rows: &BTreeMap<Key, Row>) {
 fn sqlite_replica(rows: &BTreeMap<Key, Row>) -> Replica {
     let replica = Replica::new(
         "CREATE TABLE p (g INTEGER NOT NULL, s TEXT NOT NULL, n INTEGER, t TEXT, c, ts TEXT, \
-         x REAL, f INTEGER, PRIMARY KEY (g, s))",
+         x REAL, f INTEGER, zd TEXT, PRIMARY KEY (g, s))",
     );
     let conn = replica.conn();
     for ((g, s), r) in rows {
@@ -903,8 +943,13 @@ fn sqlite_replica(rows: &BTreeMap<Key, Row>) -> Replica {
                 Sq::Text(cents_text(c))
             }
         });
+        // A real day may be stored in ISO form; any other only as MySQL's text.
+        let zd = r.zd.map(|f| match real_day(f) && f.6 % 2 == 1 {
+            true => fields_text(f).replace(' ', "T"),
+            false => fields_text(f),
+        });
         conn.execute(
-            "INSERT INTO p VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+            "INSERT INTO p VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
             rusqlite::params![
                 g,
                 s,
@@ -913,7 +958,8 @@ fn sqlite_replica(rows: &BTreeMap<Key, Row>) -> Replica {
                 c.unwrap_or(Sq::Null),
                 r.micros.map(micros_text),
                 r.x,
-                r.flag.map(i64::from)
+                r.flag.map(i64::from),
+                zd
             ],
         )
         .expect("insert into replica");
@@ -980,10 +1026,12 @@ fn random_mutations_match_a_naive_reference() {
     runner
         .run(&case_strategy(), |(rows, muts)| {
             let mut db = TestDb::new(&base);
+            // Zero and impossible days are stored as they are.
+            db.exec("SET SESSION sql_mode = 'ALLOW_INVALID_DATES'");
             db.exec(
                 "CREATE TABLE p (g int NOT NULL, s varchar(10) COLLATE utf8mb4_bin NOT NULL, \
                  n bigint, t varchar(20), c decimal(10,2), ts datetime(6), x double, \
-                 f tinyint(1), PRIMARY KEY (g, s))",
+                 f tinyint(1), zd datetime(6), PRIMARY KEY (g, s))",
             );
             insert_mysql(&mut db, &rows);
             let replica_rows = apply(&rows, &muts);
@@ -1240,4 +1288,538 @@ fn no_database_in_the_url_is_a_clear_error() {
     let url = format!("{}://{}@{}", p.scheme, p.user, p.host);
     let err = source::open(&url).err().expect("refused");
     assert!(err.to_string().contains("names no database"), "{err}");
+}
+
+// ---------------------------------------------------------------------------
+// d. Zero and impossible dates, and both ends of the temporal ranges
+// ---------------------------------------------------------------------------
+
+/// One stored temporal value: its column, its text (MySQL's literal, which
+/// is also what MySQL prints and so what a text sync copies), the day a
+/// normalizing reader would turn it into, and a neighbour one step (a
+/// microsecond, a millisecond, a second or a day, by the column) away.
+struct Edge {
+    col: &'static str,
+    text: &'static str,
+    normalized: Option<&'static str>,
+    nudged: Option<&'static str>,
+}
+
+const fn edge(
+    col: &'static str,
+    text: &'static str,
+    normalized: Option<&'static str>,
+    nudged: Option<&'static str>,
+) -> Edge {
+    Edge {
+        col,
+        text,
+        normalized,
+        nudged,
+    }
+}
+
+const EDGES: &[Edge] = &[
+    // DATE: the zero date, zero months and days, days past their month.
+    edge("d", "0000-00-00", None, Some("0000-00-01")),
+    edge("d", "2024-00-00", None, None),
+    edge("d", "2024-00-15", Some("2023-12-15"), Some("2024-00-16")),
+    edge("d", "2024-05-00", Some("2024-04-30"), None),
+    edge("d", "2024-02-31", Some("2024-03-02"), Some("2024-02-30")),
+    edge("d", "2023-02-29", Some("2023-03-01"), None),
+    edge("d", "2024-04-31", Some("2024-05-01"), None),
+    // DATE: real days at the ends of the range, a leap day, year zero.
+    edge("d", "1000-01-01", None, Some("1000-01-02")),
+    edge("d", "9999-12-31", None, Some("9999-12-30")),
+    edge("d", "2024-02-29", None, Some("2024-02-28")),
+    edge("d", "0000-01-01", None, Some("0000-01-02")),
+    // DATETIME: the time of an impossible day counts.
+    edge(
+        "dt",
+        "0000-00-00 00:00:00",
+        None,
+        Some("0000-00-00 00:00:01"),
+    ),
+    edge(
+        "dt",
+        "2024-00-15 10:00:00",
+        None,
+        Some("2024-00-15 23:59:59"),
+    ),
+    edge(
+        "dt",
+        "2024-02-31 10:00:00",
+        Some("2024-03-02 10:00:00"),
+        Some("2024-02-31 10:00:01"),
+    ),
+    edge(
+        "dt",
+        "2024-11-00 00:00:00",
+        Some("2024-10-31 00:00:00"),
+        None,
+    ),
+    edge(
+        "dt",
+        "1000-01-01 00:00:00",
+        None,
+        Some("1000-01-01 00:00:01"),
+    ),
+    edge(
+        "dt",
+        "9999-12-31 23:59:59",
+        None,
+        Some("9999-12-31 23:59:58"),
+    ),
+    // DATETIME(6): every microsecond counts, valid day or not.
+    edge(
+        "dt6",
+        "0000-00-00 00:00:00.000000",
+        None,
+        Some("0000-00-00 00:00:00.000001"),
+    ),
+    edge(
+        "dt6",
+        "2024-00-15 10:00:00.000001",
+        None,
+        Some("2024-00-15 10:00:00.000002"),
+    ),
+    edge(
+        "dt6",
+        "2024-02-31 23:59:59.999999",
+        Some("2024-03-02 23:59:59.999999"),
+        Some("2024-02-31 23:59:59.999998"),
+    ),
+    edge(
+        "dt6",
+        "1000-01-01 00:00:00.000000",
+        None,
+        Some("1000-01-01 00:00:00.000001"),
+    ),
+    edge(
+        "dt6",
+        "9999-12-31 23:59:59.999999",
+        None,
+        Some("9999-12-31 23:59:59.999998"),
+    ),
+    // TIMESTAMP(3) and (6): the zero value and both ends of 1970..2038.
+    edge(
+        "ts",
+        "0000-00-00 00:00:00.000",
+        None,
+        Some("0000-00-00 00:00:00.001"),
+    ),
+    edge(
+        "ts",
+        "1970-01-01 00:00:01.000",
+        None,
+        Some("1970-01-01 00:00:01.001"),
+    ),
+    edge(
+        "ts",
+        "2038-01-19 03:14:07.999",
+        None,
+        Some("2038-01-19 03:14:07.998"),
+    ),
+    edge("ts6", "0000-00-00 00:00:00.000000", None, None),
+    edge(
+        "ts6",
+        "1970-01-01 00:00:01.000000",
+        None,
+        Some("1970-01-01 00:00:01.000001"),
+    ),
+    edge(
+        "ts6",
+        "2038-01-19 03:14:07.999999",
+        None,
+        Some("2038-01-19 03:14:07.999998"),
+    ),
+];
+
+const EDGE_COLUMNS: [&str; 5] = ["d", "dt", "dt6", "ts", "ts6"];
+
+/// A replica of the edge table in which every edge's value is `pick`'s, or
+/// its own text where `pick` gives none; returns the (row, column) pairs
+/// that differ from the source.
+fn edge_replica(
+    pick: impl Fn(&Edge) -> Option<Option<&'static str>>,
+) -> (Replica, BTreeSet<(i64, String)>) {
+    let replica = Replica::new(
+        "CREATE TABLE z (id INTEGER PRIMARY KEY, d TEXT, dt TEXT, dt6 TEXT, ts TEXT, ts6 TEXT)",
+    );
+    let conn = replica.conn();
+    let mut changed = BTreeSet::new();
+    for (i, e) in EDGES.iter().enumerate() {
+        let value = match pick(e) {
+            Some(v) => {
+                changed.insert((i as i64, e.col.to_string()));
+                v
+            }
+            None => Some(e.text),
+        };
+        conn.execute(
+            &format!("INSERT INTO z (id, {}) VALUES (?1, ?2)", e.col),
+            rusqlite::params![i as i64, value],
+        )
+        .expect("insert into replica");
+    }
+    (replica, changed)
+}
+
+/// The (row, column) pairs a comparison found changed; no row missing or extra.
+fn changed_cells(t: &TableOutcome) -> BTreeSet<(i64, String)> {
+    assert_eq!(t.error, None, "the comparison failed");
+    t.differences
+        .iter()
+        .flat_map(|d| {
+            assert_eq!(d.kind, DiffKind::Changed, "{d:#?}");
+            let Value::Int(id) = d.key[0] else {
+                panic!("unexpected key {:?}", d.key)
+            };
+            d.changed
+                .iter()
+                .map(move |&c| (id as i64, t.columns[c].clone()))
+        })
+        .collect()
+}
+
+/// Zero dates, zero months and days and `ALLOW_INVALID_DATES` days are
+/// values of their own: equal to the same text in the replica, different
+/// from NULL, from the day they would normalize to and from a neighbour one
+/// microsecond (or second, or day) away. Real days at both ends of each
+/// type's range compare as days.
+#[test]
+fn zero_and_impossible_dates_are_values_of_their_own() {
+    let Some(base) = server_url() else { return };
+    let mut db = TestDb::new(&base);
+    db.exec("SET SESSION sql_mode = 'ALLOW_INVALID_DATES'");
+    db.exec(
+        "CREATE TABLE z (id int PRIMARY KEY, d date NULL, dt datetime NULL, \
+         dt6 datetime(6) NULL, ts timestamp(3) NULL, ts6 timestamp(6) NULL)",
+    );
+    for (i, e) in EDGES.iter().enumerate() {
+        db.exec(&format!(
+            "INSERT INTO z (id, {}) VALUES ({i}, '{}')",
+            e.col, e.text
+        ));
+    }
+    // Each family's replica, in a shallow and a deep tree (range reads).
+    type Pick = fn(&Edge) -> Option<Option<&'static str>>;
+    let families: [(&str, Pick); 4] = [
+        ("the same text", |_| None),
+        ("NULL", |_| Some(None)),
+        ("the normalized day", |e| e.normalized.map(Some)),
+        ("a neighbour", |e| e.nudged.map(Some)),
+    ];
+    for (family, pick) in families {
+        let (replica, want) = edge_replica(pick);
+        for shape in [
+            Shape::default(),
+            Shape {
+                leaf_target: 2,
+                fanout: 2,
+            },
+        ] {
+            let mut run = diff_with(
+                &db.url(),
+                &replica.url(),
+                "z",
+                ColumnChoice::default(),
+                shape,
+            );
+            let t = run.tables.remove(0);
+            assert_eq!(t.source_rows, EDGES.len() as u64);
+            assert_eq!(changed_cells(&t), want, "replica holding {family}");
+        }
+        if family == "the same text" {
+            assert!(want.is_empty());
+        }
+    }
+    // Every column's every family is exercised.
+    for c in EDGE_COLUMNS {
+        assert!(
+            EDGES.iter().any(|e| e.col == c && e.nudged.is_some()),
+            "{c}"
+        );
+    }
+
+    // MariaDB against MariaDB: a copy is in sync; a normalized day is drift.
+    db.exec("CREATE TABLE z2 LIKE z");
+    db.exec("INSERT INTO z2 SELECT * FROM z");
+    assert_in_sync(&diff(&db.url(), &db.url(), "z=z2"));
+    db.exec("UPDATE z2 SET dt = '2024-03-02 10:00:00' WHERE dt = '2024-02-31 10:00:00'");
+    db.exec(
+        "UPDATE z2 SET dt6 = '2024-00-15 10:00:00.000002' WHERE dt6 = '2024-00-15 10:00:00.000001'",
+    );
+    let t = diff(&db.url(), &db.url(), "z=z2");
+    let at = |col: &str, text: &str| {
+        let i = EDGES
+            .iter()
+            .position(|e| e.col == col && e.text == text)
+            .expect("an edge");
+        (i as i64, col.to_string())
+    };
+    assert_eq!(
+        changed_cells(&t),
+        BTreeSet::from([
+            at("dt", "2024-02-31 10:00:00"),
+            at("dt6", "2024-00-15 10:00:00.000001")
+        ])
+    );
+}
+
+/// The values as read show what they are: the stored text, never NULL and
+/// never another day.
+#[test]
+fn impossible_dates_read_as_their_text() {
+    let Some(base) = server_url() else { return };
+    let mut db = TestDb::new(&base);
+    db.exec("SET SESSION sql_mode = 'ALLOW_INVALID_DATES'");
+    db.exec("CREATE TABLE z (id int PRIMARY KEY, d date, dt datetime(6))");
+    db.exec(
+        "INSERT INTO z VALUES (1, '0000-00-00', '0000-00-00 00:00:00'), \
+         (2, '2024-02-31', '2024-00-15 10:00:00.5'), (3, '2024-03-02', '2024-03-02 00:00:00')",
+    );
+    let mut src = open(&db.url());
+    let schema = src.schema("z").expect("schema");
+    let spec = ScanSpec {
+        table: "z".into(),
+        key: vec![col(&schema, "id")],
+        values: vec![col(&schema, "d"), col(&schema, "dt")],
+        filter: None,
+    };
+    let mut rows = Vec::new();
+    src.scan(&spec, None, &mut |r| {
+        rows.push(r.to_vec());
+        Ok(())
+    })
+    .expect("scan");
+    let day = ColumnRule::new(LogicalType::Date);
+    let dt = ColumnRule::new(LogicalType::TimestampNaive { precision: 6 });
+    let inv = |s: &str| Value::Invalid(s.to_string());
+    assert_eq!(
+        rows,
+        vec![
+            vec![
+                Value::Int(1),
+                inv("0000-00-00"),
+                inv("0000-00-00 00:00:00.000000")
+            ],
+            vec![
+                Value::Int(2),
+                inv("2024-02-31"),
+                inv("2024-00-15 10:00:00.500000")
+            ],
+            vec![
+                Value::Int(3),
+                day.from_text("2024-03-02"),
+                dt.from_text("2024-03-02T00:00:00")
+            ],
+        ]
+    );
+}
+
+// ---------------------------------------------------------------------------
+// e. Locks held by another session
+// ---------------------------------------------------------------------------
+
+/// A table another session holds `LOCK TABLES … WRITE` on is an error naming
+/// the lock after `lock_timeout`, and the run goes on: the other tables are
+/// compared, in the same snapshot.
+#[test]
+fn a_locked_table_is_an_error_naming_the_lock_and_the_others_are_compared() {
+    let Some(base) = server_url() else { return };
+    let mut db = TestDb::new(&base);
+    for t in ["a_locked", "b_free", "c_free"] {
+        db.exec(&format!("CREATE TABLE {t} (id int PRIMARY KEY, v int)"));
+        db.exec(&format!("INSERT INTO {t} VALUES (1, 10), (2, 20), (3, 30)"));
+    }
+    let replica = Replica::new(
+        "CREATE TABLE a_locked (id INTEGER PRIMARY KEY, v INTEGER);
+         CREATE TABLE b_free (id INTEGER PRIMARY KEY, v INTEGER);
+         CREATE TABLE c_free (id INTEGER PRIMARY KEY, v INTEGER);
+         INSERT INTO a_locked VALUES (1, 10), (2, 20), (3, 30);
+         INSERT INTO b_free VALUES (1, 10), (2, 21), (3, 30);
+         INSERT INTO c_free VALUES (1, 10), (2, 20), (3, 30);",
+    );
+    let mut locker = Admin::connect(&db.url());
+    locker.exec("LOCK TABLES a_locked WRITE");
+
+    for (limit, secs) in [("?lock_timeout=2s", 2u64), ("?lock_timeout=1", 1)] {
+        let url = format!("{}{limit}", db.url());
+        let replica_url = replica.url();
+        let started = Instant::now();
+        // On its own thread, so a diff that waits on the lock for ever
+        // fails this test instead of hanging it.
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let mut s = open(&url);
+            let mut t = open(&replica_url);
+            let run = check::diff(s.as_mut(), t.as_mut(), &DiffOptions::default(), &|_, _| {});
+            let _ = tx.send(run);
+        });
+        let run = rx
+            .recv_timeout(Duration::from_secs(secs + 30))
+            .expect("the diff returns after the lock timeout")
+            .expect("the run itself goes on");
+        let took = started.elapsed();
+        assert!(
+            took >= Duration::from_secs(secs) && took < Duration::from_secs(secs + 20),
+            "took {took:?} with lock_timeout {secs} s"
+        );
+        let names: Vec<&str> = run.tables.iter().map(|t| t.table.as_str()).collect();
+        assert_eq!(names, ["a_locked", "b_free", "c_free"]);
+        let err = run.tables[0]
+            .error
+            .as_deref()
+            .expect("the locked table fails");
+        println!("{err}");
+        assert!(err.contains("\"a_locked\""), "{err}");
+        assert!(err.contains("holds a lock on the table"), "{err}");
+        assert!(err.contains(&format!("lock_timeout = {secs} s")), "{err}");
+        assert!(!err.contains("password"), "{err}");
+        assert_one_change(&run.tables[1], Value::Int(2), "v");
+        assert_in_sync(&run.tables[2]);
+        assert_eq!(run.exit_code(), 2);
+    }
+
+    // Once the lock is released the same table compares.
+    locker.exec("UNLOCK TABLES");
+    assert_in_sync(&diff(&db.url(), &replica.url(), "a_locked"));
+}
+
+/// The command line, with the default timeout (5 s): exit 2, the locked
+/// table named with its lock, the other table reported.
+#[test]
+fn the_cli_reports_a_locked_table_after_the_default_timeout() {
+    let Some(base) = server_url() else { return };
+    let mut db = TestDb::new(&base);
+    db.exec("CREATE TABLE a_locked (id int PRIMARY KEY, v int)");
+    db.exec("CREATE TABLE b_free (id int PRIMARY KEY, v int)");
+    db.exec("INSERT INTO a_locked VALUES (1, 10)");
+    db.exec("INSERT INTO b_free VALUES (1, 10)");
+    let replica = Replica::new(
+        "CREATE TABLE a_locked (id INTEGER PRIMARY KEY, v INTEGER);
+         CREATE TABLE b_free (id INTEGER PRIMARY KEY, v INTEGER);
+         INSERT INTO a_locked VALUES (1, 10);
+         INSERT INTO b_free VALUES (1, 10);",
+    );
+    let mut locker = Admin::connect(&db.url());
+    locker.exec("LOCK TABLES a_locked WRITE");
+    let started = Instant::now();
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_driftsum"))
+        .args(["diff", "--source", &db.url(), "--target", &replica.url()])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("run driftsum");
+    // A run that waits on the lock for ever is stopped, and fails the test.
+    while child.try_wait().expect("waiting for driftsum").is_none() {
+        if started.elapsed() > Duration::from_secs(60) {
+            let _ = child.kill();
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let out = child.wait_with_output().expect("driftsum's output");
+    let took = started.elapsed();
+    locker.exec("UNLOCK TABLES");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    println!("{stdout}\n{stderr}");
+    assert_eq!(out.status.code(), Some(2), "{stdout}\n{stderr}");
+    assert!(
+        took >= Duration::from_secs(5) && took < Duration::from_secs(30),
+        "took {took:?}"
+    );
+    let line = stdout
+        .lines()
+        .find(|l| l.contains("a_locked"))
+        .unwrap_or_else(|| panic!("no line for the locked table in {stdout}"));
+    assert!(line.contains("lock_timeout = 5 s"), "{line}");
+    let free = stdout
+        .lines()
+        .find(|l| l.contains("b_free"))
+        .unwrap_or_else(|| panic!("no line for the free table in {stdout}"));
+    assert!(free.contains("in sync"), "{free}");
+}
+
+#[test]
+fn a_malformed_lock_timeout_is_a_clear_error() {
+    let Some(base) = server_url() else { return };
+    let db = TestDb::new(&base);
+    for bad in ["0", "5m", "1.5", "x"] {
+        let url = format!("{}?lock_timeout={bad}", db.url());
+        let err = source::open(&url).err().expect("refused").to_string();
+        assert!(err.contains("lock_timeout"), "{err}");
+        assert!(err.contains("lock_timeout=5s"), "{err}");
+    }
+}
+
+// ---------------------------------------------------------------------------
+// f. JSON numbers on MariaDB
+// ---------------------------------------------------------------------------
+
+/// JSON numbers are compared exactly: digits past an f64's precision, and
+/// integers past u64, are values of their own. The connector hands the text
+/// over unparsed; the core compares the numbers. Needs the core's exact JSON
+/// numbers (H1's change): until then the drifted rows read as in sync.
+#[test]
+fn json_numbers_are_compared_exactly() {
+    let Some(base) = server_url() else { return };
+    let mut db = TestDb::new(&base);
+    db.exec("CREATE TABLE j (id int PRIMARY KEY, v json)");
+    // Source text, replica text, whether they are the same JSON.
+    let cases: &[(&str, &str, bool)] = &[
+        (
+            r#"{"n": 12345678901234567890123}"#,
+            r#"{"n": 12345678901234567890124}"#,
+            false,
+        ),
+        (r#"{"p": 0.1}"#, r#"{"p": 0.10000000000000001}"#, false),
+        (
+            r#"{"big": 18446744073709551616}"#,
+            r#"{"big": 18446744073709551617}"#,
+            false,
+        ),
+        (r#"[9007199254740993]"#, r#"[9007199254740992]"#, false),
+        (
+            r#"{"n": -12345678901234567890123}"#,
+            r#"{"n":-12345678901234567890123}"#,
+            true,
+        ),
+        (
+            r#"{"big": 18446744073709551616, "a": 1}"#,
+            r#"{"a":1,"big":18446744073709551616}"#,
+            true,
+        ),
+        (r#"{"p": 0.1}"#, r#"{ "p" : 0.1 }"#, true),
+    ];
+    let replica = Replica::new("CREATE TABLE j (id INTEGER PRIMARY KEY, v TEXT)");
+    for (i, (src, tgt, _)) in cases.iter().enumerate() {
+        db.exec(&format!(
+            "INSERT INTO j VALUES ({i}, {})",
+            mysql_literal(src)
+        ));
+        replica
+            .conn()
+            .execute(
+                "INSERT INTO j VALUES (?1, ?2)",
+                rusqlite::params![i as i64, tgt],
+            )
+            .expect("insert into replica");
+    }
+    let t = diff(&db.url(), &replica.url(), "j");
+    let want: BTreeSet<(i64, String)> = cases
+        .iter()
+        .enumerate()
+        .filter(|(_, c)| !c.2)
+        .map(|(i, _)| (i as i64, "v".to_string()))
+        .collect();
+    assert_eq!(changed_cells(&t), want);
+    // And the column is read as JSON, from its text.
+    let mut src = open(&db.url());
+    assert_eq!(
+        src.schema("j").expect("schema").column("v").expect("v").ty,
+        LogicalType::Json
+    );
 }

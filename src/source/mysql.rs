@@ -5,11 +5,15 @@
 //! The session reads in UTC (`time_zone = '+00:00'`) and utf8mb4, inside one
 //! `REPEATABLE READ` transaction started `WITH CONSISTENT SNAPSHOT, READ ONLY`
 //! and held for the connection's life, so the scan and the later range reads
-//! see the same rows. Nothing here ever writes.
+//! see the same rows. Lock waits are bounded by the URL's `lock_timeout`
+//! (module `options`), so a locked table is an error, not a hang. Nothing here
+//! ever writes.
 //!
 //! Values are read the way the binary protocol delivers them without extra
 //! sqlx features: integers, floats and byte strings natively; decimals, JSON
-//! and enums as the text the server sends; temporal types cast to text in SQL.
+//! and enums as the text the server sends (JSON never through a float);
+//! dates and date-times as their binary fields (module `datetime`, which keeps
+//! zero and impossible days); TIME and UUID cast to text in SQL.
 //! Each is then coerced into the logical type of the scan's [`ColumnRule`]
 //! (which comes from the source schema, so this side may be a replica too).
 //! Text keys are ordered and bounded as utf8mb4 bytes (`CAST(… AS BINARY)`),
@@ -19,12 +23,16 @@
 use std::collections::HashMap;
 use std::str::FromStr;
 use std::sync::Arc;
+use std::time::Duration;
 
 use driftsum_core::coerce::ColumnRule;
-use driftsum_core::{time, LogicalType, Value};
+use driftsum_core::{LogicalType, Value};
 use futures_util::TryStreamExt;
 use sqlx::mysql::{MySql, MySqlArguments, MySqlConnectOptions, MySqlConnection, MySqlRow};
 use sqlx::{AssertSqlSafe, ConnectOptions, Connection, Row};
+
+mod datetime;
+mod options;
 
 use super::server::{self, CONNECT_TIMEOUT};
 use super::url::redact;
@@ -32,6 +40,10 @@ use super::{Column, KeyBounds, RowSink, ScanSpec, Source, SourceError, TableSche
 
 /// MySQL's error number for a missing table.
 const ER_NO_SUCH_TABLE: u16 = 1146;
+
+/// MySQL's error number for a lock wait that timed out (a table lock, a
+/// metadata lock or a row lock).
+const ER_LOCK_WAIT_TIMEOUT: u16 = 1205;
 
 /// A read-only MySQL connection, inside one consistent-snapshot transaction.
 pub struct MySqlSource {
@@ -42,6 +54,8 @@ pub struct MySqlSource {
     location: String,
     /// Column layouts already read (the snapshot does not change them).
     tables: HashMap<String, Arc<TableInfo>>,
+    /// How long a read waits for another session's lock.
+    lock_timeout: Duration,
 }
 
 /// How a column's values come over the wire, and so how they are read.
@@ -58,8 +72,9 @@ enum Wire {
     /// Byte strings.
     Bytes,
     /// DATETIME and TIMESTAMP (which the UTC session reads in UTC), in the
-    /// binary protocol's date-time layout, parsed by hand.
-    DateTime,
+    /// binary protocol's date-time layout, parsed by hand; `fsp` is the
+    /// declared number of fractional digits.
+    DateTime { fsp: u8 },
     /// DATE, in the binary protocol's layout.
     Date,
     /// TIME and UUIDs, cast to text in SQL.
@@ -169,7 +184,9 @@ fn wire(column_type: &str, ty: Option<LogicalType>) -> Wire {
         Some(T::Float { .. }) => Wire::Float,
         Some(T::Decimal { .. } | T::Text | T::Json) => Wire::Text,
         Some(T::Bytes) => Wire::Bytes,
-        Some(T::Timestamp { .. } | T::TimestampNaive { .. }) => Wire::DateTime,
+        Some(T::Timestamp { precision } | T::TimestampNaive { precision }) => {
+            Wire::DateTime { fsp: precision }
+        }
         Some(T::Date) => Wire::Date,
         Some(T::Time { .. } | T::Uuid) => Wire::Cast,
         Some(T::Dynamic) => Wire::Unsupported,
@@ -278,6 +295,24 @@ fn error_number(e: &sqlx::Error) -> Option<u16> {
         .map(|m| m.number())
 }
 
+/// A query's error for a message: a lock wait that timed out names the lock
+/// and the way out, since the table is only busy, not broken.
+fn query_error(context: &str, e: sqlx::Error, lock_timeout: Duration) -> SourceError {
+    if error_number(&e) == Some(ER_LOCK_WAIT_TIMEOUT) {
+        let secs = lock_timeout.as_secs();
+        return SourceError::query(
+            context,
+            format!(
+                "another session holds a lock on the table (LOCK TABLES … WRITE, or a schema \
+                 change such as ALTER TABLE) and did not release it within lock_timeout = \
+                 {secs} s (server error 1205, lock wait timeout); compare the table again once \
+                 the lock is released, or wait longer with ?lock_timeout=SECONDS in the URL"
+            ),
+        );
+    }
+    SourceError::query(context, e)
+}
+
 /// Text of column `i` of a metadata row.
 fn text_at(row: &MySqlRow, i: usize) -> Result<Option<String>, sqlx::Error> {
     let b: Option<&[u8]> = row.try_get_unchecked(i)?;
@@ -335,43 +370,6 @@ fn select_expr(col: &ColInfo) -> String {
     }
 }
 
-/// A DATE, DATETIME or TIMESTAMP in the binary protocol: a length byte (0,
-/// 4, 7 or 11), year (u16 LE), month, day, then hour, minute, second and
-/// microseconds (u32 LE) as the length allows. Zero dates and impossible
-/// dates are not instants: they become invalid values (a difference).
-fn binary_datetime(b: &[u8], wire: Wire, rule: &ColumnRule) -> Value {
-    let len = b.first().copied().unwrap_or(0) as usize;
-    let body = b.get(1..1 + len).unwrap_or(&[]);
-    if len == 0 || body.len() < 4 {
-        return Value::Invalid("0000-00-00".into());
-    }
-    let year = u16::from_le_bytes([body[0], body[1]]) as i64;
-    let (month, day) = (body[2] as u32, body[3] as u32);
-    let at = |k: usize| body.get(k).copied().unwrap_or(0) as i64;
-    let micros = body
-        .get(7..11)
-        .map_or(0, |m| u32::from_le_bytes([m[0], m[1], m[2], m[3]]) as i64);
-    if !(1..=12).contains(&month)
-        || !(1..=31).contains(&day)
-        || at(4) > 23
-        || at(5) > 59
-        || at(6) > 59
-    {
-        return Value::Invalid(format!("{year:04}-{month:02}-{day:02}"));
-    }
-    let days = time::days_from_civil(year, month, day);
-    let total = days * time::MICROS_PER_DAY
-        + ((at(4) * 60 + at(5)) * 60 + at(6)) * time::MICROS_PER_SEC
-        + micros;
-    match (wire, rule.ty) {
-        (Wire::Date, LogicalType::Date) => Value::Date(days as i32),
-        (_, LogicalType::Timestamp { .. }) => rule.finish(Value::Timestamp(total)),
-        (_, LogicalType::TimestampNaive { .. }) => rule.finish(Value::TimestampNaive(total)),
-        // Read as another type (a cross-type comparison): through its text.
-        _ => rule.from_text(&format!("{}Z", time::format_timestamp(total))),
-    }
-}
-
 /// Decodes column `i` of `row`, read as `wire`, into `rule`'s logical type.
 fn decode(row: &MySqlRow, i: usize, wire: Wire, rule: &ColumnRule) -> Result<Value, sqlx::Error> {
     Ok(match wire {
@@ -399,9 +397,13 @@ fn decode(row: &MySqlRow, i: usize, wire: Wire, rule: &ColumnRule) -> Result<Val
             None => Value::Null,
             Some(b) => rule.from_blob(b),
         },
-        Wire::DateTime | Wire::Date => match row.try_get_unchecked::<Option<&[u8]>, _>(i)? {
+        Wire::DateTime { fsp } => match datetime_bytes(row, i)? {
             None => Value::Null,
-            Some(b) => binary_datetime(b, wire, rule),
+            Some(b) => datetime::decode(b, false, fsp, rule),
+        },
+        Wire::Date => match datetime_bytes(row, i)? {
+            None => Value::Null,
+            Some(b) => datetime::decode(b, true, 0, rule),
         },
         Wire::Text | Wire::Cast => match row.try_get_unchecked::<Option<&[u8]>, _>(i)? {
             None => Value::Null,
@@ -413,6 +415,23 @@ fn decode(row: &MySqlRow, i: usize, wire: Wire, rule: &ColumnRule) -> Result<Val
         // Refused before the query runs.
         Wire::Unsupported => Value::Invalid("unsupported type".into()),
     })
+}
+
+/// The binary bytes of a DATE, DATETIME or TIMESTAMP, `None` for NULL.
+///
+/// sqlx calls a zero date (`0000-00-00`, sent with length 0) NULL when asked
+/// for an `Option`, which would make it equal a replica's NULL. Asked for
+/// the bytes themselves it hands them over, and fails only on a real NULL.
+fn datetime_bytes(row: &MySqlRow, i: usize) -> Result<Option<&[u8]>, sqlx::Error> {
+    match row.try_get_unchecked::<&[u8], _>(i) {
+        Ok(b) => Ok(Some(b)),
+        Err(sqlx::Error::ColumnDecode { source, .. })
+            if source.is::<sqlx::error::UnexpectedNullError>() =>
+        {
+            Ok(None)
+        }
+        Err(e) => Err(e),
+    }
 }
 
 /// [`decode`] into a slot of the row buffer, reusing a text value's
@@ -450,6 +469,8 @@ impl MySqlSource {
         };
         let opts = MySqlConnectOptions::from_str(url)
             .map_err(|e| open_err(format!("not a valid MySQL URL: {e}")))?;
+        let lock_timeout = options::lock_timeout(url)
+            .map_err(|m| SourceError::BadUrl(format!("{location}: {m}")))?;
         if opts.get_database().is_none_or(str::is_empty) {
             return Err(SourceError::BadUrl(format!(
                 "{location} names no database; write mysql://USER@HOST:PORT/DATABASE"
@@ -464,13 +485,19 @@ impl MySqlSource {
         let what = format!("connecting to {location}");
         let conn = server::block_on_timeout(&rt, CONNECT_TIMEOUT, &what, async {
             let mut conn = opts.connect().await.map_err(|e| open_err(e.to_string()))?;
+            // Both lock waits are bounded: a table lock or a metadata lock
+            // (`lock_wait_timeout`, a day by default) and a row lock
+            // (`innodb_lock_wait_timeout`); a whole number of seconds.
+            let secs = lock_timeout.as_secs();
             for sql in [
-                "SET time_zone = '+00:00'",
-                "SET NAMES utf8mb4",
-                "SET SESSION TRANSACTION ISOLATION LEVEL REPEATABLE READ",
-                "START TRANSACTION WITH CONSISTENT SNAPSHOT, READ ONLY",
+                "SET time_zone = '+00:00'".to_string(),
+                "SET NAMES utf8mb4".to_string(),
+                format!("SET SESSION lock_wait_timeout = {secs}"),
+                format!("SET SESSION innodb_lock_wait_timeout = {secs}"),
+                "SET SESSION TRANSACTION ISOLATION LEVEL REPEATABLE READ".to_string(),
+                "START TRANSACTION WITH CONSISTENT SNAPSHOT, READ ONLY".to_string(),
             ] {
-                sqlx::raw_sql(sql)
+                sqlx::raw_sql(AssertSqlSafe(sql.as_str()))
                     .execute(&mut conn)
                     .await
                     .map_err(|e| open_err(format!("{sql}: {e}")))?;
@@ -482,6 +509,7 @@ impl MySqlSource {
             rt,
             location,
             tables: HashMap::new(),
+            lock_timeout,
         })
     }
 
@@ -527,7 +555,8 @@ impl MySqlSource {
             return Ok(Arc::clone(t));
         }
         let context = format!("reading the schema of table {table:?} in {}", self.location);
-        let qerr = |e: sqlx::Error| SourceError::query(&context, e);
+        let lock_timeout = self.lock_timeout;
+        let qerr = |e: sqlx::Error| query_error(&context, e, lock_timeout);
         let cols = self
             .meta(
                 &context,
@@ -647,7 +676,9 @@ impl MySqlSource {
         let sql = format!("SELECT * FROM {} LIMIT 0", quote_ident(table));
         let r = rt.block_on(async { sqlx::raw_sql(AssertSqlSafe(sql)).execute(conn).await });
         match r {
-            Err(e) if error_number(&e) != Some(ER_NO_SUCH_TABLE) => SourceError::query(context, e),
+            Err(e) if error_number(&e) != Some(ER_NO_SUCH_TABLE) => {
+                query_error(context, e, self.lock_timeout)
+            }
             _ => no_table,
         }
     }
@@ -801,6 +832,7 @@ impl Source for MySqlSource {
         }
 
         let context = format!("reading table {:?} in {}", spec.table, self.location);
+        let lock_timeout = self.lock_timeout;
         let (conn, rt) = self.conn_and_rt()?;
         let mut q: sqlx::query::Query<'_, MySql, MySqlArguments> = sqlx::query(AssertSqlSafe(sql));
         for p in params {
@@ -818,7 +850,7 @@ impl Source for MySqlSource {
             while let Some(row) = rows
                 .try_next()
                 .await
-                .map_err(|e| SourceError::query(&context, e))?
+                .map_err(|e| query_error(&context, e, lock_timeout))?
             {
                 for (i, ((wire, rule), slot)) in rules.iter().zip(buf.iter_mut()).enumerate() {
                     decode_into(slot, &row, i, *wire, rule).map_err(|e| {
@@ -835,47 +867,6 @@ impl Source for MySqlSource {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn binary_datetimes() {
-        let naive = ColumnRule::new(LogicalType::TimestampNaive { precision: 6 });
-        let utc = ColumnRule::new(LogicalType::Timestamp { precision: 6 });
-        // 2024-03-01 10:00:00.000005
-        let b = [11, 0xE8, 0x07, 3, 1, 10, 0, 0, 5, 0, 0, 0];
-        assert_eq!(
-            binary_datetime(&b, Wire::DateTime, &naive),
-            naive.from_text("2024-03-01 10:00:00.000005")
-        );
-        assert_eq!(
-            binary_datetime(
-                &b[..8]
-                    .iter()
-                    .copied()
-                    .map(|x| if x == 11 { 7 } else { x })
-                    .collect::<Vec<_>>(),
-                Wire::DateTime,
-                &utc
-            ),
-            utc.from_text("2024-03-01T10:00:00Z")
-        );
-        let date = ColumnRule::new(LogicalType::Date);
-        assert_eq!(
-            binary_datetime(&[4, 0xB1, 0x07, 7, 20], Wire::Date, &date),
-            date.from_text("1969-07-20")
-        );
-        assert!(matches!(
-            binary_datetime(&[0], Wire::Date, &date),
-            Value::Invalid(_)
-        ));
-        assert!(matches!(
-            binary_datetime(&[4, 0xE8, 0x07, 13, 1], Wire::Date, &date),
-            Value::Invalid(_)
-        ));
-        assert!(matches!(
-            binary_datetime(&[11, 1], Wire::DateTime, &naive),
-            Value::Invalid(_)
-        ));
-    }
 
     #[test]
     fn column_types_map() {
@@ -959,7 +950,11 @@ mod tests {
         assert_eq!(wire("bigint(20)", logical_type("bigint(20)")), Wire::Int);
         assert_eq!(
             wire("timestamp(6)", logical_type("timestamp(6)")),
-            Wire::DateTime
+            Wire::DateTime { fsp: 6 }
+        );
+        assert_eq!(
+            wire("datetime", logical_type("datetime")),
+            Wire::DateTime { fsp: 0 }
         );
         assert_eq!(wire("bit(1)", logical_type("bit(1)")), Wire::Unsupported);
     }
