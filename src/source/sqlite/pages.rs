@@ -99,6 +99,8 @@ type Unfetch =
 struct Map {
     base: *const u8,
     len: usize,
+    /// Pages handed out since the mapping last gave its memory back.
+    handed: std::cell::Cell<usize>,
     unfetch: Unfetch,
     control: FileControl,
     old_limit: ffi::sqlite3_int64,
@@ -237,6 +239,7 @@ impl<'c> PageFile<'c> {
         Some(Map {
             base: p.cast_const().cast(),
             len,
+            handed: std::cell::Cell::new(0),
             unfetch,
             control,
             old_limit,
@@ -249,6 +252,20 @@ impl<'c> PageFile<'c> {
         let start = (page as usize).checked_sub(1)? * self.page_size;
         if start + self.page_size > map.len {
             return None;
+        }
+        // Mapped pages count as this process's memory until unmapped: let
+        // the kernel drop them now and then (they are still in the page
+        // cache, and fault back in if touched again), so a scan's resident
+        // set stays small instead of growing to the file's size.
+        map.handed.set(map.handed.get() + 1);
+        if map.handed.get() * self.page_size >= RELEASE_EVERY_BYTES {
+            map.handed.set(0);
+            // SAFETY: the range is the mapping SQLite made and this reader
+            // holds; MADV_DONTNEED on a shared file mapping keeps its
+            // contents (they are the file's), only the page-table entries go.
+            unsafe {
+                libc::madvise(map.base.cast_mut().cast(), map.len, libc::MADV_DONTNEED);
+            }
         }
         // SAFETY: the mapping holds `map.len` bytes of the file from `base`
         // for as long as this reader keeps its xFetch reference (until drop),
@@ -306,6 +323,9 @@ impl Drop for PageFile<'_> {
         }
     }
 }
+
+/// How much of a mapping is used between two releases of its memory.
+const RELEASE_EVERY_BYTES: usize = 32 * 1024 * 1024;
 
 /// Most bytes read ahead in one call.
 const READ_AHEAD_BYTES: usize = 256 * 1024;
@@ -799,6 +819,12 @@ mod tests {
                 for p in 1..=pages {
                     file.read_page::<()>(p, &mut buf).expect("read");
                     assert_eq!(file.mapped(p), Some(&buf[..]), "page {p}");
+                }
+                // Past the point where the mapping's memory is given back,
+                // pages still read as they are.
+                let first = file.mapped(1).expect("page 1").to_vec();
+                for _ in 0..RELEASE_EVERY_BYTES / page_size + 2 {
+                    assert_eq!(file.mapped(1), Some(&first[..]));
                 }
                 assert_eq!(file.mapped(pages + 1), None);
                 assert_eq!(file.mapped(0), None);
