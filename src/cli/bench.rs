@@ -3,7 +3,6 @@
 
 use std::path::PathBuf;
 
-use anyhow::Context;
 use clap::{Args, ValueEnum};
 
 use driftsum::bench::{self, output, plot, BenchOptions, Engine, Event};
@@ -165,8 +164,9 @@ pub fn run(args: BenchArgs) -> anyhow::Result<u8> {
         ("bench.svg", plot::svg(&results, &subtitle)),
     ];
     for (name, text) in files {
-        let path = out.join(name);
-        std::fs::write(&path, text).with_context(|| format!("writing {}", path.display()))?;
+        // Replaced through a temporary file: a link planted at a result's
+        // name is replaced, never written through.
+        driftsum::bench::generate::write_file(&out.join(name), text.as_bytes())?;
     }
     eprintln!(
         "driftsum bench: wrote bench.csv, bench.json, bench.md and bench.svg to {}",
