@@ -6,6 +6,7 @@ use std::path::PathBuf;
 use clap::{Args, ValueEnum};
 
 use driftsum::bench::{self, output, plot, BenchOptions, Engine, Event};
+use driftsum::report::text::escape_text;
 
 #[derive(Clone, Copy, Debug, ValueEnum, PartialEq, Eq)]
 pub enum EngineArg {
@@ -119,11 +120,11 @@ pub fn run(args: BenchArgs) -> anyhow::Result<u8> {
             "{}\t{}\t{}\t{}\t{}\t{}\t{}",
             p.rows,
             p.diffs,
-            p.source.location,
-            p.source.table,
-            p.target.location,
-            p.target.table,
-            p.expected_file.display()
+            escape_text(&p.source.location),
+            escape_text(&p.source.table),
+            escape_text(&p.target.location),
+            escape_text(&p.target.table),
+            escape_text(&p.expected_file.display().to_string())
         ),
         Event::Ready(_) => {}
         Event::Measured(m) => eprintln!(
@@ -170,7 +171,7 @@ pub fn run(args: BenchArgs) -> anyhow::Result<u8> {
     }
     eprintln!(
         "driftsum bench: wrote bench.csv, bench.json, bench.md and bench.svg to {}",
-        out.display()
+        escape_text(&out.display().to_string())
     );
     Ok(0)
 }

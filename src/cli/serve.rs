@@ -48,7 +48,7 @@ pub fn run(args: ServeArgs) -> anyhow::Result<u8> {
     let server = Server::bind(&args.listen, opts)?;
     eprintln!(
         "driftsum agent serving {} on http://{}",
-        driftsum::source::url::redact(&args.db),
+        driftsum::report::text::escape_text(&driftsum::source::url::redact(&args.db)),
         server.local_addr()?
     );
     server.run();
