@@ -85,7 +85,11 @@ fn percent_decoded(s: &str) -> String {
     let mut i = 0;
     while i < b.len() {
         let hex = |c: u8| (c as char).to_digit(16);
-        match (b[i], b.get(i + 1).copied().and_then(hex), b.get(i + 2).copied().and_then(hex)) {
+        match (
+            b[i],
+            b.get(i + 1).copied().and_then(hex),
+            b.get(i + 2).copied().and_then(hex),
+        ) {
             (b'%', Some(h), Some(l)) => {
                 out.push((h * 16 + l) as u8);
                 i += 3;
@@ -112,9 +116,8 @@ mod tests {
             ],
             ["envpass1".to_string()].into_iter(),
         );
-        let m = s.scrub(
-            "bad postgres://u:S3cr3t/Pa55@h/db; also S3cr3t/Pa55, pAss, p%41ss, envpass1",
-        );
+        let m =
+            s.scrub("bad postgres://u:S3cr3t/Pa55@h/db; also S3cr3t/Pa55, pAss, p%41ss, envpass1");
         for leaked in ["S3cr3t", "pAss", "p%41ss", "envpass1"] {
             assert!(!m.contains(leaked), "{m}");
         }

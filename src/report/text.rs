@@ -282,13 +282,31 @@ mod tests {
     /// Characters that act on a terminal or hide text: C0 and C1 controls,
     /// DEL, bidi overrides and isolates, zero-width and line separators.
     const HOSTILE: &[&str] = &[
-        "\x1b[31m", "\r", "\n", "\x07", "\x08", "\t", "\x7f", "\u{9b}31m", "\u{202e}",
-        "\u{202a}", "\u{2066}", "\u{2069}", "\u{200b}", "\u{200f}", "\u{61c}", "\u{2028}",
-        "\u{feff}", "\x00", "\x1b]0;title\x07",
+        "\x1b[31m",
+        "\r",
+        "\n",
+        "\x07",
+        "\x08",
+        "\t",
+        "\x7f",
+        "\u{9b}31m",
+        "\u{202e}",
+        "\u{202a}",
+        "\u{2066}",
+        "\u{2069}",
+        "\u{200b}",
+        "\u{200f}",
+        "\u{61c}",
+        "\u{2028}",
+        "\u{feff}",
+        "\x00",
+        "\x1b]0;title\x07",
     ];
 
     fn one(name: String, col: String, value: String) -> Report {
-        let key: Map<String, J> = [(col.clone(), J::String(value.clone()))].into_iter().collect();
+        let key: Map<String, J> = [(col.clone(), J::String(value.clone()))]
+            .into_iter()
+            .collect();
         let row: Map<String, J> = [(col.clone(), J::String(value))].into_iter().collect();
         let table = |error: Option<String>| TableReport {
             table: name.clone(),
@@ -323,7 +341,10 @@ mod tests {
         };
         Report {
             encoding_version: 1,
-            tables: vec![table(None), table(Some(format!("relation {name:?} / {col}")))],
+            tables: vec![
+                table(None),
+                table(Some(format!("relation {name:?} / {col}"))),
+            ],
         }
     }
 

@@ -233,7 +233,11 @@ fn plain_hosts(authority: &str) -> bool {
     authority.split(',').all(|hp| {
         let (host, port) = match hp.strip_prefix('[') {
             Some(v6) => match v6.split_once(']') {
-                Some((addr, after)) if addr.chars().all(|c| c.is_ascii_hexdigit() || ".:".contains(c)) => {
+                Some((addr, after))
+                    if addr
+                        .chars()
+                        .all(|c| c.is_ascii_hexdigit() || ".:".contains(c)) =>
+                {
                     match after {
                         "" => return true,
                         p => match p.strip_prefix(':') {
@@ -342,7 +346,10 @@ mod tests {
         ("mysql://u:{pw}@h/db#frag", true),
         ("postgres:u:{pw}@h/db", true),
         ("postgres://u@h/db?password={pw}", true),
-        ("postgres://u@h/db?sslmode=require&PassWord={pw}&application_name=x", true),
+        (
+            "postgres://u@h/db?sslmode=require&PassWord={pw}&application_name=x",
+            true,
+        ),
         ("postgres://u@h/db?sslpassword={pw}", true),
         ("host=h user=u password={pw} dbname=d", true),
         ("host=h password = '{pw}'", true),

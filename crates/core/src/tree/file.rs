@@ -349,10 +349,9 @@ pub fn temporary_beside(path: &Path) -> io::Result<tempfile::NamedTempFile> {
         Some(d) if !d.as_os_str().is_empty() => d,
         _ => Path::new("."),
     };
-    let name = path.file_name().map_or_else(
-        || "driftsum".into(),
-        |n| n.to_string_lossy().into_owned(),
-    );
+    let name = path
+        .file_name()
+        .map_or_else(|| "driftsum".into(), |n| n.to_string_lossy().into_owned());
     let prefix = format!(".{name}.");
     let mut b = tempfile::Builder::new();
     b.prefix(&prefix).suffix(".tmp");
@@ -776,7 +775,10 @@ mod tests {
         let (t, _) = build(500, u64::MAX);
         write(&out, &meta(), &t, None).unwrap();
         assert_eq!(fs::read(&victim).unwrap(), b"precious");
-        assert!(fs::symlink_metadata(&planted).unwrap().file_type().is_symlink());
+        assert!(fs::symlink_metadata(&planted)
+            .unwrap()
+            .file_type()
+            .is_symlink());
         assert_eq!(TreeFile::open(&out).unwrap().layout().rows, 500);
         // The target a link: the link is replaced by the file.
         let linked = dir.join("linked.dstree");
