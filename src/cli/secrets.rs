@@ -46,6 +46,7 @@ impl Secrets {
                         .next()
                         .unwrap_or("")
                         .trim_matches(['\'', '"']);
+                    secrets.push(percent_decoded(word));
                     secrets.push(word.to_string());
                 }
             }
