@@ -41,7 +41,7 @@ impl EngineArg {
 /// memory. Writes bench.csv, bench.json, bench.md and bench.svg (cost against
 /// size, log-log) to --out; generated SQLite files are kept in --out/data and
 /// reused.
-#[derive(Args, Debug)]
+#[derive(Args)]
 pub struct BenchArgs {
     /// Rows per table: counts with an optional k, M or G suffix.
     #[arg(long, value_name = "N,...", value_delimiter = ',',

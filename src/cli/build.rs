@@ -21,7 +21,7 @@ use super::rows::RowArgs;
 /// The file records how it was built (columns, key, float options, tree
 /// shape, row filter); a diff refuses a file built differently from what it
 /// compares.
-#[derive(Args, Debug)]
+#[derive(Args)]
 pub struct BuildArgs {
     /// The database URL (the same forms as `diff --source`).
     #[arg(long, value_name = "URL")]

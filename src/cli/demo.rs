@@ -12,7 +12,7 @@ use driftsum::source::sqlite::SqliteSource;
 
 /// Write a small source and replica pair with known drift of every kind to a
 /// folder, compare them, and show the result.
-#[derive(Args, Debug)]
+#[derive(Args)]
 pub struct DemoArgs {
     /// Where to write source.db and replica.db (default: a new folder under
     /// the system's temporary directory). Refused if either file exists

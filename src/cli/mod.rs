@@ -15,18 +15,21 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+// The argument types derive no Debug: they hold database URLs, whose
+// passwords a `{:?}` would print.
+
 /// Proves a SQLite replica still matches its source database, finds the rows
 /// that drifted, and says where they are.
 ///
 /// Exit codes: 0 in sync, 1 drift found, 2 error.
-#[derive(Parser, Debug)]
+#[derive(Parser)]
 #[command(name = "driftsum", version, about, long_about)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
 }
 
-#[derive(Subcommand, Debug)]
+#[derive(Subcommand)]
 enum Command {
     Diff(diff::DiffArgs),
     Build(build::BuildArgs),

@@ -12,7 +12,7 @@ use driftsum::agent::server::{ServeOptions, Server, DEFAULT_LISTEN};
 /// never writes to the database. Every request but GET /healthz must carry
 /// the token (`Authorization: Bearer TOKEN`). Plain HTTP: put a TLS proxy in
 /// front to cross an untrusted network.
-#[derive(Args, Debug)]
+#[derive(Args)]
 pub struct ServeArgs {
     /// The database to serve (the same forms as `diff --source`).
     #[arg(long, value_name = "URL")]
