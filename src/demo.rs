@@ -7,6 +7,44 @@ use std::path::{Path, PathBuf};
 
 use rusqlite::{params, Connection};
 
+/// Why the demo could not be written.
+#[derive(Debug, thiserror::Error)]
+pub enum DemoError {
+    #[error(
+        "{0} already exists; the demo writes only new files and never replaces one: \
+         remove it, or give another --dir"
+    )]
+    Exists(PathBuf),
+    #[error("creating {path}: {source}")]
+    Create {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("writing the demo databases: {0}")]
+    Sqlite(#[from] rusqlite::Error),
+}
+
+/// Files SQLite keeps beside a database: a stale journal there would be
+/// rolled into the new file.
+const SIDECARS: &[&str] = &["", "-journal", "-wal", "-shm"];
+
+fn with_suffix(p: &Path, suffix: &str) -> PathBuf {
+    let mut s = p.as_os_str().to_owned();
+    s.push(suffix);
+    PathBuf::from(s)
+}
+
+/// Files created by this run, deleted again unless the run completes.
+struct Created(Vec<PathBuf>);
+
+impl Drop for Created {
+    fn drop(&mut self) {
+        for p in &self.0 {
+            let _ = std::fs::remove_file(p);
+        }
+    }
+}
+
 /// What the demo replica got wrong, for the README and the tests.
 pub const DEMO_DRIFT: &[&str] = &[
     "orders 1500: missing from the replica",
@@ -36,17 +74,44 @@ fn iso(unix: i64) -> String {
 }
 
 /// Writes `source.db` and `replica.db` into `dir` (which must exist) and
-/// returns their paths. Existing files there are replaced.
-pub fn write_demo(dir: &Path) -> Result<(PathBuf, PathBuf), rusqlite::Error> {
+/// returns their paths. Refuses, before writing anything, when either (or a
+/// file SQLite keeps beside one) exists: the demo never replaces a file it
+/// did not create. The files are created exclusively (a link planted there
+/// is never followed) and removed again if writing them fails.
+pub fn write_demo(dir: &Path) -> Result<(PathBuf, PathBuf), DemoError> {
     let src_path = dir.join("source.db");
     let rep_path = dir.join("replica.db");
     for p in [&src_path, &rep_path] {
-        let _ = std::fs::remove_file(p);
+        for s in SIDECARS {
+            let f = with_suffix(p, s);
+            if std::fs::symlink_metadata(&f).is_ok() {
+                return Err(DemoError::Exists(f));
+            }
+        }
     }
+    let mut created = Created(Vec::new());
+    for p in [&src_path, &rep_path] {
+        std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(p)
+            .map_err(|source| match source.kind() {
+                std::io::ErrorKind::AlreadyExists => DemoError::Exists(p.clone()),
+                _ => DemoError::Create {
+                    path: p.clone(),
+                    source,
+                },
+            })?;
+        created.0.push(p.clone());
+    }
+    // SQLite takes the new, empty files for empty databases.
     let mut src = Connection::open(&src_path)?;
     let mut rep = Connection::open(&rep_path)?;
     for c in [&src, &rep] {
-        c.execute_batch(&format!("{ORDERS}; {CUSTOMERS};"))?;
+        // Throwaway files: a journal in memory leaves no file beside them.
+        c.execute_batch(&format!(
+            "PRAGMA journal_mode = MEMORY; {ORDERS}; {CUSTOMERS};"
+        ))?;
     }
     let ts = src.transaction()?;
     let tr = rep.transaction()?;
@@ -110,5 +175,7 @@ pub fn write_demo(dir: &Path) -> Result<(PathBuf, PathBuf), rusqlite::Error> {
     }
     ts.commit()?;
     tr.commit()?;
+    drop((src, rep));
+    created.0.clear();
     Ok((src_path, rep_path))
 }

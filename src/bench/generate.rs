@@ -2,13 +2,16 @@
 //! directory, since they are the same every time) and server tables (made
 //! fresh by [`super::server`] and dropped after the run).
 //!
-//! A cached file is written under a temporary name and renamed when
-//! complete, so an interrupted run never leaves a half-written file that a
-//! later run would trust.
+//! A cached file is written under a temporary name (random, created
+//! exclusively) and renamed when complete, so an interrupted run never leaves
+//! a half-written file that a later run would trust.
 
+use std::io::Write;
 use std::path::{Path, PathBuf};
 
+use driftsum_core::tree::file::temporary_beside;
 use rusqlite::{params, Connection};
+use tempfile::NamedTempFile;
 
 use super::data::{self, Drift, Kind, Row, GENERATOR_VERSION, TABLE};
 use super::BenchError;
@@ -71,25 +74,32 @@ fn insert(stmt: &mut rusqlite::Statement<'_>, r: &Row) -> rusqlite::Result<usize
 /// Renames a finished file into place and flushes it to disk, so the
 /// kernel's write-back of a freshly generated file does not run during (and
 /// slow down) the first comparison that reads it.
-fn finish(tmp: &Path, path: &Path) -> Result<(), BenchError> {
-    std::fs::rename(tmp, path).map_err(|x| write_err(path, x))?;
-    std::fs::File::open(path)
-        .and_then(|f| f.sync_all())
-        .map_err(|x| write_err(path, x))
+fn finish(tmp: NamedTempFile, path: &Path) -> Result<(), BenchError> {
+    tmp.as_file().sync_all().map_err(|x| write_err(path, x))?;
+    tmp.persist(path).map_err(|x| write_err(path, x.error))?;
+    Ok(())
 }
 
-fn tmp_path(path: &Path) -> PathBuf {
-    let mut p = path.as_os_str().to_owned();
-    p.push(format!(".tmp{}", std::process::id()));
-    PathBuf::from(p)
+/// A new file beside `path`, created exclusively under a random name (so a
+/// link planted there is never followed), deleted unless [`finish`]ed.
+fn temporary(path: &Path) -> Result<NamedTempFile, BenchError> {
+    temporary_beside(path).map_err(|x| write_err(path, x))
+}
+
+/// Writes `text` to `path` through a temporary file renamed over it: a link
+/// at `path` is replaced, never written through.
+pub fn write_file(path: &Path, text: &[u8]) -> Result<(), BenchError> {
+    let mut tmp = temporary(path)?;
+    tmp.write_all(text).map_err(|x| write_err(path, x))?;
+    finish(tmp, path)
 }
 
 /// Writes `rows` to a new SQLite file at `path` (replacing any).
 fn write_sqlite(path: &Path, rows: impl Iterator<Item = Row>) -> Result<(), BenchError> {
-    let tmp = tmp_path(path);
-    let _ = std::fs::remove_file(&tmp);
+    let tmp = temporary(path)?;
     let e = |e: rusqlite::Error| write_err(path, e);
-    let mut c = Connection::open(&tmp).map_err(e)?;
+    // SQLite takes the new, empty file for an empty database.
+    let mut c = Connection::open(tmp.path()).map_err(e)?;
     // Nothing to protect while writing a throwaway file: no journal, no sync.
     c.execute_batch("PRAGMA journal_mode = OFF; PRAGMA synchronous = OFF;")
         .map_err(e)?;
@@ -103,7 +113,7 @@ fn write_sqlite(path: &Path, rows: impl Iterator<Item = Row>) -> Result<(), Benc
     }
     tx.commit().map_err(e)?;
     drop(c);
-    finish(&tmp, path)
+    finish(tmp, path)
 }
 
 fn source_path(dir: &Path, rows: u64) -> PathBuf {
@@ -147,10 +157,12 @@ pub fn sqlite_replica(
     if path.is_file() {
         return Ok((path, false));
     }
-    let tmp = tmp_path(&path);
-    std::fs::copy(source, &tmp).map_err(|x| write_err(&path, x))?;
+    let mut tmp = temporary(&path)?;
+    std::fs::File::open(source)
+        .and_then(|mut f| std::io::copy(&mut f, &mut tmp))
+        .map_err(|x| write_err(&path, x))?;
     let e = |e: rusqlite::Error| write_err(&path, e);
-    let mut c = Connection::open(&tmp).map_err(e)?;
+    let mut c = Connection::open(tmp.path()).map_err(e)?;
     c.execute_batch("PRAGMA journal_mode = OFF; PRAGMA synchronous = OFF;")
         .map_err(e)?;
     let tx = c.transaction().map_err(e)?;
@@ -168,7 +180,7 @@ pub fn sqlite_replica(
     }
     tx.commit().map_err(e)?;
     drop(c);
-    finish(&tmp, &path)?;
+    finish(tmp, &path)?;
     Ok((path, true))
 }
 
@@ -180,7 +192,7 @@ pub fn expected_file(
     drift: &[Drift],
 ) -> Result<PathBuf, BenchError> {
     let path = dir.join(format!("expected_v{GENERATOR_VERSION}_{rows}_{diffs}.txt"));
-    std::fs::write(&path, data::expected_lines(drift)).map_err(|x| write_err(&path, x))?;
+    write_file(&path, data::expected_lines(drift).as_bytes())?;
     Ok(path)
 }
 

@@ -3,10 +3,10 @@
 
 use std::path::PathBuf;
 
-use anyhow::Context;
 use clap::{Args, ValueEnum};
 
 use driftsum::bench::{self, output, plot, BenchOptions, Engine, Event};
+use driftsum::report::text::escape_text;
 
 #[derive(Clone, Copy, Debug, ValueEnum, PartialEq, Eq)]
 pub enum EngineArg {
@@ -41,7 +41,7 @@ impl EngineArg {
 /// memory. Writes bench.csv, bench.json, bench.md and bench.svg (cost against
 /// size, log-log) to --out; generated SQLite files are kept in --out/data and
 /// reused.
-#[derive(Args, Debug)]
+#[derive(Args)]
 pub struct BenchArgs {
     /// Rows per table: counts with an optional k, M or G suffix.
     #[arg(long, value_name = "N,...", value_delimiter = ',',
@@ -123,11 +123,11 @@ pub fn run(args: BenchArgs) -> anyhow::Result<u8> {
             "{}\t{}\t{}\t{}\t{}\t{}\t{}",
             p.rows,
             p.diffs,
-            p.source.location,
-            p.source.table,
-            p.target.location,
-            p.target.table,
-            p.expected_file.display()
+            escape_text(&p.source.location),
+            escape_text(&p.source.table),
+            escape_text(&p.target.location),
+            escape_text(&p.target.table),
+            escape_text(&p.expected_file.display().to_string())
         ),
         Event::Ready(_) => {}
         Event::Measured(m) => eprintln!(
@@ -168,12 +168,13 @@ pub fn run(args: BenchArgs) -> anyhow::Result<u8> {
         ("bench.svg", plot::svg(&results, &subtitle)),
     ];
     for (name, text) in files {
-        let path = out.join(name);
-        std::fs::write(&path, text).with_context(|| format!("writing {}", path.display()))?;
+        // Replaced through a temporary file: a link planted at a result's
+        // name is replaced, never written through.
+        driftsum::bench::generate::write_file(&out.join(name), text.as_bytes())?;
     }
     eprintln!(
         "driftsum bench: wrote bench.csv, bench.json, bench.md and bench.svg to {}",
-        out.display()
+        escape_text(&out.display().to_string())
     );
     Ok(0)
 }

@@ -8,8 +8,10 @@ use driftsum::check::plan;
 use driftsum::check::tree::{scan_tree, Threads, TreeScan};
 use driftsum::core::tree::file::{self, EntryLog};
 use driftsum::core::Side;
-use driftsum::source;
+use driftsum::report::text::escape_text;
+use driftsum::source::{self, DbUrl};
 
+use super::outpath::{self, Input};
 use super::progress::ScanProgress;
 use super::rows::RowArgs;
 
@@ -19,7 +21,7 @@ use super::rows::RowArgs;
 /// The file records how it was built (columns, key, float options, tree
 /// shape, row filter); a diff refuses a file built differently from what it
 /// compares.
-#[derive(Args, Debug)]
+#[derive(Args)]
 pub struct BuildArgs {
     /// The database URL (the same forms as `diff --source`).
     #[arg(long, value_name = "URL")]
@@ -28,7 +30,10 @@ pub struct BuildArgs {
     #[arg(long, value_name = "NAME")]
     pub table: String,
     /// Where to write the tree (conventionally NAME.dstree, which `diff`
-    /// recognises without the tree: prefix).
+    /// recognises without the tree: prefix). Written to a temporary file
+    /// beside it, then renamed over it. Refused when it is the database (or
+    /// a file SQLite keeps beside it) or the config file, a symbolic link, or
+    /// an existing file that is not a tree file.
     #[arg(long, value_name = "FILE")]
     pub out: std::path::PathBuf,
     /// Also store every row's key and row-hash prefix, so that a diff of two
@@ -49,7 +54,23 @@ pub struct BuildArgs {
     pub rows: RowArgs,
 }
 
+/// Refuses an --out that is an input of the run (the database, a file
+/// SQLite keeps beside it, the config file), a link, or a file other than
+/// a tree file, before anything is read.
+fn check_out(args: &BuildArgs) -> anyhow::Result<()> {
+    let mut inputs = Vec::new();
+    if let Ok(DbUrl::Sqlite(path)) = DbUrl::parse(&args.db) {
+        inputs.extend(Input::sqlite(&path));
+    }
+    if let Some(config) = &args.rows.config {
+        inputs.push(Input::new("the config file", config));
+    }
+    outpath::check_output("--out", &args.out, &inputs)?;
+    outpath::check_replaceable("--out", &args.out, file::MAGIC, "a driftsum tree file")
+}
+
 pub fn run(args: BuildArgs) -> anyhow::Result<u8> {
+    check_out(&args)?;
     let config = args.rows.config()?;
     let mut db = source::open(&args.db).context("opening the database")?;
     let schema = db.schema(&args.table)?;
@@ -86,7 +107,7 @@ pub fn run(args: BuildArgs) -> anyhow::Result<u8> {
     let size = std::fs::metadata(&args.out).map(|m| m.len()).unwrap_or(0);
     println!(
         "{}: table {:?}, {} rows, {} tree levels, {} nodes{}, {} bytes",
-        args.out.display(),
+        escape_text(&args.out.display().to_string()),
         args.table,
         built.tree.rows,
         built.tree.levels.len(),

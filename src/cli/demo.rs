@@ -6,30 +6,40 @@ use anyhow::Context;
 use clap::Args;
 
 use driftsum::check::{self, DiffOptions};
-use driftsum::report::{text, Report};
+use driftsum::report::text::{self, escape_text};
+use driftsum::report::Report;
 use driftsum::source::sqlite::SqliteSource;
 
 /// Write a small source and replica pair with known drift of every kind to a
 /// folder, compare them, and show the result.
-#[derive(Args, Debug)]
+#[derive(Args)]
 pub struct DemoArgs {
     /// Where to write source.db and replica.db (default: a new folder under
-    /// the system's temporary directory).
+    /// the system's temporary directory). Refused if either file exists
+    /// there: the demo never replaces a file it did not create.
     #[arg(long, value_name = "DIR")]
     pub dir: Option<PathBuf>,
 }
 
 pub fn run(args: DemoArgs) -> anyhow::Result<u8> {
     let dir = match args.dir {
-        Some(d) => d,
-        None => std::env::temp_dir().join(format!("driftsum-demo-{}", std::process::id())),
+        Some(d) => {
+            std::fs::create_dir_all(&d).with_context(|| format!("creating {}", d.display()))?;
+            d
+        }
+        // A new folder with a random name, created here: nothing in it can
+        // have been planted by anyone else.
+        None => tempfile::Builder::new()
+            .prefix("driftsum-demo-")
+            .tempdir()
+            .context("creating a folder for the demo")?
+            .keep(),
     };
-    std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
-    let (src_path, rep_path) =
-        driftsum::demo::write_demo(&dir).context("writing the demo databases")?;
+    let (src_path, rep_path) = driftsum::demo::write_demo(&dir)?;
+    let show = |p: &std::path::Path| escape_text(&p.display().to_string()).into_owned();
     println!("Wrote a source and a replica with known drift:");
-    println!("  {}", src_path.display());
-    println!("  {}", rep_path.display());
+    println!("  {}", show(&src_path));
+    println!("  {}", show(&rep_path));
     for d in driftsum::demo::DEMO_DRIFT {
         println!("  - {d}");
     }
@@ -39,8 +49,8 @@ pub fn run(args: DemoArgs) -> anyhow::Result<u8> {
     );
     println!(
         "$ driftsum diff --source sqlite:{} --target sqlite:{}\n",
-        src_path.display(),
-        rep_path.display()
+        show(&src_path),
+        show(&rep_path)
     );
     let mut src = SqliteSource::open(&src_path)?;
     let mut rep = SqliteSource::open(&rep_path)?;

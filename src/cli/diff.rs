@@ -21,7 +21,7 @@ pub enum Format {
 ///
 /// Exit codes: 0 in sync, 1 drift found, 2 error (a table that could not be
 /// compared is reported, and the others are still compared).
-#[derive(Args, Debug)]
+#[derive(Args)]
 pub struct DiffArgs {
     /// The source: a database URL (sqlite:PATH, postgres://USER@HOST:PORT/DB
     /// or mysql://USER@HOST:PORT/DB; passwords may be given, and are never

@@ -5,26 +5,31 @@ mod bench;
 mod build;
 mod demo;
 mod diff;
+mod outpath;
 mod progress;
 mod rows;
+mod secrets;
 mod serve;
 
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+// The argument types derive no Debug: they hold database URLs, whose
+// passwords a `{:?}` would print.
+
 /// Proves a SQLite replica still matches its source database, finds the rows
 /// that drifted, and says where they are.
 ///
 /// Exit codes: 0 in sync, 1 drift found, 2 error.
-#[derive(Parser, Debug)]
+#[derive(Parser)]
 #[command(name = "driftsum", version, about, long_about)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
 }
 
-#[derive(Subcommand, Debug)]
+#[derive(Subcommand)]
 enum Command {
     Diff(diff::DiffArgs),
     Build(build::BuildArgs),
@@ -49,31 +54,25 @@ pub fn main() -> ExitCode {
     match result {
         Ok(code) => ExitCode::from(code),
         Err(e) => {
-            eprintln!("driftsum: error: {e:#}");
+            let message = format!("{e:#}");
+            let message = secrets::Secrets::of_process().scrub(&message);
+            // Error messages quote names and values from the database.
+            let message = driftsum::report::text::escape_text(&message);
+            eprintln!("driftsum: error: {message}");
             ExitCode::from(2)
         }
     }
 }
 
-/// Prints a command-line error as clap would, but with the password of any
-/// URL on the command line hidden: clap quotes a misplaced or mistyped
-/// argument, and a database URL may carry a password.
+/// Prints a command-line error as clap would, but with every password on
+/// the command line hidden: clap quotes a misplaced or mistyped argument,
+/// and a database URL may carry a password.
 fn usage_error(e: clap::Error) -> ExitCode {
     if !e.use_stderr() {
         // --help and --version: not errors, and nothing quoted.
         e.exit();
     }
-    let mut message = e.render().to_string();
-    for arg in std::env::args_os().skip(1) {
-        let arg = arg.to_string_lossy();
-        // clap quotes a whole argument, or the value of `--option=VALUE`.
-        let value = arg.split_once('=').map(|(_, v)| v);
-        for quoted in std::iter::once(arg.as_ref()).chain(value) {
-            if quoted.contains("://") {
-                message = message.replace(quoted, &driftsum::source::url::redact(quoted));
-            }
-        }
-    }
-    eprint!("{message}");
+    let message = e.render().to_string();
+    eprint!("{}", secrets::Secrets::of_process().scrub(&message));
     ExitCode::from(2)
 }

@@ -10,7 +10,7 @@ use driftsum::config::Config;
 use driftsum::core::tree::chunker::{DEFAULT_FANOUT, DEFAULT_LEAF_TARGET};
 use driftsum::core::{CanonOptions, Shape};
 
-#[derive(Args, Debug)]
+#[derive(Args)]
 pub struct RowArgs {
     /// Key columns to use instead of the primary key (for tables without one).
     #[arg(long, value_name = "COL,...", value_delimiter = ',')]

@@ -12,7 +12,7 @@ use driftsum::agent::server::{ServeOptions, Server, DEFAULT_LISTEN};
 /// never writes to the database. Every request but GET /healthz must carry
 /// the token (`Authorization: Bearer TOKEN`). Plain HTTP: put a TLS proxy in
 /// front to cross an untrusted network.
-#[derive(Args, Debug)]
+#[derive(Args)]
 pub struct ServeArgs {
     /// The database to serve (the same forms as `diff --source`).
     #[arg(long, value_name = "URL")]
@@ -48,7 +48,7 @@ pub fn run(args: ServeArgs) -> anyhow::Result<u8> {
     let server = Server::bind(&args.listen, opts)?;
     eprintln!(
         "driftsum agent serving {} on http://{}",
-        driftsum::source::url::redact(&args.db),
+        driftsum::report::text::escape_text(&driftsum::source::url::redact(&args.db)),
         server.local_addr()?
     );
     server.run();

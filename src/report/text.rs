@@ -3,6 +3,7 @@
 //! one quiet line; [`render_with_costs`] adds every table's cost, level by
 //! level.
 
+use std::borrow::Cow;
 use std::fmt::Write;
 
 use serde_json::{Map, Value as J};
@@ -24,6 +25,44 @@ fn fmt_count(n: u64) -> String {
     out
 }
 
+/// Whether a character could act on a terminal or hide what surrounds it:
+/// control characters (C0, DEL, C1: escapes, carriage returns, bells),
+/// format characters (bidi overrides, zero-width ones), line separators and
+/// leading combining marks - whatever Rust's `{:?}` escapes, except quotes
+/// and backslashes.
+fn unsafe_char(c: char) -> bool {
+    !matches!(c, '"' | '\'' | '\\') && c.escape_debug().nth(1).is_some()
+}
+
+/// Free text from a user or a database (an error message, a JSON-rendered
+/// value) made safe for a terminal: every unsafe character is written as its
+/// Rust escape (`\u{1b}`, `\r`, `\u{202e}`); everything else is unchanged.
+pub fn escape_text(s: &str) -> Cow<'_, str> {
+    if !s.chars().any(unsafe_char) {
+        return Cow::Borrowed(s);
+    }
+    let mut out = String::with_capacity(s.len() + 8);
+    for c in s.chars() {
+        if unsafe_char(c) {
+            out.extend(c.escape_debug());
+        } else {
+            out.push(c);
+        }
+    }
+    Cow::Owned(out)
+}
+
+/// A table or column name for a terminal: as it is when every character is
+/// plain, otherwise quoted and escaped as Rust's `{:?}` does (so `a"b` and a
+/// name holding an escape sequence cannot be mistaken for another name).
+pub fn escape_name(s: &str) -> Cow<'_, str> {
+    if s.chars().any(|c| unsafe_char(c) || c == '"' || c == '\\') {
+        Cow::Owned(format!("{s:?}"))
+    } else {
+        Cow::Borrowed(s)
+    }
+}
+
 fn plural(n: usize, one: &str, many: &str) -> String {
     format!("{} {}", n, if n == 1 { one } else { many })
 }
@@ -31,18 +70,18 @@ fn plural(n: usize, one: &str, many: &str) -> String {
 /// `id=5` or `a=1, b="x"`.
 fn fmt_map(m: &Map<String, J>) -> String {
     m.iter()
-        .map(|(k, v)| format!("{k}={v}"))
+        .map(|(k, v)| format!("{}={}", escape_name(k), escape_text(&v.to_string())))
         .collect::<Vec<_>>()
         .join(", ")
 }
 
 fn summary(t: &TableReport) -> String {
     let name = match &t.target_table {
-        Some(tt) => format!("{} → {}", t.table, tt),
-        None => t.table.clone(),
+        Some(tt) => format!("{} → {}", escape_name(&t.table), escape_name(tt)),
+        None => escape_name(&t.table).into_owned(),
     };
     if let Some(e) = &t.error {
-        return format!("{name}: ERROR: {e}");
+        return format!("{name}: ERROR: {}", escape_text(e));
     }
     let rows = if t.source_rows == t.target_rows {
         format!("{} rows", fmt_count(t.source_rows))
@@ -155,7 +194,9 @@ fn render_report(report: &Report, all_costs: bool) -> String {
             let _ = writeln!(
                 out,
                 "  column {:?} is only in the {} (not compared; leave it out with --exclude-columns {})",
-                c.column, c.only_in, c.column
+                c.column,
+                escape_text(&c.only_in),
+                escape_name(&c.column)
             );
         }
         for r in &t.drifted_ranges {
@@ -184,7 +225,12 @@ fn render_report(report: &Report, all_costs: bool) -> String {
                         .map(|c| {
                             let a = s.get(c).unwrap_or(&J::Null);
                             let b = g.get(c).unwrap_or(&J::Null);
-                            format!("{c}: {a} → {b}")
+                            format!(
+                                "{}: {} → {}",
+                                escape_name(c),
+                                escape_text(&a.to_string()),
+                                escape_text(&b.to_string())
+                            )
                         })
                         .collect();
                     if cols.is_empty() && d.source.is_none() && d.target.is_none() {
@@ -228,5 +274,114 @@ mod tests {
         assert_eq!(fmt_count(0), "0");
         assert_eq!(fmt_count(999), "999");
         assert_eq!(fmt_count(1_000_000), "1,000,000");
+    }
+
+    use crate::report::model::{ColumnReport, DifferenceReport, RangeReport};
+    use proptest::prelude::*;
+
+    /// Characters that act on a terminal or hide text: C0 and C1 controls,
+    /// DEL, bidi overrides and isolates, zero-width and line separators.
+    const HOSTILE: &[&str] = &[
+        "\x1b[31m",
+        "\r",
+        "\n",
+        "\x07",
+        "\x08",
+        "\t",
+        "\x7f",
+        "\u{9b}31m",
+        "\u{202e}",
+        "\u{202a}",
+        "\u{2066}",
+        "\u{2069}",
+        "\u{200b}",
+        "\u{200f}",
+        "\u{61c}",
+        "\u{2028}",
+        "\u{feff}",
+        "\x00",
+        "\x1b]0;title\x07",
+    ];
+
+    fn one(name: String, col: String, value: String) -> Report {
+        let key: Map<String, J> = [(col.clone(), J::String(value.clone()))]
+            .into_iter()
+            .collect();
+        let row: Map<String, J> = [(col.clone(), J::String(value))].into_iter().collect();
+        let table = |error: Option<String>| TableReport {
+            table: name.clone(),
+            target_table: Some(format!("{name}2")),
+            key_columns: vec![col.clone()],
+            source_rows: 2,
+            target_rows: 1,
+            in_sync: false,
+            drifted_ranges: vec![RangeReport {
+                first: key.clone(),
+                last: key.clone(),
+                source_rows: 2,
+                target_rows: 1,
+            }],
+            differences: ["missing", "extra", "changed"]
+                .iter()
+                .map(|k| DifferenceReport {
+                    kind: k.to_string(),
+                    key: key.clone(),
+                    columns: Some(vec![col.clone()]),
+                    source: Some(row.clone()),
+                    target: Some(row.clone()),
+                })
+                .collect(),
+            column_differences: vec![ColumnReport {
+                column: col.clone(),
+                only_in: "target".into(),
+            }],
+            float_only_changes: 0,
+            stats: Default::default(),
+            error,
+        };
+        Report {
+            encoding_version: 1,
+            tables: vec![
+                table(None),
+                table(Some(format!("relation {name:?} / {col}"))),
+            ],
+        }
+    }
+
+    fn hostile() -> impl Strategy<Value = String> {
+        proptest::collection::vec(
+            prop_oneof![
+                proptest::sample::select(HOSTILE).prop_map(str::to_string),
+                "[a-z\"\\\\ é日]{0,3}",
+                any::<char>().prop_map(String::from),
+            ],
+            1..5,
+        )
+        .prop_map(|v| v.concat())
+    }
+
+    proptest! {
+        /// No name or value reaches the terminal with a character that could
+        /// act on it; every line of the report is plain.
+        #[test]
+        fn names_and_values_are_escaped(name in hostile(), col in hostile(), value in hostile()) {
+            let text = render_with_costs(&one(name, col, value));
+            for line in text.lines() {
+                prop_assert!(!line.chars().any(unsafe_char), "{line:?}");
+            }
+            // No name or value starts a line of its own.
+            let plain = render_with_costs(&one("t".into(), "c".into(), "v".into()));
+            prop_assert_eq!(text.lines().count(), plain.lines().count());
+        }
+    }
+
+    #[test]
+    fn plain_names_stay_as_they_are() {
+        assert_eq!(escape_name("orders"), "orders");
+        assert_eq!(escape_name("Bestellungen_ä日"), "Bestellungen_ä日");
+        assert_eq!(escape_name("a\x1b[31m"), "\"a\\u{1b}[31m\"");
+        assert_eq!(escape_name("a\"b"), "\"a\\\"b\"");
+        assert_eq!(escape_name("x\u{202e}y"), "\"x\\u{202e}y\"");
+        assert_eq!(escape_text("relation \"t\rX\""), "relation \"t\\rX\"");
     }
 }

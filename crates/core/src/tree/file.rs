@@ -255,8 +255,10 @@ fn pad8(n: usize) -> usize {
 }
 
 /// Writes `tree` (and `entries`, when given) to `path`, through a temporary
-/// file renamed into place, so a file being read is never changed under its
-/// reader's memory map.
+/// file beside it (see [`temporary_beside`]) renamed into place, so a file
+/// being read is never changed under its reader's memory map, an interrupted
+/// write leaves the old file whole, and whatever is at `path` (a file or a
+/// symbolic link) is replaced, never written into.
 pub fn write(
     path: &Path,
     meta: &TreeMeta,
@@ -287,12 +289,9 @@ pub fn write(
         path: path.to_path_buf(),
         message: e.to_string(),
     })?;
-    let mut tmp = path.as_os_str().to_owned();
-    tmp.push(".tmp");
-    let tmp = PathBuf::from(tmp);
-    let file = fs::File::create(&tmp).map_err(io_err)?;
+    let tmp = temporary_beside(path).map_err(io_err)?;
     let mut w = Hashing {
-        inner: BufWriter::with_capacity(1 << 20, file),
+        inner: BufWriter::with_capacity(1 << 20, tmp.as_file()),
         hasher: blake3::Hasher::new(),
     };
     let mut body = || -> io::Result<()> {
@@ -331,11 +330,37 @@ pub fn write(
         w.inner.flush()?;
         w.inner.get_ref().sync_all()
     };
-    if let Err(e) = body() {
-        let _ = fs::remove_file(&tmp);
-        return Err(io_err(e));
+    // On any error the temporary file is dropped, which deletes it.
+    body().map_err(io_err)?;
+    drop(w);
+    // rename(2) replaces the directory entry at `path`, whatever it is: a
+    // link planted there is replaced, never written through.
+    tmp.persist(path).map(drop).map_err(|e| io_err(e.error))
+}
+
+/// A new, empty file in `path`'s directory, created exclusively (`O_EXCL`:
+/// an existing file or symbolic link of the same name is never opened) under
+/// a random name, so no one can plant a link where it will be written. It is
+/// deleted when dropped unless persisted. Permissions are those of a file
+/// created normally (0666 less the umask), not tempfile's private 0600: a
+/// tree file is meant to be copied and shared like any output.
+pub fn temporary_beside(path: &Path) -> io::Result<tempfile::NamedTempFile> {
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => Path::new("."),
+    };
+    let name = path
+        .file_name()
+        .map_or_else(|| "driftsum".into(), |n| n.to_string_lossy().into_owned());
+    let prefix = format!(".{name}.");
+    let mut b = tempfile::Builder::new();
+    b.prefix(&prefix).suffix(".tmp");
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        b.permissions(fs::Permissions::from_mode(0o666));
     }
-    fs::rename(&tmp, path).map_err(io_err)
+    b.tempfile_in(dir)
 }
 
 /// A node as read from a file.
@@ -730,6 +755,46 @@ mod tests {
             Err(FileError::NoEntries(_))
         ));
         assert!(fa.first_key_after(got[0].after.as_ref()).unwrap().is_some());
+        fs::remove_dir_all(&dir).unwrap();
+    }
+
+    /// A link planted where the old code put its temporary file, or at the
+    /// target itself, is never written through; no temporary file is left.
+    #[cfg(unix)]
+    #[test]
+    fn links_are_replaced_never_followed() {
+        let dir = std::env::temp_dir().join(format!("dsum-file-links-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&dir);
+        fs::create_dir_all(&dir).unwrap();
+        let victim = dir.join("victim.db");
+        fs::write(&victim, b"precious").unwrap();
+        let out = dir.join("out.dstree");
+        let mut planted = out.as_os_str().to_owned();
+        planted.push(".tmp");
+        std::os::unix::fs::symlink(&victim, &planted).unwrap();
+        let (t, _) = build(500, u64::MAX);
+        write(&out, &meta(), &t, None).unwrap();
+        assert_eq!(fs::read(&victim).unwrap(), b"precious");
+        assert!(fs::symlink_metadata(&planted)
+            .unwrap()
+            .file_type()
+            .is_symlink());
+        assert_eq!(TreeFile::open(&out).unwrap().layout().rows, 500);
+        // The target a link: the link is replaced by the file.
+        let linked = dir.join("linked.dstree");
+        std::os::unix::fs::symlink(&victim, &linked).unwrap();
+        write(&linked, &meta(), &t, None).unwrap();
+        assert_eq!(fs::read(&victim).unwrap(), b"precious");
+        assert!(fs::symlink_metadata(&linked).unwrap().is_file());
+        let mut names: Vec<_> = fs::read_dir(&dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .collect();
+        names.sort();
+        assert_eq!(
+            names,
+            ["linked.dstree", "out.dstree", "out.dstree.tmp", "victim.db"]
+        );
         fs::remove_dir_all(&dir).unwrap();
     }
 }
