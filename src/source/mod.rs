@@ -130,7 +130,10 @@ pub trait Source: Send {
 /// Opens a source by URL.
 pub fn open(url: &str) -> Result<Box<dyn Source>, SourceError> {
     match DbUrl::parse(url)? {
-        DbUrl::Sqlite(path) => Ok(Box::new(sqlite::SqliteSource::open(&path)?)),
+        DbUrl::Sqlite(path) => Ok(Box::new(sqlite::SqliteSource::open_waiting(
+            &path,
+            Some(url::lock_timeout(url)?),
+        )?)),
         DbUrl::Postgres(url) => Ok(Box::new(postgres::PgSource::connect(&url)?)),
         DbUrl::Mysql(url) => Ok(Box::new(mysql::MySqlSource::connect(&url)?)),
     }

@@ -23,6 +23,7 @@ mod copy;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
+use std::time::Duration;
 
 use driftsum_core::coerce::ColumnRule;
 use driftsum_core::{LogicalType, Value};
@@ -31,7 +32,7 @@ use sqlx::postgres::{PgArguments, PgConnectOptions, PgConnection, PgValueRef};
 use sqlx::{AssertSqlSafe, Connection, Postgres, Row, ValueRef};
 
 use super::type_args;
-use super::url::redact;
+use super::url::{self, redact};
 use super::{
     quote_ident, server, Column, KeyBounds, RowSink, ScanSpec, Source, SourceError, TableSchema,
 };
@@ -95,6 +96,9 @@ pub struct PgSource {
     opts: PgConnectOptions,
     /// This transaction's snapshot, once exported for forks.
     snapshot: Option<String>,
+    /// How long a statement waits for a table lock (the URL's
+    /// `lock_timeout`).
+    lock_timeout: Duration,
 }
 
 /// Opens a session the way every scan needs it, inside a `REPEATABLE READ,
@@ -103,6 +107,7 @@ pub struct PgSource {
 async fn open_session(
     opts: &PgConnectOptions,
     snapshot: Option<&str>,
+    lock_timeout: Duration,
     open_err: impl Fn(sqlx::Error) -> SourceError,
 ) -> Result<PgConnection, SourceError> {
     let mut conn = PgConnection::connect_with(opts).await.map_err(&open_err)?;
@@ -113,6 +118,15 @@ async fn open_session(
         "SET client_encoding = 'UTF8'".to_string(),
         "SET DateStyle = 'ISO, MDY'".to_string(),
         "SET idle_in_transaction_session_timeout = 0".to_string(),
+        // A table another session holds locked (`LOCK TABLE … ACCESS
+        // EXCLUSIVE`, an `ALTER TABLE` in an open transaction) would
+        // otherwise keep a scan waiting forever; past this the scan fails
+        // with 55P03, reported for that table alone (see `db_message`).
+        // PostgreSQL reads 0 as "wait forever", so "do not wait" is 1 ms.
+        format!(
+            "SET lock_timeout = '{}ms'",
+            lock_timeout.as_millis().max(1)
+        ),
         "BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY".to_string(),
     ];
     if let Some(id) = snapshot {
@@ -149,7 +163,8 @@ impl PgSource {
         // Too short to tell from ordinary text; such a password is never
         // echoed anyway (this is a second line of defence).
         secrets.retain(|s| s.len() >= 3);
-        let mut opts = PgConnectOptions::from_str(url).map_err(|e| {
+        let lock_timeout = url::lock_timeout(url)?;
+        let mut opts = PgConnectOptions::from_str(&url::without_lock_timeout(url)).map_err(|e| {
             SourceError::BadUrl(scrub(
                 format!("{location}: not a valid PostgreSQL URL: {e}"),
                 &secrets,
@@ -196,7 +211,7 @@ impl PgSource {
             &rt,
             server::CONNECT_TIMEOUT,
             &format!("connecting to {location}"),
-            open_session(&opts, None, open_err),
+            open_session(&opts, None, lock_timeout, open_err),
         )?;
         Ok(PgSource {
             rt,
@@ -207,11 +222,12 @@ impl PgSource {
             secrets,
             opts,
             snapshot: None,
+            lock_timeout,
         })
     }
 
-    fn err(&self, context: impl Into<String>, e: impl std::fmt::Display) -> SourceError {
-        SourceError::query(context, scrub(e.to_string(), &self.secrets))
+    fn err(&self, context: impl Into<String>, e: &sqlx::Error) -> SourceError {
+        SourceError::query(context, db_message(e, self.lock_timeout, &self.secrets))
     }
 
     /// After a failed query: leaves the aborted state, same snapshot.
@@ -248,7 +264,7 @@ impl PgSource {
             }
             Ok::<_, sqlx::Error>(last)
         });
-        result.map_err(|e| self.err(format!("{context} in {}", self.location), e))
+        result.map_err(|e| self.err(format!("{context} in {}", self.location), &e))
     }
 
     /// Exports this transaction's snapshot for other sessions to share. A
@@ -298,7 +314,7 @@ impl PgSource {
         let rows = match rt.block_on(q.fetch_all(conn)) {
             Ok(rows) => rows,
             Err(e) => {
-                let err = self.err(format!("{context} in {}", self.location), e);
+                let err = self.err(format!("{context} in {}", self.location), &e);
                 self.recover();
                 return Err(err);
             }
@@ -310,7 +326,7 @@ impl PgSource {
                     .collect::<Result<Vec<_>, _>>()
             })
             .collect::<Result<Vec<_>, _>>()
-            .map_err(|e| self.err(format!("{context} in {}", self.location), e))
+            .map_err(|e| self.err(format!("{context} in {}", self.location), &e))
     }
 
     /// Finds a table: `SCHEMA.NAME`, or `NAME` in the default schema.
@@ -822,7 +838,7 @@ impl Source for PgSource {
             &rt,
             server::CONNECT_TIMEOUT,
             &format!("connecting to {}", self.location),
-            open_session(&self.opts, Some(&id), open_err),
+            open_session(&self.opts, Some(&id), self.lock_timeout, open_err),
         )?;
         Ok(Some(Box::new(PgSource {
             rt,
@@ -833,6 +849,7 @@ impl Source for PgSource {
             secrets: self.secrets.clone(),
             opts: self.opts.clone(),
             snapshot: Some(id),
+            lock_timeout: self.lock_timeout,
         })))
     }
 
@@ -929,8 +946,9 @@ impl PgSource {
             .as_mut()
             .ok_or_else(|| SourceError::Other("the PostgreSQL connection is closed".into()))?;
         let (rt, secrets) = (&self.rt, &self.secrets);
-        let db_err = |e: &dyn std::fmt::Display| {
-            SourceError::query(cols.context, scrub(e.to_string(), secrets))
+        let lock_timeout = self.lock_timeout;
+        let db_err = |e: &sqlx::Error| {
+            SourceError::query(cols.context, db_message(e, lock_timeout, secrets))
         };
 
         // The same SELECT as a prepared statement first, with `LIMIT 0`: it
@@ -1027,9 +1045,10 @@ impl PgSource {
             .as_mut()
             .ok_or_else(|| SourceError::Other("the PostgreSQL connection is closed".into()))?;
         let db_failed = std::cell::Cell::new(false);
-        let fail = |e: &dyn std::fmt::Display| {
+        let lock_timeout = self.lock_timeout;
+        let fail = |e: &sqlx::Error| {
             db_failed.set(true);
-            SourceError::query(cols.context, scrub(e.to_string(), &secrets))
+            SourceError::query(cols.context, db_message(e, lock_timeout, &secrets))
         };
         // Decoded on the reading thread, as the COPY path is: a hand-over to
         // a second thread measured no faster with the server on the same cores.
@@ -1055,6 +1074,25 @@ impl PgSource {
         }
         result
     }
+}
+
+/// The message of a failed statement, without secrets; a lock wait that
+/// ran out (SQLSTATE 55P03) says what held the scan up and the way out.
+fn db_message(e: &sqlx::Error, lock_timeout: Duration, secrets: &[String]) -> String {
+    let locked = e
+        .as_database_error()
+        .and_then(|d| d.code())
+        .is_some_and(|c| c == "55P03");
+    let msg = if locked {
+        format!(
+            "the table is locked by another session (waited {lock_timeout:?}, the \
+             lock_timeout): {e}; try again when that session's transaction ends, or wait \
+             longer with ?lock_timeout=SECONDS in the URL"
+        )
+    } else {
+        e.to_string()
+    };
+    scrub(msg, secrets)
 }
 
 /// Replaces every secret in a message by `***`.
