@@ -90,6 +90,8 @@ pub struct PgSource {
     default_schema: String,
     /// Discovered columns by (schema, table).
     columns: HashMap<(String, String), Vec<PgColumn>>,
+    /// Each resolved table's `pg_class.relkind` (see [`PgSource::relation`]).
+    relkinds: HashMap<(String, String), char>,
     /// Secrets to scrub from any message, in case a driver ever echoes one.
     secrets: Vec<String>,
     /// How to connect again, for [`Source::fork`].
@@ -219,6 +221,7 @@ impl PgSource {
             location,
             default_schema,
             columns: HashMap::new(),
+            relkinds: HashMap::new(),
             secrets,
             opts,
             snapshot: None,
@@ -337,9 +340,11 @@ impl PgSource {
         }
         candidates.push((self.default_schema.clone(), table.to_string()));
         for (schema, name) in candidates {
-            if self.columns.contains_key(&(schema.clone(), name.clone())) {
-                return Ok((schema, name));
+            let key = (schema, name);
+            if self.relkinds.contains_key(&key) {
+                return Ok(key);
             }
+            let (schema, name) = key;
             let found = self.catalog(
                 "SELECT c.relkind::text FROM pg_catalog.pg_class c \
                  JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace \
@@ -348,7 +353,9 @@ impl PgSource {
                 &[&schema, &name],
                 "looking up a table",
             )?;
-            if !found.is_empty() {
+            if let Some(kind) = found.first().and_then(|r| r.first().cloned().flatten()) {
+                let kind = kind.chars().next().unwrap_or('r');
+                self.relkinds.insert((schema.clone(), name.clone()), kind);
                 return Ok((schema, name));
             }
         }
@@ -358,23 +365,51 @@ impl PgSource {
         })
     }
 
+    /// The FROM item reading a resolved table's own rows. A table with
+    /// inheritance children is read alone (`ONLY`), as `COPY table TO` and
+    /// a sync tool read it: its children are tables of their own. A
+    /// partitioned table holds no rows itself (`ONLY` would read none), so
+    /// it is read with all its partitions.
+    fn relation(&self, schema: &str, name: &str) -> String {
+        let kind = self
+            .relkinds
+            .get(&(schema.to_string(), name.to_string()))
+            .copied();
+        let only = if matches!(kind, Some('r' | 'f')) {
+            "ONLY "
+        } else {
+            ""
+        };
+        format!("{only}{}.{}", quote_ident(schema), quote_ident(name))
+    }
+
     /// The columns of a resolved table, read once from the catalog.
     fn load_columns(&mut self, schema: &str, name: &str) -> Result<Vec<PgColumn>, SourceError> {
         let key = (schema.to_string(), name.to_string());
         if let Some(c) = self.columns.get(&key) {
             return Ok(c.clone());
         }
+        // A domain is read as the type it is built on, followed down
+        // through domains over domains (each level's type modifier applies
+        // to its base); the category tells arrays ('A'), whose wire form
+        // is not their elements'.
         let rows = self.catalog(
             "SELECT a.attname::text, pg_catalog.format_type(a.atttypid, a.atttypmod), \
-                    t.typtype::text, \
-                    CASE WHEN t.typtype = 'd' \
-                         THEN pg_catalog.format_type(t.typbasetype, t.typtypmod) END, \
-                    bt.typtype::text \
+                    b.fmt, b.typtype, b.typcategory \
              FROM pg_catalog.pg_attribute a \
              JOIN pg_catalog.pg_class c ON c.oid = a.attrelid \
              JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace \
-             JOIN pg_catalog.pg_type t ON t.oid = a.atttypid \
-             LEFT JOIN pg_catalog.pg_type bt ON bt.oid = t.typbasetype \
+             CROSS JOIN LATERAL ( \
+                 WITH RECURSIVE d(oid, typmod, depth) AS ( \
+                     SELECT a.atttypid, a.atttypmod, 0 \
+                     UNION ALL \
+                     SELECT t.typbasetype, t.typtypmod, d.depth + 1 \
+                     FROM d JOIN pg_catalog.pg_type t ON t.oid = d.oid \
+                     WHERE t.typtype = 'd' AND d.depth < 64) \
+                 SELECT pg_catalog.format_type(d.oid, d.typmod) AS fmt, \
+                        t.typtype::text AS typtype, t.typcategory::text AS typcategory \
+                 FROM d JOIN pg_catalog.pg_type t ON t.oid = d.oid \
+                 ORDER BY d.depth DESC LIMIT 1) b \
              WHERE n.nspname = $1 AND c.relname = $2 AND a.attnum > 0 AND NOT a.attisdropped \
              ORDER BY a.attnum",
             &[schema, name],
@@ -383,15 +418,17 @@ impl PgSource {
         let mut cols = Vec::with_capacity(rows.len());
         for r in rows {
             let text = |i: usize| r.get(i).cloned().flatten().unwrap_or_default();
-            let (name, declared, typtype) = (text(0), text(1), text(2));
-            let (fmt, tt) = if typtype == "d" {
-                (text(3), text(4))
+            let (name, declared, fmt) = (text(0), text(1), text(2));
+            let first = |i: usize| text(i).chars().next().unwrap_or('?');
+            let (typtype, category) = (first(3), first(4));
+            let (ty, wire) = classify(&fmt, typtype, category)
+                .unwrap_or((LogicalType::Dynamic, Wire::Unsupported));
+            // A domain's messages name what it is built on.
+            let declared = if fmt != declared {
+                format!("{declared} (a domain over {fmt})")
             } else {
-                (declared.clone(), typtype)
+                declared
             };
-            let tt = tt.chars().next().unwrap_or('b');
-            let (ty, wire) =
-                classify(&fmt, tt).unwrap_or((LogicalType::Dynamic, Wire::Unsupported));
             cols.push(PgColumn {
                 name,
                 declared,
@@ -422,18 +459,30 @@ impl Drop for PgSource {
 /// atttypmod)` and `pg_type.typtype` (`'e'` for enums); `None` when driftsum
 /// cannot compare it. Domains are mapped by their base type.
 pub fn logical_type(format_type: &str, typtype: char) -> Option<LogicalType> {
-    classify(format_type, typtype).map(|(t, _)| t)
+    classify(format_type, typtype, '?').map(|(t, _)| t)
 }
 
-fn classify(format_type: &str, typtype: char) -> Option<(LogicalType, Wire)> {
+/// How a column of a base or enum type (a domain resolved to its base) is
+/// read, from its `format_type`, `typtype` and `typcategory`; `None` for a
+/// type driftsum cannot compare exactly, which is then refused, never
+/// compared by its wire bytes.
+fn classify(format_type: &str, typtype: char, category: char) -> Option<(LogicalType, Wire)> {
     use LogicalType as T;
+    let f = format_type.trim();
+    // Arrays are refused: their binary form is a header and elements, not
+    // any element type's form (`varchar(10)[]` would read as its raw
+    // bytes, `numeric(10,2)[]` fail as a numeric), and a replica's forms
+    // (`{a,b}`, JSON) follow rules of their own. `format_type` names every
+    // array type with `[]`, whatever its category.
+    if category == 'A' || f.ends_with("[]") {
+        return None;
+    }
     if typtype == 'e' {
         return Some((T::Text, Wire::EnumText));
     }
     if typtype != 'b' {
         return None;
     }
-    let f = format_type.trim();
     let base = f.split('(').next().unwrap_or(f).trim();
     let args = type_args(f);
     let precision = || args.first().map_or(6, |&p| p.clamp(0, 6) as u8);
@@ -777,14 +826,13 @@ impl Source for PgSource {
             binds = b;
         }
         let mut sql = format!(
-            "SELECT {} FROM {}.{}",
+            "SELECT {} FROM {}",
             if exprs.is_empty() {
                 "1".to_string()
             } else {
                 exprs.join(", ")
             },
-            quote_ident(&schema),
-            quote_ident(&name)
+            self.relation(&schema, &name)
         );
         if !conds.is_empty() {
             sql.push_str(" WHERE ");
@@ -846,6 +894,7 @@ impl Source for PgSource {
             location: self.location.clone(),
             default_schema: self.default_schema.clone(),
             columns: self.columns.clone(),
+            relkinds: self.relkinds.clone(),
             secrets: self.secrets.clone(),
             opts: self.opts.clone(),
             snapshot: Some(id),
@@ -892,9 +941,8 @@ impl Source for PgSource {
         }
         let k = quote_ident(&col.name);
         let sql = format!(
-            "SELECT min({k})::text || ' ' || max({k})::text FROM {}.{}",
-            quote_ident(&schema),
-            quote_ident(&name)
+            "SELECT min({k})::text || ' ' || max({k})::text FROM {}",
+            self.relation(&schema, &name)
         );
         let span = match self.run(&[sql], "reading the key range") {
             Ok(s) => s,
@@ -1375,7 +1423,31 @@ mod tests {
         ] {
             assert_eq!(lt(unsupported), None, "{unsupported}");
         }
+        // Arrays, whatever their element type or modifiers, are never read
+        // as their element type (nor as bytes); a domain over one either.
+        for array in [
+            "character varying(10)[]",
+            "character(3)[]",
+            "numeric(10,2)[]",
+            "numeric[]",
+            "timestamp(3) without time zone[]",
+            "text[][]",
+            "myschema.mood[]",
+            "bytea[]",
+        ] {
+            assert_eq!(lt(array), None, "{array}");
+            assert_eq!(classify(array, 'b', 'A'), None, "{array}");
+            assert_eq!(classify(array, 'e', 'A'), None, "{array}");
+        }
+        assert_eq!(classify("numeric(10,2)", 'b', 'A'), None);
+        assert_eq!(
+            classify("numeric(10,2)", 'b', 'N'),
+            Some((T::Decimal { scale: Some(2) }, Wire::Numeric))
+        );
         assert_eq!(logical_type("integer", 'c'), None);
+        assert_eq!(logical_type("integer", 'd'), None);
+        assert_eq!(logical_type("int4multirange", 'm'), None);
+        assert_eq!(logical_type("anyelement", 'p'), None);
         assert_eq!(logical_type("int4range", 'r'), None);
     }
 
