@@ -25,7 +25,7 @@ use std::path::{Path, PathBuf};
 use std::str::FromStr;
 use std::time::Duration;
 
-use driftsum_core::coerce::ColumnRule;
+use driftsum_core::coerce::{ColumnRule, TrailingSpaces};
 use driftsum_core::{LogicalType, Value};
 use futures_util::TryStreamExt;
 use sqlx::postgres::{PgArguments, PgConnectOptions, PgConnection, PgValueRef};
@@ -693,7 +693,9 @@ fn decode_into(
     rule: &ColumnRule,
 ) -> Result<(), String> {
     let reused = match (raw, wire, rule.ty, &mut *slot) {
-        (Some(b), Wire::Text, LogicalType::Text, Value::Text(s)) => {
+        (Some(b), Wire::Text, LogicalType::Text, Value::Text(s))
+            if rule.trailing_spaces == TrailingSpaces::Significant =>
+        {
             s.clear();
             s.push_str(utf8(b)?);
             true
@@ -765,6 +767,12 @@ impl Source for PgSource {
             columns: cols
                 .into_iter()
                 .map(|c| Column {
+                    // `char(n)` pads with spaces that are not part of the
+                    // value: `'ab'` and `'ab   '` are equal in it.
+                    trailing_spaces: match c.wire {
+                        Wire::PaddedText => TrailingSpaces::Insignificant,
+                        _ => TrailingSpaces::Significant,
+                    },
                     name: c.name,
                     declared: c.declared,
                     ty: c.ty,

@@ -11,6 +11,7 @@ mod pages;
 use std::collections::{HashMap, HashSet};
 use std::path::Path;
 
+use driftsum_core::coerce::TrailingSpaces;
 use driftsum_core::{LogicalType, Value};
 use rusqlite::types::ValueRef;
 use rusqlite::{Connection, OpenFlags};
@@ -445,10 +446,14 @@ fn rowid_bounds(b: &KeyBounds) -> Option<RowidBounds> {
 
 fn range_friendly(spec: &ScanSpec) -> bool {
     spec.key.iter().all(|k| {
-        matches!(
-            k.rule.ty,
-            LogicalType::Integer | LogicalType::Text | LogicalType::Bytes
-        )
+        // A key read without its trailing spaces (a `char(n)` source's)
+        // is not the stored text that SQL compares: `'ab  ' <= 'ab'` is
+        // false, and the row would fall out of its range.
+        k.rule.trailing_spaces == TrailingSpaces::Significant
+            && matches!(
+                k.rule.ty,
+                LogicalType::Integer | LogicalType::Text | LogicalType::Bytes
+            )
     })
 }
 
@@ -525,6 +530,8 @@ impl Source for SqliteSource {
                 .into_iter()
                 .map(|(name, declared, ..)| Column {
                     ty: logical_type(&declared),
+                    // SQLite keeps text as given, `CHAR(n)` or not.
+                    trailing_spaces: TrailingSpaces::Significant,
                     name,
                     declared,
                 })
