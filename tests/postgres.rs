@@ -1671,8 +1671,14 @@ fn arrays_and_domains_over_arrays_are_refused_naming_the_column() {
         ("i", "integer[]".to_string()),
         ("m", "integer[]".to_string()),
         ("e", format!("{s}.mood[]")),
-        ("dt", format!("{s}.tags (a domain over character varying(10)[])")),
-        ("dt2", format!("{s}.tags2 (a domain over character varying(10)[])")),
+        (
+            "dt",
+            format!("{s}.tags (a domain over character varying(10)[])"),
+        ),
+        (
+            "dt2",
+            format!("{s}.tags2 (a domain over character varying(10)[])"),
+        ),
         ("dn", format!("{s}.money2[]")),
     ];
     for (column, declared) in &arrays {
@@ -1688,7 +1694,10 @@ fn arrays_and_domains_over_arrays_are_refused_naming_the_column() {
                 ..Default::default()
             },
         );
-        let e = o.error.clone().unwrap_or_else(|| panic!("{column}: {}", show(&o)));
+        let e = o
+            .error
+            .clone()
+            .unwrap_or_else(|| panic!("{column}: {}", show(&o)));
         assert!(
             e.contains(&table)
                 && e.contains(&format!("{column:?}"))
@@ -1746,8 +1755,11 @@ fn inheritance_reads_the_parent_alone_and_partitioning_every_partition() {
          CREATE TABLE parted (id INTEGER PRIMARY KEY, v TEXT);",
     );
     for i in (-50..=250).step_by(7) {
-        db.execute("INSERT INTO parted VALUES (?1, ?2)", params![i, format!("p{i}")])
-            .expect("insert");
+        db.execute(
+            "INSERT INTO parted VALUES (?1, ?2)",
+            params![i, format!("p{i}")],
+        )
+        .expect("insert");
     }
     let r = sqlite_url(&replica);
     for t in ["parent", "child", "parted"] {
@@ -1763,11 +1775,24 @@ fn inheritance_reads_the_parent_alone_and_partitioning_every_partition() {
     .expect("drift");
     let o = compare(&url, &r, &format!("{s}.parent=parent"), Shape::default());
     assert!(o.error.is_none(), "{}", show(&o));
-    let found: Vec<_> = o.differences.iter().map(|d| (d.kind, d.key.clone())).collect();
-    assert_eq!(found, vec![(DiffKind::Extra, vec![Value::Int(3)])], "{}", show(&o));
+    let found: Vec<_> = o
+        .differences
+        .iter()
+        .map(|d| (d.kind, d.key.clone()))
+        .collect();
+    assert_eq!(
+        found,
+        vec![(DiffKind::Extra, vec![Value::Int(3)])],
+        "{}",
+        show(&o)
+    );
     let o = compare(&url, &r, &format!("{s}.parted=parted"), Shape::default());
     assert!(o.error.is_none(), "{}", show(&o));
-    let mut found: Vec<_> = o.differences.iter().map(|d| (d.kind, d.key.clone())).collect();
+    let mut found: Vec<_> = o
+        .differences
+        .iter()
+        .map(|d| (d.kind, d.key.clone()))
+        .collect();
     found.sort_by_key(|(_, k)| format!("{k:?}"));
     assert_eq!(
         found,
@@ -1900,12 +1925,20 @@ fn char_n_padding_is_insignificant_on_both_sides() {
         // A key padded to a different value is a different key.
         db.execute(
             "UPDATE c SET v = ?1, k = ?2 WHERE k = ?3",
-            [pad("abcde", 5, mode, 5), pad("ac", 4, mode, 4), pad("ab", 4, mode, 4)],
+            [
+                pad("abcde", 5, mode, 5),
+                pad("ac", 4, mode, 4),
+                pad("ab", 4, mode, 4),
+            ],
         )
         .expect("update");
         let o = compare(&url, &r, &pair, Shape::default());
         assert!(o.error.is_none(), "{}", show(&o));
-        let mut found: Vec<_> = o.differences.iter().map(|d| (d.kind, d.key.clone())).collect();
+        let mut found: Vec<_> = o
+            .differences
+            .iter()
+            .map(|d| (d.kind, d.key.clone()))
+            .collect();
         found.sort_by_key(|(_, k)| format!("{k:?}"));
         assert_eq!(
             found,
@@ -1987,9 +2020,14 @@ fn a_locked_table_is_an_error_naming_the_lock_while_others_compare() {
                 .unwrap_or_else(|| panic!("no outcome for {t}"))
         };
         let held = by_name("held");
-        let e = held.error.clone().unwrap_or_else(|| panic!("{}", show(held)));
+        let e = held
+            .error
+            .clone()
+            .unwrap_or_else(|| panic!("{}", show(held)));
         assert!(
-            e.contains("held") && e.contains("locked by another session") && e.contains("lock_timeout"),
+            e.contains("held")
+                && e.contains("locked by another session")
+                && e.contains("lock_timeout"),
             "{e}"
         );
         assert!(held.differences.is_empty(), "{}", show(held));
@@ -2040,7 +2078,11 @@ fn a_locked_sqlite_file_is_an_error_within_the_lock_timeout() {
         );
         (out.status.code(), start.elapsed(), text)
     };
-    for (param, waits) in [("?lock_timeout=1s", 1.0), ("?lock_timeout=0", 0.0), ("", 5.0)] {
+    for (param, waits) in [
+        ("?lock_timeout=1s", 1.0),
+        ("?lock_timeout=0", 0.0),
+        ("", 5.0),
+    ] {
         let (code, took, text) = run(&format!("{}{param}", sqlite_url(&tgt)));
         assert_eq!(code, Some(2), "{param}: {text}");
         assert!(
@@ -2048,7 +2090,10 @@ fn a_locked_sqlite_file_is_an_error_within_the_lock_timeout() {
             "{param}: {text}"
         );
         let took = took.as_secs_f64();
-        assert!(took >= waits && took < waits + 30.0, "{param}: took {took:.1}s");
+        assert!(
+            took >= waits && took < waits + 30.0,
+            "{param}: took {took:.1}s"
+        );
     }
     holder.execute_batch("COMMIT").expect("unlock");
     let (code, _, text) = run(&format!("{}?lock_timeout=1s", sqlite_url(&tgt)));

@@ -125,10 +125,7 @@ async fn open_session(
         // otherwise keep a scan waiting forever; past this the scan fails
         // with 55P03, reported for that table alone (see `db_message`).
         // PostgreSQL reads 0 as "wait forever", so "do not wait" is 1 ms.
-        format!(
-            "SET lock_timeout = '{}ms'",
-            lock_timeout.as_millis().max(1)
-        ),
+        format!("SET lock_timeout = '{}ms'", lock_timeout.as_millis().max(1)),
         "BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY".to_string(),
     ];
     if let Some(id) = snapshot {
@@ -166,12 +163,13 @@ impl PgSource {
         // echoed anyway (this is a second line of defence).
         secrets.retain(|s| s.len() >= 3);
         let lock_timeout = url::lock_timeout(url)?;
-        let mut opts = PgConnectOptions::from_str(&url::without_lock_timeout(url)).map_err(|e| {
-            SourceError::BadUrl(scrub(
-                format!("{location}: not a valid PostgreSQL URL: {e}"),
-                &secrets,
-            ))
-        })?;
+        let mut opts =
+            PgConnectOptions::from_str(&url::without_lock_timeout(url)).map_err(|e| {
+                SourceError::BadUrl(scrub(
+                    format!("{location}: not a valid PostgreSQL URL: {e}"),
+                    &secrets,
+                ))
+            })?;
         // sqlx reads the URL password, then PGPASSWORD, then a password file,
         // like libpq; but it matches the file's database field against an
         // empty name when the URL names none (libpq uses the user name), and

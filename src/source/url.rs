@@ -273,7 +273,17 @@ mod tests {
             assert_eq!(d(url), Ok(Duration::from_millis(want)), "{url}");
         }
         for bad in [
-            "", "s", "ms", "-1", "1e3", "5m", "five", "1.2.3", "nan", "inf", "99999999999",
+            "",
+            "s",
+            "ms",
+            "-1",
+            "1e3",
+            "5m",
+            "five",
+            "1.2.3",
+            "nan",
+            "inf",
+            "99999999999",
         ] {
             let url = format!("postgres://h/db?lock_timeout={bad}");
             let e = d(&url).expect_err(bad);
