@@ -17,7 +17,7 @@
 use serde::{Deserialize, Serialize};
 
 use driftsum_core::canon::CanonOptions;
-use driftsum_core::coerce::{ColumnRule, TimeStorage};
+use driftsum_core::coerce::{ColumnRule, TimeStorage, TrailingSpaces};
 use driftsum_core::tree::wire::TreeId;
 use driftsum_core::{LogicalType, Shape, ENCODING_VERSION};
 
@@ -36,6 +36,9 @@ pub struct WireColumn {
     pub name: String,
     pub declared: String,
     pub logical_type: LogicalType,
+    /// Absent from an older agent's answer: significant.
+    #[serde(default)]
+    pub trailing_spaces: TrailingSpaces,
 }
 
 /// A table's schema as the agent's database declares it.
@@ -57,6 +60,7 @@ impl From<&TableSchema> for WireSchema {
                     name: c.name.clone(),
                     declared: c.declared.clone(),
                     logical_type: c.ty,
+                    trailing_spaces: c.trailing_spaces,
                 })
                 .collect(),
             primary_key: s.primary_key.clone(),
@@ -75,6 +79,7 @@ impl From<WireSchema> for TableSchema {
                     name: c.name,
                     declared: c.declared,
                     ty: c.logical_type,
+                    trailing_spaces: c.trailing_spaces,
                 })
                 .collect(),
             primary_key: s.primary_key,
@@ -89,6 +94,8 @@ pub struct WireColumnSpec {
     pub logical_type: LogicalType,
     pub time_storage: TimeStorage,
     pub assume_offset_secs: i32,
+    #[serde(default)]
+    pub trailing_spaces: TrailingSpaces,
 }
 
 /// Build (or reuse) the tree of a table, read and hashed this way.
@@ -111,6 +118,7 @@ fn wire_cols(c: &[ColumnSpec]) -> Vec<WireColumnSpec> {
             logical_type: c.rule.ty,
             time_storage: c.rule.time_storage,
             assume_offset_secs: c.rule.assume_offset_secs,
+            trailing_spaces: c.rule.trailing_spaces,
         })
         .collect()
 }
@@ -123,6 +131,7 @@ fn spec_cols(c: &[WireColumnSpec]) -> Vec<ColumnSpec> {
                 ty: c.logical_type,
                 time_storage: c.time_storage,
                 assume_offset_secs: c.assume_offset_secs,
+                trailing_spaces: c.trailing_spaces,
             },
         })
         .collect()

@@ -159,6 +159,8 @@ fn file_schema(meta: &TreeMeta) -> TableSchema {
         name: c.name.clone(),
         declared: c.ty.name().to_string(),
         ty: c.ty,
+        // A tree file does not record it: text is compared as hashed.
+        trailing_spaces: driftsum_core::coerce::TrailingSpaces::Significant,
     };
     TableSchema {
         name: meta.table.clone(),

@@ -7,7 +7,7 @@ use driftsum_core::Side;
 use super::outcome::ColumnDifference;
 use crate::config::Config;
 use crate::error::CheckError;
-use crate::source::{ColumnSpec, ScanSpec, TableSchema};
+use crate::source::{Column, ColumnSpec, ScanSpec, TableSchema};
 
 /// A table to compare: its source name and its replica name.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -110,23 +110,31 @@ pub fn plan(
                 .as_ref()
                 .is_none_or(|c| c.iter().any(|x| x == name))
     };
-    let specs = |name: &str, ty| {
+    // Both sides read a column by the source's rules: its type, and
+    // whether trailing spaces count (a `char(n)` source strips them, a
+    // replica may keep them).
+    let specs = |c: &Column| {
+        let (name, ty) = (c.name.as_str(), c.ty);
         let r = replica(name);
         let source = ColumnSpec {
             name: name.to_string(),
-            rule: ColumnRule::new(ty),
+            rule: ColumnRule {
+                trailing_spaces: c.trailing_spaces,
+                ..ColumnRule::new(ty)
+            },
         };
         let rule = ColumnRule {
             ty,
             time_storage: r.time_storage,
             assume_offset_secs: r.offset_secs,
+            trailing_spaces: c.trailing_spaces,
         };
         (source, ColumnSpec { name: r.name, rule })
     };
     let mut column_differences = Vec::new();
     let (mut src_values, mut tgt_values) = (Vec::new(), Vec::new());
     for c in src.columns.iter().filter(|c| wanted(&c.name)) {
-        let (s, t) = specs(&c.name, c.ty);
+        let (s, t) = specs(c);
         if tgt.column(&t.name).is_some() {
             src_values.push(s);
             tgt_values.push(t);
@@ -150,7 +158,7 @@ pub fn plan(
     }
     let (src_key, tgt_key): (Vec<ColumnSpec>, Vec<ColumnSpec>) = key
         .iter()
-        .map(|k| specs(k, src.column(k).expect("checked above").ty))
+        .map(|k| specs(src.column(k).expect("checked above")))
         .unzip();
     Ok(Plan {
         source: ScanSpec {

@@ -10,7 +10,7 @@ pub mod server;
 pub mod sqlite;
 pub mod url;
 
-use driftsum_core::coerce::ColumnRule;
+use driftsum_core::coerce::{ColumnRule, TrailingSpaces};
 use driftsum_core::{LogicalType, Value};
 
 pub use crate::error::SourceError;
@@ -23,6 +23,10 @@ pub struct Column {
     /// The type as declared (for messages).
     pub declared: String,
     pub ty: LogicalType,
+    /// Whether the engine treats trailing spaces of this column's text as
+    /// part of it (`char(n)` on PostgreSQL pads and strips them); a plan
+    /// reads the column this way on both sides.
+    pub trailing_spaces: TrailingSpaces,
 }
 
 /// A table's columns (in table order) and primary key.
@@ -130,7 +134,10 @@ pub trait Source: Send {
 /// Opens a source by URL.
 pub fn open(url: &str) -> Result<Box<dyn Source>, SourceError> {
     match DbUrl::parse(url)? {
-        DbUrl::Sqlite(path) => Ok(Box::new(sqlite::SqliteSource::open(&path)?)),
+        DbUrl::Sqlite(path) => Ok(Box::new(sqlite::SqliteSource::open_waiting(
+            &path,
+            Some(url::lock_timeout(url)?),
+        )?)),
         DbUrl::Postgres(url) => Ok(Box::new(postgres::PgSource::connect(&url)?)),
         DbUrl::Mysql(url) => Ok(Box::new(mysql::MySqlSource::connect(&url)?)),
     }

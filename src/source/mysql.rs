@@ -735,6 +735,7 @@ impl Source for MySqlSource {
                     // An unsupported column can still be left out of a
                     // comparison; scanning it is an error.
                     ty: c.ty.unwrap_or(LogicalType::Dynamic),
+                    trailing_spaces: driftsum_core::coerce::TrailingSpaces::Significant,
                 })
                 .collect(),
             primary_key: info.primary_key.clone(),

@@ -23,15 +23,16 @@ mod copy;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
+use std::time::Duration;
 
-use driftsum_core::coerce::ColumnRule;
+use driftsum_core::coerce::{ColumnRule, TrailingSpaces};
 use driftsum_core::{LogicalType, Value};
 use futures_util::TryStreamExt;
 use sqlx::postgres::{PgArguments, PgConnectOptions, PgConnection, PgValueRef};
 use sqlx::{AssertSqlSafe, Connection, Postgres, Row, ValueRef};
 
 use super::type_args;
-use super::url::redact;
+use super::url::{self, redact};
 use super::{
     quote_ident, server, Column, KeyBounds, RowSink, ScanSpec, Source, SourceError, TableSchema,
 };
@@ -89,12 +90,17 @@ pub struct PgSource {
     default_schema: String,
     /// Discovered columns by (schema, table).
     columns: HashMap<(String, String), Vec<PgColumn>>,
+    /// Each resolved table's `pg_class.relkind` (see [`PgSource::relation`]).
+    relkinds: HashMap<(String, String), char>,
     /// Secrets to scrub from any message, in case a driver ever echoes one.
     secrets: Vec<String>,
     /// How to connect again, for [`Source::fork`].
     opts: PgConnectOptions,
     /// This transaction's snapshot, once exported for forks.
     snapshot: Option<String>,
+    /// How long a statement waits for a table lock (the URL's
+    /// `lock_timeout`).
+    lock_timeout: Duration,
 }
 
 /// Opens a session the way every scan needs it, inside a `REPEATABLE READ,
@@ -103,6 +109,7 @@ pub struct PgSource {
 async fn open_session(
     opts: &PgConnectOptions,
     snapshot: Option<&str>,
+    lock_timeout: Duration,
     open_err: impl Fn(sqlx::Error) -> SourceError,
 ) -> Result<PgConnection, SourceError> {
     let mut conn = PgConnection::connect_with(opts).await.map_err(&open_err)?;
@@ -113,6 +120,12 @@ async fn open_session(
         "SET client_encoding = 'UTF8'".to_string(),
         "SET DateStyle = 'ISO, MDY'".to_string(),
         "SET idle_in_transaction_session_timeout = 0".to_string(),
+        // A table another session holds locked (`LOCK TABLE … ACCESS
+        // EXCLUSIVE`, an `ALTER TABLE` in an open transaction) would
+        // otherwise keep a scan waiting forever; past this the scan fails
+        // with 55P03, reported for that table alone (see `db_message`).
+        // PostgreSQL reads 0 as "wait forever", so "do not wait" is 1 ms.
+        format!("SET lock_timeout = '{}ms'", lock_timeout.as_millis().max(1)),
         "BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY".to_string(),
     ];
     if let Some(id) = snapshot {
@@ -149,12 +162,14 @@ impl PgSource {
         // Too short to tell from ordinary text; such a password is never
         // echoed anyway (this is a second line of defence).
         secrets.retain(|s| s.len() >= 3);
-        let mut opts = PgConnectOptions::from_str(url).map_err(|e| {
-            SourceError::BadUrl(scrub(
-                format!("{location}: not a valid PostgreSQL URL: {e}"),
-                &secrets,
-            ))
-        })?;
+        let lock_timeout = url::lock_timeout(url)?;
+        let mut opts =
+            PgConnectOptions::from_str(&url::without_lock_timeout(url)).map_err(|e| {
+                SourceError::BadUrl(scrub(
+                    format!("{location}: not a valid PostgreSQL URL: {e}"),
+                    &secrets,
+                ))
+            })?;
         // sqlx reads the URL password, then PGPASSWORD, then a password file,
         // like libpq; but it matches the file's database field against an
         // empty name when the URL names none (libpq uses the user name), and
@@ -196,7 +211,7 @@ impl PgSource {
             &rt,
             server::CONNECT_TIMEOUT,
             &format!("connecting to {location}"),
-            open_session(&opts, None, open_err),
+            open_session(&opts, None, lock_timeout, open_err),
         )?;
         Ok(PgSource {
             rt,
@@ -204,14 +219,16 @@ impl PgSource {
             location,
             default_schema,
             columns: HashMap::new(),
+            relkinds: HashMap::new(),
             secrets,
             opts,
             snapshot: None,
+            lock_timeout,
         })
     }
 
-    fn err(&self, context: impl Into<String>, e: impl std::fmt::Display) -> SourceError {
-        SourceError::query(context, scrub(e.to_string(), &self.secrets))
+    fn err(&self, context: impl Into<String>, e: &sqlx::Error) -> SourceError {
+        SourceError::query(context, db_message(e, self.lock_timeout, &self.secrets))
     }
 
     /// After a failed query: leaves the aborted state, same snapshot.
@@ -248,7 +265,7 @@ impl PgSource {
             }
             Ok::<_, sqlx::Error>(last)
         });
-        result.map_err(|e| self.err(format!("{context} in {}", self.location), e))
+        result.map_err(|e| self.err(format!("{context} in {}", self.location), &e))
     }
 
     /// Exports this transaction's snapshot for other sessions to share. A
@@ -298,7 +315,7 @@ impl PgSource {
         let rows = match rt.block_on(q.fetch_all(conn)) {
             Ok(rows) => rows,
             Err(e) => {
-                let err = self.err(format!("{context} in {}", self.location), e);
+                let err = self.err(format!("{context} in {}", self.location), &e);
                 self.recover();
                 return Err(err);
             }
@@ -310,7 +327,7 @@ impl PgSource {
                     .collect::<Result<Vec<_>, _>>()
             })
             .collect::<Result<Vec<_>, _>>()
-            .map_err(|e| self.err(format!("{context} in {}", self.location), e))
+            .map_err(|e| self.err(format!("{context} in {}", self.location), &e))
     }
 
     /// Finds a table: `SCHEMA.NAME`, or `NAME` in the default schema.
@@ -321,9 +338,11 @@ impl PgSource {
         }
         candidates.push((self.default_schema.clone(), table.to_string()));
         for (schema, name) in candidates {
-            if self.columns.contains_key(&(schema.clone(), name.clone())) {
-                return Ok((schema, name));
+            let key = (schema, name);
+            if self.relkinds.contains_key(&key) {
+                return Ok(key);
             }
+            let (schema, name) = key;
             let found = self.catalog(
                 "SELECT c.relkind::text FROM pg_catalog.pg_class c \
                  JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace \
@@ -332,7 +351,9 @@ impl PgSource {
                 &[&schema, &name],
                 "looking up a table",
             )?;
-            if !found.is_empty() {
+            if let Some(kind) = found.first().and_then(|r| r.first().cloned().flatten()) {
+                let kind = kind.chars().next().unwrap_or('r');
+                self.relkinds.insert((schema.clone(), name.clone()), kind);
                 return Ok((schema, name));
             }
         }
@@ -342,23 +363,51 @@ impl PgSource {
         })
     }
 
+    /// The FROM item reading a resolved table's own rows. A table with
+    /// inheritance children is read alone (`ONLY`), as `COPY table TO` and
+    /// a sync tool read it: its children are tables of their own. A
+    /// partitioned table holds no rows itself (`ONLY` would read none), so
+    /// it is read with all its partitions.
+    fn relation(&self, schema: &str, name: &str) -> String {
+        let kind = self
+            .relkinds
+            .get(&(schema.to_string(), name.to_string()))
+            .copied();
+        let only = if matches!(kind, Some('r' | 'f')) {
+            "ONLY "
+        } else {
+            ""
+        };
+        format!("{only}{}.{}", quote_ident(schema), quote_ident(name))
+    }
+
     /// The columns of a resolved table, read once from the catalog.
     fn load_columns(&mut self, schema: &str, name: &str) -> Result<Vec<PgColumn>, SourceError> {
         let key = (schema.to_string(), name.to_string());
         if let Some(c) = self.columns.get(&key) {
             return Ok(c.clone());
         }
+        // A domain is read as the type it is built on, followed down
+        // through domains over domains (each level's type modifier applies
+        // to its base); the category tells arrays ('A'), whose wire form
+        // is not their elements'.
         let rows = self.catalog(
             "SELECT a.attname::text, pg_catalog.format_type(a.atttypid, a.atttypmod), \
-                    t.typtype::text, \
-                    CASE WHEN t.typtype = 'd' \
-                         THEN pg_catalog.format_type(t.typbasetype, t.typtypmod) END, \
-                    bt.typtype::text \
+                    b.fmt, b.typtype, b.typcategory \
              FROM pg_catalog.pg_attribute a \
              JOIN pg_catalog.pg_class c ON c.oid = a.attrelid \
              JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace \
-             JOIN pg_catalog.pg_type t ON t.oid = a.atttypid \
-             LEFT JOIN pg_catalog.pg_type bt ON bt.oid = t.typbasetype \
+             CROSS JOIN LATERAL ( \
+                 WITH RECURSIVE d(oid, typmod, depth) AS ( \
+                     SELECT a.atttypid, a.atttypmod, 0 \
+                     UNION ALL \
+                     SELECT t.typbasetype, t.typtypmod, d.depth + 1 \
+                     FROM d JOIN pg_catalog.pg_type t ON t.oid = d.oid \
+                     WHERE t.typtype = 'd' AND d.depth < 64) \
+                 SELECT pg_catalog.format_type(d.oid, d.typmod) AS fmt, \
+                        t.typtype::text AS typtype, t.typcategory::text AS typcategory \
+                 FROM d JOIN pg_catalog.pg_type t ON t.oid = d.oid \
+                 ORDER BY d.depth DESC LIMIT 1) b \
              WHERE n.nspname = $1 AND c.relname = $2 AND a.attnum > 0 AND NOT a.attisdropped \
              ORDER BY a.attnum",
             &[schema, name],
@@ -367,15 +416,17 @@ impl PgSource {
         let mut cols = Vec::with_capacity(rows.len());
         for r in rows {
             let text = |i: usize| r.get(i).cloned().flatten().unwrap_or_default();
-            let (name, declared, typtype) = (text(0), text(1), text(2));
-            let (fmt, tt) = if typtype == "d" {
-                (text(3), text(4))
+            let (name, declared, fmt) = (text(0), text(1), text(2));
+            let first = |i: usize| text(i).chars().next().unwrap_or('?');
+            let (typtype, category) = (first(3), first(4));
+            let (ty, wire) = classify(&fmt, typtype, category)
+                .unwrap_or((LogicalType::Dynamic, Wire::Unsupported));
+            // A domain's messages name what it is built on.
+            let declared = if fmt != declared {
+                format!("{declared} (a domain over {fmt})")
             } else {
-                (declared.clone(), typtype)
+                declared
             };
-            let tt = tt.chars().next().unwrap_or('b');
-            let (ty, wire) =
-                classify(&fmt, tt).unwrap_or((LogicalType::Dynamic, Wire::Unsupported));
             cols.push(PgColumn {
                 name,
                 declared,
@@ -406,18 +457,30 @@ impl Drop for PgSource {
 /// atttypmod)` and `pg_type.typtype` (`'e'` for enums); `None` when driftsum
 /// cannot compare it. Domains are mapped by their base type.
 pub fn logical_type(format_type: &str, typtype: char) -> Option<LogicalType> {
-    classify(format_type, typtype).map(|(t, _)| t)
+    classify(format_type, typtype, '?').map(|(t, _)| t)
 }
 
-fn classify(format_type: &str, typtype: char) -> Option<(LogicalType, Wire)> {
+/// How a column of a base or enum type (a domain resolved to its base) is
+/// read, from its `format_type`, `typtype` and `typcategory`; `None` for a
+/// type driftsum cannot compare exactly, which is then refused, never
+/// compared by its wire bytes.
+fn classify(format_type: &str, typtype: char, category: char) -> Option<(LogicalType, Wire)> {
     use LogicalType as T;
+    let f = format_type.trim();
+    // Arrays are refused: their binary form is a header and elements, not
+    // any element type's form (`varchar(10)[]` would read as its raw
+    // bytes, `numeric(10,2)[]` fail as a numeric), and a replica's forms
+    // (`{a,b}`, JSON) follow rules of their own. `format_type` names every
+    // array type with `[]`, whatever its category.
+    if category == 'A' || f.ends_with("[]") {
+        return None;
+    }
     if typtype == 'e' {
         return Some((T::Text, Wire::EnumText));
     }
     if typtype != 'b' {
         return None;
     }
-    let f = format_type.trim();
     let base = f.split('(').next().unwrap_or(f).trim();
     let args = type_args(f);
     let precision = || args.first().map_or(6, |&p| p.clamp(0, 6) as u8);
@@ -628,7 +691,9 @@ fn decode_into(
     rule: &ColumnRule,
 ) -> Result<(), String> {
     let reused = match (raw, wire, rule.ty, &mut *slot) {
-        (Some(b), Wire::Text, LogicalType::Text, Value::Text(s)) => {
+        (Some(b), Wire::Text, LogicalType::Text, Value::Text(s))
+            if rule.trailing_spaces == TrailingSpaces::Significant =>
+        {
             s.clear();
             s.push_str(utf8(b)?);
             true
@@ -700,6 +765,12 @@ impl Source for PgSource {
             columns: cols
                 .into_iter()
                 .map(|c| Column {
+                    // `char(n)` pads with spaces that are not part of the
+                    // value: `'ab'` and `'ab   '` are equal in it.
+                    trailing_spaces: match c.wire {
+                        Wire::PaddedText => TrailingSpaces::Insignificant,
+                        _ => TrailingSpaces::Significant,
+                    },
                     name: c.name,
                     declared: c.declared,
                     ty: c.ty,
@@ -761,14 +832,13 @@ impl Source for PgSource {
             binds = b;
         }
         let mut sql = format!(
-            "SELECT {} FROM {}.{}",
+            "SELECT {} FROM {}",
             if exprs.is_empty() {
                 "1".to_string()
             } else {
                 exprs.join(", ")
             },
-            quote_ident(&schema),
-            quote_ident(&name)
+            self.relation(&schema, &name)
         );
         if !conds.is_empty() {
             sql.push_str(" WHERE ");
@@ -822,7 +892,7 @@ impl Source for PgSource {
             &rt,
             server::CONNECT_TIMEOUT,
             &format!("connecting to {}", self.location),
-            open_session(&self.opts, Some(&id), open_err),
+            open_session(&self.opts, Some(&id), self.lock_timeout, open_err),
         )?;
         Ok(Some(Box::new(PgSource {
             rt,
@@ -830,9 +900,11 @@ impl Source for PgSource {
             location: self.location.clone(),
             default_schema: self.default_schema.clone(),
             columns: self.columns.clone(),
+            relkinds: self.relkinds.clone(),
             secrets: self.secrets.clone(),
             opts: self.opts.clone(),
             snapshot: Some(id),
+            lock_timeout: self.lock_timeout,
         })))
     }
 
@@ -875,9 +947,8 @@ impl Source for PgSource {
         }
         let k = quote_ident(&col.name);
         let sql = format!(
-            "SELECT min({k})::text || ' ' || max({k})::text FROM {}.{}",
-            quote_ident(&schema),
-            quote_ident(&name)
+            "SELECT min({k})::text || ' ' || max({k})::text FROM {}",
+            self.relation(&schema, &name)
         );
         let span = match self.run(&[sql], "reading the key range") {
             Ok(s) => s,
@@ -929,8 +1000,9 @@ impl PgSource {
             .as_mut()
             .ok_or_else(|| SourceError::Other("the PostgreSQL connection is closed".into()))?;
         let (rt, secrets) = (&self.rt, &self.secrets);
-        let db_err = |e: &dyn std::fmt::Display| {
-            SourceError::query(cols.context, scrub(e.to_string(), secrets))
+        let lock_timeout = self.lock_timeout;
+        let db_err = |e: &sqlx::Error| {
+            SourceError::query(cols.context, db_message(e, lock_timeout, secrets))
         };
 
         // The same SELECT as a prepared statement first, with `LIMIT 0`: it
@@ -1027,9 +1099,10 @@ impl PgSource {
             .as_mut()
             .ok_or_else(|| SourceError::Other("the PostgreSQL connection is closed".into()))?;
         let db_failed = std::cell::Cell::new(false);
-        let fail = |e: &dyn std::fmt::Display| {
+        let lock_timeout = self.lock_timeout;
+        let fail = |e: &sqlx::Error| {
             db_failed.set(true);
-            SourceError::query(cols.context, scrub(e.to_string(), &secrets))
+            SourceError::query(cols.context, db_message(e, lock_timeout, &secrets))
         };
         // Decoded on the reading thread, as the COPY path is: a hand-over to
         // a second thread measured no faster with the server on the same cores.
@@ -1055,6 +1128,25 @@ impl PgSource {
         }
         result
     }
+}
+
+/// The message of a failed statement, without secrets; a lock wait that
+/// ran out (SQLSTATE 55P03) says what held the scan up and the way out.
+fn db_message(e: &sqlx::Error, lock_timeout: Duration, secrets: &[String]) -> String {
+    let locked = e
+        .as_database_error()
+        .and_then(|d| d.code())
+        .is_some_and(|c| c == "55P03");
+    let msg = if locked {
+        format!(
+            "the table is locked by another session (waited {lock_timeout:?}, the \
+             lock_timeout): {e}; try again when that session's transaction ends, or wait \
+             longer with ?lock_timeout=SECONDS in the URL"
+        )
+    } else {
+        e.to_string()
+    };
+    scrub(msg, secrets)
 }
 
 /// Replaces every secret in a message by `***`.
@@ -1337,7 +1429,31 @@ mod tests {
         ] {
             assert_eq!(lt(unsupported), None, "{unsupported}");
         }
+        // Arrays, whatever their element type or modifiers, are never read
+        // as their element type (nor as bytes); a domain over one either.
+        for array in [
+            "character varying(10)[]",
+            "character(3)[]",
+            "numeric(10,2)[]",
+            "numeric[]",
+            "timestamp(3) without time zone[]",
+            "text[][]",
+            "myschema.mood[]",
+            "bytea[]",
+        ] {
+            assert_eq!(lt(array), None, "{array}");
+            assert_eq!(classify(array, 'b', 'A'), None, "{array}");
+            assert_eq!(classify(array, 'e', 'A'), None, "{array}");
+        }
+        assert_eq!(classify("numeric(10,2)", 'b', 'A'), None);
+        assert_eq!(
+            classify("numeric(10,2)", 'b', 'N'),
+            Some((T::Decimal { scale: Some(2) }, Wire::Numeric))
+        );
         assert_eq!(logical_type("integer", 'c'), None);
+        assert_eq!(logical_type("integer", 'd'), None);
+        assert_eq!(logical_type("int4multirange", 'm'), None);
+        assert_eq!(logical_type("anyelement", 'p'), None);
         assert_eq!(logical_type("int4range", 'r'), None);
     }
 

@@ -11,6 +11,7 @@ mod pages;
 use std::collections::{HashMap, HashSet};
 use std::path::Path;
 
+use driftsum_core::coerce::TrailingSpaces;
 use driftsum_core::{LogicalType, Value};
 use rusqlite::types::ValueRef;
 use rusqlite::{Connection, OpenFlags};
@@ -59,12 +60,15 @@ enum Slot {
 
 impl SqliteSource {
     pub fn open(path: &Path) -> Result<SqliteSource, SourceError> {
-        SqliteSource::open_waiting(path, None)
+        SqliteSource::open_waiting(path, Some(super::url::DEFAULT_LOCK_TIMEOUT))
     }
 
     /// [`open`](SqliteSource::open), waiting at most `busy` (instead of
-    /// SQLite's default) for a lock another process holds.
-    fn open_waiting(
+    /// SQLite's default) for a lock another process holds: a writer that
+    /// holds the file (outside WAL mode, `BEGIN EXCLUSIVE` or a commit in
+    /// progress) keeps every reader out, and the read is then an error
+    /// naming the lock, never a hang.
+    pub fn open_waiting(
         path: &Path,
         busy: Option<std::time::Duration>,
     ) -> Result<SqliteSource, SourceError> {
@@ -74,7 +78,7 @@ impl SqliteSource {
         let location = path.display().to_string();
         let open_err = |e: rusqlite::Error| SourceError::Open {
             location: location.clone(),
-            message: e.to_string(),
+            message: locked_message(e, busy),
         };
         let flags = OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX;
         let conn = Connection::open_with_flags(path, flags).map_err(open_err)?;
@@ -87,10 +91,7 @@ impl SqliteSource {
         // and tells a file that is not a database at once.
         conn.execute_batch("BEGIN").map_err(open_err)?;
         conn.query_row("SELECT count(*) FROM sqlite_schema", [], |_| Ok(()))
-            .map_err(|e| SourceError::Open {
-                location: location.clone(),
-                message: e.to_string(),
-            })?;
+            .map_err(open_err)?;
         Ok(SqliteSource {
             conn,
             file: path.to_path_buf(),
@@ -445,10 +446,14 @@ fn rowid_bounds(b: &KeyBounds) -> Option<RowidBounds> {
 
 fn range_friendly(spec: &ScanSpec) -> bool {
     spec.key.iter().all(|k| {
-        matches!(
-            k.rule.ty,
-            LogicalType::Integer | LogicalType::Text | LogicalType::Bytes
-        )
+        // A key read without its trailing spaces (a `char(n)` source's)
+        // is not the stored text that SQL compares: `'ab  ' <= 'ab'` is
+        // false, and the row would fall out of its range.
+        k.rule.trailing_spaces == TrailingSpaces::Significant
+            && matches!(
+                k.rule.ty,
+                LogicalType::Integer | LogicalType::Text | LogicalType::Bytes
+            )
     })
 }
 
@@ -525,6 +530,8 @@ impl Source for SqliteSource {
                 .into_iter()
                 .map(|(name, declared, ..)| Column {
                     ty: logical_type(&declared),
+                    // SQLite keeps text as given, `CHAR(n)` or not.
+                    trailing_spaces: TrailingSpaces::Significant,
                     name,
                     declared,
                 })
@@ -679,6 +686,24 @@ impl Source for SqliteSource {
             return Ok(Vec::new());
         };
         Ok(super::even_cuts(lo, hi, rows_per_range))
+    }
+}
+
+/// The message of an error opening a file: for a lock another connection
+/// holds, one that says so and how long was waited.
+fn locked_message(e: rusqlite::Error, waited: Option<std::time::Duration>) -> String {
+    let busy = matches!(
+        e.sqlite_error_code(),
+        Some(rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked)
+    );
+    match waited {
+        Some(w) if busy => format!(
+            "the file is locked by another connection (a writer holds it), still after \
+             waiting {:?}: {e}; try again when the writer is done, or wait longer with \
+             ?lock_timeout=SECONDS",
+            w
+        ),
+        _ => e.to_string(),
     }
 }
 

@@ -2,8 +2,93 @@
 //! a side of a diff can be: a database, a tree file or an agent.
 
 use std::path::PathBuf;
+use std::time::Duration;
 
 use super::SourceError;
+
+/// How long a read waits for a lock another session holds (an `ACCESS
+/// EXCLUSIVE` table lock, a SQLite writer) before that table is reported as
+/// an error, unless the URL says otherwise with `?lock_timeout=`.
+pub const DEFAULT_LOCK_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// The longest lock wait a URL may ask for: PostgreSQL's `lock_timeout`
+/// takes whole milliseconds in an `int`.
+const MAX_LOCK_TIMEOUT: Duration = Duration::from_millis(i32::MAX as u64);
+
+/// The `lock_timeout` URL query parameter, the same for every engine:
+/// seconds (`5`, `2.5`, `5s`) or milliseconds (`500ms`); `0` waits not at
+/// all. [`DEFAULT_LOCK_TIMEOUT`] when the URL has none.
+pub fn lock_timeout(url: &str) -> Result<Duration, SourceError> {
+    let Some(value) = query_values(url)
+        .filter(|(k, _)| k == "lock_timeout")
+        .map(|(_, v)| v)
+        .last()
+    else {
+        return Ok(DEFAULT_LOCK_TIMEOUT);
+    };
+    parse_duration(&value)
+        .filter(|d| *d <= MAX_LOCK_TIMEOUT)
+        .ok_or_else(|| {
+            SourceError::BadUrl(format!(
+                "lock_timeout={value:?} is not a duration; write seconds (lock_timeout=5, \
+                 lock_timeout=5s) or milliseconds (lock_timeout=500ms), at most {}s",
+                MAX_LOCK_TIMEOUT.as_secs()
+            ))
+        })
+}
+
+/// The URL without its `lock_timeout` parameters, for drivers that do not
+/// know it.
+pub fn without_lock_timeout(url: &str) -> String {
+    let Some((base, query)) = url.split_once('?') else {
+        return url.to_string();
+    };
+    let (query, fragment) = match query.split_once('#') {
+        Some((q, f)) => (q, Some(f)),
+        None => (query, None),
+    };
+    let kept: Vec<&str> = query
+        .split('&')
+        .filter(|kv| kv.split_once('=').map_or(*kv, |(k, _)| k) != "lock_timeout")
+        .collect();
+    let mut out = base.to_string();
+    if !kept.is_empty() && kept != [""] {
+        out.push('?');
+        out.push_str(&kept.join("&"));
+    }
+    if let Some(f) = fragment {
+        out.push('#');
+        out.push_str(f);
+    }
+    out
+}
+
+/// The URL's query parameters as (key, value), in order, undecoded (the
+/// parameters read here never need decoding).
+fn query_values(url: &str) -> impl Iterator<Item = (String, String)> + '_ {
+    let query = url.split_once('?').map_or("", |(_, q)| q);
+    let query = query.split('#').next().unwrap_or(query);
+    query.split('&').filter(|kv| !kv.is_empty()).map(|kv| {
+        let (k, v) = kv.split_once('=').unwrap_or((kv, ""));
+        (k.to_string(), v.to_string())
+    })
+}
+
+/// `5`, `2.5`, `5s`, `500ms` as a duration; `None` for anything else.
+fn parse_duration(s: &str) -> Option<Duration> {
+    let s = s.trim();
+    let (number, millis) = if let Some(n) = s.strip_suffix("ms") {
+        (n, true)
+    } else {
+        (s.strip_suffix('s').unwrap_or(s), false)
+    };
+    if number.is_empty() || !number.chars().all(|c| c.is_ascii_digit() || c == '.') {
+        return None;
+    }
+    let n: f64 = number.parse().ok()?;
+    let secs = if millis { n / 1000.0 } else { n };
+    Duration::try_from_secs_f64(secs).ok()
+}
 
 /// The file name ending that marks a bare path as a tree file.
 pub const TREE_EXTENSION: &str = ".dstree";
@@ -316,6 +401,57 @@ mod tests {
             SideUrl::parse("sqlite:x.dstree").unwrap(),
             SideUrl::Database("sqlite:x.dstree".into())
         );
+    }
+
+    #[test]
+    fn lock_timeouts() {
+        let d = |u: &str| lock_timeout(u).map_err(|e| e.to_string());
+        assert_eq!(d("postgres://h/db"), Ok(DEFAULT_LOCK_TIMEOUT));
+        assert_eq!(d("sqlite:a.db"), Ok(DEFAULT_LOCK_TIMEOUT));
+        for (url, want) in [
+            ("postgres://h/db?lock_timeout=10s", 10_000),
+            ("postgres://h/db?sslmode=disable&lock_timeout=3", 3_000),
+            ("sqlite:a.db?lock_timeout=250ms", 250),
+            ("mysql://u@h/db?lock_timeout=1.5", 1_500),
+            ("mysql://u@h/db?lock_timeout=1.5s#x", 1_500),
+            ("sqlite:a.db?lock_timeout=0", 0),
+            ("sqlite:a.db?lock_timeout=9&lock_timeout=2", 2_000),
+        ] {
+            assert_eq!(d(url), Ok(Duration::from_millis(want)), "{url}");
+        }
+        for bad in [
+            "",
+            "s",
+            "ms",
+            "-1",
+            "1e3",
+            "5m",
+            "five",
+            "1.2.3",
+            "nan",
+            "inf",
+            "99999999999",
+        ] {
+            let url = format!("postgres://h/db?lock_timeout={bad}");
+            let e = d(&url).expect_err(bad);
+            assert!(e.contains("lock_timeout"), "{e}");
+        }
+    }
+
+    #[test]
+    fn lock_timeout_is_removed_for_drivers() {
+        for (url, want) in [
+            ("postgres://h/db", "postgres://h/db"),
+            ("postgres://h/db?lock_timeout=5s", "postgres://h/db"),
+            (
+                "postgres://h/db?sslmode=disable&lock_timeout=5s&x=1",
+                "postgres://h/db?sslmode=disable&x=1",
+            ),
+            ("mysql://h/db?lock_timeout=5#f", "mysql://h/db#f"),
+            ("mysql://h/db?a=lock_timeout", "mysql://h/db?a=lock_timeout"),
+        ] {
+            assert_eq!(without_lock_timeout(url), want, "{url}");
+        }
     }
 
     #[test]

@@ -18,6 +18,8 @@
 //! | json | as JSON | as JSON | parsed JSON | if UTF-8 JSON |
 //!
 //! Anything else becomes [`Value::Invalid`]: a difference, never a crash.
+//! Text of a column whose trailing spaces are insignificant (SQL `char(n)`,
+//! see [`TrailingSpaces`]) loses them, whichever side it is read on.
 
 use serde::{Deserialize, Serialize};
 
@@ -39,6 +41,19 @@ pub enum TimeStorage {
     JulianDay,
 }
 
+/// Whether trailing spaces are part of a text value.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TrailingSpaces {
+    /// `'ab'` and `'ab '` differ (text, varchar).
+    #[default]
+    Significant,
+    /// `'ab'` and `'ab '` are one value, as in SQL `char(n)`: the source
+    /// pads or strips them, a replica may hold either, so both sides drop
+    /// trailing U+0020 spaces (and nothing else) before comparing.
+    Insignificant,
+}
+
 /// How to read one column: its logical type and the storage conventions.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct ColumnRule {
@@ -46,6 +61,8 @@ pub struct ColumnRule {
     pub time_storage: TimeStorage,
     /// UTC offset (seconds) assumed for instants stored without one.
     pub assume_offset_secs: i32,
+    /// Whether a text value's trailing spaces count.
+    pub trailing_spaces: TrailingSpaces,
 }
 
 impl ColumnRule {
@@ -54,6 +71,16 @@ impl ColumnRule {
             ty,
             time_storage: TimeStorage::Auto,
             assume_offset_secs: 0,
+            trailing_spaces: TrailingSpaces::Significant,
+        }
+    }
+
+    /// Text as this column compares it (see [`TrailingSpaces`]).
+    #[inline]
+    fn text<'a>(&self, s: &'a str) -> &'a str {
+        match self.trailing_spaces {
+            TrailingSpaces::Significant => s,
+            TrailingSpaces::Insignificant => s.trim_end_matches(' '),
         }
     }
 
@@ -134,7 +161,7 @@ impl ColumnRule {
     pub fn from_text(&self, s: &str) -> Value {
         use LogicalType as T;
         let parsed = match self.ty {
-            T::Text | T::Dynamic => return Value::Text(s.to_owned()),
+            T::Text | T::Dynamic => return Value::Text(self.text(s).to_owned()),
             T::Bytes => return Value::Bytes(s.as_bytes().to_vec()),
             T::Integer => s.trim().parse::<i128>().ok().map(Value::Int).or_else(|| {
                 // "12.0" or "1.2e1" still name an integer.
@@ -211,7 +238,7 @@ impl ColumnRule {
         match (self.ty, slot) {
             (T::Text | T::Dynamic, Value::Text(t)) => {
                 t.clear();
-                t.push_str(s);
+                t.push_str(self.text(s));
                 true
             }
             (T::Timestamp { precision }, Value::Timestamp(m))
@@ -271,10 +298,21 @@ impl ColumnRule {
                 | LogicalType::TimestampNaive { .. }
                 | LogicalType::Time { .. }
                 | LogicalType::Decimal { .. }
-        ) {
+        ) && self.trailing_spaces == TrailingSpaces::Significant
+        {
             return v;
         }
         match (self.ty, v) {
+            (LogicalType::Text | LogicalType::Dynamic, Value::Text(s)) => {
+                match self.text(&s).len() {
+                    n if n == s.len() => Value::Text(s),
+                    n => {
+                        let mut s = s;
+                        s.truncate(n);
+                        Value::Text(s)
+                    }
+                }
+            }
             (LogicalType::Float { .. }, Value::Float(f)) => self.float(f),
             (
                 LogicalType::Timestamp { .. } | LogicalType::TimestampNaive { .. },
@@ -459,19 +497,63 @@ mod tests {
         assert!(matches!(i.from_real(1.5), Value::Invalid(_)));
     }
 
+    /// With insignificant trailing spaces, every way of reading text (as
+    /// stored text, a blob, a typed driver's value, in place) drops exactly
+    /// the trailing U+0020 spaces; with significant ones nothing changes.
+    #[test]
+    fn trailing_spaces_of_char_columns() {
+        let char_rule = ColumnRule {
+            trailing_spaces: TrailingSpaces::Insignificant,
+            ..rule(T::Text)
+        };
+        let text_rule = rule(T::Text);
+        let bodies = ["", "ab", " ab", "a b", "ab\t", "ab\u{a0}", "é", "ab\n"];
+        for body in bodies {
+            for pad in 0..4 {
+                let stored = format!("{body}{}", " ".repeat(pad));
+                let want = Value::Text(body.trim_end_matches(' ').to_string());
+                assert_eq!(char_rule.from_text(&stored), want, "{stored:?}");
+                assert_eq!(char_rule.from_blob(stored.as_bytes()), want, "{stored:?}");
+                assert_eq!(
+                    char_rule.finish(Value::Text(stored.clone())),
+                    want,
+                    "{stored:?}"
+                );
+                let mut slot = Value::Text("old".into());
+                assert!(char_rule.text_in_place(&stored, &mut slot));
+                assert_eq!(slot, want, "{stored:?}");
+                // A text column keeps every space.
+                assert_eq!(text_rule.from_text(&stored), Value::Text(stored.clone()));
+                assert_eq!(
+                    text_rule.finish(Value::Text(stored.clone())),
+                    Value::Text(stored.clone())
+                );
+            }
+        }
+        // Other types are untouched by the setting.
+        let num = ColumnRule {
+            trailing_spaces: TrailingSpaces::Insignificant,
+            ..rule(T::Integer)
+        };
+        assert_eq!(num.finish(Value::Int(5)), Value::Int(5));
+        assert_eq!(num.from_text("5 "), Value::Int(5));
+    }
+
     /// Writing in place gives exactly what building the value gives, for
     /// every kind of column, whatever the slot held before.
     #[test]
     fn in_place_matches_building() {
         let cet = ColumnRule {
-            ty: T::Timestamp { precision: 3 },
-            time_storage: TimeStorage::Auto,
             assume_offset_secs: 3600,
+            ..rule(T::Timestamp { precision: 3 })
         };
         let unix = ColumnRule {
-            ty: T::TimestampNaive { precision: 6 },
             time_storage: TimeStorage::UnixSeconds,
-            assume_offset_secs: 0,
+            ..rule(T::TimestampNaive { precision: 6 })
+        };
+        let padded = ColumnRule {
+            trailing_spaces: TrailingSpaces::Insignificant,
+            ..rule(T::Text)
         };
         let rules = [
             rule(T::Integer),
@@ -485,6 +567,7 @@ mod tests {
             rule(T::Date),
             cet,
             unix,
+            padded,
         ];
         let slots = [
             Value::Null,
@@ -513,6 +596,9 @@ mod tests {
             "not a time",
             "1700000000",
             "",
+            "ab  ",
+            " ",
+            "a\t ",
         ];
         for r in &rules {
             for slot in &slots {
