@@ -1,7 +1,9 @@
 //! The driftsum agent: [`server`] serves one database's trees over a small
 //! HTTP [`protocol`] (hand-rolled [`http`]), and [`client`] walks a remote
-//! tree. [`auth`] holds the token rules.
+//! tree. [`auth`] holds the token rules, `admit` which connections are read
+//! and served.
 
+mod admit;
 pub mod auth;
 pub mod client;
 pub mod http;

@@ -2,26 +2,35 @@
 //! cached, and answers to the walk's questions — nothing else. It only ever
 //! reads the database (through the same read-only connectors as `diff`).
 //!
+//! Every answer about a tree comes from the snapshot the tree was built
+//! from, or is a `410`: a server database's tree keeps the connection (and
+//! read transaction) that built it, and entries and rows are read through
+//! it; a SQLite file is opened anew per request (holding its read
+//! transaction would keep the replica's writers out), and each request
+//! checks, inside its own read transaction, that the file is still the one
+//! the tree was built from.
+//!
 //! Each connection gets its own thread and carries one request; reading a
-//! request must finish within a deadline and fit a size limit, and beyond a
-//! number of open connections new ones are turned away at once, so one slow
-//! or hostile client cannot stall the others. Every endpoint but `/healthz`
-//! needs the token, compared in constant time.
+//! request must finish within a deadline and fit a size limit, and
+//! connections still sending theirs cannot crowd out the others (see
+//! [`admit`](super::admit)). Every endpoint but `/healthz` needs the token,
+//! compared in constant time.
 
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, AtomicU32, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant, SystemTime};
 
 use driftsum_core::canon::CanonOptions;
 use driftsum_core::tree::wire::{
-    self, ChildrenRequest, EntriesRequest, RootRequest, RowsRequest, TreeId,
+    self, ChildrenRequest, EntriesRequest, KeyRange, RootRequest, RowsRequest, TreeId,
 };
 use driftsum_core::tree::{Entry, HashPrefix};
 use driftsum_core::{key, Key, Side, Tree, Value, ENCODING_VERSION};
 
+use super::admit::Admission;
 use super::auth::token_matches;
 use super::http::{self, HttpError, Request};
 use super::protocol::{
@@ -47,13 +56,17 @@ pub struct ServeOptions {
     pub response_timeout: Duration,
     /// The largest request body accepted.
     pub max_body: usize,
-    /// Connections served at once; more are answered 503 at once.
+    /// Requests carrying the token served at once; more are answered 503
+    /// at once. Four times as many connections may be sending their
+    /// request; past that the oldest of them is cut off.
     pub max_connections: usize,
     /// Whether build requests may carry a `--where` condition (SQL run on
     /// this database): off unless the operator allows it.
     pub allow_where: bool,
     /// For server databases, whose changes the agent cannot see: how long a
-    /// built tree is reused. SQLite trees are reused until the file changes.
+    /// built tree is reused by new walks, and how long an unused one (with
+    /// the snapshot it holds open) is kept. SQLite trees are reused until
+    /// the file changes.
     pub cache_for: Duration,
     /// Trees kept at once.
     pub max_trees: usize,
@@ -129,9 +142,49 @@ struct Served {
     spec: ScanSpec,
     canon: CanonOptions,
     tree: Tree,
-    ordered: bool,
+    /// Whether a range may be read with its bounds in the query: the scan
+    /// came in key order and met no key such a query would skip. Otherwise
+    /// a request's ranges are read in one scan of the whole table.
+    ranged: bool,
     stamp: Stamp,
+    /// A server database's connection that built the tree, still inside
+    /// the read transaction the tree was built in.
+    held: Option<Mutex<Box<dyn Source>>>,
+    /// When a request last used the tree: a held snapshot is let go once
+    /// unused for the cache lifetime.
+    used: Mutex<Instant>,
 }
+
+impl Served {
+    fn touch(&self) {
+        *self.used.lock().unwrap_or_else(|p| p.into_inner()) = Instant::now();
+    }
+
+    fn idle(&self) -> Duration {
+        self.used.lock().unwrap_or_else(|p| p.into_inner()).elapsed()
+    }
+}
+
+/// A source reading a served tree's snapshot, for one request.
+enum Reader<'a> {
+    /// A SQLite file opened for this request, checked to be the tree's.
+    Own(Box<dyn Source>),
+    /// The tree's own connection.
+    Held(MutexGuard<'a, Box<dyn Source>>),
+}
+
+impl Reader<'_> {
+    fn source(&mut self) -> &mut dyn Source {
+        match self {
+            Reader::Own(s) => s.as_mut(),
+            Reader::Held(s) => s.as_mut(),
+        }
+    }
+}
+
+/// Opening a SQLite file is retried this often while commits land during
+/// the opening.
+const OPEN_TRIES: usize = 5;
 
 struct State {
     opts: ServeOptions,
@@ -145,7 +198,7 @@ struct State {
     db_file: Option<std::fs::File>,
     trees: Mutex<Vec<Arc<Served>>>,
     next_id: AtomicU32,
-    active: AtomicUsize,
+    admission: Admission,
 }
 
 /// A response: status, content type, body.
@@ -175,6 +228,13 @@ fn source_answer(e: SourceError) -> Answer {
         SourceError::NoTable { .. } => text(404, e),
         _ => text(500, e),
     }
+}
+
+fn changed() -> Answer {
+    text(
+        410,
+        "the data changed since this tree was built; run the diff again",
+    )
 }
 
 impl State {
@@ -207,22 +267,68 @@ impl State {
         source::open(&self.opts.db)
     }
 
+    /// A connection to build a tree with, and the stamp of the data it
+    /// sees. A SQLite file's stamp is taken before and after opening (which
+    /// starts the read transaction, and so fixes its snapshot): equal, no
+    /// commit landed in between, so the stamp is the snapshot's.
+    fn open_pinned(&self) -> Result<(Box<dyn Source>, Stamp), Answer> {
+        if self.sqlite.is_none() {
+            let stamp = self.stamp();
+            return Ok((self.open().map_err(source_answer)?, stamp));
+        }
+        for _ in 0..OPEN_TRIES {
+            let before = self.stamp();
+            let src = self.open().map_err(source_answer)?;
+            if self.stamp() == before {
+                return Ok((src, before));
+            }
+        }
+        Err(text(
+            503,
+            "the database kept changing while the agent opened it; try again",
+        ))
+    }
+
+    /// A source reading `s`'s snapshot: its held connection, or the SQLite
+    /// file opened anew, if it is still the file the tree was built from.
+    fn reader<'a>(&self, s: &'a Served) -> Result<Reader<'a>, Answer> {
+        if let Some(held) = &s.held {
+            return Ok(Reader::Held(held.lock().unwrap_or_else(|p| p.into_inner())));
+        }
+        let src = self.open().map_err(source_answer)?;
+        // Opening started the read transaction: its snapshot is fixed now,
+        // so a stamp equal to the tree's (taken when its snapshot was)
+        // means no commit came between the two.
+        if self.stamp() != s.stamp {
+            return Err(changed());
+        }
+        Ok(Reader::Own(src))
+    }
+
+    /// Drops server trees unused for the cache lifetime, letting go of
+    /// their connections and snapshots.
+    fn prune(&self) {
+        let mut trees = self.trees.lock().unwrap_or_else(|p| p.into_inner());
+        trees.retain(|s| s.held.is_none() || s.idle() <= self.opts.cache_for);
+    }
+
     /// The tree a walk request names, if it still describes the data.
     fn tree(&self, id: TreeId) -> Result<Arc<Served>, Answer> {
         let trees = self.trees.lock().unwrap_or_else(|p| p.into_inner());
         let Some(s) = trees.iter().find(|s| s.id == id).cloned() else {
             return Err(text(
                 410,
-                format!("no tree {id} here (dropped or never built); run the diff again"),
+                format!(
+                    "no tree {id} here (dropped, or unused longer than the agent's \
+                     --cache-seconds, or never built); run the diff again"
+                ),
             ));
         };
         drop(trees);
         if !self.fresh(&s, false) {
-            return Err(text(
-                410,
-                "the data changed since this tree was built; run the diff again",
-            ));
+            return Err(changed());
         }
+        s.touch();
         Ok(s)
     }
 
@@ -234,6 +340,9 @@ impl State {
         if !token_matches(given.as_bytes(), self.opts.token.as_bytes()) {
             return text(401, "wrong or missing token");
         }
+        let Some(_place) = self.admission.serve() else {
+            return text(503, "busy: too many requests at once; try again");
+        };
         match (req.method.as_str(), req.path.as_str()) {
             ("GET", "/v1/tables") => match self.open().and_then(|mut s| s.tables()) {
                 Ok(t) => json(&t),
@@ -307,6 +416,7 @@ impl State {
                 .rev()
                 .find(|s| s.request == req && self.fresh(s, true))
             {
+                s.touch();
                 return json(&BuildResponse {
                     tree: s.id,
                     rows: s.tree.rows,
@@ -316,22 +426,26 @@ impl State {
                 });
             }
         }
-        let stamp = self.stamp();
         let spec = req.spec();
-        let built = self.open().and_then(|mut s| {
-            build_tree(
-                s.as_mut(),
-                &spec,
-                &req.canon,
-                req.shape,
-                Side::Source,
-                &|_, _| {},
-            )
-        });
+        let (mut src, stamp) = match self.open_pinned() {
+            Ok(s) => s,
+            Err(a) => return a,
+        };
+        let built = build_tree(
+            src.as_mut(),
+            &spec,
+            &req.canon,
+            req.shape,
+            Side::Source,
+            &|_, _| {},
+        );
         let built = match built {
             Ok(b) => b,
             Err(e) => return source_answer(e),
         };
+        let ranged = built.ordered && src.ranges_find_every_row(&spec);
+        // A SQLite file's read transaction ends here (see [`State::reader`]).
+        let held = self.sqlite.is_none().then(|| Mutex::new(src));
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
         let answer = BuildResponse {
             tree: id,
@@ -346,8 +460,10 @@ impl State {
             request: req,
             spec,
             tree: built.tree,
-            ordered: built.ordered,
+            ranged,
             stamp,
+            held,
+            used: Mutex::new(Instant::now()),
         };
         let mut trees = self.trees.lock().unwrap_or_else(|p| p.into_inner());
         trees.retain(|s| s.request != served.request);
@@ -400,10 +516,11 @@ impl State {
         binary(wire::encode_children(&groups))
     }
 
-    /// Scans `(after, through]` of a served tree's table, handing each row
-    /// (with its key bytes) to `each` until it returns false.
+    /// Reads `(after, through]` of a served tree's table, with the range in
+    /// the query (a tree with [`Served::ranged`]), handing each row inside
+    /// it (with its key bytes) to `each` until that returns false.
     fn scan_range(
-        &self,
+        src: &mut dyn Source,
         s: &Served,
         after: Option<&Key>,
         through: &Key,
@@ -415,15 +532,26 @@ impl State {
             after: after.map(decode).transpose()?,
             through: decode(through)?,
         };
+        let inside = |k: &[u8]| after.is_none_or(|a| k > a.as_bytes()) && k <= through.as_bytes();
+        Self::scan_rows(src, s, Some(&bounds), &mut |k, row| {
+            !inside(k) || each(k, row)
+        })
+    }
+
+    /// Scans a served tree's table (within `bounds`, when given), handing
+    /// each row with its key bytes to `each` until that returns false.
+    fn scan_rows(
+        src: &mut dyn Source,
+        s: &Served,
+        bounds: Option<&KeyBounds>,
+        each: &mut (dyn FnMut(&[u8], &[Value]) -> bool + Send),
+    ) -> Result<(), Answer> {
         let nkey = s.spec.key.len();
-        let mut src = self.open().map_err(source_answer)?;
         let mut kbuf = Vec::new();
         let mut stopped = false;
-        let r = src.scan(&s.spec, s.ordered.then_some(&bounds), &mut |row| {
+        let r = src.scan(&s.spec, bounds, &mut |row| {
             key::encode_into(&mut kbuf, &row[..nkey]);
-            let inside =
-                after.is_none_or(|a| kbuf[..] > *a.as_bytes()) && kbuf[..] <= *through.as_bytes();
-            if inside && !each(&kbuf, row) {
+            if !each(&kbuf, row) {
                 stopped = true;
                 return Err(SourceError::Other("page full".into()));
             }
@@ -445,36 +573,70 @@ impl State {
             Ok(s) => s,
             Err(a) => return a,
         };
+        if !ascending(&req.ranges) {
+            return text(400, "key ranges must be ascending and disjoint");
+        }
+        let mut reader = match self.reader(&s) {
+            Ok(r) => r,
+            Err(a) => return a,
+        };
+        let src = reader.source();
         let mut hasher = RowHasher::new(&s.spec, &s.canon);
+        let mut entry = |row: &[Value]| {
+            let (k, h) = hasher.hash(row);
+            Entry {
+                key: Key::from_bytes(k),
+                hash: HashPrefix::from(&h),
+            }
+        };
+        // Without ranges in the query, one scan sorts every row into its
+        // range.
+        let mut whole: Option<Vec<Vec<Entry>>> = None;
+        if !s.ranged {
+            let mut found: Vec<Vec<Entry>> = vec![Vec::new(); req.ranges.len()];
+            let scanned = Self::scan_rows(src, &s, None, &mut |k, row| {
+                if let Some(i) = range_of(&req.ranges, k) {
+                    found[i].push(entry(row));
+                }
+                true
+            });
+            if let Err(a) = scanned {
+                return a;
+            }
+            whole = Some(found);
+        }
         // Fill the page range by range; once it is full, only look for one
         // more entry, to say whether more follow.
         let mut room = req.limit.min(wire::ENTRIES_PAGE) as usize;
         let mut more = false;
         let mut pages: Vec<Vec<Entry>> = Vec::with_capacity(req.ranges.len());
-        for range in &req.ranges {
+        for (i, range) in req.ranges.iter().enumerate() {
             if room == 0 && more {
                 pages.push(Vec::new());
                 continue;
             }
-            let mut found: Vec<Entry> = Vec::new();
-            // A source that does not scan in key order is read to the end of
-            // the range before a page can be cut from it.
-            let ordered = s.ordered;
-            let scanned =
-                self.scan_range(&s, range.after.as_ref(), &range.through, &mut |_, row| {
-                    if ordered && found.len() > room {
-                        return false;
+            let mut found = match &mut whole {
+                Some(w) => std::mem::take(&mut w[i]),
+                None => {
+                    let mut found: Vec<Entry> = Vec::new();
+                    // A ranged read comes in key order: it stops once it
+                    // has one entry more than the page holds.
+                    let scanned = Self::scan_range(
+                        src,
+                        &s,
+                        range.after.as_ref(),
+                        &range.through,
+                        &mut |_, row| {
+                            found.push(entry(row));
+                            found.len() <= room
+                        },
+                    );
+                    if let Err(a) = scanned {
+                        return a;
                     }
-                    let (k, h) = hasher.hash(row);
-                    found.push(Entry {
-                        key: Key::from_bytes(k),
-                        hash: HashPrefix::from(&h),
-                    });
-                    true
-                });
-            if let Err(a) = scanned {
-                return a;
-            }
+                    found
+                }
+            };
             found.sort_by(|a, b| a.key.cmp(&b.key));
             if found.len() > room {
                 more = true;
@@ -495,16 +657,38 @@ impl State {
             Ok(s) => s,
             Err(a) => return a,
         };
+        let mut reader = match self.reader(&s) {
+            Ok(r) => r,
+            Err(a) => return a,
+        };
+        let src = reader.source();
         let mut rows: Vec<(Key, Vec<Value>)> = Vec::new();
-        for (after, keys) in &req.groups {
-            let Some(last) = keys.last() else {
-                return text(400, "a group without keys");
-            };
-            let scanned = self.scan_range(&s, after.as_ref(), last, &mut |k, row| {
-                let k = Key::from_bytes(k);
-                if keys.binary_search(&k).is_ok() {
-                    rows.push((k, row.to_vec()));
+        let mut keep = |keys: &[Key], k: &[u8], row: &[Value]| {
+            let k = Key::from_bytes(k);
+            if keys.binary_search(&k).is_ok() {
+                rows.push((k, row.to_vec()));
+            }
+        };
+        if s.ranged {
+            for (after, keys) in &req.groups {
+                let mut keys = keys.clone();
+                keys.sort();
+                let Some(last) = keys.last().cloned() else {
+                    return text(400, "a group without keys");
+                };
+                let scanned = Self::scan_range(src, &s, after.as_ref(), &last, &mut |k, row| {
+                    keep(&keys, k, row);
+                    true
+                });
+                if let Err(a) = scanned {
+                    return a;
                 }
+            }
+        } else {
+            let mut keys: Vec<Key> = req.groups.iter().flat_map(|g| g.1.clone()).collect();
+            keys.sort();
+            let scanned = Self::scan_rows(src, &s, None, &mut |k, row| {
+                keep(&keys, k, row);
                 true
             });
             if let Err(a) = scanned {
@@ -512,9 +696,26 @@ impl State {
             }
         }
         rows.sort_by(|a, b| a.0.cmp(&b.0));
+        rows.dedup_by(|a, b| a.0 == b.0);
         let rows: Vec<Vec<Value>> = rows.into_iter().map(|(_, r)| r).collect();
         binary(wire::encode_rows(&rows))
     }
+}
+
+/// Whether key ranges are ascending and disjoint, as a walk asks for them.
+fn ascending(ranges: &[KeyRange]) -> bool {
+    ranges.windows(2).all(|w| {
+        w[1].after
+            .as_ref()
+            .is_some_and(|a| *a >= w[0].through)
+    })
+}
+
+/// The range of `ranges` (ascending, disjoint) holding key `k`.
+fn range_of(ranges: &[KeyRange], k: &[u8]) -> Option<usize> {
+    let i = ranges.partition_point(|r| r.through.as_bytes() < k);
+    let r = ranges.get(i)?;
+    r.after.as_ref().is_none_or(|a| k > a.as_bytes()).then_some(i)
 }
 
 /// A bound agent, not yet serving.
@@ -528,6 +729,7 @@ pub struct ServerHandle {
     addr: SocketAddr,
     stop: Arc<AtomicBool>,
     thread: Option<JoinHandle<()>>,
+    janitor: Option<JoinHandle<()>>,
 }
 
 impl Server {
@@ -544,11 +746,11 @@ impl Server {
             listener,
             state: Arc::new(State {
                 db_file: sqlite.as_ref().and_then(|p| std::fs::File::open(p).ok()),
-                opts,
                 sqlite,
                 trees: Mutex::new(Vec::new()),
                 next_id: AtomicU32::new(1),
-                active: AtomicUsize::new(0),
+                admission: Admission::new(opts.max_connections),
+                opts,
             }),
         })
     }
@@ -561,7 +763,8 @@ impl Server {
 
     /// Serves until the process ends.
     pub fn run(self) {
-        let stop = AtomicBool::new(false);
+        let stop = Arc::new(AtomicBool::new(false));
+        let _janitor = janitor(self.state.clone(), stop.clone());
         accept_loop(&self.listener, &self.state, &stop);
     }
 
@@ -570,6 +773,7 @@ impl Server {
         let addr = self.local_addr()?;
         let stop = Arc::new(AtomicBool::new(false));
         let flag = stop.clone();
+        let janitor = janitor(self.state.clone(), stop.clone());
         let thread = std::thread::Builder::new()
             .name("driftsum-agent".into())
             .spawn(move || accept_loop(&self.listener, &self.state, &flag))
@@ -578,6 +782,7 @@ impl Server {
             addr,
             stop,
             thread: Some(thread),
+            janitor,
         })
     }
 }
@@ -600,6 +805,10 @@ impl ServerHandle {
         if let Some(t) = self.thread.take() {
             let _ = t.join();
         }
+        if let Some(j) = self.janitor.take() {
+            j.thread().unpark();
+            let _ = j.join();
+        }
     }
 }
 
@@ -609,13 +818,27 @@ impl Drop for ServerHandle {
     }
 }
 
-/// Decrements the open-connection count when a connection ends.
-struct Slot<'a>(&'a AtomicUsize);
+/// How often the janitor looks for server trees to let go, at most.
+const JANITOR_EVERY: Duration = Duration::from_secs(1);
 
-impl Drop for Slot<'_> {
-    fn drop(&mut self) {
-        self.0.fetch_sub(1, Ordering::SeqCst);
-    }
+/// Lets go of unused server trees (see [`State::prune`]) until `stop`,
+/// then of every tree (unparking it makes it look at `stop` at once).
+fn janitor(state: Arc<State>, stop: Arc<AtomicBool>) -> Option<JoinHandle<()>> {
+    let every = (state.opts.cache_for / 4).clamp(Duration::from_millis(10), JANITOR_EVERY);
+    std::thread::Builder::new()
+        .name("driftsum-agent-janitor".into())
+        .spawn(move || {
+            while !stop.load(Ordering::SeqCst) {
+                std::thread::park_timeout(every);
+                state.prune();
+            }
+            state
+                .trees
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .clear();
+        })
+        .ok()
 }
 
 fn accept_loop(listener: &TcpListener, state: &Arc<State>, stop: &AtomicBool) {
@@ -624,29 +847,22 @@ fn accept_loop(listener: &TcpListener, state: &Arc<State>, stop: &AtomicBool) {
             return;
         }
         let Ok(mut stream) = conn else { continue };
-        let open = state.active.fetch_add(1, Ordering::SeqCst) + 1;
+        let Some(id) = state.admission.arrive(&stream) else {
+            continue;
+        };
         let mine = state.clone();
         let spawned = std::thread::Builder::new()
             .name("driftsum-agent-conn".into())
             .spawn(move || {
                 let state = mine;
-                let _slot = Slot(&state.active);
                 let t = state.opts.response_timeout;
-                if open > state.opts.max_connections {
-                    let _ = http::write_response(
-                        &mut stream,
-                        503,
-                        "text/plain",
-                        b"busy: too many connections",
-                        Duration::from_secs(1),
-                    );
+                let read =
+                    http::read_request(&mut stream, state.opts.request_timeout, state.opts.max_body);
+                if !state.admission.leave(id) {
+                    // Cut off to make room for newer connections.
                     return;
                 }
-                let answer = match http::read_request(
-                    &mut stream,
-                    state.opts.request_timeout,
-                    state.opts.max_body,
-                ) {
+                let answer = match read {
                     Ok(req) => state.handle(&req),
                     Err(HttpError::Closed) => return,
                     Err(HttpError::Timeout) => text(408, "the request did not arrive in time"),
@@ -656,7 +872,7 @@ fn accept_loop(listener: &TcpListener, state: &Arc<State>, stop: &AtomicBool) {
                 let _ = http::write_response(&mut stream, answer.0, answer.1, &answer.2, t);
             });
         if spawned.is_err() {
-            state.active.fetch_sub(1, Ordering::SeqCst);
+            state.admission.leave(id);
         }
     }
 }
