@@ -15,7 +15,7 @@ use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Mutex;
 
 /// Connections whose request is still arriving, per place being served.
-const PENDING_PER_PLACE: usize = 4;
+const PENDING_PER_PLACE: usize = 16;
 
 /// The agent's connection bookkeeping.
 pub(super) struct Admission {

@@ -25,13 +25,14 @@ use std::time::{Duration, Instant, SystemTime};
 
 use driftsum_core::canon::CanonOptions;
 use driftsum_core::tree::wire::{
-    self, ChildrenRequest, EntriesRequest, KeyRange, RootRequest, RowsRequest, TreeId,
+    self, ChildrenRequest, EntriesRequest, RootRequest, RowsRequest, TreeId,
 };
-use driftsum_core::tree::{Entry, HashPrefix};
+use driftsum_core::tree::Entry;
 use driftsum_core::{key, Key, Side, Tree, Value, ENCODING_VERSION};
 
 use super::admit::Admission;
 use super::auth::token_matches;
+use super::verify::{span, spans_holding, LeafCheck, RangeRead};
 use super::http::{self, HttpError, Request};
 use super::protocol::{
     BuildRequest, BuildResponse, InvalidateResponse, TableRequest, WireSchema, PROTOCOL_VERSION,
@@ -564,6 +565,34 @@ impl State {
         }
     }
 
+    /// One scan of the whole table (for a tree without
+    /// [`Served::ranged`]), sorting each row's key and hash into every span
+    /// holding it, with its values when `keep` says so; each span's rows in
+    /// key order.
+    fn scan_spans(
+        src: &mut dyn Source,
+        s: &Served,
+        spans: &[(Option<Key>, Key)],
+        keep: &(dyn Fn(usize, &Key) -> bool + Sync),
+    ) -> Result<Vec<Vec<SpanRow>>, Answer> {
+        let mut hasher = RowHasher::new(&s.spec, &s.canon);
+        let mut found: Vec<Vec<SpanRow>> = vec![Vec::new(); spans.len()];
+        Self::scan_rows(src, s, None, &mut |k, row| {
+            let mut hash = None;
+            for i in spans_holding(spans, k) {
+                let h = *hash.get_or_insert_with(|| hasher.hash(row).1);
+                let key = Key::from_bytes(k);
+                let values = keep(i, &key).then(|| row.to_vec());
+                found[i].push(SpanRow { key, hash: h, values });
+            }
+            true
+        })?;
+        for f in &mut found {
+            f.sort_by(|a, b| a.key.cmp(&b.key));
+        }
+        Ok(found)
+    }
+
     fn entries(&self, body: &[u8]) -> Answer {
         let req = match EntriesRequest::decode(body) {
             Ok(r) => r,
@@ -573,38 +602,33 @@ impl State {
             Ok(s) => s,
             Err(a) => return a,
         };
-        if !ascending(&req.ranges) {
-            return text(400, "key ranges must be ascending and disjoint");
+        let bounds: Vec<(Option<&Key>, &Key)> = req
+            .ranges
+            .iter()
+            .map(|r| (r.after.as_ref(), &r.through))
+            .collect();
+        if !ascending(&bounds) {
+            return text(400, "key ranges must be ascending, disjoint and not empty");
         }
         let mut reader = match self.reader(&s) {
             Ok(r) => r,
             Err(a) => return a,
         };
         let src = reader.source();
-        let mut hasher = RowHasher::new(&s.spec, &s.canon);
-        let mut entry = |row: &[Value]| {
-            let (k, h) = hasher.hash(row);
-            Entry {
-                key: Key::from_bytes(k),
-                hash: HashPrefix::from(&h),
-            }
-        };
-        // Without ranges in the query, one scan sorts every row into its
-        // range.
-        let mut whole: Option<Vec<Vec<Entry>>> = None;
+        let leaves = s.tree.levels.first().map_or(&[][..], Vec::as_slice);
+        let spans: Vec<(Option<Key>, Key)> = bounds
+            .iter()
+            .map(|(after, through)| span(leaves, *after, through))
+            .collect();
+        // Without ranges in the query, one scan reads every range.
+        let mut whole = None;
         if !s.ranged {
-            let mut found: Vec<Vec<Entry>> = vec![Vec::new(); req.ranges.len()];
-            let scanned = Self::scan_rows(src, &s, None, &mut |k, row| {
-                if let Some(i) = range_of(&req.ranges, k) {
-                    found[i].push(entry(row));
-                }
-                true
-            });
-            if let Err(a) = scanned {
-                return a;
+            match Self::scan_spans(src, &s, &spans, &|_, _| false) {
+                Ok(w) => whole = Some(w),
+                Err(a) => return a,
             }
-            whole = Some(found);
         }
+        let mut hasher = RowHasher::new(&s.spec, &s.canon);
         // Fill the page range by range; once it is full, only look for one
         // more entry, to say whether more follow.
         let mut room = req.limit.min(wire::ENTRIES_PAGE) as usize;
@@ -615,29 +639,29 @@ impl State {
                 pages.push(Vec::new());
                 continue;
             }
-            let mut found = match &mut whole {
-                Some(w) => std::mem::take(&mut w[i]),
+            let mut read = RangeRead::new(leaves, range.after.as_ref(), &range.through, room);
+            match &whole {
+                Some(w) => {
+                    for r in &w[i] {
+                        if !read.feed(r.key.as_bytes(), &r.hash) {
+                            break;
+                        }
+                    }
+                }
                 None => {
-                    let mut found: Vec<Entry> = Vec::new();
-                    // A ranged read comes in key order: it stops once it
-                    // has one entry more than the page holds.
-                    let scanned = Self::scan_range(
-                        src,
-                        &s,
-                        range.after.as_ref(),
-                        &range.through,
-                        &mut |_, row| {
-                            found.push(entry(row));
-                            found.len() <= room
-                        },
-                    );
+                    let (start, end) = &spans[i];
+                    let scanned = Self::scan_range(src, &s, start.as_ref(), end, &mut |_, row| {
+                        let (k, h) = hasher.hash(row);
+                        read.feed(k, &h)
+                    });
                     if let Err(a) = scanned {
                         return a;
                     }
-                    found
                 }
+            }
+            let Some(mut found) = read.finish() else {
+                return not_the_trees();
             };
-            found.sort_by(|a, b| a.key.cmp(&b.key));
             if found.len() > room {
                 more = true;
                 found.truncate(room);
@@ -657,42 +681,70 @@ impl State {
             Ok(s) => s,
             Err(a) => return a,
         };
+        let mut groups: Vec<(Option<&Key>, Vec<Key>)> = Vec::with_capacity(req.groups.len());
+        for (after, keys) in &req.groups {
+            let mut keys = keys.clone();
+            keys.sort();
+            keys.dedup();
+            groups.push((after.as_ref(), keys));
+        }
+        let bounds: Vec<(Option<&Key>, &Key)> = groups
+            .iter()
+            .filter_map(|(after, keys)| Some((*after, keys.last()?)))
+            .collect();
+        if bounds.len() != groups.len() || !ascending(&bounds) {
+            return text(400, "key groups must be ascending, disjoint and not empty");
+        }
         let mut reader = match self.reader(&s) {
             Ok(r) => r,
             Err(a) => return a,
         };
         let src = reader.source();
+        let leaves = s.tree.levels.first().map_or(&[][..], Vec::as_slice);
+        let spans: Vec<(Option<Key>, Key)> = bounds
+            .iter()
+            .map(|(after, through)| span(leaves, *after, through))
+            .collect();
+        let wanted = |i: usize, k: &Key| groups[i].1.binary_search(k).is_ok();
         let mut rows: Vec<(Key, Vec<Value>)> = Vec::new();
-        let mut keep = |keys: &[Key], k: &[u8], row: &[Value]| {
-            let k = Key::from_bytes(k);
-            if keys.binary_search(&k).is_ok() {
-                rows.push((k, row.to_vec()));
+        let mut whole = None;
+        if !s.ranged {
+            match Self::scan_spans(src, &s, &spans, &wanted) {
+                Ok(w) => whole = Some(w),
+                Err(a) => return a,
             }
-        };
-        if s.ranged {
-            for (after, keys) in &req.groups {
-                let mut keys = keys.clone();
-                keys.sort();
-                let Some(last) = keys.last().cloned() else {
-                    return text(400, "a group without keys");
-                };
-                let scanned = Self::scan_range(src, &s, after.as_ref(), &last, &mut |k, row| {
-                    keep(&keys, k, row);
-                    true
-                });
-                if let Err(a) = scanned {
-                    return a;
+        }
+        let mut hasher = RowHasher::new(&s.spec, &s.canon);
+        // Every leaf the asked keys fall in is read whole and checked.
+        for (i, (start, end)) in spans.iter().enumerate() {
+            let mut check = LeafCheck::new(leaves, bounds[i].0);
+            match &mut whole {
+                Some(w) => {
+                    for r in std::mem::take(&mut w[i]) {
+                        check.push(r.key.as_bytes(), &r.hash);
+                        if let Some(v) = r.values {
+                            rows.push((r.key, v));
+                        }
+                    }
+                }
+                None => {
+                    let scanned = Self::scan_range(src, &s, start.as_ref(), end, &mut |_, row| {
+                        let (k, h) = hasher.hash(row);
+                        check.push(k, &h);
+                        let k = Key::from_bytes(k);
+                        if wanted(i, &k) {
+                            rows.push((k, row.to_vec()));
+                        }
+                        check.ok()
+                    });
+                    if let Err(a) = scanned {
+                        return a;
+                    }
                 }
             }
-        } else {
-            let mut keys: Vec<Key> = req.groups.iter().flat_map(|g| g.1.clone()).collect();
-            keys.sort();
-            let scanned = Self::scan_rows(src, &s, None, &mut |k, row| {
-                keep(&keys, k, row);
-                true
-            });
-            if let Err(a) = scanned {
-                return a;
+            check.finish(bounds[i].1);
+            if !check.ok() {
+                return not_the_trees();
             }
         }
         rows.sort_by(|a, b| a.0.cmp(&b.0));
@@ -702,20 +754,32 @@ impl State {
     }
 }
 
-/// Whether key ranges are ascending and disjoint, as a walk asks for them.
-fn ascending(ranges: &[KeyRange]) -> bool {
-    ranges.windows(2).all(|w| {
-        w[1].after
-            .as_ref()
-            .is_some_and(|a| *a >= w[0].through)
-    })
+/// A row a whole-table scan found in a span.
+#[derive(Clone)]
+struct SpanRow {
+    key: Key,
+    hash: driftsum_core::Hash,
+    /// Its values, when asked for.
+    values: Option<Vec<Value>>,
 }
 
-/// The range of `ranges` (ascending, disjoint) holding key `k`.
-fn range_of(ranges: &[KeyRange], k: &[u8]) -> Option<usize> {
-    let i = ranges.partition_point(|r| r.through.as_bytes() < k);
-    let r = ranges.get(i)?;
-    r.after.as_ref().is_none_or(|a| k > a.as_bytes()).then_some(i)
+/// Whether ranges `(after, through]` are ascending, disjoint and not empty,
+/// as a walk asks for them.
+fn ascending(ranges: &[(Option<&Key>, &Key)]) -> bool {
+    ranges.iter().all(|(a, t)| a.is_none_or(|a| a < *t))
+        && ranges
+            .windows(2)
+            .all(|w| w[1].0.is_some_and(|a| a >= w[0].1))
+}
+
+/// Rows read back that are not the tree's (whose leaves they fail to
+/// recompute): the data changed since the tree was built.
+fn not_the_trees() -> Answer {
+    text(
+        410,
+        "the rows read back are not this tree's: the data changed since it was built \
+         (or the database's range reads miss rows); run the diff again",
+    )
 }
 
 /// A bound agent, not yet serving.
