@@ -467,7 +467,10 @@ impl State {
             used: Mutex::new(Instant::now()),
         };
         let mut trees = self.trees.lock().unwrap_or_else(|p| p.into_inner());
-        trees.retain(|s| s.request != served.request);
+        // An older tree of the same request may be under a walk of another
+        // comparer's: it stays while it can answer (a server tree until
+        // unused; see [`State::prune`]).
+        trees.retain(|s| s.request != served.request || self.fresh(s, false));
         trees.push(Arc::new(served));
         let excess = trees.len().saturating_sub(self.opts.max_trees.max(1));
         trees.drain(..excess);
