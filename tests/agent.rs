@@ -621,7 +621,13 @@ fn odd_keys_through_agents_find_exactly_the_local_differences() {
     for (name, sa, sb, changed) in cases {
         let a = scripted(&s.join(&format!("{name}-a.db")), &sa);
         let b = scripted(&s.join(&format!("{name}-b.db")), &sb);
-        for shape in [Shape::default(), Shape { leaf_target: 4, fanout: 3 }] {
+        for shape in [
+            Shape::default(),
+            Shape {
+                leaf_target: 4,
+                fanout: 3,
+            },
+        ] {
             let runs = four_ways(&a, &b, &opts(shape));
             let local = &runs[0].1.tables[0];
             let keys: Vec<Value> = local
@@ -1014,7 +1020,10 @@ fn a_postgres_source_written_during_diffs_answers_from_one_snapshot() {
         ),
     )
     .expect("set up");
-    struct DropSchema(Option<(tokio::runtime::Runtime, sqlx::PgConnection)>, String);
+    struct DropSchema(
+        Option<(tokio::runtime::Runtime, sqlx::PgConnection)>,
+        String,
+    );
     impl Drop for DropSchema {
         fn drop(&mut self) {
             if let Some((rt, mut c)) = self.0.take() {
@@ -1179,7 +1188,11 @@ fn the_bearer_scheme_is_case_insensitive() {
             );
         }
     }
-    for auth in [format!("Basic {TOKEN}"), format!("Bearer{TOKEN}"), TOKEN.to_string()] {
+    for auth in [
+        format!("Basic {TOKEN}"),
+        format!("Bearer{TOKEN}"),
+        TOKEN.to_string(),
+    ] {
         assert!(ask(&auth).starts_with("HTTP/1.1 401"), "{auth}");
     }
 }

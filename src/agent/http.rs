@@ -309,7 +309,13 @@ mod tests {
                 assert_eq!(h.token.as_deref(), Some("tok-123"), "{head:?}");
             }
         }
-        for value in ["Basic tok-123", "Bearertok-123", "Bearer", "Bearer   ", "tok-123"] {
+        for value in [
+            "Basic tok-123",
+            "Bearertok-123",
+            "Bearer",
+            "Bearer   ",
+            "tok-123",
+        ] {
             let head = format!("GET / HTTP/1.1\r\nAuthorization: {value}");
             let h = parse_head(&head, 10).expect("parses");
             assert_eq!(h.token, None, "{value:?}");

@@ -32,11 +32,11 @@ use driftsum_core::{key, Key, Side, Tree, Value, ENCODING_VERSION};
 
 use super::admit::Admission;
 use super::auth::token_matches;
-use super::verify::{span, spans_holding, LeafCheck, RangeRead};
 use super::http::{self, HttpError, Request};
 use super::protocol::{
     BuildRequest, BuildResponse, InvalidateResponse, TableRequest, WireSchema, PROTOCOL_VERSION,
 };
+use super::verify::{span, spans_holding, LeafCheck, RangeRead};
 use super::AgentError;
 use crate::check::endpoint::RowHasher;
 use crate::check::tree::build_tree;
@@ -162,7 +162,10 @@ impl Served {
     }
 
     fn idle(&self) -> Duration {
-        self.used.lock().unwrap_or_else(|p| p.into_inner()).elapsed()
+        self.used
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .elapsed()
     }
 }
 
@@ -586,7 +589,11 @@ impl State {
                 let h = *hash.get_or_insert_with(|| hasher.hash(row).1);
                 let key = Key::from_bytes(k);
                 let values = keep(i, &key).then(|| row.to_vec());
-                found[i].push(SpanRow { key, hash: h, values });
+                found[i].push(SpanRow {
+                    key,
+                    hash: h,
+                    values,
+                });
             }
             true
         })?;
@@ -923,8 +930,11 @@ fn accept_loop(listener: &TcpListener, state: &Arc<State>, stop: &AtomicBool) {
             .spawn(move || {
                 let state = mine;
                 let t = state.opts.response_timeout;
-                let read =
-                    http::read_request(&mut stream, state.opts.request_timeout, state.opts.max_body);
+                let read = http::read_request(
+                    &mut stream,
+                    state.opts.request_timeout,
+                    state.opts.max_body,
+                );
                 if !state.admission.leave(id) {
                     // Cut off to make room for newer connections.
                     return;

@@ -140,7 +140,8 @@ impl<'t> RangeRead<'t> {
             self.stopped = true;
             return false;
         }
-        let inside = self.after.is_none_or(|a| key > a.as_bytes()) && key <= self.through.as_bytes();
+        let inside =
+            self.after.is_none_or(|a| key > a.as_bytes()) && key <= self.through.as_bytes();
         if inside {
             self.found.push(Entry {
                 key: Key::from_bytes(key),
@@ -282,7 +283,12 @@ mod tests {
     #[test]
     fn keys_land_in_their_spans() {
         let leaves = tree(600);
-        let bounds = [(None, 10), (Some(10), 11), (Some(11), 300), (Some(400), 800)];
+        let bounds = [
+            (None, 10),
+            (Some(10), 11),
+            (Some(11), 300),
+            (Some(400), 800),
+        ];
         let spans: Vec<(Option<Key>, Key)> = bounds
             .iter()
             .map(|(a, t)| span(&leaves, a.map(k).as_ref(), &k(*t)))
