@@ -20,7 +20,8 @@ use rusqlite::Connection;
 
 use driftsum::agent::{AgentClient, ServeOptions, Server, ServerHandle};
 use driftsum::check::{self, DiffOptions, Endpoint, RunOutcome};
-use driftsum::core::Shape;
+use driftsum::core::{Shape, Value};
+use driftsum::reconcile::DiffKind;
 use driftsum::source::sqlite::SqliteSource;
 
 const TOKEN: &str = "0123456789abcdef-test-token";
@@ -524,4 +525,674 @@ fn unordered_sources_page_in_key_order() {
     .expect("diff");
     assert_eq!(essence(&remote), essence(&local));
     assert!(remote.tables[0].stats.transfer.entries.round_trips > 2);
+}
+
+// ------------------------------------------------------------ odd keys
+
+/// A new SQLite file built by `sql`.
+fn scripted(path: &Path, sql: &str) -> String {
+    Connection::open(path)
+        .and_then(|c| c.execute_batch(sql))
+        .unwrap_or_else(|e| panic!("{e}: {sql}"));
+    format!("sqlite:{}", path.display())
+}
+
+/// The same comparison four ways: in process, agent against agent, and a
+/// database read here against an agent, each way round.
+fn four_ways(a: &str, b: &str, o: &DiffOptions) -> Vec<(&'static str, RunOutcome)> {
+    let local = in_process(a, b, o);
+    let path = |u: &str| PathBuf::from(u.trim_start_matches("sqlite:"));
+    let (ha, hb) = (agent(a), agent(b));
+    let (mut ca, mut cb) = (client(&ha), client(&hb));
+    let run = |s: &mut Endpoint<'_>, t: &mut Endpoint<'_>| {
+        check::diff_endpoints(s, t, o, &|_, _| {}).expect("diff runs")
+    };
+    let aa = run(&mut Endpoint::Agent(&mut ca), &mut Endpoint::Agent(&mut cb));
+    let mut sa = SqliteSource::open(&path(a)).expect("open a");
+    let da = run(&mut Endpoint::Db(&mut sa), &mut Endpoint::Agent(&mut cb));
+    let mut sb = SqliteSource::open(&path(b)).expect("open b");
+    let ad = run(&mut Endpoint::Agent(&mut ca), &mut Endpoint::Db(&mut sb));
+    vec![
+        ("in process", local),
+        ("agent against agent", aa),
+        ("database against agent", da),
+        ("agent against database", ad),
+    ]
+}
+
+/// Keys SQL range reads cannot reach (a NULL in a TEXT key, text keys
+/// stored as blobs, integer keys an untyped replica holds as text): through
+/// agents, every way round, exactly the in-process differences, which are
+/// the right ones.
+#[test]
+fn odd_keys_through_agents_find_exactly_the_local_differences() {
+    let s = Scratch::new("oddkeys");
+    let fill = |v: &str| {
+        format!(
+            "WITH RECURSIVE n(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM n WHERE i < 299)
+             INSERT INTO t SELECT printf('k%03d', i), {v} FROM n;"
+        )
+    };
+    let cases: Vec<(&str, String, String, Vec<Value>)> = vec![
+        (
+            "null key",
+            format!(
+                "CREATE TABLE t (k TEXT PRIMARY KEY, v INTEGER); {} INSERT INTO t VALUES (NULL, 1);",
+                fill("1")
+            ),
+            format!(
+                "CREATE TABLE t (k TEXT PRIMARY KEY, v INTEGER); {} INSERT INTO t VALUES (NULL, 2);",
+                fill("1")
+            ),
+            vec![Value::Null],
+        ),
+        (
+            "blob keys",
+            "CREATE TABLE t (k TEXT PRIMARY KEY, v INTEGER);
+             WITH RECURSIVE n(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM n WHERE i < 299)
+             INSERT INTO t SELECT CAST(printf('k%03d', i) AS BLOB), 1 FROM n;"
+                .to_string(),
+            "CREATE TABLE t (k TEXT PRIMARY KEY, v INTEGER);
+             WITH RECURSIVE n(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM n WHERE i < 299)
+             INSERT INTO t SELECT CAST(printf('k%03d', i) AS BLOB),
+                                  CASE WHEN i IN (7, 150, 299) THEN 2 ELSE 1 END FROM n;"
+                .to_string(),
+            ["k007", "k150", "k299"]
+                .map(|k| Value::Text(k.into()))
+                .to_vec(),
+        ),
+        (
+            "untyped key holding text",
+            "CREATE TABLE t (k INTEGER PRIMARY KEY, v INTEGER);
+             WITH RECURSIVE n(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM n WHERE i < 999)
+             INSERT INTO t SELECT i, i FROM n;"
+                .to_string(),
+            "CREATE TABLE t (k, v INTEGER, PRIMARY KEY (k));
+             WITH RECURSIVE n(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM n WHERE i < 999)
+             INSERT INTO t SELECT CASE WHEN i < 100 THEN i ELSE CAST(i AS TEXT) END,
+                                  CASE WHEN i % 25 = 0 THEN -i - 1 ELSE i END FROM n;"
+                .to_string(),
+            (0..1000)
+                .filter(|i| i % 25 == 0)
+                .map(Value::Int)
+                .collect(),
+        ),
+    ];
+    for (name, sa, sb, changed) in cases {
+        let a = scripted(&s.join(&format!("{name}-a.db")), &sa);
+        let b = scripted(&s.join(&format!("{name}-b.db")), &sb);
+        for shape in [
+            Shape::default(),
+            Shape {
+                leaf_target: 4,
+                fanout: 3,
+            },
+        ] {
+            let runs = four_ways(&a, &b, &opts(shape));
+            let local = &runs[0].1.tables[0];
+            let keys: Vec<Value> = local
+                .differences
+                .iter()
+                .map(|d| {
+                    assert_eq!(d.kind, DiffKind::Changed, "{name}: {d:?}");
+                    d.key[0].clone()
+                })
+                .collect();
+            assert_eq!(keys, changed, "{name}, in process");
+            for (how, run) in &runs {
+                assert_eq!(run.exit_code(), 1, "{name}, {how}: {:#?}", run.tables);
+                assert_eq!(essence(run), essence(&runs[0].1), "{name}, {how}");
+            }
+        }
+    }
+}
+
+/// One key as the reference sees it, whatever storage class holds it.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+enum MKey {
+    Null,
+    Int(i64),
+    /// A finite, non-integral float, by its bits.
+    Real(u64),
+    Text(String),
+    Bytes(Vec<u8>),
+}
+
+impl MKey {
+    fn from_value(v: &Value) -> MKey {
+        match v {
+            Value::Null => MKey::Null,
+            Value::Int(i) => MKey::Int(i64::try_from(*i).expect("fits")),
+            Value::Float(f) => MKey::Real(f.to_bits()),
+            Value::Text(s) => MKey::Text(s.clone()),
+            Value::Bytes(b) => MKey::Bytes(b.clone()),
+            other => panic!("unexpected key {other:?}"),
+        }
+    }
+}
+
+/// How the key column is declared on each side, and how keys are stored.
+#[derive(Clone, Copy, Debug)]
+enum OddKind {
+    /// `k TEXT PRIMARY KEY`, each key stored as text or as a UTF-8 blob
+    /// (chosen per side), and a NULL key.
+    TextOrBlob,
+    /// `k BLOB PRIMARY KEY`, each key stored as a blob or, when it is
+    /// UTF-8, as text.
+    BlobOrText,
+    /// `INTEGER PRIMARY KEY` in the source; in the replica an untyped key
+    /// holding each key as an integer, as text or as a REAL.
+    IntLoose,
+    /// An untyped key on both sides, holding integers, reals, text, blobs
+    /// and a NULL: each its own key.
+    Untyped,
+    /// `k REAL PRIMARY KEY`.
+    Real,
+}
+
+const REALS: &[f64] = &[0.5, -0.5, 1.25, -1e300, 1e-300, 3.75, 1e15 + 0.5, -7.125];
+
+fn odd_key(kind: OddKind) -> BoxedStrategy<MKey> {
+    let text = proptest::collection::vec(
+        proptest::sample::select(vec!['a', 'b', 'Z', 'é', '\0', '9']),
+        0..4,
+    )
+    .prop_map(|c| MKey::Text(c.into_iter().collect()));
+    let bytes = proptest::collection::vec(
+        proptest::sample::select(vec![0u8, 0x61, 0x62, 0x7f, 0x80, 0xff]),
+        0..4,
+    )
+    .prop_map(MKey::Bytes);
+    let int = prop_oneof![
+        4 => -20i64..300,
+        1 => proptest::sample::select(vec![i64::MIN, -1, 0, i64::MAX]),
+    ]
+    .prop_map(MKey::Int);
+    let real = proptest::sample::select(REALS.to_vec()).prop_map(|f| MKey::Real(f.to_bits()));
+    match kind {
+        OddKind::TextOrBlob => prop_oneof![20 => text, 1 => Just(MKey::Null)].boxed(),
+        OddKind::BlobOrText => bytes.boxed(),
+        OddKind::IntLoose => int.boxed(),
+        OddKind::Untyped => {
+            prop_oneof![3 => int, 2 => real, 3 => text, 3 => bytes, 1 => Just(MKey::Null)].boxed()
+        }
+        OddKind::Real => real.boxed(),
+    }
+}
+
+/// How side `salt` stores `k` (a choice per key and side).
+fn stored(kind: OddKind, k: &MKey, salt: u64, replica: bool) -> rusqlite::types::Value {
+    use rusqlite::types::Value as Sql;
+    let mut h = salt ^ 0xcbf2_9ce4_8422_2325;
+    for b in format!("{k:?}").bytes() {
+        h = (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3);
+    }
+    let r = (h ^ (h >> 29)) % 3;
+    match (kind, k) {
+        (_, MKey::Null) => Sql::Null,
+        (OddKind::TextOrBlob, MKey::Text(t)) if r == 0 => Sql::Blob(t.as_bytes().to_vec()),
+        (OddKind::BlobOrText, MKey::Bytes(b)) if r == 0 => match String::from_utf8(b.clone()) {
+            Ok(t) => Sql::Text(t),
+            Err(_) => Sql::Blob(b.clone()),
+        },
+        (OddKind::IntLoose, MKey::Int(i)) if replica && r == 1 => Sql::Text(i.to_string()),
+        (OddKind::IntLoose, MKey::Int(i)) if replica && r == 2 && i.unsigned_abs() < 1 << 53 => {
+            Sql::Real(*i as f64)
+        }
+        (_, MKey::Int(i)) => Sql::Integer(*i),
+        (_, MKey::Real(bits)) => Sql::Real(f64::from_bits(*bits)),
+        (_, MKey::Text(t)) => Sql::Text(t.clone()),
+        (_, MKey::Bytes(b)) => Sql::Blob(b.clone()),
+    }
+}
+
+fn odd_table(path: &Path, kind: OddKind, replica: bool, salt: u64, rows: &BTreeMap<MKey, i64>) {
+    let key = match (kind, replica) {
+        (OddKind::TextOrBlob, _) => "k TEXT PRIMARY KEY",
+        (OddKind::BlobOrText, _) => "k BLOB PRIMARY KEY",
+        (OddKind::IntLoose, false) => "k INTEGER PRIMARY KEY",
+        (OddKind::IntLoose, true) | (OddKind::Untyped, _) => "k PRIMARY KEY",
+        (OddKind::Real, _) => "k REAL PRIMARY KEY",
+    };
+    let conn = Connection::open(path).expect("open");
+    conn.execute_batch(&format!("CREATE TABLE t ({key}, v INTEGER);"))
+        .expect("create");
+    let tx = conn.unchecked_transaction().expect("tx");
+    for (k, v) in rows {
+        tx.execute(
+            "INSERT INTO t VALUES (?1, ?2)",
+            rusqlite::params![stored(kind, k, salt, replica), v],
+        )
+        .unwrap_or_else(|e| panic!("insert {k:?}: {e}"));
+    }
+    tx.commit().expect("commit");
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 32, failure_persistence: None, ..ProptestConfig::default() })]
+
+    /// Keys in every storage class SQLite has (and NULL), declared or
+    /// untyped, text, blob, integer and real: in process and through agents
+    /// every way round, the differences are exactly the naive reference's
+    /// (match rows by key, compare the value).
+    #[test]
+    fn odd_keys_through_agents_match_the_reference(
+        (kind, src, edits, inserts) in prop_oneof![
+            Just(OddKind::TextOrBlob), Just(OddKind::BlobOrText), Just(OddKind::IntLoose),
+            Just(OddKind::Untyped), Just(OddKind::Real),
+        ].prop_flat_map(|kind| (
+            Just(kind),
+            proptest::collection::btree_map(odd_key(kind), 0i64..3, 0..150),
+            proptest::collection::vec((any::<proptest::sample::Index>(), proptest::option::of(0i64..3)), 0..8),
+            proptest::collection::btree_map(odd_key(kind), 0i64..3, 0..4),
+        )),
+        salts in any::<(u64, u64)>(),
+        small in any::<bool>(),
+    ) {
+        let mut tgt = src.clone();
+        for (at, v) in &edits {
+            if tgt.is_empty() {
+                break;
+            }
+            let k = tgt.keys().nth(at.index(tgt.len())).cloned().expect("in range");
+            match v {
+                Some(v) => { tgt.insert(k, *v); }
+                None => { tgt.remove(&k); }
+            }
+        }
+        for (k, v) in inserts {
+            tgt.entry(k).or_insert(v);
+        }
+        let mut want: Vec<(DiffKind, MKey)> = Vec::new();
+        for (k, v) in &src {
+            match tgt.get(k) {
+                None => want.push((DiffKind::Missing, k.clone())),
+                Some(w) if w != v => want.push((DiffKind::Changed, k.clone())),
+                Some(_) => {}
+            }
+        }
+        want.extend(tgt.keys().filter(|k| !src.contains_key(*k)).map(|k| (DiffKind::Extra, k.clone())));
+        want.sort_by(|a, b| a.1.cmp(&b.1));
+
+        let s = Scratch::new("oddprop");
+        odd_table(&s.join("a.db"), kind, false, salts.0, &src);
+        odd_table(&s.join("b.db"), kind, true, salts.1, &tgt);
+        let (a, b) = (
+            format!("sqlite:{}", s.join("a.db").display()),
+            format!("sqlite:{}", s.join("b.db").display()),
+        );
+        let shape = if small { Shape { leaf_target: 4, fanout: 3 } } else { Shape::default() };
+        for (how, run) in four_ways(&a, &b, &opts(shape)) {
+            let t = &run.tables[0];
+            prop_assert!(t.error.is_none(), "{:?} {}: {:?}", kind, how, t.error);
+            prop_assert_eq!((t.source_rows, t.target_rows), (src.len() as u64, tgt.len() as u64));
+            let mut got: Vec<(DiffKind, MKey)> = t
+                .differences
+                .iter()
+                .map(|d| (d.kind, MKey::from_value(&d.key[0])))
+                .collect();
+            got.sort_by(|a, b| a.1.cmp(&b.1));
+            prop_assert_eq!(&got, &want, "{:?} {}", kind, how);
+            prop_assert_eq!(run.exit_code(), u8::from(!want.is_empty()), "{}", how);
+        }
+    }
+}
+
+// ------------------------------------------------------------ one snapshot
+
+/// Flips table `t` of the replica between two states, each 200 rows away
+/// from the source (names of ids 1000-1199, or of 2000-2199, changed), until
+/// told to stop; `flip` runs one state's statement.
+fn flipper(
+    stop: Arc<std::sync::atomic::AtomicBool>,
+    mut flip: impl FnMut(bool) + Send + 'static,
+) -> std::thread::JoinHandle<usize> {
+    std::thread::spawn(move || {
+        let mut flips = 0;
+        let mut state = false;
+        while !stop.load(Ordering::SeqCst) {
+            state = !state;
+            flip(state);
+            flips += 1;
+            std::thread::sleep(Duration::from_millis((flips as u64 * 37) % 60));
+        }
+        flips
+    })
+}
+
+const FLIP_SQL: &str = "UPDATE t SET name = CASE WHEN id / 1000 = ?1 THEN 'x' ELSE 'n1' END
+                        WHERE id BETWEEN 1000 AND 1199 OR id BETWEEN 2000 AND 2199";
+
+/// What one diff against a flipping replica may say: exactly one state's
+/// 200 differences, or an error (exit 2). Returns whether it was an answer.
+fn one_state_or_refused(run: &RunOutcome) -> bool {
+    let t = &run.tables[0];
+    if let Some(e) = &t.error {
+        assert_eq!(run.exit_code(), 2, "{e}");
+        return false;
+    }
+    assert_eq!(
+        t.differences.len(),
+        200,
+        "a mixed answer: {} differences",
+        t.differences.len()
+    );
+    let block = |d: &driftsum::reconcile::Difference| match d.key[0] {
+        Value::Int(i) => i / 1000,
+        _ => -1,
+    };
+    let first = block(&t.differences[0]);
+    assert!(
+        (first == 1 || first == 2) && t.differences.iter().all(|d| block(d) == first),
+        "differences from two states: {:?}",
+        t.differences.iter().map(|d| &d.key).collect::<Vec<_>>()
+    );
+    assert_eq!(run.exit_code(), 1);
+    true
+}
+
+/// A writer flipping a SQLite replica between two states while diffs run
+/// through its agent: every diff reports exactly one state's 200
+/// differences or fails (410, exit 2), in rollback-journal and WAL mode.
+#[test]
+fn a_sqlite_replica_written_during_diffs_never_gives_a_mixed_answer() {
+    for mode in ["DELETE", "WAL"] {
+        let s = Scratch::new("flip");
+        let rows: BTreeMap<u32, u8> = (0..4000).map(|k| (k, 1)).collect();
+        let a = sqlite(&s.join("a.db"), &rows);
+        let b = sqlite(&s.join("b.db"), &rows);
+        let writer = Connection::open(s.join("b.db")).expect("writer");
+        writer
+            .busy_timeout(Duration::from_secs(30))
+            .expect("timeout");
+        writer
+            .query_row(&format!("PRAGMA journal_mode = {mode}"), [], |_| Ok(()))
+            .expect("mode");
+        writer.execute(FLIP_SQL, [1]).expect("first state");
+        let hb = agent(&b);
+        let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let flips = flipper(stop.clone(), move |state| {
+            writer
+                .execute(FLIP_SQL, [if state { 2 } else { 1 }])
+                .expect("flip");
+        });
+        let (mut answered, mut refused) = (0, 0);
+        for _ in 0..20 {
+            let mut sa = SqliteSource::open(Path::new(a.trim_start_matches("sqlite:"))).expect("a");
+            let mut cb = client(&hb);
+            let run = check::diff_endpoints(
+                &mut Endpoint::Db(&mut sa),
+                &mut Endpoint::Agent(&mut cb),
+                &DiffOptions::default(),
+                &|_, _| {},
+            )
+            .expect("diff runs");
+            if one_state_or_refused(&run) {
+                answered += 1;
+            } else {
+                refused += 1;
+            }
+        }
+        stop.store(true, Ordering::SeqCst);
+        let flips = flips.join().expect("writer");
+        assert!(flips > 5, "{mode}: the writer flipped {flips} times");
+        assert!(answered > 0, "{mode}: every diff refused ({refused})");
+    }
+}
+
+/// A file changed in place (same length) with its modification time put
+/// back: the header's change counter tells the agent, which rebuilds.
+#[test]
+fn a_file_changed_with_its_mtime_restored_is_noticed() {
+    let s = Scratch::new("mtime");
+    let rows: BTreeMap<u32, u8> = (0..2000).map(|k| (k, 1)).collect();
+    let a = sqlite(&s.join("a.db"), &rows);
+    let b = sqlite(&s.join("b.db"), &rows);
+    let hb = agent(&b);
+    let diff = || {
+        let mut sa = SqliteSource::open(&s.join("a.db")).expect("open");
+        let mut cb = client(&hb);
+        check::diff_endpoints(
+            &mut Endpoint::Db(&mut sa),
+            &mut Endpoint::Agent(&mut cb),
+            &DiffOptions::default(),
+            &|_, _| {},
+        )
+        .expect("diff")
+    };
+    assert!(diff().tables[0].in_sync());
+    let path = s.join("b.db");
+    let before = std::fs::metadata(&path).expect("meta");
+    let conn = Connection::open(&path).expect("open");
+    conn.execute("UPDATE t SET name = 'n2' WHERE id = 777", [])
+        .expect("update");
+    drop(conn);
+    std::fs::File::options()
+        .write(true)
+        .open(&path)
+        .and_then(|f| f.set_modified(before.modified().expect("mtime")))
+        .expect("restore the mtime");
+    let after = std::fs::metadata(&path).expect("meta");
+    assert_eq!(
+        (after.len(), after.modified().ok()),
+        (before.len(), before.modified().ok())
+    );
+    let run = diff();
+    let t = &run.tables[0];
+    assert_eq!(t.differences.len(), 1, "{t:#?}");
+    assert_eq!(t.differences[0].key, vec![Value::Int(777)]);
+    assert_eq!(
+        in_process(&a, &b, &DiffOptions::default()).tables[0].differences,
+        t.differences
+    );
+}
+
+/// PostgreSQL behind an agent, written during diffs: the agent keeps the
+/// tree's connection and snapshot, so every diff reports exactly one
+/// state's 200 differences. Skipped without `DRIFTSUM_TEST_POSTGRES`.
+#[test]
+fn a_postgres_source_written_during_diffs_answers_from_one_snapshot() {
+    use sqlx::{AssertSqlSafe, Connection as _};
+    let Ok(url) = std::env::var("DRIFTSUM_TEST_POSTGRES") else {
+        println!("skipping: DRIFTSUM_TEST_POSTGRES is not set");
+        return;
+    };
+    let schema = format!("ds_agentflip_{}", std::process::id());
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let exec = move |rt: &tokio::runtime::Runtime, conn: &mut sqlx::PgConnection, sql: String| {
+        rt.block_on(sqlx::raw_sql(AssertSqlSafe(sql)).execute(conn))
+            .map(|_| ())
+    };
+    let mut setup = rt
+        .block_on(sqlx::PgConnection::connect(&url))
+        .expect("connect");
+    exec(
+        &rt,
+        &mut setup,
+        format!(
+            "DROP SCHEMA IF EXISTS {schema} CASCADE; CREATE SCHEMA {schema};
+             CREATE TABLE {schema}.t (id int PRIMARY KEY, name text, price double precision);
+             INSERT INTO {schema}.t SELECT i, 'n1', 0.25 FROM generate_series(0, 3999) i;
+             UPDATE {schema}.t SET name = 'x' WHERE id BETWEEN 1000 AND 1199;"
+        ),
+    )
+    .expect("set up");
+    struct DropSchema(
+        Option<(tokio::runtime::Runtime, sqlx::PgConnection)>,
+        String,
+    );
+    impl Drop for DropSchema {
+        fn drop(&mut self) {
+            if let Some((rt, mut c)) = self.0.take() {
+                let sql = format!("DROP SCHEMA IF EXISTS {} CASCADE", self.1);
+                let _ = rt.block_on(sqlx::raw_sql(AssertSqlSafe(sql)).execute(&mut c));
+            }
+        }
+    }
+    let _cleanup = DropSchema(Some((rt, setup)), schema.clone());
+
+    let s = Scratch::new("pgflip");
+    let rows: BTreeMap<u32, u8> = (0..4000).map(|k| (k, 1)).collect();
+    sqlite(&s.join("b.db"), &rows);
+    let sep = if url.contains('?') { '&' } else { '?' };
+    let pg = format!("{url}{sep}options=-c%20search_path%3D{schema}");
+    let ha = agent(&pg);
+
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let wrt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let mut writer = wrt
+        .block_on(sqlx::PgConnection::connect(&url))
+        .expect("connect");
+    let flip_sql = FLIP_SQL.replace("UPDATE t", &format!("UPDATE {schema}.t"));
+    let flips = flipper(stop.clone(), move |state| {
+        let sql = flip_sql.replace("?1", if state { "2" } else { "1" });
+        exec(&wrt, &mut writer, sql).expect("flip");
+    });
+    for _ in 0..20 {
+        let mut ca = client(&ha);
+        // A new tree (and snapshot) for every diff.
+        ca.invalidate(None).expect("invalidate");
+        let mut sb = SqliteSource::open(&s.join("b.db")).expect("b");
+        let run = check::diff_endpoints(
+            &mut Endpoint::Agent(&mut ca),
+            &mut Endpoint::Db(&mut sb),
+            &DiffOptions::default(),
+            &|_, _| {},
+        )
+        .expect("diff runs");
+        assert!(one_state_or_refused(&run), "{:?}", run.tables[0].error);
+    }
+    stop.store(true, Ordering::SeqCst);
+    let flips = flips.join().expect("writer");
+    assert!(flips > 5, "the writer flipped {flips} times");
+}
+
+// ------------------------------------------------------------ connections
+
+/// Holds `n` connections that send half a request and never finish it,
+/// opening a new one whenever one is cut off, until `stop`.
+fn slow_clients(
+    addr: std::net::SocketAddr,
+    n: usize,
+    stop: Arc<std::sync::atomic::AtomicBool>,
+) -> Vec<std::thread::JoinHandle<usize>> {
+    (0..n)
+        .map(|_| {
+            let stop = stop.clone();
+            std::thread::spawn(move || {
+                let mut opened = 0;
+                while !stop.load(Ordering::SeqCst) {
+                    let Ok(mut c) = TcpStream::connect(addr) else {
+                        std::thread::sleep(Duration::from_millis(10));
+                        continue;
+                    };
+                    opened += 1;
+                    let _ = c.write_all(b"POST /v1/tree HTTP/1.1\r\nContent-Le");
+                    let _ = c.set_read_timeout(Some(Duration::from_millis(100)));
+                    let mut buf = [0u8; 256];
+                    loop {
+                        match c.read(&mut buf) {
+                            Ok(_) => break,
+                            Err(_) if stop.load(Ordering::SeqCst) => break,
+                            Err(_) => continue,
+                        }
+                    }
+                }
+                opened
+            })
+        })
+        .collect()
+}
+
+/// 64 slow connections without a token (as many as `max_connections`),
+/// reopened as soon as they are cut off, do not make comparers fail.
+#[test]
+fn slow_unauthenticated_connections_do_not_crowd_out_comparers() {
+    let s = Scratch::new("crowd");
+    let src: BTreeMap<u32, u8> = (0..3000).map(|k| (k, 1)).collect();
+    let tgt = edited(&src, &[(5, Some(2)), (2500, None)], None);
+    sqlite(&s.join("a.db"), &src);
+    let b = sqlite(&s.join("b.db"), &tgt);
+    {
+        let h = agent(&b);
+        let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let slow = slow_clients(h.addr(), 64, stop.clone());
+        std::thread::sleep(Duration::from_millis(500));
+        let results: Vec<Result<usize, String>> = std::thread::scope(|scope| {
+            let diffs: Vec<_> = (0..4)
+                .map(|_| {
+                    scope.spawn(|| {
+                        (0..7)
+                            .map(|_| {
+                                let mut sa = SqliteSource::open(&s.join("a.db")).expect("a");
+                                let mut c = client(&h);
+                                let run = check::diff_endpoints(
+                                    &mut Endpoint::Db(&mut sa),
+                                    &mut Endpoint::Agent(&mut c),
+                                    &DiffOptions::default(),
+                                    &|_, _| {},
+                                )
+                                .map_err(|e| e.to_string())?;
+                                let t = &run.tables[0];
+                                match &t.error {
+                                    Some(e) => Err(e.clone()),
+                                    None => Ok(t.differences.len()),
+                                }
+                            })
+                            .collect::<Vec<_>>()
+                    })
+                })
+                .collect();
+            diffs
+                .into_iter()
+                .flat_map(|d| d.join().expect("diff thread"))
+                .collect()
+        });
+        stop.store(true, Ordering::SeqCst);
+        let opened: usize = slow.into_iter().map(|t| t.join().expect("slow")).sum();
+        assert!(opened >= 64);
+        assert_eq!(results.len(), 28);
+        for r in &results {
+            assert_eq!(r, &Ok(2), "{results:?}");
+        }
+    }
+}
+
+/// The `Bearer` scheme name in any case, as RFC 7235 has it.
+#[test]
+fn the_bearer_scheme_is_case_insensitive() {
+    let s = Scratch::new("bearer");
+    let rows: BTreeMap<u32, u8> = (0..10).map(|k| (k, 1)).collect();
+    let a = sqlite(&s.join("a.db"), &rows);
+    let h = agent(&a);
+    let addr = h.addr().to_string();
+    let ask = |auth: &str| {
+        raw(
+            &addr,
+            format!("GET /v1/tables HTTP/1.1\r\nHost: x\r\nAuthorization: {auth}\r\n\r\n")
+                .as_bytes(),
+        )
+    };
+    for scheme in ["Bearer", "bearer", "BEARER", "beaRER"] {
+        for gap in [" ", "  "] {
+            let r = ask(&format!("{scheme}{gap}{TOKEN}"));
+            assert!(
+                r.starts_with("HTTP/1.1 200") && r.ends_with(r#"["t"]"#),
+                "{scheme}: {r}"
+            );
+        }
+    }
+    for auth in [
+        format!("Basic {TOKEN}"),
+        format!("Bearer{TOKEN}"),
+        TOKEN.to_string(),
+    ] {
+        assert!(ask(&auth).starts_with("HTTP/1.1 401"), "{auth}");
+    }
 }

@@ -141,7 +141,7 @@ fn parse_head(head: &str, max_body: usize) -> Result<Head, HttpError> {
                 "only Content-Length bodies are accepted",
             ));
         } else if name.eq_ignore_ascii_case("authorization") {
-            token = value.strip_prefix("Bearer ").map(|t| t.trim().to_string());
+            token = bearer(value).map(str::to_string);
         }
     }
     Ok(Head {
@@ -149,6 +149,14 @@ fn parse_head(head: &str, max_body: usize) -> Result<Head, HttpError> {
         content_length,
         token,
     })
+}
+
+/// The token of an `Authorization` value in the `Bearer` scheme, whose
+/// name is case-insensitive (RFC 7235) and followed by one or more spaces.
+fn bearer(value: &str) -> Option<&str> {
+    let (scheme, token) = value.split_once([' ', '\t'])?;
+    let token = token.trim();
+    (scheme.eq_ignore_ascii_case("bearer") && !token.is_empty()).then_some(token)
 }
 
 /// Reads one request, all of it within `timeout` and its body within
@@ -289,6 +297,30 @@ pub enum CallError {
 mod tests {
     use super::*;
     use proptest::prelude::*;
+
+    /// The scheme in any case, with any spaces before the token; other
+    /// schemes and empty tokens are no token.
+    #[test]
+    fn bearer_scheme_in_any_case() {
+        for scheme in ["Bearer", "bearer", "BEARER", "bEaReR"] {
+            for gap in [" ", "  ", "\t", " \t "] {
+                let head = format!("GET / HTTP/1.1\r\nAuthorization: {scheme}{gap}tok-123 ");
+                let h = parse_head(&head, 10).expect("parses");
+                assert_eq!(h.token.as_deref(), Some("tok-123"), "{head:?}");
+            }
+        }
+        for value in [
+            "Basic tok-123",
+            "Bearertok-123",
+            "Bearer",
+            "Bearer   ",
+            "tok-123",
+        ] {
+            let head = format!("GET / HTTP/1.1\r\nAuthorization: {value}");
+            let h = parse_head(&head, 10).expect("parses");
+            assert_eq!(h.token, None, "{value:?}");
+        }
+    }
 
     proptest! {
         #[test]

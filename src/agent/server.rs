@@ -2,16 +2,24 @@
 //! cached, and answers to the walk's questions — nothing else. It only ever
 //! reads the database (through the same read-only connectors as `diff`).
 //!
+//! Every answer about a tree comes from the snapshot the tree was built
+//! from, or is a `410`: a server database's tree keeps the connection (and
+//! read transaction) that built it, and entries and rows are read through
+//! it; a SQLite file is opened anew per request (holding its read
+//! transaction would keep the replica's writers out), and each request
+//! checks, inside its own read transaction, that the file is still the one
+//! the tree was built from.
+//!
 //! Each connection gets its own thread and carries one request; reading a
-//! request must finish within a deadline and fit a size limit, and beyond a
-//! number of open connections new ones are turned away at once, so one slow
-//! or hostile client cannot stall the others. Every endpoint but `/healthz`
-//! needs the token, compared in constant time.
+//! request must finish within a deadline and fit a size limit, and
+//! connections still sending theirs cannot crowd out the others (see
+//! [`admit`](super::admit)). Every endpoint but `/healthz` needs the token,
+//! compared in constant time.
 
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, AtomicU32, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant, SystemTime};
 
@@ -19,14 +27,16 @@ use driftsum_core::canon::CanonOptions;
 use driftsum_core::tree::wire::{
     self, ChildrenRequest, EntriesRequest, RootRequest, RowsRequest, TreeId,
 };
-use driftsum_core::tree::{Entry, HashPrefix};
+use driftsum_core::tree::Entry;
 use driftsum_core::{key, Key, Side, Tree, Value, ENCODING_VERSION};
 
+use super::admit::Admission;
 use super::auth::token_matches;
 use super::http::{self, HttpError, Request};
 use super::protocol::{
     BuildRequest, BuildResponse, InvalidateResponse, TableRequest, WireSchema, PROTOCOL_VERSION,
 };
+use super::verify::{span, spans_holding, LeafCheck, RangeRead};
 use super::AgentError;
 use crate::check::endpoint::RowHasher;
 use crate::check::tree::build_tree;
@@ -47,13 +57,17 @@ pub struct ServeOptions {
     pub response_timeout: Duration,
     /// The largest request body accepted.
     pub max_body: usize,
-    /// Connections served at once; more are answered 503 at once.
+    /// Requests carrying the token served at once; more are answered 503
+    /// at once. Four times as many connections may be sending their
+    /// request; past that the oldest of them is cut off.
     pub max_connections: usize,
     /// Whether build requests may carry a `--where` condition (SQL run on
     /// this database): off unless the operator allows it.
     pub allow_where: bool,
     /// For server databases, whose changes the agent cannot see: how long a
-    /// built tree is reused. SQLite trees are reused until the file changes.
+    /// built tree is reused by new walks, and how long an unused one (with
+    /// the snapshot it holds open) is kept. SQLite trees are reused until
+    /// the file changes.
     pub cache_for: Duration,
     /// Trees kept at once.
     pub max_trees: usize,
@@ -129,9 +143,52 @@ struct Served {
     spec: ScanSpec,
     canon: CanonOptions,
     tree: Tree,
-    ordered: bool,
+    /// Whether a range may be read with its bounds in the query: the scan
+    /// came in key order and met no key such a query would skip. Otherwise
+    /// a request's ranges are read in one scan of the whole table.
+    ranged: bool,
     stamp: Stamp,
+    /// A server database's connection that built the tree, still inside
+    /// the read transaction the tree was built in.
+    held: Option<Mutex<Box<dyn Source>>>,
+    /// When a request last used the tree: a held snapshot is let go once
+    /// unused for the cache lifetime.
+    used: Mutex<Instant>,
 }
+
+impl Served {
+    fn touch(&self) {
+        *self.used.lock().unwrap_or_else(|p| p.into_inner()) = Instant::now();
+    }
+
+    fn idle(&self) -> Duration {
+        self.used
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .elapsed()
+    }
+}
+
+/// A source reading a served tree's snapshot, for one request.
+enum Reader<'a> {
+    /// A SQLite file opened for this request, checked to be the tree's.
+    Own(Box<dyn Source>),
+    /// The tree's own connection.
+    Held(MutexGuard<'a, Box<dyn Source>>),
+}
+
+impl Reader<'_> {
+    fn source(&mut self) -> &mut dyn Source {
+        match self {
+            Reader::Own(s) => s.as_mut(),
+            Reader::Held(s) => s.as_mut(),
+        }
+    }
+}
+
+/// Opening a SQLite file is retried this often while commits land during
+/// the opening.
+const OPEN_TRIES: usize = 5;
 
 struct State {
     opts: ServeOptions,
@@ -145,7 +202,7 @@ struct State {
     db_file: Option<std::fs::File>,
     trees: Mutex<Vec<Arc<Served>>>,
     next_id: AtomicU32,
-    active: AtomicUsize,
+    admission: Admission,
 }
 
 /// A response: status, content type, body.
@@ -175,6 +232,13 @@ fn source_answer(e: SourceError) -> Answer {
         SourceError::NoTable { .. } => text(404, e),
         _ => text(500, e),
     }
+}
+
+fn changed() -> Answer {
+    text(
+        410,
+        "the data changed since this tree was built; run the diff again",
+    )
 }
 
 impl State {
@@ -207,22 +271,68 @@ impl State {
         source::open(&self.opts.db)
     }
 
+    /// A connection to build a tree with, and the stamp of the data it
+    /// sees. A SQLite file's stamp is taken before and after opening (which
+    /// starts the read transaction, and so fixes its snapshot): equal, no
+    /// commit landed in between, so the stamp is the snapshot's.
+    fn open_pinned(&self) -> Result<(Box<dyn Source>, Stamp), Answer> {
+        if self.sqlite.is_none() {
+            let stamp = self.stamp();
+            return Ok((self.open().map_err(source_answer)?, stamp));
+        }
+        for _ in 0..OPEN_TRIES {
+            let before = self.stamp();
+            let src = self.open().map_err(source_answer)?;
+            if self.stamp() == before {
+                return Ok((src, before));
+            }
+        }
+        Err(text(
+            503,
+            "the database kept changing while the agent opened it; try again",
+        ))
+    }
+
+    /// A source reading `s`'s snapshot: its held connection, or the SQLite
+    /// file opened anew, if it is still the file the tree was built from.
+    fn reader<'a>(&self, s: &'a Served) -> Result<Reader<'a>, Answer> {
+        if let Some(held) = &s.held {
+            return Ok(Reader::Held(held.lock().unwrap_or_else(|p| p.into_inner())));
+        }
+        let src = self.open().map_err(source_answer)?;
+        // Opening started the read transaction: its snapshot is fixed now,
+        // so a stamp equal to the tree's (taken when its snapshot was)
+        // means no commit came between the two.
+        if self.stamp() != s.stamp {
+            return Err(changed());
+        }
+        Ok(Reader::Own(src))
+    }
+
+    /// Drops server trees unused for the cache lifetime, letting go of
+    /// their connections and snapshots.
+    fn prune(&self) {
+        let mut trees = self.trees.lock().unwrap_or_else(|p| p.into_inner());
+        trees.retain(|s| s.held.is_none() || s.idle() <= self.opts.cache_for);
+    }
+
     /// The tree a walk request names, if it still describes the data.
     fn tree(&self, id: TreeId) -> Result<Arc<Served>, Answer> {
         let trees = self.trees.lock().unwrap_or_else(|p| p.into_inner());
         let Some(s) = trees.iter().find(|s| s.id == id).cloned() else {
             return Err(text(
                 410,
-                format!("no tree {id} here (dropped or never built); run the diff again"),
+                format!(
+                    "no tree {id} here (dropped, or unused longer than the agent's \
+                     --cache-seconds, or never built); run the diff again"
+                ),
             ));
         };
         drop(trees);
         if !self.fresh(&s, false) {
-            return Err(text(
-                410,
-                "the data changed since this tree was built; run the diff again",
-            ));
+            return Err(changed());
         }
+        s.touch();
         Ok(s)
     }
 
@@ -234,6 +344,9 @@ impl State {
         if !token_matches(given.as_bytes(), self.opts.token.as_bytes()) {
             return text(401, "wrong or missing token");
         }
+        let Some(_place) = self.admission.serve() else {
+            return text(503, "busy: too many requests at once; try again");
+        };
         match (req.method.as_str(), req.path.as_str()) {
             ("GET", "/v1/tables") => match self.open().and_then(|mut s| s.tables()) {
                 Ok(t) => json(&t),
@@ -307,6 +420,7 @@ impl State {
                 .rev()
                 .find(|s| s.request == req && self.fresh(s, true))
             {
+                s.touch();
                 return json(&BuildResponse {
                     tree: s.id,
                     rows: s.tree.rows,
@@ -316,22 +430,26 @@ impl State {
                 });
             }
         }
-        let stamp = self.stamp();
         let spec = req.spec();
-        let built = self.open().and_then(|mut s| {
-            build_tree(
-                s.as_mut(),
-                &spec,
-                &req.canon,
-                req.shape,
-                Side::Source,
-                &|_, _| {},
-            )
-        });
+        let (mut src, stamp) = match self.open_pinned() {
+            Ok(s) => s,
+            Err(a) => return a,
+        };
+        let built = build_tree(
+            src.as_mut(),
+            &spec,
+            &req.canon,
+            req.shape,
+            Side::Source,
+            &|_, _| {},
+        );
         let built = match built {
             Ok(b) => b,
             Err(e) => return source_answer(e),
         };
+        let ranged = built.ordered && src.ranges_find_every_row(&spec);
+        // A SQLite file's read transaction ends here (see [`State::reader`]).
+        let held = self.sqlite.is_none().then(|| Mutex::new(src));
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
         let answer = BuildResponse {
             tree: id,
@@ -346,11 +464,16 @@ impl State {
             request: req,
             spec,
             tree: built.tree,
-            ordered: built.ordered,
+            ranged,
             stamp,
+            held,
+            used: Mutex::new(Instant::now()),
         };
         let mut trees = self.trees.lock().unwrap_or_else(|p| p.into_inner());
-        trees.retain(|s| s.request != served.request);
+        // An older tree of the same request may be under a walk of another
+        // comparer's: it stays while it can answer (a server tree until
+        // unused; see [`State::prune`]).
+        trees.retain(|s| s.request != served.request || self.fresh(s, false));
         trees.push(Arc::new(served));
         let excess = trees.len().saturating_sub(self.opts.max_trees.max(1));
         trees.drain(..excess);
@@ -400,10 +523,11 @@ impl State {
         binary(wire::encode_children(&groups))
     }
 
-    /// Scans `(after, through]` of a served tree's table, handing each row
-    /// (with its key bytes) to `each` until it returns false.
+    /// Reads `(after, through]` of a served tree's table, with the range in
+    /// the query (a tree with [`Served::ranged`]), handing each row inside
+    /// it (with its key bytes) to `each` until that returns false.
     fn scan_range(
-        &self,
+        src: &mut dyn Source,
         s: &Served,
         after: Option<&Key>,
         through: &Key,
@@ -415,15 +539,26 @@ impl State {
             after: after.map(decode).transpose()?,
             through: decode(through)?,
         };
+        let inside = |k: &[u8]| after.is_none_or(|a| k > a.as_bytes()) && k <= through.as_bytes();
+        Self::scan_rows(src, s, Some(&bounds), &mut |k, row| {
+            !inside(k) || each(k, row)
+        })
+    }
+
+    /// Scans a served tree's table (within `bounds`, when given), handing
+    /// each row with its key bytes to `each` until that returns false.
+    fn scan_rows(
+        src: &mut dyn Source,
+        s: &Served,
+        bounds: Option<&KeyBounds>,
+        each: &mut (dyn FnMut(&[u8], &[Value]) -> bool + Send),
+    ) -> Result<(), Answer> {
         let nkey = s.spec.key.len();
-        let mut src = self.open().map_err(source_answer)?;
         let mut kbuf = Vec::new();
         let mut stopped = false;
-        let r = src.scan(&s.spec, s.ordered.then_some(&bounds), &mut |row| {
+        let r = src.scan(&s.spec, bounds, &mut |row| {
             key::encode_into(&mut kbuf, &row[..nkey]);
-            let inside =
-                after.is_none_or(|a| kbuf[..] > *a.as_bytes()) && kbuf[..] <= *through.as_bytes();
-            if inside && !each(&kbuf, row) {
+            if !each(&kbuf, row) {
                 stopped = true;
                 return Err(SourceError::Other("page full".into()));
             }
@@ -436,6 +571,38 @@ impl State {
         }
     }
 
+    /// One scan of the whole table (for a tree without
+    /// [`Served::ranged`]), sorting each row's key and hash into every span
+    /// holding it, with its values when `keep` says so; each span's rows in
+    /// key order.
+    fn scan_spans(
+        src: &mut dyn Source,
+        s: &Served,
+        spans: &[(Option<Key>, Key)],
+        keep: &(dyn Fn(usize, &Key) -> bool + Sync),
+    ) -> Result<Vec<Vec<SpanRow>>, Answer> {
+        let mut hasher = RowHasher::new(&s.spec, &s.canon);
+        let mut found: Vec<Vec<SpanRow>> = vec![Vec::new(); spans.len()];
+        Self::scan_rows(src, s, None, &mut |k, row| {
+            let mut hash = None;
+            for i in spans_holding(spans, k) {
+                let h = *hash.get_or_insert_with(|| hasher.hash(row).1);
+                let key = Key::from_bytes(k);
+                let values = keep(i, &key).then(|| row.to_vec());
+                found[i].push(SpanRow {
+                    key,
+                    hash: h,
+                    values,
+                });
+            }
+            true
+        })?;
+        for f in &mut found {
+            f.sort_by(|a, b| a.key.cmp(&b.key));
+        }
+        Ok(found)
+    }
+
     fn entries(&self, body: &[u8]) -> Answer {
         let req = match EntriesRequest::decode(body) {
             Ok(r) => r,
@@ -445,37 +612,66 @@ impl State {
             Ok(s) => s,
             Err(a) => return a,
         };
+        let bounds: Vec<(Option<&Key>, &Key)> = req
+            .ranges
+            .iter()
+            .map(|r| (r.after.as_ref(), &r.through))
+            .collect();
+        if !ascending(&bounds) {
+            return text(400, "key ranges must be ascending, disjoint and not empty");
+        }
+        let mut reader = match self.reader(&s) {
+            Ok(r) => r,
+            Err(a) => return a,
+        };
+        let src = reader.source();
+        let leaves = s.tree.levels.first().map_or(&[][..], Vec::as_slice);
+        let spans: Vec<(Option<Key>, Key)> = bounds
+            .iter()
+            .map(|(after, through)| span(leaves, *after, through))
+            .collect();
+        // Without ranges in the query, one scan reads every range.
+        let mut whole = None;
+        if !s.ranged {
+            match Self::scan_spans(src, &s, &spans, &|_, _| false) {
+                Ok(w) => whole = Some(w),
+                Err(a) => return a,
+            }
+        }
         let mut hasher = RowHasher::new(&s.spec, &s.canon);
         // Fill the page range by range; once it is full, only look for one
         // more entry, to say whether more follow.
         let mut room = req.limit.min(wire::ENTRIES_PAGE) as usize;
         let mut more = false;
         let mut pages: Vec<Vec<Entry>> = Vec::with_capacity(req.ranges.len());
-        for range in &req.ranges {
+        for (i, range) in req.ranges.iter().enumerate() {
             if room == 0 && more {
                 pages.push(Vec::new());
                 continue;
             }
-            let mut found: Vec<Entry> = Vec::new();
-            // A source that does not scan in key order is read to the end of
-            // the range before a page can be cut from it.
-            let ordered = s.ordered;
-            let scanned =
-                self.scan_range(&s, range.after.as_ref(), &range.through, &mut |_, row| {
-                    if ordered && found.len() > room {
-                        return false;
+            let mut read = RangeRead::new(leaves, range.after.as_ref(), &range.through, room);
+            match &whole {
+                Some(w) => {
+                    for r in &w[i] {
+                        if !read.feed(r.key.as_bytes(), &r.hash) {
+                            break;
+                        }
                     }
-                    let (k, h) = hasher.hash(row);
-                    found.push(Entry {
-                        key: Key::from_bytes(k),
-                        hash: HashPrefix::from(&h),
+                }
+                None => {
+                    let (start, end) = &spans[i];
+                    let scanned = Self::scan_range(src, &s, start.as_ref(), end, &mut |_, row| {
+                        let (k, h) = hasher.hash(row);
+                        read.feed(k, &h)
                     });
-                    true
-                });
-            if let Err(a) = scanned {
-                return a;
+                    if let Err(a) = scanned {
+                        return a;
+                    }
+                }
             }
-            found.sort_by(|a, b| a.key.cmp(&b.key));
+            let Some(mut found) = read.finish() else {
+                return not_the_trees();
+            };
             if found.len() > room {
                 more = true;
                 found.truncate(room);
@@ -495,26 +691,105 @@ impl State {
             Ok(s) => s,
             Err(a) => return a,
         };
-        let mut rows: Vec<(Key, Vec<Value>)> = Vec::new();
+        let mut groups: Vec<(Option<&Key>, Vec<Key>)> = Vec::with_capacity(req.groups.len());
         for (after, keys) in &req.groups {
-            let Some(last) = keys.last() else {
-                return text(400, "a group without keys");
-            };
-            let scanned = self.scan_range(&s, after.as_ref(), last, &mut |k, row| {
-                let k = Key::from_bytes(k);
-                if keys.binary_search(&k).is_ok() {
-                    rows.push((k, row.to_vec()));
+            let mut keys = keys.clone();
+            keys.sort();
+            keys.dedup();
+            groups.push((after.as_ref(), keys));
+        }
+        let bounds: Vec<(Option<&Key>, &Key)> = groups
+            .iter()
+            .filter_map(|(after, keys)| Some((*after, keys.last()?)))
+            .collect();
+        if bounds.len() != groups.len() || !ascending(&bounds) {
+            return text(400, "key groups must be ascending, disjoint and not empty");
+        }
+        let mut reader = match self.reader(&s) {
+            Ok(r) => r,
+            Err(a) => return a,
+        };
+        let src = reader.source();
+        let leaves = s.tree.levels.first().map_or(&[][..], Vec::as_slice);
+        let spans: Vec<(Option<Key>, Key)> = bounds
+            .iter()
+            .map(|(after, through)| span(leaves, *after, through))
+            .collect();
+        let wanted = |i: usize, k: &Key| groups[i].1.binary_search(k).is_ok();
+        let mut rows: Vec<(Key, Vec<Value>)> = Vec::new();
+        let mut whole = None;
+        if !s.ranged {
+            match Self::scan_spans(src, &s, &spans, &wanted) {
+                Ok(w) => whole = Some(w),
+                Err(a) => return a,
+            }
+        }
+        let mut hasher = RowHasher::new(&s.spec, &s.canon);
+        // Every leaf the asked keys fall in is read whole and checked.
+        for (i, (start, end)) in spans.iter().enumerate() {
+            let mut check = LeafCheck::new(leaves, bounds[i].0);
+            match &mut whole {
+                Some(w) => {
+                    for r in std::mem::take(&mut w[i]) {
+                        check.push(r.key.as_bytes(), &r.hash);
+                        if let Some(v) = r.values {
+                            rows.push((r.key, v));
+                        }
+                    }
                 }
-                true
-            });
-            if let Err(a) = scanned {
-                return a;
+                None => {
+                    let scanned = Self::scan_range(src, &s, start.as_ref(), end, &mut |_, row| {
+                        let (k, h) = hasher.hash(row);
+                        check.push(k, &h);
+                        let k = Key::from_bytes(k);
+                        if wanted(i, &k) {
+                            rows.push((k, row.to_vec()));
+                        }
+                        check.ok()
+                    });
+                    if let Err(a) = scanned {
+                        return a;
+                    }
+                }
+            }
+            check.finish(bounds[i].1);
+            if !check.ok() {
+                return not_the_trees();
             }
         }
         rows.sort_by(|a, b| a.0.cmp(&b.0));
+        rows.dedup_by(|a, b| a.0 == b.0);
         let rows: Vec<Vec<Value>> = rows.into_iter().map(|(_, r)| r).collect();
         binary(wire::encode_rows(&rows))
     }
+}
+
+/// A row a whole-table scan found in a span.
+#[derive(Clone)]
+struct SpanRow {
+    key: Key,
+    hash: driftsum_core::Hash,
+    /// Its values, when asked for.
+    values: Option<Vec<Value>>,
+}
+
+/// Whether ranges `(after, through]` are ascending, disjoint and not empty,
+/// as a walk asks for them.
+fn ascending(ranges: &[(Option<&Key>, &Key)]) -> bool {
+    ranges.iter().all(|(a, t)| a.is_none_or(|a| a < *t))
+        && ranges
+            .windows(2)
+            .all(|w| w[1].0.is_some_and(|a| a >= w[0].1))
+}
+
+/// Rows read back that are not the tree's (whose leaves they fail to
+/// recompute): the data changed since the tree was built.
+fn not_the_trees() -> Answer {
+    text(
+        410,
+        "the rows read back are not this tree's: the data changed since it was built \
+         (or the database's range reads miss rows); run the diff again",
+    )
 }
 
 /// A bound agent, not yet serving.
@@ -528,6 +803,7 @@ pub struct ServerHandle {
     addr: SocketAddr,
     stop: Arc<AtomicBool>,
     thread: Option<JoinHandle<()>>,
+    janitor: Option<JoinHandle<()>>,
 }
 
 impl Server {
@@ -544,11 +820,11 @@ impl Server {
             listener,
             state: Arc::new(State {
                 db_file: sqlite.as_ref().and_then(|p| std::fs::File::open(p).ok()),
-                opts,
                 sqlite,
                 trees: Mutex::new(Vec::new()),
                 next_id: AtomicU32::new(1),
-                active: AtomicUsize::new(0),
+                admission: Admission::new(opts.max_connections),
+                opts,
             }),
         })
     }
@@ -561,7 +837,8 @@ impl Server {
 
     /// Serves until the process ends.
     pub fn run(self) {
-        let stop = AtomicBool::new(false);
+        let stop = Arc::new(AtomicBool::new(false));
+        let _janitor = janitor(self.state.clone(), stop.clone());
         accept_loop(&self.listener, &self.state, &stop);
     }
 
@@ -570,6 +847,7 @@ impl Server {
         let addr = self.local_addr()?;
         let stop = Arc::new(AtomicBool::new(false));
         let flag = stop.clone();
+        let janitor = janitor(self.state.clone(), stop.clone());
         let thread = std::thread::Builder::new()
             .name("driftsum-agent".into())
             .spawn(move || accept_loop(&self.listener, &self.state, &flag))
@@ -578,6 +856,7 @@ impl Server {
             addr,
             stop,
             thread: Some(thread),
+            janitor,
         })
     }
 }
@@ -600,6 +879,10 @@ impl ServerHandle {
         if let Some(t) = self.thread.take() {
             let _ = t.join();
         }
+        if let Some(j) = self.janitor.take() {
+            j.thread().unpark();
+            let _ = j.join();
+        }
     }
 }
 
@@ -609,13 +892,27 @@ impl Drop for ServerHandle {
     }
 }
 
-/// Decrements the open-connection count when a connection ends.
-struct Slot<'a>(&'a AtomicUsize);
+/// How often the janitor looks for server trees to let go, at most.
+const JANITOR_EVERY: Duration = Duration::from_secs(1);
 
-impl Drop for Slot<'_> {
-    fn drop(&mut self) {
-        self.0.fetch_sub(1, Ordering::SeqCst);
-    }
+/// Lets go of unused server trees (see [`State::prune`]) until `stop`,
+/// then of every tree (unparking it makes it look at `stop` at once).
+fn janitor(state: Arc<State>, stop: Arc<AtomicBool>) -> Option<JoinHandle<()>> {
+    let every = (state.opts.cache_for / 4).clamp(Duration::from_millis(10), JANITOR_EVERY);
+    std::thread::Builder::new()
+        .name("driftsum-agent-janitor".into())
+        .spawn(move || {
+            while !stop.load(Ordering::SeqCst) {
+                std::thread::park_timeout(every);
+                state.prune();
+            }
+            state
+                .trees
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .clear();
+        })
+        .ok()
 }
 
 fn accept_loop(listener: &TcpListener, state: &Arc<State>, stop: &AtomicBool) {
@@ -624,29 +921,25 @@ fn accept_loop(listener: &TcpListener, state: &Arc<State>, stop: &AtomicBool) {
             return;
         }
         let Ok(mut stream) = conn else { continue };
-        let open = state.active.fetch_add(1, Ordering::SeqCst) + 1;
+        let Some(id) = state.admission.arrive(&stream) else {
+            continue;
+        };
         let mine = state.clone();
         let spawned = std::thread::Builder::new()
             .name("driftsum-agent-conn".into())
             .spawn(move || {
                 let state = mine;
-                let _slot = Slot(&state.active);
                 let t = state.opts.response_timeout;
-                if open > state.opts.max_connections {
-                    let _ = http::write_response(
-                        &mut stream,
-                        503,
-                        "text/plain",
-                        b"busy: too many connections",
-                        Duration::from_secs(1),
-                    );
-                    return;
-                }
-                let answer = match http::read_request(
+                let read = http::read_request(
                     &mut stream,
                     state.opts.request_timeout,
                     state.opts.max_body,
-                ) {
+                );
+                if !state.admission.leave(id) {
+                    // Cut off to make room for newer connections.
+                    return;
+                }
+                let answer = match read {
                     Ok(req) => state.handle(&req),
                     Err(HttpError::Closed) => return,
                     Err(HttpError::Timeout) => text(408, "the request did not arrive in time"),
@@ -656,7 +949,7 @@ fn accept_loop(listener: &TcpListener, state: &Arc<State>, stop: &AtomicBool) {
                 let _ = http::write_response(&mut stream, answer.0, answer.1, &answer.2, t);
             });
         if spawned.is_err() {
-            state.active.fetch_sub(1, Ordering::SeqCst);
+            state.admission.leave(id);
         }
     }
 }

@@ -30,11 +30,14 @@ pub struct ServeArgs {
     #[arg(long)]
     pub allow_where: bool,
     /// For PostgreSQL and MySQL, reuse a built tree for this many seconds
-    /// (the agent cannot see their changes). SQLite trees are reused until
+    /// (the agent cannot see their changes), and keep its snapshot open
+    /// until it has been unused this long. SQLite trees are reused until
     /// the file changes.
     #[arg(long, value_name = "SECONDS", default_value_t = 60)]
     pub cache_seconds: u64,
-    /// Connections served at once; more are answered 503 at once.
+    /// Requests with the token answered at once; more are answered 503.
+    /// Up to 16 times as many connections may be sending their request; past
+    /// that the oldest of them is cut off.
     #[arg(long, value_name = "N", default_value_t = 64)]
     pub max_connections: usize,
 }

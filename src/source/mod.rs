@@ -109,6 +109,16 @@ pub trait Source: Send {
         Ok(None)
     }
 
+    /// Whether a scan given `bounds` finds every row of `spec`'s table in
+    /// them that a full scan finds. False once a scan met a key stored so
+    /// that the query's comparisons skip it (SQLite: a key in another
+    /// storage class than its column's type, or NULL); such a table's ranges
+    /// must be read by scanning it whole and filtering by key.
+    fn ranges_find_every_row(&self, spec: &ScanSpec) -> bool {
+        let _ = spec;
+        true
+    }
+
     /// Whether [`fork`](Source::fork)ed connections cost next to nothing
     /// (an embedded database), so key ranges are worth it by default.
     fn cheap_forks(&self) -> bool {

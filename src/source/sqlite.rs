@@ -649,6 +649,10 @@ impl Source for SqliteSource {
         Ok(Some(Box::new(fork)))
     }
 
+    fn ranges_find_every_row(&self, spec: &ScanSpec) -> bool {
+        !self.odd_keys.contains(&spec.table)
+    }
+
     /// Another connection to a file is just another file handle.
     fn cheap_forks(&self) -> bool {
         true
