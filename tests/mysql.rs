@@ -1747,7 +1747,7 @@ fn the_cli_reports_a_locked_table_after_the_default_timeout() {
 fn a_malformed_lock_timeout_is_a_clear_error() {
     let Some(base) = server_url() else { return };
     let db = TestDb::new(&base);
-    for bad in ["0", "5m", "1.5", "x"] {
+    for bad in ["5m", "x", "-1", "", "99999999999"] {
         let url = format!("{}?lock_timeout={bad}", db.url());
         let err = source::open(&url).err().expect("refused").to_string();
         assert!(err.contains("lock_timeout"), "{err}");

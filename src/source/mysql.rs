@@ -32,7 +32,6 @@ use sqlx::mysql::{MySql, MySqlArguments, MySqlConnectOptions, MySqlConnection, M
 use sqlx::{AssertSqlSafe, ConnectOptions, Connection, Row};
 
 mod datetime;
-mod options;
 
 use super::server::{self, CONNECT_TIMEOUT};
 use super::url::redact;
@@ -299,7 +298,7 @@ fn error_number(e: &sqlx::Error) -> Option<u16> {
 /// and the way out, since the table is only busy, not broken.
 fn query_error(context: &str, e: sqlx::Error, lock_timeout: Duration) -> SourceError {
     if error_number(&e) == Some(ER_LOCK_WAIT_TIMEOUT) {
-        let secs = lock_timeout.as_secs();
+        let secs = lock_timeout.as_secs_f64().ceil().max(1.0);
         return SourceError::query(
             context,
             format!(
@@ -469,8 +468,10 @@ impl MySqlSource {
         };
         let opts = MySqlConnectOptions::from_str(url)
             .map_err(|e| open_err(format!("not a valid MySQL URL: {e}")))?;
-        let lock_timeout = options::lock_timeout(url)
-            .map_err(|m| SourceError::BadUrl(format!("{location}: {m}")))?;
+        let lock_timeout = super::url::lock_timeout(url).map_err(|e| match e {
+            SourceError::BadUrl(m) => SourceError::BadUrl(format!("{location}: {m}")),
+            e => e,
+        })?;
         if opts.get_database().is_none_or(str::is_empty) {
             return Err(SourceError::BadUrl(format!(
                 "{location} names no database; write mysql://USER@HOST:PORT/DATABASE"
@@ -487,8 +488,9 @@ impl MySqlSource {
             let mut conn = opts.connect().await.map_err(|e| open_err(e.to_string()))?;
             // Both lock waits are bounded: a table lock or a metadata lock
             // (`lock_wait_timeout`, a day by default) and a row lock
-            // (`innodb_lock_wait_timeout`); a whole number of seconds.
-            let secs = lock_timeout.as_secs();
+            // (`innodb_lock_wait_timeout`); a whole number of seconds, at
+            // least one (0 is not "do not wait" here).
+            let secs = lock_timeout.as_secs_f64().ceil().max(1.0) as u64;
             for sql in [
                 "SET time_zone = '+00:00'".to_string(),
                 "SET NAMES utf8mb4".to_string(),
