@@ -141,7 +141,7 @@ pub fn logical_type(column_type: &str) -> Option<LogicalType> {
         | "int2" | "int3" | "int4" | "int8" | "middleint" => T::Integer,
         "decimal" | "numeric" | "dec" | "fixed" => T::Decimal {
             // MySQL's default is decimal(10,0).
-            scale: Some(args.get(1).map_or(0, |&s| s.min(255) as u8)),
+            scale: Some(args.get(1).map_or(0, |&s| s.min(255) as u16)),
         },
         "float" | "float4" => T::Float { single: true },
         "double" | "real" | "float8" => T::Float { single: false },
@@ -365,8 +365,8 @@ fn binary_datetime(b: &[u8], wire: Wire, rule: &ColumnRule) -> Value {
         + micros;
     match (wire, rule.ty) {
         (Wire::Date, LogicalType::Date) => Value::Date(days as i32),
-        (_, LogicalType::Timestamp { .. }) => rule.finish(Value::Timestamp(total)),
-        (_, LogicalType::TimestampNaive { .. }) => rule.finish(Value::TimestampNaive(total)),
+        (_, LogicalType::Timestamp { .. }) => rule.finish(Value::Timestamp(total.into())),
+        (_, LogicalType::TimestampNaive { .. }) => rule.finish(Value::TimestampNaive(total.into())),
         // Read as another type (a cross-type comparison): through its text.
         _ => rule.from_text(&format!("{}Z", time::format_timestamp(total))),
     }
