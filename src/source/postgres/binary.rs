@@ -194,6 +194,29 @@ mod tests {
         assert!(numeric(&[1, 2]).is_err());
     }
 
+    /// Any weight PostgreSQL sends is exact: `1e5000`, `1e-5000` and the
+    /// extremes of the i16 weight (131072 digits before the point, 16383 and
+    /// more after), with one unit in the last place still a difference.
+    #[test]
+    fn numerics_of_any_width() {
+        let text = |w: i16, d: &[u16]| numeric(&num(d.len() as u16, w, 0, d)).unwrap();
+        let big = text(1250, &[1]);
+        assert!(big == format!("1{}", "0".repeat(5000)), "1e5000");
+        let small = text(-1250, &[1]);
+        assert!(small == format!("0.{}1", "0".repeat(4999)), "1e-5000");
+        let widest = text(i16::MAX, &[9999]);
+        assert_eq!(widest.len(), 4 + 4 * i16::MAX as usize);
+        let tiniest = text(i16::MIN, &[1]);
+        assert!(tiniest.starts_with("0.0000") && tiniest.ends_with("0001"));
+        assert_eq!(tiniest.len(), 2 + 4 * 32768);
+        assert_ne!(text(-75, &[1]), text(-75, &[2]));
+        // numeric(600,400): 0.(299 zeros)1 = 1000 at weight -75.
+        assert!(text(-75, &[1000]) == format!("0.{}1", "0".repeat(299)));
+        for t in [&big, &small, &widest] {
+            assert!(driftsum_core::decimal::normalize(t, None).as_ref() == Some(t));
+        }
+    }
+
     #[test]
     fn numerics_agree_with_a_naive_rendering() {
         let mut x: u64 = 0x2545_f491_4f6c_dd1d;
