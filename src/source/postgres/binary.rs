@@ -210,8 +210,8 @@ mod tests {
         assert!(tiniest.starts_with("0.0000") && tiniest.ends_with("0001"));
         assert_eq!(tiniest.len(), 2 + 4 * 32768);
         assert_ne!(text(-75, &[1]), text(-75, &[2]));
-        // numeric(600,400): 0.(299 zeros)1 = 1000 at weight -75.
-        assert!(text(-75, &[1000]) == format!("0.{}1", "0".repeat(299)));
+        // numeric(600,400): 0.(299 zeros)1 is 10000^-75.
+        assert!(text(-75, &[1]) == format!("0.{}1", "0".repeat(299)));
         for t in [&big, &small, &widest] {
             assert!(driftsum_core::decimal::normalize(t, None).as_ref() == Some(t));
         }
