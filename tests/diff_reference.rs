@@ -775,6 +775,7 @@ const RAW_COLUMNS: &[(&str, &str)] = &[
     ("c_time", "TIME"),
     ("c_uuid", "UUID"),
     ("c \"json\"", "JSON"),
+    ("c_wide", "NUMERIC(600,400)"),
 ];
 
 fn raw_table(kind: KeyKind, without_rowid: bool) -> Table {
@@ -825,22 +826,146 @@ fn micros() -> impl Strategy<Value = i64> {
     ]
 }
 
-fn json_value() -> impl Strategy<Value = serde_json::Value> {
-    use serde_json::Value as J;
+/// A JSON number in its one plain spelling (no exponent, no leading zeros,
+/// no trailing fractional zeros, no `-0`), so distinct texts are distinct
+/// numbers: small ones, integers past `u64` and `f64`'s 2^53, long
+/// fractions, and powers of ten far beyond `f64`.
+fn json_number() -> impl Strategy<Value = String> {
+    let digits = |n: std::ops::RangeInclusive<usize>| {
+        vec(select(vec!['0', '1', '5', '9']), n).prop_map(String::from_iter)
+    };
+    let plain = (
+        any::<bool>(),
+        select(vec!['1', '2', '9']),
+        digits(0..=40),
+        digits(0..=30),
+        select(vec!['1', '3', '9']),
+    )
+        .prop_map(|(neg, lead, int, frac, last)| {
+            let sign = if neg { "-" } else { "" };
+            if frac.is_empty() && int.len() % 2 == 0 {
+                format!("{sign}{lead}{int}")
+            } else {
+                format!("{sign}{lead}{int}.{frac}{last}")
+            }
+        });
+    prop_oneof![
+        2 => (-1000i64..1000).prop_map(|i| i.to_string()),
+        1 => select(vec![
+            "18446744073709551616",
+            "18446744073709551617",
+            "9007199254740993",
+            "0.1",
+            "0.10000000000000001",
+            "12345678901234567890123",
+        ])
+        .prop_map(str::to_string),
+        // 10^k and 10^-k, k up to 400 (outside f64 either way).
+        1 => (any::<bool>(), 1usize..=400).prop_map(|(small, k)| if small {
+            format!("0.{}1", "0".repeat(k - 1))
+        } else {
+            format!("1{}", "0".repeat(k))
+        }),
+        4 => plain,
+    ]
+}
+
+/// JSON text with sorted, distinct keys, no white space and numbers in
+/// their plain spelling: one text per JSON value, at any depth.
+fn json_value() -> impl Strategy<Value = String> {
     let leaf = prop_oneof![
-        Just(J::Null),
-        any::<bool>().prop_map(J::Bool),
-        (-1000i64..1000).prop_map(J::from),
-        vec(select(TEXT_CHARS), 0..4).prop_map(|c| J::String(String::from_iter(c))),
+        Just("null".to_string()),
+        any::<bool>().prop_map(|b| b.to_string()),
+        json_number(),
+        vec(select(TEXT_CHARS), 0..4)
+            .prop_map(|c| serde_json::to_string(&String::from_iter(c)).expect("json")),
     ];
-    leaf.prop_recursive(2, 8, 3, |inner| {
+    leaf.prop_recursive(4, 12, 3, |inner| {
         prop_oneof![
-            vec(inner.clone(), 0..3).prop_map(J::Array),
+            vec(inner.clone(), 0..3).prop_map(|items| format!("[{}]", items.join(","))),
             btree_map(select(vec!["a", "b", "é", "A"]), inner, 0..3).prop_map(|m| {
-                J::Object(m.into_iter().map(|(k, v)| (k.to_string(), v)).collect())
+                let members: Vec<String> = m
+                    .into_iter()
+                    .map(|(k, v)| format!("{}:{v}", serde_json::to_string(k).expect("json")))
+                    .collect();
+                format!("{{{}}}", members.join(","))
             }),
         ]
     })
+}
+
+/// The same JSON value spelled otherwise: white space after `,` and `:`,
+/// and every number as digits times a power of ten (`12.5` as `125e-1`,
+/// `7` as `700e-2`), as another writer might store it.
+fn respell_json(s: &str) -> String {
+    let mut out = String::new();
+    let mut chars = s.chars().peekable();
+    let mut in_string = false;
+    while let Some(c) = chars.next() {
+        if in_string {
+            out.push(c);
+            match c {
+                '\\' => out.extend(chars.next()),
+                '"' => in_string = false,
+                _ => {}
+            }
+            continue;
+        }
+        match c {
+            '"' => {
+                in_string = true;
+                out.push(c);
+            }
+            ',' | ':' => {
+                out.push(c);
+                out.push(' ');
+            }
+            '-' | '0'..='9' => {
+                let mut tok = c.to_string();
+                while let Some(&d) = chars.peek().filter(|d| d.is_ascii_digit() || **d == '.') {
+                    tok.push(d);
+                    chars.next();
+                }
+                let neg = tok.starts_with('-');
+                let body = tok.trim_start_matches('-');
+                let respelled = match body.split_once('.') {
+                    Some((int, frac)) => {
+                        let all = format!("{int}{frac}");
+                        let trimmed = all.trim_start_matches('0');
+                        let mantissa = if trimmed.is_empty() { "0" } else { trimmed };
+                        format!("{mantissa}e-{}", frac.len())
+                    }
+                    None => format!("{body}00e-2"),
+                };
+                out.push_str(if neg { "-" } else { "" });
+                out.push_str(&respelled);
+            }
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// A value of a `NUMERIC(600,400)` column in its one plain spelling: up to
+/// 60 digits before the point and up to 400 after (long enough that SQLite
+/// keeps most of them as text), so every digit must count.
+fn wide_decimal() -> impl Strategy<Value = String> {
+    let digits = |n: std::ops::RangeInclusive<usize>| {
+        vec(select(vec!['0', '3', '9']), n).prop_map(String::from_iter)
+    };
+    (
+        any::<bool>(),
+        digits(0..=60),
+        0usize..=370,
+        digits(0..=25),
+        select(vec!['1', '7', '9']),
+    )
+        .prop_map(|(neg, int, zeros, frac, last)| {
+            let int = int.trim_start_matches('0');
+            let int = if int.is_empty() { "0" } else { int };
+            let sign = if neg { "-" } else { "" };
+            format!("{sign}{int}.{}{frac}{last}", "0".repeat(zeros))
+        })
 }
 
 /// One stored value for raw column `col` (canonical forms, so that distinct
@@ -873,9 +998,8 @@ fn raw_value(col: usize) -> BoxedStrategy<Sql> {
         10 => any::<[u8; 16]>()
             .prop_map(|u| Sql::Text(fmt_uuid(&u, false)))
             .boxed(),
-        11 => json_value()
-            .prop_map(|j| Sql::Text(serde_json::to_string(&j).expect("json")))
-            .boxed(),
+        11 => json_value().prop_map(Sql::Text).boxed(),
+        12 => wide_decimal().prop_map(Sql::Text).boxed(),
         _ => unreachable!(),
     };
     prop_oneof![1 => Just(Sql::Null), 6 => s].boxed()
@@ -1075,7 +1199,7 @@ enum M {
     /// Microseconds since midnight.
     Time(i64),
     Uuid([u8; 16]),
-    /// Canonical JSON text.
+    /// JSON text in its one spelling (see `json_value`).
     Json(String),
 }
 
@@ -1189,10 +1313,7 @@ fn encode(v: &M, rep: u8) -> Sql {
         },
         M::Json(s) => match r % 3 {
             0 => Sql::Text(s.clone()),
-            1 => {
-                let v: serde_json::Value = serde_json::from_str(s).expect("model json");
-                Sql::Text(serde_json::to_string_pretty(&v).expect("json"))
-            }
+            1 => Sql::Text(respell_json(s)),
             _ => Sql::Blob(s.as_bytes().to_vec()),
         },
     }
@@ -1267,8 +1388,13 @@ fn mixed_columns() -> Vec<(&'static str, &'static str, BoxedStrategy<M>)> {
         (
             "m_json",
             "JSONB",
+            // Not a bare number: SQLite turns one into a REAL in the JSONB
+            // column (NUMERIC affinity) and rounds it, before driftsum reads.
             json_value()
-                .prop_map(|j| M::Json(serde_json::to_string(&j).expect("json")))
+                .prop_filter("a bare number", |s| {
+                    !s.starts_with(|c: char| c == '-' || c.is_ascii_digit())
+                })
+                .prop_map(M::Json)
                 .boxed(),
         ),
     ]

@@ -2099,3 +2099,294 @@ fn a_locked_sqlite_file_is_an_error_within_the_lock_timeout() {
     let (code, _, text) = run(&format!("{}?lock_timeout=1s", sqlite_url(&tgt)));
     assert_eq!(code, Some(0), "{text}");
 }
+
+// ---------------------------------------------------------------------------
+// Exact values at the edges: wide numerics, exact JSON numbers, timestamps
+// and dates across PostgreSQL's whole range, infinities
+// ---------------------------------------------------------------------------
+
+/// `0.` then `zeros` zeros then `last`.
+fn tiny(zeros: usize, last: char) -> String {
+    format!("0.{}{last}", "0".repeat(zeros))
+}
+
+/// Source rows and their replica copies for [`edge_values_compare_exactly`]:
+/// `(id, j, n6, nu, ninf, ts, tstz, d)`, PostgreSQL literals first, then
+/// the replica's values (text, but `ninf` a REAL).
+type EdgeRow = (
+    i64,
+    [String; 7],
+    (String, String, String, f64, String, String, String),
+);
+
+fn edge_rows() -> Vec<EdgeRow> {
+    let s = |v: &str| v.to_string();
+    vec![
+        (
+            1,
+            [
+                s(r#"{"n": 12345678901234567890123}"#),
+                tiny(299, '1'),
+                s("1e5000"),
+                s("Infinity"),
+                s("294276-12-31 23:59:59"),
+                s("294276-12-31 23:59:59.999999+00"),
+                s("5874897-12-31"),
+            ],
+            (
+                s(r#"{"n":12345678901234567890123}"#),
+                tiny(299, '1'),
+                s("1E+5000"),
+                f64::INFINITY,
+                s("294276-12-31 23:59:59"),
+                s("+294276-12-31T23:59:59.999999Z"),
+                s("5874897-12-31"),
+            ),
+        ),
+        (
+            2,
+            [
+                s(r#"{"p": 0.1, "z": -0}"#),
+                format!("-{}", tiny(399, '1')),
+                s("1e-5000"),
+                s("-Infinity"),
+                s("4714-11-24 00:00:00 BC"),
+                s("infinity"),
+                s("4714-11-24 BC"),
+            ],
+            (
+                s(r#"{"z":0,"p":1e-1}"#),
+                format!("-{}", tiny(399, '1')),
+                format!("{}00", tiny(4999, '1')),
+                f64::NEG_INFINITY,
+                s("-4713-11-24T00:00:00"),
+                s("infinity"),
+                s("4714-11-24 BC"),
+            ),
+        ),
+        (
+            3,
+            [
+                s(r#"{"big": 18446744073709551616, "deep": [[[{"x": 1e400}]]]}"#),
+                format!("1{}", "0".repeat(199)),
+                s("NaN"),
+                s("1.5"),
+                s("infinity"),
+                s("-infinity"),
+                s("infinity"),
+            ],
+            (
+                format!(
+                    r#"{{"deep":[[[{{"x":1{}}}]]],"big":18446744073709551616}}"#,
+                    "0".repeat(400)
+                ),
+                s("1e199"),
+                s("NaN"),
+                1.5,
+                s("infinity"),
+                s("-infinity"),
+                s("infinity"),
+            ),
+        ),
+        (
+            4,
+            [
+                s("[1.0, -0, 1e2, 12.50]"),
+                s("0"),
+                format!("12345678901234567890123456789.{}1", "0".repeat(30)),
+                s("0"),
+                s("0001-01-01 00:00:00 BC"),
+                s("294247-01-10 04:00:54.775808+00"),
+                s("-infinity"),
+            ],
+            (
+                s("[1,0,100,12.5]"),
+                s("0.000"),
+                format!("12345678901234567890123456789.{}1000", "0".repeat(30)),
+                0.0,
+                s("0000-01-01T00:00:00"),
+                s("294247-01-10T04:00:54.775808Z"),
+                s("-infinity"),
+            ),
+        ),
+    ]
+}
+
+/// Every digit of a wide numeric, every digit of a JSON number and every
+/// instant PostgreSQL can hold counts: a replica holding the same values
+/// (as a text sync writes them) is in sync, and one unit of difference in
+/// any of them is drift naming the column. PostgreSQL's own `jsonb =` is
+/// asked for each JSON pair and must agree.
+#[test]
+fn edge_values_compare_exactly() {
+    let Some(url) = pg_url() else { return };
+    let mut schema = TestSchema::new(&url, "edges");
+    let s = schema.name.clone();
+    schema.exec(&format!(
+        "CREATE TABLE {s}.e (id int PRIMARY KEY, j jsonb, n6 numeric(600,400), nu numeric,
+             ninf numeric, ts timestamp, tstz timestamptz, d date)"
+    ));
+    let quote = |v: &str| format!("'{}'", v.replace('\'', "''"));
+    for (id, pg, _) in edge_rows() {
+        let vals: Vec<String> = pg.iter().map(|v| quote(v)).collect();
+        schema.exec(&format!(
+            "SET TimeZone = 'UTC'; INSERT INTO {s}.e VALUES ({id}, {})",
+            vals.join(", ")
+        ));
+    }
+    let scratch = Scratch::new("edges");
+    let (replica, db) = scratch.db(
+        "r.db",
+        "CREATE TABLE e (id INTEGER PRIMARY KEY, j TEXT, n6 TEXT, nu TEXT, ninf REAL,
+             ts TEXT, tstz TEXT, d TEXT)",
+    );
+    for (id, _, r) in edge_rows() {
+        db.execute(
+            "INSERT INTO e VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+            params![id, r.0, r.1, r.2, r.3, r.4, r.5, r.6],
+        )
+        .expect("insert");
+    }
+    let pair = format!("{s}.e=e");
+    let target = sqlite_url(&replica);
+    assert_in_sync(&compare(&url, &target, &pair, Shape::default()));
+    // PostgreSQL agrees that each replica JSON equals its source.
+    let jsonb_equal = |schema: &mut TestSchema, a: &str, b: &str| {
+        schema
+            .pg
+            .try_exec(&format!(
+                "SELECT 1 / (CASE WHEN {}::jsonb = {}::jsonb THEN 1 ELSE 0 END)",
+                quote(a),
+                quote(b)
+            ))
+            .is_ok()
+    };
+    for (id, pg, r) in edge_rows() {
+        assert!(jsonb_equal(&mut schema, &pg[0], &r.0), "row {id}");
+    }
+
+    // One unit of difference, each alone: (row, column, replica value).
+    enum V {
+        T(String),
+        R(f64),
+    }
+    let t = |v: &str| V::T(v.to_string());
+    let changes = [
+        (1i64, "j", t(r#"{"n": 12345678901234567890124}"#)),
+        (2, "j", t(r#"{"p": 0.10000000000000001, "z": 0}"#)),
+        (
+            3,
+            "j",
+            V::T(r#"{"big": 18446744073709551617, "deep": [[[{"x": 1e400}]]]}"#.into()),
+        ),
+        (
+            3,
+            "j",
+            t(
+                r#"{"big": 18446744073709551616, "deep": [[[{"x": 1.0000000000000000000001e400}]]]}"#,
+            ),
+        ),
+        (4, "j", t("[1, 0, 100, 12.51]")),
+        (1, "n6", V::T(tiny(299, '2'))),
+        (1, "n6", t("0")),
+        (2, "n6", V::T(format!("-{}", tiny(399, '2')))),
+        (3, "n6", V::T(format!("1{}1", "0".repeat(198)))),
+        (1, "nu", V::T(format!("1{}1", "0".repeat(4999)))),
+        (2, "nu", t("2e-5000")),
+        (2, "nu", t("0")),
+        (3, "nu", t("Infinity")),
+        (
+            4,
+            "nu",
+            V::T(format!("12345678901234567890123456789.{}2", "0".repeat(30))),
+        ),
+        (1, "ninf", V::R(f64::NEG_INFINITY)),
+        (1, "ninf", V::R(f64::MAX)),
+        (1, "ninf", t("NaN")),
+        (2, "ninf", V::R(f64::INFINITY)),
+        (1, "ts", t("294276-12-31 23:59:58")),
+        (1, "ts", t("294250-01-01 00:00:00")),
+        (2, "ts", t("4714-11-24 00:00:01 BC")),
+        (3, "ts", t("-infinity")),
+        (4, "ts", t("0001-01-01 00:00:00")),
+        (1, "tstz", t("294276-12-31T23:59:59.999998Z")),
+        (2, "tstz", t("-infinity")),
+        (4, "tstz", t("294247-01-10T04:00:54.775807Z")),
+        (1, "d", t("5874897-12-30")),
+        (2, "d", t("4714-11-25 BC")),
+        (3, "d", t("-infinity")),
+        (4, "d", t("infinity")),
+    ];
+    for (id, col, v) in changes {
+        let old: rusqlite::types::Value = db
+            .query_row(&format!("SELECT {col} FROM e WHERE id = ?1"), [id], |r| {
+                r.get(0)
+            })
+            .expect("read");
+        let set = format!("UPDATE e SET {col} = ?1 WHERE id = ?2");
+        match &v {
+            V::T(text) => db.execute(&set, params![text, id]),
+            V::R(f) => db.execute(&set, params![f, id]),
+        }
+        .expect("update");
+        let o = compare(&url, &target, &pair, Shape::default());
+        assert_one_change(&o, Value::Int(id.into()), col);
+        if let (V::T(text), "j") = (&v, col) {
+            let pg = &edge_rows()[id as usize - 1].1[0];
+            assert!(!jsonb_equal(&mut schema, pg, text), "{text}");
+        }
+        db.execute(&set, params![old, id]).expect("restore");
+    }
+    assert_in_sync(&compare(&url, &target, &pair, Shape::default()));
+}
+
+/// `--float-digits 3`: one unit in the third digit is agreement at every
+/// decade (1.00/1.01 as well as 2.00/2.01, which a float subtraction told
+/// apart), two units are drift.
+#[test]
+fn float_digits_decide_in_decimal_digits() {
+    let Some(url) = pg_url() else { return };
+    let mut schema = TestSchema::new(&url, "fdigits");
+    let s = schema.name.clone();
+    let src = [1.00, 2.00, 9.99, 100.0, 0.001, 123_000.0, -5.00];
+    let near = [1.01, 2.01, 10.0, 101.0, 0.00101, 123_999.0, -5.01];
+    let far = [1.02, 2.02, 10.1, 102.0, 0.00102, 125_000.0, -5.02];
+    let values: Vec<String> = src
+        .iter()
+        .enumerate()
+        .map(|(i, f)| format!("({i}, {f:e})"))
+        .collect();
+    schema.exec(&format!(
+        "CREATE TABLE {s}.f (id int PRIMARY KEY, f8 float8);
+         INSERT INTO {s}.f VALUES {};",
+        values.join(", ")
+    ));
+    let scratch = Scratch::new("fdigits");
+    let (replica, db) = scratch.db("r.db", "CREATE TABLE f (id INTEGER PRIMARY KEY, f8 REAL)");
+    for (i, f) in near.iter().enumerate() {
+        db.execute("INSERT INTO f VALUES (?1, ?2)", params![i as i64, f])
+            .expect("insert");
+    }
+    let run = || {
+        let mut a = open(&url);
+        let mut b = open(&sqlite_url(&replica));
+        let opts = DiffOptions {
+            tables: vec![TablePair::parse(&format!("{s}.f=f"))],
+            canon: driftsum::core::CanonOptions {
+                float_digits: Some(3),
+            },
+            ..Default::default()
+        };
+        let out = diff(a.as_mut(), b.as_mut(), &opts, &|_, _| {}).expect("diff runs");
+        out.tables.into_iter().next().expect("one table")
+    };
+    assert_in_sync(&run());
+    for (i, f) in far.iter().enumerate() {
+        let old = near[i];
+        db.execute("UPDATE f SET f8 = ?1 WHERE id = ?2", params![f, i as i64])
+            .expect("update");
+        assert_one_change(&run(), Value::Int(i as i128), "f8");
+        db.execute("UPDATE f SET f8 = ?1 WHERE id = ?2", params![old, i as i64])
+            .expect("restore");
+    }
+}

@@ -155,7 +155,7 @@ pub fn logical_type(column_type: &str) -> Option<LogicalType> {
         | "int2" | "int3" | "int4" | "int8" | "middleint" => T::Integer,
         "decimal" | "numeric" | "dec" | "fixed" => T::Decimal {
             // MySQL's default is decimal(10,0).
-            scale: Some(args.get(1).map_or(0, |&s| s.min(255) as u8)),
+            scale: Some(args.get(1).map_or(0, |&s| s.min(255) as u16)),
         },
         "float" | "float4" => T::Float { single: true },
         "double" | "real" | "float8" => T::Float { single: false },

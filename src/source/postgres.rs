@@ -493,7 +493,7 @@ fn classify(format_type: &str, typtype: char, category: char) -> Option<(Logical
                 scale: match args.as_slice() {
                     [] => None,
                     [_] => Some(0),
-                    [_, s, ..] => Some((*s).clamp(0, 255) as u8),
+                    [_, s, ..] => Some((*s).clamp(0, u16::MAX.into()) as u16),
                 },
             },
             Wire::Numeric,
@@ -651,14 +651,8 @@ fn decode(raw: Option<&[u8]>, wire: Wire, rule: &ColumnRule) -> Result<Value, St
         Wire::Text | Wire::PaddedText | Wire::EnumText => {
             rule.finish(Value::Text(utf8(b)?.to_owned()))
         }
-        Wire::Timestamp => match binary::timestamp(b)? {
-            Ok(m) => rule.finish(Value::Timestamp(m)),
-            Err(inf) => Value::Invalid(inf.into()),
-        },
-        Wire::Date => match binary::date(b)? {
-            Ok(d) => Value::Date(d),
-            Err(inf) => Value::Invalid(inf.into()),
-        },
+        Wire::Timestamp => rule.finish(Value::Timestamp(binary::timestamp(b)?)),
+        Wire::Date => Value::Date(binary::date(b)?),
         Wire::Time => rule.finish(Value::Time(binary::time(b)?)),
         Wire::Uuid => Value::Uuid(binary::uuid(b)?),
         Wire::Numeric => {

@@ -359,10 +359,10 @@ fn precision(d: &str) -> u8 {
     type_args(d).first().map_or(6, |&p| p.clamp(0, 6) as u8)
 }
 
-fn scale(d: &str) -> Option<u8> {
+fn scale(d: &str) -> Option<u16> {
     let args = type_args(d);
     match args.as_slice() {
-        [_, s] => Some((*s).clamp(0, 255) as u8),
+        [_, s] => Some((*s).clamp(0, u16::MAX.into()) as u16),
         [_] => Some(0),
         _ => None,
     }

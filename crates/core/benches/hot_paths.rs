@@ -23,7 +23,7 @@ fn row(i: i64) -> Vec<Value> {
         Value::Int((i % 1000) as i128),
         Value::Float(i as f64 * 0.37 + 0.01),
         Value::Decimal(format!("{}.{:02}", i % 100_000, (i * 13) % 100)),
-        Value::TimestampNaive((1_600_000_000 + i * 17) * 1_000_000),
+        Value::TimestampNaive(((1_600_000_000 + i * 17) * 1_000_000).into()),
         if i % 3 == 0 {
             Value::Text(format!("note {i}"))
         } else {

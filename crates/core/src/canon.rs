@@ -8,10 +8,11 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::decimal::{self, Parts};
 use crate::value::Value;
 
 /// Version of the canonical encoding, stamped into trees, reports and history.
-pub const ENCODING_VERSION: u32 = 2;
+pub const ENCODING_VERSION: u32 = 3;
 
 /// Options that change what "equal" means; both sides must use the same.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -33,18 +34,38 @@ pub fn normalize_float(f: f64) -> f64 {
     }
 }
 
-/// Rounds a float to `digits` significant digits (1..=17).
+/// The shortest decimal digits that read back as `f` (finite), as the
+/// replica's text would hold them.
+fn float_parts(f: f64) -> Option<Parts> {
+    Parts::parse(&format!("{f:e}"))
+}
+
+/// Rounds a float to `digits` significant digits (1..=17), half away from
+/// zero on its shortest decimal form (so `2.675` at 3 digits is `2.68`, as
+/// a person reading the digits expects, although the double is below it).
+/// A value that would round past the largest double stays the largest
+/// double, never infinity.
 pub fn round_significant(f: f64, digits: u8) -> f64 {
     if !f.is_finite() || f == 0.0 {
         return normalize_float(f);
     }
-    let d = digits.clamp(1, 17) as usize;
-    format!("{:.*e}", d - 1, f).parse().unwrap_or(f)
+    let Some(mut p) = float_parts(f) else {
+        return f;
+    };
+    let top = p.magnitude().unwrap_or(0);
+    p.round_to_scale(digits.clamp(1, 17) as i64 - 1 - top);
+    let text: String = p.digits.iter().map(|d| (b'0' + d) as char).collect();
+    match format!("{}{text}e{}", if p.neg { "-" } else { "" }, p.exp).parse::<f64>() {
+        Ok(r) if r.is_finite() => normalize_float(r),
+        _ => f64::MAX.copysign(f),
+    }
 }
 
 /// Whether two floats agree to `digits` significant digits: they differ by
 /// at most one unit in the last kept digit of the larger. Used at row level,
-/// so a pair straddling a rounding boundary is not called drift.
+/// so a pair straddling a rounding boundary is not called drift. Decided
+/// exactly on their shortest decimal forms: `1.00`/`1.01` and `2.00`/`2.01`
+/// at 3 digits are both one unit apart.
 pub fn floats_agree(a: f64, b: f64, digits: u8) -> bool {
     let (a, b) = (normalize_float(a), normalize_float(b));
     if a.is_nan() || b.is_nan() {
@@ -56,9 +77,13 @@ pub fn floats_agree(a: f64, b: f64, digits: u8) -> bool {
     if !a.is_finite() || !b.is_finite() {
         return false;
     }
-    let mag = a.abs().max(b.abs());
-    let unit = 10f64.powi(mag.log10().floor() as i32 - digits.clamp(1, 17) as i32 + 1);
-    (a - b).abs() <= unit
+    let (Some(pa), Some(pb)) = (float_parts(a), float_parts(b)) else {
+        return false;
+    };
+    let Some(top) = pa.magnitude().max(pb.magnitude()) else {
+        return false;
+    };
+    decimal::within_pow10(&pa, &pb, top - digits.clamp(1, 17) as i64 + 1)
 }
 
 const TAG_NULL: u8 = 0;
@@ -85,6 +110,12 @@ fn leb128(out: &mut Vec<u8>, mut v: u128) {
     out.push(v as u8);
 }
 
+/// A tag and the zigzag LEB128 of `i` (small magnitudes, either sign, stay short).
+fn zigzag(out: &mut Vec<u8>, tag: u8, i: i128) {
+    out.push(tag);
+    leb128(out, ((i << 1) ^ (i >> 127)) as u128);
+}
+
 fn var(out: &mut Vec<u8>, tag: u8, bytes: &[u8]) {
     out.push(tag);
     leb128(out, bytes.len() as u128);
@@ -100,24 +131,21 @@ fn var(out: &mut Vec<u8>, tag: u8, bytes: &[u8]) {
 /// | NULL | 0 | — |
 /// | integer | 1 | zigzag LEB128 of the i128 |
 /// | float | 2 | IEEE-754 bits of the normalized (and, with `float_digits`, rounded) value, big-endian |
-/// | decimal | 3 | LEB128 length + canonical text |
+/// | decimal | 3 | LEB128 length + canonical text (`NaN`, `Infinity`, `-Infinity` for the special values) |
 /// | text | 4 | LEB128 length + UTF-8 |
 /// | bytes | 5 | LEB128 length + bytes |
 /// | bool | 6 | 0 or 1 |
-/// | timestamptz | 7 | i64 BE microseconds since the epoch, UTC |
-/// | timestamp | 8 | i64 BE microseconds since the epoch, wall clock |
-/// | date | 9 | i32 BE days since 1970-01-01 |
+/// | timestamptz | 7 | zigzag LEB128 of the i128 microseconds since the epoch, UTC (±infinity: `i128::MAX`/`MIN`) |
+/// | timestamp | 8 | zigzag LEB128 of the i128 microseconds since the epoch, wall clock |
+/// | date | 9 | i32 BE days since 1970-01-01 (±infinity: `i32::MAX`/`MIN`) |
 /// | time | 10 | i64 BE microseconds since midnight |
 /// | uuid | 11 | 16 bytes |
-/// | json | 12 | LEB128 length + canonical JSON text |
+/// | json | 12 | LEB128 length + canonical JSON text ([`crate::json`]) |
 /// | invalid | 13 | LEB128 length + the stored text |
 pub fn encode_value(out: &mut Vec<u8>, v: &Value, opts: &CanonOptions) {
     match v {
         Value::Null => out.push(TAG_NULL),
-        Value::Int(i) => {
-            out.push(TAG_INT);
-            leb128(out, ((i << 1) ^ (i >> 127)) as u128);
-        }
+        Value::Int(i) => zigzag(out, TAG_INT, *i),
         Value::Float(f) => {
             let f = match opts.float_digits {
                 Some(d) => round_significant(*f, d),
@@ -130,14 +158,8 @@ pub fn encode_value(out: &mut Vec<u8>, v: &Value, opts: &CanonOptions) {
         Value::Text(s) => var(out, TAG_TEXT, s.as_bytes()),
         Value::Bytes(b) => var(out, TAG_BYTES, b),
         Value::Bool(b) => out.extend_from_slice(&[TAG_BOOL, *b as u8]),
-        Value::Timestamp(t) => {
-            out.push(TAG_TIMESTAMP);
-            out.extend_from_slice(&t.to_be_bytes());
-        }
-        Value::TimestampNaive(t) => {
-            out.push(TAG_TIMESTAMP_NAIVE);
-            out.extend_from_slice(&t.to_be_bytes());
-        }
+        Value::Timestamp(t) => zigzag(out, TAG_TIMESTAMP, *t),
+        Value::TimestampNaive(t) => zigzag(out, TAG_TIMESTAMP_NAIVE, *t),
         Value::Date(d) => {
             out.push(TAG_DATE);
             out.extend_from_slice(&d.to_be_bytes());
@@ -218,6 +240,83 @@ mod tests {
         assert!(!floats_agree(1.2345, 1.2365, 4));
         assert!(floats_agree(f64::NAN, f64::NAN, 4));
         assert!(!floats_agree(f64::INFINITY, 1e308, 4));
+    }
+
+    /// One unit in the last kept digit is agreement at every decade and
+    /// every position in it (a float subtraction got 1.00/1.01 wrong and
+    /// 2.00/2.01 right), and two units never are.
+    #[test]
+    fn agreement_is_decided_in_decimal_digits() {
+        for digits in 1u8..=6 {
+            for exp in -20i32..=20 {
+                for lead in [1u64, 2, 5, 9] {
+                    let d = digits as u32;
+                    let m = lead * 10u64.pow(d - 1);
+                    // Within one decade (crossing it changes the unit).
+                    for (step, want) in [(1u64, true), (2, false)]
+                        .into_iter()
+                        .filter(|&(step, _)| m + step < 10u64.pow(d))
+                    {
+                        let a: f64 = format!("{m}e{exp}").parse().unwrap();
+                        let b: f64 = format!("{}e{exp}", m + step).parse().unwrap();
+                        assert_eq!(floats_agree(a, b, digits), want, "{a} {b} {digits}");
+                        assert_eq!(floats_agree(-a, -b, digits), want, "{a} {b} {digits}");
+                    }
+                }
+            }
+        }
+        // Across a decade the larger value's unit counts.
+        assert!(floats_agree(9.99, 10.0, 3));
+        assert!(floats_agree(9.95, 10.0, 3) == (10.0 - 9.95 <= 0.1));
+        assert!(!floats_agree(9.8, 10.0, 3));
+        assert!(floats_agree(-0.0, 0.0, 1));
+        assert!(!floats_agree(1.0, -1.0, 1));
+        assert!(!floats_agree(f64::MAX, f64::INFINITY, 3));
+    }
+
+    #[test]
+    fn rounding_is_on_decimal_digits_and_never_reaches_infinity() {
+        assert_eq!(round_significant(2.675, 3), 2.68);
+        assert_eq!(round_significant(-2.675, 3), -2.68);
+        assert_eq!(round_significant(1.005, 3), 1.01);
+        assert_eq!(round_significant(123_456.0, 2), 120_000.0);
+        assert_eq!(round_significant(9.96, 2), 10.0);
+        assert_eq!(round_significant(f64::MAX, 3), f64::MAX);
+        assert_eq!(round_significant(-f64::MAX, 1), -f64::MAX);
+        assert_eq!(round_significant(5e-324, 3), 5e-324);
+        assert!(round_significant(f64::NAN, 3).is_nan());
+    }
+
+    /// Timestamps at both ends of PostgreSQL's range (and past an i64 of
+    /// microseconds since 1970) and the infinities encode distinctly.
+    #[test]
+    fn wide_timestamps_encode_distinctly() {
+        let o = CanonOptions::default();
+        let max = 9_224_318_015_999_999_999i128; // 294276-12-31T23:59:59.999999
+        let vals = [
+            crate::time::NEG_INFINITY_MICROS,
+            -210_866_803_200_000_000, // 4714-11-24 BC
+            -1,
+            0,
+            i64::MAX as i128,
+            max - 1,
+            max,
+            crate::time::INFINITY_MICROS,
+        ];
+        let enc: std::collections::HashSet<Vec<u8>> = vals
+            .iter()
+            .map(|&t| {
+                let mut out = Vec::new();
+                encode_value(&mut out, &Value::Timestamp(t), &o);
+                out
+            })
+            .collect();
+        assert_eq!(enc.len(), vals.len());
+        assert!(!values_equal(
+            &Value::Timestamp(0),
+            &Value::TimestampNaive(0),
+            &o
+        ));
     }
 
     #[test]

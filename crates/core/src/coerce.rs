@@ -101,9 +101,9 @@ impl ColumnRule {
             T::Timestamp { .. } | T::TimestampNaive { .. } | T::Date => {
                 let micros = match self.time_storage {
                     TimeStorage::Auto | TimeStorage::UnixSeconds => {
-                        (i as i128 * MICROS_PER_SEC as i128).try_into().ok()
+                        Some(i as i128 * MICROS_PER_SEC as i128)
                     }
-                    TimeStorage::UnixMillis => (i as i128 * 1000).try_into().ok(),
+                    TimeStorage::UnixMillis => Some(i as i128 * 1000),
                     TimeStorage::JulianDay => julian_to_micros(i as f64),
                     TimeStorage::Iso8601 => None,
                 };
@@ -137,7 +137,9 @@ impl ColumnRule {
             T::Text => Value::Text(format!("{f}")),
             T::Bool if f == 0.0 => Value::Bool(false),
             T::Bool if f == 1.0 => Value::Bool(true),
-            T::Json if f.is_finite() => Value::Json(format!("{f}")),
+            T::Json if f.is_finite() => {
+                canonical_json(&format!("{f}")).map_or_else(|| invalid(f), Value::Json)
+            }
             T::Timestamp { .. } | T::TimestampNaive { .. } | T::Date => {
                 let micros = match self.time_storage {
                     TimeStorage::Auto | TimeStorage::JulianDay => julian_to_micros(f),
@@ -148,8 +150,8 @@ impl ColumnRule {
                 micros.map_or_else(|| invalid(f), |m| self.instant(m))
             }
             T::Time { precision } => match finite_micros(f * 1e6) {
-                Some(m) if (0..=MICROS_PER_DAY).contains(&m) => {
-                    Value::Time(time::truncate_micros(m, precision))
+                Some(m) if (0..=MICROS_PER_DAY as i128).contains(&m) => {
+                    Value::Time(time::truncate_micros(m as i64, precision))
                 }
                 _ => invalid(f),
             },
@@ -173,6 +175,14 @@ impl ColumnRule {
             T::Bool => parse_bool(s).map(Value::Bool),
             T::Timestamp { .. } | T::TimestampNaive { .. } | T::Date => {
                 match self.time_storage {
+                    // PostgreSQL's infinities, as its text output spells them.
+                    _ if time::parse_infinity(s).is_some() => time::parse_infinity(s).map(|sign| {
+                        self.instant(if sign > 0 {
+                            time::INFINITY_MICROS
+                        } else {
+                            time::NEG_INFINITY_MICROS
+                        })
+                    }),
                     TimeStorage::Auto | TimeStorage::Iso8601 => {
                         time::parse_datetime(s).map(|dt| self.instant(self.dt_micros(&dt)))
                     }
@@ -247,7 +257,7 @@ impl ColumnRule {
             {
                 match time::parse_datetime(s) {
                     Some(dt) => {
-                        *m = time::truncate_micros(self.dt_micros(&dt), precision);
+                        *m = time::truncate_instant(self.dt_micros(&dt), precision);
                         true
                     }
                     None => false,
@@ -260,10 +270,10 @@ impl ColumnRule {
     /// The instant a parsed date-time names for this column: a timestamp
     /// without an offset is taken at the assumed offset, a date at its
     /// local midnight, a naive timestamp at its wall-clock time.
-    fn dt_micros(&self, dt: &time::DateTime) -> i64 {
+    fn dt_micros(&self, dt: &time::DateTime) -> i128 {
         match (self.ty, dt.offset_secs) {
             (LogicalType::Timestamp { .. }, None) => {
-                dt.local_micros - self.assume_offset_secs as i64 * MICROS_PER_SEC
+                dt.local_micros - self.assume_offset_secs as i128 * MICROS_PER_SEC as i128
             }
             (LogicalType::Date, _) => dt.local_micros,
             _ => dt.utc_micros(),
@@ -345,21 +355,22 @@ impl ColumnRule {
         normalize_float(f)
     }
 
-    /// Builds the temporal value for microseconds since the epoch.
-    fn instant(&self, micros: i64) -> Value {
-        match self.ty {
-            LogicalType::Timestamp { precision } => {
-                Value::Timestamp(time::truncate_micros(micros, precision))
+    /// Builds the temporal value for microseconds since the epoch (or one
+    /// of the infinity sentinels, which stay infinities).
+    fn instant(&self, micros: i128) -> Value {
+        match (self.ty, micros) {
+            (LogicalType::Timestamp { precision }, _) => {
+                Value::Timestamp(time::truncate_instant(micros, precision))
             }
-            LogicalType::TimestampNaive { precision } => {
-                Value::TimestampNaive(time::truncate_micros(micros, precision))
+            (LogicalType::TimestampNaive { precision }, _) => {
+                Value::TimestampNaive(time::truncate_instant(micros, precision))
             }
-            LogicalType::Date if micros.rem_euclid(MICROS_PER_DAY) == 0 => {
-                match i32::try_from(micros.div_euclid(MICROS_PER_DAY)) {
-                    Ok(d) => Value::Date(d),
-                    Err(_) => Value::Invalid(micros.to_string()),
-                }
-            }
+            (LogicalType::Date, time::INFINITY_MICROS) => Value::Date(time::INFINITY_DAYS),
+            (LogicalType::Date, time::NEG_INFINITY_MICROS) => Value::Date(time::NEG_INFINITY_DAYS),
+            (LogicalType::Date, _) => time::days_of(micros).map_or_else(
+                || Value::Invalid(time::format_timestamp(micros)),
+                Value::Date,
+            ),
             _ => Value::Invalid(time::format_timestamp(micros)),
         }
     }
@@ -369,16 +380,17 @@ fn invalid(v: impl ToString) -> Value {
     Value::Invalid(v.to_string())
 }
 
-fn finite_micros(m: f64) -> Option<i64> {
-    (m.is_finite() && m.abs() < 9.2e18).then(|| m.round() as i64)
+/// Rounded microseconds from a float count, while an `i128` holds them with
+/// room to spare (far past any year a database stores).
+fn finite_micros(m: f64) -> Option<i128> {
+    (m.is_finite() && m.abs() < 1e30).then(|| m.round() as i128)
 }
 
 /// Julian day number to Unix microseconds, rounded to the millisecond: a
 /// Julian day in an f64 only holds about 40 µs of precision, and SQLite's own
 /// `julianday()` works in milliseconds.
-fn julian_to_micros(jd: f64) -> Option<i64> {
-    let ms = (jd - 2_440_587.5) * 86_400_000.0;
-    (ms.is_finite() && ms.abs() < 9.2e15).then(|| ms.round() as i64 * 1000)
+fn julian_to_micros(jd: f64) -> Option<i128> {
+    finite_micros((jd - 2_440_587.5) * 86_400_000.0).map(|ms| ms * 1000)
 }
 
 fn parse_float(s: &str) -> Option<f64> {
@@ -418,10 +430,10 @@ pub fn parse_uuid(s: &str) -> Option<[u8; 16]> {
     (n == 32).then_some(out)
 }
 
-/// JSON re-serialized with sorted object keys and no white space.
+/// JSON in its canonical text (see [`crate::json`]: sorted keys, exact
+/// numbers, no white space).
 pub fn canonical_json(s: &str) -> Option<String> {
-    let v: serde_json::Value = serde_json::from_str(s).ok()?;
-    serde_json::to_string(&v).ok()
+    crate::json::canonical(s)
 }
 
 #[cfg(test)]
@@ -537,6 +549,119 @@ mod tests {
         };
         assert_eq!(num.finish(Value::Int(5)), Value::Int(5));
         assert_eq!(num.from_text("5 "), Value::Int(5));
+    }
+
+    /// A decimal column's NaN and ±Infinity equal the float the replica
+    /// stores, and stay distinct from each other and from every number.
+    #[test]
+    fn decimal_specials_equal_the_replicas_floats() {
+        for scale in [None, Some(0), Some(2), Some(400)] {
+            let d = rule(T::Decimal { scale });
+            let all = [
+                (d.from_text("Infinity"), d.from_real(f64::INFINITY)),
+                (d.from_text("-Infinity"), d.from_real(f64::NEG_INFINITY)),
+                (d.from_text("NaN"), d.from_real(f64::NAN)),
+                (
+                    d.finish(Value::Decimal("Infinity".into())),
+                    d.from_text("inf"),
+                ),
+            ];
+            for (a, b) in &all {
+                assert_eq!(a, b, "{scale:?}");
+                assert!(matches!(a, Value::Decimal(_)), "{a:?}");
+            }
+            assert_ne!(all[0].0, all[1].0);
+            assert_ne!(all[0].0, all[2].0);
+            assert_ne!(all[0].0, d.from_real(f64::MAX));
+        }
+    }
+
+    /// Timestamps and dates across PostgreSQL's whole range, and its
+    /// infinities, read from the replica's text equal the decoded values.
+    #[test]
+    fn wide_instants_and_infinities() {
+        let last = 9_224_318_015_999_999_999i128;
+        for ty in [
+            T::Timestamp { precision: 6 },
+            T::TimestampNaive { precision: 6 },
+        ] {
+            let r = rule(ty);
+            let v = |t| r.finish(Value::Timestamp(t));
+            assert_eq!(r.from_text("294276-12-31 23:59:59.999999"), v(last));
+            assert_ne!(
+                r.from_text("294276-12-31 23:59:59"),
+                r.from_text("294250-01-01")
+            );
+            assert_eq!(r.from_text("infinity"), v(time::INFINITY_MICROS));
+            assert_eq!(r.from_text("-infinity"), v(time::NEG_INFINITY_MICROS));
+            assert_ne!(r.from_text("infinity"), r.from_text("-infinity"));
+            assert_eq!(
+                r.from_text("4714-11-24 00:00:00 BC"),
+                v(-210_866_803_200_000_000)
+            );
+            let p0 = rule(match ty {
+                T::Timestamp { .. } => T::Timestamp { precision: 0 },
+                _ => T::TimestampNaive { precision: 0 },
+            });
+            assert_eq!(
+                p0.from_text("infinity"),
+                p0.finish(Value::Timestamp(time::INFINITY_MICROS))
+            );
+            let mut slot = v(0);
+            assert!(!r.text_in_place("infinity", &mut slot));
+            assert!(r.text_in_place("294276-12-31 23:59:59.999999", &mut slot));
+            assert_eq!(slot, v(last));
+        }
+        let d = rule(T::Date);
+        assert_eq!(d.from_text("5874897-12-31"), Value::Date(2_145_042_905));
+        assert_eq!(d.from_text("infinity"), Value::Date(time::INFINITY_DAYS));
+        assert_eq!(
+            d.from_text("-infinity"),
+            Value::Date(time::NEG_INFINITY_DAYS)
+        );
+        assert_eq!(d.from_text("4714-11-24 BC"), Value::Date(-2_440_588));
+        assert!(matches!(d.from_text("99999999-01-01"), Value::Invalid(_)));
+        assert_eq!(Value::Date(time::INFINITY_DAYS).to_string(), "infinity");
+        assert_eq!(
+            Value::Timestamp(time::NEG_INFINITY_MICROS).to_string(),
+            "-infinity"
+        );
+        assert_eq!(
+            Value::Timestamp(last).to_string(),
+            "294276-12-31T23:59:59.999999Z"
+        );
+    }
+
+    #[test]
+    fn json_numbers_are_exact() {
+        let j = rule(T::Json);
+        for (a, b) in [
+            (
+                r#"{"n": 12345678901234567890123}"#,
+                r#"{"n": 12345678901234567890124}"#,
+            ),
+            (r#"{"p": 0.1}"#, r#"{"p": 0.10000000000000001}"#),
+            (
+                r#"{"big": 18446744073709551616}"#,
+                r#"{"big": 18446744073709551617}"#,
+            ),
+        ] {
+            assert_ne!(j.from_text(a), j.from_text(b), "{a}");
+            assert!(matches!(j.from_text(a), Value::Json(_)));
+        }
+        assert_eq!(j.from_text(r#"{"a": 1.0}"#), j.from_text(r#"{"a":1}"#));
+        assert_eq!(j.from_int(5), j.from_text("5.0"));
+        assert_eq!(j.from_real(1e300), j.from_text("1e300"));
+        assert_eq!(j.from_real(0.1), j.from_text("0.1"));
+        // A report shows exact JSON as JSON, and a number f64 cannot hold as text.
+        assert_eq!(
+            j.from_text(r#"{"a": 1.5}"#).to_json(),
+            serde_json::json!({"a": 1.5})
+        );
+        assert_eq!(
+            j.from_text(r#"{"n": 12345678901234567890123}"#).to_json(),
+            serde_json::json!(r#"{"n":12345678901234567890123}"#)
+        );
     }
 
     /// Writing in place gives exactly what building the value gives, for

@@ -1,6 +1,6 @@
 //! driftsum-core: the pure computation behind driftsum.
 //!
-//! Canonical values ([`value`], [`coerce`], [`canon`]), order-preserving
+//! Canonical values ([`value`], [`coerce`], [`canon`], [`decimal`], [`json`], [`time`]), order-preserving
 //! keys ([`key`]), hashes ([`hash`]), the key-range Merkle [`tree`] and the
 //! [`diff`] walk over two trees. Nothing here touches a database, a socket or
 //! a terminal, so it builds, tests and benchmarks on its own.
@@ -10,6 +10,7 @@ pub mod coerce;
 pub mod decimal;
 pub mod diff;
 pub mod hash;
+pub mod json;
 pub mod key;
 pub mod time;
 pub mod tree;

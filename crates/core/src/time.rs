@@ -3,9 +3,38 @@
 //! Hand-written (proleptic Gregorian calendar, Howard Hinnant's civil-date
 //! algorithms) so the core needs no date crate and every engine's text is
 //! read by exactly one set of rules.
+//!
+//! Instants are `i128` microseconds since 1970, so every PostgreSQL
+//! timestamp (4713 BC to 294276 AD; PostgreSQL counts `i64` microseconds
+//! from 2000, which overflows an `i64` counted from 1970) is exact, and
+//! nothing saturates. Years in text have 4 to 7 digits, with an optional
+//! sign (ISO 8601's astronomical years: `-0044` is 45 BC) or PostgreSQL's
+//! ` BC` suffix (`0045-03-15 BC`). `infinity` and `-infinity` are values of
+//! their own (sentinels outside any real instant or date).
 
 pub const MICROS_PER_SEC: i64 = 1_000_000;
 pub const MICROS_PER_DAY: i64 = 86_400 * MICROS_PER_SEC;
+
+/// PostgreSQL's `infinity` as an instant; no parsed or decoded time reaches it.
+pub const INFINITY_MICROS: i128 = i128::MAX;
+/// PostgreSQL's `-infinity` as an instant.
+pub const NEG_INFINITY_MICROS: i128 = i128::MIN;
+/// PostgreSQL's `infinity` as a date (days since 1970). Beyond PostgreSQL's
+/// last date (5874897-12-31), and [`parse_date`] never returns it.
+pub const INFINITY_DAYS: i32 = i32::MAX;
+/// PostgreSQL's `-infinity` as a date.
+pub const NEG_INFINITY_DAYS: i32 = i32::MIN;
+
+/// `+1` / `-1` when `text` is `infinity` / `-infinity` (`+infinity`, any case).
+pub fn parse_infinity(text: &str) -> Option<i8> {
+    let t = text.trim();
+    let (sign, body) = match t.as_bytes().first()? {
+        b'-' => (-1, &t[1..]),
+        b'+' => (1, &t[1..]),
+        _ => (1, t),
+    };
+    body.eq_ignore_ascii_case("infinity").then_some(sign)
+}
 
 /// Days since 1970-01-01 of a civil date.
 pub fn days_from_civil(y: i64, m: u32, d: u32) -> i64 {
@@ -45,14 +74,14 @@ fn days_in_month(y: i64, m: u32) -> u32 {
 /// offset in seconds when the text carried one.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct DateTime {
-    pub local_micros: i64,
+    pub local_micros: i128,
     pub offset_secs: Option<i32>,
 }
 
 impl DateTime {
     /// Microseconds since the epoch in UTC, reading a missing offset as UTC.
-    pub fn utc_micros(self) -> i64 {
-        self.local_micros - self.offset_secs.unwrap_or(0) as i64 * MICROS_PER_SEC
+    pub fn utc_micros(self) -> i128 {
+        self.local_micros - self.offset_secs.unwrap_or(0) as i128 * MICROS_PER_SEC as i128
     }
 }
 
@@ -75,6 +104,17 @@ impl Cursor<'_> {
         self.i = end;
         Some(v)
     }
+    /// A run of `min..=max` digits (no more may follow).
+    fn digit_run(&mut self, min: usize, max: usize) -> Option<i64> {
+        let n = self.s[self.i..]
+            .iter()
+            .take_while(|c| c.is_ascii_digit())
+            .count();
+        if !(min..=max).contains(&n) {
+            return None;
+        }
+        self.digits(n)
+    }
     fn eat(&mut self, c: u8) -> bool {
         if self.s.get(self.i) == Some(&c) {
             self.i += 1;
@@ -91,10 +131,18 @@ impl Cursor<'_> {
     }
 }
 
-fn parse_date_part(c: &mut Cursor<'_>) -> Option<i64> {
+/// `[±]YYYY[YYY]-MM-DD` as days since 1970; `bc` (a ` BC` suffix) reads
+/// the year as PostgreSQL does: 1 BC is astronomical year 0.
+fn parse_date_part(c: &mut Cursor<'_>, bc: bool) -> Option<i64> {
     let neg = c.eat(b'-');
-    let y = c.digits(4)?;
-    let y = if neg { -y } else { y };
+    let signed = neg || c.eat(b'+');
+    let y = c.digit_run(4, 7)?;
+    let y = match (bc, signed) {
+        (false, _) if neg => -y,
+        (false, _) => y,
+        (true, false) if y >= 1 => 1 - y,
+        (true, _) => return None,
+    };
     if !c.eat(b'-') {
         return None;
     }
@@ -180,20 +228,26 @@ fn parse_offset(c: &mut Cursor<'_>) -> Option<Option<i32>> {
 }
 
 /// Parses `YYYY-MM-DD`, `YYYY-MM-DD[T ]HH:MM[:SS[.f…]]`, each optionally
-/// followed by `Z`, `UTC` or `±HH[:MM]`.
+/// followed by `Z`, `UTC` or `±HH[:MM[:SS]]`, then optionally ` BC`. The
+/// year may have 4 to 7 digits and a sign (see the module comment).
 pub fn parse_datetime(text: &str) -> Option<DateTime> {
+    let t = text.trim();
+    let (t, bc) = match t.len().checked_sub(3).and_then(|i| t.get(i..)) {
+        Some(tail) if tail.eq_ignore_ascii_case(" BC") => (&t[..t.len() - 3], true),
+        _ => (t, false),
+    };
     let mut c = Cursor {
-        s: text.trim().as_bytes(),
+        s: t.as_bytes(),
         i: 0,
     };
-    let days = parse_date_part(&mut c)?;
+    let days = parse_date_part(&mut c, bc)?;
     let mut micros = 0;
     if c.eat(b'T') || c.eat(b't') || c.eat(b' ') {
         micros = parse_time_part(&mut c)?;
     }
     let offset_secs = parse_offset(&mut c)?;
     Some(DateTime {
-        local_micros: days.checked_mul(MICROS_PER_DAY)?.checked_add(micros)?,
+        local_micros: days as i128 * MICROS_PER_DAY as i128 + micros as i128,
         offset_secs,
     })
 }
@@ -201,10 +255,19 @@ pub fn parse_datetime(text: &str) -> Option<DateTime> {
 /// Parses a date alone (`YYYY-MM-DD`), or the date part of a date-time at midnight.
 pub fn parse_date(text: &str) -> Option<i32> {
     let dt = parse_datetime(text)?;
-    if dt.local_micros.rem_euclid(MICROS_PER_DAY) != 0 {
+    days_of(dt.local_micros)
+}
+
+/// The day number of a midnight, if it is one and a date can hold it
+/// (never one of the infinity sentinels).
+pub fn days_of(micros: i128) -> Option<i32> {
+    let day = MICROS_PER_DAY as i128;
+    if micros.rem_euclid(day) != 0 {
         return None;
     }
-    i32::try_from(dt.local_micros.div_euclid(MICROS_PER_DAY)).ok()
+    i32::try_from(micros.div_euclid(day))
+        .ok()
+        .filter(|&d| d != INFINITY_DAYS && d != NEG_INFINITY_DAYS)
 }
 
 /// Parses a time of day `HH:MM[:SS[.f…]]`.
@@ -224,17 +287,36 @@ fn format_frac(out: &mut String, micros: i64) {
     }
 }
 
-/// `YYYY-MM-DDTHH:MM:SS[.ffffff]` (no zone suffix).
-pub fn format_timestamp(micros: i64) -> String {
-    let days = micros.div_euclid(MICROS_PER_DAY);
+/// `YYYY-MM-DDTHH:MM:SS[.ffffff]` (no zone suffix), or `infinity` /
+/// `-infinity`.
+pub fn format_timestamp(micros: impl Into<i128>) -> String {
+    let micros: i128 = micros.into();
+    match micros {
+        INFINITY_MICROS => return "infinity".into(),
+        NEG_INFINITY_MICROS => return "-infinity".into(),
+        _ => {}
+    }
+    let day = MICROS_PER_DAY as i128;
+    // Parsed text (7-digit years at most) and decoded values stay far
+    // inside this; beyond it the calendar arithmetic could overflow.
+    let days = match i64::try_from(micros.div_euclid(day)) {
+        Ok(d) if d.unsigned_abs() < 1 << 40 => d,
+        _ => return format!("{micros}us since 1970"),
+    };
     let mut out = format_date_i64(days);
     out.push('T');
-    out.push_str(&format_time(micros.rem_euclid(MICROS_PER_DAY)));
+    out.push_str(&format_time(micros.rem_euclid(day) as i64));
     out
 }
 
+/// `YYYY-MM-DD` (astronomical years, `-0044` for 45 BC), or `infinity` /
+/// `-infinity`.
 pub fn format_date(days: i32) -> String {
-    format_date_i64(days as i64)
+    match days {
+        INFINITY_DAYS => "infinity".into(),
+        NEG_INFINITY_DAYS => "-infinity".into(),
+        d => format_date_i64(d as i64),
+    }
 }
 
 fn format_date_i64(days: i64) -> String {
@@ -260,6 +342,15 @@ pub fn truncate_micros(micros: i64, precision: u8) -> i64 {
         return micros;
     }
     let unit = 10i64.pow(6 - precision as u32);
+    micros.div_euclid(unit) * unit
+}
+
+/// [`truncate_micros`] for an instant; the infinities stay themselves.
+pub fn truncate_instant(micros: i128, precision: u8) -> i128 {
+    if precision >= 6 || micros == INFINITY_MICROS || micros == NEG_INFINITY_MICROS {
+        return micros;
+    }
+    let unit = 10i128.pow(6 - precision as u32);
     micros.div_euclid(unit) * unit
 }
 
@@ -297,10 +388,71 @@ mod tests {
         assert_eq!(parse_date("2024-03-01"), Some(19_783));
     }
 
+    /// Both ends of PostgreSQL's range and beyond, in every spelling a
+    /// replica's text may use: 5- to 7-digit years, signed ISO years and
+    /// PostgreSQL's ` BC`.
+    #[test]
+    fn wide_and_bc_years() {
+        let us = |s: &str| {
+            parse_datetime(s)
+                .unwrap_or_else(|| panic!("{s}"))
+                .utc_micros()
+        };
+        let last = 9_224_318_015_999_999_999i128; // 294276-12-31 23:59:59.999999
+        assert_eq!(us("294276-12-31 23:59:59.999999"), last);
+        assert_eq!(us("+294276-12-31T23:59:59.999999Z"), last);
+        assert_eq!(us("294276-12-31 23:59:59.999999+00"), last);
+        assert!(last > i64::MAX as i128);
+        assert_ne!(us("294276-12-31 23:59:59"), us("294250-01-01 00:00:00"));
+        assert_eq!(us("294277-01-01") - 1, last);
+        let first = -210_866_803_200_000_000i128; // 4714-11-24 BC 00:00
+        assert_eq!(us("4714-11-24 00:00:00+00 BC"), first);
+        assert_eq!(us("-4713-11-24T00:00:00Z"), first);
+        assert_eq!(us("4714-11-24 BC"), first);
+        assert_eq!(us("0001-12-31 BC"), us("0000-12-31"));
+        assert_eq!(
+            us("0001-01-01 BC") - us("0001-01-01"),
+            -366 * MICROS_PER_DAY as i128
+        );
+        // Leap years are astronomical: 1 BC (year 0) and 5 BC (-4) are leap.
+        assert!(parse_datetime("0001-02-29 BC").is_some());
+        assert!(parse_datetime("0005-02-29 BC").is_some());
+        assert!(parse_datetime("0002-02-29 BC").is_none());
+        assert!(parse_datetime("0000-01-01 BC").is_none());
+        assert!(parse_datetime("-0001-01-01 BC").is_none());
+        assert_eq!(parse_date("5874897-12-31"), Some(2_145_042_905));
+        assert_eq!(
+            parse_date("10000-01-01"),
+            Some(days_from_civil(10_000, 1, 1) as i32)
+        );
+        // Past what a date holds: not a date (and never an infinity).
+        assert_eq!(parse_date(&format_date_i64(i32::MAX as i64)), None);
+        assert_eq!(
+            parse_date(&format_date_i64(i32::MAX as i64 - 1)),
+            Some(i32::MAX - 1)
+        );
+        assert_eq!(parse_date("9999999-12-31"), None);
+        assert!(parse_datetime("12345678-01-01").is_none());
+        assert!(parse_datetime("123-01-01").is_none());
+        for t in [last, first, 0, -1, i64::MAX as i128 + 1] {
+            let s = format_timestamp(t);
+            assert_eq!(us(&s), t, "{s}");
+        }
+        assert_eq!(format_timestamp(last), "294276-12-31T23:59:59.999999");
+        assert_eq!(format_timestamp(INFINITY_MICROS), "infinity");
+        assert_eq!(format_date(NEG_INFINITY_DAYS), "-infinity");
+        assert_eq!(format_date(2_145_042_905), "5874897-12-31");
+        assert_eq!(parse_infinity(" +Infinity"), Some(1));
+        assert_eq!(parse_infinity("-infinity"), Some(-1));
+        assert_eq!(parse_infinity("inf"), None);
+        assert_eq!(truncate_instant(INFINITY_MICROS, 0), INFINITY_MICROS);
+        assert_eq!(truncate_instant(last, 0), last - 999_999);
+    }
+
     #[test]
     fn formats_round_trip() {
         for us in [
-            -1i64,
+            -1i128,
             0,
             1_709_287_200_000_000,
             1_709_287_200_123_456,

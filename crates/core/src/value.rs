@@ -21,7 +21,7 @@ pub enum LogicalType {
     },
     /// Exact decimal; `scale` (digits after the point) when the column declares it.
     Decimal {
-        scale: Option<u8>,
+        scale: Option<u16>,
     },
     Text,
     Bytes,
@@ -102,11 +102,16 @@ pub enum Value {
     Text(String),
     Bytes(Vec<u8>),
     Bool(bool),
-    /// Microseconds since 1970-01-01T00:00:00Z.
-    Timestamp(i64),
-    /// Microseconds since 1970-01-01T00:00:00 on an unspecified wall clock.
-    TimestampNaive(i64),
-    /// Days since 1970-01-01.
+    /// Microseconds since 1970-01-01T00:00:00Z; `infinity` and `-infinity`
+    /// are [`time::INFINITY_MICROS`](crate::time::INFINITY_MICROS) and its
+    /// negative counterpart. Wide enough for every PostgreSQL timestamp.
+    Timestamp(i128),
+    /// Microseconds since 1970-01-01T00:00:00 on an unspecified wall clock
+    /// (infinities as for [`Value::Timestamp`]).
+    TimestampNaive(i128),
+    /// Days since 1970-01-01 (every PostgreSQL date fits); `infinity` and
+    /// `-infinity` are [`time::INFINITY_DAYS`](crate::time::INFINITY_DAYS)
+    /// and its negative counterpart.
     Date(i32),
     /// Microseconds since midnight.
     Time(i64),
@@ -142,7 +147,12 @@ impl Value {
                 None => J::String(format_float(*f)),
             },
             Value::Bool(b) => J::Bool(*b),
-            Value::Json(s) => serde_json::from_str(s).unwrap_or_else(|_| J::String(s.clone())),
+            // As JSON where serde_json holds it exactly (it reads numbers as
+            // f64), else as its text, so a report never shows a rounded number.
+            Value::Json(s) => serde_json::from_str::<J>(s)
+                .ok()
+                .filter(|v| serde_json::to_string(v).is_ok_and(|t| t == *s))
+                .unwrap_or_else(|| J::String(s.clone())),
             other => J::String(other.to_string()),
         }
     }
@@ -168,6 +178,9 @@ impl fmt::Display for Value {
             Value::Decimal(s) | Value::Text(s) | Value::Json(s) => f.write_str(s),
             Value::Bytes(b) => f.write_str(&hex(b)),
             Value::Bool(b) => write!(f, "{b}"),
+            Value::Timestamp(us @ (time::INFINITY_MICROS | time::NEG_INFINITY_MICROS)) => {
+                f.write_str(&time::format_timestamp(*us))
+            }
             Value::Timestamp(us) => write!(f, "{}Z", time::format_timestamp(*us)),
             Value::TimestampNaive(us) => f.write_str(&time::format_timestamp(*us)),
             Value::Date(d) => f.write_str(&time::format_date(*d)),

@@ -106,8 +106,8 @@ pub(super) fn decode(b: &[u8], date_only: bool, fsp: u8, rule: &ColumnRule) -> V
         + f.micros as i64;
     match rule.ty {
         LogicalType::Date if date_only => Value::Date(days as i32),
-        LogicalType::Timestamp { .. } => rule.finish(Value::Timestamp(total)),
-        LogicalType::TimestampNaive { .. } => rule.finish(Value::TimestampNaive(total)),
+        LogicalType::Timestamp { .. } => rule.finish(Value::Timestamp(total.into())),
+        LogicalType::TimestampNaive { .. } => rule.finish(Value::TimestampNaive(total.into())),
         // Read as another type (a cross-type comparison): through its text.
         _ => rule.from_text(&format!("{}Z", time::format_timestamp(total))),
     }

@@ -2,8 +2,10 @@
 //! extra features, parsed by hand: reading them in binary spares the server
 //! a text conversion per value and the client a parse, and stays exact.
 
+use driftsum_core::time;
+
 /// Microseconds from 1970-01-01 to PostgreSQL's epoch, 2000-01-01.
-const PG_EPOCH_MICROS: i64 = 946_684_800_000_000;
+const PG_EPOCH_MICROS: i128 = 946_684_800_000_000;
 /// Days from 1970-01-01 to 2000-01-01.
 const PG_EPOCH_DAYS: i32 = 10_957;
 
@@ -12,22 +14,28 @@ fn be<const N: usize>(b: &[u8]) -> Result<[u8; N], String> {
         .map_err(|_| format!("expected {N} bytes, got {}", b.len()))
 }
 
-/// `timestamp` / `timestamptz`: i64 microseconds since 2000-01-01, or
-/// `Err` for ±infinity (which no replica can hold as an instant).
-pub fn timestamp(b: &[u8]) -> Result<Result<i64, &'static str>, String> {
+/// `timestamp` / `timestamptz`: i64 microseconds since 2000-01-01, as
+/// microseconds since 1970 (in an `i128`, so PostgreSQL's whole range up to
+/// 294276 AD is exact); ±infinity are the core's infinity instants.
+pub fn timestamp(b: &[u8]) -> Result<i128, String> {
     Ok(match i64::from_be_bytes(be(b)?) {
-        i64::MAX => Err("infinity"),
-        i64::MIN => Err("-infinity"),
-        m => Ok(m.saturating_add(PG_EPOCH_MICROS)),
+        i64::MAX => time::INFINITY_MICROS,
+        i64::MIN => time::NEG_INFINITY_MICROS,
+        m => m as i128 + PG_EPOCH_MICROS,
     })
 }
 
-/// `date`: i32 days since 2000-01-01 (or ±infinity).
-pub fn date(b: &[u8]) -> Result<Result<i32, &'static str>, String> {
+/// `date`: i32 days since 2000-01-01, as days since 1970; ±infinity are the
+/// core's infinity dates. Every date PostgreSQL accepts (up to 5874897 AD)
+/// fits; anything else is an error, never a clamped day.
+pub fn date(b: &[u8]) -> Result<i32, String> {
     Ok(match i32::from_be_bytes(be(b)?) {
-        i32::MAX => Err("infinity"),
-        i32::MIN => Err("-infinity"),
-        d => Ok(d.saturating_add(PG_EPOCH_DAYS)),
+        i32::MAX => time::INFINITY_DAYS,
+        i32::MIN => time::NEG_INFINITY_DAYS,
+        d => d
+            .checked_add(PG_EPOCH_DAYS)
+            .filter(|&d| d != time::INFINITY_DAYS)
+            .ok_or_else(|| format!("date {d} days after 2000-01-01 is out of range"))?,
     })
 }
 
@@ -117,9 +125,6 @@ pub fn numeric_into(b: &[u8], out: &mut String) -> Result<(), String> {
         out.push('0');
         return Ok(());
     }
-    if point.abs() > 4096 {
-        return Err(format!("numeric weight {weight} out of range"));
-    }
     let len = digits.len() as i64;
     if sign == 0x4000 {
         out.push('-');
@@ -189,6 +194,29 @@ mod tests {
         assert!(numeric(&[1, 2]).is_err());
     }
 
+    /// Any weight PostgreSQL sends is exact: `1e5000`, `1e-5000` and the
+    /// extremes of the i16 weight (131072 digits before the point, 16383 and
+    /// more after), with one unit in the last place still a difference.
+    #[test]
+    fn numerics_of_any_width() {
+        let text = |w: i16, d: &[u16]| numeric(&num(d.len() as u16, w, 0, d)).unwrap();
+        let big = text(1250, &[1]);
+        assert!(big == format!("1{}", "0".repeat(5000)), "1e5000");
+        let small = text(-1250, &[1]);
+        assert!(small == format!("0.{}1", "0".repeat(4999)), "1e-5000");
+        let widest = text(i16::MAX, &[9999]);
+        assert_eq!(widest.len(), 4 + 4 * i16::MAX as usize);
+        let tiniest = text(i16::MIN, &[1]);
+        assert!(tiniest.starts_with("0.0000") && tiniest.ends_with("0001"));
+        assert_eq!(tiniest.len(), 2 + 4 * 32768);
+        assert_ne!(text(-75, &[1]), text(-75, &[2]));
+        // numeric(600,400): 0.(299 zeros)1 is 10000^-75.
+        assert!(text(-75, &[1]) == format!("0.{}1", "0".repeat(299)));
+        for t in [&big, &small, &widest] {
+            assert!(driftsum_core::decimal::normalize(t, None).as_ref() == Some(t));
+        }
+    }
+
     #[test]
     fn numerics_agree_with_a_naive_rendering() {
         let mut x: u64 = 0x2545_f491_4f6c_dd1d;
@@ -239,9 +267,22 @@ mod tests {
 
     #[test]
     fn temporal() {
-        assert_eq!(timestamp(&0i64.to_be_bytes()).unwrap(), Ok(PG_EPOCH_MICROS));
-        assert_eq!(timestamp(&i64::MAX.to_be_bytes()).unwrap(), Err("infinity"));
-        assert_eq!(date(&(-1i32).to_be_bytes()).unwrap(), Ok(10_956));
+        assert_eq!(timestamp(&0i64.to_be_bytes()).unwrap(), PG_EPOCH_MICROS);
+        assert_eq!(
+            timestamp(&i64::MAX.to_be_bytes()).unwrap(),
+            time::INFINITY_MICROS
+        );
+        assert_eq!(
+            timestamp(&i64::MIN.to_be_bytes()).unwrap(),
+            time::NEG_INFINITY_MICROS
+        );
+        assert_eq!(date(&(-1i32).to_be_bytes()).unwrap(), 10_956);
+        assert_eq!(date(&i32::MAX.to_be_bytes()).unwrap(), time::INFINITY_DAYS);
+        assert_eq!(
+            date(&i32::MIN.to_be_bytes()).unwrap(),
+            time::NEG_INFINITY_DAYS
+        );
+        assert!(date(&(i32::MAX - 1).to_be_bytes()).is_err());
         assert!(time(&[0; 3]).is_err());
         assert!(uuid(&[0; 15]).is_err());
     }
