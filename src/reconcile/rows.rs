@@ -3,6 +3,7 @@
 
 use driftsum_core::canon::{self, CanonOptions};
 use driftsum_core::diff::DriftRange;
+use driftsum_core::tree::wire::KeyRange;
 use driftsum_core::{key, Key, Value};
 
 use crate::source::{KeyBounds, ScanSpec, Source, SourceError};
@@ -48,6 +49,54 @@ pub fn fetch_range(
         Ok(())
     })?;
     out.sort_by(|a, b| a.key.cmp(&b.key));
+    Ok(out)
+}
+
+/// Reads the rows of one side in each of `ranges` (ascending, disjoint),
+/// each range's rows sorted by key.
+///
+/// A side whose scans follow key-byte order is asked range by range; any
+/// other side is read once, whole, and its rows dealt to the ranges here:
+/// one scan however many ranges drifted, never one per range.
+pub fn fetch_ranges(
+    source: &mut dyn Source,
+    spec: &ScanSpec,
+    ranges: &[KeyRange],
+    ordered: bool,
+) -> Result<Vec<Vec<KeyedRow>>, SourceError> {
+    if ordered {
+        return ranges
+            .iter()
+            .map(|r| {
+                let range = DriftRange {
+                    after: r.after.clone(),
+                    through: r.through.clone(),
+                    source_rows: 0,
+                    target_rows: 0,
+                };
+                fetch_range(source, spec, &range, true)
+            })
+            .collect();
+    }
+    let nkey = spec.key.len();
+    let mut out: Vec<Vec<KeyedRow>> = vec![Vec::new(); ranges.len()];
+    let mut kbuf = Vec::new();
+    source.scan(spec, None, &mut |row| {
+        key::encode_into(&mut kbuf, &row[..nkey]);
+        // The one range that can hold the key: the first ending at or
+        // after it.
+        let i = ranges.partition_point(|r| r.through.as_bytes() < kbuf.as_slice());
+        if ranges.get(i).is_some_and(|r| r.contains(&kbuf)) {
+            out[i].push(KeyedRow {
+                key: Key::from_bytes(&kbuf),
+                values: row.to_vec(),
+            });
+        }
+        Ok(())
+    })?;
+    for rows in &mut out {
+        rows.sort_by(|a, b| a.key.cmp(&b.key));
+    }
     Ok(out)
 }
 
