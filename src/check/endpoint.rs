@@ -325,8 +325,9 @@ impl Endpoint<'_> {
                 let mut hasher = RowHasher::new(spec, opts);
                 let mut out = Vec::with_capacity(ranges.len());
                 cached.clear();
-                for rows in fetch_ranges(*s, spec, ranges, *ordered)? {
-                    prepared.rows_read += rows.len() as u64;
+                let (per_range, read) = fetch_ranges(*s, spec, ranges, *ordered)?;
+                prepared.rows_read += read;
+                for rows in per_range {
                     out.push(
                         rows.iter()
                             .map(|r| {
