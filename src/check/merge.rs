@@ -2,21 +2,25 @@
 //! so much drifted that reading range by range would cost more: a thread per
 //! side scans its table in key order and streams the rows inside drifted
 //! ranges (with their row hashes) through a bounded channel, and the
-//! reconciliation takes them a chunk of ranges at a time. Memory holds a
-//! chunk and the channels, whatever the table's size.
+//! comparison takes them a piece of a range at a time. Memory holds a piece
+//! and the channels, whatever the table's size.
 
+use std::collections::VecDeque;
 use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
 
 use driftsum_core::canon::CanonOptions;
+use driftsum_core::diff::{entry_differences, KeyDiff};
 use driftsum_core::tree::wire::KeyRange;
-use driftsum_core::tree::{Entry, HashPrefix, TreeFile};
+use driftsum_core::tree::{Entry, HashPrefix};
 use driftsum_core::Key;
 
 use super::endpoint::RowHasher;
-use super::ranges::ChunkSide;
+use super::outcome::TableOutcome;
+use super::ranges::{entries_cost, range_outcome, rows_cost, Job};
 use super::scan::stop;
-use crate::error::SourceError;
-use crate::reconcile::KeyedRow;
+use super::sink::Found;
+use crate::error::{CheckError, SourceError};
+use crate::reconcile::{compare_rows, KeyedRow};
 use crate::source::{ScanSpec, Source};
 
 /// Rows a scanning thread sends at a time.
@@ -103,81 +107,163 @@ pub(super) fn channel() -> (SyncSender<Batch>, Receiver<Batch>) {
     sync_channel(BATCHES_AHEAD)
 }
 
-/// One side's stream, read range by range.
+/// Rows of each side a piece of a drifted range holds at most: a range can
+/// span the whole table (adjacent drifted leaves are one range).
+const PIECE_ROWS: usize = 1 << 14;
+
+/// One side's stream, read range by range, a piece at a time.
 pub(super) struct Streamed {
     rx: Receiver<Batch>,
-    buf: std::vec::IntoIter<Item>,
-    next: Option<Item>,
-    /// The rows of the chunk last read for its entries, for rows by key.
-    cached: Vec<KeyedRow>,
+    ahead: VecDeque<Item>,
+    ended: bool,
 }
 
 impl Streamed {
     pub fn new(rx: Receiver<Batch>) -> Streamed {
         Streamed {
             rx,
-            buf: Vec::new().into_iter(),
-            next: None,
-            cached: Vec::new(),
+            ahead: VecDeque::new(),
+            ended: false,
         }
     }
 
-    /// The next streamed row, left in place; `None` once the scan ended.
-    fn peek(&mut self) -> Result<Option<&Item>, SourceError> {
-        while self.next.is_none() {
-            if let Some(item) = self.buf.next() {
-                self.next = Some(item);
-                break;
-            }
+    /// Reads ahead until `n` rows wait or the scan has ended.
+    fn fill(&mut self, n: usize) -> Result<(), SourceError> {
+        while self.ahead.len() < n && !self.ended {
             match self.rx.recv() {
-                Ok(Ok(batch)) => self.buf = batch.into_iter(),
+                Ok(Ok(batch)) => self.ahead.extend(batch),
                 Ok(Err(e)) => return Err(e),
                 // The scan ended (or its thread died): whatever is missing
                 // shows as ranges whose counts do not add up.
-                Err(_) => return Ok(None),
+                Err(_) => self.ended = true,
             }
         }
-        Ok(self.next.as_ref())
+        Ok(())
+    }
+
+    /// The key of the `n`th row waiting, if it is still in `r`.
+    fn nth_in(&mut self, r: &KeyRange, n: usize) -> Result<Option<Key>, SourceError> {
+        self.fill(n)?;
+        Ok(self
+            .ahead
+            .get(n - 1)
+            .filter(|(row, _)| row.key <= r.through)
+            .map(|(row, _)| row.key.clone()))
+    }
+
+    /// The waiting rows with keys up to `through`.
+    fn take_through(&mut self, through: &Key) -> Vec<Item> {
+        let n = self
+            .ahead
+            .iter()
+            .position(|(row, _)| row.key > *through)
+            .unwrap_or(self.ahead.len());
+        self.ahead.drain(..n).collect()
     }
 }
 
-impl ChunkSide for Streamed {
-    fn entries(&mut self, ranges: &[KeyRange]) -> Result<Option<Vec<Vec<Entry>>>, SourceError> {
-        self.cached.clear();
-        let mut out = Vec::with_capacity(ranges.len());
-        for r in ranges {
-            let mut entries = Vec::new();
-            while self.peek()?.is_some_and(|(row, _)| row.key <= r.through) {
-                let (row, hash) = self.next.take().expect("peeked");
-                // Rows are sent only from inside ranges, and ranges are read
-                // in order: one before this range belongs to none asked for.
-                if r.contains(row.key.as_bytes()) {
-                    entries.push(Entry {
+/// The rows of `items` whose keys `diffs` names for this side.
+fn wanted(items: Vec<Item>, diffs: &[(Key, KeyDiff)], side: KeyDiff) -> Vec<KeyedRow> {
+    let keys: Vec<&Key> = diffs
+        .iter()
+        .filter(|(_, d)| *d == side || *d == KeyDiff::Changed)
+        .map(|(k, _)| k)
+        .collect();
+    items
+        .into_iter()
+        .map(|(row, _)| row)
+        .filter(|r| keys.binary_search(&&r.key).is_ok())
+        .collect()
+}
+
+/// Names every difference in the job's ranges from the two streams, a
+/// piece of at most [`PIECE_ROWS`] rows per side at a time, costed as the
+/// same pieces asked of agents would be.
+pub(super) fn reconcile(
+    sa: &mut Streamed,
+    sb: &mut Streamed,
+    job: &Job<'_>,
+    outcome: &mut TableOutcome,
+    found: &mut Found<'_>,
+) -> Result<(), CheckError> {
+    for (r, k) in job.ranges.iter().zip(job.keyed) {
+        let (mut na, mut nb) = (0u64, 0u64);
+        let mut first: Option<Key> = None;
+        let mut drifted = false;
+        let mut after = k.after.clone();
+        loop {
+            let cut = [
+                sa.nth_in(k, PIECE_ROWS).map_err(CheckError::Source)?,
+                sb.nth_in(k, PIECE_ROWS).map_err(CheckError::Target)?,
+            ]
+            .into_iter()
+            .flatten()
+            .min();
+            let through = cut.unwrap_or_else(|| k.through.clone());
+            let piece = [KeyRange {
+                after: after.clone(),
+                through: through.clone(),
+            }];
+            let (ia, ib) = (sa.take_through(&through), sb.take_through(&through));
+            na += ia.len() as u64;
+            nb += ib.len() as u64;
+            let entries = |items: &[Item]| -> Vec<Vec<Entry>> {
+                vec![items
+                    .iter()
+                    .map(|(row, hash)| Entry {
                         key: row.key.clone(),
-                        hash,
-                    });
-                    self.cached.push(row);
+                        hash: *hash,
+                    })
+                    .collect()]
+            };
+            let (ea, eb) = (entries(&ia), entries(&ib));
+            let transfer = &mut outcome.stats.transfer;
+            entries_cost(&mut transfer.entries, &piece, &ea);
+            entries_cost(&mut transfer.entries, &piece, &eb);
+            let piece_first = [&ea[0], &eb[0]]
+                .into_iter()
+                .filter_map(|e| e.first().map(|e| e.key.clone()))
+                .min();
+            first = first.into_iter().chain(piece_first).min();
+            let diffs = entry_differences(&ea[0], &eb[0]);
+            if !diffs.is_empty() {
+                let (ra, rb) = (
+                    wanted(ia, &diffs, KeyDiff::SourceOnly),
+                    wanted(ib, &diffs, KeyDiff::TargetOnly),
+                );
+                for (rows, keys) in [(&ra, KeyDiff::SourceOnly), (&rb, KeyDiff::TargetOnly)] {
+                    let keys: Vec<Key> = diffs
+                        .iter()
+                        .filter(|(_, d)| *d == keys || *d == KeyDiff::Changed)
+                        .map(|(k, _)| k.clone())
+                        .collect();
+                    if !keys.is_empty() {
+                        rows_cost(&mut transfer.rows, &[(after.clone(), keys)], rows);
+                    }
+                }
+                for d in compare_rows(ra, rb, job.nkey, job.opts) {
+                    drifted = true;
+                    found.emit(outcome, d).map_err(CheckError::Output)?;
                 }
             }
-            out.push(entries);
+            if through == k.through {
+                break;
+            }
+            after = Some(through);
         }
-        Ok(Some(out))
+        // As for range reads: rows the trees hold that the scan did not
+        // deliver (or the reverse) make any answer a guess.
+        for (side, read, rows) in [("source", na, r.source_rows), ("target", nb, r.target_rows)] {
+            if read != rows {
+                return Err(CheckError::Unsure(format!(
+                    "the {side}'s tree holds {rows} rows in a drifted key range, but {read} were read back from it: \
+                     its data changed during the comparison, or it holds keys its scan cannot reach"
+                )));
+            }
+        }
+        if drifted {
+            outcome.ranges.push(range_outcome(r, first));
+        }
     }
-
-    fn rows(
-        &mut self,
-        groups: &[(Option<Key>, Vec<Key>)],
-    ) -> Result<Option<Vec<KeyedRow>>, SourceError> {
-        let all: Vec<&Key> = groups.iter().flat_map(|g| &g.1).collect();
-        let rows = std::mem::take(&mut self.cached);
-        Ok(Some(
-            rows.into_iter()
-                .filter(|r| all.binary_search(&&r.key).is_ok())
-                .collect(),
-        ))
-    }
-
-    fn file(&self) -> Option<&TreeFile> {
-        None
-    }
+    Ok(())
 }

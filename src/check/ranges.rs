@@ -6,8 +6,8 @@
 //! not grow with the amount of drift.
 //!
 //! Where the entries and rows come from is a [`ChunkSide`]: an
-//! [`Endpoint`] answering range reads, or a stream over one key-ordered scan
-//! (see `merge`). What a chunk asks of its sides is counted in the wire
+//! [`Endpoint`] answering range reads (`merge` handles two databases read
+//! by one scan each). What a chunk asks of its sides is counted in the wire
 //! encoding whatever they are, so the cost reported for a local diff is
 //! what the same diff through agents exchanges.
 
@@ -112,7 +112,7 @@ fn key_values(k: &Key) -> Vec<Value> {
     key::decode(k.as_bytes()).unwrap_or_default()
 }
 
-fn range_outcome(r: &DriftRange, first: Option<Key>) -> RangeOutcome {
+pub(super) fn range_outcome(r: &DriftRange, first: Option<Key>) -> RangeOutcome {
     RangeOutcome {
         first: key_values(first.as_ref().unwrap_or(&r.through)),
         last: key_values(&r.through),
@@ -123,7 +123,7 @@ fn range_outcome(r: &DriftRange, first: Option<Key>) -> RangeOutcome {
 
 /// What fetching one side's entries of the drifted ranges costs on the
 /// wire: the pages an agent sends.
-fn entries_cost(cost: &mut PhaseCost, ranges: &[KeyRange], entries: &[Vec<Entry>]) {
+pub(super) fn entries_cost(cost: &mut PhaseCost, ranges: &[KeyRange], entries: &[Vec<Entry>]) {
     for (req, page, more) in wire::entry_pages(0, ranges, entries) {
         cost.round_trips += 1;
         cost.items += page.iter().map(Vec::len).sum::<usize>() as u64;
@@ -133,7 +133,7 @@ fn entries_cost(cost: &mut PhaseCost, ranges: &[KeyRange], entries: &[Vec<Entry>
 
 /// What fetching one side's rows by key costs on the wire. Pages and rows
 /// are both in key order, so one pass over the rows serves every page.
-fn rows_cost(cost: &mut PhaseCost, groups: &[(Option<Key>, Vec<Key>)], rows: &[KeyedRow]) {
+pub(super) fn rows_cost(cost: &mut PhaseCost, groups: &[(Option<Key>, Vec<Key>)], rows: &[KeyedRow]) {
     let mut at = 0;
     for req in wire::rows_pages(0, groups) {
         let mut found: Vec<Vec<Value>> = Vec::new();

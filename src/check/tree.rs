@@ -272,7 +272,7 @@ pub(super) fn compare(
                     let hb = scope
                         .spawn(move || merge::stream_side(t, &plan.target, opts, keyed, txb));
                     let (mut sa, mut sb) = (merge::Streamed::new(rxa), merge::Streamed::new(rxb));
-                    let result = ranges::reconcile(&mut sa, &mut sb, &job, outcome, found);
+                    let result = merge::reconcile(&mut sa, &mut sb, &job, outcome, found);
                     // Closing the streams stops a scan still going.
                     drop((sa, sb));
                     (result, ha.join(), hb.join())
