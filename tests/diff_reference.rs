@@ -1779,11 +1779,20 @@ fn check_streamed(
     prop_assert_eq!(&sink.tables, &vec![TABLE.to_string()]);
     let mut streamed = sink.found.clone();
     streamed.sort();
-    prop_assert_eq!(&streamed, &expected.to_vec(), "streamed differences\n{}", context);
+    prop_assert_eq!(
+        &streamed,
+        &expected.to_vec(),
+        "streamed differences\n{}",
+        context
+    );
     let count = |k: Kind| expected.iter().filter(|f| f.0 == k).count() as u64;
     prop_assert_eq!(
         (t.counts.missing, t.counts.extra, t.counts.changed),
-        (count(Kind::Missing), count(Kind::Extra), count(Kind::Changed)),
+        (
+            count(Kind::Missing),
+            count(Kind::Extra),
+            count(Kind::Changed)
+        ),
         "counts\n{}",
         context
     );
@@ -1893,7 +1902,12 @@ fn run_dense_case(case: DenseCase) -> Result<(), TestCaseError> {
         Dense::AllExtra => src_model
             .clone()
             .into_iter()
-            .chain(case.fresh.iter().enumerate().map(|(i, f)| (key(i, true), f.clone())))
+            .chain(
+                case.fresh
+                    .iter()
+                    .enumerate()
+                    .map(|(i, f)| (key(i, true), f.clone())),
+            )
             .collect(),
     };
     let dir = TempDir::new();

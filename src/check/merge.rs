@@ -162,18 +162,22 @@ impl Streamed {
     }
 }
 
-/// The rows of `items` whose keys `diffs` names for this side.
+/// The rows of `items` whose keys `diffs` names for this side (both in key
+/// order: one pass).
 fn wanted(items: Vec<Item>, diffs: &[(Key, KeyDiff)], side: KeyDiff) -> Vec<KeyedRow> {
-    let keys: Vec<&Key> = diffs
+    let mut keys = diffs
         .iter()
         .filter(|(_, d)| *d == side || *d == KeyDiff::Changed)
         .map(|(k, _)| k)
-        .collect();
-    items
-        .into_iter()
-        .map(|(row, _)| row)
-        .filter(|r| keys.binary_search(&&r.key).is_ok())
-        .collect()
+        .peekable();
+    let mut out = Vec::new();
+    for (row, _) in items {
+        while keys.next_if(|k| **k < row.key).is_some() {}
+        if keys.next_if(|k| **k == row.key).is_some() {
+            out.push(row);
+        }
+    }
+    out
 }
 
 /// Names every difference in the job's ranges from the two streams, a

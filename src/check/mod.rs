@@ -17,8 +17,8 @@ pub use outcome::{
     ColumnDifference, DiffCounts, PhaseCost, RangeOutcome, RunOutcome, Stats, TableOutcome,
     Transfer,
 };
-pub use sink::{DiffSink, Discard};
 pub use plan::{ColumnChoice, TablePair};
+pub use sink::{DiffSink, Discard};
 
 use crate::config::Config;
 use crate::error::CheckError;

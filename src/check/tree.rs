@@ -267,10 +267,10 @@ pub(super) fn compare(
                     let (txa, rxa) = merge::channel();
                     let (txb, rxb) = merge::channel();
                     let (s, t, keyed) = (&mut **s, &mut **t, &keyed);
-                    let ha = scope
-                        .spawn(move || merge::stream_side(s, &plan.source, opts, keyed, txa));
-                    let hb = scope
-                        .spawn(move || merge::stream_side(t, &plan.target, opts, keyed, txb));
+                    let ha =
+                        scope.spawn(move || merge::stream_side(s, &plan.source, opts, keyed, txa));
+                    let hb =
+                        scope.spawn(move || merge::stream_side(t, &plan.target, opts, keyed, txb));
                     let (mut sa, mut sb) = (merge::Streamed::new(rxa), merge::Streamed::new(rxb));
                     let result = merge::reconcile(&mut sa, &mut sb, &job, outcome, found);
                     // Closing the streams stops a scan still going.

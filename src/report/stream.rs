@@ -75,8 +75,8 @@ impl<W: Write> DiffSink for JsonStream<W> {
     }
 
     fn difference(&mut self, table: &TableOutcome, d: &Difference) -> io::Result<()> {
-        let line = serde_json::to_string(&DifferenceReport::new(table, d))
-            .map_err(io::Error::other)?;
+        let line =
+            serde_json::to_string(&DifferenceReport::new(table, d)).map_err(io::Error::other)?;
         let sep = if self.differences == 0 { "" } else { "," };
         self.differences += 1;
         write!(self.out, "{sep}\n        {line}")
@@ -126,7 +126,11 @@ mod tests {
                     key: vec![Value::Int(k.into())],
                     source: (kind != DiffKind::Extra).then(|| vals.clone()).flatten(),
                     target: (kind != DiffKind::Missing).then(|| vals.clone()).flatten(),
-                    changed: if kind == DiffKind::Changed { vec![1] } else { vec![] },
+                    changed: if kind == DiffKind::Changed {
+                        vec![1]
+                    } else {
+                        vec![]
+                    },
                     float_only: false,
                 },
                 None,
