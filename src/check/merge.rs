@@ -11,12 +11,14 @@ use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
 use driftsum_core::canon::CanonOptions;
 use driftsum_core::diff::{entry_differences, KeyDiff};
 use driftsum_core::tree::wire::KeyRange;
-use driftsum_core::tree::{Entry, HashPrefix};
+use driftsum_core::tree::{Entry, HashPrefix, TreeFile};
 use driftsum_core::Key;
 
 use super::endpoint::RowHasher;
 use super::outcome::TableOutcome;
-use super::ranges::{entries_cost, range_outcome, rows_cost, Job};
+use super::ranges::{
+    self, chunks, entries_cost, range_outcome, rows_cost, ChunkSide, Job, CHUNK_ROWS,
+};
 use super::scan::stop;
 use super::sink::Found;
 use crate::error::{CheckError, SourceError};
@@ -109,13 +111,15 @@ pub(super) fn channel() -> (SyncSender<Batch>, Receiver<Batch>) {
 
 /// Rows of each side a piece of a drifted range holds at most: a range can
 /// span the whole table (adjacent drifted leaves are one range).
-const PIECE_ROWS: usize = 1 << 14;
+const PIECE_ROWS: usize = CHUNK_ROWS as usize;
 
 /// One side's stream, read range by range, a piece at a time.
 pub(super) struct Streamed {
     rx: Receiver<Batch>,
     ahead: VecDeque<Item>,
     ended: bool,
+    /// The rows of the chunk last read for its entries, for rows by key.
+    cached: Vec<KeyedRow>,
 }
 
 impl Streamed {
@@ -124,6 +128,7 @@ impl Streamed {
             rx,
             ahead: VecDeque::new(),
             ended: false,
+            cached: Vec::new(),
         }
     }
 
@@ -149,6 +154,18 @@ impl Streamed {
             .get(n - 1)
             .filter(|(row, _)| row.key <= r.through)
             .map(|(row, _)| row.key.clone()))
+    }
+
+    /// The rows with keys up to `through`, reading on as far as needed.
+    fn take_through_reading(&mut self, through: &Key) -> Result<Vec<Item>, SourceError> {
+        let mut out = Vec::new();
+        loop {
+            out.extend(self.take_through(through));
+            if !self.ahead.is_empty() || self.ended {
+                return Ok(out);
+            }
+            self.fill(1)?;
+        }
     }
 
     /// The waiting rows with keys up to `through`.
@@ -180,9 +197,53 @@ fn wanted(items: Vec<Item>, diffs: &[(Key, KeyDiff)], side: KeyDiff) -> Vec<Keye
     out
 }
 
-/// Names every difference in the job's ranges from the two streams, a
-/// piece of at most [`PIECE_ROWS`] rows per side at a time, costed as the
-/// same pieces asked of agents would be.
+impl ChunkSide for Streamed {
+    fn entries(&mut self, ranges: &[KeyRange]) -> Result<Option<Vec<Vec<Entry>>>, SourceError> {
+        self.cached.clear();
+        let mut out = Vec::with_capacity(ranges.len());
+        for r in ranges {
+            let mut entries = Vec::new();
+            for (row, hash) in self.take_through_reading(&r.through)? {
+                // Rows are sent only from inside ranges, and ranges are read
+                // in order: one before this range belongs to none asked for.
+                if r.contains(row.key.as_bytes()) {
+                    entries.push(Entry {
+                        key: row.key.clone(),
+                        hash,
+                    });
+                    self.cached.push(row);
+                }
+            }
+            out.push(entries);
+        }
+        Ok(Some(out))
+    }
+
+    fn rows(
+        &mut self,
+        groups: &[(Option<Key>, Vec<Key>)],
+    ) -> Result<Option<Vec<KeyedRow>>, SourceError> {
+        let mut keys = groups.iter().flat_map(|g| &g.1).peekable();
+        let mut out = Vec::new();
+        for row in std::mem::take(&mut self.cached) {
+            while keys.next_if(|k| **k < row.key).is_some() {}
+            if keys.next_if(|k| **k == row.key).is_some() {
+                out.push(row);
+            }
+        }
+        Ok(Some(out))
+    }
+
+    fn file(&self) -> Option<&TreeFile> {
+        None
+    }
+}
+
+/// Names every difference in the job's ranges from the two streams. Chunks
+/// of ranges go through the same reconciliation (and costing) as range
+/// reads; a range too big for one chunk is compared a piece of at most
+/// [`PIECE_ROWS`] rows per side at a time, costed as those pieces asked of
+/// agents would be.
 pub(super) fn reconcile(
     sa: &mut Streamed,
     sb: &mut Streamed,
@@ -190,7 +251,34 @@ pub(super) fn reconcile(
     outcome: &mut TableOutcome,
     found: &mut Found<'_>,
 ) -> Result<(), CheckError> {
-    for (r, k) in job.ranges.iter().zip(job.keyed) {
+    for span in chunks(job.ranges, false) {
+        let r = &job.ranges[span.start];
+        if span.len() > 1 || r.source_rows.max(r.target_rows) <= CHUNK_ROWS {
+            let chunk = Job {
+                ranges: &job.ranges[span.clone()],
+                keyed: &job.keyed[span],
+                whole: true,
+                ..*job
+            };
+            ranges::reconcile(sa, sb, &chunk, outcome, found)?;
+        } else {
+            pieces(sa, sb, job, span.start, outcome, found)?;
+        }
+    }
+    Ok(())
+}
+
+/// Compares range `i` of the job a piece at a time.
+fn pieces(
+    sa: &mut Streamed,
+    sb: &mut Streamed,
+    job: &Job<'_>,
+    i: usize,
+    outcome: &mut TableOutcome,
+    found: &mut Found<'_>,
+) -> Result<(), CheckError> {
+    {
+        let (r, k) = (&job.ranges[i], &job.keyed[i]);
         let (mut na, mut nb) = (0u64, 0u64);
         let mut first: Option<Key> = None;
         let mut drifted = false;

@@ -6,8 +6,8 @@
 //! not grow with the amount of drift.
 //!
 //! Where the entries and rows come from is a [`ChunkSide`]: an
-//! [`Endpoint`] answering range reads (`merge` handles two databases read
-//! by one scan each). What a chunk asks of its sides is counted in the wire
+//! [`Endpoint`] answering range reads, or a stream over one key-ordered scan
+//! (see `merge`). What a chunk asks of its sides is counted in the wire
 //! encoding whatever they are, so the cost reported for a local diff is
 //! what the same diff through agents exchanges.
 
@@ -29,7 +29,7 @@ const CHUNK_RANGES: usize = wire::RANGES_BATCH;
 
 /// Rows a chunk holds at most (the larger side's, summed over its ranges),
 /// unless a single range holds more.
-const CHUNK_ROWS: u64 = 1 << 16;
+pub(super) const CHUNK_ROWS: u64 = 1 << 16;
 
 /// One side as the reconciliation reads it.
 pub(super) trait ChunkSide {
@@ -76,6 +76,7 @@ impl ChunkSide for ByEndpoint<'_, '_> {
 }
 
 /// What the reconciliation of one table works through.
+#[derive(Clone, Copy)]
 pub(super) struct Job<'j> {
     pub ranges: &'j [DriftRange],
     /// The same ranges as wire key ranges.
@@ -88,7 +89,7 @@ pub(super) struct Job<'j> {
 }
 
 /// The drifted ranges, cut into consecutive chunks.
-fn chunks(ranges: &[DriftRange], whole: bool) -> Vec<std::ops::Range<usize>> {
+pub(super) fn chunks(ranges: &[DriftRange], whole: bool) -> Vec<std::ops::Range<usize>> {
     if whole {
         return std::iter::once(0..ranges.len()).collect();
     }
