@@ -56,4 +56,7 @@ pub enum CheckError {
     Unsure(String),
     #[error(transparent)]
     Walk(#[from] driftsum_core::diff::WalkError),
+    /// The report could not be written as the differences were found.
+    #[error("writing the report: {0}")]
+    Output(#[source] std::io::Error),
 }

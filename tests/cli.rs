@@ -1541,7 +1541,7 @@ fn null_empty_text_and_zero_are_all_different() {
     let t = table(&j, "z");
     assert_eq!(
         difference_set(t),
-        set(&["changed id=1 [t, n]", "changed id=2 [t, n]"])
+        set(&["changed id=1 [n, t]", "changed id=2 [n, t]"])
     );
     assert_eq!(
         t["differences"][0]["source"],

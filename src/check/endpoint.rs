@@ -6,7 +6,7 @@
 //! either).
 
 use driftsum_core::canon::{self, CanonOptions};
-use driftsum_core::diff::{DriftRange, TreeSide};
+use driftsum_core::diff::TreeSide;
 use driftsum_core::hash::row_hash;
 use driftsum_core::tree::file::{ColumnMeta, FileError, TreeMeta};
 use driftsum_core::tree::wire::KeyRange;
@@ -16,7 +16,7 @@ use driftsum_core::{key, Hash, Key, Shape, Side, Tree, Value, ENCODING_VERSION};
 use super::tree::{scan_tree, Threads, TreeScan};
 use super::Progress;
 use crate::agent::{AgentClient, AgentError};
-use crate::reconcile::{fetch_range, KeyedRow};
+use crate::reconcile::{fetch_ranges, KeyedRow};
 use crate::source::url::SideUrl;
 use crate::source::{Column, ScanSpec, Source, SourceError, TableSchema};
 
@@ -50,6 +50,17 @@ enum Kind {
     Remote {
         id: wire::TreeId,
     },
+}
+
+impl Prepared {
+    /// Whether this side is a database scanned here whose scans deliver
+    /// keys in key-byte order (`None` for a tree file or an agent).
+    pub fn ordered(&self) -> Option<bool> {
+        match &self.kind {
+            Kind::Local { ordered, .. } => Some(*ordered),
+            _ => None,
+        }
+    }
 }
 
 /// A side failing to answer during the walk.
@@ -102,13 +113,11 @@ pub struct RowHasher {
 impl RowHasher {
     pub fn new(spec: &ScanSpec, opts: &CanonOptions) -> RowHasher {
         let nkey = spec.key.len();
-        let names: Vec<&str> = spec.values.iter().map(|c| c.name.as_str()).collect();
         RowHasher {
             nkey,
-            order: canon::name_order(&names)
-                .into_iter()
-                .map(|i| i + nkey)
-                .collect(),
+            // The plan lists values by the source's column names on both
+            // sides (a renamed replica column keeps its source's place).
+            order: (nkey..spec.width()).collect(),
             opts: *opts,
             kbuf: Vec::with_capacity(64),
             rbuf: Vec::with_capacity(256),
@@ -318,15 +327,9 @@ impl Endpoint<'_> {
                 let mut hasher = RowHasher::new(spec, opts);
                 let mut out = Vec::with_capacity(ranges.len());
                 cached.clear();
-                for r in ranges {
-                    let range = DriftRange {
-                        after: r.after.clone(),
-                        through: r.through.clone(),
-                        source_rows: 0,
-                        target_rows: 0,
-                    };
-                    let rows = fetch_range(*s, spec, &range, *ordered)?;
-                    prepared.rows_read += rows.len() as u64;
+                let (per_range, read) = fetch_ranges(*s, spec, ranges, *ordered)?;
+                prepared.rows_read += read;
+                for rows in per_range {
                     out.push(
                         rows.iter()
                             .map(|r| {

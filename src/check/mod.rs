@@ -2,18 +2,23 @@
 //! outcomes. Nothing here prints or stores anything.
 
 pub mod endpoint;
+mod merge;
 pub mod outcome;
 pub mod plan;
+mod ranges;
 mod scan;
+pub mod sink;
 pub mod tree;
 
 use driftsum_core::{CanonOptions, Shape, Side};
 
 pub use endpoint::Endpoint;
 pub use outcome::{
-    ColumnDifference, PhaseCost, RangeOutcome, RunOutcome, Stats, TableOutcome, Transfer,
+    ColumnDifference, DiffCounts, PhaseCost, RangeOutcome, RunOutcome, Stats, TableOutcome,
+    Transfer,
 };
 pub use plan::{ColumnChoice, TablePair};
+pub use sink::{DiffSink, Discard};
 
 use crate::config::Config;
 use crate::error::CheckError;
@@ -32,7 +37,15 @@ pub struct DiffOptions {
     pub shape: Shape,
     /// Replica names and storage conventions.
     pub config: Config,
+    /// Differences each table's outcome keeps, the first ones in key order
+    /// (all are counted, and all go to the run's [`DiffSink`]); `None`
+    /// keeps them all.
+    pub keep_differences: Option<usize>,
 }
+
+/// Differences an outcome keeps when a report streams the full list: enough
+/// for any listing written from the outcome afterwards.
+pub const SAMPLE: usize = 1000;
 
 /// The tables to compare, and outcomes for tables only one side has.
 fn table_list(
@@ -93,8 +106,31 @@ pub fn diff_table(
     opts: &DiffOptions,
     progress: Progress<'_>,
 ) -> TableOutcome {
+    match diff_table_to(source, target, pair, opts, progress, &mut Discard) {
+        Ok(t) => t,
+        // Unreachable: discarding cannot fail.
+        Err(e) => TableOutcome::failed(&pair.source, &pair.target, e),
+    }
+}
+
+/// Compares one table pair, handing its differences to `sink` as they are
+/// found; failures land in the outcome's `error`, and only the sink's own
+/// failure is an `Err`.
+pub fn diff_table_to(
+    source: &mut Endpoint<'_>,
+    target: &mut Endpoint<'_>,
+    pair: &TablePair,
+    opts: &DiffOptions,
+    progress: Progress<'_>,
+    sink: &mut dyn DiffSink,
+) -> Result<TableOutcome, CheckError> {
     let mut outcome = TableOutcome::failed(&pair.source, &pair.target, "");
     outcome.error = None;
+    sink.table_started(&outcome).map_err(CheckError::Output)?;
+    let mut found = sink::Found {
+        sink: &mut *sink,
+        keep: opts.keep_differences,
+    };
     let result = (|| {
         let s = source.schema(&pair.source).map_err(CheckError::Source)?;
         let t = target.schema(&pair.target).map_err(CheckError::Target)?;
@@ -110,14 +146,20 @@ pub fn diff_table(
             opts.shape,
             progress,
             &mut outcome,
+            &mut found,
         )
     })();
-    if let Err(e) = result {
-        let mut failed = TableOutcome::failed(&pair.source, &pair.target, e);
-        failed.key_columns = outcome.key_columns;
-        return failed;
+    match result {
+        Err(CheckError::Output(e)) => return Err(CheckError::Output(e)),
+        Err(e) => {
+            let mut failed = TableOutcome::failed(&pair.source, &pair.target, e);
+            failed.key_columns = outcome.key_columns;
+            outcome = failed;
+        }
+        Ok(()) => {}
     }
-    outcome
+    sink.table_finished(&outcome).map_err(CheckError::Output)?;
+    Ok(outcome)
 }
 
 /// Compares every requested table of two databases; one table's failure
@@ -144,12 +186,40 @@ pub fn diff_endpoints(
     opts: &DiffOptions,
     progress: Progress<'_>,
 ) -> Result<RunOutcome, CheckError> {
-    let (pairs, mut lonely) = table_list(source, target, opts)?;
-    let mut tables: Vec<TableOutcome> = pairs
-        .iter()
-        .map(|p| diff_table(source, target, p, opts, progress))
-        .collect();
-    tables.append(&mut lonely);
-    tables.sort_by(|a, b| a.table.cmp(&b.table));
+    diff_endpoints_to(source, target, opts, progress, &mut Discard)
+}
+
+/// Compares every requested table of two sides, in report order (by
+/// table name), handing each table and its differences to `sink` as they
+/// are found.
+pub fn diff_endpoints_to(
+    source: &mut Endpoint<'_>,
+    target: &mut Endpoint<'_>,
+    opts: &DiffOptions,
+    progress: Progress<'_>,
+    sink: &mut dyn DiffSink,
+) -> Result<RunOutcome, CheckError> {
+    let (pairs, lonely) = table_list(source, target, opts)?;
+    let mut jobs: Vec<Result<TablePair, TableOutcome>> = pairs.into_iter().map(Ok).collect();
+    jobs.extend(lonely.into_iter().map(Err));
+    // Sorted before they run, so a sink writes each table once it is done.
+    jobs.sort_by(|a, b| {
+        let name = |j: &Result<TablePair, TableOutcome>| match j {
+            Ok(p) => p.source.clone(),
+            Err(t) => t.table.clone(),
+        };
+        name(a).cmp(&name(b))
+    });
+    let mut tables = Vec::with_capacity(jobs.len());
+    for job in jobs {
+        tables.push(match job {
+            Ok(pair) => diff_table_to(source, target, &pair, opts, progress, sink)?,
+            Err(lonely) => {
+                sink.table_started(&lonely).map_err(CheckError::Output)?;
+                sink.table_finished(&lonely).map_err(CheckError::Output)?;
+                lonely
+            }
+        });
+    }
     Ok(RunOutcome { tables })
 }

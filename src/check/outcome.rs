@@ -4,7 +4,7 @@
 use driftsum_core::diff::LevelCost;
 use driftsum_core::{Side, Value};
 
-use crate::reconcile::Difference;
+use crate::reconcile::{DiffKind, Difference};
 
 /// A drifted key range, as key values.
 #[derive(Clone, Debug, PartialEq)]
@@ -70,6 +70,45 @@ pub struct Stats {
     pub transfer: Transfer,
 }
 
+/// How many differences of each kind a table holds: exact, however few of
+/// them an outcome keeps.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct DiffCounts {
+    pub missing: u64,
+    pub extra: u64,
+    pub changed: u64,
+    /// Changed rows whose only differences are floats agreeing to 15 digits.
+    pub float_only: u64,
+}
+
+impl DiffCounts {
+    pub fn add(&mut self, d: &Difference) {
+        match d.kind {
+            DiffKind::Missing => self.missing += 1,
+            DiffKind::Extra => self.extra += 1,
+            DiffKind::Changed => self.changed += 1,
+        }
+        self.float_only += u64::from(d.float_only);
+    }
+
+    pub fn total(&self) -> u64 {
+        self.missing + self.extra + self.changed
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.total() == 0
+    }
+
+    /// The count of one kind.
+    pub fn of(&self, kind: DiffKind) -> u64 {
+        match kind {
+            DiffKind::Missing => self.missing,
+            DiffKind::Extra => self.extra,
+            DiffKind::Changed => self.changed,
+        }
+    }
+}
+
 /// The result of comparing one table.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct TableOutcome {
@@ -82,7 +121,12 @@ pub struct TableOutcome {
     pub source_rows: u64,
     pub target_rows: u64,
     pub ranges: Vec<RangeOutcome>,
+    /// The differences found, in key order: all of them, or the first ones
+    /// when the run keeps a sample (see `DiffOptions::keep_differences`;
+    /// the full list then went to the run's [`DiffSink`](super::DiffSink)).
     pub differences: Vec<Difference>,
+    /// Every difference found, counted by kind, kept or not.
+    pub counts: DiffCounts,
     pub column_differences: Vec<ColumnDifference>,
     pub stats: Stats,
     /// Set when the table could not be compared; then nothing else is.
@@ -99,9 +143,24 @@ impl TableOutcome {
         }
     }
 
+    /// Records a difference: counted always, kept while fewer than `keep`
+    /// are (all when `None`).
+    pub fn record(&mut self, d: Difference, keep: Option<usize>) {
+        self.counts.add(&d);
+        if keep.is_none_or(|k| self.differences.len() < k) {
+            self.differences.push(d);
+        }
+    }
+
+    /// Differences found, kept or not (an outcome assembled by hand may
+    /// list differences it never counted).
+    pub fn difference_count(&self) -> u64 {
+        self.counts.total().max(self.differences.len() as u64)
+    }
+
     pub fn in_sync(&self) -> bool {
         self.error.is_none()
-            && self.differences.is_empty()
+            && self.difference_count() == 0
             && self.column_differences.is_empty()
             // A range from tree files without entries holds unnamed drift.
             && self.ranges.is_empty()
@@ -109,7 +168,8 @@ impl TableOutcome {
 
     /// Changed rows whose only differences are floats agreeing to 15 digits.
     pub fn float_only_changes(&self) -> usize {
-        self.differences.iter().filter(|d| d.float_only).count()
+        let listed = self.differences.iter().filter(|d| d.float_only).count();
+        listed.max(self.counts.float_only as usize)
     }
 }
 

@@ -54,7 +54,9 @@ pub struct Plan {
 
 /// Plans the comparison of two schemas. Logical types come from the source,
 /// and the replica's values are read as those types, with the replica's
-/// names and storage conventions from the config.
+/// names and storage conventions from the config. Both specs list the value
+/// columns in the order of the source's column names, which is the order
+/// rows hash them in.
 pub fn plan(
     src: &TableSchema,
     tgt: &TableSchema,
@@ -145,6 +147,13 @@ pub fn plan(
             });
         }
     }
+    // Rows hash their values in this order on both sides (see
+    // `RowHasher`): by the source's names, so a replica column mapped to a
+    // name that sorts elsewhere still lines up with its source column.
+    let mut order: Vec<usize> = (0..src_values.len()).collect();
+    order.sort_by(|&i, &j| src_values[i].name.cmp(&src_values[j].name));
+    let src_values: Vec<ColumnSpec> = order.iter().map(|&i| src_values[i].clone()).collect();
+    let tgt_values: Vec<ColumnSpec> = order.iter().map(|&i| tgt_values[i].clone()).collect();
     let mapped: Vec<String> = src.columns.iter().map(|c| replica(&c.name).name).collect();
     for c in tgt
         .columns

@@ -38,7 +38,7 @@ fn add(
 }
 
 /// The sink's way of stopping a scan once the builder refused a row.
-fn stop() -> SourceError {
+pub(super) fn stop() -> SourceError {
     SourceError::Other("stop".into())
 }
 

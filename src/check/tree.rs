@@ -1,7 +1,6 @@
 //! The tree strategy: each side hashes its rows into a Merkle tree, the walk
-//! finds the drifted key ranges, the two sides' leaf entries in those ranges
-//! name the keys that differ, and only the rows with those keys are compared
-//! value by value.
+//! finds the drifted key ranges, and `ranges` names what differs inside
+//! them (range reads, or one merged scan per side when most rows drifted).
 //!
 //! The sides are [`Endpoint`]s (a database, a tree file, an agent); what the
 //! check asks of them is counted in the wire encoding whatever they are, so
@@ -11,19 +10,19 @@
 use std::time::Instant;
 
 use driftsum_core::canon::CanonOptions;
-use driftsum_core::diff::{entry_differences, DriftRange, KeyDiff};
+use driftsum_core::diff::DriftRange;
 use driftsum_core::tree::file::EntryLog;
 use driftsum_core::tree::wire::KeyRange;
-use driftsum_core::tree::{wire, Entry, OrderError};
-use driftsum_core::{key, Hash, Key, Shape, Side, Tree, Value, Walk};
+use driftsum_core::tree::OrderError;
+use driftsum_core::{Hash, Key, Shape, Side, Tree, Walk};
 
 use super::endpoint::{Endpoint, RowHasher};
-use super::outcome::{PhaseCost, RangeOutcome, TableOutcome};
+use super::outcome::TableOutcome;
 use super::plan::Plan;
-use super::scan;
-use super::Progress;
+use super::ranges::{self, ByEndpoint, Job};
+use super::sink::Found;
+use super::{merge, scan, Progress};
 use crate::error::{CheckError, SourceError};
-use crate::reconcile::{compare_rows, DiffKind, Difference, KeyedRow};
 use crate::source::{ScanSpec, Source};
 
 /// One side's tree, and how it was read.
@@ -188,66 +187,15 @@ fn duplicate(spec: &ScanSpec, k: &Key) -> SourceError {
     ))
 }
 
-fn key_values(k: &Key) -> Vec<Value> {
-    key::decode(k.as_bytes()).unwrap_or_default()
-}
+/// When the drifted ranges hold at least one row in this many of both
+/// sides' rows, two databases are read by one scan each (see `merge`)
+/// rather than range by range: a range read costs a query, and a scan
+/// through most of a table in one query is cheaper.
+const DENSE_SHARE: u64 = 4;
 
-/// What fetching one side's entries of the drifted ranges costs on the
-/// wire: the pages an agent sends.
-fn entries_cost(cost: &mut PhaseCost, ranges: &[KeyRange], entries: &[Vec<Entry>]) {
-    for (req, page, more) in wire::entry_pages(0, ranges, entries) {
-        cost.round_trips += 1;
-        cost.items += page.iter().map(Vec::len).sum::<usize>() as u64;
-        cost.bytes += (req.encode().len() + wire::encode_entries(&page, more).len()) as u64;
-    }
-}
-
-/// What fetching one side's rows by key costs on the wire.
-fn rows_cost(cost: &mut PhaseCost, groups: &[(Option<Key>, Vec<Key>)], rows: &[KeyedRow]) {
-    for req in wire::rows_pages(0, groups) {
-        let keys: Vec<&Key> = req.groups.iter().flat_map(|g| &g.1).collect();
-        let found: Vec<Vec<Value>> = rows
-            .iter()
-            .filter(|r| keys.binary_search(&&r.key).is_ok())
-            .map(|r| r.values.clone())
-            .collect();
-        cost.round_trips += 1;
-        cost.items += found.len() as u64;
-        cost.bytes += (req.encode().len() + wire::encode_rows(&found).len()) as u64;
-    }
-}
-
-/// The rows of `rows` (key-sorted) with keys in `range`.
-fn in_range(rows: &[KeyedRow], range: &KeyRange) -> Vec<KeyedRow> {
-    let start = rows.partition_point(|r| range.after.as_ref().is_some_and(|a| r.key <= *a));
-    rows[start..]
-        .iter()
-        .take_while(|r| r.key <= range.through)
-        .cloned()
-        .collect()
-}
-
-/// Differences named by keys alone, when a side (a tree file) has no rows.
-fn key_differences(diffs: &[(Key, KeyDiff)]) -> Vec<Difference> {
-    diffs
-        .iter()
-        .map(|(k, d)| Difference {
-            kind: match d {
-                KeyDiff::SourceOnly => DiffKind::Missing,
-                KeyDiff::TargetOnly => DiffKind::Extra,
-                KeyDiff::Changed => DiffKind::Changed,
-            },
-            key: key_values(k),
-            source: None,
-            target: None,
-            changed: Vec::new(),
-            float_only: false,
-        })
-        .collect()
-}
-
-/// Compares one planned table.
-pub fn compare(
+/// Compares one planned table, handing its differences to `found`.
+#[allow(clippy::too_many_arguments)]
+pub(super) fn compare(
     source: &mut Endpoint<'_>,
     target: &mut Endpoint<'_>,
     plan: &Plan,
@@ -255,6 +203,7 @@ pub fn compare(
     shape: Shape,
     progress: Progress<'_>,
     outcome: &mut TableOutcome,
+    found: &mut Found<'_>,
 ) -> Result<(), CheckError> {
     if let (Some(a), Some(b)) = (source.file(), target.file()) {
         let (na, nb) = (a.path().display(), b.path().display());
@@ -293,127 +242,61 @@ pub fn compare(
     outcome.stats.walk_seconds = walk_started.elapsed().as_secs_f64();
 
     let fetch_started = Instant::now();
-    let nkey = plan.source.key.len();
-    let transfer = &mut outcome.stats.transfer;
-    let keyed: Vec<KeyRange> = ranges
-        .iter()
-        .map(|r| KeyRange {
-            after: r.after.clone(),
-            through: r.through.clone(),
-        })
-        .collect();
-    let (ea, eb) = if ranges.is_empty() {
-        (Some(Vec::new()), Some(Vec::new()))
-    } else {
-        let ea = source
-            .entries(&mut a, &plan.source, opts, &keyed)
-            .map_err(CheckError::Source)?;
-        let eb = target
-            .entries(&mut b, &plan.target, opts, &keyed)
-            .map_err(CheckError::Target)?;
-        (ea, eb)
-    };
-    for e in [&ea, &eb].into_iter().flatten() {
-        entries_cost(&mut transfer.entries, &keyed, e);
-    }
-    let range_outcome = |r: &DriftRange, first: Option<Key>| RangeOutcome {
-        first: key_values(first.as_ref().unwrap_or(&r.through)),
-        last: key_values(&r.through),
-        source_rows: r.source_rows,
-        target_rows: r.target_rows,
-    };
-    let (Some(ea), Some(eb)) = (&ea, &eb) else {
-        // A tree file without entries: the ranges are all that is known.
-        for (i, r) in ranges.iter().enumerate() {
-            let mut first = [&ea, &eb]
-                .into_iter()
-                .flatten()
-                .filter_map(|e| e[i].first().map(|e| e.key.clone()))
-                .min();
-            for f in [source.file(), target.file()].into_iter().flatten() {
-                let k = f.first_key_after(r.after.as_ref()).ok().flatten();
-                first = first.into_iter().chain(k).min();
-            }
-            outcome.ranges.push(range_outcome(r, first));
-        }
-        finish_stats(outcome, (a.rows_read, b.rows_read), fetch_started, started);
-        return Ok(());
-    };
-    // The differing keys of each range, and the keys each side is asked
-    // for rows of, grouped by range.
-    let diffs: Vec<Vec<(Key, KeyDiff)>> = ea
-        .iter()
-        .zip(eb)
-        .map(|(x, y)| entry_differences(x, y))
-        .collect();
-    let groups = |side: KeyDiff| -> Vec<(Option<Key>, Vec<Key>)> {
-        keyed
+    if !ranges.is_empty() {
+        let keyed: Vec<KeyRange> = ranges
             .iter()
-            .zip(&diffs)
-            .filter_map(|(r, d)| {
-                let keys: Vec<Key> = d
-                    .iter()
-                    .filter(|(_, k)| *k == side || *k == KeyDiff::Changed)
-                    .map(|(k, _)| k.clone())
-                    .collect();
-                (!keys.is_empty()).then(|| (r.after.clone(), keys))
+            .map(|r| KeyRange {
+                after: r.after.clone(),
+                through: r.through.clone(),
             })
-            .collect()
-    };
-    let (ga, gb) = (groups(KeyDiff::SourceOnly), groups(KeyDiff::TargetOnly));
-    let ra = match ga.is_empty() {
-        true => Some(Vec::new()),
-        false => source
-            .rows(&mut a, &plan.source, &ga)
-            .map_err(CheckError::Source)?,
-    };
-    let rb = match gb.is_empty() {
-        true => Some(Vec::new()),
-        false => target
-            .rows(&mut b, &plan.target, &gb)
-            .map_err(CheckError::Target)?,
-    };
-    if let (Some(ra), Some(rb)) = (&ra, &rb) {
-        rows_cost(&mut transfer.rows, &ga, ra);
-        rows_cost(&mut transfer.rows, &gb, rb);
-    }
-    for (i, r) in ranges.iter().enumerate() {
-        // The walk found this range because its trees differ; if the
-        // entries read back name no differing key, one side's reads missed
-        // rows its tree holds (keys stored oddly, a snapshot that moved).
-        // Saying "in sync" then would be a guess.
-        for (side, entries, rows) in [
-            ("source", &ea[i], r.source_rows),
-            ("target", &eb[i], r.target_rows),
-        ] {
-            if entries.len() as u64 != rows {
-                return Err(CheckError::Unsure(format!(
-                    "the {side}'s tree holds {rows} rows in a drifted key range, but {} were read back from it: \
-                     its data changed during the comparison, or it holds keys its range reads cannot reach",
-                    entries.len()
-                )));
-            }
-        }
-        if diffs[i].is_empty() {
-            continue;
-        }
-        let found = match (&ra, &rb) {
-            (Some(ra), Some(rb)) => {
-                compare_rows(in_range(ra, &keyed[i]), in_range(rb, &keyed[i]), nkey, opts)
-            }
-            _ => key_differences(&diffs[i]),
+            .collect();
+        let ordered = (a.ordered(), b.ordered());
+        let job = Job {
+            ranges: &ranges,
+            keyed: &keyed,
+            nkey: plan.source.key.len(),
+            opts,
+            // A side read whole for each chunk is read once.
+            whole: ordered.0 == Some(false) || ordered.1 == Some(false),
         };
-        // With --float-digits, a range can hold only tolerated float
-        // differences: it is then not drift.
-        if found.is_empty() {
-            continue;
+        let drifted: u64 = ranges.iter().map(|r| r.source_rows + r.target_rows).sum();
+        let dense = drifted.saturating_mul(DENSE_SHARE) >= a.rows + b.rows;
+        match (&mut *source, &mut *target) {
+            (Endpoint::Db(s), Endpoint::Db(t)) if dense && ordered == (Some(true), Some(true)) => {
+                let (result, read_a, read_b) = std::thread::scope(|scope| {
+                    let (txa, rxa) = merge::channel();
+                    let (txb, rxb) = merge::channel();
+                    let (s, t, keyed) = (&mut **s, &mut **t, &keyed);
+                    let ha =
+                        scope.spawn(move || merge::stream_side(s, &plan.source, opts, keyed, txa));
+                    let hb =
+                        scope.spawn(move || merge::stream_side(t, &plan.target, opts, keyed, txb));
+                    let (mut sa, mut sb) = (merge::Streamed::new(rxa), merge::Streamed::new(rxb));
+                    let result = merge::reconcile(&mut sa, &mut sb, &job, outcome, found);
+                    // Closing the streams stops a scan still going.
+                    drop((sa, sb));
+                    (result, ha.join(), hb.join())
+                });
+                a.rows_read += read_a.unwrap_or(0);
+                b.rows_read += read_b.unwrap_or(0);
+                result?;
+            }
+            (source, target) => {
+                let mut sa = ByEndpoint {
+                    ep: source,
+                    prepared: &mut a,
+                    spec: &plan.source,
+                    opts,
+                };
+                let mut sb = ByEndpoint {
+                    ep: target,
+                    prepared: &mut b,
+                    spec: &plan.target,
+                    opts,
+                };
+                ranges::reconcile(&mut sa, &mut sb, &job, outcome, found)?;
+            }
         }
-        let first = [&ea[i], &eb[i]]
-            .into_iter()
-            .filter_map(|e| e.first().map(|e| e.key.clone()))
-            .min();
-        outcome.differences.extend(found);
-        outcome.ranges.push(range_outcome(r, first));
     }
     finish_stats(outcome, (a.rows_read, b.rows_read), fetch_started, started);
     Ok(())

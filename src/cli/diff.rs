@@ -4,7 +4,8 @@ use anyhow::Context;
 use clap::{Args, ValueEnum};
 
 use driftsum::check::endpoint::Opened;
-use driftsum::check::{self, DiffOptions, TablePair};
+use driftsum::check::{self, DiffOptions, Discard, TablePair};
+use driftsum::report::stream::JsonStream;
 use driftsum::report::{text, Report};
 
 use super::progress::ScanProgress;
@@ -76,21 +77,36 @@ pub fn run(args: DiffArgs) -> anyhow::Result<u8> {
         canon: args.rows.canon(),
         shape: args.rows.shape(),
         config,
+        // The full list streams to the JSON report; text lists the first.
+        keep_differences: Some(check::SAMPLE),
     };
     let progress = ScanProgress::new();
-    let run = check::diff_endpoints(
+    let mut json = (args.format == Format::Json)
+        .then(|| JsonStream::new(std::io::BufWriter::new(std::io::stdout().lock())));
+    let mut discard = Discard;
+    let run = check::diff_endpoints_to(
         &mut src.endpoint(),
         &mut tgt.endpoint(),
         &opts,
         &|side, rows| progress.update(side, rows),
+        match &mut json {
+            Some(j) => j,
+            None => &mut discard,
+        },
     );
     progress.finish();
     let run = run?;
-    let report = Report::from_outcome(&run);
-    match args.format {
-        Format::Json => println!("{}", report.to_json()),
-        Format::Text if args.costs => print!("{}", text::render_with_costs(&report)),
-        Format::Text => print!("{}", text::render(&report)),
+    match json {
+        Some(j) => {
+            j.finish().context("writing the report")?;
+        }
+        None => {
+            let report = Report::from_outcome(&run);
+            match args.costs {
+                true => print!("{}", text::render_with_costs(&report)),
+                false => print!("{}", text::render(&report)),
+            }
+        }
     }
     Ok(run.exit_code())
 }

@@ -6,4 +6,4 @@
 
 pub mod rows;
 
-pub use rows::{compare_rows, fetch_range, DiffKind, Difference, KeyedRow};
+pub use rows::{compare_rows, fetch_ranges, DiffKind, Difference, KeyedRow};

@@ -2,7 +2,7 @@
 //! two sides' rows by key into missing / extra / changed differences.
 
 use driftsum_core::canon::{self, CanonOptions};
-use driftsum_core::diff::DriftRange;
+use driftsum_core::tree::wire::KeyRange;
 use driftsum_core::{key, Key, Value};
 
 use crate::source::{KeyBounds, ScanSpec, Source, SourceError};
@@ -15,40 +15,66 @@ pub struct KeyedRow {
     pub values: Vec<Value>,
 }
 
-/// Reads the rows of one side that fall in `range`, sorted by key.
+/// Reads the rows of one side in each of `ranges` (ascending, disjoint),
+/// each range's rows sorted by key, and how many rows the database sent.
 ///
-/// When the side's scan order is known to follow key-byte order, the range
-/// goes into the query; otherwise the whole table is read and filtered here,
-/// which is always correct, only slower.
-pub fn fetch_range(
+/// A side whose scans follow key-byte order is asked range by range; any
+/// other side is read once, whole, and its rows dealt to the ranges here:
+/// one scan however many ranges drifted, never one per range.
+pub fn fetch_ranges(
     source: &mut dyn Source,
     spec: &ScanSpec,
-    range: &DriftRange,
+    ranges: &[KeyRange],
     ordered: bool,
-) -> Result<Vec<KeyedRow>, SourceError> {
-    let decode = |k: &Key| {
-        key::decode(k.as_bytes())
-            .ok_or_else(|| SourceError::Other("a tree key could not be decoded".into()))
-    };
-    let bounds = KeyBounds {
-        after: range.after.as_ref().map(decode).transpose()?,
-        through: decode(&range.through)?,
-    };
+) -> Result<(Vec<Vec<KeyedRow>>, u64), SourceError> {
     let nkey = spec.key.len();
-    let mut out = Vec::new();
+    let mut out: Vec<Vec<KeyedRow>> = vec![Vec::new(); ranges.len()];
     let mut kbuf = Vec::new();
-    source.scan(spec, ordered.then_some(&bounds), &mut |row| {
+    let mut read = 0u64;
+    if ordered {
+        for (r, rows) in ranges.iter().zip(&mut out) {
+            let bounds = KeyBounds {
+                after: r.after.as_ref().map(decode_key).transpose()?,
+                through: decode_key(&r.through)?,
+            };
+            source.scan(spec, Some(&bounds), &mut |row| {
+                read += 1;
+                key::encode_into(&mut kbuf, &row[..nkey]);
+                if r.contains(&kbuf) {
+                    rows.push(KeyedRow {
+                        key: Key::from_bytes(&kbuf),
+                        values: row.to_vec(),
+                    });
+                }
+                Ok(())
+            })?;
+            rows.sort_by(|a, b| a.key.cmp(&b.key));
+        }
+        return Ok((out, read));
+    }
+    source.scan(spec, None, &mut |row| {
+        read += 1;
         key::encode_into(&mut kbuf, &row[..nkey]);
-        if range.contains(&kbuf) {
-            out.push(KeyedRow {
+        // The one range that can hold the key: the first ending at or
+        // after it.
+        let i = ranges.partition_point(|r| r.through.as_bytes() < kbuf.as_slice());
+        if ranges.get(i).is_some_and(|r| r.contains(&kbuf)) {
+            out[i].push(KeyedRow {
                 key: Key::from_bytes(&kbuf),
                 values: row.to_vec(),
             });
         }
         Ok(())
     })?;
-    out.sort_by(|a, b| a.key.cmp(&b.key));
-    Ok(out)
+    for rows in &mut out {
+        rows.sort_by(|a, b| a.key.cmp(&b.key));
+    }
+    Ok((out, read))
+}
+
+fn decode_key(k: &Key) -> Result<Vec<Value>, SourceError> {
+    key::decode(k.as_bytes())
+        .ok_or_else(|| SourceError::Other("a tree key could not be decoded".into()))
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]

@@ -1,6 +1,8 @@
-//! Reports: one serde [`model`] of a run, rendered as JSON or as [`text`].
+//! Reports: one serde [`model`] of a run, rendered as JSON (whole, or
+//! [`stream`]ed as the run goes) or as [`text`].
 
 pub mod model;
+pub mod stream;
 pub mod text;
 
 pub use model::Report;

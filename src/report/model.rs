@@ -6,8 +6,8 @@ use serde_json::{Map, Value as J};
 
 use driftsum_core::{Side, Value};
 
-use crate::check::{RunOutcome, Stats, TableOutcome};
-use crate::reconcile::DiffKind;
+use crate::check::{DiffCounts, RunOutcome, Stats, TableOutcome};
+use crate::reconcile::{DiffKind, Difference};
 
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
 pub struct Report {
@@ -26,7 +26,13 @@ pub struct TableReport {
     pub target_rows: u64,
     pub in_sync: bool,
     pub drifted_ranges: Vec<RangeReport>,
+    /// Every difference in JSON; in a report built from an outcome that kept
+    /// a sample, the first ones (`counts` has them all).
     pub differences: Vec<DifferenceReport>,
+    /// Differences by kind, listed or not (not part of the JSON document,
+    /// which lists them all).
+    #[serde(skip)]
+    pub counts: DiffCounts,
     #[serde(skip_serializing_if = "Vec::is_empty", default)]
     pub column_differences: Vec<ColumnReport>,
     /// Changed rows that differ only in floats agreeing to 15 significant digits.
@@ -101,37 +107,49 @@ fn side_name(s: Side) -> String {
     }
 }
 
+impl DifferenceReport {
+    /// One difference of table `t`, with its columns named.
+    pub fn new(t: &TableOutcome, d: &Difference) -> DifferenceReport {
+        let pick = |vals: &Option<Vec<Value>>| -> Option<Map<String, J>> {
+            let vals = vals.as_ref()?;
+            Some(match d.kind {
+                DiffKind::Changed => object(
+                    d.changed.iter().map(|&i| &t.columns[i]),
+                    d.changed.iter().map(|&i| &vals[i]),
+                ),
+                _ => object(&t.columns, vals),
+            })
+        };
+        DifferenceReport {
+            kind: match d.kind {
+                DiffKind::Missing => "missing",
+                DiffKind::Extra => "extra",
+                DiffKind::Changed => "changed",
+            }
+            .into(),
+            key: object(&t.key_columns, &d.key),
+            columns: (d.kind == DiffKind::Changed)
+                .then(|| d.changed.iter().map(|&i| t.columns[i].clone()).collect()),
+            source: pick(&d.source),
+            target: pick(&d.target),
+        }
+    }
+}
+
 impl TableReport {
     pub fn from_outcome(t: &TableOutcome) -> TableReport {
-        let differences = t
+        let mut report = TableReport::without_differences(t);
+        report.differences = t
             .differences
             .iter()
-            .map(|d| {
-                let pick = |vals: &Option<Vec<Value>>| -> Option<Map<String, J>> {
-                    let vals = vals.as_ref()?;
-                    Some(match d.kind {
-                        DiffKind::Changed => object(
-                            d.changed.iter().map(|&i| &t.columns[i]),
-                            d.changed.iter().map(|&i| &vals[i]),
-                        ),
-                        _ => object(&t.columns, vals),
-                    })
-                };
-                DifferenceReport {
-                    kind: match d.kind {
-                        DiffKind::Missing => "missing",
-                        DiffKind::Extra => "extra",
-                        DiffKind::Changed => "changed",
-                    }
-                    .into(),
-                    key: object(&t.key_columns, &d.key),
-                    columns: (d.kind == DiffKind::Changed)
-                        .then(|| d.changed.iter().map(|&i| t.columns[i].clone()).collect()),
-                    source: pick(&d.source),
-                    target: pick(&d.target),
-                }
-            })
+            .map(|d| DifferenceReport::new(t, d))
             .collect();
+        report
+    }
+
+    /// Everything about a table but its list of differences (a report
+    /// that streams them writes them apart).
+    pub fn without_differences(t: &TableOutcome) -> TableReport {
         TableReport {
             table: t.table.clone(),
             target_table: (t.target_table != t.table).then(|| t.target_table.clone()),
@@ -149,7 +167,8 @@ impl TableReport {
                     target_rows: r.target_rows,
                 })
                 .collect(),
-            differences,
+            differences: Vec::new(),
+            counts: t.counts,
             column_differences: t
                 .column_differences
                 .iter()
@@ -162,6 +181,24 @@ impl TableReport {
             stats: rounded(&t.stats),
             error: t.error.clone(),
         }
+    }
+
+    /// Differences of one kind (`missing`, `extra`, `changed`), listed or
+    /// not.
+    pub fn count(&self, kind: &str) -> u64 {
+        let listed = self.differences.iter().filter(|d| d.kind == kind).count() as u64;
+        let counted = match kind {
+            "missing" => self.counts.missing,
+            "extra" => self.counts.extra,
+            "changed" => self.counts.changed,
+            _ => 0,
+        };
+        listed.max(counted)
+    }
+
+    /// Differences of every kind, listed or not.
+    pub fn difference_count(&self) -> u64 {
+        (self.differences.len() as u64).max(self.counts.total())
     }
 }
 

@@ -95,7 +95,7 @@ fn summary(t: &TableReport) -> String {
     if t.in_sync {
         return format!("{name}: in sync ({rows})");
     }
-    let count = |k: &str| t.differences.iter().filter(|d| d.kind == k).count();
+    let count = |k: &str| t.count(k);
     let mut parts = Vec::new();
     for (k, label) in [
         ("missing", "missing"),
@@ -244,11 +244,11 @@ fn render_report(report: &Report, all_costs: bool) -> String {
             };
             let _ = writeln!(out, "{line}");
         }
-        if t.differences.len() > MAX_LISTED {
+        if t.difference_count() > MAX_LISTED as u64 {
             let _ = writeln!(
                 out,
                 "  … and {} more differences (--format json lists them all)",
-                t.differences.len() - MAX_LISTED
+                t.difference_count() - MAX_LISTED as u64
             );
         }
         if t.float_only_changes > 0 {
