@@ -335,6 +335,12 @@ mod tests {
                 column: col.clone(),
                 only_in: "target".into(),
             }],
+            counts: crate::check::outcome::DiffCounts {
+                missing: 1,
+                extra: 1,
+                changed: 1,
+                float_only: 0,
+            },
             float_only_changes: 0,
             stats: Default::default(),
             error,
