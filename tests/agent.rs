@@ -1406,9 +1406,9 @@ fn key_kind_case() -> impl Strategy<Value = KeyCase> {
                     any::<proptest::sample::Index>(),
                     proptest::option::of(vals()),
                 ),
-                0..8,
+                0..16,
             ),
-            proptest::collection::btree_map(a_key(kind), vals(), 0..4),
+            proptest::collection::btree_map(a_key(kind), vals(), 0..12),
             // A run of consecutive rows gone: whole subtrees missing.
             proptest::option::of((any::<proptest::sample::Index>(), 1usize..60)),
         )
