@@ -1313,10 +1313,13 @@ fn key_sql(cell: &KCell, salt: u64) -> rusqlite::types::Value {
                 &hex[16..20],
                 &hex[20..32]
             );
+            // Bare hex of decimal digits only is stored by SQLite as a number
+            // (a_uuid_sqlite_stored_as_a_number_is_not_that_uuid): hyphens then.
+            let bare = !hex.bytes().all(|c| c.is_ascii_digit());
             match (h ^ (h >> 29)) % 5 {
                 0 => Sql::Text(hyphens),
                 1 => Sql::Text(hyphens.to_uppercase()),
-                2 => Sql::Text(
+                2 if bare => Sql::Text(
                     hex.chars()
                         .enumerate()
                         .map(|(i, c)| {
@@ -1328,7 +1331,8 @@ fn key_sql(cell: &KCell, salt: u64) -> rusqlite::types::Value {
                         })
                         .collect(),
                 ),
-                3 => Sql::Text(hex),
+                3 if bare => Sql::Text(hex),
+                2 | 3 => Sql::Text(hyphens),
                 _ => Sql::Blob(u.to_vec()),
             }
         }
@@ -1488,6 +1492,63 @@ proptest! {
             prop_assert_eq!(run.exit_code(), u8::from(!want.is_empty()), "{}", how);
             // The same ranges, differences (in order) and transfer counts.
             prop_assert_eq!(essence(run), essence(&runs[0].1), "{:?} {}", kind, how);
+        }
+    }
+}
+
+/// A UUID written without hyphens whose hex digits are all decimal digits:
+/// SQLite's NUMERIC affinity (a column declared `UUID`) stores it as a
+/// number, leading zeros and (past 2^63) digits lost. That number is not the
+/// UUID, so it must never match it: every way round, the source's UUID is
+/// missing and the replica's number an extra key that is no UUID; sides that
+/// both hold the same number agree.
+#[test]
+fn a_uuid_sqlite_stored_as_a_number_is_not_that_uuid() {
+    let s = Scratch::new("numuuid");
+    let table = |name: &str, key: &str| {
+        scripted(
+            &s.join(name),
+            &format!(
+                "CREATE TABLE t (k UUID PRIMARY KEY, v INTEGER);
+                 INSERT INTO t VALUES ({key}, 1), (x'ffffffffffffffffffffffffffffffff', 2);"
+            ),
+        )
+    };
+    for (n, (digits, number)) in [
+        ("00000000000000000000000000000000", "0"),
+        ("00000000000000000000000000000123", "123"),
+        (
+            "01000000000000000000000000000000",
+            "1000000000000000000000000000000",
+        ),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let blob = table(&format!("{n}-blob.db"), &format!("x'{digits}'"));
+        let text = table(&format!("{n}-text.db"), &format!("'{digits}'"));
+        let text2 = table(&format!("{n}-text2.db"), &format!("'{digits}'"));
+        let mut uuid = [0u8; 16];
+        for (i, b) in uuid.iter_mut().enumerate() {
+            *b = u8::from_str_radix(&digits[2 * i..2 * i + 2], 16).expect("hex");
+        }
+        for (how, run) in four_ways(&blob, &text, &opts(Shape::default())) {
+            let t = &run.tables[0];
+            let got: Vec<(DiffKind, &[Value])> =
+                t.differences.iter().map(|d| (d.kind, &d.key[..])).collect();
+            assert_eq!(
+                got,
+                [
+                    (DiffKind::Missing, &[Value::Uuid(uuid)][..]),
+                    (DiffKind::Extra, &[Value::Invalid(number.into())][..]),
+                ],
+                "{digits} {how}"
+            );
+            assert_eq!(run.exit_code(), 1, "{digits} {how}");
+        }
+        for (how, run) in four_ways(&text, &text2, &opts(Shape::default())) {
+            assert!(run.tables[0].differences.is_empty(), "{digits} {how}");
+            assert_eq!(run.exit_code(), 0, "{digits} {how}");
         }
     }
 }
