@@ -1845,7 +1845,11 @@ const MY_KEY_FAMILIES: &[(&str, &str, &str)] = &[
         "TIMESTAMPADD(MICROSECOND, (seq % 5) * 100000, \
          TIMESTAMPADD(SECOND, seq DIV 5, '2001-01-01 00:00:00'))",
     ),
-    ("k date", "k", "DATE_ADD('1000-01-01', INTERVAL seq * 37 DAY)"),
+    (
+        "k date",
+        "k",
+        "DATE_ADD('1000-01-01', INTERVAL seq * 37 DAY)",
+    ),
     (
         "d date, i bigint",
         "d, i",
@@ -1891,7 +1895,12 @@ fn keys_of_every_kind_find_scattered_drift_exactly() {
                 _ => add.push(rows + 1 + g),
             }
         }
-        let list = |v: &[i64]| v.iter().map(|g| g.to_string()).collect::<Vec<_>>().join(",");
+        let list = |v: &[i64]| {
+            v.iter()
+                .map(|g| g.to_string())
+                .collect::<Vec<_>>()
+                .join(",")
+        };
         db.exec(&format!(
             "UPDATE b SET v = CONCAT(v, ' changed') WHERE n IN ({});
              DELETE FROM b WHERE n IN ({});

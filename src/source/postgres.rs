@@ -650,7 +650,11 @@ fn range_condition(
     let mut binds = Vec::new();
     let mut conds = Vec::new();
     for (vals, strict, inclusive) in sides() {
-        let op = if exact == keys.len() { strict } else { inclusive };
+        let op = if exact == keys.len() {
+            strict
+        } else {
+            inclusive
+        };
         let mut cols = Vec::new();
         let mut marks = Vec::new();
         for (c, v) in keys.iter().zip(vals).take(exact) {
@@ -670,11 +674,7 @@ fn range_condition(
 /// has another shape and so another place in key order. Each part is an
 /// index range (PostgreSQL ORs their bitmaps). `None` when neither bound
 /// has such a date.
-fn time_condition(
-    c: &PgColumn,
-    lead: LogicalType,
-    b: &KeyBounds,
-) -> Option<(String, Vec<Bind>)> {
+fn time_condition(c: &PgColumn, lead: LogicalType, b: &KeyBounds) -> Option<(String, Vec<Bind>)> {
     use LogicalType as T;
     let second = Some("interval '1 second'");
     // Only a column read as its own kind has key text of that shape (a

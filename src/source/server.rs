@@ -73,17 +73,26 @@ pub fn time_prefix(v: &Value, kind: TimeKey) -> Option<String> {
         _ => return None,
     };
     let b = s.as_bytes();
-    let digits = |r: std::ops::Range<usize>| b.get(r).is_some_and(|d| d.iter().all(u8::is_ascii_digit));
-    let date = digits(0..4) && b[0] != b'0' && b.get(4) == Some(&b'-') && digits(5..7)
-        && b.get(7) == Some(&b'-') && digits(8..10);
+    let digits =
+        |r: std::ops::Range<usize>| b.get(r).is_some_and(|d| d.iter().all(u8::is_ascii_digit));
+    let date = digits(0..4)
+        && b[0] != b'0'
+        && b.get(4) == Some(&b'-')
+        && digits(5..7)
+        && b.get(7) == Some(&b'-')
+        && digits(8..10);
     if !date {
         return None;
     }
     match kind {
         TimeKey::Date => (b.len() == 10).then(|| s.to_string()),
         TimeKey::Second => {
-            let time = b.get(10) == Some(&b'T') && digits(11..13) && b.get(13) == Some(&b':')
-                && digits(14..16) && b.get(16) == Some(&b':') && digits(17..19)
+            let time = b.get(10) == Some(&b'T')
+                && digits(11..13)
+                && b.get(13) == Some(&b':')
+                && digits(14..16)
+                && b.get(16) == Some(&b':')
+                && digits(17..19)
                 && matches!(b.get(19), None | Some(b'.' | b'Z'));
             time.then(|| format!("{} {}", &s[..10], &s[11..19]))
         }
@@ -169,10 +178,11 @@ impl KeyOrder {
         if self.overflow {
             return sink(row);
         }
-        let (mut kb, mut buf) = self.spare.pop().unwrap_or_default();
+        // The key bytes are made only when a group has rows to sort (most
+        // hold one row; formatting a timestamp's key text costs).
+        let (kb, mut buf) = self.spare.pop().unwrap_or_default();
         buf.clear();
         buf.extend_from_slice(row);
-        driftsum_core::key::encode_into(&mut kb, key);
         self.rows.push((kb, buf));
         if self.rows.len() > MAX_GROUP {
             self.overflow = true;
@@ -186,6 +196,10 @@ impl KeyOrder {
     /// Passes on the held rows in key order; call once after the last row.
     pub fn flush(&mut self, sink: &mut super::RowSink<'_>) -> Result<(), SourceError> {
         if self.rows.len() > 1 {
+            let nkey = self.nkey;
+            for (kb, r) in &mut self.rows {
+                driftsum_core::key::encode_into(kb, r.get(..nkey).unwrap_or(r));
+            }
             self.rows.sort_by(|a, b| a.0.cmp(&b.0));
         }
         for held in self.rows.drain(..) {
@@ -194,5 +208,102 @@ impl KeyOrder {
         }
         self.spare.truncate(64);
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use driftsum_core::key;
+    use proptest::prelude::*;
+
+    /// Feeds `rows` (in native order) through a [`KeyOrder`] on key column
+    /// `ts`, returning what it passed on.
+    fn reorder(rows: &[Vec<Value>], ts: usize, nkey: usize) -> Vec<Vec<Value>> {
+        let mut out = Vec::new();
+        let mut order = KeyOrder::new(ts, nkey);
+        let mut sink = |r: &[Value]| {
+            out.push(r.to_vec());
+            Ok(())
+        };
+        for r in rows {
+            order.push(r, &mut sink).unwrap();
+        }
+        order.flush(&mut sink).unwrap();
+        out
+    }
+
+    proptest! {
+        /// Timestamps in time order, many in the same second with fractions
+        /// of every length, come out in key-byte order, every row once; so
+        /// do compound keys with the timestamp second.
+        #[test]
+        fn rows_come_out_in_key_order(
+            mut micros in proptest::collection::vec(
+                (0i64..40, prop_oneof![Just(0i64), 0i64..10, (0i64..10).prop_map(|d| d * 100_000),
+                                       (0i64..1000).prop_map(|d| d * 1000), 0i64..1_000_000]),
+                0..200),
+            lead in 0i64..3,
+        ) {
+            micros.sort();
+            micros.dedup();
+            let base = 1_700_000_000_000_000i64;
+            for compound in [false, true] {
+                let rows: Vec<Vec<Value>> = micros
+                    .iter()
+                    .map(|(sec, frac)| {
+                        let t = Value::Timestamp(base + sec * 1_000_000 + frac);
+                        let n = Value::Int((sec * 1_000_000 + frac) as i128);
+                        if compound {
+                            vec![Value::Int(lead as i128), t, n]
+                        } else {
+                            vec![t, n]
+                        }
+                    })
+                    .collect();
+                let (ts, nkey) = if compound { (1, 2) } else { (0, 1) };
+                let out = reorder(&rows, ts, nkey);
+                let keys: Vec<_> = out.iter().map(|r| key::encode(&r[..nkey])).collect();
+                prop_assert!(keys.windows(2).all(|w| w[0] < w[1]), "{:?}", keys);
+                let mut a = out.clone();
+                let mut b = rows.clone();
+                let by_n = |r: &Vec<Value>| r.last().map(|v| v.to_string());
+                a.sort_by_key(by_n);
+                b.sort_by_key(by_n);
+                prop_assert_eq!(a, b);
+            }
+        }
+    }
+
+    #[test]
+    fn time_prefixes_only_for_four_digit_years() {
+        let t = |s: &str| Value::Text(s.into());
+        let sec = TimeKey::Second;
+        assert_eq!(
+            time_prefix(&t("2024-02-29T23:59:59.5Z"), sec).as_deref(),
+            Some("2024-02-29 23:59:59")
+        );
+        assert_eq!(
+            time_prefix(&t("1000-01-01T00:00:00"), sec).as_deref(),
+            Some("1000-01-01 00:00:00")
+        );
+        for odd in [
+            "0999-12-31T23:59:59Z",
+            "10000-01-01T00:00:00Z",
+            "-0044-03-15T12:00:00Z",
+            "<invalid: infinity>",
+            "2024-02-29",
+            "2024-02-29T23:59",
+            "2024-02-29 23:59:59Z",
+        ] {
+            assert_eq!(time_prefix(&t(odd), sec), None, "{odd}");
+        }
+        assert_eq!(
+            time_prefix(&t("2024-02-29"), TimeKey::Date).as_deref(),
+            Some("2024-02-29")
+        );
+        assert_eq!(time_prefix(&t("2024-02-29T00:00:00Z"), TimeKey::Date), None);
+        assert_eq!(time_prefix(&Value::Null, TimeKey::Date), None);
+        assert_eq!(time_prefix(&Value::Int(5), sec), None);
     }
 }

@@ -808,7 +808,8 @@ mod tests {
                 ),
             );
             let conn = Connection::open(&db.0).expect("open");
-            conn.execute_batch("BEGIN; SELECT count(*) FROM t;").expect("begin");
+            conn.execute_batch("BEGIN; SELECT count(*) FROM t;")
+                .expect("begin");
             let before = mmap_limit(&conn);
             {
                 let file = PageFile::open(&conn).expect("page file");
