@@ -2165,6 +2165,14 @@ const KEY_FAMILIES: &[KeyFamily] = &[
                    chr(65 + g % 4) || g",
         indexed: true,
     },
+    // Text in a byte-order collation: its index serves key order and ranges.
+    KeyFamily {
+        tag: "text_c",
+        ddl: "k text COLLATE \"C\"",
+        key_cols: "k",
+        key_of_g: "CASE g % 3 WHEN 0 THEN 'B' WHEN 1 THEN 'a' ELSE 'é' END || g",
+        indexed: true,
+    },
     // Far years, infinities and BC: still exact (their key text has other
     // shapes, so such a table may be read whole).
     KeyFamily {
