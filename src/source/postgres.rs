@@ -78,6 +78,11 @@ struct PgColumn {
     declared: String,
     wire: Wire,
     ty: LogicalType,
+    /// A text column whose collation compares UTF-8 bytes ("C", "POSIX",
+    /// `ucs_basic`, or a database default of C): its own order is key-byte
+    /// order, so its index serves key order and key ranges. Any other
+    /// collation orders otherwise, and is compared in "C".
+    byte_order: bool,
 }
 
 /// A read-only PostgreSQL connection inside one snapshot.
@@ -393,7 +398,13 @@ impl PgSource {
         // is not their elements'.
         let rows = self.catalog(
             "SELECT a.attname::text, pg_catalog.format_type(a.atttypid, a.atttypmod), \
-                    b.fmt, b.typtype, b.typcategory \
+                    b.fmt, b.typtype, b.typcategory, \
+                    (SELECT CASE WHEN co.collprovider = 'd' THEN \
+                         (SELECT coalesce(to_jsonb(d) ->> 'datlocprovider', 'c') = 'c' \
+                                 AND d.datcollate IN ('C', 'POSIX') \
+                          FROM pg_catalog.pg_database d WHERE d.datname = current_database()) \
+                     ELSE co.collprovider = 'c' AND co.collcollate IN ('C', 'POSIX') END \
+                     FROM pg_catalog.pg_collation co WHERE co.oid = a.attcollation)::text \
              FROM pg_catalog.pg_attribute a \
              JOIN pg_catalog.pg_class c ON c.oid = a.attrelid \
              JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace \
@@ -432,6 +443,7 @@ impl PgSource {
                 declared,
                 wire,
                 ty,
+                byte_order: text(5) == "true",
             });
         }
         self.columns.insert(key, cols.clone());
@@ -538,9 +550,12 @@ fn select_expr(c: &PgColumn) -> String {
 }
 
 /// The SQL expression a key column is ordered by, in key-byte order: text in
-/// the "C" collation (byte order of UTF-8); enums by label, not by position.
+/// the "C" collation (byte order of UTF-8) unless its own collation already
+/// is byte order (then its index serves the order); enums by label, not by
+/// position.
 fn order_expr(c: &PgColumn) -> String {
     match c.wire {
+        Wire::Text if c.byte_order => quote_ident(&c.name),
         Wire::Text | Wire::PaddedText => format!("{} COLLATE \"C\"", quote_ident(&c.name)),
         Wire::EnumText => format!("{}::text COLLATE \"C\"", quote_ident(&c.name)),
         _ => quote_ident(&c.name),
@@ -555,11 +570,11 @@ enum Bind {
 }
 
 /// The column expression and parameter placeholder comparing one key column
-/// with a bound value, so the comparison happens in the column's own order.
-/// Bound values may come from the other side, so they are never cast to a
-/// narrower type (`varchar(5)`, `integer`) that could truncate or overflow.
-/// `None` when the value cannot be expressed (the caller then reads the whole
-/// table, which is always correct).
+/// with a bound value, when the column's SQL order is key-byte order, so
+/// the comparison happens in the column's own order. Bound values may come
+/// from the other side, so they are never cast to a narrower type
+/// (`varchar(5)`, `integer`) that could truncate or overflow. `None` when
+/// the value cannot be expressed that way.
 fn bound(c: &PgColumn, v: &Value, n: usize) -> Option<(String, String, Bind)> {
     let col = quote_ident(&c.name);
     Some(match (c.wire, v) {
@@ -567,7 +582,7 @@ fn bound(c: &PgColumn, v: &Value, n: usize) -> Option<(String, String, Bind)> {
             (col, format!("${n}::int8"), Bind::Int((*i).try_into().ok()?))
         }
         (Wire::Text, Value::Text(s)) if !s.contains('\0') => (
-            format!("{col} COLLATE \"C\""),
+            order_expr(c),
             format!("CAST(${n} AS text)"),
             Bind::Text(s.clone()),
         ),
@@ -587,24 +602,62 @@ fn bound(c: &PgColumn, v: &Value, n: usize) -> Option<(String, String, Bind)> {
     })
 }
 
-/// The range condition `(keys) > (after) AND (keys) <= (through)`, with its
-/// bound values; `None` when some key cannot be bound.
-fn range_condition(keys: &[&PgColumn], b: &KeyBounds) -> Option<(String, Vec<Bind>)> {
+/// The range condition for `after < key <= through`, with its bound
+/// values, written so the primary key's index can serve it; `None` when no
+/// key column can be bounded (the caller then reads the whole table, which
+/// is always correct). It may select more rows than the range holds (the
+/// caller filters by key), never fewer:
+///
+/// - every key column in key-byte order: the exact tuple comparison;
+/// - else the leading columns that are in key-byte order, compared as a
+///   tuple inclusively (a key's encoding is its columns' encodings one
+///   after another, each self-delimiting, so a key in the range has its
+///   leading columns in the range of the bounds' leading columns);
+/// - else a leading date or timestamp column, by the dates or seconds of
+///   the bounds (see [`server::time_prefix`]).
+///
+/// `lead` is the logical type the leading key column is read as (its
+/// rule's), which decides the form of its key text.
+fn range_condition(
+    keys: &[&PgColumn],
+    lead: LogicalType,
+    b: &KeyBounds,
+) -> Option<(String, Vec<Bind>)> {
+    if b.through.len() != keys.len() || b.after.as_ref().is_some_and(|a| a.len() != keys.len()) {
+        return None;
+    }
+    let sides = || {
+        b.after
+            .as_ref()
+            .map(|a| (a, ">", ">="))
+            .into_iter()
+            .chain(std::iter::once((&b.through, "<=", "<=")))
+    };
+    // How many leading columns every bound can express in SQL.
+    let exact = sides()
+        .map(|(vals, _, _)| {
+            keys.iter()
+                .zip(vals)
+                .enumerate()
+                .take_while(|(i, (c, v))| bound(c, v, i + 1).is_some())
+                .count()
+        })
+        .min()
+        .unwrap_or(0);
+    if exact == 0 {
+        return time_condition(keys.first()?, lead, b);
+    }
     let mut binds = Vec::new();
     let mut conds = Vec::new();
-    let sides = b
-        .after
-        .as_ref()
-        .map(|a| (a, ">"))
-        .into_iter()
-        .chain(std::iter::once((&b.through, "<=")));
-    for (vals, op) in sides {
-        if vals.len() != keys.len() {
-            return None;
-        }
+    for (vals, strict, inclusive) in sides() {
+        let op = if exact == keys.len() {
+            strict
+        } else {
+            inclusive
+        };
         let mut cols = Vec::new();
         let mut marks = Vec::new();
-        for (c, v) in keys.iter().zip(vals) {
+        for (c, v) in keys.iter().zip(vals).take(exact) {
             let (col, mark, bind) = bound(c, v, binds.len() + 1)?;
             cols.push(col);
             marks.push(mark);
@@ -613,6 +666,64 @@ fn range_condition(keys: &[&PgColumn], b: &KeyBounds) -> Option<(String, Vec<Bin
         conds.push(format!("({}) {op} ({})", cols.join(", "), marks.join(", ")));
     }
     Some((conds.join(" AND "), binds))
+}
+
+/// The condition for a leading date or timestamp key column `c`: its
+/// values from the first bound's date (or second) through the last one's,
+/// plus every value outside the years 1000..9999 and NULL, whose key text
+/// has another shape and so another place in key order. Each part is an
+/// index range (PostgreSQL ORs their bitmaps). `None` when neither bound
+/// has such a date.
+fn time_condition(c: &PgColumn, lead: LogicalType, b: &KeyBounds) -> Option<(String, Vec<Bind>)> {
+    use LogicalType as T;
+    let second = Some("interval '1 second'");
+    // Only a column read as its own kind has key text of that shape (a
+    // timestamp read as a date is invalid off midnight).
+    let (kind, ty, step) = match (c.wire, c.ty, lead) {
+        (Wire::Date, _, T::Date) => (server::TimeKey::Date, "date", None),
+        (Wire::Timestamp, T::Timestamp { .. }, T::Timestamp { .. } | T::TimestampNaive { .. }) => {
+            (server::TimeKey::Second, "timestamptz", second)
+        }
+        (
+            Wire::Timestamp,
+            T::TimestampNaive { .. },
+            T::Timestamp { .. } | T::TimestampNaive { .. },
+        ) => (server::TimeKey::Second, "timestamp", second),
+        _ => return None,
+    };
+    let utc = if ty == "timestamptz" { "+00" } else { "" };
+    let lo = b
+        .after
+        .as_ref()
+        .and_then(|a| server::time_prefix(a.first()?, kind));
+    let hi = server::time_prefix(b.through.first()?, kind);
+    if lo.is_none() && hi.is_none() {
+        return None;
+    }
+    let col = quote_ident(&c.name);
+    let mut binds = Vec::new();
+    let mut inside = Vec::new();
+    if let Some(lo) = lo {
+        binds.push(Bind::Text(format!("{lo}{utc}")));
+        inside.push(format!("{col} >= CAST($1 AS {ty})"));
+    }
+    if let Some(hi) = hi {
+        binds.push(Bind::Text(format!("{hi}{utc}")));
+        let n = binds.len();
+        inside.push(match step {
+            Some(step) => format!("{col} < CAST(${n} AS {ty}) + {step}"),
+            None => format!("{col} <= CAST(${n} AS {ty})"),
+        });
+    }
+    let (first, past) = server::TIME_REGULAR;
+    Some((
+        format!(
+            "(({}) OR {col} < '{first}{utc}'::{ty} OR {col} >= '{past}{utc}'::{ty} \
+             OR {col} IS NULL)",
+            inside.join(" AND ")
+        ),
+        binds,
+    ))
 }
 
 /// The bytes of an `N`-byte binary value.
@@ -821,7 +932,8 @@ impl Source for PgSource {
             conds.push(format!("({f})"));
         }
         let mut binds = Vec::new();
-        if let Some((cond, b)) = bounds.and_then(|b| range_condition(&keys, b)) {
+        let lead = spec.key.first().map_or(LogicalType::Dynamic, |k| k.rule.ty);
+        if let Some((cond, b)) = bounds.and_then(|b| range_condition(&keys, lead, b)) {
             conds.push(cond);
             binds = b;
         }
@@ -851,20 +963,25 @@ impl Source for PgSource {
             names: &names,
             context: &context,
         };
-        if binds.iter().all(|b| matches!(b, Bind::Int(_))) {
-            // Integer bounds (a key range of a parallel scan) go into the SQL
-            // as literals, which integers cannot abuse, so COPY reads them.
-            for (n, b) in binds.iter().enumerate().rev() {
-                if let Bind::Int(i) = b {
-                    // Quoted: `-9223372036854775808::int8` would cast
-                    // before negating, and overflow.
-                    sql = sql.replace(&format!("${}::int8", n + 1), &format!("'{i}'::int8"));
-                }
-            }
-            self.copy_scan(&sql, exprs.len().max(1), &cols, sink)
-        } else {
-            self.typed_scan(sql, binds, &cols, sink)
+        // A timestamp key column: rows are put in key-byte order here (see
+        // `server::KeyOrder`), as its index gives them in time order.
+        let ts_key = spec.key.iter().zip(&keys).position(|(k, c)| {
+            c.wire == Wire::Timestamp
+                && matches!(
+                    k.rule.ty,
+                    LogicalType::Timestamp { .. } | LogicalType::TimestampNaive { .. }
+                )
+        });
+        let fields = exprs.len().max(1);
+        let Some(ts) = ts_key else {
+            return self.read(sql, binds, fields, &cols, sink);
+        };
+        let mut order = server::KeyOrder::new(ts, keys.len());
+        {
+            let mut in_order = |row: &[Value]| order.push(row, sink);
+            self.read(sql, binds, fields, &cols, &mut in_order)?;
         }
+        order.flush(sink)
     }
 
     /// A new session on this one's exported snapshot
@@ -979,6 +1096,32 @@ impl ScanCols<'_> {
 }
 
 impl PgSource {
+    /// Runs a scan's SELECT: through COPY when it has no bound values but
+    /// integers, else through sqlx's typed rows.
+    fn read(
+        &mut self,
+        mut sql: String,
+        binds: Vec<Bind>,
+        fields: usize,
+        cols: &ScanCols<'_>,
+        sink: &mut RowSink<'_>,
+    ) -> Result<(), SourceError> {
+        if binds.iter().all(|b| matches!(b, Bind::Int(_))) {
+            // Integer bounds (a key range of a parallel scan) go into the SQL
+            // as literals, which integers cannot abuse, so COPY reads them.
+            for (n, b) in binds.iter().enumerate().rev() {
+                if let Bind::Int(i) = b {
+                    // Quoted: `-9223372036854775808::int8` would cast
+                    // before negating, and overflow.
+                    sql = sql.replace(&format!("${}::int8", n + 1), &format!("'{i}'::int8"));
+                }
+            }
+            self.copy_scan(&sql, fields, cols, sink)
+        } else {
+            self.typed_scan(sql, binds, cols, sink)
+        }
+    }
+
     /// A scan without bound values (a whole table, or the user's filter
     /// alone), read as `COPY (SELECT …) TO STDOUT (FORMAT binary)` and parsed
     /// by hand: no per-row message decoding or row object in sqlx.
@@ -1550,6 +1693,7 @@ mod tests {
             declared: String::new(),
             wire,
             ty,
+            byte_order: false,
         };
         let a = col("a", Wire::Int, T::Integer);
         let b = col("b", Wire::Text, T::Text);
@@ -1557,7 +1701,8 @@ mod tests {
             after: Some(vec![Value::Int(1), Value::Text("x".into())]),
             through: vec![Value::Int(5), Value::Text("y".into())],
         };
-        let (cond, binds) = range_condition(&[&a, &b], &bounds).unwrap();
+        let int = LogicalType::Integer;
+        let (cond, binds) = range_condition(&[&a, &b], int, &bounds).unwrap();
         assert_eq!(
             cond,
             "(\"a\", \"b\" COLLATE \"C\") > ($1::int8, CAST($2 AS text)) AND \
@@ -1569,11 +1714,66 @@ mod tests {
             after: None,
             through: vec![Value::Int(i128::MAX), Value::Text("y".into())],
         };
-        assert!(range_condition(&[&a, &b], &odd).is_none());
+        assert!(range_condition(&[&a, &b], int, &odd).is_none());
+        // A leading column that can be bound bounds the range alone.
         let nul = KeyBounds {
             after: None,
             through: vec![Value::Int(1), Value::Text("a\0b".into())],
         };
-        assert!(range_condition(&[&a, &b], &nul).is_none());
+        let (cond, _) = range_condition(&[&a, &b], int, &nul).unwrap();
+        assert_eq!(cond, "(\"a\") <= ($1::int8)");
+        // A text column in a byte-order collation is compared as itself.
+        let c = PgColumn {
+            byte_order: true,
+            ..col("c", Wire::Text, T::Text)
+        };
+        let (cond, _) = range_condition(&[&c], T::Text, &odd_text()).unwrap();
+        assert_eq!(cond, "(\"c\") <= (CAST($1 AS text))");
+    }
+
+    fn odd_text() -> KeyBounds {
+        KeyBounds {
+            after: None,
+            through: vec![Value::Text("y".into())],
+        }
+    }
+
+    #[test]
+    fn time_ranges_cover_their_seconds_and_every_far_year() {
+        let ts = PgColumn {
+            name: "t".into(),
+            declared: String::new(),
+            wire: Wire::Timestamp,
+            ty: T::Timestamp { precision: 6 },
+            byte_order: false,
+        };
+        let text = |s: &str| vec![Value::Text(s.into())];
+        let b = KeyBounds {
+            after: Some(text("2024-01-02T03:04:05.5Z")),
+            through: text("2024-01-02T03:04:07Z"),
+        };
+        let (cond, binds) = range_condition(&[&ts], ts.ty, &b).unwrap();
+        assert_eq!(
+            cond,
+            "((\"t\" >= CAST($1 AS timestamptz) AND \"t\" < CAST($2 AS timestamptz) + \
+             interval '1 second') OR \"t\" < '1000-01-01+00'::timestamptz OR \
+             \"t\" >= '10000-01-01+00'::timestamptz OR \"t\" IS NULL)"
+        );
+        let texts: Vec<&str> = binds
+            .iter()
+            .filter_map(|b| match b {
+                Bind::Text(s) => Some(s.as_str()),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(texts, ["2024-01-02 03:04:05+00", "2024-01-02 03:04:07+00"]);
+        // A bound of a far year (or an infinity) leaves its side open.
+        let far = KeyBounds {
+            after: Some(text("10000-01-01T00:00:00Z")),
+            through: text("<invalid: infinity>"),
+        };
+        assert!(range_condition(&[&ts], ts.ty, &far).is_none());
+        // Read as a date, a timestamp's key text is not a timestamp's.
+        assert!(range_condition(&[&ts], T::Date, &b).is_none());
     }
 }
