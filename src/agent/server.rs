@@ -46,7 +46,7 @@ use crate::source::{self, DbUrl, KeyBounds, ScanSpec, Source, SourceError};
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:7420";
 
 /// How the agent runs.
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub struct ServeOptions {
     /// The database URL it serves.
     pub db: String,
@@ -58,7 +58,7 @@ pub struct ServeOptions {
     /// The largest request body accepted.
     pub max_body: usize,
     /// Requests carrying the token served at once; more are answered 503
-    /// at once. Four times as many connections may be sending their
+    /// at once. Sixteen times as many connections may be sending their
     /// request; past that the oldest of them is cut off.
     pub max_connections: usize,
     /// Whether build requests may carry a `--where` condition (SQL run on
@@ -71,6 +71,24 @@ pub struct ServeOptions {
     pub cache_for: Duration,
     /// Trees kept at once.
     pub max_trees: usize,
+}
+
+/// Written by hand so that printing the options never shows the token or
+/// the database's password.
+impl std::fmt::Debug for ServeOptions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ServeOptions")
+            .field("db", &crate::source::url::redact(&self.db))
+            .field("token", &"***")
+            .field("request_timeout", &self.request_timeout)
+            .field("response_timeout", &self.response_timeout)
+            .field("max_body", &self.max_body)
+            .field("max_connections", &self.max_connections)
+            .field("allow_where", &self.allow_where)
+            .field("cache_for", &self.cache_for)
+            .field("max_trees", &self.max_trees)
+            .finish()
+    }
 }
 
 impl ServeOptions {
@@ -956,8 +974,23 @@ fn accept_loop(listener: &TcpListener, state: &Arc<State>, stop: &AtomicBool) {
 
 #[cfg(test)]
 mod tests {
-    use super::FileStamp;
+    use super::{FileStamp, ServeOptions};
     use crate::source::sqlite::SqliteSource;
+
+    /// Printing the options shows neither the token nor a password.
+    #[test]
+    fn debug_hides_the_token_and_the_password() {
+        for (db, password) in [
+            ("postgres://u:S3cr3tPw@h/db", "S3cr3tPw"),
+            ("postgres://u:S3cr3t/Pa55@h/db", "S3cr3t"),
+            ("mysql://u@h/db?password=Xy9zzQ", "Xy9zzQ"),
+        ] {
+            let shown = format!("{:?}", ServeOptions::new(db, "TokEn-1234567"));
+            assert!(!shown.contains("TokEn-1234567"), "{shown}");
+            assert!(!shown.contains(password), "{shown}");
+            assert!(shown.contains("max_connections"), "{shown}");
+        }
+    }
 
     /// The variable that makes [`writer_child`] a writer.
     const WRITER: &str = "DRIFTSUM_TEST_WRITER_DB";
