@@ -36,7 +36,7 @@ use super::http::{self, HttpError, Request};
 use super::protocol::{
     BuildRequest, BuildResponse, InvalidateResponse, TableRequest, WireSchema, PROTOCOL_VERSION,
 };
-use super::verify::{span, spans_holding, LeafCheck, RangeRead};
+use super::verify::{spans, spans_holding, LeafCheck, RangeRead};
 use super::AgentError;
 use crate::check::endpoint::RowHasher;
 use crate::check::tree::build_tree;
@@ -644,10 +644,7 @@ impl State {
         };
         let src = reader.source();
         let leaves = s.tree.levels.first().map_or(&[][..], Vec::as_slice);
-        let spans: Vec<(Option<Key>, Key)> = bounds
-            .iter()
-            .map(|(after, through)| span(leaves, *after, through))
-            .collect();
+        let spans = spans(leaves, &bounds);
         // Without ranges in the query, one scan reads every range.
         let mut whole = None;
         if !s.ranged {
@@ -729,10 +726,7 @@ impl State {
         };
         let src = reader.source();
         let leaves = s.tree.levels.first().map_or(&[][..], Vec::as_slice);
-        let spans: Vec<(Option<Key>, Key)> = bounds
-            .iter()
-            .map(|(after, through)| span(leaves, *after, through))
-            .collect();
+        let spans = spans(leaves, &bounds);
         let wanted = |i: usize, k: &Key| groups[i].1.binary_search(k).is_ok();
         let mut rows: Vec<(Key, Vec<Value>)> = Vec::new();
         let mut whole = None;

@@ -10,6 +10,14 @@ use driftsum_core::hash::{self, Domain};
 use driftsum_core::tree::{Entry, HashPrefix, Node};
 use driftsum_core::{Hash, Key};
 
+/// [`span`] of each of `bounds`, over the served tree's leaves.
+pub(super) fn spans(leaves: &[Node], bounds: &[(Option<&Key>, &Key)]) -> Vec<(Option<Key>, Key)> {
+    bounds
+        .iter()
+        .map(|(after, through)| span(leaves, *after, through))
+        .collect()
+}
+
 /// The key span `(start, end]` to read so that every leaf holding a key of
 /// `(after, through]` is read whole: from the end of the leaf before the
 /// first such leaf, through the end of the last one (or `through`, past the

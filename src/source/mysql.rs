@@ -359,14 +359,7 @@ fn time_condition(c: &ColInfo, lead: LogicalType, b: &KeyBounds) -> Option<(Stri
         }
         _ => return None,
     };
-    let lo = b
-        .after
-        .as_ref()
-        .and_then(|a| server::time_prefix(a.first()?, kind));
-    let hi = server::time_prefix(b.through.first()?, kind);
-    if lo.is_none() && hi.is_none() {
-        return None;
-    }
+    let (lo, hi) = server::time_bounds(b, kind)?;
     let col = quote_ident(&c.name);
     let mut params = Vec::new();
     let mut inside = Vec::new();

@@ -692,14 +692,7 @@ fn time_condition(c: &PgColumn, lead: LogicalType, b: &KeyBounds) -> Option<(Str
         _ => return None,
     };
     let utc = if ty == "timestamptz" { "+00" } else { "" };
-    let lo = b
-        .after
-        .as_ref()
-        .and_then(|a| server::time_prefix(a.first()?, kind));
-    let hi = server::time_prefix(b.through.first()?, kind);
-    if lo.is_none() && hi.is_none() {
-        return None;
-    }
+    let (lo, hi) = server::time_bounds(b, kind)?;
     let col = quote_ident(&c.name);
     let mut binds = Vec::new();
     let mut inside = Vec::new();

@@ -50,6 +50,18 @@ pub enum TimeKey {
     Second,
 }
 
+/// The time prefixes bounding `b` on its leading key column: a lower bound
+/// (inclusive) when it has an `after`, an upper one from its `through`;
+/// `None` when neither side can be bounded (far years, infinities).
+pub fn time_bounds(
+    b: &super::KeyBounds,
+    kind: TimeKey,
+) -> Option<(Option<String>, Option<String>)> {
+    let lo = b.after.as_ref().and_then(|a| time_prefix(a.first()?, kind));
+    let hi = b.through.first().and_then(|t| time_prefix(t, kind));
+    (lo.is_some() || hi.is_some()).then_some((lo, hi))
+}
+
 /// The native value (as SQL text) at or below every key after `v` in byte
 /// order, when `v` is a key column value of a date or timestamp with a
 /// year from 1000 to 9999 (four digits, so its text has a fixed shape):
