@@ -11,11 +11,12 @@ use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use proptest::prelude::*;
+use proptest::test_runner::TestRunner;
 use rusqlite::Connection;
 
 use driftsum::agent::{AgentClient, ServeOptions, Server, ServerHandle};
@@ -24,32 +25,9 @@ use driftsum::core::{Shape, Value};
 use driftsum::reconcile::DiffKind;
 use driftsum::source::sqlite::SqliteSource;
 
+use crate::util::{self, Scratch};
+
 const TOKEN: &str = "0123456789abcdef-test-token";
-
-struct Scratch(PathBuf);
-
-impl Scratch {
-    fn new(test: &str) -> Scratch {
-        static N: AtomicUsize = AtomicUsize::new(0);
-        let dir = std::env::temp_dir().join(format!(
-            "driftsum-agent-{}-{}-{test}",
-            std::process::id(),
-            N.fetch_add(1, Ordering::SeqCst)
-        ));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).expect("scratch dir");
-        Scratch(dir)
-    }
-    fn join(&self, name: &str) -> PathBuf {
-        self.0.join(name)
-    }
-}
-
-impl Drop for Scratch {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
 
 /// Writes `rows` (id → value) as table `t` of a new SQLite file.
 fn sqlite(path: &Path, rows: &BTreeMap<u32, u8>) -> String {
@@ -392,42 +370,60 @@ fn slow_and_large_requests_do_not_stall_others() {
     assert!(raw(&addr, big.as_bytes()).starts_with("HTTP/1.1 413"));
 }
 
-proptest! {
-    #![proptest_config(ProptestConfig::with_cases(64))]
-
-    #[test]
-    fn garbage_on_the_socket_never_brings_the_agent_down(
-        path in prop_oneof![
-            Just("/v1/root"), Just("/v1/children"), Just("/v1/entries"),
-            Just("/v1/rows"), Just("/v1/tree"), Just("/v1/schema"), Just("/v1/invalidate"),
+/// One agent (and one scratch folder) for every case, made and removed by
+/// the test itself: held in a `static`, they would outlive the test program's
+/// last test and leave the folder behind.
+#[test]
+fn garbage_on_the_socket_never_brings_the_agent_down() {
+    let s = Scratch::new("agent-garbage");
+    let rows: BTreeMap<u32, u8> = (0..300).map(|k| (k, 1)).collect();
+    let a = sqlite(&s.join("a.db"), &rows);
+    let h = agent(&a);
+    // A tree to aim at (id 1).
+    let mut c = client(&h);
+    let mut sa = SqliteSource::open(&s.join("a.db")).expect("open");
+    check::diff_endpoints(
+        &mut Endpoint::Db(&mut sa),
+        &mut Endpoint::Agent(&mut c),
+        &DiffOptions::default(),
+        &|_, _| {},
+    )
+    .expect("diff");
+    let addr = h.addr().to_string();
+    let cases = (
+        prop_oneof![
+            Just("/v1/root"),
+            Just("/v1/children"),
+            Just("/v1/entries"),
+            Just("/v1/rows"),
+            Just("/v1/tree"),
+            Just("/v1/schema"),
+            Just("/v1/invalidate"),
         ],
-        body in proptest::collection::vec(any::<u8>(), 0..300),
-        junk in proptest::collection::vec(any::<u8>(), 0..300),
-    ) {
-        static AGENT: std::sync::OnceLock<(Scratch, ServerHandle, String)> = std::sync::OnceLock::new();
-        let (_, h, _) = AGENT.get_or_init(|| {
-            let s = Scratch::new("garbage");
-            let rows: BTreeMap<u32, u8> = (0..300).map(|k| (k, 1)).collect();
-            let a = sqlite(&s.join("a.db"), &rows);
-            let h = agent(&a);
-            // A tree to aim at (id 1).
-            let mut c = client(&h);
-            let mut sa = SqliteSource::open(&s.join("a.db")).expect("open");
-            check::diff_endpoints(&mut Endpoint::Db(&mut sa), &mut Endpoint::Agent(&mut c),
-                &DiffOptions::default(), &|_, _| {}).expect("diff");
-            (s, h, a)
-        });
-        let addr = h.addr().to_string();
+        proptest::collection::vec(any::<u8>(), 0..300),
+        proptest::collection::vec(any::<u8>(), 0..300),
+    );
+    let mut runner = TestRunner::new(ProptestConfig {
+        cases: 64,
+        source_file: Some(file!()),
+        ..ProptestConfig::default()
+    });
+    let result = runner.run(&cases, |(path, body, junk)| {
         let mut req = format!(
             "POST {path} HTTP/1.1\r\nAuthorization: Bearer {TOKEN}\r\nContent-Length: {}\r\n\r\n",
             body.len()
-        ).into_bytes();
+        )
+        .into_bytes();
         req.extend_from_slice(&body);
         let r = raw(&addr, &req);
         prop_assert!(r.starts_with("HTTP/1.1 "), "{}", r);
         let _ = raw(&addr, &junk);
         let health = raw(&addr, b"GET /healthz HTTP/1.1\r\n\r\n");
         prop_assert!(health.starts_with("HTTP/1.1 200"), "{}", health);
+        Ok(())
+    });
+    if let Err(e) = result {
+        panic!("{e}");
     }
 }
 
@@ -993,8 +989,7 @@ fn a_file_changed_with_its_mtime_restored_is_noticed() {
 #[test]
 fn a_postgres_source_written_during_diffs_answers_from_one_snapshot() {
     use sqlx::{AssertSqlSafe, Connection as _};
-    let Ok(url) = std::env::var("DRIFTSUM_TEST_POSTGRES") else {
-        println!("skipping: DRIFTSUM_TEST_POSTGRES is not set");
+    let Some(url) = util::postgres_url() else {
         return;
     };
     let schema = format!("ds_agentflip_{}", std::process::id());

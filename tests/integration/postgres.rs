@@ -23,19 +23,15 @@ use proptest::test_runner::{Config, TestRunner};
 use rusqlite::{params, Connection};
 use sqlx::{AssertSqlSafe, Connection as _};
 
+use crate::util::{self, Scratch};
+
 // ---------------------------------------------------------------------------
 // Helpers
 // ---------------------------------------------------------------------------
 
 /// The server URL, or `None` (with a note) when the tests should skip.
 fn pg_url() -> Option<String> {
-    match std::env::var("DRIFTSUM_TEST_POSTGRES") {
-        Ok(u) if !u.trim().is_empty() => Some(u),
-        _ => {
-            println!("skipping: DRIFTSUM_TEST_POSTGRES is not set");
-            None
-        }
-    }
+    util::postgres_url()
 }
 
 fn unique(tag: &str) -> String {
@@ -145,30 +141,13 @@ impl Drop for TestSchema {
     }
 }
 
-/// A scratch folder for SQLite replicas, removed when dropped.
-struct Scratch(PathBuf);
-
-impl Scratch {
-    fn new(tag: &str) -> Scratch {
-        let dir = std::env::temp_dir().join(unique(&format!("pgtest_{tag}")));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).expect("scratch dir");
-        Scratch(dir)
-    }
-
-    fn db(&self, name: &str, sql: &str) -> (PathBuf, Connection) {
-        let path = self.0.join(name);
-        let conn = Connection::open(&path).expect("open replica");
-        conn.execute_batch(sql)
-            .unwrap_or_else(|e| panic!("setting up {name}: {e}\n{sql}"));
-        (path, conn)
-    }
-}
-
-impl Drop for Scratch {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
+/// Creates the SQLite replica `name` in `scratch` and runs `sql` in it.
+fn replica_db(scratch: &Scratch, name: &str, sql: &str) -> (PathBuf, Connection) {
+    let path = scratch.join(name);
+    let conn = Connection::open(&path).expect("open replica");
+    conn.execute_batch(sql)
+        .unwrap_or_else(|e| panic!("setting up {name}: {e}\n{sql}"));
+    (path, conn)
 }
 
 fn sqlite_url(path: &Path) -> String {
@@ -411,8 +390,8 @@ fn type_matrix_matches_a_sqlite_replica() {
     let mut schema = TestSchema::new(&url, "types");
     create_types(&mut schema);
     let s = schema.name.clone();
-    let scratch = Scratch::new("types");
-    let (replica, db) = scratch.db("replica.db", REPLICA_DDL);
+    let scratch = Scratch::new("pg-types");
+    let (replica, db) = replica_db(&scratch, "replica.db", REPLICA_DDL);
     fill_replica(&db);
     let target = sqlite_url(&replica);
     let pair = format!("{s}.types=types");
@@ -490,8 +469,9 @@ fn nan_compares_equal_to_nan_stored_as_text() {
         "CREATE TABLE {s}.f (id int PRIMARY KEY, f4 real, f8 float8);
          INSERT INTO {s}.f VALUES (1, 'NaN', 'NaN'), (2, 1, '-0');"
     ));
-    let scratch = Scratch::new("nan");
-    let (replica, db) = scratch.db(
+    let scratch = Scratch::new("pg-nan");
+    let (replica, db) = replica_db(
+        &scratch,
         "r.db",
         "CREATE TABLE f (id INTEGER PRIMARY KEY, f4 REAL, f8 REAL);
          INSERT INTO f VALUES (1, 'NaN', 'nan'), (2, 1.0, 0.0);",
@@ -924,7 +904,7 @@ fn reference(src: &Model, tgt: &Model, text_key: bool) -> BTreeSet<(String, Vec<
 fn random_drift_is_found_exactly() {
     let Some(url) = pg_url() else { return };
     let mut schema = TestSchema::new(&url, "prop");
-    let scratch = Scratch::new("prop");
+    let scratch = Scratch::new("pg-prop");
     let counter = std::cell::Cell::new(0usize);
     let schema_cell = std::cell::RefCell::new(&mut schema);
     let mut runner = TestRunner::new(Config {
@@ -944,7 +924,7 @@ fn random_drift_is_found_exactly() {
             load_pg(&mut schema, &table, text_key, &model);
             let s = schema.name.clone();
             drop(schema);
-            let (path, db) = scratch.db(&format!("{table}.db"), "");
+            let (path, db) = replica_db(&scratch, &format!("{table}.db"), "");
             load_sqlite(&db, &table, text_key, &target);
             drop(db);
             let shape = if small_leaves {
@@ -1123,8 +1103,12 @@ fn a_select_only_role_suffices_and_a_role_without_select_gets_a_clear_error() {
          INSERT INTO {s}.open VALUES (1), (2);
          GRANT SELECT ON {s}.open TO {stranger};"
     ));
-    let scratch = Scratch::new("ro");
-    let (replica, db) = scratch.db("r.db", "CREATE TABLE t (id INTEGER PRIMARY KEY, v TEXT)");
+    let scratch = Scratch::new("pg-ro");
+    let (replica, db) = replica_db(
+        &scratch,
+        "r.db",
+        "CREATE TABLE t (id INTEGER PRIMARY KEY, v TEXT)",
+    );
     for i in 1..=50 {
         db.execute("INSERT INTO t VALUES (?1, ?2)", params![i, format!("v{i}")])
             .expect("insert");
@@ -1195,8 +1179,12 @@ fn keys_out_of_byte_order_still_compare() {
         "CREATE TABLE {s}.k (id numeric(6,1) PRIMARY KEY, v text);
          INSERT INTO {s}.k SELECT g / 2.0, 'v' || g FROM generate_series(1, 40) g;"
     ));
-    let scratch = Scratch::new("numkey");
-    let (replica, db) = scratch.db("r.db", "CREATE TABLE k (id TEXT PRIMARY KEY, v TEXT)");
+    let scratch = Scratch::new("pg-numkey");
+    let (replica, db) = replica_db(
+        &scratch,
+        "r.db",
+        "CREATE TABLE k (id TEXT PRIMARY KEY, v TEXT)",
+    );
     for g in 1..=40 {
         db.execute(
             "INSERT INTO k VALUES (?1, ?2)",
@@ -1433,8 +1421,9 @@ fn missing_tables_and_unsupported_types_are_clear_errors() {
     }
     // An unsupported column is listed (so it can be left out), and reading it
     // is an error naming the table, the column and its type.
-    let scratch = Scratch::new("bad");
-    let (replica, db) = scratch.db(
+    let scratch = Scratch::new("pg-bad");
+    let (replica, db) = replica_db(
+        &scratch,
         "r.db",
         "CREATE TABLE geo (id INTEGER PRIMARY KEY, p TEXT);
          CREATE TABLE span (id INTEGER PRIMARY KEY, d TEXT);",
@@ -1578,8 +1567,9 @@ fn whole_julian_days_in_a_timestamp_column() {
         "CREATE TABLE {s}.j (id int PRIMARY KEY, ts timestamptz);
          INSERT INTO {s}.j VALUES (1, '2000-01-01 12:00:00+00');"
     ));
-    let scratch = Scratch::new("julian");
-    let (replica, db) = scratch.db(
+    let scratch = Scratch::new("pg-julian");
+    let (replica, db) = replica_db(
+        &scratch,
         "r.db",
         "CREATE TABLE j (id INTEGER PRIMARY KEY, ts TIMESTAMP)",
     );
@@ -1645,9 +1635,10 @@ fn arrays_and_domains_over_arrays_are_refused_naming_the_column() {
               '{{{{NULL}}}}', '{{NULL}}', '{{NULL}}', '{{NULL}}', '{{NULL}}', NULL),
           (4, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, -0.01);"
     ));
-    let scratch = Scratch::new("arr");
+    let scratch = Scratch::new("pg-arr");
     // The replica holds PostgreSQL's text forms of the arrays.
-    let (replica, db) = scratch.db(
+    let (replica, db) = replica_db(
+        &scratch,
         "r.db",
         "CREATE TABLE a (id INTEGER PRIMARY KEY, t TEXT, vc TEXT, ch TEXT, n TEXT, i TEXT,
             m TEXT, e TEXT, dt TEXT, dt2 TEXT, dn TEXT, price NUMERIC);
@@ -1745,8 +1736,9 @@ fn inheritance_reads_the_parent_alone_and_partitioning_every_partition() {
          CREATE TABLE {s}.parted_hi PARTITION OF {s}.parted FOR VALUES FROM (100) TO (MAXVALUE);
          INSERT INTO {s}.parted SELECT i, 'p' || i FROM generate_series(-50, 250, 7) AS i;"
     ));
-    let scratch = Scratch::new("inh");
-    let (replica, db) = scratch.db(
+    let scratch = Scratch::new("pg-inh");
+    let (replica, db) = replica_db(
+        &scratch,
         "r.db",
         "CREATE TABLE parent (id INTEGER PRIMARY KEY, v TEXT);
          INSERT INTO parent VALUES (1, 'one'), (2, 'two');
@@ -1872,7 +1864,7 @@ fn char_n_padding_is_insignificant_on_both_sides() {
             lit(&k.chars().take(3).collect::<String>())
         ));
     }
-    let scratch = Scratch::new("chr");
+    let scratch = Scratch::new("pg-chr");
     let pad = |x: &str, width: usize, mode: usize, row: usize| -> String {
         let n = x.chars().count();
         match mode {
@@ -1884,7 +1876,8 @@ fn char_n_padding_is_insignificant_on_both_sides() {
     };
     let pair = format!("{s}.c=c");
     for mode in 0..3 {
-        let (replica, db) = scratch.db(
+        let (replica, db) = replica_db(
+            &scratch,
             &format!("r{mode}.db"),
             "CREATE TABLE c (k TEXT PRIMARY KEY, v TEXT, t TEXT, d TEXT)",
         );
@@ -1951,7 +1944,8 @@ fn char_n_padding_is_insignificant_on_both_sides() {
         );
     }
     // Two replica keys that are one char(4) value are not a key.
-    let (dup, db) = scratch.db(
+    let (dup, db) = replica_db(
+        &scratch,
         "dup.db",
         "CREATE TABLE c (k TEXT PRIMARY KEY, v TEXT, t TEXT, d TEXT);
          INSERT INTO c VALUES ('ab', NULL, NULL, NULL), ('ab  ', NULL, NULL, NULL);",
@@ -1977,8 +1971,9 @@ fn a_locked_table_is_an_error_naming_the_lock_while_others_compare() {
          INSERT INTO {s}.held VALUES (1, 'a');
          INSERT INTO {s}.free VALUES (1, 'a'), (2, 'b');"
     ));
-    let scratch = Scratch::new("lock");
-    let (replica, db) = scratch.db(
+    let scratch = Scratch::new("pg-lock");
+    let (replica, db) = replica_db(
+        &scratch,
         "r.db",
         "CREATE TABLE held (id INTEGER PRIMARY KEY, v TEXT);
          CREATE TABLE free (id INTEGER PRIMARY KEY, v TEXT);
@@ -2055,11 +2050,11 @@ fn a_locked_table_is_an_error_naming_the_lock_while_others_compare() {
 /// the same diff runs. No server needed.
 #[test]
 fn a_locked_sqlite_file_is_an_error_within_the_lock_timeout() {
-    let scratch = Scratch::new("sqlock");
+    let scratch = Scratch::new("pg-sqlock");
     let ddl = "CREATE TABLE t (id INTEGER PRIMARY KEY, v TEXT);
                INSERT INTO t VALUES (1, 'a'), (2, 'b');";
-    let (src, _s) = scratch.db("s.db", ddl);
-    let (tgt, holder) = scratch.db("t.db", ddl);
+    let (src, _s) = replica_db(&scratch, "s.db", ddl);
+    let (tgt, holder) = replica_db(&scratch, "t.db", ddl);
     let mode: String = holder
         .query_row("PRAGMA journal_mode", [], |r| r.get(0))
         .expect("journal mode");
@@ -2234,8 +2229,9 @@ fn edge_values_compare_exactly() {
             vals.join(", ")
         ));
     }
-    let scratch = Scratch::new("edges");
-    let (replica, db) = scratch.db(
+    let scratch = Scratch::new("pg-edges");
+    let (replica, db) = replica_db(
+        &scratch,
         "r.db",
         "CREATE TABLE e (id INTEGER PRIMARY KEY, j TEXT, n6 TEXT, nu TEXT, ninf REAL,
              ts TEXT, tstz TEXT, d TEXT)",
@@ -2361,8 +2357,12 @@ fn float_digits_decide_in_decimal_digits() {
          INSERT INTO {s}.f VALUES {};",
         values.join(", ")
     ));
-    let scratch = Scratch::new("fdigits");
-    let (replica, db) = scratch.db("r.db", "CREATE TABLE f (id INTEGER PRIMARY KEY, f8 REAL)");
+    let scratch = Scratch::new("pg-fdigits");
+    let (replica, db) = replica_db(
+        &scratch,
+        "r.db",
+        "CREATE TABLE f (id INTEGER PRIMARY KEY, f8 REAL)",
+    );
     for (i, f) in near.iter().enumerate() {
         db.execute("INSERT INTO f VALUES (?1, ?2)", params![i as i64, f])
             .expect("insert");

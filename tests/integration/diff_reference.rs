@@ -38,8 +38,7 @@
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
-use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::path::Path;
 
 use driftsum::check::{self, DiffOptions, DiffSink, Endpoint, RunOutcome, TableOutcome};
 use driftsum::config::{ColumnConfig, Config, TableConfig};
@@ -53,34 +52,9 @@ use proptest::test_runner::TestCaseError;
 use rusqlite::types::Value as Sql;
 use rusqlite::Connection;
 
+use crate::util::Scratch;
+
 // ------------------------------------------------------------------ plumbing
-
-static DIR_COUNTER: AtomicUsize = AtomicUsize::new(0);
-
-/// A fresh directory under the system temp dir, removed on drop.
-struct TempDir(PathBuf);
-
-impl TempDir {
-    fn new() -> TempDir {
-        let n = DIR_COUNTER.fetch_add(1, Ordering::Relaxed);
-        let p = std::env::temp_dir().join(format!(
-            "driftsum-diff-reference-{}-{n}",
-            std::process::id()
-        ));
-        let _ = std::fs::remove_dir_all(&p);
-        std::fs::create_dir_all(&p).expect("create temp dir");
-        TempDir(p)
-    }
-    fn file(&self, name: &str) -> PathBuf {
-        self.0.join(name)
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
 
 fn q(name: &str) -> String {
     format!("\"{}\"", name.replace('"', "\"\""))
@@ -1109,8 +1083,8 @@ fn big_rows(kind: KeyKind) -> impl Strategy<Value = BTreeMap<Key, Vec<Sql>>> {
 fn run_raw_case(case: RawCase) -> Result<(), TestCaseError> {
     let table = raw_table(case.kind, case.without_rowid);
     let (src_model, rep_model, log) = derive_sides(case.rows, case.scenario, &case.muts);
-    let dir = TempDir::new();
-    let (sp, rp) = (dir.file("source.db"), dir.file("replica.db"));
+    let dir = Scratch::new("diff-reference");
+    let (sp, rp) = (dir.join("source.db"), dir.join("replica.db"));
     let full =
         |(k, v): (&Key, &Vec<Sql>)| k.iter().map(K::to_sql).chain(v.iter().cloned()).collect();
     table.write(&sp, &case.perms.0, src_model.iter().map(full));
@@ -1567,8 +1541,8 @@ fn mixed_tables(kind: MixedKey, rep_typed: &[bool]) -> (Table, Table) {
 fn run_mixed_case(case: MixedCase) -> Result<(), TestCaseError> {
     let (src_table, rep_table) = mixed_tables(case.kind, &case.rep_typed);
     let (src_model, rep_model, log) = derive_sides(case.rows, case.scenario, &case.muts);
-    let dir = TempDir::new();
-    let (sp, rp) = (dir.file("source.db"), dir.file("replica.db"));
+    let dir = Scratch::new("diff-reference");
+    let (sp, rp) = (dir.join("source.db"), dir.join("replica.db"));
     let kind = case.kind;
     src_table.write(
         &sp,
@@ -1719,8 +1693,8 @@ proptest! {
         let mut rep_table = table.clone();
         rep_table.cols.last_mut().expect("columns").1 = String::new();
         let (src_model, rep_model, log) = derive_sides(rows, scenario, &muts);
-        let dir = TempDir::new();
-        let (sp, rp) = (dir.file("source.db"), dir.file("replica.db"));
+        let dir = Scratch::new("diff-reference");
+        let (sp, rp) = (dir.join("source.db"), dir.join("replica.db"));
         let perm = identity(table.cols.len());
         let sql = |v: Option<f64>| v.map_or(Sql::Null, Sql::Real);
         table.write(&sp, &perm, src_model.iter().map(|(k, r)| {
@@ -1751,8 +1725,8 @@ proptest! {
 
 /// Writes two files from SQL scripts and diffs them with both shapes.
 fn scripted(source_sql: &str, replica_sql: &str) -> Vec<RunOutcome> {
-    let dir = TempDir::new();
-    let (sp, rp) = (dir.file("source.db"), dir.file("replica.db"));
+    let dir = Scratch::new("diff-reference");
+    let (sp, rp) = (dir.join("source.db"), dir.join("replica.db"));
     Connection::open(&sp)
         .expect("source")
         .execute_batch(source_sql)
@@ -2036,8 +2010,8 @@ fn run_dense_case(case: DenseCase) -> Result<(), TestCaseError> {
             )
             .collect(),
     };
-    let dir = TempDir::new();
-    let (sp, rp) = (dir.file("source.db"), dir.file("replica.db"));
+    let dir = Scratch::new("diff-reference");
+    let (sp, rp) = (dir.join("source.db"), dir.join("replica.db"));
     let full =
         |(k, v): (&Key, &Vec<Sql>)| k.iter().map(K::to_sql).chain(v.iter().cloned()).collect();
     let perm = identity(table.cols.len());
@@ -2133,8 +2107,8 @@ fn run_rename_case(case: RenameCase) -> Result<(), TestCaseError> {
         },
     );
     let (src_model, rep_model, log) = derive_sides(raw.rows, raw.scenario, &raw.muts);
-    let dir = TempDir::new();
-    let (sp, rp) = (dir.file("source.db"), dir.file("replica.db"));
+    let dir = Scratch::new("diff-reference");
+    let (sp, rp) = (dir.join("source.db"), dir.join("replica.db"));
     let full =
         |(k, v): (&Key, &Vec<Sql>)| k.iter().map(K::to_sql).chain(v.iter().cloned()).collect();
     table.write(&sp, &raw.perms.0, src_model.iter().map(full));
@@ -2225,8 +2199,8 @@ fn run_unordered_case(case: UnorderedCase) -> Result<(), TestCaseError> {
     // its range reads with integer bounds cannot reach text keys: a known
     // limit of SQLite storage detection, not what this property is about.
     prop_assume!(sorted != text_keys);
-    let dir = TempDir::new();
-    let (sp, rp) = (dir.file("source.db"), dir.file("replica.db"));
+    let dir = Scratch::new("diff-reference");
+    let (sp, rp) = (dir.join("source.db"), dir.join("replica.db"));
     let perm = identity(table.cols.len());
     let full =
         |(k, v): (&Key, &Vec<Sql>)| k.iter().map(K::to_sql).chain(v.iter().cloned()).collect();
@@ -2289,10 +2263,10 @@ proptest! {
 /// and no row.
 #[test]
 fn renamed_column_pair_exchanges_no_rows() {
-    let dir = TempDir::new();
+    let dir = Scratch::new("diff-reference");
     let fill = "WITH RECURSIVE s(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM s WHERE i < 3000)";
     let make = |name: &str, col: &str| {
-        let p = dir.file(name);
+        let p = dir.join(name);
         Connection::open(&p)
             .expect("open")
             .execute_batch(&format!(
@@ -2341,8 +2315,8 @@ fn renamed_column_pair_exchanges_no_rows() {
 /// compared a piece at a time and still reported exactly.
 #[test]
 fn a_drifted_range_longer_than_a_chunk() {
-    let dir = TempDir::new();
-    let (sp, rp) = (dir.file("s.db"), dir.file("r.db"));
+    let dir = Scratch::new("diff-reference");
+    let (sp, rp) = (dir.join("s.db"), dir.join("r.db"));
     let n = 150_000i64;
     let fill =
         format!("WITH RECURSIVE s(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM s WHERE i < {n})");

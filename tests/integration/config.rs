@@ -1,15 +1,10 @@
 //! `--config`: replica table and column names, excluded columns and storage
 //! conventions from a TOML file, through the real binary.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 
-fn scratch(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("driftsum-config-{}-{name}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).expect("scratch dir");
-    dir
-}
+use crate::util::Scratch;
 
 fn db(path: &Path, sql: &str) {
     rusqlite::Connection::open(path)
@@ -39,7 +34,8 @@ fn diff(src: &Path, rep: &Path, config: &Path) -> (i32, String, String) {
 /// the source lacks: with the config saying so, it is in sync.
 #[test]
 fn mapped_names_and_storage_compare_equal() {
-    let dir = scratch("mapped");
+    let scratch = Scratch::new("config-mapped");
+    let dir = scratch.path();
     let (src, rep) = (dir.join("src.db"), dir.join("rep.db"));
     db(
         &src,
@@ -92,12 +88,12 @@ fn mapped_names_and_storage_compare_equal() {
     assert!(diffs
         .iter()
         .all(|d| d["columns"] == serde_json::json!(["placed_at"])));
-    let _ = std::fs::remove_dir_all(&dir);
 }
 
 #[test]
 fn bad_config_files_are_errors() {
-    let dir = scratch("bad");
+    let scratch = Scratch::new("config-bad");
+    let dir = scratch.path();
     let (src, rep) = (dir.join("src.db"), dir.join("rep.db"));
     for p in [&src, &rep] {
         db(p, "CREATE TABLE t (id INTEGER PRIMARY KEY);");
@@ -117,5 +113,4 @@ fn bad_config_files_are_errors() {
     let (code, _, err) = diff(&src, &rep, &dir.join("missing.toml"));
     assert_eq!(code, 2);
     assert!(err.contains("missing.toml"), "{err}");
-    let _ = std::fs::remove_dir_all(&dir);
 }

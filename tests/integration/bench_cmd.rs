@@ -5,33 +5,12 @@
 //! with a printed reason otherwise. Timing is never asserted here: numbers
 //! belong to benchmarks.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Output};
 
 use serde_json::Value;
 
-/// A scratch folder, unique per test, removed when dropped.
-struct Scratch(PathBuf);
-
-impl Scratch {
-    fn new(test: &str) -> Scratch {
-        let dir =
-            std::env::temp_dir().join(format!("driftsum-bench-test-{}-{test}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).expect("create scratch dir");
-        Scratch(dir)
-    }
-
-    fn path(&self) -> &Path {
-        &self.0
-    }
-}
-
-impl Drop for Scratch {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
+use crate::util::{self, Scratch};
 
 fn bench(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_driftsum"))
@@ -268,8 +247,7 @@ fn drift_as_a_share_of_the_rows() {
 }
 
 fn server_bench(var: &str, engine: &str) {
-    let Ok(url) = std::env::var(var) else {
-        eprintln!("skipped: {var} is not set");
+    let Some(url) = util::server_url(var) else {
         return;
     };
     let dir = Scratch::new(engine);

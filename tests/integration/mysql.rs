@@ -24,18 +24,15 @@ use proptest::test_runner::{Config, TestCaseError, TestRunner};
 use rusqlite::types::Value as Sq;
 use sqlx::{AssertSqlSafe, Connection};
 
+use crate::util::{self, Scratch};
+
 // ---------------------------------------------------------------------------
 // Helpers
 // ---------------------------------------------------------------------------
 
+/// The server URL, or `None` (with a note) when the tests should skip.
 fn server_url() -> Option<String> {
-    match std::env::var("DRIFTSUM_TEST_MYSQL") {
-        Ok(u) if !u.trim().is_empty() => Some(u.trim().to_string()),
-        _ => {
-            println!("skipping: DRIFTSUM_TEST_MYSQL is not set");
-            None
-        }
-    }
+    util::mysql_url()
 }
 
 fn unique(prefix: &str) -> String {
@@ -187,21 +184,28 @@ impl Drop for TestDb {
     }
 }
 
-/// A SQLite file under the temporary directory, removed when dropped.
-struct Replica(PathBuf);
+/// A SQLite file in a scratch folder of its own, removed (with any `-wal`
+/// or `-shm` file beside it) when dropped.
+struct Replica {
+    path: PathBuf,
+    _dir: Scratch,
+}
 
 impl Replica {
     fn new(sql: &str) -> Replica {
-        let path = std::env::temp_dir().join(format!("{}.sqlite", unique("driftsum-mysql-test")));
-        let _ = std::fs::remove_file(&path);
+        let scratch = Scratch::new("mysql-replica");
+        let path = scratch.join("replica.sqlite");
         let conn = rusqlite::Connection::open(&path).expect("create replica");
         conn.execute_batch(sql)
             .unwrap_or_else(|e| panic!("replica setup: {e}\n{sql}"));
-        Replica(path)
+        Replica {
+            path,
+            _dir: scratch,
+        }
     }
 
     fn conn(&self) -> rusqlite::Connection {
-        rusqlite::Connection::open(&self.0).expect("open replica")
+        rusqlite::Connection::open(&self.path).expect("open replica")
     }
 
     fn exec(&self, sql: &str) {
@@ -211,17 +215,11 @@ impl Replica {
     }
 
     fn url(&self) -> String {
-        format!("sqlite:{}", self.0.display())
+        format!("sqlite:{}", self.path.display())
     }
 
     fn path(&self) -> &Path {
-        &self.0
-    }
-}
-
-impl Drop for Replica {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_file(&self.0);
+        &self.path
     }
 }
 
@@ -615,8 +613,11 @@ fn type_matrix_finds_one_changed_value() {
     ];
     let (db, replica) = matrix(&base);
     for (sql, key, column) in cases {
-        let copy =
-            Replica(std::env::temp_dir().join(format!("{}.sqlite", unique("driftsum-mysql-copy"))));
+        let scratch = Scratch::new("mysql-copy");
+        let copy = Replica {
+            path: scratch.join("copy.sqlite"),
+            _dir: scratch,
+        };
         std::fs::copy(replica.path(), copy.path()).expect("copy replica");
         copy.exec(sql);
         let t = diff(&db.url(), &copy.url(), "t");

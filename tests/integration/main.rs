@@ -1,0 +1,35 @@
+//! driftsum's integration tests: one test program (so the library, sqlx and
+//! rusqlite are linked once), one module per topic. Every test uses real
+//! components: SQLite files written with rusqlite, the compiled `driftsum`
+//! binary, and real PostgreSQL and MySQL servers when `DRIFTSUM_TEST_POSTGRES`
+//! / `DRIFTSUM_TEST_MYSQL` are set (a server test without its variable says
+//! so on stderr and passes).
+//!
+//! * [`cli`]: whole-command tests of `driftsum diff` and `demo`, one file
+//!   per section of what a user sees.
+//! * [`config`]: `--config` files.
+//! * [`tree_file`]: `driftsum build` and tree files.
+//! * [`agent`]: `driftsum serve` and diffs through agents.
+//! * [`bench_cmd`]: `driftsum bench` at tiny sizes.
+//! * [`diff_reference`]: property tests against a naive reference diff.
+//! * [`postgres`], [`mysql`]: the server connectors.
+//! * [`docs`]: the README's and docs/'s links lead to files.
+//! * [`imports`]: no import cycle between the source files or modules.
+//! * [`util`]: the scratch folder, server URLs and skip notes they share.
+//!
+//! Proptest keeps its regression seeds for `tests/integration/<mod>.rs` in
+//! `tests/proptest-regressions/<mod>.txt` (it files them beside the folder
+//! that holds `main.rs`).
+
+mod util;
+
+mod agent;
+mod bench_cmd;
+mod cli;
+mod config;
+mod diff_reference;
+mod docs;
+mod imports;
+mod mysql;
+mod postgres;
+mod tree_file;
