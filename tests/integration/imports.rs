@@ -471,10 +471,12 @@ fn problems(name: &str, root: &Path) -> Vec<String> {
         let within: BTreeSet<ModPath> = comp.iter().cloned().collect();
         let path = cycle_through(&comp[0], &edges, &within);
         let shown: Vec<String> = path.iter().map(show).collect();
+        let knot: Vec<String> = comp.iter().map(show).collect();
         out.push(format!(
-            "{name}: files import each other: {} (a cycle of {} files)",
+            "{name}: files import each other: {} (one knot of {} files: {})",
             shown.join(" → "),
-            comp.len()
+            comp.len(),
+            knot.join(", ")
         ));
     }
     // Top-level modules: `check` and `agent`, `diff` and `tree`, …
