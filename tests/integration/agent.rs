@@ -11,7 +11,7 @@ use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -838,9 +838,12 @@ proptest! {
 
 /// Flips table `t` of the replica between two states, each 200 rows away
 /// from the source (names of ids 1000-1199, or of 2000-2199, changed), until
-/// told to stop; `flip` runs one state's statement.
+/// told to stop; `flip` runs one state's statement, and `flipped` counts
+/// the flips so far (so diffs go on until they overlapped enough writes,
+/// however slow a loaded machine makes the writer).
 fn flipper(
     stop: Arc<std::sync::atomic::AtomicBool>,
+    flipped: Arc<AtomicUsize>,
     mut flip: impl FnMut(bool) + Send + 'static,
 ) -> std::thread::JoinHandle<usize> {
     std::thread::spawn(move || {
@@ -850,6 +853,7 @@ fn flipper(
             state = !state;
             flip(state);
             flips += 1;
+            flipped.store(flips, Ordering::SeqCst);
             std::thread::sleep(Duration::from_millis((flips as u64 * 37) % 60));
         }
         flips
@@ -907,13 +911,16 @@ fn a_sqlite_replica_written_during_diffs_never_gives_a_mixed_answer() {
         writer.execute(FLIP_SQL, [1]).expect("first state");
         let hb = agent(&b);
         let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
-        let flips = flipper(stop.clone(), move |state| {
+        let flipped = Arc::new(AtomicUsize::new(0));
+        let flips = flipper(stop.clone(), flipped.clone(), move |state| {
             writer
                 .execute(FLIP_SQL, [if state { 2 } else { 1 }])
                 .expect("flip");
         });
         let (mut answered, mut refused) = (0, 0);
-        for _ in 0..20 {
+        let mut diffs = 0;
+        while diffs < 20 || (flipped.load(Ordering::SeqCst) <= 5 && diffs < 1000) {
+            diffs += 1;
             let mut sa = SqliteSource::open(Path::new(a.trim_start_matches("sqlite:"))).expect("a");
             let mut cb = client(&hb);
             let run = check::diff_endpoints(
@@ -1045,11 +1052,14 @@ fn a_postgres_source_written_during_diffs_answers_from_one_snapshot() {
         .block_on(sqlx::PgConnection::connect(&url))
         .expect("connect");
     let flip_sql = FLIP_SQL.replace("UPDATE t", &format!("UPDATE {schema}.t"));
-    let flips = flipper(stop.clone(), move |state| {
+    let flipped = Arc::new(AtomicUsize::new(0));
+    let flips = flipper(stop.clone(), flipped.clone(), move |state| {
         let sql = flip_sql.replace("?1", if state { "2" } else { "1" });
         exec(&wrt, &mut writer, sql).expect("flip");
     });
-    for _ in 0..20 {
+    let mut diffs = 0;
+    while diffs < 20 || (flipped.load(Ordering::SeqCst) <= 5 && diffs < 1000) {
+        diffs += 1;
         let mut ca = client(&ha);
         // A new tree (and snapshot) for every diff.
         ca.invalidate(None).expect("invalidate");

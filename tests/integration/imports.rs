@@ -324,8 +324,8 @@ impl Crate {
     fn target(&self, abs: &[String], hops: usize) -> Option<&ModPath> {
         let n = (0..=abs.len())
             .rev()
-            .find(|&n| self.files.contains_key(&abs[..n].to_vec()))?;
-        let (module, file) = self.files.get_key_value(&abs[..n].to_vec())?;
+            .find(|&n| self.files.contains_key(&abs[..n]))?;
+        let (module, file) = self.files.get_key_value(&abs[..n])?;
         if let (Some(name), true) = (abs.get(n), hops < 8) {
             for (public, paths) in uses(&file.code) {
                 if !public {
