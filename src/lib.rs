@@ -8,6 +8,7 @@
 
 pub mod agent;
 pub mod bench;
+pub mod build;
 pub mod check;
 pub mod config;
 pub mod demo;

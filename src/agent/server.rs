@@ -38,8 +38,7 @@ use super::protocol::{
 };
 use super::verify::{spans, spans_holding, LeafCheck, RangeRead};
 use super::AgentError;
-use crate::check::endpoint::RowHasher;
-use crate::check::tree::build_tree;
+use crate::build::{build_tree, row_hasher};
 use crate::source::{self, DbUrl, KeyBounds, ScanSpec, Source, SourceError};
 
 /// The default listening address: loopback only.
@@ -599,7 +598,7 @@ impl State {
         spans: &[(Option<Key>, Key)],
         keep: &(dyn Fn(usize, &Key) -> bool + Sync),
     ) -> Result<Vec<Vec<SpanRow>>, Answer> {
-        let mut hasher = RowHasher::new(&s.spec, &s.canon);
+        let mut hasher = row_hasher(&s.spec, &s.canon);
         let mut found: Vec<Vec<SpanRow>> = vec![Vec::new(); spans.len()];
         Self::scan_rows(src, s, None, &mut |k, row| {
             let mut hash = None;
@@ -653,7 +652,7 @@ impl State {
                 Err(a) => return a,
             }
         }
-        let mut hasher = RowHasher::new(&s.spec, &s.canon);
+        let mut hasher = row_hasher(&s.spec, &s.canon);
         // Fill the page range by range; once it is full, only look for one
         // more entry, to say whether more follow.
         let mut room = req.limit.min(wire::ENTRIES_PAGE) as usize;
@@ -736,7 +735,7 @@ impl State {
                 Err(a) => return a,
             }
         }
-        let mut hasher = RowHasher::new(&s.spec, &s.canon);
+        let mut hasher = row_hasher(&s.spec, &s.canon);
         // Every leaf the asked keys fall in is read whole and checked.
         for (i, (start, end)) in spans.iter().enumerate() {
             let mut check = LeafCheck::new(leaves, bounds[i].0);

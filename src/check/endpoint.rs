@@ -5,17 +5,15 @@
 //! cannot (a tree file has no rows, and without `--with-entries` no entries
 //! either).
 
-use driftsum_core::canon::{self, CanonOptions};
+use driftsum_core::canon::CanonOptions;
 use driftsum_core::diff::TreeSide;
-use driftsum_core::hash::row_hash;
 use driftsum_core::tree::file::{ColumnMeta, FileError, TreeMeta};
 use driftsum_core::tree::wire::KeyRange;
 use driftsum_core::tree::{wire, Entry, HashPrefix, NoSuchNode, NodeSummary, TreeFile};
-use driftsum_core::{key, Hash, Key, Shape, Side, Tree, Value, ENCODING_VERSION};
+use driftsum_core::{key, Key, Shape, Side, Tree};
 
-use super::tree::{scan_tree, Threads, TreeScan};
-use super::Progress;
 use crate::agent::{AgentClient, AgentError};
+use crate::build::{expected_meta, row_hasher, scan_tree, Progress, Threads, TreeScan};
 use crate::reconcile::{fetch_ranges, KeyedRow};
 use crate::source::url::SideUrl;
 use crate::source::{Column, ScanSpec, Source, SourceError, TableSchema};
@@ -98,68 +96,6 @@ impl TreeSide for Walker<'_> {
             Walker::File(f) => Ok((&**f).children(nodes)?),
             Walker::Remote(c, id) => Ok(c.children(*id, nodes)?),
         }
-    }
-}
-
-/// Hashes scanned rows exactly as the tree builder does.
-pub struct RowHasher {
-    nkey: usize,
-    order: Vec<usize>,
-    opts: CanonOptions,
-    kbuf: Vec<u8>,
-    rbuf: Vec<u8>,
-}
-
-impl RowHasher {
-    pub fn new(spec: &ScanSpec, opts: &CanonOptions) -> RowHasher {
-        let nkey = spec.key.len();
-        RowHasher {
-            nkey,
-            // The plan lists values by the source's column names on both
-            // sides (a renamed replica column keeps its source's place).
-            order: (nkey..spec.width()).collect(),
-            opts: *opts,
-            kbuf: Vec::with_capacity(64),
-            rbuf: Vec::with_capacity(256),
-        }
-    }
-
-    /// The row's key bytes and canonical row bytes.
-    pub fn encode(&mut self, row: &[Value]) -> (&[u8], &[u8]) {
-        key::encode_into(&mut self.kbuf, &row[..self.nkey]);
-        canon::encode_row(&mut self.rbuf, row, &self.order, &self.opts);
-        (&self.kbuf, &self.rbuf)
-    }
-
-    /// The row's key bytes and row hash.
-    pub fn hash(&mut self, row: &[Value]) -> (&[u8], Hash) {
-        let (k, r) = self.encode(row);
-        (k, row_hash(r))
-    }
-}
-
-/// What a tree built from `spec` with these options must say about itself.
-pub fn expected_meta(spec: &ScanSpec, opts: &CanonOptions, shape: Shape) -> TreeMeta {
-    let cols = |c: &[crate::source::ColumnSpec]| -> Vec<ColumnMeta> {
-        c.iter()
-            .map(|c| ColumnMeta {
-                name: c.name.clone(),
-                ty: c.rule.ty,
-            })
-            .collect()
-    };
-    let mut columns = cols(&spec.values);
-    // Rows hash their columns in name order, so the scan order is irrelevant.
-    columns.sort_by(|a, b| a.name.cmp(&b.name));
-    TreeMeta {
-        encoding_version: ENCODING_VERSION,
-        canon: *opts,
-        shape,
-        table: spec.table.clone(),
-        key_columns: cols(&spec.key),
-        columns,
-        filter: spec.filter.clone(),
-        built_from: String::new(),
     }
 }
 
@@ -324,7 +260,7 @@ impl Endpoint<'_> {
                     ordered, cached, ..
                 },
             ) => {
-                let mut hasher = RowHasher::new(spec, opts);
+                let mut hasher = row_hasher(spec, opts);
                 let mut out = Vec::with_capacity(ranges.len());
                 cached.clear();
                 let (per_range, read) = fetch_ranges(*s, spec, ranges, *ordered)?;

@@ -14,13 +14,12 @@ use driftsum_core::tree::wire::KeyRange;
 use driftsum_core::tree::{Entry, HashPrefix, TreeFile};
 use driftsum_core::Key;
 
-use super::endpoint::RowHasher;
 use super::outcome::TableOutcome;
 use super::ranges::{
     self, chunks, entries_cost, range_outcome, rows_cost, ChunkSide, Job, CHUNK_ROWS,
 };
-use super::scan::stop;
 use super::sink::Found;
+use crate::build::{row_hasher, stop};
 use crate::error::{CheckError, SourceError};
 use crate::reconcile::{compare_rows, KeyedRow};
 use crate::source::{ScanSpec, Source};
@@ -44,7 +43,7 @@ pub(super) fn stream_side(
     ranges: &[KeyRange],
     tx: SyncSender<Batch>,
 ) -> u64 {
-    let mut hasher = RowHasher::new(spec, opts);
+    let mut hasher = row_hasher(spec, opts);
     let (mut read, mut at) = (0u64, 0usize);
     let mut prev: Vec<u8> = Vec::new();
     let mut batch: Vec<Item> = Vec::with_capacity(BATCH_ROWS);

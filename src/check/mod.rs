@@ -6,11 +6,10 @@ mod merge;
 pub mod outcome;
 pub mod plan;
 mod ranges;
-mod scan;
 pub mod sink;
 pub mod tree;
 
-use driftsum_core::{CanonOptions, Shape, Side};
+use driftsum_core::{CanonOptions, Shape};
 
 pub use endpoint::Endpoint;
 pub use outcome::{
@@ -24,8 +23,7 @@ use crate::config::Config;
 use crate::error::CheckError;
 use crate::source::Source;
 
-/// Progress callback: rows scanned so far on a side.
-pub type Progress<'a> = &'a (dyn Fn(Side, u64) + Sync);
+pub use crate::build::Progress;
 
 /// Everything a diff run needs besides its two sources.
 #[derive(Clone, Debug, Default)]

@@ -1,0 +1,495 @@
+//! The build layer: a database becomes a tree. [`scan_tree`] reads a
+//! table's rows in key order and feeds the tree builder, on one thread, on
+//! two, or over key ranges scanned at once (`first_pass`); [`scan_range`]
+//! reads one key range, for the range workers, the reconciliation and the
+//! agent alike. Comparing trees lives in `check`, serving them in `agent`.
+
+mod first_pass;
+mod range;
+
+use driftsum_core::canon::CanonOptions;
+use driftsum_core::row::RowHasher;
+use driftsum_core::tree::file::{ColumnMeta, EntryLog, TreeMeta};
+use driftsum_core::tree::OrderError;
+use driftsum_core::{Hash, Key, Shape, Side, Tree, ENCODING_VERSION};
+
+pub use range::{decode_key, scan_range, stop};
+
+use crate::source::{ColumnSpec, ScanSpec, Source, SourceError};
+
+/// Progress callback: rows scanned so far on a side.
+pub type Progress<'a> = &'a (dyn Fn(Side, u64) + Sync);
+
+/// A hasher of `spec`'s scanned rows, as the tree builder hashes them.
+pub fn row_hasher(spec: &ScanSpec, opts: &CanonOptions) -> RowHasher {
+    RowHasher::new(spec.key.len(), spec.width(), opts)
+}
+
+/// What a tree built from `spec` with these options must say about itself.
+pub fn expected_meta(spec: &ScanSpec, opts: &CanonOptions, shape: Shape) -> TreeMeta {
+    let cols = |c: &[ColumnSpec]| -> Vec<ColumnMeta> {
+        c.iter()
+            .map(|c| ColumnMeta {
+                name: c.name.clone(),
+                ty: c.rule.ty,
+            })
+            .collect()
+    };
+    let mut columns = cols(&spec.values);
+    // Rows hash their columns in name order, so the scan order is irrelevant.
+    columns.sort_by(|a, b| a.name.cmp(&b.name));
+    TreeMeta {
+        encoding_version: ENCODING_VERSION,
+        canon: *opts,
+        shape,
+        table: spec.table.clone(),
+        key_columns: cols(&spec.key),
+        columns,
+        filter: spec.filter.clone(),
+        built_from: String::new(),
+    }
+}
+
+/// One side's tree, and how it was read.
+pub struct BuiltTree {
+    pub tree: Tree,
+    pub rows_read: u64,
+    /// Whether the scan delivered keys in key-byte order (so range reads can
+    /// use the database's own ordering).
+    pub ordered: bool,
+}
+
+/// How a scan spreads its work over threads.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Threads {
+    /// Read, canonicalize and hash on one thread: right when another scan
+    /// already keeps the other core busy (a diff of two local databases).
+    One,
+    /// Read and canonicalize on one thread, hash and build on a second, fed
+    /// batches of canonical row bytes.
+    ReadAndHash,
+    /// Key ranges scanned at once over this many connections to one
+    /// snapshot, when the source can open them and cut its key (see
+    /// [`Source::fork`]); otherwise as [`Threads::ReadAndHash`].
+    KeyRanges(usize),
+    /// Key ranges over one connection per core (three or four) where
+    /// connections are cheap ([`Source::cheap_forks`]: SQLite) and there are
+    /// more than two cores, otherwise [`Threads::ReadAndHash`]. On two cores
+    /// reading and hashing already fill both, and SQLite's key ranges
+    /// measured 15% slower than that; a server's extra connections are
+    /// extra server processes, and with the server on the same cores (as on
+    /// the development machine) two measured slower than one.
+    Auto,
+}
+
+impl Threads {
+    /// Connections for key ranges: one per core, two to four.
+    pub fn per_core() -> usize {
+        Threads::cores().clamp(2, 4)
+    }
+
+    fn cores() -> usize {
+        std::thread::available_parallelism().map_or(2, |n| n.get())
+    }
+}
+
+/// One tree to build: what to read and how to hash it.
+#[derive(Clone, Copy, Debug)]
+pub struct TreeScan<'a> {
+    pub spec: &'a ScanSpec,
+    pub opts: &'a CanonOptions,
+    pub shape: Shape,
+    pub side: Side,
+    pub threads: Threads,
+}
+
+/// Scans one side and builds its tree with the whole machine
+/// ([`Threads::Auto`]; see [`scan_tree`]).
+pub fn build_tree(
+    source: &mut dyn Source,
+    spec: &ScanSpec,
+    opts: &CanonOptions,
+    shape: Shape,
+    side: Side,
+    progress: Progress<'_>,
+) -> Result<BuiltTree, SourceError> {
+    let job = TreeScan {
+        spec,
+        opts,
+        shape,
+        side,
+        threads: Threads::Auto,
+    };
+    scan_tree(source, &job, progress, None)
+}
+
+/// Scans one side and builds its tree, also collecting every row's leaf
+/// entry into `log` when given (for a tree file with entries). If the source
+/// does not deliver keys in byte order, the scan is repeated collecting
+/// `(key, hash)` pairs, which are sorted: slower and proportional to the
+/// rows in memory, but right.
+pub fn scan_tree(
+    source: &mut dyn Source,
+    job: &TreeScan<'_>,
+    progress: Progress<'_>,
+    mut log: Option<&mut EntryLog>,
+) -> Result<BuiltTree, SourceError> {
+    let spec = job.spec;
+    let mut builder = driftsum_core::Builder::new(job.shape);
+    let (rows, disorder) = match job.threads {
+        Threads::One => first_pass::inline(source, job, progress, &mut builder, &mut log)?,
+        Threads::ReadAndHash => {
+            first_pass::pipelined(source, job, progress, &mut builder, &mut log)?
+        }
+        Threads::Auto if !source.cheap_forks() || Threads::cores() <= 2 => {
+            first_pass::pipelined(source, job, progress, &mut builder, &mut log)?
+        }
+        Threads::KeyRanges(_) | Threads::Auto => {
+            let n = match job.threads {
+                Threads::KeyRanges(n) => n,
+                _ => Threads::per_core(),
+            };
+            let cuts = source.key_cuts(spec, first_pass::RANGE_ROWS)?;
+            let mut forks = Vec::new();
+            while !cuts.is_empty() && forks.len() + 1 < n {
+                // A connection that cannot be had (a busy file, a server at
+                // its connection limit) only means fewer of them.
+                match source.fork() {
+                    Ok(Some(f)) => forks.push(f),
+                    Ok(None) | Err(_) => break,
+                }
+            }
+            if forks.is_empty() {
+                first_pass::pipelined(source, job, progress, &mut builder, &mut log)?
+            } else {
+                let mut sources: Vec<&mut dyn Source> = vec![&mut *source];
+                sources.extend(forks.iter_mut().map(|f| f.as_mut() as &mut dyn Source));
+                first_pass::ranges(sources, &cuts, job, progress, &mut builder, &mut log)?
+            }
+        }
+    };
+    match disorder {
+        None => Ok(BuiltTree {
+            tree: builder.finish(),
+            rows_read: rows,
+            ordered: true,
+        }),
+        Some(OrderError::Duplicate(k)) => Err(duplicate(spec, &k)),
+        Some(OrderError::OutOfOrder) => {
+            let mut hasher = row_hasher(spec, job.opts);
+            let mut entries: Vec<(Key, Hash)> = Vec::new();
+            source.scan(spec, None, &mut |row| {
+                let (k, h) = hasher.hash(row);
+                entries.push((Key::from_bytes(k), h));
+                Ok(())
+            })?;
+            let read = rows + entries.len() as u64;
+            entries.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+            if let Some(log) = log {
+                *log = EntryLog::new();
+                for (k, h) in &entries {
+                    log.push(k.as_bytes(), h);
+                }
+            }
+            let tree = Tree::from_unsorted(job.shape, entries).map_err(|e| match e {
+                OrderError::Duplicate(k) => duplicate(spec, &k),
+                OrderError::OutOfOrder => SourceError::Other("sorted keys out of order".into()),
+            })?;
+            Ok(BuiltTree {
+                tree,
+                rows_read: read,
+                ordered: false,
+            })
+        }
+    }
+}
+
+fn duplicate(spec: &ScanSpec, k: &Key) -> SourceError {
+    SourceError::Other(format!(
+        "table {:?}: key {k:?} occurs more than once, so ({}) is not a key; name a unique key with --key",
+        spec.table,
+        spec.key.iter().map(|c| c.name.as_str()).collect::<Vec<_>>().join(", ")
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::source::sqlite::scratch::Db;
+    use crate::source::sqlite::SqliteSource;
+    use crate::source::{Column, TableSchema};
+    use driftsum_core::coerce::ColumnRule;
+    use driftsum_core::Value;
+
+    const OPTS: CanonOptions = CanonOptions { float_digits: None };
+
+    /// A build of `spec` with the default tree shape.
+    fn job(spec: &ScanSpec, threads: Threads) -> TreeScan<'_> {
+        TreeScan {
+            spec,
+            opts: &OPTS,
+            shape: Shape::default(),
+            side: Side::Source,
+            threads,
+        }
+    }
+
+    /// The file opened, and what a diff of `table` against itself reads.
+    fn open(db: &Db, table: &str) -> Result<(SqliteSource, ScanSpec), SourceError> {
+        let mut src = SqliteSource::open(&db.0)?;
+        let schema = src.schema(table)?;
+        Ok((src, spec_of(&schema)))
+    }
+
+    /// The table's key columns, then every other column, each read by its
+    /// own type.
+    fn spec_of(schema: &TableSchema) -> ScanSpec {
+        let spec = |c: &Column| ColumnSpec {
+            name: c.name.clone(),
+            rule: ColumnRule {
+                trailing_spaces: c.trailing_spaces,
+                ..ColumnRule::new(c.ty)
+            },
+        };
+        let is_key = |c: &&Column| schema.primary_key.contains(&c.name);
+        ScanSpec {
+            table: schema.name.clone(),
+            key: schema
+                .primary_key
+                .iter()
+                .filter_map(|k| schema.column(k))
+                .map(spec)
+                .collect(),
+            values: schema
+                .columns
+                .iter()
+                .filter(|c| !is_key(c))
+                .map(spec)
+                .collect(),
+            filter: None,
+        }
+    }
+
+    fn build(db: &Db, table: &str, threads: Threads) -> Result<(BuiltTree, u64), SourceError> {
+        let (mut src, spec) = open(db, table)?;
+        let job = job(&spec, threads);
+        let mut log = EntryLog::new();
+        let built = scan_tree(&mut src, &job, &|_, _| {}, Some(&mut log))?;
+        Ok((built, log.len()))
+    }
+
+    /// Hashing on a second thread builds exactly the tree (and entry log)
+    /// hashing inline does: over several batches, for a source in key order
+    /// and one that is not (integers and reals mixed in an untyped key).
+    #[test]
+    fn second_thread_builds_the_same_tree() {
+        let ordered = Db::with(
+            "ordered",
+            "CREATE TABLE t (id INTEGER PRIMARY KEY, v TEXT, f REAL);
+             WITH RECURSIVE n(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM n WHERE i < 4999)
+             INSERT INTO t SELECT i, 'row ' || i, i * 0.25 FROM n;",
+        );
+        let mixed = Db::with(
+            "mixed",
+            "CREATE TABLE t (k PRIMARY KEY, v TEXT);
+             WITH RECURSIVE n(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM n WHERE i < 2999)
+             INSERT INTO t SELECT i, 'int' FROM n UNION ALL SELECT i + 0.5, 'real' FROM n;",
+        );
+        for (db, rows, in_order) in [(&ordered, 5000, true), (&mixed, 6000, false)] {
+            let (a, log_a) = build(db, "t", Threads::One).expect("inline");
+            let (b, log_b) = build(db, "t", Threads::ReadAndHash).expect("second thread");
+            assert_eq!(a.tree.rows, rows);
+            assert_eq!((a.ordered, b.ordered), (in_order, in_order));
+            assert_eq!(a.tree, b.tree);
+            assert_eq!((log_a, log_b), (rows, rows));
+        }
+    }
+
+    /// A key that occurs twice (one UUID stored as text and as a blob) is
+    /// refused the same way on either path.
+    #[test]
+    fn duplicate_keys_are_refused_on_both_paths() {
+        let db = Db::with(
+            "dup",
+            "CREATE TABLE t (u UUID PRIMARY KEY, v TEXT);
+             INSERT INTO t VALUES ('00112233-4455-6677-8899-aabbccddeeff', 'text');
+             INSERT INTO t VALUES (X'00112233445566778899aabbccddeeff', 'blob');",
+        );
+        for threads in [Threads::One, Threads::ReadAndHash] {
+            let err = build(&db, "t", threads).err().expect("refused");
+            assert!(err.to_string().contains("occurs more than once"), "{err}");
+        }
+    }
+
+    /// Key ranges over two connections build exactly the one-thread tree,
+    /// with sparse and negative ids and ranges that hold no rows at all.
+    #[test]
+    fn key_ranges_build_the_same_tree() {
+        let db = Db::with(
+            "ranges",
+            "CREATE TABLE t (id INTEGER PRIMARY KEY, v TEXT);
+             WITH RECURSIVE n(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM n WHERE i < 4999)
+             INSERT INTO t SELECT i * 3 - 4000, 'row ' || i FROM n WHERE i % 7 != 3;
+             INSERT INTO t VALUES (90000, 'far away');",
+        );
+        let (one, one_log) = build(&db, "t", Threads::One).expect("one thread");
+
+        let (mut src, spec) = open(&db, "t").expect("open");
+        let cuts = src.key_cuts(&spec, 300).expect("cuts");
+        assert!(cuts.len() > 50, "{} cuts", cuts.len());
+        assert_eq!(cuts.last(), Some(&vec![Value::Int(90000)]));
+        let mut fork = src
+            .fork()
+            .expect("fork")
+            .expect("a rollback-journal file forks");
+        let job = job(&spec, Threads::KeyRanges(2));
+        let mut builder = driftsum_core::Builder::new(job.shape);
+        let mut log = EntryLog::new();
+        let (rows, disorder) = first_pass::ranges(
+            vec![&mut src, fork.as_mut()],
+            &cuts,
+            &job,
+            &|_, _| {},
+            &mut builder,
+            &mut Some(&mut log),
+        )
+        .expect("ranges");
+        assert!(disorder.is_none());
+        assert_eq!(rows, one.tree.rows);
+        assert_eq!(builder.finish(), one.tree);
+        assert_eq!(log.len(), one_log);
+    }
+
+    /// Only a rowid key is cut, and a WAL-mode file does not fork (two
+    /// connections there could see different commits).
+    #[test]
+    fn ranges_only_where_every_row_is_found_in_one_snapshot() {
+        let cuts = |sql: &str, name: &str| {
+            let db = Db::with(name, sql);
+            let (mut src, spec) = open(&db, "t").expect("open");
+            src.key_cuts(&spec, 10).expect("cuts").len()
+        };
+        let fill = "WITH RECURSIVE n(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM n WHERE i < 999)
+                    INSERT INTO t SELECT i, 'x' FROM n;";
+        assert_eq!(
+            cuts(
+                &format!("CREATE TABLE t (id INTEGER PRIMARY KEY, v); {fill}"),
+                "alias"
+            ),
+            100
+        );
+        // Not the rowid: such a column may hold text that no range finds.
+        assert_eq!(
+            cuts(
+                &format!("CREATE TABLE t (id INT PRIMARY KEY, v); {fill}"),
+                "int"
+            ),
+            0
+        );
+        assert_eq!(
+            cuts(
+                &format!("CREATE TABLE t (id INTEGER PRIMARY KEY, v) WITHOUT ROWID; {fill}"),
+                "norowid"
+            ),
+            0
+        );
+        assert_eq!(
+            cuts(
+                &format!("CREATE TABLE t (id TEXT PRIMARY KEY, v); {fill}"),
+                "text"
+            ),
+            0
+        );
+        assert_eq!(
+            cuts("CREATE TABLE t (id INTEGER PRIMARY KEY, v);", "empty"),
+            0
+        );
+
+        let wal = Db::with(
+            "wal",
+            &format!(
+                "PRAGMA journal_mode = WAL; CREATE TABLE t (id INTEGER PRIMARY KEY, v); {fill}"
+            ),
+        );
+        let mut src = SqliteSource::open(&wal.0).expect("open");
+        assert!(src.fork().expect("fork").is_none());
+        assert_eq!(
+            build(&wal, "t", Threads::KeyRanges(2))
+                .expect("falls back")
+                .0
+                .tree
+                .rows,
+            1000
+        );
+    }
+
+    /// A writer waiting to commit keeps new readers out of a rollback-journal
+    /// file: the fork fails at once, and the scan goes on without it.
+    #[test]
+    fn a_busy_file_scans_on_the_connection_it_has() {
+        let db = Db::with(
+            "busy",
+            "CREATE TABLE t (id INTEGER PRIMARY KEY, v TEXT);
+             WITH RECURSIVE n(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM n WHERE i < 139999)
+             INSERT INTO t SELECT i, 'row ' || i FROM n;",
+        );
+        let (expected, _) = build(&db, "t", Threads::One).expect("one thread");
+        let (mut src, spec) = open(&db, "t").expect("open");
+        let path = db.0.clone();
+        let writer = std::thread::spawn(move || {
+            let w = rusqlite::Connection::open(&path).expect("writer");
+            w.busy_timeout(std::time::Duration::from_secs(30))
+                .expect("timeout");
+            // Waits (holding PENDING) until the reader lets go.
+            w.execute_batch("BEGIN IMMEDIATE; INSERT INTO t VALUES (-1, 'late'); COMMIT;")
+                .expect("the writer commits once the scan is done");
+        });
+        let mut refused = false;
+        for _ in 0..500 {
+            match src.fork() {
+                Err(_) => {
+                    refused = true;
+                    break;
+                }
+                Ok(_) => std::thread::sleep(std::time::Duration::from_millis(10)),
+            }
+        }
+        assert!(refused, "the waiting writer never blocked a new reader");
+        let job = job(&spec, Threads::KeyRanges(2));
+        let built = scan_tree(&mut src, &job, &|_, _| {}, None).expect("scans anyway");
+        assert_eq!(built.tree, expected.tree);
+        drop(src);
+        writer.join().expect("writer");
+    }
+
+    /// A range whose read fails (here a `--where` that overflows on one
+    /// row) fails the key-range pass with that error: no hang, no partial
+    /// tree.
+    #[test]
+    fn a_failing_range_fails_the_scan() {
+        let db = Db::with(
+            "failing",
+            "CREATE TABLE t (id INTEGER PRIMARY KEY, v TEXT);
+             WITH RECURSIVE n(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM n WHERE i < 4999)
+             INSERT INTO t SELECT i, 'row ' || i FROM n;",
+        );
+        let (mut src, mut spec) = open(&db, "t").expect("open");
+        let cuts = src.key_cuts(&spec, 100).expect("cuts");
+        assert!(cuts.len() > 10);
+        spec.filter =
+            Some("CASE WHEN id = 2500 THEN abs(-9223372036854775807 - 1) ELSE 1 END".into());
+        let mut fork = src.fork().expect("fork").expect("forks");
+        let job = job(&spec, Threads::KeyRanges(2));
+        let mut builder = driftsum_core::Builder::new(job.shape);
+        let err = first_pass::ranges(
+            vec![&mut src, fork.as_mut()],
+            &cuts,
+            &job,
+            &|_, _| {},
+            &mut builder,
+            &mut None,
+        )
+        .expect_err("the failing range fails the pass");
+        assert!(err.to_string().contains("overflow"), "{err}");
+    }
+}
