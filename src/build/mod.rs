@@ -13,7 +13,7 @@ use driftsum_core::tree::file::{ColumnMeta, EntryLog, TreeMeta};
 use driftsum_core::tree::OrderError;
 use driftsum_core::{Hash, Key, Shape, Side, Tree, ENCODING_VERSION};
 
-pub use range::{decode_key, scan_range, stop};
+pub use range::{decode_key, scan_range, stop, KeyedSink};
 
 use crate::source::{ColumnSpec, ScanSpec, Source, SourceError};
 

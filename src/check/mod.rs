@@ -1,13 +1,15 @@
 //! Checks: deciding what to compare and running the comparison, returning
 //! outcomes. Nothing here prints or stores anything.
 
+mod compare;
 pub mod endpoint;
-mod merge;
+mod fetch;
 pub mod outcome;
 pub mod plan;
-mod ranges;
+pub mod prepared;
+mod reconcile;
 pub mod sink;
-pub mod tree;
+mod stream;
 
 use driftsum_core::{CanonOptions, Shape};
 
@@ -136,7 +138,7 @@ pub fn diff_table_to(
         outcome.key_columns = plan.source.key.iter().map(|c| c.name.clone()).collect();
         outcome.columns = plan.source.values.iter().map(|c| c.name.clone()).collect();
         outcome.column_differences = plan.column_differences.clone();
-        tree::compare(
+        compare::compare(
             source,
             target,
             &plan,

@@ -15,7 +15,7 @@ use driftsum_core::tree::{Entry, HashPrefix, TreeFile};
 use driftsum_core::Key;
 
 use super::outcome::TableOutcome;
-use super::ranges::{
+use super::reconcile::{
     self, chunks, entries_cost, range_outcome, rows_cost, ChunkSide, Job, CHUNK_ROWS,
 };
 use super::sink::Found;
@@ -259,7 +259,7 @@ pub(super) fn reconcile(
                 whole: true,
                 ..*job
             };
-            ranges::reconcile(sa, sb, &chunk, outcome, found)?;
+            reconcile::reconcile(sa, sb, &chunk, outcome, found)?;
         } else {
             pieces(sa, sb, job, span.start, outcome, found)?;
         }
