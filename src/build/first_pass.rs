@@ -10,8 +10,8 @@ use driftsum_core::tree::file::EntryLog;
 use driftsum_core::tree::OrderError;
 use driftsum_core::{key, Builder, Hash, Key, Value};
 
+use super::job::{row_hasher, Progress, TreeScan};
 use super::range::{scan_range, stop};
-use super::{row_hasher, Progress, TreeScan};
 use crate::source::{Source, SourceError};
 
 /// How often (in rows) a scan reports progress.

@@ -5,25 +5,18 @@
 //! agent alike. Comparing trees lives in `check`, serving them in `agent`.
 
 mod first_pass;
+mod job;
 mod range;
 
 use driftsum_core::canon::CanonOptions;
-use driftsum_core::row::RowHasher;
 use driftsum_core::tree::file::{ColumnMeta, EntryLog, TreeMeta};
 use driftsum_core::tree::OrderError;
 use driftsum_core::{Hash, Key, Shape, Side, Tree, ENCODING_VERSION};
 
+pub use job::{row_hasher, Progress, Threads, TreeScan};
 pub use range::{decode_key, scan_range, stop, KeyedSink};
 
 use crate::source::{ColumnSpec, ScanSpec, Source, SourceError};
-
-/// Progress callback: rows scanned so far on a side.
-pub type Progress<'a> = &'a (dyn Fn(Side, u64) + Sync);
-
-/// A hasher of `spec`'s scanned rows, as the tree builder hashes them.
-pub fn row_hasher(spec: &ScanSpec, opts: &CanonOptions) -> RowHasher {
-    RowHasher::new(spec.key.len(), spec.width(), opts)
-}
 
 /// What a tree built from `spec` with these options must say about itself.
 pub fn expected_meta(spec: &ScanSpec, opts: &CanonOptions, shape: Shape) -> TreeMeta {
@@ -57,50 +50,6 @@ pub struct BuiltTree {
     /// Whether the scan delivered keys in key-byte order (so range reads can
     /// use the database's own ordering).
     pub ordered: bool,
-}
-
-/// How a scan spreads its work over threads.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Threads {
-    /// Read, canonicalize and hash on one thread: right when another scan
-    /// already keeps the other core busy (a diff of two local databases).
-    One,
-    /// Read and canonicalize on one thread, hash and build on a second, fed
-    /// batches of canonical row bytes.
-    ReadAndHash,
-    /// Key ranges scanned at once over this many connections to one
-    /// snapshot, when the source can open them and cut its key (see
-    /// [`Source::fork`]); otherwise as [`Threads::ReadAndHash`].
-    KeyRanges(usize),
-    /// Key ranges over one connection per core (three or four) where
-    /// connections are cheap ([`Source::cheap_forks`]: SQLite) and there are
-    /// more than two cores, otherwise [`Threads::ReadAndHash`]. On two cores
-    /// reading and hashing already fill both, and SQLite's key ranges
-    /// measured 15% slower than that; a server's extra connections are
-    /// extra server processes, and with the server on the same cores (as on
-    /// the development machine) two measured slower than one.
-    Auto,
-}
-
-impl Threads {
-    /// Connections for key ranges: one per core, two to four.
-    pub fn per_core() -> usize {
-        Threads::cores().clamp(2, 4)
-    }
-
-    fn cores() -> usize {
-        std::thread::available_parallelism().map_or(2, |n| n.get())
-    }
-}
-
-/// One tree to build: what to read and how to hash it.
-#[derive(Clone, Copy, Debug)]
-pub struct TreeScan<'a> {
-    pub spec: &'a ScanSpec,
-    pub opts: &'a CanonOptions,
-    pub shape: Shape,
-    pub side: Side,
-    pub threads: Threads,
 }
 
 /// Scans one side and builds its tree with the whole machine

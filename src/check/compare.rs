@@ -22,8 +22,7 @@ use super::prepared::Prepared;
 use super::reconcile::{self as by_range, Job};
 use super::sink::Found;
 use super::stream::{self, Streamed};
-use super::Progress;
-use crate::build::Threads;
+use crate::build::{Progress, Threads};
 use crate::error::CheckError;
 
 /// When the drifted ranges hold at least one row in this many of both

@@ -35,8 +35,8 @@ use std::thread::JoinHandle;
 use std::time::Duration;
 
 use super::admit::Admission;
+use super::client::AgentError;
 use super::http::{self, HttpError};
-use super::AgentError;
 use crate::source::{self, DbUrl};
 use answer::text;
 use state::State;
