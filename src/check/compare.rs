@@ -1,6 +1,6 @@
-//! Comparing one planned table, top-down in phases: [`prepare`] both sides'
-//! trees (at once), [`walk`] them to the drifted key ranges, then name the
-//! differing keys and fetch and compare their rows ([`reconcile`]) — range
+//! Comparing one planned table, top-down in phases: `prepare` both sides'
+//! trees (at once), `walk` them to the drifted key ranges, then name the
+//! differing keys and fetch and compare their rows (`reconcile`) — range
 //! by range through the prepared sides, or by one streaming scan per side
 //! when most rows drifted.
 //!
