@@ -10,7 +10,7 @@
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use driftsum::check::tree::{scan_tree, Threads, TreeScan};
+use driftsum::build::{scan_tree, Threads, TreeScan};
 use driftsum::check::{self, DiffOptions};
 use driftsum::source::sqlite::SqliteSource;
 use rusqlite::{params, Connection};

@@ -15,7 +15,7 @@
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use driftsum::check::tree::{scan_tree, Threads, TreeScan};
+use driftsum::build::{scan_tree, Threads, TreeScan};
 use driftsum::check::{self, plan, ColumnChoice, DiffOptions, TablePair};
 use driftsum::config::Config;
 use driftsum::core::{CanonOptions, Shape, Side};

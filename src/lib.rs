@@ -2,12 +2,13 @@
 //! when it does not, finds exactly which rows drifted.
 //!
 //! The pure engine lives in `driftsum_core`; this crate holds the database
-//! [`source`]s, the [`check`]s that run comparisons, row-level
-//! [`reconcile`]iation and the [`report`]s. The `driftsum` binary is a thin
-//! layer over it (see `src/cli`).
+//! [`source`]s, the [`build`] of their trees, the [`check`]s that run
+//! comparisons, row-level [`reconcile`]iation and the [`report`]s. The
+//! `driftsum` binary is a thin layer over it (see `src/cli`).
 
 pub mod agent;
 pub mod bench;
+pub mod build;
 pub mod check;
 pub mod config;
 pub mod demo;

@@ -3,7 +3,7 @@
 
 use std::path::Path;
 
-use super::AgentError;
+use super::client::AgentError;
 
 /// Tokens shorter than this are refused: they could be guessed.
 pub const MIN_TOKEN_LEN: usize = 16;

@@ -7,13 +7,14 @@ use serde::de::DeserializeOwned;
 
 use driftsum_core::canon::CanonOptions;
 use driftsum_core::tree::wire::{
-    self, ChildrenRequest, EntriesRequest, RootRequest, RowsRequest, TreeId, WireError,
+    self, ChildrenRequest, EntriesRequest, KeyRange, RootRequest, RowsRequest, TreeId, WireError,
 };
 use driftsum_core::tree::{Entry, NodeSummary};
-use driftsum_core::{Shape, Value};
+use driftsum_core::{key, Key, Shape, Value};
 
 use super::http::{self, CallError};
 use super::protocol::{BuildRequest, BuildResponse, TableRequest, WireSchema};
+use crate::reconcile::KeyedRow;
 use crate::source::{ScanSpec, TableSchema};
 
 /// How long one walk request may take, connection to last byte.
@@ -267,4 +268,93 @@ impl AgentClient {
         let answer = self.call(what, "POST", "/v1/rows", &req.encode(), REQUEST_TIMEOUT)?;
         self.wire(what, wire::decode_rows(&answer, width))
     }
+
+    /// The leaf entries of tree `tree` in each of `ranges` (ascending,
+    /// disjoint), in key order: the ranges asked a batch at a time, each
+    /// batch a page at a time, until the agent says no more follow.
+    pub fn entries_of(
+        &mut self,
+        tree: TreeId,
+        ranges: &[KeyRange],
+    ) -> Result<Vec<Vec<Entry>>, AgentError> {
+        let mut out: Vec<Vec<Entry>> = vec![Vec::new(); ranges.len()];
+        for (batch, base) in ranges
+            .chunks(wire::RANGES_BATCH)
+            .zip((0..).step_by(wire::RANGES_BATCH))
+        {
+            // The ranges still to ask for, and where each one's entries go.
+            let mut todo: Vec<(KeyRange, usize)> = batch.iter().cloned().zip(base..).collect();
+            loop {
+                let req = EntriesRequest {
+                    tree,
+                    ranges: todo.iter().map(|t| t.0.clone()).collect(),
+                    limit: wire::ENTRIES_PAGE,
+                };
+                let (pages, more) = self.entries(&req)?;
+                let next = still_to_ask(&todo, &pages, more);
+                for (page, (_, at)) in pages.into_iter().zip(&todo) {
+                    out[*at].extend(page);
+                }
+                if !more || next.is_empty() {
+                    break;
+                }
+                todo = next;
+            }
+        }
+        Ok(out)
+    }
+
+    /// The rows of tree `tree` with the keys of `groups` (each a range's
+    /// lower bound and keys in it, all ascending), in key order; each row
+    /// holds `width` values, the first `nkey` of them its key. Only rows
+    /// asked for are kept, whatever the agent sent.
+    pub fn rows_by_key(
+        &mut self,
+        tree: TreeId,
+        groups: &[(Option<Key>, Vec<Key>)],
+        width: usize,
+        nkey: usize,
+    ) -> Result<Vec<KeyedRow>, AgentError> {
+        // Groups are ascending and disjoint, so their keys in a row are too.
+        let all: Vec<&Key> = groups.iter().flat_map(|g| &g.1).collect();
+        let mut out = Vec::new();
+        for req in wire::rows_pages(tree, groups) {
+            for values in self.rows(&req, width)? {
+                let k = key::encode(&values[..nkey]);
+                if all.binary_search(&&k).is_ok() {
+                    out.push(KeyedRow { key: k, values });
+                }
+            }
+        }
+        out.sort_by(|a, b| a.key.cmp(&b.key));
+        out.dedup_by(|a, b| a.key == b.key);
+        Ok(out)
+    }
+}
+
+/// After a page of entries: the ranges to ask for next (with where their
+/// entries go). The page stopped inside the last range it holds entries
+/// of, so that one goes on after its last key, and the ranges after it
+/// were not read at all.
+fn still_to_ask(
+    todo: &[(KeyRange, usize)],
+    pages: &[Vec<Entry>],
+    more: bool,
+) -> Vec<(KeyRange, usize)> {
+    let last = pages.iter().rposition(|p| !p.is_empty());
+    let (Some(last), true) = (last, more) else {
+        return Vec::new();
+    };
+    let mut next = Vec::new();
+    for (k, page) in pages.iter().enumerate().skip(last) {
+        let (range, at) = &todo[k];
+        if k == last {
+            let after = page.last().map(|e| e.key.clone());
+            let through = range.through.clone();
+            next.push((KeyRange { after, through }, *at));
+        } else {
+            next.push((range.clone(), *at));
+        }
+    }
+    next
 }

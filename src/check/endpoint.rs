@@ -1,22 +1,18 @@
-//! One side of a comparison, whatever holds it: a database read here, a tree
-//! file, or an agent serving a database elsewhere. An [`Endpoint`] answers
-//! the few questions a tree check asks — the tables, a table's schema, a
-//! tree, the leaf entries of a key range, rows by key — and says when it
-//! cannot (a tree file has no rows, and without `--with-entries` no entries
-//! either).
+//! One side of a comparison as given, whatever holds it: a database read
+//! here, a tree file, or an agent serving a database elsewhere. An
+//! [`Endpoint`] names its tables and their schemas, and prepares a table's
+//! tree, which it hands over as a [`Prepared`] side (see `prepared`) that
+//! answers the walk and the reconciliation. [`Opened`] owns what an
+//! endpoint borrows, for sides given as URLs.
 
-use driftsum_core::canon::{self, CanonOptions};
-use driftsum_core::diff::TreeSide;
-use driftsum_core::hash::row_hash;
+use driftsum_core::canon::CanonOptions;
 use driftsum_core::tree::file::{ColumnMeta, FileError, TreeMeta};
-use driftsum_core::tree::wire::KeyRange;
-use driftsum_core::tree::{wire, Entry, HashPrefix, NoSuchNode, NodeSummary, TreeFile};
-use driftsum_core::{key, Hash, Key, Shape, Side, Tree, Value, ENCODING_VERSION};
+use driftsum_core::tree::TreeFile;
+use driftsum_core::{Shape, Side};
 
-use super::tree::{scan_tree, Threads, TreeScan};
-use super::Progress;
+use super::prepared::{Holder, Prepared};
 use crate::agent::{AgentClient, AgentError};
-use crate::reconcile::{fetch_ranges, KeyedRow};
+use crate::build::{expected_meta, scan_tree, Progress, Threads, TreeScan};
 use crate::source::url::SideUrl;
 use crate::source::{Column, ScanSpec, Source, SourceError, TableSchema};
 
@@ -28,139 +24,6 @@ pub enum Endpoint<'a> {
     File(&'a TreeFile),
     /// A `driftsum serve` agent.
     Agent(&'a mut AgentClient),
-}
-
-/// A side's tree, ready to walk, and what reading it has cost so far.
-pub struct Prepared {
-    kind: Kind,
-    pub rows: u64,
-    /// Rows read from a database for this side (the scan plus range reads).
-    pub rows_read: u64,
-}
-
-enum Kind {
-    Local {
-        tree: Tree,
-        ordered: bool,
-        /// The rows of the range last read for its entries, so that rows by
-        /// key are not read twice.
-        cached: Vec<KeyedRow>,
-    },
-    File,
-    Remote {
-        id: wire::TreeId,
-    },
-}
-
-impl Prepared {
-    /// Whether this side is a database scanned here whose scans deliver
-    /// keys in key-byte order (`None` for a tree file or an agent).
-    pub fn ordered(&self) -> Option<bool> {
-        match &self.kind {
-            Kind::Local { ordered, .. } => Some(*ordered),
-            _ => None,
-        }
-    }
-}
-
-/// A side failing to answer during the walk.
-#[derive(Debug, thiserror::Error)]
-pub enum SideError {
-    #[error(transparent)]
-    Tree(#[from] NoSuchNode),
-    #[error(transparent)]
-    File(#[from] FileError),
-    #[error(transparent)]
-    Agent(#[from] AgentError),
-}
-
-/// Walks one prepared side's tree.
-pub enum Walker<'s> {
-    Mem(&'s Tree),
-    File(&'s TreeFile),
-    Remote(&'s mut AgentClient, wire::TreeId),
-}
-
-impl TreeSide for Walker<'_> {
-    type Error = SideError;
-
-    fn root(&mut self) -> Result<Option<NodeSummary>, SideError> {
-        match self {
-            Walker::Mem(t) => Ok(t.root_summary()),
-            Walker::File(f) => Ok((&**f).root()?),
-            Walker::Remote(c, id) => Ok(c.root(*id)?),
-        }
-    }
-
-    fn children(&mut self, nodes: &[NodeSummary]) -> Result<Vec<Vec<NodeSummary>>, SideError> {
-        match self {
-            Walker::Mem(t) => Ok((&**t).children(nodes)?),
-            Walker::File(f) => Ok((&**f).children(nodes)?),
-            Walker::Remote(c, id) => Ok(c.children(*id, nodes)?),
-        }
-    }
-}
-
-/// Hashes scanned rows exactly as the tree builder does.
-pub struct RowHasher {
-    nkey: usize,
-    order: Vec<usize>,
-    opts: CanonOptions,
-    kbuf: Vec<u8>,
-    rbuf: Vec<u8>,
-}
-
-impl RowHasher {
-    pub fn new(spec: &ScanSpec, opts: &CanonOptions) -> RowHasher {
-        let nkey = spec.key.len();
-        RowHasher {
-            nkey,
-            // The plan lists values by the source's column names on both
-            // sides (a renamed replica column keeps its source's place).
-            order: (nkey..spec.width()).collect(),
-            opts: *opts,
-            kbuf: Vec::with_capacity(64),
-            rbuf: Vec::with_capacity(256),
-        }
-    }
-
-    /// The row's key bytes and canonical row bytes.
-    pub fn encode(&mut self, row: &[Value]) -> (&[u8], &[u8]) {
-        key::encode_into(&mut self.kbuf, &row[..self.nkey]);
-        canon::encode_row(&mut self.rbuf, row, &self.order, &self.opts);
-        (&self.kbuf, &self.rbuf)
-    }
-
-    /// The row's key bytes and row hash.
-    pub fn hash(&mut self, row: &[Value]) -> (&[u8], Hash) {
-        let (k, r) = self.encode(row);
-        (k, row_hash(r))
-    }
-}
-
-/// What a tree built from `spec` with these options must say about itself.
-pub fn expected_meta(spec: &ScanSpec, opts: &CanonOptions, shape: Shape) -> TreeMeta {
-    let cols = |c: &[crate::source::ColumnSpec]| -> Vec<ColumnMeta> {
-        c.iter()
-            .map(|c| ColumnMeta {
-                name: c.name.clone(),
-                ty: c.rule.ty,
-            })
-            .collect()
-    };
-    let mut columns = cols(&spec.values);
-    // Rows hash their columns in name order, so the scan order is irrelevant.
-    columns.sort_by(|a, b| a.name.cmp(&b.name));
-    TreeMeta {
-        encoding_version: ENCODING_VERSION,
-        canon: *opts,
-        shape,
-        table: spec.table.clone(),
-        key_columns: cols(&spec.key),
-        columns,
-        filter: spec.filter.clone(),
-        built_from: String::new(),
-    }
 }
 
 fn file_schema(meta: &TreeMeta) -> TableSchema {
@@ -253,9 +116,9 @@ impl Endpoint<'_> {
         side: Side,
         threads: Threads,
         progress: Progress<'_>,
-    ) -> Result<Prepared, SourceError> {
+    ) -> Result<Prepared<'_>, SourceError> {
         match self {
-            Endpoint::Db(s) => {
+            Endpoint::Db(source) => {
                 let job = TreeScan {
                     spec,
                     opts,
@@ -263,16 +126,15 @@ impl Endpoint<'_> {
                     side,
                     threads,
                 };
-                let built = scan_tree(*s, &job, progress, None)?;
-                Ok(Prepared {
-                    rows: built.tree.rows,
-                    rows_read: built.rows_read,
-                    kind: Kind::Local {
-                        tree: built.tree,
-                        ordered: built.ordered,
-                        cached: Vec::new(),
-                    },
-                })
+                let built = scan_tree(&mut **source, &job, progress, None)?;
+                let (rows, read) = (built.tree.rows, built.rows_read);
+                let holder = Holder::Database {
+                    source: &mut **source,
+                    tree: built.tree,
+                    ordered: built.ordered,
+                    cached: Vec::new(),
+                };
+                Ok(Prepared::new(spec, opts, rows, read, holder))
             }
             Endpoint::File(f) => {
                 let mut have = f.meta().clone();
@@ -280,165 +142,23 @@ impl Endpoint<'_> {
                 let want = expected_meta(spec, opts, shape);
                 have.comparable(&want, &format!("{}", f.path().display()), "this diff")
                     .map_err(|m| SourceError::Other(m.0))?;
-                Ok(Prepared {
-                    kind: Kind::File,
-                    rows: f.layout().rows,
-                    rows_read: 0,
-                })
+                let rows = f.layout().rows;
+                Ok(Prepared::new(spec, opts, rows, 0, Holder::File(f)))
             }
-            Endpoint::Agent(c) => {
-                let built = c.build(spec, opts, shape).map_err(agent_err)?;
-                Ok(Prepared {
-                    kind: Kind::Remote { id: built.tree },
-                    rows: built.rows,
-                    rows_read: built.rows_read,
-                })
+            Endpoint::Agent(client) => {
+                let built = client.build(spec, opts, shape).map_err(agent_err)?;
+                let holder = Holder::Agent {
+                    client,
+                    tree: built.tree,
+                };
+                Ok(Prepared::new(
+                    spec,
+                    opts,
+                    built.rows,
+                    built.rows_read,
+                    holder,
+                ))
             }
-        }
-    }
-
-    /// The walker over a tree this endpoint prepared.
-    pub fn walker<'s>(&'s mut self, prepared: &'s Prepared) -> Result<Walker<'s>, SourceError> {
-        match (self, &prepared.kind) {
-            (Endpoint::File(f), Kind::File) => Ok(Walker::File(f)),
-            (Endpoint::Agent(c), Kind::Remote { id }) => Ok(Walker::Remote(c, *id)),
-            (Endpoint::Db(_), Kind::Local { tree, .. }) => Ok(Walker::Mem(tree)),
-            _ => Err(SourceError::Other("a tree prepared by another side".into())),
-        }
-    }
-
-    /// This side's leaf entries in each of `ranges` (ascending, disjoint),
-    /// in key order; `None` for a tree file without entries. An agent is
-    /// asked for all the ranges at once, a page at a time.
-    pub fn entries(
-        &mut self,
-        prepared: &mut Prepared,
-        spec: &ScanSpec,
-        opts: &CanonOptions,
-        ranges: &[KeyRange],
-    ) -> Result<Option<Vec<Vec<Entry>>>, SourceError> {
-        match (self, &mut prepared.kind) {
-            (
-                Endpoint::Db(s),
-                Kind::Local {
-                    ordered, cached, ..
-                },
-            ) => {
-                let mut hasher = RowHasher::new(spec, opts);
-                let mut out = Vec::with_capacity(ranges.len());
-                cached.clear();
-                let (per_range, read) = fetch_ranges(*s, spec, ranges, *ordered)?;
-                prepared.rows_read += read;
-                for rows in per_range {
-                    out.push(
-                        rows.iter()
-                            .map(|r| {
-                                let (_, h) = hasher.hash(&r.values);
-                                Entry {
-                                    key: r.key.clone(),
-                                    hash: HashPrefix::from(&h),
-                                }
-                            })
-                            .collect(),
-                    );
-                    cached.extend(rows);
-                }
-                Ok(Some(out))
-            }
-            (Endpoint::File(f), _) => {
-                if !f.has_entries() {
-                    return Ok(None);
-                }
-                let mut out = Vec::with_capacity(ranges.len());
-                for r in ranges {
-                    let (e, _) = f
-                        .entries(r.after.as_ref(), &r.through, u32::MAX)
-                        .map_err(file_err)?;
-                    out.push(e);
-                }
-                Ok(Some(out))
-            }
-            (Endpoint::Agent(c), Kind::Remote { id }) => {
-                let mut out: Vec<Vec<Entry>> = vec![Vec::new(); ranges.len()];
-                for (batch, base) in ranges
-                    .chunks(wire::RANGES_BATCH)
-                    .zip((0..).step_by(wire::RANGES_BATCH))
-                {
-                    // The ranges still to ask for, and where each one's
-                    // entries go.
-                    let mut todo: Vec<(KeyRange, usize)> =
-                        batch.iter().cloned().zip(base..).collect();
-                    loop {
-                        let req = wire::EntriesRequest {
-                            tree: *id,
-                            ranges: todo.iter().map(|t| t.0.clone()).collect(),
-                            limit: wire::ENTRIES_PAGE,
-                        };
-                        let (pages, more) = c.entries(&req).map_err(agent_err)?;
-                        let last = pages.iter().rposition(|p| !p.is_empty());
-                        let mut next = Vec::new();
-                        for (k, page) in pages.into_iter().enumerate() {
-                            let (range, at) = &todo[k];
-                            if more && Some(k) == last {
-                                next.push((
-                                    KeyRange {
-                                        after: page.last().map(|e| e.key.clone()),
-                                        through: range.through.clone(),
-                                    },
-                                    *at,
-                                ));
-                            } else if more && last.is_some_and(|l| k > l) {
-                                next.push((range.clone(), *at));
-                            }
-                            prepared.rows_read += page.len() as u64;
-                            out[*at].extend(page);
-                        }
-                        if !more || next.is_empty() {
-                            break;
-                        }
-                        todo = next;
-                    }
-                }
-                Ok(Some(out))
-            }
-            _ => Err(SourceError::Other("a tree prepared by another side".into())),
-        }
-    }
-
-    /// This side's rows with the keys of `groups` (each a range's lower
-    /// bound and keys in it, all ascending), in key order; `None` for a tree
-    /// file, which holds no rows.
-    pub fn rows(
-        &mut self,
-        prepared: &mut Prepared,
-        spec: &ScanSpec,
-        groups: &[(Option<Key>, Vec<Key>)],
-    ) -> Result<Option<Vec<KeyedRow>>, SourceError> {
-        // Groups are ascending and disjoint, so their keys in a row are too.
-        let all: Vec<&Key> = groups.iter().flat_map(|g| &g.1).collect();
-        let wanted = |k: &Key| all.binary_search(&k).is_ok();
-        match (self, &mut prepared.kind) {
-            (Endpoint::Db(_), Kind::Local { cached, .. }) => Ok(Some(
-                cached.iter().filter(|r| wanted(&r.key)).cloned().collect(),
-            )),
-            (Endpoint::File(_), _) => Ok(None),
-            (Endpoint::Agent(c), Kind::Remote { id }) => {
-                let nkey = spec.key.len();
-                let mut out = Vec::new();
-                for req in wire::rows_pages(*id, groups) {
-                    for values in c.rows(&req, spec.width()).map_err(agent_err)? {
-                        let k = key::encode(&values[..nkey]);
-                        // Only what was asked for counts, whatever was sent.
-                        if wanted(&k) {
-                            out.push(KeyedRow { key: k, values });
-                        }
-                    }
-                }
-                out.sort_by(|a, b| a.key.cmp(&b.key));
-                out.dedup_by(|a, b| a.key == b.key);
-                Ok(Some(out))
-            }
-            _ => Err(SourceError::Other("a tree prepared by another side".into())),
         }
     }
 }

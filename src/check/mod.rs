@@ -1,16 +1,17 @@
 //! Checks: deciding what to compare and running the comparison, returning
 //! outcomes. Nothing here prints or stores anything.
 
+mod compare;
 pub mod endpoint;
-mod merge;
+mod fetch;
 pub mod outcome;
 pub mod plan;
-mod ranges;
-mod scan;
+pub mod prepared;
+mod reconcile;
 pub mod sink;
-pub mod tree;
+mod stream;
 
-use driftsum_core::{CanonOptions, Shape, Side};
+use driftsum_core::{CanonOptions, Shape};
 
 pub use endpoint::Endpoint;
 pub use outcome::{
@@ -24,8 +25,7 @@ use crate::config::Config;
 use crate::error::CheckError;
 use crate::source::Source;
 
-/// Progress callback: rows scanned so far on a side.
-pub type Progress<'a> = &'a (dyn Fn(Side, u64) + Sync);
+pub use crate::build::Progress;
 
 /// Everything a diff run needs besides its two sources.
 #[derive(Clone, Debug, Default)]
@@ -138,7 +138,7 @@ pub fn diff_table_to(
         outcome.key_columns = plan.source.key.iter().map(|c| c.name.clone()).collect();
         outcome.columns = plan.source.values.iter().map(|c| c.name.clone()).collect();
         outcome.column_differences = plan.column_differences.clone();
-        tree::compare(
+        compare::compare(
             source,
             target,
             &plan,

@@ -3,9 +3,8 @@
 use anyhow::Context;
 use clap::Args;
 
-use driftsum::check::endpoint::expected_meta;
+use driftsum::build::{expected_meta, scan_tree, Threads, TreeScan};
 use driftsum::check::plan;
-use driftsum::check::tree::{scan_tree, Threads, TreeScan};
 use driftsum::core::tree::file::{self, EntryLog};
 use driftsum::core::Side;
 use driftsum::report::text::escape_text;

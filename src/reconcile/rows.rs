@@ -1,11 +1,12 @@
-//! Row-level diff: fetch the rows of a drifted range from one side, and merge
-//! two sides' rows by key into missing / extra / changed differences.
+//! Row-level diff: two sides' rows of a drifted range merged by key into
+//! missing / extra / changed differences. Reading the rows is the check's
+//! job (`check::fetch`), not this module's.
 
 use driftsum_core::canon::{self, CanonOptions};
-use driftsum_core::tree::wire::KeyRange;
-use driftsum_core::{key, Key, Value};
+use driftsum_core::{Key, Value};
 
-use crate::source::{KeyBounds, ScanSpec, Source, SourceError};
+#[cfg(doc)]
+use crate::source::ScanSpec;
 
 /// A row with its encoded key: `values` holds the key values, then the
 /// compared value columns, in [`ScanSpec`] order.
@@ -13,68 +14,6 @@ use crate::source::{KeyBounds, ScanSpec, Source, SourceError};
 pub struct KeyedRow {
     pub key: Key,
     pub values: Vec<Value>,
-}
-
-/// Reads the rows of one side in each of `ranges` (ascending, disjoint),
-/// each range's rows sorted by key, and how many rows the database sent.
-///
-/// A side whose scans follow key-byte order is asked range by range; any
-/// other side is read once, whole, and its rows dealt to the ranges here:
-/// one scan however many ranges drifted, never one per range.
-pub fn fetch_ranges(
-    source: &mut dyn Source,
-    spec: &ScanSpec,
-    ranges: &[KeyRange],
-    ordered: bool,
-) -> Result<(Vec<Vec<KeyedRow>>, u64), SourceError> {
-    let nkey = spec.key.len();
-    let mut out: Vec<Vec<KeyedRow>> = vec![Vec::new(); ranges.len()];
-    let mut kbuf = Vec::new();
-    let mut read = 0u64;
-    if ordered {
-        for (r, rows) in ranges.iter().zip(&mut out) {
-            let bounds = KeyBounds {
-                after: r.after.as_ref().map(decode_key).transpose()?,
-                through: decode_key(&r.through)?,
-            };
-            source.scan(spec, Some(&bounds), &mut |row| {
-                read += 1;
-                key::encode_into(&mut kbuf, &row[..nkey]);
-                if r.contains(&kbuf) {
-                    rows.push(KeyedRow {
-                        key: Key::from_bytes(&kbuf),
-                        values: row.to_vec(),
-                    });
-                }
-                Ok(())
-            })?;
-            rows.sort_by(|a, b| a.key.cmp(&b.key));
-        }
-        return Ok((out, read));
-    }
-    source.scan(spec, None, &mut |row| {
-        read += 1;
-        key::encode_into(&mut kbuf, &row[..nkey]);
-        // The one range that can hold the key: the first ending at or
-        // after it.
-        let i = ranges.partition_point(|r| r.through.as_bytes() < kbuf.as_slice());
-        if ranges.get(i).is_some_and(|r| r.contains(&kbuf)) {
-            out[i].push(KeyedRow {
-                key: Key::from_bytes(&kbuf),
-                values: row.to_vec(),
-            });
-        }
-        Ok(())
-    })?;
-    for rows in &mut out {
-        rows.sort_by(|a, b| a.key.cmp(&b.key));
-    }
-    Ok((out, read))
-}
-
-fn decode_key(k: &Key) -> Result<Vec<Value>, SourceError> {
-    key::decode(k.as_bytes())
-        .ok_or_else(|| SourceError::Other("a tree key could not be decoded".into()))
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
@@ -187,6 +126,7 @@ pub fn compare_rows(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use driftsum_core::key;
 
     fn row(k: i64, v: f64) -> KeyedRow {
         let values = vec![Value::Int(k as i128), Value::Float(v)];

@@ -1285,7 +1285,7 @@ fn forked_sessions_share_one_snapshot_and_ranges_cover_the_table() {
     }
     assert_eq!(pieces, full);
     // A tree built over key ranges is the one-connection tree.
-    use driftsum::check::tree::{scan_tree, Threads, TreeScan};
+    use driftsum::build::{scan_tree, Threads, TreeScan};
     let opts = driftsum::core::CanonOptions::default();
     let job = |threads| TreeScan {
         spec: &spec,
@@ -1356,7 +1356,7 @@ fn extreme_bounds_and_nullable_keys() {
     let d = spec("d");
     // A session of its own: the first one's snapshot predates the table.
     let mut src = open(&url);
-    use driftsum::check::tree::{scan_tree, Threads, TreeScan};
+    use driftsum::build::{scan_tree, Threads, TreeScan};
     let opts = driftsum::core::CanonOptions::default();
     for threads in [Threads::One, Threads::KeyRanges(2)] {
         let job = TreeScan {

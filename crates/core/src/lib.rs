@@ -12,6 +12,7 @@ pub mod diff;
 pub mod hash;
 pub mod json;
 pub mod key;
+pub mod row;
 pub mod time;
 pub mod tree;
 pub mod value;

@@ -5,9 +5,9 @@
 //! differences go to the sink before the next chunk is read, so memory does
 //! not grow with the amount of drift.
 //!
-//! Where the entries and rows come from is a [`ChunkSide`]: an
-//! [`Endpoint`] answering range reads, or a stream over one key-ordered scan
-//! (see `merge`). What a chunk asks of its sides is counted in the wire
+//! Where the entries and rows come from is a [`ChunkSide`]: a prepared
+//! side answering range reads (see `prepared`), or a stream over one
+//! key-ordered scan (see `stream`). What a chunk asks of its sides is counted in the wire
 //! encoding whatever they are, so the cost reported for a local diff is
 //! what the same diff through agents exchanges.
 
@@ -17,12 +17,10 @@ use driftsum_core::tree::wire::KeyRange;
 use driftsum_core::tree::{wire, Entry, TreeFile};
 use driftsum_core::{key, Key, Value};
 
-use super::endpoint::{Endpoint, Prepared};
 use super::outcome::{PhaseCost, RangeOutcome, TableOutcome};
 use super::sink::Found;
 use crate::error::{CheckError, SourceError};
 use crate::reconcile::{compare_rows, DiffKind, Difference, KeyedRow};
-use crate::source::ScanSpec;
 
 /// Ranges a chunk holds at most: one entries request to an agent.
 const CHUNK_RANGES: usize = wire::RANGES_BATCH;
@@ -47,32 +45,6 @@ pub(super) trait ChunkSide {
 
     /// The tree file, when the side is one.
     fn file(&self) -> Option<&TreeFile>;
-}
-
-/// A side read through its [`Endpoint`]: range reads of a database, a tree
-/// file's entries, an agent's pages.
-pub(super) struct ByEndpoint<'e, 'a> {
-    pub ep: &'e mut Endpoint<'a>,
-    pub prepared: &'e mut Prepared,
-    pub spec: &'e ScanSpec,
-    pub opts: &'e CanonOptions,
-}
-
-impl ChunkSide for ByEndpoint<'_, '_> {
-    fn entries(&mut self, ranges: &[KeyRange]) -> Result<Option<Vec<Vec<Entry>>>, SourceError> {
-        self.ep.entries(self.prepared, self.spec, self.opts, ranges)
-    }
-
-    fn rows(
-        &mut self,
-        groups: &[(Option<Key>, Vec<Key>)],
-    ) -> Result<Option<Vec<KeyedRow>>, SourceError> {
-        self.ep.rows(self.prepared, self.spec, groups)
-    }
-
-    fn file(&self) -> Option<&TreeFile> {
-        self.ep.file()
-    }
 }
 
 /// What the reconciliation of one table works through.
@@ -196,121 +168,195 @@ fn key_differences(diffs: &[(Key, KeyDiff)]) -> Vec<Difference> {
 /// Names every difference in the job's ranges, chunk by chunk, into the
 /// outcome and the sink.
 pub(super) fn reconcile(
-    sa: &mut dyn ChunkSide,
-    sb: &mut dyn ChunkSide,
+    source: &mut dyn ChunkSide,
+    target: &mut dyn ChunkSide,
     job: &Job<'_>,
     outcome: &mut TableOutcome,
     found: &mut Found<'_>,
 ) -> Result<(), CheckError> {
     for span in chunks(job.ranges, job.whole) {
-        let ranges = &job.ranges[span.clone()];
-        let keyed = &job.keyed[span];
-        let ea = sa.entries(keyed).map_err(CheckError::Source)?;
-        let eb = sb.entries(keyed).map_err(CheckError::Target)?;
-        for e in [&ea, &eb].into_iter().flatten() {
-            entries_cost(&mut outcome.stats.transfer.entries, keyed, e);
-        }
-        let (Some(ea), Some(eb)) = (&ea, &eb) else {
-            // A tree file without entries: the ranges are all that is known.
-            for (i, r) in ranges.iter().enumerate() {
-                let mut first = [&ea, &eb]
-                    .into_iter()
-                    .flatten()
-                    .filter_map(|e| e[i].first().map(|e| e.key.clone()))
-                    .min();
-                for f in [sa.file(), sb.file()].into_iter().flatten() {
-                    let k = f.first_key_after(r.after.as_ref()).ok().flatten();
-                    first = first.into_iter().chain(k).min();
-                }
-                outcome.ranges.push(range_outcome(r, first));
-            }
-            continue;
+        let chunk = Job {
+            ranges: &job.ranges[span.clone()],
+            keyed: &job.keyed[span],
+            ..*job
         };
-        // The walk found each range because its trees differ; if the entries
-        // read back disagree with the trees' row counts, one side's reads
-        // missed rows its tree holds (keys stored oddly, a snapshot that
-        // moved). Saying "in sync" then would be a guess.
-        for (i, r) in ranges.iter().enumerate() {
-            for (side, entries, rows) in [
-                ("source", &ea[i], r.source_rows),
-                ("target", &eb[i], r.target_rows),
-            ] {
-                if entries.len() as u64 != rows {
-                    return Err(CheckError::Unsure(format!(
-                        "the {side}'s tree holds {rows} rows in a drifted key range, but {} were read back from it: \
-                         its data changed during the comparison, or it holds keys its range reads cannot reach",
-                        entries.len()
-                    )));
-                }
+        reconcile_chunk(source, target, &chunk, outcome, found)?;
+    }
+    Ok(())
+}
+
+/// Per range of a chunk: each side's leaf entries.
+type ChunkEntries = Vec<Vec<Entry>>;
+/// Per range: its differing keys, and on which side they differ.
+type KeyDiffs = Vec<Vec<(Key, KeyDiff)>>;
+/// Keys to read rows of, grouped by range (with the range's lower bound).
+type KeyGroups = Vec<(Option<Key>, Vec<Key>)>;
+/// Per range: the source's rows and the target's rows read.
+type RangeRows = (Vec<Vec<KeyedRow>>, Vec<Vec<KeyedRow>>);
+
+/// One chunk: read both sides' entries, name the differing keys, read the
+/// rows with those keys, and compare them value by value.
+fn reconcile_chunk(
+    source: &mut dyn ChunkSide,
+    target: &mut dyn ChunkSide,
+    chunk: &Job<'_>,
+    outcome: &mut TableOutcome,
+    found: &mut Found<'_>,
+) -> Result<(), CheckError> {
+    let source_entries = source.entries(chunk.keyed).map_err(CheckError::Source)?;
+    let target_entries = target.entries(chunk.keyed).map_err(CheckError::Target)?;
+    for e in [&source_entries, &target_entries].into_iter().flatten() {
+        entries_cost(&mut outcome.stats.transfer.entries, chunk.keyed, e);
+    }
+    let (Some(source_entries), Some(target_entries)) = (&source_entries, &target_entries) else {
+        let read = [&source_entries, &target_entries];
+        ranges_alone(source, target, chunk, read, outcome);
+        return Ok(());
+    };
+    counts_agree(chunk.ranges, source_entries, target_entries)?;
+    let diffs: KeyDiffs = source_entries
+        .iter()
+        .zip(target_entries)
+        .map(|(s, t)| entry_differences(s, t))
+        .collect();
+    let rows = fetch_rows(source, target, chunk.keyed, &diffs, outcome)?;
+    let entries = (source_entries, target_entries);
+    emit_differences(chunk, &diffs, rows, entries, outcome, found)
+}
+
+/// When a side (a tree file without entries) cannot name keys: the drifted
+/// ranges are all that is known, each with the first key any side knows.
+fn ranges_alone(
+    source: &dyn ChunkSide,
+    target: &dyn ChunkSide,
+    chunk: &Job<'_>,
+    read: [&Option<ChunkEntries>; 2],
+    outcome: &mut TableOutcome,
+) {
+    for (i, r) in chunk.ranges.iter().enumerate() {
+        let mut first = read
+            .into_iter()
+            .flatten()
+            .filter_map(|e| e[i].first().map(|e| e.key.clone()))
+            .min();
+        for f in [source.file(), target.file()].into_iter().flatten() {
+            let k = f.first_key_after(r.after.as_ref()).ok().flatten();
+            first = first.into_iter().chain(k).min();
+        }
+        outcome.ranges.push(range_outcome(r, first));
+    }
+}
+
+/// The walk found each range because its trees differ; if the entries read
+/// back disagree with the trees' row counts, one side's reads missed rows
+/// its tree holds (keys stored oddly, a snapshot that moved). Saying "in
+/// sync" then would be a guess.
+fn counts_agree(
+    ranges: &[DriftRange],
+    source: &ChunkEntries,
+    target: &ChunkEntries,
+) -> Result<(), CheckError> {
+    for (i, r) in ranges.iter().enumerate() {
+        for (side, entries, rows) in [
+            ("source", &source[i], r.source_rows),
+            ("target", &target[i], r.target_rows),
+        ] {
+            if entries.len() as u64 != rows {
+                return Err(CheckError::Unsure(format!(
+                    "the {side}'s tree holds {rows} rows in a drifted key range, but {} were read back from it: \
+                     its data changed during the comparison, or it holds keys its range reads cannot reach",
+                    entries.len()
+                )));
             }
         }
-        // The differing keys of each range, and the keys each side is asked
-        // for rows of, grouped by range.
-        let diffs: Vec<Vec<(Key, KeyDiff)>> = ea
-            .iter()
-            .zip(eb)
-            .map(|(x, y)| entry_differences(x, y))
-            .collect();
-        let groups = |side: KeyDiff| -> Vec<(Option<Key>, Vec<Key>)> {
-            keyed
+    }
+    Ok(())
+}
+
+/// The keys one side is asked for rows of (those only it holds, and those
+/// both hold with different rows), grouped by range.
+fn keys_to_fetch(keyed: &[KeyRange], diffs: &KeyDiffs, only_here: KeyDiff) -> KeyGroups {
+    keyed
+        .iter()
+        .zip(diffs)
+        .filter_map(|(r, d)| {
+            let keys: Vec<Key> = d
                 .iter()
-                .zip(&diffs)
-                .filter_map(|(r, d)| {
-                    let keys: Vec<Key> = d
-                        .iter()
-                        .filter(|(_, k)| *k == side || *k == KeyDiff::Changed)
-                        .map(|(k, _)| k.clone())
-                        .collect();
-                    (!keys.is_empty()).then(|| (r.after.clone(), keys))
-                })
-                .collect()
-        };
-        let (ga, gb) = (groups(KeyDiff::SourceOnly), groups(KeyDiff::TargetOnly));
-        let ra = match ga.is_empty() {
-            true => Some(Vec::new()),
-            false => sa.rows(&ga).map_err(CheckError::Source)?,
-        };
-        let rb = match gb.is_empty() {
-            true => Some(Vec::new()),
-            false => sb.rows(&gb).map_err(CheckError::Target)?,
-        };
-        let rows = match (ra, rb) {
-            (Some(ra), Some(rb)) => {
-                let transfer = &mut outcome.stats.transfer;
-                rows_cost(&mut transfer.rows, &ga, &ra);
-                rows_cost(&mut transfer.rows, &gb, &rb);
-                Some((split_by_ranges(ra, keyed), split_by_ranges(rb, keyed)))
-            }
-            _ => None,
-        };
-        let mut rows = rows;
-        for (i, r) in ranges.iter().enumerate() {
-            if diffs[i].is_empty() {
-                continue;
-            }
-            let here = match &mut rows {
-                Some((ra, rb)) => compare_rows(
-                    std::mem::take(&mut ra[i]),
-                    std::mem::take(&mut rb[i]),
-                    job.nkey,
-                    job.opts,
-                ),
-                None => key_differences(&diffs[i]),
-            };
-            // With --float-digits, a range can hold only tolerated float
-            // differences: it is then not drift.
-            if here.is_empty() {
-                continue;
-            }
-            let first = [&ea[i], &eb[i]]
-                .into_iter()
-                .filter_map(|e| e.first().map(|e| e.key.clone()))
-                .min();
-            for d in here {
-                found.emit(outcome, d).map_err(CheckError::Output)?;
-            }
-            outcome.ranges.push(range_outcome(r, first));
+                .filter(|(_, k)| *k == only_here || *k == KeyDiff::Changed)
+                .map(|(k, _)| k.clone())
+                .collect();
+            (!keys.is_empty()).then(|| (r.after.clone(), keys))
+        })
+        .collect()
+}
+
+/// Both sides' rows with the differing keys, dealt to their ranges; `None`
+/// when a side holds no rows (a tree file).
+fn fetch_rows(
+    source: &mut dyn ChunkSide,
+    target: &mut dyn ChunkSide,
+    keyed: &[KeyRange],
+    diffs: &KeyDiffs,
+    outcome: &mut TableOutcome,
+) -> Result<Option<RangeRows>, CheckError> {
+    let source_keys = keys_to_fetch(keyed, diffs, KeyDiff::SourceOnly);
+    let target_keys = keys_to_fetch(keyed, diffs, KeyDiff::TargetOnly);
+    let source_rows = match source_keys.is_empty() {
+        true => Some(Vec::new()),
+        false => source.rows(&source_keys).map_err(CheckError::Source)?,
+    };
+    let target_rows = match target_keys.is_empty() {
+        true => Some(Vec::new()),
+        false => target.rows(&target_keys).map_err(CheckError::Target)?,
+    };
+    let (Some(source_rows), Some(target_rows)) = (source_rows, target_rows) else {
+        return Ok(None);
+    };
+    let transfer = &mut outcome.stats.transfer;
+    rows_cost(&mut transfer.rows, &source_keys, &source_rows);
+    rows_cost(&mut transfer.rows, &target_keys, &target_rows);
+    Ok(Some((
+        split_by_ranges(source_rows, keyed),
+        split_by_ranges(target_rows, keyed),
+    )))
+}
+
+/// Names each range's differences (by value where rows were read, by key
+/// alone otherwise) into the outcome and the sink.
+fn emit_differences(
+    chunk: &Job<'_>,
+    diffs: &KeyDiffs,
+    mut rows: Option<RangeRows>,
+    (source_entries, target_entries): (&ChunkEntries, &ChunkEntries),
+    outcome: &mut TableOutcome,
+    found: &mut Found<'_>,
+) -> Result<(), CheckError> {
+    for (i, r) in chunk.ranges.iter().enumerate() {
+        if diffs[i].is_empty() {
+            continue;
         }
+        let here = match &mut rows {
+            Some((source_rows, target_rows)) => compare_rows(
+                std::mem::take(&mut source_rows[i]),
+                std::mem::take(&mut target_rows[i]),
+                chunk.nkey,
+                chunk.opts,
+            ),
+            None => key_differences(&diffs[i]),
+        };
+        // With --float-digits, a range can hold only tolerated float
+        // differences: it is then not drift.
+        if here.is_empty() {
+            continue;
+        }
+        let first = [&source_entries[i], &target_entries[i]]
+            .into_iter()
+            .filter_map(|e| e.first().map(|e| e.key.clone()))
+            .min();
+        for d in here {
+            found.emit(outcome, d).map_err(CheckError::Output)?;
+        }
+        outcome.ranges.push(range_outcome(r, first));
     }
     Ok(())
 }

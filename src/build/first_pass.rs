@@ -8,16 +8,14 @@ use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
 use driftsum_core::hash::row_hash;
 use driftsum_core::tree::file::EntryLog;
 use driftsum_core::tree::OrderError;
-use driftsum_core::{key, Builder, Hash, Value};
+use driftsum_core::{key, Builder, Hash, Key, Value};
 
-use super::endpoint::RowHasher;
-use super::tree::TreeScan;
-use super::Progress;
-use crate::error::SourceError;
-use crate::source::{KeyBounds, Source};
+use super::job::{row_hasher, Progress, TreeScan};
+use super::range::{scan_range, stop};
+use crate::source::{Source, SourceError};
 
 /// How often (in rows) a scan reports progress.
-pub(super) const PROGRESS_EVERY: u64 = 1 << 16;
+const PROGRESS_EVERY: u64 = 1 << 16;
 
 /// What a first pass leaves: rows read and, if the builder refused a row,
 /// why (the scan stopped there).
@@ -37,21 +35,16 @@ fn add(
     Ok(())
 }
 
-/// The sink's way of stopping a scan once the builder refused a row.
-pub(super) fn stop() -> SourceError {
-    SourceError::Other("stop".into())
-}
-
 /// Reads, hashes and builds on this thread. Returns the rows read and, if
 /// the builder refused a row, why (the scan stopped there).
-pub(super) fn first_pass_inline(
+pub(super) fn inline(
     source: &mut dyn Source,
     job: &TreeScan<'_>,
     progress: Progress<'_>,
     builder: &mut Builder,
     log: &mut Option<&mut EntryLog>,
 ) -> Result<Pass, SourceError> {
-    let mut hasher = RowHasher::new(job.spec, job.opts);
+    let mut hasher = row_hasher(job.spec, job.opts);
     let mut disorder: Option<OrderError> = None;
     let mut rows = 0u64;
     source
@@ -85,15 +78,15 @@ struct Batch {
 }
 
 /// Reads and canonicalizes on this thread; row hashing, leaf hashing and the
-/// builder run on a second thread. Same result as [`first_pass_inline`].
-pub(super) fn first_pass_pipelined(
+/// builder run on a second thread. Same result as [`inline`].
+pub(super) fn pipelined(
     source: &mut dyn Source,
     job: &TreeScan<'_>,
     progress: Progress<'_>,
     builder: &mut Builder,
     log: &mut Option<&mut EntryLog>,
 ) -> Result<Pass, SourceError> {
-    let mut encoder = RowHasher::new(job.spec, job.opts);
+    let mut encoder = row_hasher(job.spec, job.opts);
     std::thread::scope(|scope| {
         let (full_tx, full_rx) = std::sync::mpsc::sync_channel::<Batch>(BATCHES_IN_FLIGHT);
         let (empty_tx, mut empty_rx) = std::sync::mpsc::channel::<Batch>();
@@ -183,7 +176,7 @@ struct Hashed {
 /// canonicalizes and hashes their rows, and this thread feeds the builder
 /// range by range. A worker runs at most [`RANGES_AHEAD`] ranges ahead of
 /// the builder, so memory stays bounded whatever the table's size.
-pub(super) fn first_pass_ranges(
+pub(super) fn ranges(
     sources: Vec<&mut dyn Source>,
     cuts: &[Vec<Value>],
     job: &TreeScan<'_>,
@@ -193,6 +186,8 @@ pub(super) fn first_pass_ranges(
 ) -> Result<Pass, SourceError> {
     let workers = sources.len();
     let per_range = (RANGE_ROWS as usize).div_ceil(BATCH_ROWS) + 1;
+    // Each range's rows are kept by their key bytes (see [`scan_range`]).
+    let cuts: &[Key] = &cuts.iter().map(|c| key::encode(c)).collect::<Vec<_>>();
     std::thread::scope(|scope| {
         let mut inboxes: Vec<Receiver<Msg>> = Vec::with_capacity(workers);
         let mut handles = Vec::with_capacity(workers);
@@ -250,33 +245,21 @@ pub(super) fn first_pass_ranges(
 /// hashed rows, each range closed by [`Msg::End`].
 fn scan_ranges(
     source: &mut dyn Source,
-    cuts: &[Vec<Value>],
+    cuts: &[Key],
     first: usize,
     step: usize,
     job: &TreeScan<'_>,
     tx: SyncSender<Msg>,
 ) -> Result<(), SourceError> {
-    let mut hasher = RowHasher::new(job.spec, job.opts);
+    let mut hasher = row_hasher(job.spec, job.opts);
     for i in (first..cuts.len()).step_by(step) {
-        let bounds = KeyBounds {
-            after: i.checked_sub(1).map(|p| cuts[p].clone()),
-            through: cuts[i].clone(),
-        };
-        // A connector may return rows beyond the bounds; each range keeps
-        // its own, so no row is counted twice.
-        let after = bounds.after.as_deref().map(key::encode);
-        let through = key::encode(&bounds.through);
+        let after = i.checked_sub(1).map(|p| &cuts[p]);
         let mut batch = Hashed::default();
         let mut closed = false;
-        let scanned = source.scan(job.spec, Some(&bounds), &mut |row| {
-            let (k, r) = hasher.encode(row);
-            if after.as_ref().is_some_and(|a| k <= a.as_bytes()) || k > through.as_bytes() {
-                return Ok(());
-            }
-            let h = row_hash(r);
+        let scanned = scan_range(source, job.spec, after, &cuts[i], &mut |k, row| {
             batch.keys.extend_from_slice(k);
             batch.key_ends.push(batch.keys.len());
-            batch.hashes.push(h);
+            batch.hashes.push(hasher.row_hash(row));
             if batch.hashes.len() == BATCH_ROWS
                 && tx.send(Msg::Rows(std::mem::take(&mut batch))).is_err()
             {

@@ -14,13 +14,12 @@ use driftsum_core::tree::wire::KeyRange;
 use driftsum_core::tree::{Entry, HashPrefix, TreeFile};
 use driftsum_core::Key;
 
-use super::endpoint::RowHasher;
 use super::outcome::TableOutcome;
-use super::ranges::{
+use super::reconcile::{
     self, chunks, entries_cost, range_outcome, rows_cost, ChunkSide, Job, CHUNK_ROWS,
 };
-use super::scan::stop;
 use super::sink::Found;
+use crate::build::{row_hasher, stop};
 use crate::error::{CheckError, SourceError};
 use crate::reconcile::{compare_rows, KeyedRow};
 use crate::source::{ScanSpec, Source};
@@ -44,7 +43,7 @@ pub(super) fn stream_side(
     ranges: &[KeyRange],
     tx: SyncSender<Batch>,
 ) -> u64 {
-    let mut hasher = RowHasher::new(spec, opts);
+    let mut hasher = row_hasher(spec, opts);
     let (mut read, mut at) = (0u64, 0usize);
     let mut prev: Vec<u8> = Vec::new();
     let mut batch: Vec<Item> = Vec::with_capacity(BATCH_ROWS);
@@ -245,8 +244,8 @@ impl ChunkSide for Streamed {
 /// [`PIECE_ROWS`] rows per side at a time, costed as those pieces asked of
 /// agents would be.
 pub(super) fn reconcile(
-    sa: &mut Streamed,
-    sb: &mut Streamed,
+    source: &mut Streamed,
+    target: &mut Streamed,
     job: &Job<'_>,
     outcome: &mut TableOutcome,
     found: &mut Found<'_>,
@@ -260,9 +259,9 @@ pub(super) fn reconcile(
                 whole: true,
                 ..*job
             };
-            ranges::reconcile(sa, sb, &chunk, outcome, found)?;
+            reconcile::reconcile(source, target, &chunk, outcome, found)?;
         } else {
-            pieces(sa, sb, job, span.start, outcome, found)?;
+            pieces(source, target, job, span.start, outcome, found)?;
         }
     }
     Ok(())
@@ -270,8 +269,8 @@ pub(super) fn reconcile(
 
 /// Compares range `i` of the job a piece at a time.
 fn pieces(
-    sa: &mut Streamed,
-    sb: &mut Streamed,
+    source: &mut Streamed,
+    target: &mut Streamed,
     job: &Job<'_>,
     i: usize,
     outcome: &mut TableOutcome,
@@ -279,14 +278,14 @@ fn pieces(
 ) -> Result<(), CheckError> {
     {
         let (r, k) = (&job.ranges[i], &job.keyed[i]);
-        let (mut na, mut nb) = (0u64, 0u64);
+        let (mut source_read, mut target_read) = (0u64, 0u64);
         let mut first: Option<Key> = None;
         let mut drifted = false;
         let mut after = k.after.clone();
         loop {
             let cut = [
-                sa.nth_in(k, PIECE_ROWS).map_err(CheckError::Source)?,
-                sb.nth_in(k, PIECE_ROWS).map_err(CheckError::Target)?,
+                source.nth_in(k, PIECE_ROWS).map_err(CheckError::Source)?,
+                target.nth_in(k, PIECE_ROWS).map_err(CheckError::Target)?,
             ]
             .into_iter()
             .flatten()
@@ -296,9 +295,10 @@ fn pieces(
                 after: after.clone(),
                 through: through.clone(),
             }];
-            let (ia, ib) = (sa.take_through(&through), sb.take_through(&through));
-            na += ia.len() as u64;
-            nb += ib.len() as u64;
+            let (source_items, target_items) =
+                (source.take_through(&through), target.take_through(&through));
+            source_read += source_items.len() as u64;
+            target_read += target_items.len() as u64;
             let entries = |items: &[Item]| -> Vec<Vec<Entry>> {
                 vec![items
                     .iter()
@@ -308,22 +308,25 @@ fn pieces(
                     })
                     .collect()]
             };
-            let (ea, eb) = (entries(&ia), entries(&ib));
+            let (source_entries, target_entries) = (entries(&source_items), entries(&target_items));
             let transfer = &mut outcome.stats.transfer;
-            entries_cost(&mut transfer.entries, &piece, &ea);
-            entries_cost(&mut transfer.entries, &piece, &eb);
-            let piece_first = [&ea[0], &eb[0]]
+            entries_cost(&mut transfer.entries, &piece, &source_entries);
+            entries_cost(&mut transfer.entries, &piece, &target_entries);
+            let piece_first = [&source_entries[0], &target_entries[0]]
                 .into_iter()
                 .filter_map(|e| e.first().map(|e| e.key.clone()))
                 .min();
             first = first.into_iter().chain(piece_first).min();
-            let diffs = entry_differences(&ea[0], &eb[0]);
+            let diffs = entry_differences(&source_entries[0], &target_entries[0]);
             if !diffs.is_empty() {
-                let (ra, rb) = (
-                    wanted(ia, &diffs, KeyDiff::SourceOnly),
-                    wanted(ib, &diffs, KeyDiff::TargetOnly),
+                let (source_rows, target_rows) = (
+                    wanted(source_items, &diffs, KeyDiff::SourceOnly),
+                    wanted(target_items, &diffs, KeyDiff::TargetOnly),
                 );
-                for (rows, keys) in [(&ra, KeyDiff::SourceOnly), (&rb, KeyDiff::TargetOnly)] {
+                for (rows, keys) in [
+                    (&source_rows, KeyDiff::SourceOnly),
+                    (&target_rows, KeyDiff::TargetOnly),
+                ] {
                     let keys: Vec<Key> = diffs
                         .iter()
                         .filter(|(_, d)| *d == keys || *d == KeyDiff::Changed)
@@ -333,7 +336,7 @@ fn pieces(
                         rows_cost(&mut transfer.rows, &[(after.clone(), keys)], rows);
                     }
                 }
-                for d in compare_rows(ra, rb, job.nkey, job.opts) {
+                for d in compare_rows(source_rows, target_rows, job.nkey, job.opts) {
                     drifted = true;
                     found.emit(outcome, d).map_err(CheckError::Output)?;
                 }
@@ -345,7 +348,10 @@ fn pieces(
         }
         // As for range reads: rows the trees hold that the scan did not
         // deliver (or the reverse) make any answer a guess.
-        for (side, read, rows) in [("source", na, r.source_rows), ("target", nb, r.target_rows)] {
+        for (side, read, rows) in [
+            ("source", source_read, r.source_rows),
+            ("target", target_read, r.target_rows),
+        ] {
             if read != rows {
                 return Err(CheckError::Unsure(format!(
                     "the {side}'s tree holds {rows} rows in a drifted key range, but {read} were read back from it: \

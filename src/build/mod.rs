@@ -1,29 +1,47 @@
-//! The tree strategy: each side hashes its rows into a Merkle tree, the walk
-//! finds the drifted key ranges, and `ranges` names what differs inside
-//! them (range reads, or one merged scan per side when most rows drifted).
-//!
-//! The sides are [`Endpoint`]s (a database, a tree file, an agent); what the
-//! check asks of them is counted in the wire encoding whatever they are, so
-//! the cost reported for a local diff is what the same diff through agents
-//! exchanges.
+//! The build layer: a database becomes a tree. [`scan_tree`] reads a
+//! table's rows in key order and feeds the tree builder, on one thread, on
+//! two, or over key ranges scanned at once (`first_pass`); [`scan_range`]
+//! reads one key range, for the range workers, the reconciliation and the
+//! agent alike. Comparing trees lives in `check`, serving them in `agent`.
 
-use std::time::Instant;
+mod first_pass;
+mod job;
+mod range;
 
 use driftsum_core::canon::CanonOptions;
-use driftsum_core::diff::DriftRange;
-use driftsum_core::tree::file::EntryLog;
-use driftsum_core::tree::wire::KeyRange;
+use driftsum_core::tree::file::{ColumnMeta, EntryLog, TreeMeta};
 use driftsum_core::tree::OrderError;
-use driftsum_core::{Hash, Key, Shape, Side, Tree, Walk};
+use driftsum_core::{Hash, Key, Shape, Side, Tree, ENCODING_VERSION};
 
-use super::endpoint::{Endpoint, RowHasher};
-use super::outcome::TableOutcome;
-use super::plan::Plan;
-use super::ranges::{self, ByEndpoint, Job};
-use super::sink::Found;
-use super::{merge, scan, Progress};
-use crate::error::{CheckError, SourceError};
-use crate::source::{ScanSpec, Source};
+pub use job::{row_hasher, Progress, Threads, TreeScan};
+pub use range::{decode_key, scan_range, stop, KeyedSink};
+
+use crate::source::{ColumnSpec, ScanSpec, Source, SourceError};
+
+/// What a tree built from `spec` with these options must say about itself.
+pub fn expected_meta(spec: &ScanSpec, opts: &CanonOptions, shape: Shape) -> TreeMeta {
+    let cols = |c: &[ColumnSpec]| -> Vec<ColumnMeta> {
+        c.iter()
+            .map(|c| ColumnMeta {
+                name: c.name.clone(),
+                ty: c.rule.ty,
+            })
+            .collect()
+    };
+    let mut columns = cols(&spec.values);
+    // Rows hash their columns in name order, so the scan order is irrelevant.
+    columns.sort_by(|a, b| a.name.cmp(&b.name));
+    TreeMeta {
+        encoding_version: ENCODING_VERSION,
+        canon: *opts,
+        shape,
+        table: spec.table.clone(),
+        key_columns: cols(&spec.key),
+        columns,
+        filter: spec.filter.clone(),
+        built_from: String::new(),
+    }
+}
 
 /// One side's tree, and how it was read.
 pub struct BuiltTree {
@@ -32,50 +50,6 @@ pub struct BuiltTree {
     /// Whether the scan delivered keys in key-byte order (so range reads can
     /// use the database's own ordering).
     pub ordered: bool,
-}
-
-/// How a scan spreads its work over threads.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Threads {
-    /// Read, canonicalize and hash on one thread: right when another scan
-    /// already keeps the other core busy (a diff of two local databases).
-    One,
-    /// Read and canonicalize on one thread, hash and build on a second, fed
-    /// batches of canonical row bytes.
-    ReadAndHash,
-    /// Key ranges scanned at once over this many connections to one
-    /// snapshot, when the source can open them and cut its key (see
-    /// [`Source::fork`]); otherwise as [`Threads::ReadAndHash`].
-    KeyRanges(usize),
-    /// Key ranges over one connection per core (three or four) where
-    /// connections are cheap ([`Source::cheap_forks`]: SQLite) and there are
-    /// more than two cores, otherwise [`Threads::ReadAndHash`]. On two cores
-    /// reading and hashing already fill both, and SQLite's key ranges
-    /// measured 15% slower than that; a server's extra connections are
-    /// extra server processes, and with the server on the same cores (as on
-    /// the development machine) two measured slower than one.
-    Auto,
-}
-
-impl Threads {
-    /// Connections for key ranges: one per core, two to four.
-    pub fn per_core() -> usize {
-        Threads::cores().clamp(2, 4)
-    }
-
-    fn cores() -> usize {
-        std::thread::available_parallelism().map_or(2, |n| n.get())
-    }
-}
-
-/// One tree to build: what to read and how to hash it.
-#[derive(Clone, Copy, Debug)]
-pub struct TreeScan<'a> {
-    pub spec: &'a ScanSpec,
-    pub opts: &'a CanonOptions,
-    pub shape: Shape,
-    pub side: Side,
-    pub threads: Threads,
 }
 
 /// Scans one side and builds its tree with the whole machine
@@ -112,19 +86,19 @@ pub fn scan_tree(
     let spec = job.spec;
     let mut builder = driftsum_core::Builder::new(job.shape);
     let (rows, disorder) = match job.threads {
-        Threads::One => scan::first_pass_inline(source, job, progress, &mut builder, &mut log)?,
+        Threads::One => first_pass::inline(source, job, progress, &mut builder, &mut log)?,
         Threads::ReadAndHash => {
-            scan::first_pass_pipelined(source, job, progress, &mut builder, &mut log)?
+            first_pass::pipelined(source, job, progress, &mut builder, &mut log)?
         }
         Threads::Auto if !source.cheap_forks() || Threads::cores() <= 2 => {
-            scan::first_pass_pipelined(source, job, progress, &mut builder, &mut log)?
+            first_pass::pipelined(source, job, progress, &mut builder, &mut log)?
         }
         Threads::KeyRanges(_) | Threads::Auto => {
             let n = match job.threads {
                 Threads::KeyRanges(n) => n,
                 _ => Threads::per_core(),
             };
-            let cuts = source.key_cuts(spec, scan::RANGE_ROWS)?;
+            let cuts = source.key_cuts(spec, first_pass::RANGE_ROWS)?;
             let mut forks = Vec::new();
             while !cuts.is_empty() && forks.len() + 1 < n {
                 // A connection that cannot be had (a busy file, a server at
@@ -135,11 +109,11 @@ pub fn scan_tree(
                 }
             }
             if forks.is_empty() {
-                scan::first_pass_pipelined(source, job, progress, &mut builder, &mut log)?
+                first_pass::pipelined(source, job, progress, &mut builder, &mut log)?
             } else {
                 let mut sources: Vec<&mut dyn Source> = vec![&mut *source];
                 sources.extend(forks.iter_mut().map(|f| f.as_mut() as &mut dyn Source));
-                scan::first_pass_ranges(sources, &cuts, job, progress, &mut builder, &mut log)?
+                first_pass::ranges(sources, &cuts, job, progress, &mut builder, &mut log)?
             }
         }
     };
@@ -151,7 +125,7 @@ pub fn scan_tree(
         }),
         Some(OrderError::Duplicate(k)) => Err(duplicate(spec, &k)),
         Some(OrderError::OutOfOrder) => {
-            let mut hasher = RowHasher::new(spec, job.opts);
+            let mut hasher = row_hasher(spec, job.opts);
             let mut entries: Vec<(Key, Hash)> = Vec::new();
             source.scan(spec, None, &mut |row| {
                 let (k, h) = hasher.hash(row);
@@ -187,144 +161,13 @@ fn duplicate(spec: &ScanSpec, k: &Key) -> SourceError {
     ))
 }
 
-/// When the drifted ranges hold at least one row in this many of both
-/// sides' rows, two databases are read by one scan each (see `merge`)
-/// rather than range by range: a range read costs a query, and a scan
-/// through most of a table in one query is cheaper.
-const DENSE_SHARE: u64 = 4;
-
-/// Compares one planned table, handing its differences to `found`.
-#[allow(clippy::too_many_arguments)]
-pub(super) fn compare(
-    source: &mut Endpoint<'_>,
-    target: &mut Endpoint<'_>,
-    plan: &Plan,
-    opts: &CanonOptions,
-    shape: Shape,
-    progress: Progress<'_>,
-    outcome: &mut TableOutcome,
-    found: &mut Found<'_>,
-) -> Result<(), CheckError> {
-    if let (Some(a), Some(b)) = (source.file(), target.file()) {
-        let (na, nb) = (a.path().display(), b.path().display());
-        a.meta()
-            .comparable(b.meta(), &na.to_string(), &nb.to_string())
-            .map_err(|m| CheckError::Invalid(m.0))?;
-    }
-    let started = Instant::now();
-    // Two scans here already keep both cores busy; a lone one hashes on a
-    // second thread.
-    let threads = if source.scans_here() && target.scans_here() {
-        Threads::One
-    } else {
-        Threads::Auto
-    };
-    let (a, b) = rayon::join(
-        || source.prepare(&plan.source, opts, shape, Side::Source, threads, progress),
-        || target.prepare(&plan.target, opts, shape, Side::Target, threads, progress),
-    );
-    let mut a = a.map_err(CheckError::Source)?;
-    let mut b = b.map_err(CheckError::Target)?;
-    outcome.stats.scan_seconds = started.elapsed().as_secs_f64();
-    outcome.source_rows = a.rows;
-    outcome.target_rows = b.rows;
-
-    let walk_started = Instant::now();
-    let mut walk = Walk::new(
-        source.walker(&a).map_err(CheckError::Source)?,
-        target.walker(&b).map_err(CheckError::Target)?,
-    );
-    let ranges: Vec<DriftRange> = walk.by_ref().collect::<Result<_, _>>()?;
-    let ws = walk.stats().clone();
-    drop(walk);
-    outcome.stats.nodes_compared = ws.nodes_compared;
-    outcome.stats.transfer.levels = ws.levels;
-    outcome.stats.walk_seconds = walk_started.elapsed().as_secs_f64();
-
-    let fetch_started = Instant::now();
-    if !ranges.is_empty() {
-        let keyed: Vec<KeyRange> = ranges
-            .iter()
-            .map(|r| KeyRange {
-                after: r.after.clone(),
-                through: r.through.clone(),
-            })
-            .collect();
-        let ordered = (a.ordered(), b.ordered());
-        let job = Job {
-            ranges: &ranges,
-            keyed: &keyed,
-            nkey: plan.source.key.len(),
-            opts,
-            // A side read whole for each chunk is read once.
-            whole: ordered.0 == Some(false) || ordered.1 == Some(false),
-        };
-        let drifted: u64 = ranges.iter().map(|r| r.source_rows + r.target_rows).sum();
-        let dense = drifted.saturating_mul(DENSE_SHARE) >= a.rows + b.rows;
-        match (&mut *source, &mut *target) {
-            (Endpoint::Db(s), Endpoint::Db(t)) if dense && ordered == (Some(true), Some(true)) => {
-                let (result, read_a, read_b) = std::thread::scope(|scope| {
-                    let (txa, rxa) = merge::channel();
-                    let (txb, rxb) = merge::channel();
-                    let (s, t, keyed) = (&mut **s, &mut **t, &keyed);
-                    let ha =
-                        scope.spawn(move || merge::stream_side(s, &plan.source, opts, keyed, txa));
-                    let hb =
-                        scope.spawn(move || merge::stream_side(t, &plan.target, opts, keyed, txb));
-                    let (mut sa, mut sb) = (merge::Streamed::new(rxa), merge::Streamed::new(rxb));
-                    let result = merge::reconcile(&mut sa, &mut sb, &job, outcome, found);
-                    // Closing the streams stops a scan still going.
-                    drop((sa, sb));
-                    (result, ha.join(), hb.join())
-                });
-                a.rows_read += read_a.unwrap_or(0);
-                b.rows_read += read_b.unwrap_or(0);
-                result?;
-            }
-            (source, target) => {
-                let mut sa = ByEndpoint {
-                    ep: source,
-                    prepared: &mut a,
-                    spec: &plan.source,
-                    opts,
-                };
-                let mut sb = ByEndpoint {
-                    ep: target,
-                    prepared: &mut b,
-                    spec: &plan.target,
-                    opts,
-                };
-                ranges::reconcile(&mut sa, &mut sb, &job, outcome, found)?;
-            }
-        }
-    }
-    finish_stats(outcome, (a.rows_read, b.rows_read), fetch_started, started);
-    Ok(())
-}
-
-/// The totals a comparison ends with, whichever way it ended.
-fn finish_stats(
-    outcome: &mut TableOutcome,
-    (source_rows_read, target_rows_read): (u64, u64),
-    fetch_started: Instant,
-    started: Instant,
-) {
-    let stats = &mut outcome.stats;
-    stats.source_rows_read = source_rows_read;
-    stats.target_rows_read = target_rows_read;
-    stats.bytes_exchanged = stats.transfer.bytes();
-    stats.round_trips = stats.transfer.round_trips();
-    stats.fetch_seconds = fetch_started.elapsed().as_secs_f64();
-    stats.seconds = started.elapsed().as_secs_f64();
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::check::plan::{plan, ColumnChoice};
-    use crate::config::Config;
     use crate::source::sqlite::scratch::Db;
     use crate::source::sqlite::SqliteSource;
+    use crate::source::{Column, TableSchema};
+    use driftsum_core::coerce::ColumnRule;
     use driftsum_core::Value;
 
     const OPTS: CanonOptions = CanonOptions { float_digits: None };
@@ -344,14 +187,36 @@ mod tests {
     fn open(db: &Db, table: &str) -> Result<(SqliteSource, ScanSpec), SourceError> {
         let mut src = SqliteSource::open(&db.0)?;
         let schema = src.schema(table)?;
-        let p = plan(
-            &schema,
-            &schema,
-            &ColumnChoice::default(),
-            &Config::default(),
-        )
-        .expect("plan");
-        Ok((src, p.source))
+        Ok((src, spec_of(&schema)))
+    }
+
+    /// The table's key columns, then every other column, each read by its
+    /// own type.
+    fn spec_of(schema: &TableSchema) -> ScanSpec {
+        let spec = |c: &Column| ColumnSpec {
+            name: c.name.clone(),
+            rule: ColumnRule {
+                trailing_spaces: c.trailing_spaces,
+                ..ColumnRule::new(c.ty)
+            },
+        };
+        let is_key = |c: &&Column| schema.primary_key.contains(&c.name);
+        ScanSpec {
+            table: schema.name.clone(),
+            key: schema
+                .primary_key
+                .iter()
+                .filter_map(|k| schema.column(k))
+                .map(spec)
+                .collect(),
+            values: schema
+                .columns
+                .iter()
+                .filter(|c| !is_key(c))
+                .map(spec)
+                .collect(),
+            filter: None,
+        }
     }
 
     fn build(db: &Db, table: &str, threads: Threads) -> Result<(BuiltTree, u64), SourceError> {
@@ -429,7 +294,7 @@ mod tests {
         let job = job(&spec, Threads::KeyRanges(2));
         let mut builder = driftsum_core::Builder::new(job.shape);
         let mut log = EntryLog::new();
-        let (rows, disorder) = scan::first_pass_ranges(
+        let (rows, disorder) = first_pass::ranges(
             vec![&mut src, fork.as_mut()],
             &cuts,
             &job,
@@ -565,7 +430,7 @@ mod tests {
         let mut fork = src.fork().expect("fork").expect("forks");
         let job = job(&spec, Threads::KeyRanges(2));
         let mut builder = driftsum_core::Builder::new(job.shape);
-        let err = scan::first_pass_ranges(
+        let err = first_pass::ranges(
             vec![&mut src, fork.as_mut()],
             &cuts,
             &job,

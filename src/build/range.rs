@@ -1,0 +1,55 @@
+//! Reading one key range `(after, through]` of a table: the bounds go into
+//! the query, and the rows a connector returns beyond them (it may) are
+//! dropped here, by key bytes, so every caller sees exactly the range. The
+//! range workers of a tree build, the reconciliation's range reads and the
+//! agent's answers all read ranges through [`scan_range`].
+
+use driftsum_core::{key, Key, Value};
+
+use crate::source::{KeyBounds, ScanSpec, Source, SourceError};
+
+/// The error a row sink returns to stop a scan early; the caller that
+/// stopped it knows not to report it.
+pub fn stop() -> SourceError {
+    SourceError::Other("stop".into())
+}
+
+/// A tree key's values, for a query's bounds.
+pub fn decode_key(k: &Key) -> Result<Vec<Value>, SourceError> {
+    key::decode(k.as_bytes())
+        .ok_or_else(|| SourceError::Other("a tree key could not be decoded".into()))
+}
+
+/// What [`scan_range`] hands each row to: its key bytes and values.
+pub type KeyedSink<'a> = dyn FnMut(&[u8], &[Value]) -> Result<(), SourceError> + Send + 'a;
+
+/// Scans the rows of `spec` with keys in `(after, through]`, in the
+/// source's order, handing each with its key bytes to `each`; an error
+/// from `each` ends the scan with that error. Returns the rows the
+/// database sent, those beyond the range included.
+pub fn scan_range(
+    source: &mut dyn Source,
+    spec: &ScanSpec,
+    after: Option<&Key>,
+    through: &Key,
+    each: &mut KeyedSink<'_>,
+) -> Result<u64, SourceError> {
+    let bounds = KeyBounds {
+        after: after.map(decode_key).transpose()?,
+        through: decode_key(through)?,
+    };
+    let nkey = spec.key.len();
+    let mut kbuf = Vec::with_capacity(64);
+    let mut sent = 0u64;
+    source.scan(spec, Some(&bounds), &mut |row| {
+        sent += 1;
+        key::encode_into(&mut kbuf, &row[..nkey]);
+        if after.is_some_and(|a| kbuf.as_slice() <= a.as_bytes())
+            || kbuf.as_slice() > through.as_bytes()
+        {
+            return Ok(());
+        }
+        each(&kbuf, row)
+    })?;
+    Ok(sent)
+}

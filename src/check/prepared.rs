@@ -1,0 +1,209 @@
+//! A prepared side: one side's tree of one table, ready to walk, together
+//! with what answers the walk and the reconciliation on that side — the
+//! database read here, the tree file, or the agent. Each kind carries its
+//! own handle and state, so a tree cannot be asked of a side that did not
+//! prepare it. Preparing (scanning, checking a file, asking an agent to
+//! build) lives in `endpoint`; naming what differs lives in `reconcile`.
+
+use driftsum_core::canon::CanonOptions;
+use driftsum_core::diff::TreeSide;
+use driftsum_core::tree::file::FileError;
+use driftsum_core::tree::wire::{KeyRange, TreeId};
+use driftsum_core::tree::{Entry, HashPrefix, NoSuchNode, NodeSummary, TreeFile};
+use driftsum_core::{Key, Tree};
+
+use super::fetch::fetch_ranges;
+use super::reconcile::ChunkSide;
+use crate::agent::{AgentClient, AgentError};
+use crate::build::row_hasher;
+use crate::reconcile::KeyedRow;
+use crate::source::{ScanSpec, Source, SourceError};
+
+/// One side's tree, ready to walk, and what reading it has cost so far.
+pub struct Prepared<'e> {
+    /// Rows in the side's tree.
+    pub rows: u64,
+    /// Rows read from a database for this side (the scan plus range reads).
+    pub rows_read: u64,
+    spec: ScanSpec,
+    opts: CanonOptions,
+    holder: Holder<'e>,
+}
+
+/// What holds a prepared tree, and answers for it.
+pub(super) enum Holder<'e> {
+    /// A database scanned here, and the tree built from it.
+    Database {
+        source: &'e mut dyn Source,
+        tree: Tree,
+        /// Whether its scans deliver keys in key-byte order.
+        ordered: bool,
+        /// The rows of the ranges last read for their entries, so that rows
+        /// by key are not read twice.
+        cached: Vec<KeyedRow>,
+    },
+    /// A tree file written by `driftsum build`.
+    File(&'e TreeFile),
+    /// A `driftsum serve` agent, and the tree it built.
+    Agent {
+        client: &'e mut AgentClient,
+        tree: TreeId,
+    },
+}
+
+/// A side failing to answer during the walk.
+#[derive(Debug, thiserror::Error)]
+pub enum SideError {
+    #[error(transparent)]
+    Tree(#[from] NoSuchNode),
+    #[error(transparent)]
+    File(#[from] FileError),
+    #[error(transparent)]
+    Agent(#[from] AgentError),
+}
+
+fn agent_err(e: AgentError) -> SourceError {
+    SourceError::Other(e.to_string())
+}
+
+impl<'e> Prepared<'e> {
+    pub(super) fn new(
+        spec: &ScanSpec,
+        opts: &CanonOptions,
+        rows: u64,
+        rows_read: u64,
+        holder: Holder<'e>,
+    ) -> Prepared<'e> {
+        Prepared {
+            rows,
+            rows_read,
+            spec: spec.clone(),
+            opts: *opts,
+            holder,
+        }
+    }
+
+    /// Whether this side is a database scanned here whose scans deliver
+    /// keys in key-byte order (`None` for a tree file or an agent).
+    pub fn ordered(&self) -> Option<bool> {
+        match &self.holder {
+            Holder::Database { ordered, .. } => Some(*ordered),
+            _ => None,
+        }
+    }
+
+    /// The database behind this side, when it is one read here in key
+    /// order: it can then be read by one streaming scan.
+    pub(super) fn ordered_database(&mut self) -> Option<&mut dyn Source> {
+        match &mut self.holder {
+            Holder::Database {
+                source,
+                ordered: true,
+                ..
+            } => Some(&mut **source),
+            _ => None,
+        }
+    }
+
+    /// A database's leaf entries of `ranges`, computed from its rows, which
+    /// are kept for rows by key.
+    fn database_entries(&mut self, ranges: &[KeyRange]) -> Result<Vec<Vec<Entry>>, SourceError> {
+        let Holder::Database {
+            source,
+            ordered,
+            cached,
+            ..
+        } = &mut self.holder
+        else {
+            return Ok(Vec::new());
+        };
+        let mut hasher = row_hasher(&self.spec, &self.opts);
+        let (per_range, read) = fetch_ranges(&mut **source, &self.spec, ranges, *ordered)?;
+        self.rows_read += read;
+        cached.clear();
+        let mut out = Vec::with_capacity(ranges.len());
+        for rows in per_range {
+            let entry = |r: &KeyedRow| Entry {
+                key: r.key.clone(),
+                hash: HashPrefix::from(&hasher.row_hash(&r.values)),
+            };
+            out.push(rows.iter().map(entry).collect());
+            cached.extend(rows);
+        }
+        Ok(out)
+    }
+}
+
+impl TreeSide for &mut Prepared<'_> {
+    type Error = SideError;
+
+    fn root(&mut self) -> Result<Option<NodeSummary>, SideError> {
+        match &mut self.holder {
+            Holder::Database { tree, .. } => Ok(tree.root_summary()),
+            Holder::File(f) => Ok((&**f).root()?),
+            Holder::Agent { client, tree } => Ok(client.root(*tree)?),
+        }
+    }
+
+    fn children(&mut self, nodes: &[NodeSummary]) -> Result<Vec<Vec<NodeSummary>>, SideError> {
+        match &mut self.holder {
+            Holder::Database { tree, .. } => Ok((&*tree).children(nodes)?),
+            Holder::File(f) => Ok((&**f).children(nodes)?),
+            Holder::Agent { client, tree } => Ok(client.children(*tree, nodes)?),
+        }
+    }
+}
+
+impl ChunkSide for Prepared<'_> {
+    fn entries(&mut self, ranges: &[KeyRange]) -> Result<Option<Vec<Vec<Entry>>>, SourceError> {
+        match &mut self.holder {
+            Holder::Database { .. } => self.database_entries(ranges).map(Some),
+            Holder::File(f) if !f.has_entries() => Ok(None),
+            Holder::File(f) => {
+                let mut out = Vec::with_capacity(ranges.len());
+                for r in ranges {
+                    let (e, _) = f
+                        .entries(r.after.as_ref(), &r.through, u32::MAX)
+                        .map_err(|e| SourceError::Other(e.to_string()))?;
+                    out.push(e);
+                }
+                Ok(Some(out))
+            }
+            Holder::Agent { client, tree } => {
+                let out = client.entries_of(*tree, ranges).map_err(agent_err)?;
+                self.rows_read += out.iter().map(Vec::len).sum::<usize>() as u64;
+                Ok(Some(out))
+            }
+        }
+    }
+
+    fn rows(
+        &mut self,
+        groups: &[(Option<Key>, Vec<Key>)],
+    ) -> Result<Option<Vec<KeyedRow>>, SourceError> {
+        match &mut self.holder {
+            Holder::Database { cached, .. } => {
+                // Groups are ascending and disjoint, so their keys in a row
+                // are too.
+                let all: Vec<&Key> = groups.iter().flat_map(|g| &g.1).collect();
+                let wanted = |k: &Key| all.binary_search(&k).is_ok();
+                Ok(Some(
+                    cached.iter().filter(|r| wanted(&r.key)).cloned().collect(),
+                ))
+            }
+            Holder::File(_) => Ok(None),
+            Holder::Agent { client, tree } => {
+                let (width, nkey) = (self.spec.width(), self.spec.key.len());
+                let rows = client.rows_by_key(*tree, groups, width, nkey);
+                rows.map(Some).map_err(agent_err)
+            }
+        }
+    }
+
+    fn file(&self) -> Option<&TreeFile> {
+        match &self.holder {
+            Holder::File(f) => Some(f),
+            _ => None,
+        }
+    }
+}
