@@ -12,7 +12,7 @@ use rusqlite::Connection;
 use serde_json::Value;
 
 use driftsum::core::diff::Walk;
-use driftsum::core::tree::TreeFile;
+use driftsum::treefile::TreeFile;
 
 struct Scratch(PathBuf);
 

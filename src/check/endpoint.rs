@@ -8,9 +8,9 @@
 use driftsum_core::canon::{self, CanonOptions};
 use driftsum_core::diff::TreeSide;
 use driftsum_core::hash::row_hash;
-use driftsum_core::tree::file::{ColumnMeta, FileError, TreeMeta};
+use driftsum_core::tree::file::{ColumnMeta, TreeMeta};
 use driftsum_core::tree::wire::KeyRange;
-use driftsum_core::tree::{wire, Entry, HashPrefix, NoSuchNode, NodeSummary, TreeFile};
+use driftsum_core::tree::{wire, Entry, HashPrefix, NoSuchNode, NodeSummary};
 use driftsum_core::{key, Hash, Key, Shape, Side, Tree, Value, ENCODING_VERSION};
 
 use super::tree::{scan_tree, Threads, TreeScan};
@@ -19,6 +19,7 @@ use crate::agent::{AgentClient, AgentError};
 use crate::reconcile::{fetch_ranges, KeyedRow};
 use crate::source::url::SideUrl;
 use crate::source::{Column, ScanSpec, Source, SourceError, TableSchema};
+use crate::treefile::{FileError, TreeFile};
 
 /// Where one side's tree comes from.
 pub enum Endpoint<'a> {

@@ -14,7 +14,7 @@
 use driftsum_core::canon::CanonOptions;
 use driftsum_core::diff::{entry_differences, DriftRange, KeyDiff};
 use driftsum_core::tree::wire::KeyRange;
-use driftsum_core::tree::{wire, Entry, TreeFile};
+use driftsum_core::tree::{wire, Entry};
 use driftsum_core::{key, Key, Value};
 
 use super::endpoint::{Endpoint, Prepared};
@@ -23,6 +23,7 @@ use super::sink::Found;
 use crate::error::{CheckError, SourceError};
 use crate::reconcile::{compare_rows, DiffKind, Difference, KeyedRow};
 use crate::source::ScanSpec;
+use crate::treefile::TreeFile;
 
 /// Ranges a chunk holds at most: one entries request to an agent.
 const CHUNK_RANGES: usize = wire::RANGES_BATCH;

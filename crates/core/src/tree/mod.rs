@@ -11,7 +11,7 @@ pub mod wire;
 
 pub use builder::{Builder, OrderError};
 pub use chunker::Shape;
-pub use file::{TreeFile, TreeMeta};
+pub use file::{TreeMeta, TreeReader};
 pub use node::{Entry, HashPrefix, Node, NodeSummary, HASH_PREFIX_LEN};
 
 use crate::diff::TreeSide;
