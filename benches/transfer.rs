@@ -21,8 +21,9 @@ use std::time::Instant;
 
 use driftsum::core::diff::{entry_differences, Walk};
 use driftsum::core::hash::row_hash;
-use driftsum::core::tree::wire::KeyRange;
-use driftsum::core::tree::{wire, Entry, HashPrefix};
+use driftsum::core::key::KeyRange;
+use driftsum::core::protocol as wire;
+use driftsum::core::tree::{Entry, HashPrefix};
 use driftsum::core::{key, Builder, Hash, Key, Shape, Tree, Value};
 
 /// Which rows the target changes: id → what the target holds there

@@ -24,8 +24,8 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant, SystemTime};
 
 use driftsum_core::canon::CanonOptions;
-use driftsum_core::tree::wire::{
-    self, ChildrenRequest, EntriesRequest, RootRequest, RowsRequest, TreeId,
+use driftsum_core::protocol::{
+    self as wire, ChildrenRequest, EntriesRequest, RootRequest, RowsRequest, TreeId,
 };
 use driftsum_core::tree::Entry;
 use driftsum_core::{key, Key, Side, Tree, Value, ENCODING_VERSION};

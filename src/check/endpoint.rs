@@ -9,8 +9,9 @@ use driftsum_core::canon::{self, CanonOptions};
 use driftsum_core::diff::TreeSide;
 use driftsum_core::hash::row_hash;
 use driftsum_core::tree::file::{ColumnMeta, TreeMeta};
-use driftsum_core::tree::wire::KeyRange;
-use driftsum_core::tree::{wire, Entry, HashPrefix, NoSuchNode, NodeSummary};
+use driftsum_core::key::KeyRange;
+use driftsum_core::protocol as wire;
+use driftsum_core::tree::{Entry, HashPrefix, NoSuchNode, NodeSummary};
 use driftsum_core::{key, Hash, Key, Shape, Side, Tree, Value, ENCODING_VERSION};
 
 use super::tree::{scan_tree, Threads, TreeScan};

@@ -10,7 +10,7 @@ use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
 
 use driftsum_core::canon::CanonOptions;
 use driftsum_core::diff::{entry_differences, KeyDiff};
-use driftsum_core::tree::wire::KeyRange;
+use driftsum_core::key::KeyRange;
 use driftsum_core::tree::{Entry, HashPrefix};
 use driftsum_core::Key;
 

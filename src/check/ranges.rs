@@ -13,8 +13,9 @@
 
 use driftsum_core::canon::CanonOptions;
 use driftsum_core::diff::{entry_differences, DriftRange, KeyDiff};
-use driftsum_core::tree::wire::KeyRange;
-use driftsum_core::tree::{wire, Entry};
+use driftsum_core::key::KeyRange;
+use driftsum_core::protocol as wire;
+use driftsum_core::tree::Entry;
 use driftsum_core::{key, Key, Value};
 
 use super::endpoint::{Endpoint, Prepared};

@@ -2,7 +2,7 @@
 //! two sides' rows by key into missing / extra / changed differences.
 
 use driftsum_core::canon::{self, CanonOptions};
-use driftsum_core::tree::wire::KeyRange;
+use driftsum_core::key::KeyRange;
 use driftsum_core::{key, Key, Value};
 
 use crate::source::{KeyBounds, ScanSpec, Source, SourceError};

@@ -25,7 +25,7 @@
 use std::error::Error as StdError;
 
 use crate::key::Key;
-use crate::tree::wire::{self, ChildrenRequest, RootRequest};
+use crate::protocol::{self as wire, ChildrenRequest, RootRequest};
 use crate::tree::{Entry, NodeSummary};
 
 /// One side of a comparison, as the walk sees it.

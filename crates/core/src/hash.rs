@@ -57,12 +57,7 @@ pub const HASH_PREFIX_LEN: usize = 16;
 /// [`HASH_PREFIX_LEN`] bytes of its row hash. A leaf's hash is the hash of
 /// its entries, so it can be recomputed from stored entries alone.
 pub fn leaf_entry(out: &mut Vec<u8>, key: &[u8], row_hash: &Hash) {
-    let mut n = key.len();
-    while n >= 0x80 {
-        out.push(n as u8 | 0x80);
-        n >>= 7;
-    }
-    out.push(n as u8);
+    crate::varint::put(out, key.len() as u64);
     out.extend_from_slice(key);
     out.extend_from_slice(&row_hash.0[..HASH_PREFIX_LEN]);
 }

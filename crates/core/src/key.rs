@@ -206,6 +206,24 @@ pub fn decode(bytes: &[u8]) -> Option<Vec<Value>> {
     Some(out)
 }
 
+/// A key interval `(after, through]`; `after: None` starts at the first key.
+/// The one key-range type: the walk reports drifted ranges in it, the agent
+/// protocol asks for entries of it, and reconciliation scans it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct KeyRange {
+    /// Exclusive lower bound; `None` means from the first key.
+    pub after: Option<Key>,
+    /// Inclusive upper bound.
+    pub through: Key,
+}
+
+impl KeyRange {
+    /// Whether `key` lies in the range.
+    pub fn contains(&self, key: &[u8]) -> bool {
+        self.after.as_ref().is_none_or(|a| key > a.as_bytes()) && key <= self.through.as_bytes()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

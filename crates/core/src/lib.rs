@@ -12,9 +12,12 @@ pub mod diff;
 pub mod hash;
 pub mod json;
 pub mod key;
+pub mod protocol;
+pub mod tag;
 pub mod time;
 pub mod tree;
 pub mod value;
+pub mod varint;
 
 pub use canon::{CanonOptions, ENCODING_VERSION};
 pub use diff::{DriftRange, Side, TreeSide, Walk, WalkStats};

@@ -1,13 +1,11 @@
 //! The key-range Merkle tree: content-defined [`chunker`] boundaries, a
-//! streaming [`builder`], the [`node`] layout, the [`wire`] encoding of what
-//! a walk exchanges, and the memory-mapped tree [`file`]. A tree is levels of
+//! streaming [`builder`], the [`node`] layout and the tree [`file`] format. A tree is levels of
 //! nodes, leaves first; the last level holds the root.
 
 pub mod builder;
 pub mod chunker;
 pub mod file;
 pub mod node;
-pub mod wire;
 
 pub use builder::{Builder, OrderError};
 pub use chunker::Shape;
