@@ -1,16 +1,18 @@
-//! The key-range Merkle tree: content-defined [`chunker`] boundaries, a
-//! streaming [`builder`], the [`node`] layout and the tree [`file`] format. A tree is levels of
+//! The key-range Merkle tree: its [`shape`], the content-defined
+//! [`boundary`] rule, a streaming [`builder`], the [`node`] layout and the
+//! tree [`file`] format. A tree is levels of
 //! nodes, leaves first; the last level holds the root.
 
+pub mod boundary;
 pub mod builder;
-pub mod chunker;
 pub mod file;
 pub mod node;
+pub mod shape;
 
 pub use builder::{Builder, OrderError};
-pub use chunker::Shape;
 pub use file::{TreeMeta, TreeReader};
 pub use node::{Entry, HashPrefix, Node, NodeSummary, HASH_PREFIX_LEN};
+pub use shape::Shape;
 
 use crate::diff::TreeSide;
 use crate::hash::Hash;
