@@ -7,9 +7,9 @@ use std::fs;
 use std::io::{self, BufWriter};
 use std::path::{Path, PathBuf};
 
-use driftsum_core::diff::TreeSide;
 use driftsum_core::key::Key;
 use driftsum_core::tree::file::{self, EntryLog, FormatError, Layout, TreeMeta, TreeReader};
+use driftsum_core::tree::TreeSide;
 use driftsum_core::tree::{Entry, NodeSummary, Tree};
 
 /// A tree file that cannot be written, read or trusted.

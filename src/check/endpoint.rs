@@ -6,7 +6,7 @@
 //! either).
 
 use driftsum_core::canon::{self, CanonOptions};
-use driftsum_core::diff::TreeSide;
+use driftsum_core::tree::TreeSide;
 use driftsum_core::hash::row_hash;
 use driftsum_core::tree::file::{ColumnMeta, TreeMeta};
 use driftsum_core::key::KeyRange;

@@ -25,18 +25,9 @@
 use std::error::Error as StdError;
 
 use crate::key::Key;
+use crate::merge::{merge_by, Paired};
 use crate::protocol::{self as wire, ChildrenRequest, RootRequest};
-use crate::tree::{Entry, NodeSummary};
-
-/// One side of a comparison, as the walk sees it.
-pub trait TreeSide {
-    type Error: StdError + Send + Sync + 'static;
-    /// The root, or `None` for an empty table.
-    fn root(&mut self) -> Result<Option<NodeSummary>, Self::Error>;
-    /// The children of each of `nodes` (inner nodes of one level, in key
-    /// order), each in key order: one request.
-    fn children(&mut self, nodes: &[NodeSummary]) -> Result<Vec<Vec<NodeSummary>>, Self::Error>;
-}
+use crate::tree::{Entry, NodeSummary, TreeSide};
 
 /// Which side of a comparison.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize)]
@@ -169,21 +160,11 @@ impl Region {
         let mut out = Vec::new();
         let mut after = self.after;
         let mut cur: [Vec<NodeSummary>; 2] = [Vec::new(), Vec::new()];
-        let (mut s, mut t) = (s.into_iter().peekable(), t.into_iter().peekable());
-        loop {
-            let order = match (s.peek(), t.peek()) {
-                (None, None) => break,
-                (Some(_), None) => std::cmp::Ordering::Less,
-                (None, Some(_)) => std::cmp::Ordering::Greater,
-                (Some(x), Some(y)) => x.last_key.cmp(&y.last_key),
-            };
-            match order {
-                std::cmp::Ordering::Less => cur[0].extend(s.next()),
-                std::cmp::Ordering::Greater => cur[1].extend(t.next()),
-                std::cmp::Ordering::Equal => {
-                    let (Some(x), Some(y)) = (s.next(), t.next()) else {
-                        break;
-                    };
+        for p in merge_by(s, t, |x, y| x.last_key.cmp(&y.last_key)) {
+            match p {
+                Paired::Source(x) => cur[0].push(x),
+                Paired::Target(y) => cur[1].push(y),
+                Paired::Both(x, y) => {
                     let cut = x.last_key.clone();
                     cur[0].push(x);
                     cur[1].push(y);
@@ -416,34 +397,13 @@ pub enum KeyDiff {
 /// The keys whose entries differ, in key order, from two key-ordered lists of
 /// one range's leaf entries.
 pub fn entry_differences(source: &[Entry], target: &[Entry]) -> Vec<(Key, KeyDiff)> {
-    use std::cmp::Ordering;
-    let mut out = Vec::new();
-    let (mut i, mut j) = (0, 0);
-    loop {
-        let order = match (source.get(i), target.get(j)) {
-            (None, None) => return out,
-            (Some(_), None) => Ordering::Less,
-            (None, Some(_)) => Ordering::Greater,
-            (Some(a), Some(b)) => a.key.cmp(&b.key),
-        };
-        match order {
-            Ordering::Less => {
-                out.push((source[i].key.clone(), KeyDiff::SourceOnly));
-                i += 1;
-            }
-            Ordering::Greater => {
-                out.push((target[j].key.clone(), KeyDiff::TargetOnly));
-                j += 1;
-            }
-            Ordering::Equal => {
-                if source[i].hash != target[j].hash {
-                    out.push((source[i].key.clone(), KeyDiff::Changed));
-                }
-                i += 1;
-                j += 1;
-            }
-        }
-    }
+    merge_by(source, target, |a, b| a.key.cmp(&b.key))
+        .filter_map(|p| match p {
+            Paired::Source(a) => Some((a.key.clone(), KeyDiff::SourceOnly)),
+            Paired::Target(b) => Some((b.key.clone(), KeyDiff::TargetOnly)),
+            Paired::Both(a, b) => (a.hash != b.hash).then(|| (a.key.clone(), KeyDiff::Changed)),
+        })
+        .collect()
 }
 
 #[cfg(test)]

@@ -12,6 +12,7 @@ pub mod diff;
 pub mod hash;
 pub mod json;
 pub mod key;
+pub mod merge;
 pub mod protocol;
 pub mod tag;
 pub mod time;
@@ -20,8 +21,8 @@ pub mod value;
 pub mod varint;
 
 pub use canon::{CanonOptions, ENCODING_VERSION};
-pub use diff::{DriftRange, Side, TreeSide, Walk, WalkStats};
+pub use diff::{DriftRange, Side, Walk, WalkStats};
 pub use hash::Hash;
 pub use key::Key;
-pub use tree::{Builder, Shape, Tree};
+pub use tree::{Builder, Shape, Tree, TreeSide};
 pub use value::{LogicalType, Value};

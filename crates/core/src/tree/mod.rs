@@ -8,13 +8,14 @@ pub mod builder;
 pub mod file;
 pub mod node;
 pub mod shape;
+pub mod side;
 
 pub use builder::{Builder, OrderError};
 pub use file::{TreeMeta, TreeReader};
 pub use node::{Entry, HashPrefix, Node, NodeSummary, HASH_PREFIX_LEN};
 pub use shape::Shape;
+pub use side::TreeSide;
 
-use crate::diff::TreeSide;
 use crate::hash::Hash;
 use crate::key::Key;
 

@@ -7,9 +7,9 @@
 
 use std::ops::Range;
 
-use crate::diff::TreeSide;
 use crate::key::Key;
 use crate::tree::node::{Entry, HashPrefix, NodeSummary, HASH_PREFIX_LEN};
+use crate::tree::side::TreeSide;
 
 use super::meta::{Layout, TreeHeader, TreeMeta};
 use super::{
