@@ -35,9 +35,13 @@ pub enum TimeStorage {
     /// Integers are Unix seconds, reals are Julian days, text is ISO-8601.
     #[default]
     Auto,
+    /// Every value is ISO-8601 text.
     Iso8601,
+    /// Integers are Unix seconds.
     UnixSeconds,
+    /// Integers are Unix milliseconds.
     UnixMillis,
+    /// Numbers are Julian days.
     JulianDay,
 }
 
@@ -57,7 +61,9 @@ pub enum TrailingSpaces {
 /// How to read one column: its logical type and the storage conventions.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct ColumnRule {
+    /// The column's logical type.
     pub ty: LogicalType,
+    /// How a SQLite column stores dates and times.
     pub time_storage: TimeStorage,
     /// UTC offset (seconds) assumed for instants stored without one.
     pub assume_offset_secs: i32,
@@ -66,6 +72,7 @@ pub struct ColumnRule {
 }
 
 impl ColumnRule {
+    /// The rule for a column of type `ty`, with default time storage.
     pub fn new(ty: LogicalType) -> ColumnRule {
         ColumnRule {
             ty,

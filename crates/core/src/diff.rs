@@ -33,7 +33,9 @@ use crate::tree::{Entry, NodeSummary, TreeSide};
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Side {
+    /// The side the rows are copied from.
     Source,
+    /// The side that should match the source.
     Target,
 }
 
@@ -46,11 +48,14 @@ pub struct DriftRange {
     pub after: Option<Key>,
     /// Inclusive upper bound.
     pub through: Key,
+    /// Rows the source holds in the range.
     pub source_rows: u64,
+    /// Rows the target holds in the range.
     pub target_rows: u64,
 }
 
 impl DriftRange {
+    /// Whether `key` lies in the range.
     pub fn contains(&self, key: &[u8]) -> bool {
         self.after.as_ref().is_none_or(|a| key > a.as_bytes()) && key <= self.through.as_bytes()
     }
@@ -61,7 +66,9 @@ impl DriftRange {
 pub struct LevelCost {
     /// The level of the nodes fetched: 0 for leaves.
     pub level: u8,
+    /// Requests made for this level.
     pub round_trips: u64,
+    /// Nodes fetched on this level.
     pub nodes: u64,
     /// Request and response bytes, in the wire encoding.
     pub bytes: u64,
@@ -112,8 +119,10 @@ impl WalkStats {
 #[derive(Debug, thiserror::Error)]
 #[error("reading the {side:?} tree: {source}")]
 pub struct WalkError {
+    /// The side that failed.
     pub side: Side,
     #[source]
+    /// What the side reported.
     pub source: Box<dyn StdError + Send + Sync>,
 }
 
@@ -198,6 +207,7 @@ pub struct Walk<A, B> {
 }
 
 impl<A: TreeSide, B: TreeSide> Walk<A, B> {
+    /// A walk over `source` and `target`; nothing is fetched until the first `next()`.
     pub fn new(source: A, target: B) -> Walk<A, B> {
         Walk {
             a: source,
@@ -208,6 +218,7 @@ impl<A: TreeSide, B: TreeSide> Walk<A, B> {
         }
     }
 
+    /// What the walk has cost so far.
     pub fn stats(&self) -> &WalkStats {
         &self.stats
     }

@@ -20,8 +20,11 @@ impl fmt::Debug for Hash {
 /// Which kind of thing a hash is of; each has its own BLAKE3 key.
 #[derive(Clone, Copy, Debug)]
 pub enum Domain {
+    /// A row's canonical bytes.
     Row,
+    /// A leaf's entries.
     Leaf,
+    /// An inner node's child hashes.
     Node,
 }
 

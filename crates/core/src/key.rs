@@ -73,9 +73,11 @@ fn decode_int(class: u8, bytes: &[u8], i: &mut usize) -> Option<i128> {
 pub struct Key(Box<[u8]>);
 
 impl Key {
+    /// A key from its encoded bytes.
     pub fn from_bytes(bytes: &[u8]) -> Key {
         Key(bytes.into())
     }
+    /// The encoded bytes, which sort as the key's values do.
     pub fn as_bytes(&self) -> &[u8] {
         &self.0
     }
@@ -145,6 +147,7 @@ pub fn encode_into(out: &mut Vec<u8>, values: &[Value]) {
     }
 }
 
+/// The key of a row's key values.
 pub fn encode(values: &[Value]) -> Key {
     let mut out = Vec::with_capacity(16 * values.len() + 2);
     encode_into(&mut out, values);

@@ -5,6 +5,8 @@
 //! [`diff`] walk over two trees. Nothing here touches a database, a socket or
 //! a terminal, so it builds, tests and benchmarks on its own.
 
+#![deny(missing_docs)]
+
 pub mod canon;
 pub mod coerce;
 pub mod decimal;

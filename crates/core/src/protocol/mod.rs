@@ -61,9 +61,12 @@ pub const MAX_COLUMNS: u64 = 4096;
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum WireError {
     #[error("the message ends early")]
+    /// The bytes end before the message does.
     Truncated,
     #[error("the message has {0} bytes left over at its end")]
+    /// The message is followed by bytes that belong to none.
     TrailingBytes(usize),
     #[error("invalid message: {0}")]
+    /// A broken promise of the format, named.
     Invalid(&'static str),
 }

@@ -11,14 +11,17 @@ use super::{TreeId, WireError, CHILDREN_BATCH, RANGES_BATCH, ROWS_PAGE};
 /// Request: the root of a tree.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct RootRequest {
+    /// The tree asked about.
     pub tree: TreeId,
 }
 
 impl RootRequest {
+    /// The request's bytes.
     pub fn encode(&self) -> Vec<u8> {
         self.tree.to_le_bytes().to_vec()
     }
 
+    /// Decodes and checks a request.
     pub fn decode(bytes: &[u8]) -> Result<RootRequest, WireError> {
         let mut r = Reader::new(bytes);
         let tree = r.tree()?;
@@ -32,8 +35,11 @@ impl RootRequest {
 /// level it needs in one round trip per side.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ChildrenRequest {
+    /// The tree asked about.
     pub tree: TreeId,
+    /// The level of the nodes whose children are asked for.
     pub level: u8,
+    /// The indexes of those nodes on their level, ascending.
     pub indexes: Vec<u32>,
 }
 
@@ -52,6 +58,7 @@ impl ChildrenRequest {
         out
     }
 
+    /// Decodes and checks a request.
     pub fn decode(bytes: &[u8]) -> Result<ChildrenRequest, WireError> {
         let mut r = Reader::new(bytes);
         let tree = r.tree()?;
@@ -110,12 +117,16 @@ fn get_range(r: &mut Reader<'_>) -> Result<KeyRange, WireError> {
 /// most [`RANGES_BATCH`]), at most `limit` entries in all.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct EntriesRequest {
+    /// The tree asked about.
     pub tree: TreeId,
+    /// The key ranges, ascending and disjoint.
     pub ranges: Vec<KeyRange>,
+    /// The most entries to answer with, in all.
     pub limit: u32,
 }
 
 impl EntriesRequest {
+    /// The request's bytes.
     pub fn encode(&self) -> Vec<u8> {
         let mut out = self.tree.to_le_bytes().to_vec();
         varint::put(&mut out, self.ranges.len() as u64);
@@ -126,6 +137,7 @@ impl EntriesRequest {
         out
     }
 
+    /// Decodes and checks a request.
     pub fn decode(bytes: &[u8]) -> Result<EntriesRequest, WireError> {
         let mut r = Reader::new(bytes);
         let tree = r.tree()?;
@@ -159,11 +171,14 @@ impl EntriesRequest {
 /// [`ROWS_PAGE`] keys in all.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct RowsRequest {
+    /// The tree whose side's rows are asked for.
     pub tree: TreeId,
+    /// The keys asked for, grouped by the range (its exclusive lower bound) they lie in.
     pub groups: Vec<(Option<Key>, Vec<Key>)>,
 }
 
 impl RowsRequest {
+    /// The request's bytes.
     pub fn encode(&self) -> Vec<u8> {
         let mut out = self.tree.to_le_bytes().to_vec();
         varint::put(&mut out, self.groups.len() as u64);
@@ -180,6 +195,7 @@ impl RowsRequest {
         out
     }
 
+    /// Decodes and checks a request.
     pub fn decode(bytes: &[u8]) -> Result<RowsRequest, WireError> {
         let mut r = Reader::new(bytes);
         let tree = r.tree()?;

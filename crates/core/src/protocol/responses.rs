@@ -29,6 +29,7 @@ pub fn encode_root(root: Option<&NodeSummary>) -> Vec<u8> {
     out
 }
 
+/// Decodes and checks an answer to a [`super::RootRequest`].
 pub fn decode_root(bytes: &[u8]) -> Result<Option<NodeSummary>, WireError> {
     let mut r = Reader::new(bytes);
     let root = match r.u8()? {

@@ -13,8 +13,10 @@ use super::Tree;
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum OrderError {
     #[error("keys arrived out of order")]
+    /// A key smaller than the one before it.
     OutOfOrder,
     #[error("the key {0:?} occurs twice")]
+    /// A key equal to the one before it.
     Duplicate(Key),
 }
 
@@ -51,6 +53,7 @@ pub struct Builder {
 }
 
 impl Builder {
+    /// A builder for trees of `shape`.
     pub fn new(shape: Shape) -> Builder {
         Builder {
             shape,

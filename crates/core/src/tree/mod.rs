@@ -22,10 +22,12 @@ use crate::key::Key;
 /// A whole tree in memory: about `rows / leaf_target` nodes, never the rows.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Tree {
+    /// The shape the tree was built with.
     pub shape: Shape,
     /// `levels[0]` are the leaves; the last level holds only the root.
     /// Empty for an empty table.
     pub levels: Vec<Vec<Node>>,
+    /// Rows under the root.
     pub rows: u64,
 }
 
@@ -41,10 +43,12 @@ impl Tree {
         Ok(b.finish())
     }
 
+    /// The root, or `None` for an empty tree.
     pub fn root(&self) -> Option<&Node> {
         self.levels.last().and_then(|l| l.first())
     }
 
+    /// The root's hash, or `None` for an empty tree.
     pub fn root_hash(&self) -> Option<Hash> {
         self.root().map(|n| n.hash)
     }
@@ -86,7 +90,9 @@ impl Tree {
 #[derive(Debug, thiserror::Error)]
 #[error("the tree has no node {index} on level {level}")]
 pub struct NoSuchNode {
+    /// The level asked for.
     pub level: u8,
+    /// The index asked for.
     pub index: u32,
 }
 

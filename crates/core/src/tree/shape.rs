@@ -12,7 +12,9 @@ pub const DEFAULT_FANOUT: u32 = 8;
 /// Tree shape parameters; both sides of a comparison must use the same.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct Shape {
+    /// Expected rows per leaf.
     pub leaf_target: u32,
+    /// Expected children per inner node.
     pub fanout: u32,
 }
 

@@ -12,8 +12,10 @@ use crate::value::LogicalType;
 /// A column as a tree was built over it.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ColumnMeta {
+    /// The column's name.
     pub name: String,
     #[serde(rename = "logical_type")]
+    /// The column's logical type.
     pub ty: LogicalType,
 }
 
@@ -21,10 +23,15 @@ pub struct ColumnMeta {
 /// comparable.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TreeMeta {
+    /// The canonical encoding version the rows were hashed in.
     pub encoding_version: u32,
+    /// The canonical options the rows were hashed with.
     pub canon: CanonOptions,
+    /// The tree's shape.
     pub shape: Shape,
+    /// The table the rows came from.
     pub table: String,
+    /// The key columns, in key order.
     pub key_columns: Vec<ColumnMeta>,
     /// The compared value columns, in scan order.
     pub columns: Vec<ColumnMeta>,
@@ -97,17 +104,21 @@ impl TreeMeta {
 /// The counts that place the sections of a file.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Layout {
+    /// Rows in the tree.
     pub rows: u64,
     /// Nodes per level, leaves first.
     pub levels: Vec<u64>,
     /// Leaf entries stored (one per row), or `None` without entries.
     pub entries: Option<u64>,
+    /// Bytes of the key heap.
     pub heap_bytes: u64,
 }
 
 /// The JSON header of a tree file.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TreeHeader {
+    /// How the tree was built.
     pub meta: TreeMeta,
+    /// Where the file's sections lie.
     pub layout: Layout,
 }

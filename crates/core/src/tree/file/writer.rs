@@ -21,6 +21,7 @@ pub struct EntryLog {
 }
 
 impl EntryLog {
+    /// An empty log.
     pub fn new() -> EntryLog {
         EntryLog::default()
     }
@@ -38,10 +39,12 @@ impl EntryLog {
         self.count += 1;
     }
 
+    /// Entries logged.
     pub fn len(&self) -> u64 {
         self.count
     }
 
+    /// Whether no entry was logged.
     pub fn is_empty(&self) -> bool {
         self.count == 0
     }
