@@ -6,11 +6,11 @@
 //! either).
 
 use driftsum_core::canon::{self, CanonOptions};
-use driftsum_core::tree::TreeSide;
 use driftsum_core::hash::row_hash;
-use driftsum_core::tree::file::{ColumnMeta, TreeMeta};
 use driftsum_core::key::KeyRange;
 use driftsum_core::protocol as wire;
+use driftsum_core::tree::file::{ColumnMeta, TreeMeta};
+use driftsum_core::tree::TreeSide;
 use driftsum_core::tree::{Entry, HashPrefix, NoSuchNode, NodeSummary};
 use driftsum_core::{key, Hash, Key, Shape, Side, Tree, Value, ENCODING_VERSION};
 

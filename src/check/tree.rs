@@ -11,8 +11,8 @@ use std::time::Instant;
 
 use driftsum_core::canon::CanonOptions;
 use driftsum_core::diff::DriftRange;
-use driftsum_core::tree::file::EntryLog;
 use driftsum_core::key::KeyRange;
+use driftsum_core::tree::file::EntryLog;
 use driftsum_core::tree::OrderError;
 use driftsum_core::{Hash, Key, Shape, Side, Tree, Walk};
 

@@ -7,10 +7,10 @@ use driftsum::check::endpoint::expected_meta;
 use driftsum::check::plan;
 use driftsum::check::tree::{scan_tree, Threads, TreeScan};
 use driftsum::core::tree::file::{self, EntryLog};
-use driftsum::treefile;
 use driftsum::core::Side;
 use driftsum::report::text::escape_text;
 use driftsum::source::{self, DbUrl};
+use driftsum::treefile;
 
 use super::outpath::{self, Input};
 use super::progress::ScanProgress;
