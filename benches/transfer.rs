@@ -176,13 +176,7 @@ fn main() {
             let ranges: Vec<_> = walk.by_ref().map(|r| r.expect("walk")).collect();
             let ws = walk.stats().clone();
             let (mut eb, mut ert, mut named) = (0u64, 0u64, 0usize);
-            let keyed: Vec<KeyRange> = ranges
-                .iter()
-                .map(|r| KeyRange {
-                    after: r.after.clone(),
-                    through: r.through.clone(),
-                })
-                .collect();
+            let keyed: Vec<KeyRange> = ranges.iter().map(|r| r.range.clone()).collect();
             let per_side = |target: bool| -> Vec<Vec<Entry>> {
                 keyed
                     .iter()

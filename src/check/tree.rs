@@ -243,13 +243,7 @@ pub(super) fn compare(
 
     let fetch_started = Instant::now();
     if !ranges.is_empty() {
-        let keyed: Vec<KeyRange> = ranges
-            .iter()
-            .map(|r| KeyRange {
-                after: r.after.clone(),
-                through: r.through.clone(),
-            })
-            .collect();
+        let keyed: Vec<KeyRange> = ranges.iter().map(|r| r.range.clone()).collect();
         let ordered = (a.ordered(), b.ordered());
         let job = Job {
             ranges: &ranges,

@@ -24,7 +24,7 @@
 
 use std::error::Error as StdError;
 
-use crate::key::Key;
+use crate::key::{Key, KeyRange};
 use crate::merge::{merge_by, Paired};
 use crate::protocol::{self as wire, ChildrenRequest, RootRequest};
 use crate::tree::{Entry, NodeSummary, TreeSide};
@@ -39,26 +39,17 @@ pub enum Side {
     Target,
 }
 
-/// A key interval in which the two sides differ: every row with a key in
-/// `(after, through]` must be compared row by row; no row outside any range
-/// differs.
+/// A key range in which the two sides differ, with what each side holds in
+/// it: every row with a key in the range must be compared row by row; no row
+/// outside any range differs.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct DriftRange {
-    /// Exclusive lower bound; `None` means from the first key.
-    pub after: Option<Key>,
-    /// Inclusive upper bound.
-    pub through: Key,
+    /// The keys `(after, through]` the sides differ in.
+    pub range: KeyRange,
     /// Rows the source holds in the range.
     pub source_rows: u64,
     /// Rows the target holds in the range.
     pub target_rows: u64,
-}
-
-impl DriftRange {
-    /// Whether `key` lies in the range.
-    pub fn contains(&self, key: &[u8]) -> bool {
-        self.after.as_ref().is_none_or(|a| key > a.as_bytes()) && key <= self.through.as_bytes()
-    }
 }
 
 /// What fetching the nodes of one tree level cost (both sides together).
@@ -155,8 +146,10 @@ impl Region {
     fn drift(&self) -> DriftRange {
         let rows = |i: usize| self.nodes[i].iter().map(|n| n.rows).sum();
         DriftRange {
-            after: self.after.clone(),
-            through: self.through.clone(),
+            range: KeyRange {
+                after: self.after.clone(),
+                through: self.through.clone(),
+            },
             source_rows: rows(0),
             target_rows: rows(1),
         }
@@ -351,12 +344,12 @@ impl<A: TreeSide, B: TreeSide> Walk<A, B> {
             }
             regions = open.into_iter().flat_map(Region::split).collect();
         }
-        found.sort_by(|x, y| x.through.cmp(&y.through));
+        found.sort_by(|x, y| x.range.through.cmp(&y.range.through));
         let mut merged: Vec<DriftRange> = Vec::with_capacity(found.len());
         for r in found {
             match merged.last_mut() {
-                Some(p) if r.after.as_ref() == Some(&p.through) => {
-                    p.through = r.through;
+                Some(p) if r.range.after.as_ref() == Some(&p.range.through) => {
+                    p.range.through = r.range.through;
                     p.source_rows += r.source_rows;
                     p.target_rows += r.target_rows;
                 }
@@ -454,17 +447,17 @@ mod tests {
         // Every differing key is inside a range ...
         for k in &differing {
             assert!(
-                found.iter().any(|r| r.contains(k.as_bytes())),
+                found.iter().any(|r| r.range.contains(k.as_bytes())),
                 "{k:?} not covered"
             );
         }
         // ... ranges are ordered and disjoint, and each holds a difference.
         for w in found.windows(2) {
-            assert!(w[0].through < *w[1].after.as_ref().unwrap());
+            assert!(w[0].range.through < *w[1].range.after.as_ref().unwrap());
         }
         for r in &found {
             assert!(
-                differing.iter().any(|k| r.contains(k.as_bytes())),
+                differing.iter().any(|k| r.range.contains(k.as_bytes())),
                 "empty range {r:?}"
             );
         }

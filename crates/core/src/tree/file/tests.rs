@@ -58,15 +58,18 @@ fn round_trip_and_walk() {
     assert_eq!(files.stats(), mem.stats());
     assert_eq!(got.len(), 1);
     let (e, more) = fa
-        .entries(got[0].after.as_ref(), &got[0].through, 1 << 20)
+        .entries(got[0].range.after.as_ref(), &got[0].range.through, 1 << 20)
         .unwrap();
     assert!(!more);
     assert_eq!(e.len() as u64, got[0].source_rows);
     assert_eq!(
-        fb.entries(None, &got[0].through, 5).err(),
+        fb.entries(None, &got[0].range.through, 5).err(),
         Some(FormatError::NoEntries)
     );
-    assert!(fa.first_key_after(got[0].after.as_ref()).unwrap().is_some());
+    assert!(fa
+        .first_key_after(got[0].range.after.as_ref())
+        .unwrap()
+        .is_some());
 }
 
 #[test]
