@@ -21,8 +21,9 @@ use std::time::Instant;
 
 use driftsum::core::diff::{entry_differences, Walk};
 use driftsum::core::hash::row_hash;
-use driftsum::core::tree::wire::KeyRange;
-use driftsum::core::tree::{wire, Entry, HashPrefix};
+use driftsum::core::key::KeyRange;
+use driftsum::core::protocol as wire;
+use driftsum::core::tree::{Entry, HashPrefix};
 use driftsum::core::{key, Builder, Hash, Key, Shape, Tree, Value};
 
 /// Which rows the target changes: id → what the target holds there
@@ -175,13 +176,7 @@ fn main() {
             let ranges: Vec<_> = walk.by_ref().map(|r| r.expect("walk")).collect();
             let ws = walk.stats().clone();
             let (mut eb, mut ert, mut named) = (0u64, 0u64, 0usize);
-            let keyed: Vec<KeyRange> = ranges
-                .iter()
-                .map(|r| KeyRange {
-                    after: r.after.clone(),
-                    through: r.through.clone(),
-                })
-                .collect();
+            let keyed: Vec<KeyRange> = ranges.iter().map(|r| r.range.clone()).collect();
             let per_side = |target: bool| -> Vec<Vec<Entry>> {
                 keyed
                     .iter()

@@ -16,6 +16,7 @@ pub mod error;
 pub mod reconcile;
 pub mod report;
 pub mod source;
+pub mod treefile;
 
 pub use driftsum_core as core;
 pub use error::{CheckError, SourceError};

@@ -29,13 +29,11 @@ pub fn read_token(path: &Path) -> Result<String, AgentError> {
 }
 
 /// Whether `given` equals `expected`, taking the same time wherever they
-/// first differ (the length of the expected token is not a secret).
+/// first differ (the length of the expected token is not a secret). The
+/// comparison is `constant_time_eq`'s, written so that an optimizer cannot
+/// turn it into an early exit, as it may a hand-written loop.
 pub fn token_matches(given: &[u8], expected: &[u8]) -> bool {
-    let mut diff = (given.len() ^ expected.len()) as u8 | (given.len() != expected.len()) as u8;
-    for (i, e) in expected.iter().enumerate() {
-        diff |= e ^ given.get(i).copied().unwrap_or(0);
-    }
-    diff == 0
+    constant_time_eq::constant_time_eq(given, expected)
 }
 
 #[cfg(test)]

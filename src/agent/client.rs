@@ -6,8 +6,9 @@ use std::time::Duration;
 use serde::de::DeserializeOwned;
 
 use driftsum_core::canon::CanonOptions;
-use driftsum_core::tree::wire::{
-    self, ChildrenRequest, EntriesRequest, KeyRange, RootRequest, RowsRequest, TreeId, WireError,
+use driftsum_core::key::KeyRange;
+use driftsum_core::protocol::{
+    self as wire, ChildrenRequest, EntriesRequest, RootRequest, RowsRequest, TreeId, WireError,
 };
 use driftsum_core::tree::{Entry, NodeSummary};
 use driftsum_core::{key, Key, Shape, Value};

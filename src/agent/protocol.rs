@@ -1,6 +1,6 @@
 //! The agent's endpoints and their JSON messages. The walk's own messages
 //! (root, children, entries, rows) are binary, in the wire encoding of
-//! `driftsum_core::tree::wire`; these are the setup around them.
+//! `driftsum_core::protocol`; these are the setup around them.
 //!
 //! | endpoint | body → answer |
 //! |---|---|
@@ -18,7 +18,7 @@ use serde::{Deserialize, Serialize};
 
 use driftsum_core::canon::CanonOptions;
 use driftsum_core::coerce::{ColumnRule, TimeStorage, TrailingSpaces};
-use driftsum_core::tree::wire::TreeId;
+use driftsum_core::protocol::TreeId;
 use driftsum_core::{LogicalType, Shape, ENCODING_VERSION};
 
 use crate::source::{Column, ColumnSpec, ScanSpec, TableSchema};

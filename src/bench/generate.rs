@@ -9,7 +9,7 @@
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-use driftsum_core::tree::file::temporary_beside;
+use crate::treefile::temporary_beside;
 use rusqlite::{params, Connection};
 use tempfile::NamedTempFile;
 

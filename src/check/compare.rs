@@ -12,7 +12,7 @@ use std::time::Instant;
 
 use driftsum_core::canon::CanonOptions;
 use driftsum_core::diff::DriftRange;
-use driftsum_core::tree::wire::KeyRange;
+use driftsum_core::key::KeyRange;
 use driftsum_core::{Shape, Side, Walk};
 
 use super::endpoint::Endpoint;
@@ -54,13 +54,7 @@ pub(super) fn compare(
 
     let fetch_started = Instant::now();
     if !drifted.is_empty() {
-        let keyed: Vec<KeyRange> = drifted
-            .iter()
-            .map(|r| KeyRange {
-                after: r.after.clone(),
-                through: r.through.clone(),
-            })
-            .collect();
+        let keyed: Vec<KeyRange> = drifted.iter().map(|r| r.range.clone()).collect();
         let ordered = (source.ordered(), target.ordered());
         let job = Job {
             ranges: &drifted,

@@ -5,9 +5,10 @@
 //! answers the walk and the reconciliation. [`Opened`] owns what an
 //! endpoint borrows, for sides given as URLs.
 
+use crate::treefile::FileError;
+use crate::treefile::TreeFile;
 use driftsum_core::canon::CanonOptions;
-use driftsum_core::tree::file::{ColumnMeta, FileError, TreeMeta};
-use driftsum_core::tree::TreeFile;
+use driftsum_core::tree::file::{ColumnMeta, TreeMeta};
 use driftsum_core::{Shape, Side};
 
 use super::prepared::{Holder, Prepared};

@@ -2,7 +2,7 @@
 //! range where its scans follow key-byte order, otherwise in one scan of
 //! the whole table dealt to the ranges.
 
-use driftsum_core::tree::wire::KeyRange;
+use driftsum_core::key::KeyRange;
 use driftsum_core::{key, Key};
 
 use crate::build::scan_range;

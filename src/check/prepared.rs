@@ -5,11 +5,13 @@
 //! prepare it. Preparing (scanning, checking a file, asking an agent to
 //! build) lives in `endpoint`; naming what differs lives in `reconcile`.
 
+use crate::treefile::FileError;
+use crate::treefile::TreeFile;
 use driftsum_core::canon::CanonOptions;
-use driftsum_core::diff::TreeSide;
-use driftsum_core::tree::file::FileError;
-use driftsum_core::tree::wire::{KeyRange, TreeId};
-use driftsum_core::tree::{Entry, HashPrefix, NoSuchNode, NodeSummary, TreeFile};
+use driftsum_core::key::KeyRange;
+use driftsum_core::protocol::TreeId;
+use driftsum_core::tree::TreeSide;
+use driftsum_core::tree::{Entry, HashPrefix, NoSuchNode, NodeSummary};
 use driftsum_core::{Key, Tree};
 
 use super::fetch::fetch_ranges;

@@ -11,10 +11,12 @@
 //! encoding whatever they are, so the cost reported for a local diff is
 //! what the same diff through agents exchanges.
 
+use crate::treefile::TreeFile;
 use driftsum_core::canon::CanonOptions;
 use driftsum_core::diff::{entry_differences, DriftRange, KeyDiff};
-use driftsum_core::tree::wire::KeyRange;
-use driftsum_core::tree::{wire, Entry, TreeFile};
+use driftsum_core::key::KeyRange;
+use driftsum_core::protocol as wire;
+use driftsum_core::tree::Entry;
 use driftsum_core::{key, Key, Value};
 
 use super::outcome::{PhaseCost, RangeOutcome, TableOutcome};
@@ -87,8 +89,8 @@ fn key_values(k: &Key) -> Vec<Value> {
 
 pub(super) fn range_outcome(r: &DriftRange, first: Option<Key>) -> RangeOutcome {
     RangeOutcome {
-        first: key_values(first.as_ref().unwrap_or(&r.through)),
-        last: key_values(&r.through),
+        first: key_values(first.as_ref().unwrap_or(&r.range.through)),
+        last: key_values(&r.range.through),
         source_rows: r.source_rows,
         target_rows: r.target_rows,
     }
@@ -240,7 +242,7 @@ fn ranges_alone(
             .filter_map(|e| e[i].first().map(|e| e.key.clone()))
             .min();
         for f in [source.file(), target.file()].into_iter().flatten() {
-            let k = f.first_key_after(r.after.as_ref()).ok().flatten();
+            let k = f.first_key_after(r.range.after.as_ref()).ok().flatten();
             first = first.into_iter().chain(k).min();
         }
         outcome.ranges.push(range_outcome(r, first));
@@ -368,8 +370,10 @@ mod tests {
     fn range(after: Option<i64>, through: i64, rows: u64) -> DriftRange {
         let k = |i: i64| key::encode(&[Value::Int(i.into())]);
         DriftRange {
-            after: after.map(k),
-            through: k(through),
+            range: KeyRange {
+                after: after.map(k),
+                through: k(through),
+            },
             source_rows: rows,
             target_rows: rows / 2,
         }
@@ -415,10 +419,7 @@ mod tests {
     fn rows_are_dealt_to_their_ranges() {
         let keyed: Vec<KeyRange> = [range(None, 3, 0), range(Some(5), 8, 0)]
             .into_iter()
-            .map(|r| KeyRange {
-                after: r.after,
-                through: r.through,
-            })
+            .map(|r| r.range)
             .collect();
         let rows: Vec<KeyedRow> = (0..12).map(row).collect();
         let keys = |v: &[KeyedRow]| -> Vec<Key> { v.iter().map(|r| r.key.clone()).collect() };

@@ -10,8 +10,8 @@ use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
 
 use driftsum_core::canon::CanonOptions;
 use driftsum_core::diff::{entry_differences, KeyDiff};
-use driftsum_core::tree::wire::KeyRange;
-use driftsum_core::tree::{Entry, HashPrefix, TreeFile};
+use driftsum_core::key::KeyRange;
+use driftsum_core::tree::{Entry, HashPrefix};
 use driftsum_core::Key;
 
 use super::outcome::TableOutcome;
@@ -23,6 +23,7 @@ use crate::build::{row_hasher, stop};
 use crate::error::{CheckError, SourceError};
 use crate::reconcile::{compare_rows, KeyedRow};
 use crate::source::{ScanSpec, Source};
+use crate::treefile::TreeFile;
 
 /// Rows a scanning thread sends at a time.
 const BATCH_ROWS: usize = 1024;

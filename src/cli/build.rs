@@ -9,6 +9,7 @@ use driftsum::core::tree::file::{self, EntryLog};
 use driftsum::core::Side;
 use driftsum::report::text::escape_text;
 use driftsum::source::{self, DbUrl};
+use driftsum::treefile;
 
 use super::outpath::{self, Input};
 use super::progress::ScanProgress;
@@ -102,7 +103,7 @@ pub fn run(args: BuildArgs) -> anyhow::Result<u8> {
     let built = built?;
     let mut meta = expected_meta(&plan.source, &canon, shape);
     meta.built_from = db.describe();
-    file::write(&args.out, &meta, &built.tree, log.as_ref())?;
+    treefile::write(&args.out, &meta, &built.tree, log.as_ref())?;
     let size = std::fs::metadata(&args.out).map(|m| m.len()).unwrap_or(0);
     println!(
         "{}: table {:?}, {} rows, {} tree levels, {} nodes{}, {} bytes",

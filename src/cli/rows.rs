@@ -7,7 +7,7 @@ use clap::Args;
 
 use driftsum::check::ColumnChoice;
 use driftsum::config::Config;
-use driftsum::core::tree::chunker::{DEFAULT_FANOUT, DEFAULT_LEAF_TARGET};
+use driftsum::core::tree::shape::{DEFAULT_FANOUT, DEFAULT_LEAF_TARGET};
 use driftsum::core::{CanonOptions, Shape};
 
 #[derive(Args)]

@@ -11,7 +11,7 @@ use rusqlite::Connection;
 use serde_json::Value;
 
 use driftsum::core::diff::Walk;
-use driftsum::core::tree::TreeFile;
+use driftsum::treefile::TreeFile;
 
 use crate::util::Scratch;
 

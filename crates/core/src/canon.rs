@@ -9,7 +9,9 @@
 use serde::{Deserialize, Serialize};
 
 use crate::decimal::{self, Parts};
+use crate::tag;
 use crate::value::Value;
+use crate::varint;
 
 /// Version of the canonical encoding, stamped into trees, reports and history.
 pub const ENCODING_VERSION: u32 = 3;
@@ -86,39 +88,15 @@ pub fn floats_agree(a: f64, b: f64, digits: u8) -> bool {
     decimal::within_pow10(&pa, &pb, top - digits.clamp(1, 17) as i64 + 1)
 }
 
-const TAG_NULL: u8 = 0;
-const TAG_INT: u8 = 1;
-const TAG_FLOAT: u8 = 2;
-const TAG_DECIMAL: u8 = 3;
-const TAG_TEXT: u8 = 4;
-const TAG_BYTES: u8 = 5;
-const TAG_BOOL: u8 = 6;
-const TAG_TIMESTAMP: u8 = 7;
-const TAG_TIMESTAMP_NAIVE: u8 = 8;
-const TAG_DATE: u8 = 9;
-const TAG_TIME: u8 = 10;
-const TAG_UUID: u8 = 11;
-const TAG_JSON: u8 = 12;
-const TAG_INVALID: u8 = 13;
-
-/// Appends `v` as LEB128: seven bits a byte, low first, high bit = more.
-fn leb128(out: &mut Vec<u8>, mut v: u128) {
-    while v >= 0x80 {
-        out.push(v as u8 | 0x80);
-        v >>= 7;
-    }
-    out.push(v as u8);
-}
-
 /// A tag and the zigzag LEB128 of `i` (small magnitudes, either sign, stay short).
 fn zigzag(out: &mut Vec<u8>, tag: u8, i: i128) {
     out.push(tag);
-    leb128(out, ((i << 1) ^ (i >> 127)) as u128);
+    varint::put_u128(out, ((i << 1) ^ (i >> 127)) as u128);
 }
 
 fn var(out: &mut Vec<u8>, tag: u8, bytes: &[u8]) {
     out.push(tag);
-    leb128(out, bytes.len() as u128);
+    varint::put(out, bytes.len() as u64);
     out.extend_from_slice(bytes);
 }
 
@@ -144,36 +122,36 @@ fn var(out: &mut Vec<u8>, tag: u8, bytes: &[u8]) {
 /// | invalid | 13 | LEB128 length + the stored text |
 pub fn encode_value(out: &mut Vec<u8>, v: &Value, opts: &CanonOptions) {
     match v {
-        Value::Null => out.push(TAG_NULL),
-        Value::Int(i) => zigzag(out, TAG_INT, *i),
+        Value::Null => out.push(tag::NULL),
+        Value::Int(i) => zigzag(out, tag::INT, *i),
         Value::Float(f) => {
             let f = match opts.float_digits {
                 Some(d) => round_significant(*f, d),
                 None => normalize_float(*f),
             };
-            out.push(TAG_FLOAT);
+            out.push(tag::FLOAT);
             out.extend_from_slice(&f.to_bits().to_be_bytes());
         }
-        Value::Decimal(s) => var(out, TAG_DECIMAL, s.as_bytes()),
-        Value::Text(s) => var(out, TAG_TEXT, s.as_bytes()),
-        Value::Bytes(b) => var(out, TAG_BYTES, b),
-        Value::Bool(b) => out.extend_from_slice(&[TAG_BOOL, *b as u8]),
-        Value::Timestamp(t) => zigzag(out, TAG_TIMESTAMP, *t),
-        Value::TimestampNaive(t) => zigzag(out, TAG_TIMESTAMP_NAIVE, *t),
+        Value::Decimal(s) => var(out, tag::DECIMAL, s.as_bytes()),
+        Value::Text(s) => var(out, tag::TEXT, s.as_bytes()),
+        Value::Bytes(b) => var(out, tag::BYTES, b),
+        Value::Bool(b) => out.extend_from_slice(&[tag::BOOL, *b as u8]),
+        Value::Timestamp(t) => zigzag(out, tag::TIMESTAMP, *t),
+        Value::TimestampNaive(t) => zigzag(out, tag::TIMESTAMP_NAIVE, *t),
         Value::Date(d) => {
-            out.push(TAG_DATE);
+            out.push(tag::DATE);
             out.extend_from_slice(&d.to_be_bytes());
         }
         Value::Time(t) => {
-            out.push(TAG_TIME);
+            out.push(tag::TIME);
             out.extend_from_slice(&t.to_be_bytes());
         }
         Value::Uuid(u) => {
-            out.push(TAG_UUID);
+            out.push(tag::UUID);
             out.extend_from_slice(u);
         }
-        Value::Json(s) => var(out, TAG_JSON, s.as_bytes()),
-        Value::Invalid(s) => var(out, TAG_INVALID, s.as_bytes()),
+        Value::Json(s) => var(out, tag::JSON, s.as_bytes()),
+        Value::Invalid(s) => var(out, tag::INVALID, s.as_bytes()),
     }
 }
 
@@ -327,14 +305,14 @@ mod tests {
             encode_value(&mut out, &v, &o);
             out
         };
-        assert_eq!(enc(Value::Int(0)), [TAG_INT, 0]);
-        assert_eq!(enc(Value::Int(-1)), [TAG_INT, 1]);
-        assert_eq!(enc(Value::Int(1)), [TAG_INT, 2]);
-        assert_eq!(enc(Value::Int(64)), [TAG_INT, 0x80, 1]);
+        assert_eq!(enc(Value::Int(0)), [tag::INT, 0]);
+        assert_eq!(enc(Value::Int(-1)), [tag::INT, 1]);
+        assert_eq!(enc(Value::Int(1)), [tag::INT, 2]);
+        assert_eq!(enc(Value::Int(64)), [tag::INT, 0x80, 1]);
         assert_eq!(enc(Value::Int(i128::MIN)).len(), 1 + 19);
         assert_ne!(enc(Value::Int(i128::MIN)), enc(Value::Int(i128::MAX)));
         let long = "x".repeat(300);
-        assert_eq!(&enc(Value::Text(long))[..3], &[TAG_TEXT, 0xAC, 0x02]);
+        assert_eq!(&enc(Value::Text(long))[..3], &[tag::TEXT, 0xAC, 0x02]);
         // Distinct integers never share an encoding.
         let ints = [
             i128::MIN,

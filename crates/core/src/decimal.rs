@@ -14,7 +14,9 @@ pub const MAX_EXPONENT: i64 = 1 << 18;
 
 /// Canonical spellings of the special values.
 pub const NAN: &str = "NaN";
+/// The canonical text of positive infinity.
 pub const INFINITY: &str = "Infinity";
+/// The canonical text of negative infinity.
 pub const NEG_INFINITY: &str = "-Infinity";
 
 /// A decimal number as sign, significant digits (0..=9 each, no leading or
@@ -22,8 +24,11 @@ pub const NEG_INFINITY: &str = "-Infinity";
 /// `digits × 10^exp`.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Parts {
+    /// Whether the number is negative.
     pub neg: bool,
+    /// The significant digits (0–9 each).
     pub digits: Vec<u8>,
+    /// The power of ten the digits are scaled by.
     pub exp: i64,
 }
 

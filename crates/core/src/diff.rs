@@ -24,45 +24,32 @@
 
 use std::error::Error as StdError;
 
-use crate::key::Key;
-use crate::tree::wire::{self, ChildrenRequest, RootRequest};
-use crate::tree::{Entry, NodeSummary};
-
-/// One side of a comparison, as the walk sees it.
-pub trait TreeSide {
-    type Error: StdError + Send + Sync + 'static;
-    /// The root, or `None` for an empty table.
-    fn root(&mut self) -> Result<Option<NodeSummary>, Self::Error>;
-    /// The children of each of `nodes` (inner nodes of one level, in key
-    /// order), each in key order: one request.
-    fn children(&mut self, nodes: &[NodeSummary]) -> Result<Vec<Vec<NodeSummary>>, Self::Error>;
-}
+use crate::key::{Key, KeyRange};
+use crate::merge::{merge_by, Paired};
+use crate::protocol::{self as wire, ChildrenRequest, RootRequest};
+use crate::tree::{Entry, NodeSummary, TreeSide};
 
 /// Which side of a comparison.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Side {
+    /// The side the rows are copied from.
     Source,
+    /// The side that should match the source.
     Target,
 }
 
-/// A key interval in which the two sides differ: every row with a key in
-/// `(after, through]` must be compared row by row; no row outside any range
-/// differs.
+/// A key range in which the two sides differ, with what each side holds in
+/// it: every row with a key in the range must be compared row by row; no row
+/// outside any range differs.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct DriftRange {
-    /// Exclusive lower bound; `None` means from the first key.
-    pub after: Option<Key>,
-    /// Inclusive upper bound.
-    pub through: Key,
+    /// The keys `(after, through]` the sides differ in.
+    pub range: KeyRange,
+    /// Rows the source holds in the range.
     pub source_rows: u64,
+    /// Rows the target holds in the range.
     pub target_rows: u64,
-}
-
-impl DriftRange {
-    pub fn contains(&self, key: &[u8]) -> bool {
-        self.after.as_ref().is_none_or(|a| key > a.as_bytes()) && key <= self.through.as_bytes()
-    }
 }
 
 /// What fetching the nodes of one tree level cost (both sides together).
@@ -70,7 +57,9 @@ impl DriftRange {
 pub struct LevelCost {
     /// The level of the nodes fetched: 0 for leaves.
     pub level: u8,
+    /// Requests made for this level.
     pub round_trips: u64,
+    /// Nodes fetched on this level.
     pub nodes: u64,
     /// Request and response bytes, in the wire encoding.
     pub bytes: u64,
@@ -121,8 +110,10 @@ impl WalkStats {
 #[derive(Debug, thiserror::Error)]
 #[error("reading the {side:?} tree: {source}")]
 pub struct WalkError {
+    /// The side that failed.
     pub side: Side,
     #[source]
+    /// What the side reported.
     pub source: Box<dyn StdError + Send + Sync>,
 }
 
@@ -155,8 +146,10 @@ impl Region {
     fn drift(&self) -> DriftRange {
         let rows = |i: usize| self.nodes[i].iter().map(|n| n.rows).sum();
         DriftRange {
-            after: self.after.clone(),
-            through: self.through.clone(),
+            range: KeyRange {
+                after: self.after.clone(),
+                through: self.through.clone(),
+            },
             source_rows: rows(0),
             target_rows: rows(1),
         }
@@ -169,21 +162,11 @@ impl Region {
         let mut out = Vec::new();
         let mut after = self.after;
         let mut cur: [Vec<NodeSummary>; 2] = [Vec::new(), Vec::new()];
-        let (mut s, mut t) = (s.into_iter().peekable(), t.into_iter().peekable());
-        loop {
-            let order = match (s.peek(), t.peek()) {
-                (None, None) => break,
-                (Some(_), None) => std::cmp::Ordering::Less,
-                (None, Some(_)) => std::cmp::Ordering::Greater,
-                (Some(x), Some(y)) => x.last_key.cmp(&y.last_key),
-            };
-            match order {
-                std::cmp::Ordering::Less => cur[0].extend(s.next()),
-                std::cmp::Ordering::Greater => cur[1].extend(t.next()),
-                std::cmp::Ordering::Equal => {
-                    let (Some(x), Some(y)) = (s.next(), t.next()) else {
-                        break;
-                    };
+        for p in merge_by(s, t, |x, y| x.last_key.cmp(&y.last_key)) {
+            match p {
+                Paired::Source(x) => cur[0].push(x),
+                Paired::Target(y) => cur[1].push(y),
+                Paired::Both(x, y) => {
                     let cut = x.last_key.clone();
                     cur[0].push(x);
                     cur[1].push(y);
@@ -217,6 +200,7 @@ pub struct Walk<A, B> {
 }
 
 impl<A: TreeSide, B: TreeSide> Walk<A, B> {
+    /// A walk over `source` and `target`; nothing is fetched until the first `next()`.
     pub fn new(source: A, target: B) -> Walk<A, B> {
         Walk {
             a: source,
@@ -227,6 +211,7 @@ impl<A: TreeSide, B: TreeSide> Walk<A, B> {
         }
     }
 
+    /// What the walk has cost so far.
     pub fn stats(&self) -> &WalkStats {
         &self.stats
     }
@@ -359,12 +344,12 @@ impl<A: TreeSide, B: TreeSide> Walk<A, B> {
             }
             regions = open.into_iter().flat_map(Region::split).collect();
         }
-        found.sort_by(|x, y| x.through.cmp(&y.through));
+        found.sort_by(|x, y| x.range.through.cmp(&y.range.through));
         let mut merged: Vec<DriftRange> = Vec::with_capacity(found.len());
         for r in found {
             match merged.last_mut() {
-                Some(p) if r.after.as_ref() == Some(&p.through) => {
-                    p.through = r.through;
+                Some(p) if r.range.after.as_ref() == Some(&p.range.through) => {
+                    p.range.through = r.range.through;
                     p.source_rows += r.source_rows;
                     p.target_rows += r.target_rows;
                 }
@@ -416,34 +401,13 @@ pub enum KeyDiff {
 /// The keys whose entries differ, in key order, from two key-ordered lists of
 /// one range's leaf entries.
 pub fn entry_differences(source: &[Entry], target: &[Entry]) -> Vec<(Key, KeyDiff)> {
-    use std::cmp::Ordering;
-    let mut out = Vec::new();
-    let (mut i, mut j) = (0, 0);
-    loop {
-        let order = match (source.get(i), target.get(j)) {
-            (None, None) => return out,
-            (Some(_), None) => Ordering::Less,
-            (None, Some(_)) => Ordering::Greater,
-            (Some(a), Some(b)) => a.key.cmp(&b.key),
-        };
-        match order {
-            Ordering::Less => {
-                out.push((source[i].key.clone(), KeyDiff::SourceOnly));
-                i += 1;
-            }
-            Ordering::Greater => {
-                out.push((target[j].key.clone(), KeyDiff::TargetOnly));
-                j += 1;
-            }
-            Ordering::Equal => {
-                if source[i].hash != target[j].hash {
-                    out.push((source[i].key.clone(), KeyDiff::Changed));
-                }
-                i += 1;
-                j += 1;
-            }
-        }
-    }
+    merge_by(source, target, |a, b| a.key.cmp(&b.key))
+        .filter_map(|p| match p {
+            Paired::Source(a) => Some((a.key.clone(), KeyDiff::SourceOnly)),
+            Paired::Target(b) => Some((b.key.clone(), KeyDiff::TargetOnly)),
+            Paired::Both(a, b) => (a.hash != b.hash).then(|| (a.key.clone(), KeyDiff::Changed)),
+        })
+        .collect()
 }
 
 #[cfg(test)]
@@ -483,17 +447,17 @@ mod tests {
         // Every differing key is inside a range ...
         for k in &differing {
             assert!(
-                found.iter().any(|r| r.contains(k.as_bytes())),
+                found.iter().any(|r| r.range.contains(k.as_bytes())),
                 "{k:?} not covered"
             );
         }
         // ... ranges are ordered and disjoint, and each holds a difference.
         for w in found.windows(2) {
-            assert!(w[0].through < *w[1].after.as_ref().unwrap());
+            assert!(w[0].range.through < *w[1].range.after.as_ref().unwrap());
         }
         for r in &found {
             assert!(
-                differing.iter().any(|k| r.contains(k.as_bytes())),
+                differing.iter().any(|k| r.range.contains(k.as_bytes())),
                 "empty range {r:?}"
             );
         }

@@ -20,8 +20,11 @@ impl fmt::Debug for Hash {
 /// Which kind of thing a hash is of; each has its own BLAKE3 key.
 #[derive(Clone, Copy, Debug)]
 pub enum Domain {
+    /// A row's canonical bytes.
     Row,
+    /// A leaf's entries.
     Leaf,
+    /// An inner node's child hashes.
     Node,
 }
 
@@ -57,12 +60,7 @@ pub const HASH_PREFIX_LEN: usize = 16;
 /// [`HASH_PREFIX_LEN`] bytes of its row hash. A leaf's hash is the hash of
 /// its entries, so it can be recomputed from stored entries alone.
 pub fn leaf_entry(out: &mut Vec<u8>, key: &[u8], row_hash: &Hash) {
-    let mut n = key.len();
-    while n >= 0x80 {
-        out.push(n as u8 | 0x80);
-        n >>= 7;
-    }
-    out.push(n as u8);
+    crate::varint::put(out, key.len() as u64);
     out.extend_from_slice(key);
     out.extend_from_slice(&row_hash.0[..HASH_PREFIX_LEN]);
 }
@@ -71,33 +69,6 @@ pub fn leaf_entry(out: &mut Vec<u8>, key: &[u8], row_hash: &Hash) {
 /// in one call: BLAKE3's per-call cost dominates at these sizes.
 pub fn node_hash(domain: Domain, bytes: &[u8]) -> Hash {
     Hash(*blake3::keyed_hash(domain_key(domain), bytes).as_bytes())
-}
-
-/// A fast, fixed, non-cryptographic 64-bit hash of key bytes, used only to
-/// place chunk boundaries. It is part of the tree format: changing it changes
-/// every tree's shape (never its correctness).
-pub fn boundary_hash(key: &[u8]) -> u64 {
-    const K: u64 = 0x9E37_79B9_7F4A_7C15;
-    let mut h: u64 = 0x243F_6A88_85A3_08D3 ^ (key.len() as u64).wrapping_mul(K);
-    let mut chunks = key.chunks_exact(8);
-    for c in &mut chunks {
-        let w = u64::from_le_bytes(c.try_into().expect("8-byte chunk"));
-        h = (h ^ w).wrapping_mul(K).rotate_left(29);
-    }
-    let rest = chunks.remainder();
-    if !rest.is_empty() {
-        let mut buf = [0u8; 8];
-        buf[..rest.len()].copy_from_slice(rest);
-        h = (h ^ u64::from_le_bytes(buf))
-            .wrapping_mul(K)
-            .rotate_left(29);
-    }
-    // splitmix64 finalizer: every input bit reaches every output bit.
-    h ^= h >> 30;
-    h = h.wrapping_mul(0xBF58_476D_1CE4_E5B9);
-    h ^= h >> 27;
-    h = h.wrapping_mul(0x94D0_49BB_1331_11EB);
-    h ^ (h >> 31)
 }
 
 #[cfg(test)]
@@ -133,15 +104,5 @@ mod tests {
         assert_ne!(a.finalize(), b.finalize());
         assert_ne!(node_hash(Domain::Row, b"x"), node_hash(Domain::Leaf, b"x"));
         assert_eq!(node_hash(Domain::Row, b"x"), row_hash(b"x"));
-    }
-
-    #[test]
-    fn boundary_hash_spreads() {
-        // About 1 in 64 of consecutive integer keys falls under 1/64 of the range.
-        let threshold = u64::MAX / 64;
-        let hits = (0..64_000u64)
-            .filter(|i| boundary_hash(&i.to_be_bytes()) < threshold)
-            .count();
-        assert!((800..1200).contains(&hits), "{hits}");
     }
 }

@@ -73,9 +73,11 @@ fn decode_int(class: u8, bytes: &[u8], i: &mut usize) -> Option<i128> {
 pub struct Key(Box<[u8]>);
 
 impl Key {
+    /// A key from its encoded bytes.
     pub fn from_bytes(bytes: &[u8]) -> Key {
         Key(bytes.into())
     }
+    /// The encoded bytes, which sort as the key's values do.
     pub fn as_bytes(&self) -> &[u8] {
         &self.0
     }
@@ -145,6 +147,7 @@ pub fn encode_into(out: &mut Vec<u8>, values: &[Value]) {
     }
 }
 
+/// The key of a row's key values.
 pub fn encode(values: &[Value]) -> Key {
     let mut out = Vec::with_capacity(16 * values.len() + 2);
     encode_into(&mut out, values);
@@ -204,6 +207,24 @@ pub fn decode(bytes: &[u8]) -> Option<Vec<Value>> {
         out.push(v);
     }
     Some(out)
+}
+
+/// A key interval `(after, through]`; `after: None` starts at the first key.
+/// The one key-range type: the walk reports drifted ranges in it, the agent
+/// protocol asks for entries of it, and reconciliation scans it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct KeyRange {
+    /// Exclusive lower bound; `None` means from the first key.
+    pub after: Option<Key>,
+    /// Inclusive upper bound.
+    pub through: Key,
+}
+
+impl KeyRange {
+    /// Whether `key` lies in the range.
+    pub fn contains(&self, key: &[u8]) -> bool {
+        self.after.as_ref().is_none_or(|a| key > a.as_bytes()) && key <= self.through.as_bytes()
+    }
 }
 
 #[cfg(test)]

@@ -12,7 +12,9 @@
 //! ` BC` suffix (`0045-03-15 BC`). `infinity` and `-infinity` are values of
 //! their own (sentinels outside any real instant or date).
 
+/// Microseconds in a second.
 pub const MICROS_PER_SEC: i64 = 1_000_000;
+/// Microseconds in a day.
 pub const MICROS_PER_DAY: i64 = 86_400 * MICROS_PER_SEC;
 
 /// PostgreSQL's `infinity` as an instant; no parsed or decoded time reaches it.
@@ -74,7 +76,9 @@ fn days_in_month(y: i64, m: u32) -> u32 {
 /// offset in seconds when the text carried one.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct DateTime {
+    /// Microseconds since the epoch, on the wall clock of the text.
     pub local_micros: i128,
+    /// The text's offset from UTC in seconds, when it had one.
     pub offset_secs: Option<i32>,
 }
 
@@ -328,6 +332,7 @@ fn format_date_i64(days: i64) -> String {
     }
 }
 
+/// Formats microseconds since midnight as a time of day.
 pub fn format_time(micros: i64) -> String {
     let secs = micros.div_euclid(MICROS_PER_SEC);
     let mut out = format!("{:02}:{:02}:{:02}", secs / 3600, secs / 60 % 60, secs % 60);

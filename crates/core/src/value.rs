@@ -17,29 +17,40 @@ pub enum LogicalType {
     Integer,
     /// Binary floating point; `single` columns are compared at `f32` precision.
     Float {
+        /// Whether the column is single precision (`f32`).
         single: bool,
     },
     /// Exact decimal; `scale` (digits after the point) when the column declares it.
     Decimal {
+        /// Digits after the point, when declared.
         scale: Option<u16>,
     },
+    /// Character strings.
     Text,
+    /// Byte strings.
     Bytes,
+    /// Booleans.
     Bool,
     /// An instant (timestamp with time zone), at `precision` fractional digits (0..=6).
     Timestamp {
+        /// Fractional digits of seconds (0..=6).
         precision: u8,
     },
     /// A wall-clock timestamp without time zone, at `precision` fractional digits.
     TimestampNaive {
+        /// Fractional digits of seconds (0..=6).
         precision: u8,
     },
+    /// Calendar dates.
     Date,
     /// Time of day, at `precision` fractional digits.
     Time {
+        /// Fractional digits of seconds (0..=6).
         precision: u8,
     },
+    /// UUIDs.
     Uuid,
+    /// JSON documents.
     Json,
     /// A column with no declared type (SQLite only): compared by storage class.
     Dynamic,
@@ -93,14 +104,20 @@ impl fmt::Display for LogicalType {
 /// with sorted keys.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Value {
+    /// SQL NULL.
     Null,
+    /// An integer.
     Int(i128),
+    /// A binary float.
     Float(f64),
     /// Canonical decimal text: optional `-`, no leading zeros, no trailing
     /// fractional zeros, no exponent; zero is `0`.
     Decimal(String),
+    /// Text.
     Text(String),
+    /// Bytes.
     Bytes(Vec<u8>),
+    /// A boolean.
     Bool(bool),
     /// Microseconds since 1970-01-01T00:00:00Z; `infinity` and `-infinity`
     /// are [`time::INFINITY_MICROS`](crate::time::INFINITY_MICROS) and its
@@ -115,6 +132,7 @@ pub enum Value {
     Date(i32),
     /// Microseconds since midnight.
     Time(i64),
+    /// A UUID's 16 bytes.
     Uuid([u8; 16]),
     /// Canonical JSON text (sorted object keys, no insignificant white space).
     Json(String),
@@ -124,6 +142,7 @@ pub enum Value {
 }
 
 impl Value {
+    /// Whether the value is NULL.
     pub fn is_null(&self) -> bool {
         matches!(self, Value::Null)
     }

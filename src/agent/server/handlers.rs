@@ -6,7 +6,7 @@ use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
-use driftsum_core::tree::wire::{self, ChildrenRequest, RootRequest};
+use driftsum_core::protocol::{self as wire, ChildrenRequest, RootRequest};
 use driftsum_core::{Side, ENCODING_VERSION};
 
 use super::answer::{binary, json, source_answer, text, Answer};

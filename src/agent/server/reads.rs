@@ -2,7 +2,7 @@
 //! every leaf touched recomputed and checked against the tree, so that an
 //! answer is the tree's data or a `410`.
 
-use driftsum_core::tree::wire::{self, EntriesRequest, RowsRequest};
+use driftsum_core::protocol::{self as wire, EntriesRequest, RowsRequest};
 use driftsum_core::tree::Entry;
 use driftsum_core::{key, Key, Value};
 

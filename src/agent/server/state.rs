@@ -8,7 +8,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use driftsum_core::canon::CanonOptions;
-use driftsum_core::tree::wire::TreeId;
+use driftsum_core::protocol::TreeId;
 use driftsum_core::Tree;
 
 use super::answer::{changed, source_answer, text, Answer};

@@ -4,16 +4,19 @@
 use crate::hash::{self, Domain, Hash};
 use crate::key::Key;
 
-use super::chunker::Shape;
+use super::boundary::{self, Boundaries};
 use super::node::Node;
+use super::shape::Shape;
 use super::Tree;
 
 /// The stream broke key order: the builder cannot place this entry.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum OrderError {
     #[error("keys arrived out of order")]
+    /// A key smaller than the one before it.
     OutOfOrder,
     #[error("the key {0:?} occurs twice")]
+    /// A key equal to the one before it.
     Duplicate(Key),
 }
 
@@ -42,7 +45,7 @@ impl Open {
 /// Streaming tree builder; feed it entries in strictly increasing key order.
 pub struct Builder {
     shape: Shape,
-    thresholds: Vec<u64>,
+    boundaries: Boundaries,
     levels: Vec<Vec<Node>>,
     open: Vec<Open>,
     prev_key: Vec<u8>,
@@ -50,10 +53,11 @@ pub struct Builder {
 }
 
 impl Builder {
+    /// A builder for trees of `shape`.
     pub fn new(shape: Shape) -> Builder {
         Builder {
             shape,
-            thresholds: (0..40).map(|l| shape.threshold(l)).collect(),
+            boundaries: Boundaries::new(shape),
             levels: vec![Vec::new()],
             open: vec![Open::new(0)],
             prev_key: Vec::new(),
@@ -81,8 +85,8 @@ impl Builder {
         }
         leaf.rows += 1;
         hash::leaf_entry(&mut leaf.bytes, key, row_hash);
-        let bh = hash::boundary_hash(key);
-        if bh < self.thresholds[0] {
+        let bh = boundary::key_hash(key);
+        if self.boundaries.ends(0, bh) {
             self.close(0, Key::from_bytes(key), Some(bh));
         }
         Ok(())
@@ -137,8 +141,7 @@ impl Builder {
         open.rows += child.rows;
         open.bytes.extend_from_slice(&child.hash.0);
         let last = child.last_key.clone();
-        let threshold = self.thresholds.get(level).copied().unwrap_or(0);
-        if bh < threshold {
+        if self.boundaries.ends(level, bh) {
             self.close(level, last, Some(bh));
         }
     }

@@ -1,30 +1,33 @@
-//! The key-range Merkle tree: content-defined [`chunker`] boundaries, a
-//! streaming [`builder`], the [`node`] layout, the [`wire`] encoding of what
-//! a walk exchanges, and the memory-mapped tree [`file`]. A tree is levels of
+//! The key-range Merkle tree: its [`shape`], the content-defined
+//! [`boundary`] rule, a streaming [`builder`], the [`node`] layout and the
+//! tree [`file`] format. A tree is levels of
 //! nodes, leaves first; the last level holds the root.
 
+pub mod boundary;
 pub mod builder;
-pub mod chunker;
 pub mod file;
 pub mod node;
-pub mod wire;
+pub mod shape;
+pub mod side;
 
 pub use builder::{Builder, OrderError};
-pub use chunker::Shape;
-pub use file::{TreeFile, TreeMeta};
+pub use file::{TreeMeta, TreeReader};
 pub use node::{Entry, HashPrefix, Node, NodeSummary, HASH_PREFIX_LEN};
+pub use shape::Shape;
+pub use side::TreeSide;
 
-use crate::diff::TreeSide;
 use crate::hash::Hash;
 use crate::key::Key;
 
 /// A whole tree in memory: about `rows / leaf_target` nodes, never the rows.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Tree {
+    /// The shape the tree was built with.
     pub shape: Shape,
     /// `levels[0]` are the leaves; the last level holds only the root.
     /// Empty for an empty table.
     pub levels: Vec<Vec<Node>>,
+    /// Rows under the root.
     pub rows: u64,
 }
 
@@ -40,10 +43,12 @@ impl Tree {
         Ok(b.finish())
     }
 
+    /// The root, or `None` for an empty tree.
     pub fn root(&self) -> Option<&Node> {
         self.levels.last().and_then(|l| l.first())
     }
 
+    /// The root's hash, or `None` for an empty tree.
     pub fn root_hash(&self) -> Option<Hash> {
         self.root().map(|n| n.hash)
     }
@@ -85,7 +90,9 @@ impl Tree {
 #[derive(Debug, thiserror::Error)]
 #[error("the tree has no node {index} on level {level}")]
 pub struct NoSuchNode {
+    /// The level asked for.
     pub level: u8,
+    /// The index asked for.
     pub index: u32,
 }
 

@@ -18,6 +18,7 @@ pub struct Node {
     pub last_key: Key,
     /// Rows under this node.
     pub rows: u64,
+    /// The node's hash (leaf or node domain).
     pub hash: Hash,
     /// For inner nodes, the indexes of their children on the level below;
     /// empty for leaves.
@@ -53,15 +54,20 @@ impl From<&Hash> for HashPrefix {
 /// and it would cost a key per node on the wire.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct NodeSummary {
+    /// The node's level (0 for leaves).
     pub level: u8,
     /// Position of the node within its level.
     pub index: u32,
+    /// Largest key under the node.
     pub last_key: Key,
+    /// Rows under the node.
     pub rows: u64,
+    /// The prefix of the node's hash.
     pub hash: HashPrefix,
 }
 
 impl NodeSummary {
+    /// Whether the node is a leaf.
     pub fn is_leaf(&self) -> bool {
         self.level == 0
     }
@@ -82,6 +88,8 @@ impl NodeSummary {
 /// its row hash (see [`HASH_PREFIX_LEN`] for why a prefix is enough).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Entry {
+    /// The row's key.
     pub key: Key,
+    /// The prefix of the row's hash.
     pub hash: HashPrefix,
 }
