@@ -1,0 +1,1 @@
+//! Running the planned levels (placeholder).
