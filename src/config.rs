@@ -269,14 +269,25 @@ impl Config {
 }
 
 impl SideConfig {
-    /// The side's URL: from the file, or read from its variable.
-    pub fn resolve(&self, place: &str) -> Result<String, String> {
-        match (&self.url, &self.url_env) {
-            (Some(u), None) => Ok(u.clone()),
+    /// The side's URL: from the file, or read from its variable. A relative
+    /// `sqlite:PATH` is relative to `dir`, the config file's directory.
+    pub fn resolve(&self, place: &str, dir: Option<&Path>) -> Result<String, String> {
+        let url = match (&self.url, &self.url_env) {
+            (Some(u), None) => u.clone(),
             (None, Some(var)) => std::env::var(var).map_err(|_| {
                 format!("[{place}] url_env names the variable {var}, which is not set")
-            }),
-            _ => Err(format!("[{place}] needs exactly one of url and url_env")),
+            })?,
+            _ => return Err(format!("[{place}] needs exactly one of url and url_env")),
+        };
+        let Some((scheme, rest)) = url.split_once(':') else {
+            return Ok(url);
+        };
+        let path = rest.strip_prefix("//").unwrap_or(rest);
+        match (scheme.to_ascii_lowercase().as_str(), dir) {
+            ("sqlite" | "sqlite3", Some(dir)) if !path.is_empty() && !path.starts_with('/') => {
+                Ok(format!("sqlite:{}", dir.join(path).display()))
+            }
+            _ => Ok(url),
         }
     }
 }

@@ -115,3 +115,28 @@ impl History {
         &self.path
     }
 }
+
+/// The history file a config names: `[history] url` (`sqlite:PATH` or a
+/// path, relative to the config's directory), by default
+/// `driftsum-history.sqlite` beside the config.
+pub fn location(config: &crate::config::Config) -> Result<PathBuf, String> {
+    let dir = config.dir.clone().unwrap_or_else(|| PathBuf::from("."));
+    let Some(url) = config.history.as_ref().and_then(|h| h.url.as_deref()) else {
+        return Ok(dir.join("driftsum-history.sqlite"));
+    };
+    let path = match url.split_once(':') {
+        Some((scheme, rest)) if scheme.eq_ignore_ascii_case("sqlite") => {
+            rest.strip_prefix("//").unwrap_or(rest)
+        }
+        Some((scheme, _)) if scheme.starts_with("postgres") => {
+            return Err(
+                "[history] url: a PostgreSQL history is not supported yet; use sqlite:PATH".into(),
+            )
+        }
+        _ => url,
+    };
+    if path.is_empty() {
+        return Err("[history] url names no file; write sqlite:PATH".into());
+    }
+    Ok(dir.join(path))
+}

@@ -142,9 +142,9 @@ impl History {
             })? {
                 rec.drifted_ranges.push(g?);
             }
-            let mut q = self
-                .conn
-                .prepare_cached("SELECT kind, key, columns FROM differences WHERE result_id = ?1")?;
+            let mut q = self.conn.prepare_cached(
+                "SELECT kind, key, columns FROM differences WHERE result_id = ?1",
+            )?;
             for d in q.query_map([id], |r| {
                 let mut d = serde_json::json!({
                     "kind": r.get::<_, String>(0)?,

@@ -91,7 +91,10 @@ impl History {
     /// Marks a run finished.
     pub fn finish_run(&mut self, run: i64, now: i64) -> Result<(), HistoryError> {
         self.conn
-            .execute("UPDATE runs SET finished = ?1 WHERE id = ?2", params![now, run])
+            .execute(
+                "UPDATE runs SET finished = ?1 WHERE id = ?2",
+                params![now, run],
+            )
             .map_err(|e| self.err(e))?;
         Ok(())
     }
@@ -157,11 +160,8 @@ impl History {
                     DiffKind::Changed => "changed",
                 };
                 let columns = (d.kind == DiffKind::Changed).then(|| {
-                    let names: Vec<&String> = d
-                        .changed
-                        .iter()
-                        .filter_map(|&i| o.columns.get(i))
-                        .collect();
+                    let names: Vec<&String> =
+                        d.changed.iter().filter_map(|&i| o.columns.get(i)).collect();
                     serde_json::to_string(&names).unwrap_or_default()
                 });
                 ins.execute(params![
