@@ -576,8 +576,8 @@ fn two_checkers_started_together_never_run_a_level_twice() {
     println!("work split over {runs} checker(s)");
 }
 
-fn server_case(url: &str, exec: &mut dyn FnMut(&str)) {
-    let table = format!("ds_check_{}", std::process::id());
+fn server_case(engine: &str, url: &str, exec: &mut dyn FnMut(&str)) {
+    let table = format!("ds_check_{engine}_{}", std::process::id());
     exec(&format!("DROP TABLE IF EXISTS {table}"));
     exec(&format!(
         "CREATE TABLE {table} (id INTEGER PRIMARY KEY, name VARCHAR(40), amount DOUBLE PRECISION)"
@@ -617,6 +617,7 @@ fn server_case(url: &str, exec: &mut dyn FnMut(&str)) {
 
 #[test]
 fn postgres_to_sqlite() {
+    const ENGINE: &str = "pg";
     let Some(url) = std::env::var("DRIFTSUM_TEST_POSTGRES")
         .ok()
         .filter(|u| !u.is_empty())
@@ -629,7 +630,7 @@ fn postgres_to_sqlite() {
         .build()
         .unwrap();
     let mut conn = rt.block_on(sqlx::PgConnection::connect(&url)).unwrap();
-    server_case(&url, &mut |sql| {
+    server_case(ENGINE, &url, &mut |sql| {
         rt.block_on(sqlx::raw_sql(AssertSqlSafe(sql.to_string())).execute(&mut conn))
             .unwrap();
     });
@@ -637,6 +638,7 @@ fn postgres_to_sqlite() {
 
 #[test]
 fn mysql_to_sqlite() {
+    const ENGINE: &str = "my";
     let Some(url) = std::env::var("DRIFTSUM_TEST_MYSQL")
         .ok()
         .filter(|u| !u.is_empty())
@@ -649,7 +651,7 @@ fn mysql_to_sqlite() {
         .build()
         .unwrap();
     let mut conn = rt.block_on(sqlx::MySqlConnection::connect(&url)).unwrap();
-    server_case(&url, &mut |sql| {
+    server_case(ENGINE, &url, &mut |sql| {
         rt.block_on(sqlx::raw_sql(AssertSqlSafe(sql.to_string())).execute(&mut conn))
             .unwrap();
     });
