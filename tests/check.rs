@@ -97,8 +97,11 @@ fn rows(c: &Connection, table: &str) -> BTreeMap<i64, (String, f64)> {
         .collect()
 }
 
+/// (kind, id) of differences.
+type Listed = BTreeSet<(String, i64)>;
+
 /// (kind, id) of every difference a level entry lists.
-fn listed(level: &J) -> BTreeSet<(String, i64)> {
+fn listed(level: &J) -> Listed {
     level["differences"]
         .as_array()
         .map(|a| {
@@ -131,11 +134,7 @@ fn level<'a>(doc: &'a J, table: &str, level: &str) -> &'a J {
 }
 
 /// What the reference says each level must find.
-fn reference(
-    src: &Connection,
-    rep: &Connection,
-    table: &str,
-) -> (bool, BTreeSet<(String, i64)>, BTreeSet<(String, i64)>) {
+fn reference(src: &Connection, rep: &Connection, table: &str) -> (bool, Listed, Listed) {
     let (a, b) = (rows(src, table), rows(rep, table));
     let count_equal = a.len() == b.len();
     let mut keys = BTreeSet::new();
