@@ -112,6 +112,9 @@ pub struct TierConfig {
     pub count: Option<String>,
     pub keys: Option<String>,
     pub full: Option<String>,
+    /// How long to wait before reading differing keys again, to tell rows
+    /// in flight from drift (an interval such as "30s"; default: off).
+    pub recheck_after: Option<String>,
 }
 
 #[derive(Clone, Debug, Default, Deserialize, PartialEq)]
@@ -186,6 +189,7 @@ impl Config {
                 ("count", &tier.count),
                 ("keys", &tier.keys),
                 ("full", &tier.full),
+                ("recheck_after", &tier.recheck_after),
             ] {
                 if let Some(v) = value {
                     parse_interval(v).map_err(|e| format!("[tiers.{name}] {level}: {e}"))?;

@@ -449,7 +449,7 @@ fn history_migrates_from_an_older_schema() {
         .unwrap()
         .query_row("SELECT version FROM schema_version", [], |r| r.get(0))
         .unwrap();
-    assert_eq!(v, 2);
+    assert_eq!(v, driftsum::history::schema::VERSION);
 }
 
 #[test]
@@ -573,6 +573,83 @@ fn two_checkers_started_together_never_run_a_level_twice() {
         .unwrap();
     assert_eq!(claims, 0, "claims left behind");
     println!("work split over {runs} checker(s)");
+}
+
+/// Runs `check` with a writer delivering `rows` to the replica during the
+/// recheck delay; the document and exit code.
+fn check_while_delivering(config: &Path, rep: &Connection, rows: &[i64]) -> (i32, J) {
+    let child = Command::new(env!("CARGO_BIN_EXE_driftsum"))
+        .args([
+            "check",
+            "--format",
+            "json",
+            "--config",
+            config.to_str().unwrap(),
+        ])
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // The first reading takes milliseconds; the delay is 4 s.
+    std::thread::sleep(Duration::from_millis(1500));
+    for id in rows {
+        rep.execute("INSERT INTO t0 VALUES (?1, 'n' || ?1, ?1 / 4.0)", [id])
+            .unwrap();
+    }
+    let out = child.wait_with_output().unwrap();
+    let doc = serde_json::from_slice(&out.stdout).unwrap();
+    (out.status.code().unwrap_or(-1), doc)
+}
+
+#[test]
+fn rows_in_flight_are_told_from_drift() {
+    let d = dir("recheck");
+    let (_src, rep) = pair(&d, 1, 200);
+    rep.busy_timeout(Duration::from_secs(30)).unwrap();
+    rep.execute_batch("DELETE FROM t0 WHERE id IN (10, 150);")
+        .unwrap();
+    let config = write_config(
+        &d,
+        "sqlite:src.db",
+        "[tiers.t]\nkeys = \"5m\"\nrecheck_after = \"4s\"\n[defaults]\ntier = \"t\"\n",
+    );
+    let missing =
+        |ids: &[i64]| -> Listed { ids.iter().map(|&k| ("missing".to_string(), k)).collect() };
+    // Row 10 arrives during the delay (in flight); row 150 never does (drift).
+    let (code, doc) = check_while_delivering(&config, &rep, &[10]);
+    let k = level(&doc, "t0", "keys");
+    assert_eq!(k["rechecked"], true, "{doc}");
+    assert_eq!(
+        listed(&serde_json::json!({"differences": k["in_flight"]})),
+        missing(&[10]),
+        "{doc}"
+    );
+    assert_eq!(listed(k), missing(&[150]), "{doc}");
+    assert_eq!((code, k["status"].as_str()), (1, Some("drift")));
+    // Row 150 arrives too: nothing but rows in flight, so in sync.
+    let (code, doc) = check_while_delivering(&config, &rep, &[150]);
+    let k = level(&doc, "t0", "keys");
+    assert_eq!(
+        listed(&serde_json::json!({"differences": k["in_flight"]})),
+        missing(&[150]),
+        "{doc}"
+    );
+    assert!(listed(k).is_empty(), "{doc}");
+    assert_eq!((code, k["status"].as_str()), (0, Some("in_sync")));
+    // The history keeps what was in flight.
+    let (_, out, _) = driftsum(
+        &[
+            "history",
+            "--config",
+            config.to_str().unwrap(),
+            "--format",
+            "json",
+        ],
+        None,
+    );
+    let h: J = serde_json::from_str(&out).unwrap();
+    let last = &h["runs"][1]["results"][0];
+    assert_eq!(last["in_flight"], 1, "{h}");
+    assert_eq!(last["in_flight_rows"][0]["key"]["id"], 150, "{h}");
 }
 
 fn server_case(engine: &str, url: &str, exec: &mut dyn FnMut(&str)) {

@@ -14,8 +14,8 @@ use driftsum::history::record::LevelResult;
 use driftsum::history::{self, History, Status};
 use driftsum::plan::level::{self, Sides};
 use driftsum::plan::tiers::{self, TableTier};
-use driftsum::plan::{due, Level};
-use driftsum::report::model::TableReport;
+use driftsum::plan::{due, recheck, Level};
+use driftsum::report::model::{DifferenceReport, TableReport};
 use driftsum::report::text::escape_text;
 use driftsum::source::url::{redact, secret_spans};
 
@@ -55,6 +55,12 @@ pub struct CheckArgs {
     /// run one twice.
     #[arg(long)]
     pub due: bool,
+    /// Read the differing keys of a keys or full level again after this
+    /// delay (e.g. 30s): those that agree then are rows in flight, listed
+    /// but not counted as drift. Overrides the tiers' recheck_after; "off"
+    /// turns rechecks off.
+    #[arg(long, value_name = "INTERVAL")]
+    pub recheck_after: Option<String>,
     /// Output format.
     #[arg(long, value_enum, default_value_t = Format::Text)]
     pub format: Format,
@@ -68,6 +74,10 @@ struct Entry {
 
 pub fn run(args: CheckArgs) -> anyhow::Result<u8> {
     let config = Config::load(&args.config)?;
+    let recheck_after = match &args.recheck_after {
+        Some(t) => Some(parse_interval(t).map_err(|e| anyhow!("--recheck-after: {e}"))?),
+        None => None,
+    };
     let now = due::now();
     let url = |side: &Option<driftsum::config::SideConfig>, place: &str| {
         side.as_ref()
@@ -94,7 +104,15 @@ pub fn run(args: CheckArgs) -> anyhow::Result<u8> {
         }
         let run_id = hist.begin_run(now)?;
         let entries = check_all(
-            &mut sides, &config, &mut hist, run_id, &work, &args, now, &scrub,
+            &mut sides,
+            &config,
+            &mut hist,
+            run_id,
+            &work,
+            &args,
+            recheck_after,
+            now,
+            &scrub,
         )?;
         hist.finish_run(run_id, due::now())?;
         anyhow::Ok((run_id, entries))
@@ -140,6 +158,7 @@ fn check_all(
     run_id: i64,
     work: &[TableTier],
     args: &CheckArgs,
+    recheck_after: Option<driftsum::config::Interval>,
     now: i64,
     scrub: &Scrub,
 ) -> anyhow::Result<Vec<Entry>> {
@@ -188,6 +207,15 @@ fn check_all(
                 }
             }
             let mut r = level::run(sides, config, t, level, keep, due::now());
+            let delay = match recheck_after {
+                Some(d) => d,
+                None => due::recheck_after(config, &t.tier),
+            };
+            if let Some(delay) = delay.filter(|_| recheck::worth_it(&r)) {
+                std::thread::sleep(delay);
+                let again = level::run(sides, config, t, level, keep, due::now());
+                r = recheck::settle(r, again, delay.as_secs_f64());
+            }
             r.escalated = escalated;
             r.error = r.error.map(|e| scrub.apply(&e));
             hist.record(run_id, &r)?;
@@ -259,6 +287,15 @@ fn level_json(r: &LevelResult) -> J {
         j["differences_total"] = json!(r.counts.total());
         j["drifted_ranges"] = json!(report.drifted_ranges);
         j["differences"] = json!(report.differences);
+        if r.rechecked {
+            j["rechecked"] = json!(true);
+            let in_flight: Vec<DifferenceReport> = r
+                .in_flight
+                .iter()
+                .map(|d| DifferenceReport::new(o, d))
+                .collect();
+            j["in_flight"] = json!(in_flight);
+        }
     }
     if let Some(e) = &r.error {
         j["error"] = json!(e);
@@ -295,6 +332,9 @@ fn to_text(status: Status, entries: &[Entry]) -> String {
             if r.escalated {
                 line.push_str(" (escalated from count)");
             }
+            if r.rechecked {
+                let _ = write!(line, " (rechecked: {} in flight)", r.in_flight.len());
+            }
             let _ = writeln!(out, "{}  {:.2}s", line.trim_end(), r.seconds);
             if let Some(err) = &r.error {
                 let _ = writeln!(out, "        {}", escape_text(err));
@@ -311,6 +351,11 @@ fn to_text(status: Status, entries: &[Entry]) -> String {
                 }
                 if report.differences.len() > 10 {
                     let _ = writeln!(out, "        … {} in all", r.counts.total());
+                }
+                for d in r.in_flight.iter().take(10) {
+                    let d = DifferenceReport::new(o, d);
+                    let key = J::Object(d.key).to_string();
+                    let _ = writeln!(out, "        in flight: {} {}", d.kind, escape_text(&key));
                 }
             }
         }

@@ -52,10 +52,14 @@ pub struct ResultRecord {
     pub differences_kept: i64,
     pub bytes: i64,
     pub rows_read: i64,
+    pub rechecked: bool,
+    /// Differences that agreed when read again (listed in `in_flight_rows`).
+    pub in_flight: i64,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
     pub drifted_ranges: Vec<J>,
     pub differences: Vec<J>,
+    pub in_flight_rows: Vec<J>,
 }
 
 impl History {
@@ -98,7 +102,7 @@ impl History {
         let mut q = self.conn.prepare(
             "SELECT id, table_name, tier, level, status, escalated, started, seconds,
                     source_rows, target_rows, missing, extra, changed, differences_kept,
-                    bytes, rows_read, error
+                    bytes, rows_read, error, rechecked, in_flight
              FROM results WHERE run_id = ?1 AND (?2 IS NULL OR table_name = ?2) ORDER BY id",
         )?;
         let rows = q.query_map(params![run, table], |r| {
@@ -121,8 +125,11 @@ impl History {
                     bytes: r.get(14)?,
                     rows_read: r.get(15)?,
                     error: r.get(16)?,
+                    rechecked: r.get(17)?,
+                    in_flight: r.get(18)?,
                     drifted_ranges: Vec::new(),
                     differences: Vec::new(),
+                    in_flight_rows: Vec::new(),
                 },
             ))
         })?;
@@ -143,7 +150,7 @@ impl History {
                 rec.drifted_ranges.push(g?);
             }
             let mut q = self.conn.prepare_cached(
-                "SELECT kind, key, columns FROM differences WHERE result_id = ?1",
+                "SELECT kind, key, columns, in_flight FROM differences WHERE result_id = ?1",
             )?;
             for d in q.query_map([id], |r| {
                 let mut d = serde_json::json!({
@@ -153,9 +160,12 @@ impl History {
                 if let Some(c) = r.get::<_, Option<String>>(2)? {
                     d["columns"] = parse(&c);
                 }
-                Ok(d)
+                Ok((d, r.get::<_, bool>(3)?))
             })? {
-                rec.differences.push(d?);
+                match d? {
+                    (d, false) => rec.differences.push(d),
+                    (d, true) => rec.in_flight_rows.push(d),
+                }
             }
             out.push(rec);
         }

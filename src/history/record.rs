@@ -9,7 +9,7 @@ use serde_json::{Map, Value as J};
 use super::{History, HistoryError, Status};
 use crate::check::{DiffCounts, TableOutcome};
 use crate::core::Value;
-use crate::reconcile::DiffKind;
+use crate::reconcile::{DiffKind, Difference};
 
 /// What checking one level of one table found.
 #[derive(Clone, Debug)]
@@ -31,6 +31,11 @@ pub struct LevelResult {
     pub rows_read: u64,
     /// The comparison, for `keys` and `full` (its differences capped).
     pub outcome: Option<TableOutcome>,
+    /// Whether the differing keys were read again after a delay.
+    pub rechecked: bool,
+    /// Differences that agreed when read again: rows in flight, not drift
+    /// (their columns are the outcome's).
+    pub in_flight: Vec<Difference>,
     pub error: Option<String>,
 }
 
@@ -50,6 +55,8 @@ impl LevelResult {
             bytes: 0,
             rows_read: 0,
             outcome: None,
+            rechecked: false,
+            in_flight: Vec::new(),
             error: None,
         }
     }
@@ -113,8 +120,9 @@ impl History {
         tx.execute(
             "INSERT INTO results (run_id, table_name, tier, level, status, escalated,
                  started, seconds, source_rows, target_rows, missing, extra, changed,
-                 differences_kept, bytes, rows_read, error)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17)",
+                 differences_kept, bytes, rows_read, error, rechecked, in_flight)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17,
+                 ?18, ?19)",
             params![
                 run,
                 r.table,
@@ -133,6 +141,8 @@ impl History {
                 r.bytes as i64,
                 r.rows_read as i64,
                 r.error,
+                r.rechecked,
+                r.in_flight.len() as i64,
             ],
         )?;
         let id = tx.last_insert_rowid();
@@ -151,9 +161,11 @@ impl History {
                 ])?;
             }
             let mut ins = tx.prepare(
-                "INSERT INTO differences (result_id, kind, key, columns) VALUES (?1, ?2, ?3, ?4)",
+                "INSERT INTO differences (result_id, kind, key, columns, in_flight)
+                 VALUES (?1, ?2, ?3, ?4, ?5)",
             )?;
-            for d in &o.differences {
+            let listed = o.differences.iter().map(|d| (d, false));
+            for (d, in_flight) in listed.chain(r.in_flight.iter().map(|d| (d, true))) {
                 let kind = match d.kind {
                     DiffKind::Missing => "missing",
                     DiffKind::Extra => "extra",
@@ -169,6 +181,7 @@ impl History {
                     kind,
                     J::Object(object(&o.key_columns, &d.key)).to_string(),
                     columns,
+                    in_flight,
                 ])?;
             }
         }

@@ -63,6 +63,10 @@ pub const MIGRATIONS: &[&str] = &[
         expires INTEGER NOT NULL,
         PRIMARY KEY (table_name, level)
     );",
+    // 3: rows in flight, told from drift by reading them again.
+    "ALTER TABLE results ADD COLUMN rechecked INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE results ADD COLUMN in_flight INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE differences ADD COLUMN in_flight INTEGER NOT NULL DEFAULT 0;",
 ];
 
 /// The schema version this build writes.

@@ -17,6 +17,15 @@ pub fn interval(config: &Config, tier: &str, level: Level) -> Interval {
     v.as_deref().and_then(|v| parse_interval(v).ok().flatten())
 }
 
+/// How long `tier` waits before reading differing keys again (`None`: it
+/// does not).
+pub fn recheck_after(config: &Config, tier: &str) -> Interval {
+    let t = config.tiers.get(tier)?;
+    t.recheck_after
+        .as_deref()
+        .and_then(|v| parse_interval(v).ok().flatten())
+}
+
 /// Whether a level last completed at `last` (never: `None`) is due at `now`.
 pub fn is_due(interval: Interval, last: Option<i64>, now: i64) -> bool {
     match (interval, last) {

@@ -19,27 +19,47 @@ use crate::history::Status;
 use crate::source::url::DbUrl;
 use crate::source::{quote_ident, ScanSpec};
 
-/// The two sides of a check, opened once for all its tables.
+/// The two sides of a check. Each level reads in its own snapshot: the
+/// connections are released after it ([`Sides::release`]), so that a long
+/// check never holds the replica's read lock (and its sync) between levels,
+/// and a recheck sees what was committed since.
 pub struct Sides {
-    pub source: Opened,
-    pub replica: Opened,
+    open: Option<(Opened, Opened)>,
     source_url: String,
     replica_url: String,
 }
 
 impl Sides {
     pub fn open(source_url: &str, replica_url: &str) -> Result<Sides, (&'static str, SourceError)> {
-        Ok(Sides {
-            source: Opened::open(source_url, None).map_err(|e| ("source", e))?,
-            replica: Opened::open(replica_url, None).map_err(|e| ("replica", e))?,
+        let mut sides = Sides {
+            open: None,
             source_url: source_url.to_string(),
             replica_url: replica_url.to_string(),
-        })
+        };
+        sides.both()?;
+        Ok(sides)
+    }
+
+    /// Both sides' connections, opened again if released.
+    fn both(&mut self) -> Result<(&mut Opened, &mut Opened), (&'static str, SourceError)> {
+        if self.open.is_none() {
+            let s = Opened::open(&self.source_url, None).map_err(|e| ("source", e))?;
+            let r = Opened::open(&self.replica_url, None).map_err(|e| ("replica", e))?;
+            self.open = Some((s, r));
+        }
+        let (s, r) = self.open.as_mut().expect("opened above");
+        Ok((s, r))
+    }
+
+    /// Closes both connections; the next use opens fresh ones.
+    pub fn release(&mut self) {
+        self.open = None;
     }
 
     /// The names of the source's tables.
     pub fn source_tables(&mut self) -> Result<Vec<String>, SourceError> {
-        self.source.endpoint().tables()
+        let (s, _) = self.both().map_err(|(_, e)| e)?;
+        s.endpoint().tables()
     }
 }
 
@@ -85,12 +105,13 @@ pub fn run(
                 keep_differences: Some(keep),
                 ..DiffOptions::default()
             };
-            let run = check::diff_endpoints(
-                &mut sides.source.endpoint(),
-                &mut sides.replica.endpoint(),
-                &opts,
-                &|_, _| {},
-            );
+            let run = sides
+                .both()
+                .map_err(|(side, e)| format!("opening the {side}: {e}"))
+                .and_then(|(s, r)| {
+                    check::diff_endpoints(&mut s.endpoint(), &mut r.endpoint(), &opts, &|_, _| {})
+                        .map_err(|e| e.to_string())
+                });
             match run.map(|run| run.tables.into_iter().next()) {
                 Ok(Some(o)) => {
                     r.source_rows = Some(o.source_rows);
@@ -107,10 +128,11 @@ pub fn run(
                     r.outcome = Some(o);
                 }
                 Ok(None) => r.error = Some("the comparison returned no table".into()),
-                Err(e) => r.error = Some(e.to_string()),
+                Err(e) => r.error = Some(e),
             }
         }
     }
+    sides.release();
     if r.error.is_some() {
         r.status = Status::Error;
     }
@@ -121,13 +143,15 @@ pub fn run(
 /// Each side's exact row count.
 fn count(sides: &mut Sides, config: &Config, table: &str) -> Result<(u64, u64), String> {
     let replica = config.replica_table(table);
-    let s = sides
-        .source
+    let (source_url, replica_url) = (sides.source_url.clone(), sides.replica_url.clone());
+    let (src, rep) = sides
+        .both()
+        .map_err(|(side, e)| format!("opening the {side}: {e}"))?;
+    let s = src
         .endpoint()
         .schema(table)
         .map_err(|e| format!("source: {e}"))?;
-    let t = sides
-        .replica
+    let t = rep
         .endpoint()
         .schema(&replica)
         .map_err(|e| format!("replica: {e}"))?;
@@ -136,10 +160,8 @@ fn count(sides: &mut Sides, config: &Config, table: &str) -> Result<(u64, u64), 
         ..ColumnChoice::default()
     };
     let plan = check::plan::plan(&s, &t, &keys_only, config).map_err(|e| e.to_string())?;
-    let a = count_side(&mut sides.source, &sides.source_url, &plan.source)
-        .map_err(|e| format!("source: {e}"))?;
-    let b = count_side(&mut sides.replica, &sides.replica_url, &plan.target)
-        .map_err(|e| format!("replica: {e}"))?;
+    let a = count_side(src, &source_url, &plan.source).map_err(|e| format!("source: {e}"))?;
+    let b = count_side(rep, &replica_url, &plan.target).map_err(|e| format!("replica: {e}"))?;
     Ok((a, b))
 }
 

@@ -1,10 +1,12 @@
 //! What a `check` runs: which tables fall in which tier ([`tiers`]), which
-//! levels are due ([`due`]), and running those levels through the check
-//! API's public entry points ([`level`]). The config file's format lives in
+//! levels are due ([`due`]), running those levels through the check API's
+//! public entry points ([`level`]), and telling rows in flight from drift
+//! ([`recheck`]). The config file's format lives in
 //! `config`; the run history in `history`.
 
 pub mod due;
 pub mod level;
+pub mod recheck;
 pub mod tiers;
 
 use std::fmt;
