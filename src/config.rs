@@ -1,12 +1,30 @@
-//! The configuration file (`--config driftsum.toml`): per-table and
-//! per-column settings for how the replica names and stores things.
+//! The configuration file (`--config driftsum.toml`): the two sides, the
+//! run history, the tiers and how often each runs its levels, and per-table
+//! and per-column settings for how the replica names and stores things.
+//! Which tables fall in which tier, and what is due, is `plan`'s business.
 //!
 //! ```toml
+//! [source]
+//! url_env = "SHOP_URL"      # or url = "postgres://app@db/shop"
+//! [replica]
+//! url = "sqlite:/var/lib/app/replica.db"
+//! [history]                 # default: driftsum-history.sqlite beside this file
+//! url = "sqlite:/var/lib/driftsum/history.db"
+//! keep = "180d"
+//!
+//! [tiers.critical]          # how often each level runs; "off" disables it
+//! count = "5m"
+//! keys = "15m"
+//! full = "6h"
+//!
 //! [defaults]
+//! tier = "critical"         # the tier of tables not named below
+//! exclude_tables = ["tmp_*"] # names or glob patterns (`*`, `?`)
 //! stored_as = "iso8601"     # how the replica stores temporal values
 //! time_zone = "UTC"         # offset assumed for replica instants stored without one
 //!
 //! [tables.orders]           # the source's name for the table
+//! tier = "critical"
 //! replica = "orders_copy"   # the replica's name, when it differs
 //! key = ["id"]              # key columns, when there is no primary key
 //! exclude_columns = ["updated_at"]
@@ -19,7 +37,8 @@
 //! ```
 
 use std::collections::BTreeMap;
-use std::path::Path;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use driftsum_core::coerce::TimeStorage;
 use serde::Deserialize;
@@ -28,23 +47,81 @@ use serde::Deserialize;
 #[derive(Clone, Debug, Default, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct Config {
+    pub source: Option<SideConfig>,
+    pub replica: Option<SideConfig>,
+    pub history: Option<HistoryConfig>,
     #[serde(default)]
-    pub defaults: Storage,
+    pub tiers: BTreeMap<String, TierConfig>,
+    #[serde(default)]
+    pub defaults: Defaults,
     #[serde(default)]
     pub tables: BTreeMap<String, TableConfig>,
+    /// The file's directory, where relative paths start (set by `load`).
+    #[serde(skip)]
+    pub dir: Option<PathBuf>,
 }
 
-/// How the replica stores values; unset fields inherit.
+/// Settings for every table not saying otherwise; unset fields inherit.
 #[derive(Clone, Debug, Default, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
-pub struct Storage {
+pub struct Defaults {
     pub stored_as: Option<TimeStorage>,
     pub time_zone: Option<String>,
+    /// The tier of a table the config does not put in one.
+    pub tier: Option<String>,
+    /// Tables never checked: names or glob patterns (`*`, `?`).
+    #[serde(default)]
+    pub exclude_tables: Vec<String>,
+}
+
+/// One side's database: its URL in the file, or the environment variable
+/// holding it (so that a password need never be written in the file).
+#[derive(Clone, Default, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct SideConfig {
+    pub url: Option<String>,
+    pub url_env: Option<String>,
+}
+
+// By hand: the URL may hold a password.
+impl std::fmt::Debug for SideConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SideConfig")
+            .field("url", &self.url.as_deref().map(crate::source::url::redact))
+            .field("url_env", &self.url_env)
+            .finish()
+    }
+}
+
+/// Where the run history lives, and for how long results are kept.
+#[derive(Clone, Debug, Default, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct HistoryConfig {
+    pub url: Option<String>,
+    /// Runs older than this are deleted (an interval such as "180d").
+    pub keep: Option<String>,
+    /// Differences kept per table and level (all are counted).
+    pub max_differences: Option<u64>,
+}
+
+/// How often each level runs for the tables of one tier: an interval such
+/// as "5m", "6h", "7d", or "off" (also when unset).
+#[derive(Clone, Debug, Default, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct TierConfig {
+    pub count: Option<String>,
+    pub keys: Option<String>,
+    pub full: Option<String>,
+    /// How long to wait before reading differing keys again, to tell rows
+    /// in flight from drift (an interval such as "30s"; default: off).
+    pub recheck_after: Option<String>,
 }
 
 #[derive(Clone, Debug, Default, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct TableConfig {
+    /// The table's tier (default: `[defaults] tier`).
+    pub tier: Option<String>,
     pub replica: Option<String>,
     pub key: Option<Vec<String>>,
     #[serde(default)]
@@ -87,7 +164,7 @@ impl Config {
             path: shown.clone(),
             message: e.to_string(),
         })?;
-        let config: Config = toml::from_str(&text).map_err(|e| ConfigError::Invalid {
+        let mut config: Config = toml::from_str(&text).map_err(|e| ConfigError::Invalid {
             path: shown.clone(),
             message: e.to_string(),
         })?;
@@ -95,11 +172,60 @@ impl Config {
             path: shown,
             message,
         })?;
+        config.dir = Some(
+            path.parent()
+                .filter(|p| !p.as_os_str().is_empty())
+                .unwrap_or(Path::new("."))
+                .to_path_buf(),
+        );
         Ok(config)
     }
 
-    /// Checks what serde cannot: time zones parse.
-    fn validate(&self) -> Result<(), String> {
+    /// Checks what serde cannot: time zones and intervals parse, and every
+    /// tier named exists.
+    pub fn validate(&self) -> Result<(), String> {
+        for (name, tier) in &self.tiers {
+            for (level, value) in [
+                ("count", &tier.count),
+                ("keys", &tier.keys),
+                ("full", &tier.full),
+                ("recheck_after", &tier.recheck_after),
+            ] {
+                if let Some(v) = value {
+                    parse_interval(v).map_err(|e| format!("[tiers.{name}] {level}: {e}"))?;
+                }
+            }
+        }
+        if let Some(keep) = self.history.as_ref().and_then(|h| h.keep.as_ref()) {
+            parse_interval(keep).map_err(|e| format!("[history] keep: {e}"))?;
+        }
+        let named = std::iter::once(("[defaults]".to_string(), &self.defaults.tier)).chain(
+            self.tables
+                .iter()
+                .map(|(t, c)| (format!("[tables.{t}]"), &c.tier)),
+        );
+        for (place, tier) in named {
+            if let Some(tier) = tier {
+                if !self.tiers.contains_key(tier) {
+                    let known: Vec<&str> = self.tiers.keys().map(String::as_str).collect();
+                    return Err(format!(
+                        "{place} names the tier {tier:?}, which no [tiers.{tier}] defines \
+                         (defined: {})",
+                        match known.is_empty() {
+                            true => "none".to_string(),
+                            false => known.join(", "),
+                        }
+                    ));
+                }
+            }
+        }
+        for (place, side) in [("source", &self.source), ("replica", &self.replica)] {
+            if let Some(s) = side {
+                if s.url.is_some() == s.url_env.is_some() {
+                    return Err(format!("[{place}] needs exactly one of url and url_env"));
+                }
+            }
+        }
         let mut zones = vec![&self.defaults.time_zone];
         for t in self.tables.values() {
             zones.push(&t.time_zone);
@@ -144,6 +270,66 @@ impl Config {
             offset_secs: zone.map_or(0, |z| parse_offset(z).unwrap_or(0)),
         }
     }
+}
+
+impl SideConfig {
+    /// The side's URL: from the file, or read from its variable. A relative
+    /// `sqlite:PATH` is relative to `dir`, the config file's directory.
+    pub fn resolve(&self, place: &str, dir: Option<&Path>) -> Result<String, String> {
+        let url = match (&self.url, &self.url_env) {
+            (Some(u), None) => u.clone(),
+            (None, Some(var)) => std::env::var(var).map_err(|_| {
+                format!("[{place}] url_env names the variable {var}, which is not set")
+            })?,
+            _ => return Err(format!("[{place}] needs exactly one of url and url_env")),
+        };
+        let Some((scheme, rest)) = url.split_once(':') else {
+            return Ok(url);
+        };
+        let path = rest.strip_prefix("//").unwrap_or(rest);
+        match (scheme.to_ascii_lowercase().as_str(), dir) {
+            ("sqlite" | "sqlite3", Some(dir)) if !path.is_empty() && !path.starts_with('/') => {
+                Ok(format!("sqlite:{}", dir.join(path).display()))
+            }
+            _ => Ok(url),
+        }
+    }
+}
+
+/// How often a level runs; `None` is "off".
+pub type Interval = Option<Duration>;
+
+/// Parses an interval: a whole number and one unit, `s`, `m`, `h` or `d`
+/// ("90s", "5m", "6h", "7d"), or "off".
+pub fn parse_interval(text: &str) -> Result<Interval, String> {
+    let t = text.trim();
+    if t.eq_ignore_ascii_case("off") {
+        return Ok(None);
+    }
+    let bad = || {
+        format!(
+            "{text:?} is not an interval; write a whole number and one unit \
+             (s, m, h or d), such as \"30s\", \"5m\", \"6h\" or \"7d\", or \"off\""
+        )
+    };
+    let split = t.find(|c: char| !c.is_ascii_digit()).ok_or_else(bad)?;
+    let (n, unit) = t.split_at(split);
+    let n: u64 = n.parse().map_err(|_| bad())?;
+    let secs = match unit {
+        "s" => 1,
+        "m" => 60,
+        "h" => 3600,
+        "d" => 86_400,
+        _ => return Err(bad()),
+    };
+    if n == 0 {
+        return Err(format!(
+            "{text:?} is zero; write \"off\" to disable a level"
+        ));
+    }
+    n.checked_mul(secs)
+        .map(|s| Some(Duration::from_secs(s)))
+        .ok_or_else(bad)
 }
 
 /// Parses `UTC`, `Z`, `+02:00`, `-0530` or `+2` into seconds east of UTC.
@@ -222,5 +408,43 @@ mod tests {
         assert_eq!(parse_offset("-05:30"), Ok(-19_800));
         assert_eq!(parse_offset("+2"), Ok(7_200));
         assert!(parse_offset("Europe/Paris").is_err());
+    }
+
+    #[test]
+    fn intervals() {
+        assert_eq!(parse_interval("5m"), Ok(Some(Duration::from_secs(300))));
+        assert_eq!(parse_interval("7d"), Ok(Some(Duration::from_secs(604_800))));
+        assert_eq!(parse_interval("off"), Ok(None));
+        for bad in ["5 minutes", "5", "m", "1w", "-5m", "0s", "5M"] {
+            let e = parse_interval(bad).unwrap_err();
+            assert!(e.contains(bad), "{e}");
+        }
+        assert!(parse_interval("5 minutes").unwrap_err().contains("\"5m\""));
+    }
+
+    #[test]
+    fn tiers_are_checked() {
+        let c: Config = toml::from_str(
+            r#"
+            [source]
+            url_env = "X"
+            [tiers.critical]
+            count = "5m"
+            [defaults]
+            tier = "critical"
+            [tables.orders]
+            tier = "gold"
+            "#,
+        )
+        .unwrap();
+        let e = c.validate().unwrap_err();
+        assert!(
+            e.contains("[tables.orders]") && e.contains("\"gold\""),
+            "{e}"
+        );
+        let c: Config = toml::from_str("[tiers.t]\nkeys = \"5 minutes\"").unwrap();
+        assert!(c.validate().unwrap_err().contains("[tiers.t] keys"));
+        let c: Config = toml::from_str("[source]\nurl = \"a\"\nurl_env = \"B\"").unwrap();
+        assert!(c.validate().is_err());
     }
 }

@@ -13,6 +13,8 @@ pub mod check;
 pub mod config;
 pub mod demo;
 pub mod error;
+pub mod history;
+pub mod plan;
 pub mod reconcile;
 pub mod report;
 pub mod source;

@@ -3,8 +3,10 @@
 
 mod bench;
 mod build;
+mod check;
 mod demo;
 mod diff;
+mod history;
 mod outpath;
 mod progress;
 mod rows;
@@ -36,6 +38,8 @@ enum Command {
     Serve(serve::ServeArgs),
     Bench(bench::BenchArgs),
     Demo(demo::DemoArgs),
+    Check(check::CheckArgs),
+    History(history::HistoryArgs),
 }
 
 /// Runs the command line; errors are printed readably and exit with 2.
@@ -50,6 +54,8 @@ pub fn main() -> ExitCode {
         Command::Serve(args) => serve::run(args),
         Command::Bench(args) => bench::run(args),
         Command::Demo(args) => demo::run(args),
+        Command::Check(args) => check::run(args),
+        Command::History(args) => history::run(args),
     };
     match result {
         Ok(code) => ExitCode::from(code),

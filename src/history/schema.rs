@@ -1,0 +1,144 @@
+//! The history's schema, as a list of migrations: version N of the schema is
+//! the first N steps applied in order. `schema_version` holds the version a
+//! store is at; opening a store applies the steps it lacks in one
+//! transaction, so a store is always at one version or the next.
+
+use rusqlite::{Connection, TransactionBehavior};
+
+/// Each step takes the schema from version `i` to `i + 1`.
+pub const MIGRATIONS: &[&str] = &[
+    // 1: runs and their per-(table, level) results.
+    "CREATE TABLE runs (
+        id INTEGER PRIMARY KEY,
+        started INTEGER NOT NULL,
+        finished INTEGER
+    );
+    CREATE TABLE results (
+        id INTEGER PRIMARY KEY,
+        run_id INTEGER NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
+        table_name TEXT NOT NULL,
+        level TEXT NOT NULL,
+        status TEXT NOT NULL,
+        source_rows INTEGER,
+        target_rows INTEGER,
+        seconds REAL NOT NULL,
+        error TEXT
+    );",
+    // 2: tiers, costs, differences and ranges, claims.
+    "ALTER TABLE runs ADD COLUMN host TEXT;
+    ALTER TABLE runs ADD COLUMN pid INTEGER;
+    ALTER TABLE results ADD COLUMN tier TEXT;
+    ALTER TABLE results ADD COLUMN started INTEGER;
+    ALTER TABLE results ADD COLUMN escalated INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE results ADD COLUMN missing INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE results ADD COLUMN extra INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE results ADD COLUMN changed INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE results ADD COLUMN differences_kept INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE results ADD COLUMN bytes INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE results ADD COLUMN rows_read INTEGER NOT NULL DEFAULT 0;
+    -- Results of version 1 knew no start: their run's.
+    UPDATE results SET started = (SELECT started FROM runs WHERE runs.id = results.run_id);
+    CREATE INDEX results_by_table ON results (table_name, level, started);
+    CREATE TABLE ranges (
+        result_id INTEGER NOT NULL REFERENCES results(id) ON DELETE CASCADE,
+        first TEXT NOT NULL,
+        last TEXT NOT NULL,
+        source_rows INTEGER NOT NULL,
+        target_rows INTEGER NOT NULL
+    );
+    CREATE INDEX ranges_by_result ON ranges (result_id);
+    CREATE TABLE differences (
+        result_id INTEGER NOT NULL REFERENCES results(id) ON DELETE CASCADE,
+        kind TEXT NOT NULL,
+        key TEXT NOT NULL,
+        columns TEXT
+    );
+    CREATE INDEX differences_by_result ON differences (result_id);
+    CREATE TABLE claims (
+        table_name TEXT NOT NULL,
+        level TEXT NOT NULL,
+        run_id INTEGER NOT NULL,
+        host TEXT NOT NULL,
+        pid INTEGER NOT NULL,
+        expires INTEGER NOT NULL,
+        PRIMARY KEY (table_name, level)
+    );",
+    // 3: rows in flight, told from drift by reading them again.
+    "ALTER TABLE results ADD COLUMN rechecked INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE results ADD COLUMN in_flight INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE differences ADD COLUMN in_flight INTEGER NOT NULL DEFAULT 0;",
+];
+
+/// The schema version this build writes.
+pub const VERSION: i64 = MIGRATIONS.len() as i64;
+
+#[derive(Debug)]
+pub enum MigrateError {
+    Sqlite(rusqlite::Error),
+    /// The store is at a version this build does not know.
+    TooNew(i64),
+}
+
+impl From<rusqlite::Error> for MigrateError {
+    fn from(e: rusqlite::Error) -> Self {
+        MigrateError::Sqlite(e)
+    }
+}
+
+/// Brings the store to [`VERSION`], applying the missing steps in one
+/// immediate transaction (two checkers opening a new store at once: the
+/// second finds it migrated).
+pub fn migrate(conn: &mut Connection) -> Result<(), MigrateError> {
+    migrate_to(conn, VERSION)
+}
+
+/// Brings the store to `target` (tests build older stores with it).
+pub fn migrate_to(conn: &mut Connection, target: i64) -> Result<(), MigrateError> {
+    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    tx.execute_batch("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)")?;
+    let current: Option<i64> = tx
+        .query_row("SELECT max(version) FROM schema_version", [], |r| r.get(0))
+        .unwrap_or(None);
+    let current = current.unwrap_or(0);
+    if current > VERSION {
+        return Err(MigrateError::TooNew(current));
+    }
+    if current >= target {
+        return Ok(());
+    }
+    for step in &MIGRATIONS[current as usize..target as usize] {
+        tx.execute_batch(step)?;
+    }
+    tx.execute("DELETE FROM schema_version", [])?;
+    tx.execute("INSERT INTO schema_version (version) VALUES (?1)", [target])?;
+    tx.commit()?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn migrates_a_version_1_store() {
+        let mut c = Connection::open_in_memory().unwrap();
+        migrate_to(&mut c, 1).unwrap();
+        c.execute_batch(
+            "INSERT INTO runs (id, started, finished) VALUES (1, 100, 110);
+             INSERT INTO results (run_id, table_name, level, status, seconds)
+             VALUES (1, 't', 'count', 'in_sync', 0.5);",
+        )
+        .unwrap();
+        migrate(&mut c).unwrap();
+        let v: i64 = c
+            .query_row("SELECT version FROM schema_version", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(v, VERSION);
+        let started: i64 = c
+            .query_row("SELECT started FROM results", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(started, 100);
+        // Idempotent.
+        migrate(&mut c).unwrap();
+    }
+}
