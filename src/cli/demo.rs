@@ -6,8 +6,8 @@ use anyhow::Context;
 use clap::Args;
 
 use driftsum::check::{self, DiffOptions};
-use driftsum::report::text::{self, escape_text};
 use driftsum::report::model::{now_utc, RunInfo, SideInfo};
+use driftsum::report::text::{self, escape_text};
 use driftsum::report::Report;
 use driftsum::source::sqlite::SqliteSource;
 

@@ -252,8 +252,7 @@ pub fn value_json(v: &Value, ty: Option<&LogicalType>) -> J {
 /// digits; anything else (`NaN`, `Infinity`, a longer fraction) as it is.
 fn with_scale(d: &str, scale: usize) -> String {
     let digits = d.strip_prefix('-').unwrap_or(d);
-    if scale == 0 || digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit() || b == b'.')
-    {
+    if scale == 0 || digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit() || b == b'.') {
         return d.to_string();
     }
     let frac = match d.split_once('.') {
@@ -282,7 +281,11 @@ fn object<'a>(
     names
         .into_iter()
         .cloned()
-        .zip(values.into_iter().map(|v| value_json(v, types.next().flatten())))
+        .zip(
+            values
+                .into_iter()
+                .map(|v| value_json(v, types.next().flatten())),
+        )
         .collect()
 }
 
@@ -454,7 +457,11 @@ impl Report {
 
     /// Without the lists of ranges and differences: counts only.
     pub fn summarized(mut self) -> Report {
-        self.tables = self.tables.into_iter().map(TableReport::summarized).collect();
+        self.tables = self
+            .tables
+            .into_iter()
+            .map(TableReport::summarized)
+            .collect();
         self
     }
 
@@ -482,14 +489,21 @@ mod tests {
         ];
         for (canonical, shown) in cases {
             let v = Value::Decimal(canonical.into());
-            assert_eq!(value_json(&v, Some(&two)), J::String(shown.into()), "{canonical}");
+            assert_eq!(
+                value_json(&v, Some(&two)),
+                J::String(shown.into()),
+                "{canonical}"
+            );
         }
         let v = Value::Decimal("1.5".into());
         let unscaled = LogicalType::Decimal { scale: None };
         assert_eq!(value_json(&v, Some(&unscaled)), J::String("1.5".into()));
         assert_eq!(value_json(&v, None), J::String("1.5".into()));
         let zero = LogicalType::Decimal { scale: Some(0) };
-        assert_eq!(value_json(&Value::Decimal("7".into()), Some(&zero)), J::String("7".into()));
+        assert_eq!(
+            value_json(&Value::Decimal("7".into()), Some(&zero)),
+            J::String("7".into())
+        );
     }
 
     #[test]

@@ -234,27 +234,28 @@ mod tests {
             finished_at: "2026-11-27T21:00:05Z".into(),
         };
         for summary in [false, true] {
-        for tables in runs.clone() {
-            let mut sink = JsonStream::new(Vec::new(), &info, summary).expect("start");
-            for t in &tables {
-                sink.table_started(t).expect("start");
-                for d in &t.differences {
-                    sink.difference(t, d).expect("difference");
+            for tables in runs.clone() {
+                let mut sink = JsonStream::new(Vec::new(), &info, summary).expect("start");
+                for t in &tables {
+                    sink.table_started(t).expect("start");
+                    for d in &t.differences {
+                        sink.difference(t, d).expect("difference");
+                    }
+                    sink.table_finished(t).expect("finish");
                 }
-                sink.table_finished(t).expect("finish");
+                let run = RunOutcome { tables };
+                let bytes = sink.finish(&info, &run).expect("close");
+                let text = String::from_utf8(bytes).expect("utf-8");
+                let streamed: J =
+                    serde_json::from_str(&text).unwrap_or_else(|e| panic!("{e}: {text}"));
+                let mut report = Report::new(&info, &run);
+                if summary {
+                    report = report.summarized();
+                }
+                let whole: J = serde_json::from_str(&report.to_json()).expect("whole");
+                assert_eq!(streamed, whole, "{text}");
+                assert_eq!(DiffCounts::default().total(), 0);
             }
-            let run = RunOutcome { tables };
-            let bytes = sink.finish(&info, &run).expect("close");
-            let text = String::from_utf8(bytes).expect("utf-8");
-            let streamed: J = serde_json::from_str(&text).unwrap_or_else(|e| panic!("{e}: {text}"));
-            let mut report = Report::new(&info, &run);
-            if summary {
-                report = report.summarized();
-            }
-            let whole: J = serde_json::from_str(&report.to_json()).expect("whole");
-            assert_eq!(streamed, whole, "{text}");
-            assert_eq!(DiffCounts::default().total(), 0);
-        }
         }
         // A run that stopped: the same document as a failed report.
         let sink = JsonStream::new(Vec::new(), &info, false).expect("start");
