@@ -21,7 +21,7 @@ use crate::reconcile::Difference;
 pub struct JsonStream<W: Write> {
     out: W,
     /// Fields known at the start, written before the first table.
-    head: Option<Vec<(String, J)>>,
+    head: Option<Fields>,
     tables: usize,
     differences: usize,
     /// Counts only: no lists of ranges or differences (`--summary`).
@@ -34,8 +34,11 @@ fn pretty(value: &J, indent: &str) -> io::Result<String> {
     Ok(s.replace('\n', &format!("\n{indent}")))
 }
 
+/// Top-level fields of a report, in document order.
+type Fields = Vec<(String, J)>;
+
 /// A report's top-level fields in document order, split around `tables`.
-fn fields(report: &Report) -> io::Result<(Vec<(String, J)>, Vec<(String, J)>)> {
+fn fields(report: &Report) -> io::Result<(Fields, Fields)> {
     let J::Object(all) = serde_json::to_value(report).map_err(io::Error::other)? else {
         return Err(io::Error::other("a report serializes to an object"));
     };

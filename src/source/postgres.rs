@@ -828,7 +828,11 @@ impl Source for PgSource {
     fn estimate_rows(&mut self, table: &str) -> Option<u64> {
         let (schema, name) = self.resolve(table).ok()?;
         let rows = self
-            .catalog(super::estimate::POSTGRES, &[&schema, &name], "estimating rows")
+            .catalog(
+                super::estimate::POSTGRES,
+                &[&schema, &name],
+                "estimating rows",
+            )
             .ok()?;
         super::estimate::parse(rows.first()?.first()?.as_deref())
     }
