@@ -533,3 +533,104 @@ fn description_promises_no_repair() {
     assert!(!r.stdout.contains("puts them right"), "{}", r.stdout);
     assert!(r.stdout.contains("--quiet") && r.stdout.contains("--verbose"));
 }
+
+// ---------------------------------------------------------------------------
+// Estimates from the servers' statistics
+// ---------------------------------------------------------------------------
+
+/// Runs `sql` (several statements) on a server with sqlx.
+fn server_exec(url: &str, sql: &str) {
+    use sqlx::{AssertSqlSafe, Connection as _};
+    fn ok<T>(r: Result<T, sqlx::Error>, sql: &str) -> T {
+        r.unwrap_or_else(|e| panic!("setting up the server: {e}\n{sql}"))
+    }
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    rt.block_on(async {
+        if url.starts_with("mysql") {
+            let mut c = ok(sqlx::MySqlConnection::connect(url).await, sql);
+            for stmt in sql.split(';').filter(|s| !s.trim().is_empty()) {
+                let q = sqlx::raw_sql(AssertSqlSafe(stmt.to_string()));
+                ok(q.execute(&mut c).await, stmt);
+            }
+            let _ = c.close().await;
+        } else {
+            let mut c = ok(sqlx::PgConnection::connect(url).await, sql);
+            let q = sqlx::raw_sql(AssertSqlSafe(sql.to_string()));
+            ok(q.execute(&mut c).await, sql);
+            let _ = c.close().await;
+        }
+    });
+}
+
+/// `--progress` against a server names the server's estimate of the table
+/// (PostgreSQL `reltuples` after ANALYZE, MySQL `information_schema`),
+/// compared with a SQLite replica of the same rows.
+fn progress_shows_the_server_estimate(var: &str, rows_sql: &str) {
+    let Some(server) = std::env::var(var).ok().filter(|u| !u.trim().is_empty()) else {
+        println!("skipping: {var} is not set");
+        return;
+    };
+    let name = format!("ds_json_est_{}", std::process::id());
+    let dir = Scratch::new("estimate");
+    let replica = dir.db(
+        "r.db",
+        &format!(
+            "CREATE TABLE {name} (id INTEGER PRIMARY KEY, v TEXT);
+             WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 3000)
+             INSERT INTO {name} SELECT i, 'v' FROM n;"
+        ),
+    );
+    server_exec(&server, &rows_sql.replace("{t}", &name));
+    let r = run(&[
+        "diff",
+        "--progress",
+        "--source",
+        &server,
+        "--target",
+        &url(&replica),
+        "--table",
+        &name,
+    ]);
+    server_exec(&server, &format!("DROP TABLE {name}"));
+    assert_eq!(r.code, 0, "{r:#?}");
+    let want = format!("driftsum: {name}: 3,000 rows (estimate ");
+    assert!(r.stderr.starts_with(&want), "{r:#?}");
+    // A statistic, sampled on MySQL: near the count, not always equal.
+    let estimate: u64 = r.stderr[want.len()..]
+        .split(')')
+        .next()
+        .map(|n| n.replace(',', ""))
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no estimate: {}", r.stderr));
+    assert!((1500..=6000).contains(&estimate), "{}", r.stderr);
+    if var.contains("POSTGRES") {
+        assert_eq!(estimate, 3000, "reltuples after ANALYZE: {}", r.stderr);
+    }
+}
+
+#[test]
+fn progress_estimate_from_postgres() {
+    progress_shows_the_server_estimate(
+        "DRIFTSUM_TEST_POSTGRES",
+        "DROP TABLE IF EXISTS {t};
+         CREATE TABLE {t} (id integer PRIMARY KEY, v text);
+         INSERT INTO {t} SELECT i, 'v' FROM generate_series(1, 3000) i;
+         ANALYZE {t};",
+    );
+}
+
+#[test]
+fn progress_estimate_from_mysql() {
+    progress_shows_the_server_estimate(
+        "DRIFTSUM_TEST_MYSQL",
+        "DROP TABLE IF EXISTS {t};
+         CREATE TABLE {t} (id integer PRIMARY KEY, v text);
+         INSERT INTO {t}
+           WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 1000)
+           SELECT (k - 1) * 1000 + i, 'v' FROM n, (SELECT 1 k UNION SELECT 2 UNION SELECT 3) m;
+         ANALYZE TABLE {t};",
+    );
+}
