@@ -137,6 +137,8 @@ pub fn diff_table_to(
         let plan = plan::plan(&s, &t, &opts.columns, &opts.config)?;
         outcome.key_columns = plan.source.key.iter().map(|c| c.name.clone()).collect();
         outcome.columns = plan.source.values.iter().map(|c| c.name.clone()).collect();
+        outcome.key_types = plan.source.key.iter().map(|c| c.rule.ty).collect();
+        outcome.column_types = plan.source.values.iter().map(|c| c.rule.ty).collect();
         outcome.column_differences = plan.column_differences.clone();
         compare::compare(
             source,

@@ -2,7 +2,7 @@
 //! rendering lives in `report`.
 
 use driftsum_core::diff::LevelCost;
-use driftsum_core::{Side, Value};
+use driftsum_core::{LogicalType, Side, Value};
 
 use crate::reconcile::{DiffKind, Difference};
 
@@ -118,6 +118,10 @@ pub struct TableOutcome {
     pub key_columns: Vec<String>,
     /// The compared value columns, in the order of the difference vectors.
     pub columns: Vec<String>,
+    /// The key columns' and value columns' logical types (from the source),
+    /// so a report writes values as their type reads (a decimal's scale).
+    pub key_types: Vec<LogicalType>,
+    pub column_types: Vec<LogicalType>,
     pub source_rows: u64,
     pub target_rows: u64,
     pub ranges: Vec<RangeOutcome>,

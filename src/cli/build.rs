@@ -12,7 +12,7 @@ use driftsum::source::{self, DbUrl};
 use driftsum::treefile;
 
 use super::outpath::{self, Input};
-use super::progress::ScanProgress;
+use super::progress::{Mode, ScanProgress};
 use super::rows::RowArgs;
 
 /// Write a table's tree to a file, to compare later (or elsewhere) with
@@ -69,7 +69,7 @@ fn check_out(args: &BuildArgs) -> anyhow::Result<()> {
     outpath::check_replaceable("--out", &args.out, file::MAGIC, "a driftsum tree file")
 }
 
-pub fn run(args: BuildArgs) -> anyhow::Result<u8> {
+pub fn run(args: BuildArgs, v: super::Verbosity) -> anyhow::Result<u8> {
     check_out(&args)?;
     let config = args.rows.config()?;
     let mut db = source::open(&args.db).context("opening the database")?;
@@ -81,7 +81,19 @@ pub fn run(args: BuildArgs) -> anyhow::Result<u8> {
     let canon = args.rows.canon();
     let shape = args.rows.shape();
     let mut log = args.with_entries.then(EntryLog::new);
-    let progress = ScanProgress::new();
+    let mode = Mode::choose(v.quiet, v.verbose > 0);
+    let estimate = match mode {
+        Mode::Off => None,
+        _ => db.estimate_rows(&args.table),
+    };
+    let progress = ScanProgress::new(
+        mode,
+        estimate
+            .map(|e| (args.table.clone(), e))
+            .into_iter()
+            .collect(),
+    );
+    progress.table_started(&args.table);
     let job = TreeScan {
         spec: &plan.source,
         opts: &canon,

@@ -341,7 +341,8 @@ fn to_text(status: Status, entries: &[Entry]) -> String {
             }
             if let Some(o) = &r.outcome {
                 let report = TableReport::from_outcome(o);
-                for d in report.differences.iter().take(10) {
+                let differences = report.differences.unwrap_or_default();
+                for d in differences.iter().take(10) {
                     let key = J::Object(d.key.clone()).to_string();
                     let cols = d
                         .columns
@@ -349,7 +350,7 @@ fn to_text(status: Status, entries: &[Entry]) -> String {
                         .map_or(String::new(), |c| format!(" columns {}", c.join(", ")));
                     let _ = writeln!(out, "        {} {}{}", d.kind, escape_text(&key), cols);
                 }
-                if report.differences.len() > 10 {
+                if differences.len() > 10 {
                     let _ = writeln!(out, "        … {} in all", r.counts.total());
                 }
                 for d in r.in_flight.iter().take(10) {

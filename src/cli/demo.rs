@@ -6,6 +6,7 @@ use anyhow::Context;
 use clap::Args;
 
 use driftsum::check::{self, DiffOptions};
+use driftsum::report::model::{now_utc, RunInfo, SideInfo};
 use driftsum::report::text::{self, escape_text};
 use driftsum::report::Report;
 use driftsum::source::sqlite::SqliteSource;
@@ -54,8 +55,15 @@ pub fn run(args: DemoArgs) -> anyhow::Result<u8> {
     );
     let mut src = SqliteSource::open(&src_path)?;
     let mut rep = SqliteSource::open(&rep_path)?;
+    let started_at = now_utc();
     let run = check::diff(&mut src, &mut rep, &DiffOptions::default(), &|_, _| {})?;
-    print!("{}", text::render(&Report::from_outcome(&run)));
+    let info = RunInfo {
+        source: SideInfo::new(&format!("sqlite:{}", src_path.display())),
+        target: SideInfo::new(&format!("sqlite:{}", rep_path.display())),
+        started_at,
+        finished_at: now_utc(),
+    };
+    print!("{}", text::render(&Report::new(&info, &run)));
     println!(
         "\n(exit code would be {}: 0 in sync, 1 drift found, 2 error)",
         run.exit_code()

@@ -1,15 +1,20 @@
 //! `driftsum diff`: compare tables of two databases.
 
+use std::collections::HashMap;
+
 use anyhow::Context;
 use clap::{Args, ValueEnum};
 
 use driftsum::check::endpoint::Opened;
-use driftsum::check::{self, DiffOptions, Discard, TablePair};
+use driftsum::check::{self, DiffOptions, DiffSink, Discard, TablePair};
+use driftsum::config::Config;
+use driftsum::report::model::{now_utc, RunInfo, SideInfo};
 use driftsum::report::stream::JsonStream;
 use driftsum::report::{text, Report};
 
-use super::progress::ScanProgress;
+use super::progress::{Mode, ScanProgress, Tracking};
 use super::rows::RowArgs;
+use super::Verbosity;
 
 #[derive(Clone, Copy, Debug, ValueEnum, PartialEq, Eq)]
 pub enum Format {
@@ -21,7 +26,9 @@ pub enum Format {
 /// every row that differs (missing, extra, changed).
 ///
 /// Exit codes: 0 in sync, 1 drift found, 2 error (a table that could not be
-/// compared is reported, and the others are still compared).
+/// compared is reported, and the others are still compared; 2 wins over 1).
+/// Under --format json even an error that stops the run (a side that cannot
+/// be opened) prints a JSON document, with `"status": "error"`.
 #[derive(Args)]
 pub struct DiffArgs {
     /// The source: a database URL (sqlite:PATH, postgres://USER@HOST:PORT/DB
@@ -51,28 +58,123 @@ pub struct DiffArgs {
     /// between the sides, tree level by tree level (JSON always has it).
     #[arg(long)]
     pub costs: bool,
+    /// Counts only: a line per table and the run's totals (in JSON, no
+    /// lists of ranges or differences).
+    #[arg(long)]
+    pub summary: bool,
+    /// Show progress on stderr even when it is not a terminal: one line per
+    /// table as it finishes, for logs. (On a terminal a progress bar shows
+    /// unless --quiet.)
+    #[arg(long)]
+    pub progress: bool,
 }
 
-pub fn run(args: DiffArgs) -> anyhow::Result<u8> {
+/// Both sides opened, and the settings read.
+struct Ready {
+    config: Config,
+    src: Opened,
+    tgt: Opened,
+}
+
+fn open(args: &DiffArgs) -> anyhow::Result<Ready> {
     let config = args.rows.config()?;
     let token = match &args.token_file {
         Some(path) => Some(super::serve::read_token(path)?),
         None => None,
     };
-    let mut src = Opened::open(&args.source, token.as_deref()).context("opening the source")?;
-    let mut tgt = Opened::open(&args.target, token.as_deref()).context("opening the target")?;
+    let src = Opened::open(&args.source, token.as_deref()).context("opening the source")?;
+    let tgt = Opened::open(&args.target, token.as_deref()).context("opening the target")?;
+    Ok(Ready { config, src, tgt })
+}
+
+/// Estimated rows of each table to compare, by source name: the source's
+/// statistics, else the replica's.
+fn estimates(ready: &mut Ready, pairs: &[TablePair]) -> HashMap<String, u64> {
+    let mut out = HashMap::new();
+    let names: Vec<TablePair> = match pairs.is_empty() {
+        false => pairs.to_vec(),
+        true => match &mut ready.src {
+            Opened::Db(s) => s
+                .tables()
+                .unwrap_or_default()
+                .into_iter()
+                .map(|t| TablePair {
+                    target: ready.config.replica_table(&t),
+                    source: t,
+                })
+                .collect(),
+            _ => Vec::new(),
+        },
+    };
+    for p in names {
+        let from_source = match &mut ready.src {
+            Opened::Db(s) => s.estimate_rows(&p.source),
+            _ => None,
+        };
+        let estimate = from_source.or_else(|| match &mut ready.tgt {
+            Opened::Db(t) => t.estimate_rows(&p.target),
+            _ => None,
+        });
+        if let Some(e) = estimate {
+            out.insert(p.source, e);
+        }
+    }
+    out
+}
+
+pub fn run(args: DiffArgs, v: Verbosity) -> anyhow::Result<u8> {
+    let mut info = RunInfo {
+        source: SideInfo::new(&args.source),
+        target: SideInfo::new(&args.target),
+        started_at: now_utc(),
+        finished_at: String::new(),
+    };
+    let json = args.format == Format::Json;
+    let mut ready = match open(&args) {
+        Ok(r) => r,
+        Err(e) if json => {
+            // A JSON reader gets a document saying why; stderr gets the
+            // message too.
+            info.finished_at = now_utc();
+            let out = std::io::BufWriter::new(std::io::stdout().lock());
+            let stream = JsonStream::new(out, &info, args.summary)?;
+            stream
+                .fail(&info, super::error_message(&e))
+                .context("writing the report")?;
+            return Err(e);
+        }
+        Err(e) => return Err(e),
+    };
+    if v.verbose > 0 {
+        eprintln!(
+            "driftsum: comparing {} with {}",
+            text::escape_text(&ready.src.endpoint().describe()),
+            text::escape_text(&ready.tgt.endpoint().describe())
+        );
+    }
+    let tables: Vec<TablePair> = args
+        .tables
+        .iter()
+        .map(|t| match t.contains('=') {
+            true => TablePair::parse(t),
+            false => TablePair {
+                source: t.clone(),
+                target: ready.config.replica_table(t),
+            },
+        })
+        .collect();
+    let mode = Mode::choose(v.quiet, args.progress || v.verbose > 0);
+    let estimates = match mode {
+        Mode::Off => HashMap::new(),
+        _ => estimates(&mut ready, &tables),
+    };
+    let Ready {
+        config,
+        mut src,
+        mut tgt,
+    } = ready;
     let opts = DiffOptions {
-        tables: args
-            .tables
-            .iter()
-            .map(|t| match t.contains('=') {
-                true => TablePair::parse(t),
-                false => TablePair {
-                    source: t.clone(),
-                    target: config.replica_table(t),
-                },
-            })
-            .collect(),
+        tables,
         columns: args.rows.choice(),
         canon: args.rows.canon(),
         shape: args.rows.shape(),
@@ -80,33 +182,55 @@ pub fn run(args: DiffArgs) -> anyhow::Result<u8> {
         // The full list streams to the JSON report; text lists the first.
         keep_differences: Some(check::SAMPLE),
     };
-    let progress = ScanProgress::new();
-    let mut json = (args.format == Format::Json)
-        .then(|| JsonStream::new(std::io::BufWriter::new(std::io::stdout().lock())));
+    let progress = ScanProgress::new(mode, estimates);
+    let mut json_out = match json {
+        true => Some(JsonStream::new(
+            std::io::BufWriter::new(std::io::stdout().lock()),
+            &info,
+            args.summary,
+        )?),
+        false => None,
+    };
     let mut discard = Discard;
+    let mut sink = Tracking {
+        inner: match &mut json_out {
+            Some(j) => j as &mut dyn DiffSink,
+            None => &mut discard,
+        },
+        progress: &progress,
+    };
     let run = check::diff_endpoints_to(
         &mut src.endpoint(),
         &mut tgt.endpoint(),
         &opts,
         &|side, rows| progress.update(side, rows),
-        match &mut json {
-            Some(j) => j,
-            None => &mut discard,
-        },
+        &mut sink,
     );
     progress.finish();
-    let run = run?;
-    match json {
-        Some(j) => {
-            j.finish().context("writing the report")?;
+    info.finished_at = now_utc();
+    let run = match (run, json_out) {
+        (Ok(run), Some(j)) => {
+            j.finish(&info, &run).context("writing the report")?;
+            run
         }
-        None => {
-            let report = Report::from_outcome(&run);
-            match args.costs {
-                true => print!("{}", text::render_with_costs(&report)),
-                false => print!("{}", text::render(&report)),
-            }
+        (Err(e), Some(j)) => {
+            let e = anyhow::Error::from(e);
+            // Best effort: the report's own writer may be what failed.
+            let _ = j.fail(&info, super::error_message(&e));
+            return Err(e);
         }
-    }
+        (run, None) => {
+            let run = run?;
+            let report = Report::new(&info, &run);
+            let out = match (args.summary, args.costs) {
+                (true, _) => text::render_summary(&report),
+                (false, true) => text::render_with_costs(&report),
+                (false, false) if v.quiet => text::render_drift(&report),
+                (false, false) => text::render(&report),
+            };
+            print!("{out}");
+            run
+        }
+    };
     Ok(run.exit_code())
 }

@@ -4,6 +4,7 @@
 mod bench;
 mod build;
 mod check;
+mod completions;
 mod demo;
 mod diff;
 mod history;
@@ -23,12 +24,21 @@ use clap::{Parser, Subcommand};
 /// Proves a SQLite replica still matches its source database, finds the rows
 /// that drifted, and says where they are.
 ///
-/// Exit codes: 0 in sync, 1 drift found, 2 error.
+/// Exit codes: 0 in sync, 1 drift found, 2 error (2 wins when a run has
+/// both drift and an error).
 #[derive(Parser)]
-#[command(name = "driftsum", version, about, long_about)]
-struct Cli {
+#[command(name = "driftsum", version, long_about)]
+pub struct Cli {
     #[command(subcommand)]
     command: Command,
+    /// Print nothing but the report and errors: no progress, and in the text
+    /// report no line for a table in sync.
+    #[arg(short, long, global = true)]
+    quiet: bool,
+    /// Say more on stderr: the sides compared and a line per table as it
+    /// finishes (also when stderr is not a terminal).
+    #[arg(short, long, global = true, action = clap::ArgAction::Count, conflicts_with = "quiet")]
+    verbose: u8,
 }
 
 #[derive(Subcommand)]
@@ -40,6 +50,15 @@ enum Command {
     Demo(demo::DemoArgs),
     Check(check::CheckArgs),
     History(history::HistoryArgs),
+    Completions(completions::CompletionsArgs),
+    Man(completions::ManArgs),
+}
+
+/// How much the run says besides its report (`-q`, `-v`).
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Verbosity {
+    pub quiet: bool,
+    pub verbose: u8,
 }
 
 /// Runs the command line; errors are printed readably and exit with 2.
@@ -48,26 +67,37 @@ pub fn main() -> ExitCode {
         Ok(cli) => cli,
         Err(e) => return usage_error(e),
     };
+    let v = Verbosity {
+        quiet: cli.quiet,
+        verbose: cli.verbose,
+    };
     let result = match cli.command {
-        Command::Diff(args) => diff::run(args),
-        Command::Build(args) => build::run(args),
+        Command::Diff(args) => diff::run(args, v),
+        Command::Build(args) => build::run(args, v),
         Command::Serve(args) => serve::run(args),
         Command::Bench(args) => bench::run(args),
         Command::Demo(args) => demo::run(args),
         Command::Check(args) => check::run(args),
         Command::History(args) => history::run(args),
+        Command::Completions(args) => completions::completions(args),
+        Command::Man(args) => completions::man(args),
     };
     match result {
         Ok(code) => ExitCode::from(code),
         Err(e) => {
-            let message = format!("{e:#}");
-            let message = secrets::Secrets::of_process().scrub(&message);
             // Error messages quote names and values from the database.
+            let message = error_message(&e);
             let message = driftsum::report::text::escape_text(&message);
             eprintln!("driftsum: error: {message}");
             ExitCode::from(2)
         }
     }
+}
+
+/// An error's whole chain as one line, with every secret of the command
+/// line and the password variables cut out.
+pub fn error_message(e: &anyhow::Error) -> String {
+    secrets::Secrets::of_process().scrub(&format!("{e:#}"))
 }
 
 /// Prints a command-line error as clap would, but with every password on

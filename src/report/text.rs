@@ -83,13 +83,14 @@ fn summary(t: &TableReport) -> String {
     if let Some(e) = &t.error {
         return format!("{name}: ERROR: {}", escape_text(e));
     }
-    let rows = if t.source_rows == t.target_rows {
-        format!("{} rows", fmt_count(t.source_rows))
+    let (source_rows, target_rows) = (t.source_rows.unwrap_or(0), t.target_rows.unwrap_or(0));
+    let rows = if source_rows == target_rows {
+        format!("{} rows", fmt_count(source_rows))
     } else {
         format!(
             "{} source rows, {} target rows",
-            fmt_count(t.source_rows),
-            fmt_count(t.target_rows)
+            fmt_count(source_rows),
+            fmt_count(target_rows)
         )
     };
     if t.in_sync {
@@ -104,10 +105,10 @@ fn summary(t: &TableReport) -> String {
     ] {
         let n = count(k);
         if n > 0 {
-            parts.push(format!("{n} {label}"));
+            parts.push(format!("{} {label}", fmt_count(n)));
         }
     }
-    if parts.is_empty() && !t.drifted_ranges.is_empty() {
+    if parts.is_empty() && !t.ranges().is_empty() {
         parts.push("keys not named (a tree file without --with-entries)".to_string());
     }
     if !t.column_differences.is_empty() {
@@ -120,7 +121,7 @@ fn summary(t: &TableReport) -> String {
     format!(
         "{name}: DRIFT: {} ({rows}, {})",
         parts.join(", "),
-        plural(t.drifted_ranges.len(), "drifted range", "drifted ranges")
+        plural(t.ranges().len(), "drifted range", "drifted ranges")
     )
 }
 
@@ -165,9 +166,46 @@ pub fn render(report: &Report) -> String {
     render_report(report, false)
 }
 
+/// Renders counts only: one line per table, then the run's totals (as
+/// sqldiff's `--summary`).
+pub fn render_summary(report: &Report) -> String {
+    let mut out = String::new();
+    for t in &report.tables {
+        let _ = writeln!(out, "{}", summary(t));
+    }
+    let s = &report.summary;
+    let _ = writeln!(
+        out,
+        "total: {} compared, {} in sync, {} drifted, {} failed; {} missing, {} extra, {} changed",
+        plural(s.tables as usize, "table", "tables"),
+        fmt_count(s.tables_in_sync),
+        fmt_count(s.tables_drifted),
+        fmt_count(s.tables_failed),
+        fmt_count(s.missing),
+        fmt_count(s.extra),
+        fmt_count(s.changed),
+    );
+    out
+}
+
 /// Renders the whole report, with every table's cost per tree level.
 pub fn render_with_costs(report: &Report) -> String {
     render_report(report, true)
+}
+
+/// Renders the tables that drifted or failed, as [`render`] does; nothing
+/// when every table is in sync (`--quiet`).
+pub fn render_drift(report: &Report) -> String {
+    let shown = Report {
+        tables: report
+            .tables
+            .iter()
+            .filter(|t| !t.in_sync)
+            .cloned()
+            .collect(),
+        ..report.clone()
+    };
+    render_report(&shown, false)
 }
 
 fn render_report(report: &Report, all_costs: bool) -> String {
@@ -199,7 +237,7 @@ fn render_report(report: &Report, all_costs: bool) -> String {
                 escape_name(&c.column)
             );
         }
-        for r in &t.drifted_ranges {
+        for r in t.ranges() {
             let _ = writeln!(
                 out,
                 "  range    {} ..= {}  ({} source rows, {} target rows)",
@@ -209,7 +247,7 @@ fn render_report(report: &Report, all_costs: bool) -> String {
                 fmt_count(r.target_rows)
             );
         }
-        for d in t.differences.iter().take(MAX_LISTED) {
+        for d in t.listed().iter().take(MAX_LISTED) {
             let key = fmt_map(&d.key);
             let line = match d.kind.as_str() {
                 "changed" => {
@@ -311,26 +349,29 @@ mod tests {
         let table = |error: Option<String>| TableReport {
             table: name.clone(),
             target_table: Some(format!("{name}2")),
+            status: crate::report::model::Status::Drift,
             key_columns: vec![col.clone()],
-            source_rows: 2,
-            target_rows: 1,
+            source_rows: Some(2),
+            target_rows: Some(1),
             in_sync: false,
-            drifted_ranges: vec![RangeReport {
+            drifted_ranges: Some(vec![RangeReport {
                 first: key.clone(),
                 last: key.clone(),
                 source_rows: 2,
                 target_rows: 1,
-            }],
-            differences: ["missing", "extra", "changed"]
-                .iter()
-                .map(|k| DifferenceReport {
-                    kind: k.to_string(),
-                    key: key.clone(),
-                    columns: Some(vec![col.clone()]),
-                    source: Some(row.clone()),
-                    target: Some(row.clone()),
-                })
-                .collect(),
+            }]),
+            differences: Some(
+                ["missing", "extra", "changed"]
+                    .iter()
+                    .map(|k| DifferenceReport {
+                        kind: k.to_string(),
+                        key: key.clone(),
+                        columns: Some(vec![col.clone()]),
+                        source: Some(row.clone()),
+                        target: Some(row.clone()),
+                    })
+                    .collect(),
+            ),
             column_differences: vec![ColumnReport {
                 column: col.clone(),
                 only_in: "target".into(),
@@ -345,12 +386,18 @@ mod tests {
             stats: Default::default(),
             error,
         };
+        let info = crate::report::model::RunInfo {
+            source: crate::report::model::SideInfo::new("sqlite:a.db"),
+            target: crate::report::model::SideInfo::new("sqlite:b.db"),
+            started_at: String::new(),
+            finished_at: String::new(),
+        };
         Report {
-            encoding_version: 1,
             tables: vec![
                 table(None),
                 table(Some(format!("relation {name:?} / {col}"))),
             ],
+            ..Report::failed(&info, None)
         }
     }
 
@@ -371,7 +418,12 @@ mod tests {
         /// act on it; every line of the report is plain.
         #[test]
         fn names_and_values_are_escaped(name in hostile(), col in hostile(), value in hostile()) {
-            let text = render_with_costs(&one(name, col, value));
+            let report = one(name, col, value);
+            let text = render_with_costs(&report);
+            let brief = render_summary(&report);
+            for line in brief.lines() {
+                prop_assert!(!line.chars().any(unsafe_char), "{line:?}");
+            }
             for line in text.lines() {
                 prop_assert!(!line.chars().any(unsafe_char), "{line:?}");
             }

@@ -4,6 +4,7 @@
 //! already decoded into its column's logical type. Connectors only read:
 //! nothing here ever writes to a database.
 
+pub mod estimate;
 pub mod mysql;
 pub mod postgres;
 pub mod server;
@@ -123,6 +124,13 @@ pub trait Source: Send {
     /// (an embedded database), so key ranges are worth it by default.
     fn cheap_forks(&self) -> bool {
         false
+    }
+
+    /// About how many rows `table` holds, from the engine's statistics (for
+    /// progress only; see [`estimate`]); `None` when it keeps none.
+    fn estimate_rows(&mut self, table: &str) -> Option<u64> {
+        let _ = table;
+        None
     }
 
     /// Keys that cut `spec`'s table into consecutive ranges of about

@@ -745,6 +745,13 @@ impl Source for MySqlSource {
         self.location.clone()
     }
 
+    fn estimate_rows(&mut self, table: &str) -> Option<u64> {
+        let rows = self
+            .meta("estimating rows", super::estimate::MYSQL, &[table], 1)
+            .ok()?;
+        super::estimate::parse(rows.first()?.first()?.as_deref())
+    }
+
     fn tables(&mut self) -> Result<Vec<String>, SourceError> {
         let context = format!("listing tables in {}", self.location);
         let rows = self

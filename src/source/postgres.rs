@@ -825,6 +825,18 @@ impl Source for PgSource {
         self.location.clone()
     }
 
+    fn estimate_rows(&mut self, table: &str) -> Option<u64> {
+        let (schema, name) = self.resolve(table).ok()?;
+        let rows = self
+            .catalog(
+                super::estimate::POSTGRES,
+                &[&schema, &name],
+                "estimating rows",
+            )
+            .ok()?;
+        super::estimate::parse(rows.first()?.first()?.as_deref())
+    }
+
     fn tables(&mut self) -> Result<Vec<String>, SourceError> {
         let schema = self.default_schema.clone();
         let rows = self.catalog(

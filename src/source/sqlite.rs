@@ -484,6 +484,10 @@ impl Source for SqliteSource {
         format!("sqlite:{}", self.path)
     }
 
+    fn estimate_rows(&mut self, table: &str) -> Option<u64> {
+        super::estimate::sqlite(&self.conn, table)
+    }
+
     fn tables(&mut self) -> Result<Vec<String>, SourceError> {
         let mut stmt = self
             .conn
