@@ -11,6 +11,8 @@
 //! * [`tree_file`]: `driftsum build` and tree files.
 //! * [`agent`]: `driftsum serve` and diffs through agents.
 //! * [`bench_cmd`]: `driftsum bench` at tiny sizes.
+//! * [`check`]: `driftsum check` and `driftsum history` with a real run history.
+//! * [`json_contract`]: every JSON output against the published schema.
 //! * [`diff_reference`]: property tests against a naive reference diff.
 //! * [`postgres`], [`mysql`]: the server connectors.
 //! * [`docs`]: the README's and docs/'s links lead to files.
@@ -25,11 +27,13 @@ mod util;
 
 mod agent;
 mod bench_cmd;
+mod check;
 mod cli;
 mod config;
 mod diff_reference;
 mod docs;
 mod imports;
+mod json_contract;
 mod mysql;
 mod postgres;
 mod tree_file;

@@ -12,7 +12,19 @@ fn json_report_has_the_documented_shape() {
     let top = j.as_object().expect("report is an object");
     assert_eq!(
         top.keys().map(String::as_str).collect::<BTreeSet<_>>(),
-        BTreeSet::from(["encoding_version", "tables"]),
+        BTreeSet::from([
+            "format_version",
+            "tool",
+            "encoding_version",
+            "source",
+            "target",
+            "started_at",
+            "tables",
+            "finished_at",
+            "status",
+            "exit_code",
+            "summary",
+        ]),
     );
     assert!(j["encoding_version"].is_u64(), "{j:#}");
     assert_eq!(table_names(&j), ["items"]);

@@ -12,11 +12,11 @@ use rusqlite::Connection;
 use serde_json::Value as J;
 use sqlx::{AssertSqlSafe, Connection as _};
 
-fn dir(name: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!("driftsum-check-{}-{name}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&d);
-    std::fs::create_dir_all(&d).expect("temp dir");
-    d
+use crate::util::Scratch;
+
+/// A scratch folder for one test, removed when dropped.
+fn dir(name: &str) -> Scratch {
+    Scratch::new(&format!("check-{name}"))
 }
 
 fn driftsum(args: &[&str], now: Option<i64>) -> (i32, String, String) {
@@ -189,7 +189,8 @@ fn assert_levels_match_reference(config: &Path, src: &Connection, rep: &Connecti
 
 #[test]
 fn each_level_against_the_naive_reference() {
-    let d = dir("levels");
+    let scratch = dir("levels");
+    let d = scratch.path();
     let (src, rep) = pair(&d, 3, 500);
     // t0: a one-for-one replacement, which count cannot see and keys can.
     rep.execute_batch("DELETE FROM t0 WHERE id = 17; INSERT INTO t0 VALUES (9001, 'n17', 4.25);")
@@ -234,7 +235,8 @@ fn each_level_against_the_naive_reference() {
 
 #[test]
 fn a_count_mismatch_escalates_to_keys() {
-    let d = dir("escalate");
+    let scratch = dir("escalate");
+    let d = scratch.path();
     let (_src, rep) = pair(&d, 1, 300);
     rep.execute_batch("DELETE FROM t0 WHERE id IN (3, 200);")
         .unwrap();
@@ -263,7 +265,8 @@ fn a_count_mismatch_escalates_to_keys() {
 
 #[test]
 fn due_runs_each_level_when_its_interval_has_passed() {
-    let d = dir("due");
+    let scratch = dir("due");
+    let d = scratch.path();
     pair(&d, 2, 50);
     let config = write_config(&d, "sqlite:src.db", ALL_LEVELS);
     let t0 = 2_000_000_000;
@@ -356,7 +359,8 @@ fn due_runs_each_level_when_its_interval_has_passed() {
 
 #[test]
 fn bad_configs_are_clear_errors() {
-    let d = dir("bad");
+    let scratch = dir("bad");
+    let d = scratch.path();
     pair(&d, 2, 5);
     let cases = [
         (
@@ -400,7 +404,8 @@ fn bad_configs_are_clear_errors() {
 
 #[test]
 fn history_migrates_from_an_older_schema() {
-    let d = dir("migrate");
+    let scratch = dir("migrate");
+    let d = scratch.path();
     pair(&d, 1, 10);
     let config = write_config(&d, "sqlite:src.db", ALL_LEVELS);
     // A version 1 store, as an older driftsum wrote it.
@@ -454,7 +459,8 @@ fn history_migrates_from_an_older_schema() {
 
 #[test]
 fn a_checker_killed_mid_run_leaves_a_readable_history() {
-    let d = dir("kill");
+    let scratch = dir("kill");
+    let d = scratch.path();
     pair(&d, 40, 20_000);
     let config = write_config(&d, "sqlite:src.db", ALL_LEVELS);
     let mut child = Command::new(env!("CARGO_BIN_EXE_driftsum"))
@@ -520,7 +526,8 @@ fn a_checker_killed_mid_run_leaves_a_readable_history() {
 
 #[test]
 fn two_checkers_started_together_never_run_a_level_twice() {
-    let d = dir("claims");
+    let scratch = dir("claims");
+    let d = scratch.path();
     pair(&d, 8, 5_000);
     let config = write_config(&d, "sqlite:src.db", ALL_LEVELS);
     let now = "2000000000";
@@ -602,7 +609,8 @@ fn check_while_delivering(config: &Path, rep: &Connection, rows: &[i64]) -> (i32
 
 #[test]
 fn rows_in_flight_are_told_from_drift() {
-    let d = dir("recheck");
+    let scratch = dir("recheck");
+    let d = scratch.path();
     let (_src, rep) = pair(&d, 1, 200);
     rep.busy_timeout(Duration::from_secs(30)).unwrap();
     rep.execute_batch("DELETE FROM t0 WHERE id IN (10, 150);")
@@ -662,7 +670,8 @@ fn server_case(engine: &str, url: &str, exec: &mut dyn FnMut(&str)) {
         .map(|i| format!("({i}, 'n{i}', {})", i as f64 / 4.0))
         .collect();
     exec(&format!("INSERT INTO {table} VALUES {}", values.join(", ")));
-    let d = dir(&table);
+    let scratch = dir(&table);
+    let d = scratch.path();
     let rep = Connection::open(d.join("rep.db")).unwrap();
     rep.execute_batch(&format!(
         "CREATE TABLE {table} (id INTEGER PRIMARY KEY, name TEXT, amount REAL);
