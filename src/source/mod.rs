@@ -7,6 +7,7 @@
 pub mod mysql;
 pub mod postgres;
 pub mod server;
+pub mod sql;
 pub mod sqlite;
 pub mod url;
 
@@ -186,5 +187,5 @@ pub fn type_args(declared: &str) -> Vec<i64> {
 
 /// Double-quotes an SQL identifier, so no name can become SQL.
 pub fn quote_ident(name: &str) -> String {
-    format!("\"{}\"", name.replace('"', "\"\""))
+    sql::double_quote(name)
 }

@@ -34,6 +34,7 @@ use sqlx::{AssertSqlSafe, ConnectOptions, Connection, Row};
 mod datetime;
 
 use super::server::{self, CONNECT_TIMEOUT};
+use super::sql;
 use super::url::redact;
 use super::{Column, KeyBounds, RowSink, ScanSpec, Source, SourceError, TableSchema};
 
@@ -345,44 +346,88 @@ fn bound_param(col: &ColInfo, v: &Value) -> Option<Param> {
     }
 }
 
-/// The condition for a leading DATE, DATETIME or TIMESTAMP key column `c`
-/// read as `lead`: its values from the first bound's date (or second)
-/// through the last one's, plus zero dates, years before 1000 and NULL,
-/// whose key text has another shape (see [`server::time_prefix`]); each an
-/// index range. `None` when neither bound has such a date.
-fn time_condition(c: &ColInfo, lead: LogicalType, b: &KeyBounds) -> Option<(String, Vec<Param>)> {
-    use LogicalType as T;
-    let kind = match (c.wire, lead) {
-        (Wire::Date, T::Date) => server::TimeKey::Date,
-        (Wire::DateTime { .. }, T::Timestamp { .. } | T::TimestampNaive { .. }) => {
-            server::TimeKey::Second
+/// MySQL's SQL: backquoted names, `?` placeholders, text keys ordered as
+/// utf8mb4 bytes.
+struct MySqlSql;
+
+impl sql::CatalogColumn for ColInfo {
+    fn name(&self) -> &str {
+        &self.name
+    }
+    fn declared(&self) -> &str {
+        &self.declared
+    }
+    fn supported(&self) -> bool {
+        self.wire != Wire::Unsupported
+    }
+}
+
+impl sql::Dialect for MySqlSql {
+    type Column = ColInfo;
+    type Bind = Param;
+
+    fn quote(&self, name: &str) -> String {
+        quote_ident(name)
+    }
+
+    fn placeholder(&self, _: usize, _: &Param) -> String {
+        "?".into()
+    }
+
+    fn select_expr(&self, c: &ColInfo) -> String {
+        select_expr(c)
+    }
+
+    fn order_expr(&self, c: &ColInfo) -> String {
+        order_expr(c)
+    }
+
+    fn key_bound(&self, c: &ColInfo, v: &Value) -> Option<(String, Param)> {
+        bound_param(c, v).map(|p| (order_expr(c), p))
+    }
+
+    /// The condition for a leading DATE, DATETIME or TIMESTAMP key column
+    /// `c` read as `lead`: its values from the first bound's date (or
+    /// second) through the last one's, plus zero dates, years before 1000
+    /// and NULL, whose key text has another shape (see
+    /// [`server::time_prefix`]); each an index range. `None` when neither
+    /// bound has such a date.
+    fn time_condition(
+        &self,
+        c: &ColInfo,
+        lead: LogicalType,
+        b: &KeyBounds,
+        binds: &mut sql::Binds<'_, Self>,
+    ) -> Option<String> {
+        use LogicalType as T;
+        let kind = match (c.wire, lead) {
+            (Wire::Date, T::Date) => server::TimeKey::Date,
+            (Wire::DateTime { .. }, T::Timestamp { .. } | T::TimestampNaive { .. }) => {
+                server::TimeKey::Second
+            }
+            _ => return None,
+        };
+        let (lo, hi) = server::time_bounds(b, kind)?;
+        let col = quote_ident(&c.name);
+        let mut inside = Vec::new();
+        if let Some(lo) = lo {
+            let m = binds.mark(Param::B(lo.into_bytes()));
+            inside.push(format!("{col} >= {m}"));
         }
-        _ => return None,
-    };
-    let (lo, hi) = server::time_bounds(b, kind)?;
-    let col = quote_ident(&c.name);
-    let mut params = Vec::new();
-    let mut inside = Vec::new();
-    if let Some(lo) = lo {
-        params.push(Param::B(lo.into_bytes()));
-        inside.push(format!("{col} >= ?"));
-    }
-    if let Some(hi) = hi {
-        params.push(Param::B(hi.into_bytes()));
-        inside.push(match kind {
-            server::TimeKey::Date => format!("{col} <= ?"),
-            server::TimeKey::Second => format!("{col} < ? + INTERVAL 1 SECOND"),
-        });
-    }
-    // The server holds no year past 9999.
-    let first = server::TIME_REGULAR.0;
-    Some((
-        format!(
+        if let Some(hi) = hi {
+            let m = binds.mark(Param::B(hi.into_bytes()));
+            inside.push(match kind {
+                server::TimeKey::Date => format!("{col} <= {m}"),
+                server::TimeKey::Second => format!("{col} < {m} + INTERVAL 1 SECOND"),
+            });
+        }
+        // The server holds no year past 9999.
+        let first = server::TIME_REGULAR.0;
+        Some(format!(
             "(({}) OR {col} < '{first}' OR {col} IS NULL)",
             inside.join(" AND ")
-        ),
-        params,
-    ))
+        ))
+    }
 }
 
 /// The expression a key column is ordered and bounded by: its value, or for
@@ -791,99 +836,30 @@ impl Source for MySqlSource {
         sink: &mut RowSink<'_>,
     ) -> Result<(), SourceError> {
         let info = self.table_info(&spec.table)?;
-        let find = |name: &str| -> Result<&ColInfo, SourceError> {
-            let c = info
-                .columns
-                .iter()
-                .find(|c| c.name == name)
-                .ok_or_else(|| SourceError::NoColumn {
-                    table: spec.table.clone(),
-                    column: name.to_string(),
-                })?;
-            if c.wire == Wire::Unsupported {
-                return Err(SourceError::UnsupportedType {
-                    table: spec.table.clone(),
-                    column: c.name.clone(),
-                    declared: c.declared.clone(),
-                });
-            }
-            Ok(c)
-        };
-        let keys: Vec<&ColInfo> = spec
-            .key
-            .iter()
-            .map(|k| find(&k.name))
-            .collect::<Result<_, _>>()?;
-        let cols: Vec<&ColInfo> = spec
-            .columns()
-            .map(|c| find(&c.name))
-            .collect::<Result<_, _>>()?;
+        let (keys, cols) = sql::scan_columns(spec, &info.columns)?;
         let rules: Vec<(Wire, ColumnRule)> = cols
             .iter()
             .zip(spec.columns())
             .map(|(c, s)| (c.wire, s.rule))
             .collect();
-
-        let key_exprs: Vec<String> = keys.iter().map(|c| order_expr(c)).collect();
-        let tuple = format!("({})", key_exprs.join(", "));
-        let marks = |n: usize| format!("({})", vec!["?"; n].join(", "));
-        let mut conds = Vec::new();
-        if let Some(f) = &spec.filter {
-            conds.push(format!("({f})"));
-        }
-        let mut params: Vec<Param> = Vec::new();
-        if let Some(b) = bounds {
-            let bind = |vals: &[Value]| -> Option<Vec<Param>> {
-                if vals.len() != keys.len() {
-                    return None;
-                }
-                keys.iter()
-                    .zip(vals)
-                    .map(|(c, v)| bound_param(c, v))
-                    .collect()
-            };
-            let after = match &b.after {
-                Some(a) => bind(a).map(Some),
-                None => Some(None),
-            };
-            // A bound that cannot be expressed is left out: the caller
-            // filters by key, so reading more rows is fine.
-            if let (Some(after), Some(through)) = (after, bind(&b.through)) {
-                if let Some(after) = after {
-                    conds.push(format!("{tuple} > {}", marks(after.len())));
-                    params.extend(after);
-                }
-                conds.push(format!("{tuple} <= {}", marks(through.len())));
-                params.extend(through);
-            } else if let (Some(c), Some(k)) = (keys.first(), spec.key.first()) {
-                if let Some((cond, p)) = time_condition(c, k.rule.ty, b) {
-                    conds.push(cond);
-                    params.extend(p);
-                }
-            }
-        }
-        let mut sql = format!(
-            "SELECT {} FROM {}",
-            cols.iter()
-                .map(|c| select_expr(c))
-                .collect::<Vec<_>>()
-                .join(", "),
-            quote_ident(&spec.table)
+        let lead = spec.key.first().map_or(LogicalType::Dynamic, |k| k.rule.ty);
+        let query = sql::scan_query(
+            &MySqlSql,
+            &sql::Scan {
+                from: quote_ident(&spec.table),
+                columns: &cols,
+                keys: &keys,
+                filter: spec.filter.as_deref(),
+                range: bounds.map(|b| (b, lead)),
+            },
         );
-        if !conds.is_empty() {
-            sql.push_str(" WHERE ");
-            sql.push_str(&conds.join(" AND "));
-        }
-        if !key_exprs.is_empty() {
-            sql.push_str(" ORDER BY ");
-            sql.push_str(&key_exprs.join(", "));
-        }
 
         let context = format!("reading table {:?} in {}", spec.table, self.location);
         let lock_timeout = self.lock_timeout;
         let (conn, rt) = self.conn_and_rt()?;
-        let mut q: sqlx::query::Query<'_, MySql, MySqlArguments> = sqlx::query(AssertSqlSafe(sql));
-        for p in params {
+        let mut q: sqlx::query::Query<'_, MySql, MySqlArguments> =
+            sqlx::query(AssertSqlSafe(query.sql));
+        for p in query.binds {
             q = match p {
                 Param::I(i) => q.bind(i),
                 Param::U(u) => q.bind(u),
@@ -892,16 +868,7 @@ impl Source for MySqlSource {
         }
         // A date-time key column: rows put in key-byte order (see
         // `server::KeyOrder`), as its index gives them in time order.
-        let mut order = keys
-            .iter()
-            .zip(&spec.key)
-            .position(|(c, k)| {
-                matches!(c.wire, Wire::DateTime { .. })
-                    && matches!(
-                        k.rule.ty,
-                        LogicalType::Timestamp { .. } | LogicalType::TimestampNaive { .. }
-                    )
-            })
+        let mut order = sql::timestamp_key(spec, &keys, |c| matches!(c.wire, Wire::DateTime { .. }))
             .map(|ts| server::KeyOrder::new(ts, keys.len()));
         // Decoded on the reading thread: handing rows to a second thread
         // measured slower here (the server shares the machine's two cores).

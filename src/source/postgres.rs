@@ -31,6 +31,7 @@ use futures_util::TryStreamExt;
 use sqlx::postgres::{PgArguments, PgConnectOptions, PgConnection, PgValueRef};
 use sqlx::{AssertSqlSafe, Connection, Postgres, Row, ValueRef};
 
+use super::sql;
 use super::type_args;
 use super::url::{self, redact};
 use super::{
@@ -564,159 +565,141 @@ fn order_expr(c: &PgColumn) -> String {
 
 /// One bound key value for a range condition.
 enum Bind {
+    /// An integer, compared as `int8`.
     Int(i64),
-    Text(String),
+    /// Text cast in SQL to the named type (`text`, `uuid`, `date`, …).
+    Cast(String, &'static str),
     Bytes(Vec<u8>),
 }
 
-/// The column expression and parameter placeholder comparing one key column
-/// with a bound value, when the column's SQL order is key-byte order, so
-/// the comparison happens in the column's own order. Bound values may come
-/// from the other side, so they are never cast to a narrower type
-/// (`varchar(5)`, `integer`) that could truncate or overflow. `None` when
-/// the value cannot be expressed that way.
-fn bound(c: &PgColumn, v: &Value, n: usize) -> Option<(String, String, Bind)> {
-    let col = quote_ident(&c.name);
-    Some(match (c.wire, v) {
-        (Wire::Int, Value::Int(i)) => {
-            (col, format!("${n}::int8"), Bind::Int((*i).try_into().ok()?))
-        }
-        (Wire::Text, Value::Text(s)) if !s.contains('\0') => (
-            order_expr(c),
-            format!("CAST(${n} AS text)"),
-            Bind::Text(s.clone()),
-        ),
-        // Compared as the trimmed text driftsum reads, exactly.
-        (Wire::PaddedText | Wire::EnumText, Value::Text(s)) if !s.contains('\0') => (
-            format!("{col}::text COLLATE \"C\""),
-            format!("CAST(${n} AS text)"),
-            Bind::Text(s.clone()),
-        ),
-        (Wire::Bytes, Value::Bytes(b)) => (col, format!("${n}::bytea"), Bind::Bytes(b.clone())),
-        (Wire::Uuid, Value::Uuid(_)) => (
-            col,
-            format!("CAST(${n} AS uuid)"),
-            Bind::Text(v.to_string()),
-        ),
-        _ => return None,
-    })
+/// PostgreSQL's SQL: double-quoted names, `$n` placeholders with the cast
+/// each bound value needs, text keys in the "C" collation.
+struct PgSql {
+    /// Integer bounds written as literals, which integers cannot abuse, so
+    /// that a scan with no other bound values can be read through COPY
+    /// (which takes no parameters).
+    inline_ints: bool,
 }
 
-/// The range condition for `after < key <= through`, with its bound
-/// values, written so the primary key's index can serve it; `None` when no
-/// key column can be bounded (the caller then reads the whole table, which
-/// is always correct). It may select more rows than the range holds (the
-/// caller filters by key), never fewer:
-///
-/// - every key column in key-byte order: the exact tuple comparison;
-/// - else the leading columns that are in key-byte order, compared as a
-///   tuple inclusively (a key's encoding is its columns' encodings one
-///   after another, each self-delimiting, so a key in the range has its
-///   leading columns in the range of the bounds' leading columns);
-/// - else a leading date or timestamp column, by the dates or seconds of
-///   the bounds (see [`server::time_prefix`]).
-///
-/// `lead` is the logical type the leading key column is read as (its
-/// rule's), which decides the form of its key text.
-fn range_condition(
-    keys: &[&PgColumn],
-    lead: LogicalType,
-    b: &KeyBounds,
-) -> Option<(String, Vec<Bind>)> {
-    if b.through.len() != keys.len() || b.after.as_ref().is_some_and(|a| a.len() != keys.len()) {
-        return None;
+impl sql::CatalogColumn for PgColumn {
+    fn name(&self) -> &str {
+        &self.name
     }
-    let sides = || {
-        b.after
-            .as_ref()
-            .map(|a| (a, ">", ">="))
-            .into_iter()
-            .chain(std::iter::once((&b.through, "<=", "<=")))
-    };
-    // How many leading columns every bound can express in SQL.
-    let exact = sides()
-        .map(|(vals, _, _)| {
-            keys.iter()
-                .zip(vals)
-                .enumerate()
-                .take_while(|(i, (c, v))| bound(c, v, i + 1).is_some())
-                .count()
+    fn declared(&self) -> &str {
+        &self.declared
+    }
+    fn supported(&self) -> bool {
+        self.wire != Wire::Unsupported
+    }
+}
+
+impl sql::Dialect for PgSql {
+    type Column = PgColumn;
+    type Bind = Bind;
+
+    fn quote(&self, name: &str) -> String {
+        quote_ident(name)
+    }
+
+    fn placeholder(&self, n: usize, bind: &Bind) -> String {
+        match bind {
+            // Quoted: `-9223372036854775808::int8` would cast before
+            // negating, and overflow.
+            Bind::Int(i) if self.inline_ints => format!("'{i}'::int8"),
+            Bind::Int(_) => format!("${n}::int8"),
+            Bind::Cast(_, ty) => format!("CAST(${n} AS {ty})"),
+            Bind::Bytes(_) => format!("${n}::bytea"),
+        }
+    }
+
+    fn select_expr(&self, c: &PgColumn) -> String {
+        select_expr(c)
+    }
+
+    fn order_expr(&self, c: &PgColumn) -> String {
+        order_expr(c)
+    }
+
+    /// Compared in the column's own order when that is key-byte order.
+    /// Bound values may come from the other side, so they are never cast to
+    /// a narrower type (`varchar(5)`, `integer`) that could truncate or
+    /// overflow.
+    fn key_bound(&self, c: &PgColumn, v: &Value) -> Option<(String, Bind)> {
+        let col = quote_ident(&c.name);
+        Some(match (c.wire, v) {
+            (Wire::Int, Value::Int(i)) => (col, Bind::Int((*i).try_into().ok()?)),
+            (Wire::Text, Value::Text(s)) if !s.contains('\0') => {
+                (order_expr(c), Bind::Cast(s.clone(), "text"))
+            }
+            // Compared as the trimmed text driftsum reads, exactly.
+            (Wire::PaddedText | Wire::EnumText, Value::Text(s)) if !s.contains('\0') => (
+                format!("{col}::text COLLATE \"C\""),
+                Bind::Cast(s.clone(), "text"),
+            ),
+            (Wire::Bytes, Value::Bytes(b)) => (col, Bind::Bytes(b.clone())),
+            (Wire::Uuid, Value::Uuid(_)) => (col, Bind::Cast(v.to_string(), "uuid")),
+            _ => return None,
         })
-        .min()
-        .unwrap_or(0);
-    if exact == 0 {
-        return time_condition(keys.first()?, lead, b);
     }
-    let mut binds = Vec::new();
-    let mut conds = Vec::new();
-    for (vals, strict, inclusive) in sides() {
-        let op = if exact == keys.len() {
-            strict
-        } else {
-            inclusive
-        };
-        let mut cols = Vec::new();
-        let mut marks = Vec::new();
-        for (c, v) in keys.iter().zip(vals).take(exact) {
-            let (col, mark, bind) = bound(c, v, binds.len() + 1)?;
-            cols.push(col);
-            marks.push(mark);
-            binds.push(bind);
-        }
-        conds.push(format!("({}) {op} ({})", cols.join(", "), marks.join(", ")));
-    }
-    Some((conds.join(" AND "), binds))
-}
 
-/// The condition for a leading date or timestamp key column `c`: its
-/// values from the first bound's date (or second) through the last one's,
-/// plus every value outside the years 1000..9999 and NULL, whose key text
-/// has another shape and so another place in key order. Each part is an
-/// index range (PostgreSQL ORs their bitmaps). `None` when neither bound
-/// has such a date.
-fn time_condition(c: &PgColumn, lead: LogicalType, b: &KeyBounds) -> Option<(String, Vec<Bind>)> {
-    use LogicalType as T;
-    let second = Some("interval '1 second'");
-    // Only a column read as its own kind has key text of that shape (a
-    // timestamp read as a date is invalid off midnight).
-    let (kind, ty, step) = match (c.wire, c.ty, lead) {
-        (Wire::Date, _, T::Date) => (server::TimeKey::Date, "date", None),
-        (Wire::Timestamp, T::Timestamp { .. }, T::Timestamp { .. } | T::TimestampNaive { .. }) => {
-            (server::TimeKey::Second, "timestamptz", second)
+    /// Leading key columns in key-byte order narrow a range alone.
+    fn prefix_ranges(&self) -> bool {
+        true
+    }
+
+    /// The condition for a leading date or timestamp key column `c`: its
+    /// values from the first bound's date (or second) through the last
+    /// one's, plus every value outside the years 1000..9999 and NULL, whose
+    /// key text has another shape and so another place in key order. Each
+    /// part is an index range (PostgreSQL ORs their bitmaps). `None` when
+    /// neither bound has such a date.
+    fn time_condition(
+        &self,
+        c: &PgColumn,
+        lead: LogicalType,
+        b: &KeyBounds,
+        binds: &mut sql::Binds<'_, Self>,
+    ) -> Option<String> {
+        use LogicalType as T;
+        let second = Some("interval '1 second'");
+        // Only a column read as its own kind has key text of that shape (a
+        // timestamp read as a date is invalid off midnight).
+        let (kind, ty, step) = match (c.wire, c.ty, lead) {
+            (Wire::Date, _, T::Date) => (server::TimeKey::Date, "date", None),
+            (
+                Wire::Timestamp,
+                T::Timestamp { .. },
+                T::Timestamp { .. } | T::TimestampNaive { .. },
+            ) => (server::TimeKey::Second, "timestamptz", second),
+            (
+                Wire::Timestamp,
+                T::TimestampNaive { .. },
+                T::Timestamp { .. } | T::TimestampNaive { .. },
+            ) => (server::TimeKey::Second, "timestamp", second),
+            _ => return None,
+        };
+        let utc = if ty == "timestamptz" { "+00" } else { "" };
+        let (lo, hi) = server::time_bounds(b, kind)?;
+        let col = quote_ident(&c.name);
+        let mut inside = Vec::new();
+        if let Some(lo) = lo {
+            let m = binds.mark(Bind::Cast(format!("{lo}{utc}"), ty));
+            inside.push(format!("{col} >= {m}"));
         }
-        (
-            Wire::Timestamp,
-            T::TimestampNaive { .. },
-            T::Timestamp { .. } | T::TimestampNaive { .. },
-        ) => (server::TimeKey::Second, "timestamp", second),
-        _ => return None,
-    };
-    let utc = if ty == "timestamptz" { "+00" } else { "" };
-    let (lo, hi) = server::time_bounds(b, kind)?;
-    let col = quote_ident(&c.name);
-    let mut binds = Vec::new();
-    let mut inside = Vec::new();
-    if let Some(lo) = lo {
-        binds.push(Bind::Text(format!("{lo}{utc}")));
-        inside.push(format!("{col} >= CAST($1 AS {ty})"));
-    }
-    if let Some(hi) = hi {
-        binds.push(Bind::Text(format!("{hi}{utc}")));
-        let n = binds.len();
-        inside.push(match step {
-            Some(step) => format!("{col} < CAST(${n} AS {ty}) + {step}"),
-            None => format!("{col} <= CAST(${n} AS {ty})"),
-        });
-    }
-    let (first, past) = server::TIME_REGULAR;
-    Some((
-        format!(
+        if let Some(hi) = hi {
+            let m = binds.mark(Bind::Cast(format!("{hi}{utc}"), ty));
+            inside.push(match step {
+                Some(step) => format!("{col} < {m} + {step}"),
+                None => format!("{col} <= {m}"),
+            });
+        }
+        let (first, past) = server::TIME_REGULAR;
+        Some(format!(
             "(({}) OR {col} < '{first}{utc}'::{ty} OR {col} >= '{past}{utc}'::{ty} \
              OR {col} IS NULL)",
             inside.join(" AND ")
-        ),
-        binds,
-    ))
+        ))
+    }
 }
 
 /// The bytes of an `N`-byte binary value.
@@ -889,65 +872,28 @@ impl Source for PgSource {
     ) -> Result<(), SourceError> {
         let (schema, name) = self.resolve(&spec.table)?;
         let table_cols = self.load_columns(&schema, &name)?;
-        let find =
-            |c: &str| {
-                let col = table_cols.iter().find(|t| t.name == c).ok_or_else(|| {
-                    SourceError::NoColumn {
-                        table: spec.table.clone(),
-                        column: c.to_string(),
-                    }
-                })?;
-                if col.wire == Wire::Unsupported {
-                    return Err(SourceError::UnsupportedType {
-                        table: spec.table.clone(),
-                        column: col.name.clone(),
-                        declared: col.declared.clone(),
-                    });
-                }
-                Ok(col)
-            };
-        let keys = spec
-            .key
+        let (keys, scanned) = sql::scan_columns(spec, &table_cols)?;
+        let cols = scanned
             .iter()
-            .map(|k| find(&k.name))
-            .collect::<Result<Vec<_>, _>>()?;
-        let cols = spec
-            .columns()
-            .map(|c| Ok((find(&c.name)?.wire, c.rule)))
-            .collect::<Result<Vec<_>, SourceError>>()?;
-        let exprs = spec
-            .columns()
-            .map(|c| find(&c.name).map(select_expr))
-            .collect::<Result<Vec<_>, _>>()?;
-
-        let mut conds = Vec::new();
-        if let Some(f) = &spec.filter {
-            conds.push(format!("({f})"));
-        }
-        let mut binds = Vec::new();
+            .zip(spec.columns())
+            .map(|(c, s)| (c.wire, s.rule))
+            .collect::<Vec<_>>();
         let lead = spec.key.first().map_or(LogicalType::Dynamic, |k| k.rule.ty);
-        if let Some((cond, b)) = bounds.and_then(|b| range_condition(&keys, lead, b)) {
-            conds.push(cond);
-            binds = b;
+        let scan = sql::Scan {
+            from: self.relation(&schema, &name),
+            columns: &scanned,
+            keys: &keys,
+            filter: spec.filter.as_deref(),
+            range: bounds.map(|b| (b, lead)),
+        };
+        // With integer bounds alone (a key range of a parallel scan) the
+        // query is built again with them as literals, and read through COPY.
+        let mut query = sql::scan_query(&PgSql { inline_ints: false }, &scan);
+        let copy = query.binds.iter().all(|b| matches!(b, Bind::Int(_)));
+        if copy && !query.binds.is_empty() {
+            query = sql::scan_query(&PgSql { inline_ints: true }, &scan);
         }
-        let mut sql = format!(
-            "SELECT {} FROM {}",
-            if exprs.is_empty() {
-                "1".to_string()
-            } else {
-                exprs.join(", ")
-            },
-            self.relation(&schema, &name)
-        );
-        if !conds.is_empty() {
-            sql.push_str(" WHERE ");
-            sql.push_str(&conds.join(" AND "));
-        }
-        if !keys.is_empty() {
-            sql.push_str(" ORDER BY ");
-            let order: Vec<String> = keys.iter().map(|k| order_expr(k)).collect();
-            sql.push_str(&order.join(", "));
-        }
+        let fields = scanned.len().max(1);
 
         let context = format!("reading table {:?}", spec.table);
         let names: Vec<&str> = spec.columns().map(|c| c.name.as_str()).collect();
@@ -958,21 +904,14 @@ impl Source for PgSource {
         };
         // A timestamp key column: rows are put in key-byte order here (see
         // `server::KeyOrder`), as its index gives them in time order.
-        let ts_key = spec.key.iter().zip(&keys).position(|(k, c)| {
-            c.wire == Wire::Timestamp
-                && matches!(
-                    k.rule.ty,
-                    LogicalType::Timestamp { .. } | LogicalType::TimestampNaive { .. }
-                )
-        });
-        let fields = exprs.len().max(1);
+        let ts_key = sql::timestamp_key(spec, &keys, |c| c.wire == Wire::Timestamp);
         let Some(ts) = ts_key else {
-            return self.read(sql, binds, fields, &cols, sink);
+            return self.read(query, copy, fields, &cols, sink);
         };
         let mut order = server::KeyOrder::new(ts, keys.len());
         {
             let mut in_order = |row: &[Value]| order.push(row, sink);
-            self.read(sql, binds, fields, &cols, &mut in_order)?;
+            self.read(query, copy, fields, &cols, &mut in_order)?;
         }
         order.flush(sink)
     }
@@ -1089,29 +1028,21 @@ impl ScanCols<'_> {
 }
 
 impl PgSource {
-    /// Runs a scan's SELECT: through COPY when it has no bound values but
-    /// integers, else through sqlx's typed rows.
+    /// Runs a scan's SELECT: through COPY when `copy` (its only bound
+    /// values are integers, written in it as literals), else through sqlx's
+    /// typed rows.
     fn read(
         &mut self,
-        mut sql: String,
-        binds: Vec<Bind>,
+        query: sql::Query<Bind>,
+        copy: bool,
         fields: usize,
         cols: &ScanCols<'_>,
         sink: &mut RowSink<'_>,
     ) -> Result<(), SourceError> {
-        if binds.iter().all(|b| matches!(b, Bind::Int(_))) {
-            // Integer bounds (a key range of a parallel scan) go into the SQL
-            // as literals, which integers cannot abuse, so COPY reads them.
-            for (n, b) in binds.iter().enumerate().rev() {
-                if let Bind::Int(i) = b {
-                    // Quoted: `-9223372036854775808::int8` would cast
-                    // before negating, and overflow.
-                    sql = sql.replace(&format!("${}::int8", n + 1), &format!("'{i}'::int8"));
-                }
-            }
-            self.copy_scan(&sql, fields, cols, sink)
+        if copy {
+            self.copy_scan(&query.sql, fields, cols, sink)
         } else {
-            self.typed_scan(sql, binds, cols, sink)
+            self.typed_scan(query.sql, query.binds, cols, sink)
         }
     }
 
@@ -1219,7 +1150,7 @@ impl PgSource {
         for b in binds {
             q = match b {
                 Bind::Int(i) => q.bind(i),
-                Bind::Text(s) => q.bind(s),
+                Bind::Cast(s, _) => q.bind(s),
                 Bind::Bytes(v) => q.bind(v),
             };
         }
@@ -1679,6 +1610,18 @@ mod tests {
         let _ = std::fs::remove_dir_all(&dir);
     }
 
+    /// The range condition the scans use, with its bound values.
+    fn range_condition(
+        keys: &[&PgColumn],
+        lead: LogicalType,
+        b: &KeyBounds,
+    ) -> Option<(String, Vec<Bind>)> {
+        let d = PgSql { inline_ints: false };
+        let mut binds = sql::Binds::new(&d);
+        let cond = sql::range_condition(&d, keys, lead, b, &mut binds)?;
+        Some((cond, binds.into_vec()))
+    }
+
     #[test]
     fn range_conditions() {
         let col = |name: &str, wire, ty| PgColumn {
@@ -1755,7 +1698,7 @@ mod tests {
         let texts: Vec<&str> = binds
             .iter()
             .filter_map(|b| match b {
-                Bind::Text(s) => Some(s.as_str()),
+                Bind::Cast(s, _) => Some(s.as_str()),
                 _ => None,
             })
             .collect();

@@ -16,8 +16,10 @@ use driftsum_core::{LogicalType, Value};
 use rusqlite::types::ValueRef;
 use rusqlite::{Connection, OpenFlags};
 
+use super::sql;
 use super::{
-    quote_ident, type_args, Column, KeyBounds, RowSink, ScanSpec, Source, SourceError, TableSchema,
+    quote_ident, type_args, Column, ColumnSpec, KeyBounds, RowSink, ScanSpec, Source, SourceError,
+    TableSchema,
 };
 
 /// A read-only connection to one SQLite file, inside one read transaction.
@@ -468,6 +470,40 @@ fn stored_as_declared(v: ValueRef<'_>, ty: LogicalType) -> bool {
     )
 }
 
+/// SQLite's SQL: a scan's columns are read as the [`ColumnSpec`] names
+/// them, and every key value can be bound (a scan whose keys SQL cannot
+/// range over is read whole, see [`range_friendly`]).
+struct SqliteSql;
+
+impl sql::Dialect for SqliteSql {
+    type Column = ColumnSpec;
+    type Bind = rusqlite::types::Value;
+
+    fn quote(&self, name: &str) -> String {
+        quote_ident(name)
+    }
+
+    fn placeholder(&self, _: usize, _: &Self::Bind) -> String {
+        "?".into()
+    }
+
+    fn select_expr(&self, c: &ColumnSpec) -> String {
+        quote_ident(&c.name)
+    }
+
+    fn order_expr(&self, c: &ColumnSpec) -> String {
+        match c.rule.ty {
+            // Text keys compare bytewise whatever the column's collation.
+            LogicalType::Text => format!("{} COLLATE BINARY", quote_ident(&c.name)),
+            _ => quote_ident(&c.name),
+        }
+    }
+
+    fn key_bound(&self, c: &ColumnSpec, v: &Value) -> Option<(String, Self::Bind)> {
+        Some((self.order_expr(c), to_sql(v)))
+    }
+}
+
 fn to_sql(v: &Value) -> rusqlite::types::Value {
     use rusqlite::types::Value as S;
     match v {
@@ -553,43 +589,23 @@ impl Source for SqliteSource {
                 }
             }
         }
-        let cols: Vec<String> = spec.columns().map(|c| quote_ident(&c.name)).collect();
-        let key_cols: Vec<String> = spec
-            .key
-            .iter()
-            .map(|c| match c.rule.ty {
-                // Text keys compare bytewise whatever the column's collation.
-                LogicalType::Text => format!("{} COLLATE BINARY", quote_ident(&c.name)),
-                _ => quote_ident(&c.name),
-            })
-            .collect();
-        let tuple = format!("({})", key_cols.join(", "));
-        let mut conds = Vec::new();
-        if let Some(f) = &spec.filter {
-            conds.push(format!("({f})"));
-        }
-        let mut params: Vec<rusqlite::types::Value> = Vec::new();
         let odd = self.odd_keys.contains(&spec.table);
-        if let Some(b) = bounds.filter(|_| range_friendly(spec) && !odd) {
-            let marks = |n: usize| format!("({})", vec!["?"; n].join(", "));
-            if let Some(after) = &b.after {
-                conds.push(format!("{tuple} > {}", marks(after.len())));
-                params.extend(after.iter().map(to_sql));
-            }
-            conds.push(format!("{tuple} <= {}", marks(b.through.len())));
-            params.extend(b.through.iter().map(to_sql));
-        }
-        let mut sql = format!(
-            "SELECT {} FROM {}",
-            cols.join(", "),
-            quote_ident(&spec.table)
+        let keys: Vec<&ColumnSpec> = spec.key.iter().collect();
+        let cols: Vec<&ColumnSpec> = spec.columns().collect();
+        let lead = spec.key.first().map_or(LogicalType::Dynamic, |k| k.rule.ty);
+        let query = sql::scan_query(
+            &SqliteSql,
+            &sql::Scan {
+                from: quote_ident(&spec.table),
+                columns: &cols,
+                keys: &keys,
+                filter: spec.filter.as_deref(),
+                range: bounds
+                    .filter(|_| range_friendly(spec) && !odd)
+                    .map(|b| (b, lead)),
+            },
         );
-        if !conds.is_empty() {
-            sql.push_str(" WHERE ");
-            sql.push_str(&conds.join(" AND "));
-        }
-        sql.push_str(" ORDER BY ");
-        sql.push_str(&key_cols.join(", "));
+        let (sql, params) = (query.sql, query.binds);
 
         let context = format!("reading table {:?}", spec.table);
         let mut stmt = self
