@@ -573,20 +573,14 @@ impl State {
     ) -> Result<(), Answer> {
         let nkey = s.spec.key.len();
         let mut kbuf = Vec::new();
-        let mut stopped = false;
-        let r = src.scan(&s.spec, bounds, &mut |row| {
+        src.scan(&s.spec, bounds, &mut |row| {
             key::encode_into(&mut kbuf, &row[..nkey]);
-            if !each(&kbuf, row) {
-                stopped = true;
-                return Err(SourceError::Other("page full".into()));
+            match each(&kbuf, row) {
+                true => std::ops::ControlFlow::Continue(()),
+                false => std::ops::ControlFlow::Break(()),
             }
-            Ok(())
-        });
-        match r {
-            Err(_) if stopped => Ok(()),
-            Err(e) => Err(source_answer(e)),
-            Ok(()) => Ok(()),
-        }
+        })
+        .map_err(source_answer)
     }
 
     /// One scan of the whole table (for a tree without

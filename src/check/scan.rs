@@ -3,6 +3,7 @@
 //! hashing and building on the other), or over key ranges scanned by several
 //! connections to one snapshot at once. Every way builds the same tree.
 
+use std::ops::ControlFlow;
 use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
 
 use driftsum_core::hash::row_hash;
@@ -37,11 +38,6 @@ fn add(
     Ok(())
 }
 
-/// The sink's way of stopping a scan once the builder refused a row.
-pub(super) fn stop() -> SourceError {
-    SourceError::Other("stop".into())
-}
-
 /// Reads, hashes and builds on this thread. Returns the rows read and, if
 /// the builder refused a row, why (the scan stopped there).
 pub(super) fn first_pass_inline(
@@ -54,19 +50,20 @@ pub(super) fn first_pass_inline(
     let mut hasher = RowHasher::new(job.spec, job.opts);
     let mut disorder: Option<OrderError> = None;
     let mut rows = 0u64;
-    source
-        .scan(job.spec, None, &mut |row| {
-            let (k, h) = hasher.hash(row);
-            rows += 1;
-            if rows.is_multiple_of(PROGRESS_EVERY) {
-                progress(job.side, rows);
-            }
-            add(builder, log, k, &h).map_err(|e| {
+    source.scan(job.spec, None, &mut |row| {
+        let (k, h) = hasher.hash(row);
+        rows += 1;
+        if rows.is_multiple_of(PROGRESS_EVERY) {
+            progress(job.side, rows);
+        }
+        match add(builder, log, k, &h) {
+            Ok(()) => ControlFlow::Continue(()),
+            Err(e) => {
                 disorder = Some(e);
-                stop()
-            })
-        })
-        .or_else(|e| if disorder.is_some() { Ok(()) } else { Err(e) })?;
+                ControlFlow::Break(())
+            }
+        }
+    })?;
     Ok((rows, disorder))
 }
 
@@ -134,10 +131,11 @@ pub(super) fn first_pass_pipelined(
             if batch_ref.ends.len() == BATCH_ROWS {
                 let next = empty.try_recv().unwrap_or_default();
                 // A closed channel: the hasher refused a row and stopped.
-                full.send(std::mem::replace(batch_ref, next))
-                    .map_err(|_| stop())?;
+                if full.send(std::mem::replace(batch_ref, next)).is_err() {
+                    return ControlFlow::Break(());
+                }
             }
-            Ok(())
+            ControlFlow::Continue(())
         });
         if scanned.is_ok() && !batch.ends.is_empty() {
             let _ = full_tx.send(batch);
@@ -271,7 +269,7 @@ fn scan_ranges(
         let scanned = source.scan(job.spec, Some(&bounds), &mut |row| {
             let (k, r) = hasher.encode(row);
             if after.as_ref().is_some_and(|a| k <= a.as_bytes()) || k > through.as_bytes() {
-                return Ok(());
+                return ControlFlow::Continue(());
             }
             let h = row_hash(r);
             batch.keys.extend_from_slice(k);
@@ -281,9 +279,9 @@ fn scan_ranges(
                 && tx.send(Msg::Rows(std::mem::take(&mut batch))).is_err()
             {
                 closed = true;
-                return Err(stop());
+                return ControlFlow::Break(());
             }
-            Ok(())
+            ControlFlow::Continue(())
         });
         // The builder stopped (it refused a row, or another worker failed):
         // not this worker's error.

@@ -156,7 +156,7 @@ pub fn scan_tree(
             source.scan(spec, None, &mut |row| {
                 let (k, h) = hasher.hash(row);
                 entries.push((Key::from_bytes(k), h));
-                Ok(())
+                std::ops::ControlFlow::Continue(())
             })?;
             let read = rows + entries.len() as u64;
             entries.sort_unstable_by(|a, b| a.0.cmp(&b.0));

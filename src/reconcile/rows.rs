@@ -46,7 +46,7 @@ pub fn fetch_ranges(
                         values: row.to_vec(),
                     });
                 }
-                Ok(())
+                std::ops::ControlFlow::Continue(())
             })?;
             rows.sort_by(|a, b| a.key.cmp(&b.key));
         }
@@ -64,7 +64,7 @@ pub fn fetch_ranges(
                 values: row.to_vec(),
             });
         }
-        Ok(())
+        std::ops::ControlFlow::Continue(())
     })?;
     for rows in &mut out {
         rows.sort_by(|a, b| a.key.cmp(&b.key));

@@ -11,6 +11,8 @@ pub mod sql;
 pub mod sqlite;
 pub mod url;
 
+use std::ops::ControlFlow;
+
 use driftsum_core::coerce::{ColumnRule, TrailingSpaces};
 use driftsum_core::{LogicalType, Value};
 
@@ -81,9 +83,10 @@ pub struct KeyBounds {
 }
 
 /// The receiver of scanned rows: each row is the key values followed by the
-/// value columns, in [`ScanSpec`] order. It is `Send`, so a scan may run on
-/// any thread.
-pub type RowSink<'a> = dyn FnMut(&[Value]) -> Result<(), SourceError> + Send + 'a;
+/// value columns, in [`ScanSpec`] order. It answers
+/// [`ControlFlow::Break`] when it wants no more rows: the scan then ends
+/// early, with `Ok`. It is `Send`, so a scan may run on any thread.
+pub type RowSink<'a> = dyn FnMut(&[Value]) -> ControlFlow<()> + Send + 'a;
 
 /// One side of a comparison: a database connection (read-only).
 pub trait Source: Send {

@@ -868,8 +868,9 @@ impl Source for MySqlSource {
         }
         // A date-time key column: rows put in key-byte order (see
         // `server::KeyOrder`), as its index gives them in time order.
-        let mut order = sql::timestamp_key(spec, &keys, |c| matches!(c.wire, Wire::DateTime { .. }))
-            .map(|ts| server::KeyOrder::new(ts, keys.len()));
+        let mut order =
+            sql::timestamp_key(spec, &keys, |c| matches!(c.wire, Wire::DateTime { .. }))
+                .map(|ts| server::KeyOrder::new(ts, keys.len()));
         // Decoded on the reading thread: handing rows to a second thread
         // measured slower here (the server shares the machine's two cores).
         let mut buf: Vec<Value> = vec![Value::Null; rules.len()];
@@ -885,15 +886,18 @@ impl Source for MySqlSource {
                         SourceError::query(format!("{context}, column {:?}", cols[i].name), e)
                     })?;
                 }
-                match order.as_mut() {
-                    Some(o) => o.push(&buf, sink)?,
-                    None => sink(&buf)?,
+                let flow = match order.as_mut() {
+                    Some(o) => o.push(&buf, sink),
+                    None => sink(&buf),
+                };
+                if flow.is_break() {
+                    return Ok(());
                 }
             }
-            match order.as_mut() {
-                Some(o) => o.flush(sink),
-                None => Ok(()),
+            if let Some(o) = order.as_mut() {
+                let _ = o.flush(sink);
             }
+            Ok(())
         })
     }
 }

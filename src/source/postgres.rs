@@ -21,6 +21,7 @@ mod binary;
 mod copy;
 
 use std::collections::HashMap;
+use std::ops::ControlFlow;
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
 use std::time::Duration;
@@ -37,6 +38,7 @@ use super::url::{self, redact};
 use super::{
     quote_ident, server, Column, KeyBounds, RowSink, ScanSpec, Source, SourceError, TableSchema,
 };
+use binary::{fixed, DecodeError};
 
 /// How a column travels over the wire and is decoded.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -702,22 +704,16 @@ impl sql::Dialect for PgSql {
     }
 }
 
-/// The bytes of an `N`-byte binary value.
-fn fixed<const N: usize>(b: &[u8], what: &str) -> Result<[u8; N], String> {
-    b.try_into()
-        .map_err(|_| format!("{what} of {} bytes, expected {N}", b.len()))
-}
-
 /// The text of a value sent as UTF-8 bytes (text, varchar, and anything
 /// cast to text in SQL).
-fn utf8(b: &[u8]) -> Result<&str, String> {
-    std::str::from_utf8(b).map_err(|e| format!("text that is not UTF-8: {e}"))
+fn utf8(b: &[u8]) -> Result<&str, DecodeError> {
+    Ok(std::str::from_utf8(b)?)
 }
 
 /// Decodes one value from its binary wire form (`None` for NULL). The one
 /// decoder of both read paths: the COPY stream of full scans and sqlx's
 /// rows (which sqlx receives in the same binary formats) of range scans.
-fn decode(raw: Option<&[u8]>, wire: Wire, rule: &ColumnRule) -> Result<Value, String> {
+fn decode(raw: Option<&[u8]>, wire: Wire, rule: &ColumnRule) -> Result<Value, DecodeError> {
     let Some(b) = raw else {
         return Ok(Value::Null);
     };
@@ -727,7 +723,7 @@ fn decode(raw: Option<&[u8]>, wire: Wire, rule: &ColumnRule) -> Result<Value, St
                 2 => i16::from_be_bytes(fixed(b, "int2")?) as i64,
                 4 => i32::from_be_bytes(fixed(b, "int4")?) as i64,
                 8 => i64::from_be_bytes(fixed(b, "int8")?),
-                n => return Err(format!("an integer of {n} bytes")),
+                n => return Err(DecodeError::IntegerSize(n)),
             };
             rule.finish(Value::Int(i as i128))
         }
@@ -758,7 +754,7 @@ fn decode(raw: Option<&[u8]>, wire: Wire, rule: &ColumnRule) -> Result<Value, St
             }
         }
         Wire::Cast => rule.from_text(utf8(b)?),
-        Wire::Unsupported => return Err("unsupported type".into()),
+        Wire::Unsupported => return Err(DecodeError::Unsupported),
     })
 }
 
@@ -770,7 +766,7 @@ fn decode_into(
     raw: Option<&[u8]>,
     wire: Wire,
     rule: &ColumnRule,
-) -> Result<(), String> {
+) -> Result<(), DecodeError> {
     let reused = match (raw, wire, rule.ty, &mut *slot) {
         (Some(b), Wire::Text, LogicalType::Text, Value::Text(s))
             if rule.trailing_spaces == TrailingSpaces::Significant =>
@@ -796,11 +792,14 @@ fn decode_into(
 }
 
 /// Decodes one value of a sqlx row (range scans).
-fn decode_raw(raw: PgValueRef<'_>, wire: Wire, rule: &ColumnRule) -> Result<Value, String> {
+fn decode_raw(raw: PgValueRef<'_>, wire: Wire, rule: &ColumnRule) -> Result<Value, DecodeError> {
     if raw.is_null() {
         return Ok(Value::Null);
     }
-    decode(Some(raw.as_bytes().map_err(|e| e.to_string())?), wire, rule)
+    let bytes = raw
+        .as_bytes()
+        .map_err(|e| DecodeError::Driver(e.to_string()))?;
+    decode(Some(bytes), wire, rule)
 }
 
 impl Source for PgSource {
@@ -913,7 +912,8 @@ impl Source for PgSource {
             let mut in_order = |row: &[Value]| order.push(row, sink);
             self.read(query, copy, fields, &cols, &mut in_order)?;
         }
-        order.flush(sink)
+        let _ = order.flush(sink);
+        Ok(())
     }
 
     /// A new session on this one's exported snapshot
@@ -1021,7 +1021,7 @@ struct ScanCols<'a> {
 
 impl ScanCols<'_> {
     /// The error for a value of column `i` that cannot be decoded.
-    fn error(&self, i: usize, e: String, secrets: &[String]) -> SourceError {
+    fn error(&self, i: usize, e: DecodeError, secrets: &[String]) -> SourceError {
         let msg = format!("column {:?}: {e}", self.names.get(i).unwrap_or(&""));
         SourceError::query(self.context, scrub(msg, secrets))
     }
@@ -1082,13 +1082,18 @@ impl PgSource {
 
         let copy = format!("COPY (\n{select}\n) TO STDOUT (FORMAT binary)");
         let malformed = |e: String| SourceError::query(cols.context, scrub(e, secrets));
+        let halt_malformed = |e: String| Halt::Error(malformed(e));
         let mut parser = copy::CopyParser::new(fields);
         let mut buf: Vec<Value> = vec![Value::Null; cols.cols.len()];
         let mut on_tuple = |t: &copy::Tuple<'_>| {
             for (i, ((wire, rule), slot)) in cols.cols.iter().zip(buf.iter_mut()).enumerate() {
-                decode_into(slot, t.get(i), *wire, rule).map_err(|e| cols.error(i, e, secrets))?;
+                decode_into(slot, t.get(i), *wire, rule)
+                    .map_err(|e| Halt::Error(cols.error(i, e, secrets)))?;
             }
-            sink(&buf)
+            match sink(&buf) {
+                ControlFlow::Continue(()) => Ok(()),
+                ControlFlow::Break(()) => Err(Halt::Sink),
+            }
         };
         // A COPY that failed to start, or failed midway (the server then
         // ends it cleanly).
@@ -1118,13 +1123,14 @@ impl PgSource {
                 db_err(&e)
             })? {
                 if failed.is_none() {
-                    failed = parser.feed(&chunk, &mut on_tuple, malformed).err();
+                    failed = parser.feed(&chunk, &mut on_tuple, halt_malformed).err();
                 }
             }
             Ok(())
         });
         let result = match failed {
-            Some(e) => Err(e),
+            Some(Halt::Error(e)) => Err(e),
+            Some(Halt::Sink) => read_result,
             None => read_result.and_then(|()| parser.finish().map_err(malformed)),
         };
         if begin_failed.get() {
@@ -1175,12 +1181,14 @@ impl PgSource {
                 for (i, (wire, rule)) in cols.cols.iter().enumerate() {
                     let v = row
                         .try_get_raw(i)
-                        .map_err(|e| e.to_string())
+                        .map_err(|e| DecodeError::Driver(e.to_string()))
                         .and_then(|raw| decode_raw(raw, *wire, rule))
                         .map_err(|e| cols.error(i, e, &secrets))?;
                     buf.push(v);
                 }
-                sink(&buf)?;
+                if sink(&buf).is_break() {
+                    break;
+                }
             }
             Ok(())
         });
@@ -1189,6 +1197,13 @@ impl PgSource {
         }
         result
     }
+}
+
+/// Why a COPY stopped handing rows on before its stream ended.
+enum Halt {
+    /// The sink wanted no more rows.
+    Sink,
+    Error(SourceError),
 }
 
 /// The message of a failed statement, without secrets; a lock wait that

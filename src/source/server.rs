@@ -3,6 +3,7 @@
 //! bounded waits, so an unreachable server is a clear error, not a hang.
 
 use std::future::Future;
+use std::ops::ControlFlow;
 use std::time::Duration;
 
 use driftsum_core::Value;
@@ -142,6 +143,8 @@ pub struct KeyOrder {
     spare: Vec<(Vec<u8>, Vec<Value>)>,
     /// The current group outgrew [`MAX_GROUP`]: pass its rows on as they come.
     overflow: bool,
+    /// The sink answered [`ControlFlow::Break`]: it gets no more rows.
+    stopped: bool,
 }
 
 impl KeyOrder {
@@ -156,15 +159,16 @@ impl KeyOrder {
             rows: Vec::new(),
             spare: Vec::new(),
             overflow: false,
+            stopped: false,
         }
     }
 
-    /// Takes one row (key values first), passing on every row it completes.
-    pub fn push(
-        &mut self,
-        row: &[Value],
-        sink: &mut super::RowSink<'_>,
-    ) -> Result<(), SourceError> {
+    /// Takes one row (key values first), passing on every row it completes;
+    /// `Break` once the sink answered it (it then gets no more rows).
+    pub fn push(&mut self, row: &[Value], sink: &mut super::RowSink<'_>) -> ControlFlow<()> {
+        if self.stopped {
+            return ControlFlow::Break(());
+        }
         let key = row.get(..self.nkey).unwrap_or(row);
         self.next_group.clear();
         driftsum_core::key::encode_into(&mut self.next_group, key.get(..self.ts).unwrap_or(key));
@@ -188,7 +192,7 @@ impl KeyOrder {
             self.overflow = false;
         }
         if self.overflow {
-            return sink(row);
+            return self.pass(row, sink);
         }
         // The key bytes are made only when a group has rows to sort (most
         // hold one row; formatting a timestamp's key text costs).
@@ -198,15 +202,32 @@ impl KeyOrder {
         self.rows.push((kb, buf));
         if self.rows.len() > MAX_GROUP {
             self.overflow = true;
-            for (_, r) in self.rows.drain(..) {
-                sink(&r)?;
+            // Taken out and put back, keeping the buffer's allocation.
+            let mut rows = std::mem::take(&mut self.rows);
+            let mut flow = ControlFlow::Continue(());
+            for (_, r) in rows.drain(..) {
+                if flow.is_continue() {
+                    flow = self.pass(&r, sink);
+                }
             }
+            self.rows = rows;
+            return flow;
         }
-        Ok(())
+        ControlFlow::Continue(())
+    }
+
+    /// Hands one row to the sink, noting when it wants no more.
+    fn pass(&mut self, row: &[Value], sink: &mut super::RowSink<'_>) -> ControlFlow<()> {
+        let flow = sink(row);
+        self.stopped |= flow.is_break();
+        flow
     }
 
     /// Passes on the held rows in key order; call once after the last row.
-    pub fn flush(&mut self, sink: &mut super::RowSink<'_>) -> Result<(), SourceError> {
+    pub fn flush(&mut self, sink: &mut super::RowSink<'_>) -> ControlFlow<()> {
+        if self.stopped {
+            return ControlFlow::Break(());
+        }
         if self.rows.len() > 1 {
             let nkey = self.nkey;
             for (kb, r) in &mut self.rows {
@@ -214,12 +235,17 @@ impl KeyOrder {
             }
             self.rows.sort_by(|a, b| a.0.cmp(&b.0));
         }
-        for held in self.rows.drain(..) {
-            sink(&held.1)?;
+        let mut rows = std::mem::take(&mut self.rows);
+        let mut flow = ControlFlow::Continue(());
+        for held in rows.drain(..) {
+            if flow.is_continue() {
+                flow = self.pass(&held.1, sink);
+            }
             self.spare.push(held);
         }
+        self.rows = rows;
         self.spare.truncate(64);
-        Ok(())
+        flow
     }
 }
 
@@ -236,12 +262,12 @@ mod tests {
         let mut order = KeyOrder::new(ts, nkey);
         let mut sink = |r: &[Value]| {
             out.push(r.to_vec());
-            Ok(())
+            ControlFlow::Continue(())
         };
         for r in rows {
-            order.push(r, &mut sink).unwrap();
+            let _ = order.push(r, &mut sink);
         }
-        order.flush(&mut sink).unwrap();
+        let _ = order.flush(&mut sink);
         out
     }
 

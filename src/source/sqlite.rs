@@ -9,6 +9,7 @@
 mod pages;
 
 use std::collections::{HashMap, HashSet};
+use std::ops::ControlFlow;
 use std::path::Path;
 
 use driftsum_core::coerce::TrailingSpaces;
@@ -225,27 +226,31 @@ impl SqliteSource {
         // missing ones are the added columns' defaults, constant per column,
         // asked of SQLite once.
         let mut defaults: Vec<Option<rusqlite::types::Value>> = vec![None; layout.columns.len()];
-        let mut visit = |rowid: i64, record: &pages::Record<'_>| -> Result<(), SourceError> {
-            for ((slot, rule), out) in slots.iter().zip(&rules).zip(buf.iter_mut()) {
-                let v = match *slot {
-                    Slot::Rowid => ValueRef::Integer(rowid),
-                    Slot::Record { at, real } => match record.get(at) {
-                        // REAL affinity stores integral values as integers
-                        // and reads them back as floats.
-                        Some(ValueRef::Integer(i)) if real => ValueRef::Real(i as f64),
-                        Some(v) => v,
-                        None => {
-                            if defaults[at].is_none() {
-                                defaults[at] = Some(self.column_of(layout, at, rowid)?);
+        let mut visit =
+            |rowid: i64, record: &pages::Record<'_>| -> Result<pages::Flow, SourceError> {
+                for ((slot, rule), out) in slots.iter().zip(&rules).zip(buf.iter_mut()) {
+                    let v = match *slot {
+                        Slot::Rowid => ValueRef::Integer(rowid),
+                        Slot::Record { at, real } => match record.get(at) {
+                            // REAL affinity stores integral values as integers
+                            // and reads them back as floats.
+                            Some(ValueRef::Integer(i)) if real => ValueRef::Real(i as f64),
+                            Some(v) => v,
+                            None => {
+                                if defaults[at].is_none() {
+                                    defaults[at] = Some(self.column_of(layout, at, rowid)?);
+                                }
+                                defaults[at].as_ref().map_or(ValueRef::Null, ValueRef::from)
                             }
-                            defaults[at].as_ref().map_or(ValueRef::Null, ValueRef::from)
-                        }
-                    },
-                };
-                decode_into(out, v, rule);
-            }
-            sink(&buf)
-        };
+                        },
+                    };
+                    decode_into(out, v, rule);
+                }
+                Ok(match sink(&buf) {
+                    ControlFlow::Continue(()) => pages::Flow::Go,
+                    ControlFlow::Break(()) => pages::Flow::Stop,
+                })
+            };
         pages::TableWalk::new(&file, after, through)
             .run(layout.root, &mut visit)
             .map_err(|e| match e {
@@ -637,7 +642,9 @@ impl Source for SqliteSource {
                 }
                 decode_into(slot, v, rule);
             }
-            sink(&buf)?;
+            if sink(&buf).is_break() {
+                break;
+            }
         }
         if saw_odd_key {
             self.odd_keys.insert(spec.table.clone());
@@ -798,7 +805,7 @@ mod tests {
         let mut rows = Vec::new();
         src.scan(spec, bounds, &mut |r: &[Value]| {
             rows.push(r.to_vec());
-            Ok(())
+            std::ops::ControlFlow::Continue(())
         })
         .expect("sql scan");
         src.set_page_reads(true);
@@ -818,7 +825,7 @@ mod tests {
         let mut rows = Vec::new();
         let read = src.scan_pages(&layout, spec, bounds, &mut |r: &[Value]| {
             rows.push(r.to_vec());
-            Ok(())
+            std::ops::ControlFlow::Continue(())
         })?;
         if !read {
             return Err(SourceError::Other("pages not read".into()));
@@ -1043,7 +1050,7 @@ mod tests {
             let mut n = 0;
             src.scan(&spec, None, &mut |_| {
                 n += 1;
-                Ok(())
+                std::ops::ControlFlow::Continue(())
             })
             .expect("scan");
             assert_eq!(n, 3, "{name}");
@@ -1081,7 +1088,7 @@ mod tests {
         let mut n = 0;
         src.scan(&spec, None, &mut |_| {
             n += 1;
-            Ok(())
+            std::ops::ControlFlow::Continue(())
         })
         .expect("scan");
         assert_eq!(n, 4);
