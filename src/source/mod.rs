@@ -6,6 +6,7 @@
 
 pub mod mysql;
 pub mod postgres;
+pub mod secrets;
 pub mod server;
 pub mod sql;
 pub mod sqlite;

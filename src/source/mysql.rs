@@ -33,6 +33,7 @@ use sqlx::{AssertSqlSafe, ConnectOptions, Connection, Row};
 
 mod datetime;
 
+use super::secrets;
 use super::server::{self, CONNECT_TIMEOUT};
 use super::sql;
 use super::url::redact;
@@ -230,62 +231,6 @@ fn json_columns_in_ddl(ddl: &str) -> Vec<String> {
         }
     }
     out
-}
-
-/// The passwords a URL carries: in its user info, or as `?password=`.
-fn passwords(url: &str) -> Vec<String> {
-    let mut out = Vec::new();
-    let rest = url.split_once("://").map_or(url, |(_, r)| r);
-    let (authority, tail) = match rest.find(['/', '?']) {
-        Some(i) => rest.split_at(i),
-        None => (rest, ""),
-    };
-    if let Some((userinfo, _)) = authority.rsplit_once('@') {
-        if let Some((_, pw)) = userinfo.split_once(':') {
-            out.push(pw.to_string());
-        }
-    }
-    if let Some((_, query)) = tail.split_once('?') {
-        for kv in query.split('&') {
-            if let Some((k, v)) = kv.split_once('=') {
-                if k.eq_ignore_ascii_case("password") {
-                    out.push(v.to_string());
-                }
-            }
-        }
-    }
-    let decoded: Vec<String> = out.iter().map(|p| percent_decode(p)).collect();
-    out.extend(decoded);
-    out.retain(|p| !p.is_empty());
-    // Longest first, so a password containing another is replaced whole.
-    out.sort_by_key(|p| std::cmp::Reverse(p.len()));
-    out
-}
-
-/// Replaces the URL's password, if any, wherever it shows in `message`.
-fn scrub(message: String, url: &str) -> String {
-    passwords(url)
-        .iter()
-        .fold(message, |m, pw| m.replace(pw.as_str(), "***"))
-}
-
-fn percent_decode(s: &str) -> String {
-    let b = s.as_bytes();
-    let mut out = Vec::with_capacity(b.len());
-    let mut i = 0;
-    while i < b.len() {
-        if b[i] == b'%' && i + 2 < b.len() {
-            let hex = |c: u8| (c as char).to_digit(16);
-            if let (Some(h), Some(l)) = (hex(b[i + 1]), hex(b[i + 2])) {
-                out.push((h * 16 + l) as u8);
-                i += 3;
-                continue;
-            }
-        }
-        out.push(b[i]);
-        i += 1;
-    }
-    String::from_utf8_lossy(&out).into_owned()
 }
 
 /// The MySQL error number of a database error, if it is one.
@@ -549,7 +494,7 @@ impl MySqlSource {
         let location = redact(url);
         let open_err = |message: String| SourceError::Open {
             location: location.clone(),
-            message: scrub(message, url),
+            message: secrets::scrub(message, &secrets::url_passwords(url)),
         };
         let opts = MySqlConnectOptions::from_str(url)
             .map_err(|e| open_err(format!("not a valid MySQL URL: {e}")))?;
@@ -1009,18 +954,5 @@ mod tests {
                    `a``b` longtext CHECK (JSON_VALID(`a``b`)),\n  \
                    `k` longtext CHECK (json_valid(`j`)),\n  PRIMARY KEY (`id`)\n)";
         assert_eq!(json_columns_in_ddl(ddl), vec!["j", "a`b"]);
-    }
-
-    #[test]
-    fn passwords_are_scrubbed() {
-        let url = "mysql://u:s%40cret@h/db";
-        assert_eq!(
-            scrub("bad s%40cret and s@cret".into(), url),
-            "bad *** and ***"
-        );
-        assert_eq!(
-            scrub("x hunter2".into(), "mysql://u@h/db?password=hunter2"),
-            "x ***"
-        );
     }
 }

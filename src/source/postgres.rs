@@ -32,6 +32,7 @@ use futures_util::TryStreamExt;
 use sqlx::postgres::{PgArguments, PgConnectOptions, PgConnection, PgValueRef};
 use sqlx::{AssertSqlSafe, Connection, Postgres, Row, ValueRef};
 
+use super::secrets::{self, scrub};
 use super::sql;
 use super::type_args;
 use super::url::{self, redact};
@@ -159,7 +160,7 @@ async fn open_session(
 impl PgSource {
     pub fn connect(url: &str) -> Result<PgSource, SourceError> {
         let location = redact(url);
-        let url_password = url_password(url);
+        let url_password = secrets::password(url);
         let mut secrets: Vec<String> = Vec::new();
         if let Some(p) = &url_password {
             secrets.push(p.clone());
@@ -183,7 +184,7 @@ impl PgSource {
         // empty name when the URL names none (libpq uses the user name), and
         // ignores the `passfile` parameter. Look the file up libpq's way.
         if url_password.is_none() && std::env::var_os("PGPASSWORD").is_none() {
-            let file = query_param(url, "passfile")
+            let file = secrets::query_param(url, "passfile")
                 .map(PathBuf::from)
                 .or_else(|| std::env::var_os("PGPASSFILE").map(PathBuf::from))
                 .or_else(|| std::env::var_os("HOME").map(|h| Path::new(&h).join(".pgpass")));
@@ -1225,61 +1226,10 @@ fn db_message(e: &sqlx::Error, lock_timeout: Duration, secrets: &[String]) -> St
     scrub(msg, secrets)
 }
 
-/// Replaces every secret in a message by `***`.
-fn scrub(mut s: String, secrets: &[String]) -> String {
-    for p in secrets {
-        if !p.is_empty() && s.contains(p.as_str()) {
-            s = s.replace(p.as_str(), "***");
-        }
-    }
-    s
-}
-
-/// Percent-decodes a URL component (`+` as a space in query values, as
-/// sqlx reads them).
-fn percent_decode(s: &str, plus_is_space: bool) -> String {
-    let b = s.as_bytes();
-    let hex = |c: u8| (c as char).to_digit(16).map(|d| d as u8);
-    let mut out = Vec::with_capacity(b.len());
-    let mut i = 0;
-    while i < b.len() {
-        match b[i] {
-            b'%' if i + 2 < b.len() => match (hex(b[i + 1]), hex(b[i + 2])) {
-                (Some(h), Some(l)) => {
-                    out.push(h << 4 | l);
-                    i += 3;
-                    continue;
-                }
-                _ => out.push(b'%'),
-            },
-            b'+' if plus_is_space => out.push(b' '),
-            c => out.push(c),
-        }
-        i += 1;
-    }
-    String::from_utf8_lossy(&out).into_owned()
-}
-
-/// The password in a URL's user info or `password` parameter, decoded.
-fn url_password(url: &str) -> Option<String> {
-    if let Some(p) = query_param(url, "password") {
-        return Some(p);
-    }
-    let rest = url.split_once("://")?.1;
-    let authority = &rest[..rest.find(['/', '?']).unwrap_or(rest.len())];
-    let userinfo = authority.rsplit_once('@')?.0;
-    let (_, p) = userinfo.split_once(':')?;
-    Some(percent_decode(p, false))
-}
-
 /// The startup `options` string sqlx sends for this URL.
 fn startup_options(url: &str) -> String {
     let mut out = std::env::var("PGOPTIONS").unwrap_or_default();
-    let query = url.split_once('?').map_or("", |q| q.1);
-    let query = query.split('#').next().unwrap_or(query);
-    for kv in query.split('&') {
-        let (k, v) = kv.split_once('=').unwrap_or((kv, ""));
-        let (k, v) = (percent_decode(k, true), percent_decode(v, true));
+    for (k, v) in secrets::query_pairs(url) {
         let add = if k == "options" {
             v
         } else if let Some(name) = k.strip_prefix("options[").and_then(|r| r.strip_suffix(']')) {
@@ -1296,19 +1246,6 @@ fn startup_options(url: &str) -> String {
         out.push_str(&add);
     }
     out
-}
-
-/// The last value of a URL query parameter, decoded.
-fn query_param(url: &str, key: &str) -> Option<String> {
-    let query = url.split_once('?')?.1;
-    let query = query.split('#').next().unwrap_or(query);
-    query
-        .split('&')
-        .filter_map(|kv| {
-            let (k, v) = kv.split_once('=').unwrap_or((kv, ""));
-            (percent_decode(k, true) == key).then(|| percent_decode(v, true))
-        })
-        .next_back()
 }
 
 /// The `search_path` set in a libpq `options` string (`-c search_path=a,b`,
@@ -1569,6 +1506,7 @@ mod tests {
 
     #[test]
     fn url_passwords() {
+        let url_password = secrets::password;
         assert_eq!(
             url_password("postgres://u:s%40cret@h/db"),
             Some("s@cret".into())
