@@ -29,7 +29,7 @@ use driftsum_core::coerce::ColumnRule;
 use driftsum_core::{LogicalType, Value};
 use futures_util::TryStreamExt;
 use sqlx::mysql::{MySql, MySqlArguments, MySqlConnectOptions, MySqlConnection, MySqlRow};
-use sqlx::{AssertSqlSafe, ConnectOptions, Connection, Row};
+use sqlx::{AssertSqlSafe, ConnectOptions, Row};
 
 mod datetime;
 
@@ -48,9 +48,7 @@ const ER_LOCK_WAIT_TIMEOUT: u16 = 1205;
 
 /// A read-only MySQL connection, inside one consistent-snapshot transaction.
 pub struct MySqlSource {
-    // Declared before `rt`: the connection must go before its runtime.
-    conn: Option<MySqlConnection>,
-    rt: tokio::runtime::Runtime,
+    session: server::Session<MySqlConnection>,
     /// The URL without credentials.
     location: String,
     /// Column layouts already read (the snapshot does not change them).
@@ -537,24 +535,11 @@ impl MySqlSource {
             Ok(conn)
         })?;
         Ok(MySqlSource {
-            conn: Some(conn),
-            rt,
+            session: server::Session::new(conn, rt, location.clone()),
             location,
             tables: HashMap::new(),
             lock_timeout,
         })
-    }
-
-    fn conn_and_rt(
-        &mut self,
-    ) -> Result<(&mut MySqlConnection, &tokio::runtime::Runtime), SourceError> {
-        match self.conn.as_mut() {
-            Some(c) => Ok((c, &self.rt)),
-            None => Err(SourceError::Other(format!(
-                "{}: the connection is closed",
-                self.location
-            ))),
-        }
     }
 
     /// Runs a metadata query with string parameters, collecting text columns.
@@ -565,7 +550,7 @@ impl MySqlSource {
         params: &[&str],
         width: usize,
     ) -> Result<Vec<Vec<Option<String>>>, sqlx::Error> {
-        let (conn, rt) = match self.conn_and_rt() {
+        let (conn, rt) = match self.session.open() {
             Ok(x) => x,
             Err(e) => return Err(sqlx::Error::Protocol(format!("{context}: {e}"))),
         };
@@ -675,7 +660,7 @@ impl MySqlSource {
                 })
                 .collect();
         }
-        let Ok((conn, rt)) = self.conn_and_rt() else {
+        let Ok((conn, rt)) = self.session.open() else {
             return Vec::new();
         };
         let sql = format!("SHOW CREATE TABLE {}", quote_ident(table));
@@ -702,7 +687,7 @@ impl MySqlSource {
             table: table.to_string(),
             location: self.location.clone(),
         };
-        let Ok((conn, rt)) = self.conn_and_rt() else {
+        let Ok((conn, rt)) = self.session.open() else {
             return no_table;
         };
         let sql = format!("SELECT * FROM {} LIMIT 0", quote_ident(table));
@@ -712,20 +697,6 @@ impl MySqlSource {
                 query_error(context, e, self.lock_timeout)
             }
             _ => no_table,
-        }
-    }
-}
-
-impl Drop for MySqlSource {
-    fn drop(&mut self) {
-        // Say goodbye (ending the transaction), unless called from inside
-        // another runtime, where blocking is not allowed.
-        if let Some(conn) = self.conn.take() {
-            if tokio::runtime::Handle::try_current().is_err() {
-                let _ = self.rt.block_on(async {
-                    tokio::time::timeout(std::time::Duration::from_secs(2), conn.close()).await
-                });
-            }
         }
     }
 }
@@ -801,7 +772,7 @@ impl Source for MySqlSource {
 
         let context = format!("reading table {:?} in {}", spec.table, self.location);
         let lock_timeout = self.lock_timeout;
-        let (conn, rt) = self.conn_and_rt()?;
+        let (conn, rt) = self.session.open()?;
         let mut q: sqlx::query::Query<'_, MySql, MySqlArguments> =
             sqlx::query(AssertSqlSafe(query.sql));
         for p in query.binds {

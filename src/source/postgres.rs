@@ -91,8 +91,7 @@ struct PgColumn {
 
 /// A read-only PostgreSQL connection inside one snapshot.
 pub struct PgSource {
-    rt: tokio::runtime::Runtime,
-    conn: Option<PgConnection>,
+    session: server::Session<PgConnection>,
     /// The URL without its password.
     location: String,
     /// The schema of unqualified table names.
@@ -223,8 +222,7 @@ impl PgSource {
             open_session(&opts, None, lock_timeout, open_err),
         )?;
         Ok(PgSource {
-            rt,
-            conn: Some(conn),
+            session: server::Session::new(conn, rt, location.clone()),
             location,
             default_schema,
             columns: HashMap::new(),
@@ -242,8 +240,8 @@ impl PgSource {
 
     /// After a failed query: leaves the aborted state, same snapshot.
     fn recover(&mut self) {
-        if let Some(conn) = self.conn.as_mut() {
-            let _ = self.rt.block_on(async {
+        if let Ok((conn, rt)) = self.session.open() {
+            let _ = rt.block_on(async {
                 tokio::time::timeout(
                     server::CONNECT_TIMEOUT,
                     sqlx::raw_sql("ROLLBACK TO SAVEPOINT driftsum").execute(conn),
@@ -256,11 +254,7 @@ impl PgSource {
     /// Runs statements outside the scan path, returning the first column of
     /// the last one's first row as text.
     fn run(&mut self, stmts: &[String], context: &str) -> Result<Option<String>, SourceError> {
-        let rt = &self.rt;
-        let conn = self
-            .conn
-            .as_mut()
-            .ok_or_else(|| SourceError::Other("the PostgreSQL connection is closed".into()))?;
+        let (conn, rt) = self.session.open()?;
         let result = rt.block_on(async {
             let mut last = None;
             for stmt in stmts {
@@ -316,11 +310,7 @@ impl PgSource {
         for b in binds {
             q = q.bind(b.to_string());
         }
-        let rt = &self.rt;
-        let conn = self
-            .conn
-            .as_mut()
-            .ok_or_else(|| SourceError::Other("the PostgreSQL connection is closed".into()))?;
+        let (conn, rt) = self.session.open()?;
         let rows = match rt.block_on(q.fetch_all(conn)) {
             Ok(rows) => rows,
             Err(e) => {
@@ -452,20 +442,6 @@ impl PgSource {
         }
         self.columns.insert(key, cols.clone());
         Ok(cols)
-    }
-}
-
-impl Drop for PgSource {
-    fn drop(&mut self) {
-        // Say goodbye (the server then ends the read-only transaction), but
-        // never block inside someone else's runtime.
-        if let Some(conn) = self.conn.take() {
-            if tokio::runtime::Handle::try_current().is_err() {
-                let _ = self.rt.block_on(async {
-                    tokio::time::timeout(std::time::Duration::from_secs(2), conn.close()).await
-                });
-            }
-        }
     }
 }
 
@@ -939,8 +915,7 @@ impl Source for PgSource {
             open_session(&self.opts, Some(&id), self.lock_timeout, open_err),
         )?;
         Ok(Some(Box::new(PgSource {
-            rt,
-            conn: Some(conn),
+            session: server::Session::new(conn, rt, self.location.clone()),
             location: self.location.clone(),
             default_schema: self.default_schema.clone(),
             columns: self.columns.clone(),
@@ -1057,11 +1032,8 @@ impl PgSource {
         cols: &ScanCols<'_>,
         sink: &mut RowSink<'_>,
     ) -> Result<(), SourceError> {
-        let conn = self
-            .conn
-            .as_mut()
-            .ok_or_else(|| SourceError::Other("the PostgreSQL connection is closed".into()))?;
-        let (rt, secrets) = (&self.rt, &self.secrets);
+        let (conn, rt) = self.session.open()?;
+        let secrets = &self.secrets;
         let lock_timeout = self.lock_timeout;
         let db_err = |e: &sqlx::Error| {
             SourceError::query(cols.context, db_message(e, lock_timeout, secrets))
@@ -1136,7 +1108,7 @@ impl PgSource {
         };
         if begin_failed.get() {
             // The connection's protocol state is unknown: never use it again.
-            self.conn = None;
+            self.session.discard();
         } else if db_failed.get() {
             self.recover();
         }
@@ -1161,11 +1133,7 @@ impl PgSource {
                 Bind::Bytes(v) => q.bind(v),
             };
         }
-        let rt = &self.rt;
-        let conn = self
-            .conn
-            .as_mut()
-            .ok_or_else(|| SourceError::Other("the PostgreSQL connection is closed".into()))?;
+        let (conn, rt) = self.session.open()?;
         let db_failed = std::cell::Cell::new(false);
         let lock_timeout = self.lock_timeout;
         let fail = |e: &sqlx::Error| {

@@ -39,6 +39,58 @@ pub fn block_on_timeout<T>(
     })
 }
 
+/// One server connection and the runtime that drives it, held for the
+/// connection's life (one read-only session). Once closed (its protocol
+/// state unknown after a failure), every use is an error saying so.
+pub struct Session<C: sqlx::Connection> {
+    // Declared before `rt`: the connection must go before its runtime.
+    conn: Option<C>,
+    rt: tokio::runtime::Runtime,
+    /// The server's location without credentials, for messages.
+    location: String,
+}
+
+impl<C: sqlx::Connection> Session<C> {
+    pub fn new(conn: C, rt: tokio::runtime::Runtime, location: String) -> Self {
+        Session {
+            conn: Some(conn),
+            rt,
+            location,
+        }
+    }
+
+    /// The connection and its runtime; an error once it is closed.
+    pub fn open(&mut self) -> Result<(&mut C, &tokio::runtime::Runtime), SourceError> {
+        match self.conn.as_mut() {
+            Some(c) => Ok((c, &self.rt)),
+            None => Err(SourceError::Other(format!(
+                "{}: the connection is closed",
+                self.location
+            ))),
+        }
+    }
+
+    /// Closes the connection for good, without a goodbye (its protocol
+    /// state is unknown).
+    pub fn discard(&mut self) {
+        self.conn = None;
+    }
+}
+
+impl<C: sqlx::Connection> Drop for Session<C> {
+    fn drop(&mut self) {
+        // Say goodbye (the server then ends the read-only transaction), but
+        // never block inside someone else's runtime.
+        if let Some(conn) = self.conn.take() {
+            if tokio::runtime::Handle::try_current().is_err() {
+                let _ = self.rt.block_on(async {
+                    tokio::time::timeout(Duration::from_secs(2), conn.close()).await
+                });
+            }
+        }
+    }
+}
+
 /// How a date or timestamp key column's bound values become native bounds.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum TimeKey {
