@@ -23,18 +23,18 @@ mod conninfo;
 mod copy;
 mod decode;
 mod dialect;
+mod scan;
+mod session;
 
 use std::collections::HashMap;
-use std::ops::ControlFlow;
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
 use std::time::Duration;
 
-use driftsum_core::coerce::{ColumnRule, TrailingSpaces};
+use driftsum_core::coerce::TrailingSpaces;
 use driftsum_core::{LogicalType, Value};
-use futures_util::TryStreamExt;
-use sqlx::postgres::{PgArguments, PgConnectOptions, PgConnection};
-use sqlx::{AssertSqlSafe, Connection, Postgres, Row};
+use sqlx::postgres::{PgConnectOptions, PgConnection};
+use sqlx::{AssertSqlSafe, Row};
 
 use super::secrets::{self, scrub};
 use super::sql;
@@ -42,12 +42,12 @@ use super::url::{self, redact};
 use super::{
     quote_ident, server, Column, KeyBounds, RowSink, ScanSpec, Source, SourceError, TableSchema,
 };
-use binary::DecodeError;
 pub use column::logical_type;
 use column::{classify, PgColumn, Wire};
 use conninfo::{first_schema, pgpass_password, search_path_from_options, startup_options};
-use decode::{decode_into, decode_raw};
 use dialect::{Bind, PgSql};
+use scan::{db_message, ScanCols};
+use session::open_session;
 
 /// A read-only PostgreSQL connection inside one snapshot.
 pub struct PgSource {
@@ -69,51 +69,6 @@ pub struct PgSource {
     /// How long a statement waits for a table lock (the URL's
     /// `lock_timeout`).
     lock_timeout: Duration,
-}
-
-/// Opens a session the way every scan needs it, inside a `REPEATABLE READ,
-/// READ ONLY` transaction, on `snapshot` when given (one exported by
-/// another session, so both read the same data).
-async fn open_session(
-    opts: &PgConnectOptions,
-    snapshot: Option<&str>,
-    lock_timeout: Duration,
-    open_err: impl Fn(sqlx::Error) -> SourceError,
-) -> Result<PgConnection, SourceError> {
-    let mut conn = PgConnection::connect_with(opts).await.map_err(&open_err)?;
-    // The URL's `options` may have changed these; the text forms parsed
-    // below depend on them.
-    let mut stmts = vec![
-        "SET TimeZone = 'UTC'".to_string(),
-        "SET client_encoding = 'UTF8'".to_string(),
-        "SET DateStyle = 'ISO, MDY'".to_string(),
-        "SET idle_in_transaction_session_timeout = 0".to_string(),
-        // A table another session holds locked (`LOCK TABLE … ACCESS
-        // EXCLUSIVE`, an `ALTER TABLE` in an open transaction) would
-        // otherwise keep a scan waiting forever; past this the scan fails
-        // with 55P03, reported for that table alone (see `db_message`).
-        // PostgreSQL reads 0 as "wait forever", so "do not wait" is 1 ms.
-        format!("SET lock_timeout = '{}ms'", lock_timeout.as_millis().max(1)),
-        "BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY".to_string(),
-    ];
-    if let Some(id) = snapshot {
-        // The server made the id; check it is one before quoting it anyway.
-        if !id.chars().all(|c| c.is_ascii_hexdigit() || c == '-') {
-            return Err(SourceError::Other(format!("an odd snapshot id {id:?}")));
-        }
-        stmts.push(format!("SET TRANSACTION SNAPSHOT '{id}'"));
-    }
-    // A failed query (a table without SELECT privilege, a bad filter)
-    // aborts the transaction; rolling back to this keeps the snapshot and
-    // lets other tables go on.
-    stmts.push("SAVEPOINT driftsum".to_string());
-    for stmt in stmts {
-        sqlx::raw_sql(AssertSqlSafe(stmt))
-            .execute(&mut conn)
-            .await
-            .map_err(&open_err)?;
-    }
-    Ok(conn)
 }
 
 impl PgSource {
@@ -200,14 +155,15 @@ impl PgSource {
 
     /// After a failed query: leaves the aborted state, same snapshot.
     fn recover(&mut self) {
-        if let Ok((conn, rt)) = self.session.open() {
-            let _ = rt.block_on(async {
-                tokio::time::timeout(
-                    server::CONNECT_TIMEOUT,
-                    sqlx::raw_sql("ROLLBACK TO SAVEPOINT driftsum").execute(conn),
-                )
-                .await
-            });
+        scan::recover(&mut self.session);
+    }
+
+    /// This session as a scan reads it.
+    fn reader(&mut self) -> scan::Reader<'_> {
+        scan::Reader {
+            session: &mut self.session,
+            secrets: &self.secrets,
+            lock_timeout: self.lock_timeout,
         }
     }
 
@@ -508,12 +464,19 @@ impl Source for PgSource {
         // `server::KeyOrder`), as its index gives them in time order.
         let ts_key = sql::timestamp_key(spec, &keys, |c| c.wire == Wire::Timestamp);
         let Some(ts) = ts_key else {
-            return self.read(query, copy, fields, &cols, sink);
+            return scan::read(&mut self.reader(), query, copy, fields, &cols, sink);
         };
         let mut order = server::KeyOrder::new(ts, keys.len());
         {
             let mut in_order = |row: &[Value]| order.push(row, sink);
-            self.read(query, copy, fields, &cols, &mut in_order)?;
+            scan::read(
+                &mut self.reader(),
+                query,
+                copy,
+                fields,
+                &cols,
+                &mut in_order,
+            )?;
         }
         let _ = order.flush(sink);
         Ok(())
@@ -611,213 +574,6 @@ impl Source for PgSource {
         };
         Ok(super::even_cuts(lo, hi, rows_per_range))
     }
-}
-
-/// The columns of one scan: how to decode each, and what to call it in a
-/// message.
-struct ScanCols<'a> {
-    cols: &'a [(Wire, ColumnRule)],
-    names: &'a [&'a str],
-    context: &'a str,
-}
-
-impl ScanCols<'_> {
-    /// The error for a value of column `i` that cannot be decoded.
-    fn error(&self, i: usize, e: DecodeError, secrets: &[String]) -> SourceError {
-        let msg = format!("column {:?}: {e}", self.names.get(i).unwrap_or(&""));
-        SourceError::query(self.context, scrub(msg, secrets))
-    }
-}
-
-impl PgSource {
-    /// Runs a scan's SELECT: through COPY when `copy` (its only bound
-    /// values are integers, written in it as literals), else through sqlx's
-    /// typed rows.
-    fn read(
-        &mut self,
-        query: sql::Query<Bind>,
-        copy: bool,
-        fields: usize,
-        cols: &ScanCols<'_>,
-        sink: &mut RowSink<'_>,
-    ) -> Result<(), SourceError> {
-        if copy {
-            self.copy_scan(&query.sql, fields, cols, sink)
-        } else {
-            self.typed_scan(query.sql, query.binds, cols, sink)
-        }
-    }
-
-    /// A scan without bound values (a whole table, or the user's filter
-    /// alone), read as `COPY (SELECT …) TO STDOUT (FORMAT binary)` and parsed
-    /// by hand: no per-row message decoding or row object in sqlx.
-    fn copy_scan(
-        &mut self,
-        select: &str,
-        fields: usize,
-        cols: &ScanCols<'_>,
-        sink: &mut RowSink<'_>,
-    ) -> Result<(), SourceError> {
-        let (conn, rt) = self.session.open()?;
-        let secrets = &self.secrets;
-        let lock_timeout = self.lock_timeout;
-        let db_err = |e: &sqlx::Error| {
-            SourceError::query(cols.context, db_message(e, lock_timeout, secrets))
-        };
-
-        // The same SELECT as a prepared statement first, with `LIMIT 0`: it
-        // fails (cleanly, as any query) where the COPY would fail to start
-        // (a bad filter, a missing privilege), since sqlx's `copy_out_raw`
-        // leaves a stray ReadyForQuery behind when the server refuses a
-        // COPY, which would shift every later answer on the connection. And
-        // a prepared statement holds exactly one statement, so a `--where`
-        // cannot smuggle a second one (a `COMMIT`) into the simple query.
-        let check = sqlx::query(AssertSqlSafe(format!("{select} LIMIT 0"))).persistent(false);
-        if let Err(e) = rt.block_on(check.execute(&mut *conn)) {
-            let err = db_err(&e);
-            self.recover();
-            return Err(err);
-        }
-
-        let copy = format!("COPY (\n{select}\n) TO STDOUT (FORMAT binary)");
-        let malformed = |e: String| SourceError::query(cols.context, scrub(e, secrets));
-        let halt_malformed = |e: String| Halt::Error(malformed(e));
-        let mut parser = copy::CopyParser::new(fields);
-        let mut buf: Vec<Value> = vec![Value::Null; cols.cols.len()];
-        let mut on_tuple = |t: &copy::Tuple<'_>| {
-            for (i, ((wire, rule), slot)) in cols.cols.iter().zip(buf.iter_mut()).enumerate() {
-                decode_into(slot, t.get(i), *wire, rule)
-                    .map_err(|e| Halt::Error(cols.error(i, e, secrets)))?;
-            }
-            match sink(&buf) {
-                ControlFlow::Continue(()) => Ok(()),
-                ControlFlow::Break(()) => Err(Halt::Sink),
-            }
-        };
-        // A COPY that failed to start, or failed midway (the server then
-        // ends it cleanly).
-        let begin_failed = std::cell::Cell::new(false);
-        let db_failed = std::cell::Cell::new(false);
-        let mut failed = None;
-        // All on this one thread. Handing work to a second thread (raw
-        // chunks; or decoded rows in
-        // reused batches, leaving only hashing to the second thread) measured
-        // no faster with the server on the same 2 cores (benches/server_diff,
-        // 1M rows, tree build, alternating runs: 0.92 / 0.88 / 0.61 s with
-        // chunks handed over, 0.91 / 0.68 / 0.70 s with decoded batches,
-        // 0.92 / 0.80 / 0.63 s on one thread): the three busy threads
-        // (server, reader, hasher) then share two cores, and the total work
-        // is what counts.
-        //
-        // The whole stream is read, also after the sink stopped: the rest is
-        // dropped, so the connection is ready for its next query (as sqlx
-        // does for a query whose rows were not all fetched).
-        let read_result = rt.block_on(async {
-            let mut stream = conn.copy_out_raw(&copy).await.map_err(|e| {
-                begin_failed.set(true);
-                db_err(&e)
-            })?;
-            while let Some(chunk) = stream.try_next().await.map_err(|e| {
-                db_failed.set(true);
-                db_err(&e)
-            })? {
-                if failed.is_none() {
-                    failed = parser.feed(&chunk, &mut on_tuple, halt_malformed).err();
-                }
-            }
-            Ok(())
-        });
-        let result = match failed {
-            Some(Halt::Error(e)) => Err(e),
-            Some(Halt::Sink) => read_result,
-            None => read_result.and_then(|()| parser.finish().map_err(malformed)),
-        };
-        if begin_failed.get() {
-            // The connection's protocol state is unknown: never use it again.
-            self.session.discard();
-        } else if db_failed.get() {
-            self.recover();
-        }
-        result
-    }
-
-    /// A scan with bound values (a key range), read through sqlx's typed
-    /// rows: COPY cannot take parameters, and values are never inlined.
-    fn typed_scan(
-        &mut self,
-        sql: String,
-        binds: Vec<Bind>,
-        cols: &ScanCols<'_>,
-        sink: &mut RowSink<'_>,
-    ) -> Result<(), SourceError> {
-        let secrets = self.secrets.clone();
-        let mut q: sqlx::query::Query<'_, Postgres, PgArguments> = sqlx::query(AssertSqlSafe(sql));
-        for b in binds {
-            q = match b {
-                Bind::Int(i) => q.bind(i),
-                Bind::Cast(s, _) => q.bind(s),
-                Bind::Bytes(v) => q.bind(v),
-            };
-        }
-        let (conn, rt) = self.session.open()?;
-        let db_failed = std::cell::Cell::new(false);
-        let lock_timeout = self.lock_timeout;
-        let fail = |e: &sqlx::Error| {
-            db_failed.set(true);
-            SourceError::query(cols.context, db_message(e, lock_timeout, &secrets))
-        };
-        // Decoded on the reading thread, as the COPY path is: a hand-over to
-        // a second thread measured no faster with the server on the same cores.
-        let mut buf: Vec<Value> = Vec::with_capacity(cols.cols.len());
-        let result = rt.block_on(async {
-            let mut rows = q.fetch(conn);
-            while let Some(row) = rows.try_next().await.map_err(|e| fail(&e))? {
-                buf.clear();
-                for (i, (wire, rule)) in cols.cols.iter().enumerate() {
-                    let v = row
-                        .try_get_raw(i)
-                        .map_err(|e| DecodeError::Driver(e.to_string()))
-                        .and_then(|raw| decode_raw(raw, *wire, rule))
-                        .map_err(|e| cols.error(i, e, &secrets))?;
-                    buf.push(v);
-                }
-                if sink(&buf).is_break() {
-                    break;
-                }
-            }
-            Ok(())
-        });
-        if db_failed.get() {
-            self.recover();
-        }
-        result
-    }
-}
-
-/// Why a COPY stopped handing rows on before its stream ended.
-enum Halt {
-    /// The sink wanted no more rows.
-    Sink,
-    Error(SourceError),
-}
-
-/// The message of a failed statement, without secrets; a lock wait that
-/// ran out (SQLSTATE 55P03) says what held the scan up and the way out.
-fn db_message(e: &sqlx::Error, lock_timeout: Duration, secrets: &[String]) -> String {
-    let locked = e
-        .as_database_error()
-        .and_then(|d| d.code())
-        .is_some_and(|c| c == "55P03");
-    let msg = if locked {
-        format!(
-            "the table is locked by another session (waited {lock_timeout:?}, the \
-             lock_timeout): {e}; try again when that session's transaction ends, or wait \
-             longer with ?lock_timeout=SECONDS in the URL"
-        )
-    } else {
-        e.to_string()
-    };
-    scrub(msg, secrets)
 }
 
 #[cfg(test)]
