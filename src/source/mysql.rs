@@ -45,9 +45,10 @@ use dialect::{MySqlSql, Param};
 
 use super::secrets;
 use super::server::{self, CONNECT_TIMEOUT};
+use super::spec::{Column, KeyBounds, RowSink, ScanSpec, Source, TableSchema};
 use super::sql;
 use super::url::redact;
-use super::{Column, KeyBounds, RowSink, ScanSpec, Source, SourceError, TableSchema};
+use crate::error::SourceError;
 
 /// MySQL's error number for a missing table.
 const ER_NO_SUCH_TABLE: u16 = 1146;

@@ -37,11 +37,11 @@ use sqlx::postgres::{PgConnectOptions, PgConnection};
 use sqlx::{AssertSqlSafe, Row};
 
 use super::secrets::{self, scrub};
+use super::server;
+use super::spec::{quote_ident, Column, KeyBounds, RowSink, ScanSpec, Source, TableSchema};
 use super::sql;
 use super::url::{self, redact};
-use super::{
-    quote_ident, server, Column, KeyBounds, RowSink, ScanSpec, Source, SourceError, TableSchema,
-};
+use crate::error::SourceError;
 pub use column::logical_type;
 use column::{classify, PgColumn, Wire};
 use conninfo::{first_schema, pgpass_password, search_path_from_options, startup_options};
@@ -572,7 +572,7 @@ impl Source for PgSource {
         let Some((lo, hi)) = bounds else {
             return Ok(Vec::new());
         };
-        Ok(super::even_cuts(lo, hi, rows_per_range))
+        Ok(super::spec::even_cuts(lo, hi, rows_per_range))
     }
 }
 

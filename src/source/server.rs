@@ -8,7 +8,8 @@ use std::time::Duration;
 
 use driftsum_core::Value;
 
-use super::SourceError;
+use super::spec::{KeyBounds, RowSink};
+use crate::error::SourceError;
 
 /// How long connecting to a server may take before it counts as unreachable.
 pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
@@ -106,10 +107,7 @@ pub enum TimeKey {
 /// The time prefixes bounding `b` on its leading key column: a lower bound
 /// (inclusive) when it has an `after`, an upper one from its `through`;
 /// `None` when neither side can be bounded (far years, infinities).
-pub fn time_bounds(
-    b: &super::KeyBounds,
-    kind: TimeKey,
-) -> Option<(Option<String>, Option<String>)> {
+pub fn time_bounds(b: &KeyBounds, kind: TimeKey) -> Option<(Option<String>, Option<String>)> {
     let lo = b.after.as_ref().and_then(|a| time_prefix(a.first()?, kind));
     let hi = b.through.first().and_then(|t| time_prefix(t, kind));
     (lo.is_some() || hi.is_some()).then_some((lo, hi))
@@ -217,7 +215,7 @@ impl KeyOrder {
 
     /// Takes one row (key values first), passing on every row it completes;
     /// `Break` once the sink answered it (it then gets no more rows).
-    pub fn push(&mut self, row: &[Value], sink: &mut super::RowSink<'_>) -> ControlFlow<()> {
+    pub fn push(&mut self, row: &[Value], sink: &mut RowSink<'_>) -> ControlFlow<()> {
         if self.stopped {
             return ControlFlow::Break(());
         }
@@ -269,14 +267,14 @@ impl KeyOrder {
     }
 
     /// Hands one row to the sink, noting when it wants no more.
-    fn pass(&mut self, row: &[Value], sink: &mut super::RowSink<'_>) -> ControlFlow<()> {
+    fn pass(&mut self, row: &[Value], sink: &mut RowSink<'_>) -> ControlFlow<()> {
         let flow = sink(row);
         self.stopped |= flow.is_break();
         flow
     }
 
     /// Passes on the held rows in key order; call once after the last row.
-    pub fn flush(&mut self, sink: &mut super::RowSink<'_>) -> ControlFlow<()> {
+    pub fn flush(&mut self, sink: &mut RowSink<'_>) -> ControlFlow<()> {
         if self.stopped {
             return ControlFlow::Break(());
         }

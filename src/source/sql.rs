@@ -11,7 +11,8 @@
 
 use driftsum_core::{LogicalType, Value};
 
-use super::{KeyBounds, ScanSpec, SourceError};
+use super::spec::{KeyBounds, ScanSpec};
+use crate::error::SourceError;
 
 /// How one engine writes the parts of a scan query.
 pub trait Dialect {
@@ -267,12 +268,6 @@ pub fn timestamp_key<C>(
     })
 }
 
-/// Double-quotes an SQL identifier (SQLite, PostgreSQL), so no name can
-/// become SQL.
-pub fn double_quote(name: &str) -> String {
-    format!("\"{}\"", name.replace('"', "\"\""))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -284,7 +279,7 @@ mod tests {
         type Column = &'static str;
         type Bind = Value;
         fn quote(&self, name: &str) -> String {
-            double_quote(name)
+            crate::source::spec::quote_ident(name)
         }
         fn placeholder(&self, _: usize, _: &Value) -> String {
             "?".into()

@@ -17,11 +17,11 @@ use driftsum_core::{LogicalType, Value};
 use rusqlite::types::ValueRef;
 use rusqlite::{Connection, OpenFlags};
 
-use super::sql;
-use super::{
-    quote_ident, type_args, Column, ColumnSpec, KeyBounds, RowSink, ScanSpec, Source, SourceError,
-    TableSchema,
+use super::spec::{
+    quote_ident, type_args, Column, ColumnSpec, KeyBounds, RowSink, ScanSpec, Source, TableSchema,
 };
+use super::sql;
+use crate::error::SourceError;
 
 /// A read-only connection to one SQLite file, inside one read transaction.
 pub struct SqliteSource {
@@ -712,7 +712,7 @@ impl Source for SqliteSource {
         let (Some(lo), Some(hi)) = (lo, hi) else {
             return Ok(Vec::new());
         };
-        Ok(super::even_cuts(lo, hi, rows_per_range))
+        Ok(super::spec::even_cuts(lo, hi, rows_per_range))
     }
 }
 

@@ -6,7 +6,8 @@
 use driftsum_core::{LogicalType, Value};
 
 use super::column::{ColInfo, Wire};
-use crate::source::{server, sql, KeyBounds};
+use crate::source::spec::KeyBounds;
+use crate::source::{server, sql};
 
 /// Backtick-quotes a MySQL identifier, so no name can become SQL.
 pub fn quote_ident(name: &str) -> String {

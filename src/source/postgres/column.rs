@@ -4,7 +4,8 @@
 
 use driftsum_core::LogicalType;
 
-use crate::source::{sql, type_args};
+use crate::source::spec::type_args;
+use crate::source::sql;
 
 /// How a column travels over the wire and is decoded.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

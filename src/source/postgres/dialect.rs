@@ -6,7 +6,8 @@
 use driftsum_core::{LogicalType, Value};
 
 use super::column::{PgColumn, Wire};
-use crate::source::{quote_ident, server, sql, KeyBounds};
+use crate::source::spec::{quote_ident, KeyBounds};
+use crate::source::{server, sql};
 
 /// The SQL expression that reads a column.
 pub(super) fn select_expr(c: &PgColumn) -> String {

@@ -19,9 +19,11 @@ use super::column::Wire;
 use super::copy;
 use super::decode::{decode_into, decode_raw};
 use super::dialect::Bind;
+use crate::error::SourceError;
 use crate::source::secrets::scrub;
 use crate::source::server::{self, Session};
-use crate::source::{sql, RowSink, SourceError};
+use crate::source::spec::RowSink;
+use crate::source::sql;
 
 /// A session as a scan reads it, with what its messages need.
 pub(super) struct Reader<'a> {

@@ -9,7 +9,7 @@ use std::time::Duration;
 use sqlx::postgres::{PgConnectOptions, PgConnection};
 use sqlx::{AssertSqlSafe, Connection};
 
-use crate::source::SourceError;
+use crate::error::SourceError;
 
 /// Opens a session the way every scan needs it, inside a `REPEATABLE READ,
 /// READ ONLY` transaction, on `snapshot` when given (one exported by
