@@ -228,7 +228,7 @@ fn decode_only(url: &str, server_table: &str) -> (u64, f64) {
     let mut n = 0u64;
     src.scan(&spec, None, &mut |row| {
         n += std::hint::black_box(row.len()) as u64 / row.len() as u64;
-        Ok(())
+        std::ops::ControlFlow::Continue(())
     })
     .expect("scan");
     (n, t.elapsed().as_secs_f64())

@@ -3,6 +3,7 @@
 //! hashing and building on the other), or over key ranges scanned by several
 //! connections to one snapshot at once. Every way builds the same tree.
 
+use std::ops::ControlFlow;
 use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
 
 use driftsum_core::hash::row_hash;
@@ -11,7 +12,7 @@ use driftsum_core::tree::OrderError;
 use driftsum_core::{key, Builder, Hash, Key, Value};
 
 use super::job::{row_hasher, Progress, TreeScan};
-use super::range::{scan_range, stop};
+use super::range::scan_range;
 use crate::source::{Source, SourceError};
 
 /// How often (in rows) a scan reports progress.
@@ -47,19 +48,20 @@ pub(super) fn inline(
     let mut hasher = row_hasher(job.spec, job.opts);
     let mut disorder: Option<OrderError> = None;
     let mut rows = 0u64;
-    source
-        .scan(job.spec, None, &mut |row| {
-            let (k, h) = hasher.hash(row);
-            rows += 1;
-            if rows.is_multiple_of(PROGRESS_EVERY) {
-                progress(job.side, rows);
-            }
-            add(builder, log, k, &h).map_err(|e| {
+    source.scan(job.spec, None, &mut |row| {
+        let (k, h) = hasher.hash(row);
+        rows += 1;
+        if rows.is_multiple_of(PROGRESS_EVERY) {
+            progress(job.side, rows);
+        }
+        match add(builder, log, k, &h) {
+            Ok(()) => ControlFlow::Continue(()),
+            Err(e) => {
                 disorder = Some(e);
-                stop()
-            })
-        })
-        .or_else(|e| if disorder.is_some() { Ok(()) } else { Err(e) })?;
+                ControlFlow::Break(())
+            }
+        }
+    })?;
     Ok((rows, disorder))
 }
 
@@ -127,10 +129,11 @@ pub(super) fn pipelined(
             if batch_ref.ends.len() == BATCH_ROWS {
                 let next = empty.try_recv().unwrap_or_default();
                 // A closed channel: the hasher refused a row and stopped.
-                full.send(std::mem::replace(batch_ref, next))
-                    .map_err(|_| stop())?;
+                if full.send(std::mem::replace(batch_ref, next)).is_err() {
+                    return ControlFlow::Break(());
+                }
             }
-            Ok(())
+            ControlFlow::Continue(())
         });
         if scanned.is_ok() && !batch.ends.is_empty() {
             let _ = full_tx.send(batch);
@@ -264,9 +267,9 @@ fn scan_ranges(
                 && tx.send(Msg::Rows(std::mem::take(&mut batch))).is_err()
             {
                 closed = true;
-                return Err(stop());
+                return ControlFlow::Break(());
             }
-            Ok(())
+            ControlFlow::Continue(())
         });
         // The builder stopped (it refused a row, or another worker failed):
         // not this worker's error.

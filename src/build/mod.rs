@@ -14,7 +14,7 @@ use driftsum_core::tree::OrderError;
 use driftsum_core::{Hash, Key, Shape, Side, Tree, ENCODING_VERSION};
 
 pub use job::{row_hasher, Progress, Threads, TreeScan};
-pub use range::{decode_key, scan_range, stop, KeyedSink};
+pub use range::{decode_key, scan_range, KeyedSink};
 
 use crate::source::{ColumnSpec, ScanSpec, Source, SourceError};
 
@@ -130,7 +130,7 @@ pub fn scan_tree(
             source.scan(spec, None, &mut |row| {
                 let (k, h) = hasher.hash(row);
                 entries.push((Key::from_bytes(k), h));
-                Ok(())
+                std::ops::ControlFlow::Continue(())
             })?;
             let read = rows + entries.len() as u64;
             entries.sort_unstable_by(|a, b| a.0.cmp(&b.0));

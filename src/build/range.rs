@@ -4,15 +4,11 @@
 //! range workers of a tree build, the reconciliation's range reads and the
 //! agent's answers all read ranges through [`scan_range`].
 
+use std::ops::ControlFlow;
+
 use driftsum_core::{key, Key, Value};
 
 use crate::source::{KeyBounds, ScanSpec, Source, SourceError};
-
-/// The error a row sink returns to stop a scan early; the caller that
-/// stopped it knows not to report it.
-pub fn stop() -> SourceError {
-    SourceError::Other("stop".into())
-}
 
 /// A tree key's values, for a query's bounds.
 pub fn decode_key(k: &Key) -> Result<Vec<Value>, SourceError> {
@@ -21,12 +17,13 @@ pub fn decode_key(k: &Key) -> Result<Vec<Value>, SourceError> {
 }
 
 /// What [`scan_range`] hands each row to: its key bytes and values.
-pub type KeyedSink<'a> = dyn FnMut(&[u8], &[Value]) -> Result<(), SourceError> + Send + 'a;
+pub type KeyedSink<'a> = dyn FnMut(&[u8], &[Value]) -> ControlFlow<()> + Send + 'a;
 
 /// Scans the rows of `spec` with keys in `(after, through]`, in the
-/// source's order, handing each with its key bytes to `each`; an error
-/// from `each` ends the scan with that error. Returns the rows the
-/// database sent, those beyond the range included.
+/// source's order, handing each with its key bytes to `each`; `each`
+/// breaking ends the scan early (and without an error: the caller that
+/// stopped it knows why). Returns the rows the database sent, those beyond
+/// the range included.
 pub fn scan_range(
     source: &mut dyn Source,
     spec: &ScanSpec,
@@ -47,7 +44,7 @@ pub fn scan_range(
         if after.is_some_and(|a| kbuf.as_slice() <= a.as_bytes())
             || kbuf.as_slice() > through.as_bytes()
         {
-            return Ok(());
+            return ControlFlow::Continue(());
         }
         each(&kbuf, row)
     })?;

@@ -2,6 +2,8 @@
 //! range where its scans follow key-byte order, otherwise in one scan of
 //! the whole table dealt to the ranges.
 
+use std::ops::ControlFlow;
+
 use driftsum_core::key::KeyRange;
 use driftsum_core::{key, Key};
 
@@ -30,7 +32,7 @@ pub(super) fn fetch_ranges(
                     key: Key::from_bytes(k),
                     values: row.to_vec(),
                 });
-                Ok(())
+                ControlFlow::Continue(())
             })?;
             rows.sort_by(|a, b| a.key.cmp(&b.key));
         }
@@ -50,7 +52,7 @@ pub(super) fn fetch_ranges(
                 values: row.to_vec(),
             });
         }
-        Ok(())
+        ControlFlow::Continue(())
     })?;
     for rows in &mut out {
         rows.sort_by(|a, b| a.key.cmp(&b.key));

@@ -6,6 +6,7 @@
 //! and the channels, whatever the table's size.
 
 use std::collections::VecDeque;
+use std::ops::ControlFlow;
 use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
 
 use driftsum_core::canon::CanonOptions;
@@ -19,7 +20,7 @@ use super::reconcile::{
     self, chunks, entries_cost, range_outcome, rows_cost, ChunkSide, Job, CHUNK_ROWS,
 };
 use super::sink::Found;
-use crate::build::{row_hasher, stop};
+use crate::build::row_hasher;
 use crate::error::{CheckError, SourceError};
 use crate::reconcile::{compare_rows, KeyedRow};
 use crate::source::{ScanSpec, Source};
@@ -55,7 +56,7 @@ pub(super) fn stream_side(
         // be merged (and the range counts would not add up either).
         if read > 0 && k <= prev.as_slice() {
             disorder = true;
-            return Err(stop());
+            return ControlFlow::Break(());
         }
         read += 1;
         prev.clear();
@@ -65,10 +66,10 @@ pub(super) fn stream_side(
         }
         let Some(range) = ranges.get(at) else {
             past_end = true;
-            return Err(stop());
+            return ControlFlow::Break(());
         };
         if !range.contains(k) {
-            return Ok(());
+            return ControlFlow::Continue(());
         }
         batch.push((
             KeyedRow {
@@ -86,9 +87,9 @@ pub(super) fn stream_side(
                 .is_err()
         {
             closed = true;
-            return Err(stop());
+            return ControlFlow::Break(());
         }
-        Ok(())
+        ControlFlow::Continue(())
     });
     if closed {
         return read;

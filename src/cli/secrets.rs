@@ -4,6 +4,7 @@
 //! redacted where they are printed; this catches the rest (a driver echoing
 //! part of a URL, clap quoting an argument it could not place).
 
+use driftsum::source::secrets::percent_decode as percent_decoded;
 use driftsum::source::url::{redact, secret_spans};
 
 /// Shorter secrets are not cut out: they would match ordinary words.
@@ -78,30 +79,6 @@ impl Secrets {
         }
         out
     }
-}
-
-fn percent_decoded(s: &str) -> String {
-    let b = s.as_bytes();
-    let mut out = Vec::with_capacity(b.len());
-    let mut i = 0;
-    while i < b.len() {
-        let hex = |c: u8| (c as char).to_digit(16);
-        match (
-            b[i],
-            b.get(i + 1).copied().and_then(hex),
-            b.get(i + 2).copied().and_then(hex),
-        ) {
-            (b'%', Some(h), Some(l)) => {
-                out.push((h * 16 + l) as u8);
-                i += 3;
-            }
-            (c, _, _) => {
-                out.push(c);
-                i += 1;
-            }
-        }
-    }
-    String::from_utf8_lossy(&out).into_owned()
 }
 
 #[cfg(test)]

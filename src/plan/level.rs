@@ -186,7 +186,7 @@ fn count_side(side: &mut Opened, url: &str, spec: &ScanSpec) -> Result<u64, Stri
             source
                 .scan(spec, None, &mut |_| {
                     n += 1;
-                    Ok(())
+                    std::ops::ControlFlow::Continue(())
                 })
                 .map_err(|e| e.to_string())?;
             Ok(n)

@@ -7,147 +7,19 @@
 pub mod estimate;
 pub mod mysql;
 pub mod postgres;
+pub mod secrets;
 pub mod server;
+mod spec;
+pub mod sql;
 pub mod sqlite;
 pub mod url;
 
-use driftsum_core::coerce::{ColumnRule, TrailingSpaces};
-use driftsum_core::{LogicalType, Value};
-
 pub use crate::error::SourceError;
+pub use spec::{
+    even_cuts, quote_ident, type_args, Column, ColumnSpec, KeyBounds, RowSink, ScanSpec, Source,
+    TableSchema,
+};
 pub use url::DbUrl;
-
-/// A column as its database declares it.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Column {
-    pub name: String,
-    /// The type as declared (for messages).
-    pub declared: String,
-    pub ty: LogicalType,
-    /// Whether the engine treats trailing spaces of this column's text as
-    /// part of it (`char(n)` on PostgreSQL pads and strips them); a plan
-    /// reads the column this way on both sides.
-    pub trailing_spaces: TrailingSpaces,
-}
-
-/// A table's columns (in table order) and primary key.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct TableSchema {
-    pub name: String,
-    pub columns: Vec<Column>,
-    /// Primary-key column names in key order; empty when there is none.
-    pub primary_key: Vec<String>,
-}
-
-impl TableSchema {
-    pub fn column(&self, name: &str) -> Option<&Column> {
-        self.columns.iter().find(|c| c.name == name)
-    }
-}
-
-/// One column to read and how to read it.
-#[derive(Clone, Debug, PartialEq)]
-pub struct ColumnSpec {
-    pub name: String,
-    pub rule: ColumnRule,
-}
-
-/// What to scan: key columns first, then the compared value columns.
-#[derive(Clone, Debug, PartialEq)]
-pub struct ScanSpec {
-    pub table: String,
-    pub key: Vec<ColumnSpec>,
-    pub values: Vec<ColumnSpec>,
-    /// A user-given SQL condition (`--where`), applied as is.
-    pub filter: Option<String>,
-}
-
-impl ScanSpec {
-    pub fn width(&self) -> usize {
-        self.key.len() + self.values.len()
-    }
-
-    /// The key columns, then the value columns: a scanned row's order.
-    pub fn columns(&self) -> impl Iterator<Item = &ColumnSpec> {
-        self.key.iter().chain(&self.values)
-    }
-}
-
-/// Bounds of a range scan, as key values: `after < key <= through`.
-#[derive(Clone, Debug, PartialEq)]
-pub struct KeyBounds {
-    pub after: Option<Vec<Value>>,
-    pub through: Vec<Value>,
-}
-
-/// The receiver of scanned rows: each row is the key values followed by the
-/// value columns, in [`ScanSpec`] order. It is `Send`, so a scan may run on
-/// any thread.
-pub type RowSink<'a> = dyn FnMut(&[Value]) -> Result<(), SourceError> + Send + 'a;
-
-/// One side of a comparison: a database connection (read-only).
-pub trait Source: Send {
-    /// Engine and location for messages, never with credentials.
-    fn describe(&self) -> String;
-    /// Names of the tables that can be compared, sorted.
-    fn tables(&mut self) -> Result<Vec<String>, SourceError>;
-    /// A table's schema; [`SourceError::NoTable`] when it does not exist.
-    fn schema(&mut self, table: &str) -> Result<TableSchema, SourceError>;
-    /// Streams rows ordered by key (binary order). `bounds` narrows the scan
-    /// when the connector can express it; callers still filter by key, since a
-    /// connector may ignore it and return more rows.
-    fn scan(
-        &mut self,
-        spec: &ScanSpec,
-        bounds: Option<&KeyBounds>,
-        sink: &mut RowSink<'_>,
-    ) -> Result<(), SourceError>;
-
-    /// Another connection that reads exactly this one's snapshot, so that
-    /// key ranges can be scanned in parallel and still add up to one
-    /// consistent table; `None` when the engine cannot promise that.
-    fn fork(&mut self) -> Result<Option<Box<dyn Source>>, SourceError> {
-        Ok(None)
-    }
-
-    /// Whether a scan given `bounds` finds every row of `spec`'s table in
-    /// them that a full scan finds. False once a scan met a key stored so
-    /// that the query's comparisons skip it (SQLite: a key in another
-    /// storage class than its column's type, or NULL); such a table's ranges
-    /// must be read by scanning it whole and filtering by key.
-    fn ranges_find_every_row(&self, spec: &ScanSpec) -> bool {
-        let _ = spec;
-        true
-    }
-
-    /// Whether [`fork`](Source::fork)ed connections cost next to nothing
-    /// (an embedded database), so key ranges are worth it by default.
-    fn cheap_forks(&self) -> bool {
-        false
-    }
-
-    /// About how many rows `table` holds, from the engine's statistics (for
-    /// progress only; see [`estimate`]); `None` when it keeps none.
-    fn estimate_rows(&mut self, table: &str) -> Option<u64> {
-        let _ = table;
-        None
-    }
-
-    /// Keys that cut `spec`'s table into consecutive ranges of about
-    /// `rows_per_range` rows, for [`fork`](Source::fork)ed scans: range `i`
-    /// holds the keys after cut `i - 1` (from the start for the first) up to
-    /// and including cut `i`, and the last cut is the table's greatest key,
-    /// so together they cover every row. Empty when the source cannot cut
-    /// the key cheaply and safely (every row must fall in a range's bounds).
-    fn key_cuts(
-        &mut self,
-        spec: &ScanSpec,
-        rows_per_range: u64,
-    ) -> Result<Vec<Vec<Value>>, SourceError> {
-        let _ = (spec, rows_per_range);
-        Ok(Vec::new())
-    }
-}
 
 /// Opens a source by URL.
 pub fn open(url: &str) -> Result<Box<dyn Source>, SourceError> {
@@ -159,40 +31,4 @@ pub fn open(url: &str) -> Result<Box<dyn Source>, SourceError> {
         DbUrl::Postgres(url) => Ok(Box::new(postgres::PgSource::connect(&url)?)),
         DbUrl::Mysql(url) => Ok(Box::new(mysql::MySqlSource::connect(&url)?)),
     }
-}
-
-/// At most this many key ranges per scan (each is one query).
-const MAX_RANGES: i128 = 4096;
-
-/// Cuts splitting the integer keys `lo..=hi` evenly into ranges of about
-/// `rows_per_range` keys (see [`Source::key_cuts`]); the last cut is `hi`.
-/// Empty when one range would do.
-pub fn even_cuts(lo: i64, hi: i64, rows_per_range: u64) -> Vec<Vec<Value>> {
-    let span = hi as i128 - lo as i128 + 1;
-    let ranges = (span / rows_per_range.max(1) as i128).clamp(1, MAX_RANGES);
-    if ranges < 2 {
-        return Vec::new();
-    }
-    (1..=ranges)
-        .map(|i| vec![Value::Int(lo as i128 - 1 + span * i / ranges)])
-        .collect()
-}
-
-/// The numbers in a declared type's parentheses: `numeric(12,2)` → `[12, 2]`.
-pub fn type_args(declared: &str) -> Vec<i64> {
-    let Some(open) = declared.find('(') else {
-        return Vec::new();
-    };
-    let close = declared[open..]
-        .find(')')
-        .map_or(declared.len(), |c| open + c);
-    declared[open + 1..close]
-        .split(',')
-        .filter_map(|p| p.trim().parse().ok())
-        .collect()
-}
-
-/// Double-quotes an SQL identifier, so no name can become SQL.
-pub fn quote_ident(name: &str) -> String {
-    format!("\"{}\"", name.replace('"', "\"\""))
 }

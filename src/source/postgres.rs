@@ -18,77 +18,40 @@
 //! never appear in a message.
 
 mod binary;
+mod column;
+mod conninfo;
 mod copy;
+mod decode;
+mod dialect;
+mod scan;
+mod session;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
 use std::time::Duration;
 
-use driftsum_core::coerce::{ColumnRule, TrailingSpaces};
+use driftsum_core::coerce::TrailingSpaces;
 use driftsum_core::{LogicalType, Value};
-use futures_util::TryStreamExt;
-use sqlx::postgres::{PgArguments, PgConnectOptions, PgConnection, PgValueRef};
-use sqlx::{AssertSqlSafe, Connection, Postgres, Row, ValueRef};
+use sqlx::postgres::{PgConnectOptions, PgConnection};
+use sqlx::{AssertSqlSafe, Row};
 
-use super::type_args;
+use super::secrets::{self, scrub};
+use super::server;
+use super::spec::{quote_ident, Column, KeyBounds, RowSink, ScanSpec, Source, TableSchema};
+use super::sql;
 use super::url::{self, redact};
-use super::{
-    quote_ident, server, Column, KeyBounds, RowSink, ScanSpec, Source, SourceError, TableSchema,
-};
-
-/// How a column travels over the wire and is decoded.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Wire {
-    /// int2 / int4 / int8, binary.
-    Int,
-    /// float4, binary.
-    Float4,
-    /// float8, binary.
-    Float8,
-    Bool,
-    Bytes,
-    /// text / varchar, binary (UTF-8 bytes).
-    Text,
-    /// `char(n)`: cast to text in SQL, which removes the padding.
-    PaddedText,
-    /// Enum labels: cast to text (their SQL order is not text order).
-    EnumText,
-    /// timestamp / timestamptz, binary.
-    Timestamp,
-    /// date, binary.
-    Date,
-    /// time, binary.
-    Time,
-    /// uuid, binary.
-    Uuid,
-    /// numeric, binary.
-    Numeric,
-    /// Anything else: cast to text and parsed by the column rule.
-    Cast,
-    /// A type driftsum cannot compare: reported as dynamic by `schema` (so
-    /// the column can be left out), an error when a scan asks for it.
-    Unsupported,
-}
-
-/// A column of a PostgreSQL table, as discovered.
-#[derive(Clone, Debug)]
-struct PgColumn {
-    name: String,
-    declared: String,
-    wire: Wire,
-    ty: LogicalType,
-    /// A text column whose collation compares UTF-8 bytes ("C", "POSIX",
-    /// `ucs_basic`, or a database default of C): its own order is key-byte
-    /// order, so its index serves key order and key ranges. Any other
-    /// collation orders otherwise, and is compared in "C".
-    byte_order: bool,
-}
+use crate::error::SourceError;
+pub use column::logical_type;
+use column::{classify, PgColumn, Wire};
+use conninfo::{first_schema, pgpass_password, search_path_from_options, startup_options};
+use dialect::{Bind, PgSql};
+use scan::{db_message, ScanCols};
+use session::open_session;
 
 /// A read-only PostgreSQL connection inside one snapshot.
 pub struct PgSource {
-    rt: tokio::runtime::Runtime,
-    conn: Option<PgConnection>,
+    session: server::Session<PgConnection>,
     /// The URL without its password.
     location: String,
     /// The schema of unqualified table names.
@@ -108,55 +71,10 @@ pub struct PgSource {
     lock_timeout: Duration,
 }
 
-/// Opens a session the way every scan needs it, inside a `REPEATABLE READ,
-/// READ ONLY` transaction, on `snapshot` when given (one exported by
-/// another session, so both read the same data).
-async fn open_session(
-    opts: &PgConnectOptions,
-    snapshot: Option<&str>,
-    lock_timeout: Duration,
-    open_err: impl Fn(sqlx::Error) -> SourceError,
-) -> Result<PgConnection, SourceError> {
-    let mut conn = PgConnection::connect_with(opts).await.map_err(&open_err)?;
-    // The URL's `options` may have changed these; the text forms parsed
-    // below depend on them.
-    let mut stmts = vec![
-        "SET TimeZone = 'UTC'".to_string(),
-        "SET client_encoding = 'UTF8'".to_string(),
-        "SET DateStyle = 'ISO, MDY'".to_string(),
-        "SET idle_in_transaction_session_timeout = 0".to_string(),
-        // A table another session holds locked (`LOCK TABLE … ACCESS
-        // EXCLUSIVE`, an `ALTER TABLE` in an open transaction) would
-        // otherwise keep a scan waiting forever; past this the scan fails
-        // with 55P03, reported for that table alone (see `db_message`).
-        // PostgreSQL reads 0 as "wait forever", so "do not wait" is 1 ms.
-        format!("SET lock_timeout = '{}ms'", lock_timeout.as_millis().max(1)),
-        "BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY".to_string(),
-    ];
-    if let Some(id) = snapshot {
-        // The server made the id; check it is one before quoting it anyway.
-        if !id.chars().all(|c| c.is_ascii_hexdigit() || c == '-') {
-            return Err(SourceError::Other(format!("an odd snapshot id {id:?}")));
-        }
-        stmts.push(format!("SET TRANSACTION SNAPSHOT '{id}'"));
-    }
-    // A failed query (a table without SELECT privilege, a bad filter)
-    // aborts the transaction; rolling back to this keeps the snapshot and
-    // lets other tables go on.
-    stmts.push("SAVEPOINT driftsum".to_string());
-    for stmt in stmts {
-        sqlx::raw_sql(AssertSqlSafe(stmt))
-            .execute(&mut conn)
-            .await
-            .map_err(&open_err)?;
-    }
-    Ok(conn)
-}
-
 impl PgSource {
     pub fn connect(url: &str) -> Result<PgSource, SourceError> {
         let location = redact(url);
-        let url_password = url_password(url);
+        let url_password = secrets::password(url);
         let mut secrets: Vec<String> = Vec::new();
         if let Some(p) = &url_password {
             secrets.push(p.clone());
@@ -180,7 +98,7 @@ impl PgSource {
         // empty name when the URL names none (libpq uses the user name), and
         // ignores the `passfile` parameter. Look the file up libpq's way.
         if url_password.is_none() && std::env::var_os("PGPASSWORD").is_none() {
-            let file = query_param(url, "passfile")
+            let file = secrets::query_param(url, "passfile")
                 .map(PathBuf::from)
                 .or_else(|| std::env::var_os("PGPASSFILE").map(PathBuf::from))
                 .or_else(|| std::env::var_os("HOME").map(|h| Path::new(&h).join(".pgpass")));
@@ -219,8 +137,7 @@ impl PgSource {
             open_session(&opts, None, lock_timeout, open_err),
         )?;
         Ok(PgSource {
-            rt,
-            conn: Some(conn),
+            session: server::Session::new(conn, rt, location.clone()),
             location,
             default_schema,
             columns: HashMap::new(),
@@ -238,25 +155,22 @@ impl PgSource {
 
     /// After a failed query: leaves the aborted state, same snapshot.
     fn recover(&mut self) {
-        if let Some(conn) = self.conn.as_mut() {
-            let _ = self.rt.block_on(async {
-                tokio::time::timeout(
-                    server::CONNECT_TIMEOUT,
-                    sqlx::raw_sql("ROLLBACK TO SAVEPOINT driftsum").execute(conn),
-                )
-                .await
-            });
+        scan::recover(&mut self.session);
+    }
+
+    /// This session as a scan reads it.
+    fn reader(&mut self) -> scan::Reader<'_> {
+        scan::Reader {
+            session: &mut self.session,
+            secrets: &self.secrets,
+            lock_timeout: self.lock_timeout,
         }
     }
 
     /// Runs statements outside the scan path, returning the first column of
     /// the last one's first row as text.
     fn run(&mut self, stmts: &[String], context: &str) -> Result<Option<String>, SourceError> {
-        let rt = &self.rt;
-        let conn = self
-            .conn
-            .as_mut()
-            .ok_or_else(|| SourceError::Other("the PostgreSQL connection is closed".into()))?;
+        let (conn, rt) = self.session.open()?;
         let result = rt.block_on(async {
             let mut last = None;
             for stmt in stmts {
@@ -312,11 +226,7 @@ impl PgSource {
         for b in binds {
             q = q.bind(b.to_string());
         }
-        let rt = &self.rt;
-        let conn = self
-            .conn
-            .as_mut()
-            .ok_or_else(|| SourceError::Other("the PostgreSQL connection is closed".into()))?;
+        let (conn, rt) = self.session.open()?;
         let rows = match rt.block_on(q.fetch_all(conn)) {
             Ok(rows) => rows,
             Err(e) => {
@@ -451,375 +361,6 @@ impl PgSource {
     }
 }
 
-impl Drop for PgSource {
-    fn drop(&mut self) {
-        // Say goodbye (the server then ends the read-only transaction), but
-        // never block inside someone else's runtime.
-        if let Some(conn) = self.conn.take() {
-            if tokio::runtime::Handle::try_current().is_err() {
-                let _ = self.rt.block_on(async {
-                    tokio::time::timeout(std::time::Duration::from_secs(2), conn.close()).await
-                });
-            }
-        }
-    }
-}
-
-/// The logical type of a PostgreSQL column, from `format_type(atttypid,
-/// atttypmod)` and `pg_type.typtype` (`'e'` for enums); `None` when driftsum
-/// cannot compare it. Domains are mapped by their base type.
-pub fn logical_type(format_type: &str, typtype: char) -> Option<LogicalType> {
-    classify(format_type, typtype, '?').map(|(t, _)| t)
-}
-
-/// How a column of a base or enum type (a domain resolved to its base) is
-/// read, from its `format_type`, `typtype` and `typcategory`; `None` for a
-/// type driftsum cannot compare exactly, which is then refused, never
-/// compared by its wire bytes.
-fn classify(format_type: &str, typtype: char, category: char) -> Option<(LogicalType, Wire)> {
-    use LogicalType as T;
-    let f = format_type.trim();
-    // Arrays are refused: their binary form is a header and elements, not
-    // any element type's form (`varchar(10)[]` would read as its raw
-    // bytes, `numeric(10,2)[]` fail as a numeric), and a replica's forms
-    // (`{a,b}`, JSON) follow rules of their own. `format_type` names every
-    // array type with `[]`, whatever its category.
-    if category == 'A' || f.ends_with("[]") {
-        return None;
-    }
-    if typtype == 'e' {
-        return Some((T::Text, Wire::EnumText));
-    }
-    if typtype != 'b' {
-        return None;
-    }
-    let base = f.split('(').next().unwrap_or(f).trim();
-    let args = type_args(f);
-    let precision = || args.first().map_or(6, |&p| p.clamp(0, 6) as u8);
-    Some(match base {
-        "smallint" | "integer" | "bigint" => (T::Integer, Wire::Int),
-        "real" => (T::Float { single: true }, Wire::Float4),
-        "double precision" => (T::Float { single: false }, Wire::Float8),
-        "numeric" => (
-            T::Decimal {
-                scale: match args.as_slice() {
-                    [] => None,
-                    [_] => Some(0),
-                    [_, s, ..] => Some((*s).clamp(0, u16::MAX.into()) as u16),
-                },
-            },
-            Wire::Numeric,
-        ),
-        "text" | "character varying" => (T::Text, Wire::Text),
-        "character" | "bpchar" => (T::Text, Wire::PaddedText),
-        "bytea" => (T::Bytes, Wire::Bytes),
-        "boolean" => (T::Bool, Wire::Bool),
-        "date" => (T::Date, Wire::Date),
-        "uuid" => (T::Uuid, Wire::Uuid),
-        "json" | "jsonb" => (T::Json, Wire::Cast),
-        _ if f.starts_with("timestamp") && f.ends_with("without time zone") => (
-            T::TimestampNaive {
-                precision: precision(),
-            },
-            Wire::Timestamp,
-        ),
-        _ if f.starts_with("timestamp") && f.ends_with("with time zone") => (
-            T::Timestamp {
-                precision: precision(),
-            },
-            Wire::Timestamp,
-        ),
-        _ if f.starts_with("time") && f.ends_with("without time zone") => (
-            T::Time {
-                precision: precision(),
-            },
-            Wire::Time,
-        ),
-        _ => return None,
-    })
-}
-
-/// The SQL expression that reads a column.
-fn select_expr(c: &PgColumn) -> String {
-    match c.wire {
-        Wire::PaddedText | Wire::EnumText | Wire::Cast => {
-            format!("{}::text", quote_ident(&c.name))
-        }
-        _ => quote_ident(&c.name),
-    }
-}
-
-/// The SQL expression a key column is ordered by, in key-byte order: text in
-/// the "C" collation (byte order of UTF-8) unless its own collation already
-/// is byte order (then its index serves the order); enums by label, not by
-/// position.
-fn order_expr(c: &PgColumn) -> String {
-    match c.wire {
-        Wire::Text if c.byte_order => quote_ident(&c.name),
-        Wire::Text | Wire::PaddedText => format!("{} COLLATE \"C\"", quote_ident(&c.name)),
-        Wire::EnumText => format!("{}::text COLLATE \"C\"", quote_ident(&c.name)),
-        _ => quote_ident(&c.name),
-    }
-}
-
-/// One bound key value for a range condition.
-enum Bind {
-    Int(i64),
-    Text(String),
-    Bytes(Vec<u8>),
-}
-
-/// The column expression and parameter placeholder comparing one key column
-/// with a bound value, when the column's SQL order is key-byte order, so
-/// the comparison happens in the column's own order. Bound values may come
-/// from the other side, so they are never cast to a narrower type
-/// (`varchar(5)`, `integer`) that could truncate or overflow. `None` when
-/// the value cannot be expressed that way.
-fn bound(c: &PgColumn, v: &Value, n: usize) -> Option<(String, String, Bind)> {
-    let col = quote_ident(&c.name);
-    Some(match (c.wire, v) {
-        (Wire::Int, Value::Int(i)) => {
-            (col, format!("${n}::int8"), Bind::Int((*i).try_into().ok()?))
-        }
-        (Wire::Text, Value::Text(s)) if !s.contains('\0') => (
-            order_expr(c),
-            format!("CAST(${n} AS text)"),
-            Bind::Text(s.clone()),
-        ),
-        // Compared as the trimmed text driftsum reads, exactly.
-        (Wire::PaddedText | Wire::EnumText, Value::Text(s)) if !s.contains('\0') => (
-            format!("{col}::text COLLATE \"C\""),
-            format!("CAST(${n} AS text)"),
-            Bind::Text(s.clone()),
-        ),
-        (Wire::Bytes, Value::Bytes(b)) => (col, format!("${n}::bytea"), Bind::Bytes(b.clone())),
-        (Wire::Uuid, Value::Uuid(_)) => (
-            col,
-            format!("CAST(${n} AS uuid)"),
-            Bind::Text(v.to_string()),
-        ),
-        _ => return None,
-    })
-}
-
-/// The range condition for `after < key <= through`, with its bound
-/// values, written so the primary key's index can serve it; `None` when no
-/// key column can be bounded (the caller then reads the whole table, which
-/// is always correct). It may select more rows than the range holds (the
-/// caller filters by key), never fewer:
-///
-/// - every key column in key-byte order: the exact tuple comparison;
-/// - else the leading columns that are in key-byte order, compared as a
-///   tuple inclusively (a key's encoding is its columns' encodings one
-///   after another, each self-delimiting, so a key in the range has its
-///   leading columns in the range of the bounds' leading columns);
-/// - else a leading date or timestamp column, by the dates or seconds of
-///   the bounds (see [`server::time_prefix`]).
-///
-/// `lead` is the logical type the leading key column is read as (its
-/// rule's), which decides the form of its key text.
-fn range_condition(
-    keys: &[&PgColumn],
-    lead: LogicalType,
-    b: &KeyBounds,
-) -> Option<(String, Vec<Bind>)> {
-    if b.through.len() != keys.len() || b.after.as_ref().is_some_and(|a| a.len() != keys.len()) {
-        return None;
-    }
-    let sides = || {
-        b.after
-            .as_ref()
-            .map(|a| (a, ">", ">="))
-            .into_iter()
-            .chain(std::iter::once((&b.through, "<=", "<=")))
-    };
-    // How many leading columns every bound can express in SQL.
-    let exact = sides()
-        .map(|(vals, _, _)| {
-            keys.iter()
-                .zip(vals)
-                .enumerate()
-                .take_while(|(i, (c, v))| bound(c, v, i + 1).is_some())
-                .count()
-        })
-        .min()
-        .unwrap_or(0);
-    if exact == 0 {
-        return time_condition(keys.first()?, lead, b);
-    }
-    let mut binds = Vec::new();
-    let mut conds = Vec::new();
-    for (vals, strict, inclusive) in sides() {
-        let op = if exact == keys.len() {
-            strict
-        } else {
-            inclusive
-        };
-        let mut cols = Vec::new();
-        let mut marks = Vec::new();
-        for (c, v) in keys.iter().zip(vals).take(exact) {
-            let (col, mark, bind) = bound(c, v, binds.len() + 1)?;
-            cols.push(col);
-            marks.push(mark);
-            binds.push(bind);
-        }
-        conds.push(format!("({}) {op} ({})", cols.join(", "), marks.join(", ")));
-    }
-    Some((conds.join(" AND "), binds))
-}
-
-/// The condition for a leading date or timestamp key column `c`: its
-/// values from the first bound's date (or second) through the last one's,
-/// plus every value outside the years 1000..9999 and NULL, whose key text
-/// has another shape and so another place in key order. Each part is an
-/// index range (PostgreSQL ORs their bitmaps). `None` when neither bound
-/// has such a date.
-fn time_condition(c: &PgColumn, lead: LogicalType, b: &KeyBounds) -> Option<(String, Vec<Bind>)> {
-    use LogicalType as T;
-    let second = Some("interval '1 second'");
-    // Only a column read as its own kind has key text of that shape (a
-    // timestamp read as a date is invalid off midnight).
-    let (kind, ty, step) = match (c.wire, c.ty, lead) {
-        (Wire::Date, _, T::Date) => (server::TimeKey::Date, "date", None),
-        (Wire::Timestamp, T::Timestamp { .. }, T::Timestamp { .. } | T::TimestampNaive { .. }) => {
-            (server::TimeKey::Second, "timestamptz", second)
-        }
-        (
-            Wire::Timestamp,
-            T::TimestampNaive { .. },
-            T::Timestamp { .. } | T::TimestampNaive { .. },
-        ) => (server::TimeKey::Second, "timestamp", second),
-        _ => return None,
-    };
-    let utc = if ty == "timestamptz" { "+00" } else { "" };
-    let (lo, hi) = server::time_bounds(b, kind)?;
-    let col = quote_ident(&c.name);
-    let mut binds = Vec::new();
-    let mut inside = Vec::new();
-    if let Some(lo) = lo {
-        binds.push(Bind::Text(format!("{lo}{utc}")));
-        inside.push(format!("{col} >= CAST($1 AS {ty})"));
-    }
-    if let Some(hi) = hi {
-        binds.push(Bind::Text(format!("{hi}{utc}")));
-        let n = binds.len();
-        inside.push(match step {
-            Some(step) => format!("{col} < CAST(${n} AS {ty}) + {step}"),
-            None => format!("{col} <= CAST(${n} AS {ty})"),
-        });
-    }
-    let (first, past) = server::TIME_REGULAR;
-    Some((
-        format!(
-            "(({}) OR {col} < '{first}{utc}'::{ty} OR {col} >= '{past}{utc}'::{ty} \
-             OR {col} IS NULL)",
-            inside.join(" AND ")
-        ),
-        binds,
-    ))
-}
-
-/// The bytes of an `N`-byte binary value.
-fn fixed<const N: usize>(b: &[u8], what: &str) -> Result<[u8; N], String> {
-    b.try_into()
-        .map_err(|_| format!("{what} of {} bytes, expected {N}", b.len()))
-}
-
-/// The text of a value sent as UTF-8 bytes (text, varchar, and anything
-/// cast to text in SQL).
-fn utf8(b: &[u8]) -> Result<&str, String> {
-    std::str::from_utf8(b).map_err(|e| format!("text that is not UTF-8: {e}"))
-}
-
-/// Decodes one value from its binary wire form (`None` for NULL). The one
-/// decoder of both read paths: the COPY stream of full scans and sqlx's
-/// rows (which sqlx receives in the same binary formats) of range scans.
-fn decode(raw: Option<&[u8]>, wire: Wire, rule: &ColumnRule) -> Result<Value, String> {
-    let Some(b) = raw else {
-        return Ok(Value::Null);
-    };
-    Ok(match wire {
-        Wire::Int => {
-            let i = match b.len() {
-                2 => i16::from_be_bytes(fixed(b, "int2")?) as i64,
-                4 => i32::from_be_bytes(fixed(b, "int4")?) as i64,
-                8 => i64::from_be_bytes(fixed(b, "int8")?),
-                n => return Err(format!("an integer of {n} bytes")),
-            };
-            rule.finish(Value::Int(i as i128))
-        }
-        Wire::Float4 => rule.finish(Value::Float(f32::from_be_bytes(fixed(b, "float4")?) as f64)),
-        Wire::Float8 => rule.finish(Value::Float(f64::from_be_bytes(fixed(b, "float8")?))),
-        Wire::Bool => rule.finish(Value::Bool(u8::from_be_bytes(fixed(b, "boolean")?) != 0)),
-        Wire::Bytes => rule.finish(Value::Bytes(b.to_vec())),
-        Wire::Text | Wire::PaddedText | Wire::EnumText => {
-            rule.finish(Value::Text(utf8(b)?.to_owned()))
-        }
-        Wire::Timestamp => rule.finish(Value::Timestamp(binary::timestamp(b)?)),
-        Wire::Date => Value::Date(binary::date(b)?),
-        Wire::Time => rule.finish(Value::Time(binary::time(b)?)),
-        Wire::Uuid => Value::Uuid(binary::uuid(b)?),
-        Wire::Numeric => {
-            let text = binary::numeric(b)?;
-            // Already canonical; only a value with more fractional digits
-            // than the column's scale needs rounding.
-            let frac = text.find('.').map_or(0, |p| text.len() - p - 1);
-            match rule.ty {
-                LogicalType::Decimal { scale: Some(s) } if frac > s as usize => {
-                    rule.from_text(&text)
-                }
-                LogicalType::Decimal { .. } if text != "NaN" && !text.ends_with("Infinity") => {
-                    Value::Decimal(text)
-                }
-                _ => rule.from_text(&text),
-            }
-        }
-        Wire::Cast => rule.from_text(utf8(b)?),
-        Wire::Unsupported => return Err("unsupported type".into()),
-    })
-}
-
-/// [`decode`] into a slot of the row buffer, reusing a text or numeric
-/// value's allocation from the previous row (a fresh `String` per value
-/// showed in profiles).
-fn decode_into(
-    slot: &mut Value,
-    raw: Option<&[u8]>,
-    wire: Wire,
-    rule: &ColumnRule,
-) -> Result<(), String> {
-    let reused = match (raw, wire, rule.ty, &mut *slot) {
-        (Some(b), Wire::Text, LogicalType::Text, Value::Text(s))
-            if rule.trailing_spaces == TrailingSpaces::Significant =>
-        {
-            s.clear();
-            s.push_str(utf8(b)?);
-            true
-        }
-        // The usual money column: canonical already, unless it is special
-        // or has more fractional digits than the scale (see `decode`).
-        (Some(b), Wire::Numeric, LogicalType::Decimal { scale }, Value::Decimal(s)) => {
-            binary::numeric_into(b, s)?;
-            let frac = s.find('.').map_or(0, |p| s.len() - p - 1);
-            let special = s == "NaN" || s.ends_with("Infinity");
-            !special && scale.is_none_or(|sc| frac <= sc as usize)
-        }
-        _ => false,
-    };
-    if !reused {
-        *slot = decode(raw, wire, rule)?;
-    }
-    Ok(())
-}
-
-/// Decodes one value of a sqlx row (range scans).
-fn decode_raw(raw: PgValueRef<'_>, wire: Wire, rule: &ColumnRule) -> Result<Value, String> {
-    if raw.is_null() {
-        return Ok(Value::Null);
-    }
-    decode(Some(raw.as_bytes().map_err(|e| e.to_string())?), wire, rule)
-}
-
 impl Source for PgSource {
     fn describe(&self) -> String {
         self.location.clone()
@@ -901,65 +442,28 @@ impl Source for PgSource {
     ) -> Result<(), SourceError> {
         let (schema, name) = self.resolve(&spec.table)?;
         let table_cols = self.load_columns(&schema, &name)?;
-        let find =
-            |c: &str| {
-                let col = table_cols.iter().find(|t| t.name == c).ok_or_else(|| {
-                    SourceError::NoColumn {
-                        table: spec.table.clone(),
-                        column: c.to_string(),
-                    }
-                })?;
-                if col.wire == Wire::Unsupported {
-                    return Err(SourceError::UnsupportedType {
-                        table: spec.table.clone(),
-                        column: col.name.clone(),
-                        declared: col.declared.clone(),
-                    });
-                }
-                Ok(col)
-            };
-        let keys = spec
-            .key
+        let (keys, scanned) = sql::scan_columns(spec, &table_cols)?;
+        let cols = scanned
             .iter()
-            .map(|k| find(&k.name))
-            .collect::<Result<Vec<_>, _>>()?;
-        let cols = spec
-            .columns()
-            .map(|c| Ok((find(&c.name)?.wire, c.rule)))
-            .collect::<Result<Vec<_>, SourceError>>()?;
-        let exprs = spec
-            .columns()
-            .map(|c| find(&c.name).map(select_expr))
-            .collect::<Result<Vec<_>, _>>()?;
-
-        let mut conds = Vec::new();
-        if let Some(f) = &spec.filter {
-            conds.push(format!("({f})"));
-        }
-        let mut binds = Vec::new();
+            .zip(spec.columns())
+            .map(|(c, s)| (c.wire, s.rule))
+            .collect::<Vec<_>>();
         let lead = spec.key.first().map_or(LogicalType::Dynamic, |k| k.rule.ty);
-        if let Some((cond, b)) = bounds.and_then(|b| range_condition(&keys, lead, b)) {
-            conds.push(cond);
-            binds = b;
+        let scan = sql::Scan {
+            from: self.relation(&schema, &name),
+            columns: &scanned,
+            keys: &keys,
+            filter: spec.filter.as_deref(),
+            range: bounds.map(|b| (b, lead)),
+        };
+        // With integer bounds alone (a key range of a parallel scan) the
+        // query is built again with them as literals, and read through COPY.
+        let mut query = sql::scan_query(&PgSql { inline_ints: false }, &scan);
+        let copy = query.binds.iter().all(|b| matches!(b, Bind::Int(_)));
+        if copy && !query.binds.is_empty() {
+            query = sql::scan_query(&PgSql { inline_ints: true }, &scan);
         }
-        let mut sql = format!(
-            "SELECT {} FROM {}",
-            if exprs.is_empty() {
-                "1".to_string()
-            } else {
-                exprs.join(", ")
-            },
-            self.relation(&schema, &name)
-        );
-        if !conds.is_empty() {
-            sql.push_str(" WHERE ");
-            sql.push_str(&conds.join(" AND "));
-        }
-        if !keys.is_empty() {
-            sql.push_str(" ORDER BY ");
-            let order: Vec<String> = keys.iter().map(|k| order_expr(k)).collect();
-            sql.push_str(&order.join(", "));
-        }
+        let fields = scanned.len().max(1);
 
         let context = format!("reading table {:?}", spec.table);
         let names: Vec<&str> = spec.columns().map(|c| c.name.as_str()).collect();
@@ -970,23 +474,24 @@ impl Source for PgSource {
         };
         // A timestamp key column: rows are put in key-byte order here (see
         // `server::KeyOrder`), as its index gives them in time order.
-        let ts_key = spec.key.iter().zip(&keys).position(|(k, c)| {
-            c.wire == Wire::Timestamp
-                && matches!(
-                    k.rule.ty,
-                    LogicalType::Timestamp { .. } | LogicalType::TimestampNaive { .. }
-                )
-        });
-        let fields = exprs.len().max(1);
+        let ts_key = sql::timestamp_key(spec, &keys, |c| c.wire == Wire::Timestamp);
         let Some(ts) = ts_key else {
-            return self.read(sql, binds, fields, &cols, sink);
+            return scan::read(&mut self.reader(), query, copy, fields, &cols, sink);
         };
         let mut order = server::KeyOrder::new(ts, keys.len());
         {
             let mut in_order = |row: &[Value]| order.push(row, sink);
-            self.read(sql, binds, fields, &cols, &mut in_order)?;
+            scan::read(
+                &mut self.reader(),
+                query,
+                copy,
+                fields,
+                &cols,
+                &mut in_order,
+            )?;
         }
-        order.flush(sink)
+        let _ = order.flush(sink);
+        Ok(())
     }
 
     /// A new session on this one's exported snapshot
@@ -1011,8 +516,7 @@ impl Source for PgSource {
             open_session(&self.opts, Some(&id), self.lock_timeout, open_err),
         )?;
         Ok(Some(Box::new(PgSource {
-            rt,
-            conn: Some(conn),
+            session: server::Session::new(conn, rt, self.location.clone()),
             location: self.location.clone(),
             default_schema: self.default_schema.clone(),
             columns: self.columns.clone(),
@@ -1080,434 +584,8 @@ impl Source for PgSource {
         let Some((lo, hi)) = bounds else {
             return Ok(Vec::new());
         };
-        Ok(super::even_cuts(lo, hi, rows_per_range))
+        Ok(super::spec::even_cuts(lo, hi, rows_per_range))
     }
-}
-
-/// The columns of one scan: how to decode each, and what to call it in a
-/// message.
-struct ScanCols<'a> {
-    cols: &'a [(Wire, ColumnRule)],
-    names: &'a [&'a str],
-    context: &'a str,
-}
-
-impl ScanCols<'_> {
-    /// The error for a value of column `i` that cannot be decoded.
-    fn error(&self, i: usize, e: String, secrets: &[String]) -> SourceError {
-        let msg = format!("column {:?}: {e}", self.names.get(i).unwrap_or(&""));
-        SourceError::query(self.context, scrub(msg, secrets))
-    }
-}
-
-impl PgSource {
-    /// Runs a scan's SELECT: through COPY when it has no bound values but
-    /// integers, else through sqlx's typed rows.
-    fn read(
-        &mut self,
-        mut sql: String,
-        binds: Vec<Bind>,
-        fields: usize,
-        cols: &ScanCols<'_>,
-        sink: &mut RowSink<'_>,
-    ) -> Result<(), SourceError> {
-        if binds.iter().all(|b| matches!(b, Bind::Int(_))) {
-            // Integer bounds (a key range of a parallel scan) go into the SQL
-            // as literals, which integers cannot abuse, so COPY reads them.
-            for (n, b) in binds.iter().enumerate().rev() {
-                if let Bind::Int(i) = b {
-                    // Quoted: `-9223372036854775808::int8` would cast
-                    // before negating, and overflow.
-                    sql = sql.replace(&format!("${}::int8", n + 1), &format!("'{i}'::int8"));
-                }
-            }
-            self.copy_scan(&sql, fields, cols, sink)
-        } else {
-            self.typed_scan(sql, binds, cols, sink)
-        }
-    }
-
-    /// A scan without bound values (a whole table, or the user's filter
-    /// alone), read as `COPY (SELECT …) TO STDOUT (FORMAT binary)` and parsed
-    /// by hand: no per-row message decoding or row object in sqlx.
-    fn copy_scan(
-        &mut self,
-        select: &str,
-        fields: usize,
-        cols: &ScanCols<'_>,
-        sink: &mut RowSink<'_>,
-    ) -> Result<(), SourceError> {
-        let conn = self
-            .conn
-            .as_mut()
-            .ok_or_else(|| SourceError::Other("the PostgreSQL connection is closed".into()))?;
-        let (rt, secrets) = (&self.rt, &self.secrets);
-        let lock_timeout = self.lock_timeout;
-        let db_err = |e: &sqlx::Error| {
-            SourceError::query(cols.context, db_message(e, lock_timeout, secrets))
-        };
-
-        // The same SELECT as a prepared statement first, with `LIMIT 0`: it
-        // fails (cleanly, as any query) where the COPY would fail to start
-        // (a bad filter, a missing privilege), since sqlx's `copy_out_raw`
-        // leaves a stray ReadyForQuery behind when the server refuses a
-        // COPY, which would shift every later answer on the connection. And
-        // a prepared statement holds exactly one statement, so a `--where`
-        // cannot smuggle a second one (a `COMMIT`) into the simple query.
-        let check = sqlx::query(AssertSqlSafe(format!("{select} LIMIT 0"))).persistent(false);
-        if let Err(e) = rt.block_on(check.execute(&mut *conn)) {
-            let err = db_err(&e);
-            self.recover();
-            return Err(err);
-        }
-
-        let copy = format!("COPY (\n{select}\n) TO STDOUT (FORMAT binary)");
-        let malformed = |e: String| SourceError::query(cols.context, scrub(e, secrets));
-        let mut parser = copy::CopyParser::new(fields);
-        let mut buf: Vec<Value> = vec![Value::Null; cols.cols.len()];
-        let mut on_tuple = |t: &copy::Tuple<'_>| {
-            for (i, ((wire, rule), slot)) in cols.cols.iter().zip(buf.iter_mut()).enumerate() {
-                decode_into(slot, t.get(i), *wire, rule).map_err(|e| cols.error(i, e, secrets))?;
-            }
-            sink(&buf)
-        };
-        // A COPY that failed to start, or failed midway (the server then
-        // ends it cleanly).
-        let begin_failed = std::cell::Cell::new(false);
-        let db_failed = std::cell::Cell::new(false);
-        let mut failed = None;
-        // All on this one thread. Handing work to a second thread (raw
-        // chunks; or decoded rows in
-        // reused batches, leaving only hashing to the second thread) measured
-        // no faster with the server on the same 2 cores (benches/server_diff,
-        // 1M rows, tree build, alternating runs: 0.92 / 0.88 / 0.61 s with
-        // chunks handed over, 0.91 / 0.68 / 0.70 s with decoded batches,
-        // 0.92 / 0.80 / 0.63 s on one thread): the three busy threads
-        // (server, reader, hasher) then share two cores, and the total work
-        // is what counts.
-        //
-        // The whole stream is read, also after the sink stopped: the rest is
-        // dropped, so the connection is ready for its next query (as sqlx
-        // does for a query whose rows were not all fetched).
-        let read_result = rt.block_on(async {
-            let mut stream = conn.copy_out_raw(&copy).await.map_err(|e| {
-                begin_failed.set(true);
-                db_err(&e)
-            })?;
-            while let Some(chunk) = stream.try_next().await.map_err(|e| {
-                db_failed.set(true);
-                db_err(&e)
-            })? {
-                if failed.is_none() {
-                    failed = parser.feed(&chunk, &mut on_tuple, malformed).err();
-                }
-            }
-            Ok(())
-        });
-        let result = match failed {
-            Some(e) => Err(e),
-            None => read_result.and_then(|()| parser.finish().map_err(malformed)),
-        };
-        if begin_failed.get() {
-            // The connection's protocol state is unknown: never use it again.
-            self.conn = None;
-        } else if db_failed.get() {
-            self.recover();
-        }
-        result
-    }
-
-    /// A scan with bound values (a key range), read through sqlx's typed
-    /// rows: COPY cannot take parameters, and values are never inlined.
-    fn typed_scan(
-        &mut self,
-        sql: String,
-        binds: Vec<Bind>,
-        cols: &ScanCols<'_>,
-        sink: &mut RowSink<'_>,
-    ) -> Result<(), SourceError> {
-        let secrets = self.secrets.clone();
-        let mut q: sqlx::query::Query<'_, Postgres, PgArguments> = sqlx::query(AssertSqlSafe(sql));
-        for b in binds {
-            q = match b {
-                Bind::Int(i) => q.bind(i),
-                Bind::Text(s) => q.bind(s),
-                Bind::Bytes(v) => q.bind(v),
-            };
-        }
-        let rt = &self.rt;
-        let conn = self
-            .conn
-            .as_mut()
-            .ok_or_else(|| SourceError::Other("the PostgreSQL connection is closed".into()))?;
-        let db_failed = std::cell::Cell::new(false);
-        let lock_timeout = self.lock_timeout;
-        let fail = |e: &sqlx::Error| {
-            db_failed.set(true);
-            SourceError::query(cols.context, db_message(e, lock_timeout, &secrets))
-        };
-        // Decoded on the reading thread, as the COPY path is: a hand-over to
-        // a second thread measured no faster with the server on the same cores.
-        let mut buf: Vec<Value> = Vec::with_capacity(cols.cols.len());
-        let result = rt.block_on(async {
-            let mut rows = q.fetch(conn);
-            while let Some(row) = rows.try_next().await.map_err(|e| fail(&e))? {
-                buf.clear();
-                for (i, (wire, rule)) in cols.cols.iter().enumerate() {
-                    let v = row
-                        .try_get_raw(i)
-                        .map_err(|e| e.to_string())
-                        .and_then(|raw| decode_raw(raw, *wire, rule))
-                        .map_err(|e| cols.error(i, e, &secrets))?;
-                    buf.push(v);
-                }
-                sink(&buf)?;
-            }
-            Ok(())
-        });
-        if db_failed.get() {
-            self.recover();
-        }
-        result
-    }
-}
-
-/// The message of a failed statement, without secrets; a lock wait that
-/// ran out (SQLSTATE 55P03) says what held the scan up and the way out.
-fn db_message(e: &sqlx::Error, lock_timeout: Duration, secrets: &[String]) -> String {
-    let locked = e
-        .as_database_error()
-        .and_then(|d| d.code())
-        .is_some_and(|c| c == "55P03");
-    let msg = if locked {
-        format!(
-            "the table is locked by another session (waited {lock_timeout:?}, the \
-             lock_timeout): {e}; try again when that session's transaction ends, or wait \
-             longer with ?lock_timeout=SECONDS in the URL"
-        )
-    } else {
-        e.to_string()
-    };
-    scrub(msg, secrets)
-}
-
-/// Replaces every secret in a message by `***`.
-fn scrub(mut s: String, secrets: &[String]) -> String {
-    for p in secrets {
-        if !p.is_empty() && s.contains(p.as_str()) {
-            s = s.replace(p.as_str(), "***");
-        }
-    }
-    s
-}
-
-/// Percent-decodes a URL component (`+` as a space in query values, as
-/// sqlx reads them).
-fn percent_decode(s: &str, plus_is_space: bool) -> String {
-    let b = s.as_bytes();
-    let hex = |c: u8| (c as char).to_digit(16).map(|d| d as u8);
-    let mut out = Vec::with_capacity(b.len());
-    let mut i = 0;
-    while i < b.len() {
-        match b[i] {
-            b'%' if i + 2 < b.len() => match (hex(b[i + 1]), hex(b[i + 2])) {
-                (Some(h), Some(l)) => {
-                    out.push(h << 4 | l);
-                    i += 3;
-                    continue;
-                }
-                _ => out.push(b'%'),
-            },
-            b'+' if plus_is_space => out.push(b' '),
-            c => out.push(c),
-        }
-        i += 1;
-    }
-    String::from_utf8_lossy(&out).into_owned()
-}
-
-/// The password in a URL's user info or `password` parameter, decoded.
-fn url_password(url: &str) -> Option<String> {
-    if let Some(p) = query_param(url, "password") {
-        return Some(p);
-    }
-    let rest = url.split_once("://")?.1;
-    let authority = &rest[..rest.find(['/', '?']).unwrap_or(rest.len())];
-    let userinfo = authority.rsplit_once('@')?.0;
-    let (_, p) = userinfo.split_once(':')?;
-    Some(percent_decode(p, false))
-}
-
-/// The startup `options` string sqlx sends for this URL.
-fn startup_options(url: &str) -> String {
-    let mut out = std::env::var("PGOPTIONS").unwrap_or_default();
-    let query = url.split_once('?').map_or("", |q| q.1);
-    let query = query.split('#').next().unwrap_or(query);
-    for kv in query.split('&') {
-        let (k, v) = kv.split_once('=').unwrap_or((kv, ""));
-        let (k, v) = (percent_decode(k, true), percent_decode(v, true));
-        let add = if k == "options" {
-            v
-        } else if let Some(name) = k.strip_prefix("options[").and_then(|r| r.strip_suffix(']')) {
-            let escaped = format!("{name}={v}")
-                .replace('\\', "\\\\")
-                .replace(' ', "\\ ");
-            format!("-c {escaped}")
-        } else {
-            continue;
-        };
-        if !out.is_empty() {
-            out.push(' ');
-        }
-        out.push_str(&add);
-    }
-    out
-}
-
-/// The last value of a URL query parameter, decoded.
-fn query_param(url: &str, key: &str) -> Option<String> {
-    let query = url.split_once('?')?.1;
-    let query = query.split('#').next().unwrap_or(query);
-    query
-        .split('&')
-        .filter_map(|kv| {
-            let (k, v) = kv.split_once('=').unwrap_or((kv, ""));
-            (percent_decode(k, true) == key).then(|| percent_decode(v, true))
-        })
-        .next_back()
-}
-
-/// The `search_path` set in a libpq `options` string (`-c search_path=a,b`,
-/// `-csearch_path=a`, `--search_path=a`; backslash escapes a space).
-fn search_path_from_options(options: &str) -> Option<String> {
-    let mut words = Vec::new();
-    let mut word = String::new();
-    let mut chars = options.chars();
-    let mut in_word = false;
-    while let Some(c) = chars.next() {
-        match c {
-            '\\' => {
-                if let Some(n) = chars.next() {
-                    word.push(n);
-                }
-                in_word = true;
-            }
-            c if c.is_whitespace() => {
-                if in_word {
-                    words.push(std::mem::take(&mut word));
-                    in_word = false;
-                }
-            }
-            c => {
-                word.push(c);
-                in_word = true;
-            }
-        }
-    }
-    if in_word {
-        words.push(word);
-    }
-    let mut found = None;
-    let mut it = words.into_iter();
-    while let Some(w) = it.next() {
-        let setting = if w == "-c" {
-            it.next()
-        } else if let Some(s) = w.strip_prefix("--") {
-            Some(s.to_string())
-        } else {
-            w.strip_prefix("-c").map(str::to_string)
-        };
-        if let Some((k, v)) = setting.as_deref().and_then(|s| s.split_once('=')) {
-            if k.trim()
-                .replace('-', "_")
-                .eq_ignore_ascii_case("search_path")
-            {
-                found = Some(v.to_string());
-            }
-        }
-    }
-    found
-}
-
-/// The first schema of a `search_path` value, as PostgreSQL reads it:
-/// `"Quoted"` keeps its case, a bare name is folded to lower case, `$user`
-/// is the user name.
-fn first_schema(search_path: &str, user: &str) -> Option<String> {
-    let s = search_path.trim_start();
-    let name = if let Some(rest) = s.strip_prefix('"') {
-        let mut out = String::new();
-        let mut chars = rest.chars().peekable();
-        while let Some(c) = chars.next() {
-            if c == '"' {
-                if chars.peek() == Some(&'"') {
-                    chars.next();
-                    out.push('"');
-                } else {
-                    break;
-                }
-            } else {
-                out.push(c);
-            }
-        }
-        out
-    } else {
-        s.split(',').next().unwrap_or("").trim().to_lowercase()
-    };
-    match name.as_str() {
-        "" => None,
-        "$user" => Some(user.to_string()),
-        _ => Some(name),
-    }
-}
-
-/// The password for a connection in a libpq password file
-/// (`host:port:database:user:password`, `*` matching anything, `\` escaping
-/// `:` and `\`); a socket connection matches `localhost`. Like libpq, a file
-/// others can read is ignored.
-fn pgpass_password(path: &Path, host: &str, port: u16, db: &str, user: &str) -> Option<String> {
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt;
-        let meta = std::fs::metadata(path).ok()?;
-        if !meta.is_file() || meta.permissions().mode() & 0o077 != 0 {
-            return None;
-        }
-    }
-    let text = std::fs::read_to_string(path).ok()?;
-    let host = if host.is_empty() || host.starts_with('/') {
-        "localhost"
-    } else {
-        host
-    };
-    let port = port.to_string();
-    let wanted = [host, port.as_str(), db, user];
-    for line in text.lines() {
-        let line = line.trim_end_matches('\r');
-        if line.trim().is_empty() || line.starts_with('#') {
-            continue;
-        }
-        let mut fields = Vec::new();
-        let mut field = String::new();
-        let mut chars = line.chars();
-        while let Some(c) = chars.next() {
-            match c {
-                '\\' => {
-                    if let Some(n) = chars.next() {
-                        field.push(n);
-                    }
-                }
-                ':' if fields.len() < 4 => fields.push(std::mem::take(&mut field)),
-                c => field.push(c),
-            }
-        }
-        if fields.len() < 4 {
-            continue;
-        }
-        if fields.iter().zip(wanted).all(|(f, w)| f == "*" || f == w) {
-            return Some(field);
-        }
-    }
-    None
 }
 
 #[cfg(test)]
@@ -1635,6 +713,7 @@ mod tests {
 
     #[test]
     fn url_passwords() {
+        let url_password = secrets::password;
         assert_eq!(
             url_password("postgres://u:s%40cret@h/db"),
             Some("s@cret".into())
@@ -1689,6 +768,18 @@ mod tests {
             assert_eq!(pgpass_password(&path, "127.0.0.1", 5432, "db", "bob"), None);
         }
         let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    /// The range condition the scans use, with its bound values.
+    fn range_condition(
+        keys: &[&PgColumn],
+        lead: LogicalType,
+        b: &KeyBounds,
+    ) -> Option<(String, Vec<Bind>)> {
+        let d = PgSql { inline_ints: false };
+        let mut binds = sql::Binds::new(&d);
+        let cond = sql::range_condition(&d, keys, lead, b, &mut binds)?;
+        Some((cond, binds.into_vec()))
     }
 
     #[test]
@@ -1767,7 +858,7 @@ mod tests {
         let texts: Vec<&str> = binds
             .iter()
             .filter_map(|b| match b {
-                Bind::Text(s) => Some(s.as_str()),
+                Bind::Cast(s, _) => Some(s.as_str()),
                 _ => None,
             })
             .collect();

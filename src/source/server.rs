@@ -3,11 +3,13 @@
 //! bounded waits, so an unreachable server is a clear error, not a hang.
 
 use std::future::Future;
+use std::ops::ControlFlow;
 use std::time::Duration;
 
 use driftsum_core::Value;
 
-use super::SourceError;
+use super::spec::{KeyBounds, RowSink};
+use crate::error::SourceError;
 
 /// How long connecting to a server may take before it counts as unreachable.
 pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
@@ -38,6 +40,58 @@ pub fn block_on_timeout<T>(
     })
 }
 
+/// One server connection and the runtime that drives it, held for the
+/// connection's life (one read-only session). Once closed (its protocol
+/// state unknown after a failure), every use is an error saying so.
+pub struct Session<C: sqlx::Connection> {
+    // Declared before `rt`: the connection must go before its runtime.
+    conn: Option<C>,
+    rt: tokio::runtime::Runtime,
+    /// The server's location without credentials, for messages.
+    location: String,
+}
+
+impl<C: sqlx::Connection> Session<C> {
+    pub fn new(conn: C, rt: tokio::runtime::Runtime, location: String) -> Self {
+        Session {
+            conn: Some(conn),
+            rt,
+            location,
+        }
+    }
+
+    /// The connection and its runtime; an error once it is closed.
+    pub fn open(&mut self) -> Result<(&mut C, &tokio::runtime::Runtime), SourceError> {
+        match self.conn.as_mut() {
+            Some(c) => Ok((c, &self.rt)),
+            None => Err(SourceError::Other(format!(
+                "{}: the connection is closed",
+                self.location
+            ))),
+        }
+    }
+
+    /// Closes the connection for good, without a goodbye (its protocol
+    /// state is unknown).
+    pub fn discard(&mut self) {
+        self.conn = None;
+    }
+}
+
+impl<C: sqlx::Connection> Drop for Session<C> {
+    fn drop(&mut self) {
+        // Say goodbye (the server then ends the read-only transaction), but
+        // never block inside someone else's runtime.
+        if let Some(conn) = self.conn.take() {
+            if tokio::runtime::Handle::try_current().is_err() {
+                let _ = self.rt.block_on(async {
+                    tokio::time::timeout(Duration::from_secs(2), conn.close()).await
+                });
+            }
+        }
+    }
+}
+
 /// How a date or timestamp key column's bound values become native bounds.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum TimeKey {
@@ -53,10 +107,7 @@ pub enum TimeKey {
 /// The time prefixes bounding `b` on its leading key column: a lower bound
 /// (inclusive) when it has an `after`, an upper one from its `through`;
 /// `None` when neither side can be bounded (far years, infinities).
-pub fn time_bounds(
-    b: &super::KeyBounds,
-    kind: TimeKey,
-) -> Option<(Option<String>, Option<String>)> {
+pub fn time_bounds(b: &KeyBounds, kind: TimeKey) -> Option<(Option<String>, Option<String>)> {
     let lo = b.after.as_ref().and_then(|a| time_prefix(a.first()?, kind));
     let hi = b.through.first().and_then(|t| time_prefix(t, kind));
     (lo.is_some() || hi.is_some()).then_some((lo, hi))
@@ -142,6 +193,8 @@ pub struct KeyOrder {
     spare: Vec<(Vec<u8>, Vec<Value>)>,
     /// The current group outgrew [`MAX_GROUP`]: pass its rows on as they come.
     overflow: bool,
+    /// The sink answered [`ControlFlow::Break`]: it gets no more rows.
+    stopped: bool,
 }
 
 impl KeyOrder {
@@ -156,15 +209,16 @@ impl KeyOrder {
             rows: Vec::new(),
             spare: Vec::new(),
             overflow: false,
+            stopped: false,
         }
     }
 
-    /// Takes one row (key values first), passing on every row it completes.
-    pub fn push(
-        &mut self,
-        row: &[Value],
-        sink: &mut super::RowSink<'_>,
-    ) -> Result<(), SourceError> {
+    /// Takes one row (key values first), passing on every row it completes;
+    /// `Break` once the sink answered it (it then gets no more rows).
+    pub fn push(&mut self, row: &[Value], sink: &mut RowSink<'_>) -> ControlFlow<()> {
+        if self.stopped {
+            return ControlFlow::Break(());
+        }
         let key = row.get(..self.nkey).unwrap_or(row);
         self.next_group.clear();
         driftsum_core::key::encode_into(&mut self.next_group, key.get(..self.ts).unwrap_or(key));
@@ -188,7 +242,7 @@ impl KeyOrder {
             self.overflow = false;
         }
         if self.overflow {
-            return sink(row);
+            return self.pass(row, sink);
         }
         // The key bytes are made only when a group has rows to sort (most
         // hold one row; formatting a timestamp's key text costs).
@@ -198,15 +252,32 @@ impl KeyOrder {
         self.rows.push((kb, buf));
         if self.rows.len() > MAX_GROUP {
             self.overflow = true;
-            for (_, r) in self.rows.drain(..) {
-                sink(&r)?;
+            // Taken out and put back, keeping the buffer's allocation.
+            let mut rows = std::mem::take(&mut self.rows);
+            let mut flow = ControlFlow::Continue(());
+            for (_, r) in rows.drain(..) {
+                if flow.is_continue() {
+                    flow = self.pass(&r, sink);
+                }
             }
+            self.rows = rows;
+            return flow;
         }
-        Ok(())
+        ControlFlow::Continue(())
+    }
+
+    /// Hands one row to the sink, noting when it wants no more.
+    fn pass(&mut self, row: &[Value], sink: &mut RowSink<'_>) -> ControlFlow<()> {
+        let flow = sink(row);
+        self.stopped |= flow.is_break();
+        flow
     }
 
     /// Passes on the held rows in key order; call once after the last row.
-    pub fn flush(&mut self, sink: &mut super::RowSink<'_>) -> Result<(), SourceError> {
+    pub fn flush(&mut self, sink: &mut RowSink<'_>) -> ControlFlow<()> {
+        if self.stopped {
+            return ControlFlow::Break(());
+        }
         if self.rows.len() > 1 {
             let nkey = self.nkey;
             for (kb, r) in &mut self.rows {
@@ -214,12 +285,17 @@ impl KeyOrder {
             }
             self.rows.sort_by(|a, b| a.0.cmp(&b.0));
         }
-        for held in self.rows.drain(..) {
-            sink(&held.1)?;
+        let mut rows = std::mem::take(&mut self.rows);
+        let mut flow = ControlFlow::Continue(());
+        for held in rows.drain(..) {
+            if flow.is_continue() {
+                flow = self.pass(&held.1, sink);
+            }
             self.spare.push(held);
         }
+        self.rows = rows;
         self.spare.truncate(64);
-        Ok(())
+        flow
     }
 }
 
@@ -236,12 +312,12 @@ mod tests {
         let mut order = KeyOrder::new(ts, nkey);
         let mut sink = |r: &[Value]| {
             out.push(r.to_vec());
-            Ok(())
+            ControlFlow::Continue(())
         };
         for r in rows {
-            order.push(r, &mut sink).unwrap();
+            let _ = order.push(r, &mut sink);
         }
-        order.flush(&mut sink).unwrap();
+        let _ = order.flush(&mut sink);
         out
     }
 

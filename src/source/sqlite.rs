@@ -9,6 +9,7 @@
 mod pages;
 
 use std::collections::{HashMap, HashSet};
+use std::ops::ControlFlow;
 use std::path::Path;
 
 use driftsum_core::coerce::TrailingSpaces;
@@ -16,9 +17,11 @@ use driftsum_core::{LogicalType, Value};
 use rusqlite::types::ValueRef;
 use rusqlite::{Connection, OpenFlags};
 
-use super::{
-    quote_ident, type_args, Column, KeyBounds, RowSink, ScanSpec, Source, SourceError, TableSchema,
+use super::spec::{
+    quote_ident, type_args, Column, ColumnSpec, KeyBounds, RowSink, ScanSpec, Source, TableSchema,
 };
+use super::sql;
+use crate::error::SourceError;
 
 /// A read-only connection to one SQLite file, inside one read transaction.
 pub struct SqliteSource {
@@ -223,27 +226,31 @@ impl SqliteSource {
         // missing ones are the added columns' defaults, constant per column,
         // asked of SQLite once.
         let mut defaults: Vec<Option<rusqlite::types::Value>> = vec![None; layout.columns.len()];
-        let mut visit = |rowid: i64, record: &pages::Record<'_>| -> Result<(), SourceError> {
-            for ((slot, rule), out) in slots.iter().zip(&rules).zip(buf.iter_mut()) {
-                let v = match *slot {
-                    Slot::Rowid => ValueRef::Integer(rowid),
-                    Slot::Record { at, real } => match record.get(at) {
-                        // REAL affinity stores integral values as integers
-                        // and reads them back as floats.
-                        Some(ValueRef::Integer(i)) if real => ValueRef::Real(i as f64),
-                        Some(v) => v,
-                        None => {
-                            if defaults[at].is_none() {
-                                defaults[at] = Some(self.column_of(layout, at, rowid)?);
+        let mut visit =
+            |rowid: i64, record: &pages::Record<'_>| -> Result<pages::Flow, SourceError> {
+                for ((slot, rule), out) in slots.iter().zip(&rules).zip(buf.iter_mut()) {
+                    let v = match *slot {
+                        Slot::Rowid => ValueRef::Integer(rowid),
+                        Slot::Record { at, real } => match record.get(at) {
+                            // REAL affinity stores integral values as integers
+                            // and reads them back as floats.
+                            Some(ValueRef::Integer(i)) if real => ValueRef::Real(i as f64),
+                            Some(v) => v,
+                            None => {
+                                if defaults[at].is_none() {
+                                    defaults[at] = Some(self.column_of(layout, at, rowid)?);
+                                }
+                                defaults[at].as_ref().map_or(ValueRef::Null, ValueRef::from)
                             }
-                            defaults[at].as_ref().map_or(ValueRef::Null, ValueRef::from)
-                        }
-                    },
-                };
-                decode_into(out, v, rule);
-            }
-            sink(&buf)
-        };
+                        },
+                    };
+                    decode_into(out, v, rule);
+                }
+                Ok(match sink(&buf) {
+                    ControlFlow::Continue(()) => pages::Flow::Go,
+                    ControlFlow::Break(()) => pages::Flow::Stop,
+                })
+            };
         pages::TableWalk::new(&file, after, through)
             .run(layout.root, &mut visit)
             .map_err(|e| match e {
@@ -468,6 +475,40 @@ fn stored_as_declared(v: ValueRef<'_>, ty: LogicalType) -> bool {
     )
 }
 
+/// SQLite's SQL: a scan's columns are read as the [`ColumnSpec`] names
+/// them, and every key value can be bound (a scan whose keys SQL cannot
+/// range over is read whole, see [`range_friendly`]).
+struct SqliteSql;
+
+impl sql::Dialect for SqliteSql {
+    type Column = ColumnSpec;
+    type Bind = rusqlite::types::Value;
+
+    fn quote(&self, name: &str) -> String {
+        quote_ident(name)
+    }
+
+    fn placeholder(&self, _: usize, _: &Self::Bind) -> String {
+        "?".into()
+    }
+
+    fn select_expr(&self, c: &ColumnSpec) -> String {
+        quote_ident(&c.name)
+    }
+
+    fn order_expr(&self, c: &ColumnSpec) -> String {
+        match c.rule.ty {
+            // Text keys compare bytewise whatever the column's collation.
+            LogicalType::Text => format!("{} COLLATE BINARY", quote_ident(&c.name)),
+            _ => quote_ident(&c.name),
+        }
+    }
+
+    fn key_bound(&self, c: &ColumnSpec, v: &Value) -> Option<(String, Self::Bind)> {
+        Some((self.order_expr(c), to_sql(v)))
+    }
+}
+
 fn to_sql(v: &Value) -> rusqlite::types::Value {
     use rusqlite::types::Value as S;
     match v {
@@ -557,43 +598,23 @@ impl Source for SqliteSource {
                 }
             }
         }
-        let cols: Vec<String> = spec.columns().map(|c| quote_ident(&c.name)).collect();
-        let key_cols: Vec<String> = spec
-            .key
-            .iter()
-            .map(|c| match c.rule.ty {
-                // Text keys compare bytewise whatever the column's collation.
-                LogicalType::Text => format!("{} COLLATE BINARY", quote_ident(&c.name)),
-                _ => quote_ident(&c.name),
-            })
-            .collect();
-        let tuple = format!("({})", key_cols.join(", "));
-        let mut conds = Vec::new();
-        if let Some(f) = &spec.filter {
-            conds.push(format!("({f})"));
-        }
-        let mut params: Vec<rusqlite::types::Value> = Vec::new();
         let odd = self.odd_keys.contains(&spec.table);
-        if let Some(b) = bounds.filter(|_| range_friendly(spec) && !odd) {
-            let marks = |n: usize| format!("({})", vec!["?"; n].join(", "));
-            if let Some(after) = &b.after {
-                conds.push(format!("{tuple} > {}", marks(after.len())));
-                params.extend(after.iter().map(to_sql));
-            }
-            conds.push(format!("{tuple} <= {}", marks(b.through.len())));
-            params.extend(b.through.iter().map(to_sql));
-        }
-        let mut sql = format!(
-            "SELECT {} FROM {}",
-            cols.join(", "),
-            quote_ident(&spec.table)
+        let keys: Vec<&ColumnSpec> = spec.key.iter().collect();
+        let cols: Vec<&ColumnSpec> = spec.columns().collect();
+        let lead = spec.key.first().map_or(LogicalType::Dynamic, |k| k.rule.ty);
+        let query = sql::scan_query(
+            &SqliteSql,
+            &sql::Scan {
+                from: quote_ident(&spec.table),
+                columns: &cols,
+                keys: &keys,
+                filter: spec.filter.as_deref(),
+                range: bounds
+                    .filter(|_| range_friendly(spec) && !odd)
+                    .map(|b| (b, lead)),
+            },
         );
-        if !conds.is_empty() {
-            sql.push_str(" WHERE ");
-            sql.push_str(&conds.join(" AND "));
-        }
-        sql.push_str(" ORDER BY ");
-        sql.push_str(&key_cols.join(", "));
+        let (sql, params) = (query.sql, query.binds);
 
         let context = format!("reading table {:?}", spec.table);
         let mut stmt = self
@@ -625,7 +646,9 @@ impl Source for SqliteSource {
                 }
                 decode_into(slot, v, rule);
             }
-            sink(&buf)?;
+            if sink(&buf).is_break() {
+                break;
+            }
         }
         if saw_odd_key {
             self.odd_keys.insert(spec.table.clone());
@@ -693,7 +716,7 @@ impl Source for SqliteSource {
         let (Some(lo), Some(hi)) = (lo, hi) else {
             return Ok(Vec::new());
         };
-        Ok(super::even_cuts(lo, hi, rows_per_range))
+        Ok(super::spec::even_cuts(lo, hi, rows_per_range))
     }
 }
 
@@ -786,7 +809,7 @@ mod tests {
         let mut rows = Vec::new();
         src.scan(spec, bounds, &mut |r: &[Value]| {
             rows.push(r.to_vec());
-            Ok(())
+            std::ops::ControlFlow::Continue(())
         })
         .expect("sql scan");
         src.set_page_reads(true);
@@ -806,7 +829,7 @@ mod tests {
         let mut rows = Vec::new();
         let read = src.scan_pages(&layout, spec, bounds, &mut |r: &[Value]| {
             rows.push(r.to_vec());
-            Ok(())
+            std::ops::ControlFlow::Continue(())
         })?;
         if !read {
             return Err(SourceError::Other("pages not read".into()));
@@ -1031,7 +1054,7 @@ mod tests {
             let mut n = 0;
             src.scan(&spec, None, &mut |_| {
                 n += 1;
-                Ok(())
+                std::ops::ControlFlow::Continue(())
             })
             .expect("scan");
             assert_eq!(n, 3, "{name}");
@@ -1069,7 +1092,7 @@ mod tests {
         let mut n = 0;
         src.scan(&spec, None, &mut |_| {
             n += 1;
-            Ok(())
+            std::ops::ControlFlow::Continue(())
         })
         .expect("scan");
         assert_eq!(n, 4);

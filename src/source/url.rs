@@ -4,7 +4,7 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use super::SourceError;
+use crate::error::SourceError;
 
 /// How long a read waits for a lock another session holds (an `ACCESS
 /// EXCLUSIVE` table lock, a SQLite writer) before that table is reported as

@@ -9,6 +9,7 @@
 //! (`driftsum::check::diff`), as the `diff` command does.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::ops::ControlFlow;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
@@ -546,7 +547,7 @@ fn copy_scans_and_range_scans_deliver_the_same_values() {
         let mut rows: Vec<Vec<String>> = Vec::new();
         src.scan(&spec, bounds, &mut |row| {
             rows.push(row.iter().map(|v| format!("{v:?}")).collect());
-            Ok(())
+            ControlFlow::Continue(())
         })
         .expect("scan");
         rows
@@ -587,7 +588,7 @@ fn copy_scans_and_range_scans_deliver_the_same_values() {
                 format!("{:?}", row[1]),
                 row[1..].iter().map(|v| format!("{v:?}")).collect(),
             );
-            Ok(())
+            ControlFlow::Continue(())
         })
         .expect("scan");
         rows
@@ -628,9 +629,9 @@ fn copy_scans_and_range_scans_deliver_the_same_values() {
     let mut n = 0;
     let stopped = src.scan(&spec, None, &mut |_| {
         n += 1;
-        Err(SourceError::Other("enough".into()))
+        ControlFlow::Break(())
     });
-    assert!(matches!(stopped, Err(SourceError::Other(m)) if m == "enough"));
+    assert!(stopped.is_ok(), "{stopped:?}");
     assert_eq!(n, 1);
     assert_eq!(read(&mut src, None), full);
     // As does a filter that fails only while rows are streamed.
@@ -639,7 +640,7 @@ fn copy_scans_and_range_scans_deliver_the_same_values() {
         ..spec.clone()
     };
     let err = src
-        .scan(&failing, None, &mut |_| Ok(()))
+        .scan(&failing, None, &mut |_| ControlFlow::Continue(()))
         .expect_err("division by zero");
     assert!(err.to_string().contains("division by zero"), "{err}");
     assert_eq!(read(&mut src, None), full);
@@ -673,14 +674,14 @@ fn a_filter_cannot_add_statements() {
         ),
         format!("true); CREATE TABLE {s}.pwned (x int); SELECT (1"),
     ] {
-        let r = src.scan(&spec(&filter), None, &mut |_| Ok(()));
+        let r = src.scan(&spec(&filter), None, &mut |_| ControlFlow::Continue(()));
         assert!(r.is_err(), "{filter}");
     }
     // The source still reads, and nothing was created.
     let mut n = 0;
     src.scan(&spec("id > 1"), None, &mut |_| {
         n += 1;
-        Ok(())
+        ControlFlow::Continue(())
     })
     .expect("scan after refused filters");
     assert_eq!(n, 1);
@@ -1039,7 +1040,7 @@ fn names_resolve_through_the_url_search_path() {
     let mut rows = Vec::new();
     src.scan(&spec, None, &mut |r| {
         rows.push(r.to_vec());
-        Ok(())
+        ControlFlow::Continue(())
     })
     .expect("scan");
     let keys: Vec<String> = rows.iter().map(|r| format!("{}/{}", r[0], r[1])).collect();
@@ -1053,7 +1054,7 @@ fn names_resolve_through_the_url_search_path() {
     };
     src.scan(&spec, Some(&bounds), &mut |r| {
         ranged.push(format!("{}/{}", r[0], r[1]));
-        Ok(())
+        ControlFlow::Continue(())
     })
     .expect("range scan");
     assert_eq!(ranged, vec!["1/a", "1/é"]);
@@ -1065,7 +1066,7 @@ fn names_resolve_through_the_url_search_path() {
     let mut count = 0;
     src.scan(&filtered, None, &mut |_| {
         count += 1;
-        Ok(())
+        ControlFlow::Continue(())
     })
     .expect("filtered scan");
     assert_eq!(count, 1);
@@ -1147,7 +1148,7 @@ fn a_select_only_role_suffices_and_a_role_without_select_gets_a_clear_error() {
         values: Vec::new(),
         filter: None,
     };
-    match src.scan(&spec, None, &mut |_| Ok(())) {
+    match src.scan(&spec, None, &mut |_| ControlFlow::Continue(())) {
         Err(SourceError::Query { context, message }) => {
             assert!(context.contains(&format!("{s}.t")), "{context}");
             assert!(message.contains("permission denied"), "{message}");
@@ -1162,7 +1163,7 @@ fn a_select_only_role_suffices_and_a_role_without_select_gets_a_clear_error() {
     };
     src.scan(&open_spec, None, &mut |_| {
         n += 1;
-        Ok(())
+        ControlFlow::Continue(())
     })
     .expect("another table reads after a failure");
     assert_eq!(n, 2);
@@ -1255,7 +1256,7 @@ fn forked_sessions_share_one_snapshot_and_ranges_cover_the_table() {
         let mut rows = Vec::new();
         src.scan(&spec, bounds, &mut |row| {
             rows.push(row.to_vec());
-            Ok(())
+            ControlFlow::Continue(())
         })
         .expect("scan");
         rows
@@ -1327,7 +1328,7 @@ fn extreme_bounds_and_nullable_keys() {
         let mut n = 0;
         src.scan(&e, Some(&bounds), &mut |_| {
             n += 1;
-            Ok(())
+            ControlFlow::Continue(())
         })
         .expect("bounded scan");
         n
@@ -1446,7 +1447,7 @@ fn missing_tables_and_unsupported_types_are_clear_errors() {
             filter: None,
         };
         let err = src
-            .scan(&spec, None, &mut |_| Ok(()))
+            .scan(&spec, None, &mut |_| ControlFlow::Continue(()))
             .expect_err("unsupported");
         assert!(
             matches!(&err, SourceError::UnsupportedType { table: t, column: c, declared: d }
@@ -1540,7 +1541,7 @@ fn scan_throughput() {
         let mut n = 0u64;
         src.scan(&spec(cols), None, &mut |_| {
             n += 1;
-            Ok(())
+            ControlFlow::Continue(())
         })
         .expect("scan");
         let secs = started.elapsed().as_secs_f64();
@@ -1809,7 +1810,7 @@ fn inheritance_reads_the_parent_alone_and_partitioning_every_partition() {
         let mut full = Vec::new();
         src.scan(&spec, None, &mut |row| {
             full.push(row.to_vec());
-            Ok(())
+            ControlFlow::Continue(())
         })
         .expect("scan");
         assert_eq!(full.len(), rows, "{table}");
@@ -1823,7 +1824,7 @@ fn inheritance_reads_the_parent_alone_and_partitioning_every_partition() {
             };
             src.scan(&spec, Some(&bounds), &mut |row| {
                 pieces.push(row.to_vec());
-                Ok(())
+                ControlFlow::Continue(())
             })
             .expect("range scan");
         }

@@ -2,6 +2,8 @@
 //! every leaf touched recomputed and checked against the tree, so that an
 //! answer is the tree's data or a `410`.
 
+use std::ops::ControlFlow;
+
 use driftsum_core::protocol::{self as wire, EntriesRequest, RowsRequest};
 use driftsum_core::tree::Entry;
 use driftsum_core::{key, Key, Value};
@@ -9,7 +11,7 @@ use driftsum_core::{key, Key, Value};
 use super::answer::{binary, not_the_trees, source_answer, text, Answer};
 use super::state::{Served, State};
 use crate::agent::verify::{spans, spans_holding, LeafCheck, RangeRead};
-use crate::build::{decode_key, row_hasher, scan_range, stop};
+use crate::build::{decode_key, row_hasher, scan_range};
 use crate::source::Source;
 
 impl State {
@@ -27,19 +29,15 @@ impl State {
         if after.is_some_and(|a| decode_key(a).is_err()) || decode_key(through).is_err() {
             return Err(text(400, "a key that is not a key"));
         }
-        let mut stopped = false;
-        let scanned = scan_range(src, &s.spec, after, through, &mut |k, row| {
+        scan_range(src, &s.spec, after, through, &mut |k, row| {
             if each(k, row) {
-                return Ok(());
+                ControlFlow::Continue(())
+            } else {
+                ControlFlow::Break(())
             }
-            stopped = true;
-            Err(stop())
-        });
-        match scanned {
-            Err(_) if stopped => Ok(()),
-            Err(e) => Err(source_answer(e)),
-            Ok(_) => Ok(()),
-        }
+        })
+        .map(|_| ())
+        .map_err(source_answer)
     }
 
     /// One scan of the whole table (for a tree without
@@ -69,7 +67,7 @@ impl State {
                     values,
                 });
             }
-            Ok(())
+            ControlFlow::Continue(())
         });
         scanned.map_err(source_answer)?;
         for f in &mut found {

@@ -9,15 +9,55 @@ const PG_EPOCH_MICROS: i128 = 946_684_800_000_000;
 /// Days from 1970-01-01 to 2000-01-01.
 const PG_EPOCH_DAYS: i32 = 10_957;
 
-fn be<const N: usize>(b: &[u8]) -> Result<[u8; N], String> {
-    b.try_into()
-        .map_err(|_| format!("expected {N} bytes, got {}", b.len()))
+/// A value whose wire form is not what its type's binary format says.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum DecodeError {
+    /// A fixed-size value of another size.
+    #[error("{what} of {got} bytes, expected {expected}")]
+    Size {
+        what: &'static str,
+        got: usize,
+        expected: usize,
+    },
+    #[error("an integer of {0} bytes")]
+    IntegerSize(usize),
+    #[error("text that is not UTF-8: {0}")]
+    NotUtf8(#[from] std::str::Utf8Error),
+    #[error("date {0} days after 2000-01-01 is out of range")]
+    DateOutOfRange(i32),
+    #[error("numeric header is short")]
+    NumericHeader,
+    #[error("numeric sign {0:#x}")]
+    NumericSign(u16),
+    #[error("numeric of {digits} digits in {bytes} bytes")]
+    NumericSize { digits: usize, bytes: usize },
+    #[error("numeric digit {0}")]
+    NumericDigit(u16),
+    /// The driver could not hand the value's bytes over.
+    #[error("{0}")]
+    Driver(String),
+    /// A column of a type the connector refuses (checked before a scan).
+    #[error("unsupported type")]
+    Unsupported,
+}
+
+/// The bytes of an `N`-byte binary value of type `what`.
+pub fn fixed<const N: usize>(b: &[u8], what: &'static str) -> Result<[u8; N], DecodeError> {
+    b.try_into().map_err(|_| DecodeError::Size {
+        what,
+        got: b.len(),
+        expected: N,
+    })
+}
+
+fn be<const N: usize>(b: &[u8]) -> Result<[u8; N], DecodeError> {
+    fixed(b, "a value")
 }
 
 /// `timestamp` / `timestamptz`: i64 microseconds since 2000-01-01, as
 /// microseconds since 1970 (in an `i128`, so PostgreSQL's whole range up to
 /// 294276 AD is exact); ±infinity are the core's infinity instants.
-pub fn timestamp(b: &[u8]) -> Result<i128, String> {
+pub fn timestamp(b: &[u8]) -> Result<i128, DecodeError> {
     Ok(match i64::from_be_bytes(be(b)?) {
         i64::MAX => time::INFINITY_MICROS,
         i64::MIN => time::NEG_INFINITY_MICROS,
@@ -28,43 +68,43 @@ pub fn timestamp(b: &[u8]) -> Result<i128, String> {
 /// `date`: i32 days since 2000-01-01, as days since 1970; ±infinity are the
 /// core's infinity dates. Every date PostgreSQL accepts (up to 5874897 AD)
 /// fits; anything else is an error, never a clamped day.
-pub fn date(b: &[u8]) -> Result<i32, String> {
+pub fn date(b: &[u8]) -> Result<i32, DecodeError> {
     Ok(match i32::from_be_bytes(be(b)?) {
         i32::MAX => time::INFINITY_DAYS,
         i32::MIN => time::NEG_INFINITY_DAYS,
         d => d
             .checked_add(PG_EPOCH_DAYS)
             .filter(|&d| d != time::INFINITY_DAYS)
-            .ok_or_else(|| format!("date {d} days after 2000-01-01 is out of range"))?,
+            .ok_or(DecodeError::DateOutOfRange(d))?,
     })
 }
 
 /// `time`: i64 microseconds since midnight.
-pub fn time(b: &[u8]) -> Result<i64, String> {
+pub fn time(b: &[u8]) -> Result<i64, DecodeError> {
     Ok(i64::from_be_bytes(be(b)?))
 }
 
 /// `uuid`: 16 bytes.
-pub fn uuid(b: &[u8]) -> Result<[u8; 16], String> {
+pub fn uuid(b: &[u8]) -> Result<[u8; 16], DecodeError> {
     be(b)
 }
 
 /// `numeric`: `ndigits`, `weight`, `sign`, `dscale` (i16/i16/u16/u16), then
 /// `ndigits` base-10000 digits, the first worth 10000^weight. Returns the
 /// decimal text (`NaN`, `Infinity`, `-Infinity` for the special values).
-pub fn numeric(b: &[u8]) -> Result<String, String> {
+pub fn numeric(b: &[u8]) -> Result<String, DecodeError> {
     let mut out = String::new();
     numeric_into(b, &mut out)?;
     Ok(out)
 }
 
 /// [`numeric`] into `out` (cleared first), so a scan reuses one allocation.
-pub fn numeric_into(b: &[u8], out: &mut String) -> Result<(), String> {
+pub fn numeric_into(b: &[u8], out: &mut String) -> Result<(), DecodeError> {
     out.clear();
-    let head = |i: usize| -> Result<u16, String> {
+    let head = |i: usize| -> Result<u16, DecodeError> {
         Ok(u16::from_be_bytes(be(b
             .get(i..i + 2)
-            .ok_or("numeric header is short")?)?))
+            .ok_or(DecodeError::NumericHeader)?)?))
     };
     let ndigits = head(0)? as usize;
     let weight = head(2)? as i16 as i64;
@@ -83,10 +123,13 @@ pub fn numeric_into(b: &[u8], out: &mut String) -> Result<(), String> {
             return Ok(());
         }
         0x0000 | 0x4000 => {}
-        other => return Err(format!("numeric sign {other:#x}")),
+        other => return Err(DecodeError::NumericSign(other)),
     }
     if b.len() != 8 + 2 * ndigits {
-        return Err(format!("numeric of {ndigits} digits in {} bytes", b.len()));
+        return Err(DecodeError::NumericSize {
+            digits: ndigits,
+            bytes: b.len(),
+        });
     }
     // The base-10000 digits as 4 decimal digits each; the decimal point
     // falls after the digits of weight 0. Written straight into canonical
@@ -104,7 +147,7 @@ pub fn numeric_into(b: &[u8], out: &mut String) -> Result<(), String> {
     for (i, out) in all.chunks_exact_mut(4).enumerate() {
         let d = head(8 + 2 * i)?;
         if d > 9999 {
-            return Err(format!("numeric digit {d}"));
+            return Err(DecodeError::NumericDigit(d));
         }
         out.copy_from_slice(&[
             b'0' + (d / 1000) as u8,

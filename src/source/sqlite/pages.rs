@@ -550,11 +550,11 @@ impl<'f, 'c> TableWalk<'f, 'c> {
     }
 
     /// Calls `visit` with each row's rowid and record, in rowid order, from
-    /// the b-tree rooted at page `root`.
+    /// the b-tree rooted at page `root`, until it answers [`Flow::Stop`].
     pub(super) fn run<E>(
         &mut self,
         root: u32,
-        visit: &mut dyn FnMut(i64, &Record<'_>) -> Result<(), E>,
+        visit: &mut dyn FnMut(i64, &Record<'_>) -> Result<Flow, E>,
     ) -> Result<(), PageError<E>> {
         self.walk(root, 0, visit).map(|_| ())
     }
@@ -563,7 +563,7 @@ impl<'f, 'c> TableWalk<'f, 'c> {
         &mut self,
         page: u32,
         depth: usize,
-        visit: &mut dyn FnMut(i64, &Record<'_>) -> Result<(), E>,
+        visit: &mut dyn FnMut(i64, &Record<'_>) -> Result<Flow, E>,
     ) -> Result<Flow, PageError<E>> {
         let bad = |what| PageError::Malformed { page, what };
         if depth >= MAX_DEPTH {
@@ -605,7 +605,7 @@ impl<'f, 'c> TableWalk<'f, 'c> {
         page: u32,
         buf: &[u8],
         depth: usize,
-        visit: &mut dyn FnMut(i64, &Record<'_>) -> Result<(), E>,
+        visit: &mut dyn FnMut(i64, &Record<'_>) -> Result<Flow, E>,
     ) -> Result<Flow, PageError<E>> {
         let bad = |what| PageError::Malformed { page, what };
         // Page 1 opens with the 100-byte file header.
@@ -688,7 +688,9 @@ impl<'f, 'c> TableWalk<'f, 'c> {
                         body: payload,
                         cols,
                     };
-                    visit(rowid, &record).map_err(PageError::Visit)?;
+                    if visit(rowid, &record).map_err(PageError::Visit)? == Flow::Stop {
+                        return Ok(Flow::Stop);
+                    }
                 }
                 Ok(Flow::Go)
             }

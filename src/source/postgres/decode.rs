@@ -1,0 +1,117 @@
+//! Decoding PostgreSQL values from their binary wire form (module
+//! [`binary`](super::binary) parses the formats) into the logical type of a
+//! scan's column rule; one decoder for the COPY stream and sqlx's rows.
+
+use driftsum_core::coerce::{ColumnRule, TrailingSpaces};
+use driftsum_core::{LogicalType, Value};
+use sqlx::postgres::PgValueRef;
+use sqlx::ValueRef;
+
+use super::binary::{self, fixed, DecodeError};
+use super::column::Wire;
+
+/// The text of a value sent as UTF-8 bytes (text, varchar, and anything
+/// cast to text in SQL).
+fn utf8(b: &[u8]) -> Result<&str, DecodeError> {
+    Ok(std::str::from_utf8(b)?)
+}
+
+/// Decodes one value from its binary wire form (`None` for NULL). The one
+/// decoder of both read paths: the COPY stream of full scans and sqlx's
+/// rows (which sqlx receives in the same binary formats) of range scans.
+pub(super) fn decode(
+    raw: Option<&[u8]>,
+    wire: Wire,
+    rule: &ColumnRule,
+) -> Result<Value, DecodeError> {
+    let Some(b) = raw else {
+        return Ok(Value::Null);
+    };
+    Ok(match wire {
+        Wire::Int => {
+            let i = match b.len() {
+                2 => i16::from_be_bytes(fixed(b, "int2")?) as i64,
+                4 => i32::from_be_bytes(fixed(b, "int4")?) as i64,
+                8 => i64::from_be_bytes(fixed(b, "int8")?),
+                n => return Err(DecodeError::IntegerSize(n)),
+            };
+            rule.finish(Value::Int(i as i128))
+        }
+        Wire::Float4 => rule.finish(Value::Float(f32::from_be_bytes(fixed(b, "float4")?) as f64)),
+        Wire::Float8 => rule.finish(Value::Float(f64::from_be_bytes(fixed(b, "float8")?))),
+        Wire::Bool => rule.finish(Value::Bool(u8::from_be_bytes(fixed(b, "boolean")?) != 0)),
+        Wire::Bytes => rule.finish(Value::Bytes(b.to_vec())),
+        Wire::Text | Wire::PaddedText | Wire::EnumText => {
+            rule.finish(Value::Text(utf8(b)?.to_owned()))
+        }
+        Wire::Timestamp => rule.finish(Value::Timestamp(binary::timestamp(b)?)),
+        Wire::Date => Value::Date(binary::date(b)?),
+        Wire::Time => rule.finish(Value::Time(binary::time(b)?)),
+        Wire::Uuid => Value::Uuid(binary::uuid(b)?),
+        Wire::Numeric => {
+            let text = binary::numeric(b)?;
+            // Already canonical; only a value with more fractional digits
+            // than the column's scale needs rounding.
+            let frac = text.find('.').map_or(0, |p| text.len() - p - 1);
+            match rule.ty {
+                LogicalType::Decimal { scale: Some(s) } if frac > s as usize => {
+                    rule.from_text(&text)
+                }
+                LogicalType::Decimal { .. } if text != "NaN" && !text.ends_with("Infinity") => {
+                    Value::Decimal(text)
+                }
+                _ => rule.from_text(&text),
+            }
+        }
+        Wire::Cast => rule.from_text(utf8(b)?),
+        Wire::Unsupported => return Err(DecodeError::Unsupported),
+    })
+}
+
+/// [`decode`] into a slot of the row buffer, reusing a text or numeric
+/// value's allocation from the previous row (a fresh `String` per value
+/// showed in profiles).
+pub(super) fn decode_into(
+    slot: &mut Value,
+    raw: Option<&[u8]>,
+    wire: Wire,
+    rule: &ColumnRule,
+) -> Result<(), DecodeError> {
+    let reused = match (raw, wire, rule.ty, &mut *slot) {
+        (Some(b), Wire::Text, LogicalType::Text, Value::Text(s))
+            if rule.trailing_spaces == TrailingSpaces::Significant =>
+        {
+            s.clear();
+            s.push_str(utf8(b)?);
+            true
+        }
+        // The usual money column: canonical already, unless it is special
+        // or has more fractional digits than the scale (see `decode`).
+        (Some(b), Wire::Numeric, LogicalType::Decimal { scale }, Value::Decimal(s)) => {
+            binary::numeric_into(b, s)?;
+            let frac = s.find('.').map_or(0, |p| s.len() - p - 1);
+            let special = s == "NaN" || s.ends_with("Infinity");
+            !special && scale.is_none_or(|sc| frac <= sc as usize)
+        }
+        _ => false,
+    };
+    if !reused {
+        *slot = decode(raw, wire, rule)?;
+    }
+    Ok(())
+}
+
+/// Decodes one value of a sqlx row (range scans).
+pub(super) fn decode_raw(
+    raw: PgValueRef<'_>,
+    wire: Wire,
+    rule: &ColumnRule,
+) -> Result<Value, DecodeError> {
+    if raw.is_null() {
+        return Ok(Value::Null);
+    }
+    let bytes = raw
+        .as_bytes()
+        .map_err(|e| DecodeError::Driver(e.to_string()))?;
+    decode(Some(bytes), wire, rule)
+}

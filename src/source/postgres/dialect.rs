@@ -1,0 +1,160 @@
+//! PostgreSQL's SQL dialect for the shared SQL layer ([`sql`]): how a
+//! column is selected and ordered in key-byte order, how key values are
+//! bound (with their casts), and the date and timestamp range conditions.
+//! The query itself is built in [`sql`], never here.
+
+use driftsum_core::{LogicalType, Value};
+
+use super::column::{PgColumn, Wire};
+use crate::source::spec::{quote_ident, KeyBounds};
+use crate::source::{server, sql};
+
+/// The SQL expression that reads a column.
+pub(super) fn select_expr(c: &PgColumn) -> String {
+    match c.wire {
+        Wire::PaddedText | Wire::EnumText | Wire::Cast => {
+            format!("{}::text", quote_ident(&c.name))
+        }
+        _ => quote_ident(&c.name),
+    }
+}
+
+/// The SQL expression a key column is ordered by, in key-byte order: text in
+/// the "C" collation (byte order of UTF-8) unless its own collation already
+/// is byte order (then its index serves the order); enums by label, not by
+/// position.
+pub(super) fn order_expr(c: &PgColumn) -> String {
+    match c.wire {
+        Wire::Text if c.byte_order => quote_ident(&c.name),
+        Wire::Text | Wire::PaddedText => format!("{} COLLATE \"C\"", quote_ident(&c.name)),
+        Wire::EnumText => format!("{}::text COLLATE \"C\"", quote_ident(&c.name)),
+        _ => quote_ident(&c.name),
+    }
+}
+
+/// One bound key value for a range condition.
+pub(super) enum Bind {
+    /// An integer, compared as `int8`.
+    Int(i64),
+    /// Text cast in SQL to the named type (`text`, `uuid`, `date`, …).
+    Cast(String, &'static str),
+    Bytes(Vec<u8>),
+}
+
+/// PostgreSQL's SQL: double-quoted names, `$n` placeholders with the cast
+/// each bound value needs, text keys in the "C" collation.
+pub(super) struct PgSql {
+    /// Integer bounds written as literals, which integers cannot abuse, so
+    /// that a scan with no other bound values can be read through COPY
+    /// (which takes no parameters).
+    pub(super) inline_ints: bool,
+}
+
+impl sql::Dialect for PgSql {
+    type Column = PgColumn;
+    type Bind = Bind;
+
+    fn quote(&self, name: &str) -> String {
+        quote_ident(name)
+    }
+
+    fn placeholder(&self, n: usize, bind: &Bind) -> String {
+        match bind {
+            // Quoted: `-9223372036854775808::int8` would cast before
+            // negating, and overflow.
+            Bind::Int(i) if self.inline_ints => format!("'{i}'::int8"),
+            Bind::Int(_) => format!("${n}::int8"),
+            Bind::Cast(_, ty) => format!("CAST(${n} AS {ty})"),
+            Bind::Bytes(_) => format!("${n}::bytea"),
+        }
+    }
+
+    fn select_expr(&self, c: &PgColumn) -> String {
+        select_expr(c)
+    }
+
+    fn order_expr(&self, c: &PgColumn) -> String {
+        order_expr(c)
+    }
+
+    /// Compared in the column's own order when that is key-byte order.
+    /// Bound values may come from the other side, so they are never cast to
+    /// a narrower type (`varchar(5)`, `integer`) that could truncate or
+    /// overflow.
+    fn key_bound(&self, c: &PgColumn, v: &Value) -> Option<(String, Bind)> {
+        let col = quote_ident(&c.name);
+        Some(match (c.wire, v) {
+            (Wire::Int, Value::Int(i)) => (col, Bind::Int((*i).try_into().ok()?)),
+            (Wire::Text, Value::Text(s)) if !s.contains('\0') => {
+                (order_expr(c), Bind::Cast(s.clone(), "text"))
+            }
+            // Compared as the trimmed text driftsum reads, exactly.
+            (Wire::PaddedText | Wire::EnumText, Value::Text(s)) if !s.contains('\0') => (
+                format!("{col}::text COLLATE \"C\""),
+                Bind::Cast(s.clone(), "text"),
+            ),
+            (Wire::Bytes, Value::Bytes(b)) => (col, Bind::Bytes(b.clone())),
+            (Wire::Uuid, Value::Uuid(_)) => (col, Bind::Cast(v.to_string(), "uuid")),
+            _ => return None,
+        })
+    }
+
+    /// Leading key columns in key-byte order narrow a range alone.
+    fn prefix_ranges(&self) -> bool {
+        true
+    }
+
+    /// The condition for a leading date or timestamp key column `c`: its
+    /// values from the first bound's date (or second) through the last
+    /// one's, plus every value outside the years 1000..9999 and NULL, whose
+    /// key text has another shape and so another place in key order. Each
+    /// part is an index range (PostgreSQL ORs their bitmaps). `None` when
+    /// neither bound has such a date.
+    fn time_condition(
+        &self,
+        c: &PgColumn,
+        lead: LogicalType,
+        b: &KeyBounds,
+        binds: &mut sql::Binds<'_, Self>,
+    ) -> Option<String> {
+        use LogicalType as T;
+        let second = Some("interval '1 second'");
+        // Only a column read as its own kind has key text of that shape (a
+        // timestamp read as a date is invalid off midnight).
+        let (kind, ty, step) = match (c.wire, c.ty, lead) {
+            (Wire::Date, _, T::Date) => (server::TimeKey::Date, "date", None),
+            (
+                Wire::Timestamp,
+                T::Timestamp { .. },
+                T::Timestamp { .. } | T::TimestampNaive { .. },
+            ) => (server::TimeKey::Second, "timestamptz", second),
+            (
+                Wire::Timestamp,
+                T::TimestampNaive { .. },
+                T::Timestamp { .. } | T::TimestampNaive { .. },
+            ) => (server::TimeKey::Second, "timestamp", second),
+            _ => return None,
+        };
+        let utc = if ty == "timestamptz" { "+00" } else { "" };
+        let (lo, hi) = server::time_bounds(b, kind)?;
+        let col = quote_ident(&c.name);
+        let mut inside = Vec::new();
+        if let Some(lo) = lo {
+            let m = binds.mark(Bind::Cast(format!("{lo}{utc}"), ty));
+            inside.push(format!("{col} >= {m}"));
+        }
+        if let Some(hi) = hi {
+            let m = binds.mark(Bind::Cast(format!("{hi}{utc}"), ty));
+            inside.push(match step {
+                Some(step) => format!("{col} < {m} + {step}"),
+                None => format!("{col} <= {m}"),
+            });
+        }
+        let (first, past) = server::TIME_REGULAR;
+        Some(format!(
+            "(({}) OR {col} < '{first}{utc}'::{ty} OR {col} >= '{past}{utc}'::{ty} \
+             OR {col} IS NULL)",
+            inside.join(" AND ")
+        ))
+    }
+}

@@ -1,0 +1,339 @@
+//! The SQL layer the connectors share: a small [`Dialect`] trait (how an
+//! engine quotes names, writes placeholders, orders and bounds key columns)
+//! and the one place that builds a scan's `SELECT … WHERE (keys) > (…) AND
+//! (keys) <= (…) ORDER BY keys` from it, plus the one column lookup with its
+//! unsupported-type check.
+//!
+//! The user's `--where` filter is put in parentheses as given and never
+//! rewritten; no SQL text is rewritten after it is built. What differs
+//! between engines (casts, collations, date conditions) lives in each
+//! connector's dialect, not here; decoding is not here either.
+
+use driftsum_core::{LogicalType, Value};
+
+use super::spec::{KeyBounds, ScanSpec};
+use crate::error::SourceError;
+
+/// How one engine writes the parts of a scan query.
+pub trait Dialect {
+    /// A column as the connector knows it from the catalog.
+    type Column;
+    /// A bound value as the connector's driver takes it.
+    type Bind;
+
+    /// Quotes an identifier, so no name can become SQL.
+    fn quote(&self, name: &str) -> String;
+    /// The text standing for bound value `bind`, the `n`th (from 1) of the
+    /// query: a placeholder with any cast it needs.
+    fn placeholder(&self, n: usize, bind: &Self::Bind) -> String;
+    /// The expression a column is selected by.
+    fn select_expr(&self, c: &Self::Column) -> String;
+    /// The expression a key column is ordered by, in key-byte order.
+    fn order_expr(&self, c: &Self::Column) -> String;
+    /// The expression and bound value comparing key column `c` with `v` in
+    /// key-byte order; `None` when `v` cannot be compared that way.
+    fn key_bound(&self, c: &Self::Column, v: &Value) -> Option<(String, Self::Bind)>;
+
+    /// Whether a range whose trailing key columns cannot be bound is still
+    /// narrowed by its leading ones (see [`range_condition`]).
+    fn prefix_ranges(&self) -> bool {
+        false
+    }
+
+    /// A condition for a range no key column can bound by value, from the
+    /// leading key column `c` read as `lead` (dates and timestamps);
+    /// `None` when there is none.
+    fn time_condition(
+        &self,
+        c: &Self::Column,
+        lead: LogicalType,
+        b: &KeyBounds,
+        binds: &mut Binds<'_, Self>,
+    ) -> Option<String> {
+        let _ = (c, lead, b, binds);
+        None
+    }
+}
+
+/// The values bound to a query being built, numbered as they are added.
+pub struct Binds<'d, D: Dialect + ?Sized> {
+    dialect: &'d D,
+    list: Vec<D::Bind>,
+}
+
+impl<'d, D: Dialect + ?Sized> Binds<'d, D> {
+    pub fn new(dialect: &'d D) -> Self {
+        Binds {
+            dialect,
+            list: Vec::new(),
+        }
+    }
+
+    /// Adds `bind`, returning the text that stands for it in the SQL.
+    pub fn mark(&mut self, bind: D::Bind) -> String {
+        let text = self.dialect.placeholder(self.list.len() + 1, &bind);
+        self.list.push(bind);
+        text
+    }
+
+    pub fn into_vec(self) -> Vec<D::Bind> {
+        self.list
+    }
+}
+
+/// A query's text and the values bound to its placeholders, in order.
+pub struct Query<B> {
+    pub sql: String,
+    pub binds: Vec<B>,
+}
+
+/// The range condition for `after < key <= through`, written so the
+/// primary key's index can serve it; `None` when no key column can be
+/// bounded (the caller then reads the whole table, which is always
+/// correct). It may select more rows than the range holds (callers filter
+/// by key), never fewer:
+///
+/// - every key column bound by value: the exact tuple comparison;
+/// - else, where the dialect allows [`prefix_ranges`](Dialect::prefix_ranges),
+///   the leading columns that can be bound, compared as a tuple inclusively
+///   (a key's encoding is its columns' encodings one after another, each
+///   self-delimiting, so a key in the range has its leading columns in the
+///   range of the bounds' leading columns);
+/// - else the dialect's [`time_condition`](Dialect::time_condition) on the
+///   leading column.
+///
+/// `lead` is the logical type the leading key column is read as (its
+/// rule's), which decides the form of its key text.
+pub fn range_condition<D: Dialect + ?Sized>(
+    d: &D,
+    keys: &[&D::Column],
+    lead: LogicalType,
+    b: &KeyBounds,
+    binds: &mut Binds<'_, D>,
+) -> Option<String> {
+    if b.through.len() != keys.len() || b.after.as_ref().is_some_and(|a| a.len() != keys.len()) {
+        return None;
+    }
+    let sides = || {
+        b.after
+            .as_ref()
+            .map(|a| (a, ">", ">="))
+            .into_iter()
+            .chain(std::iter::once((&b.through, "<=", "<=")))
+    };
+    // How many leading columns every bound can express in SQL.
+    let exact = sides()
+        .map(|(vals, _, _)| {
+            keys.iter()
+                .zip(vals)
+                .take_while(|(c, v)| d.key_bound(c, v).is_some())
+                .count()
+        })
+        .min()
+        .unwrap_or(0);
+    if exact == 0 || (exact < keys.len() && !d.prefix_ranges()) {
+        return d.time_condition(keys.first()?, lead, b, binds);
+    }
+    let mut conds = Vec::new();
+    for (vals, strict, inclusive) in sides() {
+        let op = if exact == keys.len() {
+            strict
+        } else {
+            inclusive
+        };
+        let mut cols = Vec::new();
+        let mut marks = Vec::new();
+        for (c, v) in keys.iter().zip(vals).take(exact) {
+            let (col, bind) = d.key_bound(c, v)?;
+            cols.push(col);
+            marks.push(binds.mark(bind));
+        }
+        conds.push(format!("({}) {op} ({})", cols.join(", "), marks.join(", ")));
+    }
+    Some(conds.join(" AND "))
+}
+
+/// What one scan reads: the FROM item, the selected columns (key columns
+/// first), the key columns, the user's filter and the key range.
+pub struct Scan<'a, C> {
+    /// The FROM item, quoted already.
+    pub from: String,
+    pub columns: &'a [&'a C],
+    pub keys: &'a [&'a C],
+    pub filter: Option<&'a str>,
+    /// The key range and the logical type the leading key column is read
+    /// as; `None` for the whole table.
+    pub range: Option<(&'a KeyBounds, LogicalType)>,
+}
+
+/// The one scan query: `SELECT … FROM … [WHERE (filter) AND range] ORDER BY
+/// keys`, with its bound values.
+pub fn scan_query<D: Dialect + ?Sized>(d: &D, scan: &Scan<'_, D::Column>) -> Query<D::Bind> {
+    let mut binds = Binds::new(d);
+    let mut conds = Vec::new();
+    if let Some(f) = scan.filter {
+        conds.push(format!("({f})"));
+    }
+    if let Some((b, lead)) = scan.range {
+        if let Some(c) = range_condition(d, scan.keys, lead, b, &mut binds) {
+            conds.push(c);
+        }
+    }
+    let exprs: Vec<String> = scan.columns.iter().map(|c| d.select_expr(c)).collect();
+    let mut sql = format!(
+        "SELECT {} FROM {}",
+        if exprs.is_empty() {
+            "1".to_string()
+        } else {
+            exprs.join(", ")
+        },
+        scan.from
+    );
+    if !conds.is_empty() {
+        sql.push_str(" WHERE ");
+        sql.push_str(&conds.join(" AND "));
+    }
+    if !scan.keys.is_empty() {
+        let order: Vec<String> = scan.keys.iter().map(|c| d.order_expr(c)).collect();
+        sql.push_str(" ORDER BY ");
+        sql.push_str(&order.join(", "));
+    }
+    Query {
+        sql,
+        binds: binds.into_vec(),
+    }
+}
+
+/// A column of a server's catalog, as the shared lookup needs it.
+pub trait CatalogColumn {
+    fn name(&self) -> &str;
+    /// The type as declared, for messages.
+    fn declared(&self) -> &str;
+    /// Whether the connector can read the column's values.
+    fn supported(&self) -> bool;
+}
+
+/// A scan's columns found in a table's catalog columns: the key columns,
+/// and every scanned column (keys first) in [`ScanSpec`] order. A missing
+/// column is [`SourceError::NoColumn`], one of a type the connector cannot
+/// read [`SourceError::UnsupportedType`].
+#[allow(clippy::type_complexity)]
+pub fn scan_columns<'c, C: CatalogColumn>(
+    spec: &ScanSpec,
+    table: &'c [C],
+) -> Result<(Vec<&'c C>, Vec<&'c C>), SourceError> {
+    let find = |name: &str| -> Result<&'c C, SourceError> {
+        let c = table
+            .iter()
+            .find(|c| c.name() == name)
+            .ok_or_else(|| SourceError::NoColumn {
+                table: spec.table.clone(),
+                column: name.to_string(),
+            })?;
+        if !c.supported() {
+            return Err(SourceError::UnsupportedType {
+                table: spec.table.clone(),
+                column: c.name().to_string(),
+                declared: c.declared().to_string(),
+            });
+        }
+        Ok(c)
+    };
+    let keys = spec
+        .key
+        .iter()
+        .map(|k| find(&k.name))
+        .collect::<Result<Vec<_>, _>>()?;
+    let cols = spec
+        .columns()
+        .map(|c| find(&c.name))
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok((keys, cols))
+}
+
+/// The position of the first key column that `is_timestamp` (as stored)
+/// and is read as a timestamp: its rows then need putting in key-byte order
+/// (see [`super::server::KeyOrder`]).
+pub fn timestamp_key<C>(
+    spec: &ScanSpec,
+    keys: &[&C],
+    is_timestamp: impl Fn(&C) -> bool,
+) -> Option<usize> {
+    spec.key.iter().zip(keys).position(|(k, c)| {
+        is_timestamp(c)
+            && matches!(
+                k.rule.ty,
+                LogicalType::Timestamp { .. } | LogicalType::TimestampNaive { .. }
+            )
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A dialect of plain integers and text, bound as `?`.
+    struct Plain;
+
+    impl Dialect for Plain {
+        type Column = &'static str;
+        type Bind = Value;
+        fn quote(&self, name: &str) -> String {
+            crate::source::spec::quote_ident(name)
+        }
+        fn placeholder(&self, _: usize, _: &Value) -> String {
+            "?".into()
+        }
+        fn select_expr(&self, c: &&'static str) -> String {
+            self.quote(c)
+        }
+        fn order_expr(&self, c: &&'static str) -> String {
+            self.quote(c)
+        }
+        fn key_bound(&self, c: &&'static str, v: &Value) -> Option<(String, Value)> {
+            matches!(v, Value::Int(_)).then(|| (self.quote(c), v.clone()))
+        }
+    }
+
+    #[test]
+    fn scans_are_built_once() {
+        let (a, b) = ("a", "b");
+        let bounds = KeyBounds {
+            after: Some(vec![Value::Int(1), Value::Int(2)]),
+            through: vec![Value::Int(3), Value::Int(4)],
+        };
+        let q = scan_query(
+            &Plain,
+            &Scan {
+                from: "\"t\"".into(),
+                columns: &[&a, &b],
+                keys: &[&a, &b],
+                filter: Some("a > 0"),
+                range: Some((&bounds, LogicalType::Integer)),
+            },
+        );
+        assert_eq!(
+            q.sql,
+            "SELECT \"a\", \"b\" FROM \"t\" WHERE (a > 0) AND (\"a\", \"b\") > (?, ?) \
+             AND (\"a\", \"b\") <= (?, ?) ORDER BY \"a\", \"b\""
+        );
+        assert_eq!(q.binds.len(), 4);
+        // A bound that cannot be expressed leaves the range out.
+        let odd = KeyBounds {
+            after: None,
+            through: vec![Value::Int(3), Value::Text("x".into())],
+        };
+        let q = scan_query(
+            &Plain,
+            &Scan {
+                from: "\"t\"".into(),
+                columns: &[],
+                keys: &[&a, &b],
+                filter: None,
+                range: Some((&odd, LogicalType::Integer)),
+            },
+        );
+        assert_eq!(q.sql, "SELECT 1 FROM \"t\" ORDER BY \"a\", \"b\"");
+        assert!(q.binds.is_empty());
+    }
+}
