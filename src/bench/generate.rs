@@ -13,6 +13,7 @@ use crate::treefile::temporary_beside;
 use rusqlite::{params, Connection};
 use tempfile::NamedTempFile;
 
+use super::case::{self, Case};
 use super::data::{self, Drift, Kind, Row, GENERATOR_VERSION, TABLE};
 use super::BenchError;
 
@@ -30,6 +31,8 @@ pub struct Place {
 /// A generated source/replica pair and what the comparison must find.
 #[derive(Clone, Debug)]
 pub struct Pair {
+    /// The shape of the pair (the plain one, or a pathology beside it).
+    pub case: Case,
     pub rows: u64,
     pub diffs: u64,
     /// How the drift was asked for (`10` or `10%`): one plot line each.
@@ -96,6 +99,17 @@ pub fn write_file(path: &Path, text: &[u8]) -> Result<(), BenchError> {
 
 /// Writes `rows` to a new SQLite file at `path` (replacing any).
 fn write_sqlite(path: &Path, rows: impl Iterator<Item = Row>) -> Result<(), BenchError> {
+    write_sqlite_as(path, SQLITE_SCHEMA, rows, insert)
+}
+
+/// Writes `rows` to a new SQLite file at `path` (replacing any) with the
+/// given schema, each row inserted by `put`.
+fn write_sqlite_as(
+    path: &Path,
+    schema: &str,
+    rows: impl Iterator<Item = Row>,
+    put: fn(&mut rusqlite::Statement<'_>, &Row) -> rusqlite::Result<usize>,
+) -> Result<(), BenchError> {
     let tmp = temporary(path)?;
     let e = |e: rusqlite::Error| write_err(path, e);
     // SQLite takes the new, empty file for an empty database.
@@ -103,12 +117,12 @@ fn write_sqlite(path: &Path, rows: impl Iterator<Item = Row>) -> Result<(), Benc
     // Nothing to protect while writing a throwaway file: no journal, no sync.
     c.execute_batch("PRAGMA journal_mode = OFF; PRAGMA synchronous = OFF;")
         .map_err(e)?;
-    c.execute_batch(SQLITE_SCHEMA).map_err(e)?;
+    c.execute_batch(schema).map_err(e)?;
     let tx = c.transaction().map_err(e)?;
     {
         let mut stmt = tx.prepare(SQLITE_INSERT).map_err(e)?;
         for r in rows {
-            insert(&mut stmt, &r).map_err(e)?;
+            put(&mut stmt, &r).map_err(e)?;
         }
     }
     tx.commit().map_err(e)?;
@@ -184,16 +198,174 @@ pub fn sqlite_replica(
     Ok((path, true))
 }
 
-/// Writes the expected differences of a pair next to its data.
+/// Writes the expected differences of a pair next to its data (keys as the
+/// generator's ids, whatever the case stores as key).
 pub fn expected_file(
     dir: &Path,
+    case: Case,
     rows: u64,
     diffs: u64,
     drift: &[Drift],
 ) -> Result<PathBuf, BenchError> {
-    let path = dir.join(format!("expected_v{GENERATOR_VERSION}_{rows}_{diffs}.txt"));
+    let name = match case {
+        Case::Dense => format!("expected_v{GENERATOR_VERSION}_dense_{rows}.txt"),
+        _ => format!("expected_v{GENERATOR_VERSION}_{rows}_{diffs}.txt"),
+    };
+    let path = dir.join(name);
     write_file(&path, data::expected_lines(drift).as_bytes())?;
     Ok(path)
+}
+
+// --- the pathology cases (see `case`) ---------------------------------------
+
+/// The timestamp-keyed table: the same rows, keyed by a `TIMESTAMP` text
+/// column derived from the id (which it replaces).
+const TS_SCHEMA: &str = "CREATE TABLE bench (ts TIMESTAMP NOT NULL PRIMARY KEY,
+    name TEXT NOT NULL, qty INTEGER NOT NULL, price REAL NOT NULL,
+    amount NUMERIC(12,2) NOT NULL, created TIMESTAMP NOT NULL, note TEXT)";
+
+fn insert_ts(stmt: &mut rusqlite::Statement<'_>, r: &Row) -> rusqlite::Result<usize> {
+    stmt.execute(params![
+        case::ts_text(r.id),
+        r.name,
+        r.qty,
+        r.price,
+        r.amount,
+        r.created,
+        r.note
+    ])
+}
+
+/// The same rows with an untyped key column (no affinity: text stays
+/// text), filled with the ids as text.
+const UNORDERED_SCHEMA: &str = "CREATE TABLE bench (id PRIMARY KEY, name TEXT NOT NULL,
+    qty INTEGER NOT NULL, price REAL NOT NULL, amount NUMERIC(12,2) NOT NULL,
+    created TIMESTAMP NOT NULL, note TEXT)";
+
+fn case_path(dir: &Path, case: Case, side: &str, rows: u64, diffs: u64) -> PathBuf {
+    dir.join(format!(
+        "{side}_v{GENERATOR_VERSION}_{}_{rows}_{diffs}.db",
+        case.name()
+    ))
+}
+
+/// Whether a case's SQLite file (`side` is `src` or `rep`) is in `dir`.
+pub fn case_cached(dir: &Path, case: Case, side: &str, rows: u64, diffs: u64) -> bool {
+    match (case, side) {
+        (Case::Plain, "src") => sqlite_source_cached(dir, rows),
+        (Case::Plain, _) => sqlite_replica_cached(dir, rows, diffs),
+        (Case::TimestampKey, "src") => case_path(dir, case, side, rows, 0).is_file(),
+        (_, "src") => sqlite_source_cached(dir, rows),
+        _ => case_path(dir, case, side, rows, diffs).is_file(),
+    }
+}
+
+/// The SQLite source of a case: the plain source, except for the timestamp
+/// key, whose table is written anew (written if absent).
+pub fn case_source(dir: &Path, case: Case, rows: u64) -> Result<PathBuf, BenchError> {
+    if case != Case::TimestampKey {
+        return Ok(sqlite_source(dir, rows)?.0);
+    }
+    let path = case_path(dir, case, "src", rows, 0);
+    if !path.is_file() {
+        write_sqlite_as(&path, TS_SCHEMA, (0..rows).map(data::row), insert_ts)?;
+    }
+    Ok(path)
+}
+
+/// Copies `from` to a temporary file beside `path`, runs `sql` on the copy
+/// (with `from` attached as `src` when `attach` is set, and the copy left
+/// empty) and renames it into place.
+fn derive(path: &Path, from: &Path, attach: bool, sql: &str) -> Result<(), BenchError> {
+    let mut tmp = temporary(path)?;
+    if !attach {
+        std::fs::File::open(from)
+            .and_then(|mut f| std::io::copy(&mut f, &mut tmp))
+            .map_err(|x| write_err(path, x))?;
+    }
+    let e = |e: rusqlite::Error| write_err(path, e);
+    let c = Connection::open(tmp.path()).map_err(e)?;
+    c.execute_batch("PRAGMA journal_mode = OFF; PRAGMA synchronous = OFF;")
+        .map_err(e)?;
+    if attach {
+        c.execute("ATTACH DATABASE ?1 AS src", [from.display().to_string()])
+            .map_err(e)?;
+    }
+    c.execute_batch(&format!("BEGIN; {sql}; COMMIT;"))
+        .map_err(e)?;
+    if attach {
+        c.execute_batch("DETACH DATABASE src").map_err(e)?;
+    }
+    drop(c);
+    finish(tmp, path)
+}
+
+/// The SQLite replica of a case with its drift (written if absent). The
+/// plain replica of the same size and drift is the base of the unordered and
+/// renamed ones; the dense one is the source with every `qty` moved by one.
+pub fn case_replica(
+    dir: &Path,
+    case: Case,
+    rows: u64,
+    diffs: u64,
+    drift: &[Drift],
+) -> Result<PathBuf, BenchError> {
+    let src = sqlite_source(dir, rows)?.0;
+    if case == Case::Plain {
+        return Ok(sqlite_replica(dir, &src, rows, diffs, drift)?.0);
+    }
+    let path = case_path(dir, case, "rep", rows, diffs);
+    if path.is_file() {
+        return Ok(path);
+    }
+    match case {
+        Case::Plain => unreachable!("returned above"),
+        Case::TimestampKey => {
+            write_sqlite_as(&path, TS_SCHEMA, data::replica_rows(rows, drift), insert_ts)?
+        }
+        Case::Unordered => {
+            let plain = sqlite_replica(dir, &src, rows, diffs, drift)?.0;
+            derive(
+                &path,
+                &plain,
+                true,
+                &format!(
+                    "{UNORDERED_SCHEMA}; INSERT INTO main.bench SELECT CAST(id AS TEXT), name, \
+                     qty, price, amount, created, note FROM src.bench"
+                ),
+            )?
+        }
+        Case::Renamed => {
+            let plain = sqlite_replica(dir, &src, rows, diffs, drift)?.0;
+            derive(
+                &path,
+                &plain,
+                false,
+                &format!(
+                    "ALTER TABLE bench RENAME COLUMN name TO {}",
+                    case::RENAMED_TO
+                ),
+            )?
+        }
+        Case::Dense => derive(&path, &src, false, "UPDATE bench SET qty = qty + 1")?,
+    }
+    Ok(path)
+}
+
+/// The drift of a case: the one asked for, except for dense drift (every row
+/// changed in `qty`).
+pub fn case_drift(case: Case, rows: u64, diffs: u64) -> Vec<Drift> {
+    match case {
+        Case::Dense => (0..rows)
+            .map(|i| Drift {
+                index: i,
+                kind: Kind::Changed,
+                key: 2 * i as i64,
+                column: 1,
+            })
+            .collect(),
+        _ => data::drift(rows, diffs),
+    }
 }
 
 #[cfg(test)]

@@ -7,6 +7,7 @@
 //! [`memory`] reads peak memory. A comparison that does not find exactly the
 //! injected differences is an error, never a number.
 
+pub mod case;
 pub mod data;
 pub mod generate;
 pub mod memory;
@@ -17,6 +18,7 @@ pub mod server;
 
 use std::path::{Path, PathBuf};
 
+pub use case::Case;
 pub use generate::{Pair, Place};
 pub use run::Measurement;
 
@@ -33,14 +35,16 @@ pub enum BenchError {
     Server { location: String, message: String },
     #[error("opening a generated table: {0}")]
     Open(SourceError),
-    #[error("{rows} rows, {diffs} differences: the comparison failed: {message}")]
+    #[error("{case} case, {rows} rows, {diffs} differences: the comparison failed: {message}")]
     Diff {
+        case: &'static str,
         rows: u64,
         diffs: u64,
         message: String,
     },
-    #[error("{rows} rows, {diffs} differences: the comparison did not find exactly the injected differences: {detail}")]
+    #[error("{case} case, {rows} rows, {diffs} differences: the comparison did not find exactly the injected differences: {detail}")]
     Mismatch {
+        case: &'static str,
         rows: u64,
         diffs: u64,
         detail: String,
@@ -87,6 +91,8 @@ pub struct BenchOptions {
     /// Where the replica lives (SQLite unless comparing server to server).
     pub replica_engine: Engine,
     pub replica_url: Option<String>,
+    /// Pathology cases to measure beside the plain pairs (see [`case`]).
+    pub cases: Vec<Case>,
     /// Where SQLite files and expected-difference lists are kept (and reused).
     pub data_dir: PathBuf,
     /// Comparisons per pair; the median is reported.
@@ -152,6 +158,14 @@ fn check_options(opts: &BenchOptions) -> Result<(), BenchError> {
             }
         }
     }
+    if opts.replica_engine != Engine::Sqlite {
+        if let Some(c) = opts.cases.iter().find(|c| !c.server_replica()) {
+            return Err(BenchError::Invalid(format!(
+                "the {} case needs a SQLite replica (its replica is made from the SQLite files)",
+                c.name()
+            )));
+        }
+    }
     for (engine, url, flag) in [
         (opts.source_engine, &opts.source_url, "source"),
         (opts.replica_engine, &opts.replica_url, "replica"),
@@ -172,7 +186,34 @@ fn writer(url: &Option<String>) -> Result<Option<server::ServerWriter>, BenchErr
         .transpose()
 }
 
-/// Writes the pairs of one size: a source and one replica per difference count.
+/// The cases to run: plain first (every other case is shown beside it), then
+/// the others in the order of [`case::ALL`].
+fn cases(opts: &BenchOptions) -> Vec<Case> {
+    case::ALL
+        .into_iter()
+        .filter(|c| *c == Case::Plain || opts.cases.contains(c))
+        .collect()
+}
+
+/// The difference counts of a case: dense drift is one pair (every row
+/// changed); its plain neighbour needs the in-sync pair.
+fn counts(opts: &BenchOptions, case: Case) -> Vec<data::DriftCount> {
+    match case {
+        Case::Dense => vec![data::DriftCount::Percent(100)],
+        Case::Plain => {
+            let mut v = opts.diffs.clone();
+            let zero = |d: &data::DriftCount| d.of(1) == 0 && d.of(1_000_000_000) == 0;
+            if opts.cases.contains(&Case::Dense) && !v.iter().any(zero) {
+                v.insert(0, data::DriftCount::Rows(0));
+            }
+            v
+        }
+        _ => opts.diffs.clone(),
+    }
+}
+
+/// Writes the pairs of one size: for each case, a source and one replica
+/// per difference count.
 fn pairs_of_size(
     opts: &BenchOptions,
     rows: u64,
@@ -182,64 +223,89 @@ fn pairs_of_size(
 ) -> Result<Vec<Pair>, BenchError> {
     let dir = &opts.data_dir;
     let n = output::thousands(rows);
-    // The SQLite source file is needed for a SQLite source, and as the base
-    // of SQLite replicas.
-    let need_file = opts.source_engine == Engine::Sqlite || opts.replica_engine == Engine::Sqlite;
-    let src_file = match need_file {
-        true => {
-            if !generate::sqlite_source_cached(dir, rows) {
-                on_event(Event::Writing(format!("{n}-row SQLite source")));
-            }
-            Some(generate::sqlite_source(dir, rows)?.0)
-        }
-        false => None,
-    };
-    let source = match (src_server.as_mut(), &src_file) {
-        (Some(w), _) => {
-            let table = w.table_name(&format!("src_{rows}"));
-            on_event(Event::Writing(format!(
-                "{n}-row source table {table} on {}",
-                w.location()
-            )));
-            w.write(&table, (0..rows).map(data::row))?;
-            server_place(opts.source_url.as_deref(), w, table)
-        }
-        (None, Some(f)) => generate::sqlite_place(f),
-        (None, None) => unreachable!("a SQLite source has its file"),
-    };
+    // A SQLite replica is made from the SQLite source file, also when the
+    // source is on a server.
+    let need_file = opts.replica_engine == Engine::Sqlite;
+    // Server source tables, written once per key shape (integer, timestamp).
+    let mut server_sources: Vec<(bool, Place)> = Vec::new();
     let mut pairs = Vec::new();
-    for count in &opts.diffs {
-        let diffs = count.of(rows);
-        let drift = data::drift(rows, diffs);
-        let target = match (rep_server.as_mut(), &src_file) {
-            (Some(w), _) => {
-                let table = w.table_name(&format!("rep_{rows}_{diffs}"));
-                on_event(Event::Writing(format!(
-                    "{n}-row replica table {table} on {}",
-                    w.location()
-                )));
-                w.write(&table, data::replica_rows(rows, &drift))?;
-                server_place(opts.replica_url.as_deref(), w, table)
-            }
-            (None, Some(f)) => {
-                if !generate::sqlite_replica_cached(dir, rows, diffs) {
-                    on_event(Event::Writing(format!(
-                        "{n}-row SQLite replica with {diffs} differences"
-                    )));
-                }
-                generate::sqlite_place(&generate::sqlite_replica(dir, f, rows, diffs, &drift)?.0)
-            }
-            (None, None) => unreachable!("a SQLite replica has the source file"),
+    for case in cases(opts) {
+        let ts_key = case == Case::TimestampKey;
+        let label = match case {
+            Case::Plain => String::new(),
+            c => format!(" ({})", c.name()),
         };
-        pairs.push(Pair {
-            rows,
-            diffs,
-            drift_label: count.label(),
-            source: source.clone(),
-            target,
-            expected_file: generate::expected_file(dir, rows, diffs, &drift)?,
-            drift,
-        });
+        let source = match src_server.as_mut() {
+            Some(w) => match server_sources.iter().find(|(k, _)| *k == ts_key) {
+                Some((_, p)) => p.clone(),
+                None => {
+                    let base = match ts_key {
+                        true => format!("src_ts_{rows}"),
+                        false => format!("src_{rows}"),
+                    };
+                    let table = w.table_name(&base);
+                    on_event(Event::Writing(format!(
+                        "{n}-row source table {table} on {}",
+                        w.location()
+                    )));
+                    w.write(&table, ts_key, (0..rows).map(data::row))?;
+                    let p = server_place(opts.source_url.as_deref(), w, table);
+                    server_sources.push((ts_key, p.clone()));
+                    p
+                }
+            },
+            None => {
+                if !generate::case_cached(dir, case, "src", rows, 0) {
+                    on_event(Event::Writing(format!("{n}-row SQLite source{label}")));
+                }
+                generate::sqlite_place(&generate::case_source(dir, case, rows)?)
+            }
+        };
+        if need_file && !generate::sqlite_source_cached(dir, rows) {
+            on_event(Event::Writing(format!("{n}-row SQLite source")));
+            generate::sqlite_source(dir, rows)?;
+        }
+        for count in counts(opts, case) {
+            let diffs = count.of(rows);
+            let drift = generate::case_drift(case, rows, diffs);
+            let target = match rep_server.as_mut() {
+                Some(w) => {
+                    let base = match ts_key {
+                        true => format!("rep_ts_{rows}_{diffs}"),
+                        false => format!("rep_{rows}_{diffs}"),
+                    };
+                    let table = w.table_name(&base);
+                    on_event(Event::Writing(format!(
+                        "{n}-row replica table {table} on {}",
+                        w.location()
+                    )));
+                    w.write(&table, ts_key, data::replica_rows(rows, &drift))?;
+                    server_place(opts.replica_url.as_deref(), w, table)
+                }
+                None => {
+                    if !generate::case_cached(dir, case, "rep", rows, diffs) {
+                        on_event(Event::Writing(format!(
+                            "{n}-row SQLite replica with {diffs} differences{label}"
+                        )));
+                    }
+                    generate::sqlite_place(&generate::case_replica(dir, case, rows, diffs, &drift)?)
+                }
+            };
+            let drift_label = match case {
+                Case::Dense => "every row".to_string(),
+                _ => count.label(),
+            };
+            pairs.push(Pair {
+                case,
+                rows,
+                diffs,
+                drift_label,
+                source: source.clone(),
+                target,
+                expected_file: generate::expected_file(dir, case, rows, diffs, &drift)?,
+                drift,
+            });
+        }
     }
     Ok(pairs)
 }
@@ -303,4 +369,82 @@ pub fn run(
 /// The default data directory under an output directory.
 pub fn data_dir(out: &Path) -> PathBuf {
     out.join("data")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use data::DriftCount;
+
+    /// Every case through the real library on real SQLite files: exactly the
+    /// injected differences (a mismatch is an error), and the renamed pair
+    /// in sync costs what the plain one does (no rows exchanged).
+    #[test]
+    fn every_case_finds_exactly_its_drift_beside_the_plain_pair() {
+        let dir = tempfile::tempdir().unwrap();
+        let opts = BenchOptions {
+            sizes: vec![600],
+            diffs: vec![DriftCount::Rows(0), DriftCount::Rows(12)],
+            source_engine: Engine::Sqlite,
+            source_url: None,
+            replica_engine: Engine::Sqlite,
+            replica_url: None,
+            cases: case::ALL.to_vec(),
+            data_dir: dir.path().join("data"),
+            runs: 1,
+            generate_only: false,
+            keep: false,
+        };
+        let ms = run(&opts, &mut |_| {}).unwrap();
+        let names: Vec<(&str, u64)> = ms.iter().map(|m| (m.case.as_str(), m.diffs)).collect();
+        assert_eq!(
+            names,
+            [
+                ("plain", 0),
+                ("plain", 12),
+                ("timestamp-key", 0),
+                ("timestamp-key", 12),
+                ("unordered", 0),
+                ("unordered", 12),
+                ("renamed", 0),
+                ("renamed", 12),
+                ("dense", 600),
+            ]
+        );
+        assert!(ms.iter().all(|m| m.found == m.diffs));
+        let get = |case: &str, diffs: u64| {
+            ms.iter()
+                .find(|m| m.case == case && m.diffs == diffs)
+                .unwrap()
+        };
+        let (plain, renamed) = (get("plain", 0), get("renamed", 0));
+        assert_eq!(renamed.bytes_exchanged, plain.bytes_exchanged);
+        assert_eq!(renamed.source_rows_read, plain.source_rows_read);
+        // Dense drift is shown beside the in-sync plain pair.
+        assert_eq!(
+            output::plain_of(get("dense", 600), &ms).map(|p| p.diffs),
+            Some(0)
+        );
+        let csv = output::csv(&ms);
+        assert!(csv.lines().nth(9).unwrap().contains(",dense,"), "{csv}");
+    }
+
+    #[test]
+    fn a_derived_case_needs_a_sqlite_replica() {
+        let opts = BenchOptions {
+            sizes: vec![10],
+            diffs: vec![DriftCount::Rows(1)],
+            source_engine: Engine::Sqlite,
+            source_url: None,
+            replica_engine: Engine::Postgres,
+            replica_url: Some("postgres://nowhere/x".into()),
+            cases: vec![Case::Renamed],
+            data_dir: PathBuf::from("unused"),
+            runs: 1,
+            generate_only: true,
+            keep: false,
+        };
+        let e = check_options(&opts).unwrap_err().to_string();
+        assert!(e.contains("renamed case needs a SQLite replica"), "{e}");
+    }
 }

@@ -30,10 +30,12 @@ fn rate(r: f64) -> String {
     }
 }
 
-const HEADER: [&str; 12] = [
+const HEADER: [&str; 14] = [
+    "case",
     "rows",
     "diffs",
     "total s",
+    "× plain",
     "scan+hash s",
     "walk s",
     "fetch s",
@@ -45,11 +47,29 @@ const HEADER: [&str; 12] = [
     "found",
 ];
 
-fn cells(m: &Measurement) -> [String; 12] {
+/// The plain measurement a case is shown beside: same rows, same drift
+/// (dense drift: the in-sync pair).
+pub fn plain_of<'a>(m: &Measurement, all: &'a [Measurement]) -> Option<&'a Measurement> {
+    let diffs = if m.case == "dense" { 0 } else { m.diffs };
+    all.iter()
+        .find(|p| p.case == "plain" && p.rows == m.rows && p.diffs == diffs)
+}
+
+/// The case's time over its plain neighbour's, shown for the cases only.
+fn ratio(m: &Measurement, all: &[Measurement]) -> String {
+    match plain_of(m, all) {
+        Some(p) if m.case != "plain" && p.seconds > 0.0 => format!("{:.2}", m.seconds / p.seconds),
+        _ => String::new(),
+    }
+}
+
+fn cells(m: &Measurement, all: &[Measurement]) -> [String; 14] {
     [
+        m.case.clone(),
         thousands(m.rows),
         thousands(m.diffs),
         format!("{:.3}", m.seconds),
+        ratio(m, all),
         format!("{:.3}", m.scan_seconds),
         format!("{:.4}", m.walk_seconds),
         format!("{:.4}", m.fetch_seconds),
@@ -68,12 +88,12 @@ fn cells(m: &Measurement) -> [String; 12] {
 
 /// An aligned plain-text table (numbers right-aligned).
 pub fn table(ms: &[Measurement]) -> String {
-    let rows: Vec<[String; 12]> = ms.iter().map(cells).collect();
+    let rows: Vec<[String; 14]> = ms.iter().map(|m| cells(m, ms)).collect();
     let width: Vec<usize> = (0..HEADER.len())
         .map(|i| {
             rows.iter()
-                .map(|r| r[i].len())
-                .chain([HEADER[i].len()])
+                .map(|r| r[i].chars().count())
+                .chain([HEADER[i].chars().count()])
                 .max()
                 .unwrap_or(0)
         })
@@ -100,7 +120,7 @@ pub fn markdown(ms: &[Measurement]) -> String {
     let mut out = format!("| {} |\n", HEADER.join(" | "));
     out.push_str(&format!("|{}\n", "---:|".repeat(HEADER.len())));
     for m in ms {
-        out.push_str(&format!("| {} |\n", cells(m).join(" | ")));
+        out.push_str(&format!("| {} |\n", cells(m, ms).join(" | ")));
     }
     out
 }
@@ -108,7 +128,7 @@ pub fn markdown(ms: &[Measurement]) -> String {
 /// The CSV columns, in order.
 pub const CSV_HEADER: &str = "rows,diffs,found,seconds,scan_seconds,walk_seconds,fetch_seconds,\
 source_rows_per_second,target_rows_per_second,source_rows_read,target_rows_read,\
-nodes_compared,bytes_exchanged,round_trips,peak_memory_bytes,runs";
+nodes_compared,bytes_exchanged,round_trips,peak_memory_bytes,runs,case,plain_seconds";
 
 /// CSV with a header line; an unknown peak memory is an empty field.
 pub fn csv(ms: &[Measurement]) -> String {
@@ -116,7 +136,7 @@ pub fn csv(ms: &[Measurement]) -> String {
     out.push('\n');
     for m in ms {
         out.push_str(&format!(
-            "{},{},{},{:.6},{:.6},{:.6},{:.6},{:.0},{:.0},{},{},{},{},{},{},{}\n",
+            "{},{},{},{:.6},{:.6},{:.6},{:.6},{:.0},{:.0},{},{},{},{},{},{},{},{},{}\n",
             m.rows,
             m.diffs,
             m.found,
@@ -134,7 +154,12 @@ pub fn csv(ms: &[Measurement]) -> String {
             m.peak_memory_bytes
                 .map(|b| b.to_string())
                 .unwrap_or_default(),
-            m.runs
+            m.runs,
+            m.case,
+            plain_of(m, ms)
+                .filter(|_| m.case != "plain")
+                .map(|p| format!("{:.6}", p.seconds))
+                .unwrap_or_default()
         ));
     }
     out

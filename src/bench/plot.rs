@@ -175,18 +175,51 @@ pub fn svg(ms: &[Measurement], subtitle: &str) -> String {
         TOP + ph / 2.0
     );
 
-    // One line per difference count as asked for (`10`, or `10%` of each
-    // size), in the order given.
-    let mut counts: Vec<&str> = Vec::new();
-    for m in &pts {
-        if !counts.contains(&m.drift.as_str()) {
-            counts.push(&m.drift);
+    // A dashed line of slope one through the largest plain in-sync point (or
+    // the largest point): where a cost that grows linearly with the rows
+    // lies. Drawn before the measured lines, so they stay on top.
+    let anchor = pts
+        .iter()
+        .filter(|m| m.case == "plain" && m.diffs == 0)
+        .max_by_key(|m| m.rows)
+        .or_else(|| pts.iter().max_by_key(|m| m.rows));
+    if let (Some(a), true) = (anchor, x1 > x0) {
+        let at = |rows: f64| a.seconds * rows / a.rows as f64;
+        // Clipped to the plot: from the left edge or the bottom, whichever
+        // the line meets first, to the right edge or the top.
+        let lo = 10f64
+            .powi(x0)
+            .max(10f64.powi(y0) * a.rows as f64 / a.seconds);
+        let hi = 10f64
+            .powi(x1)
+            .min(10f64.powi(y1) * a.rows as f64 / a.seconds);
+        if lo < hi {
+            let _ = write!(
+                out,
+                r##"<path d="M{:.1},{:.1} L{:.1},{:.1}" stroke="#888" stroke-width="1.5" stroke-dasharray="6 4" fill="none"><title>cost proportional to rows</title></path>"##,
+                px(lo),
+                py(at(lo)),
+                px(hi),
+                py(at(hi))
+            );
         }
     }
-    for (i, d) in counts.iter().enumerate() {
+
+    // One line per case and difference count as asked for (`10`, or `10%`
+    // of each size), in the order given.
+    let mut counts: Vec<(&str, &str)> = Vec::new();
+    for m in &pts {
+        if !counts.contains(&(m.case.as_str(), m.drift.as_str())) {
+            counts.push((&m.case, &m.drift));
+        }
+    }
+    for (i, (case, d)) in counts.iter().enumerate() {
         let colour = COLOURS[i % COLOURS.len()];
         let shape = MARKERS[i % MARKERS.len()];
-        let mut line: Vec<&&Measurement> = pts.iter().filter(|m| m.drift == *d).collect();
+        let mut line: Vec<&&Measurement> = pts
+            .iter()
+            .filter(|m| m.case == *case && m.drift == *d)
+            .collect();
         line.sort_by_key(|m| m.rows);
         let path: Vec<String> = line
             .iter()
@@ -201,7 +234,11 @@ pub fn svg(ms: &[Measurement], subtitle: &str) -> String {
             // A hover tooltip with the exact figure.
             let _ = write!(
                 out,
-                r#"<g><title>{} rows, {} differences: {:.3} s</title>"#,
+                r#"<g><title>{}{} rows, {} differences: {:.3} s</title>"#,
+                match *case {
+                    "plain" => String::new(),
+                    c => format!("{}: ", escape(c)),
+                },
                 thousands(m.rows),
                 thousands(m.diffs),
                 m.seconds
@@ -226,9 +263,23 @@ pub fn svg(ms: &[Measurement], subtitle: &str) -> String {
                 Err(_) => escape(d),
             },
         };
+        let label = match *case {
+            "plain" => label,
+            c => format!("{}: {label}", escape(c)),
+        };
         let _ = writeln!(
             out,
             r#"<text x="{:.1}" y="{:.1}">{label}</text>"#,
+            lx + 36.0,
+            ly + 4.0,
+        );
+    }
+    if anchor.is_some() {
+        let ly = TOP + 14.0 + 24.0 * counts.len() as f64;
+        let lx = LEFT + pw + 18.0;
+        let _ = writeln!(
+            out,
+            r##"<path d="M{lx:.1},{ly:.1} h28" stroke="#888" stroke-width="1.5" stroke-dasharray="6 4"/><text x="{:.1}" y="{:.1}">∝ rows (linear)</text>"##,
             lx + 36.0,
             ly + 4.0,
         );

@@ -5,8 +5,6 @@
 use std::collections::BTreeSet;
 use std::time::Instant;
 
-use driftsum_core::Value;
-
 use super::data::Kind;
 use super::generate::Pair;
 use super::{memory, BenchError};
@@ -17,6 +15,8 @@ use crate::source;
 /// What one comparison cost.
 #[derive(Clone, Debug, PartialEq, serde::Serialize)]
 pub struct Measurement {
+    /// The case's name (`plain`, or a pathology: see [`super::case`]).
+    pub case: String,
     pub rows: u64,
     pub diffs: u64,
     /// How the drift was asked for: `10` (differences) or `10%` (of the rows).
@@ -60,6 +60,7 @@ pub fn measure_once(pair: &Pair) -> Result<Measurement, BenchError> {
             source: pair.source.table.clone(),
             target: pair.target.table.clone(),
         }],
+        config: pair.case.config(&pair.source.table),
         ..DiffOptions::default()
     };
     let run = check::diff(src.as_mut(), tgt.as_mut(), &opts, &|_, _| {});
@@ -71,6 +72,7 @@ pub fn measure_once(pair: &Pair) -> Result<Measurement, BenchError> {
         None
     };
     let fail = |message: String| BenchError::Diff {
+        case: pair.case.name(),
         rows: pair.rows,
         diffs: pair.diffs,
         message,
@@ -89,6 +91,7 @@ pub fn measure_once(pair: &Pair) -> Result<Measurement, BenchError> {
         false => 0.0,
     };
     Ok(Measurement {
+        case: pair.case.name().to_string(),
         rows: pair.rows,
         diffs: pair.diffs,
         drift: pair.drift_label.clone(),
@@ -145,14 +148,11 @@ fn check_found(pair: &Pair, t: &check::TableOutcome) -> Result<(), BenchError> {
             DiffKind::Missing => Kind::Missing,
             DiffKind::Extra => Kind::Extra,
         };
-        match d.key.as_slice() {
-            [Value::Int(k)] => match i64::try_from(*k) {
-                Ok(k) => {
-                    found.insert((k, kind));
-                }
-                Err(_) => odd.push(format!("{kind} with key {k}")),
-            },
-            other => odd.push(format!("{kind} with key {other:?}")),
+        match pair.case.key_id(&d.key) {
+            Some(k) => {
+                found.insert((k, kind));
+            }
+            None => odd.push(format!("{kind} with key {:?}", d.key)),
         }
     }
     let missed: Vec<String> = expected
@@ -174,6 +174,7 @@ fn check_found(pair: &Pair, t: &check::TableOutcome) -> Result<(), BenchError> {
         return Ok(());
     }
     Err(BenchError::Mismatch {
+        case: pair.case.name(),
         rows: pair.rows,
         diffs: pair.diffs,
         detail: format!(

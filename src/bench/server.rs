@@ -10,6 +10,7 @@ use sqlx::mysql::{MySqlConnectOptions, MySqlConnection};
 use sqlx::postgres::{PgConnectOptions, PgConnection};
 use sqlx::{AssertSqlSafe, ConnectOptions};
 
+use super::case;
 use super::data::Row;
 use super::BenchError;
 use crate::source::server;
@@ -105,46 +106,65 @@ impl ServerWriter {
     }
 
     /// (Re)creates table `name` (from [`table_name`](Self::table_name)) and
-    /// fills it with `rows`.
-    pub fn write(&mut self, name: &str, rows: impl Iterator<Item = Row>) -> Result<(), BenchError> {
+    /// fills it with `rows`. With `ts_key` the table is keyed by a timestamp
+    /// derived from the id ([`case::ts_text`]; `timestamptz` on PostgreSQL,
+    /// `datetime(6)` on MySQL), which replaces the id column.
+    pub fn write(
+        &mut self,
+        name: &str,
+        ts_key: bool,
+        rows: impl Iterator<Item = Row>,
+    ) -> Result<(), BenchError> {
         // Names are made here from fixed words and numbers, never from input,
         // but are quoted all the same.
+        let key = if ts_key { "ts" } else { "id" };
         match self.conn {
             Conn::Pg(_) => {
                 let q = pg_quote(name);
+                let key_type = if ts_key { "timestamptz" } else { "bigint" };
                 self.exec(format!(
                     "CREATE SCHEMA IF NOT EXISTS {PG_SCHEMA}; DROP TABLE IF EXISTS {q};
-                     CREATE TABLE {q} (id bigint NOT NULL, name text NOT NULL,
+                     CREATE TABLE {q} ({key} {key_type} NOT NULL, name text NOT NULL,
                        qty integer NOT NULL, price double precision NOT NULL,
                        amount numeric(12,2) NOT NULL, created timestamp(6) NOT NULL, note text)"
                 ))?;
                 self.created.push(name.to_string());
-                self.pg_copy(&q, rows)?;
+                self.pg_copy(&q, key, ts_key, rows)?;
                 // The key index is built after the load: much faster than
                 // maintaining it row by row.
-                self.exec(format!("ALTER TABLE {q} ADD PRIMARY KEY (id); ANALYZE {q}"))
+                self.exec(format!(
+                    "ALTER TABLE {q} ADD PRIMARY KEY ({key}); ANALYZE {q}"
+                ))
             }
             Conn::My(_) => {
                 let q = format!("`{}`", name.replace('`', "``"));
+                let key_type = if ts_key { "DATETIME(6)" } else { "BIGINT" };
                 self.exec(format!("DROP TABLE IF EXISTS {q}"))?;
                 self.exec(format!(
-                    "CREATE TABLE {q} (id BIGINT NOT NULL PRIMARY KEY, name VARCHAR(64) NOT NULL,
+                    "CREATE TABLE {q} ({key} {key_type} NOT NULL PRIMARY KEY, name VARCHAR(64) NOT NULL,
                        qty INT NOT NULL, price DOUBLE NOT NULL, amount DECIMAL(12,2) NOT NULL,
                        created DATETIME(6) NOT NULL, note TEXT)
                      ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin"
                 ))?;
                 self.created.push(name.to_string());
-                self.mysql_insert(&q, rows)
+                self.mysql_insert(&q, ts_key, rows)
             }
         }
     }
 
-    fn pg_copy(&mut self, table: &str, rows: impl Iterator<Item = Row>) -> Result<(), BenchError> {
+    fn pg_copy(
+        &mut self,
+        table: &str,
+        key: &str,
+        ts_key: bool,
+        rows: impl Iterator<Item = Row>,
+    ) -> Result<(), BenchError> {
         let Conn::Pg(c) = &mut self.conn else {
             return Ok(());
         };
         let location = self.location.clone();
-        let sql = format!("COPY {table} (id, name, qty, price, amount, created, note) FROM STDIN");
+        let sql =
+            format!("COPY {table} ({key}, name, qty, price, amount, created, note) FROM STDIN");
         self.rt.block_on(async {
             let mut copy = c
                 .copy_in_raw(&sql)
@@ -152,7 +172,7 @@ impl ServerWriter {
                 .map_err(|e| err(&location, "COPY", e))?;
             let mut buf = String::with_capacity(1 << 20);
             for r in rows {
-                pg_line(&mut buf, &r);
+                pg_line(&mut buf, ts_key, &r);
                 if buf.len() > (1 << 20) - 512 {
                     copy.send(buf.as_bytes())
                         .await
@@ -173,6 +193,7 @@ impl ServerWriter {
     fn mysql_insert(
         &mut self,
         table: &str,
+        ts_key: bool,
         mut rows: impl Iterator<Item = Row>,
     ) -> Result<(), BenchError> {
         self.exec("START TRANSACTION".into())?;
@@ -183,7 +204,7 @@ impl ServerWriter {
                 if n > 0 {
                     sql.push(',');
                 }
-                mysql_tuple(&mut sql, &r);
+                mysql_tuple(&mut sql, ts_key, &r);
                 n += 1;
             }
             if n == 0 {
@@ -233,9 +254,17 @@ fn pg_text(out: &mut String, s: &str) {
     }
 }
 
-fn pg_line(out: &mut String, r: &Row) {
+/// The key as COPY text: the id, or its timestamp in UTC.
+fn key_text(ts_key: bool, r: &Row) -> String {
+    match ts_key {
+        true => format!("{}+00", case::ts_text(r.id)),
+        false => r.id.to_string(),
+    }
+}
+
+fn pg_line(out: &mut String, ts_key: bool, r: &Row) {
     use std::fmt::Write;
-    let _ = write!(out, "{}\t", r.id);
+    let _ = write!(out, "{}\t", key_text(ts_key, r));
     pg_text(out, &r.name);
     // `{:?}` of an f64 is its shortest exact form, which PostgreSQL reads back
     // to the same double.
@@ -263,9 +292,17 @@ fn mysql_str(out: &mut String, s: &str) {
     out.push('\'');
 }
 
-fn mysql_tuple(out: &mut String, r: &Row) {
+fn mysql_tuple(out: &mut String, ts_key: bool, r: &Row) {
     use std::fmt::Write;
-    let _ = write!(out, "({},", r.id);
+    match ts_key {
+        // DATETIME holds no zone: the UTC wall clock, as the replica stores it.
+        true => {
+            let _ = write!(out, "('{}',", case::ts_text(r.id));
+        }
+        false => {
+            let _ = write!(out, "({},", r.id);
+        }
+    }
     mysql_str(out, &r.name);
     // An exponent makes the literal a DOUBLE (not a DECIMAL rounded later),
     // and `{:e}` prints the shortest digits that read back exactly.
@@ -291,17 +328,17 @@ mod tests {
         let with_note = (0..).map(row).find(|r| r.note.is_some()).unwrap();
         let without = (0..).map(row).find(|r| r.note.is_none()).unwrap();
         let mut s = String::new();
-        pg_line(&mut s, &with_note);
+        pg_line(&mut s, false, &with_note);
         assert_eq!(s.matches('\t').count(), 6);
         assert!(
             s.ends_with(&format!("{}\n", with_note.note.unwrap())),
             "{s}"
         );
         let mut s = String::new();
-        pg_line(&mut s, &without);
+        pg_line(&mut s, false, &without);
         assert!(s.ends_with("\\N\n"), "{s}");
         let mut m = String::new();
-        mysql_tuple(&mut m, &without);
+        mysql_tuple(&mut m, false, &without);
         assert!(m.ends_with(",NULL)"), "{m}");
         // Prices read back exactly: the shortest exact digits, with an exponent.
         let price = m.split(',').nth(3).unwrap();

@@ -54,6 +54,16 @@ pub struct BenchArgs {
     #[arg(long, value_name = "N|P%,...", value_delimiter = ',',
           value_parser = bench::data::DriftCount::parse, default_value = "0,10,1000")]
     pub diffs: Vec<bench::data::DriftCount>,
+    /// Pathology cases to measure, each beside the plain pair of the same
+    /// rows: timestamp-key (keyed by a timestamp: SQLite text, PostgreSQL
+    /// timestamptz, MySQL datetime(6)), unordered (the replica's integer ids
+    /// stored as text in an untyped key column), renamed (a replica column
+    /// renamed and mapped by the config), dense (every row changed in one
+    /// column; --diffs does not apply, its plain neighbour is the in-sync
+    /// pair).
+    #[arg(long = "case", value_name = "CASE,...", value_delimiter = ',',
+          value_parser = bench::Case::parse)]
+    pub cases: Vec<bench::Case>,
     /// Where the source table lives; the replica is a SQLite file. A server
     /// source is a table this command creates and drops again.
     #[arg(long, value_enum, default_value_t = EngineArg::Sqlite)]
@@ -109,6 +119,7 @@ pub fn run(args: BenchArgs) -> anyhow::Result<u8> {
         source_url: server_url(args.source_url, args.engine, "--source-url")?,
         replica_engine: args.replica_engine.engine(),
         replica_url: server_url(args.replica_url, args.replica_engine, "--replica-url")?,
+        cases: args.cases,
         data_dir: bench::data_dir(&args.out),
         runs: args.runs as usize,
         generate_only: args.generate_only,
@@ -131,7 +142,11 @@ pub fn run(args: BenchArgs) -> anyhow::Result<u8> {
         ),
         Event::Ready(_) => {}
         Event::Measured(m) => eprintln!(
-            "driftsum bench: {} rows, {} differences: {:.3} s",
+            "driftsum bench: {}{} rows, {} differences: {:.3} s",
+            match m.case.as_str() {
+                "plain" => String::new(),
+                c => format!("{c}, "),
+            },
             output::thousands(m.rows),
             output::thousands(m.diffs),
             m.seconds
