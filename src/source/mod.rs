@@ -8,6 +8,7 @@ pub mod mysql;
 pub mod postgres;
 pub mod server;
 pub mod sqlite;
+pub mod tls;
 pub mod url;
 
 use driftsum_core::coerce::{ColumnRule, TrailingSpaces};
