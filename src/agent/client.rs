@@ -56,6 +56,12 @@ pub enum AgentError {
         what: &'static str,
         message: String,
     },
+    #[error("the agent at {addr} ({what}): {message}")]
+    Tls {
+        addr: String,
+        what: &'static str,
+        message: String,
+    },
     #[error("{0}")]
     Token(String),
     #[error("{0}")]
@@ -82,6 +88,8 @@ pub struct AgentClient {
     /// entries, rows): what a diff reports as `bytes_exchanged`.
     pub walk_bytes: u64,
     pub walk_requests: u64,
+    /// HTTPS, trusting this CA; plain HTTP when `None`.
+    tls: Option<super::tls::ClientTls>,
 }
 
 impl AgentClient {
@@ -94,7 +102,14 @@ impl AgentClient {
             requests: 0,
             walk_bytes: 0,
             walk_requests: 0,
+            tls: None,
         }
+    }
+
+    /// Speaks HTTPS to the agent, whose certificate must be signed by the
+    /// CA of `tls`.
+    pub fn use_tls(&mut self, tls: super::tls::ClientTls) {
+        self.tls = Some(tls);
     }
 
     pub fn describe(&self) -> String {
@@ -117,12 +132,18 @@ impl AgentClient {
             body,
             timeout,
             MAX_RESPONSE,
+            self.tls.as_ref(),
         )
         .map_err(|e| match e {
             CallError::Connect(source) => AgentError::Connect {
                 addr: self.addr.clone(),
                 what,
                 source,
+            },
+            CallError::Tls(message) => AgentError::Tls {
+                addr: self.addr.clone(),
+                what,
+                message,
             },
             CallError::Http(e) => AgentError::Broken {
                 addr: self.addr.clone(),

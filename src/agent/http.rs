@@ -8,6 +8,8 @@
 
 use std::io::{self, Read, Write};
 use std::net::TcpStream;
+
+use super::tls::{ClientTls, Stream};
 use std::time::{Duration, Instant};
 
 /// The largest request or response head accepted.
@@ -48,7 +50,7 @@ fn io_err(e: io::Error) -> HttpError {
 
 /// Reads from a stream until a deadline.
 struct Deadline<'a> {
-    stream: &'a mut TcpStream,
+    stream: &'a mut Stream,
     until: Instant,
 }
 
@@ -162,7 +164,7 @@ fn bearer(value: &str) -> Option<&str> {
 /// Reads one request, all of it within `timeout` and its body within
 /// `max_body` bytes: a client that sends slowly or too much is cut off.
 pub fn read_request(
-    stream: &mut TcpStream,
+    stream: &mut Stream,
     timeout: Duration,
     max_body: usize,
 ) -> Result<Request, HttpError> {
@@ -207,7 +209,7 @@ fn reason(status: u16) -> &'static str {
 
 /// Writes a whole response and closes the exchange.
 pub fn write_response(
-    stream: &mut TcpStream,
+    stream: &mut Stream,
     status: u16,
     content_type: &str,
     body: &[u8],
@@ -235,6 +237,7 @@ pub fn call(
     body: &[u8],
     timeout: Duration,
     max_body: usize,
+    tls: Option<&ClientTls>,
 ) -> Result<(u16, Vec<u8>), CallError> {
     use std::net::ToSocketAddrs;
     let addrs: Vec<_> = addr
@@ -252,7 +255,8 @@ pub fn call(
             Err(e) => last = e,
         }
     }
-    let mut stream = stream.ok_or(CallError::Connect(last))?;
+    let stream = stream.ok_or(CallError::Connect(last))?;
+    let mut stream = Stream::connect(stream, addr, tls).map_err(CallError::Tls)?;
     let _ = stream.set_nodelay(true);
     let auth = token
         .map(|t| format!("Authorization: Bearer {t}\r\n"))
@@ -291,6 +295,8 @@ pub enum CallError {
     Connect(io::Error),
     #[error(transparent)]
     Http(HttpError),
+    #[error("{0}")]
+    Tls(String),
 }
 
 #[cfg(test)]

@@ -9,6 +9,7 @@ pub mod client;
 pub mod http;
 pub mod protocol;
 pub mod server;
+pub mod tls;
 mod verify;
 
 pub use client::{AgentClient, AgentError, Built};

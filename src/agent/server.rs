@@ -71,6 +71,8 @@ pub struct ServeOptions {
     pub cache_for: Duration,
     /// Trees kept at once.
     pub max_trees: usize,
+    /// HTTPS: the agent's certificate and key; plain HTTP when `None`.
+    pub tls: Option<super::tls::ServerTls>,
 }
 
 /// Written by hand so that printing the options never shows the token or
@@ -87,6 +89,7 @@ impl std::fmt::Debug for ServeOptions {
             .field("allow_where", &self.allow_where)
             .field("cache_for", &self.cache_for)
             .field("max_trees", &self.max_trees)
+            .field("tls", &self.tls.is_some())
             .finish()
     }
 }
@@ -103,6 +106,7 @@ impl ServeOptions {
             allow_where: false,
             cache_for: Duration::from_secs(60),
             max_trees: 16,
+            tls: None,
         }
     }
 }
@@ -932,7 +936,7 @@ fn accept_loop(listener: &TcpListener, state: &Arc<State>, stop: &AtomicBool) {
         if stop.load(Ordering::SeqCst) {
             return;
         }
-        let Ok(mut stream) = conn else { continue };
+        let Ok(stream) = conn else { continue };
         let Some(id) = state.admission.arrive(&stream) else {
             continue;
         };
@@ -941,6 +945,11 @@ fn accept_loop(listener: &TcpListener, state: &Arc<State>, stop: &AtomicBool) {
             .name("driftsum-agent-conn".into())
             .spawn(move || {
                 let state = mine;
+                let Ok(mut stream) = super::tls::Stream::accept(stream, state.opts.tls.as_ref())
+                else {
+                    state.admission.leave(id);
+                    return;
+                };
                 let t = state.opts.response_timeout;
                 let read = http::read_request(
                     &mut stream,
