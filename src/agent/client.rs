@@ -124,15 +124,18 @@ impl AgentClient {
         body: &[u8],
         timeout: Duration,
     ) -> Result<Vec<u8>, AgentError> {
+        let peer = super::tls::Peer {
+            addr: &self.addr,
+            tls: self.tls.as_ref(),
+        };
         let (status, answer) = http::call(
-            &self.addr,
+            peer,
             method,
             path,
             Some(&self.token),
             body,
             timeout,
             MAX_RESPONSE,
-            self.tls.as_ref(),
         )
         .map_err(|e| match e {
             CallError::Connect(source) => AgentError::Connect {

@@ -9,7 +9,7 @@
 use std::io::{self, Read, Write};
 use std::net::TcpStream;
 
-use super::tls::{ClientTls, Stream};
+use super::tls::{Peer, Stream};
 use std::time::{Duration, Instant};
 
 /// The largest request or response head accepted.
@@ -230,15 +230,15 @@ pub fn write_response(
 /// `timeout` bounds the whole exchange after connecting; responses larger
 /// than `max_body` are refused.
 pub fn call(
-    addr: &str,
+    peer: Peer<'_>,
     method: &str,
     path: &str,
     token: Option<&str>,
     body: &[u8],
     timeout: Duration,
     max_body: usize,
-    tls: Option<&ClientTls>,
 ) -> Result<(u16, Vec<u8>), CallError> {
+    let addr = peer.addr;
     use std::net::ToSocketAddrs;
     let addrs: Vec<_> = addr
         .to_socket_addrs()
@@ -256,7 +256,7 @@ pub fn call(
         }
     }
     let stream = stream.ok_or(CallError::Connect(last))?;
-    let mut stream = Stream::connect(stream, addr, tls).map_err(CallError::Tls)?;
+    let mut stream = Stream::connect(stream, addr, peer.tls).map_err(CallError::Tls)?;
     let _ = stream.set_nodelay(true);
     let auth = token
         .map(|t| format!("Authorization: Bearer {t}\r\n"))

@@ -113,6 +113,14 @@ impl ClientTls {
     }
 }
 
+/// Where a comparer's request goes: the agent's `HOST:PORT`, and the CA
+/// its certificate must be signed by (HTTPS), or none (plain HTTP).
+#[derive(Clone, Copy)]
+pub struct Peer<'a> {
+    pub addr: &'a str,
+    pub tls: Option<&'a ClientTls>,
+}
+
 /// Whether `listen` is loopback only: every address it names is, so only
 /// this machine can connect. An address that does not resolve is not.
 pub fn is_loopback(listen: &str) -> bool {
