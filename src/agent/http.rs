@@ -1,10 +1,10 @@
-//! Just enough HTTP/1.1 for the agent, over `std::net`: one request per
-//! connection (`Connection: close`), bodies sized by `Content-Length`, every
-//! read and write under a deadline and a size limit.
+//! Just enough HTTP/1.1 for the agent, over `std::net`, plain or TLS (the
+//! `tls::Stream`): one request per connection (`Connection: close`), bodies
+//! sized by `Content-Length`, every read and write under a deadline and a
+//! size limit.
 //!
 //! Hand-written rather than a crate: the agent needs a dozen fixed endpoints
-//! and hard limits, not a framework, and this adds nothing to the build. It
-//! is plain HTTP so that a TLS-terminating proxy can sit in front.
+//! and hard limits, not a framework, and this adds nothing to the build.
 
 use std::io::{self, Read, Write};
 use std::net::TcpStream;
