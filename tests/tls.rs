@@ -730,4 +730,9 @@ fn the_agent_speaks_https() {
         );
     }
     assert_eq!(clear.status.code(), Some(2), "{}", text(&clear));
+    assert!(
+        text(&clear).contains("give the CA of its certificate with --ca FILE"),
+        "{}",
+        text(&clear)
+    );
 }

@@ -151,7 +151,12 @@ impl AgentClient {
             CallError::Http(e) => AgentError::Broken {
                 addr: self.addr.clone(),
                 what,
-                message: e.to_string(),
+                message: match (&e, &self.tls) {
+                    (http::HttpError::Closed | http::HttpError::Malformed(_), None) => {
+                        format!("{e}{}", super::tls::PLAIN_HINT)
+                    }
+                    _ => e.to_string(),
+                },
             },
         })?;
         self.requests += 1;

@@ -113,6 +113,11 @@ impl ClientTls {
     }
 }
 
+/// Added to a plain-HTTP exchange that went wrong the way one with an
+/// HTTPS agent does.
+pub const PLAIN_HINT: &str =
+    " (if the agent serves HTTPS, give the CA of its certificate with --ca FILE)";
+
 /// Where a comparer's request goes: the agent's `HOST:PORT`, and the CA
 /// its certificate must be signed by (HTTPS), or none (plain HTTP).
 #[derive(Clone, Copy)]
