@@ -58,6 +58,12 @@ pub enum AgentError {
         what: &'static str,
         message: String,
     },
+    #[error("the agent at {addr} ({what}): {message}")]
+    Tls {
+        addr: String,
+        what: &'static str,
+        message: String,
+    },
     #[error("{0}")]
     Token(String),
     #[error("{0}")]
@@ -84,6 +90,8 @@ pub struct AgentClient {
     /// entries, rows): what a diff reports as `bytes_exchanged`.
     pub walk_bytes: u64,
     pub walk_requests: u64,
+    /// HTTPS, trusting this CA; plain HTTP when `None`.
+    tls: Option<super::tls::ClientTls>,
 }
 
 impl AgentClient {
@@ -96,7 +104,14 @@ impl AgentClient {
             requests: 0,
             walk_bytes: 0,
             walk_requests: 0,
+            tls: None,
         }
+    }
+
+    /// Speaks HTTPS to the agent, whose certificate must be signed by the
+    /// CA of `tls`.
+    pub fn use_tls(&mut self, tls: super::tls::ClientTls) {
+        self.tls = Some(tls);
     }
 
     pub fn describe(&self) -> String {
@@ -111,8 +126,12 @@ impl AgentClient {
         body: &[u8],
         timeout: Duration,
     ) -> Result<Vec<u8>, AgentError> {
+        let peer = super::tls::Peer {
+            addr: &self.addr,
+            tls: self.tls.as_ref(),
+        };
         let (status, answer) = http::call(
-            &self.addr,
+            peer,
             method,
             path,
             Some(&self.token),
@@ -126,10 +145,20 @@ impl AgentClient {
                 what,
                 source,
             },
+            CallError::Tls(message) => AgentError::Tls {
+                addr: self.addr.clone(),
+                what,
+                message,
+            },
             CallError::Http(e) => AgentError::Broken {
                 addr: self.addr.clone(),
                 what,
-                message: e.to_string(),
+                message: match (&e, &self.tls) {
+                    (http::HttpError::Closed | http::HttpError::Malformed(_), None) => {
+                        format!("{e}{}", super::tls::PLAIN_HINT)
+                    }
+                    _ => e.to_string(),
+                },
             },
         })?;
         self.requests += 1;

@@ -1,13 +1,15 @@
-//! Just enough HTTP/1.1 for the agent, over `std::net`: one request per
-//! connection (`Connection: close`), bodies sized by `Content-Length`, every
-//! read and write under a deadline and a size limit.
+//! Just enough HTTP/1.1 for the agent, over `std::net`, plain or TLS (the
+//! `tls::Stream`): one request per connection (`Connection: close`), bodies
+//! sized by `Content-Length`, every read and write under a deadline and a
+//! size limit.
 //!
 //! Hand-written rather than a crate: the agent needs a dozen fixed endpoints
-//! and hard limits, not a framework, and this adds nothing to the build. It
-//! is plain HTTP so that a TLS-terminating proxy can sit in front.
+//! and hard limits, not a framework, and this adds nothing to the build.
 
 use std::io::{self, Read, Write};
 use std::net::TcpStream;
+
+use super::tls::{Peer, Stream};
 use std::time::{Duration, Instant};
 
 /// The largest request or response head accepted.
@@ -48,7 +50,7 @@ fn io_err(e: io::Error) -> HttpError {
 
 /// Reads from a stream until a deadline.
 struct Deadline<'a> {
-    stream: &'a mut TcpStream,
+    stream: &'a mut Stream,
     until: Instant,
 }
 
@@ -162,7 +164,7 @@ fn bearer(value: &str) -> Option<&str> {
 /// Reads one request, all of it within `timeout` and its body within
 /// `max_body` bytes: a client that sends slowly or too much is cut off.
 pub fn read_request(
-    stream: &mut TcpStream,
+    stream: &mut Stream,
     timeout: Duration,
     max_body: usize,
 ) -> Result<Request, HttpError> {
@@ -207,7 +209,7 @@ fn reason(status: u16) -> &'static str {
 
 /// Writes a whole response and closes the exchange.
 pub fn write_response(
-    stream: &mut TcpStream,
+    stream: &mut Stream,
     status: u16,
     content_type: &str,
     body: &[u8],
@@ -228,7 +230,7 @@ pub fn write_response(
 /// `timeout` bounds the whole exchange after connecting; responses larger
 /// than `max_body` are refused.
 pub fn call(
-    addr: &str,
+    peer: Peer<'_>,
     method: &str,
     path: &str,
     token: Option<&str>,
@@ -236,6 +238,7 @@ pub fn call(
     timeout: Duration,
     max_body: usize,
 ) -> Result<(u16, Vec<u8>), CallError> {
+    let addr = peer.addr;
     use std::net::ToSocketAddrs;
     let addrs: Vec<_> = addr
         .to_socket_addrs()
@@ -252,7 +255,8 @@ pub fn call(
             Err(e) => last = e,
         }
     }
-    let mut stream = stream.ok_or(CallError::Connect(last))?;
+    let stream = stream.ok_or(CallError::Connect(last))?;
+    let mut stream = Stream::connect(stream, addr, peer.tls).map_err(CallError::Tls)?;
     let _ = stream.set_nodelay(true);
     let auth = token
         .map(|t| format!("Authorization: Bearer {t}\r\n"))
@@ -291,6 +295,8 @@ pub enum CallError {
     Connect(io::Error),
     #[error(transparent)]
     Http(HttpError),
+    #[error("{0}")]
+    Tls(String),
 }
 
 #[cfg(test)]

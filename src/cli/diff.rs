@@ -34,7 +34,11 @@ pub struct DiffArgs {
     /// The source: a database URL (sqlite:PATH, postgres://USER@HOST:PORT/DB
     /// or mysql://USER@HOST:PORT/DB; passwords may be given, and are never
     /// shown), a tree file (tree:PATH or PATH.dstree, from `driftsum build`)
-    /// or an agent (driftsum://HOST:PORT, from `driftsum serve`).
+    /// or an agent (driftsum://HOST:PORT, from `driftsum serve`). TLS to a
+    /// server: ?sslmode=disable|prefer|require|verify-ca|verify-full and
+    /// &sslrootcert=FILE (PostgreSQL), ?ssl-mode=DISABLED|PREFERRED|REQUIRED|
+    /// VERIFY_CA|VERIFY_IDENTITY and &ssl-ca=FILE (MySQL); the default is
+    /// prefer / PREFERRED, as in psql and mysql (docs/tls.md).
     #[arg(long, value_name = "URL")]
     pub source: String,
     /// The replica, in the same forms as --source.
@@ -44,6 +48,11 @@ pub struct DiffArgs {
     /// --target (the same token for both).
     #[arg(long, value_name = "FILE")]
     pub token_file: Option<std::path::PathBuf>,
+    /// The CA (PEM) that signed the certificate of the agent(s) named by
+    /// --source or --target: they are then spoken to over HTTPS, trusting
+    /// this CA only (`serve --tls-cert`).
+    #[arg(long, value_name = "FILE")]
+    pub ca: Option<std::path::PathBuf>,
     /// A table to compare, or SOURCE_NAME=REPLICA_NAME when the replica names
     /// it differently; repeat for more. Default: every table both sides have
     /// (tables on one side only are reported).
@@ -82,8 +91,23 @@ fn open(args: &DiffArgs) -> anyhow::Result<Ready> {
         Some(path) => Some(super::serve::read_token(path)?),
         None => None,
     };
-    let src = Opened::open(&args.source, token.as_deref()).context("opening the source")?;
-    let tgt = Opened::open(&args.target, token.as_deref()).context("opening the target")?;
+    let mut src = Opened::open(&args.source, token.as_deref()).context("opening the source")?;
+    let mut tgt = Opened::open(&args.target, token.as_deref()).context("opening the target")?;
+    if let Some(ca) = &args.ca {
+        let tls = driftsum::agent::tls::ClientTls::from_ca_file(ca)?;
+        let mut agents = 0;
+        for side in [&mut src, &mut tgt] {
+            if let Opened::Agent(client) = side {
+                client.use_tls(tls.clone());
+                agents += 1;
+            }
+        }
+        anyhow::ensure!(
+            agents > 0,
+            "--ca is for an agent (driftsum://HOST:PORT), and neither side is one; \
+             a database's CA goes in its URL (sslrootcert=FILE, ssl-ca=FILE)"
+        );
+    }
     Ok(Ready { config, src, tgt })
 }
 

@@ -3,6 +3,7 @@
 use clap::Args;
 
 use driftsum::agent::server::{ServeOptions, Server, DEFAULT_LISTEN};
+use driftsum::agent::tls;
 
 /// Serve one database's trees to `driftsum diff --source driftsum://HOST:PORT`.
 ///
@@ -10,15 +11,16 @@ use driftsum::agent::server::{ServeOptions, Server, DEFAULT_LISTEN};
 /// the data is unchanged), then answers the walk's questions: a tree's root,
 /// the children of a node, the leaf entries of a key range, rows by key. It
 /// never writes to the database. Every request but GET /healthz must carry
-/// the token (`Authorization: Bearer TOKEN`). Plain HTTP: put a TLS proxy in
-/// front to cross an untrusted network.
+/// the token (`Authorization: Bearer TOKEN`). HTTPS with --tls-cert and
+/// --tls-key; plain HTTP only on a loopback address unless
+/// --insecure-plaintext is given.
 #[derive(Args)]
 pub struct ServeArgs {
     /// The database to serve (the same forms as `diff --source`).
     #[arg(long, value_name = "URL")]
     pub db: String,
-    /// Address to listen on. The default is loopback only; listen on another
-    /// address only behind a TLS proxy or on a trusted network.
+    /// Address to listen on. The default is loopback only; another address
+    /// needs --tls-cert and --tls-key (or --insecure-plaintext).
     #[arg(long, value_name = "ADDR", default_value = DEFAULT_LISTEN)]
     pub listen: String,
     /// A file holding the shared token (at least 16 characters, e.g. from
@@ -40,6 +42,18 @@ pub struct ServeArgs {
     /// that the oldest of them is cut off.
     #[arg(long, value_name = "N", default_value_t = 64)]
     pub max_connections: usize,
+    /// Serve HTTPS with this certificate chain (PEM, the agent's own
+    /// certificate first); comparers give the CA that signed it with
+    /// `diff --ca FILE`.
+    #[arg(long, value_name = "FILE", requires = "tls_key")]
+    pub tls_cert: Option<std::path::PathBuf>,
+    /// The private key (PEM) of --tls-cert.
+    #[arg(long, value_name = "FILE", requires = "tls_cert")]
+    pub tls_key: Option<std::path::PathBuf>,
+    /// Serve plain HTTP on an address other machines can reach: the token
+    /// and the rows then cross the network readable by anyone on the way.
+    #[arg(long)]
+    pub insecure_plaintext: bool,
 }
 
 pub fn run(args: ServeArgs) -> anyhow::Result<u8> {
@@ -48,9 +62,14 @@ pub fn run(args: ServeArgs) -> anyhow::Result<u8> {
     opts.allow_where = args.allow_where;
     opts.cache_for = std::time::Duration::from_secs(args.cache_seconds);
     opts.max_connections = args.max_connections.max(1);
+    if let (Some(cert), Some(key)) = (&args.tls_cert, &args.tls_key) {
+        opts.tls = Some(tls::ServerTls::from_pem_files(cert, key)?);
+    }
+    tls::check_listen(&args.listen, opts.tls.as_ref(), args.insecure_plaintext)?;
+    let scheme = if opts.tls.is_some() { "https" } else { "http" };
     let server = Server::bind(&args.listen, opts)?;
     eprintln!(
-        "driftsum agent serving {} on http://{}",
+        "driftsum agent serving {} on {scheme}://{}",
         driftsum::report::text::escape_text(&driftsum::source::url::redact(&args.db)),
         server.local_addr()?
     );

@@ -12,6 +12,7 @@ pub mod server;
 mod spec;
 pub mod sql;
 pub mod sqlite;
+pub mod tls;
 pub mod url;
 
 pub use crate::error::SourceError;

@@ -145,10 +145,11 @@ impl MySqlSource {
         let location = redact(url);
         let open_err = |message: String| SourceError::Open {
             location: location.clone(),
-            message: secrets::scrub(message, &secrets::url_passwords(url)),
+            message: super::tls::explain(secrets::scrub(message, &secrets::url_passwords(url))),
         };
         let opts = MySqlConnectOptions::from_str(url)
             .map_err(|e| open_err(format!("not a valid MySQL URL: {e}")))?;
+        let opts = super::tls::mysql(url, &location, opts)?;
         let lock_timeout = super::url::lock_timeout(url).map_err(|e| match e {
             SourceError::BadUrl(m) => SourceError::BadUrl(format!("{location}: {m}")),
             e => e,

@@ -93,6 +93,7 @@ impl PgSource {
                     &secrets,
                 ))
             })?;
+        opts = super::tls::postgres(url, &location, opts)?;
         // sqlx reads the URL password, then PGPASSWORD, then a password file,
         // like libpq; but it matches the file's database field against an
         // empty name when the URL names none (libpq uses the user name), and
@@ -128,7 +129,7 @@ impl PgSource {
         let rt = server::runtime()?;
         let open_err = |e: sqlx::Error| SourceError::Open {
             location: location.clone(),
-            message: scrub(e.to_string(), &secrets),
+            message: super::tls::explain(scrub(e.to_string(), &secrets)),
         };
         let conn = server::block_on_timeout(
             &rt,

@@ -15,6 +15,8 @@
 //! * [`json_contract`]: every JSON output against the published schema.
 //! * [`diff_reference`]: property tests against a naive reference diff.
 //! * [`postgres`], [`mysql`]: the server connectors.
+//! * [`tls`]: TLS to private PostgreSQL and MariaDB servers with a CA the test
+//!   makes, and the agent over HTTPS.
 //! * [`docs`]: the README's and docs/'s links lead to files.
 //! * [`imports`]: no import cycle between the source files or modules.
 //! * [`util`]: the scratch folder, server URLs and skip notes they share.
@@ -36,4 +38,5 @@ mod imports;
 mod json_contract;
 mod mysql;
 mod postgres;
+mod tls;
 mod tree_file;

@@ -171,7 +171,7 @@ fn accept_loop(listener: &TcpListener, state: &Arc<State>, stop: &AtomicBool) {
         if stop.load(Ordering::SeqCst) {
             return;
         }
-        let Ok(mut stream) = conn else { continue };
+        let Ok(stream) = conn else { continue };
         let Some(id) = state.admission.arrive(&stream) else {
             continue;
         };
@@ -180,6 +180,12 @@ fn accept_loop(listener: &TcpListener, state: &Arc<State>, stop: &AtomicBool) {
             .name("driftsum-agent-conn".into())
             .spawn(move || {
                 let state = mine;
+                let Ok(mut stream) =
+                    crate::agent::tls::Stream::accept(stream, state.opts.tls.as_ref())
+                else {
+                    state.admission.leave(id);
+                    return;
+                };
                 let t = state.opts.response_timeout;
                 let read = http::read_request(
                     &mut stream,

@@ -32,6 +32,8 @@ pub struct ServeOptions {
     pub cache_for: Duration,
     /// Trees kept at once.
     pub max_trees: usize,
+    /// HTTPS: the agent's certificate and key; plain HTTP when `None`.
+    pub tls: Option<crate::agent::tls::ServerTls>,
 }
 
 /// Written by hand so that printing the options never shows the token or
@@ -48,6 +50,7 @@ impl std::fmt::Debug for ServeOptions {
             .field("allow_where", &self.allow_where)
             .field("cache_for", &self.cache_for)
             .field("max_trees", &self.max_trees)
+            .field("tls", &self.tls.is_some())
             .finish()
     }
 }
@@ -64,6 +67,7 @@ impl ServeOptions {
             allow_where: false,
             cache_for: Duration::from_secs(60),
             max_trees: 16,
+            tls: None,
         }
     }
 }
