@@ -36,7 +36,7 @@ pub struct RowArgs {
     pub float_digits: Option<u8>,
     /// A TOML file with per-table and per-column settings: replica table and
     /// column names, key columns, excluded columns, and how the replica
-    /// stores timestamps (see the README).
+    /// stores timestamps (see docs/reference.md, "The config file").
     #[arg(long, value_name = "FILE")]
     pub config: Option<std::path::PathBuf>,
     /// Expected rows per tree leaf.
