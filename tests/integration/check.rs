@@ -190,7 +190,7 @@ fn assert_levels_match_reference(config: &Path, src: &Connection, rep: &Connecti
 #[test]
 fn each_level_against_the_naive_reference() {
     let scratch = dir("levels");
-    let d = scratch.path();
+    let d = scratch.path().to_path_buf();
     let (src, rep) = pair(&d, 3, 500);
     // t0: a one-for-one replacement, which count cannot see and keys can.
     rep.execute_batch("DELETE FROM t0 WHERE id = 17; INSERT INTO t0 VALUES (9001, 'n17', 4.25);")
@@ -236,7 +236,7 @@ fn each_level_against_the_naive_reference() {
 #[test]
 fn a_count_mismatch_escalates_to_keys() {
     let scratch = dir("escalate");
-    let d = scratch.path();
+    let d = scratch.path().to_path_buf();
     let (_src, rep) = pair(&d, 1, 300);
     rep.execute_batch("DELETE FROM t0 WHERE id IN (3, 200);")
         .unwrap();
@@ -266,7 +266,7 @@ fn a_count_mismatch_escalates_to_keys() {
 #[test]
 fn due_runs_each_level_when_its_interval_has_passed() {
     let scratch = dir("due");
-    let d = scratch.path();
+    let d = scratch.path().to_path_buf();
     pair(&d, 2, 50);
     let config = write_config(&d, "sqlite:src.db", ALL_LEVELS);
     let t0 = 2_000_000_000;
@@ -360,7 +360,7 @@ fn due_runs_each_level_when_its_interval_has_passed() {
 #[test]
 fn bad_configs_are_clear_errors() {
     let scratch = dir("bad");
-    let d = scratch.path();
+    let d = scratch.path().to_path_buf();
     pair(&d, 2, 5);
     let cases = [
         (
@@ -405,7 +405,7 @@ fn bad_configs_are_clear_errors() {
 #[test]
 fn history_migrates_from_an_older_schema() {
     let scratch = dir("migrate");
-    let d = scratch.path();
+    let d = scratch.path().to_path_buf();
     pair(&d, 1, 10);
     let config = write_config(&d, "sqlite:src.db", ALL_LEVELS);
     // A version 1 store, as an older driftsum wrote it.
@@ -460,7 +460,7 @@ fn history_migrates_from_an_older_schema() {
 #[test]
 fn a_checker_killed_mid_run_leaves_a_readable_history() {
     let scratch = dir("kill");
-    let d = scratch.path();
+    let d = scratch.path().to_path_buf();
     pair(&d, 40, 20_000);
     let config = write_config(&d, "sqlite:src.db", ALL_LEVELS);
     let mut child = Command::new(env!("CARGO_BIN_EXE_driftsum"))
@@ -527,7 +527,7 @@ fn a_checker_killed_mid_run_leaves_a_readable_history() {
 #[test]
 fn two_checkers_started_together_never_run_a_level_twice() {
     let scratch = dir("claims");
-    let d = scratch.path();
+    let d = scratch.path().to_path_buf();
     pair(&d, 8, 5_000);
     let config = write_config(&d, "sqlite:src.db", ALL_LEVELS);
     let now = "2000000000";
@@ -610,7 +610,7 @@ fn check_while_delivering(config: &Path, rep: &Connection, rows: &[i64]) -> (i32
 #[test]
 fn rows_in_flight_are_told_from_drift() {
     let scratch = dir("recheck");
-    let d = scratch.path();
+    let d = scratch.path().to_path_buf();
     let (_src, rep) = pair(&d, 1, 200);
     rep.busy_timeout(Duration::from_secs(30)).unwrap();
     rep.execute_batch("DELETE FROM t0 WHERE id IN (10, 150);")
@@ -671,7 +671,7 @@ fn server_case(engine: &str, url: &str, exec: &mut dyn FnMut(&str)) {
         .collect();
     exec(&format!("INSERT INTO {table} VALUES {}", values.join(", ")));
     let scratch = dir(&table);
-    let d = scratch.path();
+    let d = scratch.path().to_path_buf();
     let rep = Connection::open(d.join("rep.db")).unwrap();
     rep.execute_batch(&format!(
         "CREATE TABLE {table} (id INTEGER PRIMARY KEY, name TEXT, amount REAL);
