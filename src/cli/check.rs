@@ -147,6 +147,13 @@ fn select(config: &Config, names: &[String], args: &CheckArgs) -> anyhow::Result
         (args.tiers.is_empty() || args.tiers.contains(&w.tier))
             && (args.tables.is_empty() || args.tables.contains(&w.table))
     });
+    // A check of nothing must not read as "in sync".
+    if work.is_empty() {
+        bail!(
+            "nothing to check: no table of the source is left once the config's \
+             exclude_tables and --tier/--table are applied; name a table or loosen the exclusions"
+        );
+    }
     Ok(work)
 }
 

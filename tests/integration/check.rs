@@ -376,6 +376,11 @@ fn bad_configs_are_clear_errors() {
             "t1",
         ),
         ("[defaults]\nstored_as = \"iso8601\"\n", "no tiers"),
+        // Everything excluded: a check of nothing is not "in sync".
+        (
+            "[tiers.a]\ncount = \"5m\"\n[defaults]\ntier = \"a\"\nexclude_tables = [\"t*\"]\n",
+            "nothing to check",
+        ),
     ];
     for (tiers, needle) in cases {
         let config = write_config(&d, "sqlite:src.db", tiers);
