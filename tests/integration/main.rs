@@ -37,6 +37,7 @@ mod docs;
 mod imports;
 mod json_contract;
 mod mysql;
+mod passwords;
 mod postgres;
 mod tls;
 mod tree_file;

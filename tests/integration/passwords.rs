@@ -1,0 +1,178 @@
+//! The password sources users already have, through the real binary against
+//! the real servers: MySQL's `MYSQL_PWD` and `~/.my.cnf` `[client]` section
+//! (in a temporary HOME), PostgreSQL's `PGPASSWORD` and `.pgpass`, libpq
+//! `key=value` strings. Each test makes a password-authenticated user of its
+//! own and drops it at the end.
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+use sqlx::{AssertSqlSafe, Connection};
+
+use crate::util::{self, Scratch};
+
+/// A setup connection with its own runtime; runs statements, panics on
+/// failure unless told to try.
+struct Admin<C: Connection> {
+    rt: tokio::runtime::Runtime,
+    conn: C,
+}
+
+impl<C: Connection> Admin<C>
+where
+    for<'c> &'c mut C: sqlx::Executor<'c>,
+{
+    fn connect(url: &str) -> Admin<C> {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("runtime");
+        let conn = rt
+            .block_on(C::connect(url))
+            .unwrap_or_else(|e| panic!("connecting to the test server: {e}"));
+        Admin { rt, conn }
+    }
+
+    fn try_exec(&mut self, sql: &str) -> Result<(), sqlx::Error> {
+        self.rt
+            .block_on(sqlx::raw_sql(AssertSqlSafe(sql.to_string())).execute(&mut self.conn))
+            .map(|_| ())
+    }
+
+    fn exec(&mut self, sql: &str) {
+        self.try_exec(sql)
+            .unwrap_or_else(|e| panic!("setup failed: {e}\n{sql}"));
+    }
+}
+
+/// A SQLite replica holding `t(id, v)` with rows (1,10), (2,20), (3,30).
+fn replica(dir: &Scratch) -> String {
+    let path = dir.join("replica.sqlite");
+    let conn = rusqlite::Connection::open(&path).expect("create replica");
+    conn.execute_batch(
+        "CREATE TABLE t (id INTEGER PRIMARY KEY, v INTEGER);
+         INSERT INTO t VALUES (1, 10), (2, 20), (3, 30);",
+    )
+    .expect("fill replica");
+    format!("sqlite:{}", path.display())
+}
+
+/// `driftsum diff --source SOURCE --target TARGET --table t` with `HOME`
+/// set to `home` and the password variables cleared, then `env` set.
+fn diff(home: &Path, source: &str, target: &str, env: &[(&str, &str)]) -> Output {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_driftsum"));
+    cmd.args([
+        "diff", "--source", source, "--target", target, "--table", "t",
+    ])
+    .env("HOME", home)
+    .env_remove("MYSQL_PWD")
+    .env_remove("PGPASSWORD")
+    .env_remove("PGPASSFILE")
+    .env_remove("PGUSER");
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    cmd.output().expect("run driftsum")
+}
+
+fn show(out: &Output) -> String {
+    format!(
+        "exit {:?}\n{}\n{}",
+        out.status.code(),
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
+
+/// The host and port of a server URL.
+fn host_port(url: &str, default_port: u16) -> (String, u16) {
+    let u = ::url::Url::parse(url).expect("a server URL");
+    (
+        u.host_str().unwrap_or("127.0.0.1").to_string(),
+        u.port().unwrap_or(default_port),
+    )
+}
+
+#[test]
+fn mysql_pwd_and_my_cnf_are_used() {
+    let Some(base) = util::mysql_url() else {
+        return;
+    };
+    let (host, port) = host_port(&base, 3306);
+    let id = std::process::id();
+    let db = format!("ds_pw_{id}");
+    let user = format!("ds_pw_test_{id}");
+    let pw = format!("Pw-{id}-Secret");
+    let mut admin: Admin<sqlx::MySqlConnection> = Admin::connect(&base);
+    let _ = admin.try_exec(&format!("DROP USER IF EXISTS '{user}'@'%'"));
+    admin.exec(&format!("CREATE DATABASE `{db}`"));
+    admin.exec(&format!(
+        "CREATE TABLE `{db}`.t (id INT PRIMARY KEY, v INT);
+         INSERT INTO `{db}`.t VALUES (1, 10), (2, 20), (3, 30);
+         CREATE USER '{user}'@'%' IDENTIFIED BY '{pw}';
+         GRANT SELECT ON `{db}`.* TO '{user}'@'%';"
+    ));
+    let result = std::panic::catch_unwind(|| {
+        let home = Scratch::new("mycnf");
+        let target = replica(&home);
+        let cnf = home.join(".my.cnf");
+        let no_pw = format!("mysql://{user}@{host}:{port}/{db}");
+
+        // No password anywhere: refused, and said so.
+        let out = diff(home.path(), &no_pw, &target, &[]);
+        assert_eq!(out.status.code(), Some(2), "{}", show(&out));
+        assert!(show(&out).contains("denied"), "{}", show(&out));
+
+        // MYSQL_PWD.
+        let out = diff(home.path(), &no_pw, &target, &[("MYSQL_PWD", &pw)]);
+        assert_eq!(out.status.code(), Some(0), "{}", show(&out));
+
+        // ~/.my.cnf [client]: user and password, the URL naming neither.
+        std::fs::write(
+            &cnf,
+            format!("[mysqld]\nuser=nobody\n\n[client]\nuser = {user}\npassword = \"{pw}\"\n"),
+        )
+        .unwrap();
+        let out = diff(
+            home.path(),
+            &format!("mysql://{host}:{port}/{db}"),
+            &target,
+            &[],
+        );
+        assert_eq!(out.status.code(), Some(0), "{}", show(&out));
+
+        // The option file's password wins over MYSQL_PWD, as in the client.
+        let out = diff(home.path(), &no_pw, &target, &[("MYSQL_PWD", "wrong-one")]);
+        assert_eq!(out.status.code(), Some(0), "{}", show(&out));
+
+        // A URL's own password wins over both.
+        let out = diff(
+            home.path(),
+            &format!("mysql://{user}:Wrong-Url-Pw@{host}:{port}/{db}"),
+            &target,
+            &[("MYSQL_PWD", &pw)],
+        );
+        assert_eq!(out.status.code(), Some(2), "{}", show(&out));
+        assert!(!show(&out).contains("Wrong-Url-Pw"), "{}", show(&out));
+
+        // Host and port from the option file too.
+        std::fs::write(
+            &cnf,
+            format!("[client]\nuser={user}\npassword='{pw}'\nhost={host}\nport={port}\n"),
+        )
+        .unwrap();
+        let out = diff(home.path(), &format!("mysql:///{db}"), &target, &[]);
+        assert_eq!(out.status.code(), Some(0), "{}", show(&out));
+
+        // A wrong password in the option file: refused, never printed.
+        std::fs::write(&cnf, format!("[client]\npassword=Wrong-Cnf-Pw\n")).unwrap();
+        let out = diff(home.path(), &no_pw, &target, &[]);
+        assert_eq!(out.status.code(), Some(2), "{}", show(&out));
+        assert!(!show(&out).contains("Wrong-Cnf-Pw"), "{}", show(&out));
+    });
+    let _ = admin.try_exec(&format!("DROP DATABASE IF EXISTS `{db}`"));
+    let _ = admin.try_exec(&format!("DROP USER IF EXISTS '{user}'@'%'"));
+    if let Err(e) = result {
+        std::panic::resume_unwind(e);
+    }
+}
