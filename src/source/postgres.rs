@@ -49,6 +49,16 @@ use dialect::{Bind, PgSql};
 use scan::{db_message, ScanCols};
 use session::open_session;
 
+/// A driver error as a message: a server error as the server words it,
+/// without the line of PostgreSQL's own source code sqlx appends (`at line
+/// 3665`), which means nothing to a user.
+pub(super) fn error_text(e: &sqlx::Error) -> String {
+    match e.as_database_error() {
+        Some(d) => format!("error returned from database: {}", d.message()),
+        None => e.to_string(),
+    }
+}
+
 /// A read-only PostgreSQL connection inside one snapshot.
 pub struct PgSource {
     session: server::Session<PgConnection>,
@@ -129,7 +139,7 @@ impl PgSource {
         let rt = server::runtime()?;
         let open_err = |e: sqlx::Error| SourceError::Open {
             location: location.clone(),
-            message: super::tls::explain(scrub(e.to_string(), &secrets)),
+            message: super::tls::explain(scrub(error_text(&e), &secrets)),
         };
         let conn = server::block_on_timeout(
             &rt,

@@ -36,6 +36,7 @@ mod diff_reference;
 mod docs;
 mod imports;
 mod json_contract;
+mod mistakes;
 mod mysql;
 mod passwords;
 mod postgres;
