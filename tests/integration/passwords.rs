@@ -176,3 +176,70 @@ fn mysql_pwd_and_my_cnf_are_used() {
         std::panic::resume_unwind(e);
     }
 }
+
+/// `serve --token-env` and `diff --token-env`: the agent token from the
+/// environment, never on the command line; a wrong one is refused, and a
+/// token that is too short is refused before listening.
+#[test]
+fn agent_token_from_the_environment() {
+    use std::io::Read;
+    let home = Scratch::new("token-env");
+    let a = replica(&home);
+    let bpath = home.join("b.sqlite");
+    rusqlite::Connection::open(&bpath)
+        .and_then(|c| {
+            c.execute_batch(
+                "CREATE TABLE t (id INTEGER PRIMARY KEY, v INTEGER);
+                 INSERT INTO t VALUES (1, 10), (2, 21), (3, 30);",
+            )
+        })
+        .expect("target");
+    let b = format!("sqlite:{}", bpath.display());
+    let bin = env!("CARGO_BIN_EXE_driftsum");
+    let token = "env-token-0123456789abcdef";
+
+    let short = Command::new(bin)
+        .args(["serve", "--db", &a, "--listen", "127.0.0.1:0"])
+        .args(["--token-env", "DS_TEST_AGENT_TOKEN"])
+        .env("DS_TEST_AGENT_TOKEN", "short")
+        .output()
+        .expect("serve");
+    assert_eq!(short.status.code(), Some(2), "{}", show(&short));
+    assert!(!show(&short).contains("short\n"), "{}", show(&short));
+
+    let mut serve = Command::new(bin)
+        .args(["serve", "--db", &a, "--listen", "127.0.0.1:0"])
+        .args(["--token-env", "DS_TEST_AGENT_TOKEN"])
+        .env("DS_TEST_AGENT_TOKEN", token)
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("serve");
+    let mut err = serve.stderr.take().expect("stderr");
+    let mut line = Vec::new();
+    let mut byte = [0u8; 1];
+    while err.read(&mut byte).unwrap_or(0) == 1 && byte[0] != b'\n' {
+        line.push(byte[0]);
+    }
+    let line = String::from_utf8_lossy(&line).into_owned();
+    let addr = line.rsplit("http://").next().unwrap_or_default().trim();
+    let source = format!("driftsum://{addr}");
+    let diff = |value: &str| {
+        Command::new(bin)
+            .args(["diff", "--source", &source, "--target", &b])
+            .args(["--token-env", "DS_TEST_DIFF_TOKEN"])
+            .env("DS_TEST_DIFF_TOKEN", value)
+            .output()
+            .expect("diff")
+    };
+    let right = diff(token);
+    let wrong = diff("wrong-token-0123456789abcdef");
+    let _ = serve.kill();
+    let _ = serve.wait();
+    assert_eq!(right.status.code(), Some(1), "{line}: {}", show(&right));
+    assert!(
+        String::from_utf8_lossy(&right.stdout).contains("id=2"),
+        "{}",
+        show(&right)
+    );
+    assert_eq!(wrong.status.code(), Some(2), "{}", show(&wrong));
+}
