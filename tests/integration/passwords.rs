@@ -243,3 +243,98 @@ fn agent_token_from_the_environment() {
     );
     assert_eq!(wrong.status.code(), Some(2), "{}", show(&wrong));
 }
+
+/// A libpq `key=value` string is a source like a URL; a role with a
+/// password is reached through `PGPASSWORD` and `.pgpass` (when the server
+/// checks passwords over TCP; otherwise that part says it is skipped).
+#[test]
+fn postgres_conninfo_pgpassword_and_pgpass() {
+    let Some(base) = util::postgres_url() else {
+        return;
+    };
+    let (host, port) = host_port(&base, 5432);
+    let parsed = ::url::Url::parse(&base).expect("a postgres URL");
+    let admin_user = parsed.username().to_string();
+    let dbname = parsed.path().trim_start_matches('/').to_string();
+    let id = std::process::id();
+    let table = format!("ds_pw_t_{id}");
+    let role = format!("ds_pw_role_{id}");
+    let pw = format!("Pg-{id}-Secret");
+    let mut admin: Admin<sqlx::PgConnection> = Admin::connect(&base);
+    let _ = admin.try_exec(&format!("DROP TABLE IF EXISTS {table}"));
+    let _ = admin.try_exec(&format!("DROP ROLE IF EXISTS {role}"));
+    admin.exec(&format!(
+        "CREATE TABLE {table} (id INT PRIMARY KEY, v INT);
+         INSERT INTO {table} VALUES (1, 10), (2, 20), (3, 30);
+         CREATE ROLE {role} LOGIN PASSWORD '{pw}';
+         GRANT SELECT ON {table} TO {role};"
+    ));
+    let result = std::panic::catch_unwind(|| {
+        let home = Scratch::new("pgpass");
+        let path = home.join("r.sqlite");
+        rusqlite::Connection::open(&path)
+            .and_then(|c| {
+                c.execute_batch(&format!(
+                    "CREATE TABLE {table} (id INTEGER PRIMARY KEY, v INTEGER);
+                     INSERT INTO {table} VALUES (1, 10), (2, 20), (3, 30);"
+                ))
+            })
+            .expect("replica");
+        let target = format!("sqlite:{}", path.display());
+        let run = |source: &str, env: &[(&str, &str)]| {
+            let mut cmd = Command::new(env!("CARGO_BIN_EXE_driftsum"));
+            cmd.args(["diff", "--source", source, "--target", &target])
+                .args(["--table", &table])
+                .env("HOME", home.path())
+                .env_remove("PGPASSWORD")
+                .env_remove("PGPASSFILE")
+                .env_remove("PGUSER");
+            for (k, v) in env {
+                cmd.env(k, v);
+            }
+            cmd.output().expect("run driftsum")
+        };
+
+        // A key=value string, as the admin user.
+        let conninfo = format!("host={host} port={port} user={admin_user} dbname={dbname}");
+        let out = run(&conninfo, &[]);
+        assert_eq!(out.status.code(), Some(0), "{}", show(&out));
+
+        // Does the server check passwords over TCP at all?
+        let wrong = format!("postgres://{role}:not-it@{host}:{port}/{dbname}");
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("runtime");
+        let trusts = rt.block_on(sqlx::PgConnection::connect(&wrong)).is_ok();
+        let as_role = format!("host={host} port={port} user={role} dbname={dbname}");
+        if trusts {
+            util::skip(
+                "the server trusts every connection over TCP, so PGPASSWORD and .pgpass \
+                 cannot be told from no password (the key=value string was tested)",
+            );
+            return;
+        }
+        let out = run(&as_role, &[]);
+        assert_eq!(out.status.code(), Some(2), "{}", show(&out));
+        let out = run(&as_role, &[("PGPASSWORD", &pw)]);
+        assert_eq!(out.status.code(), Some(0), "{}", show(&out));
+        let pgpass = home.join(".pgpass");
+        std::fs::write(&pgpass, format!("{host}:{port}:*:{role}:{pw}\n")).unwrap();
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(&pgpass, std::fs::Permissions::from_mode(0o600)).unwrap();
+        }
+        let out = run(&as_role, &[]);
+        assert_eq!(out.status.code(), Some(0), "{}", show(&out));
+        let out = run(&format!("{as_role} password=Wrong-Pw"), &[]);
+        assert_eq!(out.status.code(), Some(2), "{}", show(&out));
+        assert!(!show(&out).contains("Wrong-Pw"), "{}", show(&out));
+    });
+    let _ = admin.try_exec(&format!("DROP TABLE IF EXISTS {table}"));
+    let _ = admin.try_exec(&format!("DROP ROLE IF EXISTS {role}"));
+    if let Err(e) = result {
+        std::panic::resume_unwind(e);
+    }
+}
