@@ -165,7 +165,7 @@ fn mysql_pwd_and_my_cnf_are_used() {
         assert_eq!(out.status.code(), Some(0), "{}", show(&out));
 
         // A wrong password in the option file: refused, never printed.
-        std::fs::write(&cnf, format!("[client]\npassword=Wrong-Cnf-Pw\n")).unwrap();
+        std::fs::write(&cnf, "[client]\npassword=Wrong-Cnf-Pw\n").unwrap();
         let out = diff(home.path(), &no_pw, &target, &[]);
         assert_eq!(out.status.code(), Some(2), "{}", show(&out));
         assert!(!show(&out).contains("Wrong-Cnf-Pw"), "{}", show(&out));
