@@ -103,6 +103,18 @@ pub fn plan(
         .iter()
         .flat_map(|t| &t.exclude_columns)
         .map(|c| ("the config's exclude_columns", c));
+    if let Some(t) = table_config {
+        for c in t.columns.keys() {
+            if src.column(c).is_none() {
+                return Err(CheckError::Invalid(format!(
+                    "the config's [tables.{}.columns.{c}] names a column the source table \
+                     does not have; its columns: {}",
+                    src.name,
+                    column_list(src, src)
+                )));
+            }
+        }
+    }
     for (option, c) in named.chain(from_config) {
         if src.column(c).is_none() && tgt.column(c).is_none() {
             return Err(CheckError::Invalid(format!(

@@ -82,3 +82,35 @@ fn postgres_errors_lose_the_source_line() {
     assert!(all.contains("does not exist"), "{all}");
     assert!(!all.contains(" at line "), "{all}");
 }
+
+#[test]
+fn config_column_section_naming_nothing_is_an_error() {
+    let dir = Scratch::new("mistakes-config");
+    let schema = "CREATE TABLE o (id INTEGER PRIMARY KEY, placed_at TEXT);
+                  INSERT INTO o VALUES (1, '2024-01-01T00:00:00Z');";
+    let src = db(&dir, "s.db", schema);
+    let tgt = db(&dir, "t.db", schema);
+    let config = dir.join("driftsum.toml");
+    std::fs::write(
+        &config,
+        "[tables.o.columns.placed]\nstored_as = \"iso8601\"\n",
+    )
+    .unwrap();
+    let config = config.display().to_string();
+    let out = run(&[
+        "diff", "--source", &src, "--target", &tgt, "--config", &config,
+    ]);
+    let all = show(&out);
+    assert_eq!(out.status.code(), Some(2), "{all}");
+    assert!(all.contains("[tables.o.columns.placed]"), "{all}");
+    assert!(all.contains("id, placed_at"), "{all}");
+    std::fs::write(
+        dir.join("driftsum.toml"),
+        "[tables.o.columns.placed_at]\nstored_as = \"iso8601\"\n",
+    )
+    .unwrap();
+    let out = run(&[
+        "diff", "--source", &src, "--target", &tgt, "--config", &config,
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", show(&out));
+}
