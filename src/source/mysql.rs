@@ -19,6 +19,10 @@
 //! Text keys are ordered and bounded as utf8mb4 bytes (`CAST(… AS BINARY)`),
 //! never by a collation: `utf8mb4_bin` is PAD SPACE, so it sorts `'a\t'`
 //! before `'a'` where byte order does not.
+//!
+//! What the URL leaves out (user, password, host, port) comes from the
+//! `[client]` section of `~/.my.cnf`, and a password still missing from
+//! `MYSQL_PWD`, as the `mysql` client takes them (module `optfile`).
 
 use std::collections::HashMap;
 use std::str::FromStr;

@@ -15,7 +15,9 @@
 //!
 //! Passwords come from the URL, `PGPASSWORD` or a password file (`passfile=`
 //! URL parameter, `PGPASSFILE`, `~/.pgpass`), in that order as libpq does, and
-//! never appear in a message.
+//! never appear in a message. A libpq `key=value` string is read as the
+//! equivalent URL (`url.rs`); a URL naming no user connects as `PGUSER`, else
+//! the operating-system user, as libpq does.
 
 mod binary;
 mod column;
