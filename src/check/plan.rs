@@ -90,13 +90,38 @@ pub fn plan(
             )));
         }
     }
-    if let Some(cols) = &choice.columns {
-        for c in cols {
-            if src.column(c).is_none() && tgt.column(c).is_none() {
+    // A name neither side has is a typo, refused rather than obeyed as
+    // "nothing to do" (an exclusion that excludes nothing would compare a
+    // column the user meant to leave out under another spelling).
+    let named = choice
+        .columns
+        .iter()
+        .flatten()
+        .map(|c| ("--columns", c))
+        .chain(choice.exclude.iter().map(|c| ("--exclude-columns", c)));
+    let from_config = table_config
+        .iter()
+        .flat_map(|t| &t.exclude_columns)
+        .map(|c| ("the config's exclude_columns", c));
+    if let Some(t) = table_config {
+        for c in t.columns.keys() {
+            if src.column(c).is_none() {
                 return Err(CheckError::Invalid(format!(
-                    "--columns names {c:?}, which neither side's table has"
+                    "the config's [tables.{}.columns.{c}] names a column the source table \
+                     does not have; its columns: {}",
+                    src.name,
+                    column_list(src, src)
                 )));
             }
+        }
+    }
+    for (option, c) in named.chain(from_config) {
+        if src.column(c).is_none() && tgt.column(c).is_none() {
+            return Err(CheckError::Invalid(format!(
+                "{option} names {c:?}, which neither side's table {:?} has; its columns: {}",
+                src.name,
+                column_list(src, tgt)
+            )));
         }
     }
     let excluded: Vec<&String> = choice
@@ -184,4 +209,15 @@ pub fn plan(
         },
         column_differences,
     })
+}
+
+/// Both sides' column names, the source's first, each once, for messages.
+fn column_list(src: &TableSchema, tgt: &TableSchema) -> String {
+    let mut names: Vec<&str> = Vec::new();
+    for c in src.columns.iter().chain(&tgt.columns) {
+        if !names.contains(&c.name.as_str()) {
+            names.push(&c.name);
+        }
+    }
+    names.join(", ")
 }

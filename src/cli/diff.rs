@@ -48,6 +48,9 @@ pub struct DiffArgs {
     /// --target (the same token for both).
     #[arg(long, value_name = "FILE")]
     pub token_file: Option<std::path::PathBuf>,
+    /// The environment variable holding that token, instead of --token-file.
+    #[arg(long, value_name = "NAME", conflicts_with = "token_file")]
+    pub token_env: Option<String>,
     /// The CA (PEM) that signed the certificate of the agent(s) named by
     /// --source or --target: they are then spoken to over HTTPS, trusting
     /// this CA only (`serve --tls-cert`).
@@ -87,10 +90,7 @@ struct Ready {
 
 fn open(args: &DiffArgs) -> anyhow::Result<Ready> {
     let config = args.rows.config()?;
-    let token = match &args.token_file {
-        Some(path) => Some(super::serve::read_token(path)?),
-        None => None,
-    };
+    let token = super::serve::token(args.token_file.as_deref(), args.token_env.as_deref())?;
     let mut src = Opened::open(&args.source, token.as_deref()).context("opening the source")?;
     let mut tgt = Opened::open(&args.target, token.as_deref()).context("opening the target")?;
     if let Some(ca) = &args.ca {

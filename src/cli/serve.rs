@@ -25,8 +25,13 @@ pub struct ServeArgs {
     pub listen: String,
     /// A file holding the shared token (at least 16 characters, e.g. from
     /// `openssl rand -hex 32`).
-    #[arg(long, value_name = "FILE")]
-    pub token_file: std::path::PathBuf,
+    #[arg(long, value_name = "FILE", required_unless_present = "token_env")]
+    pub token_file: Option<std::path::PathBuf>,
+    /// The environment variable holding the shared token, instead of
+    /// --token-file (never the token itself on the command line, where `ps`
+    /// shows it).
+    #[arg(long, value_name = "NAME", conflicts_with = "token_file")]
+    pub token_env: Option<String>,
     /// Let comparers send a --where condition, which runs as SQL on this
     /// database (read-only). Off by default.
     #[arg(long)]
@@ -57,7 +62,9 @@ pub struct ServeArgs {
 }
 
 pub fn run(args: ServeArgs) -> anyhow::Result<u8> {
-    let token = read_token(&args.token_file)?;
+    let token = token(args.token_file.as_deref(), args.token_env.as_deref())?.ok_or_else(|| {
+        anyhow::anyhow!("give the token with --token-file FILE or --token-env NAME")
+    })?;
     let mut opts = ServeOptions::new(&args.db, &token);
     opts.allow_where = args.allow_where;
     opts.cache_for = std::time::Duration::from_secs(args.cache_seconds);
@@ -80,4 +87,29 @@ pub fn run(args: ServeArgs) -> anyhow::Result<u8> {
 /// Reads an agent token file.
 pub fn read_token(path: &std::path::Path) -> anyhow::Result<String> {
     Ok(driftsum::agent::auth::read_token(path)?)
+}
+
+/// The agent token from `--token-file` or `--token-env` (whichever is
+/// given), held to the same rules as a token file; `None` when neither is.
+pub fn token(file: Option<&std::path::Path>, env: Option<&str>) -> anyhow::Result<Option<String>> {
+    if let Some(path) = file {
+        return Ok(Some(read_token(path)?));
+    }
+    let Some(name) = env else {
+        return Ok(None);
+    };
+    let value = std::env::var(name).map_err(|_| {
+        anyhow::anyhow!(
+            "--token-env {name}: the environment variable {name} is not set (or not UTF-8)"
+        )
+    })?;
+    let token = value.trim();
+    let min = driftsum::agent::auth::MIN_TOKEN_LEN;
+    if token.len() < min || token.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        anyhow::bail!(
+            "the token in ${name} must be at least {min} characters, with no white space \
+             (e.g. `export {name}=$(openssl rand -hex 32)`)"
+        );
+    }
+    Ok(Some(token.to_string()))
 }

@@ -19,6 +19,10 @@
 //! Text keys are ordered and bounded as utf8mb4 bytes (`CAST(… AS BINARY)`),
 //! never by a collation: `utf8mb4_bin` is PAD SPACE, so it sorts `'a\t'`
 //! before `'a'` where byte order does not.
+//!
+//! What the URL leaves out (user, password, host, port) comes from the
+//! `[client]` section of `~/.my.cnf`, and a password still missing from
+//! `MYSQL_PWD`, as the `mysql` client takes them (module `optfile`).
 
 use std::collections::HashMap;
 use std::str::FromStr;
@@ -35,6 +39,7 @@ mod column;
 mod datetime;
 mod decode;
 mod dialect;
+mod optfile;
 
 pub use column::logical_type;
 pub use dialect::quote_ident;
@@ -138,17 +143,67 @@ fn text_at(row: &MySqlRow, i: usize) -> Result<Option<String>, sqlx::Error> {
     Ok(b.map(|b| String::from_utf8_lossy(b).into_owned()))
 }
 
+/// `opts` completed as the `mysql` client completes a command line: what
+/// the URL leaves out (user, host, port, password) from the `[client]`
+/// section of `~/.my.cnf`, and a password still missing from `MYSQL_PWD`
+/// (the option file's wins over it, as in the client). A URL's own values
+/// always win. Also returns the passwords taken, to keep out of messages.
+fn with_client_defaults(
+    url: &str,
+    mut opts: MySqlConnectOptions,
+) -> (MySqlConnectOptions, Vec<String>) {
+    let parsed = ::url::Url::parse(url).ok();
+    let has_user = parsed.as_ref().is_some_and(|u| !u.username().is_empty());
+    let has_host = parsed
+        .as_ref()
+        .and_then(|u| u.host_str())
+        .is_some_and(|h| !h.is_empty());
+    let has_port = parsed.as_ref().and_then(|u| u.port()).is_some();
+    let has_password = secrets::password(url).is_some();
+    let cnf = optfile::home_client_options();
+    if !has_user {
+        if let Some(user) = &cnf.user {
+            opts = opts.username(user);
+        }
+    }
+    if !has_host {
+        if let Some(host) = &cnf.host {
+            opts = opts.host(host);
+        }
+    }
+    if !has_port {
+        if let Some(port) = cnf.port {
+            opts = opts.port(port);
+        }
+    }
+    let mut taken = Vec::new();
+    if !has_password {
+        let env = std::env::var("MYSQL_PWD").ok();
+        if let Some(p) = cnf.password.or(env) {
+            opts = opts.password(&p);
+            taken.push(p);
+        }
+    }
+    (opts, taken)
+}
+
 impl MySqlSource {
     /// Connects (within [`CONNECT_TIMEOUT`]) and starts the read-only
     /// consistent-snapshot transaction.
     pub fn connect(url: &str) -> Result<MySqlSource, SourceError> {
         let location = redact(url);
+        let mut hidden = secrets::url_passwords(url);
+        let opts = MySqlConnectOptions::from_str(url).map_err(|e| SourceError::Open {
+            location: location.clone(),
+            message: secrets::scrub(format!("not a valid MySQL URL: {e}"), &hidden),
+        })?;
+        let (opts, extra) = with_client_defaults(url, opts);
+        hidden.extend(extra.into_iter().filter(|p| p.len() >= 3));
+        hidden.sort_by_key(|p| std::cmp::Reverse(p.len()));
         let open_err = |message: String| SourceError::Open {
             location: location.clone(),
-            message: super::tls::explain(secrets::scrub(message, &secrets::url_passwords(url))),
+            message: super::tls::explain(secrets::scrub(message, &hidden)),
         };
-        let opts = MySqlConnectOptions::from_str(url)
-            .map_err(|e| open_err(format!("not a valid MySQL URL: {e}")))?;
         let opts = super::tls::mysql(url, &location, opts)?;
         let lock_timeout = super::url::lock_timeout(url).map_err(|e| match e {
             SourceError::BadUrl(m) => SourceError::BadUrl(format!("{location}: {m}")),

@@ -15,7 +15,9 @@
 //!
 //! Passwords come from the URL, `PGPASSWORD` or a password file (`passfile=`
 //! URL parameter, `PGPASSFILE`, `~/.pgpass`), in that order as libpq does, and
-//! never appear in a message.
+//! never appear in a message. A libpq `key=value` string is read as the
+//! equivalent URL (`url.rs`); a URL naming no user connects as `PGUSER`, else
+//! the operating-system user, as libpq does.
 
 mod binary;
 mod column;
@@ -48,6 +50,16 @@ use conninfo::{first_schema, pgpass_password, search_path_from_options, startup_
 use dialect::{Bind, PgSql};
 use scan::{db_message, ScanCols};
 use session::open_session;
+
+/// A driver error as a message: a server error as the server words it,
+/// without the line of PostgreSQL's own source code sqlx appends (`at line
+/// 3665`), which means nothing to a user.
+pub(super) fn error_text(e: &sqlx::Error) -> String {
+    match e.as_database_error() {
+        Some(d) => format!("error returned from database: {}", d.message()),
+        None => e.to_string(),
+    }
+}
 
 /// A read-only PostgreSQL connection inside one snapshot.
 pub struct PgSource {
@@ -129,7 +141,7 @@ impl PgSource {
         let rt = server::runtime()?;
         let open_err = |e: sqlx::Error| SourceError::Open {
             location: location.clone(),
-            message: super::tls::explain(scrub(e.to_string(), &secrets)),
+            message: super::tls::explain(scrub(error_text(&e), &secrets)),
         };
         let conn = server::block_on_timeout(
             &rt,

@@ -166,6 +166,9 @@ pub enum DbUrl {
 
 impl DbUrl {
     pub fn parse(url: &str) -> Result<DbUrl, SourceError> {
+        if is_conninfo(url) {
+            return conninfo_url(url).map(DbUrl::Postgres);
+        }
         let Some((scheme, rest)) = url.split_once(':') else {
             return Err(SourceError::BadUrl(format!(
                 "{:?} is not a database URL; write sqlite:PATH",
@@ -193,6 +196,135 @@ impl DbUrl {
             ))),
         }
     }
+}
+
+/// Whether `s` is a libpq `key=value` connection string (`host=h
+/// dbname=d`): it starts with a keyword and `=`, which no URL scheme holds.
+fn is_conninfo(s: &str) -> bool {
+    let t = s.trim_start();
+    let key_len = t
+        .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+        .unwrap_or(t.len());
+    key_len > 0 && t[key_len..].trim_start().starts_with('=')
+}
+
+/// A libpq `key=value` string as the equivalent `postgres://` URL, as libpq
+/// reads it: values bare or single-quoted (`\` escaping `'` and `\`),
+/// spaces allowed around `=`; `host`, `port`, `user`, `password` and
+/// `dbname` go in the URL's parts, every other keyword becomes a query
+/// parameter. Nothing is defaulted here: the user not named is the
+/// operating-system user, as in libpq.
+fn conninfo_url(s: &str) -> Result<String, SourceError> {
+    use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
+    // Unreserved characters stay readable (`127.0.0.1`, `my_db`).
+    const PART: &AsciiSet = &NON_ALPHANUMERIC
+        .remove(b'.')
+        .remove(b'-')
+        .remove(b'_')
+        .remove(b'~');
+    let bad = |m: &str| SourceError::BadUrl(format!("{}: {m}", redact(s)));
+    let mut pairs: Vec<(String, String)> = Vec::new();
+    let mut chars = s.chars().peekable();
+    loop {
+        while chars.peek().is_some_and(|c| c.is_whitespace()) {
+            chars.next();
+        }
+        if chars.peek().is_none() {
+            break;
+        }
+        let mut key = String::new();
+        while let Some(&c) = chars.peek() {
+            if c == '=' || c.is_whitespace() {
+                break;
+            }
+            key.push(c);
+            chars.next();
+        }
+        while chars.peek().is_some_and(|c| c.is_whitespace()) {
+            chars.next();
+        }
+        if chars.next() != Some('=') {
+            return Err(bad(&format!(
+                "{key:?} has no value; a key=value connection string holds KEY=VALUE pairs"
+            )));
+        }
+        while chars.peek().is_some_and(|c| c.is_whitespace()) {
+            chars.next();
+        }
+        let mut value = String::new();
+        if chars.peek() == Some(&'\'') {
+            chars.next();
+            let mut closed = false;
+            while let Some(c) = chars.next() {
+                match c {
+                    '\\' => value.extend(chars.next()),
+                    '\'' => {
+                        closed = true;
+                        break;
+                    }
+                    c => value.push(c),
+                }
+            }
+            if !closed {
+                return Err(bad("a quoted value is not closed"));
+            }
+        } else {
+            while let Some(&c) = chars.peek() {
+                if c.is_whitespace() {
+                    break;
+                }
+                chars.next();
+                match c {
+                    '\\' => value.extend(chars.next()),
+                    c => value.push(c),
+                }
+            }
+        }
+        pairs.push((key, value));
+    }
+    let enc = |v: &str| utf8_percent_encode(v, PART).to_string();
+    let get = |k: &str| pairs.iter().rev().find(|(key, _)| key == k).map(|(_, v)| v);
+    let mut url = String::from("postgres://");
+    if let Some(u) = get("user") {
+        url.push_str(&enc(u));
+        if let Some(p) = get("password") {
+            url.push(':');
+            url.push_str(&enc(p));
+        }
+        url.push('@');
+    } else if let Some(p) = get("password") {
+        url.push(':');
+        url.push_str(&enc(p));
+        url.push('@');
+    }
+    if let Some(h) = get("host") {
+        // A socket directory is percent-encoded in the host, as sqlx reads it.
+        match h.parse::<std::net::Ipv6Addr>() {
+            Ok(_) => url.push_str(&format!("[{h}]")),
+            Err(_) => url.push_str(&enc(h)),
+        }
+    }
+    if let Some(p) = get("port") {
+        if !p.chars().all(|c| c.is_ascii_digit()) || p.is_empty() {
+            return Err(bad(&format!("port={p:?} is not a port number")));
+        }
+        url.push(':');
+        url.push_str(p);
+    }
+    url.push('/');
+    if let Some(d) = get("dbname") {
+        url.push_str(&enc(d));
+    }
+    let rest: Vec<String> = pairs
+        .iter()
+        .filter(|(k, _)| !["user", "password", "host", "port", "dbname"].contains(&k.as_str()))
+        .map(|(k, v)| format!("{}={}", enc(k), enc(v)))
+        .collect();
+    if !rest.is_empty() {
+        url.push('?');
+        url.push_str(&rest.join("&"));
+    }
+    Ok(url)
 }
 
 /// The URL (or libpq `key=value` string) with every password replaced by
@@ -379,6 +511,33 @@ mod tests {
             DbUrl::parse("mariadb://u@h/db").unwrap(),
             DbUrl::Mysql("mysql://u@h/db".into())
         );
+    }
+
+    #[test]
+    fn conninfo_strings_are_postgres_urls() {
+        let pg = |s: &str| match DbUrl::parse(s) {
+            Ok(DbUrl::Postgres(u)) => u,
+            other => panic!("{s}: {other:?}"),
+        };
+        assert_eq!(
+            pg("host=127.0.0.1 user=postgres dbname=test"),
+            "postgres://postgres@127.0.0.1/test"
+        );
+        assert_eq!(
+            pg("host = h port=5433 user='a b' password='it\\'s' sslmode=require"),
+            "postgres://a%20b:it%27s@h:5433/?sslmode=require"
+        );
+        assert_eq!(pg("dbname=x"), "postgres:///x");
+        assert!(DbUrl::parse("host=h port=x").is_err());
+        assert!(DbUrl::parse("host='h").is_err());
+        let e = DbUrl::parse("host=h password='se cret")
+            .unwrap_err()
+            .to_string();
+        assert!(!e.contains("se cret"), "{e}");
+        assert!(matches!(
+            SideUrl::parse("host=h dbname=d"),
+            Ok(SideUrl::Database(_))
+        ));
     }
 
     #[test]

@@ -242,11 +242,12 @@ pub(super) fn db_message(e: &sqlx::Error, lock_timeout: Duration, secrets: &[Str
     let msg = if locked {
         format!(
             "the table is locked by another session (waited {lock_timeout:?}, the \
-             lock_timeout): {e}; try again when that session's transaction ends, or wait \
-             longer with ?lock_timeout=SECONDS in the URL"
+             lock_timeout): {}; try again when that session's transaction ends, or wait \
+             longer with ?lock_timeout=SECONDS in the URL",
+            super::error_text(e)
         )
     } else {
-        e.to_string()
+        super::error_text(e)
     };
     scrub(msg, secrets)
 }
