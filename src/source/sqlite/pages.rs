@@ -29,45 +29,13 @@
 
 mod file;
 
-use std::ffi::c_int;
-
 use rusqlite::types::ValueRef;
 
-pub(super) use self::file::PageFile;
 use self::file::ReadAhead;
+pub(super) use self::file::{PageError, PageFile};
 
 /// SQLite keeps b-trees at most 20 levels deep; deeper means a damaged file.
 const MAX_DEPTH: usize = 24;
-
-/// Something the page reader could not get past.
-#[derive(Debug)]
-pub(super) enum PageError<E> {
-    /// The file is not what SQLite's format says it must be.
-    Malformed { page: u32, what: &'static str },
-    /// The VFS failed to read a page (SQLite result code).
-    Read { page: u32, code: c_int },
-    /// The row visitor failed; passed through as is.
-    Visit(E),
-}
-
-impl<E> std::fmt::Display for PageError<E>
-where
-    E: std::fmt::Display,
-{
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            PageError::Malformed { page, what } => write!(
-                f,
-                "page {page} is malformed ({what}); check the file with \
-                 `sqlite3 FILE 'PRAGMA integrity_check'`"
-            ),
-            PageError::Read { page, code } => {
-                write!(f, "reading page {page} failed (SQLite error code {code})")
-            }
-            PageError::Visit(e) => e.fmt(f),
-        }
-    }
-}
 
 /// Pages a walk has read, so that a damaged file whose pointers lead back
 /// to a page already read (a cycle, or two parents sharing a child) is an

@@ -9,7 +9,35 @@ use std::marker::PhantomData;
 use rusqlite::ffi;
 use rusqlite::Connection;
 
-use super::PageError;
+/// Something the page reader could not get past.
+#[derive(Debug)]
+pub(in crate::source::sqlite) enum PageError<E> {
+    /// The file is not what SQLite's format says it must be.
+    Malformed { page: u32, what: &'static str },
+    /// The VFS failed to read a page (SQLite result code).
+    Read { page: u32, code: c_int },
+    /// The row visitor failed; passed through as is.
+    Visit(E),
+}
+
+impl<E> std::fmt::Display for PageError<E>
+where
+    E: std::fmt::Display,
+{
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            PageError::Malformed { page, what } => write!(
+                f,
+                "page {page} is malformed ({what}); check the file with \
+                 `sqlite3 FILE 'PRAGMA integrity_check'`"
+            ),
+            PageError::Read { page, code } => {
+                write!(f, "reading page {page} failed (SQLite error code {code})")
+            }
+            PageError::Visit(e) => e.fmt(f),
+        }
+    }
+}
 
 /// The open database file of one connection, read page by page.
 pub(in crate::source::sqlite) struct PageFile<'c> {
