@@ -3,6 +3,7 @@
 //! job (`check::fetch`), not this module's.
 
 use driftsum_core::canon::{self, CanonOptions};
+use driftsum_core::merge::{merge_by, Paired};
 use driftsum_core::{Key, Value};
 
 #[cfg(doc)]
@@ -58,24 +59,16 @@ pub fn compare_rows(
     nkey: usize,
     opts: &CanonOptions,
 ) -> Vec<Difference> {
-    let mut out = Vec::new();
-    let mut s = source.into_iter().peekable();
-    let mut t = target.into_iter().peekable();
     let split = |r: KeyedRow| {
         let mut v = r.values;
         let rest = v.split_off(nkey);
         (v, rest)
     };
-    loop {
-        let order = match (s.peek(), t.peek()) {
-            (None, None) => break,
-            (Some(_), None) => std::cmp::Ordering::Less,
-            (None, Some(_)) => std::cmp::Ordering::Greater,
-            (Some(a), Some(b)) => a.key.cmp(&b.key),
-        };
-        match order {
-            std::cmp::Ordering::Less => {
-                let (key, vals) = split(s.next().expect("peeked"));
+    let mut out = Vec::new();
+    for pair in merge_by(source, target, |a, b| a.key.cmp(&b.key)) {
+        match pair {
+            Paired::Source(s) => {
+                let (key, vals) = split(s);
                 out.push(Difference {
                     kind: DiffKind::Missing,
                     key,
@@ -85,8 +78,8 @@ pub fn compare_rows(
                     float_only: false,
                 });
             }
-            std::cmp::Ordering::Greater => {
-                let (key, vals) = split(t.next().expect("peeked"));
+            Paired::Target(t) => {
+                let (key, vals) = split(t);
                 out.push(Difference {
                     kind: DiffKind::Extra,
                     key,
@@ -96,9 +89,9 @@ pub fn compare_rows(
                     float_only: false,
                 });
             }
-            std::cmp::Ordering::Equal => {
-                let (key, sv) = split(s.next().expect("peeked"));
-                let (_, tv) = split(t.next().expect("peeked"));
+            Paired::Both(s, t) => {
+                let (key, sv) = split(s);
+                let (_, tv) = split(t);
                 let changed: Vec<usize> = (0..sv.len())
                     .filter(|&i| !same(&sv[i], &tv[i], opts))
                     .collect();

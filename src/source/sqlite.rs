@@ -1,24 +1,34 @@
-//! The SQLite connector (rusqlite): schema discovery from declared types,
-//! key-ordered scans in one read transaction, range scans by key.
+//! The SQLite connector (rusqlite): opening a file read-only, schema
+//! discovery from declared types, key-ordered scans in one read
+//! transaction, range scans by key, and forks for parallel scans.
 //!
 //! Files are opened read-only and never created. Values are decoded by the
-//! column's logical type, whatever storage class SQLite holds them in.
-//! Scans of a table keyed by its rowid read the b-tree pages directly (see
-//! [`pages`]); every other scan goes through SQL.
+//! column's logical type, whatever storage class SQLite holds them in
+//! ([`types`]). Scans of a table keyed by its rowid read the b-tree pages
+//! directly ([`page_scan`] over [`pages`]); every other scan goes through
+//! SQL ([`dialect`]).
 
+mod dialect;
+mod page_scan;
 mod pages;
+#[cfg(test)]
+pub(crate) mod scratch;
+mod types;
+
+pub use types::logical_type;
 
 use std::collections::{HashMap, HashSet};
-use std::ops::ControlFlow;
 use std::path::Path;
 
 use driftsum_core::coerce::TrailingSpaces;
 use driftsum_core::{LogicalType, Value};
-use rusqlite::types::ValueRef;
 use rusqlite::{Connection, OpenFlags};
 
+use self::dialect::{range_friendly, stored_as_declared, SqliteSql};
+use self::page_scan::PageLayout;
+use self::types::decode_into;
 use super::spec::{
-    quote_ident, type_args, Column, ColumnSpec, KeyBounds, RowSink, ScanSpec, Source, TableSchema,
+    quote_ident, Column, ColumnSpec, KeyBounds, RowSink, ScanSpec, Source, TableSchema,
 };
 use super::sql;
 use crate::error::SourceError;
@@ -42,24 +52,6 @@ pub struct SqliteSource {
 /// A column as `pragma_table_xinfo` lists it: name, declared type, position
 /// in the primary key (0 when not in it), hidden (non-zero: generated).
 type TableColumn = (String, String, i64, i64);
-
-/// What reading a rowid table's pages needs to know of it.
-#[derive(Clone, Debug)]
-struct PageLayout {
-    table: String,
-    root: u32,
-    /// The rowid alias (`INTEGER PRIMARY KEY`) column.
-    rowid: String,
-    /// Columns in record order, with whether each has REAL affinity.
-    columns: Vec<(String, bool)>,
-}
-
-/// Where a scanned column's value comes from when reading pages.
-#[derive(Clone, Copy, Debug)]
-enum Slot {
-    Rowid,
-    Record { at: usize, real: bool },
-}
 
 impl SqliteSource {
     pub fn open(path: &Path) -> Result<SqliteSource, SourceError> {
@@ -112,56 +104,6 @@ impl SqliteSource {
         self.page_reads = on;
     }
 
-    /// The page layout of `table`, looked up once: `None` unless it is a
-    /// rowid table keyed by its rowid alias, with no generated or hidden
-    /// columns (those are not stored where the declaration puts them).
-    fn page_layout(&mut self, table: &str) -> Result<Option<PageLayout>, SourceError> {
-        if let Some(layout) = self.layouts.get(table) {
-            return Ok(layout.clone());
-        }
-        let layout = self.look_up_layout(table)?;
-        self.layouts.insert(table.to_string(), layout.clone());
-        Ok(layout)
-    }
-
-    fn look_up_layout(&self, table: &str) -> Result<Option<PageLayout>, SourceError> {
-        let err = |e| self.query_err("reading the schema", e);
-        let root: Option<i64> = self
-            .conn
-            .query_row(
-                "SELECT rootpage FROM sqlite_schema WHERE type = 'table' AND name = ?1",
-                [table],
-                |r| r.get(0),
-            )
-            .map(Some)
-            .or_else(|e| match e {
-                rusqlite::Error::QueryReturnedNoRows => Ok(None),
-                e => Err(err(e)),
-            })?;
-        let Some(root) = root.and_then(|r| u32::try_from(r).ok()).filter(|&r| r > 1) else {
-            return Ok(None);
-        };
-        let cols = self.columns(table)?;
-        if cols.iter().any(|c| c.3 != 0) {
-            return Ok(None);
-        }
-        let Some(rowid) = self.rowid_alias(table, &cols)? else {
-            return Ok(None);
-        };
-        Ok(Some(PageLayout {
-            table: table.to_string(),
-            root,
-            rowid,
-            columns: cols
-                .into_iter()
-                .map(|(name, declared, ..)| {
-                    let real = real_affinity(&declared);
-                    (name, real)
-                })
-                .collect(),
-        }))
-    }
-
     /// Every column of `table` in declaration order: name, declared type,
     /// position in the primary key (0 when not in it), and whether it is
     /// hidden (non-zero: a generated column, or a virtual table's hidden one).
@@ -178,110 +120,6 @@ impl SqliteSource {
             .and_then(|rows| rows.collect::<Result<Vec<_>, _>>())
             .map_err(err)?;
         Ok(cols)
-    }
-
-    /// Scans `spec` by reading `layout`'s pages; `Ok(false)` (having sent
-    /// nothing) when this scan cannot be read that way.
-    fn scan_pages(
-        &self,
-        layout: &PageLayout,
-        spec: &ScanSpec,
-        bounds: Option<&KeyBounds>,
-        sink: &mut RowSink<'_>,
-    ) -> Result<bool, SourceError> {
-        let [key] = spec.key.as_slice() else {
-            return Ok(false);
-        };
-        if key.name != layout.rowid || key.rule.ty != LogicalType::Integer {
-            return Ok(false);
-        }
-        let mut slots = vec![Slot::Rowid];
-        for c in &spec.values {
-            let Some(at) = layout.columns.iter().position(|(n, _)| *n == c.name) else {
-                return Ok(false);
-            };
-            slots.push(if c.name == layout.rowid {
-                Slot::Rowid
-            } else {
-                Slot::Record {
-                    at,
-                    real: layout.columns[at].1,
-                }
-            });
-        }
-        let (after, through) = match bounds {
-            None => (None, None),
-            Some(b) => match rowid_bounds(b) {
-                Some(RowidBounds::Range(after, through)) => (after, through),
-                Some(RowidBounds::Empty) => return Ok(true),
-                None => return Ok(false),
-            },
-        };
-        let Some(file) = pages::PageFile::open(&self.conn) else {
-            return Ok(false);
-        };
-        let rules: Vec<_> = spec.columns().map(|c| c.rule).collect();
-        let mut buf: Vec<Value> = vec![Value::Null; rules.len()];
-        // A record written before columns were added holds fewer values; the
-        // missing ones are the added columns' defaults, constant per column,
-        // asked of SQLite once.
-        let mut defaults: Vec<Option<rusqlite::types::Value>> = vec![None; layout.columns.len()];
-        let mut visit =
-            |rowid: i64, record: &pages::Record<'_>| -> Result<pages::Flow, SourceError> {
-                for ((slot, rule), out) in slots.iter().zip(&rules).zip(buf.iter_mut()) {
-                    let v = match *slot {
-                        Slot::Rowid => ValueRef::Integer(rowid),
-                        Slot::Record { at, real } => match record.get(at) {
-                            // REAL affinity stores integral values as integers
-                            // and reads them back as floats.
-                            Some(ValueRef::Integer(i)) if real => ValueRef::Real(i as f64),
-                            Some(v) => v,
-                            None => {
-                                if defaults[at].is_none() {
-                                    defaults[at] = Some(self.column_of(layout, at, rowid)?);
-                                }
-                                defaults[at].as_ref().map_or(ValueRef::Null, ValueRef::from)
-                            }
-                        },
-                    };
-                    decode_into(out, v, rule);
-                }
-                Ok(match sink(&buf) {
-                    ControlFlow::Continue(()) => pages::Flow::Go,
-                    ControlFlow::Break(()) => pages::Flow::Stop,
-                })
-            };
-        pages::TableWalk::new(&file, after, through)
-            .run(layout.root, &mut visit)
-            .map_err(|e| match e {
-                pages::PageError::Visit(e) => e,
-                e => SourceError::query(
-                    format!(
-                        "reading table {:?} from the pages of {}",
-                        spec.table, self.path
-                    ),
-                    e,
-                ),
-            })?;
-        Ok(true)
-    }
-
-    /// One column of one row, through SQL.
-    fn column_of(
-        &self,
-        layout: &PageLayout,
-        at: usize,
-        rowid: i64,
-    ) -> Result<rusqlite::types::Value, SourceError> {
-        let sql = format!(
-            "SELECT {} FROM {} WHERE {} = ?1",
-            quote_ident(&layout.columns[at].0),
-            quote_ident(&layout.table),
-            quote_ident(&layout.rowid)
-        );
-        self.conn
-            .query_row(&sql, [rowid], |r| r.get(0))
-            .map_err(|e| self.query_err("reading a column default", e))
     }
 
     fn query_err(&self, what: &str, e: rusqlite::Error) -> SourceError {
@@ -315,208 +153,6 @@ impl SqliteSource {
             )
             .map_err(|e| self.query_err("reading the schema", e))?;
         Ok((pk_index == 0).then(|| name.clone()))
-    }
-}
-
-/// The logical type of a SQLite declared type. SQLite accepts any name, so
-/// this follows its affinity rules, refined by common type names.
-pub fn logical_type(declared: &str) -> LogicalType {
-    let d = declared.to_ascii_uppercase();
-    let has = |s: &str| d.contains(s);
-    if d.trim().is_empty() {
-        LogicalType::Dynamic
-    } else if has("BOOL") {
-        LogicalType::Bool
-    } else if has("TIMESTAMPTZ") || has("WITH TIME ZONE") {
-        LogicalType::Timestamp {
-            precision: precision(&d),
-        }
-    } else if has("TIMESTAMP") || has("DATETIME") {
-        LogicalType::TimestampNaive {
-            precision: precision(&d),
-        }
-    } else if d.starts_with("DATE") {
-        LogicalType::Date
-    } else if d.starts_with("TIME") {
-        LogicalType::Time {
-            precision: precision(&d),
-        }
-    } else if has("UUID") || has("GUID") {
-        LogicalType::Uuid
-    } else if has("JSON") {
-        LogicalType::Json
-    } else if has("INT") {
-        LogicalType::Integer
-    } else if has("CHAR") || has("CLOB") || has("TEXT") {
-        LogicalType::Text
-    } else if has("BLOB") || has("BINARY") || has("BYTEA") {
-        LogicalType::Bytes
-    } else if has("FLOAT4") || d == "REAL4" {
-        LogicalType::Float { single: true }
-    } else if has("REAL") || has("FLOA") || has("DOUB") {
-        LogicalType::Float { single: false }
-    } else if has("DEC") || has("NUMERIC") {
-        LogicalType::Decimal { scale: scale(&d) }
-    } else {
-        LogicalType::Dynamic
-    }
-}
-
-fn precision(d: &str) -> u8 {
-    type_args(d).first().map_or(6, |&p| p.clamp(0, 6) as u8)
-}
-
-fn scale(d: &str) -> Option<u16> {
-    let args = type_args(d);
-    match args.as_slice() {
-        [_, s] => Some((*s).clamp(0, u16::MAX.into()) as u16),
-        [_] => Some(0),
-        _ => None,
-    }
-}
-
-fn decode(v: ValueRef<'_>, rule: &driftsum_core::coerce::ColumnRule) -> Value {
-    match v {
-        ValueRef::Null => Value::Null,
-        ValueRef::Integer(i) => rule.from_int(i),
-        ValueRef::Real(f) => rule.from_real(f),
-        ValueRef::Text(t) => match std::str::from_utf8(t) {
-            Ok(s) => rule.from_text(s),
-            Err(_) => Value::Invalid(String::from_utf8_lossy(t).into_owned()),
-        },
-        ValueRef::Blob(b) => rule.from_blob(b),
-    }
-}
-
-/// [`decode`] into a slot of the row buffer, in place where the slot holds
-/// the same kind of value as the previous row's (see
-/// [`ColumnRule::int_in_place`](driftsum_core::coerce::ColumnRule::int_in_place)):
-/// text and decimals keep their allocations, numbers and timestamps are
-/// overwritten.
-fn decode_into(slot: &mut Value, v: ValueRef<'_>, rule: &driftsum_core::coerce::ColumnRule) {
-    let done = match v {
-        ValueRef::Integer(i) => rule.int_in_place(i, slot),
-        // A decimal column stored as REAL (NUMERIC affinity does that).
-        ValueRef::Real(f) => rule.real_in_place(f, slot),
-        ValueRef::Text(t) => match std::str::from_utf8(t) {
-            Ok(t) => rule.text_in_place(t, slot),
-            Err(_) => false,
-        },
-        _ => false,
-    };
-    if !done {
-        *slot = decode(v, rule);
-    }
-}
-
-/// Whether SQL comparisons on these key columns follow key-byte order, so a
-/// range can be put in a WHERE clause (a UUID may be stored as text or blob,
-/// whose SQL order differs). Each scan also checks the stored values (see
-/// [`stored_as_declared`]).
-/// SQLite's rule for REAL column affinity from a declared type (the first
-/// matching rule wins: INT makes INTEGER, CHAR/CLOB/TEXT make TEXT, BLOB or
-/// nothing makes BLOB, then REAL/FLOA/DOUB make REAL).
-fn real_affinity(declared: &str) -> bool {
-    let d = declared.to_ascii_uppercase();
-    let has = |s: &str| d.contains(s);
-    !(has("INT") || has("CHAR") || has("CLOB") || has("TEXT") || has("BLOB") || d.is_empty())
-        && (has("REAL") || has("FLOA") || has("DOUB"))
-}
-
-/// Scan bounds on a rowid key.
-#[derive(Debug, PartialEq)]
-enum RowidBounds {
-    /// `after < rowid <= through`, either side open.
-    Range(Option<i64>, Option<i64>),
-    /// No rowid can fall inside.
-    Empty,
-}
-
-/// The rowid bounds of a range; `None` when its bounds are not integers.
-fn rowid_bounds(b: &KeyBounds) -> Option<RowidBounds> {
-    let int = |v: &[Value]| match v {
-        [Value::Int(i)] => Some(*i),
-        _ => None,
-    };
-    let after = match &b.after {
-        None => None,
-        Some(a) => Some(int(a)?),
-    };
-    let through = int(&b.through)?;
-    if after.is_some_and(|a| a >= i64::MAX as i128) || through < i64::MIN as i128 {
-        return Some(RowidBounds::Empty);
-    }
-    let after = after.and_then(|a| i64::try_from(a).ok());
-    let through = i64::try_from(through).ok();
-    Some(RowidBounds::Range(after, through))
-}
-
-fn range_friendly(spec: &ScanSpec) -> bool {
-    spec.key.iter().all(|k| {
-        // A key read without its trailing spaces (a `char(n)` source's)
-        // is not the stored text that SQL compares: `'ab  ' <= 'ab'` is
-        // false, and the row would fall out of its range.
-        k.rule.trailing_spaces == TrailingSpaces::Significant
-            && matches!(
-                k.rule.ty,
-                LogicalType::Integer | LogicalType::Text | LogicalType::Bytes
-            )
-    })
-}
-
-/// Whether a key value is stored in the storage class its logical type
-/// expects; only then does an SQL range comparison find it.
-fn stored_as_declared(v: ValueRef<'_>, ty: LogicalType) -> bool {
-    matches!(
-        (v, ty),
-        (ValueRef::Integer(_), LogicalType::Integer)
-            | (ValueRef::Text(_), LogicalType::Text)
-            | (ValueRef::Blob(_), LogicalType::Bytes)
-    )
-}
-
-/// SQLite's SQL: a scan's columns are read as the [`ColumnSpec`] names
-/// them, and every key value can be bound (a scan whose keys SQL cannot
-/// range over is read whole, see [`range_friendly`]).
-struct SqliteSql;
-
-impl sql::Dialect for SqliteSql {
-    type Column = ColumnSpec;
-    type Bind = rusqlite::types::Value;
-
-    fn quote(&self, name: &str) -> String {
-        quote_ident(name)
-    }
-
-    fn placeholder(&self, _: usize, _: &Self::Bind) -> String {
-        "?".into()
-    }
-
-    fn select_expr(&self, c: &ColumnSpec) -> String {
-        quote_ident(&c.name)
-    }
-
-    fn order_expr(&self, c: &ColumnSpec) -> String {
-        match c.rule.ty {
-            // Text keys compare bytewise whatever the column's collation.
-            LogicalType::Text => format!("{} COLLATE BINARY", quote_ident(&c.name)),
-            _ => quote_ident(&c.name),
-        }
-    }
-
-    fn key_bound(&self, c: &ColumnSpec, v: &Value) -> Option<(String, Self::Bind)> {
-        Some((self.order_expr(c), to_sql(v)))
-    }
-}
-
-fn to_sql(v: &Value) -> rusqlite::types::Value {
-    use rusqlite::types::Value as S;
-    match v {
-        Value::Int(i) => i64::try_from(*i).map_or_else(|_| S::Text(i.to_string()), S::Integer),
-        Value::Text(s) => S::Text(s.clone()),
-        Value::Bytes(b) => S::Blob(b.clone()),
-        Value::Null => S::Null,
-        other => S::Text(other.to_string()),
     }
 }
 
@@ -738,67 +374,45 @@ fn locked_message(e: rusqlite::Error, waited: Option<std::time::Duration>) -> St
     }
 }
 
-/// Scratch SQLite files for the library's unit tests.
-#[cfg(test)]
-pub(crate) mod scratch {
-    use std::sync::atomic::{AtomicUsize, Ordering};
-
-    /// A fresh SQLite file, removed on drop.
-    pub(crate) struct Db(pub std::path::PathBuf);
-
-    impl Db {
-        pub(crate) fn new(name: &str) -> Db {
-            static N: AtomicUsize = AtomicUsize::new(0);
-            let path = std::env::temp_dir().join(format!(
-                "driftsum-scratch-{}-{name}-{}.db",
-                std::process::id(),
-                N.fetch_add(1, Ordering::Relaxed)
-            ));
-            let _ = std::fs::remove_file(&path);
-            Db(path)
-        }
-
-        /// A fresh file holding what `sql` makes.
-        pub(crate) fn with(name: &str, sql: &str) -> Db {
-            let db = Db::new(name);
-            rusqlite::Connection::open(&db.0)
-                .and_then(|c| c.execute_batch(sql))
-                .expect("fill");
-            db
-        }
-    }
-
-    impl Drop for Db {
-        fn drop(&mut self) {
-            for suffix in ["", "-wal", "-shm", "-journal"] {
-                let mut p = self.0.clone().into_os_string();
-                p.push(suffix);
-                let _ = std::fs::remove_file(p);
-            }
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::scratch::Db;
+    use super::types::real_affinity;
     use super::*;
-    use crate::check::plan::{plan, ColumnChoice};
-    use crate::config::Config;
+    use driftsum_core::coerce::ColumnRule;
     use proptest::prelude::*;
     use rusqlite::types::Value as Sql;
 
-    /// What a diff of `table` against itself scans.
+    /// What a diff of `table` against itself scans: its primary key, then
+    /// every other column in name order, each read by its declared type.
     fn spec(src: &mut SqliteSource, table: &str) -> ScanSpec {
         let schema = src.schema(table).expect("schema");
-        plan(
-            &schema,
-            &schema,
-            &ColumnChoice::default(),
-            &Config::default(),
-        )
-        .expect("plan")
-        .source
+        assert!(!schema.primary_key.is_empty(), "{table} has no primary key");
+        let column = |c: &Column| ColumnSpec {
+            name: c.name.clone(),
+            rule: ColumnRule {
+                trailing_spaces: c.trailing_spaces,
+                ..ColumnRule::new(c.ty)
+            },
+        };
+        let key = schema
+            .primary_key
+            .iter()
+            .map(|k| column(schema.column(k).expect("key column")))
+            .collect();
+        let mut values: Vec<ColumnSpec> = schema
+            .columns
+            .iter()
+            .filter(|c| !schema.primary_key.contains(&c.name))
+            .map(column)
+            .collect();
+        values.sort_by(|a, b| a.name.cmp(&b.name));
+        ScanSpec {
+            table: table.to_string(),
+            key,
+            values,
+            filter: None,
+        }
     }
 
     type Rows = Vec<Vec<Value>>;

@@ -5,9 +5,9 @@ use crate::hash::{self, Domain, Hash};
 use crate::key::Key;
 
 use super::boundary::{self, Boundaries};
+use super::built::Tree;
 use super::node::Node;
 use super::shape::Shape;
-use super::Tree;
 
 /// The stream broke key order: the builder cannot place this entry.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -192,5 +192,18 @@ impl Builder {
             levels: self.levels,
             rows: self.rows,
         }
+    }
+}
+
+impl Tree {
+    /// Builds a tree from entries in any order, sorting them first: the
+    /// fallback for sources whose scan order is not the key-byte order.
+    pub fn from_unsorted(shape: Shape, mut entries: Vec<(Key, Hash)>) -> Result<Tree, OrderError> {
+        entries.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+        let mut b = Builder::new(shape);
+        for (k, h) in &entries {
+            b.push(k.as_bytes(), h)?;
+        }
+        Ok(b.finish())
     }
 }

@@ -1,0 +1,217 @@
+//! Scans that read a rowid table's b-tree pages instead of running a query:
+//! which tables qualify (their [`PageLayout`]), which scans (a rowid key,
+//! integer bounds), and turning each cell into a row. The page format itself
+//! is in [`pages`](super::pages).
+
+use std::ops::ControlFlow;
+
+use driftsum_core::{LogicalType, Value};
+use rusqlite::types::ValueRef;
+
+use super::pages;
+use super::types::{decode_into, real_affinity};
+use super::SqliteSource;
+use crate::error::SourceError;
+use crate::source::spec::{quote_ident, KeyBounds, RowSink, ScanSpec};
+
+/// What reading a rowid table's pages needs to know of it.
+#[derive(Clone, Debug)]
+pub(super) struct PageLayout {
+    table: String,
+    root: u32,
+    /// The rowid alias (`INTEGER PRIMARY KEY`) column.
+    rowid: String,
+    /// Columns in record order, with whether each has REAL affinity.
+    columns: Vec<(String, bool)>,
+}
+
+/// Where a scanned column's value comes from when reading pages.
+#[derive(Clone, Copy, Debug)]
+enum Slot {
+    Rowid,
+    Record { at: usize, real: bool },
+}
+
+impl SqliteSource {
+    /// The page layout of `table`, looked up once: `None` unless it is a
+    /// rowid table keyed by its rowid alias, with no generated or hidden
+    /// columns (those are not stored where the declaration puts them).
+    pub(super) fn page_layout(&mut self, table: &str) -> Result<Option<PageLayout>, SourceError> {
+        if let Some(layout) = self.layouts.get(table) {
+            return Ok(layout.clone());
+        }
+        let layout = self.look_up_layout(table)?;
+        self.layouts.insert(table.to_string(), layout.clone());
+        Ok(layout)
+    }
+
+    fn look_up_layout(&self, table: &str) -> Result<Option<PageLayout>, SourceError> {
+        let err = |e| self.query_err("reading the schema", e);
+        let root: Option<i64> = self
+            .conn
+            .query_row(
+                "SELECT rootpage FROM sqlite_schema WHERE type = 'table' AND name = ?1",
+                [table],
+                |r| r.get(0),
+            )
+            .map(Some)
+            .or_else(|e| match e {
+                rusqlite::Error::QueryReturnedNoRows => Ok(None),
+                e => Err(err(e)),
+            })?;
+        let Some(root) = root.and_then(|r| u32::try_from(r).ok()).filter(|&r| r > 1) else {
+            return Ok(None);
+        };
+        let cols = self.columns(table)?;
+        if cols.iter().any(|c| c.3 != 0) {
+            return Ok(None);
+        }
+        let Some(rowid) = self.rowid_alias(table, &cols)? else {
+            return Ok(None);
+        };
+        Ok(Some(PageLayout {
+            table: table.to_string(),
+            root,
+            rowid,
+            columns: cols
+                .into_iter()
+                .map(|(name, declared, ..)| {
+                    let real = real_affinity(&declared);
+                    (name, real)
+                })
+                .collect(),
+        }))
+    }
+
+    /// Scans `spec` by reading `layout`'s pages; `Ok(false)` (having sent
+    /// nothing) when this scan cannot be read that way.
+    pub(super) fn scan_pages(
+        &self,
+        layout: &PageLayout,
+        spec: &ScanSpec,
+        bounds: Option<&KeyBounds>,
+        sink: &mut RowSink<'_>,
+    ) -> Result<bool, SourceError> {
+        let [key] = spec.key.as_slice() else {
+            return Ok(false);
+        };
+        if key.name != layout.rowid || key.rule.ty != LogicalType::Integer {
+            return Ok(false);
+        }
+        let mut slots = vec![Slot::Rowid];
+        for c in &spec.values {
+            let Some(at) = layout.columns.iter().position(|(n, _)| *n == c.name) else {
+                return Ok(false);
+            };
+            slots.push(if c.name == layout.rowid {
+                Slot::Rowid
+            } else {
+                Slot::Record {
+                    at,
+                    real: layout.columns[at].1,
+                }
+            });
+        }
+        let (after, through) = match bounds {
+            None => (None, None),
+            Some(b) => match rowid_bounds(b) {
+                Some(RowidBounds::Range(after, through)) => (after, through),
+                Some(RowidBounds::Empty) => return Ok(true),
+                None => return Ok(false),
+            },
+        };
+        let Some(file) = pages::PageFile::open(&self.conn) else {
+            return Ok(false);
+        };
+        let rules: Vec<_> = spec.columns().map(|c| c.rule).collect();
+        let mut buf: Vec<Value> = vec![Value::Null; rules.len()];
+        // A record written before columns were added holds fewer values; the
+        // missing ones are the added columns' defaults, constant per column,
+        // asked of SQLite once.
+        let mut defaults: Vec<Option<rusqlite::types::Value>> = vec![None; layout.columns.len()];
+        let mut visit =
+            |rowid: i64, record: &pages::Record<'_>| -> Result<pages::Flow, SourceError> {
+                for ((slot, rule), out) in slots.iter().zip(&rules).zip(buf.iter_mut()) {
+                    let v = match *slot {
+                        Slot::Rowid => ValueRef::Integer(rowid),
+                        Slot::Record { at, real } => match record.get(at) {
+                            // REAL affinity stores integral values as integers
+                            // and reads them back as floats.
+                            Some(ValueRef::Integer(i)) if real => ValueRef::Real(i as f64),
+                            Some(v) => v,
+                            None => {
+                                if defaults[at].is_none() {
+                                    defaults[at] = Some(self.column_of(layout, at, rowid)?);
+                                }
+                                defaults[at].as_ref().map_or(ValueRef::Null, ValueRef::from)
+                            }
+                        },
+                    };
+                    decode_into(out, v, rule);
+                }
+                Ok(match sink(&buf) {
+                    ControlFlow::Continue(()) => pages::Flow::Go,
+                    ControlFlow::Break(()) => pages::Flow::Stop,
+                })
+            };
+        pages::TableWalk::new(&file, after, through)
+            .run(layout.root, &mut visit)
+            .map_err(|e| match e {
+                pages::PageError::Visit(e) => e,
+                e => SourceError::query(
+                    format!(
+                        "reading table {:?} from the pages of {}",
+                        spec.table, self.path
+                    ),
+                    e,
+                ),
+            })?;
+        Ok(true)
+    }
+
+    /// One column of one row, through SQL.
+    fn column_of(
+        &self,
+        layout: &PageLayout,
+        at: usize,
+        rowid: i64,
+    ) -> Result<rusqlite::types::Value, SourceError> {
+        let sql = format!(
+            "SELECT {} FROM {} WHERE {} = ?1",
+            quote_ident(&layout.columns[at].0),
+            quote_ident(&layout.table),
+            quote_ident(&layout.rowid)
+        );
+        self.conn
+            .query_row(&sql, [rowid], |r| r.get(0))
+            .map_err(|e| self.query_err("reading a column default", e))
+    }
+}
+
+/// Scan bounds on a rowid key.
+#[derive(Debug, PartialEq)]
+pub(super) enum RowidBounds {
+    /// `after < rowid <= through`, either side open.
+    Range(Option<i64>, Option<i64>),
+    /// No rowid can fall inside.
+    Empty,
+}
+
+/// The rowid bounds of a range; `None` when its bounds are not integers.
+pub(super) fn rowid_bounds(b: &KeyBounds) -> Option<RowidBounds> {
+    let int = |v: &[Value]| match v {
+        [Value::Int(i)] => Some(*i),
+        _ => None,
+    };
+    let after = match &b.after {
+        None => None,
+        Some(a) => Some(int(a)?),
+    };
+    let through = int(&b.through)?;
+    if after.is_some_and(|a| a >= i64::MAX as i128) || through < i64::MIN as i128 {
+        return Some(RowidBounds::Empty);
+    }
+    let after = after.and_then(|a| i64::try_from(a).ok());
+    let through = i64::try_from(through).ok();
+    Some(RowidBounds::Range(after, through))
+}
