@@ -22,6 +22,14 @@ fn ts(i: i64) -> String {
     )
 }
 
+/// How the report shows a key written by [`ts`] (ISO 8601, no trailing
+/// zero digits).
+fn shown(ts: &str) -> String {
+    ts.replace(' ', "T")
+        .replace(".000000", "")
+        .replace(".500000", ".5")
+}
+
 #[test]
 fn timestamp_keyed_drift_is_read_once_and_named_exactly() {
     let scratch = Scratch::new("range-reads-timestamp");
@@ -47,18 +55,18 @@ fn timestamp_keyed_drift_is_read_once_and_named_exactly() {
         }
         if replica {
             for i in (0..ROWS).step_by(1009) {
-                let k = format!("{}5", ts(i));
+                let k = ts(i).replace(".000000", ".500000");
                 tx.execute("INSERT INTO events VALUES (?1, 'extra')", params![k])
                     .expect("insert extra");
-                expected.insert((k, "extra".into()));
+                expected.insert((shown(&k), "extra".into()));
             }
         }
         tx.commit().expect("commit");
     }
     for i in (0..ROWS).filter(|i| i % 197 == 5) {
         match i % 3 {
-            0 => expected.insert((ts(i), "missing".into())),
-            1 => expected.insert((ts(i), "changed".into())),
+            0 => expected.insert((shown(&ts(i)), "missing".into())),
+            1 => expected.insert((shown(&ts(i)), "changed".into())),
             _ => false,
         };
     }
