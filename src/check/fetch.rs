@@ -1,6 +1,6 @@
 //! Rows of the drifted key ranges, read from a database here: range by
-//! range where its scans follow key-byte order, otherwise in one scan of
-//! the whole table dealt to the ranges.
+//! range where its scans follow key-byte order and its queries narrow to a
+//! range, otherwise in one scan dealt to the ranges.
 
 use std::ops::ControlFlow;
 
@@ -14,9 +14,12 @@ use crate::source::{ScanSpec, Source, SourceError};
 /// Reads the rows of one side in each of `ranges` (ascending, disjoint),
 /// each range's rows sorted by key, and how many rows the database sent.
 ///
-/// A side whose scans follow key-byte order is asked range by range; any
-/// other side is read once, whole, and its rows dealt to the ranges here:
-/// one scan however many ranges drifted, never one per range.
+/// A side whose scans follow key-byte order is asked range by range, until
+/// a range read sends far more rows than the range holds (its SQL cannot
+/// compare the key in key order, so each range read is a whole scan): the
+/// remaining ranges are then read by one scan. Any other side is read once,
+/// whole, and its rows dealt to the ranges here: one scan however many
+/// ranges drifted, never one per range.
 pub(super) fn fetch_ranges(
     source: &mut dyn Source,
     spec: &ScanSpec,
@@ -26,14 +29,29 @@ pub(super) fn fetch_ranges(
     let mut out: Vec<Vec<KeyedRow>> = vec![Vec::new(); ranges.len()];
     let mut read = 0u64;
     if ordered {
-        for (r, rows) in ranges.iter().zip(&mut out) {
-            read += scan_range(source, spec, r.after.as_ref(), &r.through, &mut |k, row| {
+        let mut i = 0;
+        while i < ranges.len() {
+            let r = &ranges[i];
+            let rows = &mut out[i];
+            let sent = scan_range(source, spec, r.after.as_ref(), &r.through, &mut |k, row| {
                 rows.push(KeyedRow {
                     key: Key::from_bytes(k),
                     values: row.to_vec(),
                 });
                 ControlFlow::Continue(())
             })?;
+            read += sent;
+            let kept = rows.len() as u64;
+            i += 1;
+            // A source that cannot narrow its query to a key range (a key
+            // type its SQL does not compare in key order) sent rows outside
+            // it: the rest is read by one scan, not one such scan per range.
+            if i < ranges.len() && !narrowed(sent, kept) {
+                read += span_scan(source, spec, &ranges[i..], &mut out[i..])?;
+                break;
+            }
+        }
+        for rows in &mut out {
             rows.sort_by(|a, b| a.key.cmp(&b.key));
         }
         return Ok((out, read));
@@ -58,4 +76,45 @@ pub(super) fn fetch_ranges(
         rows.sort_by(|a, b| a.key.cmp(&b.key));
     }
     Ok((out, read))
+}
+
+/// Rows a range read may send beyond those in the range before the source
+/// counts as one that cannot narrow its queries.
+const NARROW_SLACK: u64 = 1024;
+
+/// Whether a range read that sent `sent` rows, `kept` of them in the range,
+/// was narrowed to the range by the source.
+fn narrowed(sent: u64, kept: u64) -> bool {
+    sent <= kept.saturating_mul(2).saturating_add(NARROW_SLACK)
+}
+
+/// Reads all of `ranges` (ascending, disjoint) by one scan from the first's
+/// start to the last's end, dealing the rows to `out`; the rows sent.
+fn span_scan(
+    source: &mut dyn Source,
+    spec: &ScanSpec,
+    ranges: &[KeyRange],
+    out: &mut [Vec<KeyedRow>],
+) -> Result<u64, SourceError> {
+    let (Some(first), Some(last)) = (ranges.first(), ranges.last()) else {
+        return Ok(0);
+    };
+    scan_range(
+        source,
+        spec,
+        first.after.as_ref(),
+        &last.through,
+        &mut |k, row| {
+            // The one range that can hold the key: the first ending at or
+            // after it.
+            let i = ranges.partition_point(|r| r.through.as_bytes() < k);
+            if ranges.get(i).is_some_and(|r| r.contains(k)) {
+                out[i].push(KeyedRow {
+                    key: Key::from_bytes(k),
+                    values: row.to_vec(),
+                });
+            }
+            ControlFlow::Continue(())
+        },
+    )
 }

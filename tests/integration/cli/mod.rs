@@ -26,6 +26,7 @@ mod exit_codes;
 mod json_report;
 mod never_write_never_leak;
 mod options;
+mod range_reads;
 mod read_only;
 mod representations;
 mod text_report;
