@@ -48,18 +48,8 @@ pub use column::logical_type;
 use column::{classify, PgColumn, Wire};
 use conninfo::{first_schema, pgpass_password, search_path_from_options, startup_options};
 use dialect::{Bind, PgSql};
-use scan::{db_message, ScanCols};
+use scan::{db_message, error_text, ScanCols};
 use session::open_session;
-
-/// A driver error as a message: a server error as the server words it,
-/// without the line of PostgreSQL's own source code sqlx appends (`at line
-/// 3665`), which means nothing to a user.
-pub(super) fn error_text(e: &sqlx::Error) -> String {
-    match e.as_database_error() {
-        Some(d) => format!("error returned from database: {}", d.message()),
-        None => e.to_string(),
-    }
-}
 
 /// A read-only PostgreSQL connection inside one snapshot.
 pub struct PgSource {

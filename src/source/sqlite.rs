@@ -25,7 +25,7 @@ use driftsum_core::{LogicalType, Value};
 use rusqlite::{Connection, OpenFlags};
 
 use self::dialect::{range_friendly, stored_as_declared, SqliteSql};
-use self::page_scan::PageLayout;
+use self::pages::PageLayout;
 use self::types::decode_into;
 use super::spec::{
     quote_ident, Column, ColumnSpec, KeyBounds, RowSink, ScanSpec, Source, TableSchema,

@@ -244,10 +244,20 @@ pub(super) fn db_message(e: &sqlx::Error, lock_timeout: Duration, secrets: &[Str
             "the table is locked by another session (waited {lock_timeout:?}, the \
              lock_timeout): {}; try again when that session's transaction ends, or wait \
              longer with ?lock_timeout=SECONDS in the URL",
-            super::error_text(e)
+            error_text(e)
         )
     } else {
-        super::error_text(e)
+        error_text(e)
     };
     scrub(msg, secrets)
+}
+
+/// A driver error as a message: a server error as the server words it,
+/// without the line of PostgreSQL's own source code sqlx appends (`at line
+/// 3665`), which means nothing to a user.
+pub(super) fn error_text(e: &sqlx::Error) -> String {
+    match e.as_database_error() {
+        Some(d) => format!("error returned from database: {}", d.message()),
+        None => e.to_string(),
+    }
 }

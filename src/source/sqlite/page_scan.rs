@@ -8,22 +8,11 @@ use std::ops::ControlFlow;
 use driftsum_core::{LogicalType, Value};
 use rusqlite::types::ValueRef;
 
-use super::pages;
+use super::pages::{self, PageLayout};
 use super::types::{decode_into, real_affinity};
 use super::SqliteSource;
 use crate::error::SourceError;
 use crate::source::spec::{quote_ident, KeyBounds, RowSink, ScanSpec};
-
-/// What reading a rowid table's pages needs to know of it.
-#[derive(Clone, Debug)]
-pub(super) struct PageLayout {
-    table: String,
-    root: u32,
-    /// The rowid alias (`INTEGER PRIMARY KEY`) column.
-    rowid: String,
-    /// Columns in record order, with whether each has REAL affinity.
-    columns: Vec<(String, bool)>,
-}
 
 /// Where a scanned column's value comes from when reading pages.
 #[derive(Clone, Copy, Debug)]

@@ -32,6 +32,19 @@ mod file;
 use rusqlite::types::ValueRef;
 
 use self::file::ReadAhead;
+
+/// What reading a rowid table's pages needs to know of it (found by
+/// `page_scan`, kept per table by the source).
+#[derive(Clone, Debug)]
+pub(super) struct PageLayout {
+    pub(super) table: String,
+    pub(super) root: u32,
+    /// The rowid alias (`INTEGER PRIMARY KEY`) column.
+    pub(super) rowid: String,
+    /// Columns in record order, with whether each has REAL affinity.
+    pub(super) columns: Vec<(String, bool)>,
+}
+
 pub(super) use self::file::{PageError, PageFile};
 
 /// SQLite keeps b-trees at most 20 levels deep; deeper means a damaged file.

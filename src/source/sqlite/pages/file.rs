@@ -11,7 +11,7 @@ use rusqlite::Connection;
 
 /// Something the page reader could not get past.
 #[derive(Debug)]
-pub(in crate::source::sqlite) enum PageError<E> {
+pub(crate) enum PageError<E> {
     /// The file is not what SQLite's format says it must be.
     Malformed { page: u32, what: &'static str },
     /// The VFS failed to read a page (SQLite result code).
@@ -40,7 +40,7 @@ where
 }
 
 /// The open database file of one connection, read page by page.
-pub(in crate::source::sqlite) struct PageFile<'c> {
+pub(crate) struct PageFile<'c> {
     pub(super) file: *mut ffi::sqlite3_file,
     pub(super) read: unsafe extern "C" fn(
         *mut ffi::sqlite3_file,
@@ -84,7 +84,7 @@ impl<'c> PageFile<'c> {
     /// `None` when pages cannot be read safely this way: no read transaction
     /// open, a WAL-mode file, a text encoding other than UTF-8, or a VFS
     /// without a file.
-    pub(in crate::source::sqlite) fn open(conn: &'c Connection) -> Option<PageFile<'c>> {
+    pub(crate) fn open(conn: &'c Connection) -> Option<PageFile<'c>> {
         let mut file: *mut ffi::sqlite3_file = std::ptr::null_mut();
         // SAFETY: `handle` is the live connection `conn` borrows for 'c; the
         // file pointer SQLite hands back stays valid while the connection is
