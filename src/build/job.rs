@@ -33,7 +33,7 @@ pub enum Threads {
     /// connections are cheap ([`Source::cheap_forks`]: SQLite) and there are
     /// more than two cores, otherwise [`Threads::ReadAndHash`]. On two cores
     /// reading and hashing already fill both, and SQLite's key ranges
-    /// measured 15% slower than that; a server's extra connections are
+    /// measured slower than that; a server's extra connections are
     /// extra server processes, and with the server on the same cores (as on
     /// the development machine) two measured slower than one.
     Auto,

@@ -134,10 +134,8 @@ fn copy_scan(
     // All on this one thread. Handing work to a second thread (raw
     // chunks; or decoded rows in
     // reused batches, leaving only hashing to the second thread) measured
-    // no faster with the server on the same 2 cores (benches/server_diff,
-    // 1M rows, tree build, alternating runs: 0.92 / 0.88 / 0.61 s with
-    // chunks handed over, 0.91 / 0.68 / 0.70 s with decoded batches,
-    // 0.92 / 0.80 / 0.63 s on one thread): the three busy threads
+    // no faster with the server on the same 2 cores (benches/server_diff;
+    // figures in docs/performance.md): the three busy threads
     // (server, reader, hasher) then share two cores, and the total work
     // is what counts.
     //

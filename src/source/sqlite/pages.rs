@@ -1,8 +1,8 @@
 //! Reading a rowid table straight from its b-tree pages.
 //!
 //! A scan reads every row, and SQLite's statement machinery (the VDBE, then
-//! the column API once per value) was most of a scan's cost: a one-thread
-//! tree build of 1M rows took 0.52 s through SQL and 0.33 s from the pages.
+//! the column API once per value) was most of a scan's cost, and reading
+//! the pages directly takes it out (docs/performance.md has the figures).
 //! So full and rowid-range scans of a rowid table walk
 //! the table's b-tree here: interior pages in key order, leaf cells in key
 //! order, overflow chains followed, records decoded into the same
@@ -91,7 +91,7 @@ impl<'a> Record<'a> {
     /// caller). `None` past the record's end.
     // Inlined into the scan loop: returned through memory, the value's
     // parts were written and read back with different widths, a
-    // store-forwarding stall that cost 6% of a scan.
+    // store-forwarding stall that showed in a scan's profile.
     #[inline(always)]
     pub(super) fn get(&self, i: usize) -> Option<ValueRef<'a>> {
         let &(ty, at) = self.cols.get(i)?;

@@ -310,7 +310,8 @@ const READ_AHEAD_BYTES: usize = 256 * 1024;
 /// Pages read ahead. A table filled in key order keeps its leaves one after
 /// another in the file, so while a walk asks for page after page, runs of
 /// pages are read in one call, doubling up to [`READ_AHEAD_BYTES`]; any
-/// other request reads its one page. A call per page was 5% of a scan.
+/// other request reads its one page. A call per page was a measurable
+/// share of a scan.
 #[derive(Default)]
 pub(super) struct ReadAhead {
     data: Vec<u8>,
