@@ -67,10 +67,25 @@ impl SqliteSource {
         path: &Path,
         busy: Option<std::time::Duration>,
     ) -> Result<SqliteSource, SourceError> {
+        let location = path.display().to_string();
+        if path.is_dir() {
+            return Err(SourceError::Open {
+                location,
+                message: "it is a directory, not a SQLite database file; name the database \
+                          file itself"
+                    .into(),
+            });
+        }
         if !path.is_file() {
             return Err(SourceError::NoFile(path.to_path_buf()));
         }
-        let location = path.display().to_string();
+        // Said plainly, rather than as SQLite's "unable to open database file".
+        if let Err(e) = std::fs::File::open(path) {
+            return Err(SourceError::Open {
+                location,
+                message: format!("cannot read the file ({e}); driftsum needs read access to it"),
+            });
+        }
         let open_err = |e: rusqlite::Error| SourceError::Open {
             location: location.clone(),
             message: locked_message(e, busy),

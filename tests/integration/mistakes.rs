@@ -114,3 +114,18 @@ fn config_column_section_naming_nothing_is_an_error() {
     ]);
     assert_eq!(out.status.code(), Some(0), "{}", show(&out));
 }
+
+#[test]
+fn a_directory_as_a_sqlite_path_is_named_as_one() {
+    let dir = Scratch::new("mistakes-dir");
+    let src = db(&dir, "s.db", "CREATE TABLE t (id INTEGER PRIMARY KEY);");
+    let folder = dir.join("replica");
+    std::fs::create_dir(&folder).expect("folder");
+    let tgt = format!("sqlite:{}", folder.display());
+    let out = run(&["diff", "--source", &src, "--target", &tgt]);
+    let text = show(&out);
+    assert_eq!(out.status.code(), Some(2), "{text}");
+    assert!(text.contains("is a directory"), "{text}");
+    assert!(text.contains("replica"), "{text}");
+    assert!(out.stdout.is_empty(), "{text}");
+}
