@@ -11,7 +11,7 @@ pub mod record;
 pub mod schema;
 
 use std::path::{Path, PathBuf};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use rusqlite::Connection;
 
@@ -58,6 +58,19 @@ pub enum HistoryError {
     Invalid { path: String, message: String },
 }
 
+impl HistoryError {
+    /// Whether SQLite answered that another connection holds the store.
+    fn is_busy(&self) -> bool {
+        matches!(
+            self,
+            HistoryError::Sqlite { source, .. } if matches!(
+                source.sqlite_error_code(),
+                Some(rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked)
+            )
+        )
+    }
+}
+
 /// An open history store.
 pub struct History {
     conn: Connection,
@@ -71,16 +84,28 @@ impl History {
     /// Opens (creating if need be) the store at `path` and migrates its
     /// schema to the current version.
     pub fn open(path: &Path) -> Result<History, HistoryError> {
-        let conn = Connection::open(path).map_err(|source| HistoryError::Sqlite {
-            path: path.display().to_string(),
-            source,
-        })?;
-        let mut h = History {
-            conn,
-            path: path.to_path_buf(),
-        };
-        h.setup()?;
-        Ok(h)
+        let started = Instant::now();
+        loop {
+            let conn = Connection::open(path).map_err(|source| HistoryError::Sqlite {
+                path: path.display().to_string(),
+                source,
+            })?;
+            let mut h = History {
+                conn,
+                path: path.to_path_buf(),
+            };
+            match h.setup() {
+                Ok(()) => return Ok(h),
+                // Two checkers creating a new store at once: switching it to
+                // WAL answers "busy" at once rather than through the busy
+                // handler, so the one that lost waits and tries again.
+                Err(e) if e.is_busy() && started.elapsed() < BUSY_TIMEOUT => {
+                    drop(h);
+                    std::thread::sleep(Duration::from_millis(20));
+                }
+                Err(e) => return Err(e),
+            }
+        }
     }
 
     fn setup(&mut self) -> Result<(), HistoryError> {
