@@ -75,6 +75,15 @@ fn table_list(
     }
     let src = source.tables().map_err(CheckError::Source)?;
     let tgt = target.tables().map_err(CheckError::Target)?;
+    // A config section for a table the source lacks is a typo (or a stale
+    // config), refused rather than silently unused.
+    if let Some(name) = opts.config.tables.keys().find(|n| !src.contains(n)) {
+        return Err(CheckError::Invalid(format!(
+            "the config's [tables.{name}] names a table the source does not have; \
+             its tables: {}",
+            src.join(", ")
+        )));
+    }
     let mut pairs = Vec::new();
     let mut lonely = Vec::new();
     let mut paired = Vec::new();

@@ -129,3 +129,27 @@ fn a_directory_as_a_sqlite_path_is_named_as_one() {
     assert!(text.contains("replica"), "{text}");
     assert!(out.stdout.is_empty(), "{text}");
 }
+
+#[test]
+fn a_config_section_naming_no_table_is_an_error() {
+    let dir = Scratch::new("mistakes-section");
+    let schema = "CREATE TABLE orders (id INTEGER PRIMARY KEY, v TEXT);";
+    let src = db(&dir, "s.db", schema);
+    let tgt = db(&dir, "t.db", schema);
+    let config = dir.join("driftsum.toml");
+    std::fs::write(&config, "[tables.ordres]\nexclude_columns = [\"v\"]\n").expect("config");
+    let config = config.display().to_string();
+    let out = run(&[
+        "diff", "--source", &src, "--target", &tgt, "--config", &config,
+    ]);
+    let text = show(&out);
+    assert_eq!(out.status.code(), Some(2), "{text}");
+    assert!(text.contains("[tables.ordres]"), "{text}");
+    assert!(text.contains("orders"), "{text}");
+    // Spelled right, the same config is obeyed.
+    std::fs::write(&config, "[tables.orders]\nexclude_columns = [\"v\"]\n").expect("config");
+    let out = run(&[
+        "diff", "--source", &src, "--target", &tgt, "--config", &config,
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", show(&out));
+}
