@@ -244,8 +244,16 @@ fn conninfo_url(s: &str) -> Result<String, SourceError> {
             chars.next();
         }
         if chars.next() != Some('=') {
+            // After a password, a word without a value may be the rest of an
+            // unquoted password holding a space: never show it.
+            let after_password = pairs.iter().any(|(k, _)| k.contains("password"));
+            let word = match after_password {
+                true => "a word".to_string(),
+                false => format!("{key:?}"),
+            };
             return Err(bad(&format!(
-                "{key:?} has no value; a key=value connection string holds KEY=VALUE pairs"
+                "{word} has no value; a key=value connection string holds KEY=VALUE pairs \
+                 (quote a value holding spaces: password='…')"
             )));
         }
         while chars.peek().is_some_and(|c| c.is_whitespace()) {
