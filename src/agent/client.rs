@@ -114,6 +114,11 @@ impl AgentClient {
         self.tls = Some(tls);
     }
 
+    /// The agent's `HOST:PORT`.
+    pub fn addr(&self) -> &str {
+        &self.addr
+    }
+
     pub fn describe(&self) -> String {
         format!("agent driftsum://{}", self.addr)
     }

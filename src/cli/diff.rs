@@ -56,6 +56,11 @@ pub struct DiffArgs {
     /// this CA only (`serve --tls-cert`).
     #[arg(long, value_name = "FILE")]
     pub ca: Option<std::path::PathBuf>,
+    /// Talk plain HTTP to an agent on another machine (without --ca the
+    /// token would cross the network in clear text, so that is refused
+    /// unless this says the network is trusted).
+    #[arg(long)]
+    pub insecure_plaintext: bool,
     /// A table to compare, or SOURCE_NAME=REPLICA_NAME when the replica names
     /// it differently; repeat for more. Default: every table both sides have
     /// (tables on one side only are reported).
@@ -107,6 +112,21 @@ fn open(args: &DiffArgs) -> anyhow::Result<Ready> {
             "--ca is for an agent (driftsum://HOST:PORT), and neither side is one; \
              a database's CA goes in its URL (sslrootcert=FILE, ssl-ca=FILE)"
         );
+    }
+    // The token goes with every request: never in clear text across a
+    // network unless the user says that network is trusted.
+    if args.ca.is_none() && !args.insecure_plaintext {
+        for side in [&src, &tgt] {
+            if let Opened::Agent(client) = side {
+                anyhow::ensure!(
+                    driftsum::agent::tls::is_loopback(client.addr()),
+                    "refusing to send the agent token to driftsum://{} in clear text: give \
+                     --ca FILE for an agent serving HTTPS (serve --tls-cert/--tls-key), or \
+                     --insecure-plaintext on a network you trust",
+                    client.addr()
+                );
+            }
+        }
     }
     Ok(Ready { config, src, tgt })
 }

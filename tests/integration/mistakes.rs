@@ -153,3 +153,30 @@ fn a_config_section_naming_no_table_is_an_error() {
     ]);
     assert_eq!(out.status.code(), Some(0), "{}", show(&out));
 }
+
+#[test]
+fn an_agent_across_the_network_is_not_sent_the_token_in_clear_text() {
+    let dir = Scratch::new("mistakes-plain");
+    let src = db(&dir, "s.db", "CREATE TABLE t (id INTEGER PRIMARY KEY);");
+    let token = dir.join("agent.token");
+    std::fs::write(&token, "0123456789abcdef0123456789abcdef").expect("token");
+    let token = token.display().to_string();
+    // 192.0.2.1 (TEST-NET-1) is never this machine: refused before any
+    // connection is tried, naming both ways out.
+    let args = [
+        "diff",
+        "--source",
+        &src,
+        "--target",
+        "driftsum://192.0.2.1:7420",
+        "--token-file",
+        &token,
+    ];
+    let out = run(&args);
+    let text = show(&out);
+    assert_eq!(out.status.code(), Some(2), "{text}");
+    assert!(text.contains("in clear text"), "{text}");
+    assert!(text.contains("--ca FILE"), "{text}");
+    assert!(text.contains("--insecure-plaintext"), "{text}");
+    assert!(!text.contains("0123456789abcdef"), "{text}");
+}
