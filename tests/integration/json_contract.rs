@@ -14,45 +14,23 @@
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::sync::atomic::{AtomicUsize, Ordering};
 
 use rusqlite::Connection;
 use serde_json::{json, Value};
+
+use crate::util::Scratch;
 
 // ---------------------------------------------------------------------------
 // Helpers
 // ---------------------------------------------------------------------------
 
-/// A scratch folder, unique per process and test, removed when dropped.
-struct Scratch(PathBuf);
-
-impl Scratch {
-    fn new(test: &str) -> Scratch {
-        static COUNTER: AtomicUsize = AtomicUsize::new(0);
-        let n = COUNTER.fetch_add(1, Ordering::SeqCst);
-        let dir = std::env::temp_dir().join(format!(
-            "driftsum-json-test-{}-{n}-{test}",
-            std::process::id()
-        ));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).expect("create scratch dir");
-        Scratch(dir)
-    }
-
-    /// Creates the SQLite file `name` here and runs `sql` in it.
-    fn db(&self, name: &str, sql: &str) -> PathBuf {
-        let path = self.0.join(name);
-        let conn = Connection::open(&path).expect("open new database");
-        conn.execute_batch(sql)
-            .unwrap_or_else(|e| panic!("setting up {name}: {e}\n{sql}"));
-        path
-    }
-}
-
-impl Drop for Scratch {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
+/// Creates the SQLite file `name` in `dir` and runs `sql` in it.
+fn db(dir: &Scratch, name: &str, sql: &str) -> PathBuf {
+    let path = dir.join(name);
+    let conn = Connection::open(&path).expect("open new database");
+    conn.execute_batch(sql)
+        .unwrap_or_else(|e| panic!("setting up {name}: {e}\n{sql}"));
+    path
 }
 
 fn url(p: &Path) -> String {
@@ -135,7 +113,8 @@ fn pair(dir: &Scratch) -> (PathBuf, PathBuf) {
         CREATE TABLE events (zone TEXT, at INTEGER, note TEXT, PRIMARY KEY (zone, at));
         WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 100)
         INSERT INTO items SELECT i, 'item ' || i FROM n;";
-    let src = dir.db(
+    let src = db(
+        dir,
         "src.db",
         &format!(
             "{common}
@@ -144,7 +123,8 @@ fn pair(dir: &Scratch) -> (PathBuf, PathBuf) {
             INSERT INTO events VALUES ('eu', 5, 'x'), ('us', 1, 'y');"
         ),
     );
-    let tgt = dir.db(
+    let tgt = db(
+        dir,
         "tgt.db",
         &format!(
             "{common}
@@ -367,7 +347,7 @@ fn summary_prints_counts_only() {
 fn a_side_that_cannot_be_opened_is_a_json_error() {
     let dir = Scratch::new("noopen");
     let (src, _) = pair(&dir);
-    let missing = dir.0.join("nope.db");
+    let missing = dir.join("nope.db");
     let (r, doc) = diff_json(&url(&src), &url(&missing), &[]);
     assert_eq!(r.code, 2, "{r:#?}");
     assert_eq!(doc["status"], "error");
@@ -460,7 +440,8 @@ fn quiet_prints_only_drift() {
 #[test]
 fn progress_for_logs_is_one_line_per_table() {
     let dir = Scratch::new("progress");
-    let big = dir.db(
+    let big = db(
+        &dir,
         "big.db",
         "CREATE TABLE big (id INTEGER PRIMARY KEY, v TEXT);
          CREATE TABLE small (id INTEGER PRIMARY KEY);
@@ -575,7 +556,8 @@ fn progress_shows_the_server_estimate(var: &str, rows_sql: &str) {
     };
     let name = format!("ds_json_est_{}", std::process::id());
     let dir = Scratch::new("estimate");
-    let replica = dir.db(
+    let replica = db(
+        &dir,
         "r.db",
         &format!(
             "CREATE TABLE {name} (id INTEGER PRIMARY KEY, v TEXT);
