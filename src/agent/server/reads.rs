@@ -11,7 +11,8 @@ use driftsum_core::{key, Key, Value};
 use super::answer::{binary, not_the_trees, source_answer, text, Answer};
 use super::state::{Served, State};
 use crate::agent::verify::{spans, spans_holding, LeafCheck, RangeRead};
-use crate::build::{decode_key, row_hasher, scan_range};
+use crate::build::{row_hasher, scan_range};
+use crate::source::sql::decode_key;
 use crate::source::Source;
 
 impl State {
