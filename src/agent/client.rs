@@ -185,15 +185,11 @@ impl AgentClient {
     }
 
     fn json<T: DeserializeOwned>(
-        &mut self,
+        &self,
         what: &'static str,
-        method: &str,
-        path: &str,
-        body: &[u8],
-        timeout: Duration,
+        answer: &[u8],
     ) -> Result<T, AgentError> {
-        let answer = self.call(what, method, path, body, timeout)?;
-        serde_json::from_slice(&answer).map_err(|e| self.bad(what, e))
+        serde_json::from_slice(answer).map_err(|e| self.bad(what, e))
     }
 
     fn bad(&self, what: &'static str, e: impl std::fmt::Display) -> AgentError {
@@ -209,7 +205,9 @@ impl AgentClient {
     }
 
     pub fn tables(&mut self) -> Result<Vec<String>, AgentError> {
-        self.json("listing tables", "GET", "/v1/tables", b"", REQUEST_TIMEOUT)
+        let what = "listing tables";
+        let answer = self.call(what, "GET", "/v1/tables", b"", REQUEST_TIMEOUT)?;
+        self.json(what, &answer)
     }
 
     pub fn schema(&mut self, table: &str) -> Result<TableSchema, AgentError> {
@@ -217,13 +215,9 @@ impl AgentClient {
             table: Some(table.to_string()),
         })
         .map_err(|e| AgentError::Other(e.to_string()))?;
-        let s: WireSchema = self.json(
-            "reading a schema",
-            "POST",
-            "/v1/schema",
-            &body,
-            REQUEST_TIMEOUT,
-        )?;
+        let what = "reading a schema";
+        let answer = self.call(what, "POST", "/v1/schema", &body, REQUEST_TIMEOUT)?;
+        let s: WireSchema = self.json(what, &answer)?;
         Ok(s.into())
     }
 
@@ -236,8 +230,9 @@ impl AgentClient {
     ) -> Result<Built, AgentError> {
         let body = serde_json::to_vec(&BuildRequest::new(spec, canon, shape))
             .map_err(|e| AgentError::Other(e.to_string()))?;
-        let r: BuildResponse =
-            self.json("building a tree", "POST", "/v1/tree", &body, BUILD_TIMEOUT)?;
+        let what = "building a tree";
+        let answer = self.call(what, "POST", "/v1/tree", &body, BUILD_TIMEOUT)?;
+        let r: BuildResponse = self.json(what, &answer)?;
         Ok(Built {
             tree: r.tree,
             rows: r.rows,
@@ -251,13 +246,9 @@ impl AgentClient {
             table: table.map(str::to_string),
         })
         .map_err(|e| AgentError::Other(e.to_string()))?;
-        let r: super::protocol::InvalidateResponse = self.json(
-            "dropping cached trees",
-            "POST",
-            "/v1/invalidate",
-            &body,
-            REQUEST_TIMEOUT,
-        )?;
+        let what = "dropping cached trees";
+        let answer = self.call(what, "POST", "/v1/invalidate", &body, REQUEST_TIMEOUT)?;
+        let r: super::protocol::InvalidateResponse = self.json(what, &answer)?;
         Ok(r.dropped)
     }
 

@@ -14,7 +14,7 @@ use driftsum_core::tree::OrderError;
 use driftsum_core::{Hash, Key, Shape, Side, Tree, ENCODING_VERSION};
 
 pub use job::{row_hasher, Progress, Threads, TreeScan};
-pub use range::{decode_key, scan_range, KeyedSink};
+pub use range::{scan_range, KeyedSink};
 
 use crate::source::{ColumnSpec, ScanSpec, Source, SourceError};
 

@@ -6,15 +6,10 @@
 
 use std::ops::ControlFlow;
 
+use driftsum_core::key::KeyRange;
 use driftsum_core::{key, Key, Value};
 
-use crate::source::{KeyBounds, ScanSpec, Source, SourceError};
-
-/// A tree key's values, for a query's bounds.
-pub fn decode_key(k: &Key) -> Result<Vec<Value>, SourceError> {
-    key::decode(k.as_bytes())
-        .ok_or_else(|| SourceError::Other("a tree key could not be decoded".into()))
-}
+use crate::source::{ScanSpec, Source, SourceError};
 
 /// What [`scan_range`] hands each row to: its key bytes and values.
 pub type KeyedSink<'a> = dyn FnMut(&[u8], &[Value]) -> ControlFlow<()> + Send + 'a;
@@ -31,14 +26,14 @@ pub fn scan_range(
     through: &Key,
     each: &mut KeyedSink<'_>,
 ) -> Result<u64, SourceError> {
-    let bounds = KeyBounds {
-        after: after.map(decode_key).transpose()?,
-        through: decode_key(through)?,
+    let range = KeyRange {
+        after: after.cloned(),
+        through: through.clone(),
     };
     let nkey = spec.key.len();
     let mut kbuf = Vec::with_capacity(64);
     let mut sent = 0u64;
-    source.scan(spec, Some(&bounds), &mut |row| {
+    source.scan(spec, Some(&range), &mut |row| {
         sent += 1;
         key::encode_into(&mut kbuf, &row[..nkey]);
         if after.is_some_and(|a| kbuf.as_slice() <= a.as_bytes())

@@ -1,9 +1,12 @@
 //! One side of a comparison as given, whatever holds it: a database read
 //! here, a tree file, or an agent serving a database elsewhere. An
-//! [`Endpoint`] names its tables and their schemas, and prepares a table's
-//! tree, which it hands over as a [`Prepared`] side (see `prepared`) that
-//! answers the walk and the reconciliation. [`Opened`] owns what an
-//! endpoint borrows, for sides given as URLs.
+//! [`Endpoint`] is opened from its URL (owning its connection, file or
+//! client) or lent a caller's database or client; it names its tables and
+//! their schemas, and prepares a table's tree, which it hands over as a
+//! [`Prepared`] side (see `prepared`) that answers the walk and the
+//! reconciliation.
+
+use std::ops::{Deref, DerefMut};
 
 use crate::treefile::FileError;
 use crate::treefile::TreeFile;
@@ -20,11 +23,37 @@ use crate::source::{Column, ScanSpec, Source, SourceError, TableSchema};
 /// Where one side's tree comes from.
 pub enum Endpoint<'a> {
     /// A database, scanned here.
-    Db(&'a mut dyn Source),
+    Db(Held<'a, dyn Source + 'a>),
     /// A tree file written by `driftsum build`.
-    File(&'a TreeFile),
+    File(Box<TreeFile>),
     /// A `driftsum serve` agent.
-    Agent(&'a mut AgentClient),
+    Agent(Held<'a, AgentClient>),
+}
+
+/// What an endpoint holds: its own (opened from a URL) or a caller's,
+/// lent for as long as the endpoint lives.
+pub enum Held<'a, T: ?Sized> {
+    Owned(Box<T>),
+    Lent(&'a mut T),
+}
+
+impl<T: ?Sized> Deref for Held<'_, T> {
+    type Target = T;
+    fn deref(&self) -> &T {
+        match self {
+            Held::Owned(t) => t,
+            Held::Lent(t) => t,
+        }
+    }
+}
+
+impl<T: ?Sized> DerefMut for Held<'_, T> {
+    fn deref_mut(&mut self) -> &mut T {
+        match self {
+            Held::Owned(t) => t,
+            Held::Lent(t) => t,
+        }
+    }
 }
 
 fn file_schema(meta: &TreeMeta) -> TableSchema {
@@ -55,7 +84,39 @@ fn file_err(e: FileError) -> SourceError {
     SourceError::Other(e.to_string())
 }
 
-impl Endpoint<'_> {
+impl Endpoint<'static> {
+    /// Opens a database URL, a tree file (`tree:PATH` or `*.dstree`) or an
+    /// agent (`driftsum://HOST:PORT`, which needs `token`).
+    pub fn open(url: &str, token: Option<&str>) -> Result<Endpoint<'static>, SourceError> {
+        match SideUrl::parse(url)? {
+            SideUrl::Database(u) => Ok(Endpoint::Db(Held::Owned(crate::source::open(&u)?))),
+            SideUrl::TreeFile(p) => Ok(Endpoint::File(Box::new(
+                TreeFile::open(&p).map_err(file_err)?,
+            ))),
+            SideUrl::Agent(addr) => {
+                let token = token.ok_or_else(|| {
+                    SourceError::BadUrl(format!(
+                        "{url} is an agent: give its token with --token-file FILE"
+                    ))
+                })?;
+                let client = AgentClient::new(&addr, token);
+                Ok(Endpoint::Agent(Held::Owned(Box::new(client))))
+            }
+        }
+    }
+}
+
+impl<'a> Endpoint<'a> {
+    /// A side reading the caller's database.
+    pub fn database(source: &'a mut dyn Source) -> Endpoint<'a> {
+        Endpoint::Db(Held::Lent(source))
+    }
+
+    /// A side asking the caller's agent client.
+    pub fn agent(client: &'a mut AgentClient) -> Endpoint<'a> {
+        Endpoint::Agent(Held::Lent(client))
+    }
+
     /// What this side is, for messages.
     pub fn describe(&self) -> String {
         match self {
@@ -65,14 +126,10 @@ impl Endpoint<'_> {
         }
     }
 
-    pub fn is_file(&self) -> bool {
-        matches!(self, Endpoint::File(_))
-    }
-
     /// The tree file, when this side is one.
     pub fn file(&self) -> Option<&TreeFile> {
         match self {
-            Endpoint::File(f) => Some(f),
+            Endpoint::File(f) => Some(&**f),
             _ => None,
         }
     }
@@ -160,42 +217,6 @@ impl Endpoint<'_> {
                     holder,
                 ))
             }
-        }
-    }
-}
-
-/// A side opened from its URL, owning its connection, file or client.
-pub enum Opened {
-    Db(Box<dyn Source>),
-    File(Box<TreeFile>),
-    Agent(AgentClient),
-}
-
-impl Opened {
-    /// Opens a database URL, a tree file (`tree:PATH` or `*.dstree`) or an
-    /// agent (`driftsum://HOST:PORT`, which needs `token`).
-    pub fn open(url: &str, token: Option<&str>) -> Result<Opened, SourceError> {
-        match SideUrl::parse(url)? {
-            SideUrl::Database(u) => Ok(Opened::Db(crate::source::open(&u)?)),
-            SideUrl::TreeFile(p) => Ok(Opened::File(Box::new(
-                TreeFile::open(&p).map_err(file_err)?,
-            ))),
-            SideUrl::Agent(addr) => {
-                let token = token.ok_or_else(|| {
-                    SourceError::BadUrl(format!(
-                        "{url} is an agent: give its token with --token-file FILE"
-                    ))
-                })?;
-                Ok(Opened::Agent(AgentClient::new(&addr, token)))
-            }
-        }
-    }
-
-    pub fn endpoint(&mut self) -> Endpoint<'_> {
-        match self {
-            Opened::Db(s) => Endpoint::Db(s.as_mut()),
-            Opened::File(f) => Endpoint::File(f),
-            Opened::Agent(c) => Endpoint::Agent(c),
         }
     }
 }

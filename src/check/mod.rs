@@ -107,21 +107,6 @@ fn table_list(
     Ok((pairs, lonely))
 }
 
-/// Compares one table pair; failures land in the outcome's `error`.
-pub fn diff_table(
-    source: &mut Endpoint<'_>,
-    target: &mut Endpoint<'_>,
-    pair: &TablePair,
-    opts: &DiffOptions,
-    progress: Progress<'_>,
-) -> TableOutcome {
-    match diff_table_to(source, target, pair, opts, progress, &mut Discard) {
-        Ok(t) => t,
-        // Unreachable: discarding cannot fail.
-        Err(e) => TableOutcome::failed(&pair.source, &pair.target, e),
-    }
-}
-
 /// Compares one table pair, handing its differences to `sink` as they are
 /// found; failures land in the outcome's `error`, and only the sink's own
 /// failure is an `Err`.
@@ -182,8 +167,8 @@ pub fn diff(
     progress: Progress<'_>,
 ) -> Result<RunOutcome, CheckError> {
     diff_endpoints(
-        &mut Endpoint::Db(source),
-        &mut Endpoint::Db(target),
+        &mut Endpoint::database(source),
+        &mut Endpoint::database(target),
         opts,
         progress,
     )

@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use anyhow::Context;
 use clap::{Args, ValueEnum};
 
-use driftsum::check::endpoint::Opened;
+use driftsum::check::endpoint::Endpoint;
 use driftsum::check::{self, DiffOptions, DiffSink, Discard, TablePair};
 use driftsum::config::Config;
 use driftsum::report::model::{now_utc, RunInfo, SideInfo};
@@ -89,20 +89,20 @@ pub struct DiffArgs {
 /// Both sides opened, and the settings read.
 struct Ready {
     config: Config,
-    src: Opened,
-    tgt: Opened,
+    src: Endpoint<'static>,
+    tgt: Endpoint<'static>,
 }
 
 fn open(args: &DiffArgs) -> anyhow::Result<Ready> {
     let config = args.rows.config()?;
     let token = super::serve::token(args.token_file.as_deref(), args.token_env.as_deref())?;
-    let mut src = Opened::open(&args.source, token.as_deref()).context("opening the source")?;
-    let mut tgt = Opened::open(&args.target, token.as_deref()).context("opening the target")?;
+    let mut src = Endpoint::open(&args.source, token.as_deref()).context("opening the source")?;
+    let mut tgt = Endpoint::open(&args.target, token.as_deref()).context("opening the target")?;
     if let Some(ca) = &args.ca {
         let tls = driftsum::agent::tls::ClientTls::from_ca_file(ca)?;
         let mut agents = 0;
         for side in [&mut src, &mut tgt] {
-            if let Opened::Agent(client) = side {
+            if let Endpoint::Agent(client) = side {
                 client.use_tls(tls.clone());
                 agents += 1;
             }
@@ -117,7 +117,7 @@ fn open(args: &DiffArgs) -> anyhow::Result<Ready> {
     // network unless the user says that network is trusted.
     if args.ca.is_none() && !args.insecure_plaintext {
         for side in [&src, &tgt] {
-            if let Opened::Agent(client) = side {
+            if let Endpoint::Agent(client) = side {
                 anyhow::ensure!(
                     driftsum::agent::tls::is_loopback(client.addr()),
                     "refusing to send the agent token to driftsum://{} in clear text: give \
@@ -138,7 +138,7 @@ fn estimates(ready: &mut Ready, pairs: &[TablePair]) -> HashMap<String, u64> {
     let names: Vec<TablePair> = match pairs.is_empty() {
         false => pairs.to_vec(),
         true => match &mut ready.src {
-            Opened::Db(s) => s
+            Endpoint::Db(s) => s
                 .tables()
                 .unwrap_or_default()
                 .into_iter()
@@ -152,11 +152,11 @@ fn estimates(ready: &mut Ready, pairs: &[TablePair]) -> HashMap<String, u64> {
     };
     for p in names {
         let from_source = match &mut ready.src {
-            Opened::Db(s) => s.estimate_rows(&p.source),
+            Endpoint::Db(s) => s.estimate_rows(&p.source),
             _ => None,
         };
         let estimate = from_source.or_else(|| match &mut ready.tgt {
-            Opened::Db(t) => t.estimate_rows(&p.target),
+            Endpoint::Db(t) => t.estimate_rows(&p.target),
             _ => None,
         });
         if let Some(e) = estimate {
@@ -192,8 +192,8 @@ pub fn run(args: DiffArgs, v: Verbosity) -> anyhow::Result<u8> {
     if v.verbose > 0 {
         eprintln!(
             "driftsum: comparing {} with {}",
-            text::escape_text(&ready.src.endpoint().describe()),
-            text::escape_text(&ready.tgt.endpoint().describe())
+            text::escape_text(&ready.src.describe()),
+            text::escape_text(&ready.tgt.describe())
         );
     }
     let tables: Vec<TablePair> = args
@@ -244,8 +244,8 @@ pub fn run(args: DiffArgs, v: Verbosity) -> anyhow::Result<u8> {
         progress: &progress,
     };
     let run = check::diff_endpoints_to(
-        &mut src.endpoint(),
-        &mut tgt.endpoint(),
+        &mut src,
+        &mut tgt,
         &opts,
         &|side, rows| progress.update(side, rows),
         &mut sink,

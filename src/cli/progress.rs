@@ -9,6 +9,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
+use driftsum::bench::output::thousands;
 use driftsum::check::{DiffSink, TableOutcome};
 use driftsum::reconcile::Difference;
 use driftsum_core::Side;
@@ -155,28 +156,28 @@ fn line(
         true => (source.max(target) as f64 / secs) as u64,
         false => 0,
     };
-    let mut out = format!("{}: {} ", escape(table), count(source));
+    let mut out = format!("{}: {} ", escape(table), thousands(source));
     match estimate {
         // An estimate is a statistic: a table may have outgrown it.
         Some(e) if e > 0 && !done => {
             let pct = (source as f64 * 100.0 / e as f64).min(100.0);
-            out.push_str(&format!("of ~{} rows ({pct:.0}%)", count(e)));
+            out.push_str(&format!("of ~{} rows ({pct:.0}%)", thousands(e)));
         }
         Some(e) => out.push_str(&format!(
             "{} (estimate {})",
             if source == 1 { "row" } else { "rows" },
-            count(e)
+            thousands(e)
         )),
         None => out.push_str(if source == 1 { "row" } else { "rows" }),
     }
     if target != source {
-        out.push_str(&format!(" (target {})", count(target)));
+        out.push_str(&format!(" (target {})", thousands(target)));
     }
     if done {
         out.push_str(&format!(", done in {}", duration(secs)));
     }
     if rate > 0 {
-        out.push_str(&format!(", {} rows/s", count(rate)));
+        out.push_str(&format!(", {} rows/s", thousands(rate)));
     }
     if let (false, Some(e), true) = (done, estimate, rate > 0) {
         if e > source {
@@ -189,19 +190,6 @@ fn line(
 
 fn escape(name: &str) -> String {
     driftsum::report::text::escape_name(name).into_owned()
-}
-
-/// `1,234,567`.
-pub fn count(n: u64) -> String {
-    let s = n.to_string();
-    let mut out = String::with_capacity(s.len() + s.len() / 3);
-    for (i, c) in s.chars().enumerate() {
-        if i > 0 && (s.len() - i).is_multiple_of(3) {
-            out.push(',');
-        }
-        out.push(c);
-    }
-    out
 }
 
 /// `0.4s`, `42s`, `3m 05s`, `2h 07m`.
@@ -265,7 +253,6 @@ mod tests {
         // A table grown past its estimate stays at 100%, with no time left.
         let l = line("t", 300, 300, Some(200), Duration::from_secs(1), false);
         assert_eq!(l, "t: 300 of ~200 rows (100%), 300 rows/s");
-        assert_eq!(count(1_234_567), "1,234,567");
         assert_eq!(duration(7_650.0), "2h 07m");
     }
 }

@@ -34,51 +34,41 @@ impl History {
         expires: i64,
         due: impl Fn(Option<i64>) -> bool,
     ) -> Result<Claim, HistoryError> {
-        self.claim_inner(run, table, level, now, expires, due)
-            .map_err(|e| self.err(e))
-    }
-
-    fn claim_inner(
-        &mut self,
-        run: i64,
-        table: &str,
-        level: &str,
-        now: i64,
-        expires: i64,
-        due: impl Fn(Option<i64>) -> bool,
-    ) -> rusqlite::Result<Claim> {
-        let host = host_name();
-        let tx = self
-            .conn
-            .transaction_with_behavior(TransactionBehavior::Immediate)?;
-        let holder: Option<(String, i64, i64)> = tx
-            .query_row(
-                "SELECT host, pid, expires FROM claims WHERE table_name = ?1 AND level = ?2",
-                params![table, level],
-                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
-            )
-            .optional()?;
-        if let Some((h, pid, until)) = holder {
-            let alive = until > now && (h != host || process_alive(pid));
-            if alive {
-                return Ok(Claim::Held);
+        let mut take = || -> rusqlite::Result<Claim> {
+            let host = host_name();
+            let tx = self
+                .conn
+                .transaction_with_behavior(TransactionBehavior::Immediate)?;
+            let holder: Option<(String, i64, i64)> = tx
+                .query_row(
+                    "SELECT host, pid, expires FROM claims WHERE table_name = ?1 AND level = ?2",
+                    params![table, level],
+                    |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+                )
+                .optional()?;
+            if let Some((h, pid, until)) = holder {
+                let alive = until > now && (h != host || process_alive(pid));
+                if alive {
+                    return Ok(Claim::Held);
+                }
+                tx.execute(
+                    "DELETE FROM claims WHERE table_name = ?1 AND level = ?2",
+                    params![table, level],
+                )?;
+            }
+            let last = super::query::last_completed_in(&tx, table, level)?;
+            if !due(last) {
+                return Ok(Claim::NotDue);
             }
             tx.execute(
-                "DELETE FROM claims WHERE table_name = ?1 AND level = ?2",
-                params![table, level],
+                "INSERT INTO claims (table_name, level, run_id, host, pid, expires)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                params![table, level, run, host, std::process::id(), expires],
             )?;
-        }
-        let last = super::query::last_completed_in(&tx, table, level)?;
-        if !due(last) {
-            return Ok(Claim::NotDue);
-        }
-        tx.execute(
-            "INSERT INTO claims (table_name, level, run_id, host, pid, expires)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-            params![table, level, run, host, std::process::id(), expires],
-        )?;
-        tx.commit()?;
-        Ok(Claim::Taken)
+            tx.commit()?;
+            Ok(Claim::Taken)
+        };
+        take().map_err(|e| self.err(e))
     }
 
     /// Drops the claims a run still holds (a level it did not record).

@@ -10,7 +10,7 @@ use rusqlite::OpenFlags;
 
 use super::tiers::TableTier;
 use super::Level;
-use crate::check::endpoint::Opened;
+use crate::check::endpoint::Endpoint;
 use crate::check::{self, ColumnChoice, DiffOptions, TablePair};
 use crate::config::Config;
 use crate::error::SourceError;
@@ -24,7 +24,7 @@ use crate::source::{quote_ident, ScanSpec};
 /// check never holds the replica's read lock (and its sync) between levels,
 /// and a recheck sees what was committed since.
 pub struct Sides {
-    open: Option<(Opened, Opened)>,
+    open: Option<(Endpoint<'static>, Endpoint<'static>)>,
     source_url: String,
     replica_url: String,
 }
@@ -41,10 +41,12 @@ impl Sides {
     }
 
     /// Both sides' connections, opened again if released.
-    fn both(&mut self) -> Result<(&mut Opened, &mut Opened), (&'static str, SourceError)> {
+    fn both(
+        &mut self,
+    ) -> Result<(&mut Endpoint<'static>, &mut Endpoint<'static>), (&'static str, SourceError)> {
         if self.open.is_none() {
-            let s = Opened::open(&self.source_url, None).map_err(|e| ("source", e))?;
-            let r = Opened::open(&self.replica_url, None).map_err(|e| ("replica", e))?;
+            let s = Endpoint::open(&self.source_url, None).map_err(|e| ("source", e))?;
+            let r = Endpoint::open(&self.replica_url, None).map_err(|e| ("replica", e))?;
             self.open = Some((s, r));
         }
         let (s, r) = self.open.as_mut().expect("opened above");
@@ -59,7 +61,7 @@ impl Sides {
     /// The names of the source's tables.
     pub fn source_tables(&mut self) -> Result<Vec<String>, SourceError> {
         let (s, _) = self.both().map_err(|(_, e)| e)?;
-        s.endpoint().tables()
+        s.tables()
     }
 }
 
@@ -109,8 +111,7 @@ pub fn run(
                 .both()
                 .map_err(|(side, e)| format!("opening the {side}: {e}"))
                 .and_then(|(s, r)| {
-                    check::diff_endpoints(&mut s.endpoint(), &mut r.endpoint(), &opts, &|_, _| {})
-                        .map_err(|e| e.to_string())
+                    check::diff_endpoints(s, r, &opts, &|_, _| {}).map_err(|e| e.to_string())
                 });
             match run.map(|run| run.tables.into_iter().next()) {
                 Ok(Some(o)) => {
@@ -147,14 +148,8 @@ fn count(sides: &mut Sides, config: &Config, table: &str) -> Result<(u64, u64), 
     let (src, rep) = sides
         .both()
         .map_err(|(side, e)| format!("opening the {side}: {e}"))?;
-    let s = src
-        .endpoint()
-        .schema(table)
-        .map_err(|e| format!("source: {e}"))?;
-    let t = rep
-        .endpoint()
-        .schema(&replica)
-        .map_err(|e| format!("replica: {e}"))?;
+    let s = src.schema(table).map_err(|e| format!("source: {e}"))?;
+    let t = rep.schema(&replica).map_err(|e| format!("replica: {e}"))?;
     let keys_only = ColumnChoice {
         columns: Some(Vec::new()),
         ..ColumnChoice::default()
@@ -167,7 +162,7 @@ fn count(sides: &mut Sides, config: &Config, table: &str) -> Result<(u64, u64), 
 
 /// SQLite counts with its own `count(*)` on a read-only connection; a
 /// server counts the rows of a key-only scan, in one snapshot.
-fn count_side(side: &mut Opened, url: &str, spec: &ScanSpec) -> Result<u64, String> {
+fn count_side(side: &mut Endpoint<'_>, url: &str, spec: &ScanSpec) -> Result<u64, String> {
     if let Ok(DbUrl::Sqlite(path)) = DbUrl::parse(url) {
         let conn = rusqlite::Connection::open_with_flags(
             &path,
@@ -181,7 +176,7 @@ fn count_side(side: &mut Opened, url: &str, spec: &ScanSpec) -> Result<u64, Stri
         return Ok(n as u64);
     }
     match side {
-        Opened::Db(source) => {
+        Endpoint::Db(source) => {
             let mut n = 0u64;
             source
                 .scan(spec, None, &mut |_| {

@@ -17,8 +17,7 @@ pub mod url;
 
 pub use crate::error::SourceError;
 pub use spec::{
-    even_cuts, quote_ident, type_args, Column, ColumnSpec, KeyBounds, RowSink, ScanSpec, Source,
-    TableSchema,
+    even_cuts, quote_ident, type_args, Column, ColumnSpec, RowSink, ScanSpec, Source, TableSchema,
 };
 pub use url::DbUrl;
 

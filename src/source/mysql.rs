@@ -30,6 +30,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use driftsum_core::coerce::ColumnRule;
+use driftsum_core::key::KeyRange;
 use driftsum_core::{LogicalType, Value};
 use futures_util::TryStreamExt;
 use sqlx::mysql::{MySql, MySqlArguments, MySqlConnectOptions, MySqlConnection, MySqlRow};
@@ -50,7 +51,7 @@ use dialect::{MySqlSql, Param};
 
 use super::secrets;
 use super::server::{self, CONNECT_TIMEOUT};
-use super::spec::{Column, KeyBounds, RowSink, ScanSpec, Source, TableSchema};
+use super::spec::{Column, RowSink, ScanSpec, Source, TableSchema};
 use super::sql;
 use super::url::redact;
 use crate::error::SourceError;
@@ -335,10 +336,7 @@ impl MySqlSource {
             .map_err(qerr)?;
         let info = Arc::new(TableInfo {
             columns,
-            primary_key: pk
-                .into_iter()
-                .filter_map(|r| r.into_iter().next().flatten())
-                .collect(),
+            primary_key: server::first_column(pk),
         });
         self.tables.insert(table.to_string(), Arc::clone(&info));
         Ok(info)
@@ -433,10 +431,7 @@ impl Source for MySqlSource {
                 1,
             )
             .map_err(|e| SourceError::query(&context, e))?;
-        let mut names: Vec<String> = rows
-            .into_iter()
-            .filter_map(|r| r.into_iter().next().flatten())
-            .collect();
+        let mut names = server::first_column(rows);
         names.sort();
         Ok(names)
     }
@@ -464,7 +459,7 @@ impl Source for MySqlSource {
     fn scan(
         &mut self,
         spec: &ScanSpec,
-        bounds: Option<&KeyBounds>,
+        range: Option<&KeyRange>,
         sink: &mut RowSink<'_>,
     ) -> Result<(), SourceError> {
         let info = self.table_info(&spec.table)?;
@@ -474,17 +469,16 @@ impl Source for MySqlSource {
             .zip(spec.columns())
             .map(|(c, s)| (c.wire, s.rule))
             .collect();
-        let lead = spec.key.first().map_or(LogicalType::Dynamic, |k| k.rule.ty);
         let query = sql::scan_query(
             &MySqlSql,
             &sql::Scan {
+                spec,
                 from: quote_ident(&spec.table),
                 columns: &cols,
                 keys: &keys,
-                filter: spec.filter.as_deref(),
-                range: bounds.map(|b| (b, lead)),
+                range,
             },
-        );
+        )?;
 
         let context = format!("reading table {:?} in {}", spec.table, self.location);
         let lock_timeout = self.lock_timeout;

@@ -34,13 +34,14 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use driftsum_core::coerce::TrailingSpaces;
+use driftsum_core::key::KeyRange;
 use driftsum_core::{LogicalType, Value};
 use sqlx::postgres::{PgConnectOptions, PgConnection};
 use sqlx::{AssertSqlSafe, Row};
 
 use super::secrets::{self, scrub};
 use super::server;
-use super::spec::{quote_ident, Column, KeyBounds, RowSink, ScanSpec, Source, TableSchema};
+use super::spec::{quote_ident, Column, RowSink, ScanSpec, Source, TableSchema};
 use super::sql;
 use super::url::{self, redact};
 use crate::error::SourceError;
@@ -390,10 +391,7 @@ impl Source for PgSource {
             &[&schema],
             "listing tables",
         )?;
-        let mut names: Vec<String> = rows
-            .into_iter()
-            .filter_map(|r| r.into_iter().next().flatten())
-            .collect();
+        let mut names = server::first_column(rows);
         names.sort();
         Ok(names)
     }
@@ -430,17 +428,14 @@ impl Source for PgSource {
                     ty: c.ty,
                 })
                 .collect(),
-            primary_key: pk
-                .into_iter()
-                .filter_map(|r| r.into_iter().next().flatten())
-                .collect(),
+            primary_key: server::first_column(pk),
         })
     }
 
     fn scan(
         &mut self,
         spec: &ScanSpec,
-        bounds: Option<&KeyBounds>,
+        range: Option<&KeyRange>,
         sink: &mut RowSink<'_>,
     ) -> Result<(), SourceError> {
         let (schema, name) = self.resolve(&spec.table)?;
@@ -451,20 +446,19 @@ impl Source for PgSource {
             .zip(spec.columns())
             .map(|(c, s)| (c.wire, s.rule))
             .collect::<Vec<_>>();
-        let lead = spec.key.first().map_or(LogicalType::Dynamic, |k| k.rule.ty);
         let scan = sql::Scan {
+            spec,
             from: self.relation(&schema, &name),
             columns: &scanned,
             keys: &keys,
-            filter: spec.filter.as_deref(),
-            range: bounds.map(|b| (b, lead)),
+            range,
         };
         // With integer bounds alone (a key range of a parallel scan) the
         // query is built again with them as literals, and read through COPY.
-        let mut query = sql::scan_query(&PgSql { inline_ints: false }, &scan);
+        let mut query = sql::scan_query(&PgSql { inline_ints: false }, &scan)?;
         let copy = query.binds.iter().all(|b| matches!(b, Bind::Int(_)));
         if copy && !query.binds.is_empty() {
-            query = sql::scan_query(&PgSql { inline_ints: true }, &scan);
+            query = sql::scan_query(&PgSql { inline_ints: true }, &scan)?;
         }
         let fields = scanned.len().max(1);
 
@@ -777,10 +771,11 @@ mod tests {
     fn range_condition(
         keys: &[&PgColumn],
         lead: LogicalType,
-        b: &KeyBounds,
+        (after, through): &(Option<Vec<Value>>, Vec<Value>),
     ) -> Option<(String, Vec<Bind>)> {
         let d = PgSql { inline_ints: false };
         let mut binds = sql::Binds::new(&d);
+        let b = (after.as_deref(), through.as_slice());
         let cond = sql::range_condition(&d, keys, lead, b, &mut binds)?;
         Some((cond, binds.into_vec()))
     }
@@ -796,10 +791,10 @@ mod tests {
         };
         let a = col("a", Wire::Int, T::Integer);
         let b = col("b", Wire::Text, T::Text);
-        let bounds = KeyBounds {
-            after: Some(vec![Value::Int(1), Value::Text("x".into())]),
-            through: vec![Value::Int(5), Value::Text("y".into())],
-        };
+        let bounds = (
+            Some(vec![Value::Int(1), Value::Text("x".into())]),
+            vec![Value::Int(5), Value::Text("y".into())],
+        );
         let int = LogicalType::Integer;
         let (cond, binds) = range_condition(&[&a, &b], int, &bounds).unwrap();
         assert_eq!(
@@ -809,16 +804,10 @@ mod tests {
         );
         assert_eq!(binds.len(), 4);
         // A value that cannot be bound means no range (a full, correct scan).
-        let odd = KeyBounds {
-            after: None,
-            through: vec![Value::Int(i128::MAX), Value::Text("y".into())],
-        };
+        let odd = (None, vec![Value::Int(i128::MAX), Value::Text("y".into())]);
         assert!(range_condition(&[&a, &b], int, &odd).is_none());
         // A leading column that can be bound bounds the range alone.
-        let nul = KeyBounds {
-            after: None,
-            through: vec![Value::Int(1), Value::Text("a\0b".into())],
-        };
+        let nul = (None, vec![Value::Int(1), Value::Text("a\0b".into())]);
         let (cond, _) = range_condition(&[&a, &b], int, &nul).unwrap();
         assert_eq!(cond, "(\"a\") <= ($1::int8)");
         // A text column in a byte-order collation is compared as itself.
@@ -830,11 +819,8 @@ mod tests {
         assert_eq!(cond, "(\"c\") <= (CAST($1 AS text))");
     }
 
-    fn odd_text() -> KeyBounds {
-        KeyBounds {
-            after: None,
-            through: vec![Value::Text("y".into())],
-        }
+    fn odd_text() -> (Option<Vec<Value>>, Vec<Value>) {
+        (None, vec![Value::Text("y".into())])
     }
 
     #[test]
@@ -847,10 +833,10 @@ mod tests {
             byte_order: false,
         };
         let text = |s: &str| vec![Value::Text(s.into())];
-        let b = KeyBounds {
-            after: Some(text("2024-01-02T03:04:05.5Z")),
-            through: text("2024-01-02T03:04:07Z"),
-        };
+        let b = (
+            Some(text("2024-01-02T03:04:05.5Z")),
+            text("2024-01-02T03:04:07Z"),
+        );
         let (cond, binds) = range_condition(&[&ts], ts.ty, &b).unwrap();
         assert_eq!(
             cond,
@@ -867,10 +853,10 @@ mod tests {
             .collect();
         assert_eq!(texts, ["2024-01-02 03:04:05+00", "2024-01-02 03:04:07+00"]);
         // A bound of a far year (or an infinity) leaves its side open.
-        let far = KeyBounds {
-            after: Some(text("10000-01-01T00:00:00Z")),
-            through: text("<invalid: infinity>"),
-        };
+        let far = (
+            Some(text("10000-01-01T00:00:00Z")),
+            text("<invalid: infinity>"),
+        );
         assert!(range_condition(&[&ts], ts.ty, &far).is_none());
         // Read as a date, a timestamp's key text is not a timestamp's.
         assert!(range_condition(&[&ts], T::Date, &b).is_none());

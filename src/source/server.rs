@@ -8,7 +8,8 @@ use std::time::Duration;
 
 use driftsum_core::Value;
 
-use super::spec::{KeyBounds, RowSink};
+use super::spec::RowSink;
+use super::sql::Bounds;
 use crate::error::SourceError;
 
 /// How long connecting to a server may take before it counts as unreachable.
@@ -92,6 +93,13 @@ impl<C: sqlx::Connection> Drop for Session<C> {
     }
 }
 
+/// The first column of catalog rows (a name a row), NULLs left out.
+pub fn first_column(rows: Vec<Vec<Option<String>>>) -> Vec<String> {
+    rows.into_iter()
+        .filter_map(|r| r.into_iter().next().flatten())
+        .collect()
+}
+
 /// How a date or timestamp key column's bound values become native bounds.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum TimeKey {
@@ -104,12 +112,16 @@ pub enum TimeKey {
     Second,
 }
 
-/// The time prefixes bounding `b` on its leading key column: a lower bound
-/// (inclusive) when it has an `after`, an upper one from its `through`;
-/// `None` when neither side can be bounded (far years, infinities).
-pub fn time_bounds(b: &KeyBounds, kind: TimeKey) -> Option<(Option<String>, Option<String>)> {
-    let lo = b.after.as_ref().and_then(|a| time_prefix(a.first()?, kind));
-    let hi = b.through.first().and_then(|t| time_prefix(t, kind));
+/// The time prefixes bounding a range on its leading key column: a lower
+/// bound (inclusive) when it has an `after`, an upper one from its
+/// `through`; `None` when neither side can be bounded (far years,
+/// infinities).
+pub fn time_bounds(
+    (after, through): Bounds<'_>,
+    kind: TimeKey,
+) -> Option<(Option<String>, Option<String>)> {
+    let lo = after.and_then(|a| time_prefix(a.first()?, kind));
+    let hi = through.first().and_then(|t| time_prefix(t, kind));
     (lo.is_some() || hi.is_some()).then_some((lo, hi))
 }
 

@@ -1,5 +1,5 @@
 //! The types every connector shares: a table's schema, what a scan reads
-//! and its key bounds, the row sink, and the [`Source`] trait itself; with
+//! and its key range, the row sink, and the [`Source`] trait itself; with
 //! small helpers on them (key cuts, type arguments, quoting). The connectors
 //! import these from here, never from `source` itself, whose `mod.rs` only
 //! declares and re-exports.
@@ -7,6 +7,7 @@
 use std::ops::ControlFlow;
 
 use driftsum_core::coerce::{ColumnRule, TrailingSpaces};
+use driftsum_core::key::KeyRange;
 use driftsum_core::{LogicalType, Value};
 
 use crate::error::SourceError;
@@ -67,13 +68,6 @@ impl ScanSpec {
     }
 }
 
-/// Bounds of a range scan, as key values: `after < key <= through`.
-#[derive(Clone, Debug, PartialEq)]
-pub struct KeyBounds {
-    pub after: Option<Vec<Value>>,
-    pub through: Vec<Value>,
-}
-
 /// The receiver of scanned rows: each row is the key values followed by the
 /// value columns, in [`ScanSpec`] order. It answers
 /// [`ControlFlow::Break`] when it wants no more rows: the scan then ends
@@ -88,13 +82,13 @@ pub trait Source: Send {
     fn tables(&mut self) -> Result<Vec<String>, SourceError>;
     /// A table's schema; [`SourceError::NoTable`] when it does not exist.
     fn schema(&mut self, table: &str) -> Result<TableSchema, SourceError>;
-    /// Streams rows ordered by key (binary order). `bounds` narrows the scan
+    /// Streams rows ordered by key (binary order). `range` narrows the scan
     /// when the connector can express it; callers still filter by key, since a
     /// connector may ignore it and return more rows.
     fn scan(
         &mut self,
         spec: &ScanSpec,
-        bounds: Option<&KeyBounds>,
+        range: Option<&KeyRange>,
         sink: &mut RowSink<'_>,
     ) -> Result<(), SourceError>;
 

@@ -9,10 +9,17 @@
 //! between engines (casts, collations, date conditions) lives in each
 //! connector's dialect, not here; decoding is not here either.
 
-use driftsum_core::{LogicalType, Value};
+use driftsum_core::key::{self, KeyRange};
+use driftsum_core::{Key, LogicalType, Value};
 
-use super::spec::{KeyBounds, ScanSpec};
+use super::spec::ScanSpec;
 use crate::error::SourceError;
+
+/// A key's values, for a query's bounds.
+pub fn decode_key(k: &Key) -> Result<Vec<Value>, SourceError> {
+    key::decode(k.as_bytes())
+        .ok_or_else(|| SourceError::Other("a tree key could not be decoded".into()))
+}
 
 /// How one engine writes the parts of a scan query.
 pub trait Dialect {
@@ -40,17 +47,17 @@ pub trait Dialect {
         false
     }
 
-    /// A condition for a range no key column can bound by value, from the
-    /// leading key column `c` read as `lead` (dates and timestamps);
-    /// `None` when there is none.
+    /// A condition for a range `(after, through]` (as key values) no key
+    /// column can bound by value, from the leading key column `c` read as
+    /// `lead` (dates and timestamps); `None` when there is none.
     fn time_condition(
         &self,
         c: &Self::Column,
         lead: LogicalType,
-        b: &KeyBounds,
+        (after, through): Bounds<'_>,
         binds: &mut Binds<'_, Self>,
     ) -> Option<String> {
-        let _ = (c, lead, b, binds);
+        let _ = (c, lead, after, through, binds);
         None
     }
 }
@@ -81,13 +88,18 @@ impl<'d, D: Dialect + ?Sized> Binds<'d, D> {
     }
 }
 
+/// A key range's bounds as key values, `(after, through)`: what a range
+/// query binds.
+pub type Bounds<'a> = (Option<&'a [Value]>, &'a [Value]);
+
 /// A query's text and the values bound to its placeholders, in order.
 pub struct Query<B> {
     pub sql: String,
     pub binds: Vec<B>,
 }
 
-/// The range condition for `after < key <= through`, written so the
+/// The range condition for `after < key <= through` (the bounds as key
+/// values), written so the
 /// primary key's index can serve it; `None` when no key column can be
 /// bounded (the caller then reads the whole table, which is always
 /// correct). It may select more rows than the range holds (callers filter
@@ -108,18 +120,17 @@ pub fn range_condition<D: Dialect + ?Sized>(
     d: &D,
     keys: &[&D::Column],
     lead: LogicalType,
-    b: &KeyBounds,
+    (after, through): Bounds<'_>,
     binds: &mut Binds<'_, D>,
 ) -> Option<String> {
-    if b.through.len() != keys.len() || b.after.as_ref().is_some_and(|a| a.len() != keys.len()) {
+    if through.len() != keys.len() || after.is_some_and(|a| a.len() != keys.len()) {
         return None;
     }
     let sides = || {
-        b.after
-            .as_ref()
+        after
             .map(|a| (a, ">", ">="))
             .into_iter()
-            .chain(std::iter::once((&b.through, "<=", "<=")))
+            .chain(std::iter::once((through, "<=", "<=")))
     };
     // How many leading columns every bound can express in SQL.
     let exact = sides()
@@ -132,7 +143,7 @@ pub fn range_condition<D: Dialect + ?Sized>(
         .min()
         .unwrap_or(0);
     if exact == 0 || (exact < keys.len() && !d.prefix_ranges()) {
-        return d.time_condition(keys.first()?, lead, b, binds);
+        return d.time_condition(keys.first()?, lead, (after, through), binds);
     }
     let mut conds = Vec::new();
     for (vals, strict, inclusive) in sides() {
@@ -153,29 +164,41 @@ pub fn range_condition<D: Dialect + ?Sized>(
     Some(conds.join(" AND "))
 }
 
-/// What one scan reads: the FROM item, the selected columns (key columns
-/// first), the key columns, the user's filter and the key range.
+/// What one scan reads: the scan's spec (for the user's filter, and the
+/// logical type its leading key column is read as), the FROM item, the
+/// selected columns (key columns first), the key columns and the key range.
 pub struct Scan<'a, C> {
+    pub spec: &'a ScanSpec,
     /// The FROM item, quoted already.
     pub from: String,
     pub columns: &'a [&'a C],
     pub keys: &'a [&'a C],
-    pub filter: Option<&'a str>,
-    /// The key range and the logical type the leading key column is read
-    /// as; `None` for the whole table.
-    pub range: Option<(&'a KeyBounds, LogicalType)>,
+    /// `None` for the whole table.
+    pub range: Option<&'a KeyRange>,
 }
 
 /// The one scan query: `SELECT … FROM … [WHERE (filter) AND range] ORDER BY
-/// keys`, with its bound values.
-pub fn scan_query<D: Dialect + ?Sized>(d: &D, scan: &Scan<'_, D::Column>) -> Query<D::Bind> {
+/// keys`, with its bound values; an error only when a range's keys cannot
+/// be decoded into values.
+pub fn scan_query<D: Dialect + ?Sized>(
+    d: &D,
+    scan: &Scan<'_, D::Column>,
+) -> Result<Query<D::Bind>, SourceError> {
     let mut binds = Binds::new(d);
     let mut conds = Vec::new();
-    if let Some(f) = scan.filter {
+    if let Some(f) = &scan.spec.filter {
         conds.push(format!("({f})"));
     }
-    if let Some((b, lead)) = scan.range {
-        if let Some(c) = range_condition(d, scan.keys, lead, b, &mut binds) {
+    if let Some(r) = scan.range {
+        let lead = scan
+            .spec
+            .key
+            .first()
+            .map_or(LogicalType::Dynamic, |k| k.rule.ty);
+        let after = r.after.as_ref().map(decode_key).transpose()?;
+        let through = decode_key(&r.through)?;
+        let bounds = (after.as_deref(), through.as_slice());
+        if let Some(c) = range_condition(d, scan.keys, lead, bounds, &mut binds) {
             conds.push(c);
         }
     }
@@ -198,10 +221,10 @@ pub fn scan_query<D: Dialect + ?Sized>(d: &D, scan: &Scan<'_, D::Column>) -> Que
         sql.push_str(" ORDER BY ");
         sql.push_str(&order.join(", "));
     }
-    Query {
+    Ok(Query {
         sql,
         binds: binds.into_vec(),
-    }
+    })
 }
 
 /// A column of a server's catalog, as the shared lookup needs it.
@@ -295,23 +318,37 @@ mod tests {
         }
     }
 
+    fn int_spec(keys: &[&str], filter: Option<&str>) -> ScanSpec {
+        let int = |name: &&str| crate::source::spec::ColumnSpec {
+            name: name.to_string(),
+            rule: driftsum_core::coerce::ColumnRule::new(LogicalType::Integer),
+        };
+        ScanSpec {
+            table: "t".into(),
+            key: keys.iter().map(int).collect(),
+            values: Vec::new(),
+            filter: filter.map(str::to_string),
+        }
+    }
+
     #[test]
     fn scans_are_built_once() {
         let (a, b) = ("a", "b");
-        let bounds = KeyBounds {
-            after: Some(vec![Value::Int(1), Value::Int(2)]),
-            through: vec![Value::Int(3), Value::Int(4)],
+        let bounds = KeyRange {
+            after: Some(key::encode(&[Value::Int(1), Value::Int(2)])),
+            through: key::encode(&[Value::Int(3), Value::Int(4)]),
         };
         let q = scan_query(
             &Plain,
             &Scan {
+                spec: &int_spec(&["a", "b"], Some("a > 0")),
                 from: "\"t\"".into(),
                 columns: &[&a, &b],
                 keys: &[&a, &b],
-                filter: Some("a > 0"),
-                range: Some((&bounds, LogicalType::Integer)),
+                range: Some(&bounds),
             },
-        );
+        )
+        .expect("keys decode");
         assert_eq!(
             q.sql,
             "SELECT \"a\", \"b\" FROM \"t\" WHERE (a > 0) AND (\"a\", \"b\") > (?, ?) \
@@ -319,21 +356,38 @@ mod tests {
         );
         assert_eq!(q.binds.len(), 4);
         // A bound that cannot be expressed leaves the range out.
-        let odd = KeyBounds {
+        let odd = KeyRange {
             after: None,
-            through: vec![Value::Int(3), Value::Text("x".into())],
+            through: key::encode(&[Value::Int(3), Value::Text("x".into())]),
         };
         let q = scan_query(
             &Plain,
             &Scan {
+                spec: &int_spec(&["a", "b"], None),
                 from: "\"t\"".into(),
                 columns: &[],
                 keys: &[&a, &b],
-                filter: None,
-                range: Some((&odd, LogicalType::Integer)),
+                range: Some(&odd),
             },
-        );
+        )
+        .expect("keys decode");
         assert_eq!(q.sql, "SELECT 1 FROM \"t\" ORDER BY \"a\", \"b\"");
         assert!(q.binds.is_empty());
+        // Bytes that are not a key are an error, never a guessed bound.
+        let broken = KeyRange {
+            after: None,
+            through: driftsum_core::Key::from_bytes(&[0x31, b'x']),
+        };
+        let q = scan_query(
+            &Plain,
+            &Scan {
+                spec: &int_spec(&["a"], None),
+                from: "\"t\"".into(),
+                columns: &[],
+                keys: &[&a],
+                range: Some(&broken),
+            },
+        );
+        assert!(q.is_err());
     }
 }

@@ -21,15 +21,14 @@ use std::collections::{HashMap, HashSet};
 use std::path::Path;
 
 use driftsum_core::coerce::TrailingSpaces;
+use driftsum_core::key::KeyRange;
 use driftsum_core::{LogicalType, Value};
 use rusqlite::{Connection, OpenFlags};
 
 use self::dialect::{range_friendly, stored_as_declared, SqliteSql};
 use self::pages::PageLayout;
 use self::types::decode_into;
-use super::spec::{
-    quote_ident, Column, ColumnSpec, KeyBounds, RowSink, ScanSpec, Source, TableSchema,
-};
+use super::spec::{quote_ident, Column, ColumnSpec, RowSink, ScanSpec, Source, TableSchema};
 use super::sql;
 use crate::error::SourceError;
 
@@ -239,12 +238,12 @@ impl Source for SqliteSource {
     fn scan(
         &mut self,
         spec: &ScanSpec,
-        bounds: Option<&KeyBounds>,
+        range: Option<&KeyRange>,
         sink: &mut RowSink<'_>,
     ) -> Result<(), SourceError> {
         if self.page_reads && spec.filter.is_none() {
             if let Some(layout) = self.page_layout(&spec.table)? {
-                if self.scan_pages(&layout, spec, bounds, sink)? {
+                if self.scan_pages(&layout, spec, range, sink)? {
                     return Ok(());
                 }
             }
@@ -252,19 +251,16 @@ impl Source for SqliteSource {
         let odd = self.odd_keys.contains(&spec.table);
         let keys: Vec<&ColumnSpec> = spec.key.iter().collect();
         let cols: Vec<&ColumnSpec> = spec.columns().collect();
-        let lead = spec.key.first().map_or(LogicalType::Dynamic, |k| k.rule.ty);
         let query = sql::scan_query(
             &SqliteSql,
             &sql::Scan {
+                spec,
                 from: quote_ident(&spec.table),
                 columns: &cols,
                 keys: &keys,
-                filter: spec.filter.as_deref(),
-                range: bounds
-                    .filter(|_| range_friendly(spec) && !odd)
-                    .map(|b| (b, lead)),
+                range: range.filter(|_| range_friendly(spec) && !odd),
             },
-        );
+        )?;
         let (sql, params) = (query.sql, query.binds);
 
         let context = format!("reading table {:?}", spec.table);
@@ -395,6 +391,7 @@ mod tests {
     use super::types::real_affinity;
     use super::*;
     use driftsum_core::coerce::ColumnRule;
+    use driftsum_core::key;
     use proptest::prelude::*;
     use rusqlite::types::Value as Sql;
 
@@ -433,7 +430,7 @@ mod tests {
     type Rows = Vec<Vec<Value>>;
 
     /// The rows of a scan through SQL.
-    fn sql_rows(src: &mut SqliteSource, spec: &ScanSpec, bounds: Option<&KeyBounds>) -> Rows {
+    fn sql_rows(src: &mut SqliteSource, spec: &ScanSpec, bounds: Option<&KeyRange>) -> Rows {
         src.set_page_reads(false);
         let mut rows = Vec::new();
         src.scan(spec, bounds, &mut |r: &[Value]| {
@@ -450,7 +447,7 @@ mod tests {
     fn page_rows(
         src: &mut SqliteSource,
         spec: &ScanSpec,
-        bounds: Option<&KeyBounds>,
+        bounds: Option<&KeyRange>,
     ) -> Result<Rows, SourceError> {
         let layout = src
             .page_layout(&spec.table)?
@@ -617,9 +614,9 @@ mod tests {
             let (lo, hi) = case.bounds;
             let (lo, hi) = (i128::from(lo), i128::from(hi));
             for (after, through) in [(Some(lo), hi), (None, hi), (Some(lo - (1 << 70)), hi + (1 << 70))] {
-                let bounds = KeyBounds {
-                    after: after.map(|a| vec![Value::Int(a)]),
-                    through: vec![Value::Int(through)],
+                let bounds = KeyRange {
+                    after: after.map(|a| key::encode(&[Value::Int(a)])),
+                    through: key::encode(&[Value::Int(through)]),
                 };
                 let pages = page_rows(&mut src, &spec, Some(&bounds)).expect("page range");
                 let expected: Rows = whole

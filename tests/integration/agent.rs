@@ -141,8 +141,8 @@ proptest! {
         let (ha, hb) = (agent(&a), agent(&b));
         let (mut ca, mut cb) = (client(&ha), client(&hb));
         let remote = check::diff_endpoints(
-            &mut Endpoint::Agent(&mut ca),
-            &mut Endpoint::Agent(&mut cb),
+            &mut Endpoint::agent(&mut ca),
+            &mut Endpoint::agent(&mut cb),
             &o,
             &|_, _| {},
         )
@@ -156,8 +156,8 @@ proptest! {
         // One side an agent, the other read here.
         let mut sa = SqliteSource::open(&s.join("a.db")).expect("open");
         let mixed = check::diff_endpoints(
-            &mut Endpoint::Db(&mut sa),
-            &mut Endpoint::Agent(&mut cb),
+            &mut Endpoint::database(&mut sa),
+            &mut Endpoint::agent(&mut cb),
             &o,
             &|_, _| {},
         )
@@ -176,13 +176,14 @@ fn cached_trees_follow_the_data() {
     let mut cb = client(&hb);
     let diff = |cb: &mut AgentClient| {
         let mut sa = SqliteSource::open(&s.join("a.db")).expect("open");
-        check::diff_endpoints(
-            &mut Endpoint::Db(&mut sa),
-            &mut Endpoint::Agent(cb),
+        // Bound, so the endpoints are dropped before what they borrow.
+        let run = check::diff_endpoints(
+            &mut Endpoint::database(&mut sa),
+            &mut Endpoint::agent(cb),
             &DiffOptions::default(),
             &|_, _| {},
-        )
-        .expect("diff")
+        );
+        run.expect("diff")
     };
     assert!(diff(&mut cb).tables[0].in_sync());
     // The replica changes: the agent's tree must not hide it.
@@ -253,8 +254,8 @@ fn an_agent_stopping_mid_walk_is_a_clear_error() {
     std::thread::spawn(move || {
         let mut sa = SqliteSource::open(Path::new(a2.trim_start_matches("sqlite:"))).expect("open");
         let run = check::diff_endpoints(
-            &mut Endpoint::Db(&mut sa),
-            &mut Endpoint::Agent(&mut cb),
+            &mut Endpoint::database(&mut sa),
+            &mut Endpoint::agent(&mut cb),
             &DiffOptions::default(),
             &|_, _| {},
         );
@@ -383,8 +384,8 @@ fn garbage_on_the_socket_never_brings_the_agent_down() {
     let mut c = client(&h);
     let mut sa = SqliteSource::open(&s.join("a.db")).expect("open");
     check::diff_endpoints(
-        &mut Endpoint::Db(&mut sa),
-        &mut Endpoint::Agent(&mut c),
+        &mut Endpoint::database(&mut sa),
+        &mut Endpoint::agent(&mut c),
         &DiffOptions::default(),
         &|_, _| {},
     )
@@ -513,8 +514,8 @@ fn unordered_sources_page_in_key_order() {
     let (ha, hb) = (agent(&a), agent(&b));
     let (mut ca, mut cb) = (client(&ha), client(&hb));
     let remote = check::diff_endpoints(
-        &mut Endpoint::Agent(&mut ca),
-        &mut Endpoint::Agent(&mut cb),
+        &mut Endpoint::agent(&mut ca),
+        &mut Endpoint::agent(&mut cb),
         &DiffOptions::default(),
         &|_, _| {},
     )
@@ -543,11 +544,17 @@ fn four_ways(a: &str, b: &str, o: &DiffOptions) -> Vec<(&'static str, RunOutcome
     let run = |s: &mut Endpoint<'_>, t: &mut Endpoint<'_>| {
         check::diff_endpoints(s, t, o, &|_, _| {}).expect("diff runs")
     };
-    let aa = run(&mut Endpoint::Agent(&mut ca), &mut Endpoint::Agent(&mut cb));
+    let aa = run(&mut Endpoint::agent(&mut ca), &mut Endpoint::agent(&mut cb));
     let mut sa = SqliteSource::open(&path(a)).expect("open a");
-    let da = run(&mut Endpoint::Db(&mut sa), &mut Endpoint::Agent(&mut cb));
+    let da = run(
+        &mut Endpoint::database(&mut sa),
+        &mut Endpoint::agent(&mut cb),
+    );
     let mut sb = SqliteSource::open(&path(b)).expect("open b");
-    let ad = run(&mut Endpoint::Agent(&mut ca), &mut Endpoint::Db(&mut sb));
+    let ad = run(
+        &mut Endpoint::agent(&mut ca),
+        &mut Endpoint::database(&mut sb),
+    );
     vec![
         ("in process", local),
         ("agent against agent", aa),
@@ -924,8 +931,8 @@ fn a_sqlite_replica_written_during_diffs_never_gives_a_mixed_answer() {
             let mut sa = SqliteSource::open(Path::new(a.trim_start_matches("sqlite:"))).expect("a");
             let mut cb = client(&hb);
             let run = check::diff_endpoints(
-                &mut Endpoint::Db(&mut sa),
-                &mut Endpoint::Agent(&mut cb),
+                &mut Endpoint::database(&mut sa),
+                &mut Endpoint::agent(&mut cb),
                 &DiffOptions::default(),
                 &|_, _| {},
             )
@@ -955,13 +962,14 @@ fn a_file_changed_with_its_mtime_restored_is_noticed() {
     let diff = || {
         let mut sa = SqliteSource::open(&s.join("a.db")).expect("open");
         let mut cb = client(&hb);
-        check::diff_endpoints(
-            &mut Endpoint::Db(&mut sa),
-            &mut Endpoint::Agent(&mut cb),
+        // Bound, so the endpoints are dropped before what they borrow.
+        let run = check::diff_endpoints(
+            &mut Endpoint::database(&mut sa),
+            &mut Endpoint::agent(&mut cb),
             &DiffOptions::default(),
             &|_, _| {},
-        )
-        .expect("diff")
+        );
+        run.expect("diff")
     };
     assert!(diff().tables[0].in_sync());
     let path = s.join("b.db");
@@ -1065,8 +1073,8 @@ fn a_postgres_source_written_during_diffs_answers_from_one_snapshot() {
         ca.invalidate(None).expect("invalidate");
         let mut sb = SqliteSource::open(&s.join("b.db")).expect("b");
         let run = check::diff_endpoints(
-            &mut Endpoint::Agent(&mut ca),
-            &mut Endpoint::Db(&mut sb),
+            &mut Endpoint::agent(&mut ca),
+            &mut Endpoint::database(&mut sb),
             &DiffOptions::default(),
             &|_, _| {},
         )
@@ -1138,8 +1146,8 @@ fn slow_unauthenticated_connections_do_not_crowd_out_comparers() {
                                 let mut sa = SqliteSource::open(&s.join("a.db")).expect("a");
                                 let mut c = client(&h);
                                 let run = check::diff_endpoints(
-                                    &mut Endpoint::Db(&mut sa),
-                                    &mut Endpoint::Agent(&mut c),
+                                    &mut Endpoint::database(&mut sa),
+                                    &mut Endpoint::agent(&mut c),
                                     &DiffOptions::default(),
                                     &|_, _| {},
                                 )

@@ -1867,8 +1867,8 @@ fn check_streamed(
         ..opts.clone()
     };
     let run = check::diff_endpoints_to(
-        &mut Endpoint::Db(&mut a),
-        &mut Endpoint::Db(&mut b),
+        &mut Endpoint::database(&mut a),
+        &mut Endpoint::database(&mut b),
         &opts,
         &|_, _| {},
         &mut sink,

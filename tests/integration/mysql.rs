@@ -19,7 +19,7 @@ use driftsum::check::{self, ColumnChoice, DiffOptions, RunOutcome, TableOutcome,
 use driftsum::core::coerce::ColumnRule;
 use driftsum::core::{LogicalType, Shape, Value};
 use driftsum::reconcile::DiffKind;
-use driftsum::source::{self, ColumnSpec, KeyBounds, ScanSpec, Source, SourceError};
+use driftsum::source::{self, ColumnSpec, ScanSpec, Source, SourceError};
 use proptest::prelude::*;
 use proptest::test_runner::{Config, TestCaseError, TestRunner};
 use rusqlite::types::Value as Sq;
@@ -693,7 +693,7 @@ fn text_keys_in(base: &str, collation: &str) {
         filter: None,
     };
     let key_of = |(g, s): &(i64, String)| vec![Value::Int(*g as i128), Value::Text(s.clone())];
-    let scan = |src: &mut Box<dyn Source>, bounds: Option<&KeyBounds>| {
+    let scan = |src: &mut Box<dyn Source>, bounds: Option<&driftsum::core::key::KeyRange>| {
         let mut got = Vec::new();
         src.scan(&spec, bounds, &mut |r| {
             got.push(r[..2].to_vec());
@@ -708,10 +708,7 @@ fn text_keys_in(base: &str, collation: &str) {
     // can express these bounds, so no more either).
     for a in 0..=all.len() {
         for b in a..all.len() {
-            let bounds = KeyBounds {
-                after: a.checked_sub(1).map(|i| all[i].clone()),
-                through: all[b].clone(),
-            };
+            let bounds = util::key_range(a.checked_sub(1).map(|i| all[i].clone()), all[b].clone());
             let got = scan(&mut src, Some(&bounds));
             let want = all[a..=b].to_vec();
             assert_eq!(
@@ -722,10 +719,10 @@ fn text_keys_in(base: &str, collation: &str) {
         }
     }
     // Bounds between stored keys work too: (-1, "a") < key <= (2, "a").
-    let bounds = KeyBounds {
-        after: Some(vec![Value::Int(-1), Value::Text("a".into())]),
-        through: vec![Value::Int(2), Value::Text("a".into())],
-    };
+    let bounds = util::key_range(
+        Some(vec![Value::Int(-1), Value::Text("a".into())]),
+        vec![Value::Int(2), Value::Text("a".into())],
+    );
     let got = scan(&mut src, Some(&bounds));
     let want: Vec<Vec<Value>> = keys
         .iter()
@@ -1125,10 +1122,7 @@ fn one_connection_reads_one_snapshot() {
     db.exec("UPDATE s SET v = 'uno' WHERE id = 1");
     db.exec("INSERT INTO s VALUES (3, 'three')");
     assert_eq!(read(&mut src), before, "the snapshot holds");
-    let bounds = KeyBounds {
-        after: Some(vec![Value::Int(0)]),
-        through: vec![Value::Int(3)],
-    };
+    let bounds = util::key_range(Some(vec![Value::Int(0)]), vec![Value::Int(3)]);
     let mut ranged = Vec::new();
     src.scan(&spec, Some(&bounds), &mut |r| {
         ranged.push(r.to_vec());

@@ -543,7 +543,7 @@ fn copy_scans_and_range_scans_deliver_the_same_values() {
         filter: None,
     };
     // Debug forms, so NaN equals NaN and -0.0 differs from 0.0.
-    let read = |src: &mut Box<dyn Source>, bounds: Option<&driftsum::source::KeyBounds>| {
+    let read = |src: &mut Box<dyn Source>, bounds: Option<&driftsum::core::key::KeyRange>| {
         let mut rows: Vec<Vec<String>> = Vec::new();
         src.scan(&spec, bounds, &mut |row| {
             rows.push(row.iter().map(|v| format!("{v:?}")).collect());
@@ -555,10 +555,7 @@ fn copy_scans_and_range_scans_deliver_the_same_values() {
     let full = read(&mut src, None);
     assert_eq!(full.len(), 10);
     assert_eq!(full[0].len(), 22);
-    let all = driftsum::source::KeyBounds {
-        after: Some(vec![Value::Int(0)]),
-        through: vec![Value::Int(10)],
-    };
+    let all = util::key_range(Some(vec![Value::Int(0)]), vec![Value::Int(10)]);
     // Integer bounds go into the SQL as literals and read through COPY too.
     let ranged = read(&mut src, Some(&all));
     for (f, r) in full.iter().zip(&ranged) {
@@ -581,7 +578,7 @@ fn copy_scans_and_range_scans_deliver_the_same_values() {
         values: spec.columns().cloned().collect(),
         filter: None,
     };
-    let read_t = |src: &mut Box<dyn Source>, bounds: Option<&driftsum::source::KeyBounds>| {
+    let read_t = |src: &mut Box<dyn Source>, bounds: Option<&driftsum::core::key::KeyRange>| {
         let mut rows: BTreeMap<String, Vec<String>> = BTreeMap::new();
         src.scan(&spec_t, bounds, &mut |row| {
             rows.insert(
@@ -593,10 +590,10 @@ fn copy_scans_and_range_scans_deliver_the_same_values() {
         .expect("scan");
         rows
     };
-    let all_t = driftsum::source::KeyBounds {
-        after: Some(vec![Value::Text(String::new())]),
-        through: vec![Value::Text("z".into())],
-    };
+    let all_t = util::key_range(
+        Some(vec![Value::Text(String::new())]),
+        vec![Value::Text("z".into())],
+    );
     let typed = read_t(&mut src_t, Some(&all_t));
     assert_eq!(typed.len(), full.len());
     for f in &full {
@@ -1048,10 +1045,10 @@ fn names_resolve_through_the_url_search_path() {
     assert_eq!(rows[2][2], Value::Null);
     // A range: after (1, "Z") through (1, "é").
     let mut ranged = Vec::new();
-    let bounds = driftsum::source::KeyBounds {
-        after: Some(vec![Value::Int(1), Value::Text("Z".into())]),
-        through: vec![Value::Int(1), Value::Text("é".into())],
-    };
+    let bounds = util::key_range(
+        Some(vec![Value::Int(1), Value::Text("Z".into())]),
+        vec![Value::Int(1), Value::Text("é".into())],
+    );
     src.scan(&spec, Some(&bounds), &mut |r| {
         ranged.push(format!("{}/{}", r[0], r[1]));
         ControlFlow::Continue(())
@@ -1252,7 +1249,7 @@ fn forked_sessions_share_one_snapshot_and_ranges_cover_the_table() {
     ));
     let mut later = src.fork().expect("fork").expect("forks again");
 
-    let read = |src: &mut dyn Source, bounds: Option<&driftsum::source::KeyBounds>| {
+    let read = |src: &mut dyn Source, bounds: Option<&driftsum::core::key::KeyRange>| {
         let mut rows = Vec::new();
         src.scan(&spec, bounds, &mut |row| {
             rows.push(row.to_vec());
@@ -1273,10 +1270,7 @@ fn forked_sessions_share_one_snapshot_and_ranges_cover_the_table() {
     );
     let mut pieces = Vec::new();
     for (i, through) in cuts.iter().enumerate() {
-        let bounds = driftsum::source::KeyBounds {
-            after: i.checked_sub(1).map(|p| cuts[p].clone()),
-            through: through.clone(),
-        };
+        let bounds = util::key_range(i.checked_sub(1).map(|p| cuts[p].clone()), through.clone());
         let side: &mut dyn Source = match i % 3 {
             0 => src.as_mut(),
             1 => fork.as_mut(),
@@ -1321,10 +1315,10 @@ fn extreme_bounds_and_nullable_keys() {
     let mut src = open(&url);
     let e = spec("e");
     let mut count = |after: Option<i128>, through: i128| {
-        let bounds = driftsum::source::KeyBounds {
-            after: after.map(|a| vec![Value::Int(a)]),
-            through: vec![Value::Int(through)],
-        };
+        let bounds = util::key_range(
+            after.map(|a| vec![Value::Int(a)]),
+            vec![Value::Int(through)],
+        );
         let mut n = 0;
         src.scan(&e, Some(&bounds), &mut |_| {
             n += 1;
@@ -1818,10 +1812,8 @@ fn inheritance_reads_the_parent_alone_and_partitioning_every_partition() {
         assert_eq!(cuts.last(), Some(&vec![Value::Int(last)]), "{table}");
         let mut pieces = Vec::new();
         for (i, through) in cuts.iter().enumerate() {
-            let bounds = driftsum::source::KeyBounds {
-                after: i.checked_sub(1).map(|p| cuts[p].clone()),
-                through: through.clone(),
-            };
+            let bounds =
+                util::key_range(i.checked_sub(1).map(|p| cuts[p].clone()), through.clone());
             src.scan(&spec, Some(&bounds), &mut |row| {
                 pieces.push(row.to_vec());
                 ControlFlow::Continue(())

@@ -59,3 +59,15 @@ pub fn postgres_url() -> Option<String> {
 pub fn mysql_url() -> Option<String> {
     server_url("DRIFTSUM_TEST_MYSQL")
 }
+
+/// The key range `(after, through]` between two keys given as key values.
+pub fn key_range(
+    after: Option<Vec<driftsum::core::Value>>,
+    through: Vec<driftsum::core::Value>,
+) -> driftsum::core::key::KeyRange {
+    use driftsum::core::key;
+    key::KeyRange {
+        after: after.map(|a| key::encode(&a)),
+        through: key::encode(&through),
+    }
+}

@@ -6,6 +6,15 @@ use crate::source::SourceError;
 /// A response: status, content type, body.
 pub(super) type Answer = (u16, &'static str, Vec<u8>);
 
+/// A handler's result: its answer, or the error answer that cut it short
+/// (so that a handler can stop at the first with `?`).
+pub(super) type Answered = Result<Answer, Answer>;
+
+/// A request that could not be read: `400` with why.
+pub(super) fn bad_request(e: impl std::fmt::Display) -> Answer {
+    text(400, e)
+}
+
 pub(super) fn text(status: u16, msg: impl std::fmt::Display) -> Answer {
     (
         status,

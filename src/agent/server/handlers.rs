@@ -9,7 +9,7 @@ use std::time::Instant;
 use driftsum_core::protocol::{self as wire, ChildrenRequest, RootRequest};
 use driftsum_core::{Side, ENCODING_VERSION};
 
-use super::answer::{binary, json, source_answer, text, Answer};
+use super::answer::{bad_request, binary, json, source_answer, text, Answer, Answered};
 use super::state::{Served, State};
 use crate::agent::auth::token_matches;
 use crate::agent::http::Request;
@@ -30,11 +30,8 @@ impl State {
         let Some(_place) = self.admission.serve() else {
             return text(503, "busy: too many requests at once; try again");
         };
-        match (req.method.as_str(), req.path.as_str()) {
-            ("GET", "/v1/tables") => match self.open().and_then(|mut s| s.tables()) {
-                Ok(t) => json(&t),
-                Err(e) => source_answer(e),
-            },
+        let answered = match (req.method.as_str(), req.path.as_str()) {
+            ("GET", "/v1/tables") => self.tables(),
             ("POST", "/v1/schema") => self.schema(&req.body),
             ("POST", "/v1/tree") => self.build(&req.body),
             ("POST", "/v1/invalidate") => self.invalidate(&req.body),
@@ -44,57 +41,53 @@ impl State {
             ("POST", "/v1/rows") => self.rows(&req.body),
             (_, "/healthz" | "/v1/tables" | "/v1/schema" | "/v1/tree" | "/v1/invalidate")
             | (_, "/v1/root" | "/v1/children" | "/v1/entries" | "/v1/rows") => {
-                text(405, "wrong method for this endpoint")
+                Err(text(405, "wrong method for this endpoint"))
             }
-            _ => text(404, "no such endpoint"),
-        }
+            _ => Err(text(404, "no such endpoint")),
+        };
+        answered.unwrap_or_else(|a| a)
     }
 
-    pub(super) fn schema(&self, body: &[u8]) -> Answer {
-        let req: TableRequest = match serde_json::from_slice(body) {
-            Ok(r) => r,
-            Err(e) => return text(400, e),
-        };
-        let Some(table) = req.table else {
-            return text(400, "name a table");
-        };
-        match self.open().and_then(|mut s| s.schema(&table)) {
-            Ok(s) => json(&WireSchema::from(&s)),
-            Err(e) => source_answer(e),
-        }
+    fn tables(&self) -> Answered {
+        let tables = self.open().and_then(|mut s| s.tables());
+        Ok(json(&tables.map_err(source_answer)?))
     }
 
-    pub(super) fn build(&self, body: &[u8]) -> Answer {
-        let req: BuildRequest = match serde_json::from_slice(body) {
-            Ok(r) => r,
-            Err(e) => return text(400, e),
-        };
+    fn schema(&self, body: &[u8]) -> Answered {
+        let req: TableRequest = serde_json::from_slice(body).map_err(bad_request)?;
+        let table = req.table.ok_or_else(|| bad_request("name a table"))?;
+        let schema = self.open().and_then(|mut s| s.schema(&table));
+        Ok(json(&WireSchema::from(&schema.map_err(source_answer)?)))
+    }
+
+    fn build(&self, body: &[u8]) -> Answered {
+        let req: BuildRequest = serde_json::from_slice(body).map_err(bad_request)?;
         if req.protocol != PROTOCOL_VERSION {
-            return text(
+            return Err(text(
                 400,
                 format!(
                     "protocol version {} asked, this agent speaks {PROTOCOL_VERSION}",
                     req.protocol
                 ),
-            );
+            ));
         }
         if req.encoding_version != ENCODING_VERSION {
-            return text(
+            return Err(text(
                 400,
                 format!(
                     "canonical encoding version {} asked, this agent hashes with {ENCODING_VERSION}",
                     req.encoding_version
                 ),
-            );
+            ));
         }
         if req.filter.is_some() && !self.opts.allow_where {
-            return text(
+            return Err(text(
                 403,
                 "this agent does not run --where conditions (start it with --allow-where)",
-            );
+            ));
         }
         if req.key.is_empty() {
-            return text(400, "no key columns");
+            return Err(bad_request("no key columns"));
         }
         {
             let trees = self.trees.lock().unwrap_or_else(|p| p.into_inner());
@@ -104,20 +97,17 @@ impl State {
                 .find(|s| s.request == req && self.fresh(s, true))
             {
                 s.touch();
-                return json(&BuildResponse {
+                return Ok(json(&BuildResponse {
                     tree: s.id,
                     rows: s.tree.rows,
                     rows_read: 0,
                     levels: s.tree.levels.len() as u32,
                     cached: true,
-                });
+                }));
             }
         }
         let spec = req.spec();
-        let (mut src, stamp) = match self.open_pinned() {
-            Ok(s) => s,
-            Err(a) => return a,
-        };
+        let (mut src, stamp) = self.open_pinned()?;
         let built = build_tree(
             src.as_mut(),
             &spec,
@@ -125,11 +115,8 @@ impl State {
             req.shape,
             Side::Source,
             &|_, _| {},
-        );
-        let built = match built {
-            Ok(b) => b,
-            Err(e) => return source_answer(e),
-        };
+        )
+        .map_err(source_answer)?;
         let ranged = built.ordered && src.ranges_find_every_row(&spec);
         // A SQLite file's read transaction ends here (see [`State::reader`]).
         let held = self.sqlite.is_none().then(|| Mutex::new(src));
@@ -160,49 +147,40 @@ impl State {
         trees.push(Arc::new(served));
         let excess = trees.len().saturating_sub(self.opts.max_trees.max(1));
         trees.drain(..excess);
-        json(&answer)
+        Ok(json(&answer))
     }
 
-    pub(super) fn invalidate(&self, body: &[u8]) -> Answer {
-        let req: TableRequest = match serde_json::from_slice(body) {
-            Ok(r) => r,
-            Err(e) => return text(400, e),
-        };
+    fn invalidate(&self, body: &[u8]) -> Answered {
+        let req: TableRequest = serde_json::from_slice(body).map_err(bad_request)?;
         let mut trees = self.trees.lock().unwrap_or_else(|p| p.into_inner());
         let before = trees.len();
         trees.retain(|s| req.table.as_ref().is_some_and(|t| *t != s.request.table));
-        json(&InvalidateResponse {
+        Ok(json(&InvalidateResponse {
             dropped: (before - trees.len()) as u64,
-        })
+        }))
     }
 
-    pub(super) fn root(&self, body: &[u8]) -> Answer {
-        let req = match RootRequest::decode(body) {
-            Ok(r) => r,
-            Err(e) => return text(400, e),
-        };
-        match self.tree(req.tree) {
-            Ok(s) => binary(wire::encode_root(s.tree.root_summary().as_ref())),
-            Err(a) => a,
-        }
+    fn root(&self, body: &[u8]) -> Answered {
+        let req = RootRequest::decode(body).map_err(bad_request)?;
+        let s = self.tree(req.tree)?;
+        Ok(binary(wire::encode_root(s.tree.root_summary().as_ref())))
     }
 
-    pub(super) fn children(&self, body: &[u8]) -> Answer {
-        let req = match ChildrenRequest::decode(body) {
-            Ok(r) => r,
-            Err(e) => return text(400, e),
-        };
-        let s = match self.tree(req.tree) {
-            Ok(s) => s,
-            Err(a) => return a,
-        };
+    fn children(&self, body: &[u8]) -> Answered {
+        let req = ChildrenRequest::decode(body).map_err(bad_request)?;
+        let s = self.tree(req.tree)?;
         let mut groups = Vec::with_capacity(req.indexes.len());
         for &i in &req.indexes {
             match s.tree.children_of(req.level, i) {
                 Some(kids) if !kids.is_empty() => groups.push(kids),
-                _ => return text(404, format!("no inner node {i} on level {}", req.level)),
+                _ => {
+                    return Err(text(
+                        404,
+                        format!("no inner node {i} on level {}", req.level),
+                    ))
+                }
             }
         }
-        binary(wire::encode_children(&groups))
+        Ok(binary(wire::encode_children(&groups)))
     }
 }

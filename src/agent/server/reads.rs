@@ -8,10 +8,11 @@ use driftsum_core::protocol::{self as wire, EntriesRequest, RowsRequest};
 use driftsum_core::tree::Entry;
 use driftsum_core::{key, Key, Value};
 
-use super::answer::{binary, not_the_trees, source_answer, text, Answer};
+use super::answer::{bad_request, binary, not_the_trees, source_answer, Answer, Answered};
 use super::state::{Served, State};
 use crate::agent::verify::{spans, spans_holding, LeafCheck, RangeRead};
-use crate::build::{decode_key, row_hasher, scan_range};
+use crate::build::{row_hasher, scan_range};
+use crate::source::sql::decode_key;
 use crate::source::Source;
 
 impl State {
@@ -27,7 +28,7 @@ impl State {
         each: &mut (dyn FnMut(&[u8], &[Value]) -> bool + Send),
     ) -> Result<(), Answer> {
         if after.is_some_and(|a| decode_key(a).is_err()) || decode_key(through).is_err() {
-            return Err(text(400, "a key that is not a key"));
+            return Err(bad_request("a key that is not a key"));
         }
         scan_range(src, &s.spec, after, through, &mut |k, row| {
             if each(k, row) {
@@ -40,16 +41,19 @@ impl State {
         .map_err(source_answer)
     }
 
-    /// One scan of the whole table (for a tree without
-    /// [`Served::ranged`]), sorting each row's key and hash into every span
-    /// holding it, with its values when `keep` says so; each span's rows in
-    /// key order.
+    /// For a tree without [`Served::ranged`], one scan of the whole table,
+    /// sorting each row's key and hash into every span holding it, with its
+    /// values when `keep` says so; each span's rows in key order. `None`
+    /// for a tree whose spans are read range by range.
     pub(super) fn scan_spans(
         src: &mut dyn Source,
         s: &Served,
         spans: &[(Option<Key>, Key)],
         keep: &(dyn Fn(usize, &Key) -> bool + Sync),
-    ) -> Result<Vec<Vec<SpanRow>>, Answer> {
+    ) -> Result<Option<Vec<Vec<SpanRow>>>, Answer> {
+        if s.ranged {
+            return Ok(None);
+        }
         let mut hasher = row_hasher(&s.spec, &s.canon);
         let mut found: Vec<Vec<SpanRow>> = vec![Vec::new(); spans.len()];
         let nkey = s.spec.key.len();
@@ -73,41 +77,28 @@ impl State {
         for f in &mut found {
             f.sort_by(|a, b| a.key.cmp(&b.key));
         }
-        Ok(found)
+        Ok(Some(found))
     }
 
-    pub(super) fn entries(&self, body: &[u8]) -> Answer {
-        let req = match EntriesRequest::decode(body) {
-            Ok(r) => r,
-            Err(e) => return text(400, e),
-        };
-        let s = match self.tree(req.tree) {
-            Ok(s) => s,
-            Err(a) => return a,
-        };
+    pub(super) fn entries(&self, body: &[u8]) -> Answered {
+        let req = EntriesRequest::decode(body).map_err(bad_request)?;
+        let s = self.tree(req.tree)?;
         let bounds: Vec<(Option<&Key>, &Key)> = req
             .ranges
             .iter()
             .map(|r| (r.after.as_ref(), &r.through))
             .collect();
         if !ascending(&bounds) {
-            return text(400, "key ranges must be ascending, disjoint and not empty");
+            return Err(bad_request(
+                "key ranges must be ascending, disjoint and not empty",
+            ));
         }
-        let mut reader = match self.reader(&s) {
-            Ok(r) => r,
-            Err(a) => return a,
-        };
+        let mut reader = self.reader(&s)?;
         let src = reader.source();
         let leaves = s.tree.levels.first().map_or(&[][..], Vec::as_slice);
         let spans = spans(leaves, &bounds);
         // Without ranges in the query, one scan reads every range.
-        let mut whole = None;
-        if !s.ranged {
-            match Self::scan_spans(src, &s, &spans, &|_, _| false) {
-                Ok(w) => whole = Some(w),
-                Err(a) => return a,
-            }
-        }
+        let whole = Self::scan_spans(src, &s, &spans, &|_, _| false)?;
         let mut hasher = row_hasher(&s.spec, &s.canon);
         // Fill the page range by range; once it is full, only look for one
         // more entry, to say whether more follow.
@@ -130,18 +121,13 @@ impl State {
                 }
                 None => {
                     let (start, end) = &spans[i];
-                    let scanned = Self::scan_range(src, &s, start.as_ref(), end, &mut |_, row| {
+                    Self::scan_range(src, &s, start.as_ref(), end, &mut |_, row| {
                         let (k, h) = hasher.hash(row);
                         read.feed(k, &h)
-                    });
-                    if let Err(a) = scanned {
-                        return a;
-                    }
+                    })?;
                 }
             }
-            let Some(mut found) = read.finish() else {
-                return not_the_trees();
-            };
+            let mut found = read.finish().ok_or_else(not_the_trees)?;
             if found.len() > room {
                 more = true;
                 found.truncate(room);
@@ -149,18 +135,12 @@ impl State {
             room -= found.len();
             pages.push(found);
         }
-        binary(wire::encode_entries(&pages, more))
+        Ok(binary(wire::encode_entries(&pages, more)))
     }
 
-    pub(super) fn rows(&self, body: &[u8]) -> Answer {
-        let req = match RowsRequest::decode(body) {
-            Ok(r) => r,
-            Err(e) => return text(400, e),
-        };
-        let s = match self.tree(req.tree) {
-            Ok(s) => s,
-            Err(a) => return a,
-        };
+    pub(super) fn rows(&self, body: &[u8]) -> Answered {
+        let req = RowsRequest::decode(body).map_err(bad_request)?;
+        let s = self.tree(req.tree)?;
         let mut groups: Vec<(Option<&Key>, Vec<Key>)> = Vec::with_capacity(req.groups.len());
         for (after, keys) in &req.groups {
             let mut keys = keys.clone();
@@ -173,24 +153,17 @@ impl State {
             .filter_map(|(after, keys)| Some((*after, keys.last()?)))
             .collect();
         if bounds.len() != groups.len() || !ascending(&bounds) {
-            return text(400, "key groups must be ascending, disjoint and not empty");
+            return Err(bad_request(
+                "key groups must be ascending, disjoint and not empty",
+            ));
         }
-        let mut reader = match self.reader(&s) {
-            Ok(r) => r,
-            Err(a) => return a,
-        };
+        let mut reader = self.reader(&s)?;
         let src = reader.source();
         let leaves = s.tree.levels.first().map_or(&[][..], Vec::as_slice);
         let spans = spans(leaves, &bounds);
         let wanted = |i: usize, k: &Key| groups[i].1.binary_search(k).is_ok();
         let mut rows: Vec<(Key, Vec<Value>)> = Vec::new();
-        let mut whole = None;
-        if !s.ranged {
-            match Self::scan_spans(src, &s, &spans, &wanted) {
-                Ok(w) => whole = Some(w),
-                Err(a) => return a,
-            }
-        }
+        let mut whole = Self::scan_spans(src, &s, &spans, &wanted)?;
         let mut hasher = row_hasher(&s.spec, &s.canon);
         // Every leaf the asked keys fall in is read whole and checked.
         for (i, (start, end)) in spans.iter().enumerate() {
@@ -205,7 +178,7 @@ impl State {
                     }
                 }
                 None => {
-                    let scanned = Self::scan_range(src, &s, start.as_ref(), end, &mut |_, row| {
+                    Self::scan_range(src, &s, start.as_ref(), end, &mut |_, row| {
                         let (k, h) = hasher.hash(row);
                         check.push(k, &h);
                         let k = Key::from_bytes(k);
@@ -213,21 +186,18 @@ impl State {
                             rows.push((k, row.to_vec()));
                         }
                         check.ok()
-                    });
-                    if let Err(a) = scanned {
-                        return a;
-                    }
+                    })?;
                 }
             }
             check.finish(bounds[i].1);
             if !check.ok() {
-                return not_the_trees();
+                return Err(not_the_trees());
             }
         }
         rows.sort_by(|a, b| a.0.cmp(&b.0));
         rows.dedup_by(|a, b| a.0 == b.0);
         let rows: Vec<Vec<Value>> = rows.into_iter().map(|(_, r)| r).collect();
-        binary(wire::encode_rows(&rows))
+        Ok(binary(wire::encode_rows(&rows)))
     }
 }
 

@@ -6,7 +6,7 @@
 use driftsum_core::{LogicalType, Value};
 
 use super::column::{ColInfo, Wire};
-use crate::source::spec::KeyBounds;
+use crate::source::sql::Bounds;
 use crate::source::{server, sql};
 
 /// Backtick-quotes a MySQL identifier, so no name can become SQL.
@@ -79,7 +79,7 @@ impl sql::Dialect for MySqlSql {
         &self,
         c: &ColInfo,
         lead: LogicalType,
-        b: &KeyBounds,
+        bounds: Bounds<'_>,
         binds: &mut sql::Binds<'_, Self>,
     ) -> Option<String> {
         use LogicalType as T;
@@ -90,7 +90,7 @@ impl sql::Dialect for MySqlSql {
             }
             _ => return None,
         };
-        let (lo, hi) = server::time_bounds(b, kind)?;
+        let (lo, hi) = server::time_bounds(bounds, kind)?;
         let col = quote_ident(&c.name);
         let mut inside = Vec::new();
         if let Some(lo) = lo {

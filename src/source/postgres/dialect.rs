@@ -6,7 +6,8 @@
 use driftsum_core::{LogicalType, Value};
 
 use super::column::{PgColumn, Wire};
-use crate::source::spec::{quote_ident, KeyBounds};
+use crate::source::spec::quote_ident;
+use crate::source::sql::Bounds;
 use crate::source::{server, sql};
 
 /// The SQL expression that reads a column.
@@ -114,7 +115,7 @@ impl sql::Dialect for PgSql {
         &self,
         c: &PgColumn,
         lead: LogicalType,
-        b: &KeyBounds,
+        bounds: Bounds<'_>,
         binds: &mut sql::Binds<'_, Self>,
     ) -> Option<String> {
         use LogicalType as T;
@@ -136,7 +137,7 @@ impl sql::Dialect for PgSql {
             _ => return None,
         };
         let utc = if ty == "timestamptz" { "+00" } else { "" };
-        let (lo, hi) = server::time_bounds(b, kind)?;
+        let (lo, hi) = server::time_bounds(bounds, kind)?;
         let col = quote_ident(&c.name);
         let mut inside = Vec::new();
         if let Some(lo) = lo {

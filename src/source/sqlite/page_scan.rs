@@ -5,6 +5,7 @@
 
 use std::ops::ControlFlow;
 
+use driftsum_core::key::{self, KeyRange};
 use driftsum_core::{LogicalType, Value};
 use rusqlite::types::ValueRef;
 
@@ -12,7 +13,7 @@ use super::pages::{self, PageLayout};
 use super::types::{decode_into, real_affinity};
 use super::SqliteSource;
 use crate::error::SourceError;
-use crate::source::spec::{quote_ident, KeyBounds, RowSink, ScanSpec};
+use crate::source::spec::{quote_ident, RowSink, ScanSpec};
 
 /// Where a scanned column's value comes from when reading pages.
 #[derive(Clone, Copy, Debug)]
@@ -78,7 +79,7 @@ impl SqliteSource {
         &self,
         layout: &PageLayout,
         spec: &ScanSpec,
-        bounds: Option<&KeyBounds>,
+        range: Option<&KeyRange>,
         sink: &mut RowSink<'_>,
     ) -> Result<bool, SourceError> {
         let [key] = spec.key.as_slice() else {
@@ -101,9 +102,9 @@ impl SqliteSource {
                 }
             });
         }
-        let (after, through) = match bounds {
+        let (after, through) = match range {
             None => (None, None),
-            Some(b) => match rowid_bounds(b) {
+            Some(r) => match rowid_bounds(r) {
                 Some(RowidBounds::Range(after, through)) => (after, through),
                 Some(RowidBounds::Empty) => return Ok(true),
                 None => return Ok(false),
@@ -186,17 +187,18 @@ pub(super) enum RowidBounds {
     Empty,
 }
 
-/// The rowid bounds of a range; `None` when its bounds are not integers.
-pub(super) fn rowid_bounds(b: &KeyBounds) -> Option<RowidBounds> {
-    let int = |v: &[Value]| match v {
+/// The rowid bounds of a range; `None` when its bounds are not integers
+/// (or not keys at all: the query's scan then says so).
+pub(super) fn rowid_bounds(r: &KeyRange) -> Option<RowidBounds> {
+    let int = |k: &driftsum_core::Key| match key::decode(k.as_bytes())?.as_slice() {
         [Value::Int(i)] => Some(*i),
         _ => None,
     };
-    let after = match &b.after {
+    let after = match &r.after {
         None => None,
         Some(a) => Some(int(a)?),
     };
-    let through = int(&b.through)?;
+    let through = int(&r.through)?;
     if after.is_some_and(|a| a >= i64::MAX as i128) || through < i64::MIN as i128 {
         return Some(RowidBounds::Empty);
     }
