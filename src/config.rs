@@ -72,6 +72,8 @@ pub struct Defaults {
     /// Tables never checked: names or glob patterns (`*`, `?`).
     #[serde(default)]
     pub exclude_tables: Vec<String>,
+    /// The update-time column `min_age` reads (a table's own wins).
+    pub updated_column: Option<String>,
 }
 
 /// One side's database: its URL in the file, or the environment variable
@@ -115,6 +117,9 @@ pub struct TierConfig {
     /// How long to wait before reading differing keys again, to tell rows
     /// in flight from drift (an interval such as "30s"; default: off).
     pub recheck_after: Option<String>,
+    /// Differing rows changed (by `updated_column`, on either side) within
+    /// this interval are not judged: reported as recent (default: off).
+    pub min_age: Option<String>,
 }
 
 #[derive(Clone, Debug, Default, Deserialize, PartialEq)]
@@ -130,6 +135,8 @@ pub struct TableConfig {
     pub time_zone: Option<String>,
     #[serde(default)]
     pub columns: BTreeMap<String, ColumnConfig>,
+    /// The update-time column `min_age` reads (a source column name).
+    pub updated_column: Option<String>,
 }
 
 #[derive(Clone, Debug, Default, Deserialize, PartialEq)]
@@ -190,6 +197,7 @@ impl Config {
                 ("keys", &tier.keys),
                 ("full", &tier.full),
                 ("recheck_after", &tier.recheck_after),
+                ("min_age", &tier.min_age),
             ] {
                 if let Some(v) = value {
                     parse_interval(v).map_err(|e| format!("[tiers.{name}] {level}: {e}"))?;

@@ -10,6 +10,7 @@
 pub mod case;
 pub mod data;
 pub mod generate;
+pub mod levels;
 pub mod memory;
 pub mod output;
 pub mod plot;

@@ -9,6 +9,9 @@ use crate::reconcile::{DiffKind, Difference};
 /// A drifted key range, as key values.
 #[derive(Clone, Debug, PartialEq)]
 pub struct RangeOutcome {
+    /// The range's exclusive lower bound (`None`: from the first key), so
+    /// that it can be read again exactly.
+    pub after: Option<Vec<Value>>,
     pub first: Vec<Value>,
     pub last: Vec<Value>,
     pub source_rows: u64,

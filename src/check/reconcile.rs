@@ -89,6 +89,7 @@ fn key_values(k: &Key) -> Vec<Value> {
 
 pub(super) fn range_outcome(r: &DriftRange, first: Option<Key>) -> RangeOutcome {
     RangeOutcome {
+        after: r.range.after.as_ref().map(key_values),
         first: key_values(first.as_ref().unwrap_or(&r.range.through)),
         last: key_values(&r.range.through),
         source_rows: r.source_rows,

@@ -92,6 +92,12 @@ pub struct BenchArgs {
     /// Leave generated server tables in place.
     #[arg(long, hide = true)]
     pub keep: bool,
+    /// Measure the levels of `driftsum check` instead (count, keys, full on
+    /// a table with 8 value columns against an identical copy, beside the
+    /// engines' own count(*)): time, peak memory, bytes exchanged. Writes
+    /// levels.md and levels.json to --out. --engine sqlite or postgres.
+    #[arg(long)]
+    pub levels: bool,
 }
 
 fn server_url(
@@ -112,6 +118,9 @@ fn server_url(
 }
 
 pub fn run(args: BenchArgs) -> anyhow::Result<u8> {
+    if args.levels {
+        return levels(args);
+    }
     let opts = BenchOptions {
         sizes: args.sizes,
         diffs: args.diffs,
@@ -191,5 +200,27 @@ pub fn run(args: BenchArgs) -> anyhow::Result<u8> {
         "driftsum bench: wrote bench.csv, bench.json, bench.md and bench.svg to {}",
         escape_text(&out.display().to_string())
     );
+    Ok(0)
+}
+
+/// `bench --levels`: see [`driftsum::bench::levels`].
+fn levels(args: BenchArgs) -> anyhow::Result<u8> {
+    use driftsum::bench::levels::{self, LevelsOptions};
+    if args.engine == EngineArg::Mysql {
+        anyhow::bail!("--levels measures a SQLite or a PostgreSQL source");
+    }
+    let opts = LevelsOptions {
+        sizes: args.sizes,
+        postgres_url: server_url(args.source_url, args.engine, "--source-url")?,
+        dir: bench::data_dir(&args.out),
+        exe: std::env::current_exe()?,
+        runs: args.runs as usize,
+    };
+    let results = levels::run(&opts, &mut |e| eprintln!("driftsum bench: {e}"))?;
+    let table = levels::markdown(&results);
+    print!("{table}");
+    let json = serde_json::to_string_pretty(&results)?;
+    driftsum::bench::generate::write_file(&args.out.join("levels.md"), table.as_bytes())?;
+    driftsum::bench::generate::write_file(&args.out.join("levels.json"), json.as_bytes())?;
     Ok(0)
 }

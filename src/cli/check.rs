@@ -14,7 +14,7 @@ use driftsum::history::record::LevelResult;
 use driftsum::history::{self, History, Status};
 use driftsum::plan::level::{self, Sides};
 use driftsum::plan::tiers::{self, TableTier};
-use driftsum::plan::{due, recheck, Level};
+use driftsum::plan::{due, recent, recheck, Level};
 use driftsum::report::model::{DifferenceReport, TableReport};
 use driftsum::report::text::escape_text;
 use driftsum::source::url::{redact, secret_spans};
@@ -61,6 +61,12 @@ pub struct CheckArgs {
     /// turns rechecks off.
     #[arg(long, value_name = "INTERVAL")]
     pub recheck_after: Option<String>,
+    /// Set aside differing rows whose update-time column (updated_column)
+    /// is within this interval of now on either side (e.g. 10m): reported
+    /// as recent, not judged. Overrides the tiers' min_age; "off" turns it
+    /// off.
+    #[arg(long, value_name = "INTERVAL")]
+    pub min_age: Option<String>,
     /// Output format.
     #[arg(long, value_enum, default_value_t = Format::Text)]
     pub format: Format,
@@ -78,6 +84,9 @@ pub fn run(args: CheckArgs) -> anyhow::Result<u8> {
         Some(t) => Some(parse_interval(t).map_err(|e| anyhow!("--recheck-after: {e}"))?),
         None => None,
     };
+    if let Some(a) = &args.min_age {
+        parse_interval(a).map_err(|e| anyhow!("--min-age: {e}"))?;
+    }
     let now = due::now();
     let url = |side: &Option<driftsum::config::SideConfig>, place: &str| {
         side.as_ref()
@@ -96,6 +105,8 @@ pub fn run(args: CheckArgs) -> anyhow::Result<u8> {
             .source_tables()
             .context("listing the source's tables")?;
         let work = select(&config, &names, &args)?;
+        let aged: Vec<&TableTier> = work.iter().filter(|t| min_age_of(&config, t, &args).is_some()).collect();
+        recent::check_config(&config, &aged).map_err(|e| anyhow!(e))?;
         let mut hist = History::open(&history_path)?;
         if let Some(keep) = config.history.as_ref().and_then(|h| h.keep.as_deref()) {
             if let Some(keep) = parse_interval(keep).map_err(|e| anyhow!(e))? {
@@ -220,8 +231,11 @@ fn check_all(
             };
             if let Some(delay) = delay.filter(|_| recheck::worth_it(&r)) {
                 std::thread::sleep(delay);
-                let again = level::run(sides, config, t, level, keep, due::now());
+                let again = recheck::read_again(sides, config, t, &r, due::now());
                 r = recheck::settle(r, again, delay.as_secs_f64());
+            }
+            if let Some(age) = min_age_of(config, t, args) {
+                r = recent::set_aside(sides, config, t, r, age, due::now());
             }
             r.escalated = escalated;
             r.error = r.error.map(|e| scrub.apply(&e));
@@ -243,6 +257,14 @@ fn check_all(
     }
     hist.release_claims(run_id)?;
     Ok(entries)
+}
+
+/// The `min_age` of `t`: `--min-age` (validated by `run`), else its tier's.
+fn min_age_of(config: &Config, t: &TableTier, args: &CheckArgs) -> Option<std::time::Duration> {
+    match &args.min_age {
+        Some(a) => parse_interval(a).ok().flatten(),
+        None => due::min_age(config, &t.tier),
+    }
 }
 
 fn overall(entries: &[Entry]) -> Status {
@@ -303,6 +325,11 @@ fn level_json(r: &LevelResult) -> J {
                 .collect();
             j["in_flight"] = json!(in_flight);
         }
+        if !r.recent.is_empty() {
+            let recent: Vec<DifferenceReport> =
+                r.recent.iter().map(|d| DifferenceReport::new(o, d)).collect();
+            j["recent"] = json!(recent);
+        }
     }
     if let Some(e) = &r.error {
         j["error"] = json!(e);
@@ -342,6 +369,9 @@ fn to_text(status: Status, entries: &[Entry]) -> String {
             if r.rechecked {
                 let _ = write!(line, " (rechecked: {} in flight)", r.in_flight.len());
             }
+            if !r.recent.is_empty() {
+                let _ = write!(line, " ({} recent, not judged)", r.recent.len());
+            }
             let _ = writeln!(out, "{}  {:.2}s", line.trim_end(), r.seconds);
             if let Some(err) = &r.error {
                 let _ = writeln!(out, "        {}", escape_text(err));
@@ -364,6 +394,11 @@ fn to_text(status: Status, entries: &[Entry]) -> String {
                     let d = DifferenceReport::new(o, d);
                     let key = J::Object(d.key).to_string();
                     let _ = writeln!(out, "        in flight: {} {}", d.kind, escape_text(&key));
+                }
+                for d in r.recent.iter().take(10) {
+                    let d = DifferenceReport::new(o, d);
+                    let key = J::Object(d.key).to_string();
+                    let _ = writeln!(out, "        recent: {} {}", d.kind, escape_text(&key));
                 }
             }
         }

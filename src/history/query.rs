@@ -55,11 +55,15 @@ pub struct ResultRecord {
     pub rechecked: bool,
     /// Differences that agreed when read again (listed in `in_flight_rows`).
     pub in_flight: i64,
+    /// Differences not judged, their rows changed within `min_age`
+    /// (listed in `recent_rows`).
+    pub recent: i64,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
     pub drifted_ranges: Vec<J>,
     pub differences: Vec<J>,
     pub in_flight_rows: Vec<J>,
+    pub recent_rows: Vec<J>,
 }
 
 impl History {
@@ -102,7 +106,7 @@ impl History {
         let mut q = self.conn.prepare(
             "SELECT id, table_name, tier, level, status, escalated, started, seconds,
                     source_rows, target_rows, missing, extra, changed, differences_kept,
-                    bytes, rows_read, error, rechecked, in_flight
+                    bytes, rows_read, error, rechecked, in_flight, recent
              FROM results WHERE run_id = ?1 AND (?2 IS NULL OR table_name = ?2) ORDER BY id",
         )?;
         let rows = q.query_map(params![run, table], |r| {
@@ -127,9 +131,11 @@ impl History {
                     error: r.get(16)?,
                     rechecked: r.get(17)?,
                     in_flight: r.get(18)?,
+                    recent: r.get(19)?,
                     drifted_ranges: Vec::new(),
                     differences: Vec::new(),
                     in_flight_rows: Vec::new(),
+                    recent_rows: Vec::new(),
                 },
             ))
         })?;
@@ -150,7 +156,8 @@ impl History {
                 rec.drifted_ranges.push(g?);
             }
             let mut q = self.conn.prepare_cached(
-                "SELECT kind, key, columns, in_flight FROM differences WHERE result_id = ?1",
+                "SELECT kind, key, columns, in_flight, recent FROM differences
+                 WHERE result_id = ?1",
             )?;
             for d in q.query_map([id], |r| {
                 let mut d = serde_json::json!({
@@ -160,11 +167,12 @@ impl History {
                 if let Some(c) = r.get::<_, Option<String>>(2)? {
                     d["columns"] = parse(&c);
                 }
-                Ok((d, r.get::<_, bool>(3)?))
+                Ok((d, r.get::<_, bool>(3)?, r.get::<_, bool>(4)?))
             })? {
                 match d? {
-                    (d, false) => rec.differences.push(d),
-                    (d, true) => rec.in_flight_rows.push(d),
+                    (d, true, _) => rec.in_flight_rows.push(d),
+                    (d, _, true) => rec.recent_rows.push(d),
+                    (d, false, false) => rec.differences.push(d),
                 }
             }
             out.push(rec);

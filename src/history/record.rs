@@ -36,6 +36,12 @@ pub struct LevelResult {
     /// Differences that agreed when read again: rows in flight, not drift
     /// (their columns are the outcome's).
     pub in_flight: Vec<Difference>,
+    /// Differences whose rows changed (on either side) within `min_age`:
+    /// not judged, listed apart (their columns are the outcome's).
+    pub recent: Vec<Difference>,
+    /// Whether the level found that both sides' range reads find every row,
+    /// so its keys can be read again range by range (else by a whole scan).
+    pub by_range: bool,
     pub error: Option<String>,
 }
 
@@ -57,6 +63,8 @@ impl LevelResult {
             outcome: None,
             rechecked: false,
             in_flight: Vec::new(),
+            recent: Vec::new(),
+            by_range: false,
             error: None,
         }
     }
@@ -120,9 +128,9 @@ impl History {
         tx.execute(
             "INSERT INTO results (run_id, table_name, tier, level, status, escalated,
                  started, seconds, source_rows, target_rows, missing, extra, changed,
-                 differences_kept, bytes, rows_read, error, rechecked, in_flight)
+                 differences_kept, bytes, rows_read, error, rechecked, in_flight, recent)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17,
-                 ?18, ?19)",
+                 ?18, ?19, ?20)",
             params![
                 run,
                 r.table,
@@ -143,6 +151,7 @@ impl History {
                 r.error,
                 r.rechecked,
                 r.in_flight.len() as i64,
+                r.recent.len() as i64,
             ],
         )?;
         let id = tx.last_insert_rowid();
@@ -161,11 +170,13 @@ impl History {
                 ])?;
             }
             let mut ins = tx.prepare(
-                "INSERT INTO differences (result_id, kind, key, columns, in_flight)
-                 VALUES (?1, ?2, ?3, ?4, ?5)",
+                "INSERT INTO differences (result_id, kind, key, columns, in_flight, recent)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
             )?;
-            let listed = o.differences.iter().map(|d| (d, false));
-            for (d, in_flight) in listed.chain(r.in_flight.iter().map(|d| (d, true))) {
+            let listed = o.differences.iter().map(|d| (d, false, false));
+            let in_flight = r.in_flight.iter().map(|d| (d, true, false));
+            let recent = r.recent.iter().map(|d| (d, false, true));
+            for (d, in_flight, recent) in listed.chain(in_flight).chain(recent) {
                 let kind = match d.kind {
                     DiffKind::Missing => "missing",
                     DiffKind::Extra => "extra",
@@ -182,6 +193,7 @@ impl History {
                     J::Object(object(&o.key_columns, &d.key)).to_string(),
                     columns,
                     in_flight,
+                    recent,
                 ])?;
             }
         }

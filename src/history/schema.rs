@@ -67,6 +67,9 @@ pub const MIGRATIONS: &[&str] = &[
     "ALTER TABLE results ADD COLUMN rechecked INTEGER NOT NULL DEFAULT 0;
     ALTER TABLE results ADD COLUMN in_flight INTEGER NOT NULL DEFAULT 0;
     ALTER TABLE differences ADD COLUMN in_flight INTEGER NOT NULL DEFAULT 0;",
+    // 4: rows changed within min_age, listed apart and not judged.
+    "ALTER TABLE results ADD COLUMN recent INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE differences ADD COLUMN recent INTEGER NOT NULL DEFAULT 0;",
 ];
 
 /// The schema version this build writes.

@@ -26,6 +26,15 @@ pub fn recheck_after(config: &Config, tier: &str) -> Interval {
         .and_then(|v| parse_interval(v).ok().flatten())
 }
 
+/// How recently changed a differing row of `tier` may be and still be
+/// judged (`None`: any row is).
+pub fn min_age(config: &Config, tier: &str) -> Interval {
+    let t = config.tiers.get(tier)?;
+    t.min_age
+        .as_deref()
+        .and_then(|v| parse_interval(v).ok().flatten())
+}
+
 /// Whether a level last completed at `last` (never: `None`) is due at `now`.
 pub fn is_due(interval: Interval, last: Option<i64>, now: i64) -> bool {
     match (interval, last) {

@@ -17,7 +17,7 @@ use crate::error::SourceError;
 use crate::history::record::LevelResult;
 use crate::history::Status;
 use crate::source::url::DbUrl;
-use crate::source::{quote_ident, ScanSpec};
+use crate::source::{quote_ident, ScanSpec, Source};
 
 /// The two sides of a check. Each level reads in its own snapshot: the
 /// connections are released after it ([`Sides::release`]), so that a long
@@ -58,6 +58,18 @@ impl Sides {
         self.open = None;
     }
 
+    /// Both sides as databases (opened again if released); an error for a
+    /// tree file or an agent, which hold no rows to read by key.
+    pub fn databases(&mut self) -> Result<(&mut dyn Source, &mut dyn Source), String> {
+        let (s, r) = self
+            .both()
+            .map_err(|(side, e)| format!("opening the {side}: {e}"))?;
+        match (s, r) {
+            (Endpoint::Db(s), Endpoint::Db(r)) => Ok((s.as_mut(), r.as_mut())),
+            _ => Err("reading rows by key needs two databases, not a tree file or an agent".into()),
+        }
+    }
+
     /// The names of the source's tables.
     pub fn source_tables(&mut self) -> Result<Vec<String>, SourceError> {
         let (s, _) = self.both().map_err(|(_, e)| e)?;
@@ -90,13 +102,7 @@ pub fn run(
             Err(e) => r.error = Some(e),
         },
         Level::Keys | Level::Full => {
-            let columns = match level {
-                Level::Keys => ColumnChoice {
-                    columns: Some(Vec::new()),
-                    ..ColumnChoice::default()
-                },
-                _ => ColumnChoice::default(),
-            };
+            let columns = choice(level);
             let opts = DiffOptions {
                 tables: vec![TablePair {
                     source: t.table.clone(),
@@ -127,6 +133,7 @@ pub fn run(
                         (None, false) => Status::Drift,
                     };
                     r.outcome = Some(o);
+                    r.by_range = ranges_find_every_row(sides, config, &t.table, level);
                 }
                 Ok(None) => r.error = Some("the comparison returned no table".into()),
                 Err(e) => r.error = Some(e),
@@ -139,6 +146,35 @@ pub fn run(
     }
     r.seconds = clock.elapsed().as_secs_f64();
     r
+}
+
+/// The columns `level` compares: none but the key for `keys`, all for
+/// `full` (and `count`, which reads none).
+pub fn choice(level: Level) -> ColumnChoice {
+    match level {
+        Level::Keys => ColumnChoice {
+            columns: Some(Vec::new()),
+            ..ColumnChoice::default()
+        },
+        _ => ColumnChoice::default(),
+    }
+}
+
+/// Whether both sides' range reads of `table` find every row, as the
+/// level's scans left them knowing (a SQLite side learns otherwise only by
+/// scanning a key stored in another storage class than its column's): a
+/// fresh connection cannot tell, so the level's answer is kept for reading
+/// its keys again.
+fn ranges_find_every_row(sides: &mut Sides, config: &Config, table: &str, level: Level) -> bool {
+    let replica = config.replica_table(table);
+    let Ok((s, r)) = sides.databases() else {
+        return false;
+    };
+    let (Ok(a), Ok(b)) = (s.schema(table), r.schema(&replica)) else {
+        return false;
+    };
+    check::plan::plan(&a, &b, &choice(level), config)
+        .is_ok_and(|p| s.ranges_find_every_row(&p.source) && r.ranges_find_every_row(&p.target))
 }
 
 /// Each side's exact row count.
@@ -160,8 +196,10 @@ fn count(sides: &mut Sides, config: &Config, table: &str) -> Result<(u64, u64), 
     Ok((a, b))
 }
 
-/// SQLite counts with its own `count(*)` on a read-only connection; a
-/// server counts the rows of a key-only scan, in one snapshot.
+/// Each side's engine counts its own rows (`SELECT count(*)`, the filter
+/// applied): SQLite on a read-only connection of its own, a server in its
+/// session's snapshot. A connector that cannot count counts the rows of a
+/// key-only scan, in one snapshot.
 fn count_side(side: &mut Endpoint<'_>, url: &str, spec: &ScanSpec) -> Result<u64, String> {
     if let Ok(DbUrl::Sqlite(path)) = DbUrl::parse(url) {
         let conn = rusqlite::Connection::open_with_flags(
@@ -169,14 +207,21 @@ fn count_side(side: &mut Endpoint<'_>, url: &str, spec: &ScanSpec) -> Result<u64
             OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
         )
         .map_err(|e| e.to_string())?;
-        let sql = format!("SELECT count(*) FROM {}", quote_ident(&spec.table));
+        let filter = spec
+            .filter
+            .as_deref()
+            .map_or(String::new(), |f| format!(" WHERE ({f})"));
+        let sql = format!("SELECT count(*) FROM {}{filter}", quote_ident(&spec.table));
         let n: i64 = conn
             .query_row(&sql, [], |r| r.get(0))
             .map_err(|e| e.to_string())?;
-        return Ok(n as u64);
+        return u64::try_from(n).map_err(|_| format!("SQLite counted {n} rows"));
     }
     match side {
         Endpoint::Db(source) => {
+            if let Some(n) = source.count(spec).map_err(|e| e.to_string())? {
+                return Ok(n);
+            }
             let mut n = 0u64;
             source
                 .scan(spec, None, &mut |_| {

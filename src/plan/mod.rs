@@ -6,7 +6,9 @@
 
 pub mod due;
 pub mod level;
+pub mod recent;
 pub mod recheck;
+pub mod reread;
 pub mod tiers;
 
 use std::fmt;

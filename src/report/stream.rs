@@ -206,6 +206,7 @@ mod tests {
         }
         if !diffs.is_empty() {
             t.ranges.push(RangeOutcome {
+                after: None,
                 first: vec![Value::Int(1)],
                 last: vec![Value::Int(9)],
                 source_rows: 3,

@@ -37,6 +37,7 @@ use sqlx::mysql::{MySql, MySqlArguments, MySqlConnectOptions, MySqlConnection, M
 use sqlx::{AssertSqlSafe, ConnectOptions, Row};
 
 mod column;
+mod count;
 mod datetime;
 mod decode;
 mod dialect;
@@ -454,6 +455,10 @@ impl Source for MySqlSource {
                 .collect(),
             primary_key: info.primary_key.clone(),
         })
+    }
+
+    fn count(&mut self, spec: &ScanSpec) -> Result<Option<u64>, SourceError> {
+        self.count_rows(spec).map(Some)
     }
 
     fn scan(

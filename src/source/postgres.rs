@@ -23,6 +23,7 @@ mod binary;
 mod column;
 mod conninfo;
 mod copy;
+mod count;
 mod decode;
 mod dialect;
 mod scan;
@@ -489,6 +490,10 @@ impl Source for PgSource {
         }
         let _ = order.flush(sink);
         Ok(())
+    }
+
+    fn count(&mut self, spec: &ScanSpec) -> Result<Option<u64>, SourceError> {
+        self.count_rows(spec).map(Some)
     }
 
     /// A new session on this one's exported snapshot

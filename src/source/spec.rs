@@ -123,6 +123,16 @@ pub trait Source: Send {
         None
     }
 
+    /// How many rows a scan of `spec` would return (its filter applied),
+    /// counted by the engine itself (`SELECT count(*)`) in this
+    /// connection's snapshot, so that no row is read into this process;
+    /// `None` when the connector cannot (the caller then counts a key-only
+    /// scan).
+    fn count(&mut self, spec: &ScanSpec) -> Result<Option<u64>, SourceError> {
+        let _ = spec;
+        Ok(None)
+    }
+
     /// Keys that cut `spec`'s table into consecutive ranges of about
     /// `rows_per_range` rows, for [`fork`](Source::fork)ed scans: range `i`
     /// holds the keys after cut `i - 1` (from the start for the first) up to

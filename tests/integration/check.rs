@@ -590,6 +590,17 @@ fn two_checkers_started_together_never_run_a_level_twice() {
 /// Runs `check` with a writer delivering `rows` to the replica during the
 /// recheck delay; the document and exit code.
 fn check_while_delivering(config: &Path, rep: &Connection, rows: &[i64]) -> (i32, J) {
+    check_while_running(config, &mut || {
+        for id in rows {
+            rep.execute("INSERT INTO t0 VALUES (?1, 'n' || ?1, ?1 / 4.0)", [id])
+                .unwrap();
+        }
+    })
+}
+
+/// Runs `check`, calling `write` during the recheck delay (4 s); the
+/// document and exit code.
+fn check_while_running(config: &Path, write: &mut dyn FnMut()) -> (i32, J) {
     let child = Command::new(env!("CARGO_BIN_EXE_driftsum"))
         .args([
             "check",
@@ -603,10 +614,7 @@ fn check_while_delivering(config: &Path, rep: &Connection, rows: &[i64]) -> (i32
         .unwrap();
     // The first reading takes milliseconds; the delay is 4 s.
     std::thread::sleep(Duration::from_millis(1500));
-    for id in rows {
-        rep.execute("INSERT INTO t0 VALUES (?1, 'n' || ?1, ?1 / 4.0)", [id])
-            .unwrap();
-    }
+    write();
     let out = child.wait_with_output().unwrap();
     let doc = serde_json::from_slice(&out.stdout).unwrap();
     (out.status.code().unwrap_or(-1), doc)
@@ -616,7 +624,7 @@ fn check_while_delivering(config: &Path, rep: &Connection, rows: &[i64]) -> (i32
 fn rows_in_flight_are_told_from_drift() {
     let scratch = dir("recheck");
     let d = scratch.path().to_path_buf();
-    let (_src, rep) = pair(&d, 1, 200);
+    let (_src, rep) = pair(&d, 1, 6000);
     rep.busy_timeout(Duration::from_secs(30)).unwrap();
     rep.execute_batch("DELETE FROM t0 WHERE id IN (10, 150);")
         .unwrap();
@@ -627,6 +635,10 @@ fn rows_in_flight_are_told_from_drift() {
     );
     let missing =
         |ids: &[i64]| -> Listed { ids.iter().map(|&k| ("missing".to_string(), k)).collect() };
+    // What the level reads without a recheck.
+    let (_, doc) = check(&config, &["--recheck-after", "off"], None);
+    let once = level(&doc, "t0", "keys")["rows_read"].as_u64().unwrap();
+    assert!(once >= 2 * 5998, "{doc}");
     // Row 10 arrives during the delay (in flight); row 150 never does (drift).
     let (code, doc) = check_while_delivering(&config, &rep, &[10]);
     let k = level(&doc, "t0", "keys");
@@ -638,6 +650,9 @@ fn rows_in_flight_are_told_from_drift() {
     );
     assert_eq!(listed(k), missing(&[150]), "{doc}");
     assert_eq!((code, k["status"].as_str()), (1, Some("drift")));
+    // The recheck read the differing keys' ranges, not the tables again.
+    let again = k["rows_read"].as_u64().unwrap() - once;
+    assert!(again > 0 && again < 1000, "recheck read {again} rows: {doc}");
     // Row 150 arrives too: nothing but rows in flight, so in sync.
     let (code, doc) = check_while_delivering(&config, &rep, &[150]);
     let k = level(&doc, "t0", "keys");
@@ -689,6 +704,8 @@ fn server_case(engine: &str, url: &str, exec: &mut dyn FnMut(&str)) {
     let (code, doc) = check(&config, &["--table", &table], None);
     assert_eq!(code, 1, "{doc}");
     assert_eq!(level(&doc, &table, "count")["status"], "in_sync", "{doc}");
+    // The server's own count, equal to the rows there.
+    assert_eq!(level(&doc, &table, "count")["source_rows"], 300, "{doc}");
     let keys: BTreeSet<(String, i64)> =
         [("missing".to_string(), 7), ("extra".to_string(), 7000)].into();
     assert_eq!(listed(level(&doc, &table, "keys")), keys, "{doc}");
@@ -745,4 +762,234 @@ fn mysql_to_sqlite() {
         rt.block_on(sqlx::raw_sql(AssertSqlSafe(sql.to_string())).execute(&mut conn))
             .unwrap();
     });
+}
+
+/// Each server's `count` is its own `count(*)` in one snapshot: the
+/// connector answers it (one that cannot answers `None`, and the level
+/// scans the keys), equal to the reference count, filtered or not. `sql`
+/// runs a statement, returning the count a `SELECT count(*)` gives.
+fn server_count(url: &str, table: &str, sql: &mut dyn FnMut(&str) -> i64) {
+    use driftsum::check::{plan::plan, ColumnChoice};
+    sql(&format!("DROP TABLE IF EXISTS {table}"));
+    sql(&format!(
+        "CREATE TABLE {table} (id INTEGER PRIMARY KEY, name VARCHAR(40))"
+    ));
+    let values: Vec<String> = (1..=1234).map(|i| format!("({i}, 'n{i}')")).collect();
+    sql(&format!("INSERT INTO {table} VALUES {}", values.join(", ")));
+    let mut src = driftsum::source::open(url).unwrap();
+    let schema = src.schema(table).unwrap();
+    let spec = |filter: Option<&str>| {
+        let choice = ColumnChoice {
+            columns: Some(Vec::new()),
+            filter: filter.map(String::from),
+            ..ColumnChoice::default()
+        };
+        plan(&schema, &schema, &choice, &Default::default())
+            .unwrap()
+            .source
+    };
+    for filter in [None, Some("id % 7 = 3"), Some("name LIKE 'n1%'"), Some("id < 0")] {
+        let want = sql(&format!(
+            "SELECT count(*) FROM {table}{}",
+            filter.map_or(String::new(), |f| format!(" WHERE {f}"))
+        ));
+        assert_eq!(src.count(&spec(filter)).unwrap(), Some(want as u64), "{filter:?}");
+    }
+    // A table that is not there is the scan's clear error.
+    let mut gone = spec(None);
+    gone.table = "ds_h4_nothere".into();
+    let e = src.count(&gone).unwrap_err().to_string();
+    assert!(e.contains("ds_h4_nothere"), "{e}");
+    drop(src);
+    sql(&format!("DROP TABLE {table}"));
+}
+
+#[test]
+fn count_is_the_servers_own_count() {
+    let table = format!("ds_h4_count_{}", std::process::id());
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    if let Some(url) = crate::util::postgres_url() {
+        let mut conn = rt.block_on(sqlx::PgConnection::connect(&url)).unwrap();
+        server_count(&url, &table, &mut |sql| {
+            let q = AssertSqlSafe(sql.to_string());
+            match sql.starts_with("SELECT") {
+                true => rt
+                    .block_on(sqlx::query_scalar::<_, i64>(q).fetch_one(&mut conn))
+                    .unwrap(),
+                false => rt
+                    .block_on(sqlx::raw_sql(q).execute(&mut conn))
+                    .map(|_| 0)
+                    .unwrap(),
+            }
+        });
+    }
+    if let Some(url) = crate::util::mysql_url() {
+        let mut conn = rt.block_on(sqlx::MySqlConnection::connect(&url)).unwrap();
+        server_count(&url, &table, &mut |sql| {
+            let q = AssertSqlSafe(sql.to_string());
+            match sql.starts_with("SELECT") {
+                true => rt
+                    .block_on(sqlx::query_scalar::<_, i64>(q).fetch_one(&mut conn))
+                    .unwrap(),
+                false => rt
+                    .block_on(sqlx::raw_sql(q).execute(&mut conn))
+                    .map(|_| 0)
+                    .unwrap(),
+            }
+        });
+    }
+}
+
+/// A replica whose integer keys are text in an untyped key column: SQLite's
+/// range queries skip such keys, so the recheck must not read them by
+/// range. A row delivered (as text, like the others) during the delay is in
+/// flight; one never delivered is drift.
+#[test]
+fn a_recheck_over_keys_stored_as_text_stays_exact() {
+    let scratch = dir("recheck-text-keys");
+    let d = scratch.path().to_path_buf();
+    let src = Connection::open(d.join("src.db")).unwrap();
+    src.execute_batch(&format!(
+        "CREATE TABLE t0 (id INTEGER PRIMARY KEY, name TEXT, amount REAL);
+         {SERIES}3000) INSERT INTO t0 SELECT value, 'n' || value, value / 4.0 FROM s;"
+    ))
+    .unwrap();
+    let rep = Connection::open(d.join("rep.db")).unwrap();
+    rep.busy_timeout(Duration::from_secs(30)).unwrap();
+    rep.execute_batch(&format!(
+        "CREATE TABLE t0 (id PRIMARY KEY, name TEXT, amount REAL);
+         {SERIES}3000) INSERT INTO t0 SELECT CAST(value AS TEXT), 'n' || value, value / 4.0
+         FROM s WHERE value NOT IN (10, 1500);"
+    ))
+    .unwrap();
+    let config = write_config(
+        &d,
+        "sqlite:src.db",
+        "[tiers.t]\nkeys = \"5m\"\nfull = \"5m\"\nrecheck_after = \"4s\"\n[defaults]\ntier = \"t\"\n",
+    );
+    let (code, doc) = check_while_running(&config, &mut || {
+        rep.execute("INSERT INTO t0 VALUES ('10', 'n10', 2.5)", [])
+            .unwrap();
+    });
+    for l in ["keys", "full"] {
+        let k = level(&doc, "t0", l);
+        assert_eq!(k["rechecked"], true, "{doc}");
+        let in_flight = listed(&serde_json::json!({"differences": k["in_flight"]}));
+        // The keys level ran first: row 10 arrived during its delay.
+        let want: Listed = match l {
+            "keys" => [("missing".to_string(), 10)].into(),
+            _ => Listed::new(),
+        };
+        assert_eq!(in_flight, want, "{l}: {doc}");
+        assert_eq!(
+            listed(k),
+            [("missing".to_string(), 1500)].into(),
+            "{l}: {doc}"
+        );
+    }
+    assert_eq!(code, 1);
+}
+
+/// `min_age`: differing rows updated (on either side) within it are listed
+/// as recent, not judged; older ones are drift. Time is injected.
+#[test]
+fn rows_changed_within_min_age_are_recent_not_drift() {
+    let scratch = dir("min-age");
+    let d = scratch.path().to_path_buf();
+    let now: i64 = 1_800_000_000;
+    let src = Connection::open(d.join("src.db")).unwrap();
+    src.execute_batch(&format!(
+        "CREATE TABLE t0 (id INTEGER PRIMARY KEY, name TEXT, updated TIMESTAMP);
+         {SERIES}500) INSERT INTO t0
+           SELECT value, 'n' || value, datetime({now} - 86400 * 3, 'unixepoch') FROM s;"
+    ))
+    .unwrap();
+    drop(src);
+    std::fs::copy(d.join("src.db"), d.join("rep.db")).unwrap();
+    let src = Connection::open(d.join("src.db")).unwrap();
+    let rep = Connection::open(d.join("rep.db")).unwrap();
+    let at = |ago: i64| format!("datetime({}, 'unixepoch')", now - ago);
+    // 20: changed a minute ago on the source (recent); 30: changed an hour
+    // ago (drift); 40: inserted 5 s ago, not yet in the replica (recent);
+    // 50: an extra replica row of a day ago (drift); 60: changed 3 days
+    // ago on one side only by its name (drift: its update time is old).
+    src.execute_batch(&format!(
+        "UPDATE t0 SET name = 'x', updated = {} WHERE id = 20;
+         UPDATE t0 SET name = 'x', updated = {} WHERE id = 30;
+         INSERT INTO t0 VALUES (9040, 'n', {});
+         UPDATE t0 SET name = 'x' WHERE id = 60;",
+        at(60),
+        at(3600),
+        at(5)
+    ))
+    .unwrap();
+    rep.execute_batch(&format!(
+        "INSERT INTO t0 VALUES (9050, 'n', {});",
+        at(86400)
+    ))
+    .unwrap();
+    let tiers = "[tiers.t]\nkeys = \"5m\"\nfull = \"5m\"\nmin_age = \"10m\"\n\
+                 [defaults]\ntier = \"t\"\nupdated_column = \"updated\"\n";
+    let config = write_config(&d, "sqlite:src.db", tiers);
+    let kinds = |pairs: &[(&str, i64)]| -> Listed {
+        pairs.iter().map(|(k, i)| (k.to_string(), *i)).collect()
+    };
+    let recent = |l: &J| listed(&serde_json::json!({"differences": l["recent"]}));
+    let (code, doc) = check(&config, &[], Some(now));
+    let f = level(&doc, "t0", "full");
+    assert_eq!(
+        listed(f),
+        kinds(&[("changed", 30), ("extra", 9050), ("changed", 60)]),
+        "{doc}"
+    );
+    assert_eq!(recent(f), kinds(&[("changed", 20), ("missing", 9040)]), "{doc}");
+    assert_eq!(f["counts"]["changed"], 2, "{doc}");
+    let k = level(&doc, "t0", "keys");
+    assert_eq!(listed(k), kinds(&[("extra", 9050)]), "{doc}");
+    assert_eq!(recent(k), kinds(&[("missing", 9040)]), "{doc}");
+    assert_eq!(code, 1);
+    // The history keeps them apart.
+    let (_, out, _) = driftsum(
+        &["history", "--config", config.to_str().unwrap(), "--format", "json"],
+        Some(now),
+    );
+    let h: J = serde_json::from_str(&out).unwrap();
+    let full = h["runs"][0]["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["level"] == "full")
+        .unwrap();
+    assert_eq!((full["recent"].as_i64(), full["changed"].as_i64()), (Some(2), Some(2)), "{h}");
+    assert_eq!(full["recent_rows"].as_array().unwrap().len(), 2, "{h}");
+    // Off: everything is judged.
+    let (_, doc) = check(&config, &["--min-age", "off"], Some(now));
+    assert_eq!(listed(level(&doc, "t0", "full")).len(), 5, "{doc}");
+    assert!(level(&doc, "t0", "full").get("recent").is_none(), "{doc}");
+    // Two days: only the rows of three days ago are judged.
+    let (code, doc) = check(&config, &["--min-age", "2d", "--level", "full"], Some(now));
+    assert_eq!(listed(level(&doc, "t0", "full")), kinds(&[("changed", 60)]), "{doc}");
+    assert_eq!(code, 1);
+    // Put right where old: what is left is recent, so in sync.
+    rep.execute_batch("UPDATE t0 SET name = 'x' WHERE id = 60;").unwrap();
+    let (code, doc) = check(&config, &["--min-age", "2d", "--level", "full"], Some(now));
+    assert_eq!((code, level(&doc, "t0", "full")["status"].as_str()), (0, Some("in_sync")), "{doc}");
+    assert_eq!(recent(level(&doc, "t0", "full")).len(), 4, "{doc}");
+    // A min_age without an update-time column is refused before reading.
+    let bare = write_config(&d, "sqlite:src.db", "[tiers.t]\nfull = \"5m\"\n[defaults]\ntier = \"t\"\n");
+    let (code, _, err) = driftsum(
+        &["check", "--config", bare.to_str().unwrap(), "--min-age", "10m"],
+        Some(now),
+    );
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("updated_column") && err.contains("t0"), "{err}");
+    let (code, _, err) = driftsum(
+        &["check", "--config", config.to_str().unwrap(), "--min-age", "10 minutes"],
+        Some(now),
+    );
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("--min-age"), "{err}");
 }
