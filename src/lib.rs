@@ -16,6 +16,7 @@ pub mod error;
 pub mod history;
 pub mod plan;
 pub mod reconcile;
+pub mod repair;
 pub mod report;
 pub mod source;
 pub mod treefile;

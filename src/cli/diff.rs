@@ -39,10 +39,12 @@ pub struct DiffArgs {
     /// &sslrootcert=FILE (PostgreSQL), ?ssl-mode=DISABLED|PREFERRED|REQUIRED|
     /// VERIFY_CA|VERIFY_IDENTITY and &ssl-ca=FILE (MySQL); the default is
     /// prefer / PREFERRED, as in psql and mysql (docs/tls.md).
-    #[arg(long, value_name = "URL")]
+    /// Without it, the --config file's [source].
+    #[arg(long, value_name = "URL", required_unless_present = "config", default_value = "", hide_default_value = true)]
     pub source: String,
-    /// The replica, in the same forms as --source.
-    #[arg(long, value_name = "URL")]
+    /// The replica, in the same forms as --source (without it, the --config
+    /// file's [replica]).
+    #[arg(long, value_name = "URL", required_unless_present = "config", default_value = "", hide_default_value = true)]
     pub target: String,
     /// A file holding the token of the agent(s) named by --source or
     /// --target (the same token for both).
@@ -86,6 +88,24 @@ pub struct DiffArgs {
     pub progress: bool,
 }
 
+impl DiffArgs {
+    /// The sides' URLs: as given, else the config file's [source] and
+    /// [replica].
+    pub fn sides(&self, config: &Config) -> anyhow::Result<(String, String)> {
+        let pick = |given: &str, side: &Option<driftsum::config::SideConfig>, place: &str| {
+            match (given.is_empty(), side) {
+                (false, _) => Ok(given.to_string()),
+                (true, Some(s)) => s.resolve(place, config.dir.as_deref()).map_err(anyhow::Error::msg),
+                (true, None) => Err(anyhow::anyhow!(
+                    "give --{} URL, or a [{place}] in the --config file",
+                    if place == "source" { "source" } else { "target" }
+                )),
+            }
+        };
+        Ok((pick(&self.source, &config.source, "source")?, pick(&self.target, &config.replica, "replica")?))
+    }
+}
+
 /// Both sides opened, and the settings read.
 struct Ready {
     config: Config,
@@ -96,8 +116,9 @@ struct Ready {
 fn open(args: &DiffArgs) -> anyhow::Result<Ready> {
     let config = args.rows.config()?;
     let token = super::serve::token(args.token_file.as_deref(), args.token_env.as_deref())?;
-    let mut src = Endpoint::open(&args.source, token.as_deref()).context("opening the source")?;
-    let mut tgt = Endpoint::open(&args.target, token.as_deref()).context("opening the target")?;
+    let (source, target) = args.sides(&config)?;
+    let mut src = Endpoint::open(&source, token.as_deref()).context("opening the source")?;
+    let mut tgt = Endpoint::open(&target, token.as_deref()).context("opening the target")?;
     if let Some(ca) = &args.ca {
         let tls = driftsum::agent::tls::ClientTls::from_ca_file(ca)?;
         let mut agents = 0;

@@ -10,6 +10,7 @@ mod diff;
 mod history;
 mod outpath;
 mod progress;
+mod repair;
 mod rows;
 mod secrets;
 mod serve;
@@ -52,6 +53,7 @@ enum Command {
     History(history::HistoryArgs),
     Completions(completions::CompletionsArgs),
     Man(completions::ManArgs),
+    Repair(repair::RepairArgs),
 }
 
 /// How much the run says besides its report (`-q`, `-v`).
@@ -81,6 +83,7 @@ pub fn main() -> ExitCode {
         Command::History(args) => history::run(args),
         Command::Completions(args) => completions::completions(args),
         Command::Man(args) => completions::man(args),
+        Command::Repair(args) => repair::run(args, v),
     };
     match result {
         Ok(code) => ExitCode::from(code),

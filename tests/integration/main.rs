@@ -15,6 +15,7 @@
 //! * [`json_contract`]: every JSON output against the published schema.
 //! * [`diff_reference`]: property tests against a naive reference diff.
 //! * [`postgres`], [`mysql`]: the server connectors.
+//! * [`repair`]: `driftsum repair` (plan, script, apply, safety rails).
 //! * [`tls`]: TLS to private PostgreSQL and MariaDB servers with a CA the test
 //!   makes, and the agent over HTTPS.
 //! * [`docs`]: the README's and docs/'s links lead to files.
@@ -40,5 +41,6 @@ mod mistakes;
 mod mysql;
 mod passwords;
 mod postgres;
+mod repair;
 mod tls;
 mod tree_file;

@@ -1,0 +1,176 @@
+//! The statements of a repair, as SQL text: one `DELETE`, `INSERT` or
+//! `UPDATE` per row (only the changed columns in an `UPDATE`), the way
+//! sqldiff writes them, either with `?` placeholders (for `--apply`) or
+//! with the values as SQLite literals (for a script that
+//! `sqlite3 replica.db < FILE` applies with the same result).
+
+use rusqlite::types::Value as Sql;
+
+use super::plan::{Op, RepairPlan, TablePlan};
+use crate::reconcile::DiffKind;
+use crate::source::quote_ident;
+
+/// A statement's text and the values for its placeholders, in order.
+pub struct Statement {
+    pub sql: String,
+    pub params: Vec<Sql>,
+}
+
+fn where_key(t: &TablePlan, op: &Op, params: &mut Vec<Sql>) -> String {
+    let mut parts = Vec::new();
+    for (name, v) in t.key_names().zip(&op.key_sql) {
+        parts.push(format!("{}=?", quote_ident(name)));
+        params.push(v.clone());
+    }
+    parts.join(" AND ")
+}
+
+/// The statement that makes the replica's row `op` right.
+pub fn statement(t: &TablePlan, op: &Op) -> Statement {
+    let table = quote_ident(&t.target_table);
+    let mut params = Vec::new();
+    let sql = match op.kind {
+        DiffKind::Extra => format!("DELETE FROM {table} WHERE {}", where_key(t, op, &mut params)),
+        DiffKind::Changed => {
+            let sets: Vec<String> = op
+                .set
+                .iter()
+                .map(|(c, v)| {
+                    params.push(v.clone());
+                    format!("{}=?", quote_ident(&t.values[*c].name))
+                })
+                .collect();
+            let w = where_key(t, op, &mut params);
+            format!("UPDATE {table} SET {} WHERE {w}", sets.join(", "))
+        }
+        DiffKind::Missing => {
+            let mut names: Vec<String> = t.key_names().map(quote_ident).collect();
+            params.extend(op.key_sql.iter().cloned());
+            for (c, v) in &op.set {
+                names.push(quote_ident(&t.values[*c].name));
+                params.push(v.clone());
+            }
+            let marks = vec!["?"; names.len()].join(",");
+            format!("INSERT INTO {table}({}) VALUES({marks})", names.join(","))
+        }
+    };
+    Statement { sql, params }
+}
+
+/// The order statements run in: deletes, then updates, then inserts, so a
+/// row replaced one-for-one never meets its replacement in a unique index.
+pub fn ordered(plan: &RepairPlan) -> Vec<(&TablePlan, &Op)> {
+    let mut out = Vec::with_capacity(plan.rows());
+    for kind in [DiffKind::Extra, DiffKind::Changed, DiffKind::Missing] {
+        for t in &plan.tables {
+            out.extend(t.ops.iter().filter(|o| o.kind == kind).map(|o| (t, o)));
+        }
+    }
+    out
+}
+
+/// A value as a SQLite literal that reads back as exactly that value.
+pub fn literal(v: &Sql) -> String {
+    match v {
+        Sql::Null => "NULL".into(),
+        Sql::Integer(i) => i.to_string(),
+        Sql::Real(f) if f.is_infinite() => match *f > 0.0 {
+            true => "9e999".into(),
+            false => "-9e999".into(),
+        },
+        // Seventeen significant digits name one double, and SQLite reads
+        // them back to it; a literal with a point or exponent is REAL.
+        Sql::Real(f) => format!("{f:.16e}"),
+        Sql::Text(s) if s.contains(['\0', '\r']) => {
+            format!("CAST(X'{}' AS TEXT)", driftsum_core::value::hex(s.as_bytes()))
+        }
+        Sql::Text(s) => format!("'{}'", s.replace('\'', "''")),
+        Sql::Blob(b) => format!("X'{}'", driftsum_core::value::hex(b)),
+    }
+}
+
+/// A statement with its placeholders replaced by literals.
+pub fn inline(s: &Statement) -> String {
+    let mut out = String::with_capacity(s.sql.len() + 16 * s.params.len());
+    let mut params = s.params.iter();
+    // Placeholders are the only `?` outside quoted names; names are quoted
+    // with double quotes, so a `?` inside one is skipped.
+    let mut quoted = false;
+    for c in s.sql.chars() {
+        match c {
+            '"' => {
+                quoted = !quoted;
+                out.push(c);
+            }
+            '?' if !quoted => match params.next() {
+                Some(v) => out.push_str(&literal(v)),
+                None => out.push(c),
+            },
+            _ => out.push(c),
+        }
+    }
+    out
+}
+
+/// The whole plan as a script: one transaction, foreign keys checked at
+/// its end.
+pub fn script(plan: &RepairPlan, header: &str) -> String {
+    let mut out = String::new();
+    for line in header.lines() {
+        out.push_str("-- ");
+        out.push_str(line);
+        out.push('\n');
+    }
+    out.push_str("BEGIN IMMEDIATE;\nPRAGMA defer_foreign_keys = ON;\n");
+    for (t, op) in ordered(plan) {
+        out.push_str(&inline(&statement(t, op)));
+        out.push_str(";\n");
+    }
+    out.push_str("COMMIT;\n");
+    out
+}
+
+/// Statements as a script, already rendered (the undo of a repair).
+pub fn script_of(statements: &[Statement], header: &str) -> String {
+    let mut out = String::new();
+    for line in header.lines() {
+        out.push_str("-- ");
+        out.push_str(line);
+        out.push('\n');
+    }
+    out.push_str("BEGIN IMMEDIATE;\nPRAGMA defer_foreign_keys = ON;\n");
+    for s in statements {
+        out.push_str(&inline(s));
+        out.push_str(";\n");
+    }
+    out.push_str("COMMIT;\n");
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn literals_read_back_exactly() {
+        let db = rusqlite::Connection::open_in_memory().unwrap();
+        let values = [
+            Sql::Null,
+            Sql::Integer(i64::MIN),
+            Sql::Real(0.1),
+            Sql::Real(-1e-300),
+            Sql::Real(f64::MAX),
+            Sql::Real(f64::INFINITY),
+            Sql::Real(5e-324),
+            Sql::Real(3.0),
+            Sql::Text("it's \"q\" ?\n\0x\r".into()),
+            Sql::Blob(vec![0, 255, 7]),
+        ];
+        for v in values {
+            let back: Sql = db
+                .query_row(&format!("SELECT {}", literal(&v)), [], |r| r.get(0))
+                .unwrap();
+            assert_eq!(back, v, "{}", literal(&v));
+        }
+    }
+}
