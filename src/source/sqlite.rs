@@ -13,6 +13,7 @@ mod page_scan;
 mod pages;
 #[cfg(test)]
 pub(crate) mod scratch;
+mod time_keys;
 mod types;
 
 pub use types::logical_type;
@@ -25,7 +26,7 @@ use driftsum_core::key::KeyRange;
 use driftsum_core::{LogicalType, Value};
 use rusqlite::{Connection, OpenFlags};
 
-use self::dialect::{range_friendly, stored_as_declared, SqliteSql};
+use self::dialect::{stored_as_declared, SqliteSql};
 use self::pages::PageLayout;
 use self::types::decode_into;
 use super::spec::{quote_ident, Column, ColumnSpec, RowSink, ScanSpec, Source, TableSchema};
@@ -46,6 +47,9 @@ pub struct SqliteSource {
     /// Each table's page layout, once looked up; `None` when its pages are
     /// not read directly.
     layouts: HashMap<String, Option<PageLayout>>,
+    /// Proven text forms of date and time keys, per table and key columns
+    /// (see [`time_keys`]).
+    key_shapes: HashMap<String, time_keys::KeyShapes>,
 }
 
 /// A column as `pragma_table_xinfo` lists it: name, declared type, position
@@ -108,6 +112,7 @@ impl SqliteSource {
             odd_keys: HashSet::new(),
             page_reads: true,
             layouts: HashMap::new(),
+            key_shapes: HashMap::new(),
         })
     }
 
@@ -251,14 +256,21 @@ impl Source for SqliteSource {
         let odd = self.odd_keys.contains(&spec.table);
         let keys: Vec<&ColumnSpec> = spec.key.iter().collect();
         let cols: Vec<&ColumnSpec> = spec.columns().collect();
+        let dialect = SqliteSql {
+            shapes: match range {
+                Some(_) => self.key_shapes(spec)?,
+                None => Vec::new(),
+            },
+            compound: keys.len() > 1,
+        };
         let query = sql::scan_query(
-            &SqliteSql,
+            &dialect,
             &sql::Scan {
                 spec,
                 from: quote_ident(&spec.table),
                 columns: &cols,
                 keys: &keys,
-                range: range.filter(|_| range_friendly(spec) && !odd),
+                range: range.filter(|_| dialect.range_friendly(spec) && !odd),
             },
         )?;
         let (sql, params) = (query.sql, query.binds);

@@ -23,6 +23,9 @@
 //!   REAL / INTEGER, `true` / 1, hyphenated UUID text / 16-byte blob, ...),
 //!   with the replica's declared types sometimes left out; the reference
 //!   compares the models.
+//! * `text_timestamp_keys_match_reference`: TIMESTAMP keys stored as text,
+//!   in one fixed form per side (which makes them range-readable) or in
+//!   mixed forms, the sides' precisions differing.
 //! * `float_digits_tolerates_tiny_float_noise`: with
 //!   `CanonOptions { float_digits: Some(6) }`, relative perturbations of
 //!   1e-12 are not drift and 1e-3 ones are (and without the option both are).
@@ -112,6 +115,10 @@ impl K {
             Value::Text(s) => K::T(s.clone()),
             Value::Bytes(b) => K::B(b.clone()),
             Value::Uuid(u) => K::U(*u),
+            // Date-time keys (property 8) as microseconds.
+            Value::Timestamp(m) | Value::TimestampNaive(m) => {
+                K::I(i64::try_from(*m).expect("key fits i64"))
+            }
             other => panic!("unexpected key value from driftsum: {other:?}"),
         }
     }
@@ -2361,5 +2368,193 @@ fn a_drifted_range_longer_than_a_chunk() {
             "{:?}",
             t.ranges.iter().map(|r| r.source_rows).collect::<Vec<_>>()
         );
+    }
+}
+
+// ------------------------------------------------------------------ property 8
+
+/// How one side stores its date-time keys (SQLite text, as a sync wrote it).
+#[derive(Clone, Copy, Debug)]
+enum TsForm {
+    /// `YYYY-MM-DD HH:MM:SS.ffffff` for every key: range-readable.
+    Micros,
+    /// `YYYY-MM-DDTHH:MM:SS.fff`; a key that is not whole milliseconds gets
+    /// six digits (the form is then mixed, and no longer range-readable).
+    Millis,
+    /// `YYYY-MM-DD HH:MM:SS`; six digits where not whole seconds.
+    Seconds,
+    /// Per key, by hash: either separator, with or without six digits,
+    /// or Unix seconds as an integer where whole.
+    Mixed,
+}
+
+/// `YYYY-MM-DD<sep>HH:MM:SS` with exactly `digits` fraction digits
+/// (truncating: callers pass keys on the form's grid).
+fn fmt_ts_digits(us: i64, sep: char, digits: u32) -> String {
+    let whole = fmt_datetime(us.div_euclid(MICROS_PER_SEC) * MICROS_PER_SEC, sep);
+    if digits == 0 {
+        return whole;
+    }
+    let frac = us.rem_euclid(MICROS_PER_SEC) / 10i64.pow(6 - digits);
+    format!("{whole}.{frac:0w$}", w = digits as usize)
+}
+
+fn ts_stored(us: i64, form: TsForm, salt: u64, suffix: &str) -> Sql {
+    let text = |s: String| Sql::Text(s + suffix);
+    match form {
+        TsForm::Micros => text(fmt_ts_digits(us, ' ', 6)),
+        TsForm::Millis if us % 1000 == 0 => text(fmt_ts_digits(us, 'T', 3)),
+        TsForm::Seconds if us % MICROS_PER_SEC == 0 => text(fmt_ts_digits(us, ' ', 0)),
+        TsForm::Millis | TsForm::Seconds => text(fmt_ts_digits(us, ' ', 6)),
+        TsForm::Mixed => match mix(salt, &vec![K::I(us)]) % 4 {
+            0 => text(fmt_ts_digits(us, 'T', 6)),
+            1 if us % MICROS_PER_SEC == 0 => Sql::Integer(us / MICROS_PER_SEC),
+            2 if us % MICROS_PER_SEC == 0 => text(fmt_ts_digits(us, ' ', 0)),
+            _ => text(fmt_ts_digits(us, ' ', 6)),
+        },
+    }
+}
+
+/// Keys dense enough to share leaves (whole seconds, milliseconds or
+/// microseconds apart near one instant), and far apart over the years.
+fn ts_key_micros() -> impl Strategy<Value = i64> {
+    const BASE: i64 = 1_700_000_000 * MICROS_PER_SEC;
+    prop_oneof![
+        (0i64..2_000).prop_map(|i| BASE + i * MICROS_PER_SEC),
+        (0i64..2_000_000).prop_map(|i| BASE + i * 1000),
+        (0i64..2_000_000_000).prop_map(|i| BASE + i),
+        SECS_RANGE.prop_map(|s| s * MICROS_PER_SEC),
+    ]
+}
+
+#[derive(Clone, Debug)]
+struct TsCase {
+    forms: (TsForm, TsForm),
+    /// `TIMESTAMP WITH TIME ZONE` keys with a `+00:00` or `Z` suffix
+    /// (else `TIMESTAMP`, no suffix).
+    instant: bool,
+    /// A second key column (a small integer) after the timestamp.
+    compound: bool,
+    rows: BTreeMap<Key, Vec<Sql>>,
+    scenario: Scenario,
+    muts: Vec<Mutation<Sql>>,
+}
+
+fn ts_case() -> impl Strategy<Value = TsCase> {
+    let forms = select(vec![
+        TsForm::Micros,
+        TsForm::Millis,
+        TsForm::Seconds,
+        TsForm::Mixed,
+    ]);
+    (forms.clone(), forms, any::<bool>(), any::<bool>()).prop_flat_map(
+        |(f0, f1, instant, compound)| {
+            let key = if compound {
+                (ts_key_micros(), 0i64..3)
+                    .prop_map(|(t, j)| vec![K::I(t), K::I(j)])
+                    .boxed()
+            } else {
+                ts_key_micros().prop_map(|t| vec![K::I(t)]).boxed()
+            };
+            let row = vec(
+                prop_oneof![Just(Sql::Null), "[a-c]{0,2}".prop_map(Sql::Text)],
+                1,
+            )
+            .boxed();
+            (
+                prop_oneof![
+                    1 => btree_map(key.clone(), row.clone(), 0..4),
+                    4 => btree_map(key.clone(), row.clone(), 0..300),
+                ],
+                scenario(),
+                mutations(key, row, 1, 40, 0..12, false),
+            )
+                .prop_map(move |(rows, scenario, muts)| TsCase {
+                    forms: (f0, f1),
+                    instant,
+                    compound,
+                    rows,
+                    scenario,
+                    muts,
+                })
+        },
+    )
+}
+
+fn run_ts_case(case: TsCase) -> Result<(), TestCaseError> {
+    let declared = if case.instant {
+        "TIMESTAMP WITH TIME ZONE"
+    } else {
+        "TIMESTAMP"
+    };
+    let mut cols = vec![("k".to_string(), declared.to_string())];
+    if case.compound {
+        cols.push(("j".to_string(), "INTEGER".to_string()));
+    }
+    cols.push(("v".to_string(), "TEXT".to_string()));
+    let nkey = cols.len() - 1;
+    let table = Table {
+        cols,
+        nkey,
+        inline_pk: !case.compound,
+        without_rowid: false,
+    };
+    let (src_model, rep_model, log) = derive_sides(case.rows, case.scenario, &case.muts);
+    let dir = Scratch::new("diff-reference");
+    let (sp, rp) = (dir.join("source.db"), dir.join("replica.db"));
+    let perm = identity(table.cols.len());
+    let write = |path: &Path, model: &BTreeMap<Key, Vec<Sql>>, form: TsForm, salt: u64| {
+        let suffix = match (case.instant, salt) {
+            (false, _) => "",
+            (true, 0) => "+00:00",
+            (true, _) => "Z",
+        };
+        let rows = model.iter().rev().map(|(k, v)| {
+            let mut r = Vec::new();
+            for (i, kv) in k.iter().enumerate() {
+                match (i, kv) {
+                    (0, K::I(us)) => r.push(ts_stored(*us, form, salt, suffix)),
+                    (_, kv) => r.push(kv.to_sql()),
+                }
+            }
+            r.extend(v.iter().cloned());
+            r
+        });
+        table.write(path, &perm, rows);
+    };
+    write(&sp, &src_model, case.forms.0, 0);
+    write(&rp, &rep_model, case.forms.1, 1);
+    let names = table.value_names();
+    let expected = reference(&src_model, &rep_model, &names, raw_eq);
+    let backward = reference(&rep_model, &src_model, &names, raw_eq);
+    let extra = format!(
+        ", forms: {:?}, instant: {}, compound: {}",
+        case.forms, case.instant, case.compound
+    );
+    let ctx = context(&"timestamp", case.scenario, &log, &extra);
+    let counts = (src_model.len(), rep_model.len());
+    for shape in shapes() {
+        let opts = DiffOptions {
+            shape,
+            ..Default::default()
+        };
+        check_run(&sp, &rp, &opts, &expected, counts, &names, &ctx)?;
+        let back = format!("(replica compared as the source)\n{ctx}");
+        check_run(&rp, &sp, &opts, &backward, (counts.1, counts.0), &names, &back)?;
+    }
+    Ok(())
+}
+
+proptest! {
+    #![proptest_config(config(48))]
+
+    /// Property 8: date-time keys stored as text, in one fixed form per
+    /// side (read by key range once proven) or in mixed forms (read by
+    /// scans), with the two sides' forms and precisions differing (a bound
+    /// from one side finer than the other's form): the diff equals the
+    /// reference, both ways.
+    #[test]
+    fn text_timestamp_keys_match_reference(case in ts_case()) {
+        run_ts_case(case)?;
     }
 }

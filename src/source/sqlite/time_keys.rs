@@ -1,0 +1,410 @@
+//! Date, time and timestamp keys stored as text in SQLite, made
+//! range-readable: when every stored key of a table has one fixed-width text
+//! form (`YYYY-MM-DD HH:MM:SS.ffffff`, say) that reads back to its value and
+//! is written again from that value byte for byte, text order is key order,
+//! and a key range becomes a text range the primary key's index serves.
+//!
+//! Nothing is assumed from the declared type: the proof is a read of every
+//! stored key of the table, once per connection (its read transaction keeps
+//! the snapshot it was made on). A table whose keys are stored any other way
+//! (mixed forms, numbers, a fraction one row longer than the rest) is read
+//! by whole scans, as before. Building the SQL from the shapes is the
+//! dialect's (`dialect`).
+
+use driftsum_core::coerce::ColumnRule;
+use driftsum_core::time::{civil_from_days, MICROS_PER_DAY, MICROS_PER_SEC};
+use driftsum_core::{LogicalType, Value};
+use rusqlite::types::ValueRef;
+
+use super::types::decode;
+use super::SqliteSource;
+use crate::error::SourceError;
+use crate::source::spec::{quote_ident, ScanSpec};
+
+/// Whether a key column of this type may be proven range-readable here.
+pub(super) fn is_time(ty: LogicalType) -> bool {
+    matches!(
+        ty,
+        LogicalType::Timestamp { .. }
+            | LogicalType::TimestampNaive { .. }
+            | LogicalType::Date
+            | LogicalType::Time { .. }
+    )
+}
+
+/// Which parts a text form holds.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Parts {
+    /// `YYYY-MM-DD`
+    Date,
+    /// `YYYY-MM-DD` + separator + time of day + suffix
+    DateTime,
+    /// `HH:MM:SS[.f…]`
+    Time,
+}
+
+/// One fixed-width text form of a date, time or timestamp. Every value
+/// written in it has the same length and its fields in the same places, so
+/// byte order is (year, month, …, fraction) order, which is time order.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) struct TextShape {
+    parts: Parts,
+    /// Between date and time: `b' '` or `b'T'`.
+    sep: u8,
+    /// Fraction digits (0: no `.`).
+    frac: u8,
+    /// After the time: nothing, `Z` or `+00:00`.
+    suffix: &'static str,
+}
+
+const SUFFIXES: [&str; 3] = ["", "Z", "+00:00"];
+
+fn digits(b: &[u8]) -> bool {
+    !b.is_empty() && b.iter().all(u8::is_ascii_digit)
+}
+
+/// `HH:MM:SS[.f…]` at the start of `b`: the fraction digits and what
+/// follows, or `None`.
+fn time_part(b: &[u8]) -> Option<(u8, &[u8])> {
+    let hms = b.get(..8)?;
+    if !(digits(&hms[0..2]) && hms[2] == b':' && digits(&hms[3..5]) && hms[5] == b':')
+        || !digits(&hms[6..8])
+    {
+        return None;
+    }
+    let rest = &b[8..];
+    if rest.first() != Some(&b'.') {
+        return Some((0, rest));
+    }
+    let n = rest[1..].iter().take_while(|c| c.is_ascii_digit()).count();
+    if n == 0 || n > 6 {
+        return None;
+    }
+    Some((n as u8, &rest[1 + n..]))
+}
+
+impl TextShape {
+    /// The form of `text` read as `ty`, when it is one this module writes.
+    fn of(text: &[u8], ty: LogicalType) -> Option<TextShape> {
+        let date = |b: &[u8]| {
+            b.len() >= 10
+                && digits(&b[0..4])
+                && b[4] == b'-'
+                && digits(&b[5..7])
+                && b[7] == b'-'
+                && digits(&b[8..10])
+        };
+        let shape = |parts, sep, frac, suffix: &[u8]| {
+            let suffix = *SUFFIXES.iter().find(|s| s.as_bytes() == suffix)?;
+            Some(TextShape {
+                parts,
+                sep,
+                frac,
+                suffix,
+            })
+        };
+        match ty {
+            LogicalType::Date if text.len() == 10 && date(text) => shape(Parts::Date, 0, 0, b""),
+            LogicalType::Time { .. } => match time_part(text)? {
+                (frac, b"") => shape(Parts::Time, 0, frac, b""),
+                _ => None,
+            },
+            LogicalType::Timestamp { .. } | LogicalType::TimestampNaive { .. } => {
+                if !date(text) || !matches!(text.get(10), Some(b' ' | b'T')) {
+                    return None;
+                }
+                let (frac, rest) = time_part(&text[11..])?;
+                shape(Parts::DateTime, text[10], frac, rest)
+            }
+            _ => None,
+        }
+    }
+
+    /// Writes `v` (a value of `rule`'s type) in this form into `out`,
+    /// rounded down to the form's last fraction digit; whether that was
+    /// exact. `None` when the form cannot hold it (a year outside 0000–9999,
+    /// an infinity, a value of another type).
+    pub(super) fn write(&self, v: &Value, rule: &ColumnRule, out: &mut Vec<u8>) -> Option<bool> {
+        out.clear();
+        let unit = 10i128.pow(6 - u32::from(self.frac));
+        let (micros, day_part) = match (self.parts, v) {
+            (Parts::Date, Value::Date(d)) => (i128::from(*d) * i128::from(MICROS_PER_DAY), true),
+            (Parts::Time, Value::Time(t)) if (0..MICROS_PER_DAY).contains(t) => {
+                (i128::from(*t), false)
+            }
+            (Parts::DateTime, Value::TimestampNaive(m)) => (*m, true),
+            (Parts::DateTime, Value::Timestamp(m)) => {
+                // An instant stored without an offset was read at the
+                // column's assumed one: its text is that wall clock.
+                let offset = match self.suffix {
+                    "" => i128::from(rule.assume_offset_secs) * i128::from(MICROS_PER_SEC),
+                    _ => 0,
+                };
+                (m.checked_add(offset)?, true)
+            }
+            _ => return None,
+        };
+        let floor = micros.div_euclid(unit) * unit;
+        let day = i128::from(MICROS_PER_DAY);
+        let days = i64::try_from(floor.div_euclid(day)).ok()?;
+        let tod = i64::try_from(floor.rem_euclid(day)).ok()?;
+        if day_part {
+            if !(-719_528..=2_932_896).contains(&days) {
+                return None; // outside 0000-01-01 ..= 9999-12-31
+            }
+            let (y, m, d) = civil_from_days(days);
+            num(out, y, 4);
+            out.push(b'-');
+            num(out, i64::from(m), 2);
+            out.push(b'-');
+            num(out, i64::from(d), 2);
+            if self.parts == Parts::Date {
+                return Some(floor == micros);
+            }
+            out.push(self.sep);
+        }
+        let secs = tod / MICROS_PER_SEC;
+        num(out, secs / 3600, 2);
+        out.push(b':');
+        num(out, secs / 60 % 60, 2);
+        out.push(b':');
+        num(out, secs % 60, 2);
+        if self.frac > 0 {
+            out.push(b'.');
+            let f = (tod % MICROS_PER_SEC) / (unit as i64);
+            num(out, f, usize::from(self.frac));
+        }
+        out.extend_from_slice(self.suffix.as_bytes());
+        Some(floor == micros)
+    }
+}
+
+/// Appends `n` (not negative) in `width` digits, zero-padded.
+fn num(out: &mut Vec<u8>, n: i64, width: usize) {
+    let at = out.len();
+    out.resize(at + width, b'0');
+    let mut n = n;
+    for slot in out[at..].iter_mut().rev() {
+        *slot = b'0' + (n % 10) as u8;
+        n /= 10;
+    }
+}
+
+/// The proof over one key column's stored values: the one form they all
+/// have, as long as every value seen reads back to itself through it.
+struct Proof {
+    rule: ColumnRule,
+    shape: Option<TextShape>,
+    broken: bool,
+    buf: Vec<u8>,
+}
+
+impl Proof {
+    fn new(rule: ColumnRule) -> Proof {
+        Proof {
+            rule,
+            shape: None,
+            broken: false,
+            buf: Vec::with_capacity(32),
+        }
+    }
+
+    fn see(&mut self, v: ValueRef<'_>) {
+        if self.broken {
+            return;
+        }
+        let ValueRef::Text(text) = v else {
+            self.broken = true;
+            return;
+        };
+        let Some(shape) = TextShape::of(text, self.rule.ty) else {
+            self.broken = true;
+            return;
+        };
+        if *self.shape.get_or_insert(shape) != shape {
+            self.broken = true;
+            return;
+        }
+        let value = decode(v, &self.rule);
+        let exact = shape.write(&value, &self.rule, &mut self.buf);
+        if exact != Some(true) || self.buf != text {
+            self.broken = true;
+        }
+    }
+
+    fn result(self) -> Option<TextShape> {
+        self.shape.filter(|_| !self.broken)
+    }
+}
+
+/// Per key column that is a date, time or timestamp: its proven text form,
+/// or `None`.
+pub(super) type KeyShapes = Vec<(String, Option<TextShape>)>;
+
+impl SqliteSource {
+    /// The proven text forms of `spec`'s date, time and timestamp key
+    /// columns, proven on first use by one read of the table's keys (an
+    /// index-only scan where the key is indexed).
+    pub(super) fn key_shapes(&mut self, spec: &ScanSpec) -> Result<KeyShapes, SourceError> {
+        let timed: Vec<_> = spec.key.iter().filter(|k| is_time(k.rule.ty)).collect();
+        if timed.is_empty() {
+            return Ok(Vec::new());
+        }
+        let id = format!(
+            "{}\0{:?}",
+            spec.table,
+            timed.iter().map(|k| (&k.name, k.rule)).collect::<Vec<_>>()
+        );
+        if let Some(shapes) = self.key_shapes.get(&id) {
+            return Ok(shapes.clone());
+        }
+        let cols: Vec<String> = timed.iter().map(|k| quote_ident(&k.name)).collect();
+        let sql = format!(
+            "SELECT {} FROM {}",
+            cols.join(", "),
+            quote_ident(&spec.table)
+        );
+        let context = format!("reading the keys of table {:?}", spec.table);
+        let mut proofs: Vec<Proof> = timed.iter().map(|k| Proof::new(k.rule)).collect();
+        let mut stmt = self
+            .conn
+            .prepare(&sql)
+            .map_err(|e| self.query_err(&context, e))?;
+        let mut rows = stmt.query([]).map_err(|e| SourceError::query(&context, e))?;
+        while let Some(row) = rows.next().map_err(|e| SourceError::query(&context, e))? {
+            for (i, p) in proofs.iter_mut().enumerate() {
+                p.see(row.get_ref(i).map_err(|e| SourceError::query(&context, e))?);
+            }
+            if proofs.iter().all(|p| p.broken) {
+                break;
+            }
+        }
+        drop(rows);
+        drop(stmt);
+        let shapes: KeyShapes = timed
+            .iter()
+            .zip(proofs)
+            .map(|(k, p)| (k.name.clone(), p.result()))
+            .collect();
+        self.key_shapes.insert(id, shapes.clone());
+        Ok(shapes)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn rule(ty: LogicalType) -> ColumnRule {
+        ColumnRule::new(ty)
+    }
+
+    const NAIVE: LogicalType = LogicalType::TimestampNaive { precision: 6 };
+    const INSTANT: LogicalType = LogicalType::Timestamp { precision: 6 };
+
+    fn proven(ty: LogicalType, texts: &[&str]) -> Option<TextShape> {
+        let mut p = Proof::new(rule(ty));
+        for t in texts {
+            p.see(ValueRef::Text(t.as_bytes()));
+        }
+        p.result()
+    }
+
+    /// Forms that read back to themselves are proven; anything that does
+    /// not (an invalid day, a leap second, a 24:00, a second form, too
+    /// many digits for the column's precision) breaks the proof.
+    #[test]
+    fn only_forms_that_round_trip_are_proven() {
+        let ok = ["2020-09-13 12:26:40.000001", "1999-12-31 23:59:59.999999"];
+        assert!(proven(NAIVE, &ok).is_some());
+        assert!(proven(INSTANT, &ok).is_some());
+        assert!(proven(INSTANT, &["2020-09-13T12:26:40Z", "2021-01-01T00:00:00Z"]).is_some());
+        assert!(proven(LogicalType::Date, &["2020-09-13", "0001-01-01"]).is_some());
+        assert!(proven(LogicalType::Time { precision: 6 }, &["12:00:00.5", "00:00:00.0"]).is_some());
+        for bad in [
+            &["2020-09-13 12:26:40.000001", "2020-09-13 12:26:40.00001"][..],
+            &["2020-09-13 12:26:40", "2020-09-13T12:26:41"],
+            &["2020-02-30 00:00:00"],
+            &["2020-09-13 23:59:60"],
+            &["2020-09-13 24:00:00"],
+            &["2020-09-13 12:26:40.1234567"],
+            &["2020-09-13 12:26:40+02:00"],
+            &["+2020-09-13 12:26:40"],
+            &["2020-9-13 12:26:40"],
+        ] {
+            assert!(proven(NAIVE, bad).is_none(), "{bad:?}");
+        }
+        let mut p = Proof::new(rule(NAIVE));
+        p.see(ValueRef::Text(b"2020-09-13 12:26:40"));
+        p.see(ValueRef::Integer(1_600_000_000));
+        assert!(p.result().is_none());
+        // Precision 3: a sixth digit that is not zero does not read back.
+        let ms = LogicalType::TimestampNaive { precision: 3 };
+        assert!(proven(ms, &["2020-09-13 12:26:40.123000"]).is_some());
+        assert!(proven(ms, &["2020-09-13 12:26:40.123400"]).is_none());
+        // An assumed offset: the text is the wall clock at that offset.
+        let mut r = rule(INSTANT);
+        r.assume_offset_secs = 7200;
+        let mut p = Proof::new(r);
+        p.see(ValueRef::Text(b"2020-09-13 12:26:40"));
+        assert!(p.result().is_some());
+    }
+
+    fn shape(text: &str, ty: LogicalType) -> TextShape {
+        TextShape::of(text.as_bytes(), ty).expect("a form")
+    }
+
+    proptest! {
+        /// Within one form, byte order is value order, and a value written
+        /// rounded down compares with every stored value as the value
+        /// itself does (what a range bound needs).
+        #[test]
+        fn byte_order_is_value_order(
+            a in -62_135_596_800_000_000i64..253_402_300_799_999_999,
+            b in -62_135_596_800_000_000i64..253_402_300_799_999_999,
+            frac in 0u8..=6,
+        ) {
+            let frac_text = if frac == 0 { String::new() } else { format!(".{}", "0".repeat(frac.into())) };
+            let s = shape(&format!("2020-01-01 00:00:00{frac_text}"), NAIVE);
+            let r = rule(NAIVE);
+            let unit = 10i64.pow(6 - u32::from(frac));
+            // `a` as a stored value (on the form's grid), `b` as any bound.
+            let stored = a.div_euclid(unit) * unit;
+            let (mut ta, mut tb) = (Vec::new(), Vec::new());
+            prop_assert_eq!(s.write(&Value::TimestampNaive(stored.into()), &r, &mut ta), Some(true));
+            let exact = s.write(&Value::TimestampNaive(b.into()), &r, &mut tb).expect("in range");
+            prop_assert_eq!(exact, b % unit == 0);
+            prop_assert_eq!(ta.as_slice() > tb.as_slice(), stored > b);
+            prop_assert_eq!(ta.as_slice() <= tb.as_slice(), stored <= b);
+            // And it reads back.
+            let text = std::str::from_utf8(&ta).unwrap();
+            prop_assert_eq!(decode(ValueRef::Text(&ta), &r), Value::TimestampNaive(stored.into()), "{}", text);
+        }
+
+        /// Dates: byte order is day order over years 0000–9999.
+        #[test]
+        fn dates_in_byte_order(a in -719_528i32..=2_932_896, b in -719_528i32..=2_932_896) {
+            let s = shape("2020-01-01", LogicalType::Date);
+            let r = rule(LogicalType::Date);
+            let (mut ta, mut tb) = (Vec::new(), Vec::new());
+            prop_assert_eq!(s.write(&Value::Date(a), &r, &mut ta), Some(true));
+            prop_assert_eq!(s.write(&Value::Date(b), &r, &mut tb), Some(true));
+            prop_assert_eq!(ta.cmp(&tb), a.cmp(&b));
+            prop_assert_eq!(decode(ValueRef::Text(&ta), &r), Value::Date(a));
+        }
+    }
+
+    #[test]
+    fn values_outside_the_form_are_not_written() {
+        let s = shape("2020-01-01 00:00:00", NAIVE);
+        let r = rule(NAIVE);
+        let mut out = Vec::new();
+        let year_10000 = 253_402_300_800_000_000i128;
+        assert_eq!(s.write(&Value::TimestampNaive(year_10000), &r, &mut out), None);
+        assert_eq!(s.write(&Value::TimestampNaive(-62_167_219_200_000_001), &r, &mut out), None);
+        assert_eq!(s.write(&Value::TimestampNaive(i128::MAX), &r, &mut out), None);
+        assert_eq!(s.write(&Value::Text("x".into()), &r, &mut out), None);
+        assert_eq!(s.write(&Value::Timestamp(0), &r, &mut out), Some(true));
+    }
+}
