@@ -83,6 +83,11 @@ pub struct Defaults {
 pub struct SideConfig {
     pub url: Option<String>,
     pub url_env: Option<String>,
+    /// A file holding the server's password (its first line), so that the
+    /// URL need hold none; relative to the config file's directory.
+    pub password_file: Option<PathBuf>,
+    /// The environment variable holding the server's password.
+    pub password_env: Option<String>,
 }
 
 // By hand: the URL may hold a password.
@@ -91,6 +96,8 @@ impl std::fmt::Debug for SideConfig {
         f.debug_struct("SideConfig")
             .field("url", &self.url.as_deref().map(crate::source::url::redact))
             .field("url_env", &self.url_env)
+            .field("password_file", &self.password_file)
+            .field("password_env", &self.password_env)
             .finish()
     }
 }
@@ -291,6 +298,9 @@ impl SideConfig {
             })?,
             _ => return Err(format!("[{place}] needs exactly one of url and url_env")),
         };
+        let (file, var) = (self.password_file.as_deref(), self.password_env.as_deref());
+        let url = crate::source::secrets::with_config_password(url, file, var, dir)
+            .map_err(|e| format!("[{place}] {e}"))?;
         let Some((scheme, rest)) = url.split_once(':') else {
             return Ok(url);
         };

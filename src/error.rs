@@ -31,6 +31,9 @@ pub enum SourceError {
     Query { context: String, message: String },
     #[error("{0}")]
     Other(String),
+    /// A stored value that could be read two ways; never guessed.
+    #[error("cannot be sure of the result: {0}")]
+    Unsure(String),
 }
 
 impl SourceError {

@@ -128,6 +128,8 @@ pub fn diff_table_to(
     let result = (|| {
         let s = source.schema(&pair.source).map_err(CheckError::Source)?;
         let t = target.schema(&pair.target).map_err(CheckError::Target)?;
+        // The replica's own spelling (SQLite: `public.orders` read as `orders`).
+        outcome.target_table = t.name.clone();
         let plan = plan::plan(&s, &t, &opts.columns, &opts.config)?;
         outcome.key_columns = plan.source.key.iter().map(|c| c.name.clone()).collect();
         outcome.columns = plan.source.values.iter().map(|c| c.name.clone()).collect();

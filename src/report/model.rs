@@ -152,6 +152,10 @@ pub struct Report {
     /// The process's exit code: 0 in sync, 1 drift, 2 error (2 wins over 1).
     pub exit_code: u8,
     pub summary: Summary,
+    /// What the result suggests the user got wrong (sides that look
+    /// swapped, a table found under another spelling); see `hints`.
+    #[serde(skip_serializing_if = "Vec::is_empty", default)]
+    pub hints: Vec<String>,
     /// Why the run stopped before comparing (or finishing) its tables: a
     /// side that could not be opened, a report that could not be written.
     #[serde(skip_serializing_if = "Option::is_none", default)]
@@ -432,6 +436,7 @@ impl Report {
             status,
             exit_code: status.exit_code(),
             summary: Summary::of(run),
+            hints: super::hints::of(info, run),
             ..Report::failed(info, None)
         }
     }
@@ -451,6 +456,7 @@ impl Report {
             status: Status::Error,
             exit_code: Status::Error.exit_code(),
             summary: Summary::default(),
+            hints: Vec::new(),
             error,
         }
     }

@@ -111,6 +111,7 @@ impl<W: Write> JsonStream<W> {
         report.status = whole.status;
         report.exit_code = whole.exit_code;
         report.summary = whole.summary;
+        report.hints = whole.hints;
         self.close(&report)
     }
 

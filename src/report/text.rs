@@ -1,7 +1,7 @@
 //! The text report, for people: a summary line per table, then drifted
 //! ranges, differences and what the comparison exchanged. In-sync tables get
 //! one quiet line; [`render_with_costs`] adds every table's cost, level by
-//! level.
+//! level. The run's hints (see `hints`) close every form of the report.
 
 use std::borrow::Cow;
 use std::fmt::Write;
@@ -185,7 +185,15 @@ pub fn render_summary(report: &Report) -> String {
         fmt_count(s.extra),
         fmt_count(s.changed),
     );
+    hints(&mut out, report);
     out
+}
+
+/// The report's hints, one line each, after everything else.
+fn hints(out: &mut String, report: &Report) {
+    for h in &report.hints {
+        let _ = writeln!(out, "hint: {}", escape_text(h));
+    }
 }
 
 /// Renders the whole report, with every table's cost per tree level.
@@ -300,6 +308,7 @@ fn render_report(report: &Report, all_costs: bool) -> String {
         }
         let _ = writeln!(out, "{exchanged}");
     }
+    hints(&mut out, report);
     out
 }
 

@@ -1,7 +1,11 @@
 //! Passwords in server URLs, in one place: finding the ones a URL carries
 //! (read with the `url` crate, as the drivers read URLs), percent-decoding,
-//! and scrubbing them out of messages. What a URL looks like in a message
-//! ([`super::url::redact`]) lives in `url`; this only knows secrets.
+//! scrubbing them out of messages, and reading the ones a config file names
+//! (`password_file`, `password_env`) rather than holds. What a URL looks
+//! like in a message ([`super::url::redact`]) lives in `url`; this only
+//! knows secrets.
+
+use std::path::Path;
 
 /// Percent-decodes a URL component (`%41` → `A`; a `%` not followed by two
 /// hex digits stays as it is; bytes that are not UTF-8 become U+FFFD).
@@ -87,6 +91,60 @@ pub fn scrub(mut message: String, secrets: &[String]) -> String {
     message
 }
 
+/// A password from a file: its first line, without the line ending. An
+/// empty or unreadable file is an error naming the file (never its
+/// contents).
+pub fn password_from_file(path: &Path) -> Result<String, String> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| format!("cannot read the password file {}: {e}", path.display()))?;
+    let line = text.lines().next().unwrap_or("");
+    if line.is_empty() {
+        return Err(format!(
+            "the password file {} is empty; write the password on its first line",
+            path.display()
+        ));
+    }
+    Ok(line.to_string())
+}
+
+/// A password from an environment variable; unset, empty or not UTF-8 is
+/// an error naming the variable.
+pub fn password_from_env(var: &str) -> Result<String, String> {
+    match std::env::var(var) {
+        Ok(p) if !p.is_empty() => Ok(p),
+        _ => Err(format!(
+            "the environment variable {var} is not set (or empty, or not UTF-8)"
+        )),
+    }
+}
+
+/// `url` with the password a config side names put in it: from `file`
+/// (relative to `dir`, the config file's directory) or from the variable
+/// `var`; `url` as it is when neither is given. Both given, a URL that
+/// already holds a password, or a SQLite file: an error saying so.
+pub fn with_config_password(
+    url: String,
+    file: Option<&Path>,
+    var: Option<&str>,
+    dir: Option<&Path>,
+) -> Result<String, String> {
+    let password = match (file, var) {
+        (Some(_), Some(_)) => {
+            return Err("gives both password_file and password_env; keep one".into())
+        }
+        (Some(file), None) => {
+            let path = match dir {
+                Some(d) if file.is_relative() => d.join(file),
+                _ => file.to_path_buf(),
+            };
+            password_from_file(&path).map_err(|e| format!("password_file: {e}"))?
+        }
+        (None, Some(var)) => password_from_env(var).map_err(|e| format!("password_env: {e}"))?,
+        (None, None) => return Ok(url),
+    };
+    super::url::with_password(&url, &password).map_err(|e| e.to_string())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -109,5 +167,51 @@ mod tests {
         );
         assert_eq!(password("postgres://u@h/db"), None);
         assert_eq!(percent_decode("p%41ss%"), "pAss%");
+    }
+
+    #[test]
+    fn config_passwords_go_into_the_url() {
+        let dir = tempfile::tempdir().expect("dir");
+        std::fs::write(dir.path().join("pw"), "s3:cr@t/%\nsecond line\n").expect("pw");
+        let got = with_config_password(
+            "postgres://app@db:5432/shop?sslmode=require".into(),
+            Some(Path::new("pw")),
+            None,
+            Some(dir.path()),
+        )
+        .expect("file");
+        assert_eq!(password(&got).as_deref(), Some("s3:cr@t/%"), "{got}");
+        assert!(got.contains("sslmode=require") && got.contains("app"), "{got}");
+        // Without a line ending, and a MySQL URL.
+        std::fs::write(dir.path().join("pw2"), "only").expect("pw");
+        let got = with_config_password(
+            "mysql://u@h/db".into(),
+            Some(&dir.path().join("pw2")),
+            None,
+            None,
+        )
+        .expect("mysql");
+        assert_eq!(password(&got).as_deref(), Some("only"));
+        // Nothing named: the URL as it is.
+        assert_eq!(
+            with_config_password("sqlite:a.db".into(), None, None, None).as_deref(),
+            Ok("sqlite:a.db")
+        );
+        // Refused, each with its reason and never the password.
+        std::fs::write(dir.path().join("empty"), "\n").expect("empty");
+        let cases = [
+            ("postgres://h/db", Some("empty"), None, "is empty"),
+            ("postgres://h/db", Some("none"), None, "cannot read"),
+            ("postgres://h/db", Some("pw"), Some("V"), "keep one"),
+            ("postgres://u:inurl@h/db", Some("pw"), None, "already"),
+            ("sqlite:a.db", Some("pw"), None, "SQLite"),
+            ("postgres://h/db", None, Some("DS_NO_SUCH_VAR_9"), "DS_NO_SUCH_VAR_9"),
+        ];
+        for (url, file, var, says) in cases {
+            let e = with_config_password(url.into(), file.map(Path::new), var, Some(dir.path()))
+                .expect_err(url);
+            assert!(e.contains(says), "{url}: {e}");
+            assert!(!e.contains("s3:cr") && !e.contains("inurl"), "{e}");
+        }
     }
 }

@@ -175,6 +175,49 @@ impl SqliteSource {
     }
 }
 
+impl SqliteSource {
+    /// The table or view a name given by the user means, as the file spells
+    /// it: matched as SQLite matches names (ASCII letters in any case), and
+    /// `SCHEMA.NAME` (a PostgreSQL name, or SQLite's own `main.NAME`) taken
+    /// as `NAME` when the file has no table of the whole name. A file
+    /// holding both is asked which is meant.
+    fn find_table(&self, table: &str) -> Result<String, SourceError> {
+        let whole = self.table_named(table)?;
+        let unqualified = match table.split_once('.') {
+            Some((_, name)) if !name.is_empty() => self.table_named(name)?,
+            _ => None,
+        };
+        match (whole, unqualified) {
+            (Some(w), Some(u)) if w != u => Err(SourceError::Other(format!(
+                "{table:?} could mean the table {w:?} or the table {u:?} of {}; name the \
+                 one meant as --table SOURCE_NAME=REPLICA_NAME",
+                self.path
+            ))),
+            (Some(t), _) | (None, Some(t)) => Ok(t),
+            (None, None) => Err(SourceError::NoTable {
+                table: table.to_string(),
+                location: self.path.clone(),
+            }),
+        }
+    }
+
+    /// The table or view named `name` in any ASCII case (SQLite's rule for
+    /// names, so at most one matches), as the file spells it.
+    fn table_named(&self, name: &str) -> Result<Option<String>, SourceError> {
+        let found = self.conn.query_row(
+            "SELECT name FROM sqlite_schema WHERE type IN ('table', 'view') \
+             AND name = ?1 COLLATE NOCASE ORDER BY name = ?1 DESC LIMIT 1",
+            [name],
+            |r| r.get::<_, String>(0),
+        );
+        match found {
+            Ok(n) => Ok(Some(n)),
+            Err(rusqlite::Error::QueryReturnedNoRows) => Ok(None),
+            Err(e) => Err(self.query_err("reading the schema", e)),
+        }
+    }
+}
+
 impl Source for SqliteSource {
     fn describe(&self) -> String {
         format!("sqlite:{}", self.path)
@@ -195,22 +238,10 @@ impl Source for SqliteSource {
         names.map_err(|e| self.query_err("listing tables", e))
     }
 
+    /// The schema of `table`, found as [`SqliteSource::find_table`] finds
+    /// it; its `name` is the table's own, as the file spells it.
     fn schema(&mut self, table: &str) -> Result<TableSchema, SourceError> {
-        let exists: bool = self
-            .conn
-            .query_row(
-                "SELECT count(*) FROM sqlite_schema WHERE type IN ('table', 'view') AND name = ?1",
-                [table],
-                |r| r.get::<_, i64>(0),
-            )
-            .map(|n| n > 0)
-            .map_err(|e| self.query_err("reading the schema", e))?;
-        if !exists {
-            return Err(SourceError::NoTable {
-                table: table.to_string(),
-                location: self.path.clone(),
-            });
-        }
+        let table = &self.find_table(table)?;
         // Generated and hidden columns are not compared (as
         // `pragma_table_info` leaves them out).
         let rows: Vec<_> = self
@@ -303,7 +334,9 @@ impl Source for SqliteSource {
                 if i < nkey && !saw_odd_key && !stored_as_declared(v, rule.ty) {
                     saw_odd_key = true;
                 }
-                decode_into(slot, v, rule);
+                decode_into(slot, v, rule).map_err(|u| {
+                    u.error(&spec.table, spec.columns().nth(i).map_or("", |c| &c.name))
+                })?;
             }
             if sink(&buf).is_break() {
                 break;

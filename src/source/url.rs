@@ -200,6 +200,41 @@ impl DbUrl {
 
 /// Whether `s` is a libpq `key=value` connection string (`host=h
 /// dbname=d`): it starts with a keyword and `=`, which no URL scheme holds.
+/// `url` (a server URL, or a libpq `key=value` string, read as its URL)
+/// with `password` as its password: for a password kept out of the URL
+/// itself (a config's `password_file` or `password_env`). A SQLite file, a
+/// URL that already holds a password, or one naming no host is refused, the
+/// message naming why and never the password.
+pub fn with_password(url: &str, password: &str) -> Result<String, SourceError> {
+    let server = match DbUrl::parse(url)? {
+        DbUrl::Sqlite(_) => {
+            return Err(SourceError::BadUrl(
+                "a SQLite database takes no password; leave out password_file and \
+                 password_env"
+                    .into(),
+            ))
+        }
+        DbUrl::Postgres(u) | DbUrl::Mysql(u) => u,
+    };
+    if super::secrets::password(&server).is_some() {
+        return Err(SourceError::BadUrl(format!(
+            "{} already holds a password; give it in one place only",
+            redact(url)
+        )));
+    }
+    let mut parsed = ::url::Url::parse(&server).map_err(|e| {
+        SourceError::BadUrl(format!("{} is not a valid URL: {e}", redact(url)))
+    })?;
+    // The url crate percent-encodes it; the drivers decode it again.
+    parsed.set_password(Some(password)).map_err(|()| {
+        SourceError::BadUrl(format!(
+            "{} names no host to give a password for; write the host in the URL",
+            redact(url)
+        ))
+    })?;
+    Ok(parsed.into())
+}
+
 fn is_conninfo(s: &str) -> bool {
     let t = s.trim_start();
     let key_len = t

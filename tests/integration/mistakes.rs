@@ -1,6 +1,8 @@
 //! Mistakes caught, not obeyed, through the real binary: a column name
-//! neither side has, and a PostgreSQL server error without PostgreSQL's own
-//! source-line noise.
+//! neither side has, a PostgreSQL server error without PostgreSQL's own
+//! source-line noise, a whole Julian day stored as an integer (never read as
+//! Unix seconds by guess), `--table SCHEMA.NAME` and names in another case
+//! against a SQLite replica, and sources and targets that look swapped.
 
 use std::process::{Command, Output};
 
@@ -179,4 +181,251 @@ fn an_agent_across_the_network_is_not_sent_the_token_in_clear_text() {
     assert!(text.contains("--ca FILE"), "{text}");
     assert!(text.contains("--insecure-plaintext"), "{text}");
     assert!(!text.contains("0123456789abcdef"), "{text}");
+}
+
+/// `driftsum diff --source SRC --target TGT ARGS...`.
+fn diff(src: &str, tgt: &str, args: &[&str]) -> Output {
+    run(&[&["diff", "--source", src, "--target", tgt][..], args].concat())
+}
+
+/// A SQLite source holding the instants `texts` as ISO text, and a replica
+/// holding `stored` (SQL expressions, such as `julianday(...)` or a bare
+/// integer) in a `TIMESTAMP` column, row by row.
+fn instants(dir: &Scratch, texts: &[&str], stored: &[&str]) -> (String, String) {
+    let rows = |values: Vec<String>| {
+        values
+            .iter()
+            .enumerate()
+            .map(|(i, v)| format!("({}, {v})", i + 1))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    let schema = "CREATE TABLE o (id INTEGER PRIMARY KEY, at TIMESTAMP);";
+    let quoted = texts.iter().map(|t| format!("'{t}'")).collect();
+    let src = db(dir, "s.db", &format!("{schema} INSERT INTO o VALUES {};", rows(quoted)));
+    let stored = stored.iter().map(|s| s.to_string()).collect();
+    let tgt = db(dir, "t.db", &format!("{schema} INSERT INTO o VALUES {};", rows(stored)));
+    (src, tgt)
+}
+
+/// A Julian day without a fraction is stored as an INTEGER in a column of
+/// NUMERIC affinity; under `stored_as = "auto"` it is neither read as Unix
+/// seconds (1970) nor guessed: the run stops with exit 2, naming the
+/// column, the value, both readings and the setting, through the page
+/// reader and through SQL alike. Said in the config, it is read as said.
+#[test]
+fn a_whole_julian_day_is_not_read_as_unix_seconds() {
+    let dir = Scratch::new("mistakes-julian");
+    let (src, tgt) = instants(
+        &dir,
+        &["2024-01-01 12:00:00", "2024-01-02 06:00:00"],
+        &["julianday('2024-01-01 12:00:00')", "julianday('2024-01-02 06:00:00')"],
+    );
+    let path = tgt.trim_start_matches("sqlite:");
+    let kind: String = rusqlite::Connection::open(path)
+        .and_then(|c| c.query_row("SELECT typeof(at) FROM o WHERE id = 1", [], |r| r.get(0)))
+        .expect("typeof");
+    assert_eq!(kind, "integer", "SQLite stored the whole Julian day as an integer");
+    for extra in [&[][..], &["--where", "id > 0"][..]] {
+        let out = diff(&src, &tgt, extra);
+        let all = show(&out);
+        assert_eq!(out.status.code(), Some(2), "{all}");
+        for says in [
+            "\"at\"",
+            "2460311",
+            "2024-01-01T12:00:00",
+            "1970-01-29T11:25:11",
+            "stored_as = \"julian_day\"",
+            "stored_as = \"unix_seconds\"",
+        ] {
+            assert!(all.contains(says), "{says}: {all}");
+        }
+        assert!(!all.contains("in sync"), "{all}");
+    }
+    let config = dir.join("driftsum.toml");
+    let with = |stored_as: &str| {
+        std::fs::write(&config, format!("[tables.o.columns.at]\nstored_as = \"{stored_as}\"\n"))
+            .expect("config");
+        diff(&src, &tgt, &["--config", &config.display().to_string()])
+    };
+    let out = with("julian_day");
+    assert_eq!(out.status.code(), Some(0), "{}", show(&out));
+    // Told Unix seconds, it reads 1970, which is drift.
+    let out = with("unix_seconds");
+    assert_eq!(out.status.code(), Some(1), "{}", show(&out));
+    assert!(show(&out).contains("1970-01-29T11:25:11"), "{}", show(&out));
+}
+
+/// The edges of the refused range: the whole Julian days of the years 1
+/// and 9999 are refused, the integers just outside them (and ordinary Unix
+/// seconds) are read as Unix seconds, as before.
+#[test]
+fn integers_outside_the_julian_years_are_unix_seconds() {
+    let dir = Scratch::new("mistakes-julian-edges");
+    let (src, tgt) = instants(
+        &dir,
+        &[
+            "1970-01-20 22:10:25",
+            "1970-03-04 04:38:05",
+            "2024-01-01 12:00:00",
+            "1969-12-31 23:59:59",
+            "1970-01-01 00:00:00",
+        ],
+        &["1721425", "5373485", "1704110400", "-1", "0"],
+    );
+    let out = diff(&src, &tgt, &[]);
+    assert_eq!(out.status.code(), Some(0), "{}", show(&out));
+    for (n, text) in [
+        ("1721426", "1970-01-20 22:10:26"),
+        ("5373484", "1970-03-04 04:38:04"),
+        ("2460311", "1970-01-29 11:25:11"),
+    ] {
+        let dir = Scratch::new("mistakes-julian-edge");
+        let (src, tgt) = instants(&dir, &[text], &[n]);
+        let out = diff(&src, &tgt, &[]);
+        assert_eq!(out.status.code(), Some(2), "{n}: {}", show(&out));
+        assert!(show(&out).contains(n), "{}", show(&out));
+    }
+}
+
+/// `--table SCHEMA.NAME` (PostgreSQL's habit) against a SQLite replica that
+/// has `NAME`, and names in another case: found as SQLite finds them, and
+/// the report says which table was compared. A replica holding both
+/// `public.orders` and `orders` is asked which is meant.
+#[test]
+fn a_schema_qualified_name_finds_the_sqlite_table() {
+    let dir = Scratch::new("mistakes-schema");
+    let src = db(
+        &dir,
+        "s.db",
+        "CREATE TABLE orders (id INTEGER PRIMARY KEY, v TEXT);
+         INSERT INTO orders VALUES (1, 'a'), (2, 'b');",
+    );
+    let tgt = db(
+        &dir,
+        "t.db",
+        "CREATE TABLE Orders (id INTEGER PRIMARY KEY, v TEXT);
+         INSERT INTO Orders VALUES (1, 'a'), (2, 'B');",
+    );
+    for name in ["public.orders", "main.ORDERS", "ORDERS", "orders"] {
+        let out = diff(&src, &tgt, &["--table", name]);
+        let all = show(&out);
+        assert_eq!(out.status.code(), Some(1), "{name}: {all}");
+        assert!(all.contains(&format!("{name} → Orders: DRIFT: 1 changed")), "{all}");
+        assert!(
+            all.contains(&format!("hint: {name} was compared with the replica's table Orders")),
+            "{all}"
+        );
+        let out = diff(&src, &tgt, &["--table", name, "--format", "json"]);
+        let doc: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+        assert_eq!(doc["tables"][0]["target_table"], "Orders", "{doc:#}");
+        assert_eq!(doc["tables"][0]["table"], name, "{doc:#}");
+    }
+    // Names that match nothing, however qualified, are still errors.
+    for name in ["public.order", "orders.public", "public."] {
+        let out = diff(&src, &tgt, &["--table", name]);
+        assert_eq!(out.status.code(), Some(2), "{name}: {}", show(&out));
+    }
+    // Both spellings present: which one is not guessed.
+    let both = db(
+        &dir,
+        "both.db",
+        "CREATE TABLE orders (id INTEGER PRIMARY KEY, v TEXT);
+         CREATE TABLE \"public.orders\" (id INTEGER PRIMARY KEY, v TEXT);",
+    );
+    let out = diff(&src, &both, &["--table", "public.orders"]);
+    let all = show(&out);
+    assert_eq!(out.status.code(), Some(2), "{all}");
+    assert!(all.contains("could mean") && all.contains("SOURCE_NAME=REPLICA_NAME"), "{all}");
+}
+
+/// A PostgreSQL table and its SQLite replica (booleans as 0/1, instants as
+/// ISO text with `+00:00`) are in sync the right way round; given the wrong
+/// way round every row is "changed" only by storage form, and the report
+/// ends with a hint that the sides look swapped (text and JSON, the JSON
+/// valid against the published schema). With `--table public.NAME` the
+/// replica's table is found without its schema.
+#[test]
+fn swapped_sides_get_a_hint() {
+    let Some(base) = util::postgres_url() else {
+        return;
+    };
+    let table = format!("h8_swap_{}", std::process::id());
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let exec = |sql: String| {
+        rt.block_on(async {
+            use sqlx::Connection;
+            let mut c = sqlx::PgConnection::connect(&base).await?;
+            sqlx::raw_sql(sqlx::AssertSqlSafe(sql)).execute(&mut c).await
+        })
+    };
+    exec(format!(
+        "DROP TABLE IF EXISTS {table};
+         CREATE TABLE {table} (id int PRIMARY KEY, shipped boolean, placed_at timestamptz);
+         INSERT INTO {table} SELECT g, g % 2 = 0, '2024-01-01 00:00:00+00'::timestamptz
+             + g * interval '1 hour' FROM generate_series(1, 20) g;"
+    ))
+    .expect("setup");
+    let result = std::panic::catch_unwind(|| {
+        let dir = Scratch::new("mistakes-swap");
+        let rows: Vec<String> = (1..=20)
+            .map(|g| {
+                format!(
+                    "({g}, {}, '2024-01-01T{:02}:00:00+00:00')",
+                    i32::from(g % 2 == 0),
+                    g % 24
+                )
+            })
+            .collect();
+        let replica = db(
+            &dir,
+            "r.db",
+            &format!(
+                "CREATE TABLE {table} (id INTEGER PRIMARY KEY, shipped INTEGER, placed_at TEXT);
+                 INSERT INTO {table} VALUES {};",
+                rows.join(", ")
+            ),
+        );
+        // The right way round: in sync, no hint.
+        let out = diff(&base, &replica, &["--table", &table]);
+        assert_eq!(out.status.code(), Some(0), "{}", show(&out));
+        assert!(!show(&out).contains("hint:"), "{}", show(&out));
+        // Schema-qualified, as PostgreSQL users write it.
+        let qualified = format!("public.{table}");
+        let out = diff(&base, &replica, &["--table", &qualified]);
+        assert_eq!(out.status.code(), Some(0), "{}", show(&out));
+        assert!(show(&out).contains(&format!("{qualified} → {table}: in sync")), "{}", show(&out));
+        // Swapped: every row changed, and the hint says why.
+        let out = diff(&replica, &base, &["--table", &table]);
+        let all = show(&out);
+        assert_eq!(out.status.code(), Some(1), "{all}");
+        assert!(all.contains("20 changed"), "{all}");
+        assert!(all.contains("hint: the sides look swapped"), "{all}");
+        assert!(all.contains("PostgreSQL") && all.contains("--source"), "{all}");
+        let out = diff(&replica, &base, &["--table", &table, "--format", "json"]);
+        let doc: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+        let hints = doc["hints"].as_array().expect("hints");
+        assert_eq!(hints.len(), 1, "{doc:#}");
+        assert!(hints[0].as_str().unwrap_or("").contains("swapped"), "{doc:#}");
+        assert!(schema_violations(&doc).is_empty(), "{:?}", schema_violations(&doc));
+    });
+    let _ = exec(format!("DROP TABLE IF EXISTS {table}"));
+    if let Err(e) = result {
+        std::panic::resume_unwind(e);
+    }
+}
+
+/// Why `doc` does not validate against `docs/json-schema.json`.
+fn schema_violations(doc: &serde_json::Value) -> Vec<String> {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/json-schema.json");
+    let text = std::fs::read_to_string(path).expect("docs/json-schema.json");
+    let schema: serde_json::Value = serde_json::from_str(&text).expect("schema");
+    let validator = jsonschema::validator_for(&schema).expect("a valid schema");
+    validator
+        .iter_errors(doc)
+        .map(|e| format!("{e} at {}", e.instance_path()))
+        .collect()
 }

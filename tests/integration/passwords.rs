@@ -1,11 +1,17 @@
 //! The password sources users already have, through the real binary against
 //! the real servers: MySQL's `MYSQL_PWD` and `~/.my.cnf` `[client]` section
-//! (in a temporary HOME), PostgreSQL's `PGPASSWORD` and `.pgpass`, libpq
-//! `key=value` strings. Each test makes a password-authenticated user of its
-//! own and drops it at the end.
+//! (in a temporary HOME), libpq `key=value` strings; and against a private
+//! PostgreSQL cluster that checks passwords (scram-sha-256, started by the
+//! test on a spare port): `PGPASSWORD`, `.pgpass` and `PGPASSFILE`, the
+//! operating-system user as the default user, a wrong password refused and
+//! never printed, and a config's `password_file` and `password_env`. Each
+//! test makes a password-authenticated user of its own and drops it (or
+//! its whole cluster) at the end.
 
+use std::os::unix::process::CommandExt;
 use std::path::Path;
-use std::process::{Command, Output};
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
 
 use sqlx::{AssertSqlSafe, Connection};
 
@@ -244,11 +250,11 @@ fn agent_token_from_the_environment() {
     assert_eq!(wrong.status.code(), Some(2), "{}", show(&wrong));
 }
 
-/// A libpq `key=value` string is a source like a URL; a role with a
-/// password is reached through `PGPASSWORD` and `.pgpass` (when the server
-/// checks passwords over TCP; otherwise that part says it is skipped).
+/// A libpq `key=value` string is a source like a URL (against the shared
+/// test server, which trusts its users: passwords are tested against
+/// [`PrivatePg`]).
 #[test]
-fn postgres_conninfo_pgpassword_and_pgpass() {
+fn postgres_conninfo_string() {
     let Some(base) = util::postgres_url() else {
         return;
     };
@@ -256,21 +262,15 @@ fn postgres_conninfo_pgpassword_and_pgpass() {
     let parsed = ::url::Url::parse(&base).expect("a postgres URL");
     let admin_user = parsed.username().to_string();
     let dbname = parsed.path().trim_start_matches('/').to_string();
-    let id = std::process::id();
-    let table = format!("ds_pw_t_{id}");
-    let role = format!("ds_pw_role_{id}");
-    let pw = format!("Pg-{id}-Secret");
+    let table = format!("h8_pw_t_{}", std::process::id());
     let mut admin: Admin<sqlx::PgConnection> = Admin::connect(&base);
     let _ = admin.try_exec(&format!("DROP TABLE IF EXISTS {table}"));
-    let _ = admin.try_exec(&format!("DROP ROLE IF EXISTS {role}"));
     admin.exec(&format!(
         "CREATE TABLE {table} (id INT PRIMARY KEY, v INT);
-         INSERT INTO {table} VALUES (1, 10), (2, 20), (3, 30);
-         CREATE ROLE {role} LOGIN PASSWORD '{pw}';
-         GRANT SELECT ON {table} TO {role};"
+         INSERT INTO {table} VALUES (1, 10), (2, 20), (3, 30);"
     ));
     let result = std::panic::catch_unwind(|| {
-        let home = Scratch::new("pgpass");
+        let home = Scratch::new("conninfo");
         let path = home.join("r.sqlite");
         rusqlite::Connection::open(&path)
             .and_then(|c| {
@@ -281,60 +281,318 @@ fn postgres_conninfo_pgpassword_and_pgpass() {
             })
             .expect("replica");
         let target = format!("sqlite:{}", path.display());
-        let run = |source: &str, env: &[(&str, &str)]| {
-            let mut cmd = Command::new(env!("CARGO_BIN_EXE_driftsum"));
-            cmd.args(["diff", "--source", source, "--target", &target])
-                .args(["--table", &table])
-                .env("HOME", home.path())
-                .env_remove("PGPASSWORD")
-                .env_remove("PGPASSFILE")
-                .env_remove("PGUSER");
-            for (k, v) in env {
-                cmd.env(k, v);
-            }
-            cmd.output().expect("run driftsum")
-        };
-
-        // A key=value string, as the admin user.
         let conninfo = format!("host={host} port={port} user={admin_user} dbname={dbname}");
-        let out = run(&conninfo, &[]);
+        let out = Command::new(env!("CARGO_BIN_EXE_driftsum"))
+            .args(["diff", "--source", &conninfo, "--target", &target])
+            .args(["--table", &table])
+            .env("HOME", home.path())
+            .env_remove("PGPASSWORD")
+            .env_remove("PGPASSFILE")
+            .output()
+            .expect("run driftsum");
         assert_eq!(out.status.code(), Some(0), "{}", show(&out));
-
-        // Does the server check passwords over TCP at all?
-        let wrong = format!("postgres://{role}:not-it@{host}:{port}/{dbname}");
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .expect("runtime");
-        let trusts = rt.block_on(sqlx::PgConnection::connect(&wrong)).is_ok();
-        let as_role = format!("host={host} port={port} user={role} dbname={dbname}");
-        if trusts {
-            util::skip(
-                "the server trusts every connection over TCP, so PGPASSWORD and .pgpass \
-                 cannot be told from no password (the key=value string was tested)",
-            );
-            return;
-        }
-        let out = run(&as_role, &[]);
-        assert_eq!(out.status.code(), Some(2), "{}", show(&out));
-        let out = run(&as_role, &[("PGPASSWORD", &pw)]);
-        assert_eq!(out.status.code(), Some(0), "{}", show(&out));
-        let pgpass = home.join(".pgpass");
-        std::fs::write(&pgpass, format!("{host}:{port}:*:{role}:{pw}\n")).unwrap();
-        #[cfg(unix)]
-        {
-            use std::os::unix::fs::PermissionsExt;
-            std::fs::set_permissions(&pgpass, std::fs::Permissions::from_mode(0o600)).unwrap();
-        }
-        let out = run(&as_role, &[]);
-        assert_eq!(out.status.code(), Some(0), "{}", show(&out));
-        let out = run(&format!("{as_role} password=Wrong-Pw"), &[]);
-        assert_eq!(out.status.code(), Some(2), "{}", show(&out));
-        assert!(!show(&out).contains("Wrong-Pw"), "{}", show(&out));
     });
     let _ = admin.try_exec(&format!("DROP TABLE IF EXISTS {table}"));
-    let _ = admin.try_exec(&format!("DROP ROLE IF EXISTS {role}"));
     if let Err(e) = result {
         std::panic::resume_unwind(e);
     }
+}
+
+/// The superuser's password in [`PrivatePg`].
+const SUPER_PW: &str = "Super-h8-Secret";
+/// The password of role `app` in [`PrivatePg`].
+const APP_PW: &str = "App-h8-Secret";
+
+/// A private PostgreSQL cluster that asks every TCP connection for its
+/// password (scram-sha-256 on 127.0.0.1), on a spare port. Its superuser
+/// is the operating-system user running the tests (libpq's default user),
+/// with [`SUPER_PW`]; role `app` has [`APP_PW`]; both may read table `t`,
+/// which holds what [`replica`] holds. Stopped and removed when dropped.
+struct PrivatePg {
+    server: crate::tls::Server,
+    port: u16,
+    os_user: String,
+    _dir: tempfile::TempDir,
+}
+
+/// The name of the user this process runs as.
+fn os_user() -> Option<String> {
+    let o = Command::new("id").arg("-un").output().ok()?;
+    let name = String::from_utf8_lossy(&o.stdout).trim().to_string();
+    (!name.is_empty()).then_some(name)
+}
+
+fn start_private_pg() -> Result<PrivatePg, String> {
+    use crate::tls::{free_port, os_id, pg_bin, Server};
+    let initdb = pg_bin("initdb").ok_or("no initdb")?;
+    let postgres = pg_bin("postgres").ok_or("no postgres binary")?;
+    let psql = pg_bin("psql").ok_or("no psql")?;
+    let os_user = os_user().ok_or("no name for the current OS user")?;
+    // PostgreSQL will not run as root: then its processes run as the
+    // `postgres` OS user, and the cluster's superuser is still named after
+    // the user running the tests.
+    // SAFETY: geteuid has no preconditions.
+    let ids = match unsafe { libc::geteuid() } {
+        0 => Some((
+            os_id("-u", "postgres").ok_or("running as root, and no postgres OS user")?,
+            os_id("-g", "postgres").ok_or("no postgres OS group")?,
+        )),
+        _ => None,
+    };
+    let dir = tempfile::Builder::new()
+        .prefix("driftsum-pw-pg")
+        .tempdir()
+        .map_err(|e| e.to_string())?;
+    let own = |p: &Path| match ids {
+        Some((uid, gid)) => std::os::unix::fs::chown(p, Some(uid), Some(gid))
+            .map_err(|e| format!("chown {}: {e}", p.display())),
+        None => Ok(()),
+    };
+    own(dir.path())?;
+    let as_server = |program: &Path| {
+        let mut c = Command::new(program);
+        if let Some((uid, gid)) = ids {
+            c.uid(uid).gid(gid);
+        }
+        c.current_dir(dir.path());
+        c
+    };
+    let data = dir.path().join("data");
+    let out = as_server(&initdb)
+        .arg("-D")
+        .arg(&data)
+        .args(["-A", "trust", "-U", &os_user, "--no-locale", "-E", "UTF8"])
+        .output()
+        .map_err(|e| format!("initdb: {e}"))?;
+    if !out.status.success() {
+        return Err(format!("initdb failed: {}", show(&out)));
+    }
+    let hba = data.join("pg_hba.conf");
+    std::fs::write(
+        &hba,
+        "local all all trust\nhost all all 127.0.0.1/32 scram-sha-256\n",
+    )
+    .map_err(|e| e.to_string())?;
+    own(&hba)?;
+    let port = free_port();
+    let log = dir.path().join("postgres.log");
+    let log_file = std::fs::File::create(&log).map_err(|e| e.to_string())?;
+    let child = as_server(&postgres)
+        .arg("-D")
+        .arg(&data)
+        .args(["-p", &port.to_string(), "-k"])
+        .arg(dir.path())
+        .args(["-c", "listen_addresses=127.0.0.1", "-c", "fsync=off"])
+        .args(["-c", "password_encryption=scram-sha-256"])
+        .stdout(Stdio::null())
+        .stderr(log_file)
+        .spawn()
+        .map_err(|e| format!("postgres: {e}"))?;
+    let server = Server {
+        child,
+        stop_signal: libc::SIGINT,
+        log,
+    };
+    // Over the socket, which trusts: the setup needs no password.
+    let sql = |stmts: &str| {
+        as_server(&psql)
+            .arg("-h")
+            .arg(dir.path())
+            .args(["-p", &port.to_string(), "-U", &os_user, "-d", "postgres"])
+            .args(["-v", "ON_ERROR_STOP=1", "-Atqc", stmts])
+            .output()
+    };
+    let until = Instant::now() + Duration::from_secs(60);
+    loop {
+        match sql("SELECT 1") {
+            Ok(o) if o.status.success() => break,
+            _ if Instant::now() > until => {
+                return Err(format!("postgres did not start: {}", server.log()));
+            }
+            _ => std::thread::sleep(Duration::from_millis(200)),
+        }
+    }
+    let out = sql(&format!(
+        "ALTER ROLE \"{os_user}\" PASSWORD '{SUPER_PW}'; \
+         CREATE ROLE app LOGIN PASSWORD '{APP_PW}'; \
+         CREATE TABLE t (id integer PRIMARY KEY, v integer); \
+         INSERT INTO t VALUES (1, 10), (2, 20), (3, 30); \
+         GRANT SELECT ON t TO app;"
+    ))
+    .map_err(|e| e.to_string())?;
+    if !out.status.success() {
+        return Err(format!("setting up: {}", show(&out)));
+    }
+    Ok(PrivatePg {
+        server,
+        port,
+        os_user,
+        _dir: dir,
+    })
+}
+
+/// Sets `path`'s permission bits.
+fn chmod(path: &Path, mode: u32) {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).expect("chmod");
+}
+
+/// Whether `out` printed any of `secrets`.
+fn leaks(out: &Output, secrets: &[&str]) -> bool {
+    let all = show(out);
+    secrets.iter().any(|s| all.contains(s))
+}
+
+/// PostgreSQL's password sources against a server that checks passwords:
+/// none, `PGPASSWORD`, `.pgpass` in HOME and through `PGPASSFILE` (only
+/// when no one else may read it), a wrong one, and the OS user as the
+/// default user.
+#[test]
+fn postgres_password_sources_against_a_private_cluster() {
+    let pg = match start_private_pg() {
+        Ok(pg) => pg,
+        Err(why) => {
+            util::skip(&format!("no private PostgreSQL cluster: {why}"));
+            return;
+        }
+    };
+    let home = Scratch::new("pgpass");
+    let target = replica(&home);
+    let port = pg.port;
+    let app = format!("postgres://app@127.0.0.1:{port}/postgres");
+    let run = |source: &str, env: &[(&str, &str)]| diff(home.path(), source, &target, env);
+    let server_log = || pg.server.log();
+
+    // No password anywhere: refused, saying it is the password.
+    let out = run(&app, &[]);
+    assert_eq!(out.status.code(), Some(2), "{}", show(&out));
+    assert!(show(&out).contains("password"), "{}", show(&out));
+
+    // PGPASSWORD, right and wrong (the wrong one never printed).
+    let out = run(&app, &[("PGPASSWORD", APP_PW)]);
+    assert_eq!(out.status.code(), Some(0), "{}\n{}", show(&out), server_log());
+    let out = run(&app, &[("PGPASSWORD", "Wrong-h8-Pw")]);
+    assert_eq!(out.status.code(), Some(2), "{}", show(&out));
+    assert!(
+        show(&out).contains("password authentication failed for user \"app\""),
+        "{}",
+        show(&out)
+    );
+    assert!(!leaks(&out, &["Wrong-h8-Pw", APP_PW]), "{}", show(&out));
+    // A wrong one in the URL: refused, never printed either.
+    let out = run(
+        &format!("postgres://app:Wrong-Url-h8@127.0.0.1:{port}/postgres"),
+        &[],
+    );
+    assert_eq!(out.status.code(), Some(2), "{}", show(&out));
+    assert!(!leaks(&out, &["Wrong-Url-h8"]), "{}", show(&out));
+
+    // ~/.pgpass, only while no one else can read it (as libpq).
+    let pgpass = home.join(".pgpass");
+    std::fs::write(&pgpass, format!("127.0.0.1:{port}:*:app:{APP_PW}\n")).expect("pgpass");
+    chmod(&pgpass, 0o600);
+    let out = run(&app, &[]);
+    assert_eq!(out.status.code(), Some(0), "{}", show(&out));
+    chmod(&pgpass, 0o644);
+    let out = run(&app, &[]);
+    assert_eq!(out.status.code(), Some(2), "{}", show(&out));
+    assert!(!leaks(&out, &[APP_PW]), "{}", show(&out));
+    std::fs::remove_file(&pgpass).expect("rm");
+
+    // PGPASSFILE naming another file; a line for another port does not match.
+    let elsewhere = home.join("elsewhere.pgpass");
+    std::fs::write(
+        &elsewhere,
+        format!("127.0.0.1:1:*:app:Wrong-h8-Pw\n127.0.0.1:{port}:postgres:app:{APP_PW}\n"),
+    )
+    .expect("pgpass");
+    chmod(&elsewhere, 0o600);
+    let file = elsewhere.display().to_string();
+    let out = run(&app, &[("PGPASSFILE", &file)]);
+    assert_eq!(out.status.code(), Some(0), "{}", show(&out));
+    // PGPASSWORD wins over the file, as in libpq.
+    let out = run(&app, &[("PGPASSFILE", &file), ("PGPASSWORD", "Wrong-h8-Pw")]);
+    assert_eq!(out.status.code(), Some(2), "{}", show(&out));
+
+    // No user in the URL: the OS user, as libpq (here the cluster's
+    // superuser, so only its password lets it in).
+    let no_user = format!("postgres://127.0.0.1:{port}/postgres");
+    let out = run(&no_user, &[("PGPASSWORD", SUPER_PW)]);
+    assert_eq!(out.status.code(), Some(0), "{}", show(&out));
+    let out = run(&no_user, &[("PGPASSWORD", APP_PW)]);
+    assert_eq!(out.status.code(), Some(2), "{}", show(&out));
+    let expected = format!("password authentication failed for user \"{}\"", pg.os_user);
+    assert!(show(&out).contains(&expected), "{}", show(&out));
+    // PGUSER before the OS user.
+    let out = run(&no_user, &[("PGPASSWORD", APP_PW), ("PGUSER", "app")]);
+    assert_eq!(out.status.code(), Some(0), "{}", show(&out));
+    // And a key=value string naming no user, the same way.
+    let conninfo = format!("host=127.0.0.1 port={port} dbname=postgres");
+    let out = run(&conninfo, &[("PGPASSWORD", SUPER_PW)]);
+    assert_eq!(out.status.code(), Some(0), "{}", show(&out));
+}
+
+/// `driftsum check` with the password in a file or a variable the config
+/// names: never on the command line, in the URL or in the file itself.
+#[test]
+fn config_password_file_and_env() {
+    let pg = match start_private_pg() {
+        Ok(pg) => pg,
+        Err(why) => {
+            util::skip(&format!("no private PostgreSQL cluster: {why}"));
+            return;
+        }
+    };
+    let dir = Scratch::new("pwconfig");
+    replica(&dir);
+    let config = dir.join("driftsum.toml");
+    let write_config = |password: &str| {
+        std::fs::write(
+            &config,
+            format!(
+                "[source]\nurl = \"postgres://app@127.0.0.1:{}/postgres\"\n{password}\n\
+                 [replica]\nurl = \"sqlite:replica.sqlite\"\n\
+                 [tiers.all]\nfull = \"1h\"\n[defaults]\ntier = \"all\"\n",
+                pg.port
+            ),
+        )
+        .expect("config");
+    };
+    let check = |env: &[(&str, &str)]| {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_driftsum"));
+        cmd.args(["check", "--config"])
+            .arg(&config)
+            .env("HOME", dir.path())
+            .env_remove("PGPASSWORD")
+            .env_remove("PGPASSFILE")
+            .env_remove("PGUSER");
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        cmd.output().expect("run driftsum")
+    };
+    // A file beside the config (a relative path starts there).
+    std::fs::write(dir.join("app.password"), format!("{APP_PW}\n")).expect("pw");
+    write_config("password_file = \"app.password\"");
+    let out = check(&[]);
+    assert_eq!(out.status.code(), Some(0), "{}", show(&out));
+    assert!(!leaks(&out, &[APP_PW]), "{}", show(&out));
+    // A wrong one: refused by the server, never printed.
+    std::fs::write(dir.join("app.password"), "Wrong-File-h8\n").expect("pw");
+    let out = check(&[]);
+    assert_eq!(out.status.code(), Some(2), "{}", show(&out));
+    assert!(show(&out).contains("password authentication failed"), "{}", show(&out));
+    assert!(!leaks(&out, &["Wrong-File-h8"]), "{}", show(&out));
+    // The variable the config names.
+    write_config("password_env = \"H8_APP_PASSWORD\"");
+    let out = check(&[("H8_APP_PASSWORD", APP_PW)]);
+    assert_eq!(out.status.code(), Some(0), "{}", show(&out));
+    let out = check(&[]);
+    assert_eq!(out.status.code(), Some(2), "{}", show(&out));
+    assert!(show(&out).contains("H8_APP_PASSWORD"), "{}", show(&out));
+    // Both at once, or a password for a SQLite file: refused, saying why.
+    write_config("password_env = \"H8_APP_PASSWORD\"\npassword_file = \"app.password\"");
+    let out = check(&[("H8_APP_PASSWORD", APP_PW)]);
+    assert_eq!(out.status.code(), Some(2), "{}", show(&out));
+    assert!(show(&out).contains("keep one"), "{}", show(&out));
 }

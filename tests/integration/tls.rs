@@ -65,7 +65,7 @@ fn pki() -> Pki {
     }
 }
 
-fn free_port() -> u16 {
+pub(crate) fn free_port() -> u16 {
     let l = TcpListener::bind("127.0.0.1:0").expect("bind");
     l.local_addr().expect("addr").port()
 }
@@ -105,14 +105,14 @@ fn replica(dir: &Path) -> String {
 }
 
 /// A server process, stopped (signal, then kill) when dropped.
-struct Server {
-    child: Child,
-    stop_signal: i32,
-    log: PathBuf,
+pub(crate) struct Server {
+    pub(crate) child: Child,
+    pub(crate) stop_signal: i32,
+    pub(crate) log: PathBuf,
 }
 
 impl Server {
-    fn log(&self) -> String {
+    pub(crate) fn log(&self) -> String {
         std::fs::read_to_string(&self.log).unwrap_or_default()
     }
 }
@@ -139,12 +139,12 @@ fn skip(what: &str, why: impl std::fmt::Display) {
 }
 
 /// A numeric id of an OS user (`id -u NAME` / `id -g NAME`).
-fn os_id(flag: &str, user: &str) -> Option<u32> {
+pub(crate) fn os_id(flag: &str, user: &str) -> Option<u32> {
     let o = Command::new("id").args([flag, user]).output().ok()?;
     String::from_utf8_lossy(&o.stdout).trim().parse().ok()
 }
 
-fn pg_bin(name: &str) -> Option<PathBuf> {
+pub(crate) fn pg_bin(name: &str) -> Option<PathBuf> {
     let mut dirs: Vec<PathBuf> = std::fs::read_dir("/usr/lib/postgresql")
         .into_iter()
         .flatten()

@@ -121,7 +121,7 @@ impl SqliteSource {
         let mut defaults: Vec<Option<rusqlite::types::Value>> = vec![None; layout.columns.len()];
         let mut visit =
             |rowid: i64, record: &pages::Record<'_>| -> Result<pages::Flow, SourceError> {
-                for ((slot, rule), out) in slots.iter().zip(&rules).zip(buf.iter_mut()) {
+                for (i, ((slot, rule), out)) in slots.iter().zip(&rules).zip(buf.iter_mut()).enumerate() {
                     let v = match *slot {
                         Slot::Rowid => ValueRef::Integer(rowid),
                         Slot::Record { at, real } => match record.get(at) {
@@ -137,7 +137,9 @@ impl SqliteSource {
                             }
                         },
                     };
-                    decode_into(out, v, rule);
+                    decode_into(out, v, rule).map_err(|u| {
+                        u.error(&spec.table, spec.columns().nth(i).map_or("", |c| &c.name))
+                    })?;
                 }
                 Ok(match sink(&buf) {
                     ControlFlow::Continue(()) => pages::Flow::Go,

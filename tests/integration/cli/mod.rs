@@ -4,7 +4,8 @@
 //! folder under the system temporary directory, runs the compiled binary on
 //! them with `std::process::Command`, and checks what a user sees: the exit
 //! code (0 in sync, 1 drift, 2 error), the text report, the JSON report
-//! (parsed with `serde_json`), the messages on stderr, and that driftsum never
+//! (parsed with `serde_json`, and every one validated against the published
+//! schema, `docs/json-schema.json`), the messages on stderr, and that driftsum never
 //! writes to either database nor creates a file it was pointed at.
 //!
 //! The helpers below are shared by the submodules, one per section of what a
@@ -54,11 +55,35 @@ struct Run {
 }
 
 impl Run {
-    /// Parses stdout as the JSON report.
+    /// Parses stdout as the JSON report, which must validate against the
+    /// published schema (`docs/json-schema.json`).
     fn json(&self) -> Value {
-        serde_json::from_str(&self.stdout)
-            .unwrap_or_else(|e| panic!("stdout is not JSON ({e}): {self:#?}"))
+        let doc: Value = serde_json::from_str(&self.stdout)
+            .unwrap_or_else(|e| panic!("stdout is not JSON ({e}): {self:#?}"));
+        let errors = schema_violations(&doc);
+        assert!(
+            errors.is_empty(),
+            "the report breaks docs/json-schema.json:\n{}\n{self:#?}",
+            errors.join("\n")
+        );
+        doc
     }
+}
+
+/// Why `doc` does not validate against the published schema (empty when it
+/// does). The schema is read once per test program.
+fn schema_violations(doc: &Value) -> Vec<String> {
+    static SCHEMA: std::sync::OnceLock<Value> = std::sync::OnceLock::new();
+    let schema = SCHEMA.get_or_init(|| {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/json-schema.json");
+        let text = std::fs::read_to_string(&path).expect("docs/json-schema.json");
+        serde_json::from_str(&text).expect("the schema is JSON")
+    });
+    let validator = jsonschema::validator_for(schema).expect("the schema is a valid schema");
+    validator
+        .iter_errors(doc)
+        .map(|e| format!("{e} at {}", e.instance_path()))
+        .collect()
 }
 
 /// Runs `driftsum ARGS...`.
