@@ -65,7 +65,7 @@ impl Sides {
             .both()
             .map_err(|(side, e)| format!("opening the {side}: {e}"))?;
         match (s, r) {
-            (Endpoint::Db(s), Endpoint::Db(r)) => Ok((s.as_mut(), r.as_mut())),
+            (Endpoint::Db(s), Endpoint::Db(r)) => Ok((&mut **s, &mut **r)),
             _ => Err("reading rows by key needs two databases, not a tree file or an agent".into()),
         }
     }
