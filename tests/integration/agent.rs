@@ -450,13 +450,7 @@ fn the_binary_serves_and_diffs_through_agents() {
         .stderr(Stdio::piped())
         .spawn()
         .expect("serve");
-    let mut err = serve.stderr.take().expect("stderr");
-    let mut line = Vec::new();
-    let mut byte = [0u8; 1];
-    while err.read(&mut byte).unwrap_or(0) == 1 && byte[0] != b'\n' {
-        line.push(byte[0]);
-    }
-    let line = String::from_utf8_lossy(&line).into_owned();
+    let line = util::first_stderr_line(&mut serve);
     let addr = line
         .rsplit("http://")
         .next()
@@ -1003,46 +997,27 @@ fn a_file_changed_with_its_mtime_restored_is_noticed() {
 /// state's 200 differences. Skipped without `DRIFTSUM_TEST_POSTGRES`.
 #[test]
 fn a_postgres_source_written_during_diffs_answers_from_one_snapshot() {
-    use sqlx::{AssertSqlSafe, Connection as _};
+    type Admin = util::Admin<sqlx::PgConnection>;
     let Some(url) = util::postgres_url() else {
         return;
     };
-    let schema = format!("ds_agentflip_{}", std::process::id());
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .expect("runtime");
-    let exec = move |rt: &tokio::runtime::Runtime, conn: &mut sqlx::PgConnection, sql: String| {
-        rt.block_on(sqlx::raw_sql(AssertSqlSafe(sql)).execute(conn))
-            .map(|_| ())
-    };
-    let mut setup = rt
-        .block_on(sqlx::PgConnection::connect(&url))
-        .expect("connect");
-    exec(
-        &rt,
-        &mut setup,
-        format!(
-            "DROP SCHEMA IF EXISTS {schema} CASCADE; CREATE SCHEMA {schema};
-             CREATE TABLE {schema}.t (id int PRIMARY KEY, name text, price double precision);
-             INSERT INTO {schema}.t SELECT i, 'n1', 0.25 FROM generate_series(0, 3999) i;
-             UPDATE {schema}.t SET name = 'x' WHERE id BETWEEN 1000 AND 1199;"
-        ),
-    )
-    .expect("set up");
-    struct DropSchema(
-        Option<(tokio::runtime::Runtime, sqlx::PgConnection)>,
-        String,
-    );
+    let schema = util::unique("ds_agentflip");
+    let mut setup = Admin::connect(&url);
+    setup.exec(&format!(
+        "DROP SCHEMA IF EXISTS {schema} CASCADE; CREATE SCHEMA {schema};
+         CREATE TABLE {schema}.t (id int PRIMARY KEY, name text, price double precision);
+         INSERT INTO {schema}.t SELECT i, 'n1', 0.25 FROM generate_series(0, 3999) i;
+         UPDATE {schema}.t SET name = 'x' WHERE id BETWEEN 1000 AND 1199;"
+    ));
+    struct DropSchema(Admin, String);
     impl Drop for DropSchema {
         fn drop(&mut self) {
-            if let Some((rt, mut c)) = self.0.take() {
-                let sql = format!("DROP SCHEMA IF EXISTS {} CASCADE", self.1);
-                let _ = rt.block_on(sqlx::raw_sql(AssertSqlSafe(sql)).execute(&mut c));
-            }
+            let _ = self
+                .0
+                .try_exec(&format!("DROP SCHEMA IF EXISTS {} CASCADE", self.1));
         }
     }
-    let _cleanup = DropSchema(Some((rt, setup)), schema.clone());
+    let _cleanup = DropSchema(setup, schema.clone());
 
     let s = Scratch::new("pgflip");
     let rows: BTreeMap<u32, u8> = (0..4000).map(|k| (k, 1)).collect();
@@ -1052,18 +1027,12 @@ fn a_postgres_source_written_during_diffs_answers_from_one_snapshot() {
     let ha = agent(&pg);
 
     let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
-    let wrt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .expect("runtime");
-    let mut writer = wrt
-        .block_on(sqlx::PgConnection::connect(&url))
-        .expect("connect");
+    let mut writer = Admin::connect(&url);
     let flip_sql = FLIP_SQL.replace("UPDATE t", &format!("UPDATE {schema}.t"));
     let flipped = Arc::new(AtomicUsize::new(0));
     let flips = flipper(stop.clone(), flipped.clone(), move |state| {
         let sql = flip_sql.replace("?1", if state { "2" } else { "1" });
-        exec(&wrt, &mut writer, sql).expect("flip");
+        writer.try_exec(&sql).expect("flip");
     });
     let mut diffs = 0;
     while diffs < 20 || (flipped.load(Ordering::SeqCst) <= 5 && diffs < 1000) {

@@ -10,9 +10,8 @@ use std::time::{Duration, Instant};
 
 use rusqlite::Connection;
 use serde_json::Value as J;
-use sqlx::{AssertSqlSafe, Connection as _};
 
-use crate::util::Scratch;
+use crate::util::{self, Scratch};
 
 /// A scratch folder for one test, removed when dropped.
 fn dir(name: &str) -> Scratch {
@@ -724,44 +723,20 @@ fn server_case(engine: &str, url: &str, exec: &mut dyn FnMut(&str)) {
 
 #[test]
 fn postgres_to_sqlite() {
-    const ENGINE: &str = "pg";
-    let Some(url) = std::env::var("DRIFTSUM_TEST_POSTGRES")
-        .ok()
-        .filter(|u| !u.is_empty())
-    else {
-        println!("skipping: DRIFTSUM_TEST_POSTGRES is not set");
+    let Some(url) = util::postgres_url() else {
         return;
     };
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    let mut conn = rt.block_on(sqlx::PgConnection::connect(&url)).unwrap();
-    server_case(ENGINE, &url, &mut |sql| {
-        rt.block_on(sqlx::raw_sql(AssertSqlSafe(sql.to_string())).execute(&mut conn))
-            .unwrap();
-    });
+    let mut admin = util::Admin::<sqlx::PgConnection>::connect(&url);
+    server_case("pg", &url, &mut |sql| admin.exec(sql));
 }
 
 #[test]
 fn mysql_to_sqlite() {
-    const ENGINE: &str = "my";
-    let Some(url) = std::env::var("DRIFTSUM_TEST_MYSQL")
-        .ok()
-        .filter(|u| !u.is_empty())
-    else {
-        println!("skipping: DRIFTSUM_TEST_MYSQL is not set");
+    let Some(url) = util::mysql_url() else {
         return;
     };
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    let mut conn = rt.block_on(sqlx::MySqlConnection::connect(&url)).unwrap();
-    server_case(ENGINE, &url, &mut |sql| {
-        rt.block_on(sqlx::raw_sql(AssertSqlSafe(sql.to_string())).execute(&mut conn))
-            .unwrap();
-    });
+    let mut admin = util::Admin::<sqlx::MySqlConnection>::connect(&url);
+    server_case("my", &url, &mut |sql| admin.exec(sql));
 }
 
 /// Each server's `count` is its own `count(*)` in one snapshot: the

@@ -12,7 +12,6 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::ops::ControlFlow;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use driftsum::check::{self, ColumnChoice, DiffOptions, RunOutcome, TableOutcome, TablePair};
@@ -23,7 +22,7 @@ use driftsum::source::{self, ColumnSpec, ScanSpec, Source, SourceError};
 use proptest::prelude::*;
 use proptest::test_runner::{Config, TestCaseError, TestRunner};
 use rusqlite::types::Value as Sq;
-use sqlx::{AssertSqlSafe, Connection};
+use sqlx::AssertSqlSafe;
 
 use crate::util::{self, Scratch};
 
@@ -34,15 +33,6 @@ use crate::util::{self, Scratch};
 /// The server URL, or `None` (with a note) when the tests should skip.
 fn server_url() -> Option<String> {
     util::mysql_url()
-}
-
-fn unique(prefix: &str) -> String {
-    static COUNTER: AtomicUsize = AtomicUsize::new(0);
-    format!(
-        "{prefix}_{}_{}",
-        std::process::id(),
-        COUNTER.fetch_add(1, Ordering::SeqCst)
-    )
 }
 
 /// The parts of a `mysql://[USER[:PW]@]HOST[:PORT]/DB[?…]` URL.
@@ -85,47 +75,8 @@ fn url_for(base: &str, db: &str, user: Option<(&str, &str)>) -> String {
     format!("{}://{userinfo}{}/{db}", p.scheme, p.host)
 }
 
-/// A setup connection (root), with its own runtime.
-struct Admin {
-    rt: tokio::runtime::Runtime,
-    conn: Option<sqlx::MySqlConnection>,
-}
-
-impl Admin {
-    fn connect(url: &str) -> Admin {
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .expect("runtime");
-        let conn = rt
-            .block_on(sqlx::MySqlConnection::connect(url))
-            .unwrap_or_else(|e| panic!("connecting to the test server: {e}"));
-        Admin {
-            rt,
-            conn: Some(conn),
-        }
-    }
-
-    fn try_exec(&mut self, sql: &str) -> Result<(), sqlx::Error> {
-        let conn = self.conn.as_mut().expect("open");
-        self.rt
-            .block_on(sqlx::raw_sql(AssertSqlSafe(sql.to_string())).execute(conn))
-            .map(|_| ())
-    }
-
-    fn exec(&mut self, sql: &str) {
-        self.try_exec(sql)
-            .unwrap_or_else(|e| panic!("setup failed: {e}\n{sql}"));
-    }
-}
-
-impl Drop for Admin {
-    fn drop(&mut self) {
-        if let Some(c) = self.conn.take() {
-            let _ = self.rt.block_on(c.close());
-        }
-    }
-}
+/// A setup connection (root).
+type Admin = util::Admin<sqlx::MySqlConnection>;
 
 /// A database of its own for one test, dropped (with the test's users) at
 /// the end.
@@ -139,7 +90,7 @@ struct TestDb {
 impl TestDb {
     fn new(base: &str) -> TestDb {
         let mut admin = Admin::connect(base);
-        let name = unique("ds");
+        let name = util::unique("ds");
         admin.exec(&format!(
             "CREATE DATABASE `{name}` CHARACTER SET utf8mb4 COLLATE utf8mb4_general_ci"
         ));
@@ -164,7 +115,7 @@ impl TestDb {
 
     /// Creates a user (dropped at the end) and returns its name.
     fn user(&mut self, password: &str) -> String {
-        let u = unique("ds_user");
+        let u = util::unique("ds_user");
         self.admin
             .exec(&format!("CREATE USER '{u}'@'%' IDENTIFIED BY '{password}'"));
         self.users.push(u.clone());

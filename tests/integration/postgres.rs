@@ -11,7 +11,6 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::ops::ControlFlow;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use driftsum::check::{diff, DiffOptions, TableOutcome, TablePair};
@@ -22,7 +21,7 @@ use driftsum::source::{ColumnSpec, ScanSpec, Source, SourceError};
 use proptest::prelude::*;
 use proptest::test_runner::{Config, TestRunner};
 use rusqlite::{params, Connection};
-use sqlx::{AssertSqlSafe, Connection as _};
+use sqlx::AssertSqlSafe;
 
 use crate::util::{self, Scratch};
 
@@ -35,55 +34,8 @@ fn pg_url() -> Option<String> {
     util::postgres_url()
 }
 
-fn unique(tag: &str) -> String {
-    static COUNTER: AtomicUsize = AtomicUsize::new(0);
-    let n = COUNTER.fetch_add(1, Ordering::SeqCst);
-    format!("ds_{tag}_{}_{n}", std::process::id())
-}
-
-/// A setup connection to the test server (sqlx on a small runtime).
-struct Pg {
-    rt: tokio::runtime::Runtime,
-    conn: Option<sqlx::PgConnection>,
-}
-
-impl Pg {
-    fn connect(url: &str) -> Pg {
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .expect("runtime");
-        let conn = rt
-            .block_on(sqlx::PgConnection::connect(url))
-            .unwrap_or_else(|e| panic!("connecting to the test server: {e}"));
-        Pg {
-            rt,
-            conn: Some(conn),
-        }
-    }
-
-    fn try_exec(&mut self, sql: &str) -> Result<(), String> {
-        let conn = self.conn.as_mut().expect("open");
-        self.rt
-            .block_on(sqlx::raw_sql(AssertSqlSafe(sql.to_string())).execute(conn))
-            .map(|_| ())
-            .map_err(|e| e.to_string())
-    }
-
-    fn exec(&mut self, sql: &str) {
-        if let Err(e) = self.try_exec(sql) {
-            panic!("setting up PostgreSQL: {e}\n{sql}");
-        }
-    }
-}
-
-impl Drop for Pg {
-    fn drop(&mut self) {
-        if let Some(c) = self.conn.take() {
-            let _ = self.rt.block_on(c.close());
-        }
-    }
-}
+/// A setup connection to the test server.
+type Pg = util::Admin<sqlx::PgConnection>;
 
 /// A schema of its own for one test, dropped (with everything in it) at the
 /// end, also when the test panics. Declare it before any source, so sources
@@ -99,7 +51,7 @@ struct TestSchema {
 impl TestSchema {
     fn new(url: &str, tag: &str) -> TestSchema {
         let mut pg = Pg::connect(url);
-        let name = unique(tag);
+        let name = util::unique(&format!("ds_{tag}"));
         pg.exec(&format!(
             "DROP SCHEMA IF EXISTS {name} CASCADE; CREATE SCHEMA {name}"
         ));
@@ -122,7 +74,7 @@ impl TestSchema {
 
     /// A login role, dropped with the schema.
     fn role(&mut self) -> String {
-        let role = unique("role");
+        let role = util::unique("ds_role");
         self.pg.exec(&format!("CREATE ROLE {role} LOGIN"));
         self.roles.push(role.clone());
         role

@@ -9,12 +9,14 @@
 //! server that cannot be started here is reported on stderr and its test
 //! returns.
 
-use std::io::{Read, Write};
+use std::io::Write;
 use std::net::TcpListener;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
+
+use crate::util;
 
 /// The certificates and keys, as PEM files in a directory of their own.
 struct Pki {
@@ -131,6 +133,49 @@ impl Drop for Server {
         }
         let _ = self.child.kill();
         let _ = self.child.wait();
+    }
+}
+
+/// Diffs of a server's table `t` against a SQLite replica holding the same
+/// rows, each expected to get in (exit 0) or to be refused (exit 2, never a
+/// word of "in sync", and saying why).
+struct Cases<'a> {
+    home: &'a Path,
+    target: String,
+    server: &'a Server,
+}
+
+impl<'a> Cases<'a> {
+    fn new(home: &'a Path, server: &'a Server) -> Cases<'a> {
+        Cases {
+            home,
+            target: replica(home),
+            server,
+        }
+    }
+
+    fn diff(&self, source: &str) -> Output {
+        let target = self.target.as_str();
+        let args = [
+            "diff", "--source", source, "--target", target, "--table", "t",
+        ];
+        driftsum(self.home, &args)
+    }
+
+    fn accepted(&self, source: &str) {
+        let o = self.diff(source);
+        let log = self.server.log();
+        assert_eq!(o.status.code(), Some(0), "{source}: {}\n{log}", text(&o));
+    }
+
+    fn refused(&self, source: &str, because: &[&str]) {
+        let o = self.diff(source);
+        let err = String::from_utf8_lossy(&o.stderr).into_owned();
+        assert_eq!(o.status.code(), Some(2), "{source}: {}", text(&o));
+        assert!(!err.contains("in sync"), "{source}: {err}");
+        for b in because {
+            assert!(err.contains(b), "{source}: {err:?} lacks {b:?}");
+        }
     }
 }
 
@@ -287,39 +332,14 @@ fn postgres_sslmodes() {
         Err(e) => return skip("the PostgreSQL cases", e),
     };
     let home = pki.dir.path();
-    let target = replica(home);
     let ca = pki.ca.display().to_string();
     let wrong = pki.wrong_ca.display().to_string();
     let url = |user: &str, host: &str, query: &str| {
         format!("postgres://{user}@{host}:{}/postgres?{query}", pg.port)
     };
-    let diff = |source: &str| {
-        driftsum(
-            home,
-            &[
-                "diff", "--source", source, "--target", &target, "--table", "t",
-            ],
-        )
-    };
-    let accepted = |source: String| {
-        let o = diff(&source);
-        assert_eq!(
-            o.status.code(),
-            Some(0),
-            "{source}: {}\n{}",
-            text(&o),
-            pg.server.log()
-        );
-    };
-    let refused = |source: String, because: &[&str]| {
-        let o = diff(&source);
-        let err = String::from_utf8_lossy(&o.stderr).into_owned();
-        assert_eq!(o.status.code(), Some(2), "{source}: {}", text(&o));
-        assert!(!err.contains("in sync"), "{source}: {err}");
-        for b in because {
-            assert!(err.contains(b), "{source}: {err:?} lacks {b:?}");
-        }
-    };
+    let cases = Cases::new(home, &pg.server);
+    let accepted = |source: String| cases.accepted(&source);
+    let refused = |source: String, because: &[&str]| cases.refused(&source, because);
     // `postgres` gets in only over TLS: each of these was encrypted.
     accepted(url(
         "postgres",
@@ -396,7 +416,7 @@ fn postgres_sslmodes() {
     assert!(off.status.success(), "{}", text(&off));
     let until = Instant::now() + Duration::from_secs(20);
     loop {
-        let o = diff(&url("postgres", "127.0.0.1", "sslmode=require"));
+        let o = cases.diff(&url("postgres", "127.0.0.1", "sslmode=require"));
         if String::from_utf8_lossy(&o.stderr).contains("server does not support TLS") {
             assert_eq!(o.status.code(), Some(2), "{}", text(&o));
             assert!(String::from_utf8_lossy(&o.stderr).contains("refuse a server without TLS"));
@@ -519,38 +539,14 @@ fn mysql_ssl_modes() {
         Err(e) => return skip("the MariaDB cases", e),
     };
     let home = pki.dir.path();
-    let target = replica(home);
     let ca = pki.ca.display().to_string();
     let wrong = pki.wrong_ca.display().to_string();
     let url = |user: &str, host: &str, query: &str| {
         format!("mysql://{user}@{host}:{}/tlsdb?{query}", maria.port)
     };
-    let diff = |source: &str| {
-        driftsum(
-            home,
-            &[
-                "diff", "--source", source, "--target", &target, "--table", "t",
-            ],
-        )
-    };
-    let accepted = |source: String| {
-        let o = diff(&source);
-        assert_eq!(
-            o.status.code(),
-            Some(0),
-            "{source}: {}\n{}",
-            text(&o),
-            maria.server.log()
-        );
-    };
-    let refused = |source: String, because: &[&str]| {
-        let o = diff(&source);
-        let err = String::from_utf8_lossy(&o.stderr).into_owned();
-        assert_eq!(o.status.code(), Some(2), "{source}: {}", text(&o));
-        for b in because {
-            assert!(err.contains(b), "{source}: {err:?} lacks {b:?}");
-        }
-    };
+    let cases = Cases::new(home, &maria.server);
+    let accepted = |source: String| cases.accepted(&source);
+    let refused = |source: String, because: &[&str]| cases.refused(&source, because);
     // `tls_only` gets in only over TLS: each of these was encrypted.
     accepted(url(
         "tls_only",
@@ -668,13 +664,7 @@ fn the_agent_speaks_https() {
         .stderr(Stdio::piped())
         .spawn()
         .expect("serve");
-    let mut err = serve.stderr.take().expect("stderr");
-    let mut line = Vec::new();
-    let mut byte = [0u8; 1];
-    while err.read(&mut byte).unwrap_or(0) == 1 && byte[0] != b'\n' {
-        line.push(byte[0]);
-    }
-    let line = String::from_utf8_lossy(&line).into_owned();
+    let line = util::first_stderr_line(&mut serve);
     let port = line
         .rsplit(':')
         .next()

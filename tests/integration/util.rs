@@ -1,9 +1,11 @@
 //! What every test module shares: a scratch folder that is always removed,
-//! the test servers' URLs, and a way to say a test was skipped that shows in
-//! a plain `cargo test` run. Helpers of one topic stay in that topic's module.
+//! the test servers' URLs and a setup connection to them, names no other
+//! test run uses, and a way to say a test was skipped that shows in a plain
+//! `cargo test` run. Helpers of one topic stay in that topic's module.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 /// A scratch folder of its own under the system temporary directory, named
 /// `driftsum-<tag>-<random>` and removed (with everything in it) when
@@ -69,5 +71,77 @@ pub fn key_range(
     key::KeyRange {
         after: after.map(|a| key::encode(&a)),
         through: key::encode(&through),
+    }
+}
+
+/// The first line a spawned `driftsum serve` writes to its piped stderr,
+/// which says where it listens; read byte by byte, so nothing after it is
+/// taken from the pipe.
+pub fn first_stderr_line(child: &mut std::process::Child) -> String {
+    use std::io::Read;
+    let mut err = child.stderr.take().expect("stderr piped");
+    let mut line = Vec::new();
+    let mut byte = [0u8; 1];
+    while err.read(&mut byte).unwrap_or(0) == 1 && byte[0] != b'\n' {
+        line.push(byte[0]);
+    }
+    child.stderr = Some(err);
+    String::from_utf8_lossy(&line).into_owned()
+}
+
+/// `PREFIX_PID_N`: a name (of a schema, database, role or user on a test
+/// server) that no other test, and no other test run at the same time, uses.
+pub fn unique(prefix: &str) -> String {
+    static COUNTER: AtomicUsize = AtomicUsize::new(0);
+    let n = COUNTER.fetch_add(1, Ordering::SeqCst);
+    format!("{prefix}_{}_{n}", std::process::id())
+}
+
+/// A setup connection to a test server (`C` is `sqlx::PgConnection` or
+/// `sqlx::MySqlConnection`) on a small runtime of its own, closed when
+/// dropped.
+pub struct Admin<C: sqlx::Connection> {
+    pub rt: tokio::runtime::Runtime,
+    pub conn: Option<C>,
+}
+
+impl<C> Admin<C>
+where
+    C: sqlx::Connection,
+    for<'c> &'c mut C: sqlx::Executor<'c, Database = C::Database>,
+{
+    pub fn connect(url: &str) -> Admin<C> {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("runtime");
+        let conn = rt
+            .block_on(C::connect(url))
+            .unwrap_or_else(|e| panic!("connecting to the test server: {e}"));
+        Admin {
+            rt,
+            conn: Some(conn),
+        }
+    }
+
+    pub fn try_exec(&mut self, sql: &str) -> Result<(), sqlx::Error> {
+        let conn = self.conn.as_mut().expect("open");
+        let sql = sqlx::AssertSqlSafe(sql.to_string());
+        self.rt
+            .block_on(sqlx::raw_sql(sql).execute(conn))
+            .map(|_| ())
+    }
+
+    pub fn exec(&mut self, sql: &str) {
+        self.try_exec(sql)
+            .unwrap_or_else(|e| panic!("setting up the test server: {e}\n{sql}"));
+    }
+}
+
+impl<C: sqlx::Connection> Drop for Admin<C> {
+    fn drop(&mut self) {
+        if let Some(c) = self.conn.take() {
+            let _ = self.rt.block_on(c.close());
+        }
     }
 }
