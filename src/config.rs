@@ -213,10 +213,14 @@ impl AlertConfig {
         let place = format!("[[alerts]] #{}", i + 1);
         let webhook = self.to == AlertTarget::Webhook;
         if webhook && self.url.is_some() == self.url_env.is_some() {
-            return Err(format!("{place}: a webhook needs exactly one of url and url_env"));
+            return Err(format!(
+                "{place}: a webhook needs exactly one of url and url_env"
+            ));
         }
         if !webhook && self.run.as_ref().is_none_or(|r| r.is_empty()) {
-            return Err(format!("{place}: a command needs run = [\"PROGRAM\", \"ARG\"…]"));
+            return Err(format!(
+                "{place}: a command needs run = [\"PROGRAM\", \"ARG\"…]"
+            ));
         }
         for (field, v) in [("remind", &self.remind), ("timeout", &self.timeout)] {
             if let Some(v) = v {
@@ -313,7 +317,10 @@ impl Config {
                 }
             }
         }
-        self.alerts.iter().enumerate().try_for_each(|(i, a)| a.validate(i))?;
+        self.alerts
+            .iter()
+            .enumerate()
+            .try_for_each(|(i, a)| a.validate(i))?;
         let mut zones = vec![&self.defaults.time_zone];
         for t in self.tables.values() {
             zones.push(&t.time_zone);

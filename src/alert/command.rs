@@ -16,7 +16,12 @@ const STDERR_KEPT: usize = 300;
 
 /// One attempt: runs `argv` with `body` on stdin, in `dir` (the config's
 /// directory, where a relative program path starts).
-pub fn run(argv: &[String], dir: Option<&Path>, body: &[u8], timeout: Duration) -> Result<(), Failure> {
+pub fn run(
+    argv: &[String],
+    dir: Option<&Path>,
+    body: &[u8],
+    timeout: Duration,
+) -> Result<(), Failure> {
     let Some((program, args)) = argv.split_first() else {
         return Err(Failure::permanent("run = [] names no program".into()));
     };
@@ -115,13 +120,25 @@ mod tests {
         let argv = sh(&format!("cat > {}", out.display()));
         run(&argv, None, b"{\"a\":1}", Duration::from_secs(10)).unwrap();
         assert_eq!(std::fs::read(&out).unwrap(), b"{\"a\":1}");
-        let e = run(&sh("echo nope >&2; exit 3"), None, b"", Duration::from_secs(10)).unwrap_err();
+        let e = run(
+            &sh("echo nope >&2; exit 3"),
+            None,
+            b"",
+            Duration::from_secs(10),
+        )
+        .unwrap_err();
         assert!(e.retry && e.message.contains("nope"), "{}", e.message);
         let t = Instant::now();
         let e = run(&sh("sleep 5"), None, b"", Duration::from_millis(200)).unwrap_err();
         assert!(e.message.contains("killed"), "{}", e.message);
         assert!(t.elapsed() < Duration::from_secs(4));
-        let e = run(&["/no/such/program".to_string()], None, b"", Duration::from_secs(1)).unwrap_err();
+        let e = run(
+            &["/no/such/program".to_string()],
+            None,
+            b"",
+            Duration::from_secs(1),
+        )
+        .unwrap_err();
         assert!(!e.retry);
     }
 }

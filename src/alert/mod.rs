@@ -140,8 +140,9 @@ fn deliver(
     if Instant::now() >= deadline {
         return Ok(Some(Outcome::Sending));
     }
-    let claimed =
-        hist.claim_delivery(i.id, &rule.name, now, now - STALE_SECONDS, |d| rule.next(i, d, now))?;
+    let claimed = hist.claim_delivery(i.id, &rule.name, now, now - STALE_SECONDS, |d| {
+        rule.next(i, d, now)
+    })?;
     let Some((id, event)) = claimed else {
         return Ok(None);
     };

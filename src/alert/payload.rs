@@ -245,7 +245,10 @@ mod tests {
     #[test]
     fn every_kind_and_event_reads() {
         let kinds = [
-            (Kind::Drift, json!({"rows": 1, "source_rows": 3, "target_rows": 2})),
+            (
+                Kind::Drift,
+                json!({"rows": 1, "source_rows": 3, "target_rows": 2}),
+            ),
             (Kind::Error, json!({"error": "no such table"})),
             (Kind::Overdue, overdue_detail(Some(0), 60)),
             (Kind::Overdue, overdue_detail(None, 60)),

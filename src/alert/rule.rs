@@ -27,10 +27,8 @@ pub struct Rule {
 impl Rule {
     /// The rules of the `index`th alert (intervals were validated on load).
     pub fn new(index: usize, c: &AlertConfig) -> Rule {
-        let interval = |v: &Option<String>| {
-            v.as_deref()
-                .and_then(|v| parse_interval(v).ok().flatten())
-        };
+        let interval =
+            |v: &Option<String>| v.as_deref().and_then(|v| parse_interval(v).ok().flatten());
         Rule {
             name: format!("alert-{}", index + 1),
             on: c.on.clone().unwrap_or_else(|| {
@@ -55,8 +53,8 @@ impl Rule {
             Kind::Error => (AlertEvent::Error, i.runs >= self.after_runs),
             Kind::Overdue => (AlertEvent::Overdue, true),
         };
-        let big_enough = i.kind != Kind::Drift
-            || i.detail["rows"].as_u64().unwrap_or(u64::MAX) >= self.min_rows;
+        let big_enough =
+            i.kind != Kind::Drift || i.detail["rows"].as_u64().unwrap_or(u64::MAX) >= self.min_rows;
         self.on.contains(&event) && persists && big_enough
     }
 
@@ -161,7 +159,10 @@ mod tests {
         assert_eq!(r.next(&i, &[], 200), None);
         let once = [sent(Event::Open, 100, Outcome::Delivered)];
         assert_eq!(r.next(&i, &once, 200), Some(Event::Recovered));
-        let both = [once[0].clone(), sent(Event::Recovered, 200, Outcome::Delivered)];
+        let both = [
+            once[0].clone(),
+            sent(Event::Recovered, 200, Outcome::Delivered),
+        ];
         assert_eq!(r.next(&i, &both, 300), None);
         let quiet = rule(&format!("{HOOK}on = [\"drift\"]"));
         assert_eq!(quiet.next(&i, &once, 200), None);
@@ -184,7 +185,10 @@ mod tests {
     fn bad_alerts_are_refused() {
         for (text, says) in [
             ("[[alerts]]\nto = \"pager\"", "pager"),
-            ("[[alerts]]\nto = \"webhook\"", "exactly one of url and url_env"),
+            (
+                "[[alerts]]\nto = \"webhook\"",
+                "exactly one of url and url_env",
+            ),
             ("[[alerts]]\nto = \"command\"", "run ="),
             ("[[alerts]]\nto = \"command\"\nrun = []", "run ="),
             (format!("{HOOK}on = [\"drfit\"]").as_str(), "drfit"),

@@ -43,7 +43,9 @@ impl Webhook {
         let url = match (&c.url, &c.url_env) {
             (Some(u), _) => u.clone(),
             (None, Some(var)) => std::env::var(var).map_err(|_| {
-                permanent(format!("url_env names the variable {var}, which is not set"))
+                permanent(format!(
+                    "url_env names the variable {var}, which is not set"
+                ))
             })?,
             (None, None) => return Err(permanent("no url or url_env".into())),
         };
@@ -69,24 +71,17 @@ impl Webhook {
                 ClientTls::from_ca_file(&within(dir, ca))
                     .map_err(|e| permanent(format!("ca: {e}")))?,
             ),
-            (true, None) => {
-                Some(ClientTls::public_roots().map_err(|e| permanent(e.to_string()))?)
-            }
+            (true, None) => Some(ClientTls::public_roots().map_err(|e| permanent(e.to_string()))?),
         };
         let mut headers = Vec::new();
         for (name, source) in &c.headers {
             let value = match source {
                 HeaderSource::Env(var) => std::env::var(var).map_err(|_| {
-                    permanent(format!(
-                        "header {name}: its variable {var} is not set"
-                    ))
+                    permanent(format!("header {name}: its variable {var} is not set"))
                 })?,
                 HeaderSource::File(f) => std::fs::read_to_string(within(dir, f))
                     .map_err(|e| {
-                        permanent(format!(
-                            "header {name}: cannot read {}: {e}",
-                            f.display()
-                        ))
+                        permanent(format!("header {name}: cannot read {}: {e}", f.display()))
                     })?
                     .trim_end_matches(['\r', '\n'])
                     .to_string(),
@@ -121,7 +116,11 @@ impl Webhook {
     /// all within `timeout`.
     pub fn post(&self, body: &[u8], timeout: Duration) -> Result<(), Failure> {
         let started = Instant::now();
-        let left = || timeout.saturating_sub(started.elapsed()).max(Duration::from_millis(1));
+        let left = || {
+            timeout
+                .saturating_sub(started.elapsed())
+                .max(Duration::from_millis(1))
+        };
         let addrs: Vec<_> = self
             .addr
             .to_socket_addrs()
@@ -189,13 +188,16 @@ mod tests {
 
     #[test]
     fn urls_and_headers() {
-        let w = hook("[[alerts]]\nto = \"webhook\"\nurl = \"http://h.example:8080/a/b?x=1\"")
-            .unwrap();
+        let w =
+            hook("[[alerts]]\nto = \"webhook\"\nurl = \"http://h.example:8080/a/b?x=1\"").unwrap();
         assert_eq!(w.addr, "h.example:8080");
         assert_eq!(w.host, "h.example:8080");
         assert_eq!(w.target, "/a/b?x=1");
         let w = hook("[[alerts]]\nto = \"webhook\"\nurl = \"https://hooks.example/T/1\"").unwrap();
-        assert_eq!((w.addr.as_str(), w.host.as_str()), ("hooks.example:443", "hooks.example"));
+        assert_eq!(
+            (w.addr.as_str(), w.host.as_str()),
+            ("hooks.example:443", "hooks.example")
+        );
         assert!(w.tls.is_some());
         for bad in ["ftp://x/", "not a url", "http://"] {
             let text = format!("[[alerts]]\nto = \"webhook\"\nurl = \"{bad}\"");
@@ -209,7 +211,11 @@ mod tests {
         let text = "[[alerts]]\nto = \"webhook\"\nurl = \"http://x/\"\n\
                     headers.Authorization = { env = \"DRIFTSUM_TEST_NO_SUCH_VARIABLE\" }";
         let e = hook(text).unwrap_err();
-        assert!(e.message.contains("DRIFTSUM_TEST_NO_SUCH_VARIABLE"), "{}", e.message);
+        assert!(
+            e.message.contains("DRIFTSUM_TEST_NO_SUCH_VARIABLE"),
+            "{}",
+            e.message
+        );
         let d = tempfile::tempdir().unwrap();
         std::fs::write(d.path().join("tok"), "s3cret\nX-Evil: 1\n").unwrap();
         let text = format!(

@@ -164,7 +164,8 @@ fn delivery(r: &Row<'_>) -> rusqlite::Result<Delivery> {
     })
 }
 
-const DELIVERY_COLUMNS: &str = "id, incident_id, alert, event, at, outcome, attempts, seconds, error";
+const DELIVERY_COLUMNS: &str =
+    "id, incident_id, alert, event, at, outcome, attempts, seconds, error";
 
 /// Where a run found a (table, level) in trouble.
 pub struct Sighting<'a> {
@@ -216,7 +217,15 @@ impl History {
                     "INSERT INTO incidents (table_name, tier, level, kind, opened, opened_run,
                          runs, last_run, detail)
                      VALUES (?1, ?2, ?3, ?4, ?5, ?6, 1, ?6, ?7)",
-                    params![s.table, s.tier, s.level, s.kind.as_str(), s.at, s.run, detail],
+                    params![
+                        s.table,
+                        s.tier,
+                        s.level,
+                        s.kind.as_str(),
+                        s.at,
+                        s.run,
+                        detail
+                    ],
                 )?;
                 tx.last_insert_rowid()
             }
@@ -445,7 +454,10 @@ mod tests {
         // Being sent: another checker does not send it too.
         assert_eq!(h.claim_delivery(i.id, "a", 101, 0, first).unwrap(), None);
         // Another alert is apart.
-        assert!(h.claim_delivery(i.id, "b", 101, 0, first).unwrap().is_some());
+        assert!(h
+            .claim_delivery(i.id, "b", 101, 0, first)
+            .unwrap()
+            .is_some());
         h.finish_delivery(id, Outcome::Failed, 3, 1.5, Some("500"))
             .unwrap();
         // Failed: sent again.
@@ -467,6 +479,9 @@ mod tests {
         let any = |_: &[Delivery]| Some(Event::Open);
         assert!(h.claim_delivery(i.id, "a", 100, 0, any).unwrap().is_some());
         assert!(h.claim_delivery(i.id, "a", 120, 50, any).unwrap().is_none());
-        assert!(h.claim_delivery(i.id, "a", 200, 150, any).unwrap().is_some());
+        assert!(h
+            .claim_delivery(i.id, "a", 200, 150, any)
+            .unwrap()
+            .is_some());
     }
 }

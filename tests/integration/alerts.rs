@@ -32,7 +32,10 @@ struct Receiver {
 impl Receiver {
     fn start(statuses: &[u16]) -> Receiver {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-        let url = format!("http://{}/hook/h6-secret-token", listener.local_addr().unwrap());
+        let url = format!(
+            "http://{}/hook/h6-secret-token",
+            listener.local_addr().unwrap()
+        );
         let got = Arc::new(Mutex::new(Vec::new()));
         let (rec, mut statuses) = (got.clone(), statuses.to_vec());
         std::thread::spawn(move || {
@@ -47,8 +50,10 @@ impl Receiver {
                 };
                 rec.lock().unwrap().push(g);
                 let _ = s.write_all(
-                    format!("HTTP/1.1 {status} X\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok")
-                        .as_bytes(),
+                    format!(
+                        "HTTP/1.1 {status} X\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok"
+                    )
+                    .as_bytes(),
                 );
             }
         });
@@ -191,11 +196,18 @@ fn one_alert_per_incident_a_reminder_and_a_recovery() {
         assert_eq!(run().0, 1);
     }
     let got = hook.got();
-    assert_eq!(got.len(), 1, "one alert across three drifting runs: {got:?}");
+    assert_eq!(
+        got.len(),
+        1,
+        "one alert across three drifting runs: {got:?}"
+    );
     let a = &got[0].body;
     assert_eq!(a["event"], "open");
     assert_eq!(a["kind"], "drift");
-    assert_eq!((a["table"].as_str(), a["tier"].as_str()), (Some("t0"), Some("t")));
+    assert_eq!(
+        (a["table"].as_str(), a["tier"].as_str()),
+        (Some("t0"), Some("t"))
+    );
     assert_eq!(a["level"], "keys");
     assert_eq!(a["counts"]["missing"], 1);
     assert_eq!(a["differences"][0]["key"]["id"], 7);
@@ -203,7 +215,9 @@ fn one_alert_per_incident_a_reminder_and_a_recovery() {
     assert_eq!(a["runs"], 2);
     assert!(a["run_id"].as_i64().unwrap() >= 3);
     assert!(got[0].head.contains("X-Token: tok-h6"), "{}", got[0].head);
-    assert!(got[0].head.starts_with("POST /hook/h6-secret-token HTTP/1.1"));
+    assert!(got[0]
+        .head
+        .starts_with("POST /hook/h6-secret-token HTTP/1.1"));
 
     // The reminder: `remind` after the alert, while it stays open.
     std::thread::sleep(Duration::from_millis(3100));
@@ -230,7 +244,11 @@ fn one_alert_per_incident_a_reminder_and_a_recovery() {
     let events: Vec<(&str, &str)> = all.iter().map(|x| (x.1.as_str(), x.2.as_str())).collect();
     assert_eq!(
         events,
-        [("open", "delivered"), ("reminder", "delivered"), ("recovered", "delivered")]
+        [
+            ("open", "delivered"),
+            ("reminder", "delivered"),
+            ("recovered", "delivered")
+        ]
     );
 }
 
@@ -243,9 +261,14 @@ fn retries_when_the_receiver_first_answers_500() {
     let config = setup(
         d.path(),
         false,
-        &format!("{KEYS_ONLY}[[alerts]]\nto = \"webhook\"\nurl = \"{}\"\n", hook.url),
+        &format!(
+            "{KEYS_ONLY}[[alerts]]\nto = \"webhook\"\nurl = \"{}\"\n",
+            hook.url
+        ),
     );
-    replica(d.path()).execute("DELETE FROM t0 WHERE id = 3", []).unwrap();
+    replica(d.path())
+        .execute("DELETE FROM t0 WHERE id = 3", [])
+        .unwrap();
     assert_eq!(check(&config, &[], &[]).0, 1);
     let got = hook.got();
     assert_eq!(got.len(), 2, "{got:?}");
@@ -299,7 +322,9 @@ fn a_command_hook_receives_the_incident_on_stdin() {
              [[alerts]]\nto = \"command\"\nrun = [\"sh\", \"-c\", \"cat > got-$$.json\"]\n"
         ),
     );
-    replica(d.path()).execute("DELETE FROM t0 WHERE id = 9", []).unwrap();
+    replica(d.path())
+        .execute("DELETE FROM t0 WHERE id = 9", [])
+        .unwrap();
     assert_eq!(check(&config, &[], &[]).0, 2, "the ghost table fails");
     assert_eq!(check(&config, &[], &[]).0, 2);
     let mut docs: Vec<J> = std::fs::read_dir(d.path())
@@ -310,9 +335,15 @@ fn a_command_hook_receives_the_incident_on_stdin() {
         .collect();
     docs.sort_by_key(|j| j["table"].as_str().unwrap().to_string());
     assert_eq!(docs.len(), 2, "one per incident, once: {docs:?}");
-    assert_eq!((docs[0]["table"].as_str(), docs[0]["kind"].as_str()), (Some("ghost"), Some("error")));
+    assert_eq!(
+        (docs[0]["table"].as_str(), docs[0]["kind"].as_str()),
+        (Some("ghost"), Some("error"))
+    );
     assert!(docs[0]["error"].as_str().is_some_and(|e| !e.is_empty()));
-    assert_eq!((docs[1]["table"].as_str(), docs[1]["kind"].as_str()), (Some("t0"), Some("drift")));
+    assert_eq!(
+        (docs[1]["table"].as_str(), docs[1]["kind"].as_str()),
+        (Some("t0"), Some("drift"))
+    );
     assert_eq!(docs[1]["differences"][0]["key"]["id"], 9);
     assert_eq!(docs[1]["format_version"], 1);
 }
@@ -340,8 +371,14 @@ fn overdue_fires_for_a_tier_whose_check_did_not_run() {
     let got = hook.got();
     assert_eq!(got.len(), 1, "{got:?}");
     let a = &got[0].body;
-    assert_eq!((a["kind"].as_str(), a["event"].as_str()), (Some("overdue"), Some("open")));
-    assert_eq!((a["table"].as_str(), a["level"].as_str()), (Some("t1"), Some("count")));
+    assert_eq!(
+        (a["kind"].as_str(), a["event"].as_str()),
+        (Some("overdue"), Some("open"))
+    );
+    assert_eq!(
+        (a["table"].as_str(), a["level"].as_str()),
+        (Some("t1"), Some("count"))
+    );
     assert_eq!(a["tier"], "cold");
     assert_eq!(a["last_completed"], J::Null);
     assert_eq!(check(&config, &["--tier", "cold"], &[]).0, 0);
@@ -380,11 +417,17 @@ fn a_dead_webhook_does_not_change_checks_exit_code() {
     );
     let (code, err) = check(&config, &[], &[]);
     assert_eq!(code, 0, "{err}");
-    replica(d.path()).execute("DELETE FROM t0 WHERE id = 1", []).unwrap();
+    replica(d.path())
+        .execute("DELETE FROM t0 WHERE id = 1", [])
+        .unwrap();
     let started = Instant::now();
     let (code, err) = check(&config, &[], &[]);
     assert_eq!(code, 1, "{err}");
-    assert!(started.elapsed() < Duration::from_secs(20), "{:?}", started.elapsed());
+    assert!(
+        started.elapsed() < Duration::from_secs(20),
+        "{:?}",
+        started.elapsed()
+    );
     assert!(err.contains("alert-1") && err.contains("alert-2"), "{err}");
     assert!(!err.contains("h6-secret"), "{err}");
     let all = deliveries(d.path());
@@ -405,10 +448,20 @@ fn a_bad_alert_is_refused() {
         ("to = \"pager\"", "pager"),
         ("to = \"webhook\"", "url and url_env"),
         ("to = \"command\"", "run"),
-        ("to = \"webhook\"\nurl = \"http://x/\"\non = [\"drfit\"]", "drfit"),
-        ("to = \"webhook\"\nurl = \"http://x/\"\nremind = \"daily\"", "remind"),
+        (
+            "to = \"webhook\"\nurl = \"http://x/\"\non = [\"drfit\"]",
+            "drfit",
+        ),
+        (
+            "to = \"webhook\"\nurl = \"http://x/\"\nremind = \"daily\"",
+            "remind",
+        ),
     ] {
-        let config = setup(d.path(), false, &format!("{KEYS_ONLY}[[alerts]]\n{alert}\n"));
+        let config = setup(
+            d.path(),
+            false,
+            &format!("{KEYS_ONLY}[[alerts]]\n{alert}\n"),
+        );
         let out = Command::new(env!("CARGO_BIN_EXE_driftsum"))
             .args(["check", "--config"])
             .arg(&config)
