@@ -113,6 +113,20 @@ impl ClientTls {
     }
 }
 
+impl ClientTls {
+    /// Trusts the public web CAs (webpki-roots), for endpoints on the
+    /// internet such as alert webhooks; an agent never is one.
+    pub fn public_roots() -> Result<ClientTls, TlsError> {
+        let roots = RootCertStore::from_iter(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
+        let config = ClientConfig::builder_with_provider(provider())
+            .with_safe_default_protocol_versions()
+            .map_err(|e| TlsError(e.to_string()))?
+            .with_root_certificates(roots)
+            .with_no_client_auth();
+        Ok(ClientTls(Arc::new(config)))
+    }
+}
+
 /// Added to a plain-HTTP exchange that went wrong the way one with an
 /// HTTPS agent does.
 pub const PLAIN_HINT: &str =

@@ -126,6 +126,14 @@ pub fn run(args: CheckArgs) -> anyhow::Result<u8> {
             &scrub,
         )?;
         hist.finish_run(run_id, due::now())?;
+        driftsum::alert::after_run(
+            &mut hist,
+            &config,
+            run_id,
+            &names,
+            entries.iter().flat_map(|e| &e.results),
+            due::now(),
+        );
         anyhow::Ok((run_id, entries))
     })();
     let (run_id, entries) = outcome.map_err(|e| anyhow!(scrub.apply(&format!("{e:#}"))))?;

@@ -70,6 +70,34 @@ pub const MIGRATIONS: &[&str] = &[
     // 4: rows changed within min_age, listed apart and not judged.
     "ALTER TABLE results ADD COLUMN recent INTEGER NOT NULL DEFAULT 0;
     ALTER TABLE differences ADD COLUMN recent INTEGER NOT NULL DEFAULT 0;",
+    // 5: incidents and the deliveries of their alerts (history::incident).
+    "CREATE TABLE incidents (
+        id INTEGER PRIMARY KEY,
+        table_name TEXT NOT NULL,
+        tier TEXT,
+        level TEXT NOT NULL,
+        kind TEXT NOT NULL,
+        opened INTEGER NOT NULL,
+        opened_run INTEGER,
+        closed INTEGER,
+        closed_run INTEGER,
+        runs INTEGER NOT NULL DEFAULT 1,
+        last_run INTEGER,
+        detail TEXT NOT NULL DEFAULT '{}'
+    );
+    CREATE INDEX incidents_open ON incidents (table_name, level, kind) WHERE closed IS NULL;
+    CREATE TABLE deliveries (
+        id INTEGER PRIMARY KEY,
+        incident_id INTEGER NOT NULL REFERENCES incidents(id) ON DELETE CASCADE,
+        alert TEXT NOT NULL,
+        event TEXT NOT NULL,
+        at INTEGER NOT NULL,
+        outcome TEXT NOT NULL,
+        attempts INTEGER NOT NULL DEFAULT 0,
+        seconds REAL NOT NULL DEFAULT 0,
+        error TEXT
+    );
+    CREATE INDEX deliveries_by_incident ON deliveries (incident_id, alert);",
 ];
 
 /// The schema version this build writes.

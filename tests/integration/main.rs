@@ -10,6 +10,7 @@
 //! * [`config`]: `--config` files.
 //! * [`tree_file`]: `driftsum build` and tree files.
 //! * [`agent`]: `driftsum serve` and diffs through agents.
+//! * [`alerts`]: `[[alerts]]`: incidents to a real HTTP receiver and command.
 //! * [`bench_cmd`]: `driftsum bench` at tiny sizes.
 //! * [`check`]: `driftsum check` and `driftsum history` with a real run history.
 //! * [`json_contract`]: every JSON output against the published schema.
@@ -29,6 +30,7 @@
 mod util;
 
 mod agent;
+mod alerts;
 mod bench_cmd;
 mod check;
 mod cli;
