@@ -72,22 +72,23 @@ pub fn of(info: &RunInfo, run: &RunOutcome) -> Vec<String> {
         if !tables.is_empty() {
             hints.push(format!(
                 "the sides look swapped: the source is SQLite and the target {}, and in {} \
-                 ({}) most rows differ and only as changed values, which is what storage \
-                 forms look like (0 against false, +00:00 against Z). Logical types come \
-                 from the source, so the server belongs in --source and its SQLite replica \
-                 in --target; swap them if so",
+                 most rows differ and only as changed values, which is what storage forms \
+                 look like (0 against false, +00:00 against Z). Logical types come from the \
+                 source, so the server belongs in --source and its SQLite replica in \
+                 --target; swap them if so",
                 server.name(),
-                match tables.len() {
-                    1 => "the table".to_string(),
-                    n => format!("{n} tables"),
+                match tables.as_slice() {
+                    [one] => one.to_string(),
+                    many => format!("{} tables ({})", many.len(), many.join(", ")),
                 },
-                tables.join(", ")
             ));
         }
     }
     if target == Some(Engine::Sqlite) {
         for t in &run.tables {
-            if t.target_table != t.table && t.error.is_none() && looks_like(&t.table, &t.target_table)
+            if t.target_table != t.table
+                && t.error.is_none()
+                && looks_like(&t.table, &t.target_table)
             {
                 hints.push(format!(
                     "{} was compared with the replica's table {}: SQLite has no schemas, and \

@@ -181,7 +181,10 @@ mod tests {
         )
         .expect("file");
         assert_eq!(password(&got).as_deref(), Some("s3:cr@t/%"), "{got}");
-        assert!(got.contains("sslmode=require") && got.contains("app"), "{got}");
+        assert!(
+            got.contains("sslmode=require") && got.contains("app"),
+            "{got}"
+        );
         // Without a line ending, and a MySQL URL.
         std::fs::write(dir.path().join("pw2"), "only").expect("pw");
         let got = with_config_password(
@@ -205,7 +208,12 @@ mod tests {
             ("postgres://h/db", Some("pw"), Some("V"), "keep one"),
             ("postgres://u:inurl@h/db", Some("pw"), None, "already"),
             ("sqlite:a.db", Some("pw"), None, "SQLite"),
-            ("postgres://h/db", None, Some("DS_NO_SUCH_VAR_9"), "DS_NO_SUCH_VAR_9"),
+            (
+                "postgres://h/db",
+                None,
+                Some("DS_NO_SUCH_VAR_9"),
+                "DS_NO_SUCH_VAR_9",
+            ),
         ];
         for (url, file, var, says) in cases {
             let e = with_config_password(url.into(), file.map(Path::new), var, Some(dir.path()))

@@ -222,9 +222,8 @@ pub fn with_password(url: &str, password: &str) -> Result<String, SourceError> {
             redact(url)
         )));
     }
-    let mut parsed = ::url::Url::parse(&server).map_err(|e| {
-        SourceError::BadUrl(format!("{} is not a valid URL: {e}", redact(url)))
-    })?;
+    let mut parsed = ::url::Url::parse(&server)
+        .map_err(|e| SourceError::BadUrl(format!("{} is not a valid URL: {e}", redact(url))))?;
     // The url crate percent-encodes it; the drivers decode it again.
     parsed.set_password(Some(password)).map_err(|()| {
         SourceError::BadUrl(format!(
@@ -233,6 +232,51 @@ pub fn with_password(url: &str, password: &str) -> Result<String, SourceError> {
         ))
     })?;
     Ok(parsed.into())
+}
+
+/// The user a PostgreSQL URL naming none connects as, as libpq decides:
+/// `None` when the URL names one (in its user info or `?user=`) or
+/// `PGUSER` does (the driver reads both), else the name of the
+/// operating-system user this process runs as.
+pub fn default_user(url: &str) -> Option<String> {
+    let named = ::url::Url::parse(url).is_ok_and(|u| !u.username().is_empty())
+        || super::secrets::query_param(url, "user").is_some()
+        || std::env::var_os("PGUSER").is_some();
+    if named {
+        return None;
+    }
+    os_user()
+}
+
+/// The name of the operating-system user this process runs as, from the
+/// password database (as libpq looks it up), not from `$USER`.
+#[cfg(unix)]
+fn os_user() -> Option<String> {
+    let mut pwd = std::mem::MaybeUninit::<libc::passwd>::uninit();
+    let mut buf = vec![0 as libc::c_char; 16 * 1024];
+    let mut found: *mut libc::passwd = std::ptr::null_mut();
+    // SAFETY: getpwuid_r writes only into `pwd` and `buf` (whose length is
+    // passed) and sets `found` to `pwd` or null; `pw_name` then points into
+    // `buf`, which outlives its use here.
+    unsafe {
+        let rc = libc::getpwuid_r(
+            libc::geteuid(),
+            pwd.as_mut_ptr(),
+            buf.as_mut_ptr(),
+            buf.len(),
+            &mut found,
+        );
+        if rc != 0 || found.is_null() || (*found).pw_name.is_null() {
+            return None;
+        }
+        let name = std::ffi::CStr::from_ptr((*found).pw_name);
+        name.to_str().ok().filter(|n| !n.is_empty()).map(str::to_string)
+    }
+}
+
+#[cfg(not(unix))]
+fn os_user() -> Option<String> {
+    std::env::var("USERNAME").ok()
 }
 
 fn is_conninfo(s: &str) -> bool {
