@@ -270,7 +270,10 @@ fn os_user() -> Option<String> {
             return None;
         }
         let name = std::ffi::CStr::from_ptr((*found).pw_name);
-        name.to_str().ok().filter(|n| !n.is_empty()).map(str::to_string)
+        name.to_str()
+            .ok()
+            .filter(|n| !n.is_empty())
+            .map(str::to_string)
     }
 }
 
