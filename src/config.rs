@@ -394,7 +394,7 @@ impl SideConfig {
             _ => return Err(format!("[{place}] needs exactly one of url and url_env")),
         };
         let (file, var) = (self.password_file.as_deref(), self.password_env.as_deref());
-        let url = crate::source::secrets::with_config_password(url, file, var, dir)
+        let url = crate::source::url::with_config_password(url, file, var, dir)
             .map_err(|e| format!("[{place}] {e}"))?;
         let Some((scheme, rest)) = url.split_once(':') else {
             return Ok(url);

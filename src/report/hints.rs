@@ -6,8 +6,6 @@
 use crate::check::{RunOutcome, TableOutcome};
 use crate::source::url::{DbUrl, SideUrl};
 
-use super::model::RunInfo;
-
 /// The engine a side's URL names, for the hints' purposes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Engine {
@@ -52,10 +50,12 @@ fn only_changes(t: &TableOutcome) -> bool {
         && c.changed.saturating_mul(2) >= t.source_rows.max(1)
 }
 
-/// The hints of a run, in the order to show them.
-pub fn of(info: &RunInfo, run: &RunOutcome) -> Vec<String> {
+/// The hints of a run between the sides `source` and `target` (as given,
+/// passwords hidden or not: only their engines are read), in the order to
+/// show them.
+pub fn of(source: &str, target: &str, run: &RunOutcome) -> Vec<String> {
     let mut hints = Vec::new();
-    let (source, target) = (Engine::of(&info.source.url), Engine::of(&info.target.url));
+    let (source, target) = (Engine::of(source), Engine::of(target));
     // The replica is usually the SQLite side: a SQLite source against a
     // server target, with most rows "changed", is most likely the two
     // given the wrong way round. Logical types come from the source, so
@@ -72,22 +72,23 @@ pub fn of(info: &RunInfo, run: &RunOutcome) -> Vec<String> {
         if !tables.is_empty() {
             hints.push(format!(
                 "the sides look swapped: the source is SQLite and the target {}, and in {} \
-                 ({}) most rows differ and only as changed values, which is what storage \
-                 forms look like (0 against false, +00:00 against Z). Logical types come \
-                 from the source, so the server belongs in --source and its SQLite replica \
-                 in --target; swap them if so",
+                 most rows differ and only as changed values, which is what storage forms \
+                 look like (0 against false, +00:00 against Z). Logical types come from the \
+                 source, so the server belongs in --source and its SQLite replica in \
+                 --target; swap them if so",
                 server.name(),
-                match tables.len() {
-                    1 => "the table".to_string(),
-                    n => format!("{n} tables"),
+                match tables.as_slice() {
+                    [one] => one.to_string(),
+                    many => format!("{} tables ({})", many.len(), many.join(", ")),
                 },
-                tables.join(", ")
             ));
         }
     }
     if target == Some(Engine::Sqlite) {
         for t in &run.tables {
-            if t.target_table != t.table && t.error.is_none() && looks_like(&t.table, &t.target_table)
+            if t.target_table != t.table
+                && t.error.is_none()
+                && looks_like(&t.table, &t.target_table)
             {
                 hints.push(format!(
                     "{} was compared with the replica's table {}: SQLite has no schemas, and \
@@ -112,16 +113,6 @@ fn looks_like(source: &str, target: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::report::model::SideInfo;
-
-    fn info(source: &str, target: &str) -> RunInfo {
-        RunInfo {
-            source: SideInfo::new(source),
-            target: SideInfo::new(target),
-            started_at: String::new(),
-            finished_at: String::new(),
-        }
-    }
 
     fn table(name: &str, rows: u64, missing: u64, extra: u64, changed: u64) -> TableOutcome {
         let mut t = TableOutcome::failed(name, name, "");
@@ -137,14 +128,20 @@ mod tests {
     #[test]
     fn swapped_sides_need_a_sqlite_source_and_mostly_changes() {
         let run = |t: TableOutcome| RunOutcome { tables: vec![t] };
-        let swapped = info("sqlite:r.db", "postgres://u:pw@h/db");
-        assert_eq!(of(&swapped, &run(table("o", 10, 0, 0, 10))).len(), 1);
-        assert_eq!(of(&swapped, &run(table("o", 10, 0, 0, 5))).len(), 1);
+        let swapped = ("sqlite:r.db", "postgres://u:pw@h/db");
+        assert_eq!(
+            of(swapped.0, swapped.1, &run(table("o", 10, 0, 0, 10))).len(),
+            1
+        );
+        assert_eq!(
+            of(swapped.0, swapped.1, &run(table("o", 10, 0, 0, 5))).len(),
+            1
+        );
         // Fewer than half the rows, or any missing or extra row: drift.
-        assert!(of(&swapped, &run(table("o", 10, 0, 0, 4))).is_empty());
-        assert!(of(&swapped, &run(table("o", 10, 1, 0, 9))).is_empty());
-        assert!(of(&swapped, &run(table("o", 10, 0, 1, 9))).is_empty());
-        assert!(of(&swapped, &run(table("o", 10, 0, 0, 0))).is_empty());
+        assert!(of(swapped.0, swapped.1, &run(table("o", 10, 0, 0, 4))).is_empty());
+        assert!(of(swapped.0, swapped.1, &run(table("o", 10, 1, 0, 9))).is_empty());
+        assert!(of(swapped.0, swapped.1, &run(table("o", 10, 0, 1, 9))).is_empty());
+        assert!(of(swapped.0, swapped.1, &run(table("o", 10, 0, 0, 0))).is_empty());
         // The usual way round, or two of a kind: no hint.
         for (s, t) in [
             ("postgres://h/db", "sqlite:r.db"),
@@ -152,10 +149,10 @@ mod tests {
             ("postgres://h/a", "postgres://h/b"),
             ("sqlite:a.db", "a.dstree"),
         ] {
-            assert!(of(&info(s, t), &run(table("o", 10, 0, 0, 10))).is_empty());
+            assert!(of(s, t, &run(table("o", 10, 0, 0, 10))).is_empty());
         }
-        let mysql = info("sqlite:r.db", "mysql://u@h/db");
-        let hint = &of(&mysql, &run(table("orders", 3, 0, 0, 3)))[0];
+        let mysql = ("sqlite:r.db", "mysql://u@h/db");
+        let hint = &of(mysql.0, mysql.1, &run(table("orders", 3, 0, 0, 3)))[0];
         assert!(hint.contains("MySQL") && hint.contains("orders"), "{hint}");
         assert!(!hint.contains("pw"), "{hint}");
     }
@@ -165,13 +162,13 @@ mod tests {
         let mut t = table("public.Orders", 1, 0, 0, 0);
         t.target_table = "orders".into();
         let run = RunOutcome { tables: vec![t] };
-        let hints = of(&info("postgres://h/db", "sqlite:r.db"), &run);
+        let hints = of("postgres://h/db", "sqlite:r.db", &run);
         assert_eq!(hints.len(), 1, "{hints:?}");
         assert!(hints[0].starts_with("public.Orders was compared with the replica's table orders"));
         // A mapping the user gave is not remarked on.
         let mut t = table("orders", 1, 0, 0, 0);
         t.target_table = "orders_copy".into();
         let run = RunOutcome { tables: vec![t] };
-        assert!(of(&info("postgres://h/db", "sqlite:r.db"), &run).is_empty());
+        assert!(of("postgres://h/db", "sqlite:r.db", &run).is_empty());
     }
 }

@@ -436,7 +436,7 @@ impl Report {
             status,
             exit_code: status.exit_code(),
             summary: Summary::of(run),
-            hints: super::hints::of(info, run),
+            hints: super::hints::of(&info.source.url, &info.target.url, run),
             ..Report::failed(info, None)
         }
     }

@@ -98,6 +98,10 @@ impl PgSource {
                 ))
             })?;
         opts = super::tls::postgres(url, &location, opts)?;
+        // libpq's default user is the OS user's name, which sqlx may not find.
+        if let Some(user) = url::default_user(url) {
+            opts = opts.username(&user);
+        }
         // sqlx reads the URL password, then PGPASSWORD, then a password file,
         // like libpq; but it matches the file's database field against an
         // empty name when the URL names none (libpq uses the user name), and

@@ -335,7 +335,10 @@ impl Source for SqliteSource {
                     saw_odd_key = true;
                 }
                 decode_into(slot, v, rule).map_err(|u| {
-                    u.error(&spec.table, spec.columns().nth(i).map_or("", |c| &c.name))
+                    u.error(
+                        &spec.table,
+                        spec.columns().nth(i).map_or("", |c| c.name.as_str()),
+                    )
                 })?;
             }
             if sink(&buf).is_break() {

@@ -222,9 +222,8 @@ pub fn with_password(url: &str, password: &str) -> Result<String, SourceError> {
             redact(url)
         )));
     }
-    let mut parsed = ::url::Url::parse(&server).map_err(|e| {
-        SourceError::BadUrl(format!("{} is not a valid URL: {e}", redact(url)))
-    })?;
+    let mut parsed = ::url::Url::parse(&server)
+        .map_err(|e| SourceError::BadUrl(format!("{} is not a valid URL: {e}", redact(url))))?;
     // The url crate percent-encodes it; the drivers decode it again.
     parsed.set_password(Some(password)).map_err(|()| {
         SourceError::BadUrl(format!(
@@ -233,6 +232,83 @@ pub fn with_password(url: &str, password: &str) -> Result<String, SourceError> {
         ))
     })?;
     Ok(parsed.into())
+}
+
+/// `url` with the password a config side names put in it: from `file`
+/// (relative to `dir`, the config file's directory) or from the variable
+/// `var`; `url` as it is when neither is given. Both given, a URL that
+/// already holds a password, or a SQLite file: an error saying so.
+pub fn with_config_password(
+    url: String,
+    file: Option<&std::path::Path>,
+    var: Option<&str>,
+    dir: Option<&std::path::Path>,
+) -> Result<String, String> {
+    let password = match (file, var) {
+        (Some(_), Some(_)) => {
+            return Err("gives both password_file and password_env; keep one".into())
+        }
+        (Some(file), None) => {
+            let path = match dir {
+                Some(d) if file.is_relative() => d.join(file),
+                _ => file.to_path_buf(),
+            };
+            super::secrets::password_from_file(&path).map_err(|e| format!("password_file: {e}"))?
+        }
+        (None, Some(var)) => {
+            super::secrets::password_from_env(var).map_err(|e| format!("password_env: {e}"))?
+        }
+        (None, None) => return Ok(url),
+    };
+    with_password(&url, &password).map_err(|e| e.to_string())
+}
+
+/// The user a PostgreSQL URL naming none connects as, as libpq decides:
+/// `None` when the URL names one (in its user info or `?user=`) or
+/// `PGUSER` does (the driver reads both), else the name of the
+/// operating-system user this process runs as.
+pub fn default_user(url: &str) -> Option<String> {
+    let named = ::url::Url::parse(url).is_ok_and(|u| !u.username().is_empty())
+        || super::secrets::query_param(url, "user").is_some()
+        || std::env::var_os("PGUSER").is_some();
+    if named {
+        return None;
+    }
+    os_user()
+}
+
+/// The name of the operating-system user this process runs as, from the
+/// password database (as libpq looks it up), not from `$USER`.
+#[cfg(unix)]
+fn os_user() -> Option<String> {
+    let mut pwd = std::mem::MaybeUninit::<libc::passwd>::uninit();
+    let mut buf = vec![0 as libc::c_char; 16 * 1024];
+    let mut found: *mut libc::passwd = std::ptr::null_mut();
+    // SAFETY: getpwuid_r writes only into `pwd` and `buf` (whose length is
+    // passed) and sets `found` to `pwd` or null; `pw_name` then points into
+    // `buf`, which outlives its use here.
+    unsafe {
+        let rc = libc::getpwuid_r(
+            libc::geteuid(),
+            pwd.as_mut_ptr(),
+            buf.as_mut_ptr(),
+            buf.len(),
+            &mut found,
+        );
+        if rc != 0 || found.is_null() || (*found).pw_name.is_null() {
+            return None;
+        }
+        let name = std::ffi::CStr::from_ptr((*found).pw_name);
+        name.to_str()
+            .ok()
+            .filter(|n| !n.is_empty())
+            .map(str::to_string)
+    }
+}
+
+#[cfg(not(unix))]
+fn os_user() -> Option<String> {
+    std::env::var("USERNAME").ok()
 }
 
 fn is_conninfo(s: &str) -> bool {
@@ -762,6 +838,72 @@ mod tests {
             "driftsum://10.0.0.5:7878",
         ] {
             assert_eq!(redact(url), url);
+        }
+    }
+
+    #[test]
+    fn config_passwords_go_into_the_url() {
+        let dir = tempfile::tempdir().expect("dir");
+        std::fs::write(dir.path().join("pw"), "s3:cr@t/%\nsecond line\n").expect("pw");
+        let got = with_config_password(
+            "postgres://app@db:5432/shop?sslmode=require".into(),
+            Some(std::path::Path::new("pw")),
+            None,
+            Some(dir.path()),
+        )
+        .expect("file");
+        assert_eq!(
+            super::super::secrets::password(&got).as_deref(),
+            Some("s3:cr@t/%"),
+            "{got}"
+        );
+        assert!(
+            got.contains("sslmode=require") && got.contains("app"),
+            "{got}"
+        );
+        // Without a line ending, and a MySQL URL.
+        std::fs::write(dir.path().join("pw2"), "only").expect("pw");
+        let got = with_config_password(
+            "mysql://u@h/db".into(),
+            Some(&dir.path().join("pw2")),
+            None,
+            None,
+        )
+        .expect("mysql");
+        assert_eq!(
+            super::super::secrets::password(&got).as_deref(),
+            Some("only")
+        );
+        // Nothing named: the URL as it is.
+        assert_eq!(
+            with_config_password("sqlite:a.db".into(), None, None, None).as_deref(),
+            Ok("sqlite:a.db")
+        );
+        // Refused, each with its reason and never the password.
+        std::fs::write(dir.path().join("empty"), "\n").expect("empty");
+        let cases = [
+            ("postgres://h/db", Some("empty"), None, "is empty"),
+            ("postgres://h/db", Some("none"), None, "cannot read"),
+            ("postgres://h/db", Some("pw"), Some("V"), "keep one"),
+            ("postgres://u:inurl@h/db", Some("pw"), None, "already"),
+            ("sqlite:a.db", Some("pw"), None, "SQLite"),
+            (
+                "postgres://h/db",
+                None,
+                Some("DS_NO_SUCH_VAR_9"),
+                "DS_NO_SUCH_VAR_9",
+            ),
+        ];
+        for (url, file, var, says) in cases {
+            let e = with_config_password(
+                url.into(),
+                file.map(std::path::Path::new),
+                var,
+                Some(dir.path()),
+            )
+            .expect_err(url);
+            assert!(e.contains(says), "{url}: {e}");
+            assert!(!e.contains("s3:cr") && !e.contains("inurl"), "{e}");
         }
     }
 }

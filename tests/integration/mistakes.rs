@@ -202,9 +202,17 @@ fn instants(dir: &Scratch, texts: &[&str], stored: &[&str]) -> (String, String) 
     };
     let schema = "CREATE TABLE o (id INTEGER PRIMARY KEY, at TIMESTAMP);";
     let quoted = texts.iter().map(|t| format!("'{t}'")).collect();
-    let src = db(dir, "s.db", &format!("{schema} INSERT INTO o VALUES {};", rows(quoted)));
+    let src = db(
+        dir,
+        "s.db",
+        &format!("{schema} INSERT INTO o VALUES {};", rows(quoted)),
+    );
     let stored = stored.iter().map(|s| s.to_string()).collect();
-    let tgt = db(dir, "t.db", &format!("{schema} INSERT INTO o VALUES {};", rows(stored)));
+    let tgt = db(
+        dir,
+        "t.db",
+        &format!("{schema} INSERT INTO o VALUES {};", rows(stored)),
+    );
     (src, tgt)
 }
 
@@ -219,13 +227,19 @@ fn a_whole_julian_day_is_not_read_as_unix_seconds() {
     let (src, tgt) = instants(
         &dir,
         &["2024-01-01 12:00:00", "2024-01-02 06:00:00"],
-        &["julianday('2024-01-01 12:00:00')", "julianday('2024-01-02 06:00:00')"],
+        &[
+            "julianday('2024-01-01 12:00:00')",
+            "julianday('2024-01-02 06:00:00')",
+        ],
     );
     let path = tgt.trim_start_matches("sqlite:");
     let kind: String = rusqlite::Connection::open(path)
         .and_then(|c| c.query_row("SELECT typeof(at) FROM o WHERE id = 1", [], |r| r.get(0)))
         .expect("typeof");
-    assert_eq!(kind, "integer", "SQLite stored the whole Julian day as an integer");
+    assert_eq!(
+        kind, "integer",
+        "SQLite stored the whole Julian day as an integer"
+    );
     for extra in [&[][..], &["--where", "id > 0"][..]] {
         let out = diff(&src, &tgt, extra);
         let all = show(&out);
@@ -244,8 +258,11 @@ fn a_whole_julian_day_is_not_read_as_unix_seconds() {
     }
     let config = dir.join("driftsum.toml");
     let with = |stored_as: &str| {
-        std::fs::write(&config, format!("[tables.o.columns.at]\nstored_as = \"{stored_as}\"\n"))
-            .expect("config");
+        std::fs::write(
+            &config,
+            format!("[tables.o.columns.at]\nstored_as = \"{stored_as}\"\n"),
+        )
+        .expect("config");
         diff(&src, &tgt, &["--config", &config.display().to_string()])
     };
     let out = with("julian_day");
@@ -311,9 +328,14 @@ fn a_schema_qualified_name_finds_the_sqlite_table() {
         let out = diff(&src, &tgt, &["--table", name]);
         let all = show(&out);
         assert_eq!(out.status.code(), Some(1), "{name}: {all}");
-        assert!(all.contains(&format!("{name} → Orders: DRIFT: 1 changed")), "{all}");
         assert!(
-            all.contains(&format!("hint: {name} was compared with the replica's table Orders")),
+            all.contains(&format!("{name} → Orders: DRIFT: 1 changed")),
+            "{all}"
+        );
+        assert!(
+            all.contains(&format!(
+                "hint: {name} was compared with the replica's table Orders"
+            )),
             "{all}"
         );
         let out = diff(&src, &tgt, &["--table", name, "--format", "json"]);
@@ -336,7 +358,10 @@ fn a_schema_qualified_name_finds_the_sqlite_table() {
     let out = diff(&src, &both, &["--table", "public.orders"]);
     let all = show(&out);
     assert_eq!(out.status.code(), Some(2), "{all}");
-    assert!(all.contains("could mean") && all.contains("SOURCE_NAME=REPLICA_NAME"), "{all}");
+    assert!(
+        all.contains("could mean") && all.contains("SOURCE_NAME=REPLICA_NAME"),
+        "{all}"
+    );
 }
 
 /// A PostgreSQL table and its SQLite replica (booleans as 0/1, instants as
@@ -359,7 +384,9 @@ fn swapped_sides_get_a_hint() {
         rt.block_on(async {
             use sqlx::Connection;
             let mut c = sqlx::PgConnection::connect(&base).await?;
-            sqlx::raw_sql(sqlx::AssertSqlSafe(sql)).execute(&mut c).await
+            sqlx::raw_sql(sqlx::AssertSqlSafe(sql))
+                .execute(&mut c)
+                .await
         })
     };
     exec(format!(
@@ -397,20 +424,34 @@ fn swapped_sides_get_a_hint() {
         let qualified = format!("public.{table}");
         let out = diff(&base, &replica, &["--table", &qualified]);
         assert_eq!(out.status.code(), Some(0), "{}", show(&out));
-        assert!(show(&out).contains(&format!("{qualified} → {table}: in sync")), "{}", show(&out));
+        assert!(
+            show(&out).contains(&format!("{qualified} → {table}: in sync")),
+            "{}",
+            show(&out)
+        );
         // Swapped: every row changed, and the hint says why.
         let out = diff(&replica, &base, &["--table", &table]);
         let all = show(&out);
         assert_eq!(out.status.code(), Some(1), "{all}");
         assert!(all.contains("20 changed"), "{all}");
         assert!(all.contains("hint: the sides look swapped"), "{all}");
-        assert!(all.contains("PostgreSQL") && all.contains("--source"), "{all}");
+        assert!(
+            all.contains("PostgreSQL") && all.contains("--source"),
+            "{all}"
+        );
         let out = diff(&replica, &base, &["--table", &table, "--format", "json"]);
         let doc: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
         let hints = doc["hints"].as_array().expect("hints");
         assert_eq!(hints.len(), 1, "{doc:#}");
-        assert!(hints[0].as_str().unwrap_or("").contains("swapped"), "{doc:#}");
-        assert!(schema_violations(&doc).is_empty(), "{:?}", schema_violations(&doc));
+        assert!(
+            hints[0].as_str().unwrap_or("").contains("swapped"),
+            "{doc:#}"
+        );
+        assert!(
+            schema_violations(&doc).is_empty(),
+            "{:?}",
+            schema_violations(&doc)
+        );
     });
     let _ = exec(format!("DROP TABLE IF EXISTS {table}"));
     if let Err(e) = result {

@@ -470,7 +470,13 @@ fn postgres_password_sources_against_a_private_cluster() {
 
     // PGPASSWORD, right and wrong (the wrong one never printed).
     let out = run(&app, &[("PGPASSWORD", APP_PW)]);
-    assert_eq!(out.status.code(), Some(0), "{}\n{}", show(&out), server_log());
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}\n{}",
+        show(&out),
+        server_log()
+    );
     let out = run(&app, &[("PGPASSWORD", "Wrong-h8-Pw")]);
     assert_eq!(out.status.code(), Some(2), "{}", show(&out));
     assert!(
@@ -511,7 +517,10 @@ fn postgres_password_sources_against_a_private_cluster() {
     let out = run(&app, &[("PGPASSFILE", &file)]);
     assert_eq!(out.status.code(), Some(0), "{}", show(&out));
     // PGPASSWORD wins over the file, as in libpq.
-    let out = run(&app, &[("PGPASSFILE", &file), ("PGPASSWORD", "Wrong-h8-Pw")]);
+    let out = run(
+        &app,
+        &[("PGPASSFILE", &file), ("PGPASSWORD", "Wrong-h8-Pw")],
+    );
     assert_eq!(out.status.code(), Some(2), "{}", show(&out));
 
     // No user in the URL: the OS user, as libpq (here the cluster's
@@ -581,7 +590,11 @@ fn config_password_file_and_env() {
     std::fs::write(dir.join("app.password"), "Wrong-File-h8\n").expect("pw");
     let out = check(&[]);
     assert_eq!(out.status.code(), Some(2), "{}", show(&out));
-    assert!(show(&out).contains("password authentication failed"), "{}", show(&out));
+    assert!(
+        show(&out).contains("password authentication failed"),
+        "{}",
+        show(&out)
+    );
     assert!(!leaks(&out, &["Wrong-File-h8"]), "{}", show(&out));
     // The variable the config names.
     write_config("password_env = \"H8_APP_PASSWORD\"");

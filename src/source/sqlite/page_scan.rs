@@ -121,7 +121,9 @@ impl SqliteSource {
         let mut defaults: Vec<Option<rusqlite::types::Value>> = vec![None; layout.columns.len()];
         let mut visit =
             |rowid: i64, record: &pages::Record<'_>| -> Result<pages::Flow, SourceError> {
-                for (i, ((slot, rule), out)) in slots.iter().zip(&rules).zip(buf.iter_mut()).enumerate() {
+                let mut columns = spec.columns();
+                for ((slot, rule), out) in slots.iter().zip(&rules).zip(buf.iter_mut()) {
+                    let column = columns.next().map_or("", |c| c.name.as_str());
                     let v = match *slot {
                         Slot::Rowid => ValueRef::Integer(rowid),
                         Slot::Record { at, real } => match record.get(at) {
@@ -137,9 +139,7 @@ impl SqliteSource {
                             }
                         },
                     };
-                    decode_into(out, v, rule).map_err(|u| {
-                        u.error(&spec.table, spec.columns().nth(i).map_or("", |c| &c.name))
-                    })?;
+                    decode_into(out, v, rule).map_err(|u| u.error(&spec.table, column))?;
                 }
                 Ok(match sink(&buf) {
                     ControlFlow::Continue(()) => pages::Flow::Go,

@@ -50,12 +50,14 @@ impl UnsureInstant {
 }
 
 /// Whether a column read by `rule` could meet an [`UnsureInstant`]: a
-/// date or timestamp read under `stored_as = "auto"`.
+/// timestamp read under `stored_as = "auto"`. Not a date: a whole Julian
+/// day is noon, never a date, so only Unix seconds (at midnight) can name
+/// one.
 fn reads_auto_instants(rule: &ColumnRule) -> bool {
     rule.time_storage == TimeStorage::Auto
         && matches!(
             rule.ty,
-            LogicalType::Timestamp { .. } | LogicalType::TimestampNaive { .. } | LogicalType::Date
+            LogicalType::Timestamp { .. } | LogicalType::TimestampNaive { .. }
         )
 }
 
@@ -184,11 +186,7 @@ mod tests {
     #[test]
     fn integers_that_may_be_julian_days_are_refused_under_auto() {
         let naive = LogicalType::TimestampNaive { precision: 6 };
-        let instants = [
-            naive,
-            LogicalType::Timestamp { precision: 0 },
-            LogicalType::Date,
-        ];
+        let instants = [naive, LogicalType::Timestamp { precision: 0 }];
         let (lo, hi) = (*AMBIGUOUS_INTEGERS.start(), *AMBIGUOUS_INTEGERS.end());
         for ty in instants {
             let auto = rule(ty, TimeStorage::Auto);
@@ -211,10 +209,20 @@ mod tests {
             }
             // A real is a Julian day, and text is text: nothing to refuse.
             assert!(decode(ValueRef::Real(2_460_311.0), &auto).is_ok());
-            assert!(decode(ValueRef::Text(b"2460311"), &auto).is_ok());
+            assert!(decode(ValueRef::Text(b"2460311".as_slice()), &auto).is_ok());
         }
+        // A date's integers are Unix seconds at midnight (1970-01-21 here):
+        // a whole Julian day is noon, never a date.
+        let date = rule(LogicalType::Date, TimeStorage::Auto);
+        let n = 1_728_000;
+        assert_eq!(decode(ValueRef::Integer(n), &date), Ok(date.from_int(n)));
+        assert_eq!(decode(ValueRef::Integer(n), &date), Ok(Value::Date(20)));
         // Integers of other types are not instants.
-        for ty in [LogicalType::Integer, LogicalType::Text, LogicalType::Dynamic] {
+        for ty in [
+            LogicalType::Integer,
+            LogicalType::Text,
+            LogicalType::Dynamic,
+        ] {
             assert!(decode(ValueRef::Integer(2_460_311), &rule(ty, TimeStorage::Auto)).is_ok());
         }
         // Both readings of the example, and the fix, in the message.
@@ -230,8 +238,14 @@ mod tests {
         }
         // The edges name the years they are said to be.
         let e = UnsureInstant(lo).error("o", "at").to_string();
-        assert!(e.contains("0001-01-01T12:00:00") && e.contains("1970-01-20T22:10:26"), "{e}");
+        assert!(
+            e.contains("0001-01-01T12:00:00") && e.contains("1970-01-20T22:10:26"),
+            "{e}"
+        );
         let e = UnsureInstant(hi).error("o", "at").to_string();
-        assert!(e.contains("9999-12-31T12:00:00") && e.contains("1970-03-04T04:38:04"), "{e}");
+        assert!(
+            e.contains("9999-12-31T12:00:00") && e.contains("1970-03-04T04:38:04"),
+            "{e}"
+        );
     }
 }
