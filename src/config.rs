@@ -56,6 +56,8 @@ pub struct Config {
     pub defaults: Defaults,
     #[serde(default)]
     pub tables: BTreeMap<String, TableConfig>,
+    /// Prometheus metrics (`[metrics] textfile`).
+    pub metrics: Option<MetricsConfig>,
     /// The file's directory, where relative paths start (set by `load`).
     #[serde(skip)]
     pub dir: Option<PathBuf>,
@@ -102,6 +104,15 @@ pub struct HistoryConfig {
     pub keep: Option<String>,
     /// Differences kept per table and level (all are counted).
     pub max_differences: Option<u64>,
+}
+
+/// Where Prometheus metrics are written after every check.
+#[derive(Clone, Debug, Default, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct MetricsConfig {
+    /// A node_exporter textfile (`*.prom`), relative to the config's
+    /// directory; rewritten atomically.
+    pub textfile: Option<String>,
 }
 
 /// How often each level runs for the tables of one tier: an interval such

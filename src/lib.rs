@@ -7,6 +7,7 @@
 //! `driftsum` binary is a thin layer over it (see `src/cli`).
 
 pub mod agent;
+pub mod alert;
 pub mod bench;
 pub mod build;
 pub mod check;

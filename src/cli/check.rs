@@ -8,10 +8,11 @@ use anyhow::{anyhow, bail};
 use clap::Args;
 use serde_json::{json, Value as J};
 
+use driftsum::alert::metrics;
 use driftsum::config::{parse_interval, Config};
 use driftsum::history::record::LevelResult;
 use driftsum::history::Status;
-use driftsum::plan::run::{RunError, RunOptions, RunOutcome, TableResults};
+use driftsum::plan::run::{RunError, RunOptions, RunOutcome, Scrub, TableResults};
 use driftsum::plan::{self, due, Level};
 use driftsum::report::model::{DifferenceReport, TableReport};
 use driftsum::report::text::escape_text;
@@ -97,7 +98,15 @@ pub fn run(args: CheckArgs) -> anyhow::Result<u8> {
 /// metrics textfile is rewritten (and alerts go out). Nothing here fails
 /// the run: a failure is logged.
 pub fn after_run(config: &Config, outcome: &RunOutcome) {
-    let _ = (config, outcome);
+    let _ = outcome;
+    if let Err(e) = metrics::write_configured(config) {
+        let e = Scrub::of_config(config).apply(&e.to_string());
+        if tracing::enabled!(tracing::Level::ERROR) {
+            tracing::error!(error = %e, "writing the metrics textfile");
+        } else {
+            eprintln!("driftsum: warning: {e}");
+        }
+    }
 }
 
 fn to_json(run_id: i64, status: Status, entries: &[TableResults]) -> String {

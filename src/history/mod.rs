@@ -6,6 +6,7 @@
 //! `plan`'s business; printing is the CLI's.
 
 pub mod claim;
+pub mod latest;
 pub mod query;
 pub mod record;
 pub mod schema;

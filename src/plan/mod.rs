@@ -10,6 +10,7 @@ pub mod due;
 pub mod level;
 pub mod recheck;
 pub mod run;
+pub mod schedule;
 pub mod tiers;
 
 use std::fmt;

@@ -13,6 +13,9 @@
 //! * [`bench_cmd`]: `driftsum bench` at tiny sizes.
 //! * [`check`]: `driftsum check` and `driftsum history` with a real run history.
 //! * [`json_contract`]: every JSON output against the published schema.
+//! * [`logging`]: `check`'s log lines, text and JSON, and no password in them.
+//! * [`watch`]: the metrics textfile, `driftsum watch`, its signals and
+//!   `/metrics`.
 //! * [`diff_reference`]: property tests against a naive reference diff.
 //! * [`postgres`], [`mysql`]: the server connectors.
 //! * [`tls`]: TLS to private PostgreSQL and MariaDB servers with a CA the test
@@ -36,9 +39,11 @@ mod diff_reference;
 mod docs;
 mod imports;
 mod json_contract;
+mod logging;
 mod mistakes;
 mod mysql;
 mod passwords;
 mod postgres;
 mod tls;
 mod tree_file;
+mod watch;
