@@ -197,7 +197,10 @@ pub fn render(latest: &[Latest], open: Option<&[OpenIncidents]>) -> String {
     }
     if let Some(open) = open {
         let name = "driftsum_open_incidents";
-        let _ = writeln!(out, "# HELP {name} Incidents open for the table at the level.");
+        let _ = writeln!(
+            out,
+            "# HELP {name} Incidents open for the table at the level."
+        );
         let _ = writeln!(out, "# TYPE {name} gauge");
         for i in open {
             let _ = writeln!(
@@ -267,10 +270,7 @@ mod tests {
     #[test]
     fn label_values_are_escaped() {
         let text = render(&[latest("we\"ird\\na\nme", Status::Drift)], None);
-        assert!(
-            text.contains(r#"table="we\"ird\\na\nme""#),
-            "{text}"
-        );
+        assert!(text.contains(r#"table="we\"ird\\na\nme""#), "{text}");
         assert!(!text.contains("driftsum_open_incidents"), "{text}");
     }
 

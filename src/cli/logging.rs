@@ -40,7 +40,9 @@ pub fn init(v: Verbosity, format: Option<LogFormat>, service: bool) {
     let filter = match env.as_deref().map(EnvFilter::try_new) {
         Some(Ok(f)) => f,
         Some(Err(e)) => {
-            eprintln!("driftsum: warning: {LOG_VAR} is not a valid filter ({e}); using {default:?}");
+            eprintln!(
+                "driftsum: warning: {LOG_VAR} is not a valid filter ({e}); using {default:?}"
+            );
             EnvFilter::new(default)
         }
         None => EnvFilter::new(default),

@@ -24,10 +24,10 @@ use driftsum::agent::tls::Stream;
 use driftsum::alert::metrics;
 use driftsum::config::{parse_interval, Config};
 use driftsum::history::{self, History, Status};
+use driftsum::plan::due;
 use driftsum::plan::run::{self as plan_run, RunError, RunOptions, RunOutcome, Scrub};
 use driftsum::plan::schedule;
 use driftsum::plan::tiers::TableTier;
-use driftsum::plan::due;
 
 use super::check::after_run;
 
@@ -188,7 +188,10 @@ pub fn run(args: WatchArgs) -> anyhow::Result<u8> {
             Err(mpsc::RecvTimeoutError::Disconnected) => unreachable!("the loop holds a sender"),
         }
     }
-    info!(running = running.len(), "stopping: waiting for the checks running now");
+    info!(
+        running = running.len(),
+        "stopping: waiting for the checks running now"
+    );
     while !running.is_empty() {
         match rx.recv() {
             Ok(done) => finished(&config, done, &mut running, &mut not_before),
@@ -234,7 +237,10 @@ fn dispatch(
         if running.len() >= concurrency {
             return;
         }
-        if running.contains(&t.table) || not_before.get(&t.table).is_some_and(|&i| i > Instant::now())
+        if running.contains(&t.table)
+            || not_before
+                .get(&t.table)
+                .is_some_and(|&i| i > Instant::now())
         {
             continue;
         }

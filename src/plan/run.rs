@@ -105,7 +105,10 @@ pub fn side_urls(config: &Config) -> Result<(String, String), RunError> {
             .resolve(place, config.dir.as_deref())
             .map_err(RunError::Url)
     };
-    Ok((url(&config.source, "source")?, url(&config.replica, "replica")?))
+    Ok((
+        url(&config.source, "source")?,
+        url(&config.replica, "replica")?,
+    ))
 }
 
 /// The tables a run with `opts` checks, with their tiers (opens the sides

@@ -41,10 +41,16 @@ fn config(d: &Scratch, source: &str) -> PathBuf {
 
 fn check(config: &Path, extra: &[&str], env: &[(&str, &str)]) -> Output {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_driftsum"));
-    cmd.args(["check", "--format", "json", "--config", config.to_str().unwrap()])
-        .args(extra)
-        .env_remove("DRIFTSUM_LOG")
-        .env_remove("DRIFTSUM_NOW");
+    cmd.args([
+        "check",
+        "--format",
+        "json",
+        "--config",
+        config.to_str().unwrap(),
+    ])
+    .args(extra)
+    .env_remove("DRIFTSUM_LOG")
+    .env_remove("DRIFTSUM_NOW");
     for (k, v) in env {
         cmd.env(k, v);
     }
@@ -85,10 +91,21 @@ fn json_lines_parse_and_carry_the_run_id() {
     assert_eq!(finished.len(), 4, "{lines:?}");
     for j in &finished {
         assert_eq!(j["run_id"], run_id, "{j}");
-        for field in ["table", "tier", "check_level", "result", "seconds", "bytes", "rows_read"] {
+        for field in [
+            "table",
+            "tier",
+            "check_level",
+            "result",
+            "seconds",
+            "bytes",
+            "rows_read",
+        ] {
             assert!(!j[field].is_null(), "{field} in {j}");
         }
-        assert!(j["timestamp"].is_string() && (j["level"] == "INFO" || j["level"] == "WARN"), "{j}");
+        assert!(
+            j["timestamp"].is_string() && (j["level"] == "INFO" || j["level"] == "WARN"),
+            "{j}"
+        );
     }
     let a_keys = finished
         .iter()
@@ -101,8 +118,12 @@ fn json_lines_parse_and_carry_the_run_id() {
         .filter(|j| j["message"] == "level started")
         .collect();
     assert_eq!(started.len(), 4, "{lines:?}");
-    assert!(lines.iter().any(|j| j["message"] == "run started" && j["run_id"] == run_id));
-    assert!(lines.iter().any(|j| j["message"] == "run finished" && j["status"] == "drift"));
+    assert!(lines
+        .iter()
+        .any(|j| j["message"] == "run started" && j["run_id"] == run_id));
+    assert!(lines
+        .iter()
+        .any(|j| j["message"] == "run finished" && j["status"] == "drift"));
 }
 
 #[test]
@@ -112,18 +133,29 @@ fn text_logs_when_asked_and_only_then() {
     let cfg = config(&d, "url = \"sqlite:src.db\"");
     let quiet = check(&cfg, &[], &[]);
     assert_eq!(quiet.status.code(), Some(0));
-    assert!(quiet.stderr.is_empty(), "{}", String::from_utf8_lossy(&quiet.stderr));
+    assert!(
+        quiet.stderr.is_empty(),
+        "{}",
+        String::from_utf8_lossy(&quiet.stderr)
+    );
     let verbose = check(&cfg, &["-v"], &[]);
     let err = String::from_utf8_lossy(&verbose.stderr);
     assert_eq!(err.matches("level finished").count(), 4, "{err}");
     assert!(err.contains("run_id="), "{err}");
     // DRIFTSUM_LOG filters: only warnings (none: all in sync).
     let filtered = check(&cfg, &["-v"], &[("DRIFTSUM_LOG", "driftsum=warn")]);
-    assert!(filtered.stderr.is_empty(), "{}", String::from_utf8_lossy(&filtered.stderr));
+    assert!(
+        filtered.stderr.is_empty(),
+        "{}",
+        String::from_utf8_lossy(&filtered.stderr)
+    );
     // A bad filter says so, and logs by the flags.
     let bad = check(&cfg, &["-v"], &[("DRIFTSUM_LOG", "driftsum=loud")]);
     let err = String::from_utf8_lossy(&bad.stderr);
-    assert!(err.contains("DRIFTSUM_LOG") && err.contains("level finished"), "{err}");
+    assert!(
+        err.contains("DRIFTSUM_LOG") && err.contains("level finished"),
+        "{err}"
+    );
     // An error is one JSON line with its cause in JSON mode.
     let broken = config(&d, "url_env = \"H5_UNSET_VARIABLE\"");
     let out = check(&broken, &["--log-format", "json"], &[]);
@@ -132,7 +164,8 @@ fn text_logs_when_asked_and_only_then() {
     assert!(
         lines
             .iter()
-            .any(|j| j["level"] == "ERROR" && j["error"].as_str().unwrap().contains("H5_UNSET_VARIABLE")),
+            .any(|j| j["level"] == "ERROR"
+                && j["error"].as_str().unwrap().contains("H5_UNSET_VARIABLE")),
         "{lines:?}"
     );
 }

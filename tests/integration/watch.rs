@@ -203,17 +203,17 @@ fn the_parser_refuses_what_prometheus_refuses() {
     let s = parse_prometheus(good).expect("parses");
     assert_eq!(s[0].labels["t"], "q\"\n\\");
     for bad in [
-        "a 1\n",                                     // no TYPE
-        "# TYPE a gauge\na 1",                       // no final newline
-        "# TYPE a gauge\na{t=\"x} 1\n",              // unterminated
-        "# TYPE a gauge\na{t=\"\\x\"} 1\n",          // bad escape
-        "# TYPE a gauge\na{1t=\"x\"} 1\n",           // bad label name
-        "# TYPE a gauge\na one\n",                   // bad value
-        "# TYPE a gauge\na 1\na 2\n",                // duplicate
+        "a 1\n",                                                    // no TYPE
+        "# TYPE a gauge\na 1",                                      // no final newline
+        "# TYPE a gauge\na{t=\"x} 1\n",                             // unterminated
+        "# TYPE a gauge\na{t=\"\\x\"} 1\n",                         // bad escape
+        "# TYPE a gauge\na{1t=\"x\"} 1\n",                          // bad label name
+        "# TYPE a gauge\na one\n",                                  // bad value
+        "# TYPE a gauge\na 1\na 2\n",                               // duplicate
         "# TYPE a gauge\n# TYPE b gauge\na 1\nb 1\na{x=\"1\"} 1\n", // split family
-        "# TYPE a gauge\n# TYPE a gauge\n",          // TYPE twice
-        "# TYPE a-b gauge\n",                        // bad name
-        "# TYPE a gauge\na{t=\"x\" u=\"y\"} 1\n",    // no comma
+        "# TYPE a gauge\n# TYPE a gauge\n",                         // TYPE twice
+        "# TYPE a-b gauge\n",                                       // bad name
+        "# TYPE a gauge\na{t=\"x\" u=\"y\"} 1\n",                   // no comma
     ] {
         assert!(parse_prometheus(bad).is_err(), "{bad:?}");
     }
@@ -274,12 +274,19 @@ fn the_textfile_parses_names_every_table_and_is_never_half_written() {
     for t in ["w0", "w1", "w2"] {
         for level in ["count", "keys"] {
             let l = [("table", t), ("level", level), ("status", "in_sync")];
-            assert_eq!(value(&samples, "driftsum_check_status", &l), Some(1.0), "{t} {level}");
+            assert_eq!(
+                value(&samples, "driftsum_check_status", &l),
+                Some(1.0),
+                "{t} {level}"
+            );
             let l = [("table", t), ("level", level), ("status", "drift")];
             assert_eq!(value(&samples, "driftsum_check_status", &l), Some(0.0));
         }
         let l = [("table", t), ("level", "count")];
-        assert_eq!(value(&samples, "driftsum_check_source_rows", &l), Some(50.0));
+        assert_eq!(
+            value(&samples, "driftsum_check_source_rows", &l),
+            Some(50.0)
+        );
     }
     // A reader polling the file while checks rewrite it sees whole files.
     let rep = Connection::open(d.join("rep.db")).unwrap();
@@ -295,7 +302,8 @@ fn the_textfile_parses_names_every_table_and_is_never_half_written() {
                 let s = parse_prometheus(&text).unwrap_or_else(|e| panic!("{e}\n{text}"));
                 for t in ["w0", "w1", "w2"] {
                     assert!(
-                        s.iter().any(|x| x.labels.get("table").map(String::as_str) == Some(t)),
+                        s.iter()
+                            .any(|x| x.labels.get("table").map(String::as_str) == Some(t)),
                         "{t} missing from a read:\n{text}"
                     );
                 }
@@ -348,7 +356,10 @@ fn an_unwritable_textfile_is_a_warning_not_a_failed_check() {
         .unwrap();
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(0), "{err}");
-    assert!(err.contains("metrics textfile") && err.contains("driftsum.prom"), "{err}");
+    assert!(
+        err.contains("metrics textfile") && err.contains("driftsum.prom"),
+        "{err}"
+    );
 }
 
 /// A free local port (taken and let go: the watcher binds it next).
@@ -372,7 +383,13 @@ impl Watcher {
         let port = free_port();
         let listen = format!("127.0.0.1:{port}");
         let mut child = Command::new(env!("CARGO_BIN_EXE_driftsum"))
-            .args(["watch", "--config", config.to_str().unwrap(), "--listen", &listen])
+            .args([
+                "watch",
+                "--config",
+                config.to_str().unwrap(),
+                "--listen",
+                &listen,
+            ])
             .args(extra)
             .env_remove("DRIFTSUM_NOW")
             .env_remove("DRIFTSUM_LOG")
@@ -414,7 +431,11 @@ impl Watcher {
             if let Some(s) = self.child.try_wait().unwrap() {
                 return s.code().unwrap_or(-1);
             }
-            assert!(Instant::now() < until, "watch did not exit:\n{}", self.log());
+            assert!(
+                Instant::now() < until,
+                "watch did not exit:\n{}",
+                self.log()
+            );
             std::thread::sleep(Duration::from_millis(50));
         }
     }
@@ -434,7 +455,11 @@ impl Watcher {
             }
         };
         s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
-        write!(s, "GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").unwrap();
+        write!(
+            s,
+            "GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+        )
+        .unwrap();
         let mut resp = String::new();
         s.read_to_string(&mut resp).unwrap();
         let (head, body) = resp.split_once("\r\n\r\n").expect("a whole response");
@@ -475,15 +500,22 @@ fn watch_runs_due_checks_serves_metrics_and_stops_cleanly() {
     let cfg = config(&d, "[tiers.fast]\ncount = \"1s\"\nkeys = \"1h\"\n");
     let mut w = Watcher::start(&cfg, &["--log-format", "json"]);
     // The count level is due every second: several runs of each table.
-    eventually(Duration::from_secs(40), "three count results per table", &w, || {
-        let h = history(&d);
-        ["w0", "w1"].iter().all(|t| {
-            count(
-                &h,
-                &format!("SELECT count(*) FROM results WHERE table_name = '{t}' AND level = 'count'"),
-            ) >= 3
-        })
-    });
+    eventually(
+        Duration::from_secs(40),
+        "three count results per table",
+        &w,
+        || {
+            let h = history(&d);
+            ["w0", "w1"].iter().all(|t| {
+                count(
+                    &h,
+                    &format!(
+                        "SELECT count(*) FROM results WHERE table_name = '{t}' AND level = 'count'"
+                    ),
+                ) >= 3
+            })
+        },
+    );
     let h = history(&d);
     // keys is due hourly: it ran once per table.
     assert_eq!(
@@ -499,7 +531,11 @@ fn watch_runs_due_checks_serves_metrics_and_stops_cleanly() {
     for t in ["w0", "w1"] {
         for level in ["count", "keys"] {
             let l = [("table", t), ("level", level), ("status", "in_sync")];
-            assert_eq!(value(&samples, "driftsum_check_status", &l), Some(1.0), "{body}");
+            assert_eq!(
+                value(&samples, "driftsum_check_status", &l),
+                Some(1.0),
+                "{body}"
+            );
         }
     }
     let text = std::fs::read_to_string(d.join("prom/driftsum.prom")).unwrap();
@@ -509,17 +545,25 @@ fn watch_runs_due_checks_serves_metrics_and_stops_cleanly() {
     // Drift shows on /metrics within a few runs.
     let rep = Connection::open(d.join("rep.db")).unwrap();
     rep.execute_batch("DELETE FROM w1 WHERE id = 5").unwrap();
-    eventually(Duration::from_secs(30), "w1's count drift on /metrics", &w, || {
-        let (_, body) = w.get("/metrics");
-        let s = parse_prometheus(&body).unwrap();
-        let l = [("table", "w1"), ("level", "count"), ("status", "drift")];
-        value(&s, "driftsum_check_status", &l) == Some(1.0)
-    });
+    eventually(
+        Duration::from_secs(30),
+        "w1's count drift on /metrics",
+        &w,
+        || {
+            let (_, body) = w.get("/metrics");
+            let s = parse_prometheus(&body).unwrap();
+            let l = [("table", "w1"), ("level", "count"), ("status", "drift")];
+            value(&s, "driftsum_check_status", &l) == Some(1.0)
+        },
+    );
     w.signal(libc::SIGTERM);
     assert_eq!(w.wait(Duration::from_secs(30)), 0, "{}", w.log());
     let h = history(&d);
     assert_eq!(count(&h, "SELECT count(*) FROM claims"), 0);
-    assert_eq!(count(&h, "SELECT count(*) FROM runs WHERE finished IS NULL"), 0);
+    assert_eq!(
+        count(&h, "SELECT count(*) FROM runs WHERE finished IS NULL"),
+        0
+    );
     // Every log line is one JSON object; the level events carry the run id.
     let log = w.log();
     let mut finished = 0;
@@ -556,10 +600,17 @@ fn sigterm_mid_check_records_the_level_and_leaves_no_claim() {
     w.signal(libc::SIGTERM);
     assert_eq!(w.wait(Duration::from_secs(30)), 0, "{}", w.log());
     // It waited for the level: the recheck ran.
-    assert!(claimed_at.elapsed() >= Duration::from_secs(2), "{}", w.log());
+    assert!(
+        claimed_at.elapsed() >= Duration::from_secs(2),
+        "{}",
+        w.log()
+    );
     let h = history(&d);
     assert_eq!(count(&h, "SELECT count(*) FROM claims"), 0);
-    assert_eq!(count(&h, "SELECT count(*) FROM runs WHERE finished IS NULL"), 0);
+    assert_eq!(
+        count(&h, "SELECT count(*) FROM runs WHERE finished IS NULL"),
+        0
+    );
     assert_eq!(
         count(
             &h,
@@ -570,7 +621,10 @@ fn sigterm_mid_check_records_the_level_and_leaves_no_claim() {
         w.log()
     );
     // Stopped after that level: full was not started.
-    assert_eq!(count(&h, "SELECT count(*) FROM results WHERE level = 'full'"), 0);
+    assert_eq!(
+        count(&h, "SELECT count(*) FROM results WHERE level = 'full'"),
+        0
+    );
 }
 
 #[test]
@@ -582,18 +636,33 @@ fn sighup_reloads_the_config() {
     eventually(Duration::from_secs(30), "the first count", &w, || {
         count(&history(&d), "SELECT count(*) FROM results") >= 1
     });
-    assert_eq!(count(&history(&d), "SELECT count(*) FROM results WHERE level = 'keys'"), 0);
+    assert_eq!(
+        count(
+            &history(&d),
+            "SELECT count(*) FROM results WHERE level = 'keys'"
+        ),
+        0
+    );
     config(&d, "[tiers.fast]\ncount = \"1h\"\nkeys = \"1s\"\n");
     w.signal(libc::SIGHUP);
     eventually(Duration::from_secs(30), "keys after the reload", &w, || {
-        count(&history(&d), "SELECT count(*) FROM results WHERE level = 'keys'") >= 2
+        count(
+            &history(&d),
+            "SELECT count(*) FROM results WHERE level = 'keys'",
+        ) >= 2
     });
     // A broken config is not taken: the watcher goes on with the last one.
     std::fs::write(&cfg, "this is not toml [").unwrap();
     w.signal(libc::SIGHUP);
-    let before = count(&history(&d), "SELECT count(*) FROM results WHERE level = 'keys'");
+    let before = count(
+        &history(&d),
+        "SELECT count(*) FROM results WHERE level = 'keys'",
+    );
     eventually(Duration::from_secs(30), "keys go on", &w, || {
-        count(&history(&d), "SELECT count(*) FROM results WHERE level = 'keys'") > before
+        count(
+            &history(&d),
+            "SELECT count(*) FROM results WHERE level = 'keys'",
+        ) > before
     });
     assert!(w.log().contains("config not reloaded"), "{}", w.log());
     w.signal(libc::SIGINT);
@@ -616,7 +685,9 @@ fn two_watchers_never_run_a_level_twice_at_once() {
     // No two results of one (table, level) started within its interval
     // of each other: each was due once, and run once.
     let mut q = h
-        .prepare("SELECT table_name, level, started FROM results ORDER BY table_name, level, started")
+        .prepare(
+            "SELECT table_name, level, started FROM results ORDER BY table_name, level, started",
+        )
         .unwrap();
     let rows: Vec<(String, String, i64)> = q
         .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
