@@ -48,7 +48,7 @@ pub struct WatchArgs {
     pub concurrency: usize,
     /// Wait a random time up to this long (e.g. 30s) before each table's
     /// check, so that watchers and tables do not all start at once.
-    #[arg(long, value_name = "INTERVAL", default_value = "0s")]
+    #[arg(long, value_name = "INTERVAL", default_value = "off")]
     pub jitter: String,
 }
 
