@@ -90,13 +90,16 @@ pub fn write_atomically(path: &Path, text: &str) -> Result<(), MetricsError> {
     Ok(())
 }
 
+/// A family's samples of one result: an extra label, if any, and the value.
+type Samples = Vec<(Option<(&'static str, &'static str)>, f64)>;
+
 /// One metric family: its name, help, type, and how a result gives its
-/// samples (extra label, value).
+/// samples.
 struct Family {
     name: &'static str,
     help: &'static str,
     kind: &'static str,
-    samples: fn(&Latest) -> Vec<(Option<(&'static str, &'static str)>, f64)>,
+    samples: fn(&Latest) -> Samples,
 }
 
 const FAMILIES: &[Family] = &[
