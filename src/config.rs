@@ -59,6 +59,8 @@ pub struct Config {
     /// Where incidents are announced (`[[alerts]]`, see docs/alerts.md).
     #[serde(default)]
     pub alerts: Vec<AlertConfig>,
+    /// Prometheus metrics (`[metrics] textfile`).
+    pub metrics: Option<MetricsConfig>,
     /// The file's directory, where relative paths start (set by `load`).
     #[serde(skip)]
     pub dir: Option<PathBuf>,
@@ -114,6 +116,15 @@ pub struct HistoryConfig {
     pub keep: Option<String>,
     /// Differences kept per table and level (all are counted).
     pub max_differences: Option<u64>,
+}
+
+/// Where Prometheus metrics are written after every check.
+#[derive(Clone, Debug, Default, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct MetricsConfig {
+    /// A node_exporter textfile (`*.prom`), relative to the config's
+    /// directory; rewritten atomically.
+    pub textfile: Option<String>,
 }
 
 /// How often each level runs for the tables of one tier: an interval such

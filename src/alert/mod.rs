@@ -8,6 +8,7 @@
 
 pub mod command;
 pub mod incident;
+pub mod metrics;
 pub mod payload;
 pub mod rule;
 pub mod webhook;

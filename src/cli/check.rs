@@ -4,31 +4,23 @@
 
 use std::path::PathBuf;
 
-use anyhow::{anyhow, bail, Context};
+use anyhow::{anyhow, bail};
 use clap::Args;
 use serde_json::{json, Value as J};
 
+use driftsum::alert::metrics;
 use driftsum::config::{parse_interval, Config};
-use driftsum::history::claim::Claim;
 use driftsum::history::record::LevelResult;
 use driftsum::history::{self, History, Status};
-use driftsum::plan::level::{self, Sides};
-use driftsum::plan::tiers::{self, TableTier};
-use driftsum::plan::{due, recent, recheck, Level};
+use driftsum::plan::run::{RunError, RunOptions, RunOutcome, Scrub, TableResults};
+use driftsum::plan::{self, due, Level};
 use driftsum::report::model::{DifferenceReport, TableReport};
 use driftsum::report::text::escape_text;
-use driftsum::source::url::{redact, secret_spans};
 
 use super::diff::Format;
 
 /// Version of the JSON document `check --format json` prints.
 const FORMAT_VERSION: u32 = 1;
-
-/// Differences kept per table and level when the config does not say.
-const KEEP_DIFFERENCES: u64 = 10_000;
-
-/// How long a claim holds if its checker dies on another host.
-const CLAIM_SECONDS: i64 = 6 * 3600;
 
 /// Check the replica named in a config file against its source, table by
 /// table, at the levels of each table's tier (count, keys, full), and record
@@ -72,75 +64,39 @@ pub struct CheckArgs {
     pub format: Format,
 }
 
-/// One table's results in this run.
-struct Entry {
-    table: TableTier,
-    results: Vec<LevelResult>,
-}
-
 pub fn run(args: CheckArgs) -> anyhow::Result<u8> {
     let config = Config::load(&args.config)?;
     let recheck_after = match &args.recheck_after {
         Some(t) => Some(parse_interval(t).map_err(|e| anyhow!("--recheck-after: {e}"))?),
         None => None,
     };
-    if let Some(a) = &args.min_age {
-        parse_interval(a).map_err(|e| anyhow!("--min-age: {e}"))?;
-    }
-    let now = due::now();
-    let url = |side: &Option<driftsum::config::SideConfig>, place: &str| {
-        side.as_ref()
-            .ok_or_else(|| anyhow!("the config has no [{place}] with its url or url_env"))?
-            .resolve(place, config.dir.as_deref())
-            .map_err(|e| anyhow!("config file {}: {e}", args.config.display()))
+    let min_age = match &args.min_age {
+        Some(a) => Some(parse_interval(a).map_err(|e| anyhow!("--min-age: {e}"))?),
+        None => None,
     };
-    let source_url = url(&config.source, "source")?;
-    let replica_url = url(&config.replica, "replica")?;
-    let scrub = Scrub::new(&[&source_url, &replica_url]);
-    let outcome = (|| {
-        let history_path = history::location(&config).map_err(|e| anyhow!(e))?;
-        let mut sides = Sides::open(&source_url, &replica_url)
-            .map_err(|(side, e)| anyhow!("opening the {side}: {e}"))?;
-        let names = sides
-            .source_tables()
-            .context("listing the source's tables")?;
-        let work = select(&config, &names, &args)?;
-        let aged: Vec<&TableTier> = work.iter().filter(|t| min_age_of(&config, t, &args).is_some()).collect();
-        recent::check_config(&config, &aged).map_err(|e| anyhow!(e))?;
-        let mut hist = History::open(&history_path)?;
-        if let Some(keep) = config.history.as_ref().and_then(|h| h.keep.as_deref()) {
-            if let Some(keep) = parse_interval(keep).map_err(|e| anyhow!(e))? {
-                hist.prune(now - keep.as_secs() as i64)?;
-            }
-        }
-        let run_id = hist.begin_run(now)?;
-        let entries = check_all(
-            &mut sides,
-            &config,
-            &mut hist,
-            run_id,
-            &work,
-            &args,
-            recheck_after,
-            now,
-            &scrub,
-        )?;
-        hist.finish_run(run_id, due::now())?;
-        driftsum::alert::after_run(
-            &mut hist,
-            &config,
-            run_id,
-            &names,
-            entries.iter().flat_map(|e| &e.results),
-            due::now(),
-        );
-        anyhow::Ok((run_id, entries))
-    })();
-    let (run_id, entries) = outcome.map_err(|e| anyhow!(scrub.apply(&format!("{e:#}"))))?;
-    let status = overall(&entries);
+    let opts = RunOptions {
+        min_age,
+        tiers: args.tiers.clone(),
+        tables: args.tables.clone(),
+        level: args.level,
+        due: args.due,
+        recheck_after,
+        now: due::now(),
+        stop: None,
+    };
+    let outcome = match plan::run::run(&config, &opts) {
+        Ok(o) => o,
+        Err(e @ RunError::Url(_)) => bail!("config file {}: {e}", args.config.display()),
+        Err(e) => bail!(e),
+    };
+    after_run(&config, &outcome);
+    let status = outcome.status();
     match args.format {
-        Format::Json => emit(&format!("{}\n", to_json(run_id, status, &entries))),
-        Format::Text => emit(&to_text(status, &entries)),
+        Format::Json => emit(&format!(
+            "{}\n",
+            to_json(outcome.run_id, status, &outcome.tables)
+        )),
+        Format::Text => emit(&to_text(status, &outcome.tables)),
     }
     Ok(match status {
         Status::Error => 2,
@@ -149,144 +105,39 @@ pub fn run(args: CheckArgs) -> anyhow::Result<u8> {
     })
 }
 
-/// The tables to check, with their tiers, narrowed by `--tier` and `--table`.
-fn select(config: &Config, names: &[String], args: &CheckArgs) -> anyhow::Result<Vec<TableTier>> {
-    let mut work = tiers::assign(config, names).map_err(|e| anyhow!("{e}"))?;
-    for t in &args.tiers {
-        if !config.tiers.contains_key(t) {
-            bail!("--tier {t:?}: the config defines no such tier");
+/// What follows every recorded run, of `check` and of `watch` alike: the
+/// metrics textfile is rewritten (and alerts go out). Nothing here fails
+/// the run: a failure is logged.
+pub fn after_run(config: &Config, outcome: &RunOutcome) {
+    let opened = history::location(config)
+        .and_then(|p| History::open(&p).map_err(|e| e.to_string()));
+    match opened {
+        Ok(mut hist) => {
+            driftsum::alert::after_run(
+                &mut hist,
+                config,
+                outcome.run_id,
+                &outcome.source_tables,
+                outcome.tables.iter().flat_map(|t| &t.results),
+                due::now(),
+            );
+        }
+        Err(e) => {
+            let e = Scrub::of_config(config).apply(&e);
+            eprintln!("driftsum: alerts: cannot open the run history: {e}");
         }
     }
-    for t in &args.tables {
-        if !work.iter().any(|w| &w.table == t) {
-            bail!("--table {t:?}: the source has no such table, or the config excludes it");
+    if let Err(e) = metrics::write_configured(config) {
+        let e = Scrub::of_config(config).apply(&e.to_string());
+        if tracing::enabled!(tracing::Level::ERROR) {
+            tracing::error!(error = %e, "writing the metrics textfile");
+        } else {
+            eprintln!("driftsum: warning: {e}");
         }
-    }
-    work.retain(|w| {
-        (args.tiers.is_empty() || args.tiers.contains(&w.tier))
-            && (args.tables.is_empty() || args.tables.contains(&w.table))
-    });
-    // A check of nothing must not read as "in sync".
-    if work.is_empty() {
-        bail!(
-            "nothing to check: no table of the source is left once the config's \
-             exclude_tables and --tier/--table are applied; name a table or loosen the exclusions"
-        );
-    }
-    Ok(work)
-}
-
-#[allow(clippy::too_many_arguments)]
-fn check_all(
-    sides: &mut Sides,
-    config: &Config,
-    hist: &mut History,
-    run_id: i64,
-    work: &[TableTier],
-    args: &CheckArgs,
-    recheck_after: Option<driftsum::config::Interval>,
-    now: i64,
-    scrub: &Scrub,
-) -> anyhow::Result<Vec<Entry>> {
-    let keep = config
-        .history
-        .as_ref()
-        .and_then(|h| h.max_differences)
-        .unwrap_or(KEEP_DIFFERENCES) as usize;
-    let mut entries = Vec::new();
-    for t in work {
-        let levels: Vec<Level> = match args.level {
-            Some(l) => vec![l],
-            None => Level::ALL
-                .into_iter()
-                .filter(|&l| due::interval(config, &t.tier, l).is_some())
-                .collect(),
-        };
-        let mut results = Vec::new();
-        let mut queue: Vec<(Level, bool)> = levels.iter().map(|&l| (l, false)).collect();
-        let mut i = 0;
-        while i < queue.len() {
-            let (level, escalated) = queue[i];
-            i += 1;
-            if args.due {
-                let interval = due::interval(config, &t.tier, level);
-                let due_now = |last| escalated || due::is_due(interval, last, now);
-                let claim = hist.claim(
-                    run_id,
-                    &t.table,
-                    level.as_str(),
-                    now,
-                    now + CLAIM_SECONDS,
-                    due_now,
-                )?;
-                match claim {
-                    Claim::Taken => {}
-                    Claim::NotDue => continue,
-                    Claim::Held => {
-                        let mut r = LevelResult::new(&t.table, &t.tier, level.as_str(), now);
-                        r.status = Status::Skipped;
-                        r.escalated = escalated;
-                        r.error = Some("another checker is running it".into());
-                        results.push(r);
-                        continue;
-                    }
-                }
-            }
-            let mut r = level::run(sides, config, t, level, keep, due::now());
-            let delay = match recheck_after {
-                Some(d) => d,
-                None => due::recheck_after(config, &t.tier),
-            };
-            if let Some(delay) = delay.filter(|_| recheck::worth_it(&r)) {
-                std::thread::sleep(delay);
-                let again = recheck::read_again(sides, config, t, &r, due::now());
-                r = recheck::settle(r, again, delay.as_secs_f64());
-            }
-            if let Some(age) = min_age_of(config, t, args) {
-                r = recent::set_aside(sides, config, t, r, age, due::now());
-            }
-            r.escalated = escalated;
-            r.error = r.error.map(|e| scrub.apply(&e));
-            hist.record(run_id, &r)?;
-            // A count mismatch names no rows: the keys level does, now.
-            let ran_keys = queue[..i].iter().any(|(l, _)| *l == Level::Keys);
-            if level == Level::Count && r.status == Status::Drift && !ran_keys {
-                queue.retain(|(l, _)| *l != Level::Keys);
-                queue.insert(i, (Level::Keys, true));
-            }
-            results.push(r);
-        }
-        if !results.is_empty() {
-            entries.push(Entry {
-                table: t.clone(),
-                results,
-            });
-        }
-    }
-    hist.release_claims(run_id)?;
-    Ok(entries)
-}
-
-/// The `min_age` of `t`: `--min-age` (validated by `run`), else its tier's.
-fn min_age_of(config: &Config, t: &TableTier, args: &CheckArgs) -> Option<std::time::Duration> {
-    match &args.min_age {
-        Some(a) => parse_interval(a).ok().flatten(),
-        None => due::min_age(config, &t.tier),
     }
 }
 
-fn overall(entries: &[Entry]) -> Status {
-    let all = || entries.iter().flat_map(|e| &e.results);
-    if all().any(|r| r.status == Status::Error) {
-        Status::Error
-    } else if all().any(|r| r.status == Status::Drift) {
-        Status::Drift
-    } else {
-        Status::InSync
-    }
-}
-
-fn to_json(run_id: i64, status: Status, entries: &[Entry]) -> String {
+fn to_json(run_id: i64, status: Status, entries: &[TableResults]) -> String {
     let tables: Vec<J> = entries
         .iter()
         .map(|e| {
@@ -334,8 +185,11 @@ fn level_json(r: &LevelResult) -> J {
             j["in_flight"] = json!(in_flight);
         }
         if !r.recent.is_empty() {
-            let recent: Vec<DifferenceReport> =
-                r.recent.iter().map(|d| DifferenceReport::new(o, d)).collect();
+            let recent: Vec<DifferenceReport> = r
+                .recent
+                .iter()
+                .map(|d| DifferenceReport::new(o, d))
+                .collect();
             j["recent"] = json!(recent);
         }
     }
@@ -345,7 +199,7 @@ fn level_json(r: &LevelResult) -> J {
     j
 }
 
-fn to_text(status: Status, entries: &[Entry]) -> String {
+fn to_text(status: Status, entries: &[TableResults]) -> String {
     use std::fmt::Write;
     let mut out = String::new();
     let mut tally = [0usize; 4];
@@ -422,39 +276,6 @@ fn to_text(status: Status, entries: &[Entry]) -> String {
         tally[Status::Skipped as usize],
     );
     out
-}
-
-/// Cuts the passwords of the config's URLs out of messages (a URL from the
-/// file or its variable is not on the command line, where `secrets` looks).
-struct Scrub {
-    urls: Vec<String>,
-    secrets: Vec<String>,
-}
-
-impl Scrub {
-    fn new(urls: &[&str]) -> Scrub {
-        let mut secrets: Vec<String> = urls
-            .iter()
-            .flat_map(|u| secret_spans(u).into_iter().map(|s| u[s].to_string()))
-            .filter(|s| s.len() >= 3)
-            .collect();
-        secrets.sort_by_key(|s| std::cmp::Reverse(s.len()));
-        Scrub {
-            urls: urls.iter().map(|u| u.to_string()).collect(),
-            secrets,
-        }
-    }
-
-    fn apply(&self, message: &str) -> String {
-        let mut out = message.to_string();
-        for u in &self.urls {
-            out = out.replace(u.as_str(), &redact(u));
-        }
-        for s in &self.secrets {
-            out = out.replace(s.as_str(), "***");
-        }
-        out
-    }
 }
 
 /// Writes the report; a reader that went away (`| head`) is not an error.

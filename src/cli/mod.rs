@@ -8,12 +8,14 @@ mod completions;
 mod demo;
 mod diff;
 mod history;
+mod logging;
 mod outpath;
 mod progress;
 mod repair;
 mod rows;
 mod secrets;
 mod serve;
+mod watch;
 
 use std::process::ExitCode;
 
@@ -40,6 +42,10 @@ pub struct Cli {
     /// finishes (also when stderr is not a terminal).
     #[arg(short, long, global = true, action = clap::ArgAction::Count, conflicts_with = "quiet")]
     verbose: u8,
+    /// Log lines on stderr as text or as one JSON object per line; filter
+    /// them with DRIFTSUM_LOG (e.g. "driftsum=debug").
+    #[arg(long, global = true, value_enum, value_name = "FORMAT")]
+    log_format: Option<logging::LogFormat>,
 }
 
 #[derive(Subcommand)]
@@ -51,6 +57,7 @@ enum Command {
     Demo(demo::DemoArgs),
     Check(check::CheckArgs),
     History(history::HistoryArgs),
+    Watch(watch::WatchArgs),
     Completions(completions::CompletionsArgs),
     Man(completions::ManArgs),
     Repair(repair::RepairArgs),
@@ -73,6 +80,7 @@ pub fn main() -> ExitCode {
         quiet: cli.quiet,
         verbose: cli.verbose,
     };
+    logging::init(v, cli.log_format, matches!(cli.command, Command::Watch(_)));
     let result = match cli.command {
         Command::Diff(args) => diff::run(args, v),
         Command::Build(args) => build::run(args, v),
@@ -81,6 +89,7 @@ pub fn main() -> ExitCode {
         Command::Demo(args) => demo::run(args),
         Command::Check(args) => check::run(args),
         Command::History(args) => history::run(args),
+        Command::Watch(args) => watch::run(args),
         Command::Completions(args) => completions::completions(args),
         Command::Man(args) => completions::man(args),
         Command::Repair(args) => repair::run(args, v),
@@ -91,7 +100,11 @@ pub fn main() -> ExitCode {
             // Error messages quote names and values from the database.
             let message = error_message(&e);
             let message = driftsum::report::text::escape_text(&message);
-            eprintln!("driftsum: error: {message}");
+            if logging::is_json(cli.log_format) && tracing::enabled!(tracing::Level::ERROR) {
+                tracing::error!(error = %message, "driftsum failed");
+            } else {
+                eprintln!("driftsum: error: {message}");
+            }
             ExitCode::from(2)
         }
     }

@@ -7,6 +7,7 @@
 
 pub mod claim;
 pub mod incident;
+pub mod latest;
 pub mod query;
 pub mod record;
 pub mod schema;

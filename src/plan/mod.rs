@@ -1,14 +1,18 @@
 //! What a `check` runs: which tables fall in which tier ([`tiers`]), which
 //! levels are due ([`due`]), running those levels through the check API's
 //! public entry points ([`level`]), and telling rows in flight from drift
-//! ([`recheck`]). The config file's format lives in
-//! `config`; the run history in `history`.
+//! ([`recheck`]), a whole run of them recorded in the history ([`run`]),
+//! as `check` and `watch` make it, and when a table is next due for a
+//! scheduler that stays up ([`schedule`]). The config file's format
+//! lives in `config`; the run history in `history`.
 
 pub mod due;
 pub mod level;
 pub mod recent;
 pub mod recheck;
 pub mod reread;
+pub mod run;
+pub mod schedule;
 pub mod tiers;
 
 use std::fmt;

@@ -14,6 +14,9 @@
 //! * [`bench_cmd`]: `driftsum bench` at tiny sizes.
 //! * [`check`]: `driftsum check` and `driftsum history` with a real run history.
 //! * [`json_contract`]: every JSON output against the published schema.
+//! * [`logging`]: `check`'s log lines, text and JSON, and no password in them.
+//! * [`watch`]: the metrics textfile, `driftsum watch`, its signals and
+//!   `/metrics`.
 //! * [`diff_reference`]: property tests against a naive reference diff.
 //! * [`postgres`], [`mysql`]: the server connectors.
 //! * [`repair`]: `driftsum repair` (plan, script, apply, safety rails).
@@ -39,6 +42,7 @@ mod diff_reference;
 mod docs;
 mod imports;
 mod json_contract;
+mod logging;
 mod mistakes;
 mod mysql;
 mod passwords;
@@ -46,3 +50,4 @@ mod postgres;
 mod repair;
 mod tls;
 mod tree_file;
+mod watch;
