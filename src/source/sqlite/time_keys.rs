@@ -270,10 +270,15 @@ impl SqliteSource {
             .conn
             .prepare(&sql)
             .map_err(|e| self.query_err(&context, e))?;
-        let mut rows = stmt.query([]).map_err(|e| SourceError::query(&context, e))?;
+        let mut rows = stmt
+            .query([])
+            .map_err(|e| SourceError::query(&context, e))?;
         while let Some(row) = rows.next().map_err(|e| SourceError::query(&context, e))? {
             for (i, p) in proofs.iter_mut().enumerate() {
-                p.see(row.get_ref(i).map_err(|e| SourceError::query(&context, e))?);
+                p.see(
+                    row.get_ref(i)
+                        .map_err(|e| SourceError::query(&context, e))?,
+                );
             }
             if proofs.iter().all(|p| p.broken) {
                 break;
@@ -321,7 +326,11 @@ mod tests {
         assert!(proven(INSTANT, &ok).is_some());
         assert!(proven(INSTANT, &["2020-09-13T12:26:40Z", "2021-01-01T00:00:00Z"]).is_some());
         assert!(proven(LogicalType::Date, &["2020-09-13", "0001-01-01"]).is_some());
-        assert!(proven(LogicalType::Time { precision: 6 }, &["12:00:00.5", "00:00:00.0"]).is_some());
+        assert!(proven(
+            LogicalType::Time { precision: 6 },
+            &["12:00:00.5", "00:00:00.0"]
+        )
+        .is_some());
         for bad in [
             &["2020-09-13 12:26:40.000001", "2020-09-13 12:26:40.00001"][..],
             &["2020-09-13 12:26:40", "2020-09-13T12:26:41"],
@@ -401,9 +410,22 @@ mod tests {
         let r = rule(NAIVE);
         let mut out = Vec::new();
         let year_10000 = 253_402_300_800_000_000i128;
-        assert_eq!(s.write(&Value::TimestampNaive(year_10000), &r, &mut out), None);
-        assert_eq!(s.write(&Value::TimestampNaive(-62_167_219_200_000_001), &r, &mut out), None);
-        assert_eq!(s.write(&Value::TimestampNaive(i128::MAX), &r, &mut out), None);
+        assert_eq!(
+            s.write(&Value::TimestampNaive(year_10000), &r, &mut out),
+            None
+        );
+        assert_eq!(
+            s.write(
+                &Value::TimestampNaive(-62_167_219_200_000_001),
+                &r,
+                &mut out
+            ),
+            None
+        );
+        assert_eq!(
+            s.write(&Value::TimestampNaive(i128::MAX), &r, &mut out),
+            None
+        );
         assert_eq!(s.write(&Value::Text("x".into()), &r, &mut out), None);
         assert_eq!(s.write(&Value::Timestamp(0), &r, &mut out), Some(true));
     }
