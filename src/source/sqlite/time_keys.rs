@@ -21,7 +21,8 @@ use super::SqliteSource;
 use crate::error::SourceError;
 use crate::source::spec::{quote_ident, ScanSpec};
 
-/// Whether a key column of this type may be proven range-readable here.
+/// Whether a key column of this type is a date or time (whose stored form
+/// a single row cannot vouch for).
 pub(super) fn is_time(ty: LogicalType) -> bool {
     matches!(
         ty,
@@ -29,6 +30,18 @@ pub(super) fn is_time(ty: LogicalType) -> bool {
             | LogicalType::TimestampNaive { .. }
             | LogicalType::Date
             | LogicalType::Time { .. }
+    )
+}
+
+/// Whether key-byte order is time order for this type's values with years
+/// 0000–9999 (the only ones a [`TextShape`] holds): a key holds the value's
+/// ISO text, whose trimmed fraction digits sort as numbers. Not for an
+/// instant: its `Z` sorts after the `.` of a fraction, so `…:00.5Z` comes
+/// before `…:00Z` in key order, and a time range is no key range.
+pub(super) fn key_order_is_time_order(ty: LogicalType) -> bool {
+    matches!(
+        ty,
+        LogicalType::TimestampNaive { .. } | LogicalType::Date | LogicalType::Time { .. }
     )
 }
 
@@ -246,7 +259,11 @@ impl SqliteSource {
     /// columns, proven on first use by one read of the table's keys (an
     /// index-only scan where the key is indexed).
     pub(super) fn key_shapes(&mut self, spec: &ScanSpec) -> Result<KeyShapes, SourceError> {
-        let timed: Vec<_> = spec.key.iter().filter(|k| is_time(k.rule.ty)).collect();
+        let timed: Vec<_> = spec
+            .key
+            .iter()
+            .filter(|k| key_order_is_time_order(k.rule.ty))
+            .collect();
         if timed.is_empty() {
             return Ok(Vec::new());
         }
