@@ -80,9 +80,8 @@ fn digits(b: &[u8]) -> bool {
 /// follows, or `None`.
 fn time_part(b: &[u8]) -> Option<(u8, &[u8])> {
     let hms = b.get(..8)?;
-    if !(digits(&hms[0..2]) && hms[2] == b':' && digits(&hms[3..5]) && hms[5] == b':')
-        || !digits(&hms[6..8])
-    {
+    let fields = digits(&hms[0..2]) && digits(&hms[3..5]) && digits(&hms[6..8]);
+    if !fields || hms[2] != b':' || hms[5] != b':' {
         return None;
     }
     let rest = &b[8..];
