@@ -2540,7 +2540,15 @@ fn run_ts_case(case: TsCase) -> Result<(), TestCaseError> {
         };
         check_run(&sp, &rp, &opts, &expected, counts, &names, &ctx)?;
         let back = format!("(replica compared as the source)\n{ctx}");
-        check_run(&rp, &sp, &opts, &backward, (counts.1, counts.0), &names, &back)?;
+        check_run(
+            &rp,
+            &sp,
+            &opts,
+            &backward,
+            (counts.1, counts.0),
+            &names,
+            &back,
+        )?;
     }
     Ok(())
 }

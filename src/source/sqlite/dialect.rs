@@ -8,6 +8,7 @@ use driftsum_core::{LogicalType, Value};
 use rusqlite::types::ValueRef;
 
 use super::time_keys::{is_time, KeyShapes, TextShape};
+use super::types::decode;
 use crate::source::spec::{quote_ident, ColumnSpec, ScanSpec};
 use crate::source::sql;
 
@@ -98,6 +99,20 @@ impl sql::Dialect for SqliteSql {
             // and `<=` alike; but inside a tuple comparison the equal case
             // would then be wrong.
             let shape = self.shape(c)?;
+            // A bound decoded from key bytes holds the value's ISO text;
+            // read it back as the column's type, and only if that is the
+            // value the key named.
+            let typed;
+            let v = match v {
+                Value::Text(s) => {
+                    typed = decode(ValueRef::Text(s.as_bytes()), &c.rule);
+                    if typed.to_string() != *s {
+                        return None;
+                    }
+                    &typed
+                }
+                v => v,
+            };
             let mut text = Vec::new();
             let exact = shape.write(v, &c.rule, &mut text)?;
             if !exact && self.compound {

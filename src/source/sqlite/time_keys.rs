@@ -21,7 +21,8 @@ use super::SqliteSource;
 use crate::error::SourceError;
 use crate::source::spec::{quote_ident, ScanSpec};
 
-/// Whether a key column of this type may be proven range-readable here.
+/// Whether a key column of this type is a date or time (whose stored form
+/// a single row cannot vouch for).
 pub(super) fn is_time(ty: LogicalType) -> bool {
     matches!(
         ty,
@@ -29,6 +30,18 @@ pub(super) fn is_time(ty: LogicalType) -> bool {
             | LogicalType::TimestampNaive { .. }
             | LogicalType::Date
             | LogicalType::Time { .. }
+    )
+}
+
+/// Whether key-byte order is time order for this type's values with years
+/// 0000–9999 (the only ones a [`TextShape`] holds): a key holds the value's
+/// ISO text, whose trimmed fraction digits sort as numbers. Not for an
+/// instant: its `Z` sorts after the `.` of a fraction, so `…:00.5Z` comes
+/// before `…:00Z` in key order, and a time range is no key range.
+pub(super) fn key_order_is_time_order(ty: LogicalType) -> bool {
+    matches!(
+        ty,
+        LogicalType::TimestampNaive { .. } | LogicalType::Date | LogicalType::Time { .. }
     )
 }
 
@@ -67,9 +80,8 @@ fn digits(b: &[u8]) -> bool {
 /// follows, or `None`.
 fn time_part(b: &[u8]) -> Option<(u8, &[u8])> {
     let hms = b.get(..8)?;
-    if !(digits(&hms[0..2]) && hms[2] == b':' && digits(&hms[3..5]) && hms[5] == b':')
-        || !digits(&hms[6..8])
-    {
+    let fields = digits(&hms[0..2]) && digits(&hms[3..5]) && digits(&hms[6..8]);
+    if !fields || hms[2] != b':' || hms[5] != b':' {
         return None;
     }
     let rest = &b[8..];
@@ -249,7 +261,11 @@ impl SqliteSource {
     /// columns, proven on first use by one read of the table's keys (an
     /// index-only scan where the key is indexed).
     pub(super) fn key_shapes(&mut self, spec: &ScanSpec) -> Result<KeyShapes, SourceError> {
-        let timed: Vec<_> = spec.key.iter().filter(|k| is_time(k.rule.ty)).collect();
+        let timed: Vec<_> = spec
+            .key
+            .iter()
+            .filter(|k| key_order_is_time_order(k.rule.ty))
+            .collect();
         if timed.is_empty() {
             return Ok(Vec::new());
         }
@@ -273,10 +289,15 @@ impl SqliteSource {
             .conn
             .prepare(&sql)
             .map_err(|e| self.query_err(&context, e))?;
-        let mut rows = stmt.query([]).map_err(|e| SourceError::query(&context, e))?;
+        let mut rows = stmt
+            .query([])
+            .map_err(|e| SourceError::query(&context, e))?;
         while let Some(row) = rows.next().map_err(|e| SourceError::query(&context, e))? {
             for (i, p) in proofs.iter_mut().enumerate() {
-                p.see(row.get_ref(i).map_err(|e| SourceError::query(&context, e))?);
+                p.see(
+                    row.get_ref(i)
+                        .map_err(|e| SourceError::query(&context, e))?,
+                );
             }
             if proofs.iter().all(|p| p.broken) {
                 break;
@@ -324,7 +345,11 @@ mod tests {
         assert!(proven(INSTANT, &ok).is_some());
         assert!(proven(INSTANT, &["2020-09-13T12:26:40Z", "2021-01-01T00:00:00Z"]).is_some());
         assert!(proven(LogicalType::Date, &["2020-09-13", "0001-01-01"]).is_some());
-        assert!(proven(LogicalType::Time { precision: 6 }, &["12:00:00.5", "00:00:00.0"]).is_some());
+        assert!(proven(
+            LogicalType::Time { precision: 6 },
+            &["12:00:00.5", "00:00:00.0"]
+        )
+        .is_some());
         for bad in [
             &["2020-09-13 12:26:40.000001", "2020-09-13 12:26:40.00001"][..],
             &["2020-09-13 12:26:40", "2020-09-13T12:26:41"],
@@ -404,9 +429,22 @@ mod tests {
         let r = rule(NAIVE);
         let mut out = Vec::new();
         let year_10000 = 253_402_300_800_000_000i128;
-        assert_eq!(s.write(&Value::TimestampNaive(year_10000), &r, &mut out), None);
-        assert_eq!(s.write(&Value::TimestampNaive(-62_167_219_200_000_001), &r, &mut out), None);
-        assert_eq!(s.write(&Value::TimestampNaive(i128::MAX), &r, &mut out), None);
+        assert_eq!(
+            s.write(&Value::TimestampNaive(year_10000), &r, &mut out),
+            None
+        );
+        assert_eq!(
+            s.write(
+                &Value::TimestampNaive(-62_167_219_200_000_001),
+                &r,
+                &mut out
+            ),
+            None
+        );
+        assert_eq!(
+            s.write(&Value::TimestampNaive(i128::MAX), &r, &mut out),
+            None
+        );
         assert_eq!(s.write(&Value::Text("x".into()), &r, &mut out), None);
         assert_eq!(s.write(&Value::Timestamp(0), &r, &mut out), Some(true));
     }
