@@ -105,7 +105,10 @@ pub fn run(args: CheckArgs) -> anyhow::Result<u8> {
             .source_tables()
             .context("listing the source's tables")?;
         let work = select(&config, &names, &args)?;
-        let aged: Vec<&TableTier> = work.iter().filter(|t| min_age_of(&config, t, &args).is_some()).collect();
+        let aged: Vec<&TableTier> = work
+            .iter()
+            .filter(|t| min_age_of(&config, t, &args).is_some())
+            .collect();
         recent::check_config(&config, &aged).map_err(|e| anyhow!(e))?;
         let mut hist = History::open(&history_path)?;
         if let Some(keep) = config.history.as_ref().and_then(|h| h.keep.as_deref()) {
@@ -326,8 +329,11 @@ fn level_json(r: &LevelResult) -> J {
             j["in_flight"] = json!(in_flight);
         }
         if !r.recent.is_empty() {
-            let recent: Vec<DifferenceReport> =
-                r.recent.iter().map(|d| DifferenceReport::new(o, d)).collect();
+            let recent: Vec<DifferenceReport> = r
+                .recent
+                .iter()
+                .map(|d| DifferenceReport::new(o, d))
+                .collect();
             j["recent"] = json!(recent);
         }
     }
