@@ -109,7 +109,13 @@ pub fn run(
             })?;
         }
         let result = match &opts.postgres_url {
-            None => measure(opts, rows, &format!("sqlite:{}", file.display()), &copy, TABLE),
+            None => measure(
+                opts,
+                rows,
+                &format!("sqlite:{}", file.display()),
+                &copy,
+                TABLE,
+            ),
             Some(url) => {
                 let table = format!("driftsum_bench_levels_{rows}");
                 on_event(&format!("writing the {rows}-row PostgreSQL table {table}"));
@@ -200,7 +206,9 @@ fn run_level(
 ) -> Result<LevelCost, BenchError> {
     let clock = Instant::now();
     let mut child = Command::new(&opts.exe)
-        .args(["check", "--format", "json", "--level", level, "--table", table])
+        .args([
+            "check", "--format", "json", "--level", level, "--table", table,
+        ])
         .arg("--config")
         .arg(config)
         .stdout(Stdio::piped())
@@ -295,7 +303,9 @@ fn expressions(postgres: bool) -> String {
         .iter()
         .map(|(_, _, _, e)| match postgres {
             // PostgreSQL divides integers as integers.
-            true => e.replace("id / 4.0", "id::float8 / 4").replace("1.5", "1.5::float8"),
+            true => e
+                .replace("id / 4.0", "id::float8 / 4")
+                .replace("1.5", "1.5::float8"),
             false => e.to_string(),
         })
         .collect::<Vec<_>>()
@@ -355,9 +365,8 @@ impl Pg {
     }
 
     fn count(&mut self, table: &str) -> Result<u64, BenchError> {
-        let q = sqlx::query_scalar::<_, i64>(AssertSqlSafe(format!(
-            "SELECT count(*) FROM {table}"
-        )));
+        let q =
+            sqlx::query_scalar::<_, i64>(AssertSqlSafe(format!("SELECT count(*) FROM {table}")));
         let n = self
             .rt
             .block_on(q.fetch_one(&mut self.conn))

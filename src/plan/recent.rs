@@ -55,7 +55,10 @@ pub fn set_aside(
     min_age: Duration,
     now: i64,
 ) -> LevelResult {
-    let listed = r.outcome.as_ref().is_some_and(|o| !o.differences.is_empty());
+    let listed = r
+        .outcome
+        .as_ref()
+        .is_some_and(|o| !o.differences.is_empty());
     if r.status != Status::Drift || !listed {
         return r;
     }
@@ -144,7 +147,12 @@ fn recent_keys(
     let nkey = rows.plan.source.key.len();
     let mut recent = Vec::new();
     for row in rows.source.iter().chain(&rows.target) {
-        if row.values.get(nkey).and_then(micros).is_some_and(|m| m >= cutoff) {
+        if row
+            .values
+            .get(nkey)
+            .and_then(micros)
+            .is_some_and(|m| m >= cutoff)
+        {
             recent.push(row.key.clone());
         }
     }

@@ -65,8 +65,8 @@ fn read_open(sides: &mut Sides, config: &Config, w: &Wanted<'_>) -> Result<Rerea
     keys.sort();
     keys.dedup();
     let ranges = ranges_of(&keys, w.ranges).filter(|_| w.by_range);
-    let (source, source_read) =
-        read_side(src, &plan.source, &keys, ranges.as_deref()).map_err(|e| format!("source: {e}"))?;
+    let (source, source_read) = read_side(src, &plan.source, &keys, ranges.as_deref())
+        .map_err(|e| format!("source: {e}"))?;
     let (target, target_read) = read_side(rep, &plan.target, &keys, ranges.as_deref())
         .map_err(|e| format!("replica: {e}"))?;
     Ok(Reread {

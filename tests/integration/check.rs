@@ -651,7 +651,10 @@ fn rows_in_flight_are_told_from_drift() {
     assert_eq!((code, k["status"].as_str()), (1, Some("drift")));
     // The recheck read the differing keys' ranges, not the tables again.
     let again = k["rows_read"].as_u64().unwrap() - once;
-    assert!(again > 0 && again < 1000, "recheck read {again} rows: {doc}");
+    assert!(
+        again > 0 && again < 1000,
+        "recheck read {again} rows: {doc}"
+    );
     // Row 150 arrives too: nothing but rows in flight, so in sync.
     let (code, doc) = check_while_delivering(&config, &rep, &[150]);
     let k = level(&doc, "t0", "keys");
@@ -674,7 +677,8 @@ fn rows_in_flight_are_told_from_drift() {
         None,
     );
     let h: J = serde_json::from_str(&out).unwrap();
-    let last = &h["runs"][1]["results"][0];
+    // Runs: the baseline without a recheck, then the two checks above.
+    let last = &h["runs"][2]["results"][0];
     assert_eq!(last["in_flight"], 1, "{h}");
     assert_eq!(last["in_flight_rows"][0]["key"]["id"], 150, "{h}");
 }
@@ -763,12 +767,21 @@ fn server_count(url: &str, table: &str, sql: &mut dyn FnMut(&str) -> i64) {
             .unwrap()
             .source
     };
-    for filter in [None, Some("id % 7 = 3"), Some("name LIKE 'n1%'"), Some("id < 0")] {
+    for filter in [
+        None,
+        Some("id % 7 = 3"),
+        Some("name LIKE 'n1%'"),
+        Some("id < 0"),
+    ] {
         let want = sql(&format!(
             "SELECT count(*) FROM {table}{}",
             filter.map_or(String::new(), |f| format!(" WHERE {f}"))
         ));
-        assert_eq!(src.count(&spec(filter)).unwrap(), Some(want as u64), "{filter:?}");
+        assert_eq!(
+            src.count(&spec(filter)).unwrap(),
+            Some(want as u64),
+            "{filter:?}"
+        );
     }
     // A table that is not there is the scan's clear error.
     let mut gone = spec(None);
@@ -920,7 +933,11 @@ fn rows_changed_within_min_age_are_recent_not_drift() {
         kinds(&[("changed", 30), ("extra", 9050), ("changed", 60)]),
         "{doc}"
     );
-    assert_eq!(recent(f), kinds(&[("changed", 20), ("missing", 9040)]), "{doc}");
+    assert_eq!(
+        recent(f),
+        kinds(&[("changed", 20), ("missing", 9040)]),
+        "{doc}"
+    );
     assert_eq!(f["counts"]["changed"], 2, "{doc}");
     let k = level(&doc, "t0", "keys");
     assert_eq!(listed(k), kinds(&[("extra", 9050)]), "{doc}");
@@ -928,7 +945,13 @@ fn rows_changed_within_min_age_are_recent_not_drift() {
     assert_eq!(code, 1);
     // The history keeps them apart.
     let (_, out, _) = driftsum(
-        &["history", "--config", config.to_str().unwrap(), "--format", "json"],
+        &[
+            "history",
+            "--config",
+            config.to_str().unwrap(),
+            "--format",
+            "json",
+        ],
         Some(now),
     );
     let h: J = serde_json::from_str(&out).unwrap();
@@ -938,7 +961,11 @@ fn rows_changed_within_min_age_are_recent_not_drift() {
         .iter()
         .find(|r| r["level"] == "full")
         .unwrap();
-    assert_eq!((full["recent"].as_i64(), full["changed"].as_i64()), (Some(2), Some(2)), "{h}");
+    assert_eq!(
+        (full["recent"].as_i64(), full["changed"].as_i64()),
+        (Some(2), Some(2)),
+        "{h}"
+    );
     assert_eq!(full["recent_rows"].as_array().unwrap().len(), 2, "{h}");
     // Off: everything is judged.
     let (_, doc) = check(&config, &["--min-age", "off"], Some(now));
@@ -946,23 +973,51 @@ fn rows_changed_within_min_age_are_recent_not_drift() {
     assert!(level(&doc, "t0", "full").get("recent").is_none(), "{doc}");
     // Two days: only the rows of three days ago are judged.
     let (code, doc) = check(&config, &["--min-age", "2d", "--level", "full"], Some(now));
-    assert_eq!(listed(level(&doc, "t0", "full")), kinds(&[("changed", 60)]), "{doc}");
+    assert_eq!(
+        listed(level(&doc, "t0", "full")),
+        kinds(&[("changed", 60)]),
+        "{doc}"
+    );
     assert_eq!(code, 1);
     // Put right where old: what is left is recent, so in sync.
-    rep.execute_batch("UPDATE t0 SET name = 'x' WHERE id = 60;").unwrap();
+    rep.execute_batch("UPDATE t0 SET name = 'x' WHERE id = 60;")
+        .unwrap();
     let (code, doc) = check(&config, &["--min-age", "2d", "--level", "full"], Some(now));
-    assert_eq!((code, level(&doc, "t0", "full")["status"].as_str()), (0, Some("in_sync")), "{doc}");
+    assert_eq!(
+        (code, level(&doc, "t0", "full")["status"].as_str()),
+        (0, Some("in_sync")),
+        "{doc}"
+    );
     assert_eq!(recent(level(&doc, "t0", "full")).len(), 4, "{doc}");
     // A min_age without an update-time column is refused before reading.
-    let bare = write_config(&d, "sqlite:src.db", "[tiers.t]\nfull = \"5m\"\n[defaults]\ntier = \"t\"\n");
+    let bare = write_config(
+        &d,
+        "sqlite:src.db",
+        "[tiers.t]\nfull = \"5m\"\n[defaults]\ntier = \"t\"\n",
+    );
     let (code, _, err) = driftsum(
-        &["check", "--config", bare.to_str().unwrap(), "--min-age", "10m"],
+        &[
+            "check",
+            "--config",
+            bare.to_str().unwrap(),
+            "--min-age",
+            "10m",
+        ],
         Some(now),
     );
     assert_eq!(code, 2, "{err}");
-    assert!(err.contains("updated_column") && err.contains("t0"), "{err}");
+    assert!(
+        err.contains("updated_column") && err.contains("t0"),
+        "{err}"
+    );
     let (code, _, err) = driftsum(
-        &["check", "--config", config.to_str().unwrap(), "--min-age", "10 minutes"],
+        &[
+            "check",
+            "--config",
+            config.to_str().unwrap(),
+            "--min-age",
+            "10 minutes",
+        ],
         Some(now),
     );
     assert_eq!(code, 2, "{err}");
