@@ -4,6 +4,7 @@
 mod compare;
 pub mod endpoint;
 mod fetch;
+pub mod filters;
 pub mod outcome;
 pub mod plan;
 pub mod prepared;
@@ -18,6 +19,7 @@ pub use outcome::{
     ColumnDifference, DiffCounts, PhaseCost, RangeOutcome, RunOutcome, Stats, TableOutcome,
     Transfer,
 };
+pub use filters::RowFilters;
 pub use plan::{ColumnChoice, TablePair};
 pub use sink::{DiffSink, Discard};
 
@@ -149,6 +151,7 @@ pub fn diff_table_to(
         outcome.key_types = plan.source.key.iter().map(|c| c.rule.ty).collect();
         outcome.column_types = plan.source.values.iter().map(|c| c.rule.ty).collect();
         outcome.column_differences = plan.column_differences.clone();
+        outcome.filters = [plan.source.filter_label(), plan.target.filter_label()];
         compare::compare(
             source,
             target,

@@ -168,7 +168,9 @@ fn count(sides: &mut Sides, config: &Config, table: &str) -> Result<(u64, u64), 
 /// SQLite counts with its own `count(*)` on a read-only connection; a
 /// server counts the rows of a key-only scan, in one snapshot.
 fn count_side(side: &mut Opened, url: &str, spec: &ScanSpec) -> Result<u64, String> {
-    if let Ok(DbUrl::Sqlite(path)) = DbUrl::parse(url) {
+    // count(*) counts every row: a filtered table is counted by scanning.
+    let filtered = spec.filter.is_some() || !spec.ranges.is_empty();
+    if let (Ok(DbUrl::Sqlite(path)), false) = (DbUrl::parse(url), filtered) {
         let conn = rusqlite::Connection::open_with_flags(
             &path,
             OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,

@@ -427,6 +427,7 @@ mod tests {
             key,
             values,
             filter: None,
+            ranges: Vec::new(),
         }
     }
 

@@ -113,7 +113,10 @@ impl State {
                 });
             }
         }
-        let spec = req.spec();
+        let spec = match req.spec() {
+            Ok(spec) => spec,
+            Err(e) => return text(400, e),
+        };
         let (mut src, stamp) = match self.open_pinned() {
             Ok(s) => s,
             Err(a) => return a,
