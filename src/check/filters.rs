@@ -12,10 +12,9 @@ use driftsum_core::coerce::ColumnRule;
 use driftsum_core::filter::{self, ValueRange};
 use driftsum_core::Value;
 
-use super::plan::Plan;
 use crate::config::{self, Config};
 use crate::error::CheckError;
-use crate::source::{ColumnRange, ColumnSpec, TableSchema};
+use crate::source::{ColumnRange, ColumnSpec, ScanSpec, TableSchema};
 
 /// The row filters a user gave on the command line (`--where` is
 /// [`ColumnChoice::filter`](super::ColumnChoice::filter)).
@@ -48,10 +47,10 @@ pub fn split_bound<'a>(option: &str, text: &'a str) -> Result<(&'a str, &'a str)
 }
 
 /// Puts the filters of `cli` (with `both`, the `--where` condition) and of
-/// the config's `[tables.X]` into the plan's two scan specs. Every SQL
+/// the config's `[tables.X]` into a plan's two scan specs. Every SQL
 /// condition for a side applies (joined by AND); every range applies.
 pub fn apply(
-    plan: &mut Plan,
+    (source, target): (&mut ScanSpec, &mut ScanSpec),
     src: &TableSchema,
     tgt: &TableSchema,
     both: Option<&str>,
@@ -77,11 +76,11 @@ pub fn apply(
             ),
         }
     };
-    plan.source.filter = sql(
+    source.filter = sql(
         cli.source_where.as_deref(),
         t.and_then(|t| t.source_where.as_deref()),
     );
-    plan.target.filter = sql(
+    target.filter = sql(
         cli.target_where.as_deref(),
         t.and_then(|t| t.target_where.as_deref()),
     );
@@ -167,19 +166,23 @@ pub fn apply(
                 ))
             })
         };
-        let until = min_age.map(bound).transpose()?;
-        let since = max_age.map(bound).transpose()?;
+        let until = min_age.map(&bound).transpose()?;
+        let since = max_age.map(&bound).transpose()?;
         add(column, since, until);
     }
 
     for (column, range) in ranges {
-        let c = src.column(&column).expect("looked up above");
+        // Every column in `ranges` was found by `source_column` above; a
+        // filter is never dropped quietly all the same.
+        let c = src.column(&column).ok_or_else(|| {
+            CheckError::Invalid(format!("the filter's column {column:?} is gone"))
+        })?;
         let (s, t) = column_specs(c, &src.name, config);
-        plan.source.ranges.push(ColumnRange {
+        source.ranges.push(ColumnRange {
             column: s,
             range: range.clone(),
         });
-        plan.target.ranges.push(ColumnRange { column: t, range });
+        target.ranges.push(ColumnRange { column: t, range });
     }
     Ok(())
 }

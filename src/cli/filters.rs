@@ -44,7 +44,9 @@ pub struct FilterArgs {
     pub age_column: Option<String>,
 }
 
-fn bound(option: &'static str) -> impl Fn(&str) -> Result<String, String> + Clone {
+fn bound(
+    option: &'static str,
+) -> impl Fn(&str) -> Result<String, String> + Clone + Send + Sync + 'static {
     move |s: &str| split_bound(option, s).map(|_| s.to_string())
 }
 

@@ -534,8 +534,10 @@ fn write(path: &Path, rows: &[(Row, u8)]) -> String {
 /// The naive reference: both tables filtered by `since <= at < until`,
 /// then compared by key.
 fn reference(src: &[Row], rep: &[Row], since: Option<i64>, until: Option<i64>) -> (u64, u64, u64) {
+    // No bound, no filter: NULL rows too are compared.
+    let open = since.is_none() && until.is_none();
     let keep = |r: &&Row| {
-        r.1.is_some_and(|at| since.is_none_or(|s| at >= s) && until.is_none_or(|u| at < u))
+        open || r.1.is_some_and(|at| since.is_none_or(|s| at >= s) && until.is_none_or(|u| at < u))
     };
     let a: std::collections::BTreeMap<i64, &Row> = src.iter().filter(keep).map(|r| (r.0, r)).collect();
     let b: std::collections::BTreeMap<i64, &Row> = rep.iter().filter(keep).map(|r| (r.0, r)).collect();

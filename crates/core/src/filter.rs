@@ -165,13 +165,18 @@ pub fn parse_bound(ty: LogicalType, text: &str) -> Result<Value, String> {
 
 /// The bound, for a column of type `ty`, that is `micros` after the Unix
 /// epoch (for `--min-age` / `--max-age`, counted back from now): an instant,
-/// a wall-clock timestamp read as UTC, or the date it falls on; `None` for a
+/// a wall-clock timestamp read as UTC, or the (UTC) date it falls on;
+/// `None` for a
 /// type that is no point in time.
 pub fn instant_bound(ty: LogicalType, micros: i128) -> Option<Value> {
     match ty {
         LogicalType::Timestamp { .. } => Some(Value::Timestamp(micros)),
         LogicalType::TimestampNaive { .. } => Some(Value::TimestampNaive(micros)),
-        LogicalType::Date => time::days_of(micros).map(Value::Date),
+        // The day the instant falls on (a date column holds no finer time).
+        LogicalType::Date => {
+            let day = micros.div_euclid(time::MICROS_PER_DAY as i128);
+            i32::try_from(day).ok().map(Value::Date)
+        }
         _ => None,
     }
 }
