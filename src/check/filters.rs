@@ -94,7 +94,10 @@ pub fn apply(
         }
     }
     if let Some(t) = t {
-        for (key, value, end) in [("since", &t.since, "--since"), ("until", &t.until, "--until")] {
+        for (key, value, end) in [
+            ("since", &t.since, "--since"),
+            ("until", &t.until, "--until"),
+        ] {
             if let Some(b) = value {
                 let option = format!("{place} {key}");
                 let (c, v) = split_bound(&option, b).map_err(CheckError::Invalid)?;
@@ -114,16 +117,18 @@ pub fn apply(
         let r = &mut ranges[at].1;
         // Two bounds on one end: the narrower holds (both apply).
         if let Some(s) = since {
-            if r.since.as_ref().is_none_or(|old| {
-                filter::compare(&s, old).is_some_and(|o| o.is_gt())
-            }) {
+            if r.since
+                .as_ref()
+                .is_none_or(|old| filter::compare(&s, old).is_some_and(|o| o.is_gt()))
+            {
                 r.since = Some(s);
             }
         }
         if let Some(u) = until {
-            if r.until.as_ref().is_none_or(|old| {
-                filter::compare(&u, old).is_some_and(|o| o.is_lt())
-            }) {
+            if r.until
+                .as_ref()
+                .is_none_or(|old| filter::compare(&u, old).is_some_and(|o| o.is_lt()))
+            {
                 r.until = Some(u);
             }
         }
@@ -138,8 +143,16 @@ pub fn apply(
         }
     }
 
-    let min_age = cli.min_age.or(age(t.and_then(|t| t.min_age.as_deref()), &place, "min_age")?);
-    let max_age = cli.max_age.or(age(t.and_then(|t| t.max_age.as_deref()), &place, "max_age")?);
+    let min_age = cli.min_age.or(age(
+        t.and_then(|t| t.min_age.as_deref()),
+        &place,
+        "min_age",
+    )?);
+    let max_age = cli.max_age.or(age(
+        t.and_then(|t| t.max_age.as_deref()),
+        &place,
+        "max_age",
+    )?);
     if min_age.is_some() || max_age.is_some() {
         let column = cli
             .age_column

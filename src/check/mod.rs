@@ -15,11 +15,11 @@ mod stream;
 use driftsum_core::{CanonOptions, Shape};
 
 pub use endpoint::Endpoint;
+pub use filters::RowFilters;
 pub use outcome::{
     ColumnDifference, DiffCounts, PhaseCost, RangeOutcome, RunOutcome, Stats, TableOutcome,
     Transfer,
 };
-pub use filters::RowFilters;
 pub use plan::{ColumnChoice, TablePair};
 pub use sink::{DiffSink, Discard};
 

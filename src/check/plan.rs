@@ -214,7 +214,14 @@ pub fn plan(
         column_differences,
     };
     let both = choice.filter.as_deref();
-    super::filters::apply((&mut plan.source, &mut plan.target), src, tgt, both, &choice.rows, config)?;
+    super::filters::apply(
+        (&mut plan.source, &mut plan.target),
+        src,
+        tgt,
+        both,
+        &choice.rows,
+        config,
+    )?;
     Ok(plan)
 }
 

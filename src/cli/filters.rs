@@ -51,8 +51,9 @@ fn bound(
 }
 
 fn age(s: &str) -> Result<Duration, String> {
-    driftsum::config::parse_interval(s)?
-        .ok_or_else(|| format!("{s:?}: give a duration such as \"5m\" (leave the option out for none)"))
+    driftsum::config::parse_interval(s)?.ok_or_else(|| {
+        format!("{s:?}: give a duration such as \"5m\" (leave the option out for none)")
+    })
 }
 
 impl FilterArgs {

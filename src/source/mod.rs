@@ -18,8 +18,8 @@ pub mod url;
 
 pub use crate::error::SourceError;
 pub use spec::{
-    even_cuts, quote_ident, type_args, Column, ColumnRange, ColumnSpec, KeyBounds, RowSink, ScanSpec, Source,
-    TableSchema,
+    even_cuts, quote_ident, type_args, Column, ColumnRange, ColumnSpec, KeyBounds, RowSink,
+    ScanSpec, Source, TableSchema,
 };
 pub use url::DbUrl;
 

@@ -109,7 +109,10 @@ fn since_gives_no_false_drift_where_text_where_did() {
     assert_eq!(r.code, 1, "{}", r.stdout);
     let (missing, extra, changed) = counts(&doc);
     assert_eq!((missing, changed), (0, 0));
-    assert_eq!(extra, 6, "the 08:xx replica rows sort after '2024-01-01 09'");
+    assert_eq!(
+        extra, 6,
+        "the 08:xx replica rows sort after '2024-01-01 09'"
+    );
 
     let (r, doc) = diff(&src, &rep, &["--since", "placed_at=2024-01-01T09:00:00"]);
     assert_eq!(r.code, 0, "{}\n{}", r.stdout, r.stderr);
@@ -200,11 +203,21 @@ fn renamed_columns_and_config_filters() {
     let (r, doc) = diff(
         &src,
         &rep,
-        &["--config", cfg, "--since", "a=2024-05-02", "--until", "a=2024-05-04"],
+        &[
+            "--config",
+            cfg,
+            "--since",
+            "a=2024-05-02",
+            "--until",
+            "a=2024-05-04",
+        ],
     );
     assert_eq!(r.code, 0, "{}\n{}", r.stdout, r.stderr);
     assert_eq!(rows(&doc), (2, 2));
-    assert_eq!(doc["tables"][0]["filters"]["target"], "z >= 2024-05-02T00:00:00Z AND z < 2024-05-04T00:00:00Z");
+    assert_eq!(
+        doc["tables"][0]["filters"]["target"],
+        "z >= 2024-05-02T00:00:00Z AND z < 2024-05-04T00:00:00Z"
+    );
 
     write("since = \"a=2024-05-02T00:00:00Z\"\nuntil = \"a=2024-05-04\"");
     let (r, doc) = diff(&src, &rep, &["--config", cfg]);
@@ -225,7 +238,14 @@ fn renamed_columns_and_config_filters() {
     let (r, doc) = diff(
         &src,
         &rep,
-        &["--config", cfg, "--where", "id <> 1", "--target-where", "gone = 0"],
+        &[
+            "--config",
+            cfg,
+            "--where",
+            "id <> 1",
+            "--target-where",
+            "gone = 0",
+        ],
     );
     assert_eq!(r.code, 0, "{}\n{}", r.stdout, r.stderr);
     assert_eq!(rows(&doc), (2, 2));
@@ -238,14 +258,29 @@ fn bad_filters_are_refused_clearly() {
     let dir = Scratch::new("filters-bad");
     let (src, rep) = orders(&dir);
     let cases: &[(&[&str], &str)] = &[
-        (&["--since", "placed=2024-01-01"], "\"placed\", which the source table"),
-        (&["--since", "placed_at=yesterday"], "is not a value of the column's type (timestamp)"),
-        (&["--until", "total=12x"], "is not a value of the column's type (integer)"),
+        (
+            &["--since", "placed=2024-01-01"],
+            "\"placed\", which the source table",
+        ),
+        (
+            &["--since", "placed_at=yesterday"],
+            "is not a value of the column's type (timestamp)",
+        ),
+        (
+            &["--until", "total=12x"],
+            "is not a value of the column's type (integer)",
+        ),
         (&["--since", "placed_at"], "--since takes COL=VALUE"),
         (&["--until", "=5"], "--until takes COL=VALUE"),
         (&["--min-age", "5m"], "--age-column"),
-        (&["--min-age", "5m", "--age-column", "total"], "not a point in time"),
-        (&["--max-age", "soon", "--age-column", "placed_at"], "not an interval"),
+        (
+            &["--min-age", "5m", "--age-column", "total"],
+            "not a point in time",
+        ),
+        (
+            &["--max-age", "soon", "--age-column", "placed_at"],
+            "not an interval",
+        ),
     ];
     for (args, needle) in cases {
         let mut all = vec!["diff", "--source", &src, "--target", &rep];
@@ -267,7 +302,11 @@ fn bad_filters_are_refused_clearly() {
         bad_config.to_str().expect("utf-8"),
     ]);
     assert_eq!(r.code, 2);
-    assert!(r.stderr.contains("since takes \"COL=VALUE\""), "{}", r.stderr);
+    assert!(
+        r.stderr.contains("since takes \"COL=VALUE\""),
+        "{}",
+        r.stderr
+    );
 }
 
 /// Rows updated in the last `--min-age` (still being replicated) and rows
@@ -299,14 +338,25 @@ fn ages_leave_out_rows_in_flight_and_old_rows() {
     assert_eq!(r.code, 1);
     assert_eq!(counts(&doc), (1, 0, 1));
 
-    let (r, doc) = diff(&src, &rep, &["--min-age", "10m", "--age-column", "updated_at"]);
+    let (r, doc) = diff(
+        &src,
+        &rep,
+        &["--min-age", "10m", "--age-column", "updated_at"],
+    );
     assert_eq!(r.code, 1);
     assert_eq!(counts(&doc), (0, 0, 1), "row 3 is in flight, row 1 differs");
 
     let (r, doc) = diff(
         &src,
         &rep,
-        &["--min-age", "10m", "--max-age", "30d", "--age-column", "updated_at"],
+        &[
+            "--min-age",
+            "10m",
+            "--max-age",
+            "30d",
+            "--age-column",
+            "updated_at",
+        ],
     );
     assert_eq!(r.code, 0, "{}\n{}", r.stdout, r.stderr);
     assert_eq!(rows(&doc), (1, 1));
@@ -344,14 +394,27 @@ fn ranges_go_through_agents() {
     let (r, doc) = diff(
         &src,
         &agent,
-        &["--token-file", tf, "--since", "placed_at=2024-01-01T09:00:00"],
+        &[
+            "--token-file",
+            tf,
+            "--since",
+            "placed_at=2024-01-01T09:00:00",
+        ],
     );
     assert_eq!(r.code, 0, "{}\n{}", r.stdout, r.stderr);
     assert_eq!(rows(&doc), (12, 12));
     // Without the range the agent's rows differ in nothing either, but a
     // text --where is refused by an agent not allowing it.
     let r = run(&[
-        "diff", "--source", &src, "--target", &agent, "--token-file", tf, "--where", "id > 3",
+        "diff",
+        "--source",
+        &src,
+        "--target",
+        &agent,
+        "--token-file",
+        tf,
+        "--where",
+        "id > 3",
     ]);
     assert_eq!(r.code, 2, "{}", r.stdout);
     Connection::open(dir.join("rep.db"))
@@ -361,7 +424,12 @@ fn ranges_go_through_agents() {
     let (r, doc) = diff(
         &src,
         &agent,
-        &["--token-file", tf, "--since", "placed_at=2024-01-01T09:00:00"],
+        &[
+            "--token-file",
+            tf,
+            "--since",
+            "placed_at=2024-01-01T09:00:00",
+        ],
     );
     assert_eq!(r.code, 1, "{}\n{}", r.stdout, r.stderr);
     assert_eq!(counts(&doc), (0, 0, 1));
@@ -423,7 +491,9 @@ fn server_to_sqlite(url: &str, create: &str, stamp_type: &str) {
     };
     let mut sql = create.replace("{t}", &name).replace("{ts}", stamp_type);
     let dir = Scratch::new("filters-server");
-    let mut rep = format!("CREATE TABLE \"{name}\" (id INTEGER PRIMARY KEY, placed_at TEXT, total INTEGER);\n");
+    let mut rep = format!(
+        "CREATE TABLE \"{name}\" (id INTEGER PRIMARY KEY, placed_at TEXT, total INTEGER);\n"
+    );
     for i in 0..18i64 {
         let (h, m) = (8 + i / 6, (i % 6) * 10);
         sql.push_str(&format!(
@@ -436,7 +506,10 @@ fn server_to_sqlite(url: &str, create: &str, stamp_type: &str) {
             1 => format!("'2024-01-01 {h:02}:{m:02}:00'"),
             _ => (1_704_067_200 + h * 3600 + m * 60).to_string(),
         };
-        rep.push_str(&format!("INSERT INTO \"{name}\" VALUES ({i}, {stored}, {});\n", i * 10));
+        rep.push_str(&format!(
+            "INSERT INTO \"{name}\" VALUES ({i}, {stored}, {});\n",
+            i * 10
+        ));
     }
     server_exec(url, &sql);
     let rep = sqlite(&dir.join("rep.db"), &rep);
@@ -458,8 +531,12 @@ fn server_to_sqlite(url: &str, create: &str, stamp_type: &str) {
 
     // The same rows by SQL, each side in its own engine's terms.
     let source_where = match url.starts_with("mysql") {
-        true => "placed_at >= TIMESTAMP '2024-01-01 09:00:00' AND placed_at < '2024-01-01 10:30:00'",
-        false => "placed_at >= '2024-01-01 09:00:00'::timestamp AND placed_at < '2024-01-01 10:30:00'",
+        true => {
+            "placed_at >= TIMESTAMP '2024-01-01 09:00:00' AND placed_at < '2024-01-01 10:30:00'"
+        }
+        false => {
+            "placed_at >= '2024-01-01 09:00:00'::timestamp AND placed_at < '2024-01-01 10:30:00'"
+        }
     };
     let (r, doc) = diff(
         url,
@@ -537,10 +614,14 @@ fn reference(src: &[Row], rep: &[Row], since: Option<i64>, until: Option<i64>) -
     // No bound, no filter: NULL rows too are compared.
     let open = since.is_none() && until.is_none();
     let keep = |r: &&Row| {
-        open || r.1.is_some_and(|at| since.is_none_or(|s| at >= s) && until.is_none_or(|u| at < u))
+        open || r
+            .1
+            .is_some_and(|at| since.is_none_or(|s| at >= s) && until.is_none_or(|u| at < u))
     };
-    let a: std::collections::BTreeMap<i64, &Row> = src.iter().filter(keep).map(|r| (r.0, r)).collect();
-    let b: std::collections::BTreeMap<i64, &Row> = rep.iter().filter(keep).map(|r| (r.0, r)).collect();
+    let a: std::collections::BTreeMap<i64, &Row> =
+        src.iter().filter(keep).map(|r| (r.0, r)).collect();
+    let b: std::collections::BTreeMap<i64, &Row> =
+        rep.iter().filter(keep).map(|r| (r.0, r)).collect();
     let missing = a.keys().filter(|k| !b.contains_key(k)).count() as u64;
     let extra = b.keys().filter(|k| !a.contains_key(k)).count() as u64;
     let changed = a
@@ -579,8 +660,8 @@ fn ranges_match_the_naive_reference() {
                 let id = id as i64;
                 let r = (id, at, v);
                 match drift {
-                    0 => src.push(r),                        // missing from the replica
-                    1 => rep.push((r, form)),                // extra in the replica
+                    0 => src.push(r),         // missing from the replica
+                    1 => rep.push((r, form)), // extra in the replica
                     2 => {
                         src.push(r);
                         rep.push(((id, at, v + 10), form)); // changed value
@@ -596,15 +677,24 @@ fn ranges_match_the_naive_reference() {
                 }
             }
             let rep_rows: Vec<Row> = rep.iter().map(|(r, _)| *r).collect();
-            let sp = write(&dir.join(&format!("s{n}.db")), &src.iter().map(|r| (*r, 0)).collect::<Vec<_>>());
+            let sp = write(
+                &dir.join(&format!("s{n}.db")),
+                &src.iter().map(|r| (*r, 0)).collect::<Vec<_>>(),
+            );
             let rp = write(&dir.join(&format!("r{n}.db")), &rep);
             let text = |(m, form): (i64, u8)| {
-                let iso = driftsum::core::time::format_timestamp((base + m * 60) as i128 * 1_000_000);
+                let iso =
+                    driftsum::core::time::format_timestamp((base + m * 60) as i128 * 1_000_000);
                 match form {
                     0 => iso,
                     1 => iso.replace('T', " "),
                     2 => format!("{iso}Z"),
-                    _ => format!("{}+01:00", driftsum::core::time::format_timestamp((base + m * 60 + 3600) as i128 * 1_000_000)),
+                    _ => format!(
+                        "{}+01:00",
+                        driftsum::core::time::format_timestamp(
+                            (base + m * 60 + 3600) as i128 * 1_000_000
+                        )
+                    ),
                 }
             };
             let mut args: Vec<String> = Vec::new();

@@ -215,15 +215,20 @@ mod tests {
             assert_eq!(ts(form), a, "{form}");
         }
         // Finer than the column: kept exact.
-        let half = parse_bound(LogicalType::Timestamp { precision: 0 }, "2024-01-01 09:00:00.5")
-            .expect("parses");
+        let half = parse_bound(
+            LogicalType::Timestamp { precision: 0 },
+            "2024-01-01 09:00:00.5",
+        )
+        .expect("parses");
         assert_eq!(compare(&a, &half), Some(Ordering::Less));
     }
 
     #[test]
     fn decimals_order_numerically() {
         let d = |s: &str| Value::Decimal(s.to_string());
-        let sorted = ["-100", "-9.5", "-0.01", "0", "0.001", "2", "10", "10.5", "100"];
+        let sorted = [
+            "-100", "-9.5", "-0.01", "0", "0.001", "2", "10", "10.5", "100",
+        ];
         for (i, a) in sorted.iter().enumerate() {
             for (j, b) in sorted.iter().enumerate() {
                 assert_eq!(compare(&d(a), &d(b)), Some(i.cmp(&j)), "{a} vs {b}");
