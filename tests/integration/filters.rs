@@ -492,7 +492,7 @@ fn server_to_sqlite(url: &str, create: &str, stamp_type: &str) {
     let mut sql = create.replace("{t}", &name).replace("{ts}", stamp_type);
     let dir = Scratch::new("filters-server");
     let mut rep = format!(
-        "CREATE TABLE \"{name}\" (id INTEGER PRIMARY KEY, placed_at TEXT, total INTEGER);\n"
+        "CREATE TABLE \"{name}\" (id INTEGER PRIMARY KEY, placed_at TIMESTAMP, total INTEGER);\n"
     );
     for i in 0..18i64 {
         let (h, m) = (8 + i / 6, (i % 6) * 10);
