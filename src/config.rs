@@ -30,6 +30,11 @@
 //! exclude_columns = ["updated_at"]
 //! stored_as = "unix_seconds"
 //!
+//! where = "status <> 'draft'"   # SQL for both sides (also source_where, target_where)
+//! since = "placed_at=2024-01-01" # typed, engine-neutral range (also until)
+//! updated_column = "updated_at"  # rows updated in the last min_age are
+//! min_age = "5m"                 # still being replicated: left out
+//!
 //! [tables.orders.columns.placed_at]
 //! replica = "placed"        # the replica's column name
 //! stored_as = "unix_millis" # auto | iso8601 | unix_seconds | unix_millis | julian_day
@@ -156,8 +161,23 @@ pub struct TableConfig {
     pub time_zone: Option<String>,
     #[serde(default)]
     pub columns: BTreeMap<String, ColumnConfig>,
-    /// The update-time column `min_age` reads (a source column name).
+    /// An SQL condition for both sides (with any `--where`: both apply).
+    #[serde(rename = "where")]
+    pub filter: Option<String>,
+    /// An SQL condition for the source only.
+    pub source_where: Option<String>,
+    /// An SQL condition for the replica only.
+    pub target_where: Option<String>,
+    /// `COL=VALUE`: only rows whose column is at least VALUE (typed).
+    pub since: Option<String>,
+    /// `COL=VALUE`: only rows whose column is below VALUE (typed).
+    pub until: Option<String>,
+    /// The update-time column `min_age` and `max_age` are measured on.
     pub updated_column: Option<String>,
+    /// Rows updated more recently than this ("5m") are left out.
+    pub min_age: Option<String>,
+    /// Rows updated longer ago than this ("30d") are left out.
+    pub max_age: Option<String>,
 }
 
 #[derive(Clone, Debug, Default, Deserialize, PartialEq)]
@@ -347,6 +367,24 @@ impl Config {
             .iter()
             .enumerate()
             .try_for_each(|(i, a)| a.validate(i))?;
+        for (name, t) in &self.tables {
+            for (key, value) in [("min_age", &t.min_age), ("max_age", &t.max_age)] {
+                if let Some(v) = value {
+                    parse_interval(v).map_err(|e| format!("[tables.{name}] {key}: {e}"))?;
+                }
+            }
+            for (key, value) in [("since", &t.since), ("until", &t.until)] {
+                if value.as_ref().is_some_and(|v| {
+                    v.split_once('=')
+                        .is_none_or(|(c, v)| c.trim().is_empty() || v.trim().is_empty())
+                }) {
+                    return Err(format!(
+                        "[tables.{name}] {key} takes \"COL=VALUE\", such as \
+                         \"placed_at=2024-01-01T09:00:00\""
+                    ));
+                }
+            }
+        }
         let mut zones = vec![&self.defaults.time_zone];
         for t in self.tables.values() {
             zones.push(&t.time_zone);

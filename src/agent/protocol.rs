@@ -21,7 +21,7 @@ use driftsum_core::coerce::{ColumnRule, TimeStorage, TrailingSpaces};
 use driftsum_core::protocol::TreeId;
 use driftsum_core::{LogicalType, Shape, ENCODING_VERSION};
 
-use crate::source::{Column, ColumnSpec, ScanSpec, TableSchema};
+use crate::source::{Column, ColumnRange, ColumnSpec, ScanSpec, TableSchema};
 
 /// Version of these messages; a client and an agent must agree on it.
 pub const PROTOCOL_VERSION: u32 = 1;
@@ -107,8 +107,61 @@ pub struct BuildRequest {
     pub key: Vec<WireColumnSpec>,
     pub values: Vec<WireColumnSpec>,
     pub filter: Option<String>,
+    /// Typed ranges on decoded values (`--since`, `--min-age`...), which
+    /// the agent applies itself: no SQL, so no `--allow-where` needed.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub ranges: Vec<WireRange>,
     pub canon: CanonOptions,
     pub shape: Shape,
+}
+
+/// A typed range on one column; bounds in the lossless value codec.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WireRange {
+    pub column: WireColumnSpec,
+    pub since: Option<Vec<u8>>,
+    pub until: Option<Vec<u8>>,
+}
+
+fn wire_ranges(ranges: &[ColumnRange]) -> Vec<WireRange> {
+    let bytes = |v: &Option<driftsum_core::Value>| {
+        v.as_ref().map(|v| {
+            let mut out = Vec::new();
+            driftsum_core::protocol::put_value(&mut out, v);
+            out
+        })
+    };
+    ranges
+        .iter()
+        .map(|r| WireRange {
+            column: wire_cols(std::slice::from_ref(&r.column)).remove(0),
+            since: bytes(&r.range.since),
+            until: bytes(&r.range.until),
+        })
+        .collect()
+}
+
+/// The ranges of a request; an undecodable bound is an error (never an
+/// open end, which would compare rows the client left out).
+fn spec_ranges(ranges: &[WireRange]) -> Result<Vec<ColumnRange>, String> {
+    let value = |b: &Option<Vec<u8>>| {
+        b.as_deref()
+            .map(driftsum_core::protocol::value_from_bytes)
+            .transpose()
+            .map_err(|e| format!("a range bound does not decode: {e}"))
+    };
+    ranges
+        .iter()
+        .map(|r| {
+            Ok(ColumnRange {
+                column: spec_cols(std::slice::from_ref(&r.column)).remove(0),
+                range: driftsum_core::filter::ValueRange {
+                    since: value(&r.since)?,
+                    until: value(&r.until)?,
+                },
+            })
+        })
+        .collect()
 }
 
 fn wire_cols(c: &[ColumnSpec]) -> Vec<WireColumnSpec> {
@@ -146,18 +199,21 @@ impl BuildRequest {
             key: wire_cols(&spec.key),
             values: wire_cols(&spec.values),
             filter: spec.filter.clone(),
+            ranges: wire_ranges(&spec.ranges),
             canon: *canon,
             shape,
         }
     }
 
-    pub fn spec(&self) -> ScanSpec {
-        ScanSpec {
+    /// The scan asked for; an error when a range bound does not decode.
+    pub fn spec(&self) -> Result<ScanSpec, String> {
+        Ok(ScanSpec {
             table: self.table.clone(),
             key: spec_cols(&self.key),
             values: spec_cols(&self.values),
             filter: self.filter.clone(),
-        }
+            ranges: spec_ranges(&self.ranges)?,
+        })
     }
 }
 

@@ -38,7 +38,7 @@ pub fn expected_meta(spec: &ScanSpec, opts: &CanonOptions, shape: Shape) -> Tree
         table: spec.table.clone(),
         key_columns: cols(&spec.key),
         columns,
-        filter: spec.filter.clone(),
+        filter: spec.filter_label(),
         built_from: String::new(),
     }
 }
@@ -216,6 +216,7 @@ mod tests {
                 .map(spec)
                 .collect(),
             filter: None,
+            ranges: Vec::new(),
         }
     }
 

@@ -4,6 +4,7 @@
 mod compare;
 pub mod endpoint;
 mod fetch;
+pub mod filters;
 pub mod outcome;
 pub mod plan;
 pub mod prepared;
@@ -14,6 +15,7 @@ mod stream;
 use driftsum_core::{CanonOptions, Shape};
 
 pub use endpoint::Endpoint;
+pub use filters::RowFilters;
 pub use outcome::{
     ColumnDifference, DiffCounts, PhaseCost, RangeOutcome, RunOutcome, Stats, TableOutcome,
     Transfer,
@@ -136,6 +138,7 @@ pub fn diff_table_to(
         outcome.key_types = plan.source.key.iter().map(|c| c.rule.ty).collect();
         outcome.column_types = plan.source.values.iter().map(|c| c.rule.ty).collect();
         outcome.column_differences = plan.column_differences.clone();
+        outcome.filters = [plan.source.filter_label(), plan.target.filter_label()];
         compare::compare(
             source,
             target,

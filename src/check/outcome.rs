@@ -136,6 +136,9 @@ pub struct TableOutcome {
     pub counts: DiffCounts,
     pub column_differences: Vec<ColumnDifference>,
     pub stats: Stats,
+    /// What selected the rows read on the source and on the replica (SQL
+    /// conditions and typed ranges, see `ScanSpec::filter_label`).
+    pub filters: [Option<String>; 2],
     /// Set when the table could not be compared; then nothing else is.
     pub error: Option<String>,
 }

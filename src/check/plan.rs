@@ -42,6 +42,8 @@ pub struct ColumnChoice {
     pub exclude: Vec<String>,
     /// SQL condition applied on both sides.
     pub filter: Option<String>,
+    /// Per-side SQL, typed ranges and ages (see `filters`).
+    pub rows: super::filters::RowFilters,
 }
 
 /// Both sides' scan specs, and columns only one side has.
@@ -194,21 +196,33 @@ pub fn plan(
         .iter()
         .map(|k| specs(src.column(k).expect("checked above")))
         .unzip();
-    Ok(Plan {
+    let mut plan = Plan {
         source: ScanSpec {
             table: src.name.clone(),
             key: src_key,
             values: src_values,
             filter: choice.filter.clone(),
+            ranges: Vec::new(),
         },
         target: ScanSpec {
             table: tgt.name.clone(),
             key: tgt_key,
             values: tgt_values,
             filter: choice.filter.clone(),
+            ranges: Vec::new(),
         },
         column_differences,
-    })
+    };
+    let both = choice.filter.as_deref();
+    super::filters::apply(
+        (&mut plan.source, &mut plan.target),
+        src,
+        tgt,
+        both,
+        &choice.rows,
+        config,
+    )?;
+    Ok(plan)
 }
 
 /// Both sides' column names, the source's first, each once, for messages.

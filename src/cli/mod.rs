@@ -7,6 +7,7 @@ mod check;
 mod completions;
 mod demo;
 mod diff;
+mod filters;
 mod history;
 mod logging;
 mod outpath;

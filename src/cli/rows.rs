@@ -29,6 +29,8 @@ pub struct RowArgs {
     /// e.g. "created_at >= '2026-01-01'".
     #[arg(long = "where", value_name = "SQL")]
     pub filter: Option<String>,
+    #[command(flatten)]
+    pub filters: super::filters::FilterArgs,
     /// Round floats to N significant digits before comparing, for replicas
     /// known to lose float precision. Default: compare at each column's own
     /// precision, so a one-ulp change is drift.
@@ -72,6 +74,7 @@ impl RowArgs {
             columns: self.columns.clone(),
             exclude: self.exclude_columns.clone(),
             filter: self.filter.clone(),
+            rows: self.filters.row_filters(),
         }
     }
 

@@ -196,12 +196,13 @@ fn count(sides: &mut Sides, config: &Config, table: &str) -> Result<(u64, u64), 
     Ok((a, b))
 }
 
-/// Each side's engine counts its own rows (`SELECT count(*)`, the filter
-/// applied): SQLite on a read-only connection of its own, a server in its
-/// session's snapshot. A connector that cannot count counts the rows of a
-/// key-only scan, in one snapshot.
+/// Each side's engine counts its own rows (`SELECT count(*)`, the SQL
+/// filter applied): SQLite on a read-only connection of its own, a server in
+/// its session's snapshot. A table with typed ranges (which SQL cannot
+/// apply), or a connector that cannot count, is counted by a key-only scan,
+/// in one snapshot.
 fn count_side(side: &mut Endpoint<'_>, url: &str, spec: &ScanSpec) -> Result<u64, String> {
-    if let Ok(DbUrl::Sqlite(path)) = DbUrl::parse(url) {
+    if let (Ok(DbUrl::Sqlite(path)), true) = (DbUrl::parse(url), spec.ranges.is_empty()) {
         let conn = rusqlite::Connection::open_with_flags(
             &path,
             OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,

@@ -190,8 +190,28 @@ pub struct TableReport {
     #[serde(skip_serializing_if = "is_zero", default)]
     pub float_only_changes: usize,
     pub stats: Stats,
+    /// What selected the rows compared on each side; absent when nothing
+    /// did (every row was compared).
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub filters: Option<FilterReport>,
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub error: Option<String>,
+}
+
+/// The row filters applied to one table, per side: the SQL condition(s) and
+/// typed ranges (`col >= value`, `col < value`), joined by AND; `null` on a
+/// side that read every row.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct FilterReport {
+    pub source: Option<String>,
+    pub target: Option<String>,
+}
+
+impl FilterReport {
+    fn of(t: &TableOutcome) -> Option<FilterReport> {
+        let [source, target] = t.filters.clone();
+        (source.is_some() || target.is_some()).then_some(FilterReport { source, target })
+    }
 }
 
 fn is_zero(n: &usize) -> bool {
@@ -387,6 +407,7 @@ impl TableReport {
                 .collect(),
             float_only_changes: t.float_only_changes(),
             stats: rounded(&t.stats),
+            filters: FilterReport::of(t),
             error: t.error.clone(),
         }
     }

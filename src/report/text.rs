@@ -93,6 +93,10 @@ fn summary(t: &TableReport) -> String {
             fmt_count(target_rows)
         )
     };
+    let rows = match t.filters {
+        Some(_) => format!("{rows}, filtered"),
+        None => rows,
+    };
     if t.in_sync {
         return format!("{name}: in sync ({rows})");
     }
@@ -123,6 +127,23 @@ fn summary(t: &TableReport) -> String {
         parts.join(", "),
         plural(t.ranges().len(), "drifted range", "drifted ranges")
     )
+}
+
+/// The rows each side compared, when a filter chose them.
+fn filters(out: &mut String, t: &TableReport) {
+    let Some(f) = &t.filters else {
+        return;
+    };
+    let shown = |s: &Option<String>| match s {
+        Some(s) => escape_text(s).into_owned(),
+        None => "every row".to_string(),
+    };
+    if f.source == f.target {
+        let _ = writeln!(out, "  filter   both sides: {}", shown(&f.source));
+    } else {
+        let _ = writeln!(out, "  filter   source: {}", shown(&f.source));
+        let _ = writeln!(out, "  filter   target: {}", shown(&f.target));
+    }
 }
 
 /// `5,120 bytes in 18 round trips`.
@@ -223,6 +244,7 @@ fn render_report(report: &Report, all_costs: bool) -> String {
         if t.error.is_some() {
             continue;
         }
+        filters(&mut out, t);
         if all_costs {
             costs(&mut out, t);
         }
@@ -393,6 +415,7 @@ mod tests {
             },
             float_only_changes: 0,
             stats: Default::default(),
+            filters: None,
             error,
         };
         let info = crate::report::model::RunInfo {

@@ -5,6 +5,7 @@
 //! nothing here ever writes to a database.
 
 pub mod estimate;
+pub mod filter;
 pub mod mysql;
 pub mod postgres;
 pub mod secrets;
@@ -17,12 +18,18 @@ pub mod url;
 
 pub use crate::error::SourceError;
 pub use spec::{
-    even_cuts, quote_ident, type_args, Column, ColumnSpec, RowSink, ScanSpec, Source, TableSchema,
+    even_cuts, quote_ident, type_args, Column, ColumnRange, ColumnSpec, RowSink, ScanSpec, Source,
+    TableSchema,
 };
 pub use url::DbUrl;
 
-/// Opens a source by URL.
+/// Opens a source by URL; its scans apply a spec's typed ranges
+/// ([`filter`]).
 pub fn open(url: &str) -> Result<Box<dyn Source>, SourceError> {
+    open_unfiltered(url).map(filter::Filtered::wrap)
+}
+
+fn open_unfiltered(url: &str) -> Result<Box<dyn Source>, SourceError> {
     match DbUrl::parse(url)? {
         DbUrl::Sqlite(path) => Ok(Box::new(sqlite::SqliteSource::open_waiting(
             &path,

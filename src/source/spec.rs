@@ -8,6 +8,7 @@ use std::ops::ControlFlow;
 
 use driftsum_core::coerce::{ColumnRule, TrailingSpaces};
 use driftsum_core::key::KeyRange;
+use driftsum_core::filter::ValueRange;
 use driftsum_core::{LogicalType, Value};
 
 use crate::error::SourceError;
@@ -53,8 +54,21 @@ pub struct ScanSpec {
     pub table: String,
     pub key: Vec<ColumnSpec>,
     pub values: Vec<ColumnSpec>,
-    /// A user-given SQL condition (`--where`), applied as is.
+    /// A user-given SQL condition (`--where`, `--source-where`,
+    /// `--target-where`), applied as is.
     pub filter: Option<String>,
+    /// Typed ranges on decoded values (`--since`, `--until`, `--min-age`,
+    /// `--max-age`): a row is read only when every range admits its value.
+    /// Applied after decoding by `source::filter`, on every scan.
+    pub ranges: Vec<ColumnRange>,
+}
+
+/// A typed range on one column (named and read as on this side): rows
+/// whose decoded value it does not admit are not read.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ColumnRange {
+    pub column: ColumnSpec,
+    pub range: ValueRange,
 }
 
 impl ScanSpec {
@@ -65,6 +79,25 @@ impl ScanSpec {
     /// The key columns, then the value columns: a scanned row's order.
     pub fn columns(&self) -> impl Iterator<Item = &ColumnSpec> {
         self.key.iter().chain(&self.values)
+    }
+
+    /// What selects this scan's rows, as one text (a tree file records it,
+    /// and only a scan selecting the same rows may be compared with it):
+    /// the SQL condition alone when there are no typed ranges.
+    pub fn filter_label(&self) -> Option<String> {
+        if self.ranges.is_empty() {
+            return self.filter.clone();
+        }
+        let mut parts: Vec<String> = self.filter.iter().map(|f| format!("({f})")).collect();
+        for r in &self.ranges {
+            if let Some(s) = &r.range.since {
+                parts.push(format!("{} >= {s}", r.column.name));
+            }
+            if let Some(u) = &r.range.until {
+                parts.push(format!("{} < {u}", r.column.name));
+            }
+        }
+        Some(parts.join(" AND "))
     }
 }
 

@@ -472,6 +472,7 @@ mod tests {
             key,
             values,
             filter: None,
+            ranges: Vec::new(),
         }
     }
 

@@ -64,7 +64,7 @@ fn schema() -> Value {
 }
 
 /// Why `doc` does not validate against the schema (empty when it does).
-fn violations(doc: &Value) -> Vec<String> {
+pub(crate) fn violations(doc: &Value) -> Vec<String> {
     let schema = schema();
     let validator = jsonschema::validator_for(&schema).expect("the schema is a valid schema");
     validator

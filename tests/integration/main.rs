@@ -8,6 +8,7 @@
 //! * [`cli`]: whole-command tests of `driftsum diff` and `demo`, one file
 //!   per section of what a user sees.
 //! * [`config`]: `--config` files.
+//! * [`filters`]: row filters (per-side SQL, typed ranges, ages).
 //! * [`tree_file`]: `driftsum build` and tree files.
 //! * [`agent`]: `driftsum serve` and diffs through agents.
 //! * [`alerts`]: `[[alerts]]`: incidents to a real HTTP receiver and command.
@@ -40,6 +41,7 @@ mod cli;
 mod config;
 mod diff_reference;
 mod docs;
+mod filters;
 mod imports;
 mod json_contract;
 mod logging;

@@ -491,6 +491,7 @@ fn type_matrix_reads_the_right_values() {
             .map(|c| col(&schema, c))
             .collect(),
         filter: Some("id = 3".into()),
+        ranges: Vec::new(),
     };
     let mut rows = Vec::new();
     src.scan(&spec, None, &mut |r| {
@@ -642,6 +643,7 @@ fn text_keys_in(base: &str, collation: &str) {
         key: vec![col(&schema, "g"), col(&schema, "s")],
         values: vec![col(&schema, "v")],
         filter: None,
+        ranges: Vec::new(),
     };
     let key_of = |(g, s): &(i64, String)| vec![Value::Int(*g as i128), Value::Text(s.clone())];
     let scan = |src: &mut Box<dyn Source>, bounds: Option<&driftsum::core::key::KeyRange>| {
@@ -1055,6 +1057,7 @@ fn one_connection_reads_one_snapshot() {
         key: vec![col(&schema, "id")],
         values: vec![col(&schema, "v")],
         filter: None,
+        ranges: Vec::new(),
     };
     let read = |src: &mut Box<dyn Source>| {
         let mut rows = Vec::new();
@@ -1202,6 +1205,7 @@ fn unsupported_types_are_named_and_can_be_left_out() {
         key: vec![col(&schema, "id")],
         values: vec![col(&schema, "tags")],
         filter: None,
+        ranges: Vec::new(),
     };
     match src.scan(&spec, None, &mut |_| ControlFlow::Continue(())) {
         Err(SourceError::UnsupportedType {
@@ -1533,6 +1537,7 @@ fn impossible_dates_read_as_their_text() {
         key: vec![col(&schema, "id")],
         values: vec![col(&schema, "d"), col(&schema, "dt")],
         filter: None,
+        ranges: Vec::new(),
     };
     let mut rows = Vec::new();
     src.scan(&spec, None, &mut |r| {

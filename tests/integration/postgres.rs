@@ -493,6 +493,7 @@ fn copy_scans_and_range_scans_deliver_the_same_values() {
             })
             .collect(),
         filter: None,
+        ranges: Vec::new(),
     };
     // Debug forms, so NaN equals NaN and -0.0 differs from 0.0.
     let read = |src: &mut Box<dyn Source>, bounds: Option<&driftsum::core::key::KeyRange>| {
@@ -529,6 +530,7 @@ fn copy_scans_and_range_scans_deliver_the_same_values() {
         }],
         values: spec.columns().cloned().collect(),
         filter: None,
+        ranges: Vec::new(),
     };
     let read_t = |src: &mut Box<dyn Source>, bounds: Option<&driftsum::core::key::KeyRange>| {
         let mut rows: BTreeMap<String, Vec<String>> = BTreeMap::new();
@@ -586,6 +588,7 @@ fn copy_scans_and_range_scans_deliver_the_same_values() {
     // As does a filter that fails only while rows are streamed.
     let failing = ScanSpec {
         filter: Some("1 / (id - 7) <> 0".into()),
+        ranges: Vec::new(),
         ..spec.clone()
     };
     let err = src
@@ -615,6 +618,7 @@ fn a_filter_cannot_add_statements() {
         }],
         values: Vec::new(),
         filter: Some(filter.to_string()),
+        ranges: Vec::new(),
     };
     for filter in [
         format!(
@@ -985,6 +989,7 @@ fn names_resolve_through_the_url_search_path() {
             rule: ColumnRule::new(LogicalType::Text),
         }],
         filter: None,
+        ranges: Vec::new(),
     };
     let mut rows = Vec::new();
     src.scan(&spec, None, &mut |r| {
@@ -1010,6 +1015,7 @@ fn names_resolve_through_the_url_search_path() {
     // A filter applies.
     let filtered = ScanSpec {
         filter: Some("n = 2".into()),
+        ranges: Vec::new(),
         ..spec.clone()
     };
     let mut count = 0;
@@ -1096,6 +1102,7 @@ fn a_select_only_role_suffices_and_a_role_without_select_gets_a_clear_error() {
         }],
         values: Vec::new(),
         filter: None,
+        ranges: Vec::new(),
     };
     match src.scan(&spec, None, &mut |_| ControlFlow::Continue(())) {
         Err(SourceError::Query { context, message }) => {
@@ -1171,6 +1178,7 @@ fn id_v_spec(table: &str) -> ScanSpec {
             rule: ColumnRule::new(LogicalType::Text),
         }],
         filter: None,
+        ranges: Vec::new(),
     }
 }
 
@@ -1391,6 +1399,7 @@ fn missing_tables_and_unsupported_types_are_clear_errors() {
                 rule: ColumnRule::new(ts.column(column).expect("col").ty),
             }],
             filter: None,
+            ranges: Vec::new(),
         };
         let err = src
             .scan(&spec, None, &mut |_| ControlFlow::Continue(()))
@@ -1481,6 +1490,7 @@ fn scan_throughput() {
             })
             .collect(),
         filter: None,
+        ranges: Vec::new(),
     };
     for cols in [&["a", "f", "t"][..], &["a", "f", "t", "n", "ts"][..]] {
         let started = Instant::now();

@@ -11,6 +11,7 @@ pub mod canon;
 pub mod coerce;
 pub mod decimal;
 pub mod diff;
+pub mod filter;
 pub mod hash;
 pub mod json;
 pub mod key;

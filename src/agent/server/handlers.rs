@@ -106,7 +106,7 @@ impl State {
                 }));
             }
         }
-        let spec = req.spec();
+        let spec = req.spec().map_err(|e| text(400, e))?;
         let (mut src, stamp) = self.open_pinned()?;
         let built = build_tree(
             src.as_mut(),

@@ -59,6 +59,14 @@ pub fn put_value(out: &mut Vec<u8>, v: &Value) {
     }
 }
 
+/// Decodes one value written by [`put_value`], and nothing after it.
+pub fn value_from_bytes(buf: &[u8]) -> Result<Value, WireError> {
+    let mut r = Reader::new(buf);
+    let v = get_value(&mut r)?;
+    r.finish()?;
+    Ok(v)
+}
+
 pub(super) fn get_value(r: &mut Reader<'_>) -> Result<Value, WireError> {
     let string = |r: &mut Reader<'_>| -> Result<String, WireError> {
         let n = r.bounded(u32::MAX as u64, "value too long")? as usize;
