@@ -843,3 +843,56 @@ fn server_end_to_end(server: &str, engine: &str) {
     );
     assert_eq!(rows[2][1], Sql::Null);
 }
+
+/// The issue's benchmark: 10,000 drifted rows in a 1,000,000-row replica,
+/// planned, applied and re-verified. Ignored by default (it writes about
+/// 150 MB); run with `--ignored repair_benchmark`, and with
+/// `DRIFTSUM_BIN=target/release/driftsum` to time a release build.
+#[test]
+#[ignore]
+fn repair_benchmark() {
+    let bin = std::env::var("DRIFTSUM_BIN")
+        .unwrap_or_else(|_| env!("CARGO_BIN_EXE_driftsum").to_string());
+    let dir = Scratch::new("h7-repair-bench");
+    let (source, replica) = (dir.join("source.db"), dir.join("replica.db"));
+    let fill = |path: &Path, sep: &str| {
+        let c = Connection::open(path).unwrap();
+        c.execute_batch(&format!(
+            "PRAGMA journal_mode = WAL;
+             CREATE TABLE t (id INTEGER PRIMARY KEY, name TEXT, amount NUMERIC(12,2), ts TIMESTAMP(3));
+             WITH RECURSIVE c(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM c WHERE i < 1000000)
+             INSERT INTO t SELECT i, 'name ' || i, printf('%.2f', i / 100.0),
+               strftime('%Y-%m-%d{sep}%H:%M:%f', 1600000000 + i / 1000.0, 'unixepoch') FROM c;"
+        ))
+        .unwrap();
+        c
+    };
+    drop(fill(&source, " "));
+    let r = fill(&replica, "T");
+    r.execute_batch(
+        "DELETE FROM t WHERE id % 300 = 0;
+         UPDATE t SET name = 'changed' WHERE id % 300 = 100;
+         INSERT INTO t SELECT id + 1000000, name, amount, ts FROM t WHERE id % 300 = 200;",
+    )
+    .unwrap();
+    drop(r);
+    let time = |args: &[&str]| {
+        let started = Instant::now();
+        let out = Command::new(&bin).args(args).output().unwrap();
+        (started.elapsed().as_secs_f64(), out)
+    };
+    let (src, tgt) = (url(&source), url(&replica));
+    let (diff_s, out) = time(&["diff", "--source", &src, "--target", &tgt, "--summary"]);
+    assert_eq!(code(&out), 1, "{}", text(&out));
+    let (plan_s, out) = time(&["repair", "--source", &src, "--target", &tgt, "-q"]);
+    assert_eq!(code(&out), 1, "{}", text(&out));
+    let (apply_s, out) = time(&["repair", "--source", &src, "--target", &tgt, "--apply", "-q"]);
+    assert_eq!(code(&out), 0, "{}", text(&out));
+    let (after_s, out) = time(&["diff", "--source", &src, "--target", &tgt, "--summary"]);
+    assert_eq!(code(&out), 0, "{}", text(&out));
+    eprintln!(
+        "repair benchmark (1,000,000 rows, 9,999 drifted), {bin}: diff {diff_s:.2} s, \
+         repair dry run {plan_s:.2} s, repair --apply (plan, apply, re-verify) {apply_s:.2} s, \
+         diff after {after_s:.2} s"
+    );
+}
