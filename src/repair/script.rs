@@ -30,7 +30,10 @@ pub fn statement(t: &TablePlan, op: &Op) -> Statement {
     let table = quote_ident(&t.target_table);
     let mut params = Vec::new();
     let sql = match op.kind {
-        DiffKind::Extra => format!("DELETE FROM {table} WHERE {}", where_key(t, op, &mut params)),
+        DiffKind::Extra => format!(
+            "DELETE FROM {table} WHERE {}",
+            where_key(t, op, &mut params)
+        ),
         DiffKind::Changed => {
             let sets: Vec<String> = op
                 .set
@@ -82,7 +85,10 @@ pub fn literal(v: &Sql) -> String {
         // them back to it; a literal with a point or exponent is REAL.
         Sql::Real(f) => format!("{f:.16e}"),
         Sql::Text(s) if s.contains(['\0', '\r']) => {
-            format!("CAST(X'{}' AS TEXT)", driftsum_core::value::hex(s.as_bytes()))
+            format!(
+                "CAST(X'{}' AS TEXT)",
+                driftsum_core::value::hex(s.as_bytes())
+            )
         }
         Sql::Text(s) => format!("'{}'", s.replace('\'', "''")),
         Sql::Blob(b) => format!("X'{}'", driftsum_core::value::hex(b)),
