@@ -40,11 +40,23 @@ pub struct DiffArgs {
     /// VERIFY_CA|VERIFY_IDENTITY and &ssl-ca=FILE (MySQL); the default is
     /// prefer / PREFERRED, as in psql and mysql (docs/tls.md).
     /// Without it, the --config file's [source].
-    #[arg(long, value_name = "URL", required_unless_present = "config", default_value = "", hide_default_value = true)]
+    #[arg(
+        long,
+        value_name = "URL",
+        required_unless_present = "config",
+        default_value = "",
+        hide_default_value = true
+    )]
     pub source: String,
     /// The replica, in the same forms as --source (without it, the --config
     /// file's [replica]).
-    #[arg(long, value_name = "URL", required_unless_present = "config", default_value = "", hide_default_value = true)]
+    #[arg(
+        long,
+        value_name = "URL",
+        required_unless_present = "config",
+        default_value = "",
+        hide_default_value = true
+    )]
     pub target: String,
     /// A file holding the token of the agent(s) named by --source or
     /// --target (the same token for both).
@@ -92,17 +104,27 @@ impl DiffArgs {
     /// The sides' URLs: as given, else the config file's [source] and
     /// [replica].
     pub fn sides(&self, config: &Config) -> anyhow::Result<(String, String)> {
-        let pick = |given: &str, side: &Option<driftsum::config::SideConfig>, place: &str| {
-            match (given.is_empty(), side) {
-                (false, _) => Ok(given.to_string()),
-                (true, Some(s)) => s.resolve(place, config.dir.as_deref()).map_err(anyhow::Error::msg),
-                (true, None) => Err(anyhow::anyhow!(
-                    "give --{} URL, or a [{place}] in the --config file",
-                    if place == "source" { "source" } else { "target" }
-                )),
-            }
+        let pick = |given: &str, side: &Option<driftsum::config::SideConfig>, place: &str| match (
+            given.is_empty(),
+            side,
+        ) {
+            (false, _) => Ok(given.to_string()),
+            (true, Some(s)) => s
+                .resolve(place, config.dir.as_deref())
+                .map_err(anyhow::Error::msg),
+            (true, None) => Err(anyhow::anyhow!(
+                "give --{} URL, or a [{place}] in the --config file",
+                if place == "source" {
+                    "source"
+                } else {
+                    "target"
+                }
+            )),
         };
-        Ok((pick(&self.source, &config.source, "source")?, pick(&self.target, &config.replica, "replica")?))
+        Ok((
+            pick(&self.source, &config.source, "source")?,
+            pick(&self.target, &config.replica, "replica")?,
+        ))
     }
 }
 

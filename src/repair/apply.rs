@@ -12,12 +12,11 @@ use super::RepairError;
 use crate::reconcile::DiffKind;
 use crate::source::quote_ident;
 
-/// The replica's whole stored row with `op`'s key: column names and values.
-fn stored_row(
-    conn: &Connection,
-    t: &TablePlan,
-    op: &Op,
-) -> Result<Option<(Vec<String>, Vec<Sql>)>, RepairError> {
+/// A stored row: its column names and values.
+type StoredRow = (Vec<String>, Vec<Sql>);
+
+/// The replica's whole stored row with `op`'s key.
+fn stored_row(conn: &Connection, t: &TablePlan, op: &Op) -> Result<Option<StoredRow>, RepairError> {
     let mut params = Vec::new();
     let w: Vec<String> = t
         .key_names()
@@ -49,7 +48,7 @@ fn stored_row(
 }
 
 /// The statement undoing `op`, from the row as stored before it.
-fn inverse(t: &TablePlan, op: &Op, before: Option<(Vec<String>, Vec<Sql>)>) -> Statement {
+fn inverse(t: &TablePlan, op: &Op, before: Option<StoredRow>) -> Statement {
     let table = quote_ident(&t.target_table);
     let mut params = Vec::new();
     let key = |params: &mut Vec<Sql>| {

@@ -39,13 +39,18 @@ pub enum Form {
     /// The logical type's own storage class (integer, real, text, blob).
     Natural,
     /// Numbers as text.
-    NumberText { frac: Option<u8> },
+    NumberText {
+        frac: Option<u8>,
+    },
     /// Numbers as REAL.
     Real,
     /// Integral numbers as INTEGER, others as REAL (NUMERIC affinity).
     Numeric,
     /// Booleans as spelled words (`true`/`false`, `t`/`f`, ...).
-    BoolText { yes: String, no: String },
+    BoolText {
+        yes: String,
+        no: String,
+    },
     /// UUIDs as text.
     UuidText {
         hyphens: bool,
@@ -57,11 +62,15 @@ pub enum Form {
     /// Dates and times as ISO-8601 text.
     Iso(IsoShape),
     /// Instants as Unix seconds (`real`: with a fraction, as REAL).
-    UnixSeconds { real: bool },
+    UnixSeconds {
+        real: bool,
+    },
     UnixMillis,
     JulianDay,
     /// Times of day as seconds since midnight.
-    DaySeconds { real: bool },
+    DaySeconds {
+        real: bool,
+    },
 }
 
 impl std::fmt::Display for Form {
@@ -182,9 +191,9 @@ fn merge(a: &Form, b: &Form) -> Form {
             frac: frac(x.frac, y.frac),
             ..*x
         }),
-        (Form::NumberText { frac: x }, Form::NumberText { frac: y }) => Form::NumberText {
-            frac: frac(*x, *y),
-        },
+        (Form::NumberText { frac: x }, Form::NumberText { frac: y }) => {
+            Form::NumberText { frac: frac(*x, *y) }
+        }
         (Form::UnixSeconds { real: x }, Form::UnixSeconds { real: y }) => {
             Form::UnixSeconds { real: *x || *y }
         }
@@ -248,16 +257,14 @@ fn sample_form(rule: &ColumnRule, s: &Sql) -> Result<Form, String> {
                 }
             }
         }
-        (T::Timestamp { .. } | T::TimestampNaive { .. } | T::Date, Sql::Real(_)) => {
-            match storage {
-                TimeStorage::Auto | TimeStorage::JulianDay => Form::JulianDay,
-                TimeStorage::UnixSeconds => Form::UnixSeconds { real: true },
-                TimeStorage::UnixMillis => Form::UnixMillis,
-                TimeStorage::Iso8601 => {
-                    return Err("it holds numbers but its stored_as says iso8601".into())
-                }
+        (T::Timestamp { .. } | T::TimestampNaive { .. } | T::Date, Sql::Real(_)) => match storage {
+            TimeStorage::Auto | TimeStorage::JulianDay => Form::JulianDay,
+            TimeStorage::UnixSeconds => Form::UnixSeconds { real: true },
+            TimeStorage::UnixMillis => Form::UnixMillis,
+            TimeStorage::Iso8601 => {
+                return Err("it holds numbers but its stored_as says iso8601".into())
             }
-        }
+        },
         (_, Sql::Integer(_) | Sql::Text(_) | Sql::Blob(_)) => Form::Natural,
         (_, Sql::Real(_)) => Form::Real,
     })
@@ -402,11 +409,14 @@ fn encode(value: &Value, form: &Form, rule: &ColumnRule) -> Result<Sql, String> 
             Sql::Text(if *b { yes.clone() } else { no.clone() })
         }
         (Value::Uuid(u), Form::UuidBlob) => Sql::Blob(u.to_vec()),
-        (Value::Uuid(u), Form::UuidText {
-            hyphens,
-            upper,
-            braces,
-        }) => {
+        (
+            Value::Uuid(u),
+            Form::UuidText {
+                hyphens,
+                upper,
+                braces,
+            },
+        ) => {
             let mut s = match hyphens {
                 true => driftsum_core::value::format_uuid(u),
                 false => driftsum_core::value::hex(u),
@@ -426,9 +436,12 @@ fn encode(value: &Value, form: &Form, rule: &ColumnRule) -> Result<Sql, String> 
             // An instant stored without an offset is read at the column's
             // assumed offset: written on that wall clock.
             let shift = match (value, form) {
-                (Value::Timestamp(_), Form::Iso(IsoShape { zone: Zone::None, .. })) => {
-                    rule.assume_offset_secs as i128 * MICROS_PER_SEC as i128
-                }
+                (
+                    Value::Timestamp(_),
+                    Form::Iso(IsoShape {
+                        zone: Zone::None, ..
+                    }),
+                ) => rule.assume_offset_secs as i128 * MICROS_PER_SEC as i128,
                 _ => 0,
             };
             instant(*m + shift, form).ok_or_else(unwritable)?
@@ -591,7 +604,11 @@ mod tests {
     #[test]
     fn mixed_or_empty_columns_are_refused() {
         let r = rule(LogicalType::TimestampNaive { precision: 0 });
-        assert!(learn(&r, &[Sql::Integer(5), Sql::Text("2024-01-01 00:00:00".into())]).is_err());
+        assert!(learn(
+            &r,
+            &[Sql::Integer(5), Sql::Text("2024-01-01 00:00:00".into())]
+        )
+        .is_err());
         assert!(learn(&r, &[]).is_err());
         let configured = ColumnRule {
             time_storage: TimeStorage::UnixMillis,

@@ -30,7 +30,10 @@ pub fn statement(t: &TablePlan, op: &Op) -> Statement {
     let table = quote_ident(&t.target_table);
     let mut params = Vec::new();
     let sql = match op.kind {
-        DiffKind::Extra => format!("DELETE FROM {table} WHERE {}", where_key(t, op, &mut params)),
+        DiffKind::Extra => format!(
+            "DELETE FROM {table} WHERE {}",
+            where_key(t, op, &mut params)
+        ),
         DiffKind::Changed => {
             let sets: Vec<String> = op
                 .set
@@ -78,15 +81,47 @@ pub fn literal(v: &Sql) -> String {
             true => "9e999".into(),
             false => "-9e999".into(),
         },
-        // Seventeen significant digits name one double, and SQLite reads
-        // them back to it; a literal with a point or exponent is REAL.
-        Sql::Real(f) => format!("{f:.16e}"),
+        Sql::Real(f) => real_literal(*f),
         Sql::Text(s) if s.contains(['\0', '\r']) => {
-            format!("CAST(X'{}' AS TEXT)", driftsum_core::value::hex(s.as_bytes()))
+            format!(
+                "CAST(X'{}' AS TEXT)",
+                driftsum_core::value::hex(s.as_bytes())
+            )
         }
         Sql::Text(s) => format!("'{}'", s.replace('\'', "''")),
         Sql::Blob(b) => format!("X'{}'", driftsum_core::value::hex(b)),
     }
+}
+
+/// A REAL literal SQLite reads back as exactly `f`: its parser is not
+/// correctly rounded for every decimal, so candidates are tried against
+/// SQLite itself (the bundled one) and the first that reads back exactly
+/// is used; a literal with an exponent is REAL.
+fn real_literal(f: f64) -> String {
+    thread_local! {
+        static DB: Option<rusqlite::Connection> = rusqlite::Connection::open_in_memory().ok();
+    }
+    let candidates = [
+        format!("{f:e}"),
+        format!("{f:.16e}"),
+        format!("{f:.17e}"),
+        format!("{f:.18e}"),
+        format!("{f:.19e}"),
+        format!("{f:.20e}"),
+    ];
+    DB.with(|db| {
+        let exact = |c: &String| {
+            db.as_ref().is_some_and(|db| {
+                db.query_row(&format!("SELECT {c}"), [], |r| r.get::<_, f64>(0))
+                    .is_ok_and(|b| b.to_bits() == f.to_bits())
+            })
+        };
+        candidates
+            .iter()
+            .find(|c| exact(c))
+            .unwrap_or(&candidates[1])
+            .clone()
+    })
 }
 
 /// A statement with its placeholders replaced by literals.

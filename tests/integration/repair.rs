@@ -279,20 +279,15 @@ struct Case {
 }
 
 fn conventions() -> impl Strategy<Value = Conventions> {
-    (
-        any::<bool>(),
-        any::<bool>(),
-        0u8..4,
-        0u8..3,
-        any::<bool>(),
-    )
-        .prop_map(|(amount_text, flag_text, ts, day, uid_blob)| Conventions {
+    (any::<bool>(), any::<bool>(), 0u8..4, 0u8..3, any::<bool>()).prop_map(
+        |(amount_text, flag_text, ts, day, uid_blob)| Conventions {
             amount_text,
             flag_text,
             ts,
             day,
             uid_blob,
-        })
+        },
+    )
 }
 
 fn make_case(k: Conventions, rows: &[(Row, Drift)]) -> Case {
@@ -431,35 +426,78 @@ fn check_case(case: &Case) -> Result<(), TestCaseError> {
     let (src, cfg) = (url(&case.source), case.config.display().to_string());
     let before = std::fs::read(&case.replica).unwrap();
     let rows_before = dump(&case.replica, "t");
-    let dry = driftsum(&["repair", "--source", &src, "--target", &url(&case.replica), "--config", &cfg]);
+    let dry = driftsum(&[
+        "repair",
+        "--source",
+        &src,
+        "--target",
+        &url(&case.replica),
+        "--config",
+        &cfg,
+    ]);
     let expect = i32::from(!case.touched.is_empty());
     prop_assert_eq!(code(&dry), expect, "{}", text(&dry));
-    prop_assert!(std::fs::read(&case.replica).unwrap() == before, "the dry run wrote");
+    prop_assert!(
+        std::fs::read(&case.replica).unwrap() == before,
+        "the dry run wrote"
+    );
 
     let scripted = case.dir.join("scripted.db");
     std::fs::copy(&case.replica, &scripted).unwrap();
     let script = case.dir.join("repair.sql");
     let out = driftsum(&[
-        "repair", "--source", &src, "--target", &url(&scripted), "--config", &cfg,
-        "--sql-out", &script.display().to_string(),
+        "repair",
+        "--source",
+        &src,
+        "--target",
+        &url(&scripted),
+        "--config",
+        &cfg,
+        "--sql-out",
+        &script.display().to_string(),
     ]);
     prop_assert_eq!(code(&out), expect, "{}", text(&out));
     run_script(&scripted, &script);
 
-    let out = driftsum(&["repair", "--source", &src, "--target", &url(&case.replica), "--config", &cfg, "--apply"]);
+    let out = driftsum(&[
+        "repair",
+        "--source",
+        &src,
+        "--target",
+        &url(&case.replica),
+        "--config",
+        &cfg,
+        "--apply",
+    ]);
     prop_assert_eq!(code(&out), 0, "{}", text(&out));
-    let diff = driftsum(&["diff", "--source", &src, "--target", &url(&case.replica), "--config", &cfg]);
+    let diff = driftsum(&[
+        "diff",
+        "--source",
+        &src,
+        "--target",
+        &url(&case.replica),
+        "--config",
+        &cfg,
+    ]);
     prop_assert_eq!(code(&diff), 0, "{}", text(&diff));
 
     let after = dump(&case.replica, "t");
-    prop_assert_eq!(&after, &dump(&scripted, "t"), "the script and --apply differ");
+    prop_assert_eq!(
+        &after,
+        &dump(&scripted, "t"),
+        "the script and --apply differ"
+    );
     let untouched = |rows: &[Vec<Sql>]| -> Vec<Vec<Sql>> {
         rows.iter()
             .filter(|r| !matches!(r[0], Sql::Integer(id) if case.touched.contains(&id)))
             .cloned()
             .collect()
     };
-    prop_assert_eq!(untouched(&rows_before), untouched(&after), "a row outside the plan changed");
+    prop_assert_eq!(
+        untouched(&rows_before),
+        untouched(&after),
+        "a row outside the plan changed"
+    );
     assert_forms(&case.replica, &case.conventions);
     Ok(())
 }
@@ -518,7 +556,13 @@ fn small_case() -> Case {
 fn dry_run_prints_the_plan_and_writes_nothing() {
     let case = small_case();
     let before = std::fs::read(&case.replica).unwrap();
-    let out = driftsum(&["repair", "--source", &url(&case.source), "--target", &url(&case.replica)]);
+    let out = driftsum(&[
+        "repair",
+        "--source",
+        &url(&case.source),
+        "--target",
+        &url(&case.replica),
+    ]);
     assert_eq!(code(&out), 1, "{}", text(&out));
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(
@@ -551,7 +595,14 @@ fn sides_can_come_from_the_config_file() {
 fn the_undo_script_restores_the_replica() {
     let case = small_case();
     let before = dump(&case.replica, "t");
-    let out = driftsum(&["repair", "--source", &url(&case.source), "--target", &url(&case.replica), "--apply"]);
+    let out = driftsum(&[
+        "repair",
+        "--source",
+        &url(&case.source),
+        "--target",
+        &url(&case.replica),
+        "--apply",
+    ]);
     assert_eq!(code(&out), 0, "{}", text(&out));
     assert_ne!(dump(&case.replica, "t"), before);
     let undo: Vec<PathBuf> = std::fs::read_dir(case.dir.path())
@@ -569,12 +620,21 @@ fn plans_over_the_limits_are_refused() {
     let case = small_case();
     let before = std::fs::read(&case.replica).unwrap();
     let out = driftsum(&[
-        "repair", "--source", &url(&case.source), "--target", &url(&case.replica), "--apply",
-        "--max-rows", "3",
+        "repair",
+        "--source",
+        &url(&case.source),
+        "--target",
+        &url(&case.replica),
+        "--apply",
+        "--max-rows",
+        "3",
     ]);
     assert_eq!(code(&out), 2, "{}", text(&out));
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("refusing to repair 4 rows") && err.contains("full resync"), "{err}");
+    assert!(
+        err.contains("refusing to repair 4 rows") && err.contains("full resync"),
+        "{err}"
+    );
     assert_eq!(std::fs::read(&case.replica).unwrap(), before);
 }
 
@@ -587,7 +647,14 @@ fn a_column_whose_form_cannot_be_told_is_refused() {
         .unwrap();
     drop(r);
     let before = std::fs::read(&case.replica).unwrap();
-    let out = driftsum(&["repair", "--source", &url(&case.source), "--target", &url(&case.replica), "--apply"]);
+    let out = driftsum(&[
+        "repair",
+        "--source",
+        &url(&case.source),
+        "--target",
+        &url(&case.replica),
+        "--apply",
+    ]);
     assert_eq!(code(&out), 2, "{}", text(&out));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("\"ts\"") && err.contains("stored_as"), "{err}");
@@ -601,8 +668,14 @@ fn a_locked_replica_waits_then_says_so() {
     holder.execute_batch("BEGIN IMMEDIATE").unwrap();
     let started = Instant::now();
     let out = driftsum(&[
-        "repair", "--source", &url(&case.source), "--target", &url(&case.replica), "--apply",
-        "--busy-timeout", "1",
+        "repair",
+        "--source",
+        &url(&case.source),
+        "--target",
+        &url(&case.replica),
+        "--apply",
+        "--busy-timeout",
+        "1",
     ]);
     let waited = started.elapsed();
     assert_eq!(code(&out), 2, "{}", text(&out));
@@ -621,8 +694,14 @@ fn a_writer_committing_during_the_repair_is_not_overwritten() {
     writer.execute_batch("BEGIN IMMEDIATE").unwrap();
     let child = Command::new(env!("CARGO_BIN_EXE_driftsum"))
         .args([
-            "repair", "--source", &url(&case.source), "--target", &url(&case.replica), "--apply",
-            "--busy-timeout", "30",
+            "repair",
+            "--source",
+            &url(&case.source),
+            "--target",
+            &url(&case.replica),
+            "--apply",
+            "--busy-timeout",
+            "30",
         ])
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -643,7 +722,9 @@ fn a_writer_committing_during_the_repair_is_not_overwritten() {
     assert!(stdout.contains("1 changed by another writer"), "{stdout}");
     // The other rows were repaired.
     let missing: i64 = writer
-        .query_row("SELECT count(*) FROM t WHERE id IN (10, 34)", [], |r| r.get(0))
+        .query_row("SELECT count(*) FROM t WHERE id IN (10, 34)", [], |r| {
+            r.get(0)
+        })
         .unwrap();
     assert_eq!(missing, 2);
 }
@@ -685,8 +766,16 @@ fn sigkill_during_apply_leaves_the_replica_before_or_after() {
     let repaired_copy = case.dir.join("repaired.db");
     std::fs::copy(&pristine, &repaired_copy).unwrap();
     let out = driftsum(&[
-        "repair", "--source", &url(&case.source), "--target", &url(&repaired_copy), "--apply",
-        "--max-rows", "100000", "--max-share", "100",
+        "repair",
+        "--source",
+        &url(&case.source),
+        "--target",
+        &url(&repaired_copy),
+        "--apply",
+        "--max-rows",
+        "100000",
+        "--max-share",
+        "100",
     ]);
     assert_eq!(code(&out), 0, "{}", text(&out));
     let repaired = dump(&repaired_copy, "t");
@@ -701,8 +790,16 @@ fn sigkill_during_apply_leaves_the_replica_before_or_after() {
         }
         let mut child = Command::new(env!("CARGO_BIN_EXE_driftsum"))
             .args([
-                "repair", "--source", &url(&case.source), "--target", &url(&case.replica),
-                "--apply", "--max-rows", "100000", "--max-share", "100",
+                "repair",
+                "--source",
+                &url(&case.source),
+                "--target",
+                &url(&case.replica),
+                "--apply",
+                "--max-rows",
+                "100000",
+                "--max-share",
+                "100",
             ])
             .stdout(Stdio::null())
             .stderr(Stdio::null())
@@ -723,11 +820,17 @@ fn sigkill_during_apply_leaves_the_replica_before_or_after() {
         if now == original {
             outcomes[0] += 1;
         } else {
-            assert!(now == repaired, "run {run} ({status:?}) left a partial repair");
+            assert!(
+                now == repaired,
+                "run {run} ({status:?}) left a partial repair"
+            );
             outcomes[1] += 1;
         }
     }
-    eprintln!("sigkill runs: {} untouched, {} repaired", outcomes[0], outcomes[1]);
+    eprintln!(
+        "sigkill runs: {} untouched, {} repaired",
+        outcomes[0], outcomes[1]
+    );
 }
 
 #[test]
@@ -820,8 +923,12 @@ fn server_end_to_end(server: &str, engine: &str) {
     .unwrap();
     drop(r);
     let tgt = url(&replica);
-    let out = driftsum(&["repair", "--source", server, "--target", &tgt, "--table", &table, "--apply"]);
-    let diff = driftsum(&["diff", "--source", server, "--target", &tgt, "--table", &table]);
+    let out = driftsum(&[
+        "repair", "--source", server, "--target", &tgt, "--table", &table, "--apply",
+    ]);
+    let diff = driftsum(&[
+        "diff", "--source", server, "--target", &tgt, "--table", &table,
+    ]);
     let rows = dump(&replica, &table);
     let _ = exec(&format!("DROP TABLE IF EXISTS {table}"));
     assert_eq!(code(&out), 0, "{}", text(&out));
@@ -842,4 +949,59 @@ fn server_end_to_end(server: &str, engine: &str) {
         ]
     );
     assert_eq!(rows[2][1], Sql::Null);
+}
+
+/// The issue's benchmark: 10,000 drifted rows in a 1,000,000-row replica,
+/// planned, applied and re-verified. Ignored by default (it writes about
+/// 150 MB); run with `--ignored repair_benchmark`, and with
+/// `DRIFTSUM_BIN=target/release/driftsum` to time a release build.
+#[test]
+#[ignore]
+fn repair_benchmark() {
+    let bin = std::env::var("DRIFTSUM_BIN")
+        .unwrap_or_else(|_| env!("CARGO_BIN_EXE_driftsum").to_string());
+    let dir = Scratch::new("h7-repair-bench");
+    let (source, replica) = (dir.join("source.db"), dir.join("replica.db"));
+    let fill = |path: &Path, sep: &str| {
+        let c = Connection::open(path).unwrap();
+        c.execute_batch(&format!(
+            "PRAGMA journal_mode = WAL;
+             CREATE TABLE t (id INTEGER PRIMARY KEY, name TEXT, amount NUMERIC(12,2), ts TIMESTAMP(3));
+             WITH RECURSIVE c(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM c WHERE i < 1000000)
+             INSERT INTO t SELECT i, 'name ' || i, printf('%.2f', i / 100.0),
+               strftime('%Y-%m-%d{sep}%H:%M:%f', 1600000000 + i / 1000.0, 'unixepoch') FROM c;"
+        ))
+        .unwrap();
+        c
+    };
+    drop(fill(&source, " "));
+    let r = fill(&replica, "T");
+    r.execute_batch(
+        "DELETE FROM t WHERE id % 300 = 0;
+         UPDATE t SET name = 'changed' WHERE id % 300 = 100;
+         INSERT INTO t SELECT id + 1000000, name, amount, ts FROM t WHERE id % 300 = 200;",
+    )
+    .unwrap();
+    drop(r);
+    let time = |args: &[&str]| {
+        let started = Instant::now();
+        let out = Command::new(&bin).args(args).output().unwrap();
+        (started.elapsed().as_secs_f64(), out)
+    };
+    let (src, tgt) = (url(&source), url(&replica));
+    let (diff_s, out) = time(&["diff", "--source", &src, "--target", &tgt, "--summary"]);
+    assert_eq!(code(&out), 1, "{}", text(&out));
+    let (plan_s, out) = time(&["repair", "--source", &src, "--target", &tgt, "-q"]);
+    assert_eq!(code(&out), 1, "{}", text(&out));
+    let (apply_s, out) = time(&[
+        "repair", "--source", &src, "--target", &tgt, "--apply", "-q",
+    ]);
+    assert_eq!(code(&out), 0, "{}", text(&out));
+    let (after_s, out) = time(&["diff", "--source", &src, "--target", &tgt, "--summary"]);
+    assert_eq!(code(&out), 0, "{}", text(&out));
+    eprintln!(
+        "repair benchmark (1,000,000 rows, 9,999 drifted), {bin}: diff {diff_s:.2} s, \
+         repair dry run {plan_s:.2} s, repair --apply (plan, apply, re-verify) {apply_s:.2} s, \
+         diff after {after_s:.2} s"
+    );
 }
