@@ -109,8 +109,8 @@ pub fn run(args: CheckArgs) -> anyhow::Result<u8> {
 /// metrics textfile is rewritten (and alerts go out). Nothing here fails
 /// the run: a failure is logged.
 pub fn after_run(config: &Config, outcome: &RunOutcome) {
-    let opened = history::location(config)
-        .and_then(|p| History::open(&p).map_err(|e| e.to_string()));
+    let opened =
+        history::location(config).and_then(|p| History::open(&p).map_err(|e| e.to_string()));
     match opened {
         Ok(mut hist) => {
             driftsum::alert::after_run(

@@ -12,8 +12,9 @@ use std::ops::ControlFlow;
 
 use driftsum_core::Value;
 
-use super::spec::{KeyBounds, RowSink, ScanSpec, Source, TableSchema};
+use super::spec::{RowSink, ScanSpec, Source, TableSchema};
 use crate::error::SourceError;
+use driftsum_core::key::KeyRange;
 
 /// A connector whose scans apply their spec's typed ranges. Every method of
 /// [`Source`] is handed on to the connector: a method added to the trait
@@ -55,7 +56,7 @@ fn widened(spec: &ScanSpec) -> (ScanSpec, Vec<usize>) {
 pub fn scan(
     source: &mut dyn Source,
     spec: &ScanSpec,
-    bounds: Option<&KeyBounds>,
+    bounds: Option<&KeyRange>,
     sink: &mut RowSink<'_>,
 ) -> Result<(), SourceError> {
     if spec.ranges.is_empty() {
@@ -92,7 +93,7 @@ impl Source for Filtered {
     fn scan(
         &mut self,
         spec: &ScanSpec,
-        bounds: Option<&KeyBounds>,
+        bounds: Option<&KeyRange>,
         sink: &mut RowSink<'_>,
     ) -> Result<(), SourceError> {
         scan(self.0.as_mut(), spec, bounds, sink)

@@ -7,8 +7,8 @@
 use std::ops::ControlFlow;
 
 use driftsum_core::coerce::{ColumnRule, TrailingSpaces};
-use driftsum_core::key::KeyRange;
 use driftsum_core::filter::ValueRange;
+use driftsum_core::key::KeyRange;
 use driftsum_core::{LogicalType, Value};
 
 use crate::error::SourceError;

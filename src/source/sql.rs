@@ -328,6 +328,7 @@ mod tests {
             key: keys.iter().map(int).collect(),
             values: Vec::new(),
             filter: filter.map(str::to_string),
+            ranges: Vec::new(),
         }
     }
 

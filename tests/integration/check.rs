@@ -800,9 +800,11 @@ fn count_is_the_servers_own_count() {
         .build()
         .unwrap();
     if let Some(url) = crate::util::postgres_url() {
-        let mut conn = rt.block_on(sqlx::PgConnection::connect(&url)).unwrap();
+        let mut conn = rt
+            .block_on(<sqlx::PgConnection as sqlx::Connection>::connect(&url))
+            .unwrap();
         server_count(&url, &table, &mut |sql| {
-            let q = AssertSqlSafe(sql.to_string());
+            let q = sqlx::AssertSqlSafe(sql.to_string());
             match sql.starts_with("SELECT") {
                 true => rt
                     .block_on(sqlx::query_scalar::<_, i64>(q).fetch_one(&mut conn))
@@ -815,9 +817,11 @@ fn count_is_the_servers_own_count() {
         });
     }
     if let Some(url) = crate::util::mysql_url() {
-        let mut conn = rt.block_on(sqlx::MySqlConnection::connect(&url)).unwrap();
+        let mut conn = rt
+            .block_on(<sqlx::MySqlConnection as sqlx::Connection>::connect(&url))
+            .unwrap();
         server_count(&url, &table, &mut |sql| {
-            let q = AssertSqlSafe(sql.to_string());
+            let q = sqlx::AssertSqlSafe(sql.to_string());
             match sql.starts_with("SELECT") {
                 true => rt
                     .block_on(sqlx::query_scalar::<_, i64>(q).fetch_one(&mut conn))

@@ -105,7 +105,7 @@ impl sql::Dialect for SqliteSql {
             let typed;
             let v = match v {
                 Value::Text(s) => {
-                    typed = decode(ValueRef::Text(s.as_bytes()), &c.rule);
+                    typed = decode(ValueRef::Text(s.as_bytes()), &c.rule).ok()?;
                     if typed.to_string() != *s {
                         return None;
                     }
