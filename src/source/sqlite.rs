@@ -289,7 +289,7 @@ impl Source for SqliteSource {
         let cols: Vec<&ColumnSpec> = spec.columns().collect();
         let dialect = SqliteSql {
             shapes: match range {
-                Some(_) => self.key_shapes(spec)?,
+                Some(_) => time_keys::key_shapes(&self.conn, &mut self.key_shapes, spec)?,
                 None => Vec::new(),
             },
             compound: keys.len() > 1,

@@ -14,10 +14,12 @@
 use driftsum_core::coerce::ColumnRule;
 use driftsum_core::time::{civil_from_days, MICROS_PER_DAY, MICROS_PER_SEC};
 use driftsum_core::{LogicalType, Value};
+use std::collections::HashMap;
+
 use rusqlite::types::ValueRef;
+use rusqlite::Connection;
 
 use super::types::decode;
-use super::SqliteSource;
 use crate::error::SourceError;
 use crate::source::spec::{quote_ident, ScanSpec};
 
@@ -256,63 +258,64 @@ impl Proof {
 /// or `None`.
 pub(super) type KeyShapes = Vec<(String, Option<TextShape>)>;
 
-impl SqliteSource {
-    /// The proven text forms of `spec`'s date, time and timestamp key
-    /// columns, proven on first use by one read of the table's keys (an
-    /// index-only scan where the key is indexed).
-    pub(super) fn key_shapes(&mut self, spec: &ScanSpec) -> Result<KeyShapes, SourceError> {
-        let timed: Vec<_> = spec
-            .key
-            .iter()
-            .filter(|k| key_order_is_time_order(k.rule.ty))
-            .collect();
-        if timed.is_empty() {
-            return Ok(Vec::new());
-        }
-        let id = format!(
-            "{}\0{:?}",
-            spec.table,
-            timed.iter().map(|k| (&k.name, k.rule)).collect::<Vec<_>>()
-        );
-        if let Some(shapes) = self.key_shapes.get(&id) {
-            return Ok(shapes.clone());
-        }
-        let cols: Vec<String> = timed.iter().map(|k| quote_ident(&k.name)).collect();
-        let sql = format!(
-            "SELECT {} FROM {}",
-            cols.join(", "),
-            quote_ident(&spec.table)
-        );
-        let context = format!("reading the keys of table {:?}", spec.table);
-        let mut proofs: Vec<Proof> = timed.iter().map(|k| Proof::new(k.rule)).collect();
-        let mut stmt = self
-            .conn
-            .prepare(&sql)
-            .map_err(|e| self.query_err(&context, e))?;
-        let mut rows = stmt
-            .query([])
-            .map_err(|e| SourceError::query(&context, e))?;
-        while let Some(row) = rows.next().map_err(|e| SourceError::query(&context, e))? {
-            for (i, p) in proofs.iter_mut().enumerate() {
-                p.see(
-                    row.get_ref(i)
-                        .map_err(|e| SourceError::query(&context, e))?,
-                );
-            }
-            if proofs.iter().all(|p| p.broken) {
-                break;
-            }
-        }
-        drop(rows);
-        drop(stmt);
-        let shapes: KeyShapes = timed
-            .iter()
-            .zip(proofs)
-            .map(|(k, p)| (k.name.clone(), p.result()))
-            .collect();
-        self.key_shapes.insert(id, shapes.clone());
-        Ok(shapes)
+/// The proven text forms of `spec`'s date, time and timestamp key columns,
+/// proven on first use by one read of the table's keys (an index-only scan
+/// where the key is indexed) and kept in `cache` for the connection's life.
+pub(super) fn key_shapes(
+    conn: &Connection,
+    cache: &mut HashMap<String, KeyShapes>,
+    spec: &ScanSpec,
+) -> Result<KeyShapes, SourceError> {
+    let timed: Vec<_> = spec
+        .key
+        .iter()
+        .filter(|k| key_order_is_time_order(k.rule.ty))
+        .collect();
+    if timed.is_empty() {
+        return Ok(Vec::new());
     }
+    let id = format!(
+        "{}\0{:?}",
+        spec.table,
+        timed.iter().map(|k| (&k.name, k.rule)).collect::<Vec<_>>()
+    );
+    if let Some(shapes) = cache.get(&id) {
+        return Ok(shapes.clone());
+    }
+    let cols: Vec<String> = timed.iter().map(|k| quote_ident(&k.name)).collect();
+    let sql = format!(
+        "SELECT {} FROM {}",
+        cols.join(", "),
+        quote_ident(&spec.table)
+    );
+    let context = format!("reading the keys of table {:?}", spec.table);
+    let mut proofs: Vec<Proof> = timed.iter().map(|k| Proof::new(k.rule)).collect();
+    let mut stmt = conn
+        .prepare(&sql)
+        .map_err(|e| SourceError::query(&context, e))?;
+    let mut rows = stmt
+        .query([])
+        .map_err(|e| SourceError::query(&context, e))?;
+    while let Some(row) = rows.next().map_err(|e| SourceError::query(&context, e))? {
+        for (i, p) in proofs.iter_mut().enumerate() {
+            p.see(
+                row.get_ref(i)
+                    .map_err(|e| SourceError::query(&context, e))?,
+            );
+        }
+        if proofs.iter().all(|p| p.broken) {
+            break;
+        }
+    }
+    drop(rows);
+    drop(stmt);
+    let shapes: KeyShapes = timed
+        .iter()
+        .zip(proofs)
+        .map(|(k, p)| (k.name.clone(), p.result()))
+        .collect();
+    cache.insert(id, shapes.clone());
+    Ok(shapes)
 }
 
 #[cfg(test)]
