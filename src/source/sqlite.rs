@@ -49,7 +49,7 @@ pub struct SqliteSource {
     layouts: HashMap<String, Option<PageLayout>>,
     /// Proven text forms of date and time keys, per table and key columns
     /// (see [`time_keys`]).
-    key_shapes: HashMap<String, time_keys::KeyShapes>,
+    key_shapes: HashMap<String, time_keys::Proven>,
 }
 
 /// A column as `pragma_table_xinfo` lists it: name, declared type, position
@@ -279,7 +279,19 @@ impl Source for SqliteSource {
     ) -> Result<(), SourceError> {
         if self.page_reads && spec.filter.is_none() {
             if let Some(layout) = self.page_layout(&spec.table)? {
-                if self.scan_pages(&layout, spec, range, sink)? {
+                // A whole scan of a table keyed by dates or times in one text
+                // form reads its pages too, when its rowids ascend with its
+                // keys (the usual case: a sync copies in key order).
+                let rowid_ordered = range.is_none()
+                    && layout.rowid.is_none()
+                    && time_keys::prove(
+                        &self.conn,
+                        &mut self.key_shapes,
+                        spec,
+                        Some(&layout.rowid_sql),
+                    )?
+                    .rowid_ordered;
+                if self.scan_pages(&layout, spec, range, rowid_ordered, sink)? {
                     return Ok(());
                 }
             }
@@ -289,7 +301,7 @@ impl Source for SqliteSource {
         let cols: Vec<&ColumnSpec> = spec.columns().collect();
         let dialect = SqliteSql {
             shapes: match range {
-                Some(_) => time_keys::key_shapes(&self.conn, &mut self.key_shapes, spec)?,
+                Some(_) => time_keys::prove(&self.conn, &mut self.key_shapes, spec, None)?.shapes,
                 None => Vec::new(),
             },
             compound: keys.len() > 1,
@@ -502,7 +514,7 @@ mod tests {
             .page_layout(&spec.table)?
             .ok_or_else(|| SourceError::Other("no page layout".into()))?;
         let mut rows = Vec::new();
-        let read = src.scan_pages(&layout, spec, bounds, &mut |r: &[Value]| {
+        let read = src.scan_pages(&layout, spec, bounds, false, &mut |r: &[Value]| {
             rows.push(r.to_vec());
             std::ops::ControlFlow::Continue(())
         })?;
@@ -696,36 +708,52 @@ mod tests {
         assert_eq!(rows, sql_rows(&mut src, &spec, None));
     }
 
-    /// Tables whose pages are not laid out as a rowid b-tree keyed by its
-    /// rowid, and files whose pages may not be the snapshot, are read
-    /// through SQL, with the same rows.
+    /// Tables whose pages are not laid out as a rowid b-tree, or not keyed
+    /// by its rowid (whose rowid order was not proven to be key order), and
+    /// files whose pages may not be the snapshot, are read through SQL, with
+    /// the same rows.
     #[test]
     fn other_layouts_are_read_through_sql() {
         let rows = "INSERT INTO t (k, v) VALUES (1, 'a'), (2, 'b'), (3, 'c');";
-        for (name, create) in [
-            ("text-key", "CREATE TABLE t (k TEXT PRIMARY KEY, v TEXT);"),
+        for (name, create, layout) in [
+            (
+                "text-key",
+                "CREATE TABLE t (k TEXT PRIMARY KEY, v TEXT);",
+                true,
+            ),
             (
                 "without-rowid",
                 "CREATE TABLE t (k INTEGER PRIMARY KEY, v TEXT) WITHOUT ROWID;",
+                false,
             ),
             (
                 "desc-key",
                 "CREATE TABLE t (k INTEGER PRIMARY KEY DESC, v TEXT);",
+                true,
             ),
-            ("int-key", "CREATE TABLE t (k INT PRIMARY KEY, v TEXT);"),
+            (
+                "int-key",
+                "CREATE TABLE t (k INT PRIMARY KEY, v TEXT);",
+                true,
+            ),
             (
                 "generated",
                 "CREATE TABLE t (k INTEGER PRIMARY KEY, v TEXT, w TEXT AS (v || '!'));",
+                false,
             ),
             (
                 "stored",
                 "CREATE TABLE t (k INTEGER PRIMARY KEY, v TEXT, w TEXT AS (v || '!') STORED);",
+                false,
             ),
         ] {
             let db = Db::with(name, &format!("{create} {rows}"));
             let mut src = SqliteSource::open(&db.0).expect("open");
-            assert!(src.page_layout("t").expect("layout").is_none(), "{name}");
+            let found = src.page_layout("t").expect("layout");
+            assert_eq!(found.is_some(), layout, "{name}");
+            assert!(found.is_none_or(|l| l.rowid.is_none()), "{name}");
             let spec = spec(&mut src, "t");
+            assert!(page_rows(&mut src, &spec, None).is_err(), "{name}");
             let mut n = 0;
             src.scan(&spec, None, &mut |_| {
                 n += 1;
@@ -771,6 +799,96 @@ mod tests {
         })
         .expect("scan");
         assert_eq!(n, 4);
+    }
+
+    /// A table keyed by timestamps in one text form, written in key order,
+    /// is proven to have its rowids in key order, and its whole scan reads
+    /// the pages; written in any other order, in mixed forms, or with a
+    /// column shadowing `rowid`, it is read through SQL. Either way the rows
+    /// are SQL's.
+    #[test]
+    fn time_keys_in_rowid_order_read_pages() {
+        let keys = [
+            "2026-01-01 00:00:00.000001",
+            "2026-01-01 00:00:00.500000",
+            "2026-01-02 23:59:59.999999",
+            "2027-06-30 12:00:00.000000",
+        ];
+        let cases: [(&str, &str, Vec<&str>, bool); 5] = [
+            ("in-order", "v TEXT", keys.to_vec(), true),
+            (
+                "reversed",
+                "v TEXT",
+                keys.iter().rev().copied().collect(),
+                false,
+            ),
+            (
+                "swapped",
+                "v TEXT",
+                vec![keys[0], keys[2], keys[1], keys[3]],
+                false,
+            ),
+            (
+                "mixed-forms",
+                "v TEXT",
+                vec![keys[0], "2026-01-01T00:00:00.6", keys[2], keys[3]],
+                false,
+            ),
+            ("rowid-column", "rowid TEXT, v TEXT", keys.to_vec(), true),
+        ];
+        for (name, cols, order, paged) in cases {
+            let mut sql = format!("CREATE TABLE t (k TIMESTAMP PRIMARY KEY, {cols});");
+            for (i, k) in order.iter().enumerate() {
+                let extra = if cols.starts_with("rowid") {
+                    "'r', "
+                } else {
+                    ""
+                };
+                sql.push_str(&format!("INSERT INTO t VALUES ('{k}', {extra}'v{i}');"));
+            }
+            let db = Db::with(name, &sql);
+            let mut src = SqliteSource::open(&db.0).expect("open");
+            let spec = spec(&mut src, "t");
+            let layout = src
+                .page_layout("t")
+                .expect("layout")
+                .expect("a rowid table");
+            assert!(layout.rowid.is_none(), "{name}");
+            let proven = time_keys::prove(
+                &src.conn,
+                &mut src.key_shapes,
+                &spec,
+                Some(&layout.rowid_sql),
+            )
+            .expect("proof");
+            assert_eq!(proven.rowid_ordered, paged, "{name}");
+            let mut pages = Vec::new();
+            let read = src
+                .scan_pages(
+                    &layout,
+                    &spec,
+                    None,
+                    proven.rowid_ordered,
+                    &mut |r: &[Value]| {
+                        pages.push(r.to_vec());
+                        std::ops::ControlFlow::Continue(())
+                    },
+                )
+                .expect("page scan");
+            assert_eq!(read, paged, "{name}");
+            let mut whole = Vec::new();
+            src.scan(&spec, None, &mut |r: &[Value]| {
+                whole.push(r.to_vec());
+                std::ops::ControlFlow::Continue(())
+            })
+            .expect("scan");
+            let sql = sql_rows(&mut src, &spec, None);
+            assert_eq!(sql.len(), 4, "{name}");
+            assert_eq!(whole, sql, "{name}");
+            if paged {
+                assert_eq!(pages, sql, "{name}");
+            }
+        }
     }
 
     /// A damaged page is an error naming the page, never a panic or a

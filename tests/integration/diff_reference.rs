@@ -2435,6 +2435,9 @@ struct TsCase {
     instant: bool,
     /// A second key column (a small integer) after the timestamp.
     compound: bool,
+    /// Rows written in key order (so rowid order is key order, and a whole
+    /// scan may read the pages), else in reverse.
+    in_key_order: bool,
     rows: BTreeMap<Key, Vec<Sql>>,
     scenario: Scenario,
     muts: Vec<Mutation<Sql>>,
@@ -2447,8 +2450,14 @@ fn ts_case() -> impl Strategy<Value = TsCase> {
         TsForm::Seconds,
         TsForm::Mixed,
     ]);
-    (forms.clone(), forms, any::<bool>(), any::<bool>()).prop_flat_map(
-        |(f0, f1, instant, compound)| {
+    (
+        forms.clone(),
+        forms,
+        any::<bool>(),
+        any::<bool>(),
+        any::<bool>(),
+    )
+        .prop_flat_map(|(f0, f1, instant, compound, in_key_order)| {
             let key = if compound {
                 (ts_key_micros(), 0i64..3)
                     .prop_map(|(t, j)| vec![K::I(t), K::I(j)])
@@ -2473,12 +2482,12 @@ fn ts_case() -> impl Strategy<Value = TsCase> {
                     forms: (f0, f1),
                     instant,
                     compound,
+                    in_key_order,
                     rows,
                     scenario,
                     muts,
                 })
-        },
-    )
+        })
 }
 
 fn run_ts_case(case: TsCase) -> Result<(), TestCaseError> {
@@ -2509,7 +2518,11 @@ fn run_ts_case(case: TsCase) -> Result<(), TestCaseError> {
             (true, 0) => "+00:00",
             (true, _) => "Z",
         };
-        let rows = model.iter().rev().map(|(k, v)| {
+        let ordered: Vec<_> = match case.in_key_order {
+            true => model.iter().collect(),
+            false => model.iter().rev().collect(),
+        };
+        let rows = ordered.into_iter().map(|(k, v)| {
             let mut r = Vec::new();
             for (i, kv) in k.iter().enumerate() {
                 match (i, kv) {
@@ -2528,8 +2541,8 @@ fn run_ts_case(case: TsCase) -> Result<(), TestCaseError> {
     let expected = reference(&src_model, &rep_model, &names, raw_eq);
     let backward = reference(&rep_model, &src_model, &names, raw_eq);
     let extra = format!(
-        ", forms: {:?}, instant: {}, compound: {}",
-        case.forms, case.instant, case.compound
+        ", forms: {:?}, instant: {}, compound: {}, in key order: {}",
+        case.forms, case.instant, case.compound, case.in_key_order
     );
     let ctx = context(&"timestamp", case.scenario, &log, &extra);
     let counts = (src_model.len(), rep_model.len());

@@ -24,8 +24,8 @@ enum Slot {
 
 impl SqliteSource {
     /// The page layout of `table`, looked up once: `None` unless it is a
-    /// rowid table keyed by its rowid alias, with no generated or hidden
-    /// columns (those are not stored where the declaration puts them).
+    /// rowid table with no generated or hidden columns (those are not stored
+    /// where the declaration puts them), or when no name reaches its rowid.
     pub(super) fn page_layout(&mut self, table: &str) -> Result<Option<PageLayout>, SourceError> {
         if let Some(layout) = self.layouts.get(table) {
             return Ok(layout.clone());
@@ -56,13 +56,38 @@ impl SqliteSource {
         if cols.iter().any(|c| c.3 != 0) {
             return Ok(None);
         }
-        let Some(rowid) = self.rowid_alias(table, &cols)? else {
+        // A WITHOUT ROWID table's root is an index b-tree.
+        let without_rowid: Option<bool> = self
+            .conn
+            .query_row(
+                "SELECT wr FROM pragma_table_list WHERE schema = 'main' AND name = ?1",
+                [table],
+                |r| r.get(0),
+            )
+            .map(Some)
+            .or_else(|e| match e {
+                rusqlite::Error::QueryReturnedNoRows => Ok(None),
+                e => Err(err(e)),
+            })?;
+        if without_rowid != Some(false) {
             return Ok(None);
+        }
+        let rowid = self.rowid_alias(table, &cols)?;
+        let rowid_sql = match &rowid {
+            Some(alias) => alias.clone(),
+            None => match ["rowid", "_rowid_", "oid"]
+                .into_iter()
+                .find(|n| !cols.iter().any(|c| c.0.eq_ignore_ascii_case(n)))
+            {
+                Some(n) => n.to_string(),
+                None => return Ok(None),
+            },
         };
         Ok(Some(PageLayout {
             table: table.to_string(),
             root,
             rowid,
+            rowid_sql,
             columns: cols
                 .into_iter()
                 .map(|(name, declared, ..)| {
@@ -74,26 +99,30 @@ impl SqliteSource {
     }
 
     /// Scans `spec` by reading `layout`'s pages; `Ok(false)` (having sent
-    /// nothing) when this scan cannot be read that way.
+    /// nothing) when this scan cannot be read that way: it must be keyed by
+    /// the rowid alias, or be a whole scan of a table whose rowid order was
+    /// proven to be its key order (`rowid_order_is_key_order`).
     pub(super) fn scan_pages(
         &self,
         layout: &PageLayout,
         spec: &ScanSpec,
         range: Option<&KeyRange>,
+        rowid_order_is_key_order: bool,
         sink: &mut RowSink<'_>,
     ) -> Result<bool, SourceError> {
-        let [key] = spec.key.as_slice() else {
-            return Ok(false);
+        let by_alias = match (spec.key.as_slice(), &layout.rowid) {
+            ([key], Some(alias)) => key.name == *alias && key.rule.ty == LogicalType::Integer,
+            _ => false,
         };
-        if key.name != layout.rowid || key.rule.ty != LogicalType::Integer {
+        if !by_alias && (range.is_some() || !rowid_order_is_key_order) {
             return Ok(false);
         }
-        let mut slots = vec![Slot::Rowid];
-        for c in &spec.values {
+        let mut slots = Vec::with_capacity(spec.key.len() + spec.values.len());
+        for c in spec.columns() {
             let Some(at) = layout.columns.iter().position(|(n, _)| *n == c.name) else {
                 return Ok(false);
             };
-            slots.push(if c.name == layout.rowid {
+            slots.push(if layout.rowid.as_ref() == Some(&c.name) {
                 Slot::Rowid
             } else {
                 Slot::Record {
@@ -172,7 +201,7 @@ impl SqliteSource {
             "SELECT {} FROM {} WHERE {} = ?1",
             quote_ident(&layout.columns[at].0),
             quote_ident(&layout.table),
-            quote_ident(&layout.rowid)
+            quote_ident(&layout.rowid_sql)
         );
         self.conn
             .query_row(&sql, [rowid], |r| r.get(0))

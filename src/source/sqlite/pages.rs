@@ -39,8 +39,11 @@ use self::file::ReadAhead;
 pub(super) struct PageLayout {
     pub(super) table: String,
     pub(super) root: u32,
-    /// The rowid alias (`INTEGER PRIMARY KEY`) column.
-    pub(super) rowid: String,
+    /// The rowid alias (`INTEGER PRIMARY KEY`) column, if the table has one.
+    pub(super) rowid: Option<String>,
+    /// How SQL names the rowid: the alias, or the first of `rowid`,
+    /// `_rowid_` and `oid` that no column shadows.
+    pub(super) rowid_sql: String,
     /// Columns in record order, with whether each has REAL affinity.
     pub(super) columns: Vec<(String, bool)>,
 }

@@ -258,36 +258,65 @@ impl Proof {
 /// or `None`.
 pub(super) type KeyShapes = Vec<(String, Option<TextShape>)>;
 
+/// What one read of a table's date and time keys proved.
+#[derive(Clone, Debug, Default)]
+pub(super) struct Proven {
+    pub shapes: KeyShapes,
+    /// Whether the table's rowid order is its key order (asked only when
+    /// every key column is a date or time in one proven form): its pages,
+    /// read in rowid order, then come in key order.
+    pub rowid_ordered: bool,
+}
+
 /// The proven text forms of `spec`'s date, time and timestamp key columns,
 /// proven on first use by one read of the table's keys (an index-only scan
 /// where the key is indexed) and kept in `cache` for the connection's life.
-pub(super) fn key_shapes(
+///
+/// With `rowid` (how SQL names the rowid of a rowid table) and a key made
+/// only of such columns, the same read goes in key order with the rowids
+/// and also proves whether the rowids ascend: whether reading the table's
+/// pages yields its rows in key order.
+pub(super) fn prove(
     conn: &Connection,
-    cache: &mut HashMap<String, KeyShapes>,
+    cache: &mut HashMap<String, Proven>,
     spec: &ScanSpec,
-) -> Result<KeyShapes, SourceError> {
+    rowid: Option<&str>,
+) -> Result<Proven, SourceError> {
     let timed: Vec<_> = spec
         .key
         .iter()
         .filter(|k| key_order_is_time_order(k.rule.ty))
         .collect();
     if timed.is_empty() {
-        return Ok(Vec::new());
+        return Ok(Proven::default());
     }
+    let rowid = rowid.filter(|_| timed.len() == spec.key.len());
     let id = format!(
         "{}\0{:?}",
         spec.table,
         timed.iter().map(|k| (&k.name, k.rule)).collect::<Vec<_>>()
     );
-    if let Some(shapes) = cache.get(&id) {
-        return Ok(shapes.clone());
+    if let Some(proven) = cache.get(&id) {
+        // A proof made without the rowids is made again with them.
+        if rowid.is_none() || proven.rowid_ordered || proven.shapes.iter().any(|s| s.1.is_none()) {
+            return Ok(proven.clone());
+        }
     }
     let cols: Vec<String> = timed.iter().map(|k| quote_ident(&k.name)).collect();
-    let sql = format!(
-        "SELECT {} FROM {}",
-        cols.join(", "),
-        quote_ident(&spec.table)
-    );
+    let sql = match rowid {
+        Some(r) => format!(
+            "SELECT {}, {} FROM {} ORDER BY {}",
+            cols.join(", "),
+            quote_ident(r),
+            quote_ident(&spec.table),
+            cols.join(", ")
+        ),
+        None => format!(
+            "SELECT {} FROM {}",
+            cols.join(", "),
+            quote_ident(&spec.table)
+        ),
+    };
     let context = format!("reading the keys of table {:?}", spec.table);
     let mut proofs: Vec<Proof> = timed.iter().map(|k| Proof::new(k.rule)).collect();
     let mut stmt = conn
@@ -296,12 +325,20 @@ pub(super) fn key_shapes(
     let mut rows = stmt
         .query([])
         .map_err(|e| SourceError::query(&context, e))?;
+    let mut ascending = rowid.is_some();
+    let mut last: Option<i64> = None;
     while let Some(row) = rows.next().map_err(|e| SourceError::query(&context, e))? {
         for (i, p) in proofs.iter_mut().enumerate() {
             p.see(
                 row.get_ref(i)
                     .map_err(|e| SourceError::query(&context, e))?,
             );
+        }
+        if ascending {
+            match row.get_ref(timed.len()) {
+                Ok(ValueRef::Integer(r)) if last.is_none_or(|l| l < r) => last = Some(r),
+                _ => ascending = false,
+            }
         }
         if proofs.iter().all(|p| p.broken) {
             break;
@@ -314,8 +351,12 @@ pub(super) fn key_shapes(
         .zip(proofs)
         .map(|(k, p)| (k.name.clone(), p.result()))
         .collect();
-    cache.insert(id, shapes.clone());
-    Ok(shapes)
+    let proven = Proven {
+        rowid_ordered: ascending && shapes.iter().all(|s| s.1.is_some()),
+        shapes,
+    };
+    cache.insert(id, proven.clone());
+    Ok(proven)
 }
 
 #[cfg(test)]
