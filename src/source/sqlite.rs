@@ -672,6 +672,10 @@ mod tests {
             let spec = spec(&mut src, "t");
             let whole = page_rows(&mut src, &spec, None).expect("page scan");
             prop_assert_eq!(&whole, &sql_rows(&mut src, &spec, None));
+            // The keys alone (no record is decoded).
+            let keys_only = ScanSpec { values: Vec::new(), ..spec.clone() };
+            let keys = page_rows(&mut src, &keys_only, None).expect("rowid scan");
+            prop_assert_eq!(&keys, &sql_rows(&mut src, &keys_only, None));
             let (lo, hi) = case.bounds;
             let (lo, hi) = (i128::from(lo), i128::from(hi));
             for (after, through) in [(Some(lo), hi), (None, hi), (Some(lo - (1 << 70)), hi + (1 << 70))] {

@@ -175,18 +175,21 @@ impl SqliteSource {
                     ControlFlow::Break(()) => pages::Flow::Stop,
                 })
             };
-        pages::TableWalk::new(&file, after, through)
-            .run(layout.root, &mut visit)
-            .map_err(|e| match e {
-                pages::PageError::Visit(e) => e,
-                e => SourceError::query(
-                    format!(
-                        "reading table {:?} from the pages of {}",
-                        spec.table, self.path
-                    ),
-                    e,
+        let walk = pages::TableWalk::new(&file, after, through);
+        let mut walk = match slots.iter().any(|s| matches!(s, Slot::Record { .. })) {
+            true => walk,
+            false => walk.rowids_only(),
+        };
+        walk.run(layout.root, &mut visit).map_err(|e| match e {
+            pages::PageError::Visit(e) => e,
+            e => SourceError::query(
+                format!(
+                    "reading table {:?} from the pages of {}",
+                    spec.table, self.path
                 ),
-            })?;
+                e,
+            ),
+        })?;
         Ok(true)
     }
 

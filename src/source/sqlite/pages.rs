@@ -197,6 +197,9 @@ pub(super) struct TableWalk<'f, 'c> {
     visited: Visited,
     /// The last rowid sent: rowids must rise strictly.
     last_rowid: Option<i64>,
+    /// Whether the visitor reads records: a scan of the rowids alone skips
+    /// decoding record headers and reassembling spilled payloads.
+    records: bool,
 }
 
 impl<'f, 'c> TableWalk<'f, 'c> {
@@ -212,7 +215,15 @@ impl<'f, 'c> TableWalk<'f, 'c> {
             ahead: ReadAhead::default(),
             visited: Visited::default(),
             last_rowid: None,
+            records: true,
         }
+    }
+
+    /// A walk whose visitor reads only rowids: every record it is given is
+    /// empty.
+    pub(super) fn rowids_only(mut self) -> Self {
+        self.records = false;
+        self
     }
 
     /// Calls `visit` with each row's rowid and record, in rowid order, from
@@ -339,6 +350,16 @@ impl<'f, 'c> TableWalk<'f, 'c> {
                         return Err(bad("payload larger than the file"));
                     }
                     let size = usize::try_from(size).map_err(|_| bad("payload size"))?;
+                    if !self.records {
+                        let record = Record {
+                            body: &[],
+                            cols: &[],
+                        };
+                        if visit(rowid, &record).map_err(PageError::Visit)? == Flow::Stop {
+                            return Ok(Flow::Stop);
+                        }
+                        continue;
+                    }
                     let local = self.local_payload(size);
                     let body_at = n1 + n2;
                     let inline = cell.get(body_at..body_at + local).ok_or(bad("leaf cell"))?;
