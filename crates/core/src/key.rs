@@ -13,6 +13,7 @@
 
 use std::fmt;
 
+use crate::time;
 use crate::value::Value;
 
 const NULL: u8 = 0x00;
@@ -134,7 +135,31 @@ pub fn encode_value(out: &mut Vec<u8>, v: &Value) {
         }
         other => {
             out.push(OTHER);
-            escaped(out, other.to_string().as_bytes());
+            // Dates and times as their display text, written without the
+            // formatting machinery where they can be (no 0 byte to escape, then
+            // the terminator `escaped` writes).
+            let fast = match other {
+                Value::Timestamp(us) if time::write_timestamp(out, *us, false) => {
+                    out.push(b'Z');
+                    true
+                }
+                Value::TimestampNaive(us) => time::write_timestamp(out, *us, false),
+                Value::Date(d) => {
+                    let infinite = matches!(*d, time::INFINITY_DAYS | time::NEG_INFINITY_DAYS);
+                    !infinite
+                        && time::write_timestamp(
+                            out,
+                            i128::from(*d) * i128::from(time::MICROS_PER_DAY),
+                            true,
+                        )
+                }
+                Value::Time(us) => time::write_time(out, *us),
+                _ => false,
+            };
+            match fast {
+                true => out.extend_from_slice(&[0, 0]),
+                false => escaped(out, other.to_string().as_bytes()),
+            }
         }
     }
 }
@@ -231,6 +256,31 @@ impl KeyRange {
 mod tests {
     use super::*;
     use proptest::prelude::*;
+
+    proptest! {
+        /// Dates and times encode as their display text, fast path or not:
+        /// the bytes every tree and tree file already holds.
+        #[test]
+        fn time_keys_encode_as_their_text(
+            v in prop_oneof![
+                any::<i64>().prop_map(|m| Value::Timestamp(i128::from(m))),
+                (-62_167_219_200_000_000i128..253_402_300_800_000_000i128).prop_map(Value::Timestamp),
+                (-62_167_219_200_000_000i128..253_402_300_800_000_000i128).prop_map(Value::TimestampNaive),
+                Just(Value::Timestamp(time::INFINITY_MICROS)),
+                Just(Value::TimestampNaive(time::NEG_INFINITY_MICROS)),
+                any::<i32>().prop_map(Value::Date),
+                (-719_528i32..2_932_897).prop_map(Value::Date),
+                any::<i64>().prop_map(Value::Time),
+                (0..time::MICROS_PER_DAY).prop_map(Value::Time),
+            ]
+        ) {
+            let mut fast = Vec::new();
+            encode_value(&mut fast, &v);
+            let mut slow = vec![OTHER];
+            escaped(&mut slow, v.to_string().as_bytes());
+            prop_assert_eq!(fast, slow);
+        }
+    }
 
     fn arb_key_value() -> impl Strategy<Value = Value> {
         prop_oneof![

@@ -291,6 +291,73 @@ fn format_frac(out: &mut String, micros: i64) {
     }
 }
 
+/// Appends `n` (0 ≤ n < 10^width) in `width` zero-padded digits.
+fn push_digits(out: &mut Vec<u8>, n: u64, width: usize) {
+    let at = out.len();
+    out.resize(at + width, b'0');
+    let mut n = n;
+    for slot in out[at..].iter_mut().rev() {
+        *slot = b'0' + (n % 10) as u8;
+        n /= 10;
+    }
+}
+
+/// Appends `HH:MM:SS[.f…]` for microseconds since midnight (`0..86400e6`).
+fn push_time(out: &mut Vec<u8>, micros: i64) {
+    let secs = (micros / MICROS_PER_SEC) as u64;
+    push_digits(out, secs / 3600, 2);
+    out.push(b':');
+    push_digits(out, secs / 60 % 60, 2);
+    out.push(b':');
+    push_digits(out, secs % 60, 2);
+    let mut frac = (micros % MICROS_PER_SEC) as u64;
+    if frac != 0 {
+        let mut width = 6;
+        while frac % 10 == 0 {
+            frac /= 10;
+            width -= 1;
+        }
+        out.push(b'.');
+        push_digits(out, frac, width);
+    }
+}
+
+/// Appends exactly what [`format_timestamp`] returns (and, for `date` only,
+/// [`format_date`] of its days), without formatting machinery, for the
+/// common case: years 0000–9999. `false` (having appended nothing) for any
+/// other value, which the caller formats the slow way.
+pub fn write_timestamp(out: &mut Vec<u8>, micros: i128, date_only: bool) -> bool {
+    let day = MICROS_PER_DAY as i128;
+    // 0000-01-01 ..= 9999-12-31, as days since 1970.
+    let Ok(days) = i64::try_from(micros.div_euclid(day)) else {
+        return false;
+    };
+    if !(-719_528..=2_932_896).contains(&days) {
+        return false;
+    }
+    let (y, m, d) = civil_from_days(days);
+    push_digits(out, y as u64, 4);
+    out.push(b'-');
+    push_digits(out, u64::from(m), 2);
+    out.push(b'-');
+    push_digits(out, u64::from(d), 2);
+    if !date_only {
+        out.push(b'T');
+        push_time(out, micros.rem_euclid(day) as i64);
+    }
+    true
+}
+
+/// Appends exactly what [`format_time`] returns, for a time of day inside
+/// one day; `false` (having appended nothing) otherwise.
+pub fn write_time(out: &mut Vec<u8>, micros: i64) -> bool {
+    if !(0..MICROS_PER_DAY).contains(&micros) {
+        return false;
+    }
+    push_time(out, micros);
+    true
+}
+
 /// `YYYY-MM-DDTHH:MM:SS[.ffffff]` (no zone suffix), or `infinity` /
 /// `-infinity`.
 pub fn format_timestamp(micros: impl Into<i128>) -> String {
@@ -362,6 +429,45 @@ pub fn truncate_instant(micros: i128, precision: u8) -> i128 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    use proptest::prelude::Strategy as _;
+
+    proptest::proptest! {
+        /// The fast writers append exactly what the formatting functions
+        /// return, wherever they accept a value.
+        #[test]
+        fn writers_match_formatters(
+            micros in proptest::prop_oneof![
+                proptest::prelude::any::<i64>().prop_map(i128::from),
+                (-62_167_219_200_000_000i128..253_402_300_800_000_000i128),
+                (-10i128..10),
+                (0i128..1000).prop_map(|d| d * MICROS_PER_DAY as i128),
+                (0i128..100_000).prop_map(|s| 1_700_000_000_000_000 + s * 10_000),
+            ],
+            tod in proptest::prop_oneof![
+                proptest::prelude::any::<i64>(),
+                0i64..MICROS_PER_DAY,
+                (0i64..86_400).prop_map(|s| s * MICROS_PER_SEC),
+            ],
+        ) {
+            let mut out = Vec::new();
+            if write_timestamp(&mut out, micros, false) {
+                proptest::prop_assert_eq!(String::from_utf8(out.clone()).unwrap(), format_timestamp(micros));
+                out.clear();
+                proptest::prop_assert!(write_timestamp(&mut out, micros, true));
+                let days = micros.div_euclid(MICROS_PER_DAY as i128) as i32;
+                proptest::prop_assert_eq!(String::from_utf8(out.clone()).unwrap(), format_date(days));
+            } else {
+                proptest::prop_assert!(out.is_empty());
+            }
+            out.clear();
+            if write_time(&mut out, tod) {
+                proptest::prop_assert_eq!(String::from_utf8(out).unwrap(), format_time(tod));
+            } else {
+                proptest::prop_assert!(out.is_empty() && !(0..MICROS_PER_DAY).contains(&tod));
+            }
+        }
+    }
 
     #[test]
     fn civil_round_trips() {
