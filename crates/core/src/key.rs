@@ -70,28 +70,79 @@ fn decode_int(class: u8, bytes: &[u8], i: &mut usize) -> Option<i128> {
 }
 
 /// An encoded key; `Ord` on it is the key order both sides agree on.
-#[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
-pub struct Key(Box<[u8]>);
+#[derive(Clone)]
+pub struct Key(Repr);
+
+/// Encoded keys this long or shorter (an integer key, a short text) are
+/// held in place: a tree holds two keys per node, and one allocation per key
+/// was most of a large tree's memory.
+const INLINE: usize = 22;
+
+#[derive(Clone)]
+enum Repr {
+    Inline(u8, [u8; INLINE]),
+    Heap(Box<[u8]>),
+}
 
 impl Key {
     /// A key from its encoded bytes.
     pub fn from_bytes(bytes: &[u8]) -> Key {
-        Key(bytes.into())
+        if bytes.len() <= INLINE {
+            let mut held = [0; INLINE];
+            held[..bytes.len()].copy_from_slice(bytes);
+            return Key(Repr::Inline(bytes.len() as u8, held));
+        }
+        Key(Repr::Heap(bytes.into()))
     }
     /// The encoded bytes, which sort as the key's values do.
     pub fn as_bytes(&self) -> &[u8] {
-        &self.0
+        match &self.0 {
+            Repr::Inline(len, held) => &held[..usize::from(*len)],
+            Repr::Heap(bytes) => bytes,
+        }
+    }
+}
+
+impl Default for Key {
+    fn default() -> Key {
+        Key::from_bytes(&[])
+    }
+}
+
+impl PartialEq for Key {
+    fn eq(&self, other: &Key) -> bool {
+        self.as_bytes() == other.as_bytes()
+    }
+}
+
+impl Eq for Key {}
+
+impl PartialOrd for Key {
+    fn partial_cmp(&self, other: &Key) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for Key {
+    fn cmp(&self, other: &Key) -> std::cmp::Ordering {
+        self.as_bytes().cmp(other.as_bytes())
+    }
+}
+
+impl std::hash::Hash for Key {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.as_bytes().hash(state);
     }
 }
 
 impl fmt::Debug for Key {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match decode(&self.0) {
+        match decode(self.as_bytes()) {
             Some(vals) => {
                 let parts: Vec<String> = vals.iter().map(|v| v.to_string()).collect();
                 write!(f, "Key({})", parts.join(", "))
             }
-            None => write!(f, "Key(0x{})", crate::value::hex(&self.0)),
+            None => write!(f, "Key(0x{})", crate::value::hex(self.as_bytes())),
         }
     }
 }
@@ -176,7 +227,7 @@ pub fn encode_into(out: &mut Vec<u8>, values: &[Value]) {
 pub fn encode(values: &[Value]) -> Key {
     let mut out = Vec::with_capacity(16 * values.len() + 2);
     encode_into(&mut out, values);
-    Key(out.into_boxed_slice())
+    Key::from_bytes(&out)
 }
 
 fn unescape(bytes: &[u8], i: &mut usize) -> Option<Vec<u8>> {
@@ -258,6 +309,20 @@ mod tests {
     use proptest::prelude::*;
 
     proptest! {
+        /// A key held in place or on the heap is the same key: its bytes,
+        /// order, equality and hash are its bytes'.
+        #[test]
+        fn keys_are_their_bytes(a in prop::collection::vec(any::<u8>(), 0..40), b in prop::collection::vec(any::<u8>(), 0..40)) {
+            use std::hash::{BuildHasher, RandomState};
+            let (ka, kb) = (Key::from_bytes(&a), Key::from_bytes(&b));
+            prop_assert_eq!(ka.as_bytes(), &a[..]);
+            prop_assert_eq!(ka.cmp(&kb), a.cmp(&b));
+            prop_assert_eq!(ka == kb, a == b);
+            let state = RandomState::new();
+            prop_assert_eq!(state.hash_one(&ka), state.hash_one(&a[..]));
+            prop_assert_eq!(ka.clone(), ka);
+        }
+
         /// Dates and times encode as their display text, fast path or not:
         /// the bytes every tree and tree file already holds.
         #[test]
