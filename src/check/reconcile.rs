@@ -116,19 +116,19 @@ pub(super) fn rows_cost(
 ) {
     let mut at = 0;
     for req in wire::rows_pages(0, groups) {
-        let mut found: Vec<Vec<Value>> = Vec::new();
+        let mut found: Vec<&[Value]> = Vec::new();
         for k in req.groups.iter().flat_map(|g| &g.1) {
             while rows.get(at).is_some_and(|r| r.key < *k) {
                 at += 1;
             }
             if let Some(r) = rows.get(at).filter(|r| r.key == *k) {
-                found.push(r.values.clone());
+                found.push(&r.values);
                 at += 1;
             }
         }
         cost.round_trips += 1;
         cost.items += found.len() as u64;
-        cost.bytes += (req.encode().len() + wire::encode_rows(&found).len()) as u64;
+        cost.bytes += (req.encode().len() + wire::encoded_rows_len(found.into_iter())) as u64;
     }
 }
 

@@ -157,10 +157,25 @@ pub fn encode_value(out: &mut Vec<u8>, v: &Value, opts: &CanonOptions) {
 
 /// Whether two values are equal under the canonical encoding.
 pub fn values_equal(a: &Value, b: &Value, opts: &CanonOptions) -> bool {
-    let (mut x, mut y) = (Vec::new(), Vec::new());
-    encode_value(&mut x, a, opts);
-    encode_value(&mut y, b, opts);
-    x == y
+    // Equal values encode alike (the encoding is a function of the value,
+    // and the two zeros it normalizes are equal floats): most compared
+    // columns of a changed row are, and need no encoding.
+    if a == b {
+        return true;
+    }
+    thread_local! {
+        static BUFFERS: std::cell::RefCell<(Vec<u8>, Vec<u8>)> = const {
+            std::cell::RefCell::new((Vec::new(), Vec::new()))
+        };
+    }
+    BUFFERS.with(|b2| {
+        let (x, y) = &mut *b2.borrow_mut();
+        x.clear();
+        y.clear();
+        encode_value(x, a, opts);
+        encode_value(y, b, opts);
+        x == y
+    })
 }
 
 /// Encodes a row: `values` are in the caller's column order and `order`
@@ -182,6 +197,45 @@ pub fn name_order<S: AsRef<str>>(names: &[S]) -> Vec<usize> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Equality is equality of the encodings, whether the values are equal
+    /// as values (the shortcut) or not.
+    #[test]
+    fn equality_is_encoding_equality() {
+        let pool = [
+            Value::Float(0.0),
+            Value::Float(-0.0),
+            Value::Float(f64::NAN),
+            Value::Float(-f64::NAN),
+            Value::Float(1.5),
+            Value::Decimal("1.5".into()),
+            Value::Decimal("1.50".into()),
+            Value::Text("1.5".into()),
+            Value::Text("a ".into()),
+            Value::Text("a".into()),
+            Value::Int(1),
+            Value::Bool(true),
+            Value::Null,
+            Value::Timestamp(0),
+            Value::TimestampNaive(0),
+        ];
+        for opts in [
+            CanonOptions::default(),
+            CanonOptions {
+                float_digits: Some(3),
+                ..CanonOptions::default()
+            },
+        ] {
+            for a in &pool {
+                for b in &pool {
+                    let (mut x, mut y) = (Vec::new(), Vec::new());
+                    encode_value(&mut x, a, &opts);
+                    encode_value(&mut y, b, &opts);
+                    assert_eq!(values_equal(a, b, &opts), x == y, "{a:?} {b:?}");
+                }
+            }
+        }
+    }
 
     #[test]
     fn floats_normalize() {

@@ -225,6 +225,23 @@ pub fn encode_rows(rows: &[Vec<Value>]) -> Vec<u8> {
     out
 }
 
+/// The length of [`encode_rows`] of `rows`, without building it (what a
+/// local diff reports it would have exchanged through agents).
+pub fn encoded_rows_len<'a>(rows: impl ExactSizeIterator<Item = &'a [Value]>) -> usize {
+    let mut scratch = Vec::with_capacity(64);
+    varint::put(&mut scratch, rows.len() as u64);
+    let mut len = scratch.len();
+    for row in rows {
+        scratch.clear();
+        varint::put(&mut scratch, row.len() as u64);
+        for v in row {
+            put_value(&mut scratch, v);
+        }
+        len += scratch.len();
+    }
+    len
+}
+
 /// Decodes rows, each of exactly `width` values.
 pub fn decode_rows(bytes: &[u8], width: usize) -> Result<Vec<Vec<Value>>, WireError> {
     let mut r = Reader::new(bytes);

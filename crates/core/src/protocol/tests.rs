@@ -99,6 +99,12 @@ fn rows_round_trip() {
     ]];
     assert_eq!(decode_rows(&encode_rows(&rows), 8).unwrap(), rows);
     assert!(decode_rows(&encode_rows(&rows), 7).is_err());
+    // The length alone, for 0, 1 and enough rows for a two-byte count.
+    for n in [0, 1, 200] {
+        let many: Vec<Vec<Value>> = (0..n).map(|_| rows[0].clone()).collect();
+        let len = encoded_rows_len(many.iter().map(Vec::as_slice));
+        assert_eq!(len, encode_rows(&many).len(), "{n} rows");
+    }
 }
 
 #[test]
