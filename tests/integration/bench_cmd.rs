@@ -277,3 +277,41 @@ fn tiny_postgres_bench() {
 fn tiny_mysql_bench() {
     server_bench("DRIFTSUM_TEST_MYSQL", "mysql");
 }
+
+/// `bench --levels` at a tiny size: every level of `check` measured beside
+/// the engines' own count, on SQLite and (when its URL is set) on a
+/// PostgreSQL source, each level reading the rows it should.
+#[test]
+fn tiny_levels_bench() {
+    let mut engines = vec![("sqlite", None)];
+    if let Some(url) = util::server_url("DRIFTSUM_TEST_POSTGRES") {
+        engines.push(("postgres", Some(url)));
+    }
+    for (engine, url) in engines {
+        let dir = Scratch::new("levels");
+        let o = dir.path().to_str().unwrap();
+        let mut args = vec!["--levels", "--engine", engine, "--sizes", "2k", "--out", o];
+        if let Some(url) = &url {
+            args.extend(["--source-url", url.as_str()]);
+        }
+        let r = bench(&args);
+        assert_eq!(r.status.code(), Some(0), "{engine}: {}", text(&r.stderr));
+        let json: Value = serde_json::from_str(
+            &std::fs::read_to_string(dir.path().join("levels.json")).expect("levels.json"),
+        )
+        .expect("levels.json parses");
+        let costs = json[0]["costs"].as_array().expect("costs");
+        let levels: Vec<&str> = costs.iter().map(|c| c["level"].as_str().unwrap()).collect();
+        assert_eq!(levels, ["count(*)", "count", "keys", "full"], "{engine}");
+        for c in costs {
+            assert_eq!(c["rows"], 2000, "{engine}: {c}");
+        }
+        // keys and full read every row of both sides; count reads none.
+        assert_eq!(costs[1]["rows_read"], 0, "{engine}");
+        assert_eq!(costs[2]["rows_read"], 4000, "{engine}");
+        assert_eq!(costs[3]["rows_read"], 4000, "{engine}");
+        assert!(std::fs::read_to_string(dir.path().join("levels.md"))
+            .expect("levels.md")
+            .contains("| keys |"));
+    }
+}
