@@ -6,7 +6,6 @@
 //! test against a naive reference over timestamps in mixed storage forms.
 
 use std::path::Path;
-use std::process::Command;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use proptest::prelude::*;
@@ -15,25 +14,7 @@ use rusqlite::{params, Connection};
 use serde_json::Value;
 use sqlx::{AssertSqlSafe, Connection as _};
 
-use crate::util::{self, Scratch};
-
-struct Run {
-    code: i32,
-    stdout: String,
-    stderr: String,
-}
-
-fn run(args: &[&str]) -> Run {
-    let out = Command::new(env!("CARGO_BIN_EXE_driftsum"))
-        .args(args)
-        .output()
-        .expect("run driftsum");
-    Run {
-        code: out.status.code().unwrap_or(-1),
-        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-    }
-}
+use crate::util::{self, run, Run, Scratch};
 
 /// `diff --format json` of `src` and `tgt` with `extra`; the report, checked
 /// against the published schema.

@@ -13,12 +13,11 @@
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
 use rusqlite::{params, Connection};
 use serde_json::{json, Value};
 
-use crate::util::Scratch;
+use crate::util::{run, Run, Scratch};
 
 mod bad_input;
 mod demo;
@@ -44,14 +43,6 @@ fn db(dir: &Path, name: &str, sql: &str) -> PathBuf {
 /// `sqlite:PATH`.
 fn url(p: &Path) -> String {
     format!("sqlite:{}", p.display())
-}
-
-/// What one run of the binary produced.
-#[derive(Debug)]
-struct Run {
-    code: i32,
-    stdout: String,
-    stderr: String,
 }
 
 impl Run {
@@ -84,19 +75,6 @@ fn schema_violations(doc: &Value) -> Vec<String> {
         .iter_errors(doc)
         .map(|e| format!("{e} at {}", e.instance_path()))
         .collect()
-}
-
-/// Runs `driftsum ARGS...`.
-fn run(args: &[&str]) -> Run {
-    let out = Command::new(env!("CARGO_BIN_EXE_driftsum"))
-        .args(args)
-        .output()
-        .expect("run driftsum");
-    Run {
-        code: out.status.code().expect("driftsum exited by signal"),
-        stdout: String::from_utf8(out.stdout).expect("stdout is UTF-8"),
-        stderr: String::from_utf8(out.stderr).expect("stderr is UTF-8"),
-    }
 }
 
 /// Runs `driftsum diff --source sqlite:SRC --target sqlite:TGT EXTRA...`.
