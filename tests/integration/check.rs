@@ -696,8 +696,12 @@ fn server_case(engine: &str, url: &str, exec: &mut dyn FnMut(&str)) {
     let scratch = dir(&table);
     let d = scratch.path().to_path_buf();
     let rep = Connection::open(d.join("rep.db")).unwrap();
+    // The replica spells the table in upper case: the check finds it as
+    // SQLite finds names (the rest of the SQL here is SQLite's, which
+    // matches either spelling).
+    let upper = table.to_uppercase();
     rep.execute_batch(&format!(
-        "CREATE TABLE {table} (id INTEGER PRIMARY KEY, name TEXT, amount REAL);
+        "CREATE TABLE {upper} (id INTEGER PRIMARY KEY, name TEXT, amount REAL);
          {SERIES}300) INSERT INTO {table} SELECT value, 'n' || value, value / 4.0 FROM s;
          DELETE FROM {table} WHERE id = 7; INSERT INTO {table} VALUES (7000, 'n7', 1.75);
          UPDATE {table} SET amount = 0.5 WHERE id = 100;"
