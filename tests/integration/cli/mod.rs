@@ -51,7 +51,7 @@ impl Run {
     fn json(&self) -> Value {
         let doc: Value = serde_json::from_str(&self.stdout)
             .unwrap_or_else(|e| panic!("stdout is not JSON ({e}): {self:#?}"));
-        let errors = schema_violations(&doc);
+        let errors = crate::json_contract::violations(&doc);
         assert!(
             errors.is_empty(),
             "the report breaks docs/json-schema.json:\n{}\n{self:#?}",
@@ -59,22 +59,6 @@ impl Run {
         );
         doc
     }
-}
-
-/// Why `doc` does not validate against the published schema (empty when it
-/// does). The schema is read once per test program.
-fn schema_violations(doc: &Value) -> Vec<String> {
-    static SCHEMA: std::sync::OnceLock<Value> = std::sync::OnceLock::new();
-    let schema = SCHEMA.get_or_init(|| {
-        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/json-schema.json");
-        let text = std::fs::read_to_string(&path).expect("docs/json-schema.json");
-        serde_json::from_str(&text).expect("the schema is JSON")
-    });
-    let validator = jsonschema::validator_for(schema).expect("the schema is a valid schema");
-    validator
-        .iter_errors(doc)
-        .map(|e| format!("{e} at {}", e.instance_path()))
-        .collect()
 }
 
 /// Runs `driftsum diff --source sqlite:SRC --target sqlite:TGT EXTRA...`.
