@@ -8,16 +8,7 @@
 use std::path::Path;
 use std::process::{Command, Output};
 
-use crate::util::{self, Admin, Scratch};
-
-fn show(o: &Output) -> String {
-    format!(
-        "exit {:?}\nstdout:\n{}\nstderr:\n{}",
-        o.status.code(),
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
-}
+use crate::util::{self, show, Admin, Scratch};
 
 /// A SQLite replica holding `Orders` (3 rows) and `ITEMS` (2 rows, one of
 /// them changed against the server's).

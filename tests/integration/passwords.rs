@@ -11,7 +11,7 @@
 use std::path::Path;
 use std::process::{Command, Output, Stdio};
 
-use crate::util::{self, Admin, Scratch};
+use crate::util::{self, show, Admin, Scratch};
 
 /// A SQLite replica holding `t(id, v)` with rows (1,10), (2,20), (3,30).
 fn replica(dir: &Scratch) -> String {
@@ -41,15 +41,6 @@ fn diff(home: &Path, source: &str, target: &str, env: &[(&str, &str)]) -> Output
         cmd.env(k, v);
     }
     cmd.output().expect("run driftsum")
-}
-
-fn show(out: &Output) -> String {
-    format!(
-        "exit {:?}\n{}\n{}",
-        out.status.code(),
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    )
 }
 
 /// The host and port of a server URL.

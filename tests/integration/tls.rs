@@ -16,7 +16,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-use crate::util;
+use crate::util::{self, show};
 
 /// The certificates and keys, as PEM files in a directory of their own.
 struct Pki {
@@ -84,16 +84,6 @@ fn driftsum(home: &Path, args: &[&str]) -> Output {
         .output()
         .expect("run driftsum")
 }
-
-fn text(o: &Output) -> String {
-    format!(
-        "exit {:?}\nstdout: {}\nstderr: {}",
-        o.status.code(),
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
-}
-
 /// A SQLite replica holding `t(id, name)` = (1,'a'), (2,'b').
 fn replica(dir: &Path) -> String {
     let path = dir.join("replica.db");
@@ -165,13 +155,13 @@ impl<'a> Cases<'a> {
     fn accepted(&self, source: &str) {
         let o = self.diff(source);
         let log = self.server.log();
-        assert_eq!(o.status.code(), Some(0), "{source}: {}\n{log}", text(&o));
+        assert_eq!(o.status.code(), Some(0), "{source}: {}\n{log}", show(&o));
     }
 
     fn refused(&self, source: &str, because: &[&str]) {
         let o = self.diff(source);
         let err = String::from_utf8_lossy(&o.stderr).into_owned();
-        assert_eq!(o.status.code(), Some(2), "{source}: {}", text(&o));
+        assert_eq!(o.status.code(), Some(2), "{source}: {}", show(&o));
         assert!(!err.contains("in sync"), "{source}: {err}");
         for b in because {
             assert!(err.contains(b), "{source}: {err:?} lacks {b:?}");
@@ -281,7 +271,7 @@ pub(crate) fn start_cluster(spec: &ClusterSpec) -> Result<Cluster, String> {
         .output()
         .map_err(|e| format!("initdb: {e}"))?;
     if !out.status.success() {
-        return Err(format!("initdb failed: {}", text(&out)));
+        return Err(format!("initdb failed: {}", show(&out)));
     }
     let hba = data.join("pg_hba.conf");
     std::fs::write(&hba, spec.hba).map_err(|e| e.to_string())?;
@@ -345,7 +335,7 @@ pub(crate) fn start_cluster(spec: &ClusterSpec) -> Result<Cluster, String> {
     }
     let out = sql(spec.setup).map_err(|e| e.to_string())?;
     if !out.status.success() {
-        return Err(format!("setting up: {}", text(&out)));
+        return Err(format!("setting up: {}", show(&out)));
     }
     Ok(Cluster { server, port, dir })
 }
@@ -465,16 +455,16 @@ fn postgres_sslmodes() {
         .args(["-c", "SELECT pg_reload_conf()"])
         .output()
         .expect("psql");
-    assert!(off.status.success(), "{}", text(&off));
+    assert!(off.status.success(), "{}", show(&off));
     let until = Instant::now() + Duration::from_secs(20);
     loop {
         let o = cases.diff(&url("postgres", "127.0.0.1", "sslmode=require"));
         if String::from_utf8_lossy(&o.stderr).contains("server does not support TLS") {
-            assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+            assert_eq!(o.status.code(), Some(2), "{}", show(&o));
             assert!(String::from_utf8_lossy(&o.stderr).contains("refuse a server without TLS"));
             break;
         }
-        assert!(Instant::now() < until, "ssl=off never took: {}", text(&o));
+        assert!(Instant::now() < until, "ssl=off never took: {}", show(&o));
         std::thread::sleep(Duration::from_millis(200));
     }
     refused(
@@ -520,7 +510,7 @@ fn start_mariadb(pki: &Pki) -> Result<Maria, String> {
         .output()
         .map_err(|e| format!("install-db: {e}"))?;
     if !out.status.success() {
-        return Err(format!("install-db failed: {}", text(&out)));
+        return Err(format!("install-db failed: {}", show(&out)));
     }
     let init = dir.path().join("init.sql");
     std::fs::write(
@@ -692,7 +682,7 @@ fn the_agent_speaks_https() {
             &tok,
         ],
     );
-    assert_eq!(refused.status.code(), Some(2), "{}", text(&refused));
+    assert_eq!(refused.status.code(), Some(2), "{}", show(&refused));
     let err = String::from_utf8_lossy(&refused.stderr);
     assert!(
         err.contains("without TLS") && err.contains("--insecure-plaintext"),
@@ -752,29 +742,29 @@ fn the_agent_speaks_https() {
     let _ = serve.kill();
     let _ = serve.wait();
 
-    assert_eq!(right.status.code(), Some(0), "{}", text(&right));
+    assert_eq!(right.status.code(), Some(0), "{}", show(&right));
     assert!(
         String::from_utf8_lossy(&right.stdout).contains("in sync"),
         "{}",
-        text(&right)
+        show(&right)
     );
     for (o, because) in [
         (&wrong, "not signed by the CA given with --ca"),
         (&by_ip, "does not name the host"),
     ] {
-        assert_eq!(o.status.code(), Some(2), "{}", text(o));
+        assert_eq!(o.status.code(), Some(2), "{}", show(o));
         // The failure is the table's, reported with the others.
-        let all = text(o);
+        let all = show(o);
         assert!(all.contains(because), "{all}");
         assert!(
             !String::from_utf8_lossy(&o.stdout).contains("in sync"),
             "{all}"
         );
     }
-    assert_eq!(clear.status.code(), Some(2), "{}", text(&clear));
+    assert_eq!(clear.status.code(), Some(2), "{}", show(&clear));
     assert!(
-        text(&clear).contains("give the CA of its certificate with --ca FILE"),
+        show(&clear).contains("give the CA of its certificate with --ca FILE"),
         "{}",
-        text(&clear)
+        show(&clear)
     );
 }

@@ -83,6 +83,16 @@ pub fn run(args: &[&str]) -> Run {
     }
 }
 
+/// A finished process's exit code and output, for assertion messages.
+pub fn show(o: &std::process::Output) -> String {
+    format!(
+        "exit {:?}\nstdout: {}\nstderr: {}",
+        o.status.code(),
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}
+
 /// The key range `(after, through]` between two keys given as key values.
 pub fn key_range(
     after: Option<Vec<driftsum::core::Value>>,
