@@ -58,6 +58,8 @@ fn assert_paired_the_sqlite_way(source: &str, target: &str) {
     // The same pairing, told in the JSON report.
     let out = diff(source, target, &["--format", "json"]);
     let doc: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
+    let errors = crate::json_contract::violations(&doc);
+    assert!(errors.is_empty(), "{errors:#?}\n{doc:#}");
     let tables = doc["tables"].as_array().expect("tables");
     let target_of = |name: &str| {
         tables

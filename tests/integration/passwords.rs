@@ -566,6 +566,8 @@ fn agent_token_from_the_config_file() {
 
     assert_eq!(from_file.status.code(), Some(1), "{}", show(&from_file));
     let doc: serde_json::Value = serde_json::from_slice(&from_file.stdout).expect("JSON");
+    let errors = crate::json_contract::violations(&doc);
+    assert!(errors.is_empty(), "{errors:#?}\n{doc:#}");
     assert_eq!(doc["source"]["url"], agent.as_str(), "{doc}");
     let target = doc["target"]["url"].as_str().unwrap_or_default();
     assert!(
