@@ -98,6 +98,11 @@ pub struct SideConfig {
     pub password_file: Option<PathBuf>,
     /// The environment variable holding the server's password.
     pub password_env: Option<String>,
+    /// For an agent side (`driftsum://HOST:PORT`): a file holding its token,
+    /// relative to the config file's directory.
+    pub token_file: Option<PathBuf>,
+    /// For an agent side: the environment variable holding its token.
+    pub token_env: Option<String>,
 }
 
 // By hand: the URL may hold a password.
@@ -108,6 +113,8 @@ impl std::fmt::Debug for SideConfig {
             .field("url_env", &self.url_env)
             .field("password_file", &self.password_file)
             .field("password_env", &self.password_env)
+            .field("token_file", &self.token_file)
+            .field("token_env", &self.token_env)
             .finish()
     }
 }
@@ -442,8 +449,15 @@ impl SideConfig {
             })?,
             _ => return Err(format!("[{place}] needs exactly one of url and url_env")),
         };
+        let is_agent = url.starts_with("driftsum://");
+        if !is_agent && (self.token_file.is_some() || self.token_env.is_some()) {
+            return Err(format!(
+                "[{place}] token_file and token_env are for an agent (driftsum://HOST:PORT); \
+                 a database's password goes in password_file or password_env"
+            ));
+        }
         let (file, var) = (self.password_file.as_deref(), self.password_env.as_deref());
-        let url = crate::source::url::with_config_password(url, file, var, dir)
+        let url = crate::source::userinfo::with_config_password(url, file, var, dir)
             .map_err(|e| format!("[{place}] {e}"))?;
         let Some((scheme, rest)) = url.split_once(':') else {
             return Ok(url);
@@ -454,6 +468,31 @@ impl SideConfig {
                 Ok(format!("sqlite:{}", dir.join(path).display()))
             }
             _ => Ok(url),
+        }
+    }
+
+    /// The agent token this side names (`token_file`, relative to `dir`,
+    /// or `token_env`), held to the rules of `serve`'s; `None` when it
+    /// names none.
+    pub fn token(&self, place: &str, dir: Option<&Path>) -> Result<Option<String>, String> {
+        use crate::agent::auth;
+        match (&self.token_file, &self.token_env) {
+            (Some(_), Some(_)) => Err(format!(
+                "[{place}] gives both token_file and token_env; keep one"
+            )),
+            (Some(file), None) => {
+                let path = match dir {
+                    Some(d) if file.is_relative() => d.join(file),
+                    _ => file.clone(),
+                };
+                auth::read_token(&path)
+                    .map(Some)
+                    .map_err(|e| format!("[{place}] token_file: {e}"))
+            }
+            (None, Some(var)) => auth::token_from_env(var)
+                .map(Some)
+                .map_err(|e| format!("[{place}] token_env: {e}")),
+            (None, None) => Ok(None),
         }
     }
 }

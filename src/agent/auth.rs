@@ -28,6 +28,24 @@ pub fn read_token(path: &Path) -> Result<String, AgentError> {
     Ok(token.to_string())
 }
 
+/// Reads a token from the environment variable `name`, held to the same
+/// rules as a token file.
+pub fn token_from_env(name: &str) -> Result<String, AgentError> {
+    let value = std::env::var(name).map_err(|_| {
+        AgentError::Token(format!(
+            "the environment variable {name} is not set (or not UTF-8)"
+        ))
+    })?;
+    let token = value.trim();
+    if token.len() < MIN_TOKEN_LEN || token.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        return Err(AgentError::Token(format!(
+            "the token in ${name} must be at least {MIN_TOKEN_LEN} characters, with no white \
+             space (e.g. `export {name}=$(openssl rand -hex 32)`)"
+        )));
+    }
+    Ok(token.to_string())
+}
+
 /// Whether `given` equals `expected`, taking the same time wherever they
 /// first differ (the length of the expected token is not a secret). The
 /// comparison is `constant_time_eq`'s, written so that an optimizer cannot

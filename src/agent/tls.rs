@@ -104,6 +104,11 @@ impl ClientTls {
                 TlsError(format!("--ca {}: not a CA certificate: {e}", ca.display()))
             })?;
         }
+        ClientTls::trusting(roots)
+    }
+
+    /// A client configuration trusting `roots` only.
+    fn trusting(roots: RootCertStore) -> Result<ClientTls, TlsError> {
         let config = ClientConfig::builder_with_provider(provider())
             .with_safe_default_protocol_versions()
             .map_err(|e| TlsError(e.to_string()))?
@@ -111,19 +116,13 @@ impl ClientTls {
             .with_no_client_auth();
         Ok(ClientTls(Arc::new(config)))
     }
-}
 
-impl ClientTls {
     /// Trusts the public web CAs (webpki-roots), for endpoints on the
     /// internet such as alert webhooks; an agent never is one.
     pub fn public_roots() -> Result<ClientTls, TlsError> {
-        let roots = RootCertStore::from_iter(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
-        let config = ClientConfig::builder_with_provider(provider())
-            .with_safe_default_protocol_versions()
-            .map_err(|e| TlsError(e.to_string()))?
-            .with_root_certificates(roots)
-            .with_no_client_auth();
-        Ok(ClientTls(Arc::new(config)))
+        ClientTls::trusting(RootCertStore::from_iter(
+            webpki_roots::TLS_SERVER_ROOTS.iter().cloned(),
+        ))
     }
 }
 

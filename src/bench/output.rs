@@ -3,18 +3,7 @@
 
 use super::run::Measurement;
 
-/// `1234567` → `1,234,567`.
-pub fn thousands(n: u64) -> String {
-    let s = n.to_string();
-    let mut out = String::with_capacity(s.len() + s.len() / 3);
-    for (i, c) in s.chars().enumerate() {
-        if i > 0 && (s.len() - i).is_multiple_of(3) {
-            out.push(',');
-        }
-        out.push(c);
-    }
-    out
-}
+pub use crate::report::text::thousands;
 
 fn mib(bytes: Option<u64>) -> String {
     bytes.map_or_else(|| "?".into(), |b| format!("{:.1}", b as f64 / 1_048_576.0))
@@ -179,17 +168,4 @@ pub struct RunInfo {
 pub fn json(info: &RunInfo, ms: &[Measurement]) -> String {
     let doc = serde_json::json!({ "run": info, "measurements": ms });
     serde_json::to_string_pretty(&doc).unwrap_or_default()
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn thousands_groups() {
-        assert_eq!(thousands(0), "0");
-        assert_eq!(thousands(999), "999");
-        assert_eq!(thousands(1000), "1,000");
-        assert_eq!(thousands(10_000_000), "10,000,000");
-    }
 }

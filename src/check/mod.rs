@@ -86,23 +86,24 @@ fn table_list(
             src.join(", ")
         )));
     }
-    let mut pairs = Vec::new();
+    // Against SQLite, names are found as SQLite finds them (any case, no
+    // schema); the report's hints say when a pair was made that way.
+    let sqlite =
+        source.describe().starts_with("sqlite:") || target.describe().starts_with("sqlite:");
+    let replica = |t: &str| opts.config.replica_table(t);
+    let paired =
+        crate::source::names::pair(&src, &tgt, sqlite, &replica).map_err(CheckError::Invalid)?;
+    let pairs = paired
+        .pairs
+        .into_iter()
+        .map(|(source, target)| TablePair { source, target })
+        .collect();
     let mut lonely = Vec::new();
-    let mut paired = Vec::new();
-    for t in &src {
-        let r = opts.config.replica_table(t);
-        if tgt.contains(&r) {
-            pairs.push(TablePair {
-                source: t.clone(),
-                target: r.clone(),
-            });
-            paired.push(r);
-        } else {
-            let e = format!("table {r:?} is missing from the target");
-            lonely.push(TableOutcome::failed(t, &r, e));
-        }
+    for (t, r) in &paired.only_source {
+        let e = format!("table {r:?} is missing from the target");
+        lonely.push(TableOutcome::failed(t, r, e));
     }
-    for t in tgt.iter().filter(|t| !paired.contains(t)) {
+    for t in &paired.only_target {
         let e = format!("table {t:?} is only in the target");
         lonely.push(TableOutcome::failed(t, t, e));
     }

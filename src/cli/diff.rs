@@ -59,7 +59,8 @@ pub struct DiffArgs {
     )]
     pub target: String,
     /// A file holding the token of the agent(s) named by --source or
-    /// --target (the same token for both).
+    /// --target (the same token for both; without it, each side's
+    /// token_file or token_env in the --config file).
     #[arg(long, value_name = "FILE")]
     pub token_file: Option<std::path::PathBuf>,
     /// The environment variable holding that token, instead of --token-file.
@@ -126,6 +127,21 @@ impl DiffArgs {
             pick(&self.target, &config.replica, "replica")?,
         ))
     }
+
+    /// The `--table` pairs: `SOURCE=REPLICA` as written, a bare name paired
+    /// with the config's replica name for it.
+    pub fn table_pairs(&self, config: &Config) -> Vec<TablePair> {
+        self.tables
+            .iter()
+            .map(|t| match t.contains('=') {
+                true => TablePair::parse(t),
+                false => TablePair {
+                    source: t.clone(),
+                    target: config.replica_table(t),
+                },
+            })
+            .collect()
+    }
 }
 
 /// Both sides opened, and the settings read.
@@ -135,12 +151,29 @@ struct Ready {
     tgt: Endpoint<'static>,
 }
 
-fn open(args: &DiffArgs) -> anyhow::Result<Ready> {
+/// Opens both sides; `info` names them (passwords hidden) as soon as they
+/// are known, so that a report of a failed open says what was opened.
+fn open(args: &DiffArgs, info: &mut RunInfo) -> anyhow::Result<Ready> {
     let config = args.rows.config()?;
-    let token = super::serve::token(args.token_file.as_deref(), args.token_env.as_deref())?;
     let (source, target) = args.sides(&config)?;
-    let mut src = Endpoint::open(&source, token.as_deref()).context("opening the source")?;
-    let mut tgt = Endpoint::open(&target, token.as_deref()).context("opening the target")?;
+    info.source = SideInfo::new(&source);
+    info.target = SideInfo::new(&target);
+    let given = super::serve::token(args.token_file.as_deref(), args.token_env.as_deref())?;
+    // The command line's token serves both sides; else each side's own
+    // from the config file (never the token itself in argv).
+    let token = |side: &Option<driftsum::config::SideConfig>, place: &str| match (&given, side) {
+        (Some(t), _) => Ok(Some(t.clone())),
+        (None, Some(s)) => s
+            .token(place, config.dir.as_deref())
+            .map_err(anyhow::Error::msg),
+        (None, None) => Ok(None),
+    };
+    let (src_token, tgt_token) = (
+        token(&config.source, "source")?,
+        token(&config.replica, "replica")?,
+    );
+    let mut src = Endpoint::open(&source, src_token.as_deref()).context("opening the source")?;
+    let mut tgt = Endpoint::open(&target, tgt_token.as_deref()).context("opening the target")?;
     if let Some(ca) = &args.ca {
         let tls = driftsum::agent::tls::ClientTls::from_ca_file(ca)?;
         let mut agents = 0;
@@ -210,6 +243,8 @@ fn estimates(ready: &mut Ready, pairs: &[TablePair]) -> HashMap<String, u64> {
 }
 
 pub fn run(args: DiffArgs, v: Verbosity) -> anyhow::Result<u8> {
+    // Named by `open` once the sides are known (they may come from the
+    // config file).
     let mut info = RunInfo {
         source: SideInfo::new(&args.source),
         target: SideInfo::new(&args.target),
@@ -217,7 +252,7 @@ pub fn run(args: DiffArgs, v: Verbosity) -> anyhow::Result<u8> {
         finished_at: String::new(),
     };
     let json = args.format == Format::Json;
-    let mut ready = match open(&args) {
+    let mut ready = match open(&args, &mut info) {
         Ok(r) => r,
         Err(e) if json => {
             // A JSON reader gets a document saying why; stderr gets the
@@ -239,17 +274,7 @@ pub fn run(args: DiffArgs, v: Verbosity) -> anyhow::Result<u8> {
             text::escape_text(&ready.tgt.describe())
         );
     }
-    let tables: Vec<TablePair> = args
-        .tables
-        .iter()
-        .map(|t| match t.contains('=') {
-            true => TablePair::parse(t),
-            false => TablePair {
-                source: t.clone(),
-                target: ready.config.replica_table(t),
-            },
-        })
-        .collect();
+    let tables = args.table_pairs(&ready.config);
     let mode = Mode::choose(v.quiet, args.progress || v.verbose > 0);
     let estimates = match mode {
         Mode::Off => HashMap::new(),

@@ -9,9 +9,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use driftsum::bench::output::thousands;
 use driftsum::check::{DiffSink, TableOutcome};
 use driftsum::reconcile::Difference;
+use driftsum::report::text::thousands;
 use driftsum_core::Side;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 

@@ -7,7 +7,7 @@ use std::time::Duration;
 use anyhow::{bail, Context};
 use clap::Args;
 
-use driftsum::check::{DiffOptions, TablePair};
+use driftsum::check::DiffOptions;
 use driftsum::repair::{self, show, Guard, RepairOptions};
 
 use super::diff::DiffArgs;
@@ -59,17 +59,7 @@ pub fn run(args: RepairArgs, v: Verbosity) -> anyhow::Result<u8> {
     }
     let config = d.rows.config()?;
     let (source, target) = d.sides(&config)?;
-    let tables: Vec<TablePair> = d
-        .tables
-        .iter()
-        .map(|t| match t.contains('=') {
-            true => TablePair::parse(t),
-            false => TablePair {
-                source: t.clone(),
-                target: config.replica_table(t),
-            },
-        })
-        .collect();
+    let tables = d.table_pairs(&config);
     let opts = RepairOptions {
         diff: DiffOptions {
             tables,

@@ -98,18 +98,8 @@ pub fn token(file: Option<&std::path::Path>, env: Option<&str>) -> anyhow::Resul
     let Some(name) = env else {
         return Ok(None);
     };
-    let value = std::env::var(name).map_err(|_| {
-        anyhow::anyhow!(
-            "--token-env {name}: the environment variable {name} is not set (or not UTF-8)"
-        )
-    })?;
-    let token = value.trim();
-    let min = driftsum::agent::auth::MIN_TOKEN_LEN;
-    if token.len() < min || token.chars().any(|c| c.is_whitespace() || c.is_control()) {
-        anyhow::bail!(
-            "the token in ${name} must be at least {min} characters, with no white space \
-             (e.g. `export {name}=$(openssl rand -hex 32)`)"
-        );
+    match driftsum::agent::auth::token_from_env(name) {
+        Ok(token) => Ok(Some(token)),
+        Err(e) => anyhow::bail!("--token-env {name}: {e}"),
     }
-    Ok(Some(token.to_string()))
 }

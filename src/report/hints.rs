@@ -84,11 +84,11 @@ pub fn of(source: &str, target: &str, run: &RunOutcome) -> Vec<String> {
             ));
         }
     }
-    if target == Some(Engine::Sqlite) {
+    if target == Some(Engine::Sqlite) || source == Some(Engine::Sqlite) {
         for t in &run.tables {
             if t.target_table != t.table
                 && t.error.is_none()
-                && looks_like(&t.table, &t.target_table)
+                && (looks_like(&t.table, &t.target_table) || looks_like(&t.target_table, &t.table))
             {
                 hints.push(format!(
                     "{} was compared with the replica's table {}: SQLite has no schemas, and \

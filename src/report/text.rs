@@ -13,9 +13,11 @@ use super::model::{Report, TableReport};
 /// Differences listed per table before the rest is only counted.
 const MAX_LISTED: usize = 50;
 
-fn fmt_count(n: u64) -> String {
+/// A count with thousands separators (`1,234,567`), as every report,
+/// progress line and benchmark table prints one.
+pub fn thousands(n: u64) -> String {
     let s = n.to_string();
-    let mut out = String::new();
+    let mut out = String::with_capacity(s.len() + s.len() / 3);
     for (i, c) in s.chars().enumerate() {
         if i > 0 && (s.len() - i).is_multiple_of(3) {
             out.push(',');
@@ -85,12 +87,12 @@ fn summary(t: &TableReport) -> String {
     }
     let (source_rows, target_rows) = (t.source_rows.unwrap_or(0), t.target_rows.unwrap_or(0));
     let rows = if source_rows == target_rows {
-        format!("{} rows", fmt_count(source_rows))
+        format!("{} rows", thousands(source_rows))
     } else {
         format!(
             "{} source rows, {} target rows",
-            fmt_count(source_rows),
-            fmt_count(target_rows)
+            thousands(source_rows),
+            thousands(target_rows)
         )
     };
     let rows = match t.filters {
@@ -109,7 +111,7 @@ fn summary(t: &TableReport) -> String {
     ] {
         let n = count(k);
         if n > 0 {
-            parts.push(format!("{} {label}", fmt_count(n)));
+            parts.push(format!("{} {label}", thousands(n)));
         }
     }
     if parts.is_empty() && !t.ranges().is_empty() {
@@ -151,9 +153,9 @@ fn fmt_exchanged(bytes: u64, round_trips: u64) -> String {
     let noun = |n: u64, one: &'static str, many: &'static str| if n == 1 { one } else { many };
     format!(
         "{} {} in {} {}",
-        fmt_count(bytes),
+        thousands(bytes),
         noun(bytes, "byte", "bytes"),
-        fmt_count(round_trips),
+        thousands(round_trips),
         noun(round_trips, "round trip", "round trips")
     )
 }
@@ -166,7 +168,7 @@ fn costs(out: &mut String, t: &TableReport) {
             out,
             "  cost     tree level {}: {} nodes, {}",
             l.level,
-            fmt_count(l.nodes),
+            thousands(l.nodes),
             fmt_exchanged(l.bytes, l.round_trips)
         );
     }
@@ -175,7 +177,7 @@ fn costs(out: &mut String, t: &TableReport) {
             let _ = writeln!(
                 out,
                 "  cost     {name}: {}, {}",
-                fmt_count(p.items),
+                thousands(p.items),
                 fmt_exchanged(p.bytes, p.round_trips)
             );
         }
@@ -199,12 +201,12 @@ pub fn render_summary(report: &Report) -> String {
         out,
         "total: {} compared, {} in sync, {} drifted, {} failed; {} missing, {} extra, {} changed",
         plural(s.tables as usize, "table", "tables"),
-        fmt_count(s.tables_in_sync),
-        fmt_count(s.tables_drifted),
-        fmt_count(s.tables_failed),
-        fmt_count(s.missing),
-        fmt_count(s.extra),
-        fmt_count(s.changed),
+        thousands(s.tables_in_sync),
+        thousands(s.tables_drifted),
+        thousands(s.tables_failed),
+        thousands(s.missing),
+        thousands(s.extra),
+        thousands(s.changed),
     );
     hints(&mut out, report);
     out
@@ -273,8 +275,8 @@ fn render_report(report: &Report, all_costs: bool) -> String {
                 "  range    {} ..= {}  ({} source rows, {} target rows)",
                 fmt_map(&r.first),
                 fmt_map(&r.last),
-                fmt_count(r.source_rows),
-                fmt_count(r.target_rows)
+                thousands(r.source_rows),
+                thousands(r.target_rows)
             );
         }
         for d in t.listed().iter().take(MAX_LISTED) {
@@ -340,9 +342,9 @@ mod tests {
 
     #[test]
     fn counts_have_separators() {
-        assert_eq!(fmt_count(0), "0");
-        assert_eq!(fmt_count(999), "999");
-        assert_eq!(fmt_count(1_000_000), "1,000,000");
+        assert_eq!(thousands(0), "0");
+        assert_eq!(thousands(999), "999");
+        assert_eq!(thousands(1_000_000), "1,000,000");
     }
 
     use crate::report::model::{ColumnReport, DifferenceReport, RangeReport};

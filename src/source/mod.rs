@@ -6,8 +6,11 @@
 
 pub mod estimate;
 pub mod filter;
+pub mod libpq;
 pub mod mysql;
+pub mod names;
 pub mod postgres;
+pub mod redact;
 pub mod secrets;
 pub mod server;
 mod spec;
@@ -15,6 +18,7 @@ pub mod sql;
 pub mod sqlite;
 pub mod tls;
 pub mod url;
+pub mod userinfo;
 
 pub use crate::error::SourceError;
 pub use spec::{

@@ -99,7 +99,7 @@ impl PgSource {
             })?;
         opts = super::tls::postgres(url, &location, opts)?;
         // libpq's default user is the OS user's name, which sqlx may not find.
-        if let Some(user) = url::default_user(url) {
+        if let Some(user) = super::libpq::default_user(url) {
             opts = opts.username(&user);
         }
         // sqlx reads the URL password, then PGPASSWORD, then a password file,

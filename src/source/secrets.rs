@@ -2,7 +2,7 @@
 //! (read with the `url` crate, as the drivers read URLs), percent-decoding,
 //! scrubbing them out of messages, and reading the ones a config file names
 //! (`password_file`, `password_env`) rather than holds. What a URL looks
-//! like in a message ([`super::url::redact`]) lives in `url`; this only
+//! like in a message ([`super::redact::redact`]) lives in `redact`; this only
 //! knows secrets.
 
 use std::path::Path;

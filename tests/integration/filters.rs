@@ -6,34 +6,13 @@
 //! test against a naive reference over timestamps in mixed storage forms.
 
 use std::path::Path;
-use std::process::Command;
-use std::sync::atomic::{AtomicUsize, Ordering};
 
 use proptest::prelude::*;
 use proptest::test_runner::{Config as PtConfig, TestRunner};
 use rusqlite::{params, Connection};
 use serde_json::Value;
-use sqlx::{AssertSqlSafe, Connection as _};
 
-use crate::util::{self, Scratch};
-
-struct Run {
-    code: i32,
-    stdout: String,
-    stderr: String,
-}
-
-fn run(args: &[&str]) -> Run {
-    let out = Command::new(env!("CARGO_BIN_EXE_driftsum"))
-        .args(args)
-        .output()
-        .expect("run driftsum");
-    Run {
-        code: out.status.code().unwrap_or(-1),
-        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-    }
-}
+use crate::util::{self, run, Run, Scratch};
 
 /// `diff --format json` of `src` and `tgt` with `extra`; the report, checked
 /// against the published schema.
@@ -435,31 +414,12 @@ fn ranges_go_through_agents() {
     assert_eq!(counts(&doc), (0, 0, 1));
 }
 
-static COUNTER: AtomicUsize = AtomicUsize::new(0);
-
-fn unique(tag: &str) -> String {
-    let n = COUNTER.fetch_add(1, Ordering::SeqCst);
-    format!("h3_{tag}_{}_{n}", std::process::id())
-}
-
-/// Runs setup SQL on a test server (sqlx, one connection).
+/// Runs setup SQL on a test server, through [`util::Admin`].
 fn server_exec(url: &str, sql: &str) {
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .expect("runtime");
-    rt.block_on(async {
-        let sql = AssertSqlSafe(sql.to_string());
-        if url.starts_with("mysql") {
-            let mut c = sqlx::MySqlConnection::connect(url).await.expect("connect");
-            sqlx::raw_sql(sql).execute(&mut c).await.expect("setup");
-            let _ = c.close().await;
-        } else {
-            let mut c = sqlx::PgConnection::connect(url).await.expect("connect");
-            sqlx::raw_sql(sql).execute(&mut c).await.expect("setup");
-            let _ = c.close().await;
-        }
-    });
+    match url.starts_with("mysql") {
+        true => util::Admin::<sqlx::MySqlConnection>::connect(url).exec(sql),
+        false => util::Admin::<sqlx::PgConnection>::connect(url).exec(sql),
+    }
 }
 
 /// Drops a server table at the end, also when the test panics.
@@ -484,7 +444,7 @@ impl Drop for ServerTable<'_> {
 /// keep the same rows on both sides, and per-side SQL lets each side use
 /// its own dialect.
 fn server_to_sqlite(url: &str, create: &str, stamp_type: &str) {
-    let name = unique("orders");
+    let name = util::unique("h3_orders");
     let _table = ServerTable {
         url,
         name: name.clone(),
@@ -653,7 +613,7 @@ fn ranges_match_the_naive_reference() {
     let case = std::sync::atomic::AtomicUsize::new(0);
     runner
         .run(&strategy, |(model, since, until)| {
-            let n = case.fetch_add(1, Ordering::SeqCst);
+            let n = case.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
             let mut src: Vec<Row> = Vec::new();
             let mut rep: Vec<(Row, u8)> = Vec::new();
             for (id, (at, v, form, drift)) in model.into_iter().enumerate() {

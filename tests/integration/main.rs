@@ -20,6 +20,7 @@
 //!   `/metrics`.
 //! * [`diff_reference`]: property tests against a naive reference diff.
 //! * [`postgres`], [`mysql`]: the server connectors.
+//! * [`pairing`]: tables paired by name without `--table`, SQLite's way.
 //! * [`repair`]: `driftsum repair` (plan, script, apply, safety rails).
 //! * [`tls`]: TLS to private PostgreSQL and MariaDB servers with a CA the test
 //!   makes, and the agent over HTTPS.
@@ -47,6 +48,7 @@ mod json_contract;
 mod logging;
 mod mistakes;
 mod mysql;
+mod pairing;
 mod passwords;
 mod postgres;
 mod repair;

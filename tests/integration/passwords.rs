@@ -8,48 +8,10 @@
 //! test makes a password-authenticated user of its own and drops it (or
 //! its whole cluster) at the end.
 
-use std::os::unix::process::CommandExt;
 use std::path::Path;
 use std::process::{Command, Output, Stdio};
-use std::time::{Duration, Instant};
 
-use sqlx::{AssertSqlSafe, Connection};
-
-use crate::util::{self, Scratch};
-
-/// A setup connection with its own runtime; runs statements, panics on
-/// failure unless told to try.
-struct Admin<C: Connection> {
-    rt: tokio::runtime::Runtime,
-    conn: C,
-}
-
-impl<C: Connection> Admin<C>
-where
-    for<'c> &'c mut C: sqlx::Executor<'c>,
-{
-    fn connect(url: &str) -> Admin<C> {
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .expect("runtime");
-        let conn = rt
-            .block_on(C::connect(url))
-            .unwrap_or_else(|e| panic!("connecting to the test server: {e}"));
-        Admin { rt, conn }
-    }
-
-    fn try_exec(&mut self, sql: &str) -> Result<(), sqlx::Error> {
-        self.rt
-            .block_on(sqlx::raw_sql(AssertSqlSafe(sql.to_string())).execute(&mut self.conn))
-            .map(|_| ())
-    }
-
-    fn exec(&mut self, sql: &str) {
-        self.try_exec(sql)
-            .unwrap_or_else(|e| panic!("setup failed: {e}\n{sql}"));
-    }
-}
+use crate::util::{self, show, Admin, Scratch};
 
 /// A SQLite replica holding `t(id, v)` with rows (1,10), (2,20), (3,30).
 fn replica(dir: &Scratch) -> String {
@@ -79,15 +41,6 @@ fn diff(home: &Path, source: &str, target: &str, env: &[(&str, &str)]) -> Output
         cmd.env(k, v);
     }
     cmd.output().expect("run driftsum")
-}
-
-fn show(out: &Output) -> String {
-    format!(
-        "exit {:?}\n{}\n{}",
-        out.status.code(),
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    )
 }
 
 /// The host and port of a server URL.
@@ -309,10 +262,9 @@ const APP_PW: &str = "App-h8-Secret";
 /// with [`SUPER_PW`]; role `app` has [`APP_PW`]; both may read table `t`,
 /// which holds what [`replica`] holds. Stopped and removed when dropped.
 struct PrivatePg {
-    server: crate::tls::Server,
+    cluster: crate::tls::Cluster,
     port: u16,
     os_user: String,
-    _dir: tempfile::TempDir,
 }
 
 /// The name of the user this process runs as.
@@ -323,10 +275,7 @@ fn os_user() -> Option<String> {
 }
 
 fn start_private_pg() -> Result<PrivatePg, String> {
-    use crate::tls::{free_port, os_id, pg_bin, Server};
-    let initdb = pg_bin("initdb").ok_or("no initdb")?;
-    let postgres = pg_bin("postgres").ok_or("no postgres binary")?;
-    let psql = pg_bin("psql").ok_or("no psql")?;
+    use crate::tls::{os_id, start_cluster, ClusterSpec};
     let os_user = os_user().ok_or("no name for the current OS user")?;
     // PostgreSQL will not run as root: then its processes run as the
     // `postgres` OS user, and the cluster's superuser is still named after
@@ -339,95 +288,26 @@ fn start_private_pg() -> Result<PrivatePg, String> {
         )),
         _ => None,
     };
-    let dir = tempfile::Builder::new()
-        .prefix("driftsum-pw-pg")
-        .tempdir()
-        .map_err(|e| e.to_string())?;
-    let own = |p: &Path| match ids {
-        Some((uid, gid)) => std::os::unix::fs::chown(p, Some(uid), Some(gid))
-            .map_err(|e| format!("chown {}: {e}", p.display())),
-        None => Ok(()),
-    };
-    own(dir.path())?;
-    let as_server = |program: &Path| {
-        let mut c = Command::new(program);
-        if let Some((uid, gid)) = ids {
-            c.uid(uid).gid(gid);
-        }
-        c.current_dir(dir.path());
-        c
-    };
-    let data = dir.path().join("data");
-    let out = as_server(&initdb)
-        .arg("-D")
-        .arg(&data)
-        .args(["-A", "trust", "-U", &os_user, "--no-locale", "-E", "UTF8"])
-        .output()
-        .map_err(|e| format!("initdb: {e}"))?;
-    if !out.status.success() {
-        return Err(format!("initdb failed: {}", show(&out)));
-    }
-    let hba = data.join("pg_hba.conf");
-    std::fs::write(
-        &hba,
-        "local all all trust\nhost all all 127.0.0.1/32 scram-sha-256\n",
-    )
-    .map_err(|e| e.to_string())?;
-    own(&hba)?;
-    let port = free_port();
-    let log = dir.path().join("postgres.log");
-    let log_file = std::fs::File::create(&log).map_err(|e| e.to_string())?;
-    let child = as_server(&postgres)
-        .arg("-D")
-        .arg(&data)
-        .args(["-p", &port.to_string(), "-k"])
-        .arg(dir.path())
-        .args(["-c", "listen_addresses=127.0.0.1", "-c", "fsync=off"])
-        .args(["-c", "password_encryption=scram-sha-256"])
-        .stdout(Stdio::null())
-        .stderr(log_file)
-        .spawn()
-        .map_err(|e| format!("postgres: {e}"))?;
-    let server = Server {
-        child,
-        stop_signal: libc::SIGINT,
-        log,
-    };
-    // Over the socket, which trusts: the setup needs no password.
-    let sql = |stmts: &str| {
-        as_server(&psql)
-            .arg("-h")
-            .arg(dir.path())
-            .args(["-p", &port.to_string(), "-U", &os_user, "-d", "postgres"])
-            .args(["-v", "ON_ERROR_STOP=1", "-Atqc", stmts])
-            .output()
-    };
-    let until = Instant::now() + Duration::from_secs(60);
-    loop {
-        match sql("SELECT 1") {
-            Ok(o) if o.status.success() => break,
-            _ if Instant::now() > until => {
-                return Err(format!("postgres did not start: {}", server.log()));
-            }
-            _ => std::thread::sleep(Duration::from_millis(200)),
-        }
-    }
-    let out = sql(&format!(
-        "ALTER ROLE \"{os_user}\" PASSWORD '{SUPER_PW}'; \
-         CREATE ROLE app LOGIN PASSWORD '{APP_PW}'; \
-         CREATE TABLE t (id integer PRIMARY KEY, v integer); \
-         INSERT INTO t VALUES (1, 10), (2, 20), (3, 30); \
-         GRANT SELECT ON t TO app;"
-    ))
-    .map_err(|e| e.to_string())?;
-    if !out.status.success() {
-        return Err(format!("setting up: {}", show(&out)));
-    }
+    let cluster = start_cluster(&ClusterSpec {
+        prefix: "driftsum-pw-pg",
+        superuser: &os_user,
+        ids,
+        hba: "local all all trust\nhost all all 127.0.0.1/32 scram-sha-256\n",
+        files: &[],
+        conf: "",
+        settings: &["password_encryption=scram-sha-256"],
+        setup: &format!(
+            "ALTER ROLE \"{os_user}\" PASSWORD '{SUPER_PW}'; \
+             CREATE ROLE app LOGIN PASSWORD '{APP_PW}'; \
+             CREATE TABLE t (id integer PRIMARY KEY, v integer); \
+             INSERT INTO t VALUES (1, 10), (2, 20), (3, 30); \
+             GRANT SELECT ON t TO app;"
+        ),
+    })?;
     Ok(PrivatePg {
-        server,
-        port,
+        port: cluster.port,
+        cluster,
         os_user,
-        _dir: dir,
     })
 }
 
@@ -461,7 +341,7 @@ fn postgres_password_sources_against_a_private_cluster() {
     let port = pg.port;
     let app = format!("postgres://app@127.0.0.1:{port}/postgres");
     let run = |source: &str, env: &[(&str, &str)]| diff(home.path(), source, &target, env);
-    let server_log = || pg.server.log();
+    let server_log = || pg.cluster.server.log();
 
     // No password anywhere: refused, saying it is the password.
     let out = run(&app, &[]);
@@ -608,4 +488,104 @@ fn config_password_file_and_env() {
     let out = check(&[("H8_APP_PASSWORD", APP_PW)]);
     assert_eq!(out.status.code(), Some(2), "{}", show(&out));
     assert!(show(&out).contains("keep one"), "{}", show(&out));
+}
+
+/// The agent token named in the config file (`[source] token_file`,
+/// relative to the file, or `token_env`), never on the command line: the
+/// diff runs with the sides and tokens taken from the file, its JSON report
+/// names both sides, the token shows nowhere, and a token for a side that
+/// is no agent is refused.
+#[test]
+fn agent_token_from_the_config_file() {
+    let home = Scratch::new("h3-token-config");
+    let a = replica(&home);
+    rusqlite::Connection::open(home.join("b.sqlite"))
+        .and_then(|c| {
+            c.execute_batch(
+                "CREATE TABLE t (id INTEGER PRIMARY KEY, v INTEGER);
+                 INSERT INTO t VALUES (1, 10), (2, 21), (3, 30);",
+            )
+        })
+        .expect("target");
+    let bin = env!("CARGO_BIN_EXE_driftsum");
+    let token = "config-token-0123456789abcdef";
+    let mut serve = Command::new(bin)
+        .args(["serve", "--db", &a, "--listen", "127.0.0.1:0"])
+        .args(["--token-env", "DS_H3_SERVE_TOKEN"])
+        .env("DS_H3_SERVE_TOKEN", token)
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("serve");
+    let line = util::first_stderr_line(&mut serve);
+    let addr = line.rsplit("http://").next().unwrap_or_default().trim();
+    let agent = format!("driftsum://{addr}");
+    let token_path = home.join("agent.token");
+    std::fs::write(&token_path, format!("{token}\n")).expect("token file");
+    let run = |source: &str, env: Option<&str>, format: &str| {
+        let config = home.join("driftsum.toml");
+        std::fs::write(
+            &config,
+            format!(
+                "[source]\nurl = \"{agent}\"\n{source}\n[replica]\nurl = \"sqlite:b.sqlite\"\n"
+            ),
+        )
+        .expect("config");
+        let mut cmd = Command::new(bin);
+        cmd.args(["diff", "--config"])
+            .arg(&config)
+            .args(["--table", "t", "--format", format])
+            .env_remove("DS_H3_CONFIG_TOKEN");
+        if let Some(value) = env {
+            cmd.env("DS_H3_CONFIG_TOKEN", value);
+        }
+        cmd.output().expect("diff")
+    };
+    let from_file = run("token_file = \"agent.token\"", None, "json");
+    let from_env = run("token_env = \"DS_H3_CONFIG_TOKEN\"", Some(token), "text");
+    let wrong = run(
+        "token_env = \"DS_H3_CONFIG_TOKEN\"",
+        Some("wrong-token-0123456789abcdef"),
+        "text",
+    );
+    let unset = run("token_env = \"DS_H3_CONFIG_TOKEN\"", None, "text");
+    let none = run("", None, "text");
+    let _ = serve.kill();
+    let _ = serve.wait();
+    // A token for a SQLite side: refused before anything is opened.
+    std::fs::write(
+        home.join("bad.toml"),
+        "[source]\nurl = \"sqlite:replica.sqlite\"\ntoken_file = \"agent.token\"\n\
+         [replica]\nurl = \"sqlite:b.sqlite\"\n",
+    )
+    .expect("config");
+    let not_agent = Command::new(bin)
+        .args(["diff", "--config"])
+        .arg(home.join("bad.toml"))
+        .output()
+        .expect("diff");
+
+    assert_eq!(from_file.status.code(), Some(1), "{}", show(&from_file));
+    let doc: serde_json::Value = serde_json::from_slice(&from_file.stdout).expect("JSON");
+    let errors = crate::json_contract::violations(&doc);
+    assert!(errors.is_empty(), "{errors:#?}\n{doc:#}");
+    assert_eq!(doc["source"]["url"], agent.as_str(), "{doc}");
+    let target = doc["target"]["url"].as_str().unwrap_or_default();
+    assert!(
+        target.starts_with("sqlite:") && target.ends_with("b.sqlite"),
+        "{doc}"
+    );
+    assert_eq!(from_env.status.code(), Some(1), "{}", show(&from_env));
+    assert!(show(&from_env).contains("id=2"), "{}", show(&from_env));
+    for (out, says) in [
+        (&wrong, "token"),
+        (&unset, "DS_H3_CONFIG_TOKEN"),
+        (&none, "token"),
+        (&not_agent, "for an agent"),
+    ] {
+        assert_eq!(out.status.code(), Some(2), "{}", show(out));
+        assert!(show(out).contains(says), "{}", show(out));
+    }
+    for out in [&from_file, &from_env, &wrong, &unset, &none, &not_agent] {
+        assert!(!show(out).contains("0123456789abcdef"), "{}", show(out));
+    }
 }

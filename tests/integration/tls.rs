@@ -16,7 +16,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-use crate::util;
+use crate::util::{self, show};
 
 /// The certificates and keys, as PEM files in a directory of their own.
 struct Pki {
@@ -84,16 +84,6 @@ fn driftsum(home: &Path, args: &[&str]) -> Output {
         .output()
         .expect("run driftsum")
 }
-
-fn text(o: &Output) -> String {
-    format!(
-        "exit {:?}\nstdout: {}\nstderr: {}",
-        o.status.code(),
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
-}
-
 /// A SQLite replica holding `t(id, name)` = (1,'a'), (2,'b').
 fn replica(dir: &Path) -> String {
     let path = dir.join("replica.db");
@@ -165,13 +155,13 @@ impl<'a> Cases<'a> {
     fn accepted(&self, source: &str) {
         let o = self.diff(source);
         let log = self.server.log();
-        assert_eq!(o.status.code(), Some(0), "{source}: {}\n{log}", text(&o));
+        assert_eq!(o.status.code(), Some(0), "{source}: {}\n{log}", show(&o));
     }
 
     fn refused(&self, source: &str, because: &[&str]) {
         let o = self.diff(source);
         let err = String::from_utf8_lossy(&o.stderr).into_owned();
-        assert_eq!(o.status.code(), Some(2), "{source}: {}", text(&o));
+        assert_eq!(o.status.code(), Some(2), "{source}: {}", show(&o));
         assert!(!err.contains("in sync"), "{source}: {err}");
         for b in because {
             assert!(err.contains(b), "{source}: {err:?} lacks {b:?}");
@@ -204,84 +194,110 @@ pub(crate) fn pg_bin(name: &str) -> Option<PathBuf> {
     dirs.into_iter().map(|d| d.join(name)).find(|p| p.is_file())
 }
 
-/// A private PostgreSQL cluster with TLS on a spare port: user `postgres`
-/// only over TLS, user `plain` only in clear text; database `postgres`
-/// holding `t` as [`replica`] does.
-struct Pg {
-    server: Server,
-    port: u16,
-    dir: tempfile::TempDir,
+/// A private PostgreSQL cluster of a test on a spare port: its server and
+/// its folder (data, socket, log), stopped and removed when dropped.
+pub(crate) struct Cluster {
+    pub(crate) server: Server,
+    pub(crate) port: u16,
+    pub(crate) dir: tempfile::TempDir,
 }
 
-fn start_pg(pki: &Pki) -> Result<Pg, String> {
+/// What the tests' private clusters differ in.
+pub(crate) struct ClusterSpec<'a> {
+    /// The prefix of the cluster's temporary folder.
+    pub(crate) prefix: &'a str,
+    /// The cluster's superuser; `setup` runs as it over the socket.
+    pub(crate) superuser: &'a str,
+    /// The OS user and group the server runs as (`None`: this process's).
+    pub(crate) ids: Option<(u32, u32)>,
+    /// The whole of `pg_hba.conf`.
+    pub(crate) hba: &'a str,
+    /// Files copied into the folder (from, name); a key is made 0600.
+    pub(crate) files: &'a [(&'a Path, &'a str)],
+    /// Appended to `postgresql.conf`; `{dir}` stands for the folder.
+    pub(crate) conf: &'a str,
+    /// `-c NAME=VALUE` settings beside the listen address.
+    pub(crate) settings: &'a [&'a str],
+    /// SQL run once the server answers.
+    pub(crate) setup: &'a str,
+}
+
+/// Starts a private cluster listening on 127.0.0.1 (initdb, the spec's
+/// files and settings, wait until it answers, run the setup).
+pub(crate) fn start_cluster(spec: &ClusterSpec) -> Result<Cluster, String> {
     let initdb = pg_bin("initdb").ok_or("no initdb")?;
     let postgres = pg_bin("postgres").ok_or("no postgres binary")?;
     let psql = pg_bin("psql").ok_or("no psql")?;
-    let uid = os_id("-u", "postgres").ok_or("no postgres OS user")?;
-    let gid = os_id("-g", "postgres").ok_or("no postgres OS group")?;
     let dir = tempfile::Builder::new()
-        .prefix("driftsum-tls-pg")
+        .prefix(spec.prefix)
         .tempdir()
         .map_err(|e| e.to_string())?;
-    let own = |p: &Path| std::os::unix::fs::chown(p, Some(uid), Some(gid));
-    own(dir.path()).map_err(|e| format!("chown: {e}"))?;
-    let data = dir.path().join("data");
-    let cert = dir.path().join("server.crt");
-    let key = dir.path().join("server.key");
-    std::fs::copy(&pki.cert, &cert).map_err(|e| e.to_string())?;
-    std::fs::copy(&pki.key, &key).map_err(|e| e.to_string())?;
-    for f in [&cert, &key] {
-        own(f).map_err(|e| e.to_string())?;
-    }
-    std::fs::set_permissions(&key, std::os::unix::fs::PermissionsExt::from_mode(0o600))
-        .map_err(|e| e.to_string())?;
-    let as_postgres = |program: &Path| {
+    let own = |p: &Path| match spec.ids {
+        Some((uid, gid)) => std::os::unix::fs::chown(p, Some(uid), Some(gid))
+            .map_err(|e| format!("chown {}: {e}", p.display())),
+        None => Ok(()),
+    };
+    let as_server = |program: &Path| {
         let mut c = Command::new(program);
-        c.uid(uid).gid(gid).current_dir(dir.path());
+        if let Some((uid, gid)) = spec.ids {
+            c.uid(uid).gid(gid);
+        }
+        c.current_dir(dir.path());
         c
     };
-    let out = as_postgres(&initdb)
+    own(dir.path())?;
+    for (from, name) in spec.files {
+        let to = dir.path().join(name);
+        std::fs::copy(from, &to).map_err(|e| e.to_string())?;
+        own(&to)?;
+        if name.ends_with(".key") {
+            std::fs::set_permissions(&to, std::os::unix::fs::PermissionsExt::from_mode(0o600))
+                .map_err(|e| e.to_string())?;
+        }
+    }
+    let data = dir.path().join("data");
+    let out = as_server(&initdb)
         .arg("-D")
         .arg(&data)
-        .args(["-A", "trust", "-U", "postgres", "--no-locale", "-E", "UTF8"])
+        .args([
+            "-A",
+            "trust",
+            "-U",
+            spec.superuser,
+            "--no-locale",
+            "-E",
+            "UTF8",
+        ])
         .output()
         .map_err(|e| format!("initdb: {e}"))?;
     if !out.status.success() {
-        return Err(format!("initdb failed: {}", text(&out)));
+        return Err(format!("initdb failed: {}", show(&out)));
     }
     let hba = data.join("pg_hba.conf");
-    std::fs::write(
-        &hba,
-        "local all all trust\n\
-         hostnossl all plain 127.0.0.1/32 trust\n\
-         hostnossl all plain ::1/128 trust\n\
-         hostssl all postgres 127.0.0.1/32 trust\n\
-         hostssl all postgres ::1/128 trust\n",
-    )
-    .map_err(|e| e.to_string())?;
-    own(&hba).map_err(|e| e.to_string())?;
-    // In the configuration file, not on the command line, so that the test
-    // can turn TLS off later (ALTER SYSTEM and a reload).
+    std::fs::write(&hba, spec.hba).map_err(|e| e.to_string())?;
+    own(&hba)?;
+    // In the configuration file, not on the command line, so that a test
+    // can change it later (ALTER SYSTEM and a reload).
     let mut conf = std::fs::OpenOptions::new()
         .append(true)
         .open(data.join("postgresql.conf"))
         .map_err(|e| e.to_string())?;
-    write!(
-        conf,
-        "\nssl = on\nssl_cert_file = '{}'\nssl_key_file = '{}'\n",
-        cert.display(),
-        key.display()
-    )
-    .map_err(|e| e.to_string())?;
+    let folder = dir.path().display().to_string();
+    write!(conf, "\n{}\n", spec.conf.replace("{dir}", &folder)).map_err(|e| e.to_string())?;
     let port = free_port();
     let log = dir.path().join("postgres.log");
     let log_file = std::fs::File::create(&log).map_err(|e| e.to_string())?;
-    let child = as_postgres(&postgres)
+    let mut start = as_server(&postgres);
+    start
         .arg("-D")
         .arg(&data)
         .args(["-p", &port.to_string(), "-k"])
         .arg(dir.path())
-        .args(["-c", "listen_addresses=127.0.0.1", "-c", "fsync=off"])
+        .args(["-c", "listen_addresses=127.0.0.1", "-c", "fsync=off"]);
+    for setting in spec.settings {
+        start.args(["-c", setting]);
+    }
+    let child = start
         .stdout(Stdio::null())
         .stderr(log_file)
         .spawn()
@@ -291,15 +307,20 @@ fn start_pg(pki: &Pki) -> Result<Pg, String> {
         stop_signal: libc::SIGINT,
         log,
     };
+    // Over the socket, which trusts: the setup needs no password.
     let sql = |stmts: &str| {
-        Command::new(&psql)
+        as_server(&psql)
             .arg("-h")
             .arg(dir.path())
-            .args(["-p", &port.to_string(), "-U", "postgres", "-d", "postgres"])
+            .args([
+                "-p",
+                &port.to_string(),
+                "-U",
+                spec.superuser,
+                "-d",
+                "postgres",
+            ])
             .args(["-v", "ON_ERROR_STOP=1", "-Atqc", stmts])
-            .uid(uid)
-            .gid(gid)
-            .current_dir(dir.path())
             .output()
     };
     let until = Instant::now() + Duration::from_secs(60);
@@ -312,15 +333,36 @@ fn start_pg(pki: &Pki) -> Result<Pg, String> {
             _ => std::thread::sleep(Duration::from_millis(200)),
         }
     }
-    let out = sql("CREATE ROLE plain LOGIN; \
-         CREATE TABLE t (id integer PRIMARY KEY, name text); \
-         INSERT INTO t VALUES (1, 'a'), (2, 'b'); \
-         GRANT SELECT ON t TO plain;")
-    .map_err(|e| e.to_string())?;
+    let out = sql(spec.setup).map_err(|e| e.to_string())?;
     if !out.status.success() {
-        return Err(format!("setting up: {}", text(&out)));
+        return Err(format!("setting up: {}", show(&out)));
     }
-    Ok(Pg { server, port, dir })
+    Ok(Cluster { server, port, dir })
+}
+
+/// A private PostgreSQL cluster with TLS on a spare port: user `postgres`
+/// only over TLS, user `plain` only in clear text; database `postgres`
+/// holding `t` as [`replica`] does.
+fn start_pg(pki: &Pki) -> Result<Cluster, String> {
+    let uid = os_id("-u", "postgres").ok_or("no postgres OS user")?;
+    let gid = os_id("-g", "postgres").ok_or("no postgres OS group")?;
+    start_cluster(&ClusterSpec {
+        prefix: "driftsum-tls-pg",
+        superuser: "postgres",
+        ids: Some((uid, gid)),
+        hba: "local all all trust\n\
+              hostnossl all plain 127.0.0.1/32 trust\n\
+              hostnossl all plain ::1/128 trust\n\
+              hostssl all postgres 127.0.0.1/32 trust\n\
+              hostssl all postgres ::1/128 trust\n",
+        files: &[(&pki.cert, "server.crt"), (&pki.key, "server.key")],
+        conf: "ssl = on\nssl_cert_file = '{dir}/server.crt'\nssl_key_file = '{dir}/server.key'",
+        settings: &[],
+        setup: "CREATE ROLE plain LOGIN; \
+                CREATE TABLE t (id integer PRIMARY KEY, name text); \
+                INSERT INTO t VALUES (1, 'a'), (2, 'b'); \
+                GRANT SELECT ON t TO plain;",
+    })
 }
 
 /// libpq's modes against a server with TLS (and then without).
@@ -413,16 +455,16 @@ fn postgres_sslmodes() {
         .args(["-c", "SELECT pg_reload_conf()"])
         .output()
         .expect("psql");
-    assert!(off.status.success(), "{}", text(&off));
+    assert!(off.status.success(), "{}", show(&off));
     let until = Instant::now() + Duration::from_secs(20);
     loop {
         let o = cases.diff(&url("postgres", "127.0.0.1", "sslmode=require"));
         if String::from_utf8_lossy(&o.stderr).contains("server does not support TLS") {
-            assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+            assert_eq!(o.status.code(), Some(2), "{}", show(&o));
             assert!(String::from_utf8_lossy(&o.stderr).contains("refuse a server without TLS"));
             break;
         }
-        assert!(Instant::now() < until, "ssl=off never took: {}", text(&o));
+        assert!(Instant::now() < until, "ssl=off never took: {}", show(&o));
         std::thread::sleep(Duration::from_millis(200));
     }
     refused(
@@ -468,7 +510,7 @@ fn start_mariadb(pki: &Pki) -> Result<Maria, String> {
         .output()
         .map_err(|e| format!("install-db: {e}"))?;
     if !out.status.success() {
-        return Err(format!("install-db failed: {}", text(&out)));
+        return Err(format!("install-db failed: {}", show(&out)));
     }
     let init = dir.path().join("init.sql");
     std::fs::write(
@@ -640,7 +682,7 @@ fn the_agent_speaks_https() {
             &tok,
         ],
     );
-    assert_eq!(refused.status.code(), Some(2), "{}", text(&refused));
+    assert_eq!(refused.status.code(), Some(2), "{}", show(&refused));
     let err = String::from_utf8_lossy(&refused.stderr);
     assert!(
         err.contains("without TLS") && err.contains("--insecure-plaintext"),
@@ -700,29 +742,29 @@ fn the_agent_speaks_https() {
     let _ = serve.kill();
     let _ = serve.wait();
 
-    assert_eq!(right.status.code(), Some(0), "{}", text(&right));
+    assert_eq!(right.status.code(), Some(0), "{}", show(&right));
     assert!(
         String::from_utf8_lossy(&right.stdout).contains("in sync"),
         "{}",
-        text(&right)
+        show(&right)
     );
     for (o, because) in [
         (&wrong, "not signed by the CA given with --ca"),
         (&by_ip, "does not name the host"),
     ] {
-        assert_eq!(o.status.code(), Some(2), "{}", text(o));
+        assert_eq!(o.status.code(), Some(2), "{}", show(o));
         // The failure is the table's, reported with the others.
-        let all = text(o);
+        let all = show(o);
         assert!(all.contains(because), "{all}");
         assert!(
             !String::from_utf8_lossy(&o.stdout).contains("in sync"),
             "{all}"
         );
     }
-    assert_eq!(clear.status.code(), Some(2), "{}", text(&clear));
+    assert_eq!(clear.status.code(), Some(2), "{}", show(&clear));
     assert!(
-        text(&clear).contains("give the CA of its certificate with --ca FILE"),
+        show(&clear).contains("give the CA of its certificate with --ca FILE"),
         "{}",
-        text(&clear)
+        show(&clear)
     );
 }

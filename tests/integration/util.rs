@@ -1,7 +1,7 @@
 //! What every test module shares: a scratch folder that is always removed,
-//! the test servers' URLs and a setup connection to them, names no other
-//! test run uses, and a way to say a test was skipped that shows in a plain
-//! `cargo test` run. Helpers of one topic stay in that topic's module.
+//! a run of the binary, the test servers' URLs and a setup connection to
+//! them, names no other test run uses, and a way to say a test was skipped
+//! that shows in a plain `cargo test` run. Helpers of one topic stay in that topic's module.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -60,6 +60,37 @@ pub fn postgres_url() -> Option<String> {
 /// The MySQL / MariaDB test server (`DRIFTSUM_TEST_MYSQL`), if set.
 pub fn mysql_url() -> Option<String> {
     server_url("DRIFTSUM_TEST_MYSQL")
+}
+
+/// What one run of the binary produced.
+#[derive(Debug)]
+pub struct Run {
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+/// Runs `driftsum ARGS...`; its output must be UTF-8.
+pub fn run(args: &[&str]) -> Run {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_driftsum"))
+        .args(args)
+        .output()
+        .expect("run driftsum");
+    Run {
+        code: out.status.code().expect("driftsum exited by signal"),
+        stdout: String::from_utf8(out.stdout).expect("stdout is UTF-8"),
+        stderr: String::from_utf8(out.stderr).expect("stderr is UTF-8"),
+    }
+}
+
+/// A finished process's exit code and output, for assertion messages.
+pub fn show(o: &std::process::Output) -> String {
+    format!(
+        "exit {:?}\nstdout: {}\nstderr: {}",
+        o.status.code(),
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
 }
 
 /// The key range `(after, through]` between two keys given as key values.

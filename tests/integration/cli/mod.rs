@@ -13,12 +13,11 @@
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
 use rusqlite::{params, Connection};
 use serde_json::{json, Value};
 
-use crate::util::Scratch;
+use crate::util::{run, Run, Scratch};
 
 mod bad_input;
 mod demo;
@@ -46,56 +45,19 @@ fn url(p: &Path) -> String {
     format!("sqlite:{}", p.display())
 }
 
-/// What one run of the binary produced.
-#[derive(Debug)]
-struct Run {
-    code: i32,
-    stdout: String,
-    stderr: String,
-}
-
 impl Run {
     /// Parses stdout as the JSON report, which must validate against the
     /// published schema (`docs/json-schema.json`).
     fn json(&self) -> Value {
         let doc: Value = serde_json::from_str(&self.stdout)
             .unwrap_or_else(|e| panic!("stdout is not JSON ({e}): {self:#?}"));
-        let errors = schema_violations(&doc);
+        let errors = crate::json_contract::violations(&doc);
         assert!(
             errors.is_empty(),
             "the report breaks docs/json-schema.json:\n{}\n{self:#?}",
             errors.join("\n")
         );
         doc
-    }
-}
-
-/// Why `doc` does not validate against the published schema (empty when it
-/// does). The schema is read once per test program.
-fn schema_violations(doc: &Value) -> Vec<String> {
-    static SCHEMA: std::sync::OnceLock<Value> = std::sync::OnceLock::new();
-    let schema = SCHEMA.get_or_init(|| {
-        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/json-schema.json");
-        let text = std::fs::read_to_string(&path).expect("docs/json-schema.json");
-        serde_json::from_str(&text).expect("the schema is JSON")
-    });
-    let validator = jsonschema::validator_for(schema).expect("the schema is a valid schema");
-    validator
-        .iter_errors(doc)
-        .map(|e| format!("{e} at {}", e.instance_path()))
-        .collect()
-}
-
-/// Runs `driftsum ARGS...`.
-fn run(args: &[&str]) -> Run {
-    let out = Command::new(env!("CARGO_BIN_EXE_driftsum"))
-        .args(args)
-        .output()
-        .expect("run driftsum");
-    Run {
-        code: out.status.code().expect("driftsum exited by signal"),
-        stdout: String::from_utf8(out.stdout).expect("stdout is UTF-8"),
-        stderr: String::from_utf8(out.stderr).expect("stderr is UTF-8"),
     }
 }
 
