@@ -21,6 +21,8 @@
 //! * [`diff_reference`]: property tests against a naive reference diff.
 //! * [`postgres`], [`mysql`]: the server connectors.
 //! * [`repair`]: `driftsum repair` (plan, script, apply, safety rails).
+//! * [`auto_repair`]: `check`'s `repair = "auto"`; [`repair_server`]: scripts
+//!   for PostgreSQL and MariaDB replicas, applied with their own clients.
 //! * [`tls`]: TLS to private PostgreSQL and MariaDB servers with a CA the test
 //!   makes, and the agent over HTTPS.
 //! * [`docs`]: the README's and docs/'s links lead to files.
@@ -35,6 +37,7 @@ mod util;
 
 mod agent;
 mod alerts;
+mod auto_repair;
 mod bench_cmd;
 mod check;
 mod cli;
@@ -50,6 +53,7 @@ mod mysql;
 mod passwords;
 mod postgres;
 mod repair;
+mod repair_server;
 mod tls;
 mod tree_file;
 mod watch;
