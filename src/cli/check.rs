@@ -90,6 +90,7 @@ pub fn run(args: CheckArgs) -> anyhow::Result<u8> {
         Err(e) => {
             if reached_no_table(&e) {
                 driftsum::alert::run_failed(&config, &e.to_string(), due::now());
+                write_metrics(&config);
             }
             match e {
                 RunError::Url(_) => bail!("config file {}: {e}", args.config.display()),
@@ -146,6 +147,11 @@ pub fn after_run(config: &Config, outcome: &RunOutcome) {
             eprintln!("driftsum: alerts: cannot open the run history: {e}");
         }
     }
+    write_metrics(config);
+}
+
+/// Rewrites the metrics textfile; a failure is logged, never fatal.
+fn write_metrics(config: &Config) {
     if let Err(e) = metrics::write_configured(config) {
         let e = Scrub::of_config(config).apply(&e.to_string());
         if tracing::enabled!(tracing::Level::ERROR) {

@@ -53,6 +53,7 @@ mod mysql;
 mod passwords;
 mod postgres;
 mod repair;
+mod repair_keys;
 mod repair_server;
 mod tls;
 mod tree_file;
