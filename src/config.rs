@@ -153,6 +153,19 @@ pub struct TierConfig {
     /// Differing rows changed (by `updated_column`, on either side) within
     /// this interval are not judged: reported as recent (default: off).
     pub min_age: Option<String>,
+    /// `auto`: `check` repairs confirmed drift in a SQLite replica (`plan::autorepair`).
+    pub repair: Option<RepairMode>,
+    /// The most drifted rows of one table an automatic repair puts right (default 10,000).
+    pub max_repair_rows: Option<u64>,
+}
+
+/// Whether `check` repairs the confirmed drift of a tier's tables.
+#[derive(Clone, Copy, Debug, Default, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum RepairMode {
+    #[default]
+    Off,
+    Auto,
 }
 
 #[derive(Clone, Debug, Default, Deserialize, PartialEq)]

@@ -4,7 +4,10 @@
 //! opens or continues an error one; and a level whose tier runs it that
 //! has not completed within twice its interval (counted from its last
 //! completion, or from the history's first run if it never completed) is
-//! overdue. Storing is `history::incident`'s; announcing is [`super`]'s.
+//! overdue. A run that fails before reaching any table opens (or
+//! continues) the run's own error incident, closed by the next run that
+//! reaches a table. Storing is `history::incident`'s; announcing is
+//! [`super`]'s.
 
 use crate::config::Config;
 use crate::history::incident::{Kind, Sighting};
@@ -12,7 +15,25 @@ use crate::history::record::LevelResult;
 use crate::history::{History, HistoryError, Status};
 use crate::plan::{due, tiers, Level};
 
-use super::payload;
+use super::payload::{self, RUN_LEVEL, RUN_TABLE};
+
+/// Records a run at `now` that failed before reaching any table with
+/// `error`, and opens or continues the run's error incident; returns the
+/// run's id.
+pub fn run_failed(hist: &mut History, error: &str, now: i64) -> Result<i64, HistoryError> {
+    let run = hist.begin_run(now)?;
+    hist.finish_run(run, now)?;
+    hist.sighted(&Sighting {
+        table: RUN_TABLE,
+        tier: "",
+        level: RUN_LEVEL,
+        kind: Kind::Error,
+        run,
+        at: now,
+        detail: payload::run_detail(error),
+    })?;
+    Ok(run)
+}
 
 /// Brings the incidents up to date with run `run`'s results, and with what
 /// is overdue at `now` among the tables of the source (`source_tables`).
@@ -24,6 +45,11 @@ pub fn track<'a>(
     results: impl IntoIterator<Item = &'a LevelResult>,
     now: i64,
 ) -> Result<(), HistoryError> {
+    let results: Vec<&LevelResult> = results.into_iter().collect();
+    // This run reached a table: the sides opened again.
+    if !results.is_empty() {
+        hist.close_incidents(RUN_TABLE, RUN_LEVEL, &[Kind::Error], run, now)?;
+    }
     for r in results {
         let closing: &[Kind] = match r.status {
             Status::InSync => &[Kind::Drift, Kind::Error, Kind::Overdue],

@@ -43,12 +43,37 @@ pub fn textfile(config: &Config) -> Option<PathBuf> {
     Some(dir.join(file))
 }
 
-/// The exposition of the history the config names. Incidents are not in
-/// the history yet: their family is left out, never written as 0.
+/// The exposition of the history the config names, its open incidents
+/// included (as `check` writes it and `watch` serves it).
 pub fn render_config(config: &Config) -> Result<String, MetricsError> {
     let path = history::location(config).map_err(MetricsError::Config)?;
     let hist = History::open(&path)?;
-    Ok(render(&hist.latest()?, None))
+    let latest = hist.latest()?;
+    let open = open_incidents(&hist, &latest)?;
+    Ok(render(&latest, Some(&open)))
+}
+
+/// The open incidents of every (table, level) with a result (0 when none
+/// is open) and of every other (table, level) with one open (an overdue
+/// level that never ran, a run that reached no table).
+pub fn open_incidents(
+    hist: &History,
+    latest: &[Latest],
+) -> Result<Vec<OpenIncidents>, MetricsError> {
+    let mut counts: std::collections::BTreeMap<(String, String), u64> = latest
+        .iter()
+        .map(|l| ((l.table.clone(), l.level.clone()), 0))
+        .collect();
+    // Closed incidents are read only from the far future: none.
+    for i in hist.incidents(i64::MAX)? {
+        if i.closed.is_none() {
+            *counts.entry((i.table, i.level)).or_insert(0) += 1;
+        }
+    }
+    Ok(counts
+        .into_iter()
+        .map(|((table, level), open)| OpenIncidents { table, level, open })
+        .collect())
 }
 
 /// Rewrites the config's textfile, if it names one, from its history.

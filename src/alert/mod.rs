@@ -79,11 +79,42 @@ pub fn after_run<'a>(
     results: impl IntoIterator<Item = &'a LevelResult>,
     now: i64,
 ) -> AfterRun {
-    let mut done = AfterRun::default();
     if let Err(e) = incident::track(hist, config, run, source_tables, results, now) {
         eprintln!("driftsum: alerts: cannot update the incidents: {e}");
-        return done;
+        return AfterRun::default();
     }
+    deliver_owed(hist, config, run, now)
+}
+
+/// After a check run failed before reaching any table (a source that
+/// cannot be reached, credentials refused, a URL variable unset): the run
+/// is recorded, the run's `error` incident ([`payload::RUN_TABLE`],
+/// [`payload::RUN_LEVEL`]) opens or continues with `error` (already
+/// scrubbed of secrets), and the alerts owed are sent. It closes with the
+/// next run that reaches a table. Never fails, like [`after_run`].
+pub fn run_failed(config: &Config, error: &str, now: i64) -> AfterRun {
+    let opened =
+        crate::history::location(config).and_then(|p| History::open(&p).map_err(|e| e.to_string()));
+    let mut hist = match opened {
+        Ok(h) => h,
+        Err(e) => {
+            eprintln!("driftsum: alerts: cannot open the run history: {e}");
+            return AfterRun::default();
+        }
+    };
+    let run = match incident::run_failed(&mut hist, error, now) {
+        Ok(run) => run,
+        Err(e) => {
+            eprintln!("driftsum: alerts: cannot record the failed run: {e}");
+            return AfterRun::default();
+        }
+    };
+    deliver_owed(&mut hist, config, run, now)
+}
+
+/// Sends every alert what it is owed at `now`, after run `run`.
+fn deliver_owed(hist: &mut History, config: &Config, run: i64, now: i64) -> AfterRun {
+    let mut done = AfterRun::default();
     if config.alerts.is_empty() {
         return done;
     }

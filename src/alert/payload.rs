@@ -13,6 +13,11 @@ use crate::report::model::TableReport;
 /// Version of the payload document.
 pub const FORMAT_VERSION: u32 = 1;
 
+/// The table an incident of a whole run names: no table was reached.
+pub const RUN_TABLE: &str = "*";
+/// The level of that incident.
+pub const RUN_LEVEL: &str = "run";
+
 /// Keys and ranges listed in a payload (the counts count them all).
 pub const LISTED: usize = 10;
 
@@ -66,6 +71,19 @@ pub fn rows(r: &LevelResult) -> u64 {
     }
 }
 
+/// What the error incident of a run that reached no table keeps.
+pub fn run_detail(error: &str) -> J {
+    json!({
+        "rows": 0,
+        "counts": null,
+        "source_rows": null,
+        "target_rows": null,
+        "drifted_ranges": [],
+        "differences": [],
+        "error": error,
+    })
+}
+
 /// What an overdue incident keeps.
 pub fn overdue_detail(last_completed: Option<i64>, interval: u64) -> J {
     json!({"last_completed": last_completed, "interval_seconds": interval})
@@ -110,12 +128,15 @@ pub fn slack(i: &Incident, event: Event, now: i64) -> J {
 
 /// One line for people.
 pub fn summary(i: &Incident, event: Event, now: i64) -> String {
-    let what = format!(
-        "{} ({} level, tier {})",
-        i.table,
-        i.level,
-        i.tier.as_deref().unwrap_or("?")
-    );
+    let what = match i.table == RUN_TABLE && i.level == RUN_LEVEL {
+        true => "the check run (before any table)".to_string(),
+        false => format!(
+            "{} ({} level, tier {})",
+            i.table,
+            i.level,
+            i.tier.as_deref().unwrap_or("?")
+        ),
+    };
     let open = duration(i.closed.unwrap_or(now).saturating_sub(i.opened));
     let d = &i.detail;
     let problem = match i.kind {

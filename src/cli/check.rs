@@ -12,6 +12,7 @@ use driftsum::alert::metrics;
 use driftsum::config::{parse_interval, Config};
 use driftsum::history::record::LevelResult;
 use driftsum::history::{self, History, Status};
+use driftsum::plan::autorepair::AutoRepair;
 use driftsum::plan::run::{RunError, RunOptions, RunOutcome, Scrub, TableResults};
 use driftsum::plan::{self, due, Level};
 use driftsum::report::model::{DifferenceReport, TableReport};
@@ -86,8 +87,16 @@ pub fn run(args: CheckArgs) -> anyhow::Result<u8> {
     };
     let outcome = match plan::run::run(&config, &opts) {
         Ok(o) => o,
-        Err(e @ RunError::Url(_)) => bail!("config file {}: {e}", args.config.display()),
-        Err(e) => bail!(e),
+        Err(e) => {
+            if reached_no_table(&e) {
+                driftsum::alert::run_failed(&config, &e.to_string(), due::now());
+                write_metrics(&config);
+            }
+            match e {
+                RunError::Url(_) => bail!("config file {}: {e}", args.config.display()),
+                e => bail!(e),
+            }
+        }
     };
     after_run(&config, &outcome);
     let status = outcome.status();
@@ -103,6 +112,17 @@ pub fn run(args: CheckArgs) -> anyhow::Result<u8> {
         Status::Drift => 1,
         _ => 0,
     })
+}
+
+/// Whether a run failed for want of its sides (an unset URL variable, a
+/// side that cannot be opened or listed): the run's error incident, which
+/// alerts announce. A config that cannot say what to run is the invoker's
+/// error, and a history that cannot be written cannot hold an incident.
+pub fn reached_no_table(e: &RunError) -> bool {
+    matches!(
+        e,
+        RunError::Url(_) | RunError::Open { .. } | RunError::Tables(_)
+    )
 }
 
 /// What follows every recorded run, of `check` and of `watch` alike: the
@@ -127,6 +147,11 @@ pub fn after_run(config: &Config, outcome: &RunOutcome) {
             eprintln!("driftsum: alerts: cannot open the run history: {e}");
         }
     }
+    write_metrics(config);
+}
+
+/// Rewrites the metrics textfile; a failure is logged, never fatal.
+fn write_metrics(config: &Config) {
     if let Err(e) = metrics::write_configured(config) {
         let e = Scrub::of_config(config).apply(&e.to_string());
         if tracing::enabled!(tracing::Level::ERROR) {
@@ -141,7 +166,17 @@ fn to_json(run_id: i64, status: Status, entries: &[TableResults]) -> String {
     let tables: Vec<J> = entries
         .iter()
         .map(|e| {
-            let levels: Vec<J> = e.results.iter().map(level_json).collect();
+            let levels: Vec<J> = e
+                .results
+                .iter()
+                .map(|r| {
+                    let mut j = level_json(r);
+                    if let Some(a) = e.repairs.iter().find(|a| a.level == r.level) {
+                        j["repair"] = repair_json(a);
+                    }
+                    j
+                })
+                .collect();
             json!({"table": e.table.table, "tier": e.table.tier, "levels": levels})
         })
         .collect();
@@ -152,6 +187,45 @@ fn to_json(run_id: i64, status: Status, entries: &[TableResults]) -> String {
         "tables": tables,
     })
     .to_string()
+}
+
+/// What an automatic repair did, as `check --format json` says it.
+fn repair_json(a: &AutoRepair) -> J {
+    json!({
+        "outcome": a.outcome,
+        "planned": a.planned,
+        "applied": a.applied,
+        "already_in_sync": a.already_in_sync,
+        "changed_since": a.changed_since,
+        "verified": a.verified,
+        "undo": a.undo.as_ref().map(|p| p.display().to_string()),
+        "note": a.note,
+    })
+}
+
+/// One line for people: what an automatic repair did.
+fn repair_text(a: &AutoRepair) -> String {
+    let mut line = format!(
+        "repair: {}; {} planned, {} applied, {} already in sync, {} changed since",
+        a.outcome.as_str().replace('_', " "),
+        a.planned,
+        a.applied,
+        a.already_in_sync,
+        a.changed_since
+    );
+    if a.verified {
+        line.push_str(", re-verified in sync");
+    }
+    if let Some(u) = &a.undo {
+        line.push_str(&format!(
+            "; undo: {}",
+            escape_text(&u.display().to_string())
+        ));
+    }
+    if let Some(n) = &a.note {
+        line.push_str(&format!("; {}", escape_text(n)));
+    }
+    line
 }
 
 fn level_json(r: &LevelResult) -> J {
@@ -237,6 +311,9 @@ fn to_text(status: Status, entries: &[TableResults]) -> String {
             let _ = writeln!(out, "{}  {:.2}s", line.trim_end(), r.seconds);
             if let Some(err) = &r.error {
                 let _ = writeln!(out, "        {}", escape_text(err));
+            }
+            if let Some(a) = e.repairs.iter().find(|a| a.level == r.level) {
+                let _ = writeln!(out, "        {}", repair_text(a));
             }
             if let Some(o) = &r.outcome {
                 let report = TableReport::from_outcome(o);

@@ -309,6 +309,9 @@ fn finished(
         }
         Some(Err(e)) => {
             warn!(table = %done.table.table, error = %e, "check failed");
+            if super::check::reached_no_table(e) {
+                driftsum::alert::run_failed(config, &e.to_string(), due::now());
+            }
             wait = retry;
         }
     }

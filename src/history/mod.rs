@@ -10,6 +10,7 @@ pub mod incident;
 pub mod latest;
 pub mod query;
 pub mod record;
+pub mod repair;
 pub mod schema;
 
 use std::path::{Path, PathBuf};

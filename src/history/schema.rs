@@ -98,6 +98,24 @@ pub const MIGRATIONS: &[&str] = &[
         error TEXT
     );
     CREATE INDEX deliveries_by_incident ON deliveries (incident_id, alert);",
+    // 6: repairs, by `check`'s automatic repair or `repair --apply` (history::repair).
+    "CREATE TABLE repairs (
+        id INTEGER PRIMARY KEY,
+        run_id INTEGER REFERENCES runs(id) ON DELETE CASCADE,
+        at INTEGER NOT NULL,
+        origin TEXT NOT NULL,
+        table_name TEXT NOT NULL,
+        level TEXT,
+        outcome TEXT NOT NULL,
+        planned INTEGER NOT NULL DEFAULT 0,
+        applied INTEGER NOT NULL DEFAULT 0,
+        already_in_sync INTEGER NOT NULL DEFAULT 0,
+        changed_since INTEGER NOT NULL DEFAULT 0,
+        verified INTEGER NOT NULL DEFAULT 0,
+        undo TEXT,
+        note TEXT
+    );
+    CREATE INDEX repairs_by_table ON repairs (table_name, at);",
 ];
 
 /// The schema version this build writes.

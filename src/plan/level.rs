@@ -53,6 +53,11 @@ impl Sides {
         Ok((s, r))
     }
 
+    /// The source's and the replica's URLs.
+    pub fn urls(&self) -> (&str, &str) {
+        (&self.source_url, &self.replica_url)
+    }
+
     /// Closes both connections; the next use opens fresh ones.
     pub fn release(&mut self) {
         self.open = None;

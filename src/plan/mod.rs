@@ -1,11 +1,13 @@
 //! What a `check` runs: which tables fall in which tier ([`tiers`]), which
 //! levels are due ([`due`]), running those levels through the check API's
 //! public entry points ([`level`]), and telling rows in flight from drift
-//! ([`recheck`]), a whole run of them recorded in the history ([`run`]),
+//! ([`recheck`]), repairing confirmed drift when the tier says so
+//! ([`autorepair`]), a whole run of them recorded in the history ([`run`]),
 //! as `check` and `watch` make it, and when a table is next due for a
 //! scheduler that stays up ([`schedule`]). The config file's format
 //! lives in `config`; the run history in `history`.
 
+pub mod autorepair;
 pub mod due;
 pub mod level;
 pub mod recent;

@@ -1,20 +1,23 @@
 //! One check run, as `check` and `watch` both make it: resolve the two
 //! sides, select the tables, begin a run in the history, run each table's
 //! levels (claiming each first when only due levels run), escalate a count
-//! mismatch to `keys`, recheck differences after a delay, record every
-//! result as it completes, and finish the run. Printing, exit codes and
+//! mismatch to `keys`, recheck differences after a delay, repair confirmed
+//! drift where the tier says `repair = "auto"`, record every result (and
+//! repair) as it completes, and finish the run. Printing, exit codes and
 //! what happens after a run (metrics, alerts) are the caller's.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use tracing::{error, info, warn};
 
+use super::autorepair::{self, AutoRepair};
 use super::level::{self, Sides};
 use super::tiers::{self, TableTier};
 use super::{due, recent, recheck, Level};
 use crate::config::{parse_interval, Config, Interval, SideConfig};
 use crate::history::claim::Claim;
 use crate::history::record::LevelResult;
+use crate::history::repair::RepairRecord;
 use crate::history::{self, History, HistoryError, Status};
 use crate::source::url::{redact, secret_spans};
 
@@ -51,6 +54,8 @@ pub struct RunOptions<'a> {
 pub struct TableResults {
     pub table: TableTier,
     pub results: Vec<LevelResult>,
+    /// Automatic repairs after its levels (`repair = "auto"`).
+    pub repairs: Vec<AutoRepair>,
 }
 
 /// What a run did.
@@ -67,10 +72,13 @@ pub struct RunOutcome {
 }
 
 impl RunOutcome {
-    /// The run's verdict: an error wins over drift, drift over in sync.
+    /// The run's verdict: an error (or a failed repair) wins over drift,
+    /// drift over in sync. A repaired table still found drift: the run says
+    /// so, and its repair says what was put right.
     pub fn status(&self) -> Status {
         let all = || self.tables.iter().flat_map(|e| &e.results);
-        if all().any(|r| r.status == Status::Error) {
+        let repairs = || self.tables.iter().flat_map(|e| &e.repairs);
+        if all().any(|r| r.status == Status::Error) || repairs().any(|a| a.outcome.is_error()) {
             Status::Error
         } else if all().any(|r| r.status == Status::Drift) {
             Status::Drift
@@ -129,6 +137,7 @@ pub fn tables(config: &Config, opts: &RunOptions) -> Result<Vec<TableTier>, RunE
 /// history.
 pub fn run(config: &Config, opts: &RunOptions) -> Result<RunOutcome, RunError> {
     let (source_url, replica_url) = side_urls(config)?;
+    autorepair::check_config(config, &replica_url).map_err(RunError::Config)?;
     let scrub = Scrub::new(&[&source_url, &replica_url]);
     let history_path = history::location(config).map_err(RunError::History)?;
     let mut sides = open_sides(&source_url, &replica_url, &scrub)?;
@@ -260,6 +269,7 @@ fn check_all(
                 .collect(),
         };
         let mut results = Vec::new();
+        let mut repairs = Vec::new();
         let mut queue: Vec<(Level, bool)> = levels.iter().map(|&l| (l, false)).collect();
         let mut i = 0;
         let mut stopped = false;
@@ -314,6 +324,9 @@ fn check_all(
             r.error = r.error.map(|e| scrub.apply(&e));
             hist.record(run_id, &r)?;
             log_result(run_id, &r);
+            if autorepair::wanted(config, t, level, &r) {
+                repairs.push(repair_now(sides, config, hist, run_id, t, &r, scrub)?);
+            }
             // A count mismatch names no rows: the keys level does, now.
             let ran_keys = queue[..i].iter().any(|(l, _)| *l == Level::Keys);
             if level == Level::Count && r.status == Status::Drift && !ran_keys {
@@ -326,6 +339,7 @@ fn check_all(
             entries.push(TableResults {
                 table: t.clone(),
                 results,
+                repairs,
             });
         }
         if stopped {
@@ -333,6 +347,62 @@ fn check_all(
         }
     }
     Ok((entries, false))
+}
+
+/// Repairs the confirmed drift `r` found, and records and logs how that
+/// went.
+fn repair_now(
+    sides: &mut Sides,
+    config: &Config,
+    hist: &mut History,
+    run_id: i64,
+    t: &TableTier,
+    r: &LevelResult,
+    scrub: &Scrub,
+) -> Result<AutoRepair, HistoryError> {
+    // No connection of the check may hold the replica's read lock while
+    // the repair waits for its write lock.
+    sides.release();
+    let (source_url, replica_url) = sides.urls();
+    info!(run_id, table = %t.table, check_level = %r.level, rows = r.counts.total(), "repair started");
+    let mut a = autorepair::repair(source_url, replica_url, config, t, r);
+    a.note = a.note.map(|n| scrub.apply(&n));
+    hist.record_repair(&RepairRecord {
+        id: 0,
+        run_id: Some(run_id),
+        at: due::now(),
+        origin: "check".into(),
+        table: a.table.clone(),
+        level: Some(a.level.clone()),
+        outcome: a.outcome.as_str().into(),
+        planned: a.planned,
+        applied: a.applied,
+        already_in_sync: a.already_in_sync,
+        changed_since: a.changed_since,
+        verified: a.verified,
+        undo: a.undo.as_ref().map(|p| p.display().to_string()),
+        note: a.note.clone(),
+    })?;
+    let note = a.note.as_deref().unwrap_or("");
+    match a.outcome.is_error() {
+        true => {
+            error!(run_id, table = %a.table, check_level = %a.level, outcome = a.outcome.as_str(), note, "repair failed")
+        }
+        false => info!(
+            run_id,
+            table = %a.table,
+            check_level = %a.level,
+            outcome = a.outcome.as_str(),
+            planned = a.planned,
+            applied = a.applied,
+            already_in_sync = a.already_in_sync,
+            changed_since = a.changed_since,
+            verified = a.verified,
+            note,
+            "repair finished"
+        ),
+    }
+    Ok(a)
 }
 
 /// The end of one level, as one event.

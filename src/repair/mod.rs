@@ -7,12 +7,14 @@
 //! that still differ, and that no writer touched since the plan, are
 //! changed; the inverse of the change is written beside the replica as an
 //! undo script; after the commit a fresh diff must find the repaired keys
-//! in sync.
+//! in sync. A PostgreSQL or MySQL/MariaDB replica is never written: it gets
+//! a script in its own dialect ([`server`]) to apply by hand.
 
 pub mod apply;
 pub mod form;
 pub mod plan;
 pub mod script;
+pub mod server;
 pub mod show;
 
 use std::io::Write;
@@ -207,6 +209,72 @@ pub fn plan(
     let mut tgt = SqliteSource::open_waiting(&path, Some(opts.busy))?;
     let conn = read_only(&path, opts.busy)?;
     plan_with(src.as_mut(), &mut tgt, &conn, opts)
+}
+
+/// The dialect of a server replica URL (`None`: a SQLite file).
+pub fn server_dialect(replica_url: &str) -> Result<Option<server::Dialect>, RepairError> {
+    Ok(match SideUrl::parse(replica_url)? {
+        SideUrl::Database(u) => match DbUrl::parse(&u)? {
+            DbUrl::Sqlite(_) => None,
+            DbUrl::Postgres(_) => Some(server::Dialect::Postgres),
+            DbUrl::Mysql(_) => Some(server::Dialect::Mysql),
+        },
+        _ => {
+            return Err(RepairError::NotSqlite(crate::source::url::redact(
+                replica_url,
+            )))
+        }
+    })
+}
+
+/// The repair of a PostgreSQL or MySQL/MariaDB replica as a script in its
+/// dialect (one transaction), and how many rows it changes; reads both
+/// sides, writes nothing.
+pub fn server_script(
+    source_url: &str,
+    replica_url: &str,
+    opts: &RepairOptions,
+    header: &str,
+) -> Result<(String, usize), RepairError> {
+    let Some(dialect) = server_dialect(replica_url)? else {
+        return Err(RepairError::Invalid(
+            "a SQLite replica's script is written by the plan itself".into(),
+        ));
+    };
+    let mut src = open_source(source_url)?;
+    let mut tgt = crate::source::open(&match SideUrl::parse(replica_url)? {
+        SideUrl::Database(u) => u,
+        _ => {
+            return Err(RepairError::NotSqlite(crate::source::url::redact(
+                replica_url,
+            )))
+        }
+    })?;
+    let run = diff_all(src.as_mut(), tgt.as_mut(), &opts.diff)?;
+    let mut tables = Vec::new();
+    for t in &run.tables {
+        if t.in_sync() {
+            continue;
+        }
+        if let Some(e) = &t.error {
+            return Err(RepairError::NotCompared {
+                table: t.table.clone(),
+                message: e.clone(),
+            });
+        }
+        if !t.column_differences.is_empty() {
+            return Err(RepairError::Invalid(format!(
+                "table {:?}: the sides' columns differ; repair writes rows, not schemas: \
+                 fix the replica's schema, or leave those columns out with --exclude-columns",
+                t.table
+            )));
+        }
+        let s = src.schema(&t.table).map_err(CheckError::Source)?;
+        let r = tgt.schema(&t.target_table).map_err(CheckError::Target)?;
+        let spec = check::plan::plan(&s, &r, &opts.diff.columns, &opts.diff.config)?.target;
+        tables.push((t, spec));
+    }
+    server::script(dialect, &tables, &opts.guard, header)
 }
 
 /// What applying a plan did to one table.

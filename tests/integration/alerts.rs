@@ -476,3 +476,229 @@ fn a_bad_alert_is_refused() {
         }
     }
 }
+
+/// Runs `driftsum check` whatever it prints (a run that fails prints no
+/// report); its exit code and stderr.
+fn check_any(config: &Path) -> (i32, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_driftsum"))
+        .args(["check", "--format", "json", "--config"])
+        .arg(config)
+        .env_remove("DRIFTSUM_NOW")
+        .output()
+        .expect("run driftsum");
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// The `driftsum_open_incidents` samples of a textfile, as (labels, value).
+fn open_incident_samples(textfile: &Path) -> Vec<(String, String)> {
+    std::fs::read_to_string(textfile)
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|l| l.strip_prefix("driftsum_open_incidents{"))
+        .filter_map(|l| l.split_once("} "))
+        .map(|(labels, v)| (labels.to_string(), v.to_string()))
+        .collect()
+}
+
+/// A run that cannot reach its source opens the run's error incident:
+/// one alert however often it fails, the open-incidents metric says so,
+/// and the first run that reaches a table closes it with `recovered`.
+#[test]
+fn a_run_that_reaches_no_table_opens_an_error_incident() {
+    let d = Scratch::new("h4-alerts-run-error");
+    let hook = Receiver::start(&[]);
+    let rest = format!(
+        "{KEYS_ONLY}[metrics]\ntextfile = \"m.prom\"\n\
+         [[alerts]]\nto = \"webhook\"\nurl = \"{}\"\n",
+        hook.url
+    );
+    let config = setup(d.path(), false, &rest);
+    // Port 1 on loopback: nothing listens, the connection is refused.
+    let unreachable = "postgres://h4user:h4-Secret-pw@127.0.0.1:1/nowhere";
+    std::fs::write(
+        &config,
+        format!("[source]\nurl = \"{unreachable}\"\n[replica]\nurl = \"sqlite:rep.db\"\n{rest}"),
+    )
+    .unwrap();
+    for _ in 0..2 {
+        let (code, stderr) = check_any(&config);
+        assert_eq!(code, 2, "{stderr}");
+    }
+    let got = hook.got();
+    assert_eq!(got.len(), 1, "one alert for two failed runs: {got:?}");
+    let a = &got[0].body;
+    assert_eq!(
+        (&a["event"], &a["kind"], &a["table"], &a["level"]),
+        (
+            &J::from("open"),
+            &J::from("error"),
+            &J::from("*"),
+            &J::from("run")
+        ),
+        "{a}"
+    );
+    // Sent at the first failed run (after_runs = 1), not again at the second.
+    assert_eq!(a["runs"], 1, "{a}");
+    let error = a["error"].as_str().unwrap_or_default();
+    assert!(error.contains("source"), "{a}");
+    assert!(!a.to_string().contains("h4-Secret-pw"), "{a}");
+    assert!(
+        a["summary"]
+            .as_str()
+            .is_some_and(|s| s.contains("before any table")),
+        "{a}"
+    );
+    assert_eq!(
+        open_incident_samples(&d.join("m.prom")),
+        [("table=\"*\",level=\"run\"".to_string(), "1".to_string())]
+    );
+
+    // The source is back.
+    std::fs::write(
+        &config,
+        format!("[source]\nurl = \"sqlite:src.db\"\n[replica]\nurl = \"sqlite:rep.db\"\n{rest}"),
+    )
+    .unwrap();
+    let (code, stderr) = check_any(&config);
+    assert_eq!(code, 0, "{stderr}");
+    let got = hook.got();
+    assert_eq!(got.len(), 2, "{got:?}");
+    assert_eq!(got[1].body["event"], "recovered");
+    assert_eq!(got[1].body["incident"], a["incident"]);
+    assert_eq!(
+        open_incident_samples(&d.join("m.prom")),
+        [("table=\"t0\",level=\"keys\"".to_string(), "0".to_string())]
+    );
+}
+
+/// The open-incidents metric counts a drift incident while it is open.
+#[test]
+fn the_textfile_counts_open_incidents() {
+    let d = Scratch::new("h4-alerts-metric");
+    let config = setup(
+        d.path(),
+        false,
+        &format!("{KEYS_ONLY}[metrics]\ntextfile = \"m.prom\"\n"),
+    );
+    replica(d.path())
+        .execute("DELETE FROM t0 WHERE id = 2", [])
+        .unwrap();
+    assert_eq!(check(&config, &[], &[]).0, 1);
+    assert_eq!(
+        open_incident_samples(&d.join("m.prom")),
+        [("table=\"t0\",level=\"keys\"".to_string(), "1".to_string())]
+    );
+}
+
+#[test]
+fn postgres_to_sqlite_alerts_once_and_recovers() {
+    let Some(pg) = crate::util::postgres_url() else {
+        return;
+    };
+    server_alerts(&pg, "postgres");
+}
+
+#[test]
+fn mariadb_to_sqlite_alerts_once_and_recovers() {
+    let Some(my) = crate::util::mysql_url() else {
+        return;
+    };
+    server_alerts(&my, "mysql");
+}
+
+fn server_exec(server: &str, engine: &str, sql: &str) {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        use sqlx::Connection as _;
+        let sql = sqlx::AssertSqlSafe(sql.to_string());
+        match engine {
+            "postgres" => {
+                let mut c = sqlx::PgConnection::connect(server).await.unwrap();
+                sqlx::raw_sql(sql).execute(&mut c).await.map(|_| ())
+            }
+            _ => {
+                let mut c = sqlx::MySqlConnection::connect(server).await.unwrap();
+                sqlx::raw_sql(sql).execute(&mut c).await.map(|_| ())
+            }
+        }
+    })
+    .unwrap()
+}
+
+/// The issue's "done when": a server source and a SQLite replica; drift
+/// appears: exactly one webhook; it persists: none; `driftsum repair`
+/// puts it right: one `recovered`.
+fn server_alerts(server: &str, engine: &str) {
+    let table = crate::util::unique("h4_alerts");
+    server_exec(server, engine, &format!("DROP TABLE IF EXISTS {table}"));
+    server_exec(
+        server,
+        engine,
+        &format!(
+            "CREATE TABLE {table} (id bigint PRIMARY KEY, name text);
+             INSERT INTO {table} VALUES (1, 'a'), (2, 'b'), (3, 'c'), (4, 'd');"
+        ),
+    );
+    let d = Scratch::new("h4-alerts-server");
+    Connection::open(d.join("rep.db"))
+        .unwrap()
+        .execute_batch(&format!(
+            "CREATE TABLE {table} (id INTEGER PRIMARY KEY, name TEXT);
+             INSERT INTO {table} VALUES (1, 'a'), (2, 'b'), (3, 'c'), (4, 'd');"
+        ))
+        .unwrap();
+    let hook = Receiver::start(&[]);
+    let config = d.join("driftsum.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[source]\nurl_env = \"H4_SOURCE\"\n[replica]\nurl = \"sqlite:rep.db\"\n\
+             {KEYS_ONLY}[[alerts]]\nto = \"webhook\"\nurl = \"{}\"\n",
+            hook.url
+        ),
+    )
+    .unwrap();
+    let env = [("H4_SOURCE", server)];
+    let run = || check(&config, &["--table", &table], &env).0;
+    let codes_in_sync = run();
+    Connection::open(d.join("rep.db"))
+        .unwrap()
+        .execute(&format!("DELETE FROM {table} WHERE id = 3"), [])
+        .unwrap();
+    let codes_drift = [run(), run()];
+    let after_drift = hook.got();
+    let repaired = Command::new(env!("CARGO_BIN_EXE_driftsum"))
+        .args(["repair", "--apply", "--table", &table, "--config"])
+        .arg(&config)
+        .env("H4_SOURCE", server)
+        .output()
+        .unwrap();
+    let codes_after = run();
+    let got = hook.got();
+    server_exec(server, engine, &format!("DROP TABLE IF EXISTS {table}"));
+    assert_eq!(codes_in_sync, 0);
+    assert_eq!(codes_drift, [1, 1]);
+    assert_eq!(
+        after_drift.len(),
+        1,
+        "one webhook for drift: {after_drift:?}"
+    );
+    assert_eq!(after_drift[0].body["event"], "open");
+    assert_eq!(after_drift[0].body["kind"], "drift");
+    assert_eq!(after_drift[0].body["differences"][0]["key"]["id"], 3);
+    assert!(
+        repaired.status.success(),
+        "{}",
+        String::from_utf8_lossy(&repaired.stderr)
+    );
+    assert_eq!(codes_after, 0);
+    assert_eq!(got.len(), 2, "{got:?}");
+    assert_eq!(got[1].body["event"], "recovered");
+    assert_eq!(got[1].body["incident"], after_drift[0].body["incident"]);
+}

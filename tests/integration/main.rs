@@ -22,6 +22,8 @@
 //! * [`postgres`], [`mysql`]: the server connectors.
 //! * [`pairing`]: tables paired by name without `--table`, SQLite's way.
 //! * [`repair`]: `driftsum repair` (plan, script, apply, safety rails).
+//! * [`auto_repair`]: `check`'s `repair = "auto"`; [`repair_server`]: scripts
+//!   for PostgreSQL and MariaDB replicas, applied with their own clients.
 //! * [`tls`]: TLS to private PostgreSQL and MariaDB servers with a CA the test
 //!   makes, and the agent over HTTPS.
 //! * [`docs`]: the README's and docs/'s links lead to files.
@@ -36,6 +38,7 @@ mod util;
 
 mod agent;
 mod alerts;
+mod auto_repair;
 mod bench_cmd;
 mod check;
 mod cli;
@@ -52,6 +55,8 @@ mod pairing;
 mod passwords;
 mod postgres;
 mod repair;
+mod repair_keys;
+mod repair_server;
 mod tls;
 mod tree_file;
 mod watch;
