@@ -223,7 +223,6 @@ mod tests {
             CanonOptions::default(),
             CanonOptions {
                 float_digits: Some(3),
-                ..CanonOptions::default()
             },
         ] {
             for a in &pool {

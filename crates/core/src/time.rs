@@ -313,7 +313,7 @@ fn push_time(out: &mut Vec<u8>, micros: i64) {
     let mut frac = (micros % MICROS_PER_SEC) as u64;
     if frac != 0 {
         let mut width = 6;
-        while frac % 10 == 0 {
+        while frac.is_multiple_of(10) {
             frac /= 10;
             width -= 1;
         }
