@@ -75,8 +75,24 @@ pub struct PgSource {
     lock_timeout: Duration,
 }
 
-impl PgSource {
-    pub fn connect(url: &str) -> Result<PgSource, SourceError> {
+/// How to reach the server a PostgreSQL URL names: its connect options
+/// (TLS, the user, the password from the URL, `PGPASSWORD` or a password
+/// file), and what a connection needs to know besides. Also the run
+/// history's way in (`history::pg`), so there is one reading of a URL.
+pub struct PgTarget {
+    pub opts: PgConnectOptions,
+    /// The URL without its password.
+    pub location: String,
+    /// Secrets to scrub from any message.
+    pub secrets: Vec<String>,
+    /// The URL's `lock_timeout`.
+    pub lock_timeout: Duration,
+    /// The first schema of the search_path the server is given.
+    pub default_schema: String,
+}
+
+impl PgTarget {
+    pub fn from_url(url: &str) -> Result<PgTarget, SourceError> {
         let location = redact(url);
         let url_password = secrets::password(url);
         let mut secrets: Vec<String> = Vec::new();
@@ -133,7 +149,25 @@ impl PgSource {
         let default_schema = search_path_from_options(&startup_options(url))
             .and_then(|sp| first_schema(&sp, opts.get_username()))
             .unwrap_or_else(|| "public".to_string());
+        Ok(PgTarget {
+            opts,
+            location,
+            secrets,
+            lock_timeout,
+            default_schema,
+        })
+    }
+}
 
+impl PgSource {
+    pub fn connect(url: &str) -> Result<PgSource, SourceError> {
+        let PgTarget {
+            opts,
+            location,
+            secrets,
+            lock_timeout,
+            default_schema,
+        } = PgTarget::from_url(url)?;
         let rt = server::runtime()?;
         let open_err = |e: sqlx::Error| SourceError::Open {
             location: location.clone(),
