@@ -449,7 +449,7 @@ fn claims_expire(location: Location) {
     );
     h.release_claims(theirs).unwrap();
     let dead_pid = 999_999_999;
-    let mut other = |sql: &str| match &location {
+    let other = |sql: &str| match &location {
         Location::Sqlite(p) => {
             Connection::open(p).unwrap().execute_batch(sql).unwrap();
         }
