@@ -375,7 +375,7 @@ mod tests {
 
     fn store() -> (tempfile::TempDir, History) {
         let d = tempfile::tempdir().unwrap();
-        let h = History::open(&d.path().join("h.sqlite")).unwrap();
+        let h = History::open(d.path().join("h.sqlite")).unwrap();
         (d, h)
     }
 

@@ -164,8 +164,9 @@ impl History {
     pub fn open(location: impl Into<Location>) -> Result<History, HistoryError> {
         match location.into() {
             Location::Sqlite(path) => History::open_sqlite(&path),
-            l @ Location::Postgres { .. } => Ok(History::open_postgres(l, true)?
-                .expect("a store opened to be created exists")),
+            l @ Location::Postgres { .. } => {
+                Ok(History::open_postgres(l, true)?.expect("a store opened to be created exists"))
+            }
         }
     }
 
@@ -388,8 +389,7 @@ pub fn location(config: &crate::config::Config) -> Result<Location, String> {
     let postgres = matches!(scheme.as_deref(), Some("postgres" | "postgresql"));
     if history.schema.is_some() && !postgres {
         return Err(
-            "[history] schema is for a PostgreSQL history (url = \"postgres://…\"); drop it"
-                .into(),
+            "[history] schema is for a PostgreSQL history (url = \"postgres://…\"); drop it".into(),
         );
     }
     match scheme.as_deref() {

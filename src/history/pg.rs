@@ -223,9 +223,10 @@ fn row(r: &PgRow) -> Result<Row, DbError> {
                     .try_get::<Option<f32>, _>(i)
                     .map_err(dec)?
                     .map(|v| Cell::Real(v.into())),
-                "TEXT" | "VARCHAR" | "NAME" | "BPCHAR" => {
-                    r.try_get::<Option<String>, _>(i).map_err(dec)?.map(Cell::Text)
-                }
+                "TEXT" | "VARCHAR" | "NAME" | "BPCHAR" => r
+                    .try_get::<Option<String>, _>(i)
+                    .map_err(dec)?
+                    .map(Cell::Text),
                 other => {
                     return Err(DbError::Decode(format!(
                         "column {i} is of type {other}; cast it to bigint, double precision \

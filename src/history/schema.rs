@@ -146,7 +146,11 @@ pub fn migrate_to(conn: &mut Connection, target: i64) -> Result<(), MigrateError
 /// caller's transaction (on PostgreSQL, the caller has created the schema
 /// and holds the migration's lock).
 pub fn steps(db: &mut Db<'_>, target: i64) -> Result<(), MigrateError> {
-    let int = if db.is_postgres() { "BIGINT" } else { "INTEGER" };
+    let int = if db.is_postgres() {
+        "BIGINT"
+    } else {
+        "INTEGER"
+    };
     db.execute_batch(&format!(
         "CREATE TABLE IF NOT EXISTS schema_version (version {int} NOT NULL)"
     ))?;
@@ -170,7 +174,10 @@ pub fn steps(db: &mut Db<'_>, target: i64) -> Result<(), MigrateError> {
         }
     }
     db.execute("DELETE FROM schema_version", args![])?;
-    db.execute("INSERT INTO schema_version (version) VALUES ($1)", args![target])?;
+    db.execute(
+        "INSERT INTO schema_version (version) VALUES ($1)",
+        args![target],
+    )?;
     Ok(())
 }
 

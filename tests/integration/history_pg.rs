@@ -58,7 +58,9 @@ impl PgHistory {
         let conn = self.admin.conn.as_mut().expect("open");
         self.admin
             .rt
-            .block_on(sqlx::query_scalar::<_, i64>(sqlx::AssertSqlSafe(sql.clone())).fetch_one(conn))
+            .block_on(
+                sqlx::query_scalar::<_, i64>(sqlx::AssertSqlSafe(sql.clone())).fetch_one(conn),
+            )
             .unwrap_or_else(|e| panic!("{sql}: {e}"))
     }
 
@@ -156,18 +158,31 @@ fn two_checkers_sharing_a_postgres_history_never_run_a_level_twice() {
     for o in [&a, &b] {
         assert_eq!(o.status.code(), Some(0), "{}", text(&o.stderr));
     }
-    let got = pg.rows(
-        "SELECT table_name, level, count(*) FROM $S.results GROUP BY 1, 2 ORDER BY 1, 2",
-    );
+    let got =
+        pg.rows("SELECT table_name, level, count(*) FROM $S.results GROUP BY 1, 2 ORDER BY 1, 2");
     assert_eq!(got.len(), 8 * 3, "{got:?}");
     assert!(got.iter().all(|g| g.2 == 1), "a level ran twice: {got:?}");
-    assert_eq!(pg.scalar("SELECT count(*) FROM $S.claims"), 0, "claims left");
-    assert_eq!(pg.scalar("SELECT count(*) FROM $S.runs WHERE finished IS NULL"), 0);
+    assert_eq!(
+        pg.scalar("SELECT count(*) FROM $S.claims"),
+        0,
+        "claims left"
+    );
+    assert_eq!(
+        pg.scalar("SELECT count(*) FROM $S.runs WHERE finished IS NULL"),
+        0
+    );
     let runs = pg.scalar("SELECT count(DISTINCT run_id) FROM $S.results");
     println!("work split over {runs} checker(s)");
     // A second round at the same time finds nothing due.
     let again = driftsum(
-        &["check", "--due", "--format", "json", "--config", cfg.to_str().unwrap()],
+        &[
+            "check",
+            "--due",
+            "--format",
+            "json",
+            "--config",
+            cfg.to_str().unwrap(),
+        ],
         Some(NOW),
     );
     let doc: J = serde_json::from_slice(&again.stdout).unwrap();
@@ -207,7 +222,9 @@ impl Watcher {
             std::thread::sleep(Duration::from_millis(50));
         }
         let _ = self.0.kill();
-        let out = std::mem::replace(&mut self.0, dummy()).wait_with_output().unwrap();
+        let out = std::mem::replace(&mut self.0, dummy())
+            .wait_with_output()
+            .unwrap();
         (out.status.code(), text(&out.stderr))
     }
 }
@@ -259,7 +276,11 @@ fn two_watchers_sharing_a_postgres_history_never_run_a_level_twice_at_once() {
         false
     });
     let hosts = pg.scalar("SELECT count(DISTINCT pid) FROM $S.runs");
-    assert_eq!(pg.scalar("SELECT count(*) FROM $S.claims"), 0, "claims left");
+    assert_eq!(
+        pg.scalar("SELECT count(*) FROM $S.claims"),
+        0,
+        "claims left"
+    );
     println!("{} results from {hosts} watcher(s)", rows.len());
 }
 
@@ -316,7 +337,11 @@ fn a_postgres_history_answers_history_like_an_sqlite_one() {
     // Nothing there yet: `history` says so, and creates nothing.
     let out = driftsum(&["history", "--config", on_pg.to_str().unwrap()], None);
     assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
-    assert!(text(&out.stderr).contains("no run history"), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("no run history"),
+        "{}",
+        text(&out.stderr)
+    );
     let schema = pg.schema.clone();
     assert_eq!(
         pg.scalar(&format!(
@@ -325,9 +350,20 @@ fn a_postgres_history_answers_history_like_an_sqlite_one() {
         0,
         "history created a schema"
     );
-    for (cfg, now) in [(&lite, NOW), (&on_pg, NOW), (&lite, NOW + 1), (&on_pg, NOW + 1)] {
+    for (cfg, now) in [
+        (&lite, NOW),
+        (&on_pg, NOW),
+        (&lite, NOW + 1),
+        (&on_pg, NOW + 1),
+    ] {
         let out = driftsum(
-            &["check", "--format", "json", "--config", cfg.to_str().unwrap()],
+            &[
+                "check",
+                "--format",
+                "json",
+                "--config",
+                cfg.to_str().unwrap(),
+            ],
             Some(now),
         );
         assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
@@ -351,7 +387,15 @@ fn a_postgres_history_answers_history_like_an_sqlite_one() {
     // And in text.
     let t = |cfg: &Path| {
         let out = driftsum(
-            &["history", "--config", cfg.to_str().unwrap(), "--since", "off", "--table", "t1"],
+            &[
+                "history",
+                "--config",
+                cfg.to_str().unwrap(),
+                "--since",
+                "off",
+                "--table",
+                "t1",
+            ],
             Some(NOW + 10),
         );
         assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
@@ -403,12 +447,23 @@ fn prune_incidents(location: Location, dir: &Path, section: &str) {
     drop(h);
     let cfg = config(dir, &format!("{ALL_LEVELS}{section}keep = \"1d\"\n"));
     let out = driftsum(
-        &["check", "--level", "count", "--config", cfg.to_str().unwrap()],
+        &[
+            "check",
+            "--level",
+            "count",
+            "--config",
+            cfg.to_str().unwrap(),
+        ],
         Some(NOW),
     );
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
     let h = History::open(&location).unwrap();
-    let left: Vec<i64> = h.incidents(i64::MIN).unwrap().iter().map(|i| i.id).collect();
+    let left: Vec<i64> = h
+        .incidents(i64::MIN)
+        .unwrap()
+        .iter()
+        .map(|i| i.id)
+        .collect();
     assert_eq!(left, [old_open.id, recent_closed.id], "{location:?}");
     assert!(h.deliveries(old_closed.id, "hook").unwrap().is_empty());
     // The old run went too; the new one stays.
@@ -444,7 +499,8 @@ fn claims_expire(location: Location) {
     // Their claim, as a checker elsewhere took it (with a pid that is not
     // running here: it must not count).
     assert_eq!(
-        h.claim(theirs, "t", "keys", NOW, NOW + 100, |_| true).unwrap(),
+        h.claim(theirs, "t", "keys", NOW, NOW + 100, |_| true)
+            .unwrap(),
         Claim::Taken
     );
     h.release_claims(theirs).unwrap();
@@ -464,11 +520,13 @@ fn claims_expire(location: Location) {
         NOW + 100
     ));
     assert_eq!(
-        h.claim(run, "t", "keys", NOW + 50, NOW + 150, |_| true).unwrap(),
+        h.claim(run, "t", "keys", NOW + 50, NOW + 150, |_| true)
+            .unwrap(),
         Claim::Held
     );
     assert_eq!(
-        h.claim(run, "t", "keys", NOW + 101, NOW + 201, |_| true).unwrap(),
+        h.claim(run, "t", "keys", NOW + 101, NOW + 201, |_| true)
+            .unwrap(),
         Claim::Taken
     );
     // The same dead pid on this host: taken at once.
@@ -480,7 +538,8 @@ fn claims_expire(location: Location) {
         NOW + 100
     ));
     assert_eq!(
-        h.claim(run, "u", "keys", NOW + 1, NOW + 100, |_| true).unwrap(),
+        h.claim(run, "u", "keys", NOW + 1, NOW + 100, |_| true)
+            .unwrap(),
         Claim::Taken
     );
 }
