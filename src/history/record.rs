@@ -6,7 +6,7 @@
 
 use serde_json::{Map, Value as J};
 
-use super::db::{Db, DbError};
+use super::db::{Db, DbError, Param};
 use super::{claim_key, History, HistoryError, Status};
 use crate::check::{DiffCounts, TableOutcome};
 use crate::core::Value;
@@ -172,22 +172,28 @@ fn record_in(db: &mut Db<'_>, run: i64, r: &LevelResult) -> Result<(), DbError> 
         |row| row.get(0),
     )?;
     if let Some(o) = &r.outcome {
-        for g in &o.ranges {
-            db.execute(
-                "INSERT INTO ranges (result_id, first, last, source_rows, target_rows)
-                 VALUES ($1, $2, $3, $4, $5)",
+        let ranges: Vec<Vec<Param>> = o
+            .ranges
+            .iter()
+            .map(|g| {
                 args![
                     id,
                     J::Object(object(&o.key_columns, &g.first)).to_string(),
                     J::Object(object(&o.key_columns, &g.last)).to_string(),
                     g.source_rows as i64,
                     g.target_rows as i64,
-                ],
-            )?;
-        }
+                ]
+                .to_vec()
+            })
+            .collect();
+        db.insert_rows(
+            "ranges (result_id, first, last, source_rows, target_rows)",
+            &ranges,
+        )?;
         let listed = o.differences.iter().map(|d| (d, false, false));
         let in_flight = r.in_flight.iter().map(|d| (d, true, false));
         let recent = r.recent.iter().map(|d| (d, false, true));
+        let mut rows = Vec::new();
         for (d, in_flight, recent) in listed.chain(in_flight).chain(recent) {
             let kind = match d.kind {
                 DiffKind::Missing => "missing",
@@ -199,9 +205,7 @@ fn record_in(db: &mut Db<'_>, run: i64, r: &LevelResult) -> Result<(), DbError> 
                     d.changed.iter().filter_map(|&i| o.columns.get(i)).collect();
                 serde_json::to_string(&names).unwrap_or_default()
             });
-            db.execute(
-                "INSERT INTO differences (result_id, kind, key, columns, in_flight, recent)
-                 VALUES ($1, $2, $3, $4, $5, $6)",
+            rows.push(
                 args![
                     id,
                     kind,
@@ -209,9 +213,14 @@ fn record_in(db: &mut Db<'_>, run: i64, r: &LevelResult) -> Result<(), DbError> 
                     columns,
                     in_flight,
                     recent,
-                ],
-            )?;
+                ]
+                .to_vec(),
+            );
         }
+        db.insert_rows(
+            "differences (result_id, kind, key, columns, in_flight, recent)",
+            &rows,
+        )?;
     }
     db.execute(
         "DELETE FROM claims WHERE table_name = $1 AND level = $2 AND run_id = $3",
