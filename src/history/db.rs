@@ -214,6 +214,13 @@ mod tests {
             )
             .unwrap();
         assert_eq!(got, ("x".to_string(), 1.5, None, true));
+        assert!(db
+            .query_opt("SELECT a FROM t WHERE id = $1", args![id + 1], |r| r
+                .get::<_, String>(0))
+            .unwrap()
+            .is_none());
+        let wrong = db.query_row("SELECT a FROM t", args![], |r| r.get::<_, i64>(0));
+        assert!(matches!(wrong, Err(DbError::Decode(_))), "{wrong:?}");
         let many: Vec<Vec<Param>> = (0..2_500)
             .map(|i| args![format!("r{i}"), f64::from(i), i64::from(i)].to_vec())
             .collect();
@@ -226,12 +233,5 @@ mod tests {
             )
             .unwrap();
         assert_eq!((n, sum), (2_500, 2_499 * 2_500 / 2));
-        assert!(db
-            .query_opt("SELECT a FROM t WHERE id = $1", args![id + 1], |r| r
-                .get::<_, String>(0))
-            .unwrap()
-            .is_none());
-        let wrong = db.query_row("SELECT a FROM t", args![], |r| r.get::<_, i64>(0));
-        assert!(matches!(wrong, Err(DbError::Decode(_))), "{wrong:?}");
     }
 }
