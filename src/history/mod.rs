@@ -277,7 +277,10 @@ impl History {
     ) -> Result<T, HistoryError> {
         match &self.store {
             Store::Sqlite(c) => f(&mut Db::Sqlite(c)),
-            Store::Postgres(m) => f(&mut Db::Postgres(&mut lock(m))),
+            Store::Postgres(m) => {
+                let mut p = lock(m);
+                p.revive().and_then(|()| f(&mut Db::Postgres(&mut p)))
+            }
         }
         .map_err(|e| self.err(e))
     }

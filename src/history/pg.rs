@@ -34,6 +34,11 @@ pub struct PgStore {
     secrets: Vec<String>,
     /// The store's schema (unquoted).
     schema: String,
+    /// The URL, to connect again after a lost connection (it may hold a
+    /// password: never in a message).
+    url: String,
+    /// Whether the connection was lost or is in doubt.
+    broken: bool,
 }
 
 impl PgStore {
@@ -67,6 +72,8 @@ impl PgStore {
             location,
             secrets,
             schema: schema.to_string(),
+            url: url.to_string(),
+            broken: false,
         };
         // Only the store's schema: no user table is ever read or written
         // by an unqualified name (pg_catalog is always searched first).
@@ -80,6 +87,17 @@ impl PgStore {
 
     pub fn location(&self) -> &str {
         &self.location
+    }
+
+    /// Connects again when the connection was lost (a server restart, a
+    /// network cut), so that a long-running `watch` carries on: the
+    /// statement that found it lost failed; the next one runs on a new
+    /// connection. Never inside a transaction (its statements are gone).
+    pub fn revive(&mut self) -> Result<(), DbError> {
+        if self.broken {
+            *self = PgStore::connect(&self.url, &self.schema)?;
+        }
+        Ok(())
     }
 
     /// Whether the store's schema holds a history (its `schema_version`).
@@ -109,6 +127,7 @@ impl PgStore {
     /// Begins a write transaction holding the advisory lock `key` (within
     /// this schema) until it ends.
     pub fn begin(&mut self, key: &str) -> Result<(), DbError> {
+        self.revive()?;
         self.execute_batch("BEGIN")?;
         let lock = lock_key(&self.schema, key);
         self.execute("SELECT pg_advisory_xact_lock($1)", &[Param::Int(lock)])
@@ -121,6 +140,7 @@ impl PgStore {
         if r.is_err() {
             // Its protocol state is unknown: no further statement on it.
             self.session.discard();
+            self.broken = true;
         }
         r
     }
@@ -159,9 +179,18 @@ impl PgStore {
         match out {
             Ok(Ok(v)) => Ok(v),
             Ok(Err(e)) => {
-                if !matches!(e, sqlx::Error::Database(_)) {
-                    // Not the server's answer: the connection is in doubt.
+                // Not the server's answer, or its last one (a shutdown or a
+                // terminated backend, 57P…; a connection failure, 08…): the
+                // connection is gone or in doubt.
+                let lost = match &e {
+                    sqlx::Error::Database(d) => d
+                        .code()
+                        .is_some_and(|c| c.starts_with("57P") || c.starts_with("08")),
+                    _ => true,
+                };
+                if lost {
                     self.session.discard();
+                    self.broken = true;
                 }
                 Err(DbError::Postgres(format!(
                     "{}: {}",
@@ -171,6 +200,7 @@ impl PgStore {
             }
             Err(_) => {
                 self.session.discard();
+                self.broken = true;
                 Err(DbError::Postgres(format!(
                     "{}: no answer within {} s",
                     self.location,

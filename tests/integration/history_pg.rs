@@ -600,3 +600,30 @@ fn a_bad_history_url_is_a_clear_error() {
         assert!(!d.join("driftsum-history.sqlite").exists());
     }
 }
+
+#[test]
+fn a_postgres_history_connects_again_after_losing_its_connection() {
+    let Some(url) = util::postgres_url() else {
+        return;
+    };
+    let mut pg = PgHistory::new(&url);
+    let app = util::unique("h1_revive");
+    let sep = if url.contains('?') { '&' } else { '?' };
+    let mut h = History::open(Location::Postgres {
+        url: format!("{url}{sep}application_name={app}"),
+        schema: pg.schema.clone(),
+    })
+    .unwrap();
+    let run = h.begin_run(NOW).unwrap();
+    let killed = pg.scalar(&format!(
+        "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity \
+         WHERE application_name = '{app}'"
+    ));
+    assert_eq!(killed, 1);
+    // The statement that finds the connection gone may fail; the next
+    // ones run on a new connection.
+    let _ = h.last_completed("t", "keys");
+    h.finish_run(run, NOW + 1).unwrap();
+    let runs = h.runs(i64::MIN, None).unwrap();
+    assert_eq!((runs.len(), runs[0].finished), (1, Some(NOW + 1)));
+}
