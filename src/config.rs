@@ -9,7 +9,7 @@
 //! [replica]
 //! url = "sqlite:/var/lib/app/replica.db"
 //! [history]                 # default: driftsum-history.sqlite beside this file
-//! url = "sqlite:/var/lib/driftsum/history.db"
+//! url = "sqlite:/var/lib/driftsum/history.db"   # or postgres://… (schema = "driftsum")
 //! keep = "180d"
 //!
 //! [tiers.critical]          # how often each level runs; "off" disables it
@@ -120,14 +120,38 @@ impl std::fmt::Debug for SideConfig {
 }
 
 /// Where the run history lives, and for how long results are kept.
-#[derive(Clone, Debug, Default, Deserialize, PartialEq)]
+#[derive(Clone, Default, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct HistoryConfig {
+    /// `sqlite:PATH` (or a path), or `postgres://…` for a history several
+    /// checkers share; `url_env`, `password_file` and `password_env` as a
+    /// side's.
     pub url: Option<String>,
-    /// Runs older than this are deleted (an interval such as "180d").
+    pub url_env: Option<String>,
+    pub password_file: Option<PathBuf>,
+    pub password_env: Option<String>,
+    /// The schema of a PostgreSQL history (default `driftsum`).
+    pub schema: Option<String>,
+    /// Runs, and incidents closed, longer ago than this are deleted (an
+    /// interval such as "180d").
     pub keep: Option<String>,
     /// Differences kept per table and level (all are counted).
     pub max_differences: Option<u64>,
+}
+
+// By hand: the URL may hold a password.
+impl std::fmt::Debug for HistoryConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("HistoryConfig")
+            .field("url", &self.url.as_deref().map(crate::source::url::redact))
+            .field("url_env", &self.url_env)
+            .field("password_file", &self.password_file)
+            .field("password_env", &self.password_env)
+            .field("schema", &self.schema)
+            .field("keep", &self.keep)
+            .field("max_differences", &self.max_differences)
+            .finish()
+    }
 }
 
 /// Where Prometheus metrics are written after every check.

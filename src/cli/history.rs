@@ -41,13 +41,12 @@ pub fn run(args: HistoryArgs) -> anyhow::Result<u8> {
     let since = parse_interval(&args.since).map_err(|e| anyhow!("--since: {e}"))?;
     let cutoff = since.map_or(i64::MIN, |s| due::now() - s.as_secs() as i64);
     let path = history::location(&config).map_err(|e| anyhow!(e))?;
-    if !path.exists() {
+    let Some(hist) = History::open_existing(&path)? else {
         anyhow::bail!(
             "no run history at {} yet: run driftsum check first",
             path.display()
         );
-    }
-    let hist = History::open(&path)?;
+    };
     let runs = hist.runs(cutoff, args.table.as_deref())?;
     match args.format {
         Format::Json => emit(&format!(

@@ -1,13 +1,13 @@
 //! Claims: how concurrent checkers split the work. A checker takes a claim
-//! row per (table, level) under `BEGIN IMMEDIATE` (one writer at a time),
-//! and only if the level is still due and no live checker holds it; the
-//! result's record releases it. A claim expires at its deadline, or at once
-//! when its owner, on this host, is no longer running.
-
-use rusqlite::{params, OptionalExtension, TransactionBehavior};
+//! row per (table, level) in a write transaction (SQLite: `BEGIN
+//! IMMEDIATE`, one writer at a time; PostgreSQL: an advisory lock on that
+//! (table, level), so checkers on several hosts serialize on it), and only
+//! if the level is still due and no live checker holds it; the result's
+//! record releases it. A claim expires at its deadline, or at once when its
+//! owner, on this host, is no longer running.
 
 use super::record::host_name;
-use super::{History, HistoryError};
+use super::{claim_key, History, HistoryError};
 
 /// What taking a claim found.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -34,49 +34,42 @@ impl History {
         expires: i64,
         due: impl Fn(Option<i64>) -> bool,
     ) -> Result<Claim, HistoryError> {
-        let mut take = || -> rusqlite::Result<Claim> {
-            let host = host_name();
-            let tx = self
-                .conn
-                .transaction_with_behavior(TransactionBehavior::Immediate)?;
-            let holder: Option<(String, i64, i64)> = tx
-                .query_row(
-                    "SELECT host, pid, expires FROM claims WHERE table_name = ?1 AND level = ?2",
-                    params![table, level],
-                    |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
-                )
-                .optional()?;
+        let host = host_name();
+        self.write(&claim_key(table, level), |db| {
+            let holder: Option<(String, i64, i64)> = db.query_opt(
+                "SELECT host, pid, expires FROM claims WHERE table_name = $1 AND level = $2",
+                args![table, level],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+            )?;
             if let Some((h, pid, until)) = holder {
+                // Another host's checker is alive until its claim expires;
+                // only here can a process be asked whether it still runs.
                 let alive = until > now && (h != host || process_alive(pid));
                 if alive {
                     return Ok(Claim::Held);
                 }
-                tx.execute(
-                    "DELETE FROM claims WHERE table_name = ?1 AND level = ?2",
-                    params![table, level],
+                db.execute(
+                    "DELETE FROM claims WHERE table_name = $1 AND level = $2",
+                    args![table, level],
                 )?;
             }
-            let last = super::query::last_completed_in(&tx, table, level)?;
+            let last = super::query::last_completed_in(db, table, level)?;
             if !due(last) {
                 return Ok(Claim::NotDue);
             }
-            tx.execute(
+            db.execute(
                 "INSERT INTO claims (table_name, level, run_id, host, pid, expires)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-                params![table, level, run, host, std::process::id(), expires],
+                 VALUES ($1, $2, $3, $4, $5, $6)",
+                args![table, level, run, host, std::process::id(), expires],
             )?;
-            tx.commit()?;
             Ok(Claim::Taken)
-        };
-        take().map_err(|e| self.err(e))
+        })
     }
 
     /// Drops the claims a run still holds (a level it did not record).
     pub fn release_claims(&mut self, run: i64) -> Result<(), HistoryError> {
-        self.conn
-            .execute("DELETE FROM claims WHERE run_id = ?1", [run])
-            .map_err(|e| self.err(e))?;
-        Ok(())
+        self.direct(|db| db.execute("DELETE FROM claims WHERE run_id = $1", args![run]))
+            .map(drop)
     }
 }
 

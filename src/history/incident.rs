@@ -6,9 +6,9 @@
 //! When an incident opens, closes or is announced is `alert`'s business;
 //! this file only stores and reads.
 
-use rusqlite::{params, OptionalExtension, Row, TransactionBehavior};
 use serde_json::Value as J;
 
+use super::db::{Db, DbError, Row};
 use super::{History, HistoryError};
 
 /// What kind of trouble an incident is.
@@ -132,7 +132,7 @@ pub struct Delivery {
 const INCIDENT_COLUMNS: &str = "id, table_name, tier, level, kind, opened, opened_run, closed, \
                                 closed_run, runs, last_run, detail";
 
-fn incident(r: &Row<'_>) -> rusqlite::Result<Incident> {
+fn incident(r: &Row) -> Result<Incident, DbError> {
     let detail: String = r.get(11)?;
     Ok(Incident {
         id: r.get(0)?,
@@ -150,7 +150,7 @@ fn incident(r: &Row<'_>) -> rusqlite::Result<Incident> {
     })
 }
 
-fn delivery(r: &Row<'_>) -> rusqlite::Result<Delivery> {
+fn delivery(r: &Row) -> Result<Delivery, DbError> {
     Ok(Delivery {
         id: r.get(0)?,
         incident: r.get(1)?,
@@ -179,64 +179,18 @@ pub struct Sighting<'a> {
     pub detail: J,
 }
 
+/// The PostgreSQL lock under which a (table, level)'s incidents open and
+/// close (overdue ones may be found by two checkers at once).
+fn incident_key(table: &str, level: &str) -> String {
+    format!("incident\0{table}\0{level}")
+}
+
 impl History {
     /// Records that a run found trouble: the open incident of that (table,
     /// level, kind) counts one more run and takes the new detail, or a new
     /// one opens. Returns it as it now is.
     pub fn sighted(&mut self, s: &Sighting<'_>) -> Result<Incident, HistoryError> {
-        self.sighted_inner(s).map_err(|e| self.err(e))
-    }
-
-    fn sighted_inner(&mut self, s: &Sighting<'_>) -> rusqlite::Result<Incident> {
-        let tx = self
-            .conn
-            .transaction_with_behavior(TransactionBehavior::Immediate)?;
-        let detail = s.detail.to_string();
-        let open: Option<i64> = tx
-            .query_row(
-                "SELECT id FROM incidents
-                 WHERE table_name = ?1 AND level = ?2 AND kind = ?3 AND closed IS NULL",
-                params![s.table, s.level, s.kind.as_str()],
-                |r| r.get(0),
-            )
-            .optional()?;
-        let id = match open {
-            // The same run may report a (table, level) once only; a second
-            // sighting by one run (a rerun of the level) is not another run.
-            Some(id) => {
-                tx.execute(
-                    "UPDATE incidents SET runs = runs + (last_run IS NOT ?2),
-                         last_run = ?2, detail = ?3, tier = ?4
-                     WHERE id = ?1",
-                    params![id, s.run, detail, s.tier],
-                )?;
-                id
-            }
-            None => {
-                tx.execute(
-                    "INSERT INTO incidents (table_name, tier, level, kind, opened, opened_run,
-                         runs, last_run, detail)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, 1, ?6, ?7)",
-                    params![
-                        s.table,
-                        s.tier,
-                        s.level,
-                        s.kind.as_str(),
-                        s.at,
-                        s.run,
-                        detail
-                    ],
-                )?;
-                tx.last_insert_rowid()
-            }
-        };
-        let i = tx.query_row(
-            &format!("SELECT {INCIDENT_COLUMNS} FROM incidents WHERE id = ?1"),
-            [id],
-            incident,
-        )?;
-        tx.commit()?;
-        Ok(i)
+        self.write(&incident_key(s.table, s.level), |db| sighted_in(db, s))
     }
 
     /// Closes the open incidents of (table, level) of these kinds; returns
@@ -249,78 +203,61 @@ impl History {
         run: i64,
         now: i64,
     ) -> Result<Vec<Incident>, HistoryError> {
-        self.close_inner(table, level, kinds, run, now)
-            .map_err(|e| self.err(e))
-    }
-
-    fn close_inner(
-        &mut self,
-        table: &str,
-        level: &str,
-        kinds: &[Kind],
-        run: i64,
-        now: i64,
-    ) -> rusqlite::Result<Vec<Incident>> {
-        let tx = self
-            .conn
-            .transaction_with_behavior(TransactionBehavior::Immediate)?;
-        let mut closed = Vec::new();
-        for k in kinds {
-            let open: Vec<i64> = tx
-                .prepare(
+        self.write(&incident_key(table, level), |db| {
+            let mut closed = Vec::new();
+            for k in kinds {
+                let open: Vec<i64> = db.query_map(
                     "SELECT id FROM incidents
-                     WHERE table_name = ?1 AND level = ?2 AND kind = ?3 AND closed IS NULL",
-                )?
-                .query_map(params![table, level, k.as_str()], |r| r.get(0))?
-                .collect::<rusqlite::Result<_>>()?;
-            for id in open {
-                tx.execute(
-                    "UPDATE incidents SET closed = ?2, closed_run = ?3 WHERE id = ?1",
-                    params![id, now, run],
+                     WHERE table_name = $1 AND level = $2 AND kind = $3 AND closed IS NULL",
+                    args![table, level, k.as_str()],
+                    |r| r.get(0),
                 )?;
-                closed.push(tx.query_row(
-                    &format!("SELECT {INCIDENT_COLUMNS} FROM incidents WHERE id = ?1"),
-                    [id],
-                    incident,
-                )?);
+                for id in open {
+                    db.execute(
+                        "UPDATE incidents SET closed = $2, closed_run = $3 WHERE id = $1",
+                        args![id, now, run],
+                    )?;
+                    closed.push(db.query_row(
+                        &format!("SELECT {INCIDENT_COLUMNS} FROM incidents WHERE id = $1"),
+                        args![id],
+                        incident,
+                    )?);
+                }
             }
-        }
-        tx.commit()?;
-        Ok(closed)
+            Ok(closed)
+        })
     }
 
     /// Every open incident, and those closed at or after `closed_since`,
     /// oldest first.
     pub fn incidents(&self, closed_since: i64) -> Result<Vec<Incident>, HistoryError> {
-        let read = || -> rusqlite::Result<Vec<Incident>> {
-            self.conn
-                .prepare(&format!(
+        self.direct(|db| {
+            db.query_map(
+                &format!(
                     "SELECT {INCIDENT_COLUMNS} FROM incidents
-                     WHERE closed IS NULL OR closed >= ?1 ORDER BY id"
-                ))?
-                .query_map([closed_since], incident)?
-                .collect()
-        };
-        read().map_err(|e| self.err(e))
+                     WHERE closed IS NULL OR closed >= $1 ORDER BY id"
+                ),
+                args![closed_since],
+                incident,
+            )
+        })
     }
 
     /// When the history's oldest kept run started (`None`: no run yet).
     pub fn first_run(&self) -> Result<Option<i64>, HistoryError> {
-        self.conn
-            .query_row("SELECT min(started) FROM runs", [], |r| r.get(0))
-            .map_err(|e| self.err(e))
+        self.direct(|db| db.query_row("SELECT min(started) FROM runs", args![], |r| r.get(0)))
     }
 
     /// An incident's deliveries to `alert`, oldest first.
     pub fn deliveries(&self, incident: i64, alert: &str) -> Result<Vec<Delivery>, HistoryError> {
-        deliveries_in(&self.conn, incident, alert).map_err(|e| self.err(e))
+        self.direct(|db| deliveries_in(db, incident, alert))
     }
 
-    /// Claims the next delivery of an incident to an alert, in one
-    /// immediate transaction: `next` sees the deliveries so far (none
-    /// still being sent by a sender that began after `stale_before`) and
-    /// names the event to send, if any, which is recorded as `sending`.
-    /// Returns the claimed delivery's id and event.
+    /// Claims the next delivery of an incident to an alert, in one write
+    /// transaction: `next` sees the deliveries so far (none still being
+    /// sent by a sender that began after `stale_before`) and names the
+    /// event to send, if any, which is recorded as `sending`. Returns the
+    /// claimed delivery's id and event.
     pub fn claim_delivery(
         &mut self,
         incident: i64,
@@ -329,11 +266,9 @@ impl History {
         stale_before: i64,
         next: impl FnOnce(&[Delivery]) -> Option<Event>,
     ) -> Result<Option<(i64, Event)>, HistoryError> {
-        let claim = || -> rusqlite::Result<Option<(i64, Event)>> {
-            let tx = self
-                .conn
-                .transaction_with_behavior(TransactionBehavior::Immediate)?;
-            let mut so_far = deliveries_in(&tx, incident, alert)?;
+        let key = format!("delivery\0{incident}\0{alert}");
+        self.write(&key, |db| {
+            let mut so_far = deliveries_in(db, incident, alert)?;
             // A sender that died mid-way left `sending`: after a while it
             // counts as failed, so that the event is sent again.
             if so_far
@@ -348,16 +283,14 @@ impl History {
             let Some(event) = next(&so_far) else {
                 return Ok(None);
             };
-            tx.execute(
+            let id: i64 = db.query_row(
                 "INSERT INTO deliveries (incident_id, alert, event, at, outcome)
-                 VALUES (?1, ?2, ?3, ?4, 'sending')",
-                params![incident, alert, event.as_str(), now],
+                 VALUES ($1, $2, $3, $4, 'sending') RETURNING id",
+                args![incident, alert, event.as_str(), now],
+                |r| r.get(0),
             )?;
-            let id = tx.last_insert_rowid();
-            tx.commit()?;
             Ok(Some((id, event)))
-        };
-        claim().map_err(|e| self.err(e))
+        })
     }
 
     /// Records how a claimed delivery went.
@@ -369,28 +302,70 @@ impl History {
         seconds: f64,
         error: Option<&str>,
     ) -> Result<(), HistoryError> {
-        self.conn
-            .execute(
-                "UPDATE deliveries SET outcome = ?2, attempts = ?3, seconds = ?4, error = ?5
-                 WHERE id = ?1",
-                params![id, outcome.as_str(), attempts, seconds, error],
+        self.direct(|db| {
+            db.execute(
+                "UPDATE deliveries SET outcome = $2, attempts = $3, seconds = $4, error = $5
+                 WHERE id = $1",
+                args![id, outcome.as_str(), attempts, seconds, error],
             )
-            .map(drop)
-            .map_err(|e| self.err(e))
+        })
+        .map(drop)
     }
 }
 
-fn deliveries_in(
-    conn: &rusqlite::Connection,
-    incident: i64,
-    alert: &str,
-) -> rusqlite::Result<Vec<Delivery>> {
-    conn.prepare(&format!(
-        "SELECT {DELIVERY_COLUMNS} FROM deliveries
-         WHERE incident_id = ?1 AND alert = ?2 ORDER BY id"
-    ))?
-    .query_map(params![incident, alert], delivery)?
-    .collect()
+fn sighted_in(db: &mut Db<'_>, s: &Sighting<'_>) -> Result<Incident, DbError> {
+    let detail = s.detail.to_string();
+    let open: Option<i64> = db.query_opt(
+        "SELECT id FROM incidents
+         WHERE table_name = $1 AND level = $2 AND kind = $3 AND closed IS NULL",
+        args![s.table, s.level, s.kind.as_str()],
+        |r| r.get(0),
+    )?;
+    let id = match open {
+        // The same run may report a (table, level) once only; a second
+        // sighting by one run (a rerun of the level) is not another run.
+        Some(id) => {
+            db.execute(
+                "UPDATE incidents
+                 SET runs = runs + CASE WHEN last_run IS DISTINCT FROM $2 THEN 1 ELSE 0 END,
+                     last_run = $2, detail = $3, tier = $4
+                 WHERE id = $1",
+                args![id, s.run, detail, s.tier],
+            )?;
+            id
+        }
+        None => db.query_row(
+            "INSERT INTO incidents (table_name, tier, level, kind, opened, opened_run,
+                 runs, last_run, detail)
+             VALUES ($1, $2, $3, $4, $5, $6, 1, $6, $7) RETURNING id",
+            args![
+                s.table,
+                s.tier,
+                s.level,
+                s.kind.as_str(),
+                s.at,
+                s.run,
+                detail
+            ],
+            |r| r.get(0),
+        )?,
+    };
+    db.query_row(
+        &format!("SELECT {INCIDENT_COLUMNS} FROM incidents WHERE id = $1"),
+        args![id],
+        incident,
+    )
+}
+
+fn deliveries_in(db: &mut Db<'_>, incident: i64, alert: &str) -> Result<Vec<Delivery>, DbError> {
+    db.query_map(
+        &format!(
+            "SELECT {DELIVERY_COLUMNS} FROM deliveries
+             WHERE incident_id = $1 AND alert = $2 ORDER BY id"
+        ),
+        args![incident, alert],
+        delivery,
+    )
 }
 
 #[cfg(test)]
@@ -400,7 +375,7 @@ mod tests {
 
     fn store() -> (tempfile::TempDir, History) {
         let d = tempfile::tempdir().unwrap();
-        let h = History::open(&d.path().join("h.sqlite")).unwrap();
+        let h = History::open(d.path().join("h.sqlite")).unwrap();
         (d, h)
     }
 

@@ -1,8 +1,7 @@
 //! The newest result of every (table, level), with when it last completed:
 //! the state metrics show. Older results are `query`'s.
 
-use rusqlite::Row;
-
+use super::db::{DbError, Row};
 use super::{History, HistoryError, Status};
 
 /// The newest recorded result of one (table, level).
@@ -30,8 +29,8 @@ impl History {
     /// The newest result of every (table, level) ever recorded, by table
     /// and level.
     pub fn latest(&self) -> Result<Vec<Latest>, HistoryError> {
-        let read = || -> rusqlite::Result<Vec<Latest>> {
-            let mut q = self.conn.prepare(
+        self.direct(|db| {
+            db.query_map(
                 "SELECT r.table_name, coalesce(r.tier, ''), r.level, r.status,
                         coalesce(r.started, 0), r.seconds, r.source_rows, r.target_rows,
                         r.missing, r.extra, r.changed, r.bytes, r.rows_read,
@@ -41,15 +40,14 @@ impl History {
                  FROM results r
                  WHERE r.id IN (SELECT max(id) FROM results GROUP BY table_name, level)
                  ORDER BY r.table_name, r.level",
-            )?;
-            let rows = q.query_map([], row)?;
-            rows.collect()
-        };
-        read().map_err(|e| self.err(e))
+                args![],
+                row,
+            )
+        })
     }
 }
 
-fn row(r: &Row) -> rusqlite::Result<Latest> {
+fn row(r: &Row) -> Result<Latest, DbError> {
     Ok(Latest {
         table: r.get(0)?,
         tier: r.get(1)?,

@@ -1,23 +1,23 @@
 //! Reading the history: when a (table, level) last completed, and the runs
 //! and results since a time, for `driftsum history` and for what is due.
 
-use rusqlite::{params, Connection};
 use serde::Serialize;
 use serde_json::Value as J;
 
+use super::db::{Db, DbError};
 use super::{History, HistoryError};
 
 /// When (table, level) last completed (in sync or drift), as the start of
 /// that check in Unix seconds.
 pub fn last_completed_in(
-    conn: &Connection,
+    db: &mut Db<'_>,
     table: &str,
     level: &str,
-) -> rusqlite::Result<Option<i64>> {
-    conn.query_row(
+) -> Result<Option<i64>, DbError> {
+    db.query_row(
         "SELECT max(started) FROM results
-         WHERE table_name = ?1 AND level = ?2 AND status IN ('in_sync', 'drift')",
-        params![table, level],
+         WHERE table_name = $1 AND level = $2 AND status IN ('in_sync', 'drift')",
+        args![table, level],
         |r| r.get(0),
     )
 }
@@ -69,47 +69,50 @@ pub struct ResultRecord {
 impl History {
     /// When (table, level) last completed.
     pub fn last_completed(&self, table: &str, level: &str) -> Result<Option<i64>, HistoryError> {
-        last_completed_in(&self.conn, table, level).map_err(|e| self.err(e))
+        self.direct(|db| last_completed_in(db, table, level))
     }
 
     /// Runs started at or after `since`, oldest first, with their results
     /// (only `table`'s when given; runs without any are left out then).
     pub fn runs(&self, since: i64, table: Option<&str>) -> Result<Vec<RunRecord>, HistoryError> {
-        self.runs_inner(since, table).map_err(|e| self.err(e))
-    }
-
-    fn runs_inner(&self, since: i64, table: Option<&str>) -> rusqlite::Result<Vec<RunRecord>> {
-        let mut runs = Vec::new();
-        let mut q = self.conn.prepare(
-            "SELECT id, started, finished, host FROM runs WHERE started >= ?1 ORDER BY id",
-        )?;
-        let rows = q.query_map([since], |r| {
-            Ok(RunRecord {
-                id: r.get(0)?,
-                started: r.get(1)?,
-                finished: r.get(2)?,
-                host: r.get(3)?,
-                results: Vec::new(),
-            })
-        })?;
-        for run in rows {
-            let mut run = run?;
-            run.results = self.results_of(run.id, table)?;
-            if table.is_none() || !run.results.is_empty() {
-                runs.push(run);
+        self.direct(|db| {
+            let runs = db.query_map(
+                "SELECT id, started, finished, host FROM runs WHERE started >= $1 ORDER BY id",
+                args![since],
+                |r| {
+                    Ok(RunRecord {
+                        id: r.get(0)?,
+                        started: r.get(1)?,
+                        finished: r.get(2)?,
+                        host: r.get(3)?,
+                        results: Vec::new(),
+                    })
+                },
+            )?;
+            let mut out = Vec::new();
+            for mut run in runs {
+                run.results = results_of(db, run.id, table)?;
+                if table.is_none() || !run.results.is_empty() {
+                    out.push(run);
+                }
             }
-        }
-        Ok(runs)
+            Ok(out)
+        })
     }
+}
 
-    fn results_of(&self, run: i64, table: Option<&str>) -> rusqlite::Result<Vec<ResultRecord>> {
-        let mut q = self.conn.prepare(
-            "SELECT id, table_name, tier, level, status, escalated, started, seconds,
-                    source_rows, target_rows, missing, extra, changed, differences_kept,
-                    bytes, rows_read, error, rechecked, in_flight, recent
-             FROM results WHERE run_id = ?1 AND (?2 IS NULL OR table_name = ?2) ORDER BY id",
-        )?;
-        let rows = q.query_map(params![run, table], |r| {
+fn results_of(
+    db: &mut Db<'_>,
+    run: i64,
+    table: Option<&str>,
+) -> Result<Vec<ResultRecord>, DbError> {
+    let rows = db.query_map(
+        "SELECT id, table_name, tier, level, status, escalated, started, seconds,
+                source_rows, target_rows, missing, extra, changed, differences_kept,
+                bytes, rows_read, error, rechecked, in_flight, recent
+         FROM results WHERE run_id = $1 AND ($2 IS NULL OR table_name = $2) ORDER BY id",
+        args![run, table],
+        |r| {
             Ok((
                 r.get::<_, i64>(0)?,
                 ResultRecord {
@@ -138,28 +141,27 @@ impl History {
                     recent_rows: Vec::new(),
                 },
             ))
-        })?;
-        let mut out = Vec::new();
-        for row in rows {
-            let (id, mut rec) = row?;
-            let mut q = self.conn.prepare_cached(
-                "SELECT first, last, source_rows, target_rows FROM ranges WHERE result_id = ?1",
-            )?;
-            for g in q.query_map([id], |r| {
+        },
+    )?;
+    let mut out = Vec::new();
+    for (id, mut rec) in rows {
+        rec.drifted_ranges = db.query_map(
+            "SELECT first, last, source_rows, target_rows FROM ranges WHERE result_id = $1",
+            args![id],
+            |r| {
                 Ok(serde_json::json!({
                     "first": parse(&r.get::<_, String>(0)?),
                     "last": parse(&r.get::<_, String>(1)?),
                     "source_rows": r.get::<_, i64>(2)?,
                     "target_rows": r.get::<_, i64>(3)?,
                 }))
-            })? {
-                rec.drifted_ranges.push(g?);
-            }
-            let mut q = self.conn.prepare_cached(
-                "SELECT kind, key, columns, in_flight, recent FROM differences
-                 WHERE result_id = ?1",
-            )?;
-            for d in q.query_map([id], |r| {
+            },
+        )?;
+        let diffs = db.query_map(
+            "SELECT kind, key, columns, in_flight, recent FROM differences
+             WHERE result_id = $1",
+            args![id],
+            |r| {
                 let mut d = serde_json::json!({
                     "kind": r.get::<_, String>(0)?,
                     "key": parse(&r.get::<_, String>(1)?),
@@ -168,17 +170,18 @@ impl History {
                     d["columns"] = parse(&c);
                 }
                 Ok((d, r.get::<_, bool>(3)?, r.get::<_, bool>(4)?))
-            })? {
-                match d? {
-                    (d, true, _) => rec.in_flight_rows.push(d),
-                    (d, _, true) => rec.recent_rows.push(d),
-                    (d, false, false) => rec.differences.push(d),
-                }
+            },
+        )?;
+        for d in diffs {
+            match d {
+                (d, true, _) => rec.in_flight_rows.push(d),
+                (d, _, true) => rec.recent_rows.push(d),
+                (d, false, false) => rec.differences.push(d),
             }
-            out.push(rec);
         }
-        Ok(out)
+        out.push(rec);
     }
+    Ok(out)
 }
 
 fn parse(text: &str) -> J {

@@ -2,11 +2,12 @@
 //! (table, level) result in its own transaction as it completes (releasing
 //! its claim), and the run marked finished at the end. A checker killed
 //! mid-way leaves its run unfinished and every completed result readable.
+//! Retention (`prune`) deletes old runs and old closed incidents.
 
-use rusqlite::{params, TransactionBehavior};
 use serde_json::{Map, Value as J};
 
-use super::{History, HistoryError, Status};
+use super::db::{Db, DbError, Param};
+use super::{claim_key, History, HistoryError, Status};
 use crate::check::{DiffCounts, TableOutcome};
 use crate::core::Value;
 use crate::reconcile::{DiffKind, Difference};
@@ -94,121 +95,136 @@ pub fn object(names: &[String], values: &[Value]) -> Map<String, J> {
 impl History {
     /// Records a run as started (and unfinished); returns its id.
     pub fn begin_run(&mut self, now: i64) -> Result<i64, HistoryError> {
-        self.conn
-            .execute(
-                "INSERT INTO runs (started, host, pid) VALUES (?1, ?2, ?3)",
-                params![now, host_name(), std::process::id()],
+        self.direct(|db| {
+            db.query_row(
+                "INSERT INTO runs (started, host, pid) VALUES ($1, $2, $3) RETURNING id",
+                args![now, host_name(), std::process::id()],
+                |r| r.get(0),
             )
-            .map_err(|e| self.err(e))?;
-        Ok(self.conn.last_insert_rowid())
+        })
     }
 
     /// Marks a run finished.
     pub fn finish_run(&mut self, run: i64, now: i64) -> Result<(), HistoryError> {
-        self.conn
-            .execute(
-                "UPDATE runs SET finished = ?1 WHERE id = ?2",
-                params![now, run],
+        self.direct(|db| {
+            db.execute(
+                "UPDATE runs SET finished = $1 WHERE id = $2",
+                args![now, run],
             )
-            .map_err(|e| self.err(e))?;
-        Ok(())
+        })
+        .map(drop)
     }
 
     /// Records one result with its ranges and kept differences, and
     /// releases its claim, in one transaction.
     pub fn record(&mut self, run: i64, r: &LevelResult) -> Result<(), HistoryError> {
-        self.record_inner(run, r).map_err(|e| self.err(e))
+        self.write(&claim_key(&r.table, &r.level), |db| record_in(db, run, r))
     }
 
-    fn record_inner(&mut self, run: i64, r: &LevelResult) -> rusqlite::Result<()> {
-        let tx = self
-            .conn
-            .transaction_with_behavior(TransactionBehavior::Immediate)?;
-        let kept = r.outcome.as_ref().map_or(0, |o| o.differences.len());
-        tx.execute(
-            "INSERT INTO results (run_id, table_name, tier, level, status, escalated,
-                 started, seconds, source_rows, target_rows, missing, extra, changed,
-                 differences_kept, bytes, rows_read, error, rechecked, in_flight, recent)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17,
-                 ?18, ?19, ?20)",
-            params![
-                run,
-                r.table,
-                r.tier,
-                r.level,
-                r.status.as_str(),
-                r.escalated,
-                r.started,
-                r.seconds,
-                r.source_rows.map(|n| n as i64),
-                r.target_rows.map(|n| n as i64),
-                r.counts.missing as i64,
-                r.counts.extra as i64,
-                r.counts.changed as i64,
-                kept as i64,
-                r.bytes as i64,
-                r.rows_read as i64,
-                r.error,
-                r.rechecked,
-                r.in_flight.len() as i64,
-                r.recent.len() as i64,
-            ],
-        )?;
-        let id = tx.last_insert_rowid();
-        if let Some(o) = &r.outcome {
-            let mut ins = tx.prepare(
-                "INSERT INTO ranges (result_id, first, last, source_rows, target_rows)
-                 VALUES (?1, ?2, ?3, ?4, ?5)",
+    /// Deletes runs started before `cutoff` (Unix seconds), with their
+    /// results, and incidents closed before it, with their deliveries;
+    /// returns how many runs.
+    pub fn prune(&mut self, cutoff: i64) -> Result<usize, HistoryError> {
+        self.write("prune", |db| {
+            let runs = db.execute("DELETE FROM runs WHERE started < $1", args![cutoff])?;
+            // Deliveries go with their incident (ON DELETE CASCADE); an
+            // open incident stays, however old.
+            db.execute(
+                "DELETE FROM incidents WHERE closed IS NOT NULL AND closed < $1",
+                args![cutoff],
             )?;
-            for g in &o.ranges {
-                ins.execute(params![
+            Ok(runs as usize)
+        })
+    }
+}
+
+fn record_in(db: &mut Db<'_>, run: i64, r: &LevelResult) -> Result<(), DbError> {
+    let kept = r.outcome.as_ref().map_or(0, |o| o.differences.len());
+    let id: i64 = db.query_row(
+        "INSERT INTO results (run_id, table_name, tier, level, status, escalated,
+             started, seconds, source_rows, target_rows, missing, extra, changed,
+             differences_kept, bytes, rows_read, error, rechecked, in_flight, recent)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17,
+             $18, $19, $20)
+         RETURNING id",
+        args![
+            run,
+            r.table,
+            r.tier,
+            r.level,
+            r.status.as_str(),
+            r.escalated,
+            r.started,
+            r.seconds,
+            r.source_rows.map(|n| n as i64),
+            r.target_rows.map(|n| n as i64),
+            r.counts.missing as i64,
+            r.counts.extra as i64,
+            r.counts.changed as i64,
+            kept as i64,
+            r.bytes as i64,
+            r.rows_read as i64,
+            r.error,
+            r.rechecked,
+            r.in_flight.len() as i64,
+            r.recent.len() as i64,
+        ],
+        |row| row.get(0),
+    )?;
+    if let Some(o) = &r.outcome {
+        let ranges: Vec<Vec<Param>> = o
+            .ranges
+            .iter()
+            .map(|g| {
+                args![
                     id,
                     J::Object(object(&o.key_columns, &g.first)).to_string(),
                     J::Object(object(&o.key_columns, &g.last)).to_string(),
                     g.source_rows as i64,
                     g.target_rows as i64,
-                ])?;
-            }
-            let mut ins = tx.prepare(
-                "INSERT INTO differences (result_id, kind, key, columns, in_flight, recent)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-            )?;
-            let listed = o.differences.iter().map(|d| (d, false, false));
-            let in_flight = r.in_flight.iter().map(|d| (d, true, false));
-            let recent = r.recent.iter().map(|d| (d, false, true));
-            for (d, in_flight, recent) in listed.chain(in_flight).chain(recent) {
-                let kind = match d.kind {
-                    DiffKind::Missing => "missing",
-                    DiffKind::Extra => "extra",
-                    DiffKind::Changed => "changed",
-                };
-                let columns = (d.kind == DiffKind::Changed).then(|| {
-                    let names: Vec<&String> =
-                        d.changed.iter().filter_map(|&i| o.columns.get(i)).collect();
-                    serde_json::to_string(&names).unwrap_or_default()
-                });
-                ins.execute(params![
+                ]
+                .to_vec()
+            })
+            .collect();
+        db.insert_rows(
+            "ranges (result_id, first, last, source_rows, target_rows)",
+            &ranges,
+        )?;
+        let listed = o.differences.iter().map(|d| (d, false, false));
+        let in_flight = r.in_flight.iter().map(|d| (d, true, false));
+        let recent = r.recent.iter().map(|d| (d, false, true));
+        let mut rows = Vec::new();
+        for (d, in_flight, recent) in listed.chain(in_flight).chain(recent) {
+            let kind = match d.kind {
+                DiffKind::Missing => "missing",
+                DiffKind::Extra => "extra",
+                DiffKind::Changed => "changed",
+            };
+            let columns = (d.kind == DiffKind::Changed).then(|| {
+                let names: Vec<&String> =
+                    d.changed.iter().filter_map(|&i| o.columns.get(i)).collect();
+                serde_json::to_string(&names).unwrap_or_default()
+            });
+            rows.push(
+                args![
                     id,
                     kind,
                     J::Object(object(&o.key_columns, &d.key)).to_string(),
                     columns,
                     in_flight,
                     recent,
-                ])?;
-            }
+                ]
+                .to_vec(),
+            );
         }
-        tx.execute(
-            "DELETE FROM claims WHERE table_name = ?1 AND level = ?2 AND run_id = ?3",
-            params![r.table, r.level, run],
+        db.insert_rows(
+            "differences (result_id, kind, key, columns, in_flight, recent)",
+            &rows,
         )?;
-        tx.commit()
     }
-
-    /// Deletes runs started before `cutoff` (Unix seconds), with their
-    /// results; returns how many.
-    pub fn prune(&mut self, cutoff: i64) -> Result<usize, HistoryError> {
-        self.conn
-            .execute("DELETE FROM runs WHERE started < ?1", [cutoff])
-            .map_err(|e| self.err(e))
-    }
+    db.execute(
+        "DELETE FROM claims WHERE table_name = $1 AND level = $2 AND run_id = $3",
+        args![r.table, r.level, run],
+    )?;
+    Ok(())
 }

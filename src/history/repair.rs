@@ -3,10 +3,12 @@
 //! table (migration 6), written once the repair is over, and read back
 //! newest first.
 
-use rusqlite::{params, Row};
 use serde::Serialize;
 
+use super::db::DbError;
+use super::value::Row;
 use super::{History, HistoryError};
+use crate::args;
 
 /// One table's repair, as recorded.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
@@ -49,7 +51,7 @@ fn count(n: i64) -> u64 {
     u64::try_from(n).unwrap_or(0)
 }
 
-fn record(r: &Row<'_>) -> rusqlite::Result<RepairRecord> {
+fn record(r: &Row) -> Result<RepairRecord, DbError> {
     Ok(RepairRecord {
         id: r.get(0)?,
         run_id: r.get(1)?,
@@ -76,12 +78,13 @@ fn stored(n: u64) -> i64 {
 impl History {
     /// Records one table's repair; returns its id.
     pub fn record_repair(&mut self, r: &RepairRecord) -> Result<i64, HistoryError> {
-        self.conn
-            .execute(
+        self.direct(|db| {
+            db.query_row(
                 "INSERT INTO repairs (run_id, at, origin, table_name, level, outcome, planned,
                      applied, already_in_sync, changed_since, verified, undo, note)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
-                params![
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)
+                 RETURNING id",
+                args![
                     r.run_id,
                     r.at,
                     r.origin,
@@ -96,9 +99,9 @@ impl History {
                     r.undo,
                     r.note,
                 ],
+                |row| row.get(0),
             )
-            .map_err(|e| self.err(e))?;
-        Ok(self.conn.last_insert_rowid())
+        })
     }
 
     /// The repairs that ended at or after `since` (Unix seconds), of one
@@ -108,17 +111,17 @@ impl History {
         since: i64,
         table: Option<&str>,
     ) -> Result<Vec<RepairRecord>, HistoryError> {
-        let read = || -> rusqlite::Result<Vec<RepairRecord>> {
-            self.conn
-                .prepare(&format!(
+        self.direct(|db| {
+            db.query_map(
+                &format!(
                     "SELECT {COLUMNS} FROM repairs
-                     WHERE at >= ?1 AND (?2 IS NULL OR table_name = ?2)
+                     WHERE at >= $1 AND ($2 IS NULL OR table_name = $2)
                      ORDER BY at DESC, id DESC"
-                ))?
-                .query_map(params![since, table], record)?
-                .collect()
-        };
-        read().map_err(|e| self.err(e))
+                ),
+                args![since, table],
+                record,
+            )
+        })
     }
 }
 

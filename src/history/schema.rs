@@ -2,8 +2,13 @@
 //! the first N steps applied in order. `schema_version` holds the version a
 //! store is at; opening a store applies the steps it lacks in one
 //! transaction, so a store is always at one version or the next.
+//!
+//! The steps are written for SQLite; a PostgreSQL store applies each one as
+//! [`pg_ddl`] translates it, numbered alike, so a new step is written once.
 
-use rusqlite::{Connection, TransactionBehavior};
+use rusqlite::Connection;
+
+use super::db::{Db, DbError};
 
 /// Each step takes the schema from version `i` to `i + 1`.
 pub const MIGRATIONS: &[&str] = &[
@@ -123,30 +128,54 @@ pub const VERSION: i64 = MIGRATIONS.len() as i64;
 
 #[derive(Debug)]
 pub enum MigrateError {
-    Sqlite(rusqlite::Error),
+    Db(DbError),
     /// The store is at a version this build does not know.
     TooNew(i64),
 }
 
-impl From<rusqlite::Error> for MigrateError {
-    fn from(e: rusqlite::Error) -> Self {
-        MigrateError::Sqlite(e)
+impl From<DbError> for MigrateError {
+    fn from(e: DbError) -> Self {
+        MigrateError::Db(e)
     }
 }
 
-/// Brings the store to [`VERSION`], applying the missing steps in one
-/// immediate transaction (two checkers opening a new store at once: the
-/// second finds it migrated).
+impl From<rusqlite::Error> for MigrateError {
+    fn from(e: rusqlite::Error) -> Self {
+        MigrateError::Db(DbError::Sqlite(e))
+    }
+}
+
+/// Brings an SQLite store to [`VERSION`], applying the missing steps in
+/// one immediate transaction (two checkers opening a new store at once:
+/// the second finds it migrated).
 pub fn migrate(conn: &mut Connection) -> Result<(), MigrateError> {
     migrate_to(conn, VERSION)
 }
 
-/// Brings the store to `target` (tests build older stores with it).
+/// Brings an SQLite store to `target` (tests build older stores with it).
 pub fn migrate_to(conn: &mut Connection, target: i64) -> Result<(), MigrateError> {
-    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-    tx.execute_batch("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)")?;
-    let current: Option<i64> = tx
-        .query_row("SELECT max(version) FROM schema_version", [], |r| r.get(0))
+    conn.execute_batch("BEGIN IMMEDIATE")?;
+    let r = steps(&mut Db::Sqlite(conn), target);
+    conn.execute_batch(if r.is_ok() { "COMMIT" } else { "ROLLBACK" })?;
+    r
+}
+
+/// Applies the steps from the store's version to `target`, inside the
+/// caller's transaction (on PostgreSQL, the caller has created the schema
+/// and holds the migration's lock).
+pub fn steps(db: &mut Db<'_>, target: i64) -> Result<(), MigrateError> {
+    let int = if db.is_postgres() {
+        "BIGINT"
+    } else {
+        "INTEGER"
+    };
+    db.execute_batch(&format!(
+        "CREATE TABLE IF NOT EXISTS schema_version (version {int} NOT NULL)"
+    ))?;
+    let current: Option<i64> = db
+        .query_row("SELECT max(version) FROM schema_version", args![], |r| {
+            r.get(0)
+        })
         .unwrap_or(None);
     let current = current.unwrap_or(0);
     if current > VERSION {
@@ -156,12 +185,77 @@ pub fn migrate_to(conn: &mut Connection, target: i64) -> Result<(), MigrateError
         return Ok(());
     }
     for step in &MIGRATIONS[current as usize..target as usize] {
-        tx.execute_batch(step)?;
+        if db.is_postgres() {
+            db.execute_batch(&pg_ddl(step))?;
+        } else {
+            db.execute_batch(step)?;
+        }
     }
-    tx.execute("DELETE FROM schema_version", [])?;
-    tx.execute("INSERT INTO schema_version (version) VALUES (?1)", [target])?;
-    tx.commit()?;
+    db.execute("DELETE FROM schema_version", args![])?;
+    db.execute(
+        "INSERT INTO schema_version (version) VALUES ($1)",
+        args![target],
+    )?;
     Ok(())
+}
+
+/// A migration step written for SQLite, in PostgreSQL's words: an
+/// `INTEGER PRIMARY KEY` becomes an identity column, every other `INTEGER`
+/// a `BIGINT` (so one binding of `i64` fits both), `REAL` a `DOUBLE
+/// PRECISION`, `BLOB` a `BYTEA`. Only these upper-case type words change
+/// (outside quotes); everything else in the steps is SQL both engines read
+/// alike (`ALTER TABLE … ADD COLUMN`, partial indexes, `ON DELETE
+/// CASCADE`).
+pub fn pg_ddl(step: &str) -> String {
+    let mut out = String::with_capacity(step.len() + 64);
+    let mut word = String::new();
+    let mut quote: Option<char> = None;
+    let flush = |word: &mut String, out: &mut String| {
+        out.push_str(match word.as_str() {
+            "INTEGER" => "BIGINT",
+            "REAL" => "DOUBLE PRECISION",
+            "BLOB" => "BYTEA",
+            w => w,
+        });
+        word.clear();
+    };
+    let mut chars = step.chars().peekable();
+    while let Some(c) = chars.next() {
+        if let Some(q) = quote {
+            out.push(c);
+            if c == q {
+                quote = None;
+            }
+            continue;
+        }
+        if c == '-' && chars.peek() == Some(&'-') {
+            // A comment, to the end of its line (an apostrophe in it is
+            // no quote).
+            flush(&mut word, &mut out);
+            out.push(c);
+            for d in chars.by_ref() {
+                out.push(d);
+                if d == '\n' {
+                    break;
+                }
+            }
+            continue;
+        }
+        if c.is_ascii_alphanumeric() || c == '_' {
+            word.push(c);
+            continue;
+        }
+        flush(&mut word, &mut out);
+        if c == '\'' || c == '"' {
+            quote = Some(c);
+        }
+        out.push(c);
+    }
+    flush(&mut word, &mut out);
+    out.replace(
+        "BIGINT PRIMARY KEY",
+        "BIGINT GENERATED BY DEFAULT AS IDENTITY PRIMARY KEY",
+    )
 }
 
 #[cfg(test)]
@@ -189,5 +283,25 @@ mod tests {
         assert_eq!(started, 100);
         // Idempotent.
         migrate(&mut c).unwrap();
+    }
+
+    #[test]
+    fn refuses_a_store_newer_than_this_build() {
+        let mut c = Connection::open_in_memory().unwrap();
+        migrate(&mut c).unwrap();
+        c.execute("UPDATE schema_version SET version = ?1", [VERSION + 1])
+            .unwrap();
+        assert!(matches!(migrate(&mut c), Err(MigrateError::TooNew(v)) if v == VERSION + 1));
+    }
+
+    #[test]
+    fn pg_ddl_changes_type_words_only() {
+        let sqlite = "CREATE TABLE t (id INTEGER PRIMARY KEY, n INTEGER NOT NULL DEFAULT 0, \
+                      s REAL, integer_count INTEGER, note TEXT DEFAULT 'INTEGER')";
+        let pg = "CREATE TABLE t (id BIGINT GENERATED BY DEFAULT AS IDENTITY PRIMARY KEY, \
+                  n BIGINT NOT NULL DEFAULT 0, s DOUBLE PRECISION, integer_count BIGINT, \
+                  note TEXT DEFAULT 'INTEGER')";
+        assert_eq!(pg_ddl(sqlite), pg);
+        assert!(MIGRATIONS.iter().all(|m| !pg_ddl(m).contains("INTEGER")));
     }
 }

@@ -28,10 +28,9 @@ mod decode;
 mod dialect;
 mod scan;
 mod session;
+mod target;
 
 use std::collections::HashMap;
-use std::path::{Path, PathBuf};
-use std::str::FromStr;
 use std::time::Duration;
 
 use driftsum_core::coerce::TrailingSpaces;
@@ -40,18 +39,21 @@ use driftsum_core::{LogicalType, Value};
 use sqlx::postgres::{PgConnectOptions, PgConnection};
 use sqlx::{AssertSqlSafe, Row};
 
-use super::secrets::{self, scrub};
+#[cfg(test)]
+use super::secrets;
+use super::secrets::scrub;
 use super::server;
 use super::spec::{quote_ident, Column, RowSink, ScanSpec, Source, TableSchema};
 use super::sql;
-use super::url::{self, redact};
 use crate::error::SourceError;
 pub use column::logical_type;
 use column::{classify, PgColumn, Wire};
+#[cfg(test)]
 use conninfo::{first_schema, pgpass_password, search_path_from_options, startup_options};
 use dialect::{Bind, PgSql};
 use scan::{db_message, error_text, ScanCols};
 use session::open_session;
+pub use target::PgTarget;
 
 /// A read-only PostgreSQL connection inside one snapshot.
 pub struct PgSource {
@@ -77,63 +79,13 @@ pub struct PgSource {
 
 impl PgSource {
     pub fn connect(url: &str) -> Result<PgSource, SourceError> {
-        let location = redact(url);
-        let url_password = secrets::password(url);
-        let mut secrets: Vec<String> = Vec::new();
-        if let Some(p) = &url_password {
-            secrets.push(p.clone());
-        }
-        if let Ok(p) = std::env::var("PGPASSWORD") {
-            secrets.push(p);
-        }
-        // Too short to tell from ordinary text; such a password is never
-        // echoed anyway (this is a second line of defence).
-        secrets.retain(|s| s.len() >= 3);
-        let lock_timeout = url::lock_timeout(url)?;
-        let mut opts =
-            PgConnectOptions::from_str(&url::without_lock_timeout(url)).map_err(|e| {
-                SourceError::BadUrl(scrub(
-                    format!("{location}: not a valid PostgreSQL URL: {e}"),
-                    &secrets,
-                ))
-            })?;
-        opts = super::tls::postgres(url, &location, opts)?;
-        // libpq's default user is the OS user's name, which sqlx may not find.
-        if let Some(user) = super::libpq::default_user(url) {
-            opts = opts.username(&user);
-        }
-        // sqlx reads the URL password, then PGPASSWORD, then a password file,
-        // like libpq; but it matches the file's database field against an
-        // empty name when the URL names none (libpq uses the user name), and
-        // ignores the `passfile` parameter. Look the file up libpq's way.
-        if url_password.is_none() && std::env::var_os("PGPASSWORD").is_none() {
-            let file = secrets::query_param(url, "passfile")
-                .map(PathBuf::from)
-                .or_else(|| std::env::var_os("PGPASSFILE").map(PathBuf::from))
-                .or_else(|| std::env::var_os("HOME").map(|h| Path::new(&h).join(".pgpass")));
-            let host = match opts.get_socket() {
-                Some(_) => "",
-                None => opts.get_host(),
-            };
-            let user = opts.get_username().to_string();
-            let db = opts.get_database().unwrap_or(&user).to_string();
-            if let Some(p) =
-                file.and_then(|f| pgpass_password(&f, host, opts.get_port(), &db, &user))
-            {
-                if p.len() >= 3 {
-                    secrets.push(p.clone());
-                }
-                opts = opts.password(&p);
-            }
-        }
-
-        // The first schema of the search_path the server is given: the
-        // startup options, built as sqlx builds them (PGOPTIONS, then each
-        // `options` and `options[NAME]` URL parameter in turn).
-        let default_schema = search_path_from_options(&startup_options(url))
-            .and_then(|sp| first_schema(&sp, opts.get_username()))
-            .unwrap_or_else(|| "public".to_string());
-
+        let PgTarget {
+            opts,
+            location,
+            secrets,
+            lock_timeout,
+            default_schema,
+        } = PgTarget::from_url(url)?;
         let rt = server::runtime()?;
         let open_err = |e: sqlx::Error| SourceError::Open {
             location: location.clone(),

@@ -14,6 +14,7 @@
 //! * [`alerts`]: `[[alerts]]`: incidents to a real HTTP receiver and command.
 //! * [`bench_cmd`]: `driftsum bench` at tiny sizes.
 //! * [`check`]: `driftsum check` and `driftsum history` with a real run history.
+//! * [`history_pg`]: the run history in PostgreSQL, shared by checkers.
 //! * [`json_contract`]: every JSON output against the published schema.
 //! * [`logging`]: `check`'s log lines, text and JSON, and no password in them.
 //! * [`watch`]: the metrics textfile, `driftsum watch`, its signals and
@@ -46,6 +47,7 @@ mod config;
 mod diff_reference;
 mod docs;
 mod filters;
+mod history_pg;
 mod imports;
 mod json_contract;
 mod logging;
