@@ -8,6 +8,7 @@
 pub mod claim;
 pub mod incident;
 pub mod latest;
+pub mod patterns;
 pub mod query;
 pub mod record;
 pub mod schema;

@@ -23,6 +23,7 @@
 //! * [`repair`]: `driftsum repair` (plan, script, apply, safety rails).
 //! * [`tls`]: TLS to private PostgreSQL and MariaDB servers with a CA the test
 //!   makes, and the agent over HTTPS.
+//! * [`dashboard`]: the dashboard in headless Chromium through WebDriver.
 //! * [`docs`]: the README's and docs/'s links lead to files.
 //! * [`imports`]: no import cycle between the source files or modules.
 //! * [`util`]: the scratch folder, server URLs and skip notes they share.
@@ -39,6 +40,7 @@ mod bench_cmd;
 mod check;
 mod cli;
 mod config;
+mod dashboard;
 mod diff_reference;
 mod docs;
 mod filters;

@@ -1,0 +1,357 @@
+//! The dashboard in a real browser: Debian's headless Chromium driven
+//! through chromedriver over WebDriver (JSON over HTTP/1.1, spoken here
+//! with std's TcpStream and serde_json), on a page written by the real
+//! binary from a real history: `driftsum demo`, then one more drifted
+//! check. Screenshots at desktop and phone widths are left under target/
+//! for a person to look at. Without chromedriver the test fails in CI
+//! (CI=true) and is skipped, saying so, elsewhere.
+
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::{json, Value as J};
+
+use crate::util::{skip, Scratch};
+
+const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
+const CHROMIUM: &str = "/usr/bin/chromium";
+
+fn driftsum(args: &[&str]) -> std::process::Output {
+    let out = Command::new(env!("CARGO_BIN_EXE_driftsum"))
+        .args(args)
+        .output()
+        .expect("run driftsum");
+    assert!(
+        out.status.code() != Some(2),
+        "driftsum {args:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
+}
+
+/// Where screenshots go: the build's target folder.
+fn target_dir() -> PathBuf {
+    std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("target"))
+}
+
+/// A chromedriver of our own on a free loopback port, killed on drop.
+struct Driver {
+    child: Child,
+    port: u16,
+}
+
+impl Drop for Driver {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Driver {
+    fn start() -> Driver {
+        let port = TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .expect("a free port")
+            .port();
+        let child = Command::new(CHROMEDRIVER)
+            .arg(format!("--port={port}"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start chromedriver");
+        let d = Driver { child, port };
+        let until = Instant::now() + Duration::from_secs(30);
+        loop {
+            if let Ok((200, v)) = d.call("GET", "/status", None) {
+                if v["value"]["ready"] == json!(true) {
+                    return d;
+                }
+            }
+            assert!(Instant::now() < until, "chromedriver did not get ready");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    /// One WebDriver request: its HTTP status and JSON body.
+    fn call(&self, method: &str, path: &str, body: Option<&J>) -> std::io::Result<(u16, J)> {
+        let mut s = TcpStream::connect(("127.0.0.1", self.port))?;
+        s.set_read_timeout(Some(Duration::from_secs(60)))?;
+        let body = body.map(|b| b.to_string()).unwrap_or_default();
+        write!(
+            s,
+            "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1:{}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+            self.port,
+            body.len()
+        )?;
+        let mut raw = Vec::new();
+        s.read_to_end(&mut raw)?;
+        let text = String::from_utf8_lossy(&raw);
+        let (head, rest) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
+        let status = head
+            .split(' ')
+            .nth(1)
+            .and_then(|c| c.parse().ok())
+            .unwrap_or(0);
+        let chunked = head
+            .to_ascii_lowercase()
+            .contains("transfer-encoding: chunked");
+        let body = if chunked {
+            unchunk(rest)
+        } else {
+            rest.to_string()
+        };
+        Ok((status, serde_json::from_str(&body).unwrap_or(J::Null)))
+    }
+
+    /// A request that must succeed; its `value`.
+    fn ok(&self, method: &str, path: &str, body: Option<&J>) -> J {
+        let (status, v) = self.call(method, path, body).expect("talk to chromedriver");
+        assert_eq!(status, 200, "{method} {path}: {v}");
+        v["value"].clone()
+    }
+}
+
+fn unchunk(mut s: &str) -> String {
+    let mut out = String::new();
+    while let Some((size, rest)) = s.split_once("\r\n") {
+        let n = usize::from_str_radix(size.trim(), 16).unwrap_or(0);
+        if n == 0 || rest.len() < n {
+            break;
+        }
+        out.push_str(&rest[..n]);
+        s = rest[n..].trim_start_matches("\r\n");
+    }
+    out
+}
+
+/// Standard base64, as WebDriver sends screenshots.
+fn base64_decode(s: &str) -> Vec<u8> {
+    let val = |c: u8| match c {
+        b'A'..=b'Z' => Some(c - b'A'),
+        b'a'..=b'z' => Some(c - b'a' + 26),
+        b'0'..=b'9' => Some(c - b'0' + 52),
+        b'+' => Some(62),
+        b'/' => Some(63),
+        _ => None,
+    };
+    let digits: Vec<u8> = s.bytes().filter_map(val).collect();
+    let mut out = Vec::with_capacity(digits.len() * 3 / 4);
+    for chunk in digits.chunks(4) {
+        let n = chunk
+            .iter()
+            .enumerate()
+            .fold(0u32, |acc, (i, &d)| acc | (d as u32) << (18 - 6 * i));
+        let bytes = [(n >> 16) as u8, (n >> 8) as u8, n as u8];
+        out.extend_from_slice(&bytes[..chunk.len().saturating_sub(1)]);
+    }
+    out
+}
+
+/// A browser session, deleted on drop.
+struct Session<'a> {
+    driver: &'a Driver,
+    id: String,
+}
+
+impl Drop for Session<'_> {
+    fn drop(&mut self) {
+        let _ = self
+            .driver
+            .call("DELETE", &format!("/session/{}", self.id), None);
+    }
+}
+
+impl Session<'_> {
+    fn path(&self, rest: &str) -> String {
+        format!("/session/{}{rest}", self.id)
+    }
+
+    fn js(&self, script: &str) -> J {
+        let body = json!({ "script": script, "args": [] });
+        self.driver
+            .ok("POST", &self.path("/execute/sync"), Some(&body))
+    }
+
+    fn size(&self, width: u32, height: u32) {
+        let body = json!({ "width": width, "height": height });
+        self.driver
+            .ok("POST", &self.path("/window/rect"), Some(&body));
+    }
+
+    fn screenshot(&self, to: &Path) {
+        let png = self.driver.ok("GET", &self.path("/screenshot"), None);
+        let bytes = base64_decode(png.as_str().expect("base64 text"));
+        assert!(bytes.starts_with(b"\x89PNG"), "a PNG screenshot");
+        std::fs::create_dir_all(to.parent().expect("a folder")).expect("target folder");
+        std::fs::write(to, bytes).expect("write the screenshot");
+    }
+
+    /// The browser's console entries at SEVERE (errors), since the last call.
+    fn console_errors(&self) -> Vec<J> {
+        let body = json!({ "type": "browser" });
+        let log = self.driver.ok("POST", &self.path("/se/log"), Some(&body));
+        log.as_array()
+            .cloned()
+            .unwrap_or_default()
+            .into_iter()
+            .filter(|e| e["level"] == json!("SEVERE"))
+            .collect()
+    }
+}
+
+fn start_session(driver: &Driver) -> Session<'_> {
+    let caps = json!({ "capabilities": { "alwaysMatch": {
+        "browserName": "chrome",
+        "goog:loggingPrefs": { "browser": "ALL" },
+        "goog:chromeOptions": {
+            "binary": CHROMIUM,
+            "args": ["--headless=new", "--no-sandbox", "--disable-gpu",
+                     "--disable-dev-shm-usage", "--hide-scrollbars",
+                     "--window-size=1280,900"]
+        }
+    }}});
+    let v = driver.ok("POST", "/session", Some(&caps));
+    Session {
+        driver,
+        id: v["sessionId"].as_str().expect("a session id").to_string(),
+    }
+}
+
+/// A chromedriver to use, or `None` after saying why not (outside CI).
+fn have_browser() -> bool {
+    if Path::new(CHROMEDRIVER).exists() && Path::new(CHROMIUM).exists() {
+        return true;
+    }
+    let why = format!(
+        "{CHROMEDRIVER} or {CHROMIUM} is missing (apt-get install chromium chromium-driver)"
+    );
+    assert!(std::env::var("CI").as_deref() != Ok("true"), "in CI: {why}");
+    skip(&why);
+    false
+}
+
+/// The demo's history, one more check after a row goes missing, and the
+/// page `report` writes from it: orders drifted, customers in sync.
+fn page(dir: &Scratch) -> (PathBuf, i64) {
+    let demo = dir.join("demo");
+    let out = driftsum(&["demo", "--dir", demo.to_str().expect("utf-8 path")]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("Open the dashboard: file://"), "{text}");
+    assert!(demo.join("status.html").exists());
+    let replica = rusqlite::Connection::open(demo.join("replica.db")).expect("open the replica");
+    replica
+        .execute("DELETE FROM orders WHERE id = 10", [])
+        .expect("lose a row");
+    drop(replica);
+    let config = demo.join("driftsum.toml");
+    let config = config.to_str().expect("utf-8 path");
+    let out = driftsum(&["check", "--config", config]);
+    assert_eq!(out.status.code(), Some(1), "the lost row is drift");
+    let html = dir.join("status.html");
+    driftsum(&[
+        "report",
+        "--config",
+        config,
+        "--out",
+        html.to_str().expect("utf-8"),
+    ]);
+    let hist = rusqlite::Connection::open(demo.join("driftsum-history.sqlite")).expect("history");
+    let runs: i64 = hist
+        .query_row(
+            "SELECT count(DISTINCT run_id) FROM results WHERE table_name = 'orders'",
+            [],
+            |r| r.get(0),
+        )
+        .expect("count the runs");
+    (html, runs)
+}
+
+#[test]
+fn the_dashboard_in_a_real_browser() {
+    if !have_browser() {
+        return;
+    }
+    let dir = Scratch::new("dashboard");
+    let (html, runs) = page(&dir);
+    assert_eq!(runs, 3, "the demo's two checks and ours");
+    let driver = Driver::start();
+    let s = start_session(&driver);
+    let url = format!("file://{}", html.display());
+    driver.ok("POST", &s.path("/url"), Some(&json!({ "url": url })));
+
+    assert_eq!(s.console_errors(), Vec::<J>::new(), "no console errors");
+    assert_eq!(
+        s.js("return performance.getEntriesByType('resource').map(e => e.name)"),
+        json!([]),
+        "nothing fetched beyond the page"
+    );
+    assert_eq!(s.js("return location.href"), json!(url));
+
+    let rows = s.js(
+        "return Array.from(document.querySelectorAll('#status tr.table-row'))
+           .map(r => [r.dataset.table, r.innerText])",
+    );
+    let rows = rows.as_array().expect("rows");
+    let names: Vec<&str> = rows.iter().filter_map(|r| r[0].as_str()).collect();
+    assert_eq!(names, ["customers", "orders"], "one row per table");
+    let text = |i: usize| rows[i][1].as_str().unwrap_or("").to_string();
+    assert!(text(1).contains("drift"), "orders: {}", text(1));
+    assert!(
+        text(0).contains("in sync") && !text(0).contains("drift"),
+        "customers: {}",
+        text(0)
+    );
+
+    let points = s.js(
+        "return document.querySelectorAll('details[data-table=\"orders\"] .drift-chart circle.pt').length",
+    );
+    assert_eq!(points, json!(runs), "one point per run");
+
+    let open = "return document.querySelector('details[data-table=\"orders\"]').open";
+    assert_eq!(s.js(open), json!(false));
+    let found = driver.ok(
+        "POST",
+        &s.path("/element"),
+        Some(&json!({ "using": "css selector",
+                      "value": "tr.table-row[data-table=\"orders\"] button.open" })),
+    );
+    let element = found
+        .as_object()
+        .and_then(|o| o.values().next())
+        .and_then(J::as_str)
+        .expect("the orders button")
+        .to_string();
+    driver.ok(
+        "POST",
+        &s.path(&format!("/element/{element}/click")),
+        Some(&json!({})),
+    );
+    assert_eq!(
+        s.js(open),
+        json!(true),
+        "clicking a table opens its drill-down"
+    );
+    assert_eq!(
+        s.console_errors(),
+        Vec::<J>::new(),
+        "no console errors after the click"
+    );
+
+    let shots = target_dir();
+    s.size(1280, 900);
+    s.js("window.scrollTo(0, 0); return true");
+    s.screenshot(&shots.join("dashboard-desktop.png"));
+    s.size(390, 844);
+    let overflow = s.js("return document.documentElement.scrollWidth - window.innerWidth");
+    assert!(
+        overflow.as_i64().unwrap_or(1) <= 0,
+        "no sideways scrolling at phone width: {overflow}"
+    );
+    s.js("window.scrollTo(0, 0); return true");
+    s.screenshot(&shots.join("dashboard-phone.png"));
+}
