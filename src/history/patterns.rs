@@ -181,7 +181,7 @@ impl PatternOptions {
     pub fn new(now: i64) -> PatternOptions {
         PatternOptions {
             recur_k: 3,
-            recur_n: 30,
+            recur_n: 100,
             grow_runs: 3,
             now,
         }
