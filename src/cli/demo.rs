@@ -90,6 +90,8 @@ pub fn run(args: DemoArgs) -> anyhow::Result<u8> {
         "\n(exit code would be {}: 0 in sync, 1 drift found, 2 error)",
         run.exit_code()
     );
+    // The repair writes the replica: these readers let go of it first.
+    drop((src, rep));
     the_loop(&config_path, &page_path, &src_path, &rep_path)?;
     Ok(0)
 }
