@@ -121,6 +121,13 @@ fn ago(now: i64, t: i64) -> String {
     }
 }
 
+fn rows_text(n: i64) -> String {
+    match n {
+        1 => " 1 row".to_string(),
+        n => format!(" {n} rows"),
+    }
+}
+
 fn duration(secs: i64) -> String {
     match secs {
         0..=119 => format!("{secs}s"),
@@ -157,9 +164,9 @@ fn status_grid(s: &mut String, page: &Page) {
             let l = &c.latest;
             let rows = l.missing + l.extra + l.changed;
             let detail = match l.status {
-                Status::Drift if rows > 0 => format!(" {rows} rows"),
+                Status::Drift if rows > 0 => rows_text(rows),
                 Status::Drift => match (l.source_rows, l.target_rows) {
-                    (Some(a), Some(b)) => format!(" {} rows", a - b),
+                    (Some(a), Some(b)) => rows_text((a - b).abs()),
                     _ => String::new(),
                 },
                 _ => String::new(),

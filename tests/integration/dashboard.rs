@@ -88,23 +88,45 @@ impl Driver {
             self.port,
             body.len()
         )?;
+        // chromedriver may keep the connection open: read the head, then
+        // as many bytes as it announces (or to the end when it does not).
         let mut raw = Vec::new();
-        s.read_to_end(&mut raw)?;
-        let text = String::from_utf8_lossy(&raw);
-        let (head, rest) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
+        let mut buf = [0u8; 8192];
+        let head_end = loop {
+            if let Some(i) = raw.windows(4).position(|w| w == b"\r\n\r\n") {
+                break i + 4;
+            }
+            match s.read(&mut buf)? {
+                0 => break raw.len(),
+                n => raw.extend_from_slice(&buf[..n]),
+            }
+        };
+        let head = String::from_utf8_lossy(&raw[..head_end]).to_ascii_lowercase();
         let status = head
             .split(' ')
             .nth(1)
             .and_then(|c| c.parse().ok())
             .unwrap_or(0);
-        let chunked = head
-            .to_ascii_lowercase()
-            .contains("transfer-encoding: chunked");
-        let body = if chunked {
-            unchunk(rest)
-        } else {
-            rest.to_string()
-        };
+        let length = head.lines().find_map(|l| {
+            l.strip_prefix("content-length:")
+                .and_then(|v| v.trim().parse::<usize>().ok())
+        });
+        match length {
+            Some(n) => {
+                while raw.len() < head_end + n {
+                    match s.read(&mut buf)? {
+                        0 => break,
+                        k => raw.extend_from_slice(&buf[..k]),
+                    }
+                }
+            }
+            None => {
+                s.read_to_end(&mut raw)?;
+            }
+        }
+        let rest = String::from_utf8_lossy(&raw[head_end..]).into_owned();
+        let chunked = head.contains("transfer-encoding: chunked");
+        let body = if chunked { unchunk(&rest) } else { rest };
         Ok((status, serde_json::from_str(&body).unwrap_or(J::Null)))
     }
 
