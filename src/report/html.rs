@@ -46,8 +46,7 @@ a{color:#0969da}
 details.table{border:1px solid var(--line);border-radius:6px;margin:8px 0;padding:0 10px}
 details.table>summary{cursor:pointer;padding:8px 0;font-weight:600}
 details.table[open]>summary{border-bottom:1px solid var(--line)}
-svg.chart,svg.keys{width:100%;height:160px;display:block}
-svg.keys{height:40px}
+svg.chart,svg.keys{width:100%;height:auto;max-height:200px;display:block}
 svg.heat{width:100%;max-width:640px;display:block}
 .axis{stroke:#8c959f;stroke-width:1}
 .tick,.cnt{font-size:10px;fill:var(--mute)}

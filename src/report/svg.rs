@@ -41,14 +41,15 @@ const PAD_L: f64 = 44.0;
 const PAD_B: f64 = 20.0;
 const PAD_T: f64 = 8.0;
 
-/// A chart of values over time, one x per run (`times`, Unix seconds),
+/// A chart of values per check, evenly spaced (`times`, Unix seconds, label
+/// the first and last),
 /// with one marked point (class `pt`) per run on the first series and a
 /// `<title>` per point saying its values.
 pub fn time_chart(label: &str, unit: &str, times: &[i64], series: &[Series<'_>]) -> String {
     let mut s = String::new();
     let _ = write!(
         s,
-        r#"<svg class="chart" viewBox="0 0 {W} {H}" role="img" aria-label="{}" preserveAspectRatio="none">"#,
+        r#"<svg class="chart" viewBox="0 0 {W} {H}" role="img" aria-label="{}">"#,
         esc(label)
     );
     let max = series
@@ -56,11 +57,10 @@ pub fn time_chart(label: &str, unit: &str, times: &[i64], series: &[Series<'_>])
         .flat_map(|x| x.values.iter().copied())
         .fold(0.0f64, f64::max);
     let top = if max > 0.0 { nice(max) } else { 1.0 };
-    let (t0, t1) = match (times.first(), times.last()) {
-        (Some(&a), Some(&b)) => (a, b.max(a + 1)),
-        _ => (0, 1),
-    };
-    let x = |t: i64| PAD_L + (W - PAD_L - 4.0) * (t - t0) as f64 / (t1 - t0) as f64;
+    // Checks evenly spaced, one x per check: checks minutes apart stay
+    // apart, and a pause between them does not squeeze the rest.
+    let span = times.len().saturating_sub(1).max(1) as f64;
+    let x = |i: usize| PAD_L + 4.0 + (W - PAD_L - 8.0) * i as f64 / span;
     let y = |v: f64| PAD_T + (H - PAD_T - PAD_B) * (1.0 - v / top);
     // Axes and the top value.
     let _ = write!(
@@ -90,10 +90,11 @@ pub fn time_chart(label: &str, unit: &str, times: &[i64], series: &[Series<'_>])
         if ser.values.iter().all(|&v| v == 0.0) && i > 0 {
             continue;
         }
-        let pts: Vec<String> = times
+        let pts: Vec<String> = ser
+            .values
             .iter()
-            .zip(&ser.values)
-            .map(|(&t, &v)| format!("{:.1},{:.1}", x(t), y(v)))
+            .enumerate()
+            .map(|(i, &v)| format!("{:.1},{:.1}", x(i), y(v)))
             .collect();
         let _ = write!(
             s,
@@ -117,7 +118,7 @@ pub fn time_chart(label: &str, unit: &str, times: &[i64], series: &[Series<'_>])
                 s,
                 r#"<circle class="pt {}" cx="{:.1}" cy="{:.1}" r="2.5"><title>{}: {}</title></circle>"#,
                 first.class,
-                x(t),
+                x(i),
                 y(v),
                 esc(&short_time(t)),
                 esc(&what.join(", "))
@@ -226,7 +227,7 @@ pub fn key_space(ranges: &[&RecurringRange]) -> String {
     let mut s = String::new();
     let _ = write!(
         s,
-        r#"<svg class="keys" viewBox="0 0 {W} 40" role="img" aria-label="recurring ranges along the key space" preserveAspectRatio="none"><line class="axis" x1="0" y1="30" x2="{W}" y2="30"/>"#
+        r#"<svg class="keys" viewBox="0 0 {W} 40" role="img" aria-label="recurring ranges along the key space"><line class="axis" x1="0" y1="30" x2="{W}" y2="30"/>"#
     );
     for (r, (a, b)) in ranges.iter().zip(&spans) {
         let x0 = 4.0 + (W - 8.0) * (a - lo) / width;

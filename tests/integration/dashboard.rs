@@ -377,3 +377,111 @@ fn the_dashboard_in_a_real_browser() {
     s.js("window.scrollTo(0, 0); return true");
     s.screenshot(&shots.join("dashboard-phone.png"));
 }
+
+/// `watch --listen ADDR [extra]` on the demo's config, killed on drop.
+struct Watch(Child);
+
+impl Drop for Watch {
+    fn drop(&mut self) {
+        // SAFETY: signals our own child; SIGTERM lets it record its checks.
+        unsafe { libc::kill(self.0.id() as libc::pid_t, libc::SIGTERM) };
+        let until = Instant::now() + Duration::from_secs(20);
+        while Instant::now() < until && matches!(self.0.try_wait(), Ok(None)) {
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn watch(config: &Path, listen: &str, extra: &[&str]) -> Watch {
+    let child = Command::new(env!("CARGO_BIN_EXE_driftsum"))
+        .args(["watch", "--config", config.to_str().expect("utf-8")])
+        .args(["--listen", listen])
+        .args(extra)
+        .env_remove("DRIFTSUM_NOW")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start watch");
+    Watch(child)
+}
+
+/// GET / on loopback `port`, with a bearer token if given: status, body.
+fn get_page(port: u16, token: Option<&str>) -> (u16, String) {
+    let until = Instant::now() + Duration::from_secs(20);
+    let mut s = loop {
+        match TcpStream::connect(("127.0.0.1", port)) {
+            Ok(s) => break s,
+            Err(e) => {
+                assert!(Instant::now() < until, "connecting to watch: {e}");
+                std::thread::sleep(Duration::from_millis(50));
+            }
+        }
+    };
+    s.set_read_timeout(Some(Duration::from_secs(20)))
+        .expect("timeout");
+    let auth = token.map_or(String::new(), |t| format!("Authorization: Bearer {t}\r\n"));
+    write!(
+        s,
+        "GET / HTTP/1.1\r\nHost: x\r\n{auth}Connection: close\r\n\r\n"
+    )
+    .expect("send");
+    let mut resp = String::new();
+    s.read_to_string(&mut resp).expect("read");
+    let (head, body) = resp.split_once("\r\n\r\n").expect("a whole response");
+    let status = head
+        .split(' ')
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0);
+    (status, body.to_string())
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("a free port")
+        .port()
+}
+
+#[test]
+fn watch_serves_the_page_on_loopback_and_asks_a_token_elsewhere() {
+    let dir = Scratch::new("dashboard-watch");
+    let demo = dir.join("demo");
+    driftsum(&["demo", "--dir", demo.to_str().expect("utf-8 path")]);
+    let config = demo.join("driftsum.toml");
+
+    let port = free_port();
+    let w = watch(&config, &format!("127.0.0.1:{port}"), &[]);
+    let (status, body) = get_page(port, None);
+    assert_eq!(status, 200, "{body}");
+    assert!(body.starts_with("<!doctype html><!-- driftsum dashboard -->"));
+    assert_eq!(body.matches("<tr class=\"table-row\"").count(), 2);
+    drop(w);
+
+    // Beyond loopback without a token: the page is refused.
+    let port = free_port();
+    let w = watch(&config, &format!("0.0.0.0:{port}"), &[]);
+    let (status, body) = get_page(port, None);
+    assert_eq!(status, 403, "{body}");
+    assert!(body.contains("--token-file"), "{body}");
+    drop(w);
+
+    // With a token: only a request bearing it.
+    let token = "h2-dashboard-token-0123456789";
+    let file = dir.join("token");
+    std::fs::write(&file, token).expect("token file");
+    let port = free_port();
+    let w = watch(
+        &config,
+        &format!("0.0.0.0:{port}"),
+        &["--token-file", file.to_str().expect("utf-8")],
+    );
+    assert_eq!(get_page(port, None).0, 401);
+    assert_eq!(get_page(port, Some("h2-wrong-token-0123456789")).0, 401);
+    let (status, body) = get_page(port, Some(token));
+    assert_eq!(status, 200, "{body}");
+    assert!(body.contains("driftsum status"));
+    drop(w);
+}
