@@ -535,7 +535,7 @@ pub fn growing(results: &[Observation], min_runs: usize) -> Vec<Growth> {
                 }
             }
             let len = i - start + 1;
-            if len >= min_runs.max(2) && best.is_none_or(|(s, e)| len >= e - s + 1) {
+            if len >= min_runs.max(2) && best.is_none_or(|(s, e)| len > e - s) {
                 best = Some((start, i));
             }
         }

@@ -106,7 +106,7 @@ pub fn render(page: &Page) -> String {
             );
         }
     }
-    let _ = write!(s, "</main><script>{SCRIPT}</script></body></html>\n");
+    let _ = writeln!(s, "</main><script>{SCRIPT}</script></body></html>");
     s
 }
 
