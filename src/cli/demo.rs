@@ -24,10 +24,10 @@ use driftsum::source::sqlite::SqliteSource;
 /// and write the dashboard of that history (status.html) to the folder.
 #[derive(Args)]
 pub struct DemoArgs {
-    /// Where to write source.db, replica.db, driftsum.toml, its history and
-    /// status.html (default: a new folder under the system's temporary
-    /// directory). Refused if any of them exists there: the demo never
-    /// replaces a file it did not create.
+    /// Where to write source.db and replica.db, and the folder watched/ (a
+    /// copy of them, driftsum.toml, its history and status.html); default: a
+    /// new folder under the system's temporary directory. Refused if any of
+    /// them exists there: the demo never replaces a file it did not create.
     #[arg(long, value_name = "DIR")]
     pub dir: Option<PathBuf>,
 }
@@ -46,11 +46,17 @@ pub fn run(args: DemoArgs) -> anyhow::Result<u8> {
             .context("creating a folder for the demo")?
             .keep(),
     };
-    let config_path = dir.join("driftsum.toml");
-    let history_path = dir.join("driftsum-history.sqlite");
-    let page_path = dir.join("status.html");
-    for p in [&config_path, &history_path, &page_path] {
-        if std::fs::symlink_metadata(p).is_ok() {
+    // The loop runs on a copy of the pair in a folder of its own, so that
+    // the pair keeps its drift for the commands the README shows next.
+    let watched = dir.join("watched");
+    // Refused before anything is written (the pair first, as write_demo
+    // would refuse it).
+    for p in [
+        dir.join("source.db"),
+        dir.join("replica.db"),
+        watched.clone(),
+    ] {
+        if std::fs::symlink_metadata(&p).is_ok() {
             anyhow::bail!(
                 "{} already exists; the demo writes only new files and never replaces one: \
                  remove it, or give another --dir",
@@ -92,7 +98,21 @@ pub fn run(args: DemoArgs) -> anyhow::Result<u8> {
     );
     // The repair writes the replica: these readers let go of it first.
     drop((src, rep));
-    the_loop(&config_path, &page_path, &src_path, &rep_path)?;
+    std::fs::create_dir(&watched).with_context(|| format!("creating {}", watched.display()))?;
+    let (src_copy, rep_copy) = (watched.join("source.db"), watched.join("replica.db"));
+    for (from, to) in [(&src_path, &src_copy), (&rep_path, &rep_copy)] {
+        std::fs::copy(from, to).with_context(|| format!("copying to {}", to.display()))?;
+    }
+    println!(
+        "\nThe same pair, watched: a copy in {}, with a config of two tiers.",
+        show(&watched)
+    );
+    the_loop(
+        &watched.join("driftsum.toml"),
+        &watched.join("status.html"),
+        &src_copy,
+        &rep_copy,
+    )?;
     Ok(0)
 }
 
@@ -137,7 +157,7 @@ fn the_loop(
         .and_then(|mut f| std::io::Write::write_all(&mut f, CONFIG.as_bytes()))
         .with_context(|| format!("writing {}", config_path.display()))?;
     println!(
-        "\nThe same pair, watched: {} puts orders in a critical tier and the rest in a standard one.",
+        "{} puts orders in a critical tier and the rest in a standard one.",
         show(config_path)
     );
     let config = Config::load(config_path)?;

@@ -257,11 +257,15 @@ fn have_browser() -> bool {
     false
 }
 
-/// The demo's history, one more check after a row goes missing, and the
+/// The demo's watched copy and history, one more check after a row goes missing, and the
 /// page `report` writes from it: orders drifted, customers in sync.
 fn page(dir: &Scratch) -> (PathBuf, i64) {
-    let demo = dir.join("demo");
-    let out = driftsum(&["demo", "--dir", demo.to_str().expect("utf-8 path")]);
+    let out = driftsum(&[
+        "demo",
+        "--dir",
+        dir.join("demo").to_str().expect("utf-8 path"),
+    ]);
+    let demo = dir.join("demo").join("watched");
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(text.contains("Open the dashboard: file://"), "{text}");
     assert!(demo.join("status.html").exists());
@@ -450,7 +454,7 @@ fn watch_serves_the_page_on_loopback_and_asks_a_token_elsewhere() {
     let dir = Scratch::new("dashboard-watch");
     let demo = dir.join("demo");
     driftsum(&["demo", "--dir", demo.to_str().expect("utf-8 path")]);
-    let config = demo.join("driftsum.toml");
+    let config = demo.join("watched").join("driftsum.toml");
 
     let port = free_port();
     let w = watch(&config, &format!("127.0.0.1:{port}"), &[]);
