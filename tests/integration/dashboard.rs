@@ -489,3 +489,56 @@ fn watch_serves_the_page_on_loopback_and_asks_a_token_elsewhere() {
     assert!(body.contains("driftsum status"));
     drop(w);
 }
+
+#[test]
+fn history_shows_incidents_and_patterns_of_the_demo() {
+    let dir = Scratch::new("dashboard-history");
+    let demo = dir.join("demo");
+    driftsum(&["demo", "--dir", demo.to_str().expect("utf-8 path")]);
+    let config = demo.join("watched").join("driftsum.toml");
+    let config = config.to_str().expect("utf-8");
+
+    // The demo's first check opened incidents on orders, its second closed them.
+    let out = driftsum(&["history", "--config", config, "--format", "json"]);
+    let j: J = serde_json::from_slice(&out.stdout).expect("history JSON");
+    let incidents = j["incidents"].as_array().expect("incidents");
+    assert!(!incidents.is_empty());
+    assert!(incidents
+        .iter()
+        .all(|i| i["table"] == json!("orders") && i["closed"].is_i64()));
+    let out = driftsum(&["history", "--config", config]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("incident") && text.contains("closed"),
+        "{text}"
+    );
+
+    let out = driftsum(&[
+        "history", "patterns", "--config", config, "--format", "json",
+    ]);
+    let j: J = serde_json::from_slice(&out.stdout).expect("patterns JSON");
+    let p = &j["patterns"];
+    let first = &p["tables"][0];
+    assert_eq!(first["table"], json!("orders"));
+    assert_eq!(first["drifting_runs"], json!(1));
+    assert_eq!(first["runs"], json!(2));
+    let customers: Vec<&J> = p["tables"]
+        .as_array()
+        .expect("tables")
+        .iter()
+        .filter(|t| t["table"] == json!("customers"))
+        .collect();
+    assert!(customers.iter().all(|t| t["behaviour"] == json!("in_sync")));
+    assert_eq!(
+        p["recurring_ranges"],
+        json!([]),
+        "one drifting check recurs nowhere"
+    );
+    assert!(p["recovery"]
+        .as_array()
+        .expect("recovery")
+        .iter()
+        .all(|r| r["closed_by"] == json!("in_sync")));
+    let out = driftsum(&["history", "patterns", "--config", config]);
+    assert!(String::from_utf8_lossy(&out.stdout).contains("Recurring ranges:"));
+}
