@@ -13,6 +13,7 @@ mod logging;
 mod outpath;
 mod progress;
 mod repair;
+mod report;
 mod rows;
 mod secrets;
 mod serve;
@@ -62,6 +63,7 @@ enum Command {
     Completions(completions::CompletionsArgs),
     Man(completions::ManArgs),
     Repair(repair::RepairArgs),
+    Report(report::ReportArgs),
 }
 
 /// How much the run says besides its report (`-q`, `-v`).
@@ -94,6 +96,7 @@ pub fn main() -> ExitCode {
         Command::Completions(args) => completions::completions(args),
         Command::Man(args) => completions::man(args),
         Command::Repair(args) => repair::run(args, v),
+        Command::Report(args) => report::run(args),
     };
     match result {
         Ok(code) => ExitCode::from(code),

@@ -1,7 +1,8 @@
 //! `driftsum watch`: a long-running scheduler running due checks (the claim
 //! protocol of `check --due`, so that watchers and cron lines sharing a
-//! history never run one (table, level) twice), serving `/metrics` and
-//! `/healthz`. SIGTERM/SIGINT stop it after the levels running then are
+//! history never run one (table, level) twice), serving `/metrics`,
+//! `/healthz` and the dashboard at `/` (no login on loopback; on any other
+//! address only with the agent's kind of token). SIGTERM/SIGINT stop it after the levels running then are
 //! recorded (a second one exits at once); SIGHUP reloads the config.
 //!
 //! Each table is one run, on a worker thread; at most `--concurrency` run
@@ -28,6 +29,7 @@ use driftsum::plan::due;
 use driftsum::plan::run::{self as plan_run, RunError, RunOptions, RunOutcome, Scrub};
 use driftsum::plan::schedule;
 use driftsum::plan::tiers::TableTier;
+use driftsum::report::{dashboard, html};
 
 use super::check::after_run;
 
@@ -40,9 +42,18 @@ pub struct WatchArgs {
     /// The config file, as for `check` (see docs/watch.md).
     #[arg(long, value_name = "FILE")]
     pub config: PathBuf,
-    /// Where to serve /metrics and /healthz (HTTP); "off" serves nothing.
+    /// Where to serve /metrics, /healthz and the dashboard at / (HTTP);
+    /// "off" serves nothing.
     #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:9187")]
     pub listen: String,
+    /// A file holding the token (at least 16 characters) the dashboard asks
+    /// for (`Authorization: Bearer TOKEN`) when --listen is not loopback;
+    /// without one, the dashboard is served on loopback only.
+    #[arg(long, value_name = "FILE")]
+    pub token_file: Option<PathBuf>,
+    /// The environment variable holding that token, instead of --token-file.
+    #[arg(long, value_name = "NAME", conflicts_with = "token_file")]
+    pub token_env: Option<String>,
     /// How many tables are checked at once (each reads both sides).
     #[arg(long, value_name = "N", default_value_t = 1)]
     pub concurrency: usize,
@@ -95,6 +106,10 @@ struct Shared {
     config: Mutex<Config>,
     /// Why the watcher is unhealthy, if it is.
     trouble: Mutex<Option<String>>,
+    /// The dashboard's token; `None` on loopback, where none is asked.
+    token: Option<String>,
+    /// Listening beyond loopback without a token: the dashboard is refused.
+    dashboard_off: bool,
 }
 
 pub fn run(args: WatchArgs) -> anyhow::Result<u8> {
@@ -118,15 +133,27 @@ pub fn run(args: WatchArgs) -> anyhow::Result<u8> {
         Err(e) => bail!(e),
     };
     let mut listed = Instant::now();
+    let token = super::serve::token(args.token_file.as_deref(), args.token_env.as_deref())?;
+    let listener = match args.listen.as_str() {
+        "off" => None,
+        addr => Some(
+            TcpListener::bind(addr)
+                .with_context(|| format!("--listen {addr}: cannot listen there"))?,
+        ),
+    };
+    let addr = listener.as_ref().map(TcpListener::local_addr).transpose()?;
+    let loopback = addr.is_none_or(|a| a.ip().is_loopback());
     let shared = Arc::new(Shared {
         config: Mutex::new(config.clone()),
         trouble: Mutex::new(None),
+        dashboard_off: !loopback && token.is_none(),
+        token: token.filter(|_| !loopback),
     });
-    if args.listen != "off" {
-        let listener = TcpListener::bind(&args.listen)
-            .with_context(|| format!("--listen {}: cannot listen there", args.listen))?;
-        let addr = listener.local_addr()?;
-        info!(listen = %addr, "serving /metrics and /healthz");
+    if let (Some(listener), Some(addr)) = (listener, addr) {
+        if shared.dashboard_off {
+            warn!(listen = %addr, "not loopback and no token: the dashboard at / is refused");
+        }
+        info!(listen = %addr, "serving /, /metrics and /healthz");
         let shared = Arc::clone(&shared);
         std::thread::spawn(move || serve(listener, &shared));
     }
@@ -342,18 +369,24 @@ fn serve(listener: TcpListener, shared: &Shared) {
         let Ok(req) = http::read_request(&mut stream, timeout, 0) else {
             continue;
         };
-        let (status, kind, body) = answer(&req.method, &req.path, shared);
+        let (status, kind, body) = answer(&req, shared);
+        let body = if req.method == "HEAD" {
+            String::new()
+        } else {
+            body
+        };
         let _ = http::write_response(&mut stream, status, kind, body.as_bytes(), timeout);
     }
 }
 
 const TEXT: &str = "text/plain; charset=utf-8";
 
-fn answer(method: &str, path: &str, shared: &Shared) -> (u16, &'static str, String) {
-    if method != "GET" && method != "HEAD" {
+fn answer(req: &http::Request, shared: &Shared) -> (u16, &'static str, String) {
+    if req.method != "GET" && req.method != "HEAD" {
         return (405, TEXT, "only GET\n".into());
     }
-    match path {
+    match req.path.as_str() {
+        "/" | "/index.html" => dashboard_page(req, shared),
         "/metrics" => {
             let config = lock(&shared.config).clone();
             match metrics::render_config(&config) {
@@ -369,6 +402,36 @@ fn answer(method: &str, path: &str, shared: &Shared) -> (u16, &'static str, Stri
             None => (200, TEXT, "ok\n".into()),
             Some(e) => (503, TEXT, format!("{e}\n")),
         },
-        _ => (404, TEXT, "not found: try /metrics or /healthz\n".into()),
+        _ => (404, TEXT, "not found: try /, /metrics or /healthz\n".into()),
+    }
+}
+
+/// The dashboard, gathered afresh for each request.
+fn dashboard_page(req: &http::Request, shared: &Shared) -> (u16, &'static str, String) {
+    if shared.dashboard_off {
+        return (
+            403,
+            TEXT,
+            "the dashboard is served beyond loopback only with a token: start watch with \
+             --token-file FILE (or --token-env NAME) and send Authorization: Bearer TOKEN\n"
+                .into(),
+        );
+    }
+    if let Some(token) = &shared.token {
+        let given = req.token.as_deref().unwrap_or("");
+        if !driftsum::agent::auth::token_matches(given.as_bytes(), token.as_bytes()) {
+            return (401, TEXT, "wrong or missing token\n".into());
+        }
+    }
+    let config = lock(&shared.config).clone();
+    let now = due::now();
+    // The page shows the last 30 days, as `report` does by default.
+    match dashboard::gather(&config, now, now - 30 * 86_400) {
+        Ok(page) => (200, "text/html; charset=utf-8", html::render(&page)),
+        Err(e) => {
+            let e = Scrub::of_config(&config).apply(&e.to_string());
+            error!(error = %e, "rendering the dashboard");
+            (500, TEXT, format!("{e}\n"))
+        }
     }
 }

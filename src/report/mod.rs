@@ -1,9 +1,13 @@
 //! Reports: one serde [`model`] of a run, rendered as JSON (whole, or
-//! [`stream`]ed as the run goes) or as [`text`].
+//! [`stream`]ed as the run goes) or as [`text`]; and the dashboard over the
+//! run history ([`dashboard`], drawn as [`html`] with [`svg`] charts).
 
+pub mod dashboard;
 pub mod hints;
+pub mod html;
 pub mod model;
 pub mod stream;
+pub mod svg;
 pub mod text;
 
 pub use model::Report;

@@ -27,6 +27,7 @@
 //!   for PostgreSQL and MariaDB replicas, applied with their own clients.
 //! * [`tls`]: TLS to private PostgreSQL and MariaDB servers with a CA the test
 //!   makes, and the agent over HTTPS.
+//! * [`dashboard`]: the dashboard in headless Chromium through WebDriver.
 //! * [`docs`]: the README's and docs/'s links lead to files.
 //! * [`imports`]: no import cycle between the source files or modules.
 //! * [`util`]: the scratch folder, server URLs and skip notes they share.
@@ -44,6 +45,7 @@ mod bench_cmd;
 mod check;
 mod cli;
 mod config;
+mod dashboard;
 mod diff_reference;
 mod docs;
 mod filters;

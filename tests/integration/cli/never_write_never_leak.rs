@@ -154,6 +154,7 @@ fn demo_never_replaces_a_file() {
         "replica.db",
         "replica.db-journal",
         "source.db-wal",
+        "watched",
         "link:replica.db",
         "link:source.db",
     ] {
@@ -193,7 +194,7 @@ fn demo_never_replaces_a_file() {
     let before = tree_state(&dir.join("d"));
     assert_eq!(
         before.iter().map(|(n, _)| n.as_str()).collect::<Vec<_>>(),
-        ["replica.db", "source.db"]
+        ["replica.db", "source.db", "watched"]
     );
     let r = run(&["demo", "--dir", &d]);
     assert_code(&r, 2);
