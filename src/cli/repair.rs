@@ -231,14 +231,14 @@ fn record(config: &Config, rows: Vec<RepairRecord>) {
     if config.dir.is_none() {
         return;
     }
-    let Ok(path) = history::location(config) else {
+    let Ok(location) = history::location(config) else {
         return;
     };
-    if !path.exists() {
-        return;
-    }
-    let recorded = History::open(&path)
-        .and_then(|mut h| rows.iter().try_for_each(|r| h.record_repair(r).map(|_| ())));
+    let recorded = match History::open_existing(location) {
+        Ok(None) => return,
+        Ok(Some(mut h)) => rows.iter().try_for_each(|r| h.record_repair(r).map(|_| ())),
+        Err(e) => Err(e),
+    };
     if let Err(e) = recorded {
         eprintln!("driftsum: warning: the repair was not recorded in the run history: {e}");
     }

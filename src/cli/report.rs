@@ -39,7 +39,9 @@ pub fn run(args: ReportArgs) -> anyhow::Result<u8> {
     let cutoff = since.map_or(i64::MIN, |s| now - s.as_secs() as i64);
     let hist = history::location(&config).map_err(|e| anyhow!(e))?;
     let mut inputs = vec![Input::new("the config file", &args.config)];
-    inputs.extend(Input::sqlite(&hist));
+    if let history::Location::Sqlite(path) = &hist {
+        inputs.extend(Input::sqlite(path));
+    }
     outpath::check_output("--out", &args.out, &inputs)?;
     outpath::check_replaceable(
         "--out",

@@ -385,6 +385,7 @@ pub fn location(config: &crate::config::Config) -> Result<Location, String> {
         url_env: history.url_env.clone(),
         password_file: history.password_file.clone(),
         password_env: history.password_env.clone(),
+        ..Default::default()
     };
     let url = side.resolve("history", config.dir.as_deref())?;
     let scheme = url

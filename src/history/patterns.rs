@@ -16,7 +16,6 @@ use serde_json::Value as J;
 use super::db::{Db, DbError};
 use super::incident::Incident;
 use super::{History, HistoryError, Status};
-use crate::args;
 
 mod trends;
 pub use trends::{analyze, cost, growing, recovery, Cost, Growth, Patterns, Recovery};
@@ -554,7 +553,7 @@ mod tests {
     /// runs; `stock`, always in sync.
     fn planted() -> (tempfile::TempDir, History) {
         let dir = tempfile::tempdir().unwrap();
-        let mut h = History::open(&dir.path().join("h.sqlite")).unwrap();
+        let mut h = History::open(dir.path().join("h.sqlite")).unwrap();
         let friday = MONDAY + 4 * 24 * HOUR;
         let slots: Vec<i64> = (0..DAYS * 6)
             .map(|i| MONDAY + 2 * HOUR + i * 4 * HOUR)

@@ -8,7 +8,6 @@ use serde::Serialize;
 use super::db::DbError;
 use super::value::Row;
 use super::{History, HistoryError};
-use crate::args;
 
 /// One table's repair, as recorded.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
@@ -132,7 +131,7 @@ mod tests {
     #[test]
     fn repairs_are_recorded_and_read_back_newest_first() {
         let dir = tempfile::tempdir().unwrap();
-        let mut h = History::open(&dir.path().join("h.sqlite")).unwrap();
+        let mut h = History::open(dir.path().join("h.sqlite")).unwrap();
         let run = h.begin_run(100).unwrap();
         let mut a = RepairRecord {
             id: 0,

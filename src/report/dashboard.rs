@@ -3,8 +3,6 @@
 //! history's results since a cutoff and the patterns found in them. The
 //! page itself is drawn by [`super::html`]; this file only reads.
 
-use std::path::Path;
-
 use crate::config::Config;
 use crate::history::latest::Latest;
 use crate::history::patterns::{self, PatternInput, PatternOptions, Patterns};
@@ -69,11 +67,11 @@ pub struct Page {
 }
 
 impl Page {
-    fn without(generated: i64, since: i64, history: &Path, state: PageState) -> Page {
+    fn without(generated: i64, since: i64, history: String, state: PageState) -> Page {
         Page {
             generated,
             since,
-            history: history.display().to_string(),
+            history,
             state,
             cells: Vec::new(),
             input: PatternInput::default(),
@@ -101,19 +99,17 @@ pub enum DashboardError {
 /// Reads the config's history (never creating it) and gathers the page at
 /// `now` over the results since `since`.
 pub fn gather(config: &Config, now: i64, since: i64) -> Result<Page, DashboardError> {
-    let path = history::location(config).map_err(DashboardError::Location)?;
-    if !path.exists() {
-        let why = format!(
-            "no run history at {} yet: run driftsum check first",
-            path.display()
-        );
-        return Ok(Page::without(now, since, &path, PageState::Empty(why)));
-    }
-    let hist = match History::open(&path) {
-        Ok(h) => h,
+    let location = history::location(config).map_err(DashboardError::Location)?;
+    let shown = location.display();
+    let hist = match History::open_existing(location) {
+        Ok(Some(h)) => h,
+        Ok(None) => {
+            let why = format!("no run history at {shown} yet: run driftsum check first");
+            return Ok(Page::without(now, since, shown, PageState::Empty(why)));
+        }
         Err(HistoryError::Invalid { message, .. }) if message.contains("newer driftsum") => {
-            let why = format!("the run history {}: {message}", path.display());
-            return Ok(Page::without(now, since, &path, PageState::Unreadable(why)));
+            let why = format!("the run history {shown}: {message}");
+            return Ok(Page::without(now, since, shown, PageState::Unreadable(why)));
         }
         Err(e) => return Err(e.into()),
     };
@@ -133,7 +129,7 @@ pub fn gather_from(
         return Ok(Page::without(
             now,
             since,
-            hist.path(),
+            hist.location().display(),
             PageState::Empty(why),
         ));
     }
@@ -157,7 +153,7 @@ pub fn gather_from(
     Ok(Page {
         generated: now,
         since,
-        history: hist.path().display().to_string(),
+        history: hist.location().display(),
         state: PageState::Ready,
         cells,
         input,

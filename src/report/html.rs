@@ -620,7 +620,7 @@ mod tests {
 
     fn page(days: i64, tables: usize) -> (tempfile::TempDir, Page, String) {
         let dir = tempfile::tempdir().unwrap();
-        let mut h = History::open(&dir.path().join("h.sqlite")).unwrap();
+        let mut h = History::open(dir.path().join("h.sqlite")).unwrap();
         simulate(&mut h, days, tables);
         let now = MONDAY + days * 86_400;
         let page = gather_from(&config(), &h, now, 0).unwrap();
@@ -648,7 +648,7 @@ mod tests {
     #[test]
     fn says_when_there_is_nothing_to_show() {
         let dir = tempfile::tempdir().unwrap();
-        let h = History::open(&dir.path().join("h.sqlite")).unwrap();
+        let h = History::open(dir.path().join("h.sqlite")).unwrap();
         let page = gather_from(&config(), &h, MONDAY, 0).unwrap();
         assert!(matches!(page.state, PageState::Empty(_)));
         let html = render(&page);
@@ -659,7 +659,7 @@ mod tests {
     #[test]
     fn escapes_names_from_the_database() {
         let dir = tempfile::tempdir().unwrap();
-        let mut h = History::open(&dir.path().join("h.sqlite")).unwrap();
+        let mut h = History::open(dir.path().join("h.sqlite")).unwrap();
         let run = h.begin_run(MONDAY).unwrap();
         let mut r = LevelResult::new("<img src=x onerror=alert(1)>", "standard", "count", MONDAY);
         r.status = Status::InSync;
@@ -676,7 +676,7 @@ mod tests {
     #[ignore]
     fn thirty_days_over_twenty_tables() {
         let dir = tempfile::tempdir().unwrap();
-        let mut h = History::open(&dir.path().join("h.sqlite")).unwrap();
+        let mut h = History::open(dir.path().join("h.sqlite")).unwrap();
         simulate(&mut h, 30, 20);
         let now = MONDAY + 30 * 86_400;
         let started = Instant::now();
