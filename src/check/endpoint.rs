@@ -96,7 +96,7 @@ impl Endpoint<'static> {
             SideUrl::Agent(addr) => {
                 let token = token.ok_or_else(|| {
                     SourceError::BadUrl(format!(
-                        "{url} is an agent: give its token with --token-file FILE"
+                        "{url} is an agent: give its token with --token-file FILE or --token-env NAME, or token_file / token_env on the side in the config"
                     ))
                 })?;
                 let client = AgentClient::new(&addr, token);

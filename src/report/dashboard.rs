@@ -6,6 +6,7 @@
 use crate::config::Config;
 use crate::history::latest::Latest;
 use crate::history::patterns::{self, PatternInput, PatternOptions, Patterns};
+use crate::history::repair::RepairRecord;
 use crate::history::{self, History, HistoryError, Status};
 use crate::plan::{due, Level};
 
@@ -64,6 +65,9 @@ pub struct Page {
     pub cells: Vec<Cell>,
     pub input: PatternInput,
     pub patterns: Patterns,
+    /// Repairs since the cutoff (`check`'s automatic ones and `repair
+    /// --apply`'s), newest first.
+    pub repairs: Vec<RepairRecord>,
 }
 
 impl Page {
@@ -76,6 +80,7 @@ impl Page {
             cells: Vec::new(),
             input: PatternInput::default(),
             patterns: patterns::analyze(&PatternInput::default(), &PatternOptions::new(generated)),
+            repairs: Vec::new(),
         }
     }
 
@@ -150,6 +155,7 @@ pub fn gather_from(
         .collect();
     let input = hist.pattern_input(since)?;
     let patterns = patterns::analyze(&input, &PatternOptions::new(now));
+    let repairs = hist.repairs(since, None)?;
     Ok(Page {
         generated: now,
         since,
@@ -158,6 +164,7 @@ pub fn gather_from(
         cells,
         input,
         patterns,
+        repairs,
     })
 }
 

@@ -88,6 +88,7 @@ pub fn render(page: &Page) -> String {
         PageState::Ready => {
             status_grid(&mut s, page);
             incidents(&mut s, page);
+            repairs(&mut s, page);
             patterns(&mut s, page);
             drill_downs(&mut s, page);
         }
@@ -252,6 +253,44 @@ fn incidents(s: &mut String, page: &Page) {
         s.push_str("</tbody></table></div>");
     }
     s.push_str("</section>");
+}
+
+/// The latest repairs, newest first: what each planned, applied and proved.
+fn repairs(s: &mut String, page: &Page) {
+    s.push_str(r#"<section id="repairs"><h2>Recent repairs</h2>"#);
+    if page.repairs.is_empty() {
+        let _ = write!(
+            s,
+            "<p>No repair since {} UTC.</p></section>",
+            esc(&short_time(page.since.max(0)))
+        );
+        return;
+    }
+    s.push_str(r#"<div class="scroll"><table><thead><tr><th>Ended</th><th>Table</th><th>By</th><th>Outcome</th><th class="num">Planned</th><th class="num">Applied</th><th>Proved in sync</th><th>Note</th></tr></thead><tbody>"#);
+    for r in page.repairs.iter().take(RECENT) {
+        let by = match &r.level {
+            Some(level) => format!("{} ({level})", r.origin),
+            None => r.origin.clone(),
+        };
+        let class = match r.outcome.as_str() {
+            "failed" | "unverified" => r#" class="s-error""#,
+            "skipped" | "partial" => r#" class="s-drift""#,
+            _ => "",
+        };
+        let _ = write!(
+            s,
+            r#"<tr{class}><td>{} UTC</td><td>{}</td><td>{}</td><td><span class="st">{}</span></td><td class="num">{}</td><td class="num">{}</td><td>{}</td><td>{}</td></tr>"#,
+            esc(&short_time(r.at)),
+            esc(&r.table),
+            esc(&by),
+            esc(&r.outcome),
+            r.planned,
+            r.applied,
+            if r.verified { "yes" } else { "no" },
+            esc(r.note.as_deref().unwrap_or(""))
+        );
+    }
+    s.push_str("</tbody></table></div></section>");
 }
 
 fn closed_by(how: &str) -> &'static str {
@@ -667,6 +706,51 @@ mod tests {
         let html = render(&gather_from(&config(), &h, MONDAY, 0).unwrap());
         assert!(!html.contains("<img"));
         assert!(html.contains("&lt;img src=x onerror=alert(1)&gt;"));
+    }
+
+    /// Repairs in the history are listed, newest first, names escaped; a
+    /// page without any says so.
+    #[test]
+    fn lists_recent_repairs() {
+        let (_dir, page, html) = page(1, 1);
+        assert!(page.repairs.is_empty());
+        assert!(html.contains("No repair since"));
+        let dir = tempfile::tempdir().unwrap();
+        let mut h = History::open(dir.path().join("h.sqlite")).unwrap();
+        simulate(&mut h, 1, 1);
+        let record = |at: i64, table: &str, outcome: &str| crate::history::repair::RepairRecord {
+            id: 0,
+            run_id: None,
+            at,
+            origin: "check".into(),
+            table: table.into(),
+            level: Some("keys".into()),
+            outcome: outcome.into(),
+            planned: 11,
+            applied: 11,
+            already_in_sync: 0,
+            changed_since: 0,
+            verified: true,
+            undo: None,
+            note: None,
+        };
+        h.record_repair(&record(MONDAY + 3 * 3_600, "t00", "repaired"))
+            .unwrap();
+        h.record_repair(&record(MONDAY + 4 * 3_600, "<b>x</b>", "unverified"))
+            .unwrap();
+        let page = gather_from(&config(), &h, MONDAY + 86_400, 0).unwrap();
+        let html = render(&page);
+        assert_eq!(page.repairs.len(), 2);
+        let start = html.find("Recent repairs").expect("the section");
+        let section = &html[start..start + html[start..].find("</section>").unwrap()];
+        let at = |needle: &str| section.find(needle).unwrap_or_else(|| panic!("{needle}"));
+        assert!(
+            at("&lt;b&gt;x&lt;/b&gt;") < at("<td>t00</td>"),
+            "newest first"
+        );
+        assert!(section.contains(r#"<tr class="s-error">"#));
+        assert!(!section.contains("<b>"));
+        assert!(!html.contains("No repair since"));
     }
 
     /// The size the dashboard is built for: 30 days of hourly checks over 20

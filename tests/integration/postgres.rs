@@ -676,7 +676,14 @@ fn row_strategy() -> impl Strategy<Value = Row> {
         proptest::option::of(any::<i64>()),
         proptest::option::of("[a-zé 'ü🌍]{0,6}"),
         proptest::option::of(-100_000_000_000i64..100_000_000_000),
-        proptest::option::of(-2_000_000_000i64..4_000_000_000),
+        // Unix seconds, outside the integers that are also whole Julian
+        // days (early 1970): a replica holding one of those is "cannot be
+        // sure" under stored_as = "auto" (mistakes::a_whole_julian_day_is_not_
+        // read_as_unix_seconds covers that).
+        proptest::option::of(prop_oneof![
+            -2_000_000_000i64..1_721_426,
+            5_373_485i64..4_000_000_000
+        ]),
         proptest::option::of(any::<f64>().prop_filter("finite", |f| f.is_finite())),
     )
         .prop_map(|(vint, vtext, vnum, vts, vf)| Row {

@@ -10,6 +10,11 @@
 //! (mixed forms, numbers, a fraction one row longer than the rest) is read
 //! by whole scans, as before. Building the SQL from the shapes is the
 //! dialect's (`dialect`).
+//!
+//! Made in key order with the rowids, the same read also proves whether
+//! the table's rowids ascend with its keys: then a whole scan reads the
+//! table's pages in rowid order (`page_scan`) instead of going through the
+//! key's index and a row lookup per key.
 
 use driftsum_core::coerce::ColumnRule;
 use driftsum_core::time::{civil_from_days, MICROS_PER_DAY, MICROS_PER_SEC};
