@@ -92,16 +92,6 @@ impl std::fmt::Display for Form {
     }
 }
 
-fn temporal(ty: LogicalType) -> bool {
-    matches!(
-        ty,
-        LogicalType::Timestamp { .. }
-            | LogicalType::TimestampNaive { .. }
-            | LogicalType::Date
-            | LogicalType::Time { .. }
-    )
-}
-
 /// The form of a column of type `rule.ty`, from the values it holds
 /// (`samples`, NULLs left out) and its configured time storage. `Err` says
 /// why it cannot be told.
@@ -136,7 +126,7 @@ pub fn learn(rule: &ColumnRule, samples: &[Sql]) -> Result<Form, String> {
 /// The form of an empty column: its type's own, or the configured one.
 fn default_form(rule: &ColumnRule) -> Result<Form, String> {
     let ty = rule.ty;
-    if !temporal(ty) {
+    if !ty.is_temporal() {
         return Ok(match ty {
             LogicalType::Bool => Form::Natural,
             LogicalType::Uuid => Form::UuidText {

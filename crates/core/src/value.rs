@@ -57,6 +57,18 @@ pub enum LogicalType {
 }
 
 impl LogicalType {
+    /// Whether this is a date, a time of day or a timestamp (with or without
+    /// a zone).
+    pub fn is_temporal(self) -> bool {
+        matches!(
+            self,
+            LogicalType::Timestamp { .. }
+                | LogicalType::TimestampNaive { .. }
+                | LogicalType::Date
+                | LogicalType::Time { .. }
+        )
+    }
+
     /// Whether a key column may have this type (keys need an order-preserving encoding).
     pub fn is_key_type(self) -> bool {
         matches!(

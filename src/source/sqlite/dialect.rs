@@ -7,7 +7,7 @@ use driftsum_core::coerce::TrailingSpaces;
 use driftsum_core::{LogicalType, Value};
 use rusqlite::types::ValueRef;
 
-use super::time_keys::{is_time, KeyShapes, TextShape};
+use super::time_keys::{KeyShapes, TextShape};
 use super::types::decode;
 use crate::source::spec::{quote_ident, ColumnSpec, ScanSpec};
 use crate::source::sql;
@@ -17,7 +17,7 @@ use crate::source::sql;
 /// keys are not judged row by row: their ranges need a proof over the whole
 /// table (see [`SqliteSql::range_friendly`]).
 pub(super) fn stored_as_declared(v: ValueRef<'_>, ty: LogicalType) -> bool {
-    is_time(ty)
+    ty.is_temporal()
         || matches!(
             (v, ty),
             (ValueRef::Integer(_), LogicalType::Integer)
@@ -91,7 +91,7 @@ impl sql::Dialect for SqliteSql {
     }
 
     fn key_bound(&self, c: &ColumnSpec, v: &Value) -> Option<(String, Self::Bind)> {
-        if is_time(c.rule.ty) {
+        if c.rule.ty.is_temporal() {
             // Every stored key is its value written in the proven form, so
             // comparing texts in that form compares values. A bound finer
             // than the form is rounded down: the stored values, all on the

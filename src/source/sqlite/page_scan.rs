@@ -8,6 +8,7 @@ use std::ops::ControlFlow;
 use driftsum_core::key::{self, KeyRange};
 use driftsum_core::{LogicalType, Value};
 use rusqlite::types::ValueRef;
+use rusqlite::OptionalExtension;
 
 use super::pages::{self, PageLayout};
 use super::types::{decode_into, real_affinity};
@@ -37,18 +38,13 @@ impl SqliteSource {
 
     fn look_up_layout(&self, table: &str) -> Result<Option<PageLayout>, SourceError> {
         let err = |e| self.query_err("reading the schema", e);
-        let root: Option<i64> = self
-            .conn
-            .query_row(
-                "SELECT rootpage FROM sqlite_schema WHERE type = 'table' AND name = ?1",
-                [table],
-                |r| r.get(0),
-            )
-            .map(Some)
-            .or_else(|e| match e {
-                rusqlite::Error::QueryReturnedNoRows => Ok(None),
-                e => Err(err(e)),
-            })?;
+        let one = |sql: &str| -> Result<Option<i64>, SourceError> {
+            self.conn
+                .query_row(sql, [table], |r| r.get(0))
+                .optional()
+                .map_err(err)
+        };
+        let root = one("SELECT rootpage FROM sqlite_schema WHERE type = 'table' AND name = ?1")?;
         let Some(root) = root.and_then(|r| u32::try_from(r).ok()).filter(|&r| r > 1) else {
             return Ok(None);
         };
@@ -57,19 +53,9 @@ impl SqliteSource {
             return Ok(None);
         }
         // A WITHOUT ROWID table's root is an index b-tree.
-        let without_rowid: Option<bool> = self
-            .conn
-            .query_row(
-                "SELECT wr FROM pragma_table_list WHERE schema = 'main' AND name = ?1",
-                [table],
-                |r| r.get(0),
-            )
-            .map(Some)
-            .or_else(|e| match e {
-                rusqlite::Error::QueryReturnedNoRows => Ok(None),
-                e => Err(err(e)),
-            })?;
-        if without_rowid != Some(false) {
+        let without_rowid =
+            one("SELECT wr FROM pragma_table_list WHERE schema = 'main' AND name = ?1")?;
+        if without_rowid != Some(0) {
             return Ok(None);
         }
         let rowid = self.rowid_alias(table, &cols)?;

@@ -28,18 +28,6 @@ use super::types::decode;
 use crate::error::SourceError;
 use crate::source::spec::{quote_ident, ScanSpec};
 
-/// Whether a key column of this type is a date or time (whose stored form
-/// a single row cannot vouch for).
-pub(super) fn is_time(ty: LogicalType) -> bool {
-    matches!(
-        ty,
-        LogicalType::Timestamp { .. }
-            | LogicalType::TimestampNaive { .. }
-            | LogicalType::Date
-            | LogicalType::Time { .. }
-    )
-}
-
 /// Whether key-byte order is time order for this type's values with years
 /// 0000–9999 (the only ones a [`TextShape`] holds): a key holds the value's
 /// ISO text, whose trimmed fraction digits sort as numbers. Not for an
