@@ -509,9 +509,15 @@ fn repaired_replicas_are_in_sync_in_their_own_forms() {
         failure_persistence: None,
         ..Config::default()
     });
+    // The first row is kept in the replica: an empty replica holds no
+    // value to learn its columns' forms from, and repair rightly refuses it
+    // (a_column_whose_form_cannot_be_told_is_refused).
     let strategy = (
         conventions(),
-        proptest::collection::vec((row(), drift()), 1..40),
+        proptest::collection::vec((row(), drift()), 1..40).prop_map(|mut rows| {
+            rows[0].1 = Drift::Same;
+            rows
+        }),
     );
     runner
         .run(&strategy, |(k, rows)| check_case(&make_case(k, &rows)))
