@@ -292,7 +292,7 @@ fn format_frac(out: &mut String, micros: i64) {
 }
 
 /// Appends `n` (0 ≤ n < 10^width) in `width` zero-padded digits.
-fn push_digits(out: &mut Vec<u8>, n: u64, width: usize) {
+pub fn push_digits(out: &mut Vec<u8>, n: u64, width: usize) {
     let at = out.len();
     out.resize(at + width, b'0');
     let mut n = n;

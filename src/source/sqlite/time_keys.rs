@@ -17,7 +17,7 @@
 //! key's index and a row lookup per key.
 
 use driftsum_core::coerce::ColumnRule;
-use driftsum_core::time::{civil_from_days, MICROS_PER_DAY, MICROS_PER_SEC};
+use driftsum_core::time::{civil_from_days, push_digits, MICROS_PER_DAY, MICROS_PER_SEC};
 use driftsum_core::{LogicalType, Value};
 use std::collections::HashMap;
 
@@ -160,40 +160,29 @@ impl TextShape {
                 return None; // outside 0000-01-01 ..= 9999-12-31
             }
             let (y, m, d) = civil_from_days(days);
-            num(out, y, 4);
+            push_digits(out, y as u64, 4);
             out.push(b'-');
-            num(out, i64::from(m), 2);
+            push_digits(out, u64::from(m), 2);
             out.push(b'-');
-            num(out, i64::from(d), 2);
+            push_digits(out, u64::from(d), 2);
             if self.parts == Parts::Date {
                 return Some(floor == micros);
             }
             out.push(self.sep);
         }
         let secs = tod / MICROS_PER_SEC;
-        num(out, secs / 3600, 2);
+        push_digits(out, (secs / 3600) as u64, 2);
         out.push(b':');
-        num(out, secs / 60 % 60, 2);
+        push_digits(out, (secs / 60 % 60) as u64, 2);
         out.push(b':');
-        num(out, secs % 60, 2);
+        push_digits(out, (secs % 60) as u64, 2);
         if self.frac > 0 {
             out.push(b'.');
             let f = (tod % MICROS_PER_SEC) / (unit as i64);
-            num(out, f, usize::from(self.frac));
+            push_digits(out, f as u64, usize::from(self.frac));
         }
         out.extend_from_slice(self.suffix.as_bytes());
         Some(floor == micros)
-    }
-}
-
-/// Appends `n` (not negative) in `width` digits, zero-padded.
-fn num(out: &mut Vec<u8>, n: i64, width: usize) {
-    let at = out.len();
-    out.resize(at + width, b'0');
-    let mut n = n;
-    for slot in out[at..].iter_mut().rev() {
-        *slot = b'0' + (n % 10) as u8;
-        n /= 10;
     }
 }
 
