@@ -161,8 +161,10 @@ fn parse_date_part(c: &mut Cursor<'_>, bc: bool) -> Option<i64> {
     Some(days_from_civil(y, m, d))
 }
 
-/// Parses `HH:MM[:SS[.ffffff…]]`; fractional digits past microseconds are truncated.
-fn parse_time_part(c: &mut Cursor<'_>) -> Option<i64> {
+/// Parses `HH:MM[:SS[.ffffff…]]`. Fractional digits past microseconds are
+/// truncated in [`Form::Typed`] text and must be zeros in [`Form::Stored`]
+/// text (they name another instant than the one kept).
+fn parse_time_part(c: &mut Cursor<'_>, form: Form) -> Option<i64> {
     let h = c.digits(2)?;
     if !c.eat(b':') {
         return None;
@@ -177,6 +179,8 @@ fn parse_time_part(c: &mut Cursor<'_>) -> Option<i64> {
             while let Some(d) = c.peek().filter(u8::is_ascii_digit) {
                 if c.i - start < 6 {
                     frac = frac * 10 + (d - b'0') as i64;
+                } else if d != b'0' && form == Form::Stored {
+                    return None;
                 }
                 c.i += 1;
             }
@@ -196,15 +200,25 @@ fn parse_time_part(c: &mut Cursor<'_>) -> Option<i64> {
     Some(((h * 60 + mi) * 60 + s) * MICROS_PER_SEC + frac)
 }
 
-fn parse_offset(c: &mut Cursor<'_>) -> Option<Option<i32>> {
-    while c.eat(b' ') {}
+fn parse_offset(c: &mut Cursor<'_>, form: Form) -> Option<Option<i32>> {
+    if form == Form::Stored {
+        // One space, and only before an offset: a trailing space is not
+        // part of any form a writer uses.
+        if c.eat(b' ') && c.done() {
+            return None;
+        }
+    } else {
+        while c.eat(b' ') {}
+    }
     if c.done() {
         return Some(None);
     }
-    if c.eat(b'Z') || c.eat(b'z') {
+    let lenient = form == Form::Typed;
+    if c.eat(b'Z') || (lenient && c.eat(b'z')) {
         return c.done().then_some(Some(0));
     }
-    if c.s[c.i..].eq_ignore_ascii_case(b"UTC") {
+    let rest = &c.s[c.i..];
+    if rest == b"UTC" || (lenient && rest.eq_ignore_ascii_case(b"UTC")) {
         c.i = c.s.len();
         return Some(Some(0));
     }
@@ -231,13 +245,42 @@ fn parse_offset(c: &mut Cursor<'_>) -> Option<Option<i32>> {
     Some(Some(sign * (h * 3600 + m * 60 + s)))
 }
 
+/// How strictly a text is read as a date or time.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Form {
+    /// Typed by a person (a filter bound, a config value): surrounding
+    /// white space and any letter case pass, and digits past microseconds
+    /// are dropped.
+    Typed,
+    /// Stored in a database: only the forms writers produce (`T` or one
+    /// space between date and time, `Z`, `UTC` and ` BC` in capitals, no
+    /// surrounding white space, no nonzero digit past microseconds). Any
+    /// other text is no value of the column, so two stored texts that
+    /// differ never read as one instant unless they are two spellings of it
+    /// that writers use: a key in an odd form is a difference, never
+    /// merged with its neighbour.
+    Stored,
+}
+
 /// Parses `YYYY-MM-DD`, `YYYY-MM-DD[T ]HH:MM[:SS[.f…]]`, each optionally
 /// followed by `Z`, `UTC` or `±HH[:MM[:SS]]`, then optionally ` BC`. The
-/// year may have 4 to 7 digits and a sign (see the module comment).
+/// year may have 4 to 7 digits and a sign (see the module comment). Text
+/// typed by a person; see [`parse_stored_datetime`] for a stored value.
 pub fn parse_datetime(text: &str) -> Option<DateTime> {
-    let t = text.trim();
+    parse_datetime_in(text.trim(), Form::Typed)
+}
+
+/// [`parse_datetime`] for a value stored in a database ([`Form::Stored`]).
+pub fn parse_stored_datetime(text: &str) -> Option<DateTime> {
+    parse_datetime_in(text, Form::Stored)
+}
+
+fn parse_datetime_in(t: &str, form: Form) -> Option<DateTime> {
     let (t, bc) = match t.len().checked_sub(3).and_then(|i| t.get(i..)) {
-        Some(tail) if tail.eq_ignore_ascii_case(" BC") => (&t[..t.len() - 3], true),
+        Some(" BC") => (&t[..t.len() - 3], true),
+        Some(tail) if form == Form::Typed && tail.eq_ignore_ascii_case(" BC") => {
+            (&t[..t.len() - 3], true)
+        }
         _ => (t, false),
     };
     let mut c = Cursor {
@@ -246,10 +289,11 @@ pub fn parse_datetime(text: &str) -> Option<DateTime> {
     };
     let days = parse_date_part(&mut c, bc)?;
     let mut micros = 0;
-    if c.eat(b'T') || c.eat(b't') || c.eat(b' ') {
-        micros = parse_time_part(&mut c)?;
+    let lower_t = form == Form::Typed && c.eat(b't');
+    if lower_t || c.eat(b'T') || c.eat(b' ') {
+        micros = parse_time_part(&mut c, form)?;
     }
-    let offset_secs = parse_offset(&mut c)?;
+    let offset_secs = parse_offset(&mut c, form)?;
     Some(DateTime {
         local_micros: days as i128 * MICROS_PER_DAY as i128 + micros as i128,
         offset_secs,
@@ -274,13 +318,22 @@ pub fn days_of(micros: i128) -> Option<i32> {
         .filter(|&d| d != INFINITY_DAYS && d != NEG_INFINITY_DAYS)
 }
 
-/// Parses a time of day `HH:MM[:SS[.f…]]`.
+/// Parses a time of day `HH:MM[:SS[.f…]]` typed by a person.
 pub fn parse_time(text: &str) -> Option<i64> {
+    parse_time_in(text.trim(), Form::Typed)
+}
+
+/// [`parse_time`] for a value stored in a database ([`Form::Stored`]).
+pub fn parse_stored_time(text: &str) -> Option<i64> {
+    parse_time_in(text, Form::Stored)
+}
+
+fn parse_time_in(text: &str, form: Form) -> Option<i64> {
     let mut c = Cursor {
-        s: text.trim().as_bytes(),
+        s: text.as_bytes(),
         i: 0,
     };
-    let t = parse_time_part(&mut c)?;
+    let t = parse_time_part(&mut c, form)?;
     c.done().then_some(t)
 }
 

@@ -197,9 +197,10 @@ impl ColumnRule {
                             time::NEG_INFINITY_MICROS
                         })
                     }),
-                    TimeStorage::Auto | TimeStorage::Iso8601 => {
-                        time::parse_datetime(s).map(|dt| self.instant(self.dt_micros(&dt)))
-                    }
+                    TimeStorage::Auto | TimeStorage::Iso8601 => time::parse_stored_datetime(s)
+                        .map(|dt| self.dt_micros(&dt))
+                        .filter(|&m| self.holds_text_instant(m))
+                        .map(|m| self.instant(m)),
                     // Numbers stored as text, as a text-only sync may write them.
                     _ => s.trim().parse::<f64>().ok().map(|f| {
                         if f.fract() == 0.0 && f.abs() < 9e15 {
@@ -211,9 +212,9 @@ impl ColumnRule {
                 }
                 .filter(|v| !matches!(v, Value::Invalid(_)))
             }
-            T::Time { precision } => {
-                time::parse_time(s).map(|m| Value::Time(time::truncate_micros(m, precision)))
-            }
+            T::Time { precision } => time::parse_stored_time(s)
+                .filter(|&m| time::truncate_micros(m, precision) == m)
+                .map(Value::Time),
             T::Uuid => parse_uuid(s).map(Value::Uuid),
             T::Json => canonical_json(s).map(Value::Json),
         };
@@ -269,12 +270,12 @@ impl ColumnRule {
             | (T::TimestampNaive { precision }, Value::TimestampNaive(m))
                 if iso =>
             {
-                match time::parse_datetime(s) {
-                    Some(dt) => {
-                        *m = time::truncate_instant(self.dt_micros(&dt), precision);
+                match time::parse_stored_datetime(s).map(|dt| self.dt_micros(&dt)) {
+                    Some(micros) if time::truncate_instant(micros, precision) == micros => {
+                        *m = micros;
                         true
                     }
-                    None => false,
+                    _ => false,
                 }
             }
             _ => false,
@@ -291,6 +292,21 @@ impl ColumnRule {
             }
             (LogicalType::Date, _) => dt.local_micros,
             _ => dt.utc_micros(),
+        }
+    }
+
+    /// Whether an instant read from text is one this column holds: a text
+    /// with nonzero digits past the column's fractional digits names an
+    /// instant the column cannot, so it is no value of it (a difference),
+    /// where truncating would merge it with another (and two keys into one).
+    /// Numbers are truncated instead: a Julian day or Unix seconds in a
+    /// real carry rounding noise in their last digits.
+    fn holds_text_instant(&self, micros: i128) -> bool {
+        match self.ty {
+            LogicalType::Timestamp { precision } | LogicalType::TimestampNaive { precision } => {
+                time::truncate_instant(micros, precision) == micros
+            }
+            _ => true,
         }
     }
 

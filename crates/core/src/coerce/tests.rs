@@ -28,13 +28,32 @@ fn timestamps_in_every_representation_agree() {
     assert!(matches!(r.from_text("not a time"), Value::Invalid(_)));
 }
 
+/// A column holds instants at its declared fractional digits: stored text
+/// with more digits (nonzero) names an instant the column cannot hold, so it
+/// is no value of it, while trailing zeros are the same instant. Numbers
+/// (Unix seconds in a real) are truncated: they carry rounding noise.
 #[test]
-fn precision_truncates() {
+fn precision_of_text_and_of_numbers() {
     let r = rule(T::Timestamp { precision: 3 });
-    assert_eq!(
+    assert!(matches!(
         r.from_text("2024-03-01T10:00:00.123456Z"),
+        Value::Invalid(_)
+    ));
+    assert_eq!(
+        r.from_text("2024-03-01T10:00:00.123000Z"),
         r.from_text("2024-03-01T10:00:00.123Z")
     );
+    let unix = ColumnRule {
+        time_storage: TimeStorage::UnixSeconds,
+        ..r
+    };
+    assert_eq!(
+        unix.from_real(1_709_287_200.123_4),
+        r.from_text("2024-03-01T10:00:00.123Z")
+    );
+    let t = rule(T::Time { precision: 0 });
+    assert!(matches!(t.from_text("10:00:00.5"), Value::Invalid(_)));
+    assert_eq!(t.from_text("10:00:00.000"), t.from_text("10:00:00"));
     let f4 = rule(T::Float { single: true });
     assert_eq!(f4.from_real(0.1), f4.from_real(0.1f32 as f64));
     let f8 = rule(T::Float { single: false });
@@ -317,4 +336,126 @@ fn in_place_matches_building() {
     let mut s = Value::Decimal(String::new());
     assert!(rule(T::Decimal { scale: Some(2) }).real_in_place(123.45, &mut s));
     assert_eq!(s, Value::Decimal("123.45".into()));
+}
+
+mod stored_text {
+    //! Families of stored date and time texts: every spelling a writer uses
+    //! reads as the one value, and every other text (white space around it,
+    //! a lower-case letter, a nonzero digit the column cannot hold) is no
+    //! value of the column, so it never reads as its neighbour's instant.
+
+    use super::*;
+    use proptest::prelude::*;
+
+    /// `YYYY-MM-DD`, separator, `HH:MM:SS`, and `frac` fraction digits of
+    /// `micros` (0 to 9: past six, zeros).
+    fn spell(micros: i128, sep: char, frac: usize, suffix: &str) -> String {
+        let day = micros.div_euclid(i128::from(MICROS_PER_DAY));
+        let (y, m, d) = time::civil_from_days(day as i64);
+        let us = micros.rem_euclid(i128::from(MICROS_PER_DAY)) as i64;
+        let (s, f) = (us / MICROS_PER_SEC, us % MICROS_PER_SEC);
+        let mut t = format!(
+            "{y:04}-{m:02}-{d:02}{sep}{:02}:{:02}:{:02}",
+            s / 3600,
+            s / 60 % 60,
+            s % 60
+        );
+        if frac > 0 {
+            let digits = format!("{f:06}000");
+            t.push('.');
+            t.push_str(&digits[..frac]);
+        }
+        t + suffix
+    }
+
+    fn instant() -> impl Strategy<Value = i128> {
+        // Years 1000 to 9999, any microsecond.
+        (-30_610_224_000_000_000i128..253_402_300_799_999_999).prop_map(|m| m)
+    }
+
+    proptest! {
+        #[test]
+        fn writer_spellings_agree_and_others_are_no_value(
+            micros in instant(),
+            precision in 0u8..=6,
+            naive in any::<bool>(),
+            digit in 1u8..=9,
+        ) {
+            let ty = if naive {
+                T::TimestampNaive { precision }
+            } else {
+                T::Timestamp { precision }
+            };
+            let r = rule(ty);
+            let m = time::truncate_instant(micros, precision);
+            let want = r.from_text(&spell(m, 'T', 6, "Z"));
+            prop_assert!(!matches!(want, Value::Invalid(_)));
+            // Every spelling a writer uses: T or a space, an offset or not,
+            // the column's digits or more zeros.
+            for sep in ['T', ' '] {
+                for suffix in ["", "Z", "+00", "+00:00", " UTC", " +00:00"] {
+                    for frac in usize::from(precision)..=9 {
+                        let text = spell(m, sep, frac, suffix);
+                        prop_assert_eq!(&r.from_text(&text), &want, "{}", text);
+                        let mut slot = want.clone();
+                        if r.text_in_place(&text, &mut slot) {
+                            prop_assert_eq!(&slot, &want, "{}", text);
+                        }
+                    }
+                }
+            }
+            // Texts no writer produces are no value of the column.
+            let canonical = spell(m, ' ', 6, "");
+            let nonzero = |at: usize| {
+                let mut t = spell(m, ' ', 9, "");
+                let i = t.len() - 9 + at;
+                t.replace_range(i..=i, &char::from(b'0' + digit).to_string());
+                t
+            };
+            let mut odd = vec![
+                format!("{canonical} "),
+                format!(" {canonical}"),
+                format!("{canonical}\t"),
+                canonical.replacen(' ', "t", 1),
+                format!("{canonical}z"),
+                format!("{canonical} utc"),
+                format!("{canonical}  "),
+                nonzero(6),
+                nonzero(8),
+            ];
+            if precision < 6 {
+                odd.push(nonzero(usize::from(precision)));
+            }
+            for text in odd {
+                prop_assert!(
+                    matches!(r.from_text(&text), Value::Invalid(_)),
+                    "{:?} read as {:?}", text, r.from_text(&text)
+                );
+                let mut slot = want.clone();
+                prop_assert!(!r.text_in_place(&text, &mut slot), "{:?}", text);
+            }
+        }
+
+        #[test]
+        fn times_of_day_follow_the_same_rule(
+            us in 0i64..MICROS_PER_DAY,
+            precision in 0u8..=6,
+            digit in 1u8..=9,
+        ) {
+            let r = rule(T::Time { precision });
+            let us = time::truncate_micros(us, precision);
+            let text = spell(i128::from(us), 'T', 9, "");
+            let text = &text[11..];
+            let want = Value::Time(us);
+            prop_assert_eq!(r.from_text(text), want.clone());
+            prop_assert_eq!(r.from_text(&text[..text.len() - 3]), want);
+            for odd in [format!("{text} "), format!(" {text}")] {
+                prop_assert!(matches!(r.from_text(&odd), Value::Invalid(_)), "{:?}", odd);
+            }
+            let mut more = text.to_string();
+            let at = 9 + usize::from(precision);
+            more.replace_range(at..=at, &char::from(b'0' + digit).to_string());
+            prop_assert!(matches!(r.from_text(&more), Value::Invalid(_)), "{:?}", more);
+        }
+    }
 }
