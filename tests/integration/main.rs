@@ -25,6 +25,8 @@
 //! * [`repair`]: `driftsum repair` (plan, script, apply, safety rails).
 //! * [`auto_repair`]: `check`'s `repair = "auto"`; [`repair_server`]: scripts
 //!   for PostgreSQL and MariaDB replicas, applied with their own clients.
+//! * [`stored_forms`]: dates and times stored as text in a replica, in
+//!   writers' forms and in forms no writer uses, as keys and as values.
 //! * [`tls`]: TLS to private PostgreSQL and MariaDB servers with a CA the test
 //!   makes, and the agent over HTTPS.
 //! * [`dashboard`]: the dashboard in headless Chromium through WebDriver.
@@ -61,6 +63,7 @@ mod postgres;
 mod repair;
 mod repair_keys;
 mod repair_server;
+mod stored_forms;
 mod tls;
 mod tree_file;
 mod watch;
