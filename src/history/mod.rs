@@ -14,6 +14,7 @@ pub mod claim;
 pub mod db;
 pub mod incident;
 pub mod latest;
+pub mod observation;
 pub mod patterns;
 pub mod pg;
 pub mod query;
