@@ -25,6 +25,12 @@ struct PgHistory {
 }
 
 impl PgHistory {
+    /// A history on the test server (`DRIFTSUM_TEST_POSTGRES`), or `None`
+    /// after saying the test is skipped.
+    fn on_test_server() -> Option<PgHistory> {
+        util::postgres_url().map(|url| PgHistory::new(&url))
+    }
+
     fn new(url: &str) -> PgHistory {
         let schema = util::unique("h1_hist");
         let mut admin = Admin::connect(url);
@@ -86,6 +92,14 @@ impl Drop for PgHistory {
     }
 }
 
+/// A scratch folder `tag` with identical SQLite sides in it, as [`pair`]
+/// makes them.
+fn sides(tag: &str, tables: usize, rows: i64) -> Scratch {
+    let d = Scratch::new(tag);
+    pair(d.path(), tables, rows);
+    d
+}
+
 /// Identical SQLite sides with `tables` tables `t0`, `t1`, … of `rows` rows.
 fn pair(d: &Path, tables: usize, rows: i64) {
     let src = Connection::open(d.join("src.db")).unwrap();
@@ -134,30 +148,14 @@ const NOW: i64 = 2_000_000_000;
 
 #[test]
 fn two_checkers_sharing_a_postgres_history_never_run_a_level_twice() {
-    let Some(url) = util::postgres_url() else {
+    let Some(mut pg) = PgHistory::on_test_server() else {
         return;
     };
-    let mut pg = PgHistory::new(&url);
-    let d = Scratch::new("h1-pg-claims");
-    pair(d.path(), 8, 5_000);
+    let d = sides("h1-pg-claims", 8, 5_000);
     let cfg = config(d.path(), &format!("{ALL_LEVELS}{}", pg.section()));
-    let spawn = || {
-        Command::new(env!("CARGO_BIN_EXE_driftsum"))
-            .args(["check", "--due", "--format", "json", "--config"])
-            .arg(&cfg)
-            .env("DRIFTSUM_NOW", NOW.to_string())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap()
-    };
     // Both start on a schema that does not exist yet: creating it and
     // migrating it is raced too.
-    let (a, b) = (spawn(), spawn());
-    let (a, b) = (a.wait_with_output().unwrap(), b.wait_with_output().unwrap());
-    for o in [&a, &b] {
-        assert_eq!(o.status.code(), Some(0), "{}", text(&o.stderr));
-    }
+    crate::check::two_checkers_at_once(&cfg, NOW);
     let got =
         pg.rows("SELECT table_name, level, count(*) FROM $S.results GROUP BY 1, 2 ORDER BY 1, 2");
     assert_eq!(got.len(), 8 * 3, "{got:?}");
@@ -245,12 +243,10 @@ impl Drop for Watcher {
 
 #[test]
 fn two_watchers_sharing_a_postgres_history_never_run_a_level_twice_at_once() {
-    let Some(url) = util::postgres_url() else {
+    let Some(mut pg) = PgHistory::on_test_server() else {
         return;
     };
-    let mut pg = PgHistory::new(&url);
-    let d = Scratch::new("h1-pg-watch");
-    pair(d.path(), 3, 50);
+    let d = sides("h1-pg-watch", 3, 50);
     let cfg = config(
         d.path(),
         &format!(
@@ -312,12 +308,10 @@ fn history_json(cfg: &Path) -> J {
 
 #[test]
 fn a_postgres_history_answers_history_like_an_sqlite_one() {
-    let Some(url) = util::postgres_url() else {
+    let Some(mut pg) = PgHistory::on_test_server() else {
         return;
     };
-    let mut pg = PgHistory::new(&url);
-    let d = Scratch::new("h1-pg-history");
-    pair(d.path(), 2, 1_500);
+    let d = sides("h1-pg-history", 2, 1_500);
     // Drift of every kind in t1: missing, extra and changed rows, more
     // differences than one statement stores.
     Connection::open(d.join("rep.db"))
@@ -484,19 +478,16 @@ fn prune_incidents(location: Location, dir: &Path, section: &str) {
 
 #[test]
 fn keep_prunes_old_closed_incidents_on_sqlite_and_postgres() {
-    let d = Scratch::new("h1-prune-lite");
-    pair(d.path(), 3, 10);
+    let d = sides("h1-prune-lite", 3, 10);
     prune_incidents(
         Location::Sqlite(d.join("driftsum-history.sqlite")),
         d.path(),
         "[history]\n",
     );
-    let Some(url) = util::postgres_url() else {
+    let Some(pg) = PgHistory::on_test_server() else {
         return;
     };
-    let pg = PgHistory::new(&url);
-    let d = Scratch::new("h1-prune-pg");
-    pair(d.path(), 3, 10);
+    let d = sides("h1-prune-pg", 3, 10);
     prune_incidents(pg.location(), d.path(), &pg.section());
 }
 
@@ -524,11 +515,16 @@ fn claims_expire(location: Location) {
             a.exec(&format!("SET search_path = {schema}; {sql}"));
         }
     };
-    other(&format!(
-        "INSERT INTO claims (table_name, level, run_id, host, pid, expires) \
-         VALUES ('t', 'keys', {theirs}, 'elsewhere.example', {dead_pid}, {})",
-        NOW + 100
-    ));
+    // Their claim on `table` from `host`, by a pid not running here,
+    // written as that checker would have.
+    let plant = |table: &str, host: &str| {
+        other(&format!(
+            "INSERT INTO claims (table_name, level, run_id, host, pid, expires) \
+             VALUES ('{table}', 'keys', {theirs}, '{host}', {dead_pid}, {})",
+            NOW + 100
+        ))
+    };
+    plant("t", "elsewhere.example");
     assert_eq!(
         h.claim(run, "t", "keys", NOW + 50, NOW + 150, |_| true)
             .unwrap(),
@@ -542,11 +538,7 @@ fn claims_expire(location: Location) {
     // The same dead pid on this host: taken at once.
     h.release_claims(run).unwrap();
     let host = driftsum::history::record::host_name().replace('\'', "''");
-    other(&format!(
-        "INSERT INTO claims (table_name, level, run_id, host, pid, expires) \
-         VALUES ('u', 'keys', {theirs}, '{host}', {dead_pid}, {})",
-        NOW + 100
-    ));
+    plant("u", &host);
     assert_eq!(
         h.claim(run, "u", "keys", NOW + 1, NOW + 100, |_| true)
             .unwrap(),
@@ -558,17 +550,15 @@ fn claims_expire(location: Location) {
 fn a_dead_hosts_claim_is_taken_over_after_it_expires() {
     let d = Scratch::new("h1-claims-expire");
     claims_expire(Location::Sqlite(d.join("h.sqlite")));
-    let Some(url) = util::postgres_url() else {
+    let Some(pg) = PgHistory::on_test_server() else {
         return;
     };
-    let pg = PgHistory::new(&url);
     claims_expire(pg.location());
 }
 
 #[test]
 fn a_bad_history_url_is_a_clear_error() {
-    let d = Scratch::new("h1-bad-url");
-    pair(d.path(), 1, 10);
+    let d = sides("h1-bad-url", 1, 10);
     for (history, needle) in [
         (
             "[history]\nurl = \"mysql://root@127.0.0.1/x\"\n",
@@ -603,10 +593,10 @@ fn a_bad_history_url_is_a_clear_error() {
 
 #[test]
 fn a_postgres_history_connects_again_after_losing_its_connection() {
-    let Some(url) = util::postgres_url() else {
+    let Some(mut pg) = PgHistory::on_test_server() else {
         return;
     };
-    let mut pg = PgHistory::new(&url);
+    let url = pg.url.clone();
     let app = util::unique("h1_revive");
     let sep = if url.contains('?') { '&' } else { '?' };
     let mut h = History::open(Location::Postgres {
