@@ -140,6 +140,13 @@ fn driftsum(args: &[&str], now: Option<i64>) -> Output {
     cmd.output().expect("run driftsum")
 }
 
+/// `driftsum check --config CFG` with extra arguments, at `now`.
+fn check(cfg: &Path, extra: &[&str], now: Option<i64>) -> Output {
+    let mut args = vec!["check", "--config", cfg.to_str().unwrap()];
+    args.extend_from_slice(extra);
+    driftsum(&args, now)
+}
+
 fn text(b: &[u8]) -> String {
     String::from_utf8_lossy(b).into_owned()
 }
@@ -172,17 +179,7 @@ fn two_checkers_sharing_a_postgres_history_never_run_a_level_twice() {
     let runs = pg.scalar("SELECT count(DISTINCT run_id) FROM $S.results");
     println!("work split over {runs} checker(s)");
     // A second round at the same time finds nothing due.
-    let again = driftsum(
-        &[
-            "check",
-            "--due",
-            "--format",
-            "json",
-            "--config",
-            cfg.to_str().unwrap(),
-        ],
-        Some(NOW),
-    );
+    let again = check(&cfg, &["--due", "--format", "json"], Some(NOW));
     let doc: J = serde_json::from_slice(&again.stdout).unwrap();
     let ran: usize = doc["tables"]
         .as_array()
@@ -351,16 +348,7 @@ fn a_postgres_history_answers_history_like_an_sqlite_one() {
         (&lite, NOW + 1),
         (&on_pg, NOW + 1),
     ] {
-        let out = driftsum(
-            &[
-                "check",
-                "--format",
-                "json",
-                "--config",
-                cfg.to_str().unwrap(),
-            ],
-            Some(now),
-        );
+        let out = check(cfg, &["--format", "json"], Some(now));
         assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
     }
     let (a, b) = (history_json(&lite), history_json(&on_pg));
@@ -450,16 +438,7 @@ fn prune_incidents(location: Location, dir: &Path, section: &str) {
         .unwrap();
     drop(h);
     let cfg = config(dir, &format!("{ALL_LEVELS}{section}keep = \"1d\"\n"));
-    let out = driftsum(
-        &[
-            "check",
-            "--level",
-            "count",
-            "--config",
-            cfg.to_str().unwrap(),
-        ],
-        Some(NOW),
-    );
+    let out = check(&cfg, &["--level", "count"], Some(NOW));
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
     let h = History::open(&location).unwrap();
     let left: Vec<i64> = h
