@@ -140,9 +140,9 @@ fn driftsum(args: &[&str], now: Option<i64>) -> Output {
     cmd.output().expect("run driftsum")
 }
 
-/// `driftsum check --config CFG` with extra arguments, at `now`.
-fn check(cfg: &Path, extra: &[&str], now: Option<i64>) -> Output {
-    let mut args = vec!["check", "--config", cfg.to_str().unwrap()];
+/// `driftsum COMMAND --config CFG` with extra arguments, at `now`.
+fn with_config(command: &str, cfg: &Path, extra: &[&str], now: Option<i64>) -> Output {
+    let mut args = vec![command, "--config", cfg.to_str().unwrap()];
     args.extend_from_slice(extra);
     driftsum(&args, now)
 }
@@ -179,7 +179,7 @@ fn two_checkers_sharing_a_postgres_history_never_run_a_level_twice() {
     let runs = pg.scalar("SELECT count(DISTINCT run_id) FROM $S.results");
     println!("work split over {runs} checker(s)");
     // A second round at the same time finds nothing due.
-    let again = check(&cfg, &["--due", "--format", "json"], Some(NOW));
+    let again = with_config("check", &cfg, &["--due", "--format", "json"], Some(NOW));
     let doc: J = serde_json::from_slice(&again.stdout).unwrap();
     let ran: usize = doc["tables"]
         .as_array()
@@ -280,16 +280,10 @@ fn two_watchers_sharing_a_postgres_history_never_run_a_level_twice_at_once() {
 /// `driftsum history --format json` of a config, its ids and durations
 /// left out (they differ between any two runs).
 fn history_json(cfg: &Path) -> J {
-    let out = driftsum(
-        &[
-            "history",
-            "--config",
-            cfg.to_str().unwrap(),
-            "--since",
-            "off",
-            "--format",
-            "json",
-        ],
+    let out = with_config(
+        "history",
+        cfg,
+        &["--since", "off", "--format", "json"],
         Some(NOW + 10),
     );
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
@@ -327,7 +321,7 @@ fn a_postgres_history_answers_history_like_an_sqlite_one() {
     }
     let on_pg = config(&sub, &format!("{ALL_LEVELS}{}", pg.section()));
     // Nothing there yet: `history` says so, and creates nothing.
-    let out = driftsum(&["history", "--config", on_pg.to_str().unwrap()], None);
+    let out = with_config("history", &on_pg, &[], None);
     assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
     assert!(
         text(&out.stderr).contains("no run history"),
@@ -348,7 +342,7 @@ fn a_postgres_history_answers_history_like_an_sqlite_one() {
         (&lite, NOW + 1),
         (&on_pg, NOW + 1),
     ] {
-        let out = check(cfg, &["--format", "json"], Some(now));
+        let out = with_config("check", cfg, &["--format", "json"], Some(now));
         assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
     }
     let (a, b) = (history_json(&lite), history_json(&on_pg));
@@ -369,16 +363,10 @@ fn a_postgres_history_answers_history_like_an_sqlite_one() {
     assert_eq!(a, b, "the two stores answer differently");
     // And in text.
     let t = |cfg: &Path| {
-        let out = driftsum(
-            &[
-                "history",
-                "--config",
-                cfg.to_str().unwrap(),
-                "--since",
-                "off",
-                "--table",
-                "t1",
-            ],
+        let out = with_config(
+            "history",
+            cfg,
+            &["--since", "off", "--table", "t1"],
             Some(NOW + 10),
         );
         assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
@@ -438,7 +426,7 @@ fn prune_incidents(location: Location, dir: &Path, section: &str) {
         .unwrap();
     drop(h);
     let cfg = config(dir, &format!("{ALL_LEVELS}{section}keep = \"1d\"\n"));
-    let out = check(&cfg, &["--level", "count"], Some(NOW));
+    let out = with_config("check", &cfg, &["--level", "count"], Some(NOW));
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
     let h = History::open(&location).unwrap();
     let left: Vec<i64> = h
@@ -558,7 +546,7 @@ fn a_bad_history_url_is_a_clear_error() {
     ] {
         let cfg = config(d.path(), &format!("{ALL_LEVELS}{history}"));
         for cmd in ["check", "history"] {
-            let out = driftsum(&[cmd, "--config", cfg.to_str().unwrap()], None);
+            let out = with_config(cmd, &cfg, &[], None);
             let err = text(&out.stderr);
             assert_eq!(out.status.code(), Some(2), "{cmd} {history}: {err}");
             assert!(err.contains(needle), "{cmd} {history}: {err}");
