@@ -62,7 +62,7 @@ pub fn open_incidents(
 ) -> Result<Vec<OpenIncidents>, MetricsError> {
     let mut counts: std::collections::BTreeMap<(String, String), u64> = latest
         .iter()
-        .map(|l| ((l.table.clone(), l.level.clone()), 0))
+        .map(|l| ((l.result.table.clone(), l.result.level.clone()), 0))
         .collect();
     // Closed incidents are read only from the far future: none.
     for i in hist.incidents(i64::MAX)? {
@@ -132,7 +132,7 @@ const FAMILIES: &[Family] = &[
         name: "driftsum_check_last_run_timestamp_seconds",
         help: "When the newest check of the table at the level started (Unix seconds).",
         kind: "gauge",
-        samples: |r| vec![(None, r.started as f64)],
+        samples: |r| vec![(None, r.result.started as f64)],
     },
     Family {
         name: "driftsum_check_last_completed_timestamp_seconds",
@@ -148,7 +148,7 @@ const FAMILIES: &[Family] = &[
             [Status::InSync, Status::Drift, Status::Error]
                 .into_iter()
                 .map(|s| {
-                    let on = (r.status == s) as u8 as f64;
+                    let on = (r.result.status == s) as u8 as f64;
                     (Some(("status", s.as_str())), on)
                 })
                 .collect()
@@ -160,13 +160,13 @@ const FAMILIES: &[Family] = &[
         kind: "gauge",
         samples: |r| {
             // A count names no rows, and a failed check found none.
-            if r.level == "count" || r.status == Status::Error {
+            if r.result.level == "count" || r.result.status == Status::Error {
                 return Vec::new();
             }
             vec![
-                (Some(("kind", "missing")), r.missing as f64),
-                (Some(("kind", "extra")), r.extra as f64),
-                (Some(("kind", "changed")), r.changed as f64),
+                (Some(("kind", "missing")), r.result.missing as f64),
+                (Some(("kind", "extra")), r.result.extra as f64),
+                (Some(("kind", "changed")), r.result.changed as f64),
             ]
         },
     },
@@ -174,31 +174,31 @@ const FAMILIES: &[Family] = &[
         name: "driftsum_check_source_rows",
         help: "Rows of the table in the source, as the newest check counted them.",
         kind: "gauge",
-        samples: |r| r.source_rows.map_or(Vec::new(), |n| vec![(None, n as f64)]),
+        samples: |r| r.result.source_rows.map_or(Vec::new(), |n| vec![(None, n as f64)]),
     },
     Family {
         name: "driftsum_check_replica_rows",
         help: "Rows of the table in the replica, as the newest check counted them.",
         kind: "gauge",
-        samples: |r| r.target_rows.map_or(Vec::new(), |n| vec![(None, n as f64)]),
+        samples: |r| r.result.target_rows.map_or(Vec::new(), |n| vec![(None, n as f64)]),
     },
     Family {
         name: "driftsum_check_rows_read",
         help: "Rows the newest check read, both sides together.",
         kind: "gauge",
-        samples: |r| vec![(None, r.rows_read as f64)],
+        samples: |r| vec![(None, r.result.rows_read as f64)],
     },
     Family {
         name: "driftsum_check_duration_seconds",
         help: "How long the newest check took.",
         kind: "gauge",
-        samples: |r| vec![(None, r.seconds)],
+        samples: |r| vec![(None, r.result.seconds)],
     },
     Family {
         name: "driftsum_check_exchanged_bytes",
         help: "Bytes the newest check exchanged between the sides.",
         kind: "gauge",
-        samples: |r| vec![(None, r.bytes as f64)],
+        samples: |r| vec![(None, r.result.bytes as f64)],
     },
 ];
 
@@ -212,9 +212,9 @@ pub fn render(latest: &[Latest], open: Option<&[OpenIncidents]>) -> String {
             for (extra, value) in (f.samples)(r) {
                 let mut labels = format!(
                     "table=\"{}\",tier=\"{}\",level=\"{}\"",
-                    escape(&r.table),
-                    escape(&r.tier),
-                    escape(&r.level)
+                    escape(&r.result.table),
+                    escape(&r.result.tier),
+                    escape(&r.result.level)
                 );
                 if let Some((k, v)) = extra {
                     let _ = write!(labels, ",{k}=\"{}\"", escape(v));
@@ -275,22 +275,28 @@ fn number(v: f64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::history::observation::Observation;
 
     fn latest(table: &str, status: Status) -> Latest {
         Latest {
-            table: table.into(),
-            tier: "t".into(),
-            level: "count".into(),
-            status,
-            started: 1_700_000_000,
-            seconds: 0.25,
-            source_rows: Some(10),
-            target_rows: None,
-            missing: 1,
-            extra: 0,
-            changed: 2,
-            bytes: 0,
-            rows_read: 20,
+            result: Observation {
+                id: 1,
+                run: 1,
+                table: table.into(),
+                tier: "t".into(),
+                level: "count".into(),
+                status,
+                started: 1_700_000_000,
+                seconds: 0.25,
+                source_rows: Some(10),
+                target_rows: None,
+                missing: 1,
+                extra: 0,
+                changed: 2,
+                in_flight: 0,
+                bytes: 0,
+                rows_read: 20,
+            },
             last_completed: None,
         }
     }

@@ -199,9 +199,8 @@ fn print_patterns(p: &Patterns, results: usize, cutoff: i64) {
             format!(" ({:.0}% of differences)", r * 100.0)
         });
         outln!(
-            "  {} {}: {}/{}; {}, {}, {}; {} in flight{rate}: {}",
-            escape_text(&t.table),
-            t.level,
+            "  {}: {}/{}; {}, {}, {}; {} in flight{rate}: {}",
+            pair(&t.table, &t.level),
             t.drifting_runs,
             t.runs,
             t.missing,
@@ -211,23 +210,18 @@ fn print_patterns(p: &Patterns, results: usize, cutoff: i64) {
             t.behaviour.replace('_', " ")
         );
     }
-    outln!("\nRecurring ranges:");
-    for r in &p.recurring_ranges {
+    section("Recurring ranges:", &p.recurring_ranges, |r| {
         let hours: Vec<String> = r.hours.iter().map(|h| format!("{h:02}h")).collect();
-        outln!(
-            "  {} {} {} to {}: {} of the last {} checks, at {} UTC",
-            escape_text(&r.table),
-            r.level,
+        format!(
+            "{} {} to {}: {} of the last {} checks, at {} UTC",
+            pair(&r.table, &r.level),
             escape_text(&r.first.to_string()),
             escape_text(&r.last.to_string()),
             r.runs,
             r.of_runs,
             hours.join(", ")
-        );
-    }
-    if p.recurring_ranges.is_empty() {
-        outln!("  none");
-    }
+        )
+    });
     for k in p.recurring_keys.iter().take(20) {
         outln!(
             "  row {} {} drifted again {} times after being in sync",
@@ -259,27 +253,20 @@ fn print_patterns(p: &Patterns, results: usize, cutoff: i64) {
         .map(|d| format!("{} {}", DAYS[d], p.when.drift[d].iter().sum::<u32>()))
         .collect();
     outln!("  by day: {}", days.join(", "));
-    outln!("\nGrowing drift:");
-    for g in &p.growing {
-        outln!(
-            "  {} {}: {} to {} rows over {} checks{}",
-            escape_text(&g.table),
-            g.level,
+    section("Growing drift:", &p.growing, |g| {
+        format!(
+            "{}: {} to {} rows over {} checks{}",
+            pair(&g.table, &g.level),
             g.from_rows,
             g.to_rows,
             g.runs,
             if g.ongoing { ", still growing" } else { "" }
-        );
-    }
-    if p.growing.is_empty() {
-        outln!("  none");
-    }
-    outln!("\nIncidents (time to recovery):");
-    for r in &p.recovery {
-        outln!(
-            "  {} {} {}: {} after {} ({} runs)",
-            escape_text(&r.table),
-            r.level,
+        )
+    });
+    section("Incidents (time to recovery):", &p.recovery, |r| {
+        format!(
+            "{} {}: {} after {} ({} runs)",
+            pair(&r.table, &r.level),
             r.kind,
             match r.closed_by {
                 "open" => "still open",
@@ -289,19 +276,15 @@ fn print_patterns(p: &Patterns, results: usize, cutoff: i64) {
             },
             span(r.open_seconds),
             r.runs
-        );
-    }
-    if p.recovery.is_empty() {
-        outln!("  none");
-    }
+        )
+    });
     outln!(
         "\nCost per table size (table level: rows, mean seconds, s per million rows, mean bytes):"
     );
     for c in &p.cost {
         outln!(
-            "  {} {}: {} rows, {:.3}s, {}, {:.0} bytes",
-            escape_text(&c.table),
-            c.level,
+            "  {}: {} rows, {:.3}s, {}, {:.0} bytes",
+            pair(&c.table, &c.level),
             c.rows,
             c.mean_seconds,
             c.seconds_per_million_rows
@@ -309,6 +292,23 @@ fn print_patterns(p: &Patterns, results: usize, cutoff: i64) {
             c.mean_bytes
         );
     }
+}
+
+/// A section of the patterns text: its heading after a blank line, then
+/// one indented line an item, or `none`.
+fn section<T>(heading: &str, items: &[T], line: impl Fn(&T) -> String) {
+    outln!("\n{heading}");
+    for item in items {
+        outln!("  {}", line(item));
+    }
+    if items.is_empty() {
+        outln!("  none");
+    }
+}
+
+/// How the patterns text names a (table, level): the table escaped.
+fn pair(table: &str, level: &str) -> String {
+    format!("{} {level}", escape_text(table))
 }
 
 /// A duration in the largest unit that keeps it readable.

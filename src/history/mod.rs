@@ -5,8 +5,9 @@
 //! claims through which concurrent checkers split the work. Both stores run
 //! the same SQL through [`db`] (values in [`value`], PostgreSQL's connection
 //! in [`pg`]). The schema and its migrations are in [`schema`], writing in
-//! [`record`], claims in [`claim`], reading in [`query`]. What is due is
-//! `plan`'s business; printing is the CLI's.
+//! [`record`], claims in [`claim`], reading in [`query`] (a result as the
+//! analyses and the latest state read it in [`observation`]). What is due
+//! is `plan`'s business; printing is the CLI's.
 
 #[macro_use]
 pub mod value;
@@ -14,6 +15,7 @@ pub mod claim;
 pub mod db;
 pub mod incident;
 pub mod latest;
+pub mod observation;
 pub mod patterns;
 pub mod pg;
 pub mod query;

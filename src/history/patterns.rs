@@ -15,46 +15,13 @@ use serde_json::Value as J;
 
 use super::db::{Db, DbError};
 use super::incident::Incident;
+use super::observation;
+pub use super::observation::Observation;
+use super::query::parse;
 use super::{History, HistoryError, Status};
 
 mod trends;
 pub use trends::{analyze, cost, growing, recovery, Cost, Growth, Patterns, Recovery};
-
-/// One (table, level) result, as the analyses read it.
-#[derive(Clone, Debug, PartialEq, Serialize)]
-pub struct Observation {
-    /// The result's id in the history.
-    pub id: i64,
-    pub run: i64,
-    pub table: String,
-    pub tier: String,
-    pub level: String,
-    pub status: Status,
-    /// Unix seconds.
-    pub started: i64,
-    pub seconds: f64,
-    pub source_rows: Option<i64>,
-    pub target_rows: Option<i64>,
-    pub missing: i64,
-    pub extra: i64,
-    pub changed: i64,
-    /// Differences that agreed when read again.
-    pub in_flight: i64,
-    pub bytes: i64,
-    pub rows_read: i64,
-}
-
-impl Observation {
-    /// Rows confirmed as drift.
-    pub fn drifted(&self) -> i64 {
-        self.missing + self.extra + self.changed
-    }
-
-    /// In sync or drift: a result that judged the table.
-    pub fn completed(&self) -> bool {
-        matches!(self.status, Status::InSync | Status::Drift)
-    }
-}
 
 /// A drifted key range of one result (first and last key, by column).
 #[derive(Clone, Debug, PartialEq, Serialize)]
@@ -85,31 +52,12 @@ pub struct PatternInput {
 
 fn load_results(db: &mut Db<'_>, since: i64) -> Result<Vec<Observation>, DbError> {
     db.query_map(
-        "SELECT id, run_id, table_name, coalesce(tier, ''), level, status,
-                coalesce(started, 0), seconds, source_rows, target_rows,
-                missing, extra, changed, in_flight, bytes, rows_read
-         FROM results WHERE started >= $1 ORDER BY started, id",
+        &format!(
+            "SELECT {} FROM results r WHERE r.started >= $1 ORDER BY r.started, r.id",
+            observation::COLUMNS
+        ),
         args![since],
-        |r| {
-            Ok(Observation {
-                id: r.get(0)?,
-                run: r.get(1)?,
-                table: r.get(2)?,
-                tier: r.get(3)?,
-                level: r.get(4)?,
-                status: Status::parse(&r.get::<_, String>(5)?),
-                started: r.get(6)?,
-                seconds: r.get(7)?,
-                source_rows: r.get(8)?,
-                target_rows: r.get(9)?,
-                missing: r.get(10)?,
-                extra: r.get(11)?,
-                changed: r.get(12)?,
-                in_flight: r.get(13)?,
-                bytes: r.get(14)?,
-                rows_read: r.get(15)?,
-            })
-        },
+        observation::read,
     )
 }
 
@@ -143,10 +91,6 @@ fn load_keys(db: &mut Db<'_>, since: i64) -> Result<Vec<DriftKey>, DbError> {
             })
         },
     )
-}
-
-fn parse(text: &str) -> J {
-    serde_json::from_str(text).unwrap_or_else(|_| J::String(text.to_string()))
 }
 
 impl History {

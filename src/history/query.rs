@@ -184,6 +184,8 @@ fn results_of(
     Ok(out)
 }
 
-fn parse(text: &str) -> J {
+/// A key or column list stored as JSON text, parsed; text that is not
+/// JSON as a string.
+pub(super) fn parse(text: &str) -> J {
     serde_json::from_str(text).unwrap_or_else(|_| J::String(text.to_string()))
 }

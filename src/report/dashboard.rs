@@ -86,7 +86,11 @@ impl Page {
 
     /// The tables on the page, in name order.
     pub fn tables(&self) -> Vec<&str> {
-        let mut t: Vec<&str> = self.cells.iter().map(|c| c.latest.table.as_str()).collect();
+        let mut t: Vec<&str> = self
+            .cells
+            .iter()
+            .map(|c| c.latest.result.table.as_str())
+            .collect();
         t.dedup();
         t
     }
@@ -141,9 +145,9 @@ pub fn gather_from(
     let cells = latest
         .into_iter()
         .map(|l| {
-            let level = l.level.parse::<Level>().ok();
+            let level = l.result.level.parse::<Level>().ok();
             let interval = level
-                .and_then(|lv| due::interval(config, &l.tier, lv))
+                .and_then(|lv| due::interval(config, &l.result.tier, lv))
                 .map(|d| d.as_secs());
             let timeliness = timeliness(interval, l.last_completed, now);
             Cell {

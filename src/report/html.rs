@@ -147,9 +147,9 @@ fn status_grid(s: &mut String, page: &Page) {
         let cells: Vec<_> = page
             .cells
             .iter()
-            .filter(|c| c.latest.table == table)
+            .filter(|c| c.latest.result.table == table)
             .collect();
-        let tier = cells.first().map_or("", |c| c.latest.tier.as_str());
+        let tier = cells.first().map_or("", |c| c.latest.result.tier.as_str());
         let _ = write!(
             s,
             r#"<tr class="table-row" data-table="{0}"><th><button class="open" data-target="t-{i}">{0}</button></th><td class="hide-sm">{1}</td>"#,
@@ -157,11 +157,11 @@ fn status_grid(s: &mut String, page: &Page) {
             esc(tier)
         );
         for level in LEVELS {
-            let Some(c) = cells.iter().find(|c| c.latest.level == level) else {
+            let Some(c) = cells.iter().find(|c| c.latest.result.level == level) else {
                 s.push_str(r#"<td class="s-none"><span class="st">not run</span></td>"#);
                 continue;
             };
-            let l = &c.latest;
+            let l = &c.latest.result;
             let rows = l.missing + l.extra + l.changed;
             let detail = match l.status {
                 Status::Drift if rows > 0 => rows_text(rows),
@@ -435,8 +435,8 @@ fn drill_downs(s: &mut String, page: &Page) {
         let worst = page
             .cells
             .iter()
-            .filter(|c| c.latest.table == table)
-            .map(|c| c.latest.status)
+            .filter(|c| c.latest.result.table == table)
+            .map(|c| c.latest.result.status)
             .max_by_key(|s| match s {
                 Status::Error => 3,
                 Status::Drift => 2,

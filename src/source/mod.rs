@@ -4,6 +4,7 @@
 //! already decoded into its column's logical type. Connectors only read:
 //! nothing here ever writes to a database.
 
+mod column;
 pub mod estimate;
 pub mod filter;
 pub mod libpq;

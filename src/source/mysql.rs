@@ -307,7 +307,7 @@ impl MySqlSource {
                 let ty = logical_type(&declared);
                 ColInfo {
                     wire: wire(&declared, ty),
-                    code_point_order: CODE_POINT_COLLATIONS
+                    byte_order: CODE_POINT_COLLATIONS
                         .contains(&collation.to_ascii_lowercase().as_str()),
                     name,
                     declared,

@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 use rusqlite::Connection;
 use serde_json::Value as J;
 
-use crate::util::Scratch;
+use crate::util::{self, Scratch};
 
 /// One request the receiver got.
 #[derive(Clone, Debug)]
@@ -598,7 +598,7 @@ fn postgres_to_sqlite_alerts_once_and_recovers() {
     let Some(pg) = crate::util::postgres_url() else {
         return;
     };
-    server_alerts(&pg, "postgres");
+    server_alerts(&pg);
 }
 
 #[test]
@@ -606,40 +606,17 @@ fn mariadb_to_sqlite_alerts_once_and_recovers() {
     let Some(my) = crate::util::mysql_url() else {
         return;
     };
-    server_alerts(&my, "mysql");
-}
-
-fn server_exec(server: &str, engine: &str, sql: &str) {
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    rt.block_on(async {
-        use sqlx::Connection as _;
-        let sql = sqlx::AssertSqlSafe(sql.to_string());
-        match engine {
-            "postgres" => {
-                let mut c = sqlx::PgConnection::connect(server).await.unwrap();
-                sqlx::raw_sql(sql).execute(&mut c).await.map(|_| ())
-            }
-            _ => {
-                let mut c = sqlx::MySqlConnection::connect(server).await.unwrap();
-                sqlx::raw_sql(sql).execute(&mut c).await.map(|_| ())
-            }
-        }
-    })
-    .unwrap()
+    server_alerts(&my);
 }
 
 /// The issue's "done when": a server source and a SQLite replica; drift
 /// appears: exactly one webhook; it persists: none; `driftsum repair`
 /// puts it right: one `recovered`.
-fn server_alerts(server: &str, engine: &str) {
+fn server_alerts(server: &str) {
     let table = crate::util::unique("h4_alerts");
-    server_exec(server, engine, &format!("DROP TABLE IF EXISTS {table}"));
-    server_exec(
+    util::server_exec(server, &format!("DROP TABLE IF EXISTS {table}"));
+    util::server_exec(
         server,
-        engine,
         &format!(
             "CREATE TABLE {table} (id bigint PRIMARY KEY, name text);
              INSERT INTO {table} VALUES (1, 'a'), (2, 'b'), (3, 'c'), (4, 'd');"
@@ -681,7 +658,7 @@ fn server_alerts(server: &str, engine: &str) {
         .unwrap();
     let codes_after = run();
     let got = hook.got();
-    server_exec(server, engine, &format!("DROP TABLE IF EXISTS {table}"));
+    util::server_exec(server, &format!("DROP TABLE IF EXISTS {table}"));
     assert_eq!(codes_in_sync, 0);
     assert_eq!(codes_drift, [1, 1]);
     assert_eq!(

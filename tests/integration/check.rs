@@ -33,10 +33,11 @@ fn driftsum(args: &[&str], now: Option<i64>) -> (i32, String, String) {
     )
 }
 
-/// `check --format json` with extra arguments; the parsed document.
-fn check(config: &Path, extra: &[&str], now: Option<i64>) -> (i32, J) {
+/// `driftsum COMMAND --format json --config CONFIG` with extra arguments;
+/// the exit code and the parsed document.
+fn json(command: &str, config: &Path, extra: &[&str], now: Option<i64>) -> (i32, J) {
     let mut args = vec![
-        "check",
+        command,
         "--format",
         "json",
         "--config",
@@ -47,6 +48,16 @@ fn check(config: &Path, extra: &[&str], now: Option<i64>) -> (i32, J) {
     let doc = serde_json::from_str(&out)
         .unwrap_or_else(|e| panic!("not JSON ({e}), exit {code}: {out}\nstderr: {err}"));
     (code, doc)
+}
+
+/// `check --format json` with extra arguments; the parsed document.
+fn check(config: &Path, extra: &[&str], now: Option<i64>) -> (i32, J) {
+    json("check", config, extra, now)
+}
+
+/// `history --format json` with extra arguments; the parsed document.
+fn history(config: &Path, extra: &[&str], now: Option<i64>) -> (i32, J) {
+    json("history", config, extra, now)
 }
 
 /// A source and replica with `tables` identical tables `t0`, `t1`, … of
@@ -301,22 +312,12 @@ fn due_runs_each_level_when_its_interval_has_passed() {
     let (_, doc) = check(&config, &["--due", "--table", "t1"], Some(t0 + 7200));
     assert_eq!(doc["tables"].as_array().unwrap().len(), 1);
     // The history answers when each level last ran.
-    let (code, out, err) = driftsum(
-        &[
-            "history",
-            "--config",
-            config.to_str().unwrap(),
-            "--table",
-            "t0",
-            "--since",
-            "off",
-            "--format",
-            "json",
-        ],
+    let (code, h) = history(
+        &config,
+        &["--table", "t0", "--since", "off"],
         Some(t0 + 7200),
     );
-    assert_eq!(code, 0, "{err}");
-    let h: J = serde_json::from_str(&out).unwrap();
+    assert_eq!(code, 0, "{h}");
     let runs = h["runs"].as_array().unwrap();
     // t0, +300, +900 and +3600 ran some of t0's levels; +299 none.
     assert_eq!(runs.len(), 4, "{h}");
@@ -331,19 +332,7 @@ fn due_runs_each_level_when_its_interval_has_passed() {
     let text = std::fs::read_to_string(&config).unwrap();
     std::fs::write(&config, format!("{text}[history]\nkeep = \"1h\"\n")).unwrap();
     check(&config, &["--due"], Some(t0 + 7200 + 60));
-    let (_, out, _) = driftsum(
-        &[
-            "history",
-            "--config",
-            config.to_str().unwrap(),
-            "--since",
-            "off",
-            "--format",
-            "json",
-        ],
-        Some(t0 + 7200 + 60),
-    );
-    let h: J = serde_json::from_str(&out).unwrap();
+    let (_, h) = history(&config, &["--since", "off"], Some(t0 + 7200 + 60));
     let starts: Vec<i64> = h["runs"]
         .as_array()
         .unwrap()
@@ -438,20 +427,8 @@ fn history_migrates_from_an_older_schema() {
         .map(|l| l["level"].as_str().unwrap())
         .collect();
     assert_eq!(levels, ["count", "keys"]);
-    let (code, out, err) = driftsum(
-        &[
-            "history",
-            "--config",
-            config.to_str().unwrap(),
-            "--since",
-            "off",
-            "--format",
-            "json",
-        ],
-        Some(2_000_000_000),
-    );
-    assert_eq!(code, 0, "{err}");
-    let h: J = serde_json::from_str(&out).unwrap();
+    let (code, h) = history(&config, &["--since", "off"], Some(2_000_000_000));
+    assert_eq!(code, 0, "{h}");
     assert_eq!(h["runs"][0]["results"][0]["started"], 1_999_999_000);
     assert_eq!(h["runs"].as_array().unwrap().len(), 2);
     let v: i64 = Connection::open(d.join("driftsum-history.sqlite"))
@@ -504,20 +481,8 @@ fn a_checker_killed_mid_run_leaves_a_readable_history() {
         .query_row("PRAGMA integrity_check", [], |r| r.get(0))
         .unwrap();
     assert_eq!(ok, "ok");
-    let (code, out, err) = driftsum(
-        &[
-            "history",
-            "--config",
-            config.to_str().unwrap(),
-            "--since",
-            "off",
-            "--format",
-            "json",
-        ],
-        None,
-    );
-    assert_eq!(code, 0, "{err}");
-    let h: J = serde_json::from_str(&out).unwrap();
+    let (code, h) = history(&config, &["--since", "off"], None);
+    assert_eq!(code, 0, "{h}");
     let run = &h["runs"][0];
     assert!(run["finished"].is_null(), "{run}");
     assert!(!run["results"].as_array().unwrap().is_empty());
@@ -528,24 +493,14 @@ fn a_checker_killed_mid_run_leaves_a_readable_history() {
     assert_eq!((code, doc["status"].as_str()), (0, Some("in_sync")));
 }
 
-#[test]
-fn two_checkers_started_together_never_run_a_level_twice() {
-    let scratch = dir("claims");
-    let d = scratch.path().to_path_buf();
-    pair(&d, 8, 5_000);
-    let config = write_config(&d, "sqlite:src.db", ALL_LEVELS);
-    let now = "2000000000";
+/// Two `check --due` processes on one config, started together at `now`
+/// (Unix seconds); both must succeed.
+pub(crate) fn two_checkers_at_once(config: &Path, now: i64) {
     let spawn = || {
         Command::new(env!("CARGO_BIN_EXE_driftsum"))
-            .args([
-                "check",
-                "--due",
-                "--format",
-                "json",
-                "--config",
-                config.to_str().unwrap(),
-            ])
-            .env("DRIFTSUM_NOW", now)
+            .args(["check", "--due", "--format", "json", "--config"])
+            .arg(config)
+            .env("DRIFTSUM_NOW", now.to_string())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
@@ -561,6 +516,15 @@ fn two_checkers_started_together_never_run_a_level_twice() {
             String::from_utf8_lossy(&o.stderr)
         );
     }
+}
+
+#[test]
+fn two_checkers_started_together_never_run_a_level_twice() {
+    let scratch = dir("claims");
+    let d = scratch.path().to_path_buf();
+    pair(&d, 8, 5_000);
+    let config = write_config(&d, "sqlite:src.db", ALL_LEVELS);
+    two_checkers_at_once(&config, 2_000_000_000);
     let c = Connection::open(d.join("driftsum-history.sqlite")).unwrap();
     let mut q = c
         .prepare(
@@ -666,17 +630,7 @@ fn rows_in_flight_are_told_from_drift() {
     assert!(listed(k).is_empty(), "{doc}");
     assert_eq!((code, k["status"].as_str()), (0, Some("in_sync")));
     // The history keeps what was in flight.
-    let (_, out, _) = driftsum(
-        &[
-            "history",
-            "--config",
-            config.to_str().unwrap(),
-            "--format",
-            "json",
-        ],
-        None,
-    );
-    let h: J = serde_json::from_str(&out).unwrap();
+    let (_, h) = history(&config, &[], None);
     // Runs: the baseline without a recheck, then the two checks above.
     let last = &h["runs"][2]["results"][0];
     assert_eq!(last["in_flight"], 1, "{h}");
@@ -940,17 +894,7 @@ fn rows_changed_within_min_age_are_recent_not_drift() {
     assert_eq!(recent(k), kinds(&[("missing", 9040)]), "{doc}");
     assert_eq!(code, 1);
     // The history keeps them apart.
-    let (_, out, _) = driftsum(
-        &[
-            "history",
-            "--config",
-            config.to_str().unwrap(),
-            "--format",
-            "json",
-        ],
-        Some(now),
-    );
-    let h: J = serde_json::from_str(&out).unwrap();
+    let (_, h) = history(&config, &[], Some(now));
     let full = h["runs"][0]["results"]
         .as_array()
         .unwrap()
@@ -991,31 +935,20 @@ fn rows_changed_within_min_age_are_recent_not_drift() {
         "sqlite:src.db",
         "[tiers.t]\nfull = \"5m\"\n[defaults]\ntier = \"t\"\n",
     );
-    let (code, _, err) = driftsum(
-        &[
-            "check",
-            "--config",
-            bare.to_str().unwrap(),
-            "--min-age",
-            "10m",
-        ],
-        Some(now),
-    );
-    assert_eq!(code, 2, "{err}");
-    assert!(
-        err.contains("updated_column") && err.contains("t0"),
-        "{err}"
-    );
-    let (code, _, err) = driftsum(
-        &[
+    // So is a min_age that is not an interval.
+    for (config, min_age, needles) in [
+        (&bare, "10m", &["updated_column", "t0"][..]),
+        (&config, "10 minutes", &["--min-age"][..]),
+    ] {
+        let args = [
             "check",
             "--config",
             config.to_str().unwrap(),
             "--min-age",
-            "10 minutes",
-        ],
-        Some(now),
-    );
-    assert_eq!(code, 2, "{err}");
-    assert!(err.contains("--min-age"), "{err}");
+            min_age,
+        ];
+        let (code, _, err) = driftsum(&args, Some(now));
+        assert_eq!(code, 2, "{err}");
+        assert!(needles.iter().all(|n| err.contains(n)), "{err}");
+    }
 }

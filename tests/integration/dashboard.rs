@@ -257,15 +257,18 @@ fn have_browser() -> bool {
     false
 }
 
+/// `driftsum demo` into `dir`/demo: the folder of its watched copy (config,
+/// replica, history) and the command's output.
+fn run_demo(dir: &Scratch) -> (PathBuf, std::process::Output) {
+    let demo = dir.join("demo");
+    let out = driftsum(&["demo", "--dir", demo.to_str().expect("utf-8 path")]);
+    (demo.join("watched"), out)
+}
+
 /// The demo's watched copy and history, one more check after a row goes missing, and the
 /// page `report` writes from it: orders drifted, customers in sync.
 fn page(dir: &Scratch) -> (PathBuf, i64) {
-    let out = driftsum(&[
-        "demo",
-        "--dir",
-        dir.join("demo").to_str().expect("utf-8 path"),
-    ]);
-    let demo = dir.join("demo").join("watched");
+    let (demo, out) = run_demo(dir);
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(text.contains("Open the dashboard: file://"), "{text}");
     assert!(demo.join("status.html").exists());
@@ -452,9 +455,7 @@ fn free_port() -> u16 {
 #[test]
 fn watch_serves_the_page_on_loopback_and_asks_a_token_elsewhere() {
     let dir = Scratch::new("dashboard-watch");
-    let demo = dir.join("demo");
-    driftsum(&["demo", "--dir", demo.to_str().expect("utf-8 path")]);
-    let config = demo.join("watched").join("driftsum.toml");
+    let config = run_demo(&dir).0.join("driftsum.toml");
 
     let port = free_port();
     let w = watch(&config, &format!("127.0.0.1:{port}"), &[]);
@@ -493,9 +494,7 @@ fn watch_serves_the_page_on_loopback_and_asks_a_token_elsewhere() {
 #[test]
 fn history_shows_incidents_and_patterns_of_the_demo() {
     let dir = Scratch::new("dashboard-history");
-    let demo = dir.join("demo");
-    driftsum(&["demo", "--dir", demo.to_str().expect("utf-8 path")]);
-    let config = demo.join("watched").join("driftsum.toml");
+    let config = run_demo(&dir).0.join("driftsum.toml");
     let config = config.to_str().expect("utf-8");
 
     // The demo's first check opened incidents on orders, its second closed them.

@@ -41,6 +41,15 @@ fn counts(doc: &Value) -> (u64, u64, u64) {
     (n("missing"), n("extra"), n("changed"))
 }
 
+/// [`diff`] that must find the sides in sync (exit 0) having read
+/// `rows_read` rows on each side (source, target); the report.
+fn in_sync(src: &str, tgt: &str, extra: &[&str], rows_read: (u64, u64)) -> Value {
+    let (r, doc) = diff(src, tgt, extra);
+    assert_eq!(r.code, 0, "{}\n{}", r.stdout, r.stderr);
+    assert_eq!(rows(&doc), rows_read);
+    doc
+}
+
 fn rows(doc: &Value) -> (u64, u64) {
     let t = &doc["tables"][0];
     (
@@ -93,15 +102,18 @@ fn since_gives_no_false_drift_where_text_where_did() {
         "the 08:xx replica rows sort after '2024-01-01 09'"
     );
 
-    let (r, doc) = diff(&src, &rep, &["--since", "placed_at=2024-01-01T09:00:00"]);
-    assert_eq!(r.code, 0, "{}\n{}", r.stdout, r.stderr);
-    assert_eq!(rows(&doc), (12, 12));
+    let doc = in_sync(
+        &src,
+        &rep,
+        &["--since", "placed_at=2024-01-01T09:00:00"],
+        (12, 12),
+    );
     let f = &doc["tables"][0]["filters"];
     assert_eq!(f["source"], "placed_at >= 2024-01-01T09:00:00", "{doc:#}");
     assert_eq!(f["source"], f["target"]);
 
     // Half-open: since inclusive, until exclusive.
-    let (r, doc) = diff(
+    in_sync(
         &src,
         &rep,
         &[
@@ -110,9 +122,8 @@ fn since_gives_no_false_drift_where_text_where_did() {
             "--until",
             "placed_at=2024-01-01T10:00:00",
         ],
+        (6, 6),
     );
-    assert_eq!(r.code, 0, "{}", r.stdout);
-    assert_eq!(rows(&doc), (6, 6));
 
     let conn = Connection::open(dir.join("rep.db")).expect("open");
     conn.execute("UPDATE orders SET total = -1 WHERE id IN (3, 9)", [])
@@ -179,7 +190,7 @@ fn renamed_columns_and_config_filters() {
     assert_eq!(r.code, 1);
     assert_eq!(counts(&doc), (0, 1, 1));
 
-    let (r, doc) = diff(
+    let doc = in_sync(
         &src,
         &rep,
         &[
@@ -190,31 +201,26 @@ fn renamed_columns_and_config_filters() {
             "--until",
             "a=2024-05-04",
         ],
+        (2, 2),
     );
-    assert_eq!(r.code, 0, "{}\n{}", r.stdout, r.stderr);
-    assert_eq!(rows(&doc), (2, 2));
     assert_eq!(
         doc["tables"][0]["filters"]["target"],
         "z >= 2024-05-02T00:00:00Z AND z < 2024-05-04T00:00:00Z"
     );
 
     write("since = \"a=2024-05-02T00:00:00Z\"\nuntil = \"a=2024-05-04\"");
-    let (r, doc) = diff(&src, &rep, &["--config", cfg]);
-    assert_eq!(r.code, 0, "{}\n{}", r.stdout, r.stderr);
-    assert_eq!(rows(&doc), (2, 2));
+    in_sync(&src, &rep, &["--config", cfg], (2, 2));
 
     // Per-side SQL: the replica's extra marker column exists only there.
     write("where = \"id >= 2\"\ntarget_where = \"gone = 0\"");
-    let (r, doc) = diff(&src, &rep, &["--config", cfg]);
-    assert_eq!(r.code, 0, "{}\n{}", r.stdout, r.stderr);
-    assert_eq!(rows(&doc), (2, 2));
+    let doc = in_sync(&src, &rep, &["--config", cfg], (2, 2));
     let f = &doc["tables"][0]["filters"];
     assert_eq!(f["source"], "id >= 2");
     assert_eq!(f["target"], "(id >= 2) AND (gone = 0)");
 
     // From the command line too, ANDed with --where.
     write("");
-    let (r, doc) = diff(
+    in_sync(
         &src,
         &rep,
         &[
@@ -225,9 +231,8 @@ fn renamed_columns_and_config_filters() {
             "--target-where",
             "gone = 0",
         ],
+        (2, 2),
     );
-    assert_eq!(r.code, 0, "{}\n{}", r.stdout, r.stderr);
-    assert_eq!(rows(&doc), (2, 2));
 }
 
 /// Bad filters stop with exit 2 and a message naming the problem and the
@@ -325,7 +330,7 @@ fn ages_leave_out_rows_in_flight_and_old_rows() {
     assert_eq!(r.code, 1);
     assert_eq!(counts(&doc), (0, 0, 1), "row 3 is in flight, row 1 differs");
 
-    let (r, doc) = diff(
+    let doc = in_sync(
         &src,
         &rep,
         &[
@@ -336,9 +341,8 @@ fn ages_leave_out_rows_in_flight_and_old_rows() {
             "--age-column",
             "updated_at",
         ],
+        (1, 1),
     );
-    assert_eq!(r.code, 0, "{}\n{}", r.stdout, r.stderr);
-    assert_eq!(rows(&doc), (1, 1));
     assert!(doc["tables"][0]["filters"]["source"]
         .as_str()
         .is_some_and(|f| f.contains("updated_at >= ") && f.contains("updated_at < ")));
@@ -370,7 +374,7 @@ fn ranges_go_through_agents() {
     std::fs::write(&token_file, token).expect("token");
     let agent = format!("driftsum://{}", handle.addr());
     let tf = token_file.to_str().expect("utf-8");
-    let (r, doc) = diff(
+    in_sync(
         &src,
         &agent,
         &[
@@ -379,9 +383,8 @@ fn ranges_go_through_agents() {
             "--since",
             "placed_at=2024-01-01T09:00:00",
         ],
+        (12, 12),
     );
-    assert_eq!(r.code, 0, "{}\n{}", r.stdout, r.stderr);
-    assert_eq!(rows(&doc), (12, 12));
     // Without the range the agent's rows differ in nothing either, but a
     // text --where is refused by an agent not allowing it.
     let r = run(&[
@@ -414,14 +417,6 @@ fn ranges_go_through_agents() {
     assert_eq!(counts(&doc), (0, 0, 1));
 }
 
-/// Runs setup SQL on a test server, through [`util::Admin`].
-fn server_exec(url: &str, sql: &str) {
-    match url.starts_with("mysql") {
-        true => util::Admin::<sqlx::MySqlConnection>::connect(url).exec(sql),
-        false => util::Admin::<sqlx::PgConnection>::connect(url).exec(sql),
-    }
-}
-
 /// Drops a server table at the end, also when the test panics.
 struct ServerTable<'a> {
     url: &'a str,
@@ -435,7 +430,7 @@ impl Drop for ServerTable<'_> {
             false => format!("DROP TABLE IF EXISTS \"{}\"", self.name),
         };
         let url = self.url.to_string();
-        let _ = std::panic::catch_unwind(move || server_exec(&url, &q));
+        let _ = std::panic::catch_unwind(move || util::server_exec(&url, &q));
     }
 }
 
@@ -471,10 +466,10 @@ fn server_to_sqlite(url: &str, create: &str, stamp_type: &str) {
             i * 10
         ));
     }
-    server_exec(url, &sql);
+    util::server_exec(url, &sql);
     let rep = sqlite(&dir.join("rep.db"), &rep);
     let table = ["--table", &name];
-    let (r, doc) = diff(
+    in_sync(
         url,
         &rep,
         &[
@@ -485,9 +480,8 @@ fn server_to_sqlite(url: &str, create: &str, stamp_type: &str) {
             "--until",
             "placed_at=2024-01-01 10:30:00",
         ],
+        (9, 9),
     );
-    assert_eq!(r.code, 0, "{}\n{}", r.stdout, r.stderr);
-    assert_eq!(rows(&doc), (9, 9));
 
     // The same rows by SQL, each side in its own engine's terms.
     let source_where = match url.starts_with("mysql") {
@@ -498,7 +492,7 @@ fn server_to_sqlite(url: &str, create: &str, stamp_type: &str) {
             "placed_at >= '2024-01-01 09:00:00'::timestamp AND placed_at < '2024-01-01 10:30:00'"
         }
     };
-    let (r, doc) = diff(
+    in_sync(
         url,
         &rep,
         &[
@@ -509,9 +503,8 @@ fn server_to_sqlite(url: &str, create: &str, stamp_type: &str) {
             "--target-where",
             "id BETWEEN 6 AND 14",
         ],
+        (9, 9),
     );
-    assert_eq!(r.code, 0, "{}\n{}", r.stdout, r.stderr);
-    assert_eq!(rows(&doc), (9, 9));
 }
 
 #[test]

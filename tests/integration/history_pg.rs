@@ -25,6 +25,12 @@ struct PgHistory {
 }
 
 impl PgHistory {
+    /// A history on the test server (`DRIFTSUM_TEST_POSTGRES`), or `None`
+    /// after saying the test is skipped.
+    fn on_test_server() -> Option<PgHistory> {
+        util::postgres_url().map(|url| PgHistory::new(&url))
+    }
+
     fn new(url: &str) -> PgHistory {
         let schema = util::unique("h1_hist");
         let mut admin = Admin::connect(url);
@@ -86,6 +92,14 @@ impl Drop for PgHistory {
     }
 }
 
+/// A scratch folder `tag` with identical SQLite sides in it, as [`pair`]
+/// makes them.
+fn sides(tag: &str, tables: usize, rows: i64) -> Scratch {
+    let d = Scratch::new(tag);
+    pair(d.path(), tables, rows);
+    d
+}
+
 /// Identical SQLite sides with `tables` tables `t0`, `t1`, … of `rows` rows.
 fn pair(d: &Path, tables: usize, rows: i64) {
     let src = Connection::open(d.join("src.db")).unwrap();
@@ -126,6 +140,13 @@ fn driftsum(args: &[&str], now: Option<i64>) -> Output {
     cmd.output().expect("run driftsum")
 }
 
+/// `driftsum COMMAND --config CFG` with extra arguments, at `now`.
+fn with_config(command: &str, cfg: &Path, extra: &[&str], now: Option<i64>) -> Output {
+    let mut args = vec![command, "--config", cfg.to_str().unwrap()];
+    args.extend_from_slice(extra);
+    driftsum(&args, now)
+}
+
 fn text(b: &[u8]) -> String {
     String::from_utf8_lossy(b).into_owned()
 }
@@ -134,30 +155,14 @@ const NOW: i64 = 2_000_000_000;
 
 #[test]
 fn two_checkers_sharing_a_postgres_history_never_run_a_level_twice() {
-    let Some(url) = util::postgres_url() else {
+    let Some(mut pg) = PgHistory::on_test_server() else {
         return;
     };
-    let mut pg = PgHistory::new(&url);
-    let d = Scratch::new("h1-pg-claims");
-    pair(d.path(), 8, 5_000);
+    let d = sides("h1-pg-claims", 8, 5_000);
     let cfg = config(d.path(), &format!("{ALL_LEVELS}{}", pg.section()));
-    let spawn = || {
-        Command::new(env!("CARGO_BIN_EXE_driftsum"))
-            .args(["check", "--due", "--format", "json", "--config"])
-            .arg(&cfg)
-            .env("DRIFTSUM_NOW", NOW.to_string())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap()
-    };
     // Both start on a schema that does not exist yet: creating it and
     // migrating it is raced too.
-    let (a, b) = (spawn(), spawn());
-    let (a, b) = (a.wait_with_output().unwrap(), b.wait_with_output().unwrap());
-    for o in [&a, &b] {
-        assert_eq!(o.status.code(), Some(0), "{}", text(&o.stderr));
-    }
+    crate::check::two_checkers_at_once(&cfg, NOW);
     let got =
         pg.rows("SELECT table_name, level, count(*) FROM $S.results GROUP BY 1, 2 ORDER BY 1, 2");
     assert_eq!(got.len(), 8 * 3, "{got:?}");
@@ -174,17 +179,7 @@ fn two_checkers_sharing_a_postgres_history_never_run_a_level_twice() {
     let runs = pg.scalar("SELECT count(DISTINCT run_id) FROM $S.results");
     println!("work split over {runs} checker(s)");
     // A second round at the same time finds nothing due.
-    let again = driftsum(
-        &[
-            "check",
-            "--due",
-            "--format",
-            "json",
-            "--config",
-            cfg.to_str().unwrap(),
-        ],
-        Some(NOW),
-    );
+    let again = with_config("check", &cfg, &["--due", "--format", "json"], Some(NOW));
     let doc: J = serde_json::from_slice(&again.stdout).unwrap();
     let ran: usize = doc["tables"]
         .as_array()
@@ -245,12 +240,10 @@ impl Drop for Watcher {
 
 #[test]
 fn two_watchers_sharing_a_postgres_history_never_run_a_level_twice_at_once() {
-    let Some(url) = util::postgres_url() else {
+    let Some(mut pg) = PgHistory::on_test_server() else {
         return;
     };
-    let mut pg = PgHistory::new(&url);
-    let d = Scratch::new("h1-pg-watch");
-    pair(d.path(), 3, 50);
+    let d = sides("h1-pg-watch", 3, 50);
     let cfg = config(
         d.path(),
         &format!(
@@ -287,16 +280,10 @@ fn two_watchers_sharing_a_postgres_history_never_run_a_level_twice_at_once() {
 /// `driftsum history --format json` of a config, its ids and durations
 /// left out (they differ between any two runs).
 fn history_json(cfg: &Path) -> J {
-    let out = driftsum(
-        &[
-            "history",
-            "--config",
-            cfg.to_str().unwrap(),
-            "--since",
-            "off",
-            "--format",
-            "json",
-        ],
+    let out = with_config(
+        "history",
+        cfg,
+        &["--since", "off", "--format", "json"],
         Some(NOW + 10),
     );
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
@@ -312,12 +299,10 @@ fn history_json(cfg: &Path) -> J {
 
 #[test]
 fn a_postgres_history_answers_history_like_an_sqlite_one() {
-    let Some(url) = util::postgres_url() else {
+    let Some(mut pg) = PgHistory::on_test_server() else {
         return;
     };
-    let mut pg = PgHistory::new(&url);
-    let d = Scratch::new("h1-pg-history");
-    pair(d.path(), 2, 1_500);
+    let d = sides("h1-pg-history", 2, 1_500);
     // Drift of every kind in t1: missing, extra and changed rows, more
     // differences than one statement stores.
     Connection::open(d.join("rep.db"))
@@ -336,7 +321,7 @@ fn a_postgres_history_answers_history_like_an_sqlite_one() {
     }
     let on_pg = config(&sub, &format!("{ALL_LEVELS}{}", pg.section()));
     // Nothing there yet: `history` says so, and creates nothing.
-    let out = driftsum(&["history", "--config", on_pg.to_str().unwrap()], None);
+    let out = with_config("history", &on_pg, &[], None);
     assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
     assert!(
         text(&out.stderr).contains("no run history"),
@@ -357,16 +342,7 @@ fn a_postgres_history_answers_history_like_an_sqlite_one() {
         (&lite, NOW + 1),
         (&on_pg, NOW + 1),
     ] {
-        let out = driftsum(
-            &[
-                "check",
-                "--format",
-                "json",
-                "--config",
-                cfg.to_str().unwrap(),
-            ],
-            Some(now),
-        );
+        let out = with_config("check", cfg, &["--format", "json"], Some(now));
         assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
     }
     let (a, b) = (history_json(&lite), history_json(&on_pg));
@@ -387,16 +363,10 @@ fn a_postgres_history_answers_history_like_an_sqlite_one() {
     assert_eq!(a, b, "the two stores answer differently");
     // And in text.
     let t = |cfg: &Path| {
-        let out = driftsum(
-            &[
-                "history",
-                "--config",
-                cfg.to_str().unwrap(),
-                "--since",
-                "off",
-                "--table",
-                "t1",
-            ],
+        let out = with_config(
+            "history",
+            cfg,
+            &["--since", "off", "--table", "t1"],
             Some(NOW + 10),
         );
         assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
@@ -456,16 +426,7 @@ fn prune_incidents(location: Location, dir: &Path, section: &str) {
         .unwrap();
     drop(h);
     let cfg = config(dir, &format!("{ALL_LEVELS}{section}keep = \"1d\"\n"));
-    let out = driftsum(
-        &[
-            "check",
-            "--level",
-            "count",
-            "--config",
-            cfg.to_str().unwrap(),
-        ],
-        Some(NOW),
-    );
+    let out = with_config("check", &cfg, &["--level", "count"], Some(NOW));
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
     let h = History::open(&location).unwrap();
     let left: Vec<i64> = h
@@ -484,19 +445,16 @@ fn prune_incidents(location: Location, dir: &Path, section: &str) {
 
 #[test]
 fn keep_prunes_old_closed_incidents_on_sqlite_and_postgres() {
-    let d = Scratch::new("h1-prune-lite");
-    pair(d.path(), 3, 10);
+    let d = sides("h1-prune-lite", 3, 10);
     prune_incidents(
         Location::Sqlite(d.join("driftsum-history.sqlite")),
         d.path(),
         "[history]\n",
     );
-    let Some(url) = util::postgres_url() else {
+    let Some(pg) = PgHistory::on_test_server() else {
         return;
     };
-    let pg = PgHistory::new(&url);
-    let d = Scratch::new("h1-prune-pg");
-    pair(d.path(), 3, 10);
+    let d = sides("h1-prune-pg", 3, 10);
     prune_incidents(pg.location(), d.path(), &pg.section());
 }
 
@@ -524,11 +482,16 @@ fn claims_expire(location: Location) {
             a.exec(&format!("SET search_path = {schema}; {sql}"));
         }
     };
-    other(&format!(
-        "INSERT INTO claims (table_name, level, run_id, host, pid, expires) \
-         VALUES ('t', 'keys', {theirs}, 'elsewhere.example', {dead_pid}, {})",
-        NOW + 100
-    ));
+    // Their claim on `table` from `host`, by a pid not running here,
+    // written as that checker would have.
+    let plant = |table: &str, host: &str| {
+        other(&format!(
+            "INSERT INTO claims (table_name, level, run_id, host, pid, expires) \
+             VALUES ('{table}', 'keys', {theirs}, '{host}', {dead_pid}, {})",
+            NOW + 100
+        ))
+    };
+    plant("t", "elsewhere.example");
     assert_eq!(
         h.claim(run, "t", "keys", NOW + 50, NOW + 150, |_| true)
             .unwrap(),
@@ -542,11 +505,7 @@ fn claims_expire(location: Location) {
     // The same dead pid on this host: taken at once.
     h.release_claims(run).unwrap();
     let host = driftsum::history::record::host_name().replace('\'', "''");
-    other(&format!(
-        "INSERT INTO claims (table_name, level, run_id, host, pid, expires) \
-         VALUES ('u', 'keys', {theirs}, '{host}', {dead_pid}, {})",
-        NOW + 100
-    ));
+    plant("u", &host);
     assert_eq!(
         h.claim(run, "u", "keys", NOW + 1, NOW + 100, |_| true)
             .unwrap(),
@@ -558,17 +517,15 @@ fn claims_expire(location: Location) {
 fn a_dead_hosts_claim_is_taken_over_after_it_expires() {
     let d = Scratch::new("h1-claims-expire");
     claims_expire(Location::Sqlite(d.join("h.sqlite")));
-    let Some(url) = util::postgres_url() else {
+    let Some(pg) = PgHistory::on_test_server() else {
         return;
     };
-    let pg = PgHistory::new(&url);
     claims_expire(pg.location());
 }
 
 #[test]
 fn a_bad_history_url_is_a_clear_error() {
-    let d = Scratch::new("h1-bad-url");
-    pair(d.path(), 1, 10);
+    let d = sides("h1-bad-url", 1, 10);
     for (history, needle) in [
         (
             "[history]\nurl = \"mysql://root@127.0.0.1/x\"\n",
@@ -589,7 +546,7 @@ fn a_bad_history_url_is_a_clear_error() {
     ] {
         let cfg = config(d.path(), &format!("{ALL_LEVELS}{history}"));
         for cmd in ["check", "history"] {
-            let out = driftsum(&[cmd, "--config", cfg.to_str().unwrap()], None);
+            let out = with_config(cmd, &cfg, &[], None);
             let err = text(&out.stderr);
             assert_eq!(out.status.code(), Some(2), "{cmd} {history}: {err}");
             assert!(err.contains(needle), "{cmd} {history}: {err}");
@@ -603,10 +560,10 @@ fn a_bad_history_url_is_a_clear_error() {
 
 #[test]
 fn a_postgres_history_connects_again_after_losing_its_connection() {
-    let Some(url) = util::postgres_url() else {
+    let Some(mut pg) = PgHistory::on_test_server() else {
         return;
     };
-    let mut pg = PgHistory::new(&url);
+    let url = pg.url.clone();
     let app = util::unique("h1_revive");
     let sep = if url.contains('?') { '&' } else { '?' };
     let mut h = History::open(Location::Postgres {

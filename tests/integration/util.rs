@@ -176,3 +176,12 @@ impl<C: sqlx::Connection> Drop for Admin<C> {
         }
     }
 }
+
+/// Runs setup SQL on a test server through an [`Admin`] connection of its
+/// own: MySQL / MariaDB for a `mysql:` URL, else PostgreSQL.
+pub fn server_exec(url: &str, sql: &str) {
+    match url.starts_with("mysql") {
+        true => Admin::<sqlx::MySqlConnection>::connect(url).exec(sql),
+        false => Admin::<sqlx::PgConnection>::connect(url).exec(sql),
+    }
+}

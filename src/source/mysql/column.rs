@@ -4,7 +4,7 @@
 
 use driftsum_core::LogicalType;
 
-use crate::source::sql;
+use crate::source::column::{ServerColumn, WireForm};
 
 /// How a column's values come over the wire, and so how they are read.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -31,17 +31,13 @@ pub(super) enum Wire {
     Unsupported,
 }
 
-/// One column as this connector reads it.
-#[derive(Clone, Debug)]
-pub(super) struct ColInfo {
-    pub(super) name: String,
-    pub(super) declared: String,
-    /// `None` when the type is not supported.
-    pub(super) ty: Option<LogicalType>,
-    pub(super) wire: Wire,
-    /// A text column whose collation orders by code point with no padding,
-    /// which is UTF-8 byte order: its index can serve key order as is.
-    pub(super) code_point_order: bool,
+/// One column as this connector reads it: its logical type `None` when
+/// driftsum does not support it, in byte order when its collation is one of
+/// [`CODE_POINT_COLLATIONS`].
+pub(super) type ColInfo = ServerColumn<Wire, Option<LogicalType>>;
+
+impl WireForm for Wire {
+    const UNSUPPORTED: Wire = Wire::Unsupported;
 }
 
 /// Collations that compare UTF-8 text by code point, trailing spaces
@@ -133,17 +129,5 @@ pub(super) fn wire(column_type: &str, ty: Option<LogicalType>) -> Wire {
         Some(T::Date) => Wire::Date,
         Some(T::Time { .. } | T::Uuid) => Wire::Cast,
         Some(T::Dynamic) => Wire::Unsupported,
-    }
-}
-
-impl sql::CatalogColumn for ColInfo {
-    fn name(&self) -> &str {
-        &self.name
-    }
-    fn declared(&self) -> &str {
-        &self.declared
-    }
-    fn supported(&self) -> bool {
-        self.wire != Wire::Unsupported
     }
 }

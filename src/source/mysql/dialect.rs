@@ -121,7 +121,7 @@ impl sql::Dialect for MySqlSql {
 pub(super) fn order_expr(col: &ColInfo) -> String {
     let q = quote_ident(&col.name);
     match col.ty {
-        Some(LogicalType::Text) if col.code_point_order => q,
+        Some(LogicalType::Text) if col.byte_order => q,
         Some(LogicalType::Text) => format!("CAST(CONVERT({q} USING utf8mb4) AS BINARY)"),
         Some(LogicalType::Uuid) => format!("CAST(CAST({q} AS CHAR) AS BINARY)"),
         _ => q,

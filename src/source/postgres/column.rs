@@ -4,8 +4,8 @@
 
 use driftsum_core::LogicalType;
 
+use crate::source::column::{ServerColumn, WireForm};
 use crate::source::spec::type_args;
-use crate::source::sql;
 
 /// How a column travels over the wire and is decoded.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -41,18 +41,14 @@ pub(super) enum Wire {
     Unsupported,
 }
 
-/// A column of a PostgreSQL table, as discovered.
-#[derive(Clone, Debug)]
-pub(super) struct PgColumn {
-    pub(super) name: String,
-    pub(super) declared: String,
-    pub(super) wire: Wire,
-    pub(super) ty: LogicalType,
-    /// A text column whose collation compares UTF-8 bytes ("C", "POSIX",
-    /// `ucs_basic`, or a database default of C): its own order is key-byte
-    /// order, so its index serves key order and key ranges. Any other
-    /// collation orders otherwise, and is compared in "C".
-    pub(super) byte_order: bool,
+/// A column of a PostgreSQL table, as discovered. A text column is in byte
+/// order when its collation compares UTF-8 bytes ("C", "POSIX",
+/// `ucs_basic`, or a database default of C); any other collation orders
+/// otherwise, and is compared in "C".
+pub(super) type PgColumn = ServerColumn<Wire, LogicalType>;
+
+impl WireForm for Wire {
+    const UNSUPPORTED: Wire = Wire::Unsupported;
 }
 
 /// The logical type of a PostgreSQL column, from `format_type(atttypid,
@@ -131,16 +127,4 @@ pub(super) fn classify(
         ),
         _ => return None,
     })
-}
-
-impl sql::CatalogColumn for PgColumn {
-    fn name(&self) -> &str {
-        &self.name
-    }
-    fn declared(&self) -> &str {
-        &self.declared
-    }
-    fn supported(&self) -> bool {
-        self.wire != Wire::Unsupported
-    }
 }
