@@ -4,17 +4,19 @@
 //! is written again from that value byte for byte, text order is key order,
 //! and a key range becomes a text range the primary key's index serves.
 //!
-//! Nothing is assumed from the declared type: the proof is a read of every
-//! stored key of the table, once per connection (its read transaction keeps
-//! the snapshot it was made on). A table whose keys are stored any other way
+//! Nothing is assumed from the declared type: the proof sees every stored
+//! key of the table, once per connection (its read transaction keeps the
+//! snapshot it was made on). A table whose keys are stored any other way
 //! (mixed forms, numbers, a fraction one row longer than the rest) is read
 //! by whole scans, as before. Building the SQL from the shapes is the
 //! dialect's (`dialect`).
 //!
-//! Made in key order with the rowids, the same read also proves whether
-//! the table's rowids ascend with its keys: then a whole scan reads the
-//! table's pages in rowid order (`page_scan`) instead of going through the
-//! key's index and a row lookup per key.
+//! A whole scan of a rowid table keyed by such columns reads the table's
+//! pages in rowid order (`page_scan`) and makes the proof as it goes
+//! ([`StreamProof`]): every key in the one form, and the keys ascending from
+//! row to row, so the rowid order was the key order. The keys are read once;
+//! range reads that come first, or after a scan whose proof broke, prove the
+//! forms by a read of the keys alone ([`prove`]).
 
 use driftsum_core::coerce::ColumnRule;
 use driftsum_core::time::{civil_from_days, push_digits, MICROS_PER_DAY, MICROS_PER_SEC};
@@ -205,7 +207,20 @@ impl Proof {
         }
     }
 
+    /// Sees a stored value, decoding it here.
     fn see(&mut self, v: ValueRef<'_>) {
+        if self.broken {
+            return;
+        }
+        match decode(v, &self.rule) {
+            Ok(value) => self.see_decoded(v, &value),
+            Err(_) => self.broken = true,
+        }
+    }
+
+    /// Sees a stored value `v` that decoded (by this column's rule) to
+    /// `value`.
+    fn see_decoded(&mut self, v: ValueRef<'_>, value: &Value) {
         if self.broken {
             return;
         }
@@ -221,17 +236,13 @@ impl Proof {
             self.broken = true;
             return;
         }
-        let Ok(value) = decode(v, &self.rule) else {
-            self.broken = true;
-            return;
-        };
-        let exact = shape.write(&value, &self.rule, &mut self.buf);
+        let exact = shape.write(value, &self.rule, &mut self.buf);
         if exact != Some(true) || self.buf != text {
             self.broken = true;
         }
     }
 
-    fn result(self) -> Option<TextShape> {
+    fn result(&self) -> Option<TextShape> {
         self.shape.filter(|_| !self.broken)
     }
 }
@@ -240,65 +251,71 @@ impl Proof {
 /// or `None`.
 pub(super) type KeyShapes = Vec<(String, Option<TextShape>)>;
 
-/// What one read of a table's date and time keys proved.
+/// What is known of one table's date and time keys, on one connection (its
+/// read transaction keeps the snapshot it was learnt on).
 #[derive(Clone, Debug, Default)]
-pub(super) struct Proven {
-    pub shapes: KeyShapes,
+pub(super) struct Known {
+    /// The proven forms, once every stored key has been seen.
+    shapes: Option<KeyShapes>,
     /// Whether the table's rowid order is its key order (asked only when
-    /// every key column is a date or time in one proven form): its pages,
-    /// read in rowid order, then come in key order.
-    pub rowid_ordered: bool,
+    /// every key column is a date or time): its pages, read in rowid
+    /// order, then come in key order. `None` until a whole scan of the
+    /// pages answered it.
+    rowid_ordered: Option<bool>,
 }
 
-/// The proven text forms of `spec`'s date, time and timestamp key columns,
-/// proven on first use by one read of the table's keys (an index-only scan
-/// where the key is indexed) and kept in `cache` for the connection's life.
-///
-/// With `rowid` (how SQL names the rowid of a rowid table) and a key made
-/// only of such columns, the same read goes in key order with the rowids
-/// and also proves whether the rowids ascend: whether reading the table's
-/// pages yields its rows in key order.
+/// What [`Known`] is kept under: the table and its date and time key
+/// columns with their rules; `None` when it has no such key column.
+fn known_id(spec: &ScanSpec) -> Option<String> {
+    let timed: Vec<_> = spec
+        .key
+        .iter()
+        .filter(|k| key_order_is_time_order(k.rule.ty))
+        .map(|k| (&k.name, k.rule))
+        .collect();
+    (!timed.is_empty()).then(|| format!("{}\0{timed:?}", spec.table))
+}
+
+/// For a whole scan of `spec` from the pages of a rowid table without a
+/// rowid alias: `Some(true)` when its rowid order is known to be its key
+/// order, `Some(false)` when known not to be (or not asked: a key column
+/// that is no date or time), `None` when not known yet (a
+/// [`StreamProof`] finds out).
+pub(super) fn rowid_ordered(cache: &HashMap<String, Known>, spec: &ScanSpec) -> Option<bool> {
+    let all_timed = spec.key.iter().all(|k| key_order_is_time_order(k.rule.ty));
+    if !all_timed {
+        return Some(false);
+    }
+    cache.get(&known_id(spec)?)?.rowid_ordered
+}
+
+/// The proven text forms of `spec`'s date, time and timestamp key columns:
+/// known from a whole scan of the pages that proved them as it went (a
+/// [`StreamProof`]), or else proven here by one read of the table's keys
+/// (an index-only scan where the key is indexed), kept in `cache` for the
+/// connection's life.
 pub(super) fn prove(
     conn: &Connection,
-    cache: &mut HashMap<String, Proven>,
+    cache: &mut HashMap<String, Known>,
     spec: &ScanSpec,
-    rowid: Option<&str>,
-) -> Result<Proven, SourceError> {
+) -> Result<KeyShapes, SourceError> {
+    let Some(id) = known_id(spec) else {
+        return Ok(Vec::new());
+    };
+    if let Some(shapes) = cache.get(&id).and_then(|k| k.shapes.clone()) {
+        return Ok(shapes);
+    }
     let timed: Vec<_> = spec
         .key
         .iter()
         .filter(|k| key_order_is_time_order(k.rule.ty))
         .collect();
-    if timed.is_empty() {
-        return Ok(Proven::default());
-    }
-    let rowid = rowid.filter(|_| timed.len() == spec.key.len());
-    let id = format!(
-        "{}\0{:?}",
-        spec.table,
-        timed.iter().map(|k| (&k.name, k.rule)).collect::<Vec<_>>()
-    );
-    if let Some(proven) = cache.get(&id) {
-        // A proof made without the rowids is made again with them.
-        if rowid.is_none() || proven.rowid_ordered || proven.shapes.iter().any(|s| s.1.is_none()) {
-            return Ok(proven.clone());
-        }
-    }
     let cols: Vec<String> = timed.iter().map(|k| quote_ident(&k.name)).collect();
-    let sql = match rowid {
-        Some(r) => format!(
-            "SELECT {}, {} FROM {} ORDER BY {}",
-            cols.join(", "),
-            quote_ident(r),
-            quote_ident(&spec.table),
-            cols.join(", ")
-        ),
-        None => format!(
-            "SELECT {} FROM {}",
-            cols.join(", "),
-            quote_ident(&spec.table)
-        ),
-    };
+    let sql = format!(
+        "SELECT {} FROM {}",
+        cols.join(", "),
+        quote_ident(&spec.table)
+    );
     let context = format!("reading the keys of table {:?}", spec.table);
     let mut proofs: Vec<Proof> = timed.iter().map(|k| Proof::new(k.rule)).collect();
     let mut stmt = conn
@@ -307,20 +324,12 @@ pub(super) fn prove(
     let mut rows = stmt
         .query([])
         .map_err(|e| SourceError::query(&context, e))?;
-    let mut ascending = rowid.is_some();
-    let mut last: Option<i64> = None;
     while let Some(row) = rows.next().map_err(|e| SourceError::query(&context, e))? {
         for (i, p) in proofs.iter_mut().enumerate() {
             p.see(
                 row.get_ref(i)
                     .map_err(|e| SourceError::query(&context, e))?,
             );
-        }
-        if ascending {
-            match row.get_ref(timed.len()) {
-                Ok(ValueRef::Integer(r)) if last.is_none_or(|l| l < r) => last = Some(r),
-                _ => ascending = false,
-            }
         }
         if proofs.iter().all(|p| p.broken) {
             break;
@@ -330,15 +339,113 @@ pub(super) fn prove(
     drop(stmt);
     let shapes: KeyShapes = timed
         .iter()
-        .zip(proofs)
+        .zip(&proofs)
         .map(|(k, p)| (k.name.clone(), p.result()))
         .collect();
-    let proven = Proven {
-        rowid_ordered: ascending && shapes.iter().all(|s| s.1.is_some()),
-        shapes,
-    };
-    cache.insert(id, proven.clone());
-    Ok(proven)
+    cache.entry(id).or_default().shapes = Some(shapes.clone());
+    Ok(shapes)
+}
+
+/// The proof, made while a whole scan reads a table's pages in rowid
+/// order, that the rows come in key order: every key column a date or time
+/// whose stored values all have one text form that reads back to itself
+/// (within one form, text order is time order), and the key texts
+/// ascending strictly from row to row. It reads no key a second time; the
+/// scan hands it each key as stored and as decoded. Once a row breaks it,
+/// it sees no more.
+pub(super) struct StreamProof {
+    proofs: Vec<Proof>,
+    /// The last row's key texts, one per key column.
+    last: Vec<Vec<u8>>,
+    /// This row's key texts compared so far with the last row's.
+    order: std::cmp::Ordering,
+    rows: u64,
+    broken: bool,
+    /// Set by the scan when every row of the table was seen.
+    pub(super) whole: bool,
+}
+
+impl StreamProof {
+    /// For a scan of `spec`, whose key columns are all dates or times.
+    pub(super) fn new(spec: &ScanSpec) -> StreamProof {
+        StreamProof {
+            proofs: spec.key.iter().map(|k| Proof::new(k.rule)).collect(),
+            last: vec![Vec::new(); spec.key.len()],
+            order: std::cmp::Ordering::Equal,
+            rows: 0,
+            broken: false,
+            whole: false,
+        }
+    }
+
+    /// Whether a row broke the proof.
+    pub(super) fn broken(&self) -> bool {
+        self.broken
+    }
+
+    /// Sees the current row's key column `i` (in key order), stored as
+    /// `v`, decoded as `value`.
+    #[inline]
+    pub(super) fn key(&mut self, i: usize, v: ValueRef<'_>, value: &Value) {
+        if self.broken {
+            return;
+        }
+        let (Some(p), Some(last)) = (self.proofs.get_mut(i), self.last.get_mut(i)) else {
+            self.broken = true;
+            return;
+        };
+        p.see_decoded(v, value);
+        let ValueRef::Text(text) = v else {
+            self.broken = true;
+            return;
+        };
+        if p.broken {
+            self.broken = true;
+            return;
+        }
+        if i == 0 {
+            self.order = std::cmp::Ordering::Equal;
+        }
+        if self.order.is_eq() {
+            self.order = text.cmp(last.as_slice());
+        }
+        last.clear();
+        last.extend_from_slice(text);
+    }
+
+    /// Ends the current row: whether the proof still holds (its keys come
+    /// strictly after the last row's).
+    #[inline]
+    pub(super) fn row_end(&mut self) -> bool {
+        if !self.broken {
+            if self.rows > 0 && !self.order.is_gt() {
+                self.broken = true;
+            }
+            self.rows += 1;
+        }
+        !self.broken
+    }
+
+    /// Keeps what this proof learnt in `cache`: nothing unless a row broke
+    /// it or the scan saw the whole table.
+    pub(super) fn learn(self, cache: &mut HashMap<String, Known>, spec: &ScanSpec) {
+        let Some(id) = known_id(spec) else {
+            return;
+        };
+        if self.broken {
+            cache.entry(id).or_default().rowid_ordered = Some(false);
+        } else if self.whole {
+            let shapes = spec
+                .key
+                .iter()
+                .zip(&self.proofs)
+                .map(|(k, p)| (k.name.clone(), p.result()))
+                .collect();
+            let known = cache.entry(id).or_default();
+            known.rowid_ordered = Some(true);
+            known.shapes = Some(shapes);
+        }
+    }
 }
 
 #[cfg(test)]
