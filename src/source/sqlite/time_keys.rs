@@ -63,11 +63,54 @@ pub(super) struct TextShape {
     sep: u8,
     /// Fraction digits (0: no `.`).
     frac: u8,
-    /// After the time: nothing, `Z` or `+00:00`.
-    suffix: &'static str,
+    /// After the time: nothing, `Z` or `+00:00` (an index into
+    /// [`SUFFIXES`]: shapes are compared once per row, as integers).
+    suffix: u8,
 }
 
 const SUFFIXES: [&str; 3] = ["", "Z", "+00:00"];
+
+/// The index in [`SUFFIXES`] of `b`.
+fn suffix_of(b: &[u8]) -> Option<u8> {
+    match b {
+        [] => Some(0),
+        [b'Z'] => Some(1),
+        [b'+', b'0', b'0', b':', b'0', b'0'] => Some(2),
+        _ => None,
+    }
+}
+
+/// Whether `a` and `b` hold the same bytes, compared here a word at a time
+/// (a key is a few dozen bytes, compared once or twice per row: a call into
+/// the C library's `memcmp` for each cost more than the comparison).
+#[inline]
+fn same_bytes(a: &[u8], b: &[u8]) -> bool {
+    compare_bytes(a, b).is_eq()
+}
+
+/// `a.cmp(b)`, a word at a time (see [`same_bytes`]).
+#[inline]
+pub(super) fn compare_bytes(a: &[u8], b: &[u8]) -> std::cmp::Ordering {
+    let word = |s: &[u8], i: usize| {
+        u64::from_be_bytes(<[u8; 8]>::try_from(&s[i..i + 8]).unwrap_or_default())
+    };
+    let n = a.len().min(b.len());
+    let mut i = 0;
+    while i + 8 <= n {
+        let (x, y) = (word(a, i), word(b, i));
+        if x != y {
+            return x.cmp(&y);
+        }
+        i += 8;
+    }
+    while i < n {
+        if a[i] != b[i] {
+            return a[i].cmp(&b[i]);
+        }
+        i += 1;
+    }
+    a.len().cmp(&b.len())
+}
 
 fn digits(b: &[u8]) -> bool {
     !b.is_empty() && b.iter().all(u8::is_ascii_digit)
@@ -104,7 +147,7 @@ impl TextShape {
                 && digits(&b[8..10])
         };
         let shape = |parts, sep, frac, suffix: &[u8]| {
-            let suffix = *SUFFIXES.iter().find(|s| s.as_bytes() == suffix)?;
+            let suffix = suffix_of(suffix)?;
             Some(TextShape {
                 parts,
                 sep,
@@ -135,7 +178,6 @@ impl TextShape {
     /// an infinity, a value of another type).
     pub(super) fn write(&self, v: &Value, rule: &ColumnRule, out: &mut Vec<u8>) -> Option<bool> {
         out.clear();
-        let unit = 10i128.pow(6 - u32::from(self.frac));
         let (micros, day_part) = match (self.parts, v) {
             (Parts::Date, Value::Date(d)) => (i128::from(*d) * i128::from(MICROS_PER_DAY), true),
             (Parts::Time, Value::Time(t)) if (0..MICROS_PER_DAY).contains(t) => {
@@ -146,17 +188,20 @@ impl TextShape {
                 // An instant stored without an offset was read at the
                 // column's assumed one: its text is that wall clock.
                 let offset = match self.suffix {
-                    "" => i128::from(rule.assume_offset_secs) * i128::from(MICROS_PER_SEC),
+                    0 => i128::from(rule.assume_offset_secs) * i128::from(MICROS_PER_SEC),
                     _ => 0,
                 };
                 (m.checked_add(offset)?, true)
             }
             _ => return None,
         };
+        // Past i64 is far past 9999-12-31; within it the arithmetic is
+        // done without 128-bit division (once per key of a scan).
+        let micros = i64::try_from(micros).ok()?;
+        let unit = 10i64.pow(6 - u32::from(self.frac));
         let floor = micros.div_euclid(unit) * unit;
-        let day = i128::from(MICROS_PER_DAY);
-        let days = i64::try_from(floor.div_euclid(day)).ok()?;
-        let tod = i64::try_from(floor.rem_euclid(day)).ok()?;
+        let days = floor.div_euclid(MICROS_PER_DAY);
+        let tod = floor.rem_euclid(MICROS_PER_DAY);
         if day_part {
             if !(-719_528..=2_932_896).contains(&days) {
                 return None; // outside 0000-01-01 ..= 9999-12-31
@@ -180,10 +225,10 @@ impl TextShape {
         push_digits(out, (secs % 60) as u64, 2);
         if self.frac > 0 {
             out.push(b'.');
-            let f = (tod % MICROS_PER_SEC) / (unit as i64);
+            let f = (tod % MICROS_PER_SEC) / unit;
             push_digits(out, f as u64, usize::from(self.frac));
         }
-        out.extend_from_slice(self.suffix.as_bytes());
+        out.extend_from_slice(SUFFIXES[usize::from(self.suffix)].as_bytes());
         Some(floor == micros)
     }
 }
@@ -237,7 +282,7 @@ impl Proof {
             return;
         }
         let exact = shape.write(value, &self.rule, &mut self.buf);
-        if exact != Some(true) || self.buf != text {
+        if exact != Some(true) || !same_bytes(&self.buf, text) {
             self.broken = true;
         }
     }
@@ -407,7 +452,7 @@ impl StreamProof {
             self.order = std::cmp::Ordering::Equal;
         }
         if self.order.is_eq() {
-            self.order = text.cmp(last.as_slice());
+            self.order = compare_bytes(text, last);
         }
         last.clear();
         last.extend_from_slice(text);
@@ -541,6 +586,22 @@ mod tests {
             // And it reads back.
             let text = std::str::from_utf8(&ta).unwrap();
             prop_assert_eq!(decode(ValueRef::Text(&ta), &r), Ok(Value::TimestampNaive(stored.into())), "{}", text);
+        }
+
+        /// The word-at-a-time comparison is the slices' own.
+        #[test]
+        fn compare_bytes_is_slice_order(
+            a in prop::collection::vec(any::<u8>(), 0..40),
+            b in prop::collection::vec(any::<u8>(), 0..40),
+            cut in 0usize..40,
+        ) {
+            prop_assert_eq!(compare_bytes(&a, &b), a.cmp(&b));
+            // With a common prefix, as keys one after another have.
+            let mut c = a.clone();
+            c.truncate(cut);
+            c.extend_from_slice(&b);
+            prop_assert_eq!(compare_bytes(&a, &c), a.cmp(&c));
+            prop_assert_eq!(same_bytes(&a, &c), a == c);
         }
 
         /// Dates: byte order is day order over years 0000–9999.
