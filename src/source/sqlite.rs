@@ -27,6 +27,7 @@ use driftsum_core::{LogicalType, Value};
 use rusqlite::{Connection, OpenFlags};
 
 use self::dialect::{stored_as_declared, SqliteSql};
+use self::page_scan::PageOrder;
 use self::pages::PageLayout;
 use self::types::decode_into;
 use super::spec::{quote_ident, Column, ColumnSpec, RowSink, ScanSpec, Source, TableSchema};
@@ -47,9 +48,10 @@ pub struct SqliteSource {
     /// Each table's page layout, once looked up; `None` when its pages are
     /// not read directly.
     layouts: HashMap<String, Option<PageLayout>>,
-    /// Proven text forms of date and time keys, per table and key columns
+    /// What is known of date and time keys (their proven text forms, and
+    /// whether the rowid order is the key order), per table and key columns
     /// (see [`time_keys`]).
-    key_shapes: HashMap<String, time_keys::Proven>,
+    key_shapes: HashMap<String, time_keys::Known>,
 }
 
 /// A column as `pragma_table_xinfo` lists it: name, declared type, position
@@ -281,17 +283,25 @@ impl Source for SqliteSource {
             if let Some(layout) = self.page_layout(&spec.table)? {
                 // A whole scan of a table keyed by dates or times in one text
                 // form reads its pages too, when its rowids ascend with its
-                // keys (the usual case: a sync copies in key order).
-                let rowid_ordered = range.is_none()
-                    && layout.rowid.is_none()
-                    && time_keys::prove(
-                        &self.conn,
-                        &mut self.key_shapes,
-                        spec,
-                        Some(&layout.rowid_sql),
-                    )?
-                    .rowid_ordered;
-                if self.scan_pages(&layout, spec, range, rowid_ordered, sink)? {
+                // keys (the usual case: a sync copies in key order); the
+                // first such scan on this connection proves it as it reads.
+                let known = match range {
+                    None if layout.rowid.is_none() => {
+                        time_keys::rowid_ordered(&self.key_shapes, spec)
+                    }
+                    _ => Some(false),
+                };
+                let mut proof = known.is_none().then(|| time_keys::StreamProof::new(spec));
+                let order = match (known, proof.as_mut()) {
+                    (Some(true), _) => PageOrder::Proven,
+                    (None, Some(p)) => PageOrder::Prove(p),
+                    _ => PageOrder::ByAlias,
+                };
+                let read = self.scan_pages(&layout, spec, range, order, sink)?;
+                if let Some(p) = proof {
+                    p.learn(&mut self.key_shapes, spec);
+                }
+                if read {
                     return Ok(());
                 }
             }
@@ -301,7 +311,7 @@ impl Source for SqliteSource {
         let cols: Vec<&ColumnSpec> = spec.columns().collect();
         let dialect = SqliteSql {
             shapes: match range {
-                Some(_) => time_keys::prove(&self.conn, &mut self.key_shapes, spec, None)?.shapes,
+                Some(_) => time_keys::prove(&self.conn, &mut self.key_shapes, spec)?,
                 None => Vec::new(),
             },
             compound: keys.len() > 1,
@@ -514,10 +524,16 @@ mod tests {
             .page_layout(&spec.table)?
             .ok_or_else(|| SourceError::Other("no page layout".into()))?;
         let mut rows = Vec::new();
-        let read = src.scan_pages(&layout, spec, bounds, false, &mut |r: &[Value]| {
-            rows.push(r.to_vec());
-            std::ops::ControlFlow::Continue(())
-        })?;
+        let read = src.scan_pages(
+            &layout,
+            spec,
+            bounds,
+            PageOrder::ByAlias,
+            &mut |r: &[Value]| {
+                rows.push(r.to_vec());
+                std::ops::ControlFlow::Continue(())
+            },
+        )?;
         if !read {
             return Err(SourceError::Other("pages not read".into()));
         }
@@ -806,10 +822,10 @@ mod tests {
     }
 
     /// A table keyed by timestamps in one text form, written in key order,
-    /// is proven to have its rowids in key order, and its whole scan reads
-    /// the pages; written in any other order, in mixed forms, or with a
-    /// column shadowing `rowid`, it is read through SQL. Either way the rows
-    /// are SQL's.
+    /// is proven, as its pages are read, to have its rowids in key order;
+    /// written in any other order, in mixed forms, or with a column
+    /// shadowing `rowid`, it is not (its proving page scan sends nothing)
+    /// and is read through SQL. Either way the rows are SQL's.
     #[test]
     fn time_keys_in_rowid_order_read_pages() {
         let keys = [
@@ -858,21 +874,15 @@ mod tests {
                 .expect("layout")
                 .expect("a rowid table");
             assert!(layout.rowid.is_none(), "{name}");
-            let proven = time_keys::prove(
-                &src.conn,
-                &mut src.key_shapes,
-                &spec,
-                Some(&layout.rowid_sql),
-            )
-            .expect("proof");
-            assert_eq!(proven.rowid_ordered, paged, "{name}");
+            assert_eq!(time_keys::rowid_ordered(&src.key_shapes, &spec), None);
+            let mut proof = time_keys::StreamProof::new(&spec);
             let mut pages = Vec::new();
             let read = src
                 .scan_pages(
                     &layout,
                     &spec,
                     None,
-                    proven.rowid_ordered,
+                    PageOrder::Prove(&mut proof),
                     &mut |r: &[Value]| {
                         pages.push(r.to_vec());
                         std::ops::ControlFlow::Continue(())
@@ -880,6 +890,12 @@ mod tests {
                 )
                 .expect("page scan");
             assert_eq!(read, paged, "{name}");
+            proof.learn(&mut src.key_shapes, &spec);
+            assert_eq!(
+                time_keys::rowid_ordered(&src.key_shapes, &spec),
+                Some(paged),
+                "{name}"
+            );
             let mut whole = Vec::new();
             src.scan(&spec, None, &mut |r: &[Value]| {
                 whole.push(r.to_vec());
@@ -891,6 +907,8 @@ mod tests {
             assert_eq!(whole, sql, "{name}");
             if paged {
                 assert_eq!(pages, sql, "{name}");
+            } else {
+                assert!(pages.is_empty(), "{name}");
             }
         }
     }

@@ -4,17 +4,19 @@
 //! is written again from that value byte for byte, text order is key order,
 //! and a key range becomes a text range the primary key's index serves.
 //!
-//! Nothing is assumed from the declared type: the proof is a read of every
-//! stored key of the table, once per connection (its read transaction keeps
-//! the snapshot it was made on). A table whose keys are stored any other way
+//! Nothing is assumed from the declared type: the proof sees every stored
+//! key of the table, once per connection (its read transaction keeps the
+//! snapshot it was made on). A table whose keys are stored any other way
 //! (mixed forms, numbers, a fraction one row longer than the rest) is read
 //! by whole scans, as before. Building the SQL from the shapes is the
 //! dialect's (`dialect`).
 //!
-//! Made in key order with the rowids, the same read also proves whether
-//! the table's rowids ascend with its keys: then a whole scan reads the
-//! table's pages in rowid order (`page_scan`) instead of going through the
-//! key's index and a row lookup per key.
+//! A whole scan of a rowid table keyed by such columns reads the table's
+//! pages in rowid order (`page_scan`) and makes the proof as it goes
+//! ([`StreamProof`]): every key in the one form, and the keys ascending from
+//! row to row, so the rowid order was the key order. The keys are read once;
+//! range reads that come first, or after a scan whose proof broke, prove the
+//! forms by a read of the keys alone ([`prove`]).
 
 use driftsum_core::coerce::ColumnRule;
 use driftsum_core::time::{civil_from_days, push_digits, MICROS_PER_DAY, MICROS_PER_SEC};
@@ -61,11 +63,54 @@ pub(super) struct TextShape {
     sep: u8,
     /// Fraction digits (0: no `.`).
     frac: u8,
-    /// After the time: nothing, `Z` or `+00:00`.
-    suffix: &'static str,
+    /// After the time: nothing, `Z` or `+00:00` (an index into
+    /// [`SUFFIXES`]: shapes are compared once per row, as integers).
+    suffix: u8,
 }
 
 const SUFFIXES: [&str; 3] = ["", "Z", "+00:00"];
+
+/// The index in [`SUFFIXES`] of `b`.
+fn suffix_of(b: &[u8]) -> Option<u8> {
+    match b {
+        [] => Some(0),
+        [b'Z'] => Some(1),
+        [b'+', b'0', b'0', b':', b'0', b'0'] => Some(2),
+        _ => None,
+    }
+}
+
+/// Whether `a` and `b` hold the same bytes, compared here a word at a time
+/// (a key is a few dozen bytes, compared once or twice per row: a call into
+/// the C library's `memcmp` for each cost more than the comparison).
+#[inline]
+fn same_bytes(a: &[u8], b: &[u8]) -> bool {
+    compare_bytes(a, b).is_eq()
+}
+
+/// `a.cmp(b)`, a word at a time (see [`same_bytes`]).
+#[inline]
+pub(super) fn compare_bytes(a: &[u8], b: &[u8]) -> std::cmp::Ordering {
+    let word = |s: &[u8], i: usize| {
+        u64::from_be_bytes(<[u8; 8]>::try_from(&s[i..i + 8]).unwrap_or_default())
+    };
+    let n = a.len().min(b.len());
+    let mut i = 0;
+    while i + 8 <= n {
+        let (x, y) = (word(a, i), word(b, i));
+        if x != y {
+            return x.cmp(&y);
+        }
+        i += 8;
+    }
+    while i < n {
+        if a[i] != b[i] {
+            return a[i].cmp(&b[i]);
+        }
+        i += 1;
+    }
+    a.len().cmp(&b.len())
+}
 
 fn digits(b: &[u8]) -> bool {
     !b.is_empty() && b.iter().all(u8::is_ascii_digit)
@@ -102,7 +147,7 @@ impl TextShape {
                 && digits(&b[8..10])
         };
         let shape = |parts, sep, frac, suffix: &[u8]| {
-            let suffix = *SUFFIXES.iter().find(|s| s.as_bytes() == suffix)?;
+            let suffix = suffix_of(suffix)?;
             Some(TextShape {
                 parts,
                 sep,
@@ -133,7 +178,6 @@ impl TextShape {
     /// an infinity, a value of another type).
     pub(super) fn write(&self, v: &Value, rule: &ColumnRule, out: &mut Vec<u8>) -> Option<bool> {
         out.clear();
-        let unit = 10i128.pow(6 - u32::from(self.frac));
         let (micros, day_part) = match (self.parts, v) {
             (Parts::Date, Value::Date(d)) => (i128::from(*d) * i128::from(MICROS_PER_DAY), true),
             (Parts::Time, Value::Time(t)) if (0..MICROS_PER_DAY).contains(t) => {
@@ -144,17 +188,20 @@ impl TextShape {
                 // An instant stored without an offset was read at the
                 // column's assumed one: its text is that wall clock.
                 let offset = match self.suffix {
-                    "" => i128::from(rule.assume_offset_secs) * i128::from(MICROS_PER_SEC),
+                    0 => i128::from(rule.assume_offset_secs) * i128::from(MICROS_PER_SEC),
                     _ => 0,
                 };
                 (m.checked_add(offset)?, true)
             }
             _ => return None,
         };
+        // Past i64 is far past 9999-12-31; within it the arithmetic is
+        // done without 128-bit division (once per key of a scan).
+        let micros = i64::try_from(micros).ok()?;
+        let unit = 10i64.pow(6 - u32::from(self.frac));
         let floor = micros.div_euclid(unit) * unit;
-        let day = i128::from(MICROS_PER_DAY);
-        let days = i64::try_from(floor.div_euclid(day)).ok()?;
-        let tod = i64::try_from(floor.rem_euclid(day)).ok()?;
+        let days = floor.div_euclid(MICROS_PER_DAY);
+        let tod = floor.rem_euclid(MICROS_PER_DAY);
         if day_part {
             if !(-719_528..=2_932_896).contains(&days) {
                 return None; // outside 0000-01-01 ..= 9999-12-31
@@ -178,10 +225,10 @@ impl TextShape {
         push_digits(out, (secs % 60) as u64, 2);
         if self.frac > 0 {
             out.push(b'.');
-            let f = (tod % MICROS_PER_SEC) / (unit as i64);
+            let f = (tod % MICROS_PER_SEC) / unit;
             push_digits(out, f as u64, usize::from(self.frac));
         }
-        out.extend_from_slice(self.suffix.as_bytes());
+        out.extend_from_slice(SUFFIXES[usize::from(self.suffix)].as_bytes());
         Some(floor == micros)
     }
 }
@@ -205,7 +252,20 @@ impl Proof {
         }
     }
 
+    /// Sees a stored value, decoding it here.
     fn see(&mut self, v: ValueRef<'_>) {
+        if self.broken {
+            return;
+        }
+        match decode(v, &self.rule) {
+            Ok(value) => self.see_decoded(v, &value),
+            Err(_) => self.broken = true,
+        }
+    }
+
+    /// Sees a stored value `v` that decoded (by this column's rule) to
+    /// `value`.
+    fn see_decoded(&mut self, v: ValueRef<'_>, value: &Value) {
         if self.broken {
             return;
         }
@@ -221,17 +281,13 @@ impl Proof {
             self.broken = true;
             return;
         }
-        let Ok(value) = decode(v, &self.rule) else {
-            self.broken = true;
-            return;
-        };
-        let exact = shape.write(&value, &self.rule, &mut self.buf);
-        if exact != Some(true) || self.buf != text {
+        let exact = shape.write(value, &self.rule, &mut self.buf);
+        if exact != Some(true) || !same_bytes(&self.buf, text) {
             self.broken = true;
         }
     }
 
-    fn result(self) -> Option<TextShape> {
+    fn result(&self) -> Option<TextShape> {
         self.shape.filter(|_| !self.broken)
     }
 }
@@ -240,65 +296,71 @@ impl Proof {
 /// or `None`.
 pub(super) type KeyShapes = Vec<(String, Option<TextShape>)>;
 
-/// What one read of a table's date and time keys proved.
+/// What is known of one table's date and time keys, on one connection (its
+/// read transaction keeps the snapshot it was learnt on).
 #[derive(Clone, Debug, Default)]
-pub(super) struct Proven {
-    pub shapes: KeyShapes,
+pub(super) struct Known {
+    /// The proven forms, once every stored key has been seen.
+    shapes: Option<KeyShapes>,
     /// Whether the table's rowid order is its key order (asked only when
-    /// every key column is a date or time in one proven form): its pages,
-    /// read in rowid order, then come in key order.
-    pub rowid_ordered: bool,
+    /// every key column is a date or time): its pages, read in rowid
+    /// order, then come in key order. `None` until a whole scan of the
+    /// pages answered it.
+    rowid_ordered: Option<bool>,
 }
 
-/// The proven text forms of `spec`'s date, time and timestamp key columns,
-/// proven on first use by one read of the table's keys (an index-only scan
-/// where the key is indexed) and kept in `cache` for the connection's life.
-///
-/// With `rowid` (how SQL names the rowid of a rowid table) and a key made
-/// only of such columns, the same read goes in key order with the rowids
-/// and also proves whether the rowids ascend: whether reading the table's
-/// pages yields its rows in key order.
+/// What [`Known`] is kept under: the table and its date and time key
+/// columns with their rules; `None` when it has no such key column.
+fn known_id(spec: &ScanSpec) -> Option<String> {
+    let timed: Vec<_> = spec
+        .key
+        .iter()
+        .filter(|k| key_order_is_time_order(k.rule.ty))
+        .map(|k| (&k.name, k.rule))
+        .collect();
+    (!timed.is_empty()).then(|| format!("{}\0{timed:?}", spec.table))
+}
+
+/// For a whole scan of `spec` from the pages of a rowid table without a
+/// rowid alias: `Some(true)` when its rowid order is known to be its key
+/// order, `Some(false)` when known not to be (or not asked: a key column
+/// that is no date or time), `None` when not known yet (a
+/// [`StreamProof`] finds out).
+pub(super) fn rowid_ordered(cache: &HashMap<String, Known>, spec: &ScanSpec) -> Option<bool> {
+    let all_timed = spec.key.iter().all(|k| key_order_is_time_order(k.rule.ty));
+    if !all_timed {
+        return Some(false);
+    }
+    cache.get(&known_id(spec)?)?.rowid_ordered
+}
+
+/// The proven text forms of `spec`'s date, time and timestamp key columns:
+/// known from a whole scan of the pages that proved them as it went (a
+/// [`StreamProof`]), or else proven here by one read of the table's keys
+/// (an index-only scan where the key is indexed), kept in `cache` for the
+/// connection's life.
 pub(super) fn prove(
     conn: &Connection,
-    cache: &mut HashMap<String, Proven>,
+    cache: &mut HashMap<String, Known>,
     spec: &ScanSpec,
-    rowid: Option<&str>,
-) -> Result<Proven, SourceError> {
+) -> Result<KeyShapes, SourceError> {
+    let Some(id) = known_id(spec) else {
+        return Ok(Vec::new());
+    };
+    if let Some(shapes) = cache.get(&id).and_then(|k| k.shapes.clone()) {
+        return Ok(shapes);
+    }
     let timed: Vec<_> = spec
         .key
         .iter()
         .filter(|k| key_order_is_time_order(k.rule.ty))
         .collect();
-    if timed.is_empty() {
-        return Ok(Proven::default());
-    }
-    let rowid = rowid.filter(|_| timed.len() == spec.key.len());
-    let id = format!(
-        "{}\0{:?}",
-        spec.table,
-        timed.iter().map(|k| (&k.name, k.rule)).collect::<Vec<_>>()
-    );
-    if let Some(proven) = cache.get(&id) {
-        // A proof made without the rowids is made again with them.
-        if rowid.is_none() || proven.rowid_ordered || proven.shapes.iter().any(|s| s.1.is_none()) {
-            return Ok(proven.clone());
-        }
-    }
     let cols: Vec<String> = timed.iter().map(|k| quote_ident(&k.name)).collect();
-    let sql = match rowid {
-        Some(r) => format!(
-            "SELECT {}, {} FROM {} ORDER BY {}",
-            cols.join(", "),
-            quote_ident(r),
-            quote_ident(&spec.table),
-            cols.join(", ")
-        ),
-        None => format!(
-            "SELECT {} FROM {}",
-            cols.join(", "),
-            quote_ident(&spec.table)
-        ),
-    };
+    let sql = format!(
+        "SELECT {} FROM {}",
+        cols.join(", "),
+        quote_ident(&spec.table)
+    );
     let context = format!("reading the keys of table {:?}", spec.table);
     let mut proofs: Vec<Proof> = timed.iter().map(|k| Proof::new(k.rule)).collect();
     let mut stmt = conn
@@ -307,20 +369,12 @@ pub(super) fn prove(
     let mut rows = stmt
         .query([])
         .map_err(|e| SourceError::query(&context, e))?;
-    let mut ascending = rowid.is_some();
-    let mut last: Option<i64> = None;
     while let Some(row) = rows.next().map_err(|e| SourceError::query(&context, e))? {
         for (i, p) in proofs.iter_mut().enumerate() {
             p.see(
                 row.get_ref(i)
                     .map_err(|e| SourceError::query(&context, e))?,
             );
-        }
-        if ascending {
-            match row.get_ref(timed.len()) {
-                Ok(ValueRef::Integer(r)) if last.is_none_or(|l| l < r) => last = Some(r),
-                _ => ascending = false,
-            }
         }
         if proofs.iter().all(|p| p.broken) {
             break;
@@ -330,15 +384,113 @@ pub(super) fn prove(
     drop(stmt);
     let shapes: KeyShapes = timed
         .iter()
-        .zip(proofs)
+        .zip(&proofs)
         .map(|(k, p)| (k.name.clone(), p.result()))
         .collect();
-    let proven = Proven {
-        rowid_ordered: ascending && shapes.iter().all(|s| s.1.is_some()),
-        shapes,
-    };
-    cache.insert(id, proven.clone());
-    Ok(proven)
+    cache.entry(id).or_default().shapes = Some(shapes.clone());
+    Ok(shapes)
+}
+
+/// The proof, made while a whole scan reads a table's pages in rowid
+/// order, that the rows come in key order: every key column a date or time
+/// whose stored values all have one text form that reads back to itself
+/// (within one form, text order is time order), and the key texts
+/// ascending strictly from row to row. It reads no key a second time; the
+/// scan hands it each key as stored and as decoded. Once a row breaks it,
+/// it sees no more.
+pub(super) struct StreamProof {
+    proofs: Vec<Proof>,
+    /// The last row's key texts, one per key column.
+    last: Vec<Vec<u8>>,
+    /// This row's key texts compared so far with the last row's.
+    order: std::cmp::Ordering,
+    rows: u64,
+    broken: bool,
+    /// Set by the scan when every row of the table was seen.
+    pub(super) whole: bool,
+}
+
+impl StreamProof {
+    /// For a scan of `spec`, whose key columns are all dates or times.
+    pub(super) fn new(spec: &ScanSpec) -> StreamProof {
+        StreamProof {
+            proofs: spec.key.iter().map(|k| Proof::new(k.rule)).collect(),
+            last: vec![Vec::new(); spec.key.len()],
+            order: std::cmp::Ordering::Equal,
+            rows: 0,
+            broken: false,
+            whole: false,
+        }
+    }
+
+    /// Whether a row broke the proof.
+    pub(super) fn broken(&self) -> bool {
+        self.broken
+    }
+
+    /// Sees the current row's key column `i` (in key order), stored as
+    /// `v`, decoded as `value`.
+    #[inline]
+    pub(super) fn key(&mut self, i: usize, v: ValueRef<'_>, value: &Value) {
+        if self.broken {
+            return;
+        }
+        let (Some(p), Some(last)) = (self.proofs.get_mut(i), self.last.get_mut(i)) else {
+            self.broken = true;
+            return;
+        };
+        p.see_decoded(v, value);
+        let ValueRef::Text(text) = v else {
+            self.broken = true;
+            return;
+        };
+        if p.broken {
+            self.broken = true;
+            return;
+        }
+        if i == 0 {
+            self.order = std::cmp::Ordering::Equal;
+        }
+        if self.order.is_eq() {
+            self.order = compare_bytes(text, last);
+        }
+        last.clear();
+        last.extend_from_slice(text);
+    }
+
+    /// Ends the current row: whether the proof still holds (its keys come
+    /// strictly after the last row's).
+    #[inline]
+    pub(super) fn row_end(&mut self) -> bool {
+        if !self.broken {
+            if self.rows > 0 && !self.order.is_gt() {
+                self.broken = true;
+            }
+            self.rows += 1;
+        }
+        !self.broken
+    }
+
+    /// Keeps what this proof learnt in `cache`: nothing unless a row broke
+    /// it or the scan saw the whole table.
+    pub(super) fn learn(self, cache: &mut HashMap<String, Known>, spec: &ScanSpec) {
+        let Some(id) = known_id(spec) else {
+            return;
+        };
+        if self.broken {
+            cache.entry(id).or_default().rowid_ordered = Some(false);
+        } else if self.whole {
+            let shapes = spec
+                .key
+                .iter()
+                .zip(&self.proofs)
+                .map(|(k, p)| (k.name.clone(), p.result()))
+                .collect();
+            let known = cache.entry(id).or_default();
+            known.rowid_ordered = Some(true);
+            known.shapes = Some(shapes);
+        }
+    }
 }
 
 #[cfg(test)]
@@ -434,6 +586,22 @@ mod tests {
             // And it reads back.
             let text = std::str::from_utf8(&ta).unwrap();
             prop_assert_eq!(decode(ValueRef::Text(&ta), &r), Ok(Value::TimestampNaive(stored.into())), "{}", text);
+        }
+
+        /// The word-at-a-time comparison is the slices' own.
+        #[test]
+        fn compare_bytes_is_slice_order(
+            a in prop::collection::vec(any::<u8>(), 0..40),
+            b in prop::collection::vec(any::<u8>(), 0..40),
+            cut in 0usize..40,
+        ) {
+            prop_assert_eq!(compare_bytes(&a, &b), a.cmp(&b));
+            // With a common prefix, as keys one after another have.
+            let mut c = a.clone();
+            c.truncate(cut);
+            c.extend_from_slice(&b);
+            prop_assert_eq!(compare_bytes(&a, &c), a.cmp(&c));
+            prop_assert_eq!(same_bytes(&a, &c), a == c);
         }
 
         /// Dates: byte order is day order over years 0000–9999.
