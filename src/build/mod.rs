@@ -85,38 +85,16 @@ pub fn scan_tree(
 ) -> Result<BuiltTree, SourceError> {
     let spec = job.spec;
     let mut builder = driftsum_core::Builder::new(job.shape);
-    let (rows, disorder) = match job.threads {
-        Threads::One => first_pass::inline(source, job, progress, &mut builder, &mut log)?,
-        Threads::ReadAndHash => {
-            first_pass::pipelined(source, job, progress, &mut builder, &mut log)?
+    let (mut rows, mut disorder) = first_pass_any(source, job, progress, &mut builder, &mut log)?;
+    if matches!(disorder, Some(OrderError::OutOfOrder)) && source.scans_again_in_key_order(spec) {
+        builder = driftsum_core::Builder::new(job.shape);
+        if let Some(log) = log.as_deref_mut() {
+            *log = EntryLog::new();
         }
-        Threads::Auto if !source.cheap_forks() || Threads::cores() <= 2 => {
-            first_pass::pipelined(source, job, progress, &mut builder, &mut log)?
-        }
-        Threads::KeyRanges(_) | Threads::Auto => {
-            let n = match job.threads {
-                Threads::KeyRanges(n) => n,
-                _ => Threads::per_core(),
-            };
-            let cuts = source.key_cuts(spec, first_pass::RANGE_ROWS)?;
-            let mut forks = Vec::new();
-            while !cuts.is_empty() && forks.len() + 1 < n {
-                // A connection that cannot be had (a busy file, a server at
-                // its connection limit) only means fewer of them.
-                match source.fork() {
-                    Ok(Some(f)) => forks.push(f),
-                    Ok(None) | Err(_) => break,
-                }
-            }
-            if forks.is_empty() {
-                first_pass::pipelined(source, job, progress, &mut builder, &mut log)?
-            } else {
-                let mut sources: Vec<&mut dyn Source> = vec![&mut *source];
-                sources.extend(forks.iter_mut().map(|f| f.as_mut() as &mut dyn Source));
-                first_pass::ranges(sources, &cuts, job, progress, &mut builder, &mut log)?
-            }
-        }
-    };
+        let (again, order) = first_pass_any(source, job, progress, &mut builder, &mut log)?;
+        rows += again;
+        disorder = order;
+    }
     match disorder {
         None => Ok(BuiltTree {
             tree: builder.finish(),
@@ -151,6 +129,47 @@ pub fn scan_tree(
             })
         }
     }
+}
+
+/// One first pass of `job` with the read set-up its [`Threads`] asks for:
+/// the rows read, and the order error that stopped the builder, if any.
+fn first_pass_any(
+    source: &mut dyn Source,
+    job: &TreeScan<'_>,
+    progress: Progress<'_>,
+    builder: &mut driftsum_core::Builder,
+    log: &mut Option<&mut EntryLog>,
+) -> Result<(u64, Option<OrderError>), SourceError> {
+    Ok(match job.threads {
+        Threads::One => first_pass::inline(source, job, progress, builder, log)?,
+        Threads::ReadAndHash => first_pass::pipelined(source, job, progress, builder, log)?,
+        Threads::Auto if !source.cheap_forks() || Threads::cores() <= 2 => {
+            first_pass::pipelined(source, job, progress, builder, log)?
+        }
+        Threads::KeyRanges(_) | Threads::Auto => {
+            let n = match job.threads {
+                Threads::KeyRanges(n) => n,
+                _ => Threads::per_core(),
+            };
+            let cuts = source.key_cuts(job.spec, first_pass::RANGE_ROWS)?;
+            let mut forks = Vec::new();
+            while !cuts.is_empty() && forks.len() + 1 < n {
+                // A connection that cannot be had (a busy file, a server at
+                // its connection limit) only means fewer of them.
+                match source.fork() {
+                    Ok(Some(f)) => forks.push(f),
+                    Ok(None) | Err(_) => break,
+                }
+            }
+            if forks.is_empty() {
+                first_pass::pipelined(source, job, progress, builder, log)?
+            } else {
+                let mut sources: Vec<&mut dyn Source> = vec![&mut *source];
+                sources.extend(forks.iter_mut().map(|f| f.as_mut() as &mut dyn Source));
+                first_pass::ranges(sources, &cuts, job, progress, builder, log)?
+            }
+        }
+    })
 }
 
 fn duplicate(spec: &ScanSpec, k: &Key) -> SourceError {
@@ -441,5 +460,39 @@ mod tests {
         )
         .expect_err("the failing range fails the pass");
         assert!(err.to_string().contains("overflow"), "{err}");
+    }
+
+    /// A table keyed by text times whose rowids ascend with its keys but
+    /// one row, written late with an early key, far past where a scan
+    /// could still take its rows back: its first whole scan learns the
+    /// order is broken, and one more scan through the key's index builds
+    /// the tree in order (no key held in memory), the same tree as the
+    /// table written in key order.
+    #[test]
+    fn a_late_row_costs_one_more_scan_not_a_sort() {
+        let late = Db::with(
+            "late",
+            "CREATE TABLE t (k TIMESTAMP PRIMARY KEY, v TEXT);
+             WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 20000)
+             INSERT INTO t SELECT strftime('%Y-%m-%d %H:%M:%S', 1700000000 + i * 60, 'unixepoch'),
+                                  'row ' || i FROM n;
+             INSERT INTO t VALUES ('2020-01-01 00:00:00', 'late');",
+        );
+        let (built, log) = build(&late, "t", Threads::ReadAndHash).expect("late");
+        assert!(built.ordered, "built from a scan in key order");
+        assert_eq!(built.tree.rows, 20_001);
+        assert_eq!(log, 20_001);
+        // Read twice: the broken page scan, then the scan in key order.
+        assert!(built.rows_read > 20_001, "{}", built.rows_read);
+        let in_order = Db::with(
+            "in-order",
+            "CREATE TABLE t (k TIMESTAMP PRIMARY KEY, v TEXT);
+             INSERT INTO t VALUES ('2020-01-01 00:00:00', 'late');
+             WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 20000)
+             INSERT INTO t SELECT strftime('%Y-%m-%d %H:%M:%S', 1700000000 + i * 60, 'unixepoch'),
+                                  'row ' || i FROM n;",
+        );
+        let (expected, _) = build(&in_order, "t", Threads::ReadAndHash).expect("in order");
+        assert_eq!(built.tree, expected.tree);
     }
 }

@@ -142,6 +142,17 @@ pub trait Source: Send {
         true
     }
 
+    /// Whether a whole scan of `spec` that just came back out of key order
+    /// did so only because this source tried a faster read order that
+    /// turned out wrong, and it now reads that table in key order (SQLite:
+    /// a table keyed by text times whose rowids turned out not to ascend
+    /// with its keys). One more scan is then cheaper than holding and
+    /// sorting every key.
+    fn scans_again_in_key_order(&self, spec: &ScanSpec) -> bool {
+        let _ = spec;
+        false
+    }
+
     /// Whether [`fork`](Source::fork)ed connections cost next to nothing
     /// (an embedded database), so key ranges are worth it by default.
     fn cheap_forks(&self) -> bool {

@@ -273,6 +273,13 @@ impl Source for SqliteSource {
         })
     }
 
+    fn scans_again_in_key_order(&self, spec: &ScanSpec) -> bool {
+        // A whole scan that proved the rowids do not ascend with the keys
+        // sent its rows in rowid order; the next one goes through the key's
+        // index.
+        time_keys::rowid_ordered(&self.key_shapes, spec) == Some(false)
+    }
+
     fn scan(
         &mut self,
         spec: &ScanSpec,
