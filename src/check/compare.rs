@@ -145,13 +145,17 @@ fn reconcile_streamed(
         return by_range::reconcile(source, target, job, outcome, found);
     };
     let (opts, keyed) = (job.opts, job.keyed);
+    let pieces: Vec<bool> = job.ranges.iter().map(stream::in_pieces).collect();
+    let pieces = pieces.as_slice();
     let (result, source_read, target_read) = std::thread::scope(|scope| {
         let (source_tx, source_rx) = stream::channel();
         let (target_tx, target_rx) = stream::channel();
-        let source_scan = scope
-            .spawn(move || stream::stream_side(source_db, &plan.source, opts, keyed, source_tx));
-        let target_scan = scope
-            .spawn(move || stream::stream_side(target_db, &plan.target, opts, keyed, target_tx));
+        let source_scan = scope.spawn(move || {
+            stream::stream_side(source_db, &plan.source, opts, keyed, pieces, source_tx)
+        });
+        let target_scan = scope.spawn(move || {
+            stream::stream_side(target_db, &plan.target, opts, keyed, pieces, target_tx)
+        });
         let mut source_rows = Streamed::new(source_rx);
         let mut target_rows = Streamed::new(target_rx);
         let result = stream::reconcile(&mut source_rows, &mut target_rows, job, outcome, found);

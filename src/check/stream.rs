@@ -9,8 +9,8 @@ use std::collections::VecDeque;
 use std::ops::ControlFlow;
 use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
 
-use driftsum_core::canon::CanonOptions;
-use driftsum_core::diff::{entry_differences, KeyDiff};
+use driftsum_core::canon::{self, CanonOptions};
+use driftsum_core::diff::{DriftRange, KeyDiff};
 use driftsum_core::key::KeyRange;
 use driftsum_core::tree::{Entry, HashPrefix};
 use driftsum_core::Key;
@@ -34,15 +34,27 @@ const BATCHES_AHEAD: usize = 8;
 type Item = (KeyedRow, HashPrefix);
 type Batch = Result<Vec<Item>, SourceError>;
 
+/// Whether a drifted range is compared a piece at a time ([`pieces`]),
+/// by its rows' values, rather than with others by their row hashes: when
+/// it holds more rows than one chunk. Such a range is always a chunk of its
+/// own (see [`chunks`]).
+pub(super) fn in_pieces(r: &DriftRange) -> bool {
+    r.source_rows.max(r.target_rows) > CHUNK_ROWS
+}
+
 /// Scans `source` in key order, sending the rows that fall in `ranges`
-/// (ascending, disjoint) with their hash prefixes, and stops after the last
-/// range. Returns the rows read. A failure is sent as the last message; a
-/// closed channel (the comparison stopped) ends the scan quietly.
+/// (ascending, disjoint), and stops after the last range. Rows of ranges
+/// compared by hashes carry their hash prefixes; rows of ranges compared
+/// [`in_pieces`] (`pieces[i]`) by their values carry none, since hashing
+/// them would be a second hash of every row when most of a table drifted.
+/// Returns the rows read. A failure is sent as the last message; a closed
+/// channel (the comparison stopped) ends the scan quietly.
 pub(super) fn stream_side(
     source: &mut dyn Source,
     spec: &ScanSpec,
     opts: &CanonOptions,
     ranges: &[KeyRange],
+    pieces: &[bool],
     tx: SyncSender<Batch>,
 ) -> u64 {
     let mut hasher = row_hasher(spec, opts);
@@ -51,7 +63,7 @@ pub(super) fn stream_side(
     let mut batch: Vec<Item> = Vec::with_capacity(BATCH_ROWS);
     let (mut closed, mut past_end, mut disorder) = (false, false, false);
     let scanned = source.scan(spec, None, &mut |row| {
-        let (k, h) = hasher.hash(row);
+        let k = hasher.key(row);
         // The first pass saw this order; a scan that breaks it now cannot
         // be merged (and the range counts would not add up either).
         if read > 0 && k <= prev.as_slice() {
@@ -71,12 +83,17 @@ pub(super) fn stream_side(
         if !range.contains(k) {
             return ControlFlow::Continue(());
         }
+        let key = Key::from_bytes(k);
+        let hash = match pieces.get(at) {
+            Some(true) => HashPrefix::default(),
+            _ => HashPrefix::from(&hasher.row_hash(row)),
+        };
         batch.push((
             KeyedRow {
-                key: Key::from_bytes(k),
+                key,
                 values: row.to_vec(),
             },
-            HashPrefix::from(&h),
+            hash,
         ));
         if batch.len() == BATCH_ROWS
             && tx
@@ -180,6 +197,51 @@ impl Streamed {
     }
 }
 
+/// The keys that differ between two key-ordered pieces, as
+/// [`driftsum_core::diff::entry_differences`] names them from row hashes, but from the rows'
+/// values: two rows are the same exactly when their row hashes are (every
+/// value encodes alike), so no row need be hashed.
+fn value_differences(
+    source: &[Item],
+    target: &[Item],
+    nkey: usize,
+    opts: &CanonOptions,
+) -> Vec<(Key, KeyDiff)> {
+    let same = |a: &KeyedRow, b: &KeyedRow| {
+        a.values.len() == b.values.len()
+            && a.values[nkey..]
+                .iter()
+                .zip(&b.values[nkey..])
+                .all(|(x, y)| canon::values_equal(x, y, opts))
+    };
+    let mut out = Vec::new();
+    let (mut s, mut t) = (source.iter().peekable(), target.iter().peekable());
+    loop {
+        let order = match (s.peek(), t.peek()) {
+            (Some((a, _)), Some((b, _))) => a.key.cmp(&b.key),
+            (Some(_), None) => std::cmp::Ordering::Less,
+            (None, Some(_)) => std::cmp::Ordering::Greater,
+            (None, None) => return out,
+        };
+        match order {
+            std::cmp::Ordering::Less => {
+                let (a, _) = s.next().expect("peeked");
+                out.push((a.key.clone(), KeyDiff::SourceOnly));
+            }
+            std::cmp::Ordering::Greater => {
+                let (b, _) = t.next().expect("peeked");
+                out.push((b.key.clone(), KeyDiff::TargetOnly));
+            }
+            std::cmp::Ordering::Equal => {
+                let ((a, _), (b, _)) = (s.next().expect("peeked"), t.next().expect("peeked"));
+                if !same(a, b) {
+                    out.push((a.key.clone(), KeyDiff::Changed));
+                }
+            }
+        }
+    }
+}
+
 /// The rows of `items` whose keys `diffs` names for this side (both in key
 /// order: one pass).
 fn wanted(items: Vec<Item>, diffs: &[(Key, KeyDiff)], side: KeyDiff) -> Vec<KeyedRow> {
@@ -254,7 +316,7 @@ pub(super) fn reconcile(
 ) -> Result<(), CheckError> {
     for span in chunks(job.ranges, false) {
         let r = &job.ranges[span.start];
-        if span.len() > 1 || r.source_rows.max(r.target_rows) <= CHUNK_ROWS {
+        if span.len() > 1 || !in_pieces(r) {
             let chunk = Job {
                 ranges: &job.ranges[span.clone()],
                 keyed: &job.keyed[span],
@@ -319,7 +381,7 @@ fn pieces(
                 .filter_map(|e| e.first().map(|e| e.key.clone()))
                 .min();
             first = first.into_iter().chain(piece_first).min();
-            let diffs = entry_differences(&source_entries[0], &target_entries[0]);
+            let diffs = value_differences(&source_items, &target_items, job.nkey, job.opts);
             if !diffs.is_empty() {
                 let (source_rows, target_rows) = (
                     wanted(source_items, &diffs, KeyDiff::SourceOnly),

@@ -19,6 +19,7 @@
 //! * [`logging`]: `check`'s log lines, text and JSON, and no password in them.
 //! * [`watch`]: the metrics textfile, `driftsum watch`, its signals and
 //!   `/metrics`.
+//! * [`dense`]: drift spanning more than a chunk, compared a piece at a time.
 //! * [`diff_reference`]: property tests against a naive reference diff.
 //! * [`postgres`], [`mysql`]: the server connectors.
 //! * [`pairing`]: tables paired by name without `--table`, SQLite's way.
@@ -48,6 +49,7 @@ mod check;
 mod cli;
 mod config;
 mod dashboard;
+mod dense;
 mod diff_reference;
 mod docs;
 mod filters;

@@ -39,6 +39,12 @@ impl RowHasher {
         (&self.kbuf, &self.rbuf)
     }
 
+    /// The row's key bytes alone.
+    pub fn key(&mut self, row: &[Value]) -> &[u8] {
+        key::encode_into(&mut self.kbuf, &row[..self.nkey]);
+        &self.kbuf
+    }
+
     /// The row's key bytes and row hash.
     pub fn hash(&mut self, row: &[Value]) -> (&[u8], Hash) {
         let (k, r) = self.encode(row);
