@@ -360,6 +360,87 @@ impl DifferenceReport {
     }
 }
 
+/// One difference of a table as [`DifferenceReport`] writes it, serialized
+/// straight from the outcome: a run that streams millions of differences
+/// builds no map and copies no column name per difference.
+pub struct DifferenceView<'a> {
+    pub table: &'a TableOutcome,
+    pub difference: &'a Difference,
+}
+
+/// Names and values written as one JSON object, as [`object`] builds it.
+struct ObjectView<'a, N, V> {
+    names: N,
+    values: V,
+    types: &'a [LogicalType],
+}
+
+impl<'a, N, V> Serialize for ObjectView<'a, N, V>
+where
+    N: Iterator<Item = &'a String> + Clone,
+    V: Iterator<Item = (usize, &'a Value)> + Clone,
+{
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let mut map = s.serialize_map(None)?;
+        for (name, (i, v)) in self.names.clone().zip(self.values.clone()) {
+            map.serialize_entry(name, &value_json(v, self.types.get(i)))?;
+        }
+        map.end()
+    }
+}
+
+impl Serialize for DifferenceView<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeStruct;
+        let (t, d) = (self.table, self.difference);
+        let changed = d.kind == DiffKind::Changed;
+        let mut out = s.serialize_struct("DifferenceReport", 5)?;
+        out.serialize_field(
+            "kind",
+            match d.kind {
+                DiffKind::Missing => "missing",
+                DiffKind::Extra => "extra",
+                DiffKind::Changed => "changed",
+            },
+        )?;
+        out.serialize_field(
+            "key",
+            &ObjectView {
+                names: t.key_columns.iter(),
+                values: d.key.iter().enumerate(),
+                types: &t.key_types,
+            },
+        )?;
+        if changed {
+            let names: Vec<&String> = d.changed.iter().map(|&i| &t.columns[i]).collect();
+            out.serialize_field("columns", &names)?;
+        }
+        for (field, vals) in [("source", &d.source), ("target", &d.target)] {
+            let Some(vals) = vals else { continue };
+            match changed {
+                true => out.serialize_field(
+                    field,
+                    &ObjectView {
+                        names: d.changed.iter().map(|&i| &t.columns[i]),
+                        values: d.changed.iter().map(|&i| (i, &vals[i])),
+                        types: &t.column_types,
+                    },
+                )?,
+                false => out.serialize_field(
+                    field,
+                    &ObjectView {
+                        names: t.columns.iter(),
+                        values: vals.iter().enumerate(),
+                        types: &t.column_types,
+                    },
+                )?,
+            }
+        }
+        out.end()
+    }
+}
+
 impl TableReport {
     pub fn from_outcome(t: &TableOutcome) -> TableReport {
         let mut report = TableReport::without_differences(t);
@@ -500,6 +581,62 @@ impl Report {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A difference written straight from the outcome is byte for byte the
+    /// one built as a report: every kind, compound keys, key types missing
+    /// past the end, decimals padded to their scale, NULLs, text to escape.
+    #[test]
+    fn difference_views_write_the_report() {
+        let dec = LogicalType::Decimal { scale: Some(2) };
+        let mut t = TableOutcome::failed("t", "t", "x");
+        t.error = None;
+        t.key_columns = vec!["a".into(), "b \"q\"".into()];
+        t.key_types = vec![LogicalType::Integer];
+        t.columns = vec!["n".into(), "d".into(), "s".into()];
+        t.column_types = vec![LogicalType::Integer, dec, LogicalType::Text];
+        let key = vec![Value::Int(7), Value::Text("k\n".into())];
+        let row = |d: &str, s: Option<&str>| {
+            vec![
+                Value::Int(1),
+                Value::Decimal(d.into()),
+                s.map_or(Value::Null, |s| Value::Text(s.into())),
+            ]
+        };
+        let diffs = [
+            Difference {
+                kind: DiffKind::Missing,
+                key: key.clone(),
+                source: Some(row("1.5", Some("é\"x"))),
+                target: None,
+                changed: Vec::new(),
+                float_only: false,
+            },
+            Difference {
+                kind: DiffKind::Extra,
+                key: key.clone(),
+                source: None,
+                target: Some(row("2", None)),
+                changed: Vec::new(),
+                float_only: false,
+            },
+            Difference {
+                kind: DiffKind::Changed,
+                key,
+                source: Some(row("1.5", Some("a"))),
+                target: Some(row("1.25", None)),
+                changed: vec![1, 2],
+                float_only: false,
+            },
+        ];
+        for d in &diffs {
+            let built = serde_json::to_string(&DifferenceReport::new(&t, d)).expect("built");
+            let view = DifferenceView {
+                table: &t,
+                difference: d,
+            };
+            assert_eq!(serde_json::to_string(&view).expect("view"), built);
+        }
+    }
 
     #[test]
     fn decimals_keep_their_scale() {

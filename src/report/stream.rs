@@ -11,7 +11,7 @@ use std::io::{self, Write};
 
 use serde_json::Value as J;
 
-use super::model::{DifferenceReport, Report, RunInfo, TableReport};
+use super::model::{DifferenceView, Report, RunInfo, TableReport};
 use crate::check::{DiffSink, RunOutcome, TableOutcome};
 use crate::reconcile::Difference;
 
@@ -142,11 +142,14 @@ impl<W: Write> DiffSink for JsonStream<W> {
         if self.summary {
             return Ok(());
         }
-        let line =
-            serde_json::to_string(&DifferenceReport::new(table, d)).map_err(io::Error::other)?;
         let sep = if self.differences == 0 { "" } else { "," };
         self.differences += 1;
-        write!(self.out, "{sep}\n        {line}")
+        write!(self.out, "{sep}\n        ")?;
+        let view = DifferenceView {
+            table,
+            difference: d,
+        };
+        serde_json::to_writer(&mut self.out, &view).map_err(io::Error::other)
     }
 
     fn table_finished(&mut self, table: &TableOutcome) -> io::Result<()> {
