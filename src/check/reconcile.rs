@@ -100,10 +100,10 @@ pub(super) fn range_outcome(r: &DriftRange, first: Option<Key>) -> RangeOutcome 
 /// What fetching one side's entries of the drifted ranges costs on the
 /// wire: the pages an agent sends.
 pub(super) fn entries_cost(cost: &mut PhaseCost, ranges: &[KeyRange], entries: &[Vec<Entry>]) {
-    for (req, page, more) in wire::entry_pages(0, ranges, entries) {
+    for (req, page, _more) in wire::entry_pages(0, ranges, entries) {
         cost.round_trips += 1;
-        cost.items += page.iter().map(Vec::len).sum::<usize>() as u64;
-        cost.bytes += (req.encode().len() + wire::encode_entries(&page, more).len()) as u64;
+        cost.items += page.iter().map(|p| p.len()).sum::<usize>() as u64;
+        cost.bytes += (req.encode().len() + wire::encoded_entries_len(&page)) as u64;
     }
 }
 

@@ -28,6 +28,12 @@ pub fn put(out: &mut Vec<u8>, mut v: u64) {
     out.push(v as u8);
 }
 
+/// How many bytes [`put`] writes for `v`.
+#[inline]
+pub fn len(v: u64) -> usize {
+    (64 - (v | 1).leading_zeros() as usize).div_ceil(7)
+}
+
 /// Appends a 128-bit `v` as a LEB128 varint: the same bytes as [`put`] for
 /// any value that fits 64 bits.
 #[inline]

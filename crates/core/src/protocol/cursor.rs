@@ -115,6 +115,12 @@ pub(super) fn put_key_after(out: &mut Vec<u8>, prev: &[u8], key: &[u8]) {
     out.extend_from_slice(&key[shared..]);
 }
 
+/// How many bytes [`put_key_after`] writes.
+pub(super) fn key_after_len(prev: &[u8], key: &[u8]) -> usize {
+    let shared = prev.iter().zip(key).take_while(|(a, b)| a == b).count();
+    varint::len(shared as u64) + varint::len((key.len() - shared) as u64) + key.len() - shared
+}
+
 pub(super) fn put_keys(out: &mut Vec<u8>, keys: &[Key]) {
     varint::put(out, keys.len() as u64);
     let mut prev: &[u8] = &[];

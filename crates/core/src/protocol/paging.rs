@@ -42,17 +42,17 @@ pub fn rows_pages(tree: TreeId, groups: &[(Option<Key>, Vec<Key>)]) -> Vec<RowsR
 /// not. A page holds at most `ENTRIES_PAGE` entries, filled range by range;
 /// the next request goes on after the last entry sent, in its range, with
 /// the ranges after it.
-pub fn entry_pages(
+pub fn entry_pages<'a>(
     tree: TreeId,
     ranges: &[KeyRange],
-    per_range: &[Vec<Entry>],
-) -> Vec<(EntriesRequest, Vec<Vec<Entry>>, bool)> {
+    per_range: &'a [Vec<Entry>],
+) -> Vec<(EntriesRequest, Vec<&'a [Entry]>, bool)> {
     let mut out = Vec::new();
     for (rs, es) in ranges
         .chunks(RANGES_BATCH)
         .zip(per_range.chunks(RANGES_BATCH))
     {
-        let mut todo: Vec<(KeyRange, &[Entry])> = rs
+        let mut todo: Vec<(KeyRange, &'a [Entry])> = rs
             .iter()
             .cloned()
             .zip(es.iter().map(Vec::as_slice))
@@ -64,12 +64,12 @@ pub fn entry_pages(
                 limit: ENTRIES_PAGE,
             };
             let mut room = ENTRIES_PAGE as usize;
-            let page: Vec<Vec<Entry>> = todo
+            let page: Vec<&'a [Entry]> = todo
                 .iter()
                 .map(|(_, left)| {
                     let take = left.len().min(room);
                     room -= take;
-                    left[..take].to_vec()
+                    &left[..take]
                 })
                 .collect();
             let more = todo.iter().zip(&page).any(|(t, p)| p.len() < t.1.len());

@@ -6,7 +6,7 @@ use crate::tree::{Entry, HashPrefix, NodeSummary, HASH_PREFIX_LEN};
 use crate::value::Value;
 use crate::varint;
 
-use super::cursor::{put_key, put_key_after, Reader};
+use super::cursor::{key_after_len, put_key, put_key_after, Reader};
 use super::requests::EntriesRequest;
 use super::value::{get_value, put_value};
 use super::{WireError, CHILDREN_BATCH, MAX_CHILDREN, MAX_COLUMNS, ROWS_PAGE};
@@ -155,10 +155,11 @@ fn read_children(r: &mut Reader<'_>, parent: &NodeSummary) -> Result<Vec<NodeSum
 /// entries: key (prefix-compressed against the entry before, across ranges)
 /// and row-hash prefix. An agent fills the page range by range; when the
 /// limit cuts it, the ranges after the cut are sent empty and `more` is set.
-pub fn encode_entries(per_range: &[Vec<Entry>], more: bool) -> Vec<u8> {
+pub fn encode_entries<E: AsRef<[Entry]>>(per_range: &[E], more: bool) -> Vec<u8> {
     let mut out = vec![more as u8];
     let mut prev: &[u8] = &[];
     for entries in per_range {
+        let entries = entries.as_ref();
         varint::put(&mut out, entries.len() as u64);
         for e in entries {
             put_key_after(&mut out, prev, e.key.as_bytes());
@@ -167,6 +168,22 @@ pub fn encode_entries(per_range: &[Vec<Entry>], more: bool) -> Vec<u8> {
         }
     }
     out
+}
+
+/// The length of [`encode_entries`] of `per_range`, without building it
+/// (what a local diff reports it would have exchanged through agents).
+pub fn encoded_entries_len<E: AsRef<[Entry]>>(per_range: &[E]) -> usize {
+    let mut len = 1;
+    let mut prev: &[u8] = &[];
+    for entries in per_range {
+        let entries = entries.as_ref();
+        len += varint::len(entries.len() as u64);
+        for e in entries {
+            len += key_after_len(prev, e.key.as_bytes()) + e.hash.0.len();
+            prev = e.key.as_bytes();
+        }
+    }
+    len
 }
 
 /// Decodes a page of entries answering `req`: per range, ascending and

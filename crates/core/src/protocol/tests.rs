@@ -134,18 +134,40 @@ fn pages_cover_everything() {
     ];
     let pages = entry_pages(0, &ranges, &per);
     assert_eq!(pages.len(), 3);
-    let total: usize = pages.iter().flat_map(|p| &p.1).map(Vec::len).sum();
+    let total: usize = pages.iter().flat_map(|p| &p.1).map(|e| e.len()).sum();
     assert_eq!(total, per.iter().map(Vec::len).sum::<usize>());
     assert!(pages[0].2 && pages[1].2 && !pages[2].2);
     // Each page decodes against its own request.
     for (req, page, more) in &pages {
-        let back = decode_entries(req, &encode_entries(page, *more)).unwrap();
-        assert_eq!(&back.0, page);
+        let bytes = encode_entries(page, *more);
+        assert_eq!(encoded_entries_len(page), bytes.len());
+        let back = decode_entries(req, &bytes).unwrap();
+        let page: Vec<Vec<Entry>> = page.iter().map(|e| e.to_vec()).collect();
+        assert_eq!(back.0, page);
     }
     assert_eq!(entry_pages(0, &ranges[..1], &[vec![]]).len(), 1);
 }
 
 proptest! {
+    /// Lengths counted without encoding are the encoded lengths.
+    #[test]
+    fn counted_lengths_are_encoded_lengths(
+        v in any::<u64>(),
+        keys in proptest::collection::btree_set(proptest::collection::vec(any::<u8>(), 0..300), 0..40),
+        cut in 0usize..40,
+    ) {
+        let mut out = Vec::new();
+        crate::varint::put(&mut out, v);
+        prop_assert_eq!(crate::varint::len(v), out.len());
+        let entries: Vec<Entry> = keys
+            .iter()
+            .map(|k| Entry { key: Key::from_bytes(k), hash: HashPrefix([7; HASH_PREFIX_LEN]) })
+            .collect();
+        let cut = cut.min(entries.len());
+        let per = [&entries[..cut], &entries[cut..]];
+        prop_assert_eq!(encoded_entries_len(&per), encode_entries(&per, true).len());
+    }
+
     #[test]
     fn decoders_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..200)) {
         let parent = summary(1, 0, b"\xff\xff", 1000, 0);
