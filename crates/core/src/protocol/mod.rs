@@ -34,7 +34,7 @@ pub use responses::{
     decode_children, decode_entries, decode_root, decode_rows, encode_children, encode_entries,
     encode_root, encode_rows, encoded_entries_len, encoded_rows_len,
 };
-pub use value::{put_value, value_from_bytes};
+pub use value::{put_value, value_from_bytes, value_len};
 
 /// The id an agent gives one built tree; requests name the tree they walk.
 /// Fixed width (4 bytes), so a request's size does not depend on which build

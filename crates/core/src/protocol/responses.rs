@@ -8,7 +8,7 @@ use crate::varint;
 
 use super::cursor::{key_after_len, put_key, put_key_after, Reader};
 use super::requests::EntriesRequest;
-use super::value::{get_value, put_value};
+use super::value::{get_value, put_value, value_len};
 use super::{WireError, CHILDREN_BATCH, MAX_CHILDREN, MAX_COLUMNS, ROWS_PAGE};
 
 /// Response to a [`RootRequest`]: `0` for an empty tree, or `1`, the level,
@@ -245,16 +245,9 @@ pub fn encode_rows(rows: &[Vec<Value>]) -> Vec<u8> {
 /// The length of [`encode_rows`] of `rows`, without building it (what a
 /// local diff reports it would have exchanged through agents).
 pub fn encoded_rows_len<'a>(rows: impl ExactSizeIterator<Item = &'a [Value]>) -> usize {
-    let mut scratch = Vec::with_capacity(64);
-    varint::put(&mut scratch, rows.len() as u64);
-    let mut len = scratch.len();
+    let mut len = varint::len(rows.len() as u64);
     for row in rows {
-        scratch.clear();
-        varint::put(&mut scratch, row.len() as u64);
-        for v in row {
-            put_value(&mut scratch, v);
-        }
-        len += scratch.len();
+        len += varint::len(row.len() as u64) + row.iter().map(value_len).sum::<usize>();
     }
     len
 }

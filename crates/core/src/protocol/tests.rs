@@ -98,6 +98,30 @@ fn rows_round_trip() {
         Value::Date(-3),
     ]];
     assert_eq!(decode_rows(&encode_rows(&rows), 8).unwrap(), rows);
+    // Every kind of value, its length counted without writing it.
+    let long = "x".repeat(200);
+    let every = [
+        Value::Null,
+        Value::Int(i128::MIN),
+        Value::Float(-0.5),
+        Value::Decimal("1.20".into()),
+        Value::Text(long.clone()),
+        Value::Text(String::new()),
+        Value::Bytes(vec![0; 130]),
+        Value::Bool(false),
+        Value::Timestamp(-1),
+        Value::TimestampNaive(i128::MAX),
+        Value::Date(-3),
+        Value::Time(86_399_999_999),
+        Value::Uuid([9; 16]),
+        Value::Json("{}".into()),
+        Value::Invalid(long),
+    ];
+    for v in &every {
+        let mut out = Vec::new();
+        put_value(&mut out, v);
+        assert_eq!(value_len(v), out.len(), "{v:?}");
+    }
     assert!(decode_rows(&encode_rows(&rows), 7).is_err());
     // The length alone, for 0, 1 and enough rows for a two-byte count.
     for n in [0, 1, 200] {

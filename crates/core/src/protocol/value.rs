@@ -59,6 +59,21 @@ pub fn put_value(out: &mut Vec<u8>, v: &Value) {
     }
 }
 
+/// How many bytes [`put_value`] writes for `v`.
+pub fn value_len(v: &Value) -> usize {
+    let var = |n: usize| 1 + varint::len(n as u64) + n;
+    match v {
+        Value::Null => 1,
+        Value::Bool(_) => 2,
+        Value::Int(_) | Value::Timestamp(_) | Value::TimestampNaive(_) => 17,
+        Value::Float(_) | Value::Time(_) => 9,
+        Value::Date(_) => 5,
+        Value::Uuid(_) => 17,
+        Value::Decimal(s) | Value::Text(s) | Value::Json(s) | Value::Invalid(s) => var(s.len()),
+        Value::Bytes(b) => var(b.len()),
+    }
+}
+
 /// Decodes one value written by [`put_value`], and nothing after it.
 pub fn value_from_bytes(buf: &[u8]) -> Result<Value, WireError> {
     let mut r = Reader::new(buf);
