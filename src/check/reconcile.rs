@@ -128,7 +128,7 @@ pub(super) fn rows_cost(
         }
         cost.round_trips += 1;
         cost.items += found.len() as u64;
-        cost.bytes += (req.encode().len() + wire::encoded_rows_len(found.into_iter())) as u64;
+        cost.bytes += (req.encoded_len() + wire::encoded_rows_len(found.into_iter())) as u64;
     }
 }
 

@@ -5,7 +5,7 @@
 use crate::key::{Key, KeyRange};
 use crate::varint;
 
-use super::cursor::{get_keys, put_key, put_keys, Reader};
+use super::cursor::{get_keys, key_after_len, put_key, put_keys, Reader};
 use super::{TreeId, WireError, CHILDREN_BATCH, RANGES_BATCH, ROWS_PAGE};
 
 /// Request: the root of a tree.
@@ -193,6 +193,23 @@ impl RowsRequest {
             put_keys(&mut out, keys);
         }
         out
+    }
+
+    /// The length of [`encode`](RowsRequest::encode), without building it.
+    pub fn encoded_len(&self) -> usize {
+        let mut len = self.tree.to_le_bytes().len() + varint::len(self.groups.len() as u64);
+        for (after, keys) in &self.groups {
+            len += 1 + after.as_ref().map_or(0, |k| {
+                varint::len(k.as_bytes().len() as u64) + k.as_bytes().len()
+            });
+            len += varint::len(keys.len() as u64);
+            let mut prev: &[u8] = &[];
+            for k in keys {
+                len += key_after_len(prev, k.as_bytes());
+                prev = k.as_bytes();
+            }
+        }
+        len
     }
 
     /// Decodes and checks a request.

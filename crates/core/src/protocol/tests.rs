@@ -187,6 +187,12 @@ proptest! {
             .iter()
             .map(|k| Entry { key: Key::from_bytes(k), hash: HashPrefix([7; HASH_PREFIX_LEN]) })
             .collect();
+        let groups = vec![
+            (None, keys.iter().take(cut).map(|k| Key::from_bytes(k)).collect()),
+            (keys.iter().next().map(|k| Key::from_bytes(k)), keys.iter().skip(cut).map(|k| Key::from_bytes(k)).collect()),
+        ];
+        let req = RowsRequest { tree: 3, groups };
+        prop_assert_eq!(req.encoded_len(), req.encode().len());
         let cut = cut.min(entries.len());
         let per = [&entries[..cut], &entries[cut..]];
         prop_assert_eq!(encoded_entries_len(&per), encode_entries(&per, true).len());
