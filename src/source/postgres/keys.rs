@@ -192,15 +192,17 @@ pub(super) fn read(
             answer = fetched.map_err(Failure::Db)?;
         }
     });
-    match result {
-        Ok(()) => Ok(()),
-        Err(Failure::Decode(e)) => Err(scan.error(e, r.secrets)),
+    let err = match result {
+        Ok(()) => return Ok(()),
+        Err(Failure::Decode(e)) => scan.error(e, r.secrets),
         Err(Failure::Db(e)) => {
-            let err = SourceError::query(scan.context, db_message(&e, r.lock_timeout, r.secrets));
-            recover(r.session);
-            Err(err)
+            SourceError::query(scan.context, db_message(&e, r.lock_timeout, r.secrets))
         }
-    }
+    };
+    // Also after a value that would not decode: the chunk queried ahead
+    // may have failed meanwhile, aborting the transaction.
+    recover(r.session);
+    Err(err)
 }
 
 #[cfg(test)]
@@ -257,26 +259,28 @@ mod tests {
             rt.block_on(sqlx::raw_sql(AssertSqlSafe(sql)).execute(&mut *writer.borrow_mut()))
                 .expect("statement");
         };
-        let read = |filter: Option<&str>, chunk: usize| -> Vec<Value> {
-            let mut src = PgSource::connect(&url).expect("source");
-            src.key_chunk = chunk;
-            let spec = ScanSpec {
-                table: table.clone(),
-                key: vec![ColumnSpec {
-                    name: "k".into(),
-                    rule: ColumnRule::new(driftsum_core::LogicalType::Integer),
-                }],
-                values: Vec::new(),
-                filter: filter.map(str::to_string),
-                ranges: Vec::new(),
-            };
+        let spec = |filter: Option<&str>| ScanSpec {
+            table: table.clone(),
+            key: vec![ColumnSpec {
+                name: "k".into(),
+                rule: ColumnRule::new(driftsum_core::LogicalType::Integer),
+            }],
+            values: Vec::new(),
+            filter: filter.map(str::to_string),
+            ranges: Vec::new(),
+        };
+        let scan = |src: &mut PgSource, filter: Option<&str>| {
             let mut out = Vec::new();
-            src.scan(&spec, None, &mut |row| {
+            src.scan(&spec(filter), None, &mut |row| {
                 out.push(row[0].clone());
                 ControlFlow::Continue(())
             })
-            .expect("scan");
-            out
+            .map(|()| out)
+        };
+        let read = |filter: Option<&str>, chunk: usize| -> Vec<Value> {
+            let mut src = PgSource::connect(&url).expect("source");
+            src.key_chunk = chunk;
+            scan(&mut src, filter).expect("scan")
         };
         let types = ["smallint", "integer", "bigint"];
         let config = ProptestConfig::with_cases(12);
@@ -306,6 +310,20 @@ mod tests {
             prop_assert_eq!(&read(filter, chunk), &want);
             prop_assert_eq!(&read(filter, 0), &want);
         });
+        // A failed chunk query is an error, and the session goes on.
+        exec(format!("DROP TABLE IF EXISTS {table}"));
+        exec(format!("CREATE TABLE {table} (k integer PRIMARY KEY)"));
+        exec(format!("INSERT INTO {table} VALUES (1), (2), (3)"));
+        let mut src = PgSource::connect(&url).expect("source");
+        src.key_chunk = 2;
+        let e = scan(&mut src, Some("no_such_column > 0")).expect_err("bad filter");
+        assert!(e.to_string().contains("no_such_column"), "{e}");
+        let e = scan(&mut src, Some("k < 3 OR 1 / (k - 3) = 0")).expect_err("second chunk");
+        assert!(e.to_string().contains("division by zero"), "{e}");
+        let all: Vec<Value> = [1, 2, 3].map(Value::Int).to_vec();
+        assert_eq!(scan(&mut src, None).expect("after the failures"), all);
+        // Its snapshot's lock would hold the DROP below up.
+        drop(src);
         // Not unique: never read in chunks (keyset paging would skip the
         // duplicates a chunk boundary splits).
         exec(format!("DROP TABLE IF EXISTS {table}"));
