@@ -26,6 +26,7 @@ mod copy;
 mod count;
 mod decode;
 mod dialect;
+mod keys;
 mod scan;
 mod session;
 mod target;
@@ -75,6 +76,8 @@ pub struct PgSource {
     /// How long a statement waits for a table lock (the URL's
     /// `lock_timeout`).
     lock_timeout: Duration,
+    /// Keys per chunk of a key scan (`keys.rs`); 0 reads keys row by row.
+    key_chunk: usize,
 }
 
 impl PgSource {
@@ -107,6 +110,7 @@ impl PgSource {
             opts,
             snapshot: None,
             lock_timeout,
+            key_chunk: keys::CHUNK_KEYS,
         })
     }
 
@@ -255,6 +259,26 @@ impl PgSource {
             ""
         };
         format!("{only}{}.{}", quote_ident(schema), quote_ident(name))
+    }
+
+    /// Whether column `column` of a resolved table is NOT NULL and alone the
+    /// key of a unique index (see [`keys::ELIGIBLE`]).
+    fn unique_not_null(
+        &mut self,
+        schema: &str,
+        name: &str,
+        column: &str,
+    ) -> Result<bool, SourceError> {
+        let rows = self.catalog(
+            keys::ELIGIBLE,
+            &[schema, name, column],
+            "reading the key's indexes",
+        )?;
+        Ok(rows
+            .first()
+            .and_then(|r| r.first().cloned().flatten())
+            .as_deref()
+            == Some("true"))
     }
 
     /// The columns of a resolved table, read once from the catalog.
@@ -426,6 +450,25 @@ impl Source for PgSource {
             names: &names,
             context: &context,
         };
+        // One unique integer key alone (the `keys` level): read in chunks
+        // of keys, far fewer messages than a row each (see `keys.rs`).
+        if let ([key], [(wire, rule)]) = (keys.as_slice(), cols.cols) {
+            if self.key_chunk > 0
+                && keys::eligible(*wire, rule, range.is_some())
+                && self.unique_not_null(&schema, &name, &key.name)?
+            {
+                let from = self.relation(&schema, &name);
+                let scan = keys::KeyScan {
+                    from: &from,
+                    column: &key.name,
+                    filter: spec.filter.as_deref(),
+                    rule,
+                    context: &context,
+                    chunk: self.key_chunk,
+                };
+                return keys::read(&mut self.reader(), &scan, sink);
+            }
+        }
         // A timestamp key column: rows are put in key-byte order here (see
         // `server::KeyOrder`), as its index gives them in time order.
         let ts_key = sql::timestamp_key(spec, &keys, |c| c.wire == Wire::Timestamp);
@@ -483,6 +526,7 @@ impl Source for PgSource {
             opts: self.opts.clone(),
             snapshot: Some(id),
             lock_timeout: self.lock_timeout,
+            key_chunk: self.key_chunk,
         })))
     }
 

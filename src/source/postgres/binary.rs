@@ -33,6 +33,9 @@ pub enum DecodeError {
     NumericSize { digits: usize, bytes: usize },
     #[error("numeric digit {0}")]
     NumericDigit(u16),
+    /// An array not of the shape asked for.
+    #[error("array: {0}")]
+    ArrayShape(&'static str),
     /// The driver could not hand the value's bytes over.
     #[error("{0}")]
     Driver(String),
@@ -187,6 +190,54 @@ pub fn numeric_into(b: &[u8], out: &mut String) -> Result<(), DecodeError> {
     Ok(())
 }
 
+/// The elements of a one-dimensional integer array (`int2[]`, `int4[]`,
+/// `int8[]`) in its binary send format, appended to `out`: a header (number
+/// of dimensions, a has-NULLs flag, the element type), per dimension its
+/// length and lower bound, then per element an i32 length and the value.
+/// A NULL element, or more than one dimension, is an error: the key scans
+/// that read such arrays only ever ask for a NOT NULL column.
+pub fn int_array(b: &[u8], out: &mut Vec<i64>) -> Result<(), DecodeError> {
+    let word = |at: usize| -> Result<i32, DecodeError> {
+        let w = b.get(at..at + 4).ok_or(DecodeError::ArrayShape("short"))?;
+        Ok(i32::from_be_bytes(be(w)?))
+    };
+    let dims = word(0)?;
+    if dims == 0 {
+        return Ok(());
+    }
+    if dims != 1 {
+        return Err(DecodeError::ArrayShape("not one-dimensional"));
+    }
+    if word(4)? != 0 {
+        return Err(DecodeError::ArrayShape("a NULL element"));
+    }
+    let len = usize::try_from(word(12)?).map_err(|_| DecodeError::ArrayShape("length"))?;
+    // Each element takes at least its 4-byte length: a length the bytes
+    // cannot hold is refused before anything is reserved for it.
+    if len > b.len() / 4 {
+        return Err(DecodeError::ArrayShape("length"));
+    }
+    out.reserve(len);
+    let mut at = 20;
+    for _ in 0..len {
+        let n = word(at)?;
+        at += 4;
+        let n = usize::try_from(n).map_err(|_| DecodeError::ArrayShape("a NULL element"))?;
+        let v = b.get(at..at + n).ok_or(DecodeError::ArrayShape("short"))?;
+        out.push(match n {
+            2 => i16::from_be_bytes(be(v)?) as i64,
+            4 => i32::from_be_bytes(be(v)?) as i64,
+            8 => i64::from_be_bytes(be(v)?),
+            n => return Err(DecodeError::IntegerSize(n)),
+        });
+        at += n;
+    }
+    if at != b.len() {
+        return Err(DecodeError::ArrayShape("trailing bytes"));
+    }
+    Ok(())
+}
+
 /// The text of bytes known to be ASCII digits.
 fn ascii(d: &[u8]) -> &str {
     std::str::from_utf8(d).unwrap_or_default()
@@ -235,6 +286,63 @@ mod tests {
         }
         assert!(numeric(&num(2, 0, 0, &[1])).is_err());
         assert!(numeric(&[1, 2]).is_err());
+    }
+
+    /// An array of `vals` (`None` for NULL) of `width`-byte integers.
+    fn int_arr(vals: &[Option<i64>], width: usize) -> Vec<u8> {
+        let mut b = Vec::new();
+        let has_null = vals.iter().any(Option::is_none) as i32;
+        for w in [1, has_null, 20, vals.len() as i32, 1] {
+            b.extend_from_slice(&w.to_be_bytes());
+        }
+        for v in vals {
+            match v {
+                None => b.extend_from_slice(&(-1i32).to_be_bytes()),
+                Some(v) => {
+                    b.extend_from_slice(&(width as i32).to_be_bytes());
+                    b.extend_from_slice(&v.to_be_bytes()[8 - width..]);
+                }
+            }
+        }
+        b
+    }
+
+    #[test]
+    fn integer_arrays() {
+        let vals = [Some(-3), Some(0), Some(7), Some(i32::MAX as i64)];
+        for width in [4, 8] {
+            let mut out = Vec::new();
+            int_array(&int_arr(&vals, width), &mut out).unwrap();
+            assert_eq!(out, [-3, 0, 7, i32::MAX as i64]);
+        }
+        let mut out = vec![1];
+        int_array(&int_arr(&[Some(i64::MIN), Some(i64::MAX)], 8), &mut out).unwrap();
+        assert_eq!(out, [1, i64::MIN, i64::MAX]);
+        let mut out = Vec::new();
+        int_array(&int_arr(&[Some(-2)], 2), &mut out).unwrap();
+        assert_eq!(out, [-2]);
+        // An empty array has no dimensions.
+        int_array(&0i32.to_be_bytes().repeat(3), &mut out).unwrap();
+        assert_eq!(out, [-2]);
+        // NULLs, short, long, odd widths and lengths are errors, never panics.
+        let good = int_arr(&vals, 8);
+        assert!(int_array(&int_arr(&[Some(1), None], 8), &mut out).is_err());
+        for cut in 0..good.len() {
+            assert!(
+                int_array(&good[..cut], &mut Vec::new()).is_err(),
+                "cut {cut}"
+            );
+        }
+        let mut long = good.clone();
+        long.push(0);
+        assert!(int_array(&long, &mut Vec::new()).is_err());
+        assert!(int_array(&int_arr(&[Some(1)], 3), &mut Vec::new()).is_err());
+        let mut huge = good.clone();
+        huge[12..16].copy_from_slice(&i32::MAX.to_be_bytes());
+        assert!(int_array(&huge, &mut Vec::new()).is_err());
+        let mut two = good;
+        two[..4].copy_from_slice(&2i32.to_be_bytes());
+        assert!(int_array(&two, &mut Vec::new()).is_err());
     }
 
     /// Any weight PostgreSQL sends is exact: `1e5000`, `1e-5000` and the
