@@ -157,6 +157,13 @@ impl SqliteSource {
         let Some(file) = pages::PageFile::open(&self.conn) else {
             return Ok(false);
         };
+        if let PageOrder::Prove(p) = &mut order {
+            if !super::time_keys::last_row_holds_greatest_key(&self.conn, spec, &layout.rowid_sql)?
+            {
+                p.refute();
+                return Ok(false);
+            }
+        }
         let rules: Vec<_> = spec.columns().map(|c| c.rule).collect();
         let nkey = spec.key.len();
         let mut buf: Vec<Value> = vec![Value::Null; rules.len()];
@@ -452,12 +459,14 @@ mod tests {
     }
 
     /// A row written late (its key belongs among the first rows) after the
-    /// held rows: every row is sent once, the receiver sees the disorder,
-    /// and the connection reads the table through SQL from then on.
+    /// held rows, with rows in order after it: every row is sent once, the
+    /// receiver sees the disorder, and the connection reads the table
+    /// through SQL from then on. Written last (as a repair appends one), a
+    /// look at the last row sends even the first scan through SQL.
     #[test]
     fn late_row_after_the_held_rows() {
         let mut keys: Vec<String> = (0..3000).map(|i| ts(2 * i)).collect();
-        keys.push(ts(21));
+        keys.insert(2000, ts(21));
         let (db, _) = table("late", &keys, false);
         let spec = spec();
         assert_eq!(
@@ -469,6 +478,20 @@ mod tests {
         assert_eq!(first.len(), 3001);
         assert!(!in_key_order(&first), "sent in rowid order");
         assert_eq!(scan(&mut src, &spec, usize::MAX), reference(&db, &spec));
+
+        let mut keys: Vec<String> = (0..3000).map(|i| ts(2 * i)).collect();
+        keys.push(ts(21));
+        let (db, _) = table("late-last", &keys, false);
+        assert_eq!(
+            check(&db, &spec).expect("matches the reference"),
+            Some(false)
+        );
+        let mut src = SqliteSource::open(&db.0).expect("open");
+        assert_eq!(scan(&mut src, &spec, usize::MAX), reference(&db, &spec));
+        assert_eq!(
+            time_keys::rowid_ordered(&src.key_shapes, &spec),
+            Some(false)
+        );
     }
 
     /// A row out of order among the held rows: nothing is sent from the

@@ -334,6 +334,50 @@ pub(super) fn rowid_ordered(cache: &HashMap<String, Known>, spec: &ScanSpec) -> 
     cache.get(&known_id(spec)?)?.rowid_ordered
 }
 
+/// Before a whole scan proves the order as it reads: whether the table's
+/// last row by rowid holds its greatest key. When it does not (a row
+/// written late with an early key, as a repair writes one), the rowids do
+/// not ascend with the keys, and the scan goes through the key's index at
+/// once rather than reading the pages to the end to find out. Two index
+/// seeks; it only ever sends a scan the slower, sure way.
+pub(super) fn last_row_holds_greatest_key(
+    conn: &Connection,
+    spec: &ScanSpec,
+    rowid_sql: &str,
+) -> Result<bool, SourceError> {
+    let keys: Vec<String> = spec.key.iter().map(|k| quote_ident(&k.name)).collect();
+    let table = quote_ident(&spec.table);
+    let by = |order: &str| {
+        format!(
+            "SELECT {} FROM {table} ORDER BY {order} LIMIT 1",
+            keys.join(", ")
+        )
+    };
+    let desc: Vec<String> = keys.iter().map(|k| format!("{k} DESC")).collect();
+    let read = |sql: String| -> Result<Option<Vec<rusqlite::types::Value>>, SourceError> {
+        let mut stmt = conn
+            .prepare(&sql)
+            .map_err(|e| SourceError::Other(format!("reading {:?}: {e}", spec.table)))?;
+        let mut rows = stmt
+            .query([])
+            .map_err(|e| SourceError::Other(format!("reading {:?}: {e}", spec.table)))?;
+        match rows
+            .next()
+            .map_err(|e| SourceError::Other(format!("reading {:?}: {e}", spec.table)))?
+        {
+            Some(r) => (0..keys.len())
+                .map(|i| r.get(i))
+                .collect::<Result<Vec<_>, _>>()
+                .map(Some)
+                .map_err(|e| SourceError::Other(format!("reading {:?}: {e}", spec.table))),
+            None => Ok(None),
+        }
+    };
+    let last = read(by(&format!("{} DESC", quote_ident(rowid_sql))))?;
+    let greatest = read(by(&desc.join(", ")))?;
+    Ok(last == greatest)
+}
+
 /// The proven text forms of `spec`'s date, time and timestamp key columns:
 /// known from a whole scan of the pages that proved them as it went (a
 /// [`StreamProof`]), or else proven here by one read of the table's keys
@@ -469,6 +513,12 @@ impl StreamProof {
             self.rows += 1;
         }
         !self.broken
+    }
+
+    /// Breaks the proof before any row is read: the rowids are known not
+    /// to ascend with the keys.
+    pub(super) fn refute(&mut self) {
+        self.broken = true;
     }
 
     /// Keeps what this proof learnt in `cache`: nothing unless a row broke
