@@ -27,8 +27,8 @@ use driftsum_core::{LogicalType, Value};
 use rusqlite::{Connection, OpenFlags};
 
 use self::dialect::{stored_as_declared, SqliteSql};
-use self::page_scan::PageOrder;
 use self::pages::PageLayout;
+use self::time_keys::PageOrder;
 use self::types::decode_into;
 use super::spec::{quote_ident, Column, ColumnSpec, RowSink, ScanSpec, Source, TableSchema};
 use super::sql;
@@ -277,7 +277,7 @@ impl Source for SqliteSource {
         // A whole scan that proved the rowids do not ascend with the keys
         // sent its rows in rowid order; the next one goes through the key's
         // index.
-        time_keys::rowid_ordered(&self.key_shapes, spec) == Some(false)
+        time_keys::learnt_rowids_unordered(&self.key_shapes, spec)
     }
 
     fn scan(

@@ -11,23 +11,11 @@ use rusqlite::types::ValueRef;
 use rusqlite::OptionalExtension;
 
 use super::pages::{self, PageLayout};
-use super::time_keys::StreamProof;
+use super::time_keys::PageOrder;
 use super::types::{decode_into, real_affinity};
 use super::SqliteSource;
 use crate::error::SourceError;
 use crate::source::spec::{quote_ident, RowSink, ScanSpec};
-
-/// Why a scan may read a table's pages, whose order is its rowid order.
-pub(super) enum PageOrder<'p> {
-    /// Only when the scan is keyed by the rowid alias.
-    ByAlias,
-    /// Also a whole scan: the table's rowid order was proven to be its key
-    /// order.
-    Proven,
-    /// Also a whole scan, proving as it reads that the rowid order is the
-    /// key order (see [`StreamProof`]).
-    Prove(&'p mut StreamProof),
-}
 
 /// Rows a proving scan holds back before sending any: a table whose rowid
 /// order is not its key order (rows written in any order) usually shows it

@@ -378,6 +378,18 @@ pub(super) fn last_row_holds_greatest_key(
     Ok(last == greatest)
 }
 
+/// Whether a whole scan of the pages of `spec`'s table, keyed by dates or
+/// times alone, found its rowids do not ascend with its keys: only then does
+/// a scan through the key's index come back in key order where the pages
+/// did not.
+pub(super) fn learnt_rowids_unordered(cache: &HashMap<String, Known>, spec: &ScanSpec) -> bool {
+    let all_timed = spec.key.iter().all(|k| key_order_is_time_order(k.rule.ty));
+    all_timed
+        && known_id(spec)
+            .and_then(|id| cache.get(&id))
+            .is_some_and(|k| k.rowid_ordered == Some(false))
+}
+
 /// The proven text forms of `spec`'s date, time and timestamp key columns:
 /// known from a whole scan of the pages that proved them as it went (a
 /// [`StreamProof`]), or else proven here by one read of the table's keys
@@ -541,6 +553,18 @@ impl StreamProof {
             known.shapes = Some(shapes);
         }
     }
+}
+
+/// Why a scan may read a table's pages, whose order is its rowid order.
+pub(super) enum PageOrder<'p> {
+    /// Only when the scan is keyed by the rowid alias.
+    ByAlias,
+    /// Also a whole scan: the table's rowid order was proven to be its key
+    /// order.
+    Proven,
+    /// Also a whole scan, proving as it reads that the rowid order is the
+    /// key order (see [`StreamProof`]).
+    Prove(&'p mut StreamProof),
 }
 
 #[cfg(test)]
