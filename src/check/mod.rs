@@ -9,6 +9,7 @@ pub mod outcome;
 pub mod plan;
 pub mod prepared;
 mod reconcile;
+pub mod reread;
 pub mod sink;
 mod stream;
 

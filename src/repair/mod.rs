@@ -13,6 +13,7 @@
 pub mod apply;
 pub mod form;
 pub mod plan;
+mod reread;
 pub mod script;
 pub mod server;
 pub mod show;
@@ -149,6 +150,13 @@ fn open_source(url: &str) -> Result<Box<dyn Source>, RepairError> {
     }
 }
 
+/// The SQLite replica as a side to read, its scans filtered as a source's
+/// are (typed ranges).
+fn open_replica(path: &Path, busy: Duration) -> Result<Box<dyn Source>, RepairError> {
+    let replica = SqliteSource::open_waiting(path, Some(busy))?;
+    Ok(crate::source::filter::Filtered::wrap(Box::new(replica)))
+}
+
 fn read_only(path: &Path, busy: Duration) -> Result<Connection, RepairError> {
     let flags = OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX;
     let err = |e| RepairError::sqlite(format!("opening {}", path.display()), e);
@@ -189,9 +197,14 @@ fn plan_with(
         }
         let s = src.schema(&t.table).map_err(CheckError::Source)?;
         let r = tgt.schema(&t.target_table).map_err(CheckError::Target)?;
-        let spec = check::plan::plan(&s, &r, &opts.diff.columns, &opts.diff.config)?.target;
-        let tp = plan::plan_table(t, &spec, conn)?;
+        let spec = check::plan::plan(&s, &r, &opts.diff.columns, &opts.diff.config)?;
+        let mut tp = plan::plan_table(t, &spec.target, conn)?;
         opts.guard.check(&tp)?;
+        // As the diff's scans left the sides knowing, and the replica's
+        // stored keys say.
+        tp.by_range = src.ranges_find_every_row(&spec.source)
+            && tgt.ranges_find_every_row(&spec.target)
+            && reread::keys_stored_as_declared(conn, &spec.target)?;
         out.tables.push(tp);
     }
     Ok(out)
@@ -206,9 +219,9 @@ pub fn plan(
 ) -> Result<RepairPlan, RepairError> {
     let path = replica_path(replica_url)?;
     let mut src = open_source(source_url)?;
-    let mut tgt = SqliteSource::open_waiting(&path, Some(opts.busy))?;
+    let mut tgt = open_replica(&path, opts.busy)?;
     let conn = read_only(&path, opts.busy)?;
-    plan_with(src.as_mut(), &mut tgt, &conn, opts)
+    plan_with(src.as_mut(), tgt.as_mut(), &conn, opts)
 }
 
 /// The dialect of a server replica URL (`None`: a SQLite file).
@@ -401,13 +414,15 @@ pub fn apply(
     // foreign keys are checked once, at the commit.
     conn.execute_batch("PRAGMA defer_foreign_keys = ON")
         .map_err(|e| RepairError::sqlite("deferring foreign keys", e))?;
-    // Read both sides again: the source in a fresh snapshot, the replica
-    // as committed now, which no other writer can change while the lock
-    // is held (the rollback ends the transaction on any error).
+    // Read the planned keys again, and only they: the source in a fresh
+    // snapshot, the replica as committed now, which no other writer can
+    // change while the lock is held (the rollback ends the transaction on
+    // any error). The readers end before the first write: a reader's
+    // shared lock would keep the commit waiting.
     let (todo, counts) = {
         let mut src = open_source(source_url)?;
-        let mut tgt = SqliteSource::open_waiting(&path, Some(opts.busy))?;
-        let fresh = plan_with(src.as_mut(), &mut tgt, &conn, opts)?;
+        let mut tgt = open_replica(&path, opts.busy)?;
+        let fresh = reread::replan(planned, src.as_mut(), tgt.as_mut(), &conn, opts)?;
         still_differing(planned, &fresh)
     };
     if todo.rows() == 0 {
@@ -451,7 +466,8 @@ fn apply_undo_text(undo: &[script::Statement], header: &str) -> String {
     script::script_of(undo, header)
 }
 
-/// A fresh diff must find every repaired key in sync.
+/// Every repaired key, read again on both sides in fresh snapshots, must
+/// compare in sync, as a fresh diff would compare it.
 fn verify(
     source_url: &str,
     path: &Path,
@@ -460,33 +476,14 @@ fn verify(
     undo: &Path,
 ) -> Result<(), RepairError> {
     let mut src = open_source(source_url)?;
-    let mut tgt = SqliteSource::open_waiting(path, Some(opts.busy))?;
-    let mut d = opts.diff.clone();
-    d.tables = done
-        .tables
-        .iter()
-        .map(|t| check::TablePair {
-            source: t.table.clone(),
-            target: t.target_table.clone(),
-        })
-        .collect();
-    let run = diff_all(src.as_mut(), &mut tgt, &d)?;
+    let mut tgt = open_replica(path, opts.busy)?;
     for t in &done.tables {
-        let Some(now) = run.tables.iter().find(|o| o.table == t.table) else {
-            continue;
-        };
-        if let Some(e) = &now.error {
-            return Err(RepairError::NotCompared {
+        let bad: Vec<String> = reread::differences(src.as_mut(), tgt.as_mut(), t, opts)
+            .map_err(|e| RepairError::NotCompared {
                 table: t.table.clone(),
                 message: format!("verifying the repair: {e}"),
-            });
-        }
-        let repaired: std::collections::HashSet<Key> =
-            t.ops.iter().map(|o| key::encode(&o.key)).collect();
-        let bad: Vec<String> = now
-            .differences
+            })?
             .iter()
-            .filter(|d| repaired.contains(&key::encode(&d.key)))
             .map(|d| apply::show_key(&d.key))
             .collect();
         if !bad.is_empty() {

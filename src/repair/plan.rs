@@ -3,7 +3,8 @@
 //! value already written in its column's storage form. Built from a diff's
 //! differences; nothing here writes.
 
-use driftsum_core::{key, Key, Value};
+use driftsum_core::key::{self, KeyRange};
+use driftsum_core::{Key, Value};
 use rusqlite::types::Value as Sql;
 use rusqlite::Connection;
 
@@ -47,6 +48,12 @@ pub struct TablePlan {
     pub ops: Vec<Op>,
     /// Rows in the larger side's table.
     pub table_rows: u64,
+    /// The diff's drifted ranges (ascending), through which a planned key
+    /// that cannot be read alone is read again.
+    pub ranges: Vec<KeyRange>,
+    /// Whether both sides' range reads find every row of the table (else
+    /// the planned keys are read again by whole scans).
+    pub by_range: bool,
 }
 
 impl TablePlan {
@@ -62,6 +69,21 @@ impl TablePlan {
 
     pub fn encoded_key(op: &Op) -> Key {
         key::encode(&op.key)
+    }
+
+    /// This table's plan without its rows.
+    pub fn clone_without_ops(&self) -> TablePlan {
+        TablePlan {
+            table: self.table.clone(),
+            target_table: self.target_table.clone(),
+            key: self.key.clone(),
+            values: self.values.clone(),
+            forms: self.forms.clone(),
+            ops: Vec::new(),
+            table_rows: self.table_rows,
+            ranges: self.ranges.clone(),
+            by_range: self.by_range,
+        }
     }
 }
 
@@ -165,6 +187,9 @@ pub fn plan_table(
         forms: vec![None; spec.width()],
         ops: Vec::new(),
         table_rows: outcome.source_rows.max(outcome.target_rows),
+        ranges: crate::check::reread::key_ranges(&outcome.ranges),
+        // Known only to the caller, which holds the diff's sides.
+        by_range: false,
     };
     for d in &outcome.differences {
         let op = plan_op(&mut plan, d, conn)?;
