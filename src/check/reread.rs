@@ -176,7 +176,10 @@ mod tests {
         let s = spec(LogicalType::Integer);
         let keys: Vec<Vec<Value>> = [7, 3, 4, 10].map(|i| vec![Value::Int(i)]).into();
         let got = reads(&s, &keys, &[]).unwrap();
-        assert_eq!(got, [range(Some(2), 4), range(Some(6), 7), range(Some(9), 10)]);
+        assert_eq!(
+            got,
+            [range(Some(2), 4), range(Some(6), 7), range(Some(9), 10)]
+        );
     }
 
     #[test]
@@ -210,6 +213,9 @@ mod tests {
             range(Some(10), 12),
             range(Some(20), 30),
         ]);
-        assert_eq!(got, [range(None, 12), range(Some(20), 30), range(Some(40), 50)]);
+        assert_eq!(
+            got,
+            [range(None, 12), range(Some(20), 30), range(Some(40), 50)]
+        );
     }
 }

@@ -30,10 +30,10 @@ pub(super) fn differences(
     let r = tgt.schema(&t.target_table).map_err(CheckError::Target)?;
     let spec = check::plan::plan(&s, &r, &opts.diff.columns, &opts.diff.config)?;
     let keys: Vec<Vec<Value>> = t.ops.iter().map(|o| o.key.clone()).collect();
-    let (a, _) = read_keys(src, &spec.source, &keys, t.by_range, &t.ranges)
-        .map_err(CheckError::Source)?;
-    let (b, _) = read_keys(tgt, &spec.target, &keys, t.by_range, &t.ranges)
-        .map_err(CheckError::Target)?;
+    let (a, _) =
+        read_keys(src, &spec.source, &keys, t.by_range, &t.ranges).map_err(CheckError::Source)?;
+    let (b, _) =
+        read_keys(tgt, &spec.target, &keys, t.by_range, &t.ranges).map_err(CheckError::Target)?;
     Ok(compare_rows(a, b, spec.source.key.len(), &opts.diff.canon))
 }
 

@@ -1000,10 +1000,28 @@ fn repair_benchmark() {
     let (src, tgt) = (url(&source), url(&replica));
     let (diff_s, out) = time(&["diff", "--source", &src, "--target", &tgt, "--summary"]);
     assert_eq!(code(&out), 1, "{}", text(&out));
-    let (plan_s, out) = time(&["repair", "--source", &src, "--target", &tgt, "-q"]);
+    // 10,001 rows: one more than the default --max-rows.
+    let (plan_s, out) = time(&[
+        "repair",
+        "--source",
+        &src,
+        "--target",
+        &tgt,
+        "-q",
+        "--max-rows",
+        "20000",
+    ]);
     assert_eq!(code(&out), 1, "{}", text(&out));
     let (apply_s, out) = time(&[
-        "repair", "--source", &src, "--target", &tgt, "--apply", "-q",
+        "repair",
+        "--source",
+        &src,
+        "--target",
+        &tgt,
+        "--apply",
+        "-q",
+        "--max-rows",
+        "20000",
     ]);
     assert_eq!(code(&out), 0, "{}", text(&out));
     let (after_s, out) = time(&["diff", "--source", &src, "--target", &tgt, "--summary"]);
