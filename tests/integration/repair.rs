@@ -735,6 +735,56 @@ fn a_writer_committing_during_the_repair_is_not_overwritten() {
     assert_eq!(missing, 2);
 }
 
+/// The sync catches up with a planned row while repair waits for the lock
+/// (here: it deletes the replica's extra row): the re-read of the planned
+/// keys under the lock finds that key in sync, leaves it, counts it, and
+/// repairs the rest; the re-verification of the repaired keys passes.
+#[test]
+fn a_row_the_sync_fixed_meanwhile_is_left_and_counted() {
+    let case = small_case();
+    let writer = Connection::open(&case.replica).unwrap();
+    writer
+        .execute(
+            "ATTACH DATABASE ?1 AS s",
+            [case.source.to_string_lossy().as_ref()],
+        )
+        .unwrap();
+    writer.execute_batch("BEGIN IMMEDIATE").unwrap();
+    let child = Command::new(env!("CARGO_BIN_EXE_driftsum"))
+        .args([
+            "repair",
+            "--source",
+            &url(&case.source),
+            "--target",
+            &url(&case.replica),
+            "--apply",
+            "--busy-timeout",
+            "30",
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(1500));
+    let fixed = writer
+        .execute("DELETE FROM t WHERE id NOT IN (SELECT id FROM s.t)", [])
+        .unwrap();
+    assert_eq!(fixed, 1, "the replica held one extra row");
+    writer.execute_batch("COMMIT").unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(code(&out), 0, "{}", text(&out));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("1 already in sync"), "{stdout}");
+    let after = driftsum(&[
+        "diff",
+        "--source",
+        &url(&case.source),
+        "--target",
+        &url(&case.replica),
+    ]);
+    assert_eq!(code(&after), 0, "{}", text(&after));
+}
+
 #[test]
 fn sigkill_during_apply_leaves_the_replica_before_or_after() {
     let k = Conventions {
