@@ -691,14 +691,10 @@ fn a_locked_replica_waits_then_says_so() {
     holder.execute_batch("ROLLBACK").unwrap();
 }
 
-#[test]
-fn a_writer_committing_during_the_repair_is_not_overwritten() {
-    let case = small_case();
-    // The writer holds the lock while repair plans, changes a planned
-    // row, and commits while repair waits for the lock.
-    let writer = Connection::open(&case.replica).unwrap();
-    writer.execute_batch("BEGIN IMMEDIATE").unwrap();
-    let child = Command::new(env!("CARGO_BIN_EXE_driftsum"))
+/// `repair --apply` of `case` started in the background, waiting up to
+/// 30 s for the replica's write lock.
+fn apply_waiting(case: &Case) -> std::process::Child {
+    Command::new(env!("CARGO_BIN_EXE_driftsum"))
         .args([
             "repair",
             "--source",
@@ -712,7 +708,17 @@ fn a_writer_committing_during_the_repair_is_not_overwritten() {
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
-        .unwrap();
+        .unwrap()
+}
+
+#[test]
+fn a_writer_committing_during_the_repair_is_not_overwritten() {
+    let case = small_case();
+    // The writer holds the lock while repair plans, changes a planned
+    // row, and commits while repair waits for the lock.
+    let writer = Connection::open(&case.replica).unwrap();
+    writer.execute_batch("BEGIN IMMEDIATE").unwrap();
+    let child = apply_waiting(&case);
     std::thread::sleep(Duration::from_millis(1500));
     writer
         .execute("UPDATE t SET name = 'from the writer' WHERE id = 22", [])
@@ -750,21 +756,7 @@ fn a_row_the_sync_fixed_meanwhile_is_left_and_counted() {
         )
         .unwrap();
     writer.execute_batch("BEGIN IMMEDIATE").unwrap();
-    let child = Command::new(env!("CARGO_BIN_EXE_driftsum"))
-        .args([
-            "repair",
-            "--source",
-            &url(&case.source),
-            "--target",
-            &url(&case.replica),
-            "--apply",
-            "--busy-timeout",
-            "30",
-        ])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let child = apply_waiting(&case);
     std::thread::sleep(Duration::from_millis(1500));
     let fixed = writer
         .execute("DELETE FROM t WHERE id NOT IN (SELECT id FROM s.t)", [])

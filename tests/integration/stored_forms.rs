@@ -57,6 +57,20 @@ impl Spelling {
     }
 }
 
+impl Spelling {
+    /// Every spelling.
+    const ALL: [Spelling; 8] = [
+        Spelling::Same,
+        Spelling::WithT,
+        Spelling::MoreZeros,
+        Spelling::Zulu,
+        Spelling::TrailingSpace,
+        Spelling::LeadingSpace,
+        Spelling::LowerT,
+        Spelling::ExtraDigit,
+    ];
+}
+
 fn spelling() -> impl Strategy<Value = Spelling> {
     prop_oneof![
         6 => Just(Spelling::Same),
@@ -306,17 +320,7 @@ fn json_found(r: &util::Run) -> (BTreeSet<String>, usize, BTreeSet<String>) {
 
 /// One replica with every odd form, as keys and as values.
 fn every_form(precision: usize) -> Case {
-    use Spelling::*;
-    let all = [
-        Same,
-        WithT,
-        MoreZeros,
-        Zulu,
-        TrailingSpace,
-        LeadingSpace,
-        LowerT,
-        ExtraDigit,
-    ];
+    let all = Spelling::ALL;
     let mut rows = Vec::new();
     for (i, key) in all.iter().enumerate() {
         for (j, value) in all.iter().enumerate() {

@@ -24,7 +24,7 @@ use driftsum_core::{LogicalType, Value};
 use std::collections::HashMap;
 
 use rusqlite::types::ValueRef;
-use rusqlite::Connection;
+use rusqlite::{Connection, OptionalExtension};
 
 use super::types::decode;
 use crate::error::SourceError;
@@ -354,24 +354,15 @@ pub(super) fn last_row_holds_greatest_key(
         )
     };
     let desc: Vec<String> = keys.iter().map(|k| format!("{k} DESC")).collect();
-    let read = |sql: String| -> Result<Option<Vec<rusqlite::types::Value>>, SourceError> {
-        let mut stmt = conn
-            .prepare(&sql)
-            .map_err(|e| SourceError::Other(format!("reading {:?}: {e}", spec.table)))?;
-        let mut rows = stmt
-            .query([])
-            .map_err(|e| SourceError::Other(format!("reading {:?}: {e}", spec.table)))?;
-        match rows
-            .next()
-            .map_err(|e| SourceError::Other(format!("reading {:?}: {e}", spec.table)))?
-        {
-            Some(r) => (0..keys.len())
-                .map(|i| r.get(i))
+    let context = format!("reading the last keys of {:?}", spec.table);
+    let read = |sql: String| {
+        conn.query_row(&sql, [], |r| {
+            (0..keys.len())
+                .map(|i| r.get::<_, rusqlite::types::Value>(i))
                 .collect::<Result<Vec<_>, _>>()
-                .map(Some)
-                .map_err(|e| SourceError::Other(format!("reading {:?}: {e}", spec.table))),
-            None => Ok(None),
-        }
+        })
+        .optional()
+        .map_err(|e| SourceError::query(&context, e))
     };
     let last = read(by(&format!("{} DESC", quote_ident(rowid_sql))))?;
     let greatest = read(by(&desc.join(", ")))?;
