@@ -304,12 +304,17 @@ pub fn write_f64(out: &mut String, f: f64, scale: Option<u16>) -> bool {
         // further from the grid takes the exact path below.
         const POW10: [f64; 10] = [1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9];
         let x = f * POW10[s as usize];
-        let r = x.round();
-        // A few ulps of the scaled value, always far below half a unit.
-        let tolerance = (r.abs() * 1e-15).max(1e-9);
-        if r.abs() < 1e14 && (x - r).abs() < tolerance {
-            write_scaled(out, r as i64, s);
-            return true;
+        if x.abs() < 1e14 {
+            // Any nearby integer will do, the check below decides: `as`
+            // truncates (half away from zero added) in one instruction
+            // where `round` can be a library call.
+            let r = (x + 0.5f64.copysign(x)) as i64;
+            // A few ulps of the scaled value, always far below half a unit.
+            let tolerance = ((r as f64).abs() * 1e-15).max(1e-9);
+            if (x - r as f64).abs() < tolerance {
+                write_scaled(out, r, s);
+                return true;
+            }
         }
     }
     match normalize(&format!("{f}"), scale) {
@@ -322,36 +327,28 @@ pub fn write_f64(out: &mut String, f: f64, scale: Option<u16>) -> bool {
 }
 
 /// Canonical text of `units / 10^scale` (`scale` at most 9), appended to
-/// `out`. Digits are laid out in a stack buffer: this runs once per decimal
-/// value of a scan.
+/// `out`: this runs once per decimal value of a scan.
 fn write_scaled(out: &mut String, units: i64, scale: u16) {
     if units == 0 {
         out.push('0');
         return;
     }
-    // Right-aligned digits over a field of zeros, so the integer part has at
-    // least one digit whatever the scale.
-    let mut buf = [b'0'; 32];
-    let mut n = units.unsigned_abs();
-    let mut start = buf.len();
-    while n > 0 {
-        start -= 1;
-        buf[start] = b'0' + (n % 10) as u8;
-        n /= 10;
-    }
-    let point = buf.len() - scale as usize;
-    let start = start.min(point - 1);
-    let frac_end = buf[point..]
-        .iter()
-        .rposition(|&b| b != b'0')
-        .map_or(point, |p| point + p + 1);
     if units < 0 {
         out.push('-');
     }
-    out.extend(buf[start..point].iter().map(|&b| b as char));
-    if frac_end > point {
+    let mut buf = itoa::Buffer::new();
+    let digits = buf.format(units.unsigned_abs());
+    let scale = usize::from(scale);
+    let (int, frac) = digits.split_at(digits.len().saturating_sub(scale));
+    out.push_str(if int.is_empty() { "0" } else { int });
+    // Not all zeros (units is not 0), so something is left after trimming.
+    let frac = frac.trim_end_matches('0');
+    if !frac.is_empty() {
         out.push('.');
-        out.extend(buf[point..frac_end].iter().map(|&b| b as char));
+        for _ in digits.len()..scale {
+            out.push('0');
+        }
+        out.push_str(frac);
     }
 }
 

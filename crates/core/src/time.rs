@@ -276,6 +276,69 @@ pub fn parse_stored_datetime(text: &str) -> Option<DateTime> {
 }
 
 fn parse_datetime_in(t: &str, form: Form) -> Option<DateTime> {
+    match fixed_datetime(t.as_bytes()) {
+        Some(parsed) => parsed,
+        None => parse_datetime_general(t, form),
+    }
+}
+
+/// The form nearly every stored timestamp has, `YYYY-MM-DD HH:MM:SS` with
+/// `T` or a space and up to six fractional digits, read by position: a scan
+/// parses one per row. `None` when the text has another shape (the general
+/// parser decides then); otherwise what the general parser gives, in both
+/// forms.
+#[inline]
+fn fixed_datetime(t: &[u8]) -> Option<Option<DateTime>> {
+    let frac_digits = match t.len() {
+        19 => 0,
+        21..=26 if t[19] == b'.' || t[19] == b',' => t.len() - 20,
+        _ => return None,
+    };
+    if t[4] != b'-'
+        || t[7] != b'-'
+        || !matches!(t[10], b' ' | b'T')
+        || t[13] != b':'
+        || t[16] != b':'
+    {
+        return None;
+    }
+    // Every digit position checked at once, then each field read by
+    // position: no loop a field.
+    const DIGITS: [usize; 14] = [0, 1, 2, 3, 5, 6, 8, 9, 11, 12, 14, 15, 17, 18];
+    if DIGITS.iter().any(|&i| !t[i].is_ascii_digit()) {
+        return None;
+    }
+    let n = |i: usize| i64::from(t[i] - b'0');
+    let two = |i: usize| n(i) * 10 + n(i + 1);
+    let y = two(0) * 100 + two(2);
+    let (m, d, h, mi, sec) = (two(5), two(8), two(11), two(14), two(17));
+    let mut frac = 0;
+    if frac_digits > 0 {
+        const SCALE: [i64; 6] = [100_000, 10_000, 1_000, 100, 10, 1];
+        for &c in &t[20..] {
+            if !c.is_ascii_digit() {
+                return None;
+            }
+            frac = frac * 10 + i64::from(c - b'0');
+        }
+        frac *= SCALE[frac_digits - 1];
+    }
+    // From here the shape is certain: a bad field is a bad value.
+    let (m, d) = (m as u32, d as u32);
+    if !(1..=12).contains(&m) || d == 0 || d > days_in_month(y, m) {
+        return Some(None);
+    }
+    if h > 24 || mi > 59 || sec > 60 || (h == 24 && (mi, sec, frac) != (0, 0, 0)) {
+        return Some(None);
+    }
+    let micros = ((h * 60 + mi) * 60 + sec) * MICROS_PER_SEC + frac;
+    Some(Some(DateTime {
+        local_micros: days_from_civil(y, m, d) as i128 * MICROS_PER_DAY as i128 + micros as i128,
+        offset_secs: None,
+    }))
+}
+
+fn parse_datetime_general(t: &str, form: Form) -> Option<DateTime> {
     let (t, bc) = match t.len().checked_sub(3).and_then(|i| t.get(i..)) {
         Some(" BC") => (&t[..t.len() - 3], true),
         Some(tail) if form == Form::Typed && tail.eq_ignore_ascii_case(" BC") => {
@@ -483,7 +546,7 @@ pub fn truncate_instant(micros: i128, precision: u8) -> i128 {
 mod tests {
     use super::*;
 
-    use proptest::prelude::Strategy as _;
+    use proptest::prelude::{Just, Strategy as _};
 
     proptest::proptest! {
         /// The fast writers append exactly what the formatting functions
@@ -518,6 +581,52 @@ mod tests {
                 proptest::prop_assert_eq!(String::from_utf8(out).unwrap(), format_time(tod));
             } else {
                 proptest::prop_assert!(out.is_empty() && !(0..MICROS_PER_DAY).contains(&tod));
+            }
+        }
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(4096))]
+        /// The by-position reading of the common form answers exactly what
+        /// the general parser does, valid or not, in both forms: digits,
+        /// separators and lengths around the common shape, impossible dates
+        /// and times, leap days and the 24:00:00 end of day.
+        #[test]
+        fn fixed_form_reads_like_the_general_parser(
+            y in proptest::prop_oneof![Just(2000u32), Just(1900), Just(2024), 0u32..10_000],
+            m in proptest::prop_oneof![4 => 1u32..13, 1 => 0u32..100],
+            d in proptest::prop_oneof![4 => 1u32..32, 1 => 0u32..100],
+            h in proptest::prop_oneof![4 => 0u32..24, 1 => Just(24), 1 => 0u32..100],
+            mi in proptest::prop_oneof![4 => 0u32..60, 2 => Just(0), 1 => 0u32..100],
+            sec in proptest::prop_oneof![4 => 0u32..61, 2 => Just(0), 1 => 0u32..100],
+            sep in proptest::prop_oneof![
+                4 => Just(" "),
+                2 => Just("T"),
+                1 => proptest::sample::select(vec!["t", "  ", "_", ""]),
+            ],
+            frac in proptest::prop_oneof![3 => "(\\.[0-9]{1,6})?", 1 => "[.,][0-9]{0,9}"],
+            tail in proptest::prop_oneof![
+                6 => Just(""),
+                1 => proptest::sample::select(vec![" BC", "Z", "+01:00", " ", "0"]),
+            ],
+            noise in proptest::prop_oneof![
+                4 => Just(None),
+                1 => (0usize..30, proptest::sample::select(vec![b'x', b'-', b':', b'/', b' ', 0xC3])).prop_map(Some),
+            ],
+        ) {
+            let mut text = format!("{y:04}-{m:02}-{d:02}{sep}{h:02}:{mi:02}:{sec:02}{frac}{tail}").into_bytes();
+            if let Some((at, b)) = noise {
+                if at < text.len() {
+                    text[at] = b;
+                }
+            }
+            let Ok(text) = String::from_utf8(text) else { return Ok(()) };
+            for form in [Form::Stored, Form::Typed] {
+                proptest::prop_assert_eq!(
+                    parse_datetime_in(&text, form),
+                    parse_datetime_general(&text, form),
+                    "{:?} {:?}", text, form
+                );
             }
         }
     }

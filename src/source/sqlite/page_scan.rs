@@ -171,10 +171,8 @@ impl SqliteSource {
         let mut visit = |rowid: i64,
                          record: &pages::Record<'_>|
          -> Result<pages::Flow, SourceError> {
-            let mut columns = spec.columns();
             for (i, ((slot, rule), out)) in slots.iter().zip(&rules).zip(buf.iter_mut()).enumerate()
             {
-                let column = columns.next().map_or("", |c| c.name.as_str());
                 let v = match *slot {
                     Slot::Rowid => ValueRef::Integer(rowid),
                     Slot::Record { at, real } => match record.get(at) {
@@ -190,7 +188,11 @@ impl SqliteSource {
                         }
                     },
                 };
-                decode_into(out, v, rule).map_err(|u| u.error(&spec.table, column))?;
+                decode_into(out, v, rule).map_err(|u| {
+                    // Named only on this error path: the lookup costs a scan.
+                    let column = spec.columns().nth(i).map_or("", |c| c.name.as_str());
+                    u.error(&spec.table, column)
+                })?;
                 if i < nkey {
                     if let Some(p) = proof.as_deref_mut() {
                         p.key(i, v, out);

@@ -159,7 +159,14 @@ fn serial_len(ty: u64) -> Option<usize> {
 
 /// A SQLite varint (big-endian, 7 bits a byte, the ninth byte whole) and
 /// its length.
+#[inline]
 fn varint(b: &[u8]) -> Option<(u64, usize)> {
+    // Serial types and most cell sizes take one byte: no loop for them.
+    if let Some(&c) = b.first() {
+        if c < 0x80 {
+            return Some((u64::from(c), 1));
+        }
+    }
     let mut v: u64 = 0;
     for i in 0..8 {
         let c = *b.get(i)?;
