@@ -27,7 +27,7 @@ use rusqlite::{Connection, OpenFlags};
 
 pub use plan::{Guard, Op, RepairPlan, TablePlan};
 
-use crate::check::{self, DiffOptions, RunOutcome};
+use crate::check::{self, DiffOptions, RunOutcome, TableOutcome};
 use crate::error::{CheckError, SourceError};
 use crate::source::url::{DbUrl, SideUrl};
 use crate::source::{sqlite::SqliteSource, Source};
@@ -176,6 +176,34 @@ fn diff_all(
     Ok(check::diff(src, tgt, &d, &|_, _| {})?)
 }
 
+/// The tables of a diff that drifted, in the diff's order; one that could
+/// not be compared cannot be repaired.
+fn drifted(run: &RunOutcome) -> impl Iterator<Item = Result<&TableOutcome, RepairError>> {
+    run.tables
+        .iter()
+        .filter(|t| !t.in_sync())
+        .map(|t| match &t.error {
+            Some(e) => Err(RepairError::NotCompared {
+                table: t.table.clone(),
+                message: e.clone(),
+            }),
+            None => Ok(t),
+        })
+}
+
+/// Both sides' scan specs of a diffed table, planned again from their
+/// schemas as the diff planned them.
+fn replan(
+    src: &mut dyn Source,
+    tgt: &mut dyn Source,
+    t: &TableOutcome,
+    diff: &DiffOptions,
+) -> Result<check::plan::Plan, RepairError> {
+    let s = src.schema(&t.table).map_err(CheckError::Source)?;
+    let r = tgt.schema(&t.target_table).map_err(CheckError::Target)?;
+    Ok(check::plan::plan(&s, &r, &diff.columns, &diff.config)?)
+}
+
 /// Plans from a diff of `src` and `tgt`; `conn` reads the replica's forms.
 fn plan_with(
     src: &mut dyn Source,
@@ -185,19 +213,9 @@ fn plan_with(
 ) -> Result<RepairPlan, RepairError> {
     let run = diff_all(src, tgt, &opts.diff)?;
     let mut out = RepairPlan::default();
-    for t in &run.tables {
-        if t.in_sync() {
-            continue;
-        }
-        if let Some(e) = &t.error {
-            return Err(RepairError::NotCompared {
-                table: t.table.clone(),
-                message: e.clone(),
-            });
-        }
-        let s = src.schema(&t.table).map_err(CheckError::Source)?;
-        let r = tgt.schema(&t.target_table).map_err(CheckError::Target)?;
-        let spec = check::plan::plan(&s, &r, &opts.diff.columns, &opts.diff.config)?;
+    for t in drifted(&run) {
+        let t = t?;
+        let spec = replan(src, tgt, t, &opts.diff)?;
         let mut tp = plan::plan_table(t, &spec.target, conn)?;
         opts.guard.check(&tp)?;
         // As the diff's scans left the sides knowing, and the replica's
@@ -265,16 +283,8 @@ pub fn server_script(
     })?;
     let run = diff_all(src.as_mut(), tgt.as_mut(), &opts.diff)?;
     let mut tables = Vec::new();
-    for t in &run.tables {
-        if t.in_sync() {
-            continue;
-        }
-        if let Some(e) = &t.error {
-            return Err(RepairError::NotCompared {
-                table: t.table.clone(),
-                message: e.clone(),
-            });
-        }
+    for t in drifted(&run) {
+        let t = t?;
         if !t.column_differences.is_empty() {
             return Err(RepairError::Invalid(format!(
                 "table {:?}: the sides' columns differ; repair writes rows, not schemas: \
@@ -282,9 +292,7 @@ pub fn server_script(
                 t.table
             )));
         }
-        let s = src.schema(&t.table).map_err(CheckError::Source)?;
-        let r = tgt.schema(&t.target_table).map_err(CheckError::Target)?;
-        let spec = check::plan::plan(&s, &r, &opts.diff.columns, &opts.diff.config)?.target;
+        let spec = replan(src.as_mut(), tgt.as_mut(), t, &opts.diff)?.target;
         tables.push((t, spec));
     }
     server::script(dialect, &tables, &opts.guard, header)

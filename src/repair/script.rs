@@ -178,39 +178,44 @@ pub fn inline(s: &Statement) -> String {
     out
 }
 
-/// The whole plan as a script: one transaction, foreign keys checked at
-/// its end.
-pub fn script(plan: &RepairPlan, header: &str) -> String {
+/// How a SQLite repair script begins: foreign keys are checked at the
+/// commit, not after each statement.
+const BEGIN: &str = "BEGIN IMMEDIATE;\nPRAGMA defer_foreign_keys = ON;\n";
+
+/// One transaction as a script: `header` as SQL comments, then `begin`,
+/// each statement (ending in its `;`) on a line of its own, and the commit.
+pub(super) fn transaction(
+    header: &str,
+    begin: &str,
+    statements: impl IntoIterator<Item = impl AsRef<str>>,
+) -> String {
     let mut out = String::new();
     for line in header.lines() {
         out.push_str("-- ");
         out.push_str(line);
         out.push('\n');
     }
-    out.push_str("BEGIN IMMEDIATE;\nPRAGMA defer_foreign_keys = ON;\n");
-    for (t, op) in ordered(plan) {
-        out.push_str(&inline(&statement(t, op)));
-        out.push_str(";\n");
+    out.push_str(begin);
+    for s in statements {
+        out.push_str(s.as_ref());
+        out.push('\n');
     }
     out.push_str("COMMIT;\n");
     out
 }
 
+/// The whole plan as a script: one transaction, foreign keys checked at
+/// its end.
+pub fn script(plan: &RepairPlan, header: &str) -> String {
+    let statements = ordered(plan)
+        .into_iter()
+        .map(|(t, op)| inline(&statement(t, op)) + ";");
+    transaction(header, BEGIN, statements)
+}
+
 /// Statements as a script, already rendered (the undo of a repair).
 pub fn script_of(statements: &[Statement], header: &str) -> String {
-    let mut out = String::new();
-    for line in header.lines() {
-        out.push_str("-- ");
-        out.push_str(line);
-        out.push('\n');
-    }
-    out.push_str("BEGIN IMMEDIATE;\nPRAGMA defer_foreign_keys = ON;\n");
-    for s in statements {
-        out.push_str(&inline(s));
-        out.push_str(";\n");
-    }
-    out.push_str("COMMIT;\n");
-    out
+    transaction(header, BEGIN, statements.iter().map(|s| inline(s) + ";"))
 }
 
 #[cfg(test)]

@@ -249,19 +249,10 @@ pub fn script(
             }
         }
     }
-    let mut out = String::new();
-    for line in header.lines() {
-        out.push_str("-- ");
-        out.push_str(line);
-        out.push('\n');
-    }
-    out.push_str(dialect.begin());
-    for s in &body {
-        out.push_str(s);
-        out.push('\n');
-    }
-    out.push_str("COMMIT;\n");
-    Ok((out, body.len()))
+    Ok((
+        super::script::transaction(header, dialect.begin(), &body),
+        body.len(),
+    ))
 }
 
 #[cfg(test)]
