@@ -438,6 +438,21 @@ fn push_time(out: &mut Vec<u8>, micros: i64) {
     }
 }
 
+/// Appends `YYYY-MM-DD` for `days` since 1970-01-01 when the year is 0000
+/// to 9999; `false` (having appended nothing) otherwise.
+pub fn push_date(out: &mut Vec<u8>, days: i64) -> bool {
+    if !(-719_528..=2_932_896).contains(&days) {
+        return false;
+    }
+    let (y, m, d) = civil_from_days(days);
+    push_digits(out, y as u64, 4);
+    out.push(b'-');
+    push_digits(out, u64::from(m), 2);
+    out.push(b'-');
+    push_digits(out, u64::from(d), 2);
+    true
+}
+
 /// Appends exactly what [`format_timestamp`] returns (and, for `date` only,
 /// [`format_date`] of its days), without formatting machinery, for the
 /// common case: years 0000–9999. `false` (having appended nothing) for any
@@ -448,15 +463,9 @@ pub fn write_timestamp(out: &mut Vec<u8>, micros: i128, date_only: bool) -> bool
     let Ok(days) = i64::try_from(micros.div_euclid(day)) else {
         return false;
     };
-    if !(-719_528..=2_932_896).contains(&days) {
+    if !push_date(out, days) {
         return false;
     }
-    let (y, m, d) = civil_from_days(days);
-    push_digits(out, y as u64, 4);
-    out.push(b'-');
-    push_digits(out, u64::from(m), 2);
-    out.push(b'-');
-    push_digits(out, u64::from(d), 2);
     if !date_only {
         out.push(b'T');
         push_time(out, micros.rem_euclid(day) as i64);

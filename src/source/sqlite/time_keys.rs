@@ -19,7 +19,7 @@
 //! forms by a read of the keys alone ([`prove`]).
 
 use driftsum_core::coerce::ColumnRule;
-use driftsum_core::time::{civil_from_days, push_digits, MICROS_PER_DAY, MICROS_PER_SEC};
+use driftsum_core::time::{self, push_digits, MICROS_PER_DAY, MICROS_PER_SEC};
 use driftsum_core::{LogicalType, Value};
 use std::collections::HashMap;
 
@@ -203,15 +203,9 @@ impl TextShape {
         let days = floor.div_euclid(MICROS_PER_DAY);
         let tod = floor.rem_euclid(MICROS_PER_DAY);
         if day_part {
-            if !(-719_528..=2_932_896).contains(&days) {
+            if !time::push_date(out, days) {
                 return None; // outside 0000-01-01 ..= 9999-12-31
             }
-            let (y, m, d) = civil_from_days(days);
-            push_digits(out, y as u64, 4);
-            out.push(b'-');
-            push_digits(out, u64::from(m), 2);
-            out.push(b'-');
-            push_digits(out, u64::from(d), 2);
             if self.parts == Parts::Date {
                 return Some(floor == micros);
             }
