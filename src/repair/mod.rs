@@ -127,15 +127,20 @@ pub struct RepairOptions {
     pub busy: Duration,
 }
 
+/// The database URL of a replica side: a tree file or an agent is refused,
+/// since repair writes only to a database.
+fn replica_database(url: &str) -> Result<String, RepairError> {
+    match SideUrl::parse(url)? {
+        SideUrl::Database(u) => Ok(u),
+        _ => Err(RepairError::NotSqlite(crate::source::url::redact(url))),
+    }
+}
+
 /// The path of a SQLite replica URL; any other side is refused.
 pub fn replica_path(url: &str) -> Result<PathBuf, RepairError> {
-    let shown = || crate::source::url::redact(url);
-    match SideUrl::parse(url)? {
-        SideUrl::Database(u) => match DbUrl::parse(&u)? {
-            DbUrl::Sqlite(p) => Ok(p),
-            _ => Err(RepairError::NotSqlite(shown())),
-        },
-        _ => Err(RepairError::NotSqlite(shown())),
+    match DbUrl::parse(&replica_database(url)?)? {
+        DbUrl::Sqlite(p) => Ok(p),
+        _ => Err(RepairError::NotSqlite(crate::source::url::redact(url))),
     }
 }
 
@@ -244,17 +249,10 @@ pub fn plan(
 
 /// The dialect of a server replica URL (`None`: a SQLite file).
 pub fn server_dialect(replica_url: &str) -> Result<Option<server::Dialect>, RepairError> {
-    Ok(match SideUrl::parse(replica_url)? {
-        SideUrl::Database(u) => match DbUrl::parse(&u)? {
-            DbUrl::Sqlite(_) => None,
-            DbUrl::Postgres(_) => Some(server::Dialect::Postgres),
-            DbUrl::Mysql(_) => Some(server::Dialect::Mysql),
-        },
-        _ => {
-            return Err(RepairError::NotSqlite(crate::source::url::redact(
-                replica_url,
-            )))
-        }
+    Ok(match DbUrl::parse(&replica_database(replica_url)?)? {
+        DbUrl::Sqlite(_) => None,
+        DbUrl::Postgres(_) => Some(server::Dialect::Postgres),
+        DbUrl::Mysql(_) => Some(server::Dialect::Mysql),
     })
 }
 
@@ -273,14 +271,7 @@ pub fn server_script(
         ));
     };
     let mut src = open_source(source_url)?;
-    let mut tgt = crate::source::open(&match SideUrl::parse(replica_url)? {
-        SideUrl::Database(u) => u,
-        _ => {
-            return Err(RepairError::NotSqlite(crate::source::url::redact(
-                replica_url,
-            )))
-        }
-    })?;
+    let mut tgt = crate::source::open(&replica_database(replica_url)?)?;
     let run = diff_all(src.as_mut(), tgt.as_mut(), &opts.diff)?;
     let mut tables = Vec::new();
     for t in drifted(&run) {

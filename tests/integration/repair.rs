@@ -582,6 +582,50 @@ fn dry_run_prints_the_plan_and_writes_nothing() {
     assert_eq!(dir.len(), 3, "the dry run left a file: {dir:?}");
 }
 
+/// A replica that is a tree file or an agent is no database to write to:
+/// refused with the reason and what to do instead (exit 2), dry run or
+/// `--apply`, and nothing is written anywhere.
+#[test]
+fn a_replica_that_is_no_database_is_refused() {
+    let case = small_case();
+    let before = std::fs::read(&case.replica).unwrap();
+    let tree = case.dir.path().join("replica.dstree");
+    let build = driftsum(&[
+        "build",
+        "--db",
+        &url(&case.replica),
+        "--table",
+        "t",
+        "--out",
+        &tree.display().to_string(),
+    ]);
+    assert_eq!(code(&build), 0, "{}", text(&build));
+    let tree_bytes = std::fs::read(&tree).unwrap();
+    let tree_url = format!("tree:{}", tree.display());
+    for target in [tree_url.as_str(), "driftsum://127.0.0.1:9"] {
+        for apply in [false, true] {
+            let mut args = vec!["repair", "--source", "", "--target", target];
+            let source = url(&case.source);
+            args[2] = &source;
+            if apply {
+                args.push("--apply");
+            }
+            let out = driftsum(&args);
+            assert_eq!(code(&out), 2, "{target} {apply}: {}", text(&out));
+            let stderr = String::from_utf8_lossy(&out.stderr);
+            assert!(
+                stderr.contains("repair writes only to a SQLite replica")
+                    && stderr.contains("driftsum diff"),
+                "{target} {apply}: {stderr}"
+            );
+        }
+    }
+    assert_eq!(std::fs::read(&case.replica).unwrap(), before);
+    assert_eq!(std::fs::read(&tree).unwrap(), tree_bytes);
+    let dir: Vec<_> = std::fs::read_dir(case.dir.path()).unwrap().collect();
+    assert_eq!(dir.len(), 4, "a refused repair left a file: {dir:?}");
+}
+
 #[test]
 fn sides_can_come_from_the_config_file() {
     let case = small_case();
