@@ -89,11 +89,13 @@ pub fn floats_agree(a: f64, b: f64, digits: u8) -> bool {
 }
 
 /// A tag and the zigzag LEB128 of `i` (small magnitudes, either sign, stay short).
+#[inline]
 fn zigzag(out: &mut Vec<u8>, tag: u8, i: i128) {
     out.push(tag);
     varint::put_u128(out, ((i << 1) ^ (i >> 127)) as u128);
 }
 
+#[inline]
 fn var(out: &mut Vec<u8>, tag: u8, bytes: &[u8]) {
     out.push(tag);
     varint::put(out, bytes.len() as u64);
@@ -120,6 +122,7 @@ fn var(out: &mut Vec<u8>, tag: u8, bytes: &[u8]) {
 /// | uuid | 11 | 16 bytes |
 /// | json | 12 | LEB128 length + canonical JSON text ([`crate::json`]) |
 /// | invalid | 13 | LEB128 length + the stored text |
+#[inline]
 pub fn encode_value(out: &mut Vec<u8>, v: &Value, opts: &CanonOptions) {
     match v {
         Value::Null => out.push(tag::NULL),
