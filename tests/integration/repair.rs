@@ -604,9 +604,8 @@ fn a_replica_that_is_no_database_is_refused() {
     let tree_url = format!("tree:{}", tree.display());
     for target in [tree_url.as_str(), "driftsum://127.0.0.1:9"] {
         for apply in [false, true] {
-            let mut args = vec!["repair", "--source", "", "--target", target];
             let source = url(&case.source);
-            args[2] = &source;
+            let mut args = vec!["repair", "--source", &source, "--target", target];
             if apply {
                 args.push("--apply");
             }
