@@ -6,7 +6,8 @@
 use std::ops::ControlFlow;
 use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
 
-use driftsum_core::hash::row_hash;
+use driftsum_core::hash::LANES;
+use driftsum_core::row::RowBatch;
 use driftsum_core::tree::file::EntryLog;
 use driftsum_core::tree::OrderError;
 use driftsum_core::{key, Builder, Hash, Key, Value};
@@ -36,8 +37,26 @@ fn add(
     Ok(())
 }
 
+/// Rows canonicalized before they are hashed side by side (a few times
+/// [`LANES`], so the lanes stay full and the rows stay in cache).
+const SIDE_BY_SIDE: usize = 4 * LANES;
+
+/// Hands a hashed batch's entries to the builder, in order.
+fn add_batch(
+    builder: &mut Builder,
+    log: &mut Option<&mut EntryLog>,
+    batch: &mut RowBatch,
+) -> Result<(), OrderError> {
+    batch.hash();
+    for (key, hash) in batch.entries() {
+        add(builder, log, key, hash)?;
+    }
+    batch.clear();
+    Ok(())
+}
+
 /// Reads, hashes and builds on this thread. Returns the rows read and, if
-/// the builder refused a row, why (the scan stopped there).
+/// the builder refused a row, why (the scan stopped within a batch of it).
 pub(super) fn inline(
     source: &mut dyn Source,
     job: &TreeScan<'_>,
@@ -46,15 +65,19 @@ pub(super) fn inline(
     log: &mut Option<&mut EntryLog>,
 ) -> Result<Pass, SourceError> {
     let mut hasher = row_hasher(job.spec, job.opts);
+    let mut batch = RowBatch::default();
     let mut disorder: Option<OrderError> = None;
     let mut rows = 0u64;
     source.scan(job.spec, None, &mut |row| {
-        let (k, h) = hasher.hash(row);
+        hasher.push(row, &mut batch);
         rows += 1;
         if rows.is_multiple_of(PROGRESS_EVERY) {
             progress(job.side, rows);
         }
-        match add(builder, log, k, &h) {
+        if batch.len() < SIDE_BY_SIDE {
+            return ControlFlow::Continue(());
+        }
+        match add_batch(builder, log, &mut batch) {
             Ok(()) => ControlFlow::Continue(()),
             Err(e) => {
                 disorder = Some(e);
@@ -62,6 +85,9 @@ pub(super) fn inline(
             }
         }
     })?;
+    if disorder.is_none() {
+        disorder = add_batch(builder, log, &mut batch).err();
+    }
     Ok((rows, disorder))
 }
 
@@ -69,15 +95,6 @@ pub(super) fn inline(
 const BATCH_ROWS: usize = 1024;
 /// Full batches in flight; the reader waits when the hasher falls behind.
 const BATCHES_IN_FLIGHT: usize = 4;
-
-/// Canonical key and row bytes of up to [`BATCH_ROWS`] rows in one buffer,
-/// which goes back to the reader once hashed: no allocation per row.
-#[derive(Default)]
-struct Batch {
-    bytes: Vec<u8>,
-    /// Per row: where its key ends and where its row bytes end.
-    ends: Vec<(usize, usize)>,
-}
 
 /// Reads and canonicalizes on this thread; row hashing, leaf hashing and the
 /// builder run on a second thread. Same result as [`inline`].
@@ -90,21 +107,15 @@ pub(super) fn pipelined(
 ) -> Result<Pass, SourceError> {
     let mut encoder = row_hasher(job.spec, job.opts);
     std::thread::scope(|scope| {
-        let (full_tx, full_rx) = std::sync::mpsc::sync_channel::<Batch>(BATCHES_IN_FLIGHT);
-        let (empty_tx, mut empty_rx) = std::sync::mpsc::channel::<Batch>();
+        // Batches of canonical rows (up to BATCH_ROWS), which go back to
+        // the reader once hashed: no allocation per row.
+        let (full_tx, full_rx) = std::sync::mpsc::sync_channel::<RowBatch>(BATCHES_IN_FLIGHT);
+        let (empty_tx, mut empty_rx) = std::sync::mpsc::channel::<RowBatch>();
         let hashing = scope.spawn(move || -> Option<OrderError> {
             for mut batch in full_rx {
-                let mut start = 0;
-                for &(key_end, row_end) in &batch.ends {
-                    let key = &batch.bytes[start..key_end];
-                    let h = row_hash(&batch.bytes[key_end..row_end]);
-                    start = row_end;
-                    if let Err(e) = add(builder, log, key, &h) {
-                        return Some(e);
-                    }
+                if let Err(e) = add_batch(builder, log, &mut batch) {
+                    return Some(e);
                 }
-                batch.bytes.clear();
-                batch.ends.clear();
                 // The reader may have finished; then the buffer is just freed.
                 let _ = empty_tx.send(batch);
             }
@@ -112,21 +123,17 @@ pub(super) fn pipelined(
         });
 
         let mut rows = 0u64;
-        let mut batch = Batch::default();
+        let mut batch = RowBatch::default();
         // A `move` closure over references: the sink must be `Send`, and a
         // channel receiver may only be shared by `&mut`.
         let (rows_ref, batch_ref, full, empty) = (&mut rows, &mut batch, &full_tx, &mut empty_rx);
         let scanned = source.scan(job.spec, None, &mut move |row| {
-            let (k, r) = encoder.encode(row);
-            batch_ref.bytes.extend_from_slice(k);
-            let key_end = batch_ref.bytes.len();
-            batch_ref.bytes.extend_from_slice(r);
-            batch_ref.ends.push((key_end, batch_ref.bytes.len()));
+            encoder.push(row, batch_ref);
             *rows_ref += 1;
             if rows_ref.is_multiple_of(PROGRESS_EVERY) {
                 progress(job.side, *rows_ref);
             }
-            if batch_ref.ends.len() == BATCH_ROWS {
+            if batch_ref.len() == BATCH_ROWS {
                 let next = empty.try_recv().unwrap_or_default();
                 // A closed channel: the hasher refused a row and stopped.
                 if full.send(std::mem::replace(batch_ref, next)).is_err() {
@@ -135,7 +142,7 @@ pub(super) fn pipelined(
             }
             ControlFlow::Continue(())
         });
-        if scanned.is_ok() && !batch.ends.is_empty() {
+        if scanned.is_ok() && !batch.is_empty() {
             let _ = full_tx.send(batch);
         }
         drop(full_tx);
@@ -171,6 +178,19 @@ struct Hashed {
     keys: Vec<u8>,
     key_ends: Vec<usize>,
     hashes: Vec<Hash>,
+}
+
+impl Hashed {
+    /// Hashes `rows` and moves their entries here, emptying `rows`.
+    fn take(&mut self, rows: &mut RowBatch) {
+        rows.hash();
+        for (key, hash) in rows.entries() {
+            self.keys.extend_from_slice(key);
+            self.key_ends.push(self.keys.len());
+            self.hashes.push(*hash);
+        }
+        rows.clear();
+    }
 }
 
 /// Scans consecutive key ranges (cut by `cuts`, see [`Source::key_cuts`])
@@ -255,15 +275,18 @@ fn scan_ranges(
     tx: SyncSender<Msg>,
 ) -> Result<(), SourceError> {
     let mut hasher = row_hasher(job.spec, job.opts);
+    let mut rows = RowBatch::default();
     for i in (first..cuts.len()).step_by(step) {
         let after = i.checked_sub(1).map(|p| &cuts[p]);
         let mut batch = Hashed::default();
         let mut closed = false;
         let scanned = scan_range(source, job.spec, after, &cuts[i], &mut |k, row| {
-            batch.keys.extend_from_slice(k);
-            batch.key_ends.push(batch.keys.len());
-            batch.hashes.push(hasher.row_hash(row));
-            if batch.hashes.len() == BATCH_ROWS
+            hasher.push_keyed(k, row, &mut rows);
+            if rows.len() < SIDE_BY_SIDE {
+                return ControlFlow::Continue(());
+            }
+            batch.take(&mut rows);
+            if batch.hashes.len() >= BATCH_ROWS
                 && tx.send(Msg::Rows(std::mem::take(&mut batch))).is_err()
             {
                 closed = true;
@@ -277,6 +300,7 @@ fn scan_ranges(
             return Ok(());
         }
         scanned?;
+        batch.take(&mut rows);
         if !batch.hashes.is_empty() && tx.send(Msg::Rows(batch)).is_err() {
             return Ok(());
         }

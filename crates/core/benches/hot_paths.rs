@@ -1,5 +1,5 @@
 //! The engine's hot paths, one criterion group each: canonical encoding of a
-//! row, row hashing, building a tree from a stream of `(key, hash)` entries,
+//! row, row hashing (one row, and a batch side by side), building a tree from a stream of `(key, hash)` entries,
 //! and the walk over two trees with few and many differences.
 //!
 //! Run: `cargo bench -p driftsum-core --bench hot_paths` (add a filter such
@@ -12,7 +12,7 @@ use std::hint::black_box;
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use driftsum_core::canon::{self, CanonOptions};
-use driftsum_core::hash::row_hash;
+use driftsum_core::hash::{row_hash, row_hashes, LANES};
 use driftsum_core::{key, Builder, Hash, Shape, Tree, Value, Walk};
 
 /// Row `i` of the benchmark table, as a source delivers it.
@@ -57,6 +57,15 @@ fn encoding(c: &mut Criterion) {
     g.throughput(Throughput::Bytes((kbuf.len() + rbuf.len()) as u64));
     g.bench_function("hash (BLAKE3, one row)", |b| {
         b.iter(|| row_hash(black_box(&rbuf)))
+    });
+    // The same row in every lane: per row, comparable with the line above.
+    g.throughput(Throughput::Bytes(
+        (LANES * (kbuf.len() + rbuf.len())) as u64,
+    ));
+    let rows = [rbuf.as_slice(); LANES];
+    let mut out = [Hash::default(); LANES];
+    g.bench_function("hash (BLAKE3, rows side by side)", |b| {
+        b.iter(|| row_hashes(black_box(&rows), &mut out))
     });
     g.finish();
 }
