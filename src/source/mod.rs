@@ -17,6 +17,7 @@ pub mod server;
 mod spec;
 pub mod sql;
 pub mod sqlite;
+mod text;
 pub mod tls;
 pub mod url;
 pub mod userinfo;

@@ -9,6 +9,7 @@ use sqlx::Row;
 
 use super::column::Wire;
 use super::datetime;
+use crate::source::text::utf8;
 
 /// Decodes column `i` of `row`, read as `wire`, into `rule`'s logical type.
 fn decode(row: &MySqlRow, i: usize, wire: Wire, rule: &ColumnRule) -> Result<Value, sqlx::Error> {
@@ -47,7 +48,7 @@ fn decode(row: &MySqlRow, i: usize, wire: Wire, rule: &ColumnRule) -> Result<Val
         },
         Wire::Text | Wire::Cast => match row.try_get_unchecked::<Option<&[u8]>, _>(i)? {
             None => Value::Null,
-            Some(b) => match std::str::from_utf8(b) {
+            Some(b) => match utf8(b) {
                 Ok(s) => rule.from_text(s),
                 Err(_) => rule.from_blob(b),
             },
@@ -85,10 +86,7 @@ pub(super) fn decode_into(
     rule: &ColumnRule,
 ) -> Result<(), sqlx::Error> {
     if let (Wire::Text, LogicalType::Text, Value::Text(s)) = (wire, rule.ty, &mut *slot) {
-        if let Some(Ok(t)) = row
-            .try_get_unchecked::<Option<&[u8]>, _>(i)?
-            .map(std::str::from_utf8)
-        {
+        if let Some(Ok(t)) = row.try_get_unchecked::<Option<&[u8]>, _>(i)?.map(utf8) {
             s.clear();
             s.push_str(t);
             return Ok(());

@@ -13,7 +13,17 @@ use super::column::Wire;
 /// The text of a value sent as UTF-8 bytes (text, varchar, and anything
 /// cast to text in SQL).
 fn utf8(b: &[u8]) -> Result<&str, DecodeError> {
-    Ok(std::str::from_utf8(b)?)
+    Ok(crate::source::text::utf8(b)?)
+}
+
+/// An `int2`, `int4` or `int8`, by its size.
+fn int(b: &[u8]) -> Result<i64, DecodeError> {
+    Ok(match b.len() {
+        2 => i16::from_be_bytes(fixed(b, "int2")?) as i64,
+        4 => i32::from_be_bytes(fixed(b, "int4")?) as i64,
+        8 => i64::from_be_bytes(fixed(b, "int8")?),
+        n => return Err(DecodeError::IntegerSize(n)),
+    })
 }
 
 /// Decodes one value from its binary wire form (`None` for NULL). The one
@@ -28,15 +38,7 @@ pub(super) fn decode(
         return Ok(Value::Null);
     };
     Ok(match wire {
-        Wire::Int => {
-            let i = match b.len() {
-                2 => i16::from_be_bytes(fixed(b, "int2")?) as i64,
-                4 => i32::from_be_bytes(fixed(b, "int4")?) as i64,
-                8 => i64::from_be_bytes(fixed(b, "int8")?),
-                n => return Err(DecodeError::IntegerSize(n)),
-            };
-            rule.finish(Value::Int(i as i128))
-        }
+        Wire::Int => rule.finish(Value::Int(int(b)? as i128)),
         Wire::Float4 => rule.finish(Value::Float(f32::from_be_bytes(fixed(b, "float4")?) as f64)),
         Wire::Float8 => rule.finish(Value::Float(f64::from_be_bytes(fixed(b, "float8")?))),
         Wire::Bool => rule.finish(Value::Bool(u8::from_be_bytes(fixed(b, "boolean")?) != 0)),
@@ -78,6 +80,22 @@ pub(super) fn decode_into(
     rule: &ColumnRule,
 ) -> Result<(), DecodeError> {
     let reused = match (raw, wire, rule.ty, &mut *slot) {
+        // Values `ColumnRule::finish` leaves as they are, written straight
+        // into the slot.
+        (Some(b), Wire::Int, LogicalType::Integer, _) => {
+            *slot = Value::Int(int(b)? as i128);
+            true
+        }
+        (Some(b), Wire::Timestamp, LogicalType::Timestamp { precision }, _) if precision >= 6 => {
+            *slot = Value::Timestamp(binary::timestamp(b)?);
+            true
+        }
+        (Some(b), Wire::Timestamp, LogicalType::TimestampNaive { precision }, _)
+            if precision >= 6 =>
+        {
+            *slot = Value::TimestampNaive(binary::timestamp(b)?);
+            true
+        }
         (Some(b), Wire::Text, LogicalType::Text, Value::Text(s))
             if rule.trailing_spaces == TrailingSpaces::Significant =>
         {

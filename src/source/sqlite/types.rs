@@ -13,6 +13,7 @@ use rusqlite::types::ValueRef;
 
 use crate::error::SourceError;
 use crate::source::spec::type_args;
+use crate::source::text::utf8;
 
 /// The integers that are whole Julian days of the years 1 to 9999 (noon of
 /// 0001-01-01 to noon of 9999-12-31). As Unix seconds the same integers are
@@ -128,24 +129,12 @@ pub(super) fn decode(v: ValueRef<'_>, rule: &ColumnRule) -> Result<Value, Unsure
         }
         ValueRef::Integer(i) => rule.from_int(i),
         ValueRef::Real(f) => rule.from_real(f),
-        ValueRef::Text(t) => match text(t) {
+        ValueRef::Text(t) => match utf8(t) {
             Ok(s) => rule.from_text(s),
             Err(_) => Value::Invalid(String::from_utf8_lossy(t).into_owned()),
         },
         ValueRef::Blob(b) => rule.from_blob(b),
     })
-}
-
-/// Stored text as `str`. Most stored text is ASCII, which a word-at-a-time
-/// check proves valid more cheaply than the general UTF-8 validator's call.
-#[inline]
-fn text(t: &[u8]) -> Result<&str, std::str::Utf8Error> {
-    if t.is_ascii() {
-        // SAFETY: ASCII bytes are valid UTF-8.
-        Ok(unsafe { std::str::from_utf8_unchecked(t) })
-    } else {
-        std::str::from_utf8(t)
-    }
 }
 
 /// [`decode`] into a slot of the row buffer, in place where the slot holds
@@ -162,7 +151,7 @@ pub(super) fn decode_into(
         ValueRef::Integer(i) => rule.int_in_place(i, slot),
         // A decimal column stored as REAL (NUMERIC affinity does that).
         ValueRef::Real(f) => rule.real_in_place(f, slot),
-        ValueRef::Text(t) => match text(t) {
+        ValueRef::Text(t) => match utf8(t) {
             Ok(t) => rule.text_in_place(t, slot),
             Err(_) => false,
         },
