@@ -20,7 +20,7 @@ use crate::source::{Source, SourceError};
 const PROGRESS_EVERY: u64 = 1 << 16;
 
 /// What a first pass leaves: rows read and, if the builder refused a row,
-/// why (the scan stopped there).
+/// why (the scan stopped at most a batch of rows later).
 pub(super) type Pass = (u64, Option<OrderError>);
 
 /// Hands one row's entry to the builder and, when kept, the entry log.
@@ -48,11 +48,13 @@ fn add_batch(
     batch: &mut RowBatch,
 ) -> Result<(), OrderError> {
     batch.hash();
-    for (key, hash) in batch.entries() {
-        add(builder, log, key, hash)?;
-    }
+    let added = batch
+        .entries()
+        .try_for_each(|(key, hash)| add(builder, log, key, hash));
+    // Cleared also when the builder refused a row: nothing is handed over
+    // twice.
     batch.clear();
-    Ok(())
+    added
 }
 
 /// Reads, hashes and builds on this thread. Returns the rows read and, if
@@ -68,7 +70,7 @@ pub(super) fn inline(
     let mut batch = RowBatch::default();
     let mut disorder: Option<OrderError> = None;
     let mut rows = 0u64;
-    source.scan(job.spec, None, &mut |row| {
+    let scanned = source.scan(job.spec, None, &mut |row| {
         hasher.push(row, &mut batch);
         rows += 1;
         if rows.is_multiple_of(PROGRESS_EVERY) {
@@ -84,9 +86,15 @@ pub(super) fn inline(
                 ControlFlow::Break(())
             }
         }
-    })?;
+    });
+    // The rows read before a failure still go to the builder: a key it
+    // refuses among them is what stopped the scan one row at a time, and
+    // is what this pass reports (the caller may read again in key order).
     if disorder.is_none() {
         disorder = add_batch(builder, log, &mut batch).err();
+    }
+    if let (Err(e), None) = (scanned, &disorder) {
+        return Err(e);
     }
     Ok((rows, disorder))
 }

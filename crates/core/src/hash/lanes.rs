@@ -453,7 +453,7 @@ mod tests {
             return;
         }
         let blocks: Vec<[u8; BLOCK_LEN]> = (0..LANES)
-            .map(|l| std::array::from_fn(|i| (l * BLOCK_LEN + i) as u8))
+            .map(|l| std::array::from_fn(|i| (i * 3 + l * 67) as u8))
             .collect();
         let refs: Blocks<'_> = std::array::from_fn(|l| &blocks[l]);
         // SAFETY: the CPU has AVX2.

@@ -65,6 +65,7 @@ pub fn row_hash(row: &[u8]) -> Hash {
 /// The hashes of up to [`LANES`] rows' canonical bytes, computed side by
 /// side into the same places of `out`: each is [`row_hash`] of its row.
 pub fn row_hashes(rows: &[&[u8]], out: &mut [Hash]) {
+    assert!(out.len() >= rows.len(), "a row hash has no place");
     let mut bytes = [[0u8; 32]; LANES];
     let n = rows.len();
     lanes::keyed_hashes(domain_key(Domain::Row), rows, &mut bytes[..n]);
