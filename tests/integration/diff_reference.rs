@@ -1253,6 +1253,18 @@ fn julian(secs: i64) -> Option<f64> {
     (jd.fract() != 0.0).then_some(jd)
 }
 
+/// Unix seconds stored as an integer, except the integers that are also
+/// whole Julian days (1721426 to 5373484, see docs/reference.md): under
+/// `stored_as = "auto"` driftsum rightly refuses to guess which instant such
+/// an integer names (exit 2), so the model stores those as ISO text.
+fn unix_seconds(secs: i64) -> Sql {
+    if (1_721_426..=5_373_484).contains(&secs) {
+        Sql::Text(fmt_datetime(secs * MICROS_PER_SEC, ' '))
+    } else {
+        Sql::Integer(secs)
+    }
+}
+
 const OFFSETS: &[i64] = &[0, 3600, -3600, 19_800, -28_800, 50_400, -43_200, 20_700];
 
 /// The stored form of `v` in representation `rep`.
@@ -1304,8 +1316,8 @@ fn encode(v: &M, rep: u8) -> Sql {
         M::Ts(s) => match r % 4 {
             0 => Sql::Text(fmt_datetime(s * MICROS_PER_SEC, ' ')),
             1 => Sql::Text(fmt_datetime(s * MICROS_PER_SEC, 'T')),
-            2 => julian(*s).map_or(Sql::Integer(*s), Sql::Real),
-            _ => Sql::Integer(*s),
+            2 => julian(*s).map_or_else(|| unix_seconds(*s), Sql::Real),
+            _ => unix_seconds(*s),
         },
         M::Tstz(s) => match r % 5 {
             0 => Sql::Text(fmt_datetime(s * MICROS_PER_SEC, 'T') + "Z"),
@@ -1315,8 +1327,8 @@ fn encode(v: &M, rep: u8) -> Sql {
             }
             // No offset: read as UTC.
             2 => Sql::Text(fmt_datetime(s * MICROS_PER_SEC, ' ')),
-            3 => julian(*s).map_or(Sql::Integer(*s), Sql::Real),
-            _ => Sql::Integer(*s),
+            3 => julian(*s).map_or_else(|| unix_seconds(*s), Sql::Real),
+            _ => unix_seconds(*s),
         },
         M::Date(d) => match r % 4 {
             0 => Sql::Text(fmt_date(*d)),
