@@ -80,22 +80,6 @@ pub(super) fn decode_into(
     rule: &ColumnRule,
 ) -> Result<(), DecodeError> {
     let reused = match (raw, wire, rule.ty, &mut *slot) {
-        // Values `ColumnRule::finish` leaves as they are, written straight
-        // into the slot.
-        (Some(b), Wire::Int, LogicalType::Integer, _) => {
-            *slot = Value::Int(int(b)? as i128);
-            true
-        }
-        (Some(b), Wire::Timestamp, LogicalType::Timestamp { precision }, _) if precision >= 6 => {
-            *slot = Value::Timestamp(binary::timestamp(b)?);
-            true
-        }
-        (Some(b), Wire::Timestamp, LogicalType::TimestampNaive { precision }, _)
-            if precision >= 6 =>
-        {
-            *slot = Value::TimestampNaive(binary::timestamp(b)?);
-            true
-        }
         (Some(b), Wire::Text, LogicalType::Text, Value::Text(s))
             if rule.trailing_spaces == TrailingSpaces::Significant =>
         {
