@@ -14,6 +14,7 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use driftsum::check::{diff, DiffOptions, TableOutcome, TablePair};
+use driftsum::config::TableConfig;
 use driftsum::core::coerce::ColumnRule;
 use driftsum::core::{LogicalType, Shape, Value};
 use driftsum::reconcile::DiffKind;
@@ -953,6 +954,94 @@ fn postgres_against_postgres() {
     a.exec(&format!("UPDATE {sb}.types SET vc = 'y' WHERE id = 3"));
     let o = compare(&url, &url, &pair, Shape::default());
     assert_one_change(&o, Value::Int(3), "vc");
+}
+
+/// The COPY stream reaches the parser in chunks of whatever the driver has
+/// buffered (several rows to a chunk), so a row may be cut anywhere: rows
+/// of every size around the read buffer's, NULLs between them, and
+/// NOTICEs the server sends in the middle of the stream (a view whose
+/// function raises them) still arrive whole, in order, and exact.
+#[test]
+fn copy_rows_of_any_size_arrive_whole() {
+    let Some(url) = pg_url() else { return };
+    let mut schema = TestSchema::new(&url, "chunks");
+    let s = schema.name.clone();
+    // Around one and two 8 KiB buffers (a row's message is its text plus
+    // 23 bytes), small ones, and one far larger than a buffer.
+    let sizes: Vec<usize> = [0, 1, 2, 3, 5, 7, 100, 4073, 4096]
+        .into_iter()
+        .chain(8160..8200)
+        .chain([16361, 16384, 16385, 70000])
+        .collect();
+    let rows = 10 * sizes.len() as i64 + 7;
+    let list = sizes.iter().map(|n| n.to_string()).collect::<Vec<_>>().join(",");
+    let n = sizes.len();
+    schema.exec(&format!(
+        "CREATE TABLE {s}.t (id bigint PRIMARY KEY, v text);
+         INSERT INTO {s}.t SELECT i, CASE WHEN i % 13 = 0 THEN NULL
+             ELSE repeat(chr(97 + (i % 26)::int), (ARRAY[{list}])[1 + (i * 7) % {n}]) END
+           FROM generate_series(1, {rows}) i;
+         CREATE FUNCTION {s}.noisy(i bigint, v text) RETURNS text LANGUAGE plpgsql AS $$
+           BEGIN IF i % 11 = 0 THEN RAISE NOTICE 'row %', i; END IF; RETURN v; END $$;
+         CREATE VIEW {s}.v AS SELECT id, {s}.noisy(id, v) AS v FROM {s}.t;
+         CREATE TABLE {s}.r (LIKE {s}.t INCLUDING ALL);
+         INSERT INTO {s}.r SELECT * FROM {s}.t;"
+    ));
+    let want: Vec<(i128, Option<String>)> = (1..=rows)
+        .map(|i| {
+            let v = (i % 13 != 0).then(|| {
+                let c = char::from(b'a' + (i % 26) as u8);
+                c.to_string().repeat(sizes[(i as usize * 7) % n])
+            });
+            (i as i128, v)
+        })
+        .collect();
+    let mut src = open(&url);
+    for table in ["t", "v"] {
+        let mut got: Vec<(i128, Option<String>)> = Vec::new();
+        src.scan(&id_v_spec(&format!("{s}.{table}")), None, &mut |row| {
+            let id = match &row[0] {
+                Value::Int(i) => *i,
+                other => panic!("id {other:?}"),
+            };
+            let v = match &row[1] {
+                Value::Null => None,
+                Value::Text(t) => Some(t.clone()),
+                other => panic!("v {other:?}"),
+            };
+            got.push((id, v));
+            ControlFlow::Continue(())
+        })
+        .expect("COPY scan");
+        assert_eq!(got.len(), want.len(), "{table}");
+        for (g, w) in got.iter().zip(&want) {
+            assert!(g == w, "{table}: row {} differs", w.0);
+        }
+    }
+    // And compared whole with a copy: in sync, then one changed row found.
+    let pair = format!("{s}.v={s}.r");
+    // Fresh sessions for each diff: a session reads one snapshot.
+    let run = |opts: &DiffOptions| {
+        let (mut a, mut b) = (open(&url), open(&url));
+        let mut out = diff(a.as_mut(), b.as_mut(), opts, &|_, _| {}).expect("diff runs");
+        out.tables.remove(0)
+    };
+    let mut config = driftsum::config::Config::default();
+    let keyed = TableConfig {
+        key: Some(vec!["id".into()]),
+        ..Default::default()
+    };
+    config.tables.insert(format!("{s}.v"), keyed);
+    let opts = DiffOptions {
+        tables: vec![TablePair::parse(&pair)],
+        config,
+        ..Default::default()
+    };
+    let o = run(&opts);
+    assert_in_sync(&o);
+    assert_eq!(o.source_rows, rows as u64);
+    schema.exec(&format!("UPDATE {s}.r SET v = v || 'x' WHERE id = 40"));
+    assert_one_change(&run(&opts), Value::Int(40), "v");
 }
 
 // ---------------------------------------------------------------------------

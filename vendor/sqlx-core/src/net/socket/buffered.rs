@@ -80,6 +80,15 @@ impl<S: Socket> BufferedSocket<S> {
         }
     }
 
+    /// The bytes read from the socket and not yet taken by a reader.
+    ///
+    /// driftsum's patch: the PostgreSQL driver takes every whole COPY
+    /// data message already here in one go, without an `await` per
+    /// message. A caller must only remove whole messages from it.
+    pub fn read_buffer_mut(&mut self) -> &mut BytesMut {
+        &mut self.read_buf.read
+    }
+
     pub fn write_buffer(&self) -> &WriteBuffer {
         &self.write_buf
     }
