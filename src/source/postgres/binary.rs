@@ -92,17 +92,27 @@ pub fn uuid(b: &[u8]) -> Result<[u8; 16], DecodeError> {
     be(b)
 }
 
+/// What [`numeric`] wrote, so a caller need not search the text for it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Numeric {
+    /// A number in canonical decimal text (no leading or trailing zeros),
+    /// with this many digits after its point.
+    Finite { frac: usize },
+    /// `NaN`, `Infinity` or `-Infinity`.
+    Special,
+}
+
 /// `numeric`: `ndigits`, `weight`, `sign`, `dscale` (i16/i16/u16/u16), then
 /// `ndigits` base-10000 digits, the first worth 10000^weight. Returns the
 /// decimal text (`NaN`, `Infinity`, `-Infinity` for the special values).
-pub fn numeric(b: &[u8]) -> Result<String, DecodeError> {
+pub fn numeric(b: &[u8]) -> Result<(String, Numeric), DecodeError> {
     let mut out = String::new();
-    numeric_into(b, &mut out)?;
-    Ok(out)
+    let kind = numeric_into(b, &mut out)?;
+    Ok((out, kind))
 }
 
 /// [`numeric`] into `out` (cleared first), so a scan reuses one allocation.
-pub fn numeric_into(b: &[u8], out: &mut String) -> Result<(), DecodeError> {
+pub fn numeric_into(b: &[u8], out: &mut String) -> Result<Numeric, DecodeError> {
     out.clear();
     let head = |i: usize| -> Result<u16, DecodeError> {
         Ok(u16::from_be_bytes(be(b
@@ -115,15 +125,15 @@ pub fn numeric_into(b: &[u8], out: &mut String) -> Result<(), DecodeError> {
     match sign {
         0xC000 => {
             out.push_str("NaN");
-            return Ok(());
+            return Ok(Numeric::Special);
         }
         0xD000 => {
             out.push_str("Infinity");
-            return Ok(());
+            return Ok(Numeric::Special);
         }
         0xF000 => {
             out.push_str("-Infinity");
-            return Ok(());
+            return Ok(Numeric::Special);
         }
         0x0000 | 0x4000 => {}
         other => return Err(DecodeError::NumericSign(other)),
@@ -169,25 +179,28 @@ pub fn numeric_into(b: &[u8], out: &mut String) -> Result<(), DecodeError> {
     }
     if digits.iter().all(|&c| c == b'0') {
         out.push('0');
-        return Ok(());
+        return Ok(Numeric::Finite { frac: 0 });
     }
     let len = digits.len() as i64;
     if sign == 0x4000 {
         out.push('-');
     }
-    if point <= 0 {
+    let frac = if point <= 0 {
         out.push_str("0.");
         out.extend(std::iter::repeat_n('0', (-point) as usize));
         out.push_str(ascii(digits));
+        (len - point) as usize
     } else if point >= len {
         out.push_str(ascii(digits));
         out.extend(std::iter::repeat_n('0', (point - len) as usize));
+        0
     } else {
         out.push_str(ascii(&digits[..point as usize]));
         out.push('.');
         out.push_str(ascii(&digits[point as usize..]));
-    }
-    Ok(())
+        (len - point) as usize
+    };
+    Ok(Numeric::Finite { frac })
 }
 
 /// The elements of a one-dimensional integer array (`int2[]`, `int4[]`,
@@ -258,27 +271,42 @@ mod tests {
         b
     }
 
+    /// The text of a numeric, checking the digits after its point are
+    /// counted as the text shows them.
+    fn text(b: &[u8]) -> Result<String, DecodeError> {
+        let (text, kind) = numeric(b)?;
+        let special = matches!(text.as_str(), "NaN" | "Infinity" | "-Infinity");
+        let want = if special {
+            Numeric::Special
+        } else {
+            Numeric::Finite {
+                frac: text.find('.').map_or(0, |p| text.len() - p - 1),
+            }
+        };
+        assert_eq!(kind, want, "{text}");
+        Ok(text)
+    }
+
     #[test]
     fn numerics() {
         // 12345.678 = 1|2345|6780 with weight 1.
-        assert_eq!(
-            numeric(&num(3, 1, 0, &[1, 2345, 6780])).unwrap(),
-            "12345.678"
-        );
-        assert_eq!(numeric(&num(1, -1, 0x4000, &[5000])).unwrap(), "-0.5");
-        assert_eq!(numeric(&num(1, 2, 0, &[7])).unwrap(), "700000000");
-        assert_eq!(numeric(&num(0, 0, 0, &[])).unwrap(), "0");
-        assert_eq!(numeric(&num(0, 0, 0xC000, &[])).unwrap(), "NaN");
-        assert_eq!(numeric(&num(1, -2, 0, &[5])).unwrap(), "0.00000005");
-        assert_eq!(numeric(&num(2, 0, 0, &[12, 5000])).unwrap(), "12.5");
-        assert_eq!(numeric(&num(2, 0, 0x4000, &[0, 0])).unwrap(), "0");
+        assert_eq!(text(&num(3, 1, 0, &[1, 2345, 6780])).unwrap(), "12345.678");
+        assert_eq!(text(&num(1, -1, 0x4000, &[5000])).unwrap(), "-0.5");
+        assert_eq!(text(&num(1, 2, 0, &[7])).unwrap(), "700000000");
+        assert_eq!(text(&num(0, 0, 0, &[])).unwrap(), "0");
+        assert_eq!(text(&num(0, 0, 0xC000, &[])).unwrap(), "NaN");
+        assert_eq!(text(&num(0, 0, 0xD000, &[])).unwrap(), "Infinity");
+        assert_eq!(text(&num(0, 0, 0xF000, &[])).unwrap(), "-Infinity");
+        assert_eq!(text(&num(1, -2, 0, &[5])).unwrap(), "0.00000005");
+        assert_eq!(text(&num(2, 0, 0, &[12, 5000])).unwrap(), "12.5");
+        assert_eq!(text(&num(2, 0, 0x4000, &[0, 0])).unwrap(), "0");
         // Every form agrees with the text normalizer.
         for (n, w, d) in [
             (3u16, 1i16, vec![1u16, 2345, 6780]),
             (2, -1, vec![10, 9999]),
             (1, 3, vec![42]),
         ] {
-            let text = numeric(&num(n, w, 0, &d)).unwrap();
+            let text = text(&num(n, w, 0, &d)).unwrap();
             assert_eq!(
                 driftsum_core::decimal::normalize(&text, None).unwrap(),
                 text
@@ -350,7 +378,7 @@ mod tests {
     /// more after), with one unit in the last place still a difference.
     #[test]
     fn numerics_of_any_width() {
-        let text = |w: i16, d: &[u16]| numeric(&num(d.len() as u16, w, 0, d)).unwrap();
+        let text = |w: i16, d: &[u16]| text(&num(d.len() as u16, w, 0, d)).unwrap();
         let big = text(1250, &[1]);
         assert!(big == format!("1{}", "0".repeat(5000)), "1e5000");
         let small = text(-1250, &[1]);
@@ -388,7 +416,7 @@ mod tests {
                     _ => next(10_000) as u16,
                 })
                 .collect();
-            let got = numeric(&num(
+            let got = text(&num(
                 n as u16,
                 weight,
                 if neg { 0x4000 } else { 0 },

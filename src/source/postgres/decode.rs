@@ -7,7 +7,7 @@ use driftsum_core::{LogicalType, Value};
 use sqlx::postgres::PgValueRef;
 use sqlx::ValueRef;
 
-use super::binary::{self, fixed, DecodeError};
+use super::binary::{self, fixed, DecodeError, Numeric};
 use super::column::Wire;
 
 /// The text of a value sent as UTF-8 bytes (text, varchar, and anything
@@ -24,6 +24,18 @@ fn int(b: &[u8]) -> Result<i64, DecodeError> {
         8 => i64::from_be_bytes(fixed(b, "int8")?),
         n => return Err(DecodeError::IntegerSize(n)),
     })
+}
+
+/// Whether a numeric's text is already the value of a column of type
+/// `ty`: a finite number within the column's scale. Anything else goes
+/// through the column's rule, which rounds or refuses.
+fn as_is(kind: Numeric, ty: LogicalType) -> bool {
+    match (kind, ty) {
+        (Numeric::Finite { frac }, LogicalType::Decimal { scale }) => {
+            scale.is_none_or(|s| frac <= s as usize)
+        }
+        _ => false,
+    }
 }
 
 /// Decodes one value from its binary wire form (`None` for NULL). The one
@@ -51,18 +63,13 @@ pub(super) fn decode(
         Wire::Time => rule.finish(Value::Time(binary::time(b)?)),
         Wire::Uuid => Value::Uuid(binary::uuid(b)?),
         Wire::Numeric => {
-            let text = binary::numeric(b)?;
             // Already canonical; only a value with more fractional digits
-            // than the column's scale needs rounding.
-            let frac = text.find('.').map_or(0, |p| text.len() - p - 1);
-            match rule.ty {
-                LogicalType::Decimal { scale: Some(s) } if frac > s as usize => {
-                    rule.from_text(&text)
-                }
-                LogicalType::Decimal { .. } if text != "NaN" && !text.ends_with("Infinity") => {
-                    Value::Decimal(text)
-                }
-                _ => rule.from_text(&text),
+            // than the column's scale, or a special one, needs the rule.
+            let (text, kind) = binary::numeric(b)?;
+            if as_is(kind, rule.ty) {
+                Value::Decimal(text)
+            } else {
+                rule.from_text(&text)
             }
         }
         Wire::Cast => rule.from_text(utf8(b)?),
@@ -89,11 +96,8 @@ pub(super) fn decode_into(
         }
         // The usual money column: canonical already, unless it is special
         // or has more fractional digits than the scale (see `decode`).
-        (Some(b), Wire::Numeric, LogicalType::Decimal { scale }, Value::Decimal(s)) => {
-            binary::numeric_into(b, s)?;
-            let frac = s.find('.').map_or(0, |p| s.len() - p - 1);
-            let special = s == "NaN" || s.ends_with("Infinity");
-            !special && scale.is_none_or(|sc| frac <= sc as usize)
+        (Some(b), Wire::Numeric, LogicalType::Decimal { .. }, Value::Decimal(s)) => {
+            as_is(binary::numeric_into(b, s)?, rule.ty)
         }
         _ => false,
     };
