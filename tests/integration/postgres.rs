@@ -974,7 +974,11 @@ fn copy_rows_of_any_size_arrive_whole() {
         .chain([16361, 16384, 16385, 70000])
         .collect();
     let rows = 10 * sizes.len() as i64 + 7;
-    let list = sizes.iter().map(|n| n.to_string()).collect::<Vec<_>>().join(",");
+    let list = sizes
+        .iter()
+        .map(|n| n.to_string())
+        .collect::<Vec<_>>()
+        .join(",");
     let n = sizes.len();
     schema.exec(&format!(
         "CREATE TABLE {s}.t (id bigint PRIMARY KEY, v text);
