@@ -63,14 +63,30 @@ fn schema() -> Value {
     serde_json::from_str(&text).expect("the schema is JSON")
 }
 
-/// Why `doc` does not validate against the schema (empty when it does).
+/// Why `doc` does not validate against the schema (empty when it does):
+/// each failing keyword, with where in `doc` it failed.
 pub(crate) fn violations(doc: &Value) -> Vec<String> {
-    let schema = schema();
-    let validator = jsonschema::validator_for(&schema).expect("the schema is a valid schema");
-    validator
-        .iter_errors(doc)
-        .map(|e| format!("{} at {}", e, e.instance_path()))
-        .collect()
+    // The schema is given as a resource: nothing is loaded from elsewhere.
+    const AT: &str = "file:///driftsum/docs/json-schema.json";
+    let mut schemas = boon::Schemas::new();
+    let mut compiler = boon::Compiler::new();
+    compiler.add_resource(AT, schema()).expect("the schema loads");
+    let index = compiler
+        .compile(AT, &mut schemas)
+        .unwrap_or_else(|e| panic!("the schema is not a valid schema: {e:#}"));
+    match schemas.validate(doc, index) {
+        Ok(()) => Vec::new(),
+        Err(e) => leaves(&e),
+    }
+}
+
+/// The innermost errors of a validation error, the ones that name a keyword.
+fn leaves(e: &boon::ValidationError<'_, '_>) -> Vec<String> {
+    if e.causes.is_empty() {
+        vec![e.to_string()]
+    } else {
+        e.causes.iter().flat_map(leaves).collect()
+    }
 }
 
 /// Parses the run's stdout as the report and checks it against the schema.

@@ -448,9 +448,9 @@ fn swapped_sides_get_a_hint() {
             "{doc:#}"
         );
         assert!(
-            schema_violations(&doc).is_empty(),
+            crate::json_contract::violations(&doc).is_empty(),
             "{:?}",
-            schema_violations(&doc)
+            crate::json_contract::violations(&doc)
         );
     });
     let _ = exec(format!("DROP TABLE IF EXISTS {table}"));
@@ -459,14 +459,3 @@ fn swapped_sides_get_a_hint() {
     }
 }
 
-/// Why `doc` does not validate against `docs/json-schema.json`.
-fn schema_violations(doc: &serde_json::Value) -> Vec<String> {
-    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/json-schema.json");
-    let text = std::fs::read_to_string(path).expect("docs/json-schema.json");
-    let schema: serde_json::Value = serde_json::from_str(&text).expect("schema");
-    let validator = jsonschema::validator_for(&schema).expect("a valid schema");
-    validator
-        .iter_errors(doc)
-        .map(|e| format!("{e} at {}", e.instance_path()))
-        .collect()
-}
