@@ -70,7 +70,9 @@ pub(crate) fn violations(doc: &Value) -> Vec<String> {
     const AT: &str = "file:///driftsum/docs/json-schema.json";
     let mut schemas = boon::Schemas::new();
     let mut compiler = boon::Compiler::new();
-    compiler.add_resource(AT, schema()).expect("the schema loads");
+    compiler
+        .add_resource(AT, schema())
+        .expect("the schema loads");
     let index = compiler
         .compile(AT, &mut schemas)
         .unwrap_or_else(|e| panic!("the schema is not a valid schema: {e:#}"));

@@ -458,4 +458,3 @@ fn swapped_sides_get_a_hint() {
         std::panic::resume_unwind(e);
     }
 }
-
