@@ -8,6 +8,8 @@
 //! * [`cli`]: whole-command tests of `driftsum diff` and `demo`, one file
 //!   per section of what a user sees.
 //! * [`config`]: `--config` files.
+//! * [`copy_batch`]: the vendored sqlx-postgres patch that joins buffered
+//!   COPY messages, against a model of the framing.
 //! * [`filters`]: row filters (per-side SQL, typed ranges, ages).
 //! * [`tree_file`]: `driftsum build` and tree files.
 //! * [`agent`]: `driftsum serve` and diffs through agents.
@@ -48,6 +50,7 @@ mod bench_cmd;
 mod check;
 mod cli;
 mod config;
+mod copy_batch;
 mod dashboard;
 mod dense;
 mod diff_reference;

@@ -1,3 +1,5 @@
+mod batch;
+
 use std::borrow::Cow;
 use std::future::Future;
 use std::ops::{Deref, DerefMut};
@@ -355,31 +357,16 @@ async fn pg_begin_copy_out<'c, C: DerefMut<Target = PgConnection> + Send + 'c>(
 }
 
 /// driftsum's patch: `first`, followed by the data of every whole CopyData
-/// message already in the read buffer, as one chunk.
-///
-/// The server sends one CopyData message per row; handing each on through
-/// the stream costs more than the row's own parsing. Only whole CopyData
-/// messages are taken (any other message, or a partial one, stays for
-/// `recv`), and nothing is awaited, so the stream stays cancel-safe. The
+/// message already in the read buffer, as one chunk (see `batch`). The
 /// chunk is the same bytes in the same order: COPY data is a byte stream
-/// whose message boundaries carry no meaning.
+/// whose message boundaries carry no meaning. Nothing is awaited, so the
+/// stream stays cancel-safe.
 fn with_buffered_copy_data(first: Bytes, buf: &mut BytesMut) -> Bytes {
-    let mut batch: Option<Vec<u8>> = None;
-    while let Some(header) = buf.get(..5) {
-        if header[0] != b'd' {
-            break;
+    match batch::join_copy_data(&first, buf) {
+        Some((joined, used)) => {
+            buf.advance(used);
+            Bytes::from(joined)
         }
-        let len = u32::from_be_bytes([header[1], header[2], header[3], header[4]]) as usize;
-        let Some(whole) = len.checked_add(1).filter(|&n| len >= 4 && n <= buf.len()) else {
-            break;
-        };
-        let batch = batch.get_or_insert_with(|| {
-            let mut v = Vec::with_capacity(first.len() + buf.len());
-            v.extend_from_slice(&first);
-            v
-        });
-        batch.extend_from_slice(&buf[5..whole]);
-        buf.advance(whole);
+        None => first,
     }
-    batch.map_or(first, Bytes::from)
 }
