@@ -14,7 +14,8 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use driftsum::check::{diff, DiffOptions, TableOutcome, TablePair};
-use driftsum::config::TableConfig;
+// `Config` is proptest's here.
+use driftsum::config::{Config as DiffConfig, TableConfig};
 use driftsum::core::coerce::ColumnRule;
 use driftsum::core::{LogicalType, Shape, Value};
 use driftsum::reconcile::DiffKind;
@@ -132,14 +133,20 @@ fn open(url: &str) -> Box<dyn Source> {
 
 /// Compares one table pair (`SOURCE=TARGET`) through the library.
 fn compare(src: &str, tgt: &str, pair: &str, shape: Shape) -> TableOutcome {
-    let mut s = open(src);
-    let mut t = open(tgt);
     let opts = DiffOptions {
         tables: vec![TablePair::parse(pair)],
         shape,
         ..Default::default()
     };
-    let out = diff(s.as_mut(), t.as_mut(), &opts, &|_, _| {}).expect("diff runs");
+    compare_with(src, tgt, &opts)
+}
+
+/// Compares the one table pair of `opts` through the library, in fresh
+/// sessions (a session reads one snapshot).
+fn compare_with(src: &str, tgt: &str, opts: &DiffOptions) -> TableOutcome {
+    let mut s = open(src);
+    let mut t = open(tgt);
+    let out = diff(s.as_mut(), t.as_mut(), opts, &|_, _| {}).expect("diff runs");
     assert_eq!(out.tables.len(), 1);
     out.tables.into_iter().next().expect("one table")
 }
@@ -1029,13 +1036,7 @@ fn copy_rows_of_any_size_arrive_whole() {
     }
     // And compared whole with a copy: in sync, then one changed row found.
     let pair = format!("{s}.v={s}.r");
-    // Fresh sessions for each diff: a session reads one snapshot.
-    let run = |opts: &DiffOptions| {
-        let (mut a, mut b) = (open(&url), open(&url));
-        let mut out = diff(a.as_mut(), b.as_mut(), opts, &|_, _| {}).expect("diff runs");
-        out.tables.remove(0)
-    };
-    let mut config = driftsum::config::Config::default();
+    let mut config = DiffConfig::default();
     let keyed = TableConfig {
         key: Some(vec!["id".into()]),
         ..Default::default()
@@ -1046,11 +1047,11 @@ fn copy_rows_of_any_size_arrive_whole() {
         config,
         ..Default::default()
     };
-    let o = run(&opts);
+    let o = compare_with(&url, &url, &opts);
     assert_in_sync(&o);
     assert_eq!(o.source_rows, rows as u64);
     schema.exec(&format!("UPDATE {s}.r SET v = v || 'x' WHERE id = 40"));
-    assert_one_change(&run(&opts), Value::Int(40), "v");
+    assert_one_change(&compare_with(&url, &url, &opts), Value::Int(40), "v");
 }
 
 // ---------------------------------------------------------------------------

@@ -95,8 +95,8 @@ pub fn uuid(b: &[u8]) -> Result<[u8; 16], DecodeError> {
 /// What [`numeric`] wrote, so a caller need not search the text for it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Numeric {
-    /// A number in canonical decimal text (no leading or trailing zeros),
-    /// with this many digits after its point.
+    /// A number in canonical decimal text (no leading zeros, no trailing
+    /// zeros after the point), with this many digits after its point.
     Finite { frac: usize },
     /// `NaN`, `Infinity` or `-Infinity`.
     Special,
