@@ -14,7 +14,7 @@ use driftsum_core::{key, Builder, Hash, Key, Value};
 
 use super::job::{row_hasher, Progress, TreeScan};
 use super::range::scan_range;
-use crate::source::{Source, SourceError};
+use crate::source::{RowSink, ScanSpec, Source, SourceError};
 
 /// How often (in rows) a scan reports progress.
 const PROGRESS_EVERY: u64 = 1 << 16;
@@ -23,34 +23,78 @@ const PROGRESS_EVERY: u64 = 1 << 16;
 /// why (the scan stopped at most a batch of rows later).
 pub(super) type Pass = (u64, Option<OrderError>);
 
-/// Hands one row's entry to the builder and, when kept, the entry log.
-fn add(
-    builder: &mut Builder,
-    log: &mut Option<&mut EntryLog>,
-    key: &[u8],
-    hash: &Hash,
-) -> Result<(), OrderError> {
-    builder.push(key, hash)?;
-    if let Some(log) = log.as_deref_mut() {
-        log.push(key, hash);
+/// Where a first pass hands its entries: the builder, the entry log when
+/// one is kept, and, for a pass in storage order, the keys left for later.
+pub(super) struct Feed<'a> {
+    pub(super) builder: &'a mut Builder,
+    pub(super) log: Option<&'a mut EntryLog>,
+    /// `Some` for a pass that reads rows in storage order
+    /// ([`Source::scan_unordered`]): the keys of the rows that came below
+    /// the builder's last key, which it leaves out (see `storage_order`).
+    pub(super) late: Option<Vec<Key>>,
+}
+
+/// At most this many rows are left out of a pass in storage order (their
+/// keys are held in memory); one more, and the table is too far from key
+/// order for that pass to pay.
+pub(super) const MOST_LATE: usize = 1 << 16;
+
+impl<'a> Feed<'a> {
+    /// A feed of `builder` and, when given, `log`, for a pass in key order.
+    pub(super) fn new(builder: &'a mut Builder, log: Option<&'a mut EntryLog>) -> Feed<'a> {
+        Feed {
+            builder,
+            log,
+            late: None,
+        }
     }
-    Ok(())
+
+    /// Hands one row's entry on. A pass in storage order keeps the key of
+    /// a row the builder cannot place yet, up to [`MOST_LATE`] of them.
+    fn add(&mut self, key: &[u8], hash: &Hash) -> Result<(), OrderError> {
+        match self.builder.push(key, hash) {
+            Ok(()) => {
+                if let Some(log) = self.log.as_deref_mut() {
+                    log.push(key, hash);
+                }
+                Ok(())
+            }
+            Err(OrderError::OutOfOrder) => match self.late.as_mut() {
+                Some(late) if late.len() < MOST_LATE => {
+                    late.push(Key::from_bytes(key));
+                    Ok(())
+                }
+                _ => Err(OrderError::OutOfOrder),
+            },
+            Err(e) => Err(e),
+        }
+    }
+}
+
+/// Scans the whole table of `spec`: in storage order for a pass that keeps
+/// late keys, else in key order.
+fn scan_whole(
+    unordered: bool,
+    source: &mut dyn Source,
+    spec: &ScanSpec,
+    sink: &mut RowSink<'_>,
+) -> Result<(), SourceError> {
+    match unordered {
+        true => source.scan_unordered(spec, sink),
+        false => source.scan(spec, None, sink),
+    }
 }
 
 /// Rows canonicalized before they are hashed side by side (a few times
 /// [`LANES`], so the lanes stay full and the rows stay in cache).
-const SIDE_BY_SIDE: usize = 4 * LANES;
+pub(super) const SIDE_BY_SIDE: usize = 4 * LANES;
 
 /// Hands a hashed batch's entries to the builder, in order.
-fn add_batch(
-    builder: &mut Builder,
-    log: &mut Option<&mut EntryLog>,
-    batch: &mut RowBatch,
-) -> Result<(), OrderError> {
+fn add_batch(feed: &mut Feed<'_>, batch: &mut RowBatch) -> Result<(), OrderError> {
     batch.hash();
     let added = batch
         .entries()
-        .try_for_each(|(key, hash)| add(builder, log, key, hash));
+        .try_for_each(|(key, hash)| feed.add(key, hash));
     // Cleared also when the builder refused a row: nothing is handed over
     // twice.
     batch.clear();
@@ -63,14 +107,14 @@ pub(super) fn inline(
     source: &mut dyn Source,
     job: &TreeScan<'_>,
     progress: Progress<'_>,
-    builder: &mut Builder,
-    log: &mut Option<&mut EntryLog>,
+    feed: &mut Feed<'_>,
 ) -> Result<Pass, SourceError> {
     let mut hasher = row_hasher(job.spec, job.opts);
     let mut batch = RowBatch::default();
     let mut disorder: Option<OrderError> = None;
     let mut rows = 0u64;
-    let scanned = source.scan(job.spec, None, &mut |row| {
+    let unordered = feed.late.is_some();
+    let scanned = scan_whole(unordered, source, job.spec, &mut |row| {
         hasher.push(row, &mut batch);
         rows += 1;
         if rows.is_multiple_of(PROGRESS_EVERY) {
@@ -79,7 +123,7 @@ pub(super) fn inline(
         if batch.len() < SIDE_BY_SIDE {
             return ControlFlow::Continue(());
         }
-        match add_batch(builder, log, &mut batch) {
+        match add_batch(feed, &mut batch) {
             Ok(()) => ControlFlow::Continue(()),
             Err(e) => {
                 disorder = Some(e);
@@ -91,7 +135,7 @@ pub(super) fn inline(
     // refuses among them is what stopped the scan one row at a time, and
     // is what this pass reports (the caller may read again in key order).
     if disorder.is_none() {
-        disorder = add_batch(builder, log, &mut batch).err();
+        disorder = add_batch(feed, &mut batch).err();
     }
     if let (Err(e), None) = (scanned, &disorder) {
         return Err(e);
@@ -110,10 +154,10 @@ pub(super) fn pipelined(
     source: &mut dyn Source,
     job: &TreeScan<'_>,
     progress: Progress<'_>,
-    builder: &mut Builder,
-    log: &mut Option<&mut EntryLog>,
+    feed: &mut Feed<'_>,
 ) -> Result<Pass, SourceError> {
     let mut encoder = row_hasher(job.spec, job.opts);
+    let unordered = feed.late.is_some();
     std::thread::scope(|scope| {
         // Batches of canonical rows (up to BATCH_ROWS), which go back to
         // the reader once hashed: no allocation per row.
@@ -121,7 +165,7 @@ pub(super) fn pipelined(
         let (empty_tx, mut empty_rx) = std::sync::mpsc::channel::<RowBatch>();
         let hashing = scope.spawn(move || -> Option<OrderError> {
             for mut batch in full_rx {
-                if let Err(e) = add_batch(builder, log, &mut batch) {
+                if let Err(e) = add_batch(feed, &mut batch) {
                     return Some(e);
                 }
                 // The reader may have finished; then the buffer is just freed.
@@ -135,7 +179,7 @@ pub(super) fn pipelined(
         // A `move` closure over references: the sink must be `Send`, and a
         // channel receiver may only be shared by `&mut`.
         let (rows_ref, batch_ref, full, empty) = (&mut rows, &mut batch, &full_tx, &mut empty_rx);
-        let scanned = source.scan(job.spec, None, &mut move |row| {
+        let scanned = scan_whole(unordered, source, job.spec, &mut move |row| {
             encoder.push(row, batch_ref);
             *rows_ref += 1;
             if rows_ref.is_multiple_of(PROGRESS_EVERY) {
@@ -212,8 +256,7 @@ pub(super) fn ranges(
     cuts: &[Vec<Value>],
     job: &TreeScan<'_>,
     progress: Progress<'_>,
-    builder: &mut Builder,
-    log: &mut Option<&mut EntryLog>,
+    feed: &mut Feed<'_>,
 ) -> Result<Pass, SourceError> {
     let workers = sources.len();
     let per_range = (RANGE_ROWS as usize).div_ceil(BATCH_ROWS) + 1;
@@ -237,7 +280,7 @@ pub(super) fn ranges(
                         for (&end, h) in batch.key_ends.iter().zip(&batch.hashes) {
                             let key = &batch.keys[start..end];
                             start = end;
-                            if let Err(e) = add(builder, log, key, h) {
+                            if let Err(e) = feed.add(key, h) {
                                 disorder = Some(e);
                                 break 'ranges;
                             }

@@ -45,6 +45,17 @@ impl Threads {
         Threads::cores().clamp(2, 4)
     }
 
+    /// Whether a build with these threads reads the whole table through
+    /// one connection: all but key ranges, which [`Threads::Auto`] takes
+    /// only where forks are cheap and there are more than two cores.
+    pub(super) fn one_connection(self, cheap_forks: bool) -> bool {
+        match self {
+            Threads::One | Threads::ReadAndHash => true,
+            Threads::Auto => !cheap_forks || Threads::cores() <= 2,
+            Threads::KeyRanges(_) => false,
+        }
+    }
+
     pub(super) fn cores() -> usize {
         std::thread::available_parallelism().map_or(2, |n| n.get())
     }

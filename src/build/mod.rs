@@ -7,6 +7,7 @@
 mod first_pass;
 mod job;
 mod range;
+mod storage_order;
 
 use driftsum_core::canon::CanonOptions;
 use driftsum_core::tree::file::{ColumnMeta, EntryLog, TreeMeta};
@@ -73,10 +74,11 @@ pub fn build_tree(
 }
 
 /// Scans one side and builds its tree, also collecting every row's leaf
-/// entry into `log` when given (for a tree file with entries). If the source
-/// does not deliver keys in byte order, the scan is repeated collecting
-/// `(key, hash)` pairs, which are sorted: slower and proportional to the
-/// rows in memory, but right.
+/// entry into `log` when given (for a tree file with entries). Where the
+/// source reads faster in storage order, that is tried first
+/// (`storage_order`). If the source does not deliver keys in byte order,
+/// the scan is repeated collecting `(key, hash)` pairs, which are sorted:
+/// slower and proportional to the rows in memory, but right.
 pub fn scan_tree(
     source: &mut dyn Source,
     job: &TreeScan<'_>,
@@ -84,14 +86,36 @@ pub fn scan_tree(
     mut log: Option<&mut EntryLog>,
 ) -> Result<BuiltTree, SourceError> {
     let spec = job.spec;
+    let mut rows = 0;
+    // A tree file's entry log is written in key order as the rows come,
+    // which a pass in storage order cannot do.
+    if log.is_none()
+        && job.threads.one_connection(source.cheap_forks())
+        && source.reads_faster_unordered(spec)?
+    {
+        match storage_order::build(source, job, progress)? {
+            // Keys that order as their bytes do are the only ones read so.
+            storage_order::Outcome::Built { tree, rows } => {
+                return Ok(BuiltTree {
+                    tree,
+                    rows_read: rows,
+                    ordered: true,
+                })
+            }
+            storage_order::Outcome::Disordered { rows: read } => rows = read,
+        }
+    }
     let mut builder = driftsum_core::Builder::new(job.shape);
-    let (mut rows, mut disorder) = first_pass_any(source, job, progress, &mut builder, &mut log)?;
+    let mut feed = first_pass::Feed::new(&mut builder, log.as_deref_mut());
+    let (read, mut disorder) = first_pass_any(source, job, progress, &mut feed)?;
+    rows += read;
     if matches!(disorder, Some(OrderError::OutOfOrder)) && source.scans_again_in_key_order(spec) {
         builder = driftsum_core::Builder::new(job.shape);
         if let Some(log) = log.as_deref_mut() {
             *log = EntryLog::new();
         }
-        let (again, order) = first_pass_any(source, job, progress, &mut builder, &mut log)?;
+        let mut feed = first_pass::Feed::new(&mut builder, log.as_deref_mut());
+        let (again, order) = first_pass_any(source, job, progress, &mut feed)?;
         rows += again;
         disorder = order;
     }
@@ -137,16 +161,14 @@ fn first_pass_any(
     source: &mut dyn Source,
     job: &TreeScan<'_>,
     progress: Progress<'_>,
-    builder: &mut driftsum_core::Builder,
-    log: &mut Option<&mut EntryLog>,
+    feed: &mut first_pass::Feed<'_>,
 ) -> Result<(u64, Option<OrderError>), SourceError> {
     Ok(match job.threads {
-        Threads::One => first_pass::inline(source, job, progress, builder, log)?,
-        Threads::ReadAndHash => first_pass::pipelined(source, job, progress, builder, log)?,
-        Threads::Auto if !source.cheap_forks() || Threads::cores() <= 2 => {
-            first_pass::pipelined(source, job, progress, builder, log)?
+        Threads::One => first_pass::inline(source, job, progress, feed)?,
+        t if t.one_connection(source.cheap_forks()) => {
+            first_pass::pipelined(source, job, progress, feed)?
         }
-        Threads::KeyRanges(_) | Threads::Auto => {
+        _ => {
             let n = match job.threads {
                 Threads::KeyRanges(n) => n,
                 _ => Threads::per_core(),
@@ -162,11 +184,11 @@ fn first_pass_any(
                 }
             }
             if forks.is_empty() {
-                first_pass::pipelined(source, job, progress, builder, log)?
+                first_pass::pipelined(source, job, progress, feed)?
             } else {
                 let mut sources: Vec<&mut dyn Source> = vec![&mut *source];
                 sources.extend(forks.iter_mut().map(|f| f.as_mut() as &mut dyn Source));
-                first_pass::ranges(sources, &cuts, job, progress, builder, log)?
+                first_pass::ranges(sources, &cuts, job, progress, feed)?
             }
         }
     })
@@ -319,8 +341,7 @@ mod tests {
             &cuts,
             &job,
             &|_, _| {},
-            &mut builder,
-            &mut Some(&mut log),
+            &mut first_pass::Feed::new(&mut builder, Some(&mut log)),
         )
         .expect("ranges");
         assert!(disorder.is_none());
@@ -455,8 +476,7 @@ mod tests {
             &cuts,
             &job,
             &|_, _| {},
-            &mut builder,
-            &mut None,
+            &mut first_pass::Feed::new(&mut builder, None),
         )
         .expect_err("the failing range fails the pass");
         assert!(err.to_string().contains("overflow"), "{err}");

@@ -59,12 +59,22 @@ pub fn scan(
     bounds: Option<&KeyRange>,
     sink: &mut RowSink<'_>,
 ) -> Result<(), SourceError> {
+    filtered(spec, sink, |inner, sink| source.scan(inner, bounds, sink))
+}
+
+/// Runs `read` (one of the connector's scans) for `spec` with its typed
+/// ranges taken out and applied here to the rows it reads.
+fn filtered(
+    spec: &ScanSpec,
+    sink: &mut RowSink<'_>,
+    read: impl FnOnce(&ScanSpec, &mut RowSink<'_>) -> Result<(), SourceError>,
+) -> Result<(), SourceError> {
     if spec.ranges.is_empty() {
-        return source.scan(spec, bounds, sink);
+        return read(spec, sink);
     }
     let (inner, places) = widened(spec);
     let width = spec.width();
-    source.scan(&inner, bounds, &mut |row: &[Value]| {
+    read(&inner, &mut |row: &[Value]| {
         let kept = spec
             .ranges
             .iter()
@@ -99,12 +109,29 @@ impl Source for Filtered {
         scan(self.0.as_mut(), spec, bounds, sink)
     }
 
+    fn reads_faster_unordered(&mut self, spec: &ScanSpec) -> Result<bool, SourceError> {
+        self.0.reads_faster_unordered(&widened(spec).0)
+    }
+
+    fn scan_unordered(
+        &mut self,
+        spec: &ScanSpec,
+        sink: &mut RowSink<'_>,
+    ) -> Result<(), SourceError> {
+        let inner = self.0.as_mut();
+        filtered(spec, sink, |spec, sink| inner.scan_unordered(spec, sink))
+    }
+
     fn fork(&mut self) -> Result<Option<Box<dyn Source>>, SourceError> {
         Ok(self.0.fork()?.map(Filtered::wrap))
     }
 
     fn ranges_find_every_row(&self, spec: &ScanSpec) -> bool {
         self.0.ranges_find_every_row(&widened(spec).0)
+    }
+
+    fn scans_again_in_key_order(&self, spec: &ScanSpec) -> bool {
+        self.0.scans_again_in_key_order(&widened(spec).0)
     }
 
     fn cheap_forks(&self) -> bool {

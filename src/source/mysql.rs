@@ -482,6 +482,7 @@ impl Source for MySqlSource {
                 columns: &cols,
                 keys: &keys,
                 range,
+                in_key_order: true,
             },
         )?;
 

@@ -346,6 +346,92 @@ impl PgSource {
     }
 }
 
+impl PgSource {
+    /// Runs a scan's SELECT: in key order (see [`Source::scan`]) or, for
+    /// a whole table, in the order the server reads it (see
+    /// [`Source::scan_unordered`]).
+    fn read(
+        &mut self,
+        spec: &ScanSpec,
+        range: Option<&KeyRange>,
+        in_key_order: bool,
+        sink: &mut RowSink<'_>,
+    ) -> Result<(), SourceError> {
+        let (schema, name) = self.resolve(&spec.table)?;
+        let table_cols = self.load_columns(&schema, &name)?;
+        let (keys, scanned) = sql::scan_columns(spec, &table_cols)?;
+        let cols = scanned
+            .iter()
+            .zip(spec.columns())
+            .map(|(c, s)| (c.wire, s.rule))
+            .collect::<Vec<_>>();
+        let scan = sql::Scan {
+            spec,
+            from: self.relation(&schema, &name),
+            columns: &scanned,
+            keys: &keys,
+            range,
+            in_key_order,
+        };
+        // With integer bounds alone (a key range of a parallel scan) the
+        // query is built again with them as literals, and read through COPY.
+        let mut query = sql::scan_query(&PgSql { inline_ints: false }, &scan)?;
+        let copy = query.binds.iter().all(|b| matches!(b, Bind::Int(_)));
+        if copy && !query.binds.is_empty() {
+            query = sql::scan_query(&PgSql { inline_ints: true }, &scan)?;
+        }
+        let fields = scanned.len().max(1);
+
+        let context = format!("reading table {:?}", spec.table);
+        let names: Vec<&str> = spec.columns().map(|c| c.name.as_str()).collect();
+        let cols = ScanCols {
+            cols: &cols,
+            names: &names,
+            context: &context,
+        };
+        // One unique integer key alone (the `keys` level): read in chunks
+        // of keys, far fewer messages than a row each (see `keys.rs`).
+        if let ([key], [(wire, rule)]) = (keys.as_slice(), cols.cols) {
+            if in_key_order
+                && self.key_chunk > 0
+                && keys::eligible(*wire, rule, range.is_some())
+                && self.unique_not_null(&schema, &name, &key.name)?
+            {
+                let from = self.relation(&schema, &name);
+                let scan = keys::KeyScan {
+                    from: &from,
+                    column: &key.name,
+                    filter: spec.filter.as_deref(),
+                    rule,
+                    context: &context,
+                    chunk: self.key_chunk,
+                };
+                return keys::read(&mut self.reader(), &scan, sink);
+            }
+        }
+        // A timestamp key column: rows are put in key-byte order here (see
+        // `server::KeyOrder`), as its index gives them in time order.
+        let ts_key = sql::timestamp_key(spec, &keys, |c| c.wire == Wire::Timestamp);
+        let Some(ts) = ts_key.filter(|_| in_key_order) else {
+            return scan::read(&mut self.reader(), query, copy, fields, &cols, sink);
+        };
+        let mut order = server::KeyOrder::new(ts, keys.len());
+        {
+            let mut in_order = |row: &[Value]| order.push(row, sink);
+            scan::read(
+                &mut self.reader(),
+                query,
+                copy,
+                fields,
+                &cols,
+                &mut in_order,
+            )?;
+        }
+        let _ = order.flush(sink);
+        Ok(())
+    }
+}
+
 impl Source for PgSource {
     fn describe(&self) -> String {
         self.location.clone()
@@ -419,76 +505,47 @@ impl Source for PgSource {
         range: Option<&KeyRange>,
         sink: &mut RowSink<'_>,
     ) -> Result<(), SourceError> {
-        let (schema, name) = self.resolve(&spec.table)?;
-        let table_cols = self.load_columns(&schema, &name)?;
-        let (keys, scanned) = sql::scan_columns(spec, &table_cols)?;
-        let cols = scanned
-            .iter()
-            .zip(spec.columns())
-            .map(|(c, s)| (c.wire, s.rule))
-            .collect::<Vec<_>>();
-        let scan = sql::Scan {
-            spec,
-            from: self.relation(&schema, &name),
-            columns: &scanned,
-            keys: &keys,
-            range,
-        };
-        // With integer bounds alone (a key range of a parallel scan) the
-        // query is built again with them as literals, and read through COPY.
-        let mut query = sql::scan_query(&PgSql { inline_ints: false }, &scan)?;
-        let copy = query.binds.iter().all(|b| matches!(b, Bind::Int(_)));
-        if copy && !query.binds.is_empty() {
-            query = sql::scan_query(&PgSql { inline_ints: true }, &scan)?;
-        }
-        let fields = scanned.len().max(1);
+        self.read(spec, range, true, sink)
+    }
 
-        let context = format!("reading table {:?}", spec.table);
-        let names: Vec<&str> = spec.columns().map(|c| c.name.as_str()).collect();
-        let cols = ScanCols {
-            cols: &cols,
-            names: &names,
-            context: &context,
+    /// One unique, non-null integer key and some value columns: a
+    /// sequential scan then reads the table faster than its key's index
+    /// does, and mostly in key order (rows updated since the table was
+    /// written come later). Keys read this way order as their bytes do.
+    fn reads_faster_unordered(&mut self, spec: &ScanSpec) -> Result<bool, SourceError> {
+        let ([key], false) = (spec.key.as_slice(), spec.values.is_empty()) else {
+            return Ok(false);
         };
-        // One unique integer key alone (the `keys` level): read in chunks
-        // of keys, far fewer messages than a row each (see `keys.rs`).
-        if let ([key], [(wire, rule)]) = (keys.as_slice(), cols.cols) {
-            if self.key_chunk > 0
-                && keys::eligible(*wire, rule, range.is_some())
-                && self.unique_not_null(&schema, &name, &key.name)?
-            {
-                let from = self.relation(&schema, &name);
-                let scan = keys::KeyScan {
-                    from: &from,
-                    column: &key.name,
-                    filter: spec.filter.as_deref(),
-                    rule,
-                    context: &context,
-                    chunk: self.key_chunk,
-                };
-                return keys::read(&mut self.reader(), &scan, sink);
-            }
-        }
-        // A timestamp key column: rows are put in key-byte order here (see
-        // `server::KeyOrder`), as its index gives them in time order.
-        let ts_key = sql::timestamp_key(spec, &keys, |c| c.wire == Wire::Timestamp);
-        let Some(ts) = ts_key else {
-            return scan::read(&mut self.reader(), query, copy, fields, &cols, sink);
-        };
-        let mut order = server::KeyOrder::new(ts, keys.len());
-        {
-            let mut in_order = |row: &[Value]| order.push(row, sink);
-            scan::read(
-                &mut self.reader(),
-                query,
-                copy,
-                fields,
-                &cols,
-                &mut in_order,
-            )?;
-        }
-        let _ = order.flush(sink);
-        Ok(())
+        let (schema, name) = self.resolve(&spec.table)?;
+        let cols = self.load_columns(&schema, &name)?;
+        let int = cols
+            .iter()
+            .any(|c| c.name == key.name && c.wire == Wire::Int);
+        Ok(int
+            && key.rule.ty == LogicalType::Integer
+            && self.unique_not_null(&schema, &name, &key.name)?)
+    }
+
+    /// Without `ORDER BY`, and with parallel workers and synchronized
+    /// scans off: either would start or interleave the rows far from
+    /// storage order (so far from key order).
+    fn scan_unordered(
+        &mut self,
+        spec: &ScanSpec,
+        sink: &mut RowSink<'_>,
+    ) -> Result<(), SourceError> {
+        let settings = [
+            "SET LOCAL max_parallel_workers_per_gather = 0".to_string(),
+            "SET LOCAL synchronize_seqscans = off".to_string(),
+        ];
+        self.run(&settings, "reading a table in storage order")?;
+        let read = self.read(spec, None, false, sink);
+        let reset = [
+            "RESET max_parallel_workers_per_gather".to_string(),
+            "RESET synchronize_seqscans".to_string(),
+        ];
+        let _ = self.run(&reset, "reading a table in storage order");
+        read
     }
 
     fn count(&mut self, spec: &ScanSpec) -> Result<Option<u64>, SourceError> {

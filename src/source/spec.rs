@@ -125,6 +125,29 @@ pub trait Source: Send {
         sink: &mut RowSink<'_>,
     ) -> Result<(), SourceError>;
 
+    /// Whether [`scan_unordered`](Source::scan_unordered) reads `spec`'s
+    /// whole table faster than [`scan`](Source::scan) does, in an order
+    /// close to key order (PostgreSQL: a sequential scan of a table keyed by
+    /// one unique integer column, instead of a walk of its key's index).
+    /// Only such a source's rows are read unordered: a caller placing rows
+    /// by key then needs few of them read again.
+    fn reads_faster_unordered(&mut self, spec: &ScanSpec) -> Result<bool, SourceError> {
+        let _ = spec;
+        Ok(false)
+    }
+
+    /// Streams every row of `spec` in the order the engine reads them
+    /// fastest, not in key order; called only when
+    /// [`reads_faster_unordered`](Source::reads_faster_unordered) said so.
+    /// The default reads in key order.
+    fn scan_unordered(
+        &mut self,
+        spec: &ScanSpec,
+        sink: &mut RowSink<'_>,
+    ) -> Result<(), SourceError> {
+        self.scan(spec, None, sink)
+    }
+
     /// Another connection that reads exactly this one's snapshot, so that
     /// key ranges can be scanned in parallel and still add up to one
     /// consistent table; `None` when the engine cannot promise that.

@@ -175,10 +175,14 @@ pub struct Scan<'a, C> {
     pub keys: &'a [&'a C],
     /// `None` for the whole table.
     pub range: Option<&'a KeyRange>,
+    /// Whether the rows must come in key order (`ORDER BY` the keys); a
+    /// whole-table scan whose caller places rows itself may leave the order
+    /// to the engine ([`Source::scan_unordered`](super::Source::scan_unordered)).
+    pub in_key_order: bool,
 }
 
-/// The one scan query: `SELECT … FROM … [WHERE (filter) AND range] ORDER BY
-/// keys`, with its bound values; an error only when a range's keys cannot
+/// The one scan query: `SELECT … FROM … [WHERE (filter) AND range] [ORDER BY
+/// keys]`, with its bound values; an error only when a range's keys cannot
 /// be decoded into values.
 pub fn scan_query<D: Dialect + ?Sized>(
     d: &D,
@@ -216,7 +220,7 @@ pub fn scan_query<D: Dialect + ?Sized>(
         sql.push_str(" WHERE ");
         sql.push_str(&conds.join(" AND "));
     }
-    if !scan.keys.is_empty() {
+    if scan.in_key_order && !scan.keys.is_empty() {
         let order: Vec<String> = scan.keys.iter().map(|c| d.order_expr(c)).collect();
         sql.push_str(" ORDER BY ");
         sql.push_str(&order.join(", "));
@@ -347,6 +351,7 @@ mod tests {
                 columns: &[&a, &b],
                 keys: &[&a, &b],
                 range: Some(&bounds),
+                in_key_order: true,
             },
         )
         .expect("keys decode");
@@ -369,6 +374,7 @@ mod tests {
                 columns: &[],
                 keys: &[&a, &b],
                 range: Some(&odd),
+                in_key_order: true,
             },
         )
         .expect("keys decode");
@@ -387,6 +393,7 @@ mod tests {
                 columns: &[],
                 keys: &[&a],
                 range: Some(&broken),
+                in_key_order: true,
             },
         );
         assert!(q.is_err());

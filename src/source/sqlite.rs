@@ -331,6 +331,7 @@ impl Source for SqliteSource {
                 columns: &cols,
                 keys: &keys,
                 range: range.filter(|_| dialect.range_friendly(spec) && !odd),
+                in_key_order: true,
             },
         )?;
         let (sql, params) = (query.sql, query.binds);

@@ -48,6 +48,10 @@ pub struct Builder {
     boundaries: Boundaries,
     levels: Vec<Vec<Node>>,
     open: Vec<Open>,
+    /// A whole leaf handed in by [`Builder::push_leaf`] whose last key is
+    /// not a boundary: it can only be the tree's last leaf, and is attached
+    /// by [`Builder::finish`] as an open leaf would be.
+    last_leaf: Option<Node>,
     prev_key: Vec<u8>,
     rows: u64,
 }
@@ -60,6 +64,7 @@ impl Builder {
             boundaries: Boundaries::new(shape),
             levels: vec![Vec::new()],
             open: vec![Open::new(0)],
+            last_leaf: None,
             prev_key: Vec::new(),
             rows: 0,
         }
@@ -92,6 +97,33 @@ impl Builder {
         Ok(())
     }
 
+    /// Adds a whole leaf, built elsewhere from the rows after every row so
+    /// far: how [`Tree::splice`](super::Tree::splice) builds the levels above
+    /// a leaf level it has edited. Refused like a row when its first key is
+    /// not above the last key so far. Rows and leaves are not mixed: a
+    /// builder takes one or the other.
+    pub(super) fn push_leaf(&mut self, leaf: Node) -> Result<(), OrderError> {
+        debug_assert_eq!(self.open[0].rows, 0, "rows and leaves mixed");
+        debug_assert!(self.last_leaf.is_none(), "a leaf after the last one");
+        if self.rows > 0 {
+            match leaf.first_key.as_bytes().cmp(&self.prev_key[..]) {
+                std::cmp::Ordering::Greater => {}
+                std::cmp::Ordering::Equal => return Err(OrderError::Duplicate(leaf.first_key)),
+                std::cmp::Ordering::Less => return Err(OrderError::OutOfOrder),
+            }
+        }
+        self.rows += leaf.rows;
+        self.prev_key.clear();
+        self.prev_key.extend_from_slice(leaf.last_key.as_bytes());
+        let bh = boundary::key_hash(leaf.last_key.as_bytes());
+        if self.boundaries.ends(0, bh) {
+            self.attach(0, leaf, Some(bh));
+        } else {
+            self.last_leaf = Some(leaf);
+        }
+        Ok(())
+    }
+
     /// Closes the open node on `level`, ending at `last_key`, and hands it to
     /// the level above (which closes in turn if `bh` is a boundary there);
     /// `bh: None` closes the root, which has no level above.
@@ -120,6 +152,12 @@ impl Builder {
                 std::mem::replace(&mut open.child_start, child_end)..child_end
             },
         };
+        self.attach(level, node, bh);
+    }
+
+    /// Puts a closed `node` on `level` and hands it to the level above
+    /// (see [`Builder::close`] for `bh`).
+    fn attach(&mut self, level: usize, node: Node, bh: Option<u64>) {
         self.levels[level].push(node);
         let Some(bh) = bh else { return };
         if self.levels.len() == level + 1 {
@@ -164,20 +202,31 @@ impl Builder {
         loop {
             let above_empty = self.open.get(level + 1).is_none_or(|o| o.rows == 0)
                 && self.levels.get(level + 1).is_none_or(|l| l.is_empty());
-            if self.open[level].rows > 0 {
-                let last = if level == 0 {
-                    Key::from_bytes(&self.prev_key)
-                } else {
-                    self.levels[level - 1]
-                        .last()
-                        .expect("open node has children")
-                        .last_key
-                        .clone()
-                };
+            let last_leaf = if level == 0 {
+                self.last_leaf.take()
+            } else {
+                None
+            };
+            if self.open[level].rows > 0 || last_leaf.is_some() {
                 let is_root = self.levels[level].is_empty() && above_empty;
                 // u64::MAX is never a boundary: closing at the end of the
                 // stream must not close the parent early.
-                self.close(level, last, (!is_root).then_some(u64::MAX));
+                let bh = (!is_root).then_some(u64::MAX);
+                match last_leaf {
+                    Some(leaf) => self.attach(0, leaf, bh),
+                    None => {
+                        let last = if level == 0 {
+                            Key::from_bytes(&self.prev_key)
+                        } else {
+                            self.levels[level - 1]
+                                .last()
+                                .expect("open node has children")
+                                .last_key
+                                .clone()
+                        };
+                        self.close(level, last, bh);
+                    }
+                }
                 if is_root {
                     break;
                 }

@@ -1,8 +1,8 @@
 //! The key-range Merkle tree: its [`shape`], the content-defined
 //! [`boundary`] rule, a streaming [`builder`], the [`node`] layout, the
-//! tree in memory ([`built`]), the [`side`] a walk asks, and the tree
-//! [`file`] format. A tree is levels of nodes, leaves first; the last level
-//! holds the root.
+//! tree in memory ([`built`]), mending a tree built without some rows
+//! ([`splice`]), the [`side`] a walk asks, and the tree [`file`] format. A
+//! tree is levels of nodes, leaves first; the last level holds the root.
 
 pub mod boundary;
 pub mod builder;
@@ -11,6 +11,7 @@ pub mod file;
 pub mod node;
 pub mod shape;
 pub mod side;
+pub mod splice;
 
 pub use builder::{Builder, OrderError};
 pub use built::{NoSuchNode, Tree};
@@ -18,6 +19,7 @@ pub use file::{TreeMeta, TreeReader};
 pub use node::{Entry, HashPrefix, Node, NodeSummary, HASH_PREFIX_LEN};
 pub use shape::Shape;
 pub use side::TreeSide;
+pub use splice::{LeafRun, SpliceMismatch};
 
 #[cfg(test)]
 mod tests {
