@@ -1,7 +1,8 @@
 //! Sources: one connector per database engine, behind the [`Source`] trait.
 //!
-//! A connector discovers schemas and streams rows in key order, each value
-//! already decoded into its column's logical type. Connectors only read:
+//! A connector discovers schemas and streams rows in key order (or, where
+//! the engine reads faster so, in storage order: `Source::scan_unordered`),
+//! each value already decoded into its column's logical type. Connectors only read:
 //! nothing here ever writes to a database.
 
 mod column;

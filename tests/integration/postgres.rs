@@ -1068,7 +1068,9 @@ fn rows_in_storage_order_drift_is_found_exactly() {
 
 /// What a late row costs: a few late rows, their leaves read again (not
 /// the table); rows late in so many places that a query per leaf run would
-/// cost more than a scan, one more scan in key order (not a sort).
+/// cost more than a scan, one more scan in key order (not a sort); and a
+/// table the server's statistics know to be out of order, no scan in
+/// storage order at all.
 #[test]
 fn late_rows_cost_their_leaves_or_at_most_one_more_scan() {
     let Some(url) = pg_url() else { return };
@@ -1121,6 +1123,13 @@ fn late_rows_cost_their_leaves_or_at_most_one_more_scan() {
     // The pass in storage order gave up at its end, and the table was read
     // once more in key order: two scans, no more.
     assert_eq!(o.stats.source_rows_read, 2 * rows, "{}", show(&o));
+
+    // Once the statistics say so (a tenth of the rows moved), the table is
+    // read in key order at once: one scan.
+    schema.exec(&format!("ANALYZE {s}.a"));
+    let o = compare(&url, &url, &pair, small);
+    assert_in_sync(&o);
+    assert_eq!(o.stats.source_rows_read, rows, "{}", show(&o));
 }
 
 // ---------------------------------------------------------------------------
