@@ -29,14 +29,15 @@ pub(super) struct Feed<'a> {
     pub(super) builder: &'a mut Builder,
     pub(super) log: Option<&'a mut EntryLog>,
     /// `Some` for a pass that reads rows in storage order
-    /// ([`Source::scan_unordered`]): the keys of the rows that came below
-    /// the builder's last key, which it leaves out (see `storage_order`).
-    pub(super) late: Option<Vec<Key>>,
+    /// ([`Source::scan_unordered`]): the entries of the rows that came
+    /// below the builder's last key, which it leaves out (see
+    /// `storage_order`).
+    pub(super) late: Option<Vec<(Key, Hash)>>,
 }
 
 /// At most this many rows are left out of a pass in storage order (their
-/// keys are held in memory); one more, and the table is too far from key
-/// order for that pass to pay.
+/// entries are held in memory, a few MiB); one more, and the table is too
+/// far from key order for that pass to pay.
 pub(super) const MOST_LATE: usize = 1 << 16;
 
 impl<'a> Feed<'a> {
@@ -61,7 +62,7 @@ impl<'a> Feed<'a> {
             }
             Err(OrderError::OutOfOrder) => match self.late.as_mut() {
                 Some(late) if late.len() < MOST_LATE => {
-                    late.push(Key::from_bytes(key));
+                    late.push((Key::from_bytes(key), *hash));
                     Ok(())
                 }
                 _ => Err(OrderError::OutOfOrder),

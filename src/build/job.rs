@@ -4,9 +4,9 @@
 
 use driftsum_core::canon::CanonOptions;
 use driftsum_core::row::RowHasher;
-use driftsum_core::{Shape, Side};
+use driftsum_core::{Key, Shape, Side};
 
-use crate::source::ScanSpec;
+use crate::source::{ScanSpec, SourceError};
 
 /// Progress callback: rows scanned so far on a side.
 pub type Progress<'a> = &'a (dyn Fn(Side, u64) + Sync);
@@ -69,4 +69,13 @@ pub struct TreeScan<'a> {
     pub shape: Shape,
     pub side: Side,
     pub threads: Threads,
+}
+
+/// The error for a key that occurs twice in `spec`'s table.
+pub(super) fn duplicate(spec: &ScanSpec, k: &Key) -> SourceError {
+    SourceError::Other(format!(
+        "table {:?}: key {k:?} occurs more than once, so ({}) is not a key; name a unique key with --key",
+        spec.table,
+        spec.key.iter().map(|c| c.name.as_str()).collect::<Vec<_>>().join(", ")
+    ))
 }

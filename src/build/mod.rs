@@ -14,6 +14,7 @@ use driftsum_core::tree::file::{ColumnMeta, EntryLog, TreeMeta};
 use driftsum_core::tree::OrderError;
 use driftsum_core::{Hash, Key, Shape, Side, Tree, ENCODING_VERSION};
 
+use job::duplicate;
 pub use job::{row_hasher, Progress, Threads, TreeScan};
 pub use range::{scan_range, KeyedSink};
 
@@ -192,14 +193,6 @@ fn first_pass_any(
             }
         }
     })
-}
-
-fn duplicate(spec: &ScanSpec, k: &Key) -> SourceError {
-    SourceError::Other(format!(
-        "table {:?}: key {k:?} occurs more than once, so ({}) is not a key; name a unique key with --key",
-        spec.table,
-        spec.key.iter().map(|c| c.name.as_str()).collect::<Vec<_>>().join(", ")
-    ))
 }
 
 #[cfg(test)]

@@ -3,21 +3,23 @@
 //! scan of a table keyed by one integer), the rows are read so and built as
 //! they come. A row that arrives below the builder's last key (a row
 //! updated since the table was written sits at its end) is left out and
-//! its key kept; afterwards the leaves those keys fall in are read again,
-//! in key order and in the same snapshot, and spliced in by
-//! [`Tree::splice`], which gives the tree of every row. When too many rows
-//! come late, or they fall in too many leaves for a query each to pay, the
-//! pass gives up and the caller reads in key order as before: at worst one
-//! more scan, never a wrong tree.
+//! its entry kept. Afterwards the leaves those keys fall in are built again
+//! with them: from the entries the builder kept of every leaf
+//! ([`Tree::mend`]) while those fit in [`MOST_KEPT`], else from a read of
+//! just those leaves' keys, in key order and in the same snapshot
+//! ([`Tree::splice`]). Either gives the tree of every row. When too many
+//! rows come late, or (reading again) they fall in too many leaves for a
+//! query each to pay, the pass gives up and the caller reads in key order
+//! as before: at worst one more scan, never a wrong tree.
 
 use std::ops::ControlFlow;
 
 use driftsum_core::row::RowBatch;
-use driftsum_core::tree::{LeafRun, OrderError};
+use driftsum_core::tree::{LeafRun, MendError, OrderError};
 use driftsum_core::{Builder, Tree};
 
 use super::first_pass::{self, Feed};
-use super::job::{row_hasher, Progress, Threads, TreeScan};
+use super::job::{duplicate, row_hasher, Progress, Threads, TreeScan};
 use super::range::scan_range;
 use crate::source::{Source, SourceError};
 
@@ -30,6 +32,10 @@ pub(super) enum Outcome {
     /// `rows` were read before giving up.
     Disordered { rows: u64 },
 }
+
+/// The most bytes of leaf entries a pass keeps for mending (about 22 a row
+/// for an integer key: tables up to about a million and a half rows).
+const MOST_KEPT: usize = 32 << 20;
 
 /// At most one leaf run (a query) read again per this many rows: beyond
 /// that, reading the table again in key order costs less.
@@ -44,7 +50,17 @@ pub(super) fn build(
     job: &TreeScan<'_>,
     progress: Progress<'_>,
 ) -> Result<Outcome, SourceError> {
-    let mut builder = Builder::new(job.shape);
+    build_keeping(source, job, progress, MOST_KEPT)
+}
+
+/// [`build`], keeping at most `most_kept` bytes of leaf entries.
+fn build_keeping(
+    source: &mut dyn Source,
+    job: &TreeScan<'_>,
+    progress: Progress<'_>,
+    most_kept: usize,
+) -> Result<Outcome, SourceError> {
+    let mut builder = Builder::keeping_leaves(job.shape, most_kept);
     let mut feed = Feed {
         builder: &mut builder,
         log: None,
@@ -57,15 +73,24 @@ pub(super) fn build(
     let mut late = feed.late.take().unwrap_or_default();
     match disorder {
         None => {}
-        Some(OrderError::Duplicate(k)) => return Err(super::duplicate(job.spec, &k)),
+        Some(OrderError::Duplicate(k)) => return Err(duplicate(job.spec, &k)),
         Some(OrderError::OutOfOrder) => return Ok(Outcome::Disordered { rows }),
     }
-    let tree = builder.finish();
+    let (tree, kept) = builder.finish_keeping();
     if late.is_empty() {
         return Ok(Outcome::Built { tree, rows });
     }
-    late.sort_unstable();
-    let runs = tree.runs_of(&late);
+    late.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+    if let Some(kept) = kept {
+        let tree = tree.mend(&kept, &late).map_err(|e| match e {
+            MendError::Duplicate(k) => duplicate(job.spec, &k),
+            MendError::NotThisTree => {
+                SourceError::Other(format!("table {:?}: mending its tree: {e}", job.spec.table))
+            }
+        })?;
+        return Ok(Outcome::Built { tree, rows });
+    }
+    let runs = tree.runs_of(late.iter().map(|(k, _)| k));
     if runs.len() > FEWEST_RUNS.max((rows / ROWS_PER_RUN) as usize) {
         return Ok(Outcome::Disordered { rows });
     }
@@ -128,10 +153,106 @@ fn read_run(
     }
     match refused {
         None => Ok((builder.finish(), sent)),
-        Some(OrderError::Duplicate(k)) => Err(super::duplicate(job.spec, &k)),
+        Some(OrderError::Duplicate(k)) => Err(duplicate(job.spec, &k)),
         Some(OrderError::OutOfOrder) => Err(SourceError::Other(format!(
             "table {:?}: keys after {:?} read in key order came out of order",
             job.spec.table, run.after
         ))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::source::postgres::PgSource;
+    use crate::source::{server, ColumnSpec, ScanSpec};
+    use driftsum_core::canon::CanonOptions;
+    use driftsum_core::coerce::ColumnRule;
+    use driftsum_core::{LogicalType, Shape, Side};
+    use sqlx::AssertSqlSafe;
+
+    /// Against the test server (`DRIFTSUM_TEST_POSTGRES`; skipped without
+    /// it): a table whose updated rows sit at its end is built in storage
+    /// order into the tree a build in key order makes, both from the kept
+    /// leaves (no row read twice) and, keeping none, by reading the late
+    /// rows' leaves again (those, not the table); late rows in more leaf
+    /// runs than a query each pays for give up after the one pass.
+    #[test]
+    fn kept_leaves_and_leaves_read_again_give_the_key_order_tree() {
+        let Ok(url) = std::env::var("DRIFTSUM_TEST_POSTGRES") else {
+            return;
+        };
+        let rt = server::runtime().expect("runtime");
+        let mut writer = rt
+            .block_on(<sqlx::PgConnection as sqlx::Connection>::connect(&url))
+            .expect("connect");
+        let table = format!("driftsum_storage_order_{}", std::process::id());
+        let mut exec = |sql: String| {
+            rt.block_on(sqlx::raw_sql(AssertSqlSafe(sql)).execute(&mut writer))
+                .expect("statement");
+        };
+        let rows = 5_000u64;
+        exec(format!(
+            "DROP TABLE IF EXISTS {table};
+             CREATE TABLE {table} (id bigint PRIMARY KEY, v text);
+             INSERT INTO {table} SELECT g, 'row ' || g FROM generate_series(1, {rows}) g;
+             UPDATE {table} SET v = v WHERE id % 97 = 3;"
+        ));
+        let column = |name: &str, ty| ColumnSpec {
+            name: name.into(),
+            rule: ColumnRule::new(ty),
+        };
+        let spec = ScanSpec {
+            table: table.clone(),
+            key: vec![column("id", LogicalType::Integer)],
+            values: vec![column("v", LogicalType::Text)],
+            filter: None,
+            ranges: Vec::new(),
+        };
+        let opts = CanonOptions { float_digits: None };
+        let job = TreeScan {
+            spec: &spec,
+            opts: &opts,
+            shape: Shape {
+                leaf_target: 4,
+                fanout: 4,
+            },
+            side: Side::Source,
+            threads: Threads::ReadAndHash,
+        };
+        let mut src = PgSource::connect(&url).expect("source");
+        let in_key_order = {
+            let mut builder = Builder::new(job.shape);
+            let mut feed = Feed::new(&mut builder, None);
+            let (read, disorder) =
+                first_pass::pipelined(&mut src, &job, &|_, _| {}, &mut feed).expect("pass");
+            assert_eq!((read, disorder), (rows, None));
+            builder.finish()
+        };
+        let built =
+            |src: &mut PgSource, most_kept| match build_keeping(src, &job, &|_, _| {}, most_kept)
+                .expect("storage order")
+            {
+                Outcome::Built { tree, rows } => Some((tree, rows)),
+                Outcome::Disordered { .. } => None,
+            };
+        let (tree, read) = built(&mut src, MOST_KEPT).expect("built from kept leaves");
+        assert_eq!((&tree, read), (&in_key_order, rows));
+        let (tree, read) = built(&mut src, 0).expect("built reading leaves again");
+        assert_eq!(tree, in_key_order);
+        // 52 late rows, each in a run of a leaf or two (about 4 rows each).
+        assert!(read > rows && read < rows + 52 * 40, "{read} rows read");
+
+        // Late rows in about 700 leaf runs: more than a query each pays for.
+        // (A new session, for a new snapshot; the old one's lock would hold
+        // off the DROP.)
+        drop(src);
+        exec(format!("UPDATE {table} SET v = v WHERE id % 7 = 1"));
+        let mut src = PgSource::connect(&url).expect("source");
+        assert!(built(&mut src, 0).is_none(), "gave up");
+        let (tree, read) = built(&mut src, MOST_KEPT).expect("kept leaves still mend");
+        assert_eq!((tree.rows, read), (rows, rows));
+        drop(src);
+        exec(format!("DROP TABLE {table}"));
     }
 }

@@ -1066,13 +1066,13 @@ fn rows_in_storage_order_drift_is_found_exactly() {
     }
 }
 
-/// What a late row costs: a few late rows, their leaves read again (not
-/// the table); rows late in so many places that a query per leaf run would
-/// cost more than a scan, one more scan in key order (not a sort); and a
-/// table the server's statistics know to be out of order, no scan in
-/// storage order at all.
+/// What late rows cost: a few of them, or one row in ten, are put in from
+/// the leaves the build kept, so each side is read once; a table the
+/// server's statistics know to be out of order is read in key order from
+/// the start, once too. (Reading late rows' leaves again, and giving up
+/// where that would cost more than a scan, are tested beside the code.)
 #[test]
-fn late_rows_cost_their_leaves_or_at_most_one_more_scan() {
+fn late_rows_cost_no_second_scan() {
     let Some(url) = pg_url() else { return };
     let mut schema = TestSchema::new(&url, "late");
     let s = schema.name.clone();
@@ -1095,21 +1095,13 @@ fn late_rows_cost_their_leaves_or_at_most_one_more_scan() {
         "{}",
         show(&o)
     );
-    // The first pass, and three leaves' rows (a leaf holds about 16, the
-    // rows read again are bounded by their runs) on each side; the walk's
-    // own range reads on the target add a few more there.
-    for (side, read) in [
-        ("source", o.stats.source_rows_read),
-        ("target", o.stats.target_rows_read),
-    ] {
-        assert!(
-            read > rows && read < rows + 1_000,
-            "{side} read {read} rows of {rows}"
-        );
+    // One scan each, and the drifted ranges' rows (three leaves' worth)
+    // read again to name the changed keys.
+    for read in [o.stats.source_rows_read, o.stats.target_rows_read] {
+        assert!(read > rows && read < rows + 1_000, "{read} rows read");
     }
 
-    // Every tenth row late, with leaves of about three rows: a run per
-    // late row, far more than a query each pays for.
+    // Every tenth row late, with leaves of about three rows.
     schema.exec(&format!(
         "UPDATE {s}.a SET v = v WHERE id % 10 = 5;
          UPDATE {s}.b SET v = 'row ' || id WHERE id IN (2, 9000, 19999);"
@@ -1120,9 +1112,7 @@ fn late_rows_cost_their_leaves_or_at_most_one_more_scan() {
     };
     let o = compare(&url, &url, &pair, small);
     assert_in_sync(&o);
-    // The pass in storage order gave up at its end, and the table was read
-    // once more in key order: two scans, no more.
-    assert_eq!(o.stats.source_rows_read, 2 * rows, "{}", show(&o));
+    assert_eq!(o.stats.source_rows_read, rows, "{}", show(&o));
 
     // Once the statistics say so (a tenth of the rows moved), the table is
     // read in key order at once: one scan.

@@ -86,9 +86,17 @@ pub const HASH_PREFIX_LEN: usize = 16;
 /// [`HASH_PREFIX_LEN`] bytes of its row hash. A leaf's hash is the hash of
 /// its entries, so it can be recomputed from stored entries alone.
 pub fn leaf_entry(out: &mut Vec<u8>, key: &[u8], row_hash: &Hash) {
+    let mut prefix = [0u8; HASH_PREFIX_LEN];
+    prefix.copy_from_slice(&row_hash.0[..HASH_PREFIX_LEN]);
+    leaf_entry_prefix(out, key, &prefix);
+}
+
+/// [`leaf_entry`] from the prefix of the row's hash, which is all of it an
+/// entry holds.
+pub fn leaf_entry_prefix(out: &mut Vec<u8>, key: &[u8], prefix: &[u8; HASH_PREFIX_LEN]) {
     crate::varint::put(out, key.len() as u64);
     out.extend_from_slice(key);
-    out.extend_from_slice(&row_hash.0[..HASH_PREFIX_LEN]);
+    out.extend_from_slice(prefix);
 }
 
 /// The hash of a node's bytes (leaf entries, or child hashes) in its domain,

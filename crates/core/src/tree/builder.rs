@@ -6,7 +6,8 @@ use crate::key::Key;
 
 use super::boundary::{self, Boundaries};
 use super::built::Tree;
-use super::node::Node;
+use super::kept::KeptLeaves;
+use super::node::{HashPrefix, Node};
 use super::shape::Shape;
 
 /// The stream broke key order: the builder cannot place this entry.
@@ -52,6 +53,9 @@ pub struct Builder {
     /// not a boundary: it can only be the tree's last leaf, and is attached
     /// by [`Builder::finish`] as an open leaf would be.
     last_leaf: Option<Node>,
+    /// Every leaf's entry bytes, while they fit (see
+    /// [`Builder::keeping_leaves`]).
+    kept: Option<KeptLeaves>,
     prev_key: Vec<u8>,
     rows: u64,
 }
@@ -65,13 +69,35 @@ impl Builder {
             levels: vec![Vec::new()],
             open: vec![Open::new(0)],
             last_leaf: None,
+            kept: None,
             prev_key: Vec::new(),
             rows: 0,
         }
     }
 
+    /// A builder that also keeps every leaf's entries, up to `most` bytes
+    /// of them (about 22 a row for an integer key), so that rows left out
+    /// can be put in afterwards without reading the others again
+    /// ([`Tree::mend`]); past that it keeps none.
+    pub fn keeping_leaves(shape: Shape, most: usize) -> Builder {
+        Builder {
+            kept: Some(KeptLeaves::new(most)),
+            ..Builder::new(shape)
+        }
+    }
+
     /// Adds one row's entry.
     pub fn push(&mut self, key: &[u8], row_hash: &Hash) -> Result<(), OrderError> {
+        self.push_prefix(key, &HashPrefix::from(row_hash))
+    }
+
+    /// Adds one row's entry by the prefix of its row hash, which is all a
+    /// leaf holds of it.
+    pub(super) fn push_prefix(
+        &mut self,
+        key: &[u8],
+        prefix: &HashPrefix,
+    ) -> Result<(), OrderError> {
         if self.rows > 0 {
             match key.cmp(&self.prev_key[..]) {
                 std::cmp::Ordering::Greater => {}
@@ -89,7 +115,7 @@ impl Builder {
             leaf.first_key = Some(Key::from_bytes(key));
         }
         leaf.rows += 1;
-        hash::leaf_entry(&mut leaf.bytes, key, row_hash);
+        hash::leaf_entry_prefix(&mut leaf.bytes, key, &prefix.0);
         let bh = boundary::key_hash(key);
         if self.boundaries.ends(0, bh) {
             self.close(0, Key::from_bytes(key), Some(bh));
@@ -140,6 +166,13 @@ impl Builder {
             Domain::Node
         };
         let hash = hash::node_hash(domain, &open.bytes);
+        if level == 0 {
+            if let Some(kept) = self.kept.as_mut() {
+                if !kept.keep(&open.bytes) {
+                    self.kept = None;
+                }
+            }
+        }
         open.bytes.clear();
         let node = Node {
             first_key: open.first_key.take().unwrap_or_default(),
@@ -190,13 +223,20 @@ impl Builder {
     }
 
     /// Closes every open node and returns the tree.
-    pub fn finish(mut self) -> Tree {
+    pub fn finish(self) -> Tree {
+        self.finish_keeping().0
+    }
+
+    /// [`Builder::finish`], with every leaf's entries when this builder
+    /// kept them all ([`Builder::keeping_leaves`]).
+    pub fn finish_keeping(mut self) -> (Tree, Option<KeptLeaves>) {
         if self.rows == 0 {
-            return Tree {
+            let tree = Tree {
                 shape: self.shape,
                 levels: Vec::new(),
                 rows: 0,
             };
+            return (tree, self.kept);
         }
         let mut level = 0;
         loop {
@@ -236,11 +276,12 @@ impl Builder {
             level += 1;
         }
         self.levels.truncate(level + 1);
-        Tree {
+        let tree = Tree {
             shape: self.shape,
             levels: self.levels,
             rows: self.rows,
-        }
+        };
+        (tree, self.kept)
     }
 }
 

@@ -1,13 +1,14 @@
 //! The key-range Merkle tree: its [`shape`], the content-defined
 //! [`boundary`] rule, a streaming [`builder`], the [`node`] layout, the
 //! tree in memory ([`built`]), mending a tree built without some rows
-//! ([`splice`]), the [`side`] a walk asks, and the tree [`file`] format. A
+//! ([`splice`], from the leaves a builder [`kept`]), the [`side`] a walk asks, and the tree [`file`] format. A
 //! tree is levels of nodes, leaves first; the last level holds the root.
 
 pub mod boundary;
 pub mod builder;
 pub mod built;
 pub mod file;
+pub mod kept;
 pub mod node;
 pub mod shape;
 pub mod side;
@@ -16,10 +17,11 @@ pub mod splice;
 pub use builder::{Builder, OrderError};
 pub use built::{NoSuchNode, Tree};
 pub use file::{TreeMeta, TreeReader};
+pub use kept::KeptLeaves;
 pub use node::{Entry, HashPrefix, Node, NodeSummary, HASH_PREFIX_LEN};
 pub use shape::Shape;
 pub use side::TreeSide;
-pub use splice::{LeafRun, SpliceMismatch};
+pub use splice::{LeafRun, MendError, SpliceMismatch};
 
 #[cfg(test)]
 mod tests {

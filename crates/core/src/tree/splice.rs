@@ -1,18 +1,33 @@
 //! Mending a tree built from a stream that skipped some rows: the rows that
 //! arrived below the builder's last key (a scan in the engine's storage
 //! order, where an updated row sits at the table's end) are left out of the
-//! build, and afterwards the leaves they fall in are built again from a
-//! read of just those keys, in key order. Boundaries depend on keys alone
+//! build, and afterwards the leaves they fall in are built again, from the
+//! entries the builder kept of them ([`Tree::mend`]) or from a read of just
+//! those keys in key order ([`Tree::splice`]). Boundaries depend on keys alone
 //! (see [`super::boundary`]), so the leaves around such a run are the ones
 //! a build from every row makes, and the levels above are built again from
 //! the leaves, which are few: the mended tree is the tree of every row.
 
 use std::ops::Range;
 
+use crate::hash::Hash;
 use crate::key::Key;
 
-use super::builder::Builder;
+use super::builder::{Builder, OrderError};
 use super::built::Tree;
+use super::kept::KeptLeaves;
+use super::node::HashPrefix;
+
+/// Why rows left out could not be put in from the kept leaves.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum MendError {
+    /// A key left out occurs in the tree or among the others left out.
+    #[error("the key {0:?} occurs twice")]
+    Duplicate(Key),
+    /// The kept leaves are not this tree's.
+    #[error("the kept leaves are not the tree's")]
+    NotThisTree,
+}
 
 /// A run of consecutive leaves that rows left out of a build fall in: every
 /// row with a key in `(after, through]` must be read again, in key order,
@@ -48,7 +63,7 @@ impl Tree {
     /// The runs of leaves that `late` keys (sorted, each below this tree's
     /// last key) fall in: a key falls in the first leaf whose last key is
     /// not below it. Adjacent leaves join one run.
-    pub fn runs_of(&self, late: &[Key]) -> Vec<LeafRun> {
+    pub fn runs_of<'k>(&self, late: impl IntoIterator<Item = &'k Key>) -> Vec<LeafRun> {
         let Some(leaves) = self.levels.first() else {
             return Vec::new();
         };
@@ -70,6 +85,44 @@ impl Tree {
                 leaves: r,
             })
             .collect()
+    }
+
+    /// This tree with the rows `late` (sorted by key, each below the
+    /// tree's last key) put in, from the leaves `kept` of its build: the
+    /// tree of every row, without reading any again.
+    pub fn mend(self, kept: &KeptLeaves, late: &[(Key, Hash)]) -> Result<Tree, MendError> {
+        if self.levels.first().map_or(0, Vec::len) != kept.leaves() {
+            return Err(MendError::NotThisTree);
+        }
+        let runs = self.runs_of(late.iter().map(|(k, _)| k));
+        let mut rebuilt = Vec::with_capacity(runs.len());
+        let mut late = late.iter().peekable();
+        for run in runs {
+            let mut builder = Builder::new(self.shape);
+            let mut push = |key: &[u8], prefix: &HashPrefix| {
+                builder.push_prefix(key, prefix).map_err(|e| match e {
+                    OrderError::Duplicate(k) => MendError::Duplicate(k),
+                    OrderError::OutOfOrder => MendError::NotThisTree,
+                })
+            };
+            let entries = kept
+                .entries(run.leaves.clone())
+                .ok_or(MendError::NotThisTree)?;
+            for (key, prefix) in entries {
+                while let Some((k, h)) = late.next_if(|(k, _)| k.as_bytes() <= key) {
+                    push(k.as_bytes(), &HashPrefix::from(h))?;
+                }
+                push(key, &prefix)?;
+            }
+            while let Some((k, h)) = late.next_if(|(k, _)| *k <= run.through) {
+                push(k.as_bytes(), &HashPrefix::from(h))?;
+            }
+            rebuilt.push((run, builder.finish()));
+        }
+        if late.next().is_some() {
+            return Err(MendError::NotThisTree);
+        }
+        self.splice(rebuilt).map_err(|_| MendError::NotThisTree)
     }
 
     /// This tree with each run's leaves replaced by the leaves of its
@@ -139,20 +192,25 @@ mod tests {
     }
 
     /// Builds from `order` as a first pass in storage order does (a row
-    /// below the last one built is left out), then mends with every row of
-    /// each run read again: the result must be the tree of every row.
+    /// below the last one built is left out), then mends both ways: with
+    /// every row of each run read again, and from the kept leaves. Both
+    /// must give the tree of every row; returns it.
     fn mended(shape: Shape, order: &[(Key, Hash)]) -> Tree {
-        let mut b = Builder::new(shape);
-        let mut late: Vec<Key> = Vec::new();
+        let mut b = Builder::keeping_leaves(shape, usize::MAX);
+        let mut late: Vec<(Key, Hash)> = Vec::new();
         for (k, h) in order {
             if let Err(e) = b.push(k.as_bytes(), h) {
                 assert_eq!(e, OrderError::OutOfOrder);
-                late.push(k.clone());
+                late.push((k.clone(), *h));
             }
         }
-        let partial = b.finish();
-        late.sort();
-        let runs = partial.runs_of(&late);
+        let (partial, kept) = b.finish_keeping();
+        late.sort_by(|a, b| a.0.cmp(&b.0));
+        let from_kept = partial
+            .clone()
+            .mend(&kept.expect("all kept"), &late)
+            .unwrap();
+        let runs = partial.runs_of(late.iter().map(|(k, _)| k));
         let rebuilt = runs
             .into_iter()
             .map(|run| {
@@ -165,7 +223,9 @@ mod tests {
                 (run, t)
             })
             .collect();
-        partial.splice(rebuilt).unwrap()
+        let read_again = partial.splice(rebuilt).unwrap();
+        assert_eq!(from_kept, read_again);
+        read_again
     }
 
     #[test]
@@ -212,6 +272,42 @@ mod tests {
             .collect();
         let err = tree.splice(vec![(run, build(shape, &short))]).unwrap_err();
         assert_eq!(err.through, runs[0].through);
+    }
+
+    #[test]
+    fn a_key_left_out_twice_or_already_built_is_a_duplicate() {
+        let shape = Shape {
+            leaf_target: 4,
+            fanout: 4,
+        };
+        let mut b = Builder::keeping_leaves(shape, usize::MAX);
+        for k in 0..100u32 {
+            let (k, h) = entry(k * 2, 1);
+            b.push(k.as_bytes(), &h).unwrap();
+        }
+        let (tree, kept) = b.finish_keeping();
+        let kept = kept.expect("kept");
+        let err = tree.clone().mend(&kept, &[entry(50, 2)]).unwrap_err();
+        assert_eq!(err, MendError::Duplicate(entry(50, 2).0));
+        let err = tree.mend(&kept, &[entry(51, 2), entry(51, 3)]).unwrap_err();
+        assert_eq!(err, MendError::Duplicate(entry(51, 2).0));
+    }
+
+    #[test]
+    fn leaves_past_the_bound_are_not_kept() {
+        let shape = Shape::default();
+        let mut small = Builder::keeping_leaves(shape, 1_000);
+        let mut large = Builder::keeping_leaves(shape, 100_000);
+        for k in 0..1_000u32 {
+            let (k, h) = entry(k, 1);
+            small.push(k.as_bytes(), &h).unwrap();
+            large.push(k.as_bytes(), &h).unwrap();
+        }
+        let (a, none) = small.finish_keeping();
+        let (b, some) = large.finish_keeping();
+        assert!(none.is_none());
+        assert_eq!(some.map(|k| k.leaves()), Some(b.levels[0].len()));
+        assert_eq!(a, b);
     }
 
     proptest! {
