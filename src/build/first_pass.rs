@@ -13,6 +13,7 @@ use driftsum_core::tree::OrderError;
 use driftsum_core::{key, Builder, Hash, Key, Value};
 
 use super::job::{row_hasher, Progress, TreeScan};
+use super::late::Late;
 use super::range::scan_range;
 use crate::source::{RowSink, ScanSpec, Source, SourceError};
 
@@ -24,21 +25,15 @@ const PROGRESS_EVERY: u64 = 1 << 16;
 pub(super) type Pass = (u64, Option<OrderError>);
 
 /// Where a first pass hands its entries: the builder, the entry log when
-/// one is kept, and, for a pass in storage order, the keys left for later.
+/// one is kept, and, for a pass in storage order, the window and late rows.
 pub(super) struct Feed<'a> {
     pub(super) builder: &'a mut Builder,
     pub(super) log: Option<&'a mut EntryLog>,
     /// `Some` for a pass that reads rows in storage order
-    /// ([`Source::scan_unordered`]): the entries of the rows that came
-    /// below the builder's last key, which it leaves out (see
-    /// `storage_order`).
-    pub(super) late: Option<Vec<(Key, Hash)>>,
+    /// ([`Source::scan_unordered`]): rows go to the builder through its
+    /// window, and those that come too late are kept aside (see `late`).
+    pub(super) late: Option<Late>,
 }
-
-/// At most this many rows are left out of a pass in storage order (their
-/// entries are held in memory, a few MiB); one more, and the table is too
-/// far from key order for that pass to pay.
-pub(super) const MOST_LATE: usize = 1 << 16;
 
 impl<'a> Feed<'a> {
     /// A feed of `builder` and, when given, `log`, for a pass in key order.
@@ -50,25 +45,17 @@ impl<'a> Feed<'a> {
         }
     }
 
-    /// Hands one row's entry on. A pass in storage order keeps the key of
-    /// a row the builder cannot place yet, up to [`MOST_LATE`] of them.
+    /// Hands one row's entry on (in a pass in storage order, through its
+    /// window).
     fn add(&mut self, key: &[u8], hash: &Hash) -> Result<(), OrderError> {
-        match self.builder.push(key, hash) {
-            Ok(()) => {
-                if let Some(log) = self.log.as_deref_mut() {
-                    log.push(key, hash);
-                }
-                Ok(())
-            }
-            Err(OrderError::OutOfOrder) => match self.late.as_mut() {
-                Some(late) if late.len() < MOST_LATE => {
-                    late.push((Key::from_bytes(key), *hash));
-                    Ok(())
-                }
-                _ => Err(OrderError::OutOfOrder),
-            },
-            Err(e) => Err(e),
+        if let Some(late) = self.late.as_mut() {
+            return late.take(self.builder, key, hash);
         }
+        self.builder.push(key, hash)?;
+        if let Some(log) = self.log.as_deref_mut() {
+            log.push(key, hash);
+        }
+        Ok(())
     }
 }
 

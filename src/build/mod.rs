@@ -6,6 +6,7 @@
 
 mod first_pass;
 mod job;
+mod late;
 mod range;
 mod storage_order;
 

@@ -1,9 +1,10 @@
 //! A first pass in storage order. Where an engine reads a whole table
 //! faster unordered than through its key's index (PostgreSQL: a sequential
 //! scan of a table keyed by one integer), the rows are read so and built as
-//! they come. A row that arrives below the builder's last key (a row
-//! updated since the table was written sits at its end) is left out and
-//! its entry kept. Afterwards the leaves those keys fall in are built again
+//! they come, through a small window that puts nearby disorder right
+//! (`late`). A row that arrives below every row already handed to the
+//! builder (a row updated since the table was written sits at its end) is
+//! left out and its entry kept. Afterwards the leaves those keys fall in are built again
 //! with them: from the entries the builder kept of every leaf
 //! ([`Tree::mend`]) while those fit in [`MOST_KEPT`], else from a read of
 //! just those leaves' keys, in key order and in the same snapshot
@@ -20,6 +21,7 @@ use driftsum_core::{Builder, Tree};
 
 use super::first_pass::{self, Feed};
 use super::job::{duplicate, row_hasher, Progress, Threads, TreeScan};
+use super::late::Late;
 use super::range::scan_range;
 use crate::source::{Source, SourceError};
 
@@ -64,23 +66,22 @@ fn build_keeping(
     let mut feed = Feed {
         builder: &mut builder,
         log: None,
-        late: Some(Vec::new()),
+        late: Some(Late::default()),
     };
     let (rows, disorder) = match job.threads {
         Threads::One => first_pass::inline(source, job, progress, &mut feed)?,
         _ => first_pass::pipelined(source, job, progress, &mut feed)?,
     };
-    let mut late = feed.late.take().unwrap_or_default();
-    match disorder {
-        None => {}
-        Some(OrderError::Duplicate(k)) => return Err(duplicate(job.spec, &k)),
-        Some(OrderError::OutOfOrder) => return Ok(Outcome::Disordered { rows }),
-    }
+    let late = feed.late.take().unwrap_or_default();
+    let late = match disorder.map_or_else(|| late.finish(&mut builder), Err) {
+        Ok(late) => late,
+        Err(OrderError::Duplicate(k)) => return Err(duplicate(job.spec, &k)),
+        Err(OrderError::OutOfOrder) => return Ok(Outcome::Disordered { rows }),
+    };
     let (tree, kept) = builder.finish_keeping();
     if late.is_empty() {
         return Ok(Outcome::Built { tree, rows });
     }
-    late.sort_unstable_by(|a, b| a.0.cmp(&b.0));
     if let Some(kept) = kept {
         let tree = tree.mend(&kept, &late).map_err(|e| match e {
             MendError::Duplicate(k) => duplicate(job.spec, &k),
