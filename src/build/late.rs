@@ -61,14 +61,20 @@ impl Late {
     /// Hands the builder every row held but the `keep` greatest.
     fn hand_on(&mut self, builder: &mut Builder, keep: usize) -> Result<(), OrderError> {
         if self.unsorted {
-            self.held.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+            // A stable sort merges the sorted runs it finds: held rows are
+            // a few long runs, so this costs about one pass over them.
+            self.held.sort_by(|a, b| a.0.cmp(&b.0));
             self.unsorted = false;
         }
         let upto = self.held.len().saturating_sub(keep);
-        for (key, hash) in self.held.drain(..upto) {
-            builder.push(key.as_bytes(), &hash)?;
-            self.handed = Some(key);
+        if upto == 0 {
+            return Ok(());
         }
+        for (key, hash) in &self.held[..upto] {
+            builder.push(key.as_bytes(), hash)?;
+        }
+        self.handed = Some(self.held[upto - 1].0.clone());
+        self.held.drain(..upto);
         Ok(())
     }
 
