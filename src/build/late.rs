@@ -37,18 +37,22 @@ impl Late {
         key: &[u8],
         hash: &Hash,
     ) -> Result<(), OrderError> {
-        if let Some(handed) = &self.handed {
-            match key.cmp(handed.as_bytes()) {
-                std::cmp::Ordering::Greater => {}
-                std::cmp::Ordering::Equal => return Err(OrderError::Duplicate(handed.clone())),
-                std::cmp::Ordering::Less if self.late.len() < MOST_LATE => {
-                    self.late.push((Key::from_bytes(key), *hash));
-                    return Ok(());
+        // Above the greatest row held is above every row handed on too
+        // (held rows are never below those): one comparison for a row in
+        // order, the common case.
+        let in_order = self.held.last().is_none_or(|(k, _)| key > k.as_bytes());
+        if !in_order {
+            if let Some(handed) = &self.handed {
+                match key.cmp(handed.as_bytes()) {
+                    std::cmp::Ordering::Greater => {}
+                    std::cmp::Ordering::Equal => return Err(OrderError::Duplicate(handed.clone())),
+                    std::cmp::Ordering::Less if self.late.len() < MOST_LATE => {
+                        self.late.push((Key::from_bytes(key), *hash));
+                        return Ok(());
+                    }
+                    std::cmp::Ordering::Less => return Err(OrderError::OutOfOrder),
                 }
-                std::cmp::Ordering::Less => return Err(OrderError::OutOfOrder),
             }
-        }
-        if self.held.last().is_some_and(|(k, _)| k.as_bytes() >= key) {
             self.unsorted = true;
         }
         self.held.push((Key::from_bytes(key), *hash));
