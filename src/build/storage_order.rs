@@ -4,10 +4,10 @@
 //! they come, through a small window that puts nearby disorder right
 //! (`late`). A row that arrives below every row already handed to the
 //! builder (a row updated since the table was written sits at its end) is
-//! left out and its entry kept. Afterwards the leaves those keys fall in are built again
-//! with them: from the entries the builder kept of every leaf
-//! ([`Tree::mend`]) while those fit in [`MOST_KEPT`], else from a read of
-//! just those leaves' keys, in key order and in the same snapshot
+//! left out and its entry kept. Afterwards the leaves those keys fall in
+//! are built again with them: from the entries the builder kept of every
+//! leaf ([`Tree::mend`]) while those fit in [`MOST_KEPT`], else from a read
+//! of just those leaves' keys, in key order and in the same snapshot
 //! ([`Tree::splice`]). Either gives the tree of every row. When too many
 //! rows come late, or (reading again) they fall in too many leaves for a
 //! query each to pay, the pass gives up and the caller reads in key order
@@ -36,8 +36,10 @@ pub(super) enum Outcome {
 }
 
 /// The most bytes of leaf entries a pass keeps for mending (about 22 a row
-/// for an integer key: tables up to about a million and a half rows).
-const MOST_KEPT: usize = 32 << 20;
+/// for an integer key: tables up to about 380,000 rows). Kept on each side
+/// of a diff at once, so the bound is on memory a diff did not need before;
+/// a larger table's late rows have their leaves read again instead.
+const MOST_KEPT: usize = 8 << 20;
 
 /// At most one leaf run (a query) read again per this many rows: beyond
 /// that, reading the table again in key order costs less.
