@@ -2,8 +2,8 @@
 //! in a small window and put in key order there, so that rows stored a
 //! little out of order (a page of a bulk load written after the next one, a
 //! row updated within its page) reach the builder in order; a row that
-//! comes below every row already handed on is kept aside as late, for
-//! `storage_order` to put in afterwards.
+//! comes below the greatest row already handed on is kept aside as late,
+//! for `storage_order` to put in afterwards.
 
 use driftsum_core::tree::OrderError;
 use driftsum_core::{Builder, Hash, Key};
@@ -124,11 +124,13 @@ mod tests {
             keys.extend(base..base + 80);
         }
         assert_eq!(run(&keys).unwrap(), Vec::<u32>::new());
-        // A row far back (an updated row at the table's end) is late.
+        // A row far back (an updated row at the table's end) is late, also
+        // one already handed on (15 here): the window cannot tell, and the
+        // mending that puts late rows in refuses it as a duplicate.
         let mut keys: Vec<u32> = (10..20_000).collect();
         keys.extend([3, 15]);
         assert_eq!(run(&keys).unwrap(), vec![3, 15]);
-        // A key twice, near or far apart, is refused.
+        // A key twice within the window's reach is refused here.
         assert!(matches!(run(&[1, 2, 2]), Err(OrderError::Duplicate(_))));
         let mut keys: Vec<u32> = (0..10_000).collect();
         keys.push(9_999);

@@ -245,7 +245,7 @@ mod tests {
         }
         // A new row (odd keys are free) before every other one, between
         // two rows, and between the last two.
-        for k in [1u32, 3, 1_999, 3_995] {
+        for k in [1u32, 3, 1_999, 3_997] {
             let mut order = rows.clone();
             order.push(entry(k, 9));
             let mut sorted = order.clone();
