@@ -78,7 +78,7 @@ fn scan_whole(
 pub(super) const SIDE_BY_SIDE: usize = 4 * LANES;
 
 /// Hands a hashed batch's entries to the builder, in order.
-fn add_batch(feed: &mut Feed<'_>, batch: &mut RowBatch) -> Result<(), OrderError> {
+pub(super) fn add_batch(feed: &mut Feed<'_>, batch: &mut RowBatch) -> Result<(), OrderError> {
     batch.hash();
     let added = batch
         .entries()

@@ -15,7 +15,7 @@
 
 use std::ops::ControlFlow;
 
-use driftsum_core::row::RowBatch;
+use driftsum_core::row::{RowBatch, RowHasher};
 use driftsum_core::tree::{LeafRun, MendError, OrderError};
 use driftsum_core::{Builder, Tree};
 
@@ -99,8 +99,9 @@ fn build_keeping(
     }
     let mut read = rows;
     let mut rebuilt = Vec::with_capacity(runs.len());
+    let mut hasher = row_hasher(job.spec, job.opts);
     for run in runs {
-        let (leaves, n) = read_run(source, job, &run)?;
+        let (leaves, n) = read_run(source, job, &mut hasher, &run)?;
         read += n;
         rebuilt.push((run, leaves));
     }
@@ -118,20 +119,13 @@ fn build_keeping(
 fn read_run(
     source: &mut dyn Source,
     job: &TreeScan<'_>,
+    hasher: &mut RowHasher,
     run: &LeafRun,
 ) -> Result<(Tree, u64), SourceError> {
-    let mut hasher = row_hasher(job.spec, job.opts);
     let mut builder = Builder::new(job.shape);
+    let mut feed = Feed::new(&mut builder, None);
     let mut batch = RowBatch::default();
     let mut refused: Option<OrderError> = None;
-    let mut add = |batch: &mut RowBatch| {
-        batch.hash();
-        let added = batch
-            .entries()
-            .try_for_each(|(key, hash)| builder.push(key, hash));
-        batch.clear();
-        added
-    };
     let sent = scan_range(
         source,
         job.spec,
@@ -142,7 +136,7 @@ fn read_run(
             if batch.len() < first_pass::SIDE_BY_SIDE {
                 return ControlFlow::Continue(());
             }
-            match add(&mut batch) {
+            match first_pass::add_batch(&mut feed, &mut batch) {
                 Ok(()) => ControlFlow::Continue(()),
                 Err(e) => {
                     refused = Some(e);
@@ -152,7 +146,7 @@ fn read_run(
         },
     )?;
     if refused.is_none() {
-        refused = add(&mut batch).err();
+        refused = first_pass::add_batch(&mut feed, &mut batch).err();
     }
     match refused {
         None => Ok((builder.finish(), sent)),

@@ -21,7 +21,7 @@ use driftsum::core::{LogicalType, Shape, Value};
 use driftsum::reconcile::DiffKind;
 use driftsum::source::{ColumnSpec, ScanSpec, Source, SourceError};
 use proptest::prelude::*;
-use proptest::test_runner::{Config, TestRunner};
+use proptest::test_runner::{Config, TestCaseError, TestRunner};
 use rusqlite::{params, Connection};
 use sqlx::AssertSqlSafe;
 
@@ -711,16 +711,20 @@ fn key_strategy(text_key: bool) -> BoxedStrategy<(String, i64)> {
     }
 }
 
+fn mutation_strategy(text_key: bool) -> impl Strategy<Value = Mutation> {
+    prop_oneof![
+        (key_strategy(text_key), row_strategy()).prop_map(|(k, r)| Mutation::Insert(k, r)),
+        any::<usize>().prop_map(Mutation::Delete),
+        (any::<usize>(), row_strategy()).prop_map(|(i, r)| Mutation::Update(i, r)),
+        (any::<usize>(), key_strategy(text_key), row_strategy())
+            .prop_map(|(i, k, r)| Mutation::Replace(i, k, r)),
+    ]
+}
+
 fn case_strategy() -> impl Strategy<Value = (bool, bool, Model, Vec<Mutation>)> {
     (any::<bool>(), any::<bool>()).prop_flat_map(|(text_key, small_leaves)| {
         let rows = proptest::collection::btree_map(key_strategy(text_key), row_strategy(), 0..40);
-        let mutation = prop_oneof![
-            (key_strategy(text_key), row_strategy()).prop_map(|(k, r)| Mutation::Insert(k, r)),
-            any::<usize>().prop_map(Mutation::Delete),
-            (any::<usize>(), row_strategy()).prop_map(|(i, r)| Mutation::Update(i, r)),
-            (any::<usize>(), key_strategy(text_key), row_strategy())
-                .prop_map(|(i, k, r)| Mutation::Replace(i, k, r)),
-        ];
+        let mutation = mutation_strategy(text_key);
         (
             Just(text_key),
             Just(small_leaves),
@@ -872,6 +876,53 @@ fn reference(src: &Model, tgt: &Model, text_key: bool) -> BTreeSet<(String, Vec<
     out
 }
 
+/// A proptest runner of `cases` cases that keeps no failure file.
+fn runner(cases: u32) -> TestRunner {
+    TestRunner::new(Config {
+        cases,
+        max_shrink_iters: 64,
+        failure_persistence: None,
+        ..Config::default()
+    })
+}
+
+/// Leaves of about three rows (many leaves and levels), or the default.
+fn leaves(small: bool) -> Shape {
+    match small {
+        true => Shape {
+            leaf_target: 3,
+            fanout: 3,
+        },
+        false => Shape::default(),
+    }
+}
+
+/// Whether `o` found exactly the differences `reference` names, once
+/// each, and counted both sides' rows.
+fn matches_reference(
+    o: &TableOutcome,
+    src: &Model,
+    tgt: &Model,
+    text_key: bool,
+) -> Result<(), TestCaseError> {
+    prop_assert!(o.error.is_none(), "{}", show(o));
+    let found: BTreeSet<(String, Vec<String>)> = o
+        .differences
+        .iter()
+        .map(|d| {
+            (
+                format!("{:?}", d.kind),
+                d.key.iter().map(|v| format!("{v:?}")).collect(),
+            )
+        })
+        .collect();
+    prop_assert_eq!(o.differences.len(), found.len(), "duplicate differences");
+    prop_assert_eq!(&found, &reference(src, tgt, text_key), "{}", show(o));
+    prop_assert_eq!(o.source_rows, src.len() as u64);
+    prop_assert_eq!(o.target_rows, tgt.len() as u64);
+    Ok(())
+}
+
 #[test]
 fn random_drift_is_found_exactly() {
     let Some(url) = pg_url() else { return };
@@ -879,12 +930,7 @@ fn random_drift_is_found_exactly() {
     let scratch = Scratch::new("pg-prop");
     let counter = std::cell::Cell::new(0usize);
     let schema_cell = std::cell::RefCell::new(&mut schema);
-    let mut runner = TestRunner::new(Config {
-        cases: 20,
-        max_shrink_iters: 64,
-        failure_persistence: None,
-        ..Config::default()
-    });
+    let mut runner = runner(20);
     let result = runner.run(
         &case_strategy(),
         |(text_key, small_leaves, model, mutations)| {
@@ -899,37 +945,14 @@ fn random_drift_is_found_exactly() {
             let (path, db) = replica_db(&scratch, &format!("{table}.db"), "");
             load_sqlite(&db, &table, text_key, &target);
             drop(db);
-            let shape = if small_leaves {
-                Shape {
-                    leaf_target: 3,
-                    fanout: 3,
-                }
-            } else {
-                Shape::default()
-            };
+            let shape = leaves(small_leaves);
             let o = compare(
                 &url,
                 &sqlite_url(&path),
                 &format!("{s}.{table}={table}"),
                 shape,
             );
-            prop_assert!(o.error.is_none(), "{}", show(&o));
-            let found: BTreeSet<(String, Vec<String>)> = o
-                .differences
-                .iter()
-                .map(|d| {
-                    (
-                        format!("{:?}", d.kind),
-                        d.key.iter().map(|v| format!("{v:?}")).collect(),
-                    )
-                })
-                .collect();
-            prop_assert_eq!(o.differences.len(), found.len(), "duplicate differences");
-            let expected = reference(&model, &target, text_key);
-            prop_assert_eq!(&found, &expected, "{}", show(&o));
-            prop_assert_eq!(o.source_rows, model.len() as u64);
-            prop_assert_eq!(o.target_rows, target.len() as u64);
-            Ok(())
+            matches_reference(&o, &model, &target, text_key)
         },
     );
     if let Err(e) = result {
@@ -953,19 +976,8 @@ fn rows_in_storage_order_drift_is_found_exactly() {
     let mut schema = TestSchema::new(&url, "storage");
     let counter = std::cell::Cell::new(0usize);
     let schema_cell = std::cell::RefCell::new(&mut schema);
-    let mut runner = TestRunner::new(Config {
-        cases: 24,
-        max_shrink_iters: 64,
-        failure_persistence: None,
-        ..Config::default()
-    });
-    let mutation = prop_oneof![
-        (key_strategy(false), row_strategy()).prop_map(|(k, r)| Mutation::Insert(k, r)),
-        any::<usize>().prop_map(Mutation::Delete),
-        (any::<usize>(), row_strategy()).prop_map(|(i, r)| Mutation::Update(i, r)),
-        (any::<usize>(), key_strategy(false), row_strategy())
-            .prop_map(|(i, k, r)| Mutation::Replace(i, k, r)),
-    ];
+    let mut runner = runner(24);
+    let mutation = mutation_strategy(false);
     let touches = || {
         prop_oneof![
             proptest::collection::vec(any::<usize>(), 0..4),
@@ -1048,31 +1060,9 @@ fn rows_in_storage_order_drift_is_found_exactly() {
                 schema.exec(&sql);
             }
             drop(schema);
-            let shape = if small_leaves {
-                Shape {
-                    leaf_target: 3,
-                    fanout: 3,
-                }
-            } else {
-                Shape::default()
-            };
+            let shape = leaves(small_leaves);
             let o = compare(&url, &url, &format!("{s}.{src}={s}.{tgt}"), shape);
-            prop_assert!(o.error.is_none(), "{}", show(&o));
-            let found: BTreeSet<(String, Vec<String>)> = o
-                .differences
-                .iter()
-                .map(|d| {
-                    (
-                        format!("{:?}", d.kind),
-                        d.key.iter().map(|v| format!("{v:?}")).collect(),
-                    )
-                })
-                .collect();
-            prop_assert_eq!(o.differences.len(), found.len(), "duplicate differences");
-            prop_assert_eq!(&found, &reference(&model, &target, false), "{}", show(&o));
-            prop_assert_eq!(o.source_rows, model.len() as u64);
-            prop_assert_eq!(o.target_rows, target.len() as u64);
-            Ok(())
+            matches_reference(&o, &model, &target, false)
         },
     );
     if let Err(e) = result {
