@@ -7,7 +7,7 @@ use std::ops::ControlFlow;
 use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
 
 use driftsum_core::hash::LANES;
-use driftsum_core::row::RowBatch;
+use driftsum_core::row::{RowBatch, RowHasher};
 use driftsum_core::tree::file::EntryLog;
 use driftsum_core::tree::OrderError;
 use driftsum_core::{key, Builder, Hash, Key, Value};
@@ -15,7 +15,7 @@ use driftsum_core::{key, Builder, Hash, Key, Value};
 use super::job::{row_hasher, Progress, TreeScan};
 use super::late::Late;
 use super::range::scan_range;
-use crate::source::{RowSink, ScanSpec, Source, SourceError};
+use crate::source::{EncodedSink, Source, SourceError};
 
 /// How often (in rows) a scan reports progress.
 const PROGRESS_EVERY: u64 = 1 << 16;
@@ -59,17 +59,27 @@ impl<'a> Feed<'a> {
     }
 }
 
-/// Scans the whole table of `spec`: in storage order for a pass that keeps
-/// late keys, else in key order.
+/// Scans the whole table of `job`'s spec (in storage order for a pass that
+/// keeps late keys, else in key order), handing `row` each row's key bytes
+/// and canonical row bytes: encoded by the source where it can (see
+/// [`Source::scan_encoded`]), else by `hasher` from the row's values.
 fn scan_whole(
     unordered: bool,
     source: &mut dyn Source,
-    spec: &ScanSpec,
-    sink: &mut RowSink<'_>,
+    job: &TreeScan<'_>,
+    hasher: &mut RowHasher,
+    row: &mut EncodedSink<'_>,
 ) -> Result<(), SourceError> {
+    if source.scan_encoded(job.spec, unordered, job.opts, row)? {
+        return Ok(());
+    }
+    let sink = &mut |values: &[Value]| {
+        let (key, bytes) = hasher.encode(values);
+        row(key, bytes)
+    };
     match unordered {
-        true => source.scan_unordered(spec, sink),
-        false => source.scan(spec, None, sink),
+        true => source.scan_unordered(job.spec, sink),
+        false => source.scan(job.spec, None, sink),
     }
 }
 
@@ -102,8 +112,8 @@ pub(super) fn inline(
     let mut disorder: Option<OrderError> = None;
     let mut rows = 0u64;
     let unordered = feed.late.is_some();
-    let scanned = scan_whole(unordered, source, job.spec, &mut |row| {
-        hasher.push(row, &mut batch);
+    let scanned = scan_whole(unordered, source, job, &mut hasher, &mut |key, row| {
+        batch.push(key, row);
         rows += 1;
         if rows.is_multiple_of(PROGRESS_EVERY) {
             progress(job.side, rows);
@@ -167,8 +177,8 @@ pub(super) fn pipelined(
         // A `move` closure over references: the sink must be `Send`, and a
         // channel receiver may only be shared by `&mut`.
         let (rows_ref, batch_ref, full, empty) = (&mut rows, &mut batch, &full_tx, &mut empty_rx);
-        let scanned = scan_whole(unordered, source, job.spec, &mut move |row| {
-            encoder.push(row, batch_ref);
+        let sink = &mut move |key: &[u8], row: &[u8]| {
+            batch_ref.push(key, row);
             *rows_ref += 1;
             if rows_ref.is_multiple_of(PROGRESS_EVERY) {
                 progress(job.side, *rows_ref);
@@ -181,7 +191,8 @@ pub(super) fn pipelined(
                 }
             }
             ControlFlow::Continue(())
-        });
+        };
+        let scanned = scan_whole(unordered, source, job, &mut encoder, sink);
         if scanned.is_ok() && !batch.is_empty() {
             let _ = full_tx.send(batch);
         }

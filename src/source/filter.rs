@@ -10,9 +10,10 @@
 
 use std::ops::ControlFlow;
 
+use driftsum_core::canon::CanonOptions;
 use driftsum_core::Value;
 
-use super::spec::{RowSink, ScanSpec, Source, TableSchema};
+use super::spec::{EncodedSink, RowSink, ScanSpec, Source, TableSchema};
 use crate::error::SourceError;
 use driftsum_core::key::KeyRange;
 
@@ -120,6 +121,21 @@ impl Source for Filtered {
     ) -> Result<(), SourceError> {
         let inner = self.0.as_mut();
         filtered(spec, sink, |spec, sink| inner.scan_unordered(spec, sink))
+    }
+
+    /// Handed on when the spec has no typed ranges: they test values,
+    /// which an encoded scan does not build.
+    fn scan_encoded(
+        &mut self,
+        spec: &ScanSpec,
+        unordered: bool,
+        opts: &CanonOptions,
+        sink: &mut EncodedSink<'_>,
+    ) -> Result<bool, SourceError> {
+        match spec.ranges.is_empty() {
+            true => self.0.scan_encoded(spec, unordered, opts, sink),
+            false => Ok(false),
+        }
     }
 
     fn fork(&mut self) -> Result<Option<Box<dyn Source>>, SourceError> {

@@ -25,8 +25,8 @@ pub mod userinfo;
 
 pub use crate::error::SourceError;
 pub use spec::{
-    even_cuts, quote_ident, type_args, Column, ColumnRange, ColumnSpec, RowSink, ScanSpec, Source,
-    TableSchema,
+    even_cuts, quote_ident, type_args, Column, ColumnRange, ColumnSpec, EncodedSink, RowSink,
+    ScanSpec, Source, TableSchema,
 };
 pub use url::DbUrl;
 

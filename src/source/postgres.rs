@@ -27,7 +27,9 @@ mod copy;
 mod count;
 mod decode;
 mod dialect;
+mod encode;
 mod keys;
+mod read;
 mod scan;
 mod session;
 mod target;
@@ -35,6 +37,7 @@ mod target;
 use std::collections::HashMap;
 use std::time::Duration;
 
+use driftsum_core::canon::CanonOptions;
 use driftsum_core::coerce::TrailingSpaces;
 use driftsum_core::key::KeyRange;
 use driftsum_core::{LogicalType, Value};
@@ -45,23 +48,15 @@ use sqlx::{AssertSqlSafe, Row};
 use super::secrets;
 use super::secrets::scrub;
 use super::server;
-use super::spec::{quote_ident, Column, RowSink, ScanSpec, Source, TableSchema};
-use super::sql;
+use super::spec::{quote_ident, Column, EncodedSink, RowSink, ScanSpec, Source, TableSchema};
 use crate::error::SourceError;
 pub use column::logical_type;
 use column::{classify, PgColumn, Wire};
 #[cfg(test)]
 use conninfo::{first_schema, pgpass_password, search_path_from_options, startup_options};
-use dialect::{Bind, PgSql};
-use scan::{db_message, error_text, ScanCols};
+use scan::{db_message, error_text};
 use session::open_session;
 pub use target::PgTarget;
-
-/// The least correlation of a key with its rows' places in the table
-/// (`pg_stats.correlation`) at which a table is read in storage order
-/// ([`Source::scan_unordered`]): about one row in 4,000 moved, fewer than
-/// the leaf runs a pass reads again before it gives up.
-const IN_KEY_ORDER: f64 = 0.9995;
 
 /// A read-only PostgreSQL connection inside one snapshot.
 pub struct PgSource {
@@ -353,92 +348,6 @@ impl PgSource {
     }
 }
 
-impl PgSource {
-    /// Runs a scan's SELECT: in key order (see [`Source::scan`]) or, for
-    /// a whole table, in the order the server reads it (see
-    /// [`Source::scan_unordered`]).
-    fn read(
-        &mut self,
-        spec: &ScanSpec,
-        range: Option<&KeyRange>,
-        in_key_order: bool,
-        sink: &mut RowSink<'_>,
-    ) -> Result<(), SourceError> {
-        let (schema, name) = self.resolve(&spec.table)?;
-        let table_cols = self.load_columns(&schema, &name)?;
-        let (keys, scanned) = sql::scan_columns(spec, &table_cols)?;
-        let cols = scanned
-            .iter()
-            .zip(spec.columns())
-            .map(|(c, s)| (c.wire, s.rule))
-            .collect::<Vec<_>>();
-        let scan = sql::Scan {
-            spec,
-            from: self.relation(&schema, &name),
-            columns: &scanned,
-            keys: &keys,
-            range,
-            in_key_order,
-        };
-        // With integer bounds alone (a key range of a parallel scan) the
-        // query is built again with them as literals, and read through COPY.
-        let mut query = sql::scan_query(&PgSql { inline_ints: false }, &scan)?;
-        let copy = query.binds.iter().all(|b| matches!(b, Bind::Int(_)));
-        if copy && !query.binds.is_empty() {
-            query = sql::scan_query(&PgSql { inline_ints: true }, &scan)?;
-        }
-        let fields = scanned.len().max(1);
-
-        let context = format!("reading table {:?}", spec.table);
-        let names: Vec<&str> = spec.columns().map(|c| c.name.as_str()).collect();
-        let cols = ScanCols {
-            cols: &cols,
-            names: &names,
-            context: &context,
-        };
-        // One unique integer key alone (the `keys` level): read in chunks
-        // of keys, far fewer messages than a row each (see `keys.rs`).
-        if let ([key], [(wire, rule)]) = (keys.as_slice(), cols.cols) {
-            if in_key_order
-                && self.key_chunk > 0
-                && keys::eligible(*wire, rule, range.is_some())
-                && self.unique_not_null(&schema, &name, &key.name)?
-            {
-                let from = self.relation(&schema, &name);
-                let scan = keys::KeyScan {
-                    from: &from,
-                    column: &key.name,
-                    filter: spec.filter.as_deref(),
-                    rule,
-                    context: &context,
-                    chunk: self.key_chunk,
-                };
-                return keys::read(&mut self.reader(), &scan, sink);
-            }
-        }
-        // A timestamp key column: rows are put in key-byte order here (see
-        // `server::KeyOrder`), as its index gives them in time order.
-        let ts_key = sql::timestamp_key(spec, &keys, |c| c.wire == Wire::Timestamp);
-        let Some(ts) = ts_key.filter(|_| in_key_order) else {
-            return scan::read(&mut self.reader(), query, copy, fields, &cols, sink);
-        };
-        let mut order = server::KeyOrder::new(ts, keys.len());
-        {
-            let mut in_order = |row: &[Value]| order.push(row, sink);
-            scan::read(
-                &mut self.reader(),
-                query,
-                copy,
-                fields,
-                &cols,
-                &mut in_order,
-            )?;
-        }
-        let _ = order.flush(sink);
-        Ok(())
-    }
-}
-
 impl Source for PgSource {
     fn describe(&self) -> String {
         self.location.clone()
@@ -512,82 +421,32 @@ impl Source for PgSource {
         range: Option<&KeyRange>,
         sink: &mut RowSink<'_>,
     ) -> Result<(), SourceError> {
-        self.read(spec, range, true, sink)
+        self.scan_values(spec, range, sink)
     }
 
-    /// One unique, non-null integer key and some value columns, stored in
-    /// key order as far as the server's statistics know: a sequential scan
-    /// then reads the table faster than its key's index does, with few
-    /// rows out of key order (those written since the statistics were
-    /// taken). Keys read this way order as their bytes do.
+    /// See [`PgSource::in_storage_order`].
     fn reads_faster_unordered(&mut self, spec: &ScanSpec) -> Result<bool, SourceError> {
-        let ([key], false) = (spec.key.as_slice(), spec.values.is_empty()) else {
-            return Ok(false);
-        };
-        let (schema, name) = self.resolve(&spec.table)?;
-        // A table or materialized view: a partitioned table's scan
-        // interleaves its partitions, far from key order, and has no
-        // statistics of its own to say so.
-        let kind = self.relkinds.get(&(schema.clone(), name.clone())).copied();
-        if !matches!(kind, Some('r' | 'm')) {
-            return Ok(false);
-        }
-        let cols = self.load_columns(&schema, &name)?;
-        let int = cols
-            .iter()
-            .any(|c| c.name == key.name && c.wire == Wire::Int);
-        if !int
-            || key.rule.ty != LogicalType::Integer
-            || !self.unique_not_null(&schema, &name, &key.name)?
-        {
-            return Ok(false);
-        }
-        // The correlation of the key's values with their place in the
-        // table, from the last ANALYZE: 1 when stored in key order, about
-        // 1 - 2x with a share x of the rows moved by updates. Rows out of
-        // order cost a query for each run of leaves they fall in, so only a
-        // table nearly in order is read so; one never analyzed (most
-        // likely just loaded, so in order) is tried too.
-        let stats = self.catalog(
-            "SELECT correlation::text FROM pg_catalog.pg_stats              WHERE schemaname = $1 AND tablename = $2 AND attname = $3              ORDER BY inherited LIMIT 1",
-            &[&schema, &name, &key.name],
-            "reading the key's statistics",
-        )?;
-        let correlation = stats
-            .first()
-            .and_then(|r| r.first().cloned().flatten())
-            .and_then(|c| c.parse::<f64>().ok());
-        Ok(correlation.is_none_or(|c| c >= IN_KEY_ORDER))
+        self.in_storage_order(spec)
     }
 
-    /// Without `ORDER BY`, and with parallel workers and synchronized
-    /// scans off: either would start or interleave the rows far from
-    /// storage order (so far from key order).
+    /// See [`PgSource::read_unordered`].
     fn scan_unordered(
         &mut self,
         spec: &ScanSpec,
         sink: &mut RowSink<'_>,
     ) -> Result<(), SourceError> {
-        let settings = [
-            "SET LOCAL max_parallel_workers_per_gather = 0".to_string(),
-            "SET LOCAL synchronize_seqscans = off".to_string(),
-        ];
-        // A server without these settings reads in key order, as callers
-        // accept any order.
-        if self
-            .run(&settings, "reading a table in storage order")
-            .is_err()
-        {
-            scan::recover(&mut self.session);
-            return self.read(spec, None, true, sink);
-        }
-        let read = self.read(spec, None, false, sink);
-        let reset = [
-            "RESET max_parallel_workers_per_gather".to_string(),
-            "RESET synchronize_seqscans".to_string(),
-        ];
-        let _ = self.run(&reset, "reading a table in storage order");
-        read
+        self.scan_values_unordered(spec, sink)
+    }
+
+    /// See [`PgSource::scan_rows_encoded`].
+    fn scan_encoded(
+        &mut self,
+        spec: &ScanSpec,
+        unordered: bool,
+        opts: &CanonOptions,
+        sink: &mut EncodedSink<'_>,
+    ) -> Result<bool, SourceError> {
+        self.scan_rows_encoded(spec, unordered, opts, sink)
     }
 
     fn count(&mut self, spec: &ScanSpec) -> Result<Option<u64>, SourceError> {
@@ -691,7 +550,9 @@ impl Source for PgSource {
 
 #[cfg(test)]
 mod tests {
+    use super::dialect::{Bind, PgSql};
     use super::*;
+    use crate::source::sql;
     use LogicalType as T;
 
     #[test]

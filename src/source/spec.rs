@@ -6,6 +6,7 @@
 
 use std::ops::ControlFlow;
 
+use driftsum_core::canon::CanonOptions;
 use driftsum_core::coerce::{ColumnRule, TrailingSpaces};
 use driftsum_core::filter::ValueRange;
 use driftsum_core::key::KeyRange;
@@ -107,6 +108,11 @@ impl ScanSpec {
 /// early, with `Ok`. It is `Send`, so a scan may run on any thread.
 pub type RowSink<'a> = dyn FnMut(&[Value]) -> ControlFlow<()> + Send + 'a;
 
+/// The receiver of rows already encoded: each row's key bytes and canonical
+/// row bytes, exactly as [`RowHasher::encode`](driftsum_core::row::RowHasher::encode)
+/// makes them from the row's values. Answers as a [`RowSink`] does.
+pub type EncodedSink<'a> = dyn FnMut(&[u8], &[u8]) -> ControlFlow<()> + Send + 'a;
+
 /// One side of a comparison: a database connection (read-only).
 pub trait Source: Send {
     /// Engine and location for messages, never with credentials.
@@ -146,6 +152,23 @@ pub trait Source: Send {
         sink: &mut RowSink<'_>,
     ) -> Result<(), SourceError> {
         self.scan(spec, None, sink)
+    }
+
+    /// Streams every row of `spec`'s table, as [`scan`](Source::scan) with
+    /// no range does (or [`scan_unordered`](Source::scan_unordered) when
+    /// `unordered`), each row encoded under `opts` without building its
+    /// values, when this source can read the table so; else reads nothing
+    /// and answers `false`, and the caller scans values instead. The
+    /// default cannot.
+    fn scan_encoded(
+        &mut self,
+        spec: &ScanSpec,
+        unordered: bool,
+        opts: &CanonOptions,
+        sink: &mut EncodedSink<'_>,
+    ) -> Result<bool, SourceError> {
+        let _ = (spec, unordered, opts, sink);
+        Ok(false)
     }
 
     /// Another connection that reads exactly this one's snapshot, so that

@@ -135,8 +135,8 @@ pub fn encode_value(out: &mut Vec<u8>, v: &Value, opts: &CanonOptions) {
             out.push(tag::FLOAT);
             out.extend_from_slice(&f.to_bits().to_be_bytes());
         }
-        Value::Decimal(s) => var(out, tag::DECIMAL, s.as_bytes()),
-        Value::Text(s) => var(out, tag::TEXT, s.as_bytes()),
+        Value::Decimal(s) => encode_decimal(out, s),
+        Value::Text(s) => encode_text(out, s),
         Value::Bytes(b) => var(out, tag::BYTES, b),
         Value::Bool(b) => out.extend_from_slice(&[tag::BOOL, *b as u8]),
         Value::Timestamp(t) => zigzag(out, tag::TIMESTAMP, *t),
@@ -156,6 +156,18 @@ pub fn encode_value(out: &mut Vec<u8>, v: &Value, opts: &CanonOptions) {
         Value::Json(s) => var(out, tag::JSON, s.as_bytes()),
         Value::Invalid(s) => var(out, tag::INVALID, s.as_bytes()),
     }
+}
+
+/// What [`encode_value`] writes for `Value::Text(s)`, without the value.
+#[inline]
+pub fn encode_text(out: &mut Vec<u8>, s: &str) {
+    var(out, tag::TEXT, s.as_bytes());
+}
+
+/// What [`encode_value`] writes for `Value::Decimal(s)`, without the value.
+#[inline]
+pub fn encode_decimal(out: &mut Vec<u8>, s: &str) {
+    var(out, tag::DECIMAL, s.as_bytes());
 }
 
 /// Whether two values are equal under the canonical encoding.

@@ -101,7 +101,9 @@ impl RowBatch {
         self.hashes.clear();
     }
 
-    fn push(&mut self, key: &[u8], row: &[u8]) {
+    /// Appends one row's key bytes and canonical row bytes, encoded by a
+    /// [`RowHasher`] or exactly as one would encode them.
+    pub fn push(&mut self, key: &[u8], row: &[u8]) {
         self.bytes.extend_from_slice(key);
         let key_end = self.bytes.len();
         self.bytes.extend_from_slice(row);

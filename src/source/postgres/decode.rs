@@ -17,7 +17,7 @@ fn utf8(b: &[u8]) -> Result<&str, DecodeError> {
 }
 
 /// An `int2`, `int4` or `int8`, by its size.
-fn int(b: &[u8]) -> Result<i64, DecodeError> {
+pub(super) fn int(b: &[u8]) -> Result<i64, DecodeError> {
     Ok(match b.len() {
         2 => i16::from_be_bytes(fixed(b, "int2")?) as i64,
         4 => i32::from_be_bytes(fixed(b, "int4")?) as i64,
@@ -29,7 +29,7 @@ fn int(b: &[u8]) -> Result<i64, DecodeError> {
 /// Whether a numeric's text is already the value of a column of type
 /// `ty`: a finite number within the column's scale. Anything else goes
 /// through the column's rule, which rounds or refuses.
-fn as_is(kind: Numeric, ty: LogicalType) -> bool {
+pub(super) fn as_is(kind: Numeric, ty: LogicalType) -> bool {
     match (kind, ty) {
         (Numeric::Finite { frac }, LogicalType::Decimal { scale }) => {
             scale.is_none_or(|s| frac <= s as usize)

@@ -8,6 +8,7 @@
 use std::ops::ControlFlow;
 use std::time::Duration;
 
+use driftsum_core::canon::CanonOptions;
 use driftsum_core::coerce::ColumnRule;
 use driftsum_core::Value;
 use futures_util::TryStreamExt;
@@ -19,10 +20,11 @@ use super::column::Wire;
 use super::copy;
 use super::decode::{decode_into, decode_raw};
 use super::dialect::Bind;
+use super::encode::encode_into;
 use crate::error::SourceError;
 use crate::source::secrets::scrub;
 use crate::source::server::{self, Session};
-use crate::source::spec::RowSink;
+use crate::source::spec::{EncodedSink, RowSink};
 use crate::source::sql;
 
 /// A session as a scan reads it, with what its messages need.
@@ -74,22 +76,67 @@ pub(super) fn read(
     cols: &ScanCols<'_>,
     sink: &mut RowSink<'_>,
 ) -> Result<(), SourceError> {
-    if copy {
-        copy_scan(r, &query.sql, fields, cols, sink)
-    } else {
-        typed_scan(r, query.sql, query.binds, cols, sink)
+    if !copy {
+        return typed_scan(r, query.sql, query.binds, cols, sink);
     }
+    let secrets = r.secrets;
+    let mut buf: Vec<Value> = vec![Value::Null; cols.cols.len()];
+    let on_tuple = |t: &copy::Tuple<'_>| {
+        for (i, ((wire, rule), slot)) in cols.cols.iter().zip(buf.iter_mut()).enumerate() {
+            decode_into(slot, t.get(i), *wire, rule)
+                .map_err(|e| Halt::Error(cols.error(i, e, secrets)))?;
+        }
+        match sink(&buf) {
+            ControlFlow::Continue(()) => Ok(()),
+            ControlFlow::Break(()) => Err(Halt::Sink),
+        }
+    };
+    copy_scan(r, &query.sql, fields, cols, on_tuple)
+}
+
+/// [`read`] through COPY with each row handed on encoded: the first `keys`
+/// values decoded and encoded as a key, the rest written straight into
+/// canonical row bytes under `opts` (see [`encode`](super::encode)).
+pub(super) fn read_encoded(
+    r: &mut Reader<'_>,
+    select: &str,
+    fields: usize,
+    cols: &ScanCols<'_>,
+    keys: usize,
+    opts: &CanonOptions,
+    sink: &mut EncodedSink<'_>,
+) -> Result<(), SourceError> {
+    let secrets = r.secrets;
+    let mut key_values: Vec<Value> = vec![Value::Null; keys];
+    let (mut key, mut row, mut scratch) = (Vec::new(), Vec::new(), String::new());
+    let on_tuple = |t: &copy::Tuple<'_>| {
+        row.clear();
+        for (i, (wire, rule)) in cols.cols.iter().enumerate() {
+            let done = match key_values.get_mut(i) {
+                Some(slot) => decode_into(slot, t.get(i), *wire, rule),
+                None => encode_into(&mut row, t.get(i), *wire, rule, opts, &mut scratch),
+            };
+            done.map_err(|e| Halt::Error(cols.error(i, e, secrets)))?;
+        }
+        driftsum_core::key::encode_into(&mut key, &key_values);
+        match sink(&key, &row) {
+            ControlFlow::Continue(()) => Ok(()),
+            ControlFlow::Break(()) => Err(Halt::Sink),
+        }
+    };
+    copy_scan(r, select, fields, cols, on_tuple)
 }
 
 /// A scan without bound values (a whole table, or the user's filter
 /// alone), read as `COPY (SELECT …) TO STDOUT (FORMAT binary)` and parsed
-/// by hand: no per-row message decoding or row object in sqlx.
+/// by hand: no per-row message decoding or row object in sqlx. Each tuple
+/// goes to `on_tuple`.
 fn copy_scan(
     r: &mut Reader<'_>,
     select: &str,
     fields: usize,
     cols: &ScanCols<'_>,
-    sink: &mut RowSink<'_>,
+    mut on_tuple: impl FnMut(&copy::Tuple<'_>) -> Result<(), Halt>,
 ) -> Result<(), SourceError> {
     let (conn, rt) = r.session.open()?;
     let secrets = r.secrets;
@@ -115,17 +162,6 @@ fn copy_scan(
     let malformed = |e: String| SourceError::query(cols.context, scrub(e, secrets));
     let halt_malformed = |e: String| Halt::Error(malformed(e));
     let mut parser = copy::CopyParser::new(fields);
-    let mut buf: Vec<Value> = vec![Value::Null; cols.cols.len()];
-    let mut on_tuple = |t: &copy::Tuple<'_>| {
-        for (i, ((wire, rule), slot)) in cols.cols.iter().zip(buf.iter_mut()).enumerate() {
-            decode_into(slot, t.get(i), *wire, rule)
-                .map_err(|e| Halt::Error(cols.error(i, e, secrets)))?;
-        }
-        match sink(&buf) {
-            ControlFlow::Continue(()) => Ok(()),
-            ControlFlow::Break(()) => Err(Halt::Sink),
-        }
-    };
     // A COPY that failed to start, or failed midway (the server then
     // ends it cleanly).
     let begin_failed = std::cell::Cell::new(false);
