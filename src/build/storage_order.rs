@@ -161,12 +161,12 @@ fn read_run(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::source::postgres::test_writer::TestWriter;
     use crate::source::postgres::PgSource;
-    use crate::source::{server, ColumnSpec, ScanSpec};
+    use crate::source::{ColumnSpec, ScanSpec};
     use driftsum_core::canon::CanonOptions;
     use driftsum_core::coerce::ColumnRule;
     use driftsum_core::{LogicalType, Shape, Side};
-    use sqlx::AssertSqlSafe;
 
     /// Against the test server (`DRIFTSUM_TEST_POSTGRES`; skipped without
     /// it): a table whose updated rows sit at its end is built in storage
@@ -176,18 +176,12 @@ mod tests {
     /// runs than a query each pays for give up after the one pass.
     #[test]
     fn kept_leaves_and_leaves_read_again_give_the_key_order_tree() {
-        let Ok(url) = std::env::var("DRIFTSUM_TEST_POSTGRES") else {
+        let Some(writer) = TestWriter::connect() else {
             return;
         };
-        let rt = server::runtime().expect("runtime");
-        let mut writer = rt
-            .block_on(<sqlx::PgConnection as sqlx::Connection>::connect(&url))
-            .expect("connect");
+        let url = &writer.url;
         let table = format!("driftsum_storage_order_{}", std::process::id());
-        let mut exec = |sql: String| {
-            rt.block_on(sqlx::raw_sql(AssertSqlSafe(sql)).execute(&mut writer))
-                .expect("statement");
-        };
+        let exec = |sql: String| writer.exec(sql);
         let rows = 5_000u64;
         exec(format!(
             "DROP TABLE IF EXISTS {table};

@@ -33,6 +33,8 @@ mod read;
 mod scan;
 mod session;
 mod target;
+#[cfg(test)]
+pub(crate) mod test_writer;
 
 use std::collections::HashMap;
 use std::time::Duration;

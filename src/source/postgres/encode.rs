@@ -7,7 +7,7 @@
 
 use driftsum_core::canon::{self, CanonOptions};
 use driftsum_core::coerce::{ColumnRule, TrailingSpaces};
-use driftsum_core::{time, LogicalType, Value};
+use driftsum_core::{LogicalType, Value};
 
 use super::binary::{self, fixed, DecodeError};
 use super::column::Wire;
@@ -32,18 +32,14 @@ pub(super) fn encode_into(
         (Wire::Int, LogicalType::Integer) => {
             canon::encode_value(out, &Value::Int(int(b)? as i128), opts);
         }
-        // The rule of a double column only makes -0.0 and NaN canonical.
-        (Wire::Float8, LogicalType::Float { single: false }) => {
+        // The column rule's own float and timestamp steps, without the
+        // value going through `finish` and back.
+        (Wire::Float8, LogicalType::Float { .. }) => {
             let f = f64::from_be_bytes(fixed(b, "float8")?);
-            canon::encode_value(out, &Value::Float(canon::normalize_float(f)), opts);
+            canon::encode_value(out, &Value::Float(rule.float_bits(f)), opts);
         }
-        (Wire::Timestamp, LogicalType::Timestamp { precision }) => {
-            let m = time::truncate_instant(binary::timestamp(b)?, precision);
-            canon::encode_value(out, &Value::Timestamp(m), opts);
-        }
-        (Wire::Timestamp, LogicalType::TimestampNaive { precision }) => {
-            let m = time::truncate_instant(binary::timestamp(b)?, precision);
-            canon::encode_value(out, &Value::TimestampNaive(m), opts);
+        (Wire::Timestamp, LogicalType::Timestamp { .. } | LogicalType::TimestampNaive { .. }) => {
+            canon::encode_value(out, &rule.instant(binary::timestamp(b)?), opts);
         }
         (Wire::Text, LogicalType::Text) if plain_text => {
             canon::encode_text(out, crate::source::text::utf8(b)?);

@@ -241,24 +241,16 @@ mod tests {
         use proptest::prelude::*;
         use std::collections::BTreeSet;
 
+        use crate::source::postgres::test_writer::TestWriter;
         use crate::source::postgres::PgSource;
-        use crate::source::server;
         use crate::source::spec::{ColumnSpec, ScanSpec, Source};
 
-        let Ok(url) = std::env::var("DRIFTSUM_TEST_POSTGRES") else {
+        let Some(writer) = TestWriter::connect() else {
             return;
         };
-        let rt = server::runtime().expect("runtime");
-        // A `proptest!` body is a `Fn`: the connection is borrowed in it.
-        let writer = std::cell::RefCell::new(
-            rt.block_on(<sqlx::PgConnection as sqlx::Connection>::connect(&url))
-                .expect("connect"),
-        );
+        let url = &writer.url;
         let table = format!("driftsum_keys_chunks_{}", std::process::id());
-        let exec = |sql: String| {
-            rt.block_on(sqlx::raw_sql(AssertSqlSafe(sql)).execute(&mut *writer.borrow_mut()))
-                .expect("statement");
-        };
+        let exec = |sql: String| writer.exec(sql);
         let spec = |filter: Option<&str>| ScanSpec {
             table: table.clone(),
             key: vec![ColumnSpec {

@@ -41,9 +41,9 @@ impl PgSource {
         self.read_unordered(spec, Out::Values(sink)).map(|_| ())
     }
 
-    /// [`Source::scan_encoded`](crate::source::Source::scan_encoded): a whole table read through COPY, its
-    /// value columns of the usual types written into canonical bytes as
-    /// they are parsed.
+    /// [`Source::scan_encoded`](crate::source::Source::scan_encoded): a
+    /// whole table read through COPY, its value columns of the usual types
+    /// written into canonical bytes as they are parsed.
     pub(super) fn scan_rows_encoded(
         &mut self,
         spec: &ScanSpec,
@@ -92,7 +92,9 @@ impl PgSource {
         // table nearly in order is read so; one never analyzed (most
         // likely just loaded, so in order) is tried too.
         let stats = self.catalog(
-            "SELECT correlation::text FROM pg_catalog.pg_stats              WHERE schemaname = $1 AND tablename = $2 AND attname = $3              ORDER BY inherited LIMIT 1",
+            "SELECT correlation::text FROM pg_catalog.pg_stats \
+             WHERE schemaname = $1 AND tablename = $2 AND attname = $3 \
+             ORDER BY inherited LIMIT 1",
             &[&schema, &name, &key.name],
             "reading the key's statistics",
         )?;
@@ -103,11 +105,10 @@ impl PgSource {
         Ok(correlation.is_none_or(|c| c >= IN_KEY_ORDER))
     }
 
-    /// Runs a scan's SELECT: in key order (see [`Source::scan`](crate::source::Source::scan)) or, for
-    /// a whole table, in the order the server reads it (see
-    /// [`Source::scan_unordered`](crate::source::Source::scan_unordered)). Answers whether it read: an encoded
-    /// scan reads only a whole table through a plain COPY (see
-    /// [`Out::Encoded`]).
+    /// Runs a scan's SELECT: in key order, or for a whole table in the
+    /// order the server reads it (see [`PgSource::read_unordered`]).
+    /// Answers whether it read: an encoded scan reads only a whole table
+    /// through a plain COPY (see [`Out::Encoded`]).
     fn read(
         &mut self,
         spec: &ScanSpec,
@@ -202,10 +203,11 @@ impl PgSource {
         Ok(true)
     }
 
-    /// [`Source::scan_unordered`](crate::source::Source::scan_unordered) handing rows to `out`: without `ORDER
-    /// BY`, and with parallel workers and synchronized scans off (either
-    /// would start or interleave the rows far from storage order, so far
-    /// from key order). Answers whether it read, as [`PgSource::read`].
+    /// A whole table in storage order, handing rows to `out`: without
+    /// `ORDER BY`, and with parallel workers and synchronized scans off
+    /// (either would start or interleave the rows far from storage order,
+    /// so far from key order). Answers whether it read, as
+    /// [`PgSource::read`].
     fn read_unordered(&mut self, spec: &ScanSpec, out: Out<'_, '_>) -> Result<bool, SourceError> {
         let settings = [
             "SET LOCAL max_parallel_workers_per_gather = 0".to_string(),
@@ -234,9 +236,10 @@ impl PgSource {
 enum Out<'s, 'a> {
     /// Each row's values.
     Values(&'s mut RowSink<'a>),
-    /// Each row encoded under these options (see [`Source::scan_encoded`](crate::source::Source::scan_encoded)),
-    /// for a whole table read through a plain COPY only: any other scan
-    /// reads nothing.
+    /// Each row encoded under these options (see
+    /// [`Source::scan_encoded`](crate::source::Source::scan_encoded)), for
+    /// a whole table read through a plain COPY only: any other scan reads
+    /// nothing.
     Encoded(&'s CanonOptions, &'s mut EncodedSink<'a>),
 }
 
@@ -246,9 +249,9 @@ mod tests {
 
     use driftsum_core::coerce::ColumnRule;
     use driftsum_core::row::RowHasher;
-    use sqlx::AssertSqlSafe;
 
     use super::*;
+    use crate::source::postgres::test_writer::TestWriter;
     use crate::source::{ColumnSpec, Source};
 
     /// Against the test server (`DRIFTSUM_TEST_POSTGRES`; skipped without
@@ -259,19 +262,12 @@ mod tests {
     /// scan the encoded path cannot take (a key range) reads nothing.
     #[test]
     fn encoded_rows_are_the_value_paths_rows() {
-        let Ok(url) = std::env::var("DRIFTSUM_TEST_POSTGRES") else {
-            eprintln!("skipped: DRIFTSUM_TEST_POSTGRES is not set");
+        let Some(writer) = TestWriter::connect() else {
             return;
         };
-        let rt = server::runtime().expect("runtime");
-        let mut writer = rt
-            .block_on(<sqlx::PgConnection as sqlx::Connection>::connect(&url))
-            .expect("connect");
+        let url = &writer.url;
         let table = format!("driftsum_encoded_{}", std::process::id());
-        let mut exec = |sql: String| {
-            rt.block_on(sqlx::raw_sql(AssertSqlSafe(sql)).execute(&mut writer))
-                .expect("statement");
-        };
+        let exec = |sql: String| writer.exec(sql);
         // Each column cycles through a family of edge values (and NULL).
         exec(format!(
             "DROP TABLE IF EXISTS {table};

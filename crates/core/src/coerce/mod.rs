@@ -376,8 +376,10 @@ impl ColumnRule {
         Value::Float(self.float_bits(f))
     }
 
-    /// The canonical float `f` is in this column (single precision rounds).
-    fn float_bits(&self, f: f64) -> f64 {
+    /// The canonical float `f` is in this column (single precision rounds):
+    /// what [`ColumnRule::finish`] makes of a float.
+    #[inline]
+    pub fn float_bits(&self, f: f64) -> f64 {
         let f = match self.ty {
             LogicalType::Float { single: true } => f as f32 as f64,
             _ => f,
@@ -386,8 +388,10 @@ impl ColumnRule {
     }
 
     /// Builds the temporal value for microseconds since the epoch (or one
-    /// of the infinity sentinels, which stay infinities).
-    fn instant(&self, micros: i128) -> Value {
+    /// of the infinity sentinels, which stay infinities): what
+    /// [`ColumnRule::finish`] makes of a timestamp.
+    #[inline]
+    pub fn instant(&self, micros: i128) -> Value {
         match (self.ty, micros) {
             (LogicalType::Timestamp { precision }, _) => {
                 Value::Timestamp(time::truncate_instant(micros, precision))
