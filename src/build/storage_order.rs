@@ -219,7 +219,7 @@ mod tests {
             assert_eq!((read, disorder), (rows, None));
             builder.finish()
         };
-        let mut src = PgSource::connect(&url).expect("source");
+        let mut src = PgSource::connect(url).expect("source");
         let in_key_order = key_order(&mut src);
         let built =
             |src: &mut PgSource, most_kept| match build_keeping(src, &job, &|_, _| {}, most_kept)
@@ -240,7 +240,7 @@ mod tests {
         // off the DROP.)
         drop(src);
         exec(format!("UPDATE {table} SET v = v WHERE id % 7 = 1"));
-        let mut src = PgSource::connect(&url).expect("source");
+        let mut src = PgSource::connect(url).expect("source");
         let in_key_order = key_order(&mut src);
         assert!(built(&mut src, 0).is_none(), "gave up");
         let (tree, read) = built(&mut src, MOST_KEPT).expect("kept leaves still mend");

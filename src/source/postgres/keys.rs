@@ -270,7 +270,7 @@ mod tests {
             .map(|()| out)
         };
         let read = |filter: Option<&str>, chunk: usize| -> Vec<Value> {
-            let mut src = PgSource::connect(&url).expect("source");
+            let mut src = PgSource::connect(url).expect("source");
             src.key_chunk = chunk;
             scan(&mut src, filter).expect("scan")
         };
@@ -306,7 +306,7 @@ mod tests {
         exec(format!("DROP TABLE IF EXISTS {table}"));
         exec(format!("CREATE TABLE {table} (k integer PRIMARY KEY)"));
         exec(format!("INSERT INTO {table} VALUES (1), (2), (3)"));
-        let mut src = PgSource::connect(&url).expect("source");
+        let mut src = PgSource::connect(url).expect("source");
         src.key_chunk = 2;
         let e = scan(&mut src, Some("no_such_column > 0")).expect_err("bad filter");
         assert!(e.to_string().contains("no_such_column"), "{e}");

@@ -299,7 +299,7 @@ mod tests {
                (ARRAY['\\x'::bytea, '\\x00ff'::bytea, NULL])[g % 3 + 1]
              FROM generate_series(1, 3000) g;"
         ));
-        let mut src = PgSource::connect(&url).expect("source");
+        let mut src = PgSource::connect(url).expect("source");
         let schema = src.schema(&table).expect("schema");
         let column = |c: &crate::source::Column| ColumnSpec {
             name: c.name.clone(),
