@@ -21,7 +21,7 @@ use super::plan::Plan;
 use super::prepared::Prepared;
 use super::reconcile::{self as by_range, Job};
 use super::sink::Found;
-use super::stream::{self, Streamed};
+use super::stream;
 use crate::build::{Progress, Threads};
 use crate::error::CheckError;
 
@@ -148,16 +148,14 @@ fn reconcile_streamed(
     let pieces: Vec<bool> = job.ranges.iter().map(stream::in_pieces).collect();
     let pieces = pieces.as_slice();
     let (result, source_read, target_read) = std::thread::scope(|scope| {
-        let (source_tx, source_rx) = stream::channel();
-        let (target_tx, target_rx) = stream::channel();
+        let (source_tx, mut source_rows) = stream::channel();
+        let (target_tx, mut target_rows) = stream::channel();
         let source_scan = scope.spawn(move || {
             stream::stream_side(source_db, &plan.source, opts, keyed, pieces, source_tx)
         });
         let target_scan = scope.spawn(move || {
             stream::stream_side(target_db, &plan.target, opts, keyed, pieces, target_tx)
         });
-        let mut source_rows = Streamed::new(source_rx);
-        let mut target_rows = Streamed::new(target_rx);
         let result = stream::reconcile(&mut source_rows, &mut target_rows, job, outcome, found);
         // Closing the streams stops a scan still going.
         drop((source_rows, target_rows));

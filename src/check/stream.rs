@@ -10,28 +10,42 @@ use std::ops::ControlFlow;
 use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
 
 use driftsum_core::canon::{self, CanonOptions};
-use driftsum_core::diff::{DriftRange, KeyDiff};
+use driftsum_core::diff::DriftRange;
 use driftsum_core::key::KeyRange;
+use driftsum_core::merge::{merge_by, Paired};
+use driftsum_core::protocol as wire;
 use driftsum_core::tree::{Entry, HashPrefix};
 use driftsum_core::Key;
 
 use super::outcome::TableOutcome;
 use super::reconcile::{
-    self, chunks, entries_cost, range_outcome, rows_cost, ChunkSide, Job, CHUNK_ROWS,
+    self, chunks, entries_cost, found_rows_cost, range_outcome, ChunkSide, Job, CHUNK_ROWS,
 };
 use super::sink::Found;
 use crate::build::row_hasher;
 use crate::error::{CheckError, SourceError};
-use crate::reconcile::{compare_rows, KeyedRow};
+use crate::reconcile::{Difference, KeyedRow};
 use crate::source::{ScanSpec, Source};
 use crate::treefile::TreeFile;
 
 /// Rows a scanning thread sends at a time.
 const BATCH_ROWS: usize = 1024;
 /// Batches in flight per side; the scan waits when the comparison is behind.
-const BATCHES_AHEAD: usize = 8;
+/// A quarter of a piece, so that the scans read on while the comparison
+/// works through one (fewer leave a core idle by turns; more cost memory
+/// and gain little).
+const BATCHES_AHEAD: usize = PIECE_ROWS / BATCH_ROWS / 4;
 
-type Item = (KeyedRow, HashPrefix);
+/// A streamed row, with what its range is compared by (see [`stream_side`]).
+pub(super) struct Item {
+    row: KeyedRow,
+    /// The row's hash prefix, in a range compared by hashes.
+    hash: HashPrefix,
+    /// The row's [`wire::encoded_row_len`], in a range compared
+    /// [`in_pieces`]: what fetching it by key would cost.
+    wire_len: usize,
+}
+
 type Batch = Result<Vec<Item>, SourceError>;
 
 /// Whether a drifted range is compared a piece at a time ([`pieces`]),
@@ -47,7 +61,8 @@ pub(super) fn in_pieces(r: &DriftRange) -> bool {
 /// compared by hashes carry their hash prefixes; rows of ranges compared
 /// [`in_pieces`] (`pieces[i]`) by their values carry none, since hashing
 /// them would be a second hash of every row when most of a table drifted.
-/// Returns the rows read. A failure is sent as the last message; a closed
+/// Such rows carry their wire lengths instead, for the cost of fetching
+/// them. Returns the rows read. A failure is sent as the last message; a closed
 /// channel (the comparison stopped) ends the scan quietly.
 pub(super) fn stream_side(
     source: &mut dyn Source,
@@ -84,27 +99,24 @@ pub(super) fn stream_side(
             return ControlFlow::Continue(());
         }
         let key = Key::from_bytes(k);
-        let hash = match pieces.get(at) {
-            Some(true) => HashPrefix::default(),
-            _ => HashPrefix::from(&hasher.row_hash(row)),
+        let (hash, wire_len) = match pieces.get(at) {
+            Some(true) => (HashPrefix::default(), wire::encoded_row_len(row)),
+            _ => (HashPrefix::from(&hasher.row_hash(row)), 0),
         };
-        batch.push((
-            KeyedRow {
+        batch.push(Item {
+            row: KeyedRow {
                 key,
                 values: row.to_vec(),
             },
             hash,
-        ));
-        if batch.len() == BATCH_ROWS
-            && tx
-                .send(Ok(std::mem::replace(
-                    &mut batch,
-                    Vec::with_capacity(BATCH_ROWS),
-                )))
-                .is_err()
-        {
-            closed = true;
-            return ControlFlow::Break(());
+            wire_len,
+        });
+        if batch.len() == BATCH_ROWS {
+            let next = Vec::with_capacity(BATCH_ROWS);
+            if tx.send(Ok(std::mem::replace(&mut batch, next))).is_err() {
+                closed = true;
+                return ControlFlow::Break(());
+            }
         }
         ControlFlow::Continue(())
     });
@@ -122,9 +134,17 @@ pub(super) fn stream_side(
     read
 }
 
-/// A channel for [`stream_side`].
-pub(super) fn channel() -> (SyncSender<Batch>, Receiver<Batch>) {
-    sync_channel(BATCHES_AHEAD)
+/// The two ends of one side's stream: [`stream_side`]'s and the
+/// comparison's.
+pub(super) fn channel() -> (SyncSender<Batch>, Streamed) {
+    let (tx, rx) = sync_channel(BATCHES_AHEAD);
+    let streamed = Streamed {
+        rx,
+        ahead: VecDeque::new(),
+        ended: false,
+        cached: Vec::new(),
+    };
+    (tx, streamed)
 }
 
 /// Rows of each side a piece of a drifted range holds at most: a range can
@@ -141,15 +161,6 @@ pub(super) struct Streamed {
 }
 
 impl Streamed {
-    pub fn new(rx: Receiver<Batch>) -> Streamed {
-        Streamed {
-            rx,
-            ahead: VecDeque::new(),
-            ended: false,
-            cached: Vec::new(),
-        }
-    }
-
     /// Reads ahead until `n` rows wait or the scan has ended.
     fn fill(&mut self, n: usize) -> Result<(), SourceError> {
         while self.ahead.len() < n && !self.ended {
@@ -170,8 +181,8 @@ impl Streamed {
         Ok(self
             .ahead
             .get(n - 1)
-            .filter(|(row, _)| row.key <= r.through)
-            .map(|(row, _)| row.key.clone()))
+            .filter(|item| item.row.key <= r.through)
+            .map(|item| item.row.key.clone()))
     }
 
     /// The rows with keys up to `through`, reading on as far as needed.
@@ -191,73 +202,84 @@ impl Streamed {
         let n = self
             .ahead
             .iter()
-            .position(|(row, _)| row.key > *through)
+            .position(|item| item.row.key > *through)
             .unwrap_or(self.ahead.len());
         self.ahead.drain(..n).collect()
     }
 }
 
-/// The keys that differ between two key-ordered pieces, as
-/// [`driftsum_core::diff::entry_differences`] names them from row hashes, but from the rows'
-/// values: two rows are the same exactly when their row hashes are (every
-/// value encodes alike), so no row need be hashed.
-fn value_differences(
-    source: &[Item],
-    target: &[Item],
-    nkey: usize,
-    opts: &CanonOptions,
-) -> Vec<(Key, KeyDiff)> {
-    let same = |a: &KeyedRow, b: &KeyedRow| {
-        a.values.len() == b.values.len()
-            && a.values[nkey..]
-                .iter()
-                .zip(&b.values[nkey..])
-                .all(|(x, y)| canon::values_equal(x, y, opts))
-    };
-    let mut out = Vec::new();
-    let (mut s, mut t) = (source.iter().peekable(), target.iter().peekable());
-    loop {
-        let order = match (s.peek(), t.peek()) {
-            (Some((a, _)), Some((b, _))) => a.key.cmp(&b.key),
-            (Some(_), None) => std::cmp::Ordering::Less,
-            (None, Some(_)) => std::cmp::Ordering::Greater,
-            (None, None) => return out,
-        };
-        match order {
-            std::cmp::Ordering::Less => {
-                let (a, _) = s.next().expect("peeked");
-                out.push((a.key.clone(), KeyDiff::SourceOnly));
-            }
-            std::cmp::Ordering::Greater => {
-                let (b, _) = t.next().expect("peeked");
-                out.push((b.key.clone(), KeyDiff::TargetOnly));
-            }
-            std::cmp::Ordering::Equal => {
-                let ((a, _), (b, _)) = (s.next().expect("peeked"), t.next().expect("peeked"));
-                if !same(a, b) {
-                    out.push((a.key.clone(), KeyDiff::Changed));
-                }
-            }
-        }
+/// Whether two rows of one key are the same: exactly when their row hashes
+/// are (every value encodes alike), so no row need be hashed.
+fn same_row(a: &KeyedRow, b: &KeyedRow, nkey: usize, opts: &CanonOptions) -> bool {
+    a.values.len() == b.values.len()
+        && a.values[nkey..]
+            .iter()
+            .zip(&b.values[nkey..])
+            .all(|(x, y)| canon::values_equal(x, y, opts))
+}
+
+/// One side of a compared piece: the keys of the rows the comparison would
+/// fetch by key, with the rows' wire lengths.
+#[derive(Default)]
+struct PieceSide {
+    keys: Vec<Key>,
+    wire_lens: Vec<usize>,
+}
+
+impl PieceSide {
+    fn asked(&mut self, key: Key, wire_len: usize) {
+        self.keys.push(key);
+        self.wire_lens.push(wire_len);
     }
 }
 
-/// The rows of `items` whose keys `diffs` names for this side (both in key
-/// order: one pass).
-fn wanted(items: Vec<Item>, diffs: &[(Key, KeyDiff)], side: KeyDiff) -> Vec<KeyedRow> {
-    let mut keys = diffs
-        .iter()
-        .filter(|(_, d)| *d == side || *d == KeyDiff::Changed)
-        .map(|(k, _)| k)
-        .peekable();
-    let mut out = Vec::new();
-    for (row, _) in items {
-        while keys.next_if(|k| **k < row.key).is_some() {}
-        if keys.next_if(|k| **k == row.key).is_some() {
-            out.push(row);
+/// Hands every difference between two key-ordered pieces to `emit`, in
+/// key order, in one merge: the keys whose rows differ are the ones
+/// [`driftsum_core::diff::entry_differences`] names from row hashes, and
+/// their rows are compared value by value as fetched rows are. Returns
+/// both sides of the piece, and whether anything was emitted.
+fn piece_differences(
+    source: Vec<Item>,
+    target: Vec<Item>,
+    job: &Job<'_>,
+    mut emit: impl FnMut(Difference) -> Result<(), CheckError>,
+) -> Result<(PieceSide, PieceSide, bool), CheckError> {
+    let (nkey, opts) = (job.nkey, job.opts);
+    // Floats rounded for the row hash are compared by their digits in a
+    // difference (see `Difference::changed`): a row is then the same by
+    // its encoding, whatever its columns say.
+    let rounded = opts.float_digits.is_some();
+    let (mut s_side, mut t_side) = (PieceSide::default(), PieceSide::default());
+    let mut emitted = false;
+    for pair in merge_by(source, target, |a, b| a.row.key.cmp(&b.row.key)) {
+        let d = match pair {
+            Paired::Source(s) => {
+                s_side.asked(s.row.key.clone(), s.wire_len);
+                Some(Difference::missing(s.row, nkey))
+            }
+            Paired::Target(t) => {
+                t_side.asked(t.row.key.clone(), t.wire_len);
+                Some(Difference::extra(t.row, nkey))
+            }
+            Paired::Both(s, t) if rounded && same_row(&s.row, &t.row, nkey, opts) => None,
+            Paired::Both(s, t) => {
+                let (key, lens) = (s.row.key.clone(), (s.wire_len, t.wire_len));
+                let d = Difference::changed(s.row, t.row, nkey, opts);
+                // Without rounding, rows are the same exactly when no
+                // column differs, which `changed` finds in the same pass.
+                if rounded || d.is_some() {
+                    s_side.asked(key.clone(), lens.0);
+                    t_side.asked(key, lens.1);
+                }
+                d
+            }
+        };
+        if let Some(d) = d {
+            emitted = true;
+            emit(d)?;
         }
     }
-    out
+    Ok((s_side, t_side, emitted))
 }
 
 impl ChunkSide for Streamed {
@@ -266,7 +288,7 @@ impl ChunkSide for Streamed {
         let mut out = Vec::with_capacity(ranges.len());
         for r in ranges {
             let mut entries = Vec::new();
-            for (row, hash) in self.take_through_reading(&r.through)? {
+            for Item { row, hash, .. } in self.take_through_reading(&r.through)? {
                 // Rows are sent only from inside ranges, and ranges are read
                 // in order: one before this range belongs to none asked for.
                 if r.contains(row.key.as_bytes()) {
@@ -366,9 +388,9 @@ fn pieces(
             let entries = |items: &[Item]| -> Vec<Vec<Entry>> {
                 vec![items
                     .iter()
-                    .map(|(row, hash)| Entry {
-                        key: row.key.clone(),
-                        hash: *hash,
+                    .map(|item| Entry {
+                        key: item.row.key.clone(),
+                        hash: item.hash,
                     })
                     .collect()]
             };
@@ -381,28 +403,15 @@ fn pieces(
                 .filter_map(|e| e.first().map(|e| e.key.clone()))
                 .min();
             first = first.into_iter().chain(piece_first).min();
-            let diffs = value_differences(&source_items, &target_items, job.nkey, job.opts);
-            if !diffs.is_empty() {
-                let (source_rows, target_rows) = (
-                    wanted(source_items, &diffs, KeyDiff::SourceOnly),
-                    wanted(target_items, &diffs, KeyDiff::TargetOnly),
-                );
-                for (rows, keys) in [
-                    (&source_rows, KeyDiff::SourceOnly),
-                    (&target_rows, KeyDiff::TargetOnly),
-                ] {
-                    let keys: Vec<Key> = diffs
-                        .iter()
-                        .filter(|(_, d)| *d == keys || *d == KeyDiff::Changed)
-                        .map(|(k, _)| k.clone())
-                        .collect();
-                    if !keys.is_empty() {
-                        rows_cost(&mut transfer.rows, &[(after.clone(), keys)], rows);
-                    }
-                }
-                for d in compare_rows(source_rows, target_rows, job.nkey, job.opts) {
-                    drifted = true;
-                    found.emit(outcome, d).map_err(CheckError::Output)?;
+            let (source_side, target_side, emitted) =
+                piece_differences(source_items, target_items, job, |d| {
+                    found.emit(outcome, d).map_err(CheckError::Output)
+                })?;
+            drifted |= emitted;
+            for side in [source_side, target_side] {
+                if !side.keys.is_empty() {
+                    let rows = &mut outcome.stats.transfer.rows;
+                    found_rows_cost(rows, after.clone(), side.keys, &side.wire_lens);
                 }
             }
             if through == k.through {
@@ -428,4 +437,135 @@ fn pieces(
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::reconcile::DiffKind;
+    use driftsum_core::{key, Value};
+
+    fn item(id: i64, f: f64, text: &str) -> Item {
+        let values = vec![
+            Value::Int(id.into()),
+            Value::Float(f),
+            Value::Text(text.into()),
+        ];
+        Item {
+            wire_len: wire::encoded_row_len(&values),
+            row: KeyedRow {
+                key: key::encode(&values[..1]),
+                values,
+            },
+            hash: HashPrefix::default(),
+        }
+    }
+
+    /// One merge names what the row hashes would, and fetches what a
+    /// comparison by range would: a float one ulp apart is a difference
+    /// at the float's own precision and none once rounded (the row then
+    /// not even asked for), whatever else changed in the row.
+    #[test]
+    fn piece_differences_are_the_rows_that_differ() {
+        let third = 1.0f64 / 3.0;
+        let ulp = f64::from_bits(third.to_bits() + 1);
+        let source = || {
+            vec![
+                item(1, third, "a"),
+                item(2, 2.0, "b"),
+                item(3, 3.0, "only in the source"),
+                item(5, 5.0, "same"),
+                item(6, third, "x"),
+            ]
+        };
+        let target = || {
+            vec![
+                item(1, ulp, "a"),
+                item(2, 2.0, "b "),
+                item(4, 4.0, "only in the target"),
+                item(5, 5.0, "same"),
+                item(6, ulp, "y"),
+            ]
+        };
+        // (rounding, differences as (kind, id, changed columns), ids
+        // asked of the source, ids asked of the target)
+        type Case = (
+            Option<u8>,
+            Vec<(DiffKind, i64, Vec<usize>)>,
+            Vec<i64>,
+            Vec<i64>,
+        );
+        let cases: [Case; 2] = [
+            (
+                None,
+                vec![
+                    (DiffKind::Changed, 1, vec![0]),
+                    (DiffKind::Changed, 2, vec![1]),
+                    (DiffKind::Missing, 3, vec![]),
+                    (DiffKind::Extra, 4, vec![]),
+                    (DiffKind::Changed, 6, vec![0, 1]),
+                ],
+                vec![1, 2, 3, 6],
+                vec![1, 2, 4, 6],
+            ),
+            (
+                Some(10),
+                vec![
+                    (DiffKind::Changed, 2, vec![1]),
+                    (DiffKind::Missing, 3, vec![]),
+                    (DiffKind::Extra, 4, vec![]),
+                    (DiffKind::Changed, 6, vec![1]),
+                ],
+                vec![2, 3, 6],
+                vec![2, 4, 6],
+            ),
+        ];
+        for (float_digits, want, source_asked, target_asked) in cases {
+            let opts = CanonOptions { float_digits };
+            let job = Job {
+                ranges: &[],
+                keyed: &[],
+                nkey: 1,
+                opts: &opts,
+                whole: false,
+            };
+            let mut got = Vec::new();
+            let (s, t, emitted) = piece_differences(source(), target(), &job, |d| {
+                let Value::Int(id) = d.key[0] else {
+                    panic!("key {:?}", d.key)
+                };
+                got.push((d.kind, id as i64, d.changed));
+                Ok(())
+            })
+            .expect("compared");
+            assert_eq!(got, want, "digits {float_digits:?}");
+            assert!(emitted);
+            for (side, ids, rows) in [(s, source_asked, source()), (t, target_asked, target())] {
+                let keys: Vec<Key> = ids
+                    .iter()
+                    .map(|&i| key::encode(&[Value::Int(i.into())]))
+                    .collect();
+                assert_eq!(side.keys, keys, "digits {float_digits:?}");
+                let lens: Vec<usize> = rows
+                    .iter()
+                    .filter(|r| keys.contains(&r.row.key))
+                    .map(|r| wire::encoded_row_len(&r.row.values))
+                    .collect();
+                assert_eq!(side.wire_lens, lens, "digits {float_digits:?}");
+            }
+        }
+        let opts = CanonOptions::default();
+        let job = Job {
+            ranges: &[],
+            keyed: &[],
+            nkey: 1,
+            opts: &opts,
+            whole: false,
+        };
+        // Equal once encoded: the zeros are one float.
+        let same = |zero: f64| vec![item(5, 5.0, "same"), item(6, zero, "zero")];
+        let (s, t, emitted) =
+            piece_differences(same(-0.0), same(0.0), &job, |_| Ok(())).expect("compared");
+        assert!(!emitted && s.keys.is_empty() && t.keys.is_empty());
+    }
 }

@@ -59,64 +59,81 @@ pub fn compare_rows(
     nkey: usize,
     opts: &CanonOptions,
 ) -> Vec<Difference> {
-    // The values keep their allocation (a row's key is short): when most
-    // of a table drifted, this is once per row.
-    let split = |r: KeyedRow| {
-        let mut rest = r.values;
-        let key: Vec<Value> = rest.drain(..nkey).collect();
-        (key, rest)
-    };
-    let mut out = Vec::new();
-    for pair in merge_by(source, target, |a, b| a.key.cmp(&b.key)) {
-        match pair {
-            Paired::Source(s) => {
-                let (key, vals) = split(s);
-                out.push(Difference {
-                    kind: DiffKind::Missing,
-                    key,
-                    source: Some(vals),
-                    target: None,
-                    changed: Vec::new(),
-                    float_only: false,
-                });
-            }
-            Paired::Target(t) => {
-                let (key, vals) = split(t);
-                out.push(Difference {
-                    kind: DiffKind::Extra,
-                    key,
-                    source: None,
-                    target: Some(vals),
-                    changed: Vec::new(),
-                    float_only: false,
-                });
-            }
-            Paired::Both(s, t) => {
-                let (key, sv) = split(s);
-                let mut tv = t.values;
-                tv.drain(..nkey);
-                let changed: Vec<usize> = (0..sv.len())
-                    .filter(|&i| !same(&sv[i], &tv[i], opts))
-                    .collect();
-                if changed.is_empty() {
-                    continue;
-                }
-                let float_only = changed.iter().all(|&i| match (&sv[i], &tv[i]) {
-                    (Value::Float(a), Value::Float(b)) => canon::floats_agree(*a, *b, 15),
-                    _ => false,
-                });
-                out.push(Difference {
-                    kind: DiffKind::Changed,
-                    key,
-                    source: Some(sv),
-                    target: Some(tv),
-                    changed,
-                    float_only,
-                });
-            }
+    merge_by(source, target, |a, b| a.key.cmp(&b.key))
+        .filter_map(|pair| match pair {
+            Paired::Source(s) => Some(Difference::missing(s, nkey)),
+            Paired::Target(t) => Some(Difference::extra(t, nkey)),
+            Paired::Both(s, t) => Difference::changed(s, t, nkey, opts),
+        })
+        .collect()
+}
+
+/// A row's key values and value columns, apart. The values keep their
+/// allocation (a row's key is short): when most of a table drifted, this
+/// is once per row.
+fn split(row: KeyedRow, nkey: usize) -> (Vec<Value>, Vec<Value>) {
+    let mut rest = row.values;
+    let key: Vec<Value> = rest.drain(..nkey).collect();
+    (key, rest)
+}
+
+impl Difference {
+    /// A row only the source holds.
+    pub fn missing(row: KeyedRow, nkey: usize) -> Difference {
+        let (key, vals) = split(row, nkey);
+        Difference {
+            kind: DiffKind::Missing,
+            key,
+            source: Some(vals),
+            target: None,
+            changed: Vec::new(),
+            float_only: false,
         }
     }
-    out
+
+    /// A row only the replica holds.
+    pub fn extra(row: KeyedRow, nkey: usize) -> Difference {
+        let (key, vals) = split(row, nkey);
+        Difference {
+            kind: DiffKind::Extra,
+            key,
+            source: None,
+            target: Some(vals),
+            changed: Vec::new(),
+            float_only: false,
+        }
+    }
+
+    /// The difference between the two sides' rows of one key, if a value
+    /// column differs.
+    pub fn changed(
+        source: KeyedRow,
+        target: KeyedRow,
+        nkey: usize,
+        opts: &CanonOptions,
+    ) -> Option<Difference> {
+        let (key, sv) = split(source, nkey);
+        let mut tv = target.values;
+        tv.drain(..nkey);
+        let changed: Vec<usize> = (0..sv.len())
+            .filter(|&i| !same(&sv[i], &tv[i], opts))
+            .collect();
+        if changed.is_empty() {
+            return None;
+        }
+        let float_only = changed.iter().all(|&i| match (&sv[i], &tv[i]) {
+            (Value::Float(a), Value::Float(b)) => canon::floats_agree(*a, *b, 15),
+            _ => false,
+        });
+        Some(Difference {
+            kind: DiffKind::Changed,
+            key,
+            source: Some(sv),
+            target: Some(tv),
+            changed,
+            float_only,
+        })
+    }
 }
 
 #[cfg(test)]

@@ -245,11 +245,18 @@ pub fn encode_rows(rows: &[Vec<Value>]) -> Vec<u8> {
 /// The length of [`encode_rows`] of `rows`, without building it (what a
 /// local diff reports it would have exchanged through agents).
 pub fn encoded_rows_len<'a>(rows: impl ExactSizeIterator<Item = &'a [Value]>) -> usize {
-    let mut len = varint::len(rows.len() as u64);
-    for row in rows {
-        len += varint::len(row.len() as u64) + row.iter().map(value_len).sum::<usize>();
-    }
-    len
+    encoded_rows_len_of(rows.len(), rows.map(encoded_row_len).sum())
+}
+
+/// One row's share of [`encoded_rows_len`].
+pub fn encoded_row_len(row: &[Value]) -> usize {
+    varint::len(row.len() as u64) + row.iter().map(value_len).sum::<usize>()
+}
+
+/// [`encoded_rows_len`] of `rows` rows whose [`encoded_row_len`]s add up
+/// to `row_bytes`.
+pub fn encoded_rows_len_of(rows: usize, row_bytes: usize) -> usize {
+    varint::len(rows as u64) + row_bytes
 }
 
 /// Decodes rows, each of exactly `width` values.
