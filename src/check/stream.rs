@@ -31,10 +31,9 @@ use crate::treefile::TreeFile;
 /// Rows a scanning thread sends at a time.
 const BATCH_ROWS: usize = 1024;
 /// Batches in flight per side; the scan waits when the comparison is behind.
-/// A quarter of a piece, so that the scans read on while the comparison
-/// works through one (fewer leave a core idle by turns; more cost memory
-/// and gain little).
-const BATCHES_AHEAD: usize = PIECE_ROWS / BATCH_ROWS / 4;
+/// Two pieces' worth, so that the scans read on while the comparison works
+/// through a piece (fewer leave a core idle by turns).
+const BATCHES_AHEAD: usize = 2 * PIECE_ROWS / BATCH_ROWS;
 
 /// A streamed row, with what its range is compared by (see [`stream_side`]).
 pub(super) struct Item {
@@ -148,8 +147,10 @@ pub(super) fn channel() -> (SyncSender<Batch>, Streamed) {
 }
 
 /// Rows of each side a piece of a drifted range holds at most: a range can
-/// span the whole table (adjacent drifted leaves are one range).
-const PIECE_ROWS: usize = CHUNK_ROWS as usize;
+/// span the whole table (adjacent drifted leaves are one range). Small
+/// beside a chunk, so that little waits in memory and the scans and the
+/// comparison overlap.
+const PIECE_ROWS: usize = 8192;
 
 /// One side's stream, read range by range, a piece at a time.
 pub(super) struct Streamed {
