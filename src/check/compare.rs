@@ -148,8 +148,8 @@ fn reconcile_streamed(
     let pieces: Vec<bool> = job.ranges.iter().map(stream::in_pieces).collect();
     let pieces = pieces.as_slice();
     let (result, source_read, target_read) = std::thread::scope(|scope| {
-        let (source_tx, mut source_rows) = stream::channel();
-        let (target_tx, mut target_rows) = stream::channel();
+        let (source_tx, mut source_rows) = stream::channel(plan.source.width());
+        let (target_tx, mut target_rows) = stream::channel(plan.target.width());
         let source_scan = scope.spawn(move || {
             stream::stream_side(source_db, &plan.source, opts, keyed, pieces, source_tx)
         });

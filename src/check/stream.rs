@@ -37,12 +37,25 @@ const BATCHES_AHEAD: usize = 2 * PIECE_ROWS / BATCH_ROWS;
 
 /// A streamed row, with what its range is compared by (see [`stream_side`]).
 pub(super) struct Item {
-    row: KeyedRow,
+    key: Key,
     /// The row's hash prefix, in a range compared by hashes.
     hash: HashPrefix,
-    /// The row's [`wire::encoded_row_len`], in a range compared
-    /// [`in_pieces`]: what fetching it by key would cost.
-    wire_len: usize,
+    /// The row's values as [`wire::encode_row`] writes them: what fetching
+    /// it by key would cost, and one allocation until it is compared
+    /// (made by the scan and freed by the comparison, on another thread).
+    wire: Box<[u8]>,
+}
+
+impl Item {
+    /// The row's values, from its wire bytes.
+    fn row(self, width: usize) -> Result<KeyedRow, SourceError> {
+        let values = wire::decode_row(&self.wire, width)
+            .map_err(|e| SourceError::Other(format!("a streamed row did not read back: {e}")))?;
+        Ok(KeyedRow {
+            key: self.key,
+            values,
+        })
+    }
 }
 
 type Batch = Result<Vec<Item>, SourceError>;
@@ -60,8 +73,7 @@ pub(super) fn in_pieces(r: &DriftRange) -> bool {
 /// compared by hashes carry their hash prefixes; rows of ranges compared
 /// [`in_pieces`] (`pieces[i]`) by their values carry none, since hashing
 /// them would be a second hash of every row when most of a table drifted.
-/// Such rows carry their wire lengths instead, for the cost of fetching
-/// them. Returns the rows read. A failure is sent as the last message; a closed
+/// Returns the rows read. A failure is sent as the last message; a closed
 /// channel (the comparison stopped) ends the scan quietly.
 pub(super) fn stream_side(
     source: &mut dyn Source,
@@ -75,6 +87,7 @@ pub(super) fn stream_side(
     let (mut read, mut at) = (0u64, 0usize);
     let mut prev: Vec<u8> = Vec::new();
     let mut batch: Vec<Item> = Vec::with_capacity(BATCH_ROWS);
+    let mut encoded = Vec::new();
     let (mut closed, mut past_end, mut disorder) = (false, false, false);
     let scanned = source.scan(spec, None, &mut |row| {
         let k = hasher.key(row);
@@ -98,17 +111,16 @@ pub(super) fn stream_side(
             return ControlFlow::Continue(());
         }
         let key = Key::from_bytes(k);
-        let (hash, wire_len) = match pieces.get(at) {
-            Some(true) => (HashPrefix::default(), wire::encoded_row_len(row)),
-            _ => (HashPrefix::from(&hasher.row_hash(row)), 0),
+        let hash = match pieces.get(at) {
+            Some(true) => HashPrefix::default(),
+            _ => HashPrefix::from(&hasher.row_hash(row)),
         };
+        encoded.clear();
+        wire::encode_row(&mut encoded, row);
         batch.push(Item {
-            row: KeyedRow {
-                key,
-                values: row.to_vec(),
-            },
+            key,
             hash,
-            wire_len,
+            wire: encoded.as_slice().into(),
         });
         if batch.len() == BATCH_ROWS {
             let next = Vec::with_capacity(BATCH_ROWS);
@@ -134,11 +146,12 @@ pub(super) fn stream_side(
 }
 
 /// The two ends of one side's stream: [`stream_side`]'s and the
-/// comparison's.
-pub(super) fn channel() -> (SyncSender<Batch>, Streamed) {
+/// comparison's, for rows of `width` values.
+pub(super) fn channel(width: usize) -> (SyncSender<Batch>, Streamed) {
     let (tx, rx) = sync_channel(BATCHES_AHEAD);
     let streamed = Streamed {
         rx,
+        width,
         ahead: VecDeque::new(),
         ended: false,
         cached: Vec::new(),
@@ -155,10 +168,11 @@ const PIECE_ROWS: usize = 8192;
 /// One side's stream, read range by range, a piece at a time.
 pub(super) struct Streamed {
     rx: Receiver<Batch>,
+    width: usize,
     ahead: VecDeque<Item>,
     ended: bool,
     /// The rows of the chunk last read for its entries, for rows by key.
-    cached: Vec<KeyedRow>,
+    cached: Vec<Item>,
 }
 
 impl Streamed {
@@ -182,8 +196,8 @@ impl Streamed {
         Ok(self
             .ahead
             .get(n - 1)
-            .filter(|item| item.row.key <= r.through)
-            .map(|item| item.row.key.clone()))
+            .filter(|item| item.key <= r.through)
+            .map(|item| item.key.clone()))
     }
 
     /// The rows with keys up to `through`, reading on as far as needed.
@@ -203,7 +217,7 @@ impl Streamed {
         let n = self
             .ahead
             .iter()
-            .position(|item| item.row.key > *through)
+            .position(|item| item.key > *through)
             .unwrap_or(self.ahead.len());
         self.ahead.drain(..n).collect()
     }
@@ -237,11 +251,13 @@ impl PieceSide {
 /// Hands every difference between two key-ordered pieces to `emit`, in
 /// key order, in one merge: the keys whose rows differ are the ones
 /// [`driftsum_core::diff::entry_differences`] names from row hashes, and
-/// their rows are compared value by value as fetched rows are. Returns
-/// both sides of the piece, and whether anything was emitted.
+/// their rows are compared value by value as fetched rows are. Rows with
+/// the same wire bytes hold the same values and are not read further.
+/// Returns both sides of the piece, and whether anything was emitted.
 fn piece_differences(
     source: Vec<Item>,
     target: Vec<Item>,
+    (source_width, target_width): (usize, usize),
     job: &Job<'_>,
     mut emit: impl FnMut(Difference) -> Result<(), CheckError>,
 ) -> Result<(PieceSide, PieceSide, bool), CheckError> {
@@ -250,22 +266,28 @@ fn piece_differences(
     // difference (see `Difference::changed`): a row is then the same by
     // its encoding, whatever its columns say.
     let rounded = opts.float_digits.is_some();
+    let source_row = |item: Item| item.row(source_width).map_err(CheckError::Source);
+    let target_row = |item: Item| item.row(target_width).map_err(CheckError::Target);
     let (mut s_side, mut t_side) = (PieceSide::default(), PieceSide::default());
     let mut emitted = false;
-    for pair in merge_by(source, target, |a, b| a.row.key.cmp(&b.row.key)) {
+    for pair in merge_by(source, target, |a, b| a.key.cmp(&b.key)) {
         let d = match pair {
             Paired::Source(s) => {
-                s_side.asked(s.row.key.clone(), s.wire_len);
-                Some(Difference::missing(s.row, nkey))
+                s_side.asked(s.key.clone(), s.wire.len());
+                Some(Difference::missing(source_row(s)?, nkey))
             }
             Paired::Target(t) => {
-                t_side.asked(t.row.key.clone(), t.wire_len);
-                Some(Difference::extra(t.row, nkey))
+                t_side.asked(t.key.clone(), t.wire.len());
+                Some(Difference::extra(target_row(t)?, nkey))
             }
-            Paired::Both(s, t) if rounded && same_row(&s.row, &t.row, nkey, opts) => None,
+            Paired::Both(s, t) if s.wire == t.wire => None,
             Paired::Both(s, t) => {
-                let (key, lens) = (s.row.key.clone(), (s.wire_len, t.wire_len));
-                let d = Difference::changed(s.row, t.row, nkey, opts);
+                let (key, lens) = (s.key.clone(), (s.wire.len(), t.wire.len()));
+                let (s, t) = (source_row(s)?, target_row(t)?);
+                if rounded && same_row(&s, &t, nkey, opts) {
+                    continue;
+                }
+                let d = Difference::changed(s, t, nkey, opts);
                 // Without rounding, rows are the same exactly when no
                 // column differs, which `changed` finds in the same pass.
                 if rounded || d.is_some() {
@@ -289,15 +311,15 @@ impl ChunkSide for Streamed {
         let mut out = Vec::with_capacity(ranges.len());
         for r in ranges {
             let mut entries = Vec::new();
-            for Item { row, hash, .. } in self.take_through_reading(&r.through)? {
+            for item in self.take_through_reading(&r.through)? {
                 // Rows are sent only from inside ranges, and ranges are read
                 // in order: one before this range belongs to none asked for.
-                if r.contains(row.key.as_bytes()) {
+                if r.contains(item.key.as_bytes()) {
                     entries.push(Entry {
-                        key: row.key.clone(),
-                        hash,
+                        key: item.key.clone(),
+                        hash: item.hash,
                     });
-                    self.cached.push(row);
+                    self.cached.push(item);
                 }
             }
             out.push(entries);
@@ -311,10 +333,10 @@ impl ChunkSide for Streamed {
     ) -> Result<Option<Vec<KeyedRow>>, SourceError> {
         let mut keys = groups.iter().flat_map(|g| &g.1).peekable();
         let mut out = Vec::new();
-        for row in std::mem::take(&mut self.cached) {
-            while keys.next_if(|k| **k < row.key).is_some() {}
-            if keys.next_if(|k| **k == row.key).is_some() {
-                out.push(row);
+        for item in std::mem::take(&mut self.cached) {
+            while keys.next_if(|k| **k < item.key).is_some() {}
+            if keys.next_if(|k| **k == item.key).is_some() {
+                out.push(item.row(self.width)?);
             }
         }
         Ok(Some(out))
@@ -390,7 +412,7 @@ fn pieces(
                 vec![items
                     .iter()
                     .map(|item| Entry {
-                        key: item.row.key.clone(),
+                        key: item.key.clone(),
                         hash: item.hash,
                     })
                     .collect()]
@@ -404,8 +426,9 @@ fn pieces(
                 .filter_map(|e| e.first().map(|e| e.key.clone()))
                 .min();
             first = first.into_iter().chain(piece_first).min();
+            let widths = (source.width, target.width);
             let (source_side, target_side, emitted) =
-                piece_differences(source_items, target_items, job, |d| {
+                piece_differences(source_items, target_items, widths, job, |d| {
                     found.emit(outcome, d).map_err(CheckError::Output)
                 })?;
             drifted |= emitted;
@@ -452,13 +475,12 @@ mod tests {
             Value::Float(f),
             Value::Text(text.into()),
         ];
+        let mut wire = Vec::new();
+        wire::encode_row(&mut wire, &values);
         Item {
-            wire_len: wire::encoded_row_len(&values),
-            row: KeyedRow {
-                key: key::encode(&values[..1]),
-                values,
-            },
+            key: key::encode(&values[..1]),
             hash: HashPrefix::default(),
+            wire: wire.into(),
         }
     }
 
@@ -531,7 +553,7 @@ mod tests {
                 whole: false,
             };
             let mut got = Vec::new();
-            let (s, t, emitted) = piece_differences(source(), target(), &job, |d| {
+            let (s, t, emitted) = piece_differences(source(), target(), (3, 3), &job, |d| {
                 let Value::Int(id) = d.key[0] else {
                     panic!("key {:?}", d.key)
                 };
@@ -549,8 +571,8 @@ mod tests {
                 assert_eq!(side.keys, keys, "digits {float_digits:?}");
                 let lens: Vec<usize> = rows
                     .iter()
-                    .filter(|r| keys.contains(&r.row.key))
-                    .map(|r| wire::encoded_row_len(&r.row.values))
+                    .filter(|r| keys.contains(&r.key))
+                    .map(|r| wire::encoded_row_len(&wire::decode_row(&r.wire, 3).expect("row")))
                     .collect();
                 assert_eq!(side.wire_lens, lens, "digits {float_digits:?}");
             }
@@ -566,7 +588,14 @@ mod tests {
         // Equal once encoded: the zeros are one float.
         let same = |zero: f64| vec![item(5, 5.0, "same"), item(6, zero, "zero")];
         let (s, t, emitted) =
-            piece_differences(same(-0.0), same(0.0), &job, |_| Ok(())).expect("compared");
+            piece_differences(same(-0.0), same(0.0), (3, 3), &job, |_| Ok(())).expect("compared");
         assert!(!emitted && s.keys.is_empty() && t.keys.is_empty());
+        // A row that does not read back is an error of its side, not a
+        // difference or a row passed over.
+        let mut cut = item(7, 7.0, "cut short");
+        cut.wire = cut.wire[..cut.wire.len() - 1].into();
+        let err =
+            piece_differences(vec![cut], vec![item(7, 7.5, "x")], (3, 3), &job, |_| Ok(())).err();
+        assert!(matches!(err, Some(CheckError::Source(_))), "{err:?}");
     }
 }

@@ -31,9 +31,9 @@ mod tests;
 pub use paging::{entry_pages, rows_pages};
 pub use requests::{ChildrenRequest, EntriesRequest, RootRequest, RowsRequest};
 pub use responses::{
-    decode_children, decode_entries, decode_root, decode_rows, encode_children, encode_entries,
-    encode_root, encode_rows, encoded_entries_len, encoded_row_len, encoded_rows_len,
-    encoded_rows_len_of,
+    decode_children, decode_entries, decode_root, decode_row, decode_rows, encode_children,
+    encode_entries, encode_root, encode_row, encode_rows, encoded_entries_len, encoded_row_len,
+    encoded_rows_len, encoded_rows_len_of,
 };
 pub use value::{put_value, value_from_bytes, value_len};
 

@@ -234,12 +234,38 @@ pub fn encode_rows(rows: &[Vec<Value>]) -> Vec<u8> {
     let mut out = Vec::new();
     varint::put(&mut out, rows.len() as u64);
     for row in rows {
-        varint::put(&mut out, row.len() as u64);
-        for v in row {
-            put_value(&mut out, v);
-        }
+        encode_row(&mut out, row);
     }
     out
+}
+
+/// Appends one row of [`encode_rows`] to `out`: its number of values and
+/// the values ([`encoded_row_len`] bytes).
+pub fn encode_row(out: &mut Vec<u8>, row: &[Value]) {
+    varint::put(out, row.len() as u64);
+    for v in row {
+        put_value(out, v);
+    }
+}
+
+/// Decodes one row of exactly `width` values, as [`encode_row`] wrote it.
+pub fn decode_row(bytes: &[u8], width: usize) -> Result<Vec<Value>, WireError> {
+    let mut r = Reader::new(bytes);
+    let row = get_row(&mut r, width)?;
+    r.finish()?;
+    Ok(row)
+}
+
+fn get_row(r: &mut Reader<'_>, width: usize) -> Result<Vec<Value>, WireError> {
+    let w = r.count(1, MAX_COLUMNS)?;
+    if w != width {
+        return Err(WireError::Invalid("a row of the wrong width"));
+    }
+    let mut row = Vec::with_capacity(w);
+    for _ in 0..w {
+        row.push(get_value(r)?);
+    }
+    Ok(row)
 }
 
 /// The length of [`encode_rows`] of `rows`, without building it (what a
@@ -265,15 +291,7 @@ pub fn decode_rows(bytes: &[u8], width: usize) -> Result<Vec<Vec<Value>>, WireEr
     let n = r.count(1 + width, ROWS_PAGE as u64)?;
     let mut rows = Vec::with_capacity(n);
     for _ in 0..n {
-        let w = r.count(1, MAX_COLUMNS)?;
-        if w != width {
-            return Err(WireError::Invalid("a row of the wrong width"));
-        }
-        let mut row = Vec::with_capacity(w);
-        for _ in 0..w {
-            row.push(get_value(&mut r)?);
-        }
-        rows.push(row);
+        rows.push(get_row(&mut r, width)?);
     }
     r.finish()?;
     Ok(rows)

@@ -123,6 +123,16 @@ fn rows_round_trip() {
         assert_eq!(value_len(v), out.len(), "{v:?}");
     }
     assert!(decode_rows(&encode_rows(&rows), 7).is_err());
+    // One row alone: every value back, its length as counted, and nothing
+    // taken that is cut short, too wide or followed by more.
+    let mut one = Vec::new();
+    encode_row(&mut one, &every);
+    assert_eq!(one.len(), encoded_row_len(&every));
+    assert_eq!(decode_row(&one, every.len()).unwrap(), every);
+    assert!(decode_row(&one, every.len() - 1).is_err());
+    assert!(decode_row(&one[..one.len() - 1], every.len()).is_err());
+    one.push(0);
+    assert!(decode_row(&one, every.len()).is_err());
     // The length alone, for 0, 1 and enough rows for a two-byte count.
     for n in [0, 1, 200] {
         let many: Vec<Vec<Value>> = (0..n).map(|_| rows[0].clone()).collect();
