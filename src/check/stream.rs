@@ -6,8 +6,9 @@
 //! and the channels, whatever the table's size.
 
 use std::collections::VecDeque;
-use std::ops::ControlFlow;
+use std::ops::{ControlFlow, Range};
 use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
+use std::sync::Arc;
 
 use driftsum_core::canon::{self, CanonOptions};
 use driftsum_core::diff::DriftRange;
@@ -15,7 +16,7 @@ use driftsum_core::key::KeyRange;
 use driftsum_core::merge::{merge_by, Paired};
 use driftsum_core::protocol as wire;
 use driftsum_core::tree::{Entry, HashPrefix};
-use driftsum_core::Key;
+use driftsum_core::{Key, Value};
 
 use super::outcome::TableOutcome;
 use super::reconcile::{
@@ -35,21 +36,30 @@ const BATCH_ROWS: usize = 1024;
 /// through a piece (fewer leave a core idle by turns).
 const BATCHES_AHEAD: usize = 2 * PIECE_ROWS / BATCH_ROWS;
 
+/// Bytes of rows a batch holds at most, whatever its number of rows.
+const BATCH_BYTES: usize = 4 << 20;
+
 /// A streamed row, with what its range is compared by (see [`stream_side`]).
 pub(super) struct Item {
     key: Key,
     /// The row's hash prefix, in a range compared by hashes.
     hash: HashPrefix,
-    /// The row's values as [`wire::encode_row`] writes them: what fetching
-    /// it by key would cost, and one allocation until it is compared
-    /// (made by the scan and freed by the comparison, on another thread).
-    wire: Box<[u8]>,
+    /// The wire bytes of the row's batch (see [`Packer`]), and where the
+    /// row's are.
+    batch: Arc<[u8]>,
+    at: Range<usize>,
 }
 
 impl Item {
+    /// The row's values as [`wire::encode_row`] writes them: what fetching
+    /// it by key would cost.
+    fn wire(&self) -> &[u8] {
+        &self.batch[self.at.clone()]
+    }
+
     /// The row's values, from its wire bytes.
     fn row(self, width: usize) -> Result<KeyedRow, SourceError> {
-        let values = wire::decode_row(&self.wire, width)
+        let values = wire::decode_row(self.wire(), width)
             .map_err(|e| SourceError::Other(format!("a streamed row did not read back: {e}")))?;
         Ok(KeyedRow {
             key: self.key,
@@ -59,6 +69,44 @@ impl Item {
 }
 
 type Batch = Result<Vec<Item>, SourceError>;
+
+/// Rows packed for sending: their wire bytes in one buffer that the rows
+/// of the batch share once sent. A batch is then one allocation, made by
+/// the scan and freed by the comparison (on another thread, where freeing
+/// many small allocations costs the most), and the rows wait in little
+/// memory until compared.
+#[derive(Default)]
+struct Packer {
+    bytes: Vec<u8>,
+    rows: Vec<(Key, HashPrefix, Range<usize>)>,
+}
+
+impl Packer {
+    fn push(&mut self, key: Key, hash: HashPrefix, row: &[Value]) {
+        let start = self.bytes.len();
+        wire::encode_row(&mut self.bytes, row);
+        self.rows.push((key, hash, start..self.bytes.len()));
+    }
+
+    fn full(&self) -> bool {
+        self.rows.len() == BATCH_ROWS || self.bytes.len() >= BATCH_BYTES
+    }
+
+    /// The rows packed so far, as items.
+    fn take(&mut self) -> Vec<Item> {
+        let batch: Arc<[u8]> = Arc::from(self.bytes.as_slice());
+        self.bytes.clear();
+        self.rows
+            .drain(..)
+            .map(|(key, hash, at)| Item {
+                key,
+                hash,
+                batch: Arc::clone(&batch),
+                at,
+            })
+            .collect()
+    }
+}
 
 /// Whether a drifted range is compared a piece at a time ([`pieces`]),
 /// by its rows' values, rather than with others by their row hashes: when
@@ -86,8 +134,7 @@ pub(super) fn stream_side(
     let mut hasher = row_hasher(spec, opts);
     let (mut read, mut at) = (0u64, 0usize);
     let mut prev: Vec<u8> = Vec::new();
-    let mut batch: Vec<Item> = Vec::with_capacity(BATCH_ROWS);
-    let mut encoded = Vec::new();
+    let mut packer = Packer::default();
     let (mut closed, mut past_end, mut disorder) = (false, false, false);
     let scanned = source.scan(spec, None, &mut |row| {
         let k = hasher.key(row);
@@ -115,19 +162,10 @@ pub(super) fn stream_side(
             Some(true) => HashPrefix::default(),
             _ => HashPrefix::from(&hasher.row_hash(row)),
         };
-        encoded.clear();
-        wire::encode_row(&mut encoded, row);
-        batch.push(Item {
-            key,
-            hash,
-            wire: encoded.as_slice().into(),
-        });
-        if batch.len() == BATCH_ROWS {
-            let next = Vec::with_capacity(BATCH_ROWS);
-            if tx.send(Ok(std::mem::replace(&mut batch, next))).is_err() {
-                closed = true;
-                return ControlFlow::Break(());
-            }
+        packer.push(key, hash, row);
+        if packer.full() && tx.send(Ok(packer.take())).is_err() {
+            closed = true;
+            return ControlFlow::Break(());
         }
         ControlFlow::Continue(())
     });
@@ -139,7 +177,7 @@ pub(super) fn stream_side(
             "its rows stopped coming back in key order during the comparison".into(),
         )),
         Err(e) if !past_end => Err(e),
-        _ => Ok(batch),
+        _ => Ok(packer.take()),
     };
     let _ = tx.send(last);
     read
@@ -273,16 +311,16 @@ fn piece_differences(
     for pair in merge_by(source, target, |a, b| a.key.cmp(&b.key)) {
         let d = match pair {
             Paired::Source(s) => {
-                s_side.asked(s.key.clone(), s.wire.len());
+                s_side.asked(s.key.clone(), s.wire().len());
                 Some(Difference::missing(source_row(s)?, nkey))
             }
             Paired::Target(t) => {
-                t_side.asked(t.key.clone(), t.wire.len());
+                t_side.asked(t.key.clone(), t.wire().len());
                 Some(Difference::extra(target_row(t)?, nkey))
             }
-            Paired::Both(s, t) if s.wire == t.wire => None,
+            Paired::Both(s, t) if s.wire() == t.wire() => None,
             Paired::Both(s, t) => {
-                let (key, lens) = (s.key.clone(), (s.wire.len(), t.wire.len()));
+                let (key, lens) = (s.key.clone(), (s.wire().len(), t.wire().len()));
                 let (s, t) = (source_row(s)?, target_row(t)?);
                 if rounded && same_row(&s, &t, nkey, opts) {
                     continue;
@@ -467,7 +505,7 @@ fn pieces(
 mod tests {
     use super::*;
     use crate::reconcile::DiffKind;
-    use driftsum_core::{key, Value};
+    use driftsum_core::key;
 
     fn item(id: i64, f: f64, text: &str) -> Item {
         let values = vec![
@@ -475,13 +513,9 @@ mod tests {
             Value::Float(f),
             Value::Text(text.into()),
         ];
-        let mut wire = Vec::new();
-        wire::encode_row(&mut wire, &values);
-        Item {
-            key: key::encode(&values[..1]),
-            hash: HashPrefix::default(),
-            wire: wire.into(),
-        }
+        let mut packer = Packer::default();
+        packer.push(key::encode(&values[..1]), HashPrefix::default(), &values);
+        packer.take().pop().expect("one row")
     }
 
     /// One merge names what the row hashes would, and fetches what a
@@ -572,7 +606,7 @@ mod tests {
                 let lens: Vec<usize> = rows
                     .iter()
                     .filter(|r| keys.contains(&r.key))
-                    .map(|r| wire::encoded_row_len(&wire::decode_row(&r.wire, 3).expect("row")))
+                    .map(|r| wire::encoded_row_len(&wire::decode_row(r.wire(), 3).expect("row")))
                     .collect();
                 assert_eq!(side.wire_lens, lens, "digits {float_digits:?}");
             }
@@ -593,7 +627,7 @@ mod tests {
         // A row that does not read back is an error of its side, not a
         // difference or a row passed over.
         let mut cut = item(7, 7.0, "cut short");
-        cut.wire = cut.wire[..cut.wire.len() - 1].into();
+        cut.at.end -= 1;
         let err =
             piece_differences(vec![cut], vec![item(7, 7.5, "x")], (3, 3), &job, |_| Ok(())).err();
         assert!(matches!(err, Some(CheckError::Source(_))), "{err:?}");
