@@ -162,6 +162,14 @@ impl AgentClient {
                     (http::HttpError::Closed | http::HttpError::Malformed(_), None) => {
                         format!("{e}{}", super::tls::PLAIN_HINT)
                     }
+                    // An HTTPS agent drops a plain request unread; the
+                    // peer then sees a reset rather than a close when the
+                    // agent got there before it read the answer.
+                    (http::HttpError::Io(io), None)
+                        if io.kind() == std::io::ErrorKind::ConnectionReset =>
+                    {
+                        format!("{e}{}", super::tls::PLAIN_HINT)
+                    }
                     _ => e.to_string(),
                 },
             },
