@@ -1,9 +1,10 @@
 //! The drifted ranges of two databases read by one scan of each side, when
 //! so much drifted that reading range by range would cost more: a thread per
 //! side scans its table in key order and streams the rows inside drifted
-//! ranges (with their row hashes) through a bounded channel, and the
-//! comparison takes them a piece of a range at a time. Memory holds a piece
-//! and the channels, whatever the table's size.
+//! ranges (their wire bytes, with their row hashes) through a bounded
+//! channel, and the comparison takes them a piece of a range at a time,
+//! decoding only rows whose bytes differ. Memory holds a piece and the
+//! channels, whatever the table's size.
 
 use std::collections::VecDeque;
 use std::ops::{ControlFlow, Range};
