@@ -33,9 +33,10 @@ use crate::treefile::TreeFile;
 /// Rows a scanning thread sends at a time.
 const BATCH_ROWS: usize = 1024;
 /// Batches in flight per side; the scan waits when the comparison is behind.
-/// Two pieces' worth, so that the scans read on while the comparison works
-/// through a piece (fewer leave a core idle by turns).
-const BATCHES_AHEAD: usize = 2 * PIECE_ROWS / BATCH_ROWS;
+/// A piece's worth, so that the scans read the next piece while the
+/// comparison works through one (fewer leave a core idle by turns). Rows
+/// wait as wire bytes, so a piece in flight is a few megabytes.
+const BATCHES_AHEAD: usize = PIECE_ROWS / BATCH_ROWS;
 
 /// Bytes of rows a batch holds at most, whatever its number of rows.
 const BATCH_BYTES: usize = 4 << 20;
@@ -199,10 +200,11 @@ pub(super) fn channel(width: usize) -> (SyncSender<Batch>, Streamed) {
 }
 
 /// Rows of each side a piece of a drifted range holds at most: a range can
-/// span the whole table (adjacent drifted leaves are one range). Small
-/// beside a chunk, so that little waits in memory and the scans and the
-/// comparison overlap.
-const PIECE_ROWS: usize = 8192;
+/// span the whole table (adjacent drifted leaves are one range). A piece is
+/// also what the comparison is costed by, as though asked of agents, and a
+/// chunk's rows are four full pages of entries: other sizes would report
+/// other figures for the same drift.
+const PIECE_ROWS: usize = CHUNK_ROWS as usize;
 
 /// One side's stream, read range by range, a piece at a time.
 pub(super) struct Streamed {
@@ -620,7 +622,8 @@ mod tests {
             opts: &opts,
             whole: false,
         };
-        // Equal once encoded: the zeros are one float.
+        // Different wire bytes, the same row: the zeros decode, and
+        // compare, as one float.
         let same = |zero: f64| vec![item(5, 5.0, "same"), item(6, zero, "zero")];
         let (s, t, emitted) =
             piece_differences(same(-0.0), same(0.0), (3, 3), &job, |_| Ok(())).expect("compared");

@@ -178,6 +178,26 @@ fn run_case(
         .max()
         .unwrap_or(0);
     prop_assert!(widest > 65_536, "widest drifted range {}", widest);
+    // Costed about as range reads through agents would be: a range's
+    // entries in pages of 16,384 a side, and a page more where a piece of
+    // 65,536 rows a side ends inside one (pieces cut where either side
+    // reaches its 65,536th row). Smaller pieces would count more pages.
+    if let [only] = ranges.as_slice() {
+        let rows = |side: &str| only[side].as_u64().unwrap_or(0);
+        let (s, t) = (rows("source_rows"), rows("target_rows"));
+        let least = s.div_ceil(16_384) + t.div_ceil(16_384);
+        let most = least + 2 * s.max(t).div_ceil(65_536);
+        let entries = &table["stats"]["transfer"]["entries"];
+        let trips = entries["round_trips"].as_u64().unwrap_or(0);
+        prop_assert!(
+            (least..=most).contains(&trips),
+            "{} entries requests for {} and {} rows",
+            trips,
+            s,
+            t
+        );
+        prop_assert_eq!(entries["items"].as_u64(), Some(s + t));
+    }
     Ok(())
 }
 
@@ -194,5 +214,14 @@ proptest! {
     ) {
         run_case(head + tail, head, &fates, &tail_fates, None)?;
         run_case(head + tail, head, &fates, &tail_fates, Some(float_digits))?;
+    }
+
+    /// The whole table drifted: one range, costed by its pages.
+    #[test]
+    fn a_wholly_drifted_table_is_one_range_costed_by_pages(
+        rows in 70_000usize..100_000,
+        fates in proptest::collection::vec(fate(0), 50..400),
+    ) {
+        run_case(rows, rows, &fates, &fates, None)?;
     }
 }
