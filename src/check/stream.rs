@@ -38,8 +38,10 @@ const BATCH_ROWS: usize = 1024;
 /// wait as wire bytes, so a piece in flight is a few megabytes.
 const BATCHES_AHEAD: usize = PIECE_ROWS / BATCH_ROWS;
 
-/// Bytes of rows a batch holds at most, whatever its number of rows.
-const BATCH_BYTES: usize = 4 << 20;
+/// Bytes of rows a batch holds at most, whatever its number of rows: wide
+/// rows make smaller batches, so the channels hold [`BATCHES_AHEAD`] times
+/// this at most.
+const BATCH_BYTES: usize = 512 << 10;
 
 /// A streamed row, with what its range is compared by (see [`stream_side`]).
 pub(super) struct Item {
@@ -193,6 +195,7 @@ pub(super) fn channel(width: usize) -> (SyncSender<Batch>, Streamed) {
         rx,
         width,
         ahead: VecDeque::new(),
+        ahead_bytes: 0,
         ended: false,
         cached: Vec::new(),
     };
@@ -206,11 +209,18 @@ pub(super) fn channel(width: usize) -> (SyncSender<Batch>, Streamed) {
 /// other figures for the same drift.
 const PIECE_ROWS: usize = CHUNK_ROWS as usize;
 
+/// Bytes of rows a piece holds at most a side, whatever its number of
+/// rows: wide rows make smaller pieces, so memory does not grow with the
+/// width of a row.
+const PIECE_BYTES: usize = 32 << 20;
+
 /// One side's stream, read range by range, a piece at a time.
 pub(super) struct Streamed {
     rx: Receiver<Batch>,
     width: usize,
     ahead: VecDeque<Item>,
+    /// The bytes of the rows `ahead`.
+    ahead_bytes: usize,
     ended: bool,
     /// The rows of the chunk last read for its entries, for rows by key.
     cached: Vec<Item>,
@@ -219,9 +229,12 @@ pub(super) struct Streamed {
 impl Streamed {
     /// Reads ahead until `n` rows wait or the scan has ended.
     fn fill(&mut self, n: usize) -> Result<(), SourceError> {
-        while self.ahead.len() < n && !self.ended {
+        while self.ahead.len() < n && self.ahead_bytes < PIECE_BYTES && !self.ended {
             match self.rx.recv() {
-                Ok(Ok(batch)) => self.ahead.extend(batch),
+                Ok(Ok(batch)) => {
+                    self.ahead_bytes += batch.iter().map(|item| item.at.len()).sum::<usize>();
+                    self.ahead.extend(batch);
+                }
                 Ok(Err(e)) => return Err(e),
                 // The scan ended (or its thread died): whatever is missing
                 // shows as ranges whose counts do not add up.
@@ -231,12 +244,19 @@ impl Streamed {
         Ok(())
     }
 
-    /// The key of the `n`th row waiting, if it is still in `r`.
-    fn nth_in(&mut self, r: &KeyRange, n: usize) -> Result<Option<Key>, SourceError> {
-        self.fill(n)?;
-        Ok(self
-            .ahead
-            .get(n - 1)
+    /// The key of the last row of a piece of this side, if it is still in
+    /// `r`: the [`PIECE_ROWS`]th row waiting, or the first that brings the
+    /// piece to [`PIECE_BYTES`].
+    fn piece_end_in(&mut self, r: &KeyRange) -> Result<Option<Key>, SourceError> {
+        self.fill(PIECE_ROWS)?;
+        let mut bytes = 0;
+        let full = self.ahead.iter().take(PIECE_ROWS).position(|item| {
+            bytes += item.at.len();
+            bytes >= PIECE_BYTES
+        });
+        let last = full.or((self.ahead.len() >= PIECE_ROWS).then_some(PIECE_ROWS - 1));
+        Ok(last
+            .and_then(|i| self.ahead.get(i))
             .filter(|item| item.key <= r.through)
             .map(|item| item.key.clone()))
     }
@@ -260,7 +280,9 @@ impl Streamed {
             .iter()
             .position(|item| item.key > *through)
             .unwrap_or(self.ahead.len());
-        self.ahead.drain(..n).collect()
+        let taken: Vec<Item> = self.ahead.drain(..n).collect();
+        self.ahead_bytes -= taken.iter().map(|item| item.at.len()).sum::<usize>();
+        taken
     }
 }
 
@@ -391,7 +413,8 @@ impl ChunkSide for Streamed {
 /// Names every difference in the job's ranges from the two streams. Chunks
 /// of ranges go through the same reconciliation (and costing) as range
 /// reads; a range too big for one chunk is compared a piece of at most
-/// [`PIECE_ROWS`] rows per side at a time, costed as those pieces asked of
+/// [`PIECE_ROWS`] rows (or [`PIECE_BYTES`]) per side at a time, costed as
+/// those pieces asked of
 /// agents would be.
 pub(super) fn reconcile(
     source: &mut Streamed,
@@ -434,8 +457,8 @@ fn pieces(
         let mut after = k.after.clone();
         loop {
             let cut = [
-                source.nth_in(k, PIECE_ROWS).map_err(CheckError::Source)?,
-                target.nth_in(k, PIECE_ROWS).map_err(CheckError::Target)?,
+                source.piece_end_in(k).map_err(CheckError::Source)?,
+                target.piece_end_in(k).map_err(CheckError::Target)?,
             ]
             .into_iter()
             .flatten()
@@ -635,5 +658,63 @@ mod tests {
         let err =
             piece_differences(vec![cut], vec![item(7, 7.5, "x")], (3, 3), &job, |_| Ok(())).err();
         assert!(matches!(err, Some(CheckError::Source(_))), "{err:?}");
+    }
+
+    /// A piece ends at its row limit, or sooner at its byte limit, and
+    /// what waits is counted down as it is taken.
+    #[test]
+    fn pieces_end_at_a_row_or_byte_limit() {
+        let through = key::encode(&[Value::Int(1_000_000.into())]);
+        let whole = KeyRange {
+            after: None,
+            through: through.clone(),
+        };
+        let key_of = |id: i64| key::encode(&[Value::Int(id.into())]);
+        let row = move |id: i64, text: String| {
+            let values = vec![Value::Int(id.into()), Value::Text(text)];
+            (key_of(id), values)
+        };
+        // Narrow rows: the row limit.
+        let (tx, mut side) = channel(2);
+        let scan = std::thread::spawn(move || {
+            let mut packer = Packer::default();
+            for id in 1..=(PIECE_ROWS as i64 + 10) {
+                let (k, values) = row(id, "narrow".into());
+                packer.push(k, HashPrefix::default(), &values);
+                if packer.full() && tx.send(Ok(packer.take())).is_err() {
+                    return;
+                }
+            }
+            let _ = tx.send(Ok(packer.take()));
+        });
+        let end = side.piece_end_in(&whole).expect("read");
+        assert_eq!(end, Some(key_of(PIECE_ROWS as i64)));
+        assert_eq!(
+            side.take_through(&key_of(PIECE_ROWS as i64)).len(),
+            PIECE_ROWS
+        );
+        assert_eq!(side.piece_end_in(&whole).expect("read"), None);
+        drop(side);
+        scan.join().expect("scan");
+        // Rows of a mebibyte: the byte limit, well before the row limit.
+        let (tx, mut side) = channel(2);
+        let wide = PIECE_BYTES / (1 << 20);
+        for id in 1..=(wide as i64 + 8) {
+            let mut packer = Packer::default();
+            let (k, values) = row(id, "w".repeat(1 << 20));
+            packer.push(k, HashPrefix::default(), &values);
+            tx.send(Ok(packer.take())).expect("send");
+        }
+        drop(tx);
+        let end = side.piece_end_in(&whole).expect("read");
+        assert_eq!(end, Some(key_of(wide as i64)));
+        let taken = side.take_through(&key_of(wide as i64));
+        assert_eq!(taken.len(), wide);
+        let waiting: usize = side.ahead.iter().map(|item| item.at.len()).sum();
+        assert_eq!(side.ahead_bytes, waiting);
+        // The rest is less than a piece either way: no cut in it.
+        assert_eq!(side.piece_end_in(&whole).expect("read"), None);
+        assert_eq!(side.take_through(&through).len(), 8);
+        assert_eq!(side.ahead_bytes, 0);
     }
 }
