@@ -544,6 +544,17 @@ mod tests {
         packer.take().pop().expect("one row")
     }
 
+    /// A job over no ranges, for one key column.
+    fn job(opts: &CanonOptions) -> Job<'_> {
+        Job {
+            ranges: &[],
+            keyed: &[],
+            nkey: 1,
+            opts,
+            whole: false,
+        }
+    }
+
     /// One merge names what the row hashes would, and fetches what a
     /// comparison by range would: a float one ulp apart is a difference
     /// at the float's own precision and none once rounded (the row then
@@ -552,24 +563,22 @@ mod tests {
     fn piece_differences_are_the_rows_that_differ() {
         let third = 1.0f64 / 3.0;
         let ulp = f64::from_bits(third.to_bits() + 1);
-        let source = || {
-            vec![
-                item(1, third, "a"),
-                item(2, 2.0, "b"),
-                item(3, 3.0, "only in the source"),
-                item(5, 5.0, "same"),
-                item(6, third, "x"),
-            ]
+        // Each key's row on either side, if it has one.
+        type Side<'a> = Option<(f64, &'a str)>;
+        let rows: [(i64, Side, Side); 6] = [
+            (1, Some((third, "a")), Some((ulp, "a"))),
+            (2, Some((2.0, "b")), Some((2.0, "b "))),
+            (3, Some((3.0, "only in the source")), None),
+            (4, None, Some((4.0, "only in the target"))),
+            (5, Some((5.0, "same")), Some((5.0, "same"))),
+            (6, Some((third, "x")), Some((ulp, "y"))),
+        ];
+        let side = |target: bool| -> Vec<Item> {
+            rows.iter()
+                .filter_map(|&(id, s, t)| if target { t } else { s }.map(|(f, x)| item(id, f, x)))
+                .collect()
         };
-        let target = || {
-            vec![
-                item(1, ulp, "a"),
-                item(2, 2.0, "b "),
-                item(4, 4.0, "only in the target"),
-                item(5, 5.0, "same"),
-                item(6, ulp, "y"),
-            ]
-        };
+        let (source, target) = (|| side(false), || side(true));
         // (rounding, differences as (kind, id, changed columns), ids
         // asked of the source, ids asked of the target)
         type Case = (
@@ -605,13 +614,7 @@ mod tests {
         ];
         for (float_digits, want, source_asked, target_asked) in cases {
             let opts = CanonOptions { float_digits };
-            let job = Job {
-                ranges: &[],
-                keyed: &[],
-                nkey: 1,
-                opts: &opts,
-                whole: false,
-            };
+            let job = job(&opts);
             let mut got = Vec::new();
             let (s, t, emitted) = piece_differences(source(), target(), (3, 3), &job, |d| {
                 let Value::Int(id) = d.key[0] else {
@@ -638,13 +641,7 @@ mod tests {
             }
         }
         let opts = CanonOptions::default();
-        let job = Job {
-            ranges: &[],
-            keyed: &[],
-            nkey: 1,
-            opts: &opts,
-            whole: false,
-        };
+        let job = job(&opts);
         // Different wire bytes, the same row: the zeros decode, and
         // compare, as one float.
         let same = |zero: f64| vec![item(5, 5.0, "same"), item(6, zero, "zero")];
