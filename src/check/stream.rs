@@ -100,6 +100,10 @@ impl Packer {
     fn take(&mut self) -> Vec<Item> {
         let batch: Arc<[u8]> = Arc::from(self.bytes.as_slice());
         self.bytes.clear();
+        // Room grown for one huge row is not kept for the rest of the scan.
+        if self.bytes.capacity() > 2 * BATCH_BYTES {
+            self.bytes = Vec::new();
+        }
         self.rows
             .drain(..)
             .map(|(key, hash, at)| Item {
@@ -449,80 +453,76 @@ fn pieces(
     outcome: &mut TableOutcome,
     found: &mut Found<'_>,
 ) -> Result<(), CheckError> {
-    {
-        let (r, k) = (&job.ranges[i], &job.keyed[i]);
-        let (mut source_read, mut target_read) = (0u64, 0u64);
-        let mut first: Option<Key> = None;
-        let mut drifted = false;
-        let mut after = k.after.clone();
-        loop {
-            let cut = [
-                source.piece_end_in(k).map_err(CheckError::Source)?,
-                target.piece_end_in(k).map_err(CheckError::Target)?,
-            ]
+    let (r, k) = (&job.ranges[i], &job.keyed[i]);
+    let (mut source_read, mut target_read) = (0u64, 0u64);
+    let mut first: Option<Key> = None;
+    let mut drifted = false;
+    let mut after = k.after.clone();
+    loop {
+        let cut = [
+            source.piece_end_in(k).map_err(CheckError::Source)?,
+            target.piece_end_in(k).map_err(CheckError::Target)?,
+        ]
+        .into_iter()
+        .flatten()
+        .min();
+        let through = cut.unwrap_or_else(|| k.through.clone());
+        let piece = [KeyRange {
+            after: after.clone(),
+            through: through.clone(),
+        }];
+        let (source_items, target_items) =
+            (source.take_through(&through), target.take_through(&through));
+        source_read += source_items.len() as u64;
+        target_read += target_items.len() as u64;
+        let entries = |items: &[Item]| -> Vec<Vec<Entry>> {
+            vec![items
+                .iter()
+                .map(|item| Entry {
+                    key: item.key.clone(),
+                    hash: item.hash,
+                })
+                .collect()]
+        };
+        let (source_entries, target_entries) = (entries(&source_items), entries(&target_items));
+        let transfer = &mut outcome.stats.transfer;
+        entries_cost(&mut transfer.entries, &piece, &source_entries);
+        entries_cost(&mut transfer.entries, &piece, &target_entries);
+        let piece_first = [&source_entries[0], &target_entries[0]]
             .into_iter()
-            .flatten()
+            .filter_map(|e| e.first().map(|e| e.key.clone()))
             .min();
-            let through = cut.unwrap_or_else(|| k.through.clone());
-            let piece = [KeyRange {
-                after: after.clone(),
-                through: through.clone(),
-            }];
-            let (source_items, target_items) =
-                (source.take_through(&through), target.take_through(&through));
-            source_read += source_items.len() as u64;
-            target_read += target_items.len() as u64;
-            let entries = |items: &[Item]| -> Vec<Vec<Entry>> {
-                vec![items
-                    .iter()
-                    .map(|item| Entry {
-                        key: item.key.clone(),
-                        hash: item.hash,
-                    })
-                    .collect()]
-            };
-            let (source_entries, target_entries) = (entries(&source_items), entries(&target_items));
-            let transfer = &mut outcome.stats.transfer;
-            entries_cost(&mut transfer.entries, &piece, &source_entries);
-            entries_cost(&mut transfer.entries, &piece, &target_entries);
-            let piece_first = [&source_entries[0], &target_entries[0]]
-                .into_iter()
-                .filter_map(|e| e.first().map(|e| e.key.clone()))
-                .min();
-            first = first.into_iter().chain(piece_first).min();
-            let widths = (source.width, target.width);
-            let (source_side, target_side, emitted) =
-                piece_differences(source_items, target_items, widths, job, |d| {
-                    found.emit(outcome, d).map_err(CheckError::Output)
-                })?;
-            drifted |= emitted;
-            for side in [source_side, target_side] {
-                if !side.keys.is_empty() {
-                    let rows = &mut outcome.stats.transfer.rows;
-                    found_rows_cost(rows, after.clone(), side.keys, &side.wire_lens);
-                }
-            }
-            if through == k.through {
-                break;
-            }
-            after = Some(through);
+        first = first.into_iter().chain(piece_first).min();
+        let widths = (source.width, target.width);
+        let (source_side, target_side, emitted) =
+            piece_differences(source_items, target_items, widths, job, |d| {
+                found.emit(outcome, d).map_err(CheckError::Output)
+            })?;
+        drifted |= emitted;
+        for side in [source_side, target_side] {
+            let rows = &mut outcome.stats.transfer.rows;
+            found_rows_cost(rows, after.clone(), side.keys, &side.wire_lens);
         }
-        // As for range reads: rows the trees hold that the scan did not
-        // deliver (or the reverse) make any answer a guess.
-        for (side, read, rows) in [
-            ("source", source_read, r.source_rows),
-            ("target", target_read, r.target_rows),
-        ] {
-            if read != rows {
-                return Err(CheckError::Unsure(format!(
-                    "the {side}'s tree holds {rows} rows in a drifted key range, but {read} were read back from it: \
-                     its data changed during the comparison, or it holds keys its scan cannot reach"
-                )));
-            }
+        if through == k.through {
+            break;
         }
-        if drifted {
-            outcome.ranges.push(range_outcome(r, first));
+        after = Some(through);
+    }
+    // As for range reads: rows the trees hold that the scan did not
+    // deliver (or the reverse) make any answer a guess.
+    for (side, read, rows) in [
+        ("source", source_read, r.source_rows),
+        ("target", target_read, r.target_rows),
+    ] {
+        if read != rows {
+            return Err(CheckError::Unsure(format!(
+                "the {side}'s tree holds {rows} rows in a drifted key range, but {read} were read back from it: \
+                 its data changed during the comparison, or it holds keys its scan cannot reach"
+            )));
         }
+    }
+    if drifted {
+        outcome.ranges.push(range_outcome(r, first));
     }
     Ok(())
 }
