@@ -145,17 +145,13 @@ fn reconcile_streamed(
         return by_range::reconcile(source, target, job, outcome, found);
     };
     let (opts, keyed) = (job.opts, job.keyed);
-    let pieces: Vec<bool> = job.ranges.iter().map(stream::in_pieces).collect();
-    let pieces = pieces.as_slice();
     let (result, source_read, target_read) = std::thread::scope(|scope| {
         let (source_tx, mut source_rows) = stream::channel(plan.source.width());
         let (target_tx, mut target_rows) = stream::channel(plan.target.width());
-        let source_scan = scope.spawn(move || {
-            stream::stream_side(source_db, &plan.source, opts, keyed, pieces, source_tx)
-        });
-        let target_scan = scope.spawn(move || {
-            stream::stream_side(target_db, &plan.target, opts, keyed, pieces, target_tx)
-        });
+        let source_scan = scope
+            .spawn(move || stream::stream_side(source_db, &plan.source, opts, keyed, source_tx));
+        let target_scan = scope
+            .spawn(move || stream::stream_side(target_db, &plan.target, opts, keyed, target_tx));
         let result = stream::reconcile(&mut source_rows, &mut target_rows, job, outcome, found);
         // Closing the streams stops a scan still going.
         drop((source_rows, target_rows));

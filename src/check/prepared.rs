@@ -15,7 +15,6 @@ use driftsum_core::tree::{Entry, HashPrefix, NoSuchNode, NodeSummary};
 use driftsum_core::{Key, Tree};
 
 use super::fetch::fetch_ranges;
-use super::reconcile::ChunkSide;
 use crate::agent::{AgentClient, AgentError};
 use crate::build::row_hasher;
 use crate::reconcile::KeyedRow;
@@ -156,8 +155,15 @@ impl TreeSide for &mut Prepared<'_> {
     }
 }
 
-impl ChunkSide for Prepared<'_> {
-    fn entries(&mut self, ranges: &[KeyRange]) -> Result<Option<Vec<Vec<Entry>>>, SourceError> {
+/// What the reconciliation (see `reconcile`) reads of a side.
+impl Prepared<'_> {
+    /// The side's leaf entries in each of `ranges` (ascending, disjoint),
+    /// each in key order; `None` when the side has none (a tree file built
+    /// without entries).
+    pub(super) fn entries(
+        &mut self,
+        ranges: &[KeyRange],
+    ) -> Result<Option<Vec<Vec<Entry>>>, SourceError> {
         match &mut self.holder {
             Holder::Database { .. } => self.database_entries(ranges).map(Some),
             Holder::File(f) if !f.has_entries() => Ok(None),
@@ -179,7 +185,9 @@ impl ChunkSide for Prepared<'_> {
         }
     }
 
-    fn rows(
+    /// The side's rows with the keys of `groups` (ranges of the chunk last
+    /// asked for entries), in key order; `None` when it holds no rows.
+    pub(super) fn rows(
         &mut self,
         groups: &[(Option<Key>, Vec<Key>)],
     ) -> Result<Option<Vec<KeyedRow>>, SourceError> {
@@ -202,7 +210,8 @@ impl ChunkSide for Prepared<'_> {
         }
     }
 
-    fn file(&self) -> Option<&TreeFile> {
+    /// The tree file, when the side is one.
+    pub(super) fn file(&self) -> Option<&TreeFile> {
         match &self.holder {
             Holder::File(f) => Some(f),
             _ => None,

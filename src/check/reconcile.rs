@@ -5,13 +5,12 @@
 //! differences go to the sink before the next chunk is read, so memory does
 //! not grow with the amount of drift.
 //!
-//! Where the entries and rows come from is a [`ChunkSide`]: a prepared
-//! side answering range reads (see `prepared`), or a stream over one
-//! key-ordered scan (see `stream`). What a chunk asks of its sides is counted in the wire
+//! The entries and rows come from each side's range reads (see
+//! `prepared`). What a chunk asks of its sides is counted in the wire
 //! encoding whatever they are, so the cost reported for a local diff is
-//! what the same diff through agents exchanges.
+//! what the same diff through agents exchanges; the streamed comparison
+//! (see `stream`) reports what the same chunks would have asked.
 
-use crate::treefile::TreeFile;
 use driftsum_core::canon::CanonOptions;
 use driftsum_core::diff::{entry_differences, DriftRange, KeyDiff};
 use driftsum_core::key::KeyRange;
@@ -20,8 +19,9 @@ use driftsum_core::tree::Entry;
 use driftsum_core::{key, Key, Value};
 
 use super::outcome::{PhaseCost, RangeOutcome, TableOutcome};
+use super::prepared::Prepared;
 use super::sink::Found;
-use crate::error::{CheckError, SourceError};
+use crate::error::CheckError;
 use crate::reconcile::{compare_rows, DiffKind, Difference, KeyedRow};
 
 /// Ranges a chunk holds at most: one entries request to an agent.
@@ -30,24 +30,6 @@ const CHUNK_RANGES: usize = wire::RANGES_BATCH;
 /// Rows a chunk holds at most (the larger side's, summed over its ranges),
 /// unless a single range holds more.
 pub(super) const CHUNK_ROWS: u64 = 1 << 16;
-
-/// One side as the reconciliation reads it.
-pub(super) trait ChunkSide {
-    /// The side's leaf entries in each of `ranges` (ascending, disjoint),
-    /// each in key order; `None` when the side has none (a tree file built
-    /// without entries).
-    fn entries(&mut self, ranges: &[KeyRange]) -> Result<Option<Vec<Vec<Entry>>>, SourceError>;
-
-    /// The side's rows with the keys of `groups` (ranges of the chunk last
-    /// asked for entries), in key order; `None` when it holds no rows.
-    fn rows(
-        &mut self,
-        groups: &[(Option<Key>, Vec<Key>)],
-    ) -> Result<Option<Vec<KeyedRow>>, SourceError>;
-
-    /// The tree file, when the side is one.
-    fn file(&self) -> Option<&TreeFile>;
-}
 
 /// What the reconciliation of one table works through.
 #[derive(Clone, Copy)]
@@ -132,21 +114,22 @@ pub(super) fn rows_cost(
     }
 }
 
-/// [`rows_cost`] of one group of keys whose rows were all found, from the
-/// rows' [`wire::encoded_row_len`]s (`row_bytes[i]` is `keys[i]`'s): the
-/// streamed comparison knows them without keeping the rows.
+/// [`rows_cost`] of keys whose rows were all found, from the rows'
+/// [`wire::encoded_row_len`]s (`row_bytes` in the order of the groups'
+/// keys): the streamed comparison knows them without keeping the rows.
 pub(super) fn found_rows_cost(
     cost: &mut PhaseCost,
-    after: Option<Key>,
-    keys: Vec<Key>,
+    groups: &[(Option<Key>, Vec<Key>)],
     row_bytes: &[usize],
 ) {
-    // One group is paged in order, a full page of keys at a time.
-    let pages = wire::rows_pages(0, &[(after, keys)]);
-    for (req, lens) in pages.iter().zip(row_bytes.chunks(wire::ROWS_PAGE)) {
+    let mut lens = row_bytes;
+    for req in wire::rows_pages(0, groups) {
+        let n = req.groups.iter().map(|g| g.1.len()).sum::<usize>();
+        let (page, rest) = lens.split_at(n.min(lens.len()));
+        lens = rest;
         cost.round_trips += 1;
-        cost.items += lens.len() as u64;
-        let rows = wire::encoded_rows_len_of(lens.len(), lens.iter().sum());
+        cost.items += page.len() as u64;
+        let rows = wire::encoded_rows_len_of(page.len(), page.iter().sum());
         cost.bytes += (req.encoded_len() + rows) as u64;
     }
 }
@@ -190,8 +173,8 @@ fn key_differences(diffs: &[(Key, KeyDiff)]) -> Vec<Difference> {
 /// Names every difference in the job's ranges, chunk by chunk, into the
 /// outcome and the sink.
 pub(super) fn reconcile(
-    source: &mut dyn ChunkSide,
-    target: &mut dyn ChunkSide,
+    source: &mut Prepared<'_>,
+    target: &mut Prepared<'_>,
     job: &Job<'_>,
     outcome: &mut TableOutcome,
     found: &mut Found<'_>,
@@ -219,8 +202,8 @@ type RangeRows = (Vec<Vec<KeyedRow>>, Vec<Vec<KeyedRow>>);
 /// One chunk: read both sides' entries, name the differing keys, read the
 /// rows with those keys, and compare them value by value.
 fn reconcile_chunk(
-    source: &mut dyn ChunkSide,
-    target: &mut dyn ChunkSide,
+    source: &mut Prepared<'_>,
+    target: &mut Prepared<'_>,
     chunk: &Job<'_>,
     outcome: &mut TableOutcome,
     found: &mut Found<'_>,
@@ -249,8 +232,8 @@ fn reconcile_chunk(
 /// When a side (a tree file without entries) cannot name keys: the drifted
 /// ranges are all that is known, each with the first key any side knows.
 fn ranges_alone(
-    source: &dyn ChunkSide,
-    target: &dyn ChunkSide,
+    source: &Prepared<'_>,
+    target: &Prepared<'_>,
     chunk: &Job<'_>,
     read: [&Option<ChunkEntries>; 2],
     outcome: &mut TableOutcome,
@@ -315,8 +298,8 @@ fn keys_to_fetch(keyed: &[KeyRange], diffs: &KeyDiffs, only_here: KeyDiff) -> Ke
 /// Both sides' rows with the differing keys, dealt to their ranges; `None`
 /// when a side holds no rows (a tree file).
 fn fetch_rows(
-    source: &mut dyn ChunkSide,
-    target: &mut dyn ChunkSide,
+    source: &mut Prepared<'_>,
+    target: &mut Prepared<'_>,
     keyed: &[KeyRange],
     diffs: &KeyDiffs,
     outcome: &mut TableOutcome,
@@ -482,7 +465,8 @@ mod tests {
 
     /// Costing found rows by their lengths is costing them by the rows,
     /// across page boundaries, key widths (held in place and not), wide
-    /// and narrow rows, and groups that start after a key or at the start.
+    /// and narrow rows, one group or many, and groups that start after a
+    /// key or at the start.
     #[test]
     fn found_rows_cost_is_rows_cost() {
         let wide = |i: i64| "é".repeat((i % 40) as usize * 3);
@@ -510,13 +494,24 @@ mod tests {
                         .iter()
                         .map(|r| wire::encoded_row_len(&r.values))
                         .collect();
-                    let mut by_rows = PhaseCost::default();
-                    rows_cost(&mut by_rows, &[(after.clone(), keys.clone())], &rows);
-                    let mut by_lens = PhaseCost::default();
-                    found_rows_cost(&mut by_lens, after.clone(), keys, &lens);
-                    let label = format!("{n} rows, long keys {long_keys}, after {after:?}");
-                    assert_eq!(by_lens, by_rows, "{label}");
-                    assert_eq!(by_rows.items, n as u64, "{label}");
+                    // One group, or many (a chunk's ranges), the later
+                    // ones each after the last key of the one before.
+                    for per_group in [usize::MAX, 1, 700, 1500] {
+                        let mut groups: Vec<(Option<Key>, Vec<Key>)> = Vec::new();
+                        for part in keys.chunks(per_group.min(keys.len().max(1))) {
+                            let at = groups.last().map_or(after.clone(), |g| g.1.last().cloned());
+                            groups.push((at, part.to_vec()));
+                        }
+                        let mut by_rows = PhaseCost::default();
+                        rows_cost(&mut by_rows, &groups, &rows);
+                        let mut by_lens = PhaseCost::default();
+                        found_rows_cost(&mut by_lens, &groups, &lens);
+                        let label = format!(
+                            "{n} rows, long keys {long_keys}, after {after:?}, {per_group} a group"
+                        );
+                        assert_eq!(by_lens, by_rows, "{label}");
+                        assert_eq!(by_rows.items, n as u64, "{label}");
+                    }
                 }
             }
         }

@@ -1,10 +1,10 @@
 //! The drifted ranges of two databases read by one scan of each side, when
 //! so much drifted that reading range by range would cost more: a thread per
 //! side scans its table in key order and streams the rows inside drifted
-//! ranges (their wire bytes, with their row hashes) through a bounded
-//! channel, and the comparison takes them a piece of a range at a time,
-//! decoding only rows whose bytes differ. Memory holds a piece and the
-//! channels, whatever the table's size.
+//! ranges (their wire bytes) through a bounded channel, and the comparison
+//! takes them a piece of a range at a time, decoding only rows whose bytes
+//! differ. Memory holds a piece and the channels, whatever the table's size
+//! and however wide its rows.
 
 use std::collections::VecDeque;
 use std::ops::{ControlFlow, Range};
@@ -20,15 +20,12 @@ use driftsum_core::tree::{Entry, HashPrefix};
 use driftsum_core::{Key, Value};
 
 use super::outcome::TableOutcome;
-use super::reconcile::{
-    self, chunks, entries_cost, found_rows_cost, range_outcome, ChunkSide, Job, CHUNK_ROWS,
-};
+use super::reconcile::{chunks, entries_cost, found_rows_cost, range_outcome, Job, CHUNK_ROWS};
 use super::sink::Found;
 use crate::build::row_hasher;
 use crate::error::{CheckError, SourceError};
 use crate::reconcile::{Difference, KeyedRow};
 use crate::source::{ScanSpec, Source};
-use crate::treefile::TreeFile;
 
 /// Rows a scanning thread sends at a time.
 const BATCH_ROWS: usize = 1024;
@@ -43,11 +40,9 @@ const BATCHES_AHEAD: usize = PIECE_ROWS / BATCH_ROWS;
 /// this at most.
 const BATCH_BYTES: usize = 512 << 10;
 
-/// A streamed row, with what its range is compared by (see [`stream_side`]).
+/// A streamed row.
 pub(super) struct Item {
     key: Key,
-    /// The row's hash prefix, in a range compared by hashes.
-    hash: HashPrefix,
     /// The wire bytes of the row's batch (see [`Packer`]), and where the
     /// row's are.
     batch: Arc<[u8]>,
@@ -82,14 +77,14 @@ type Batch = Result<Vec<Item>, SourceError>;
 #[derive(Default)]
 struct Packer {
     bytes: Vec<u8>,
-    rows: Vec<(Key, HashPrefix, Range<usize>)>,
+    rows: Vec<(Key, Range<usize>)>,
 }
 
 impl Packer {
-    fn push(&mut self, key: Key, hash: HashPrefix, row: &[Value]) {
+    fn push(&mut self, key: Key, row: &[Value]) {
         let start = self.bytes.len();
         wire::encode_row(&mut self.bytes, row);
-        self.rows.push((key, hash, start..self.bytes.len()));
+        self.rows.push((key, start..self.bytes.len()));
     }
 
     fn full(&self) -> bool {
@@ -106,9 +101,8 @@ impl Packer {
         }
         self.rows
             .drain(..)
-            .map(|(key, hash, at)| Item {
+            .map(|(key, at)| Item {
                 key,
-                hash,
                 batch: Arc::clone(&batch),
                 at,
             })
@@ -116,27 +110,25 @@ impl Packer {
     }
 }
 
-/// Whether a drifted range is compared a piece at a time ([`pieces`]),
-/// by its rows' values, rather than with others by their row hashes: when
-/// it holds more rows than one chunk. Such a range is always a chunk of its
-/// own (see [`chunks`]).
-pub(super) fn in_pieces(r: &DriftRange) -> bool {
+/// Whether a drifted range is costed a piece at a time, as its own
+/// requests, rather than with the other ranges of its chunk: when it holds
+/// more rows than one chunk. Such a range is always a chunk of its own (see
+/// [`chunks`]).
+fn costed_by_piece(r: &DriftRange) -> bool {
     r.source_rows.max(r.target_rows) > CHUNK_ROWS
 }
 
 /// Scans `source` in key order, sending the rows that fall in `ranges`
-/// (ascending, disjoint), and stops after the last range. Rows of ranges
-/// compared by hashes carry their hash prefixes; rows of ranges compared
-/// [`in_pieces`] (`pieces[i]`) by their values carry none, since hashing
-/// them would be a second hash of every row when most of a table drifted.
-/// Returns the rows read. A failure is sent as the last message; a closed
-/// channel (the comparison stopped) ends the scan quietly.
+/// (ascending, disjoint), and stops after the last range. Rows are compared
+/// by their values, never hashed a second time (that would be a second hash
+/// of every row when most of a table drifted). Returns the rows read. A
+/// failure is sent as the last message; a closed channel (the comparison
+/// stopped) ends the scan quietly.
 pub(super) fn stream_side(
     source: &mut dyn Source,
     spec: &ScanSpec,
     opts: &CanonOptions,
     ranges: &[KeyRange],
-    pieces: &[bool],
     tx: SyncSender<Batch>,
 ) -> u64 {
     let mut hasher = row_hasher(spec, opts);
@@ -165,12 +157,7 @@ pub(super) fn stream_side(
         if !range.contains(k) {
             return ControlFlow::Continue(());
         }
-        let key = Key::from_bytes(k);
-        let hash = match pieces.get(at) {
-            Some(true) => HashPrefix::default(),
-            _ => HashPrefix::from(&hasher.row_hash(row)),
-        };
-        packer.push(key, hash, row);
+        packer.push(Key::from_bytes(k), row);
         if packer.full() && tx.send(Ok(packer.take())).is_err() {
             closed = true;
             return ControlFlow::Break(());
@@ -201,7 +188,6 @@ pub(super) fn channel(width: usize) -> (SyncSender<Batch>, Streamed) {
         ahead: VecDeque::new(),
         ahead_bytes: 0,
         ended: false,
-        cached: Vec::new(),
     };
     (tx, streamed)
 }
@@ -226,8 +212,6 @@ pub(super) struct Streamed {
     /// The bytes of the rows `ahead`.
     ahead_bytes: usize,
     ended: bool,
-    /// The rows of the chunk last read for its entries, for rows by key.
-    cached: Vec<Item>,
 }
 
 impl Streamed {
@@ -250,31 +234,22 @@ impl Streamed {
 
     /// The key of the last row of a piece of this side, if it is still in
     /// `r`: the [`PIECE_ROWS`]th row waiting, or the first that brings the
-    /// piece to [`PIECE_BYTES`].
+    /// piece to [`PIECE_BYTES`]. Only rows in `r` are looked at, so many
+    /// small ranges cost their rows, not a piece each.
     fn piece_end_in(&mut self, r: &KeyRange) -> Result<Option<Key>, SourceError> {
         self.fill(PIECE_ROWS)?;
         let mut bytes = 0;
-        let full = self.ahead.iter().take(PIECE_ROWS).position(|item| {
-            bytes += item.at.len();
-            bytes >= PIECE_BYTES
-        });
-        let last = full.or((self.ahead.len() >= PIECE_ROWS).then_some(PIECE_ROWS - 1));
-        Ok(last
-            .and_then(|i| self.ahead.get(i))
-            .filter(|item| item.key <= r.through)
-            .map(|item| item.key.clone()))
-    }
-
-    /// The rows with keys up to `through`, reading on as far as needed.
-    fn take_through_reading(&mut self, through: &Key) -> Result<Vec<Item>, SourceError> {
-        let mut out = Vec::new();
-        loop {
-            out.extend(self.take_through(through));
-            if !self.ahead.is_empty() || self.ended {
-                return Ok(out);
-            }
-            self.fill(1)?;
-        }
+        let end = self
+            .ahead
+            .iter()
+            .take(PIECE_ROWS)
+            .take_while(|item| item.key <= r.through)
+            .enumerate()
+            .find(|(i, item)| {
+                bytes += item.at.len();
+                bytes >= PIECE_BYTES || i + 1 == PIECE_ROWS
+            });
+        Ok(end.map(|(_, item)| item.key.clone()))
     }
 
     /// The waiting rows with keys up to `through`.
@@ -372,54 +347,27 @@ fn piece_differences(
     Ok((s_side, t_side, emitted))
 }
 
-impl ChunkSide for Streamed {
-    fn entries(&mut self, ranges: &[KeyRange]) -> Result<Option<Vec<Vec<Entry>>>, SourceError> {
-        self.cached.clear();
-        let mut out = Vec::with_capacity(ranges.len());
-        for r in ranges {
-            let mut entries = Vec::new();
-            for item in self.take_through_reading(&r.through)? {
-                // Rows are sent only from inside ranges, and ranges are read
-                // in order: one before this range belongs to none asked for.
-                if r.contains(item.key.as_bytes()) {
-                    entries.push(Entry {
-                        key: item.key.clone(),
-                        hash: item.hash,
-                    });
-                    self.cached.push(item);
-                }
-            }
-            out.push(entries);
-        }
-        Ok(Some(out))
-    }
+/// One side of a piece as agents would have been asked for it: its leaf
+/// entries, and the rows the comparison would fetch by key.
+#[derive(Default)]
+struct Read {
+    entries: Vec<Entry>,
+    asked: PieceSide,
+}
 
-    fn rows(
-        &mut self,
-        groups: &[(Option<Key>, Vec<Key>)],
-    ) -> Result<Option<Vec<KeyedRow>>, SourceError> {
-        let mut keys = groups.iter().flat_map(|g| &g.1).peekable();
-        let mut out = Vec::new();
-        for item in std::mem::take(&mut self.cached) {
-            while keys.next_if(|k| **k < item.key).is_some() {}
-            if keys.next_if(|k| **k == item.key).is_some() {
-                out.push(item.row(self.width)?);
-            }
-        }
-        Ok(Some(out))
-    }
-
-    fn file(&self) -> Option<&TreeFile> {
-        None
+impl Read {
+    fn extend(&mut self, piece: Read) {
+        self.entries.extend(piece.entries);
+        self.asked.keys.extend(piece.asked.keys);
+        self.asked.wire_lens.extend(piece.asked.wire_lens);
     }
 }
 
-/// Names every difference in the job's ranges from the two streams. Chunks
-/// of ranges go through the same reconciliation (and costing) as range
-/// reads; a range too big for one chunk is compared a piece of at most
-/// [`PIECE_ROWS`] rows (or [`PIECE_BYTES`]) per side at a time, costed as
-/// those pieces asked of
-/// agents would be.
+/// Names every difference in the job's ranges from the two streams, range
+/// by range, a piece of at most [`PIECE_ROWS`] rows (or [`PIECE_BYTES`])
+/// per side at a time. What is reported as exchanged is what agents would
+/// be asked: a chunk of ranges as range reads ask for it (see
+/// `reconcile`), and a range too big for one chunk piece by piece.
 pub(super) fn reconcile(
     source: &mut Streamed,
     target: &mut Streamed,
@@ -428,30 +376,70 @@ pub(super) fn reconcile(
     found: &mut Found<'_>,
 ) -> Result<(), CheckError> {
     for span in chunks(job.ranges, false) {
-        let r = &job.ranges[span.start];
-        if span.len() > 1 || !in_pieces(r) {
-            let chunk = Job {
-                ranges: &job.ranges[span.clone()],
-                keyed: &job.keyed[span],
-                whole: true,
-                ..*job
-            };
-            reconcile::reconcile(source, target, &chunk, outcome, found)?;
-        } else {
-            pieces(source, target, job, span.start, outcome, found)?;
+        if span.len() == 1 && costed_by_piece(&job.ranges[span.start]) {
+            compare_range(
+                source,
+                target,
+                job,
+                span.start,
+                outcome,
+                found,
+                |outcome, piece, read| {
+                    let transfer = &mut outcome.stats.transfer;
+                    for side in read {
+                        entries_cost(
+                            &mut transfer.entries,
+                            std::slice::from_ref(piece),
+                            &[side.entries],
+                        );
+                        let group = [(piece.after.clone(), side.asked.keys)];
+                        found_rows_cost(&mut transfer.rows, &group, &side.asked.wire_lens);
+                    }
+                },
+            )?;
+            continue;
+        }
+        // Per range of the chunk, each side's reads.
+        let mut chunk: [Vec<Read>; 2] = Default::default();
+        for i in span.clone() {
+            let mut range: [Read; 2] = Default::default();
+            compare_range(source, target, job, i, outcome, found, |_, _, read| {
+                for (whole, piece) in range.iter_mut().zip(read) {
+                    whole.extend(piece);
+                }
+            })?;
+            for (side, read) in chunk.iter_mut().zip(range) {
+                side.push(read);
+            }
+        }
+        let keyed = &job.keyed[span];
+        let transfer = &mut outcome.stats.transfer;
+        for side in chunk {
+            let (mut entries, mut groups, mut lens) = (Vec::new(), Vec::new(), Vec::new());
+            for (r, read) in keyed.iter().zip(side) {
+                entries.push(read.entries);
+                if !read.asked.keys.is_empty() {
+                    groups.push((r.after.clone(), read.asked.keys));
+                    lens.extend(read.asked.wire_lens);
+                }
+            }
+            entries_cost(&mut transfer.entries, keyed, &entries);
+            found_rows_cost(&mut transfer.rows, &groups, &lens);
         }
     }
     Ok(())
 }
 
-/// Compares range `i` of the job a piece at a time.
-fn pieces(
+/// Compares range `i` of the job a piece at a time, handing each piece
+/// (and what was read of it) to `costed`.
+fn compare_range(
     source: &mut Streamed,
     target: &mut Streamed,
     job: &Job<'_>,
     i: usize,
     outcome: &mut TableOutcome,
     found: &mut Found<'_>,
+    mut costed: impl FnMut(&mut TableOutcome, &KeyRange, [Read; 2]),
 ) -> Result<(), CheckError> {
     let (r, k) = (&job.ranges[i], &job.keyed[i]);
     let (mut source_read, mut target_read) = (0u64, 0u64);
@@ -467,42 +455,48 @@ fn pieces(
         .flatten()
         .min();
         let through = cut.unwrap_or_else(|| k.through.clone());
-        let piece = [KeyRange {
-            after: after.clone(),
-            through: through.clone(),
-        }];
         let (source_items, target_items) =
             (source.take_through(&through), target.take_through(&through));
         source_read += source_items.len() as u64;
         target_read += target_items.len() as u64;
-        let entries = |items: &[Item]| -> Vec<Vec<Entry>> {
-            vec![items
+        let entries = |items: &[Item]| -> Vec<Entry> {
+            items
                 .iter()
                 .map(|item| Entry {
                     key: item.key.clone(),
-                    hash: item.hash,
+                    // Only its length counts: what an entry costs.
+                    hash: HashPrefix::default(),
                 })
-                .collect()]
+                .collect()
         };
         let (source_entries, target_entries) = (entries(&source_items), entries(&target_items));
-        let transfer = &mut outcome.stats.transfer;
-        entries_cost(&mut transfer.entries, &piece, &source_entries);
-        entries_cost(&mut transfer.entries, &piece, &target_entries);
-        let piece_first = [&source_entries[0], &target_entries[0]]
+        let piece_first = [source_entries.first(), target_entries.first()]
             .into_iter()
-            .filter_map(|e| e.first().map(|e| e.key.clone()))
+            .flatten()
+            .map(|e| e.key.clone())
             .min();
         first = first.into_iter().chain(piece_first).min();
         let widths = (source.width, target.width);
-        let (source_side, target_side, emitted) =
+        let (source_asked, target_asked, emitted) =
             piece_differences(source_items, target_items, widths, job, |d| {
                 found.emit(outcome, d).map_err(CheckError::Output)
             })?;
         drifted |= emitted;
-        for side in [source_side, target_side] {
-            let rows = &mut outcome.stats.transfer.rows;
-            found_rows_cost(rows, after.clone(), side.keys, &side.wire_lens);
-        }
+        let piece = KeyRange {
+            after: after.clone(),
+            through: through.clone(),
+        };
+        let read = [
+            Read {
+                entries: source_entries,
+                asked: source_asked,
+            },
+            Read {
+                entries: target_entries,
+                asked: target_asked,
+            },
+        ];
+        costed(outcome, &piece, read);
         if through == k.through {
             break;
         }
@@ -540,7 +534,7 @@ mod tests {
             Value::Text(text.into()),
         ];
         let mut packer = Packer::default();
-        packer.push(key::encode(&values[..1]), HashPrefix::default(), &values);
+        packer.push(key::encode(&values[..1]), &values);
         packer.take().pop().expect("one row")
     }
 
@@ -677,7 +671,7 @@ mod tests {
             let mut packer = Packer::default();
             for id in 1..=(PIECE_ROWS as i64 + 10) {
                 let (k, values) = row(id, "narrow".into());
-                packer.push(k, HashPrefix::default(), &values);
+                packer.push(k, &values);
                 if packer.full() && tx.send(Ok(packer.take())).is_err() {
                     return;
                 }
@@ -699,7 +693,7 @@ mod tests {
         for id in 1..=(wide as i64 + 8) {
             let mut packer = Packer::default();
             let (k, values) = row(id, "w".repeat(1 << 20));
-            packer.push(k, HashPrefix::default(), &values);
+            packer.push(k, &values);
             tx.send(Ok(packer.take())).expect("send");
         }
         drop(tx);

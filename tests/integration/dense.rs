@@ -225,3 +225,71 @@ proptest! {
         run_case(rows, rows, &fates, &fates, None)?;
     }
 }
+
+/// Wide rows the sides agree on, between narrow rows that all drifted: the
+/// drifted ranges are many and each smaller than a chunk, so they are
+/// compared together with the others of their chunk, and the wide rows
+/// must be passed over as they stream, not held for the chunk. Each layout
+/// puts 200 MiB of equal wide rows in each side: holding them would take
+/// twice that, more than the run is allowed.
+#[test]
+fn wide_rows_the_sides_agree_on_are_not_held() {
+    // (rows, every how many a wide row, its width)
+    for (n, every, width) in [(20_000i64, 100i64, 1usize << 20), (20_000, 25, 256 << 10)] {
+        let dir = Scratch::new("wide");
+        let wide = "w".repeat(width);
+        let urls: Vec<String> = ["a", "b"]
+            .into_iter()
+            .map(|narrow| {
+                let path = dir.join(&format!("{narrow}.db"));
+                let conn = Connection::open(&path).expect("open");
+                conn.execute_batch("CREATE TABLE t (id INTEGER PRIMARY KEY, v TEXT);")
+                    .expect("create");
+                let tx = conn.unchecked_transaction().expect("tx");
+                {
+                    let mut ins = tx
+                        .prepare("INSERT INTO t VALUES (?1, ?2)")
+                        .expect("prepare");
+                    for id in 0..n {
+                        let v = if id % every == 0 {
+                            wide.as_str()
+                        } else {
+                            narrow
+                        };
+                        ins.execute(rusqlite::params![id, v]).expect("insert");
+                    }
+                }
+                tx.commit().expect("commit");
+                format!("sqlite:{}", path.display())
+            })
+            .collect();
+        let args = [
+            "diff", "--source", &urls[0], "--target", &urls[1], "--format", "json",
+        ];
+        // Within the memory a dense diff is allowed (killed by a signal,
+        // the run has no exit code).
+        let r = util::run_within(&args, 256 << 20);
+        let label = format!("{n} rows, every {every}th {width} bytes wide");
+        assert_eq!(r.code, 1, "{label}: {}", r.stderr);
+        let doc: Json = serde_json::from_str(&r.stdout).expect("json");
+        let table = &doc["tables"][0];
+        let changed: Vec<i64> = table["differences"]
+            .as_array()
+            .expect("differences")
+            .iter()
+            .map(|d| {
+                assert_eq!(d["kind"], "changed", "{label}: {d}");
+                assert_eq!(d["target"]["v"], "b", "{label}: {d}");
+                d["key"]["id"].as_i64().expect("id")
+            })
+            .collect();
+        let expected: Vec<i64> = (0..n).filter(|id| id % every != 0).collect();
+        assert!(
+            changed == expected,
+            "{label}: the differences are not the narrow rows"
+        );
+        // Several drifted ranges, none wider than a chunk: the chunk path.
+        let ranges = table["drifted_ranges"].as_array().expect("ranges");
+        assert!(ranges.len() > 1, "{label}: {} ranges", ranges.len());
+    }
+}

@@ -83,6 +83,33 @@ pub fn run(args: &[&str]) -> Run {
     }
 }
 
+/// Runs `driftsum ARGS...` as [`run`] does, with its data (heap and other
+/// private writable memory: `RLIMIT_DATA`) limited to `bytes`: a run that
+/// needs more fails to allocate and aborts. The limit holds for the binary
+/// alone, whatever this test process or its other tests hold.
+pub fn run_within(args: &[&str], bytes: u64) -> Run {
+    use std::os::unix::process::CommandExt;
+    let limit = libc::rlimit {
+        rlim_cur: bytes as libc::rlim_t,
+        rlim_max: bytes as libc::rlim_t,
+    };
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_driftsum"));
+    cmd.args(args);
+    // Between fork and exec only async-signal-safe calls: setrlimit is one.
+    unsafe {
+        cmd.pre_exec(move || match libc::setrlimit(libc::RLIMIT_DATA, &limit) {
+            0 => Ok(()),
+            _ => Err(std::io::Error::last_os_error()),
+        });
+    }
+    let out = cmd.output().expect("run driftsum");
+    Run {
+        code: out.status.code().unwrap_or(-1),
+        stdout: String::from_utf8(out.stdout).expect("stdout is UTF-8"),
+        stderr: String::from_utf8(out.stderr).expect("stderr is UTF-8"),
+    }
+}
+
 /// A finished process's exit code and output, for assertion messages.
 pub fn show(o: &std::process::Output) -> String {
     format!(
