@@ -557,6 +557,53 @@ fn four_ways(a: &str, b: &str, o: &DiffOptions) -> Vec<(&'static str, RunOutcome
     ]
 }
 
+/// Dense drift in many ranges, each smaller than a chunk, over several
+/// chunks: in process, both sides are read once more and compared as they
+/// stream, and that run reports the ranges, differences and transfer
+/// figures that range reads through agents exchange, every way round.
+#[test]
+fn dense_drift_streamed_costs_what_agents_exchange() {
+    let s = Scratch::new("densecost");
+    // Even ids; blocks of 3,000 rows alternately drifted (changed, some
+    // missing, extra odd ids among them) and equal but for a row here and
+    // there.
+    let src: BTreeMap<u32, u8> = (0..150_000u32).map(|i| (2 * i, (i % 200) as u8)).collect();
+    let mut tgt = BTreeMap::new();
+    for (&k, &v) in &src {
+        let i = k / 2;
+        let drifted = (i / 3_000) % 2 == 1;
+        if drifted && i % 89 == 0 {
+            tgt.insert(k + 1, 7);
+        }
+        if drifted && i % 97 == 0 {
+            continue;
+        }
+        let changed = drifted || i % 5_000 == 17;
+        tgt.insert(k, if changed { v.wrapping_add(1) } else { v });
+    }
+    let (a, b) = (sqlite(&s.join("a.db"), &src), sqlite(&s.join("b.db"), &tgt));
+    let runs = four_ways(&a, &b, &DiffOptions::default());
+    let local = &runs[0].1.tables[0];
+    // Streamed: each side read once for its tree and once more.
+    assert_eq!(local.stats.source_rows_read, 2 * src.len() as u64);
+    assert_eq!(local.stats.target_rows_read, 2 * tgt.len() as u64);
+    // More drifted rows than one chunk holds, and no range wider than one.
+    let rows: u64 = local.ranges.iter().map(|r| r.source_rows).sum();
+    assert!(rows > 65_536, "{rows} drifted rows");
+    assert!(local.ranges.iter().all(|r| r.source_rows < 65_536));
+    assert!(local.ranges.len() > 25, "{} ranges", local.ranges.len());
+    for (how, run) in &runs {
+        let t = &run.tables[0];
+        assert_eq!(t.stats.transfer, local.stats.transfer, "{how}");
+        assert_eq!(t.ranges, local.ranges, "{how}");
+        // (Thousands of them: not printed.)
+        assert!(
+            t.differences == local.differences,
+            "{how}: other differences"
+        );
+    }
+}
+
 /// Keys SQL range reads cannot reach (a NULL in a TEXT key, text keys
 /// stored as blobs, integer keys an untyped replica holds as text): through
 /// agents, every way round, exactly the in-process differences, which are
