@@ -9,7 +9,7 @@
 use std::collections::VecDeque;
 use std::ops::{ControlFlow, Range};
 use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
-use std::sync::Arc;
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 
 use driftsum_core::canon::{self, CanonOptions};
 use driftsum_core::diff::DriftRange;
@@ -36,9 +36,13 @@ const BATCH_ROWS: usize = 1024;
 const BATCHES_AHEAD: usize = PIECE_ROWS / BATCH_ROWS;
 
 /// Bytes of rows a batch holds at most, whatever its number of rows: wide
-/// rows make smaller batches, so the channels hold [`BATCHES_AHEAD`] times
-/// this at most.
+/// rows make smaller batches.
 const BATCH_BYTES: usize = 512 << 10;
+
+/// Bytes of rows waiting in a side's channel at most (or one batch, if
+/// bigger): a row wider than [`BATCH_BYTES`] is a batch of its own, so
+/// [`BATCHES_AHEAD`] batches alone would hold that many such rows.
+const CHANNEL_BYTES: usize = 16 << 20;
 
 /// A streamed row.
 pub(super) struct Item {
@@ -68,6 +72,68 @@ impl Item {
 }
 
 type Batch = Result<Vec<Item>, SourceError>;
+
+/// The bytes of a batch's rows.
+fn bytes_of(items: &[Item]) -> usize {
+    items.iter().map(|item| item.at.len()).sum()
+}
+
+/// The bytes of rows one side's scan has sent and the comparison not yet
+/// taken, and whether the comparison has stopped taking them.
+#[derive(Default)]
+struct InFlight {
+    state: Mutex<(usize, bool)>,
+    taken: Condvar,
+}
+
+impl InFlight {
+    fn state(&self) -> MutexGuard<'_, (usize, bool)> {
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Waits until `n` more bytes fit in [`CHANNEL_BYTES`] (or none are in
+    /// flight), and counts them; false once the comparison has stopped.
+    fn reserve(&self, n: usize) -> bool {
+        let mut s = self.state();
+        while !s.1 && s.0 > 0 && s.0 + n > CHANNEL_BYTES {
+            s = self.taken.wait(s).unwrap_or_else(PoisonError::into_inner);
+        }
+        s.0 += n;
+        !s.1
+    }
+
+    /// `n` bytes were taken from the channel.
+    fn release(&self, n: usize) {
+        let mut s = self.state();
+        s.0 = s.0.saturating_sub(n);
+        self.taken.notify_one();
+    }
+
+    /// The comparison stopped: a scan waiting for room stops too.
+    fn close(&self) {
+        self.state().1 = true;
+        self.taken.notify_all();
+    }
+}
+
+/// A scan's end of its side's stream (see [`channel`]).
+pub(super) struct Sending {
+    tx: SyncSender<Batch>,
+    flight: Arc<InFlight>,
+}
+
+impl Sending {
+    /// Sends a batch once its bytes fit; false when the comparison has
+    /// stopped.
+    fn send(&self, batch: Vec<Item>) -> bool {
+        self.flight.reserve(bytes_of(&batch)) && self.tx.send(Ok(batch)).is_ok()
+    }
+
+    /// Sends the scan's failure, its last message.
+    fn fail(&self, e: SourceError) {
+        let _ = self.tx.send(Err(e));
+    }
+}
 
 /// Rows packed for sending: their wire bytes in one buffer that the rows
 /// of the batch share once sent. A batch is then one allocation, made by
@@ -129,7 +195,7 @@ pub(super) fn stream_side(
     spec: &ScanSpec,
     opts: &CanonOptions,
     ranges: &[KeyRange],
-    tx: SyncSender<Batch>,
+    tx: Sending,
 ) -> u64 {
     let mut hasher = row_hasher(spec, opts);
     let (mut read, mut at) = (0u64, 0usize);
@@ -158,7 +224,7 @@ pub(super) fn stream_side(
             return ControlFlow::Continue(());
         }
         packer.push(Key::from_bytes(k), row);
-        if packer.full() && tx.send(Ok(packer.take())).is_err() {
+        if packer.full() && !tx.send(packer.take()) {
             closed = true;
             return ControlFlow::Break(());
         }
@@ -167,29 +233,32 @@ pub(super) fn stream_side(
     if closed {
         return read;
     }
-    let last = match scanned {
-        _ if disorder => Err(SourceError::Other(
+    match scanned {
+        _ if disorder => tx.fail(SourceError::Other(
             "its rows stopped coming back in key order during the comparison".into(),
         )),
-        Err(e) if !past_end => Err(e),
-        _ => Ok(packer.take()),
-    };
-    let _ = tx.send(last);
+        Err(e) if !past_end => tx.fail(e),
+        _ => {
+            tx.send(packer.take());
+        }
+    }
     read
 }
 
 /// The two ends of one side's stream: [`stream_side`]'s and the
 /// comparison's, for rows of `width` values.
-pub(super) fn channel(width: usize) -> (SyncSender<Batch>, Streamed) {
+pub(super) fn channel(width: usize) -> (Sending, Streamed) {
     let (tx, rx) = sync_channel(BATCHES_AHEAD);
+    let flight = Arc::new(InFlight::default());
     let streamed = Streamed {
         rx,
+        flight: Arc::clone(&flight),
         width,
         ahead: VecDeque::new(),
         ahead_bytes: 0,
         ended: false,
     };
-    (tx, streamed)
+    (Sending { tx, flight }, streamed)
 }
 
 /// Rows of each side a piece of a drifted range holds at most: a range can
@@ -207,6 +276,7 @@ const PIECE_BYTES: usize = 32 << 20;
 /// One side's stream, read range by range, a piece at a time.
 pub(super) struct Streamed {
     rx: Receiver<Batch>,
+    flight: Arc<InFlight>,
     width: usize,
     ahead: VecDeque<Item>,
     /// The bytes of the rows `ahead`.
@@ -220,7 +290,9 @@ impl Streamed {
         while self.ahead.len() < n && self.ahead_bytes < PIECE_BYTES && !self.ended {
             match self.rx.recv() {
                 Ok(Ok(batch)) => {
-                    self.ahead_bytes += batch.iter().map(|item| item.at.len()).sum::<usize>();
+                    let n = bytes_of(&batch);
+                    self.flight.release(n);
+                    self.ahead_bytes += n;
                     self.ahead.extend(batch);
                 }
                 Ok(Err(e)) => return Err(e),
@@ -260,8 +332,16 @@ impl Streamed {
             .position(|item| item.key > *through)
             .unwrap_or(self.ahead.len());
         let taken: Vec<Item> = self.ahead.drain(..n).collect();
-        self.ahead_bytes -= taken.iter().map(|item| item.at.len()).sum::<usize>();
+        self.ahead_bytes -= bytes_of(&taken);
         taken
+    }
+}
+
+impl Drop for Streamed {
+    /// The comparison is done with this side (or stopped): its scan, if
+    /// waiting for room, stops too, as it does on the closed channel.
+    fn drop(&mut self) {
+        self.flight.close();
     }
 }
 
@@ -672,11 +752,11 @@ mod tests {
             for id in 1..=(PIECE_ROWS as i64 + 10) {
                 let (k, values) = row(id, "narrow".into());
                 packer.push(k, &values);
-                if packer.full() && tx.send(Ok(packer.take())).is_err() {
+                if packer.full() && !tx.send(packer.take()) {
                     return;
                 }
             }
-            let _ = tx.send(Ok(packer.take()));
+            tx.send(packer.take());
         });
         let end = side.piece_end_in(&whole).expect("read");
         assert_eq!(end, Some(key_of(PIECE_ROWS as i64)));
@@ -690,13 +770,14 @@ mod tests {
         // Rows of a mebibyte: the byte limit, well before the row limit.
         let (tx, mut side) = channel(2);
         let wide = PIECE_BYTES / (1 << 20);
-        for id in 1..=(wide as i64 + 8) {
-            let mut packer = Packer::default();
-            let (k, values) = row(id, "w".repeat(1 << 20));
-            packer.push(k, &values);
-            tx.send(Ok(packer.take())).expect("send");
-        }
-        drop(tx);
+        let scan = std::thread::spawn(move || {
+            for id in 1..=(wide as i64 + 8) {
+                let mut packer = Packer::default();
+                let (k, values) = row(id, "w".repeat(1 << 20));
+                packer.push(k, &values);
+                assert!(tx.send(packer.take()), "sent");
+            }
+        });
         let end = side.piece_end_in(&whole).expect("read");
         assert_eq!(end, Some(key_of(wide as i64)));
         let taken = side.take_through(&key_of(wide as i64));
@@ -707,5 +788,37 @@ mod tests {
         assert_eq!(side.piece_end_in(&whole).expect("read"), None);
         assert_eq!(side.take_through(&through).len(), 8);
         assert_eq!(side.ahead_bytes, 0);
+        scan.join().expect("scan");
+    }
+
+    /// The bytes in a channel stay within their limit: a scan waits for
+    /// room (but a batch bigger than the limit goes alone), goes on once
+    /// the comparison takes some, and stops waiting once it has stopped.
+    #[test]
+    fn a_scan_waits_for_room_in_its_channel() {
+        let flight = Arc::new(InFlight::default());
+        assert!(
+            flight.reserve(CHANNEL_BYTES + 1),
+            "alone, whatever its size"
+        );
+        flight.release(CHANNEL_BYTES + 1);
+        assert!(flight.reserve(CHANNEL_BYTES - 10));
+        assert!(flight.reserve(10), "fits exactly");
+        for (then, room) in [
+            (InFlight::release as fn(&InFlight, usize), true),
+            (|f, _| f.close(), false),
+        ] {
+            let waiting = Arc::clone(&flight);
+            let (done, finished) = std::sync::mpsc::channel();
+            let scan = std::thread::spawn(move || done.send(waiting.reserve(1)));
+            // Full: the scan waits (given time to run, it has not finished).
+            let early = finished.recv_timeout(std::time::Duration::from_millis(100));
+            assert!(early.is_err(), "did not wait for room: {early:?}");
+            then(&flight, 1);
+            let got = finished.recv().expect("the scan finished");
+            assert_eq!(got, room);
+            scan.join().expect("scan").expect("sent");
+        }
+        assert!(!flight.reserve(1), "stopped");
     }
 }
