@@ -299,13 +299,23 @@ fn bad_filters_are_refused_clearly() {
 fn ages_leave_out_rows_in_flight_and_old_rows() {
     let dir = Scratch::new("filters-age");
     let table = "CREATE TABLE t (id INTEGER PRIMARY KEY, v TEXT, updated_at TIMESTAMPTZ);";
+    // One instant for both files: each file's own 'now' could fall either
+    // side of a second's turn.
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("after 1970")
+        .as_secs();
+    let settled = now - 2 * 3600;
+    let iso = |secs: u64| format!("strftime('%Y-%m-%dT%H:%M:%SZ', {secs}, 'unixepoch')");
     let src = sqlite(
         &dir.join("src.db"),
         &format!(
             "{table}
              INSERT INTO t VALUES (1, 'old', '2020-01-01T00:00:00Z'),
-                                  (2, 'settled', strftime('%Y-%m-%dT%H:%M:%SZ', 'now', '-2 hours')),
-                                  (3, 'fresh', strftime('%Y-%m-%dT%H:%M:%SZ', 'now'));"
+                                  (2, 'settled', {}),
+                                  (3, 'fresh', {});",
+            iso(settled),
+            iso(now)
         ),
     );
     // The replica has not caught up with row 3 and lost an old change to
@@ -315,7 +325,7 @@ fn ages_leave_out_rows_in_flight_and_old_rows() {
         &format!(
             "{table}
              INSERT INTO t VALUES (1, 'OLD', 1577836800),
-                                  (2, 'settled', CAST(strftime('%s', 'now', '-2 hours') AS INTEGER));"
+                                  (2, 'settled', {settled});"
         ),
     );
     let (r, doc) = diff(&src, &rep, &[]);
