@@ -114,26 +114,6 @@ pub(super) fn rows_cost(
     }
 }
 
-/// [`rows_cost`] of keys whose rows were all found, from the rows'
-/// [`wire::encoded_row_len`]s (`row_bytes` in the order of the groups'
-/// keys): the streamed comparison knows them without keeping the rows.
-pub(super) fn found_rows_cost(
-    cost: &mut PhaseCost,
-    groups: &[(Option<Key>, Vec<Key>)],
-    row_bytes: &[usize],
-) {
-    let mut lens = row_bytes;
-    for req in wire::rows_pages(0, groups) {
-        let n = req.groups.iter().map(|g| g.1.len()).sum::<usize>();
-        let (page, rest) = lens.split_at(n.min(lens.len()));
-        lens = rest;
-        cost.round_trips += 1;
-        cost.items += page.len() as u64;
-        let rows = wire::encoded_rows_len_of(page.len(), page.iter().sum());
-        cost.bytes += (req.encoded_len() + rows) as u64;
-    }
-}
-
 /// Deals key-sorted rows to the ranges (ascending) holding them.
 fn split_by_ranges(rows: Vec<KeyedRow>, ranges: &[KeyRange]) -> Vec<Vec<KeyedRow>> {
     let mut out: Vec<Vec<KeyedRow>> = vec![Vec::new(); ranges.len()];
@@ -461,59 +441,5 @@ mod tests {
         }
         assert_eq!(fast, slow);
         assert!(fast.round_trips > 1 && fast.items > 2000);
-    }
-
-    /// Costing found rows by their lengths is costing them by the rows,
-    /// across page boundaries, key widths (held in place and not), wide
-    /// and narrow rows, one group or many, and groups that start after a
-    /// key or at the start.
-    #[test]
-    fn found_rows_cost_is_rows_cost() {
-        let wide = |i: i64| "é".repeat((i % 40) as usize * 3);
-        for n in [0usize, 1, 2, 1023, 1024, 1025, 2047, 2048, 2049, 5000] {
-            for long_keys in [false, true] {
-                for after in [None, Some(key::encode(&[Value::Int((-7).into())]))] {
-                    let rows: Vec<KeyedRow> = (0..n as i64)
-                        .map(|i| {
-                            let mut values = vec![match long_keys {
-                                true => Value::Text(format!("{i:0>40}")),
-                                false => Value::Int((i * 1_000_003).into()),
-                            }];
-                            values.push(Value::Text(wide(i)));
-                            if i % 3 == 0 {
-                                values.push(Value::Null);
-                            }
-                            KeyedRow {
-                                key: key::encode(&values[..1]),
-                                values,
-                            }
-                        })
-                        .collect();
-                    let keys: Vec<Key> = rows.iter().map(|r| r.key.clone()).collect();
-                    let lens: Vec<usize> = rows
-                        .iter()
-                        .map(|r| wire::encoded_row_len(&r.values))
-                        .collect();
-                    // One group, or many (a chunk's ranges), the later
-                    // ones each after the last key of the one before.
-                    for per_group in [usize::MAX, 1, 700, 1500] {
-                        let mut groups: Vec<(Option<Key>, Vec<Key>)> = Vec::new();
-                        for part in keys.chunks(per_group.min(keys.len().max(1))) {
-                            let at = groups.last().map_or(after.clone(), |g| g.1.last().cloned());
-                            groups.push((at, part.to_vec()));
-                        }
-                        let mut by_rows = PhaseCost::default();
-                        rows_cost(&mut by_rows, &groups, &rows);
-                        let mut by_lens = PhaseCost::default();
-                        found_rows_cost(&mut by_lens, &groups, &lens);
-                        let label = format!(
-                            "{n} rows, long keys {long_keys}, after {after:?}, {per_group} a group"
-                        );
-                        assert_eq!(by_lens, by_rows, "{label}");
-                        assert_eq!(by_rows.items, n as u64, "{label}");
-                    }
-                }
-            }
-        }
     }
 }

@@ -15,12 +15,12 @@ use driftsum_core::canon::{self, CanonOptions};
 use driftsum_core::diff::DriftRange;
 use driftsum_core::key::KeyRange;
 use driftsum_core::merge::{merge_by, Paired};
-use driftsum_core::protocol as wire;
+use driftsum_core::protocol::{self as wire, EntriesMeter, RowsMeter};
 use driftsum_core::tree::{Entry, HashPrefix};
 use driftsum_core::{Key, Value};
 
 use super::outcome::TableOutcome;
-use super::reconcile::{chunks, entries_cost, found_rows_cost, range_outcome, Job, CHUNK_ROWS};
+use super::reconcile::{chunks, range_outcome, Job, CHUNK_ROWS};
 use super::sink::Found;
 use crate::build::row_hasher;
 use crate::error::{CheckError, SourceError};
@@ -435,14 +435,6 @@ struct Read {
     asked: PieceSide,
 }
 
-impl Read {
-    fn extend(&mut self, piece: Read) {
-        self.entries.extend(piece.entries);
-        self.asked.keys.extend(piece.asked.keys);
-        self.asked.wire_lens.extend(piece.asked.wire_lens);
-    }
-}
-
 /// Names every difference in the job's ranges from the two streams, range
 /// by range, a piece of at most [`PIECE_ROWS`] rows (or [`PIECE_BYTES`])
 /// per side at a time. What is reported as exchanged is what agents would
@@ -465,49 +457,78 @@ pub(super) fn reconcile(
                 outcome,
                 found,
                 |outcome, piece, read| {
-                    let transfer = &mut outcome.stats.transfer;
+                    let pieces = std::slice::from_ref(piece);
                     for side in read {
-                        entries_cost(
-                            &mut transfer.entries,
-                            std::slice::from_ref(piece),
-                            &[side.entries],
-                        );
-                        let group = [(piece.after.clone(), side.asked.keys)];
-                        found_rows_cost(&mut transfer.rows, &group, &side.asked.wire_lens);
+                        let mut meters = Meters::new(pieces);
+                        meters.range(piece.after.as_ref());
+                        meters.read(0, side);
+                        meters.finish(outcome);
                     }
                 },
             )?;
             continue;
         }
-        // Per range of the chunk, each side's reads.
-        let mut chunk: [Vec<Read>; 2] = Default::default();
-        for i in span.clone() {
-            let mut range: [Read; 2] = Default::default();
+        let keyed = &job.keyed[span.clone()];
+        let mut meters = [Meters::new(keyed), Meters::new(keyed)];
+        for (n, i) in span.enumerate() {
+            for m in &mut meters {
+                m.range(keyed[n].after.as_ref());
+            }
             compare_range(source, target, job, i, outcome, found, |_, _, read| {
-                for (whole, piece) in range.iter_mut().zip(read) {
-                    whole.extend(piece);
+                for (m, side) in meters.iter_mut().zip(read) {
+                    m.read(n, side);
                 }
             })?;
-            for (side, read) in chunk.iter_mut().zip(range) {
-                side.push(read);
-            }
         }
-        let keyed = &job.keyed[span];
-        let transfer = &mut outcome.stats.transfer;
-        for side in chunk {
-            let (mut entries, mut groups, mut lens) = (Vec::new(), Vec::new(), Vec::new());
-            for (r, read) in keyed.iter().zip(side) {
-                entries.push(read.entries);
-                if !read.asked.keys.is_empty() {
-                    groups.push((r.after.clone(), read.asked.keys));
-                    lens.extend(read.asked.wire_lens);
-                }
-            }
-            entries_cost(&mut transfer.entries, keyed, &entries);
-            found_rows_cost(&mut transfer.rows, &groups, &lens);
+        for m in meters {
+            m.finish(outcome);
         }
     }
     Ok(())
+}
+
+/// What one side's reads of a chunk of ranges (or of one piece) cost, as
+/// agents would be asked for them, counted as the pieces go by: a chunk
+/// keeps no key it read.
+struct Meters<'r> {
+    entries: EntriesMeter<'r>,
+    rows: RowsMeter,
+}
+
+impl<'r> Meters<'r> {
+    fn new(ranges: &'r [KeyRange]) -> Meters<'r> {
+        Meters {
+            entries: EntriesMeter::new(ranges),
+            rows: RowsMeter::new(),
+        }
+    }
+
+    /// The next range starts: its rows are asked for after its start.
+    fn range(&mut self, after: Option<&Key>) {
+        self.rows.group(after);
+    }
+
+    /// A piece of range `i` (of the meters' ranges) was read.
+    fn read(&mut self, i: usize, read: Read) {
+        for e in &read.entries {
+            self.entries.entry(i, &e.key, e.hash.0.len());
+        }
+        for (key, len) in read.asked.keys.iter().zip(&read.asked.wire_lens) {
+            self.rows.key(key, *len);
+        }
+    }
+
+    fn finish(self, outcome: &mut TableOutcome) {
+        let transfer = &mut outcome.stats.transfer;
+        for (cost, pages) in [
+            (&mut transfer.entries, self.entries.finish()),
+            (&mut transfer.rows, self.rows.finish()),
+        ] {
+            cost.round_trips += pages.requests;
+            cost.items += pages.items;
+            cost.bytes += pages.bytes;
+        }
+    }
 }
 
 /// Compares range `i` of the job a piece at a time, handing each piece

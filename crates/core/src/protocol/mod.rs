@@ -20,6 +20,7 @@
 //! socket is here: the tool's agent and client carry these bytes.
 
 mod cursor;
+pub mod meter;
 pub mod paging;
 pub mod requests;
 pub mod responses;
@@ -28,6 +29,7 @@ pub mod value;
 #[cfg(test)]
 mod tests;
 
+pub use meter::{EntriesMeter, PagesCost, RowsMeter};
 pub use paging::{entry_pages, rows_pages};
 pub use requests::{ChildrenRequest, EntriesRequest, RootRequest, RowsRequest};
 pub use responses::{
