@@ -16,7 +16,7 @@ use driftsum_core::diff::DriftRange;
 use driftsum_core::key::KeyRange;
 use driftsum_core::merge::{merge_by, Paired};
 use driftsum_core::protocol::{self as wire, EntriesMeter, RowsMeter};
-use driftsum_core::tree::{Entry, HashPrefix};
+use driftsum_core::tree::HASH_PREFIX_LEN;
 use driftsum_core::{Key, Value};
 
 use super::outcome::TableOutcome;
@@ -60,12 +60,18 @@ impl Item {
         &self.batch[self.at.clone()]
     }
 
+    /// What the row holds in memory, as the limits count it: its wire
+    /// bytes and its key (held apart, so a wide key counts twice).
+    fn bytes(&self) -> usize {
+        self.at.len() + self.key.as_bytes().len()
+    }
+
     /// The row's values, from its wire bytes.
-    fn row(self, width: usize) -> Result<KeyedRow, SourceError> {
+    fn row(&self, width: usize) -> Result<KeyedRow, SourceError> {
         let values = wire::decode_row(self.wire(), width)
             .map_err(|e| SourceError::Other(format!("a streamed row did not read back: {e}")))?;
         Ok(KeyedRow {
-            key: self.key,
+            key: self.key.clone(),
             values,
         })
     }
@@ -75,7 +81,7 @@ type Batch = Result<Vec<Item>, SourceError>;
 
 /// The bytes of a batch's rows.
 fn bytes_of(items: &[Item]) -> usize {
-    items.iter().map(|item| item.at.len()).sum()
+    items.iter().map(Item::bytes).sum()
 }
 
 /// The bytes of rows one side's scan has sent and the comparison not yet
@@ -318,7 +324,7 @@ impl Streamed {
             .take_while(|item| item.key <= r.through)
             .enumerate()
             .find(|(i, item)| {
-                bytes += item.at.len();
+                bytes += item.bytes();
                 bytes >= PIECE_BYTES || i + 1 == PIECE_ROWS
             });
         Ok(end.map(|(_, item)| item.key.clone()))
@@ -377,8 +383,8 @@ impl PieceSide {
 /// the same wire bytes hold the same values and are not read further.
 /// Returns both sides of the piece, and whether anything was emitted.
 fn piece_differences(
-    source: Vec<Item>,
-    target: Vec<Item>,
+    source: &[Item],
+    target: &[Item],
     (source_width, target_width): (usize, usize),
     job: &Job<'_>,
     mut emit: impl FnMut(Difference) -> Result<(), CheckError>,
@@ -388,8 +394,8 @@ fn piece_differences(
     // difference (see `Difference::changed`): a row is then the same by
     // its encoding, whatever its columns say.
     let rounded = opts.float_digits.is_some();
-    let source_row = |item: Item| item.row(source_width).map_err(CheckError::Source);
-    let target_row = |item: Item| item.row(target_width).map_err(CheckError::Target);
+    let source_row = |item: &Item| item.row(source_width).map_err(CheckError::Source);
+    let target_row = |item: &Item| item.row(target_width).map_err(CheckError::Target);
     let (mut s_side, mut t_side) = (PieceSide::default(), PieceSide::default());
     let mut emitted = false;
     for pair in merge_by(source, target, |a, b| a.key.cmp(&b.key)) {
@@ -425,14 +431,6 @@ fn piece_differences(
         }
     }
     Ok((s_side, t_side, emitted))
-}
-
-/// One side of a piece as agents would have been asked for it: its leaf
-/// entries, and the rows the comparison would fetch by key.
-#[derive(Default)]
-struct Read {
-    entries: Vec<Entry>,
-    asked: PieceSide,
 }
 
 /// Names every difference in the job's ranges from the two streams, range
@@ -508,12 +506,13 @@ impl<'r> Meters<'r> {
         self.rows.group(after);
     }
 
-    /// A piece of range `i` (of the meters' ranges) was read.
-    fn read(&mut self, i: usize, read: Read) {
-        for e in &read.entries {
-            self.entries.entry(i, &e.key, e.hash.0.len());
+    /// A piece of range `i` (of the meters' ranges) was read: its rows
+    /// (each an entry), and of those the ones asked for by key.
+    fn read(&mut self, i: usize, (items, asked): (&[Item], PieceSide)) {
+        for item in items {
+            self.entries.entry(i, &item.key, HASH_PREFIX_LEN);
         }
-        for (key, len) in read.asked.keys.iter().zip(&read.asked.wire_lens) {
+        for (key, len) in asked.keys.iter().zip(&asked.wire_lens) {
             self.rows.key(key, *len);
         }
     }
@@ -540,7 +539,7 @@ fn compare_range(
     i: usize,
     outcome: &mut TableOutcome,
     found: &mut Found<'_>,
-    mut costed: impl FnMut(&mut TableOutcome, &KeyRange, [Read; 2]),
+    mut costed: impl FnMut(&mut TableOutcome, &KeyRange, [(&[Item], PieceSide); 2]),
 ) -> Result<(), CheckError> {
     let (r, k) = (&job.ranges[i], &job.keyed[i]);
     let (mut source_read, mut target_read) = (0u64, 0u64);
@@ -560,26 +559,15 @@ fn compare_range(
             (source.take_through(&through), target.take_through(&through));
         source_read += source_items.len() as u64;
         target_read += target_items.len() as u64;
-        let entries = |items: &[Item]| -> Vec<Entry> {
-            items
-                .iter()
-                .map(|item| Entry {
-                    key: item.key.clone(),
-                    // Only its length counts: what an entry costs.
-                    hash: HashPrefix::default(),
-                })
-                .collect()
-        };
-        let (source_entries, target_entries) = (entries(&source_items), entries(&target_items));
-        let piece_first = [source_entries.first(), target_entries.first()]
+        let piece_first = [source_items.first(), target_items.first()]
             .into_iter()
             .flatten()
-            .map(|e| e.key.clone())
+            .map(|item| item.key.clone())
             .min();
         first = first.into_iter().chain(piece_first).min();
         let widths = (source.width, target.width);
         let (source_asked, target_asked, emitted) =
-            piece_differences(source_items, target_items, widths, job, |d| {
+            piece_differences(&source_items, &target_items, widths, job, |d| {
                 found.emit(outcome, d).map_err(CheckError::Output)
             })?;
         drifted |= emitted;
@@ -588,14 +576,8 @@ fn compare_range(
             through: through.clone(),
         };
         let read = [
-            Read {
-                entries: source_entries,
-                asked: source_asked,
-            },
-            Read {
-                entries: target_entries,
-                asked: target_asked,
-            },
+            (&source_items[..], source_asked),
+            (&target_items[..], target_asked),
         ];
         costed(outcome, &piece, read);
         if through == k.through {
@@ -711,7 +693,7 @@ mod tests {
             let opts = CanonOptions { float_digits };
             let job = job(&opts);
             let mut got = Vec::new();
-            let (s, t, emitted) = piece_differences(source(), target(), (3, 3), &job, |d| {
+            let (s, t, emitted) = piece_differences(&source(), &target(), (3, 3), &job, |d| {
                 let Value::Int(id) = d.key[0] else {
                     panic!("key {:?}", d.key)
                 };
@@ -741,14 +723,13 @@ mod tests {
         // compare, as one float.
         let same = |zero: f64| vec![item(5, 5.0, "same"), item(6, zero, "zero")];
         let (s, t, emitted) =
-            piece_differences(same(-0.0), same(0.0), (3, 3), &job, |_| Ok(())).expect("compared");
+            piece_differences(&same(-0.0), &same(0.0), (3, 3), &job, |_| Ok(())).expect("compared");
         assert!(!emitted && s.keys.is_empty() && t.keys.is_empty());
         // A row that does not read back is an error of its side, not a
         // difference or a row passed over.
         let mut cut = item(7, 7.0, "cut short");
         cut.at.end -= 1;
-        let err =
-            piece_differences(vec![cut], vec![item(7, 7.5, "x")], (3, 3), &job, |_| Ok(())).err();
+        let err = piece_differences(&[cut], &[item(7, 7.5, "x")], (3, 3), &job, |_| Ok(())).err();
         assert!(matches!(err, Some(CheckError::Source(_))), "{err:?}");
     }
 
@@ -803,7 +784,7 @@ mod tests {
         assert_eq!(end, Some(key_of(wide as i64)));
         let taken = side.take_through(&key_of(wide as i64));
         assert_eq!(taken.len(), wide);
-        let waiting: usize = side.ahead.iter().map(|item| item.at.len()).sum();
+        let waiting: usize = side.ahead.iter().map(Item::bytes).sum();
         assert_eq!(side.ahead_bytes, waiting);
         // The rest is less than a piece either way: no cut in it.
         assert_eq!(side.piece_end_in(&whole).expect("read"), None);
