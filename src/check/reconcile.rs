@@ -81,7 +81,7 @@ pub(super) fn range_outcome(r: &DriftRange, first: Option<Key>) -> RangeOutcome 
 
 /// What fetching one side's entries of the drifted ranges costs on the
 /// wire: the pages an agent sends.
-pub(super) fn entries_cost(cost: &mut PhaseCost, ranges: &[KeyRange], entries: &[Vec<Entry>]) {
+fn entries_cost(cost: &mut PhaseCost, ranges: &[KeyRange], entries: &[Vec<Entry>]) {
     for (req, page, _more) in wire::entry_pages(0, ranges, entries) {
         cost.round_trips += 1;
         cost.items += page.iter().map(|p| p.len()).sum::<usize>() as u64;
@@ -91,11 +91,7 @@ pub(super) fn entries_cost(cost: &mut PhaseCost, ranges: &[KeyRange], entries: &
 
 /// What fetching one side's rows by key costs on the wire. Pages and rows
 /// are both in key order, so one pass over the rows serves every page.
-pub(super) fn rows_cost(
-    cost: &mut PhaseCost,
-    groups: &[(Option<Key>, Vec<Key>)],
-    rows: &[KeyedRow],
-) {
+fn rows_cost(cost: &mut PhaseCost, groups: &[(Option<Key>, Vec<Key>)], rows: &[KeyedRow]) {
     let mut at = 0;
     for req in wire::rows_pages(0, groups) {
         let mut found: Vec<&[Value]> = Vec::new();

@@ -8,6 +8,7 @@
 
 use std::collections::VecDeque;
 use std::ops::{ControlFlow, Range};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 
@@ -32,7 +33,8 @@ const BATCH_ROWS: usize = 1024;
 /// Batches in flight per side; the scan waits when the comparison is behind.
 /// A piece's worth, so that the scans read the next piece while the
 /// comparison works through one (fewer leave a core idle by turns). Rows
-/// wait as wire bytes, so a piece in flight is a few megabytes.
+/// wait as wire bytes, and [`CHANNEL_BYTES`] bounds them whatever their
+/// width.
 const BATCHES_AHEAD: usize = PIECE_ROWS / BATCH_ROWS;
 
 /// Bytes of rows a batch holds at most, whatever its number of rows: wide
@@ -84,40 +86,52 @@ fn bytes_of(items: &[Item]) -> usize {
     items.iter().map(Item::bytes).sum()
 }
 
-/// The bytes of rows one side's scan has sent and the comparison not yet
-/// taken, and whether the comparison has stopped taking them.
+/// What one side's scan and the comparison share besides the channel.
 #[derive(Default)]
 struct InFlight {
-    state: Mutex<(usize, bool)>,
+    /// The bytes of rows sent and not yet taken.
+    bytes: Mutex<usize>,
     taken: Condvar,
+    /// The comparison has stopped taking rows (it is done, or failed).
+    stopped: AtomicBool,
 }
 
 impl InFlight {
-    fn state(&self) -> MutexGuard<'_, (usize, bool)> {
-        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    fn bytes(&self) -> MutexGuard<'_, usize> {
+        self.bytes.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn stopped(&self) -> bool {
+        self.stopped.load(Ordering::Relaxed)
     }
 
     /// Waits until `n` more bytes fit in [`CHANNEL_BYTES`] (or none are in
     /// flight), and counts them; false once the comparison has stopped.
     fn reserve(&self, n: usize) -> bool {
-        let mut s = self.state();
-        while !s.1 && s.0 > 0 && s.0 + n > CHANNEL_BYTES {
-            s = self.taken.wait(s).unwrap_or_else(PoisonError::into_inner);
+        let mut bytes = self.bytes();
+        while !self.stopped() && *bytes > 0 && *bytes + n > CHANNEL_BYTES {
+            bytes = self
+                .taken
+                .wait(bytes)
+                .unwrap_or_else(PoisonError::into_inner);
         }
-        s.0 += n;
-        !s.1
+        *bytes += n;
+        !self.stopped()
     }
 
     /// `n` bytes were taken from the channel.
     fn release(&self, n: usize) {
-        let mut s = self.state();
-        s.0 = s.0.saturating_sub(n);
+        let mut bytes = self.bytes();
+        *bytes = bytes.saturating_sub(n);
         self.taken.notify_one();
     }
 
-    /// The comparison stopped: a scan waiting for room stops too.
+    /// The comparison stopped: a scan waiting for room stops too, and a
+    /// scan reading rows stops at its next row.
     fn close(&self) {
-        self.state().1 = true;
+        // Under the lock, so that a scan about to wait sees it first.
+        let _bytes = self.bytes();
+        self.stopped.store(true, Ordering::Relaxed);
         self.taken.notify_all();
     }
 }
@@ -135,6 +149,11 @@ impl Sending {
         self.flight.reserve(bytes_of(&batch)) && self.tx.send(Ok(batch)).is_ok()
     }
 
+    /// Whether the comparison has stopped taking rows.
+    fn stopped(&self) -> bool {
+        self.flight.stopped()
+    }
+
     /// Sends the scan's failure, its last message.
     fn fail(&self, e: SourceError) {
         let _ = self.tx.send(Err(e));
@@ -150,23 +169,27 @@ impl Sending {
 struct Packer {
     bytes: Vec<u8>,
     rows: Vec<(Key, Range<usize>)>,
+    /// The bytes of the rows' keys, held apart (see [`Item::bytes`]).
+    key_bytes: usize,
 }
 
 impl Packer {
     fn push(&mut self, key: Key, row: &[Value]) {
         let start = self.bytes.len();
         wire::encode_row(&mut self.bytes, row);
+        self.key_bytes += key.as_bytes().len();
         self.rows.push((key, start..self.bytes.len()));
     }
 
     fn full(&self) -> bool {
-        self.rows.len() == BATCH_ROWS || self.bytes.len() >= BATCH_BYTES
+        self.rows.len() == BATCH_ROWS || self.bytes.len() + self.key_bytes >= BATCH_BYTES
     }
 
     /// The rows packed so far, as items.
     fn take(&mut self) -> Vec<Item> {
         let batch: Arc<[u8]> = Arc::from(self.bytes.as_slice());
         self.bytes.clear();
+        self.key_bytes = 0;
         // Room grown for one huge row is not kept for the rest of the scan.
         if self.bytes.capacity() > 2 * BATCH_BYTES {
             self.bytes = Vec::new();
@@ -209,6 +232,12 @@ pub(super) fn stream_side(
     let mut packer = Packer::default();
     let (mut closed, mut past_end, mut disorder) = (false, false, false);
     let scanned = source.scan(spec, None, &mut |row| {
+        // A comparison that stopped (an error) is not kept waiting for the
+        // rest of the table.
+        if tx.stopped() {
+            closed = true;
+            return ControlFlow::Break(());
+        }
         let k = hasher.key(row);
         // The first pass saw this order; a scan that breaks it now cannot
         // be merged (and the range counts would not add up either).
@@ -268,10 +297,10 @@ pub(super) fn channel(width: usize) -> (Sending, Streamed) {
 }
 
 /// Rows of each side a piece of a drifted range holds at most: a range can
-/// span the whole table (adjacent drifted leaves are one range). A piece is
-/// also what the comparison is costed by, as though asked of agents, and a
-/// chunk's rows are four full pages of entries: other sizes would report
-/// other figures for the same drift.
+/// span the whole table (adjacent drifted leaves are one range). A range
+/// wider than a chunk is also costed by its pieces, as though asked of
+/// agents, and a chunk's rows are four full pages of entries: other sizes
+/// would report other figures for the same drift.
 const PIECE_ROWS: usize = CHUNK_ROWS as usize;
 
 /// Bytes of rows a piece holds at most a side, whatever its number of
@@ -296,9 +325,9 @@ impl Streamed {
         while self.ahead.len() < n && self.ahead_bytes < PIECE_BYTES && !self.ended {
             match self.rx.recv() {
                 Ok(Ok(batch)) => {
-                    let n = bytes_of(&batch);
-                    self.flight.release(n);
-                    self.ahead_bytes += n;
+                    let bytes = bytes_of(&batch);
+                    self.flight.release(bytes);
+                    self.ahead_bytes += bytes;
                     self.ahead.extend(batch);
                 }
                 Ok(Err(e)) => return Err(e),
@@ -361,19 +390,11 @@ fn same_row(a: &KeyedRow, b: &KeyedRow, nkey: usize, opts: &CanonOptions) -> boo
             .all(|(x, y)| canon::values_equal(x, y, opts))
 }
 
-/// One side of a compared piece: the keys of the rows the comparison would
-/// fetch by key, with the rows' wire lengths.
+/// One side of a compared piece: which of its rows (their places in the
+/// piece, ascending) the comparison would fetch by key.
 #[derive(Default)]
 struct PieceSide {
-    keys: Vec<Key>,
-    wire_lens: Vec<usize>,
-}
-
-impl PieceSide {
-    fn asked(&mut self, key: Key, wire_len: usize) {
-        self.keys.push(key);
-        self.wire_lens.push(wire_len);
-    }
+    asked: Vec<usize>,
 }
 
 /// Hands every difference between two key-ordered pieces to `emit`, in
@@ -398,19 +419,19 @@ fn piece_differences(
     let target_row = |item: &Item| item.row(target_width).map_err(CheckError::Target);
     let (mut s_side, mut t_side) = (PieceSide::default(), PieceSide::default());
     let mut emitted = false;
-    for pair in merge_by(source, target, |a, b| a.key.cmp(&b.key)) {
+    let (source, target) = (source.iter().enumerate(), target.iter().enumerate());
+    for pair in merge_by(source, target, |a, b| a.1.key.cmp(&b.1.key)) {
         let d = match pair {
-            Paired::Source(s) => {
-                s_side.asked(s.key.clone(), s.wire().len());
+            Paired::Source((i, s)) => {
+                s_side.asked.push(i);
                 Some(Difference::missing(source_row(s)?, nkey))
             }
-            Paired::Target(t) => {
-                t_side.asked(t.key.clone(), t.wire().len());
+            Paired::Target((j, t)) => {
+                t_side.asked.push(j);
                 Some(Difference::extra(target_row(t)?, nkey))
             }
-            Paired::Both(s, t) if s.wire() == t.wire() => None,
-            Paired::Both(s, t) => {
-                let (key, lens) = (s.key.clone(), (s.wire().len(), t.wire().len()));
+            Paired::Both((_, s), (_, t)) if s.wire() == t.wire() => None,
+            Paired::Both((i, s), (j, t)) => {
                 let (s, t) = (source_row(s)?, target_row(t)?);
                 if rounded && same_row(&s, &t, nkey, opts) {
                     continue;
@@ -419,8 +440,8 @@ fn piece_differences(
                 // Without rounding, rows are the same exactly when no
                 // column differs, which `changed` finds in the same pass.
                 if rounded || d.is_some() {
-                    s_side.asked(key.clone(), lens.0);
-                    t_side.asked(key, lens.1);
+                    s_side.asked.push(i);
+                    t_side.asked.push(j);
                 }
                 d
             }
@@ -512,8 +533,8 @@ impl<'r> Meters<'r> {
         for item in items {
             self.entries.entry(i, &item.key, HASH_PREFIX_LEN);
         }
-        for (key, len) in asked.keys.iter().zip(&asked.wire_lens) {
-            self.rows.key(key, *len);
+        for &j in &asked.asked {
+            self.rows.key(&items[j].key, items[j].wire().len());
         }
     }
 
@@ -708,13 +729,8 @@ mod tests {
                     .iter()
                     .map(|&i| key::encode(&[Value::Int(i.into())]))
                     .collect();
-                assert_eq!(side.keys, keys, "digits {float_digits:?}");
-                let lens: Vec<usize> = rows
-                    .iter()
-                    .filter(|r| keys.contains(&r.key))
-                    .map(|r| wire::encoded_row_len(&wire::decode_row(r.wire(), 3).expect("row")))
-                    .collect();
-                assert_eq!(side.wire_lens, lens, "digits {float_digits:?}");
+                let asked: Vec<Key> = side.asked.iter().map(|&j| rows[j].key.clone()).collect();
+                assert_eq!(asked, keys, "digits {float_digits:?}");
             }
         }
         let opts = CanonOptions::default();
@@ -724,7 +740,7 @@ mod tests {
         let same = |zero: f64| vec![item(5, 5.0, "same"), item(6, zero, "zero")];
         let (s, t, emitted) =
             piece_differences(&same(-0.0), &same(0.0), (3, 3), &job, |_| Ok(())).expect("compared");
-        assert!(!emitted && s.keys.is_empty() && t.keys.is_empty());
+        assert!(!emitted && s.asked.is_empty() && t.asked.is_empty());
         // A row that does not read back is an error of its side, not a
         // difference or a row passed over.
         let mut cut = item(7, 7.0, "cut short");

@@ -10,7 +10,7 @@ use crate::varint;
 use super::cursor::key_after_len;
 use super::requests::EntriesRequest;
 use super::responses::encoded_rows_len_of;
-use super::{ENTRIES_PAGE, RANGES_BATCH, ROWS_PAGE};
+use super::{TreeId, ENTRIES_PAGE, RANGES_BATCH, ROWS_PAGE};
 
 #[cfg(doc)]
 use super::{entry_pages, rows_pages};
@@ -36,15 +36,19 @@ impl PagesCost {
 
 /// The open page of an entries request.
 struct EntriesPage {
-    /// The request's first range, and where in it the page goes on (after
-    /// the last entry of the page before), if not at the range's start.
+    /// The request's first range.
     first: usize,
+    /// Where in `first` the page goes on (after the last entry of the page
+    /// before), if not at the range's start.
     after: Option<Key>,
+    /// The page's entries so far.
     entries: usize,
-    /// The range of the last entry, and its entries in this page.
+    /// The range of the last entry.
     at: usize,
+    /// Entries of range `at` in this page.
     at_entries: usize,
-    /// The bytes of the entries and of the per-range counts before `at`.
+    /// The bytes of the answer so far: its leading byte, the entries, and
+    /// the per-range counts of the ranges before `at`.
     bytes: usize,
 }
 
@@ -173,9 +177,10 @@ impl<'r> EntriesMeter<'r> {
 /// [`ROWS_PAGE`], each after the last key of the one before.
 #[derive(Default)]
 struct RowsGroup {
-    /// The bytes of the group's header (its `after`) and keys.
+    /// The bytes of the group's `after` and keys (its key count apart).
     bytes: usize,
     keys: usize,
+    /// The bytes of the keys' rows, in the answer.
     row_bytes: usize,
 }
 
@@ -183,14 +188,17 @@ struct RowsGroup {
 /// the keys in order with their rows' wire lengths.
 #[derive(Default)]
 pub struct RowsMeter {
-    /// The open page: its groups, their bytes, keys and rows' bytes.
+    /// The open page's groups.
     groups: usize,
+    /// The bytes of the open page's groups.
     bytes: usize,
+    /// The open page's keys, and the bytes of their rows.
     keys: usize,
     row_bytes: usize,
-    /// The group being read, and the last key given.
+    /// The group being read.
     group: Option<RowsGroup>,
-    last: Option<Key>,
+    /// The last key given (its bytes; the buffer is reused).
+    last: Vec<u8>,
     cost: PagesCost,
 }
 
@@ -204,19 +212,19 @@ impl RowsMeter {
     pub fn group(&mut self, after: Option<&Key>) {
         self.end_group();
         self.group = Some(RowsGroup {
-            bytes: after_len(after),
+            bytes: after_len(after.map(Key::as_bytes)),
             ..RowsGroup::default()
         });
-        self.last = None;
     }
 
     /// A key of the group, whose row takes `row_len` bytes on the wire.
     pub fn key(&mut self, key: &Key, row_len: usize) {
-        let group = self.group.get_or_insert_with(RowsGroup::default);
-        let prev = match (&self.last, group.keys) {
-            (Some(k), 1..) => k.as_bytes(),
-            _ => &[],
-        };
+        // Keys before any group are a group from the start.
+        let group = self.group.get_or_insert_with(|| RowsGroup {
+            bytes: after_len(None),
+            ..RowsGroup::default()
+        });
+        let prev: &[u8] = if group.keys == 0 { &[] } else { &self.last };
         group.bytes += key_after_len(prev, key.as_bytes());
         group.keys += 1;
         group.row_bytes += row_len;
@@ -224,11 +232,12 @@ impl RowsMeter {
             self.end_group();
             // The group goes on after its last key.
             self.group = Some(RowsGroup {
-                bytes: after_len(Some(key)),
+                bytes: after_len(Some(key.as_bytes())),
                 ..RowsGroup::default()
             });
         }
-        self.last = Some(key.clone());
+        self.last.clear();
+        self.last.extend_from_slice(key.as_bytes());
     }
 
     /// Places the group read so far on the open page, or on a new one if
@@ -251,7 +260,7 @@ impl RowsMeter {
             return;
         }
         // The request's tree id and group count, then its groups.
-        let request = 4 + varint::len(self.groups as u64) + self.bytes;
+        let request = size_of::<TreeId>() + varint::len(self.groups as u64) + self.bytes;
         let rows = encoded_rows_len_of(self.keys, self.row_bytes);
         self.cost.page(self.keys, request + rows);
         (self.groups, self.bytes, self.keys, self.row_bytes) = (0, 0, 0, 0);
@@ -266,10 +275,8 @@ impl RowsMeter {
 }
 
 /// The bytes of a group's `after`: a flag, and the key if there is one.
-fn after_len(after: Option<&Key>) -> usize {
-    1 + after.map_or(0, |k| {
-        varint::len(k.as_bytes().len() as u64) + k.as_bytes().len()
-    })
+fn after_len(after: Option<&[u8]>) -> usize {
+    1 + after.map_or(0, |k| varint::len(k.len() as u64) + k.len())
 }
 
 #[cfg(test)]
@@ -405,6 +412,12 @@ mod tests {
                     }
                     let label = format!("width {width}, first after {first_after}");
                     assert_eq!(meter.finish(), paged, "{label}: {sizes:?}");
+                    // Keys given before any group are a group from the start.
+                    if let Some((None, keys)) = groups.first().filter(|_| groups.len() == 1) {
+                        let mut bare = RowsMeter::new();
+                        keys.iter().for_each(|k| bare.key(k, len_of(k)));
+                        assert_eq!(bare.finish(), paged, "{label}: no group");
+                    }
                 }
             }
         }
