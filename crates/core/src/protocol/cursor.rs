@@ -40,7 +40,19 @@ impl<'a> Reader<'a> {
         Ok(a)
     }
 
+    /// A varint; most (lengths, counts) are one byte.
+    #[inline]
     pub(super) fn varint(&mut self) -> Result<u64, WireError> {
+        match self.buf.get(self.pos) {
+            Some(&b) if b < 0x80 => {
+                self.pos += 1;
+                Ok(u64::from(b))
+            }
+            _ => self.long_varint(),
+        }
+    }
+
+    fn long_varint(&mut self) -> Result<u64, WireError> {
         let (v, n) = varint::get(&self.buf[self.pos..]).map_err(|e| match e {
             varint::VarintError::Truncated => WireError::Truncated,
             varint::VarintError::Overflow => WireError::Invalid("varint overflows 64 bits"),

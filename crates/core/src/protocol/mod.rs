@@ -35,7 +35,7 @@ pub use requests::{ChildrenRequest, EntriesRequest, RootRequest, RowsRequest};
 pub use responses::{
     decode_children, decode_entries, decode_root, decode_row, decode_rows, encode_children,
     encode_entries, encode_root, encode_row, encode_rows, encoded_entries_len, encoded_row_len,
-    encoded_rows_len, encoded_rows_len_of,
+    encoded_rows_len, encoded_rows_len_of, row_spans,
 };
 pub use value::{put_value, value_from_bytes, value_len};
 

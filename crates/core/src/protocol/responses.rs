@@ -8,7 +8,7 @@ use crate::varint;
 
 use super::cursor::{key_after_len, put_key, put_key_after, Reader};
 use super::requests::EntriesRequest;
-use super::value::{get_value, put_value, value_len};
+use super::value::{get_value, put_value, skip_value, value_len};
 use super::{WireError, CHILDREN_BATCH, MAX_CHILDREN, MAX_COLUMNS, ROWS_PAGE};
 
 /// Response to a [`RootRequest`]: `0` for an empty tree, or `1`, the level,
@@ -254,6 +254,28 @@ pub fn decode_row(bytes: &[u8], width: usize) -> Result<Vec<Value>, WireError> {
     let row = get_row(&mut r, width)?;
     r.finish()?;
     Ok(row)
+}
+
+/// Where each of the `width` values of one row written by [`encode_row`]
+/// lies in `bytes`, into `spans` (cleared first): a row's columns compared
+/// by their bytes need no decoding, and [`value_from_bytes`] decodes the
+/// ones that differ.
+pub fn row_spans(
+    bytes: &[u8],
+    width: usize,
+    spans: &mut Vec<std::ops::Range<usize>>,
+) -> Result<(), WireError> {
+    let mut r = Reader::new(bytes);
+    if r.count(1, MAX_COLUMNS)? != width {
+        return Err(WireError::Invalid("a row of the wrong width"));
+    }
+    spans.clear();
+    for _ in 0..width {
+        let start = bytes.len() - r.left();
+        skip_value(&mut r)?;
+        spans.push(start..bytes.len() - r.left());
+    }
+    r.finish()
 }
 
 fn get_row(r: &mut Reader<'_>, width: usize) -> Result<Vec<Value>, WireError> {

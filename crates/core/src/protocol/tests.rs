@@ -131,8 +131,23 @@ fn rows_round_trip() {
     assert_eq!(decode_row(&one, every.len()).unwrap(), every);
     assert!(decode_row(&one, every.len() - 1).is_err());
     assert!(decode_row(&one[..one.len() - 1], every.len()).is_err());
+    // Each value's bytes found without decoding the row: each decodes to
+    // its value, and the same refusals.
+    let mut spans = Vec::new();
+    row_spans(&one, every.len(), &mut spans).unwrap();
+    let back: Vec<Value> = spans
+        .iter()
+        .map(|r| value_from_bytes(&one[r.clone()]).unwrap())
+        .collect();
+    assert_eq!(back, every);
+    assert!(row_spans(&one, every.len() - 1, &mut spans).is_err());
+    assert!(row_spans(&one[..one.len() - 1], every.len(), &mut spans).is_err());
+    let mut unknown = one.clone();
+    unknown[1] = 0xee;
+    assert!(row_spans(&unknown, every.len(), &mut spans).is_err());
     one.push(0);
     assert!(decode_row(&one, every.len()).is_err());
+    assert!(row_spans(&one, every.len(), &mut spans).is_err());
     // The length alone, for 0, 1 and enough rows for a two-byte count.
     for n in [0, 1, 200] {
         let many: Vec<Vec<Value>> = (0..n).map(|_| rows[0].clone()).collect();
@@ -216,6 +231,16 @@ proptest! {
         let req = EntriesRequest { tree: 0, ranges: vec![KeyRange { after: None, through: Key::from_bytes(b"\x80") }, KeyRange { after: Some(Key::from_bytes(b"\x80")), through: Key::from_bytes(b"\xff") }], limit: 100 };
         let _ = decode_entries(&req, &bytes);
         let _ = decode_rows(&bytes, 3);
+        // Spans found are within the bytes, and a row they cover decodes
+        // whole exactly when its values decode one by one.
+        let mut spans = Vec::new();
+        if row_spans(&bytes, 2, &mut spans).is_ok() {
+            let each: Result<Vec<Value>, _> =
+                spans.iter().map(|r| value_from_bytes(&bytes[r.clone()])).collect();
+            prop_assert_eq!(each.ok(), decode_row(&bytes, 2).ok());
+        } else {
+            prop_assert!(decode_row(&bytes, 2).is_err());
+        }
         let _ = RootRequest::decode(&bytes);
         let _ = ChildrenRequest::decode(&bytes);
         let _ = EntriesRequest::decode(&bytes);

@@ -82,6 +82,25 @@ pub fn value_from_bytes(buf: &[u8]) -> Result<Value, WireError> {
     Ok(v)
 }
 
+/// Steps over one value written by [`put_value`] without decoding it: its
+/// tag and payload are read as [`get_value`] reads them, and only the
+/// checks on what a payload holds (UTF-8, a bool's byte) are left to it.
+#[inline]
+pub(super) fn skip_value(r: &mut Reader<'_>) -> Result<(), WireError> {
+    let payload = match r.u8()? {
+        tag::NULL => 0,
+        tag::BOOL => 1,
+        tag::DATE => 4,
+        tag::FLOAT | tag::TIME => 8,
+        tag::INT | tag::TIMESTAMP | tag::TIMESTAMP_NAIVE | tag::UUID => 16,
+        tag::DECIMAL | tag::TEXT | tag::BYTES | tag::JSON | tag::INVALID => {
+            r.bounded(u32::MAX as u64, "value too long")? as usize
+        }
+        _ => return Err(WireError::Invalid("unknown value tag")),
+    };
+    r.bytes(payload).map(drop)
+}
+
 pub(super) fn get_value(r: &mut Reader<'_>) -> Result<Value, WireError> {
     let string = |r: &mut Reader<'_>| -> Result<String, WireError> {
         let n = r.bounded(u32::MAX as u64, "value too long")? as usize;
