@@ -28,15 +28,18 @@ pub enum DiffKind {
     Changed,
 }
 
-/// One row that differs. Value vectors hold the value columns only (not the
-/// key), in [`ScanSpec`] order.
+/// One row that differs. A missing row carries the source's value columns
+/// (not the key), an extra row the replica's, in [`ScanSpec`] order; a
+/// changed row carries, on each side, the values of its `changed` columns
+/// only, in that order: a report shows no other, and a table where every
+/// row changed in one column is not decoded whole.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Difference {
     pub kind: DiffKind,
     pub key: Vec<Value>,
     pub source: Option<Vec<Value>>,
     pub target: Option<Vec<Value>>,
-    /// For `Changed`: indexes of the value columns that differ.
+    /// For `Changed`: indexes of the value columns that differ, ascending.
     pub changed: Vec<usize>,
     /// For `Changed`: every differing column is a float, and they agree to 15
     /// significant digits (a sign of a replica that loses float precision).
@@ -45,9 +48,11 @@ pub struct Difference {
 
 /// Whether two values of a column are equal; with `float_digits`, floats
 /// only need to agree to that many significant digits.
-fn same(a: &Value, b: &Value, opts: &CanonOptions) -> bool {
+pub fn same(a: &Value, b: &Value, opts: &CanonOptions) -> bool {
     match (a, b, opts.float_digits) {
         (Value::Float(x), Value::Float(y), Some(d)) => canon::floats_agree(*x, *y, d),
+        // The common case of a changed row, settled without encoding.
+        (Value::Int(x), Value::Int(y), _) => x == y,
         _ => canon::values_equal(a, b, &CanonOptions::default()),
     }
 }
@@ -113,19 +118,34 @@ impl Difference {
         opts: &CanonOptions,
     ) -> Option<Difference> {
         let (key, sv) = split(source, nkey);
-        let mut tv = target.values;
-        tv.drain(..nkey);
-        let changed: Vec<usize> = (0..sv.len())
-            .filter(|&i| !same(&sv[i], &tv[i], opts))
-            .collect();
-        if changed.is_empty() {
-            return None;
+        let columns = sv
+            .into_iter()
+            .zip(target.values.into_iter().skip(nkey))
+            .enumerate()
+            .filter(|(_, (s, t))| !same(s, t, opts))
+            .map(|(i, (s, t))| (i, s, t));
+        Difference::of_columns(key, columns)
+    }
+
+    /// A changed row from its differing columns, ascending: each value
+    /// column's index with the source's and the replica's values. `None`
+    /// when there are none.
+    pub fn of_columns(
+        key: Vec<Value>,
+        columns: impl IntoIterator<Item = (usize, Value, Value)>,
+    ) -> Option<Difference> {
+        let (mut changed, mut sv, mut tv) = (Vec::new(), Vec::new(), Vec::new());
+        let mut float_only = true;
+        for (i, s, t) in columns {
+            float_only &= match (&s, &t) {
+                (Value::Float(a), Value::Float(b)) => canon::floats_agree(*a, *b, 15),
+                _ => false,
+            };
+            changed.push(i);
+            sv.push(s);
+            tv.push(t);
         }
-        let float_only = changed.iter().all(|&i| match (&sv[i], &tv[i]) {
-            (Value::Float(a), Value::Float(b)) => canon::floats_agree(*a, *b, 15),
-            _ => false,
-        });
-        Some(Difference {
+        (!changed.is_empty()).then_some(Difference {
             kind: DiffKind::Changed,
             key,
             source: Some(sv),
@@ -161,6 +181,30 @@ mod tests {
         );
         assert_eq!(d[1].changed, [0]);
         assert!(!d[1].float_only);
+        // A changed row shows its changed columns only; a missing or an
+        // extra row every column.
+        assert_eq!(d[1].source, Some(vec![Value::Float(3.0)]));
+        assert_eq!(d[1].target, Some(vec![Value::Float(3.5)]));
+        assert_eq!(d[0].source, Some(vec![Value::Float(1.0)]));
+        assert_eq!(d[2].target, Some(vec![Value::Float(4.0)]));
+    }
+
+    #[test]
+    fn a_changed_row_holds_its_changed_columns() {
+        let row = |values: Vec<Value>| KeyedRow {
+            key: key::encode(&values[..1]),
+            values,
+        };
+        let text = |s: &str| Value::Text(s.into());
+        let source = row(vec![Value::Int(1), text("a"), Value::Int(2), text("c")]);
+        let target = row(vec![Value::Int(1), text("a"), Value::Int(3), Value::Null]);
+        let opts = CanonOptions::default();
+        let d = Difference::changed(source, target, 1, &opts).expect("differs");
+        assert_eq!(d.key, [Value::Int(1)]);
+        assert_eq!(d.changed, [1, 2]);
+        assert_eq!(d.source, Some(vec![Value::Int(2), text("c")]));
+        assert_eq!(d.target, Some(vec![Value::Int(3), Value::Null]));
+        assert!(!d.float_only);
     }
 
     #[test]

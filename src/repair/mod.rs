@@ -309,6 +309,16 @@ pub struct Applied {
     pub undo: Option<PathBuf>,
 }
 
+/// Whether a row differs now as it did when planned: the same columns
+/// set, from the same replica values.
+fn same_change(now: &Op, planned: &Op) -> bool {
+    now.set
+        .iter()
+        .map(|(c, _)| c)
+        .eq(planned.set.iter().map(|(c, _)| c))
+        && same_values(&now.target, &planned.target)
+}
+
 fn same_values(a: &Option<Vec<Value>>, b: &Option<Vec<Value>>) -> bool {
     match (a, b) {
         (None, None) => true,
@@ -343,9 +353,7 @@ fn still_differing(planned: &RepairPlan, fresh: &RepairPlan) -> (RepairPlan, Vec
         for op in &p.ops {
             match by_key.get(&key::encode(&op.key)) {
                 None => c.already_in_sync += 1,
-                Some(f) if f.kind == op.kind && same_values(&f.target, &op.target) => {
-                    kept.push((*f).clone())
-                }
+                Some(f) if f.kind == op.kind && same_change(f, op) => kept.push((*f).clone()),
                 Some(_) => c.changed_since += 1,
             }
         }

@@ -28,8 +28,8 @@ pub struct Op {
     /// Insert: every value column; update: the changed ones (index into
     /// the table's value columns, value).
     pub set: Vec<(usize, Sql)>,
-    /// The replica's values as the diff read them (to tell whether a
-    /// writer changed the row since).
+    /// The replica's values as the diff read them, of the changed columns
+    /// for an update (to tell whether a writer changed the row since).
     pub target: Option<Vec<Value>>,
 }
 
@@ -258,9 +258,11 @@ pub(super) fn plan_op(
         DiffKind::Extra => Vec::new(),
     };
     let mut set = Vec::with_capacity(columns.len());
+    // A missing row's values are every column's; a changed row's are its
+    // changed columns', in that order.
     if let Some(src) = &d.source {
-        for c in columns {
-            let v = src.get(c).ok_or_else(|| {
+        for (n, c) in columns.into_iter().enumerate() {
+            let v = src.get(n).ok_or_else(|| {
                 RepairError::Invalid(format!("table {:?}: a difference lacks values", plan.table))
             })?;
             set.push((c, write_value(plan, nkey + c, v, conn)?));

@@ -171,9 +171,10 @@ fn statement(
             let sets = d
                 .changed
                 .iter()
-                .map(|&c| {
+                .enumerate()
+                .map(|(n, &c)| {
                     let name = &spec.values.get(c).ok_or("a column out of range")?.name;
-                    let v = src.get(c).ok_or("a value out of range")?;
+                    let v = src.get(n).ok_or("a value out of range")?;
                     Ok(format!("{} = {}", dialect.ident(name), lit(v)?))
                 })
                 .collect::<Result<Vec<_>, String>>()?;

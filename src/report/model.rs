@@ -338,7 +338,7 @@ impl DifferenceReport {
             Some(match d.kind {
                 DiffKind::Changed => object(
                     d.changed.iter().map(|&i| &t.columns[i]),
-                    d.changed.iter().map(|&i| &vals[i]),
+                    vals.iter(),
                     d.changed.iter().map(|&i| t.column_types.get(i)),
                 ),
                 _ => object(&t.columns, vals, column_types(t)),
@@ -360,85 +360,111 @@ impl DifferenceReport {
     }
 }
 
-/// One difference of a table as [`DifferenceReport`] writes it, serialized
+/// Writes one table's differences as [`DifferenceReport`] serializes them,
 /// straight from the outcome: a run that streams millions of differences
-/// builds no map and copies no column name per difference.
-pub struct DifferenceView<'a> {
-    pub table: &'a TableOutcome,
-    pub difference: &'a Difference,
+/// builds no map and no JSON value per difference, and quotes each column
+/// name once per table.
+pub struct DifferenceWriter {
+    /// The key columns' names, then the value columns', as JSON strings.
+    key: Vec<String>,
+    columns: Vec<String>,
 }
 
-/// Names and values written as one JSON object, as [`object`] builds it.
-struct ObjectView<'a, N, V> {
-    names: N,
-    values: V,
-    types: &'a [LogicalType],
-}
-
-impl<'a, N, V> Serialize for ObjectView<'a, N, V>
-where
-    N: Iterator<Item = &'a String> + Clone,
-    V: Iterator<Item = (usize, &'a Value)> + Clone,
-{
-    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        use serde::ser::SerializeMap;
-        let mut map = s.serialize_map(None)?;
-        for (name, (i, v)) in self.names.clone().zip(self.values.clone()) {
-            map.serialize_entry(name, &value_json(v, self.types.get(i)))?;
-        }
-        map.end()
+impl DifferenceWriter {
+    pub fn new(t: &TableOutcome) -> serde_json::Result<DifferenceWriter> {
+        let quoted = |names: &[String]| -> serde_json::Result<Vec<String>> {
+            names.iter().map(serde_json::to_string).collect()
+        };
+        Ok(DifferenceWriter {
+            key: quoted(&t.key_columns)?,
+            columns: quoted(&t.columns)?,
+        })
     }
-}
 
-impl Serialize for DifferenceView<'_> {
-    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        use serde::ser::SerializeStruct;
-        let (t, d) = (self.table, self.difference);
+    /// Writes `d`, a difference of table `t` (the table this writer was
+    /// made for), as one line of compact JSON.
+    pub fn write(
+        &self,
+        out: &mut impl std::io::Write,
+        t: &TableOutcome,
+        d: &Difference,
+    ) -> std::io::Result<()> {
+        let kind = match d.kind {
+            DiffKind::Missing => "missing",
+            DiffKind::Extra => "extra",
+            DiffKind::Changed => "changed",
+        };
+        for part in [r#"{"kind":""#, kind, r#"","key":"#] {
+            out.write_all(part.as_bytes())?;
+        }
+        let key = d.key.iter().enumerate();
+        write_object(out, &self.key, key, &t.key_types)?;
         let changed = d.kind == DiffKind::Changed;
-        let mut out = s.serialize_struct("DifferenceReport", 5)?;
-        out.serialize_field(
-            "kind",
-            match d.kind {
-                DiffKind::Missing => "missing",
-                DiffKind::Extra => "extra",
-                DiffKind::Changed => "changed",
-            },
-        )?;
-        out.serialize_field(
-            "key",
-            &ObjectView {
-                names: t.key_columns.iter(),
-                values: d.key.iter().enumerate(),
-                types: &t.key_types,
-            },
-        )?;
         if changed {
-            let names: Vec<&String> = d.changed.iter().map(|&i| &t.columns[i]).collect();
-            out.serialize_field("columns", &names)?;
+            out.write_all(b",\"columns\":[")?;
+            for (n, &c) in d.changed.iter().enumerate() {
+                if n > 0 {
+                    out.write_all(b",")?;
+                }
+                out.write_all(column(&self.columns, c)?.as_bytes())?;
+            }
+            out.write_all(b"]")?;
         }
         for (field, vals) in [("source", &d.source), ("target", &d.target)] {
             let Some(vals) = vals else { continue };
+            for part in [r#",""#, field, r#"":"#] {
+                out.write_all(part.as_bytes())?;
+            }
             match changed {
-                true => out.serialize_field(
-                    field,
-                    &ObjectView {
-                        names: d.changed.iter().map(|&i| &t.columns[i]),
-                        values: d.changed.iter().map(|&i| (i, &vals[i])),
-                        types: &t.column_types,
-                    },
-                )?,
-                false => out.serialize_field(
-                    field,
-                    &ObjectView {
-                        names: t.columns.iter(),
-                        values: vals.iter().enumerate(),
-                        types: &t.column_types,
-                    },
-                )?,
+                true => {
+                    let vals = d.changed.iter().copied().zip(vals);
+                    write_object(out, &self.columns, vals, &t.column_types)?
+                }
+                false => {
+                    let vals = vals.iter().enumerate();
+                    write_object(out, &self.columns, vals, &t.column_types)?
+                }
             }
         }
-        out.end()
+        out.write_all(b"}")
     }
+}
+
+/// Column `i`'s quoted name, or an error for a difference wider than its
+/// table.
+fn column(names: &[String], i: usize) -> std::io::Result<&str> {
+    names
+        .get(i)
+        .map(String::as_str)
+        .ok_or_else(|| std::io::Error::other("a difference has more columns than its table"))
+}
+
+/// Values of the columns they name, as one object (each written as
+/// [`value_json`] has it).
+fn write_object<'a>(
+    out: &mut impl std::io::Write,
+    names: &[String],
+    values: impl Iterator<Item = (usize, &'a Value)>,
+    types: &[LogicalType],
+) -> std::io::Result<()> {
+    out.write_all(b"{")?;
+    for (n, (i, v)) in values.enumerate() {
+        if n > 0 {
+            out.write_all(b",")?;
+        }
+        out.write_all(column(names, i)?.as_bytes())?;
+        out.write_all(b":")?;
+        match v {
+            Value::Null => out.write_all(b"null")?,
+            Value::Int(x) => match i64::try_from(*x) {
+                Ok(x) => serde_json::to_writer(&mut *out, &x)?,
+                Err(_) => serde_json::to_writer(&mut *out, &value_json(v, types.get(i)))?,
+            },
+            Value::Text(x) => serde_json::to_writer(&mut *out, x)?,
+            v => serde_json::to_writer(&mut *out, &value_json(v, types.get(i)))?,
+        }
+    }
+    out.write_all(b"}")
 }
 
 impl TableReport {
@@ -622,19 +648,49 @@ mod tests {
             Difference {
                 kind: DiffKind::Changed,
                 key,
-                source: Some(row("1.5", Some("a"))),
-                target: Some(row("1.25", None)),
+                source: Some(row("1.5", Some("a"))[1..].to_vec()),
+                target: Some(row("1.25", None)[1..].to_vec()),
                 changed: vec![1, 2],
                 float_only: false,
             },
+            // Values written the slow way: too wide for an i64, floats,
+            // bytes, a bool, a time.
+            Difference {
+                kind: DiffKind::Missing,
+                key: vec![Value::Int(i128::MAX), Value::Int(i128::from(u64::MAX))],
+                source: Some(vec![
+                    Value::Float(f64::NAN),
+                    Value::Bytes(vec![1, 0xab]),
+                    Value::Bool(true),
+                ]),
+                target: None,
+                changed: Vec::new(),
+                float_only: false,
+            },
+            Difference {
+                kind: DiffKind::Extra,
+                key: vec![Value::Int(i128::from(i64::MIN)), Value::Null],
+                source: None,
+                target: Some(vec![
+                    Value::Float(-0.5),
+                    Value::Timestamp(1),
+                    Value::Json("{\"a\":[1]}".into()),
+                ]),
+                changed: Vec::new(),
+                float_only: false,
+            },
         ];
+        // A changed row holds its changed columns' values only.
+        assert_eq!(
+            serde_json::to_string(&DifferenceReport::new(&t, &diffs[2])).expect("built"),
+            r#"{"kind":"changed","key":{"a":7,"b \"q\"":"k\n"},"columns":["d","s"],"source":{"d":"1.50","s":"a"},"target":{"d":"1.25","s":null}}"#
+        );
+        let writer = DifferenceWriter::new(&t).expect("names");
         for d in &diffs {
             let built = serde_json::to_string(&DifferenceReport::new(&t, d)).expect("built");
-            let view = DifferenceView {
-                table: &t,
-                difference: d,
-            };
-            assert_eq!(serde_json::to_string(&view).expect("view"), built);
+            let mut written = Vec::new();
+            writer.write(&mut written, &t, d).expect("written");
+            assert_eq!(String::from_utf8(written).expect("UTF-8"), built);
         }
     }
 

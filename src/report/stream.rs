@@ -11,7 +11,7 @@ use std::io::{self, Write};
 
 use serde_json::Value as J;
 
-use super::model::{DifferenceView, Report, RunInfo, TableReport};
+use super::model::{DifferenceWriter, Report, RunInfo, TableReport};
 use crate::check::{DiffSink, RunOutcome, TableOutcome};
 use crate::reconcile::Difference;
 
@@ -26,6 +26,8 @@ pub struct JsonStream<W: Write> {
     differences: usize,
     /// Counts only: no lists of ranges or differences (`--summary`).
     summary: bool,
+    /// The table's column names, quoted at its first difference.
+    writer: Option<DifferenceWriter>,
 }
 
 /// `value` pretty-printed, its later lines indented by `indent`.
@@ -68,6 +70,7 @@ impl<W: Write> JsonStream<W> {
             tables: 0,
             differences: 0,
             summary,
+            writer: None,
         })
     }
 
@@ -130,6 +133,7 @@ impl<W: Write> DiffSink for JsonStream<W> {
         }
         self.tables += 1;
         self.differences = 0;
+        self.writer = None;
         let name = serde_json::to_string(&table.table).map_err(io::Error::other)?;
         write!(self.out, "\n    {{\n      \"table\": {name}")?;
         if !self.summary {
@@ -145,11 +149,11 @@ impl<W: Write> DiffSink for JsonStream<W> {
         let sep = if self.differences == 0 { "" } else { "," };
         self.differences += 1;
         write!(self.out, "{sep}\n        ")?;
-        let view = DifferenceView {
-            table,
-            difference: d,
+        let writer = match &self.writer {
+            Some(w) => w,
+            None => self.writer.insert(DifferenceWriter::new(table)?),
         };
-        serde_json::to_writer(&mut self.out, &view).map_err(io::Error::other)
+        writer.write(&mut self.out, table, d)
     }
 
     fn table_finished(&mut self, table: &TableOutcome) -> io::Result<()> {
@@ -191,7 +195,12 @@ mod tests {
         t.source_rows = 10;
         t.target_rows = 11;
         for &(kind, k) in diffs {
-            let vals = Some(vec![Value::Int(k.into()), Value::Text(format!("é{k}\n"))]);
+            let row = vec![Value::Int(k.into()), Value::Text(format!("é{k}\n"))];
+            // A changed row holds its changed column's value (`w "q"`) only.
+            let vals = Some(match kind {
+                DiffKind::Changed => row[1..].to_vec(),
+                _ => row,
+            });
             t.record(
                 Difference {
                     kind,

@@ -245,8 +245,23 @@ fn check_run(
             Kind::Changed => d.source.is_some() && d.target.is_some() && !d.changed.is_empty(),
         };
         prop_assert!(shape_ok, "malformed difference {:?}\n{}", d, ctx);
+        // A missing or extra row shows every column; a changed row the
+        // changed ones, in order, each side's value differing.
+        let width = match kind {
+            Kind::Changed => d.changed.len(),
+            _ => t.columns.len(),
+        };
         for v in d.source.iter().chain(d.target.iter()) {
-            prop_assert_eq!(v.len(), t.columns.len(), "value vector width\n{}", ctx);
+            prop_assert_eq!(v.len(), width, "value vector width\n{}", ctx);
+        }
+        prop_assert!(
+            d.changed.windows(2).all(|w| w[0] < w[1]),
+            "{:?}\n{}",
+            d,
+            ctx
+        );
+        if let (Kind::Changed, Some(s), Some(g)) = (kind, &d.source, &d.target) {
+            prop_assert!(s.iter().zip(g).all(|(a, b)| a != b), "{:?}\n{}", d, ctx);
         }
         let mut names: Vec<String> = d.changed.iter().map(|&i| t.columns[i].clone()).collect();
         names.sort();

@@ -154,10 +154,15 @@ fn compare_with(src: &str, tgt: &str, opts: &DiffOptions) -> TableOutcome {
 fn show(o: &TableOutcome) -> String {
     let mut s = format!("error: {:?}\ncolumns: {:?}\n", o.error, o.columns);
     for d in &o.differences {
+        // A changed row holds its changed columns only.
+        let names: Vec<&String> = match d.changed.is_empty() {
+            true => o.columns.iter().collect(),
+            false => d.changed.iter().map(|&i| &o.columns[i]).collect(),
+        };
         let fmt = |v: &Option<Vec<Value>>| {
             v.as_ref().map(|v| {
                 v.iter()
-                    .zip(&o.columns)
+                    .zip(&names)
                     .map(|(x, c)| format!("{c}={x:?}"))
                     .collect::<Vec<_>>()
                     .join(", ")
@@ -2854,13 +2859,7 @@ fn found(o: &TableOutcome) -> BTreeSet<(String, i64)> {
     let n = o.columns.iter().position(|c| c == "n").expect("column n");
     o.differences
         .iter()
-        .map(|d| {
-            let row = d.source.as_ref().or(d.target.as_ref()).expect("a side");
-            match &row[n] {
-                Value::Int(i) => (format!("{:?}", d.kind), *i as i64),
-                other => panic!("n = {other:?}"),
-            }
-        })
+        .map(|d| (format!("{:?}", d.kind), row_number(d, n)))
         .collect()
 }
 
@@ -2974,4 +2973,23 @@ fn text_keys_under_other_collations_compare_exactly() {
         ran += 1;
     }
     println!("{ran} collations compared");
+}
+
+/// A difference's row number: column `n` of a missing or extra row; a
+/// changed row shows its changed column `v` only, which the drift left as
+/// `'v' || n` at the source.
+fn row_number(d: &driftsum::reconcile::Difference, n: usize) -> i64 {
+    let row = d.source.as_ref().or(d.target.as_ref()).expect("a side");
+    let value = match d.kind {
+        driftsum::reconcile::DiffKind::Changed => &row[0],
+        _ => &row[n],
+    };
+    match value {
+        Value::Int(i) => *i as i64,
+        Value::Text(v) if d.kind == driftsum::reconcile::DiffKind::Changed => v
+            .strip_prefix('v')
+            .and_then(|n| n.parse().ok())
+            .unwrap_or_else(|| panic!("v = {v:?}")),
+        other => panic!("n = {other:?} in {d:?}"),
+    }
 }

@@ -8,10 +8,13 @@
 
 mod side;
 
-use driftsum_core::canon::{self, CanonOptions};
+use std::ops::Range;
+
+use driftsum_core::canon;
 use driftsum_core::diff::DriftRange;
 use driftsum_core::key::KeyRange;
 use driftsum_core::merge::{merge_by, Paired};
+use driftsum_core::protocol as wire;
 use driftsum_core::protocol::{EntriesMeter, RowsMeter};
 use driftsum_core::tree::HASH_PREFIX_LEN;
 use driftsum_core::Key;
@@ -20,7 +23,8 @@ use super::outcome::TableOutcome;
 use super::reconcile::{chunks, range_outcome, Job, CHUNK_ROWS};
 use super::sink::Found;
 use crate::error::CheckError;
-use crate::reconcile::{Difference, KeyedRow};
+use crate::error::SourceError;
+use crate::reconcile::{rows, Difference};
 use side::Item;
 
 pub(super) use side::{channel, stream_side, Streamed};
@@ -33,21 +37,77 @@ fn costed_by_piece(r: &DriftRange) -> bool {
     r.source_rows.max(r.target_rows) > CHUNK_ROWS
 }
 
-/// Whether two rows of one key are the same: exactly when their row hashes
-/// are (every value encodes alike), so no row need be hashed.
-fn same_row(a: &KeyedRow, b: &KeyedRow, nkey: usize, opts: &CanonOptions) -> bool {
-    a.values.len() == b.values.len()
-        && a.values[nkey..]
-            .iter()
-            .zip(&b.values[nkey..])
-            .all(|(x, y)| canon::values_equal(x, y, opts))
-}
-
 /// One side of a compared piece: which of its rows (their places in the
 /// piece, ascending) the comparison would fetch by key.
 #[derive(Default)]
 struct PieceSide {
     asked: Vec<usize>,
+}
+
+/// How two rows of one key whose wire bytes differ compare.
+enum Compared {
+    /// Their row hashes agree: neither would be fetched.
+    Same,
+    /// Both would be fetched; and what differs, if a column does beyond
+    /// the float tolerance.
+    Fetched(Option<Difference>),
+}
+
+/// Compares two rows of one key by their wire bytes, value by value: a
+/// column with the same bytes holds the same value, and only the others
+/// are decoded. A changed row keeps the values of its changed columns
+/// only, so a table where every row changed in one column is not decoded
+/// whole. `spans` is where each value lies, kept between rows.
+fn changed_row(
+    s: &[u8],
+    t: &[u8],
+    (source_width, target_width): (usize, usize),
+    job: &Job<'_>,
+    spans: &mut (Vec<Range<usize>>, Vec<Range<usize>>),
+) -> Result<Compared, CheckError> {
+    let (nkey, opts) = (job.nkey, job.opts);
+    let source_err = |e| CheckError::Source(side::unreadable(e));
+    let target_err = |e| CheckError::Target(side::unreadable(e));
+    wire::row_spans(s, source_width, &mut spans.0).map_err(source_err)?;
+    wire::row_spans(t, target_width, &mut spans.1).map_err(target_err)?;
+    if spans.0.len() != spans.1.len() {
+        return Err(CheckError::Target(SourceError::Other(
+            "a streamed row's width differs from the source's".into(),
+        )));
+    }
+    // Floats rounded for the row hash are compared by their digits in a
+    // difference (see `Difference::changed`): a row is then the same by
+    // its encoding, whatever its columns say.
+    let rounded = opts.float_digits.is_some();
+    let mut same_hash = true;
+    let mut columns = Vec::new();
+    for (c, (a, b)) in spans.0.iter().zip(&spans.1).enumerate().skip(nkey) {
+        let (a, b) = (&s[a.clone()], &t[b.clone()]);
+        if a == b {
+            continue;
+        }
+        let a = wire::value_from_bytes(a).map_err(source_err)?;
+        let b = wire::value_from_bytes(b).map_err(target_err)?;
+        if rounded {
+            same_hash &= canon::values_equal(&a, &b, opts);
+        }
+        if !rows::same(&a, &b, opts) {
+            columns.push((c - nkey, a, b));
+        }
+    }
+    // Without rounding, the row hashes differ exactly when a column does.
+    if (rounded && same_hash) || (!rounded && columns.is_empty()) {
+        return Ok(Compared::Same);
+    }
+    if columns.is_empty() {
+        return Ok(Compared::Fetched(None));
+    }
+    let key = spans.0[..nkey]
+        .iter()
+        .map(|r| wire::value_from_bytes(&s[r.clone()]))
+        .collect::<Result<_, _>>()
+        .map_err(source_err)?;
+    Ok(Compared::Fetched(Difference::of_columns(key, columns)))
 }
 
 /// Hands every difference between two key-ordered pieces to `emit`, in
@@ -59,17 +119,14 @@ struct PieceSide {
 fn piece_differences(
     source: &[Item],
     target: &[Item],
-    (source_width, target_width): (usize, usize),
+    widths: (usize, usize),
     job: &Job<'_>,
     mut emit: impl FnMut(Difference) -> Result<(), CheckError>,
 ) -> Result<(PieceSide, PieceSide, bool), CheckError> {
-    let (nkey, opts) = (job.nkey, job.opts);
-    // Floats rounded for the row hash are compared by their digits in a
-    // difference (see `Difference::changed`): a row is then the same by
-    // its encoding, whatever its columns say.
-    let rounded = opts.float_digits.is_some();
-    let source_row = |item: &Item| item.row(source_width).map_err(CheckError::Source);
-    let target_row = |item: &Item| item.row(target_width).map_err(CheckError::Target);
+    let nkey = job.nkey;
+    let source_row = |item: &Item| item.row(widths.0).map_err(CheckError::Source);
+    let target_row = |item: &Item| item.row(widths.1).map_err(CheckError::Target);
+    let mut spans = (Vec::new(), Vec::new());
     let (mut s_side, mut t_side) = (PieceSide::default(), PieceSide::default());
     let mut emitted = false;
     let (source, target) = (source.iter().enumerate(), target.iter().enumerate());
@@ -85,18 +142,14 @@ fn piece_differences(
             }
             Paired::Both((_, s), (_, t)) if s.wire() == t.wire() => None,
             Paired::Both((i, s), (j, t)) => {
-                let (s, t) = (source_row(s)?, target_row(t)?);
-                if rounded && same_row(&s, &t, nkey, opts) {
-                    continue;
+                match changed_row(s.wire(), t.wire(), widths, job, &mut spans)? {
+                    Compared::Same => None,
+                    Compared::Fetched(d) => {
+                        s_side.asked.push(i);
+                        t_side.asked.push(j);
+                        d
+                    }
                 }
-                let d = Difference::changed(s, t, nkey, opts);
-                // Without rounding, rows are the same exactly when no
-                // column differs, which `changed` finds in the same pass.
-                if rounded || d.is_some() {
-                    s_side.asked.push(i);
-                    t_side.asked.push(j);
-                }
-                d
             }
         };
         if let Some(d) = d {
@@ -282,7 +335,8 @@ fn compare_range(
 mod tests {
     use super::side::Packer;
     use super::*;
-    use crate::reconcile::DiffKind;
+    use crate::reconcile::{compare_rows, DiffKind, KeyedRow};
+    use driftsum_core::canon::CanonOptions;
     use driftsum_core::key;
     use driftsum_core::Value;
 
@@ -368,16 +422,27 @@ mod tests {
         for (float_digits, want, source_asked, target_asked) in cases {
             let opts = CanonOptions { float_digits };
             let job = job(&opts);
-            let mut got = Vec::new();
+            let (mut got, mut whole) = (Vec::new(), Vec::new());
             let (s, t, emitted) = piece_differences(&source(), &target(), (3, 3), &job, |d| {
                 let Value::Int(id) = d.key[0] else {
                     panic!("key {:?}", d.key)
                 };
-                got.push((d.kind, id as i64, d.changed));
+                got.push((d.kind, id as i64, d.changed.clone()));
+                whole.push(d);
                 Ok(())
             })
             .expect("compared");
             assert_eq!(got, want, "digits {float_digits:?}");
+            // Compared by their bytes, the rows give the differences (and
+            // the values each shows) that decoded rows do.
+            let decoded = |items: Vec<Item>| -> Vec<KeyedRow> {
+                items
+                    .iter()
+                    .map(|i| i.row(3).expect("reads back"))
+                    .collect()
+            };
+            let reference = compare_rows(decoded(source()), decoded(target()), 1, &opts);
+            assert_eq!(whole, reference, "digits {float_digits:?}");
             assert!(emitted);
             for (side, ids, rows) in [(s, source_asked, source()), (t, target_asked, target())] {
                 let keys: Vec<Key> = ids

@@ -63,13 +63,18 @@ impl Item {
 
     /// The row's values, from its wire bytes.
     pub(super) fn row(&self, width: usize) -> Result<KeyedRow, SourceError> {
-        let values = wire::decode_row(self.wire(), width)
-            .map_err(|e| SourceError::Other(format!("a streamed row did not read back: {e}")))?;
+        let values = wire::decode_row(self.wire(), width).map_err(unreadable)?;
         Ok(KeyedRow {
             key: self.key.clone(),
             values,
         })
     }
+}
+
+/// A streamed row's bytes that do not read back (a bug, not bad data: the
+/// scan wrote them).
+pub(super) fn unreadable(e: wire::WireError) -> SourceError {
+    SourceError::Other(format!("a streamed row did not read back: {e}"))
 }
 
 type Batch = Result<Vec<Item>, SourceError>;
@@ -330,12 +335,13 @@ impl Streamed {
     /// small ranges cost their rows, not a piece each.
     pub(super) fn piece_end_in(&mut self, r: &KeyRange) -> Result<Option<Key>, SourceError> {
         self.fill(PIECE_ROWS)?;
+        // Rows wait in key order: the ones in `r` are found by halving.
+        let in_r = self.ahead.partition_point(|item| item.key <= r.through);
         let mut bytes = 0;
         let end = self
             .ahead
             .iter()
-            .take(PIECE_ROWS)
-            .take_while(|item| item.key <= r.through)
+            .take(in_r.min(PIECE_ROWS))
             .enumerate()
             .find(|(i, item)| {
                 bytes += item.bytes();
@@ -346,11 +352,7 @@ impl Streamed {
 
     /// The waiting rows with keys up to `through`.
     pub(super) fn take_through(&mut self, through: &Key) -> Vec<Item> {
-        let n = self
-            .ahead
-            .iter()
-            .position(|item| item.key > *through)
-            .unwrap_or(self.ahead.len());
+        let n = self.ahead.partition_point(|item| item.key <= *through);
         let taken: Vec<Item> = self.ahead.drain(..n).collect();
         self.ahead_bytes -= bytes_of(&taken);
         taken
