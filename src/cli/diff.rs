@@ -12,6 +12,7 @@ use driftsum::report::model::{now_utc, RunInfo, SideInfo};
 use driftsum::report::stream::JsonStream;
 use driftsum::report::{text, Report};
 
+use super::background::Background;
 use super::progress::{Mode, ScanProgress, Tracking};
 use super::rows::RowArgs;
 use super::Verbosity;
@@ -296,11 +297,9 @@ pub fn run(args: DiffArgs, v: Verbosity) -> anyhow::Result<u8> {
     };
     let progress = ScanProgress::new(mode, estimates);
     let mut json_out = match json {
-        true => Some(JsonStream::new(
-            std::io::BufWriter::new(std::io::stdout().lock()),
-            &info,
-            args.summary,
-        )?),
+        // Formatted here, written on a thread of its own: a report of
+        // every row of a table is written while the rows are compared.
+        true => Some(JsonStream::new(Background::stdout(), &info, args.summary)?),
         false => None,
     };
     let mut discard = Discard;

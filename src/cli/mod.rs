@@ -1,6 +1,7 @@
 //! Command-line interface: argument parsing, output and exit codes. No logic
 //! of its own: every command calls the library.
 
+mod background;
 mod bench;
 mod build;
 mod check;
