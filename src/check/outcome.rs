@@ -157,9 +157,19 @@ impl TableOutcome {
     /// are (all when `None`).
     pub fn record(&mut self, d: Difference, keep: Option<usize>) {
         self.counts.add(&d);
-        if keep.is_none_or(|k| self.differences.len() < k) {
+        if self.keeps_more(keep) {
             self.differences.push(d);
         }
+    }
+
+    /// Whether the sample has room for one more difference.
+    pub(crate) fn keeps_more(&self, keep: Option<usize>) -> bool {
+        keep.is_none_or(|k| self.differences.len() < k)
+    }
+
+    /// Counts a difference the sample has no room for.
+    pub(crate) fn count(&mut self, d: &Difference) {
+        self.counts.add(d);
     }
 
     /// Differences found, kept or not (an outcome assembled by hand may

@@ -49,4 +49,16 @@ impl Found<'_> {
         outcome.record(d, self.keep);
         Ok(())
     }
+
+    /// [`emit`](Found::emit) for a difference the caller goes on using
+    /// (its room reused for the next one): copied only if kept.
+    pub fn emit_borrowed(&mut self, outcome: &mut TableOutcome, d: &Difference) -> io::Result<()> {
+        self.sink.difference(outcome, d)?;
+        if outcome.keeps_more(self.keep) {
+            outcome.record(d.clone(), self.keep);
+        } else {
+            outcome.count(d);
+        }
+        Ok(())
+    }
 }

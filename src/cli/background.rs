@@ -31,44 +31,47 @@ pub struct Background {
 impl Background {
     /// Writes to what `open` returns, opened on the writing thread (a
     /// locked stdout cannot cross threads).
-    pub fn new<W: Write>(open: impl FnOnce() -> W + Send + 'static) -> Background {
+    pub fn new<W: Write>(open: impl FnOnce() -> W + Send + 'static) -> io::Result<Background> {
         let (to_writer, from_main) = sync_channel::<Msg>(AHEAD);
         let (give_back, spent) = sync_channel::<Vec<u8>>(AHEAD + 1);
-        let thread = std::thread::spawn(move || {
-            let mut out = open();
-            for msg in from_main {
-                match msg {
-                    Msg::Bytes(mut b) => {
-                        out.write_all(&b)?;
-                        b.clear();
-                        // A full return channel only means enough spares.
-                        let _ = give_back.try_send(b);
-                    }
-                    Msg::Flush(answer) => {
-                        let flushed = out.flush();
-                        let failed = flushed
-                            .as_ref()
-                            .err()
-                            .map(|e| io::Error::new(e.kind(), e.to_string()));
-                        let _ = answer.send(flushed);
-                        if let Some(e) = failed {
-                            return Err(e);
+        let thread = std::thread::Builder::new()
+            .name("output".into())
+            .spawn(move || {
+                let mut out = open();
+                for msg in from_main {
+                    match msg {
+                        Msg::Bytes(mut b) => {
+                            out.write_all(&b)?;
+                            b.clear();
+                            // A full return channel only means enough spares.
+                            let _ = give_back.try_send(b);
+                        }
+                        Msg::Flush(answer) => {
+                            let flushed = out.flush();
+                            let failed = flushed
+                                .as_ref()
+                                .err()
+                                .map(|e| io::Error::new(e.kind(), e.to_string()));
+                            let _ = answer.send(flushed);
+                            if let Some(e) = failed {
+                                return Err(e);
+                            }
                         }
                     }
                 }
-            }
-            out.flush()
-        });
-        Background {
+                out.flush()
+            })?;
+        Ok(Background {
             buf: Vec::with_capacity(BUFFER),
             to_writer: Some(to_writer),
             spent,
             thread: Some(thread),
-        }
+        })
     }
 
-    /// Writes to standard output.
-    pub fn stdout() -> Background {
+    /// Writes to standard output, which the writing thread holds locked
+    /// until dropped: nothing else may print to it meanwhile.
+    pub fn stdout() -> io::Result<Background> {
         Background::new(|| io::stdout().lock())
     }
 
@@ -180,7 +183,7 @@ mod tests {
             bytes: bytes.clone(),
             limit,
         };
-        (bytes, Background::new(move || inner))
+        (bytes, Background::new(move || inner).expect("a thread"))
     }
 
     /// Every byte arrives, in order, across many buffers, small writes and

@@ -299,7 +299,7 @@ pub fn run(args: DiffArgs, v: Verbosity) -> anyhow::Result<u8> {
     let mut json_out = match json {
         // Formatted here, written on a thread of its own: a report of
         // every row of a table is written while the rows are compared.
-        true => Some(JsonStream::new(Background::stdout(), &info, args.summary)?),
+        true => Some(JsonStream::new(Background::stdout()?, &info, args.summary)?),
         false => None,
     };
     let mut discard = Discard;

@@ -118,12 +118,18 @@ impl Difference {
         opts: &CanonOptions,
     ) -> Option<Difference> {
         let (key, sv) = split(source, nkey);
-        let columns = sv
-            .into_iter()
-            .zip(target.values.into_iter().skip(nkey))
-            .enumerate()
-            .filter(|(_, (s, t))| !same(s, t, opts))
-            .map(|(i, (s, t))| (i, s, t));
+        // Both sides read the same columns; were a row ever shorter, its
+        // missing values differ from anything rather than go unseen.
+        let width = sv.len().max(target.values.len().saturating_sub(nkey));
+        let absent = || Value::Invalid("no value".into());
+        let mut s = sv.into_iter();
+        let mut t = target.values.into_iter().skip(nkey);
+        let columns = (0..width)
+            .map(|i| {
+                let s = s.next().unwrap_or_else(absent);
+                (i, s, t.next().unwrap_or_else(absent))
+            })
+            .filter(|(_, s, t)| !same(s, t, opts));
         Difference::of_columns(key, columns)
     }
 
@@ -134,25 +140,50 @@ impl Difference {
         key: Vec<Value>,
         columns: impl IntoIterator<Item = (usize, Value, Value)>,
     ) -> Option<Difference> {
-        let (mut changed, mut sv, mut tv) = (Vec::new(), Vec::new(), Vec::new());
-        let mut float_only = true;
+        let mut d = Difference::changed_row();
+        d.key = key;
         for (i, s, t) in columns {
-            float_only &= match (&s, &t) {
-                (Value::Float(a), Value::Float(b)) => canon::floats_agree(*a, *b, 15),
-                _ => false,
-            };
-            changed.push(i);
-            sv.push(s);
-            tv.push(t);
+            d.push_change(i, s, t);
         }
-        (!changed.is_empty()).then_some(Difference {
+        (!d.changed.is_empty()).then_some(d)
+    }
+
+    /// A changed row with no key and no columns yet: filled by
+    /// [`push_change`](Difference::push_change), and emptied by
+    /// [`clear_changes`](Difference::clear_changes) to be filled again
+    /// (a comparison of millions of changed rows then allocates for none).
+    pub fn changed_row() -> Difference {
+        Difference {
             kind: DiffKind::Changed,
-            key,
-            source: Some(sv),
-            target: Some(tv),
-            changed,
-            float_only,
-        })
+            key: Vec::new(),
+            source: Some(Vec::new()),
+            target: Some(Vec::new()),
+            changed: Vec::new(),
+            float_only: false,
+        }
+    }
+
+    /// Empties a [`changed_row`](Difference::changed_row), keeping its room.
+    pub fn clear_changes(&mut self) {
+        self.key.clear();
+        self.changed.clear();
+        for side in [&mut self.source, &mut self.target] {
+            side.get_or_insert_with(Vec::new).clear();
+        }
+        self.float_only = false;
+    }
+
+    /// Adds a changed column (after the ones already added) with the
+    /// source's and the replica's values.
+    pub fn push_change(&mut self, column: usize, source: Value, target: Value) {
+        let agree = match (&source, &target) {
+            (Value::Float(a), Value::Float(b)) => canon::floats_agree(*a, *b, 15),
+            _ => false,
+        };
+        self.float_only = agree && (self.float_only || self.changed.is_empty());
+        self.changed.push(column);
+        self.source.get_or_insert_with(Vec::new).push(source);
+        self.target.get_or_insert_with(Vec::new).push(target);
     }
 }
 
@@ -205,6 +236,38 @@ mod tests {
         assert_eq!(d.source, Some(vec![Value::Int(2), text("c")]));
         assert_eq!(d.target, Some(vec![Value::Int(3), Value::Null]));
         assert!(!d.float_only);
+        // A row short of a column differs in it, either way round.
+        let short = row(vec![Value::Int(1), text("a")]);
+        let long = || row(vec![Value::Int(1), text("a"), Value::Null]);
+        let absent = Value::Invalid("no value".into());
+        let d = Difference::changed(long(), short.clone(), 1, &opts).expect("differs");
+        assert_eq!((d.changed, d.target), (vec![1], Some(vec![absent.clone()])));
+        let d = Difference::changed(short, long(), 1, &opts).expect("differs");
+        assert_eq!((d.changed, d.source), (vec![1], Some(vec![absent])));
+    }
+
+    /// A changed row emptied and filled again is the row built afresh:
+    /// no key, column or float-only mark left from the one before.
+    #[test]
+    fn a_changed_row_is_filled_again_from_empty() {
+        let next = f64::from_bits(0.3f64.to_bits() + 1);
+        let mut d = Difference::changed_row();
+        d.key.push(Value::Int(1));
+        d.push_change(0, Value::Float(0.3), Value::Float(next));
+        assert!(d.float_only);
+        d.clear_changes();
+        d.key.push(Value::Int(2));
+        d.push_change(1, Value::Int(1), Value::Int(2));
+        d.push_change(2, Value::Float(0.3), Value::Float(next));
+        let fresh = Difference::of_columns(
+            vec![Value::Int(2)],
+            [
+                (1, Value::Int(1), Value::Int(2)),
+                (2, Value::Float(0.3), Value::Float(next)),
+            ],
+        );
+        assert_eq!(Some(d), fresh);
+        assert!(!fresh.is_some_and(|d| d.float_only));
     }
 
     #[test]

@@ -4,8 +4,8 @@
 //! [`form`]); the plan is shown, written as a SQL script ([`script`]), or
 //! applied ([`apply`]) in one transaction: under the replica's write lock
 //! both sides are read again in fresh snapshots and only the planned rows
-//! that still differ, and that no writer touched since the plan, are
-//! changed; the inverse of the change is written beside the replica as an
+//! that still differ as planned (the same columns, the replica holding the
+//! same values in them) are changed; the inverse of the change is written beside the replica as an
 //! undo script; after the commit a fresh diff must find the repaired keys
 //! in sync. A PostgreSQL or MySQL/MariaDB replica is never written: it gets
 //! a script in its own dialect ([`server`]) to apply by hand.
@@ -297,7 +297,8 @@ pub struct TableApplied {
     pub applied: usize,
     /// Planned rows already in sync when read again under the lock.
     pub already_in_sync: usize,
-    /// Planned rows a writer changed since the plan: left alone.
+    /// Planned rows that now differ otherwise than planned (other columns,
+    /// or other replica values in them): left alone.
     pub changed_since: usize,
 }
 

@@ -175,7 +175,9 @@ impl<W: Write> DiffSink for JsonStream<W> {
                 write!(self.out, ",\n      {key}: {}", pretty(&v, "      ")?)?;
             }
         }
-        write!(self.out, "\n    }}")
+        write!(self.out, "\n    }}")?;
+        // A reader of the stream gets each table as it is done.
+        self.out.flush()
     }
 }
 

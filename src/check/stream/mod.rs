@@ -8,6 +8,7 @@
 
 mod side;
 
+use std::borrow::Cow;
 use std::ops::Range;
 
 use driftsum_core::canon;
@@ -45,29 +46,48 @@ struct PieceSide {
 }
 
 /// How two rows of one key whose wire bytes differ compare.
+#[derive(Debug, PartialEq)]
 enum Compared {
     /// Their row hashes agree: neither would be fetched.
     Same,
-    /// Both would be fetched; and what differs, if a column does beyond
-    /// the float tolerance.
-    Fetched(Option<Difference>),
+    /// Both would be fetched; and whether a column differs beyond the
+    /// float tolerance (the row is then [`Reuse::changed`]).
+    Fetched { differs: bool },
+}
+
+/// What comparing two rows reuses from one pair to the next, so that a
+/// piece where every row changed allocates for none: where each row's
+/// values lie, and the changed row last built.
+struct Reuse {
+    spans: (Vec<Range<usize>>, Vec<Range<usize>>),
+    changed: Difference,
+}
+
+impl Default for Reuse {
+    fn default() -> Reuse {
+        Reuse {
+            spans: Default::default(),
+            changed: Difference::changed_row(),
+        }
+    }
 }
 
 /// Compares two rows of one key by their wire bytes, value by value: a
 /// column with the same bytes holds the same value, and only the others
 /// are decoded. A changed row keeps the values of its changed columns
 /// only, so a table where every row changed in one column is not decoded
-/// whole. `spans` is where each value lies, kept between rows.
+/// whole.
 fn changed_row(
     s: &[u8],
     t: &[u8],
     (source_width, target_width): (usize, usize),
     job: &Job<'_>,
-    spans: &mut (Vec<Range<usize>>, Vec<Range<usize>>),
+    reuse: &mut Reuse,
 ) -> Result<Compared, CheckError> {
     let (nkey, opts) = (job.nkey, job.opts);
     let source_err = |e| CheckError::Source(side::unreadable(e));
     let target_err = |e| CheckError::Target(side::unreadable(e));
+    let (spans, d) = (&mut reuse.spans, &mut reuse.changed);
     wire::row_spans(s, source_width, &mut spans.0).map_err(source_err)?;
     wire::row_spans(t, target_width, &mut spans.1).map_err(target_err)?;
     if spans.0.len() != spans.1.len() {
@@ -80,7 +100,7 @@ fn changed_row(
     // its encoding, whatever its columns say.
     let rounded = opts.float_digits.is_some();
     let mut same_hash = true;
-    let mut columns = Vec::new();
+    d.clear_changes();
     for (c, (a, b)) in spans.0.iter().zip(&spans.1).enumerate().skip(nkey) {
         let (a, b) = (&s[a.clone()], &t[b.clone()]);
         if a == b {
@@ -92,22 +112,21 @@ fn changed_row(
             same_hash &= canon::values_equal(&a, &b, opts);
         }
         if !rows::same(&a, &b, opts) {
-            columns.push((c - nkey, a, b));
+            d.push_change(c - nkey, a, b);
         }
     }
+    let differs = !d.changed.is_empty();
     // Without rounding, the row hashes differ exactly when a column does.
-    if (rounded && same_hash) || (!rounded && columns.is_empty()) {
+    if (rounded && same_hash) || (!rounded && !differs) {
         return Ok(Compared::Same);
     }
-    if columns.is_empty() {
-        return Ok(Compared::Fetched(None));
+    if differs {
+        for r in &spans.0[..nkey] {
+            d.key
+                .push(wire::value_from_bytes(&s[r.clone()]).map_err(source_err)?);
+        }
     }
-    let key = spans.0[..nkey]
-        .iter()
-        .map(|r| wire::value_from_bytes(&s[r.clone()]))
-        .collect::<Result<_, _>>()
-        .map_err(source_err)?;
-    Ok(Compared::Fetched(Difference::of_columns(key, columns)))
+    Ok(Compared::Fetched { differs })
 }
 
 /// Hands every difference between two key-ordered pieces to `emit`, in
@@ -121,12 +140,12 @@ fn piece_differences(
     target: &[Item],
     widths: (usize, usize),
     job: &Job<'_>,
-    mut emit: impl FnMut(Difference) -> Result<(), CheckError>,
+    mut emit: impl FnMut(&Difference) -> Result<(), CheckError>,
 ) -> Result<(PieceSide, PieceSide, bool), CheckError> {
     let nkey = job.nkey;
     let source_row = |item: &Item| item.row(widths.0).map_err(CheckError::Source);
     let target_row = |item: &Item| item.row(widths.1).map_err(CheckError::Target);
-    let mut spans = (Vec::new(), Vec::new());
+    let mut reuse = Reuse::default();
     let (mut s_side, mut t_side) = (PieceSide::default(), PieceSide::default());
     let mut emitted = false;
     let (source, target) = (source.iter().enumerate(), target.iter().enumerate());
@@ -134,27 +153,27 @@ fn piece_differences(
         let d = match pair {
             Paired::Source((i, s)) => {
                 s_side.asked.push(i);
-                Some(Difference::missing(source_row(s)?, nkey))
+                Some(Cow::Owned(Difference::missing(source_row(s)?, nkey)))
             }
             Paired::Target((j, t)) => {
                 t_side.asked.push(j);
-                Some(Difference::extra(target_row(t)?, nkey))
+                Some(Cow::Owned(Difference::extra(target_row(t)?, nkey)))
             }
             Paired::Both((_, s), (_, t)) if s.wire() == t.wire() => None,
             Paired::Both((i, s), (j, t)) => {
-                match changed_row(s.wire(), t.wire(), widths, job, &mut spans)? {
+                match changed_row(s.wire(), t.wire(), widths, job, &mut reuse)? {
                     Compared::Same => None,
-                    Compared::Fetched(d) => {
+                    Compared::Fetched { differs } => {
                         s_side.asked.push(i);
                         t_side.asked.push(j);
-                        d
+                        differs.then_some(Cow::Borrowed(&reuse.changed))
                     }
                 }
             }
         };
         if let Some(d) = d {
             emitted = true;
-            emit(d)?;
+            emit(&d)?;
         }
     }
     Ok((s_side, t_side, emitted))
@@ -295,7 +314,7 @@ fn compare_range(
         let widths = (source.width, target.width);
         let (source_asked, target_asked, emitted) =
             piece_differences(&source_items, &target_items, widths, job, |d| {
-                found.emit(outcome, d).map_err(CheckError::Output)
+                found.emit_borrowed(outcome, d).map_err(CheckError::Output)
             })?;
         drifted |= emitted;
         let piece = KeyRange {
@@ -370,15 +389,20 @@ mod tests {
     fn piece_differences_are_the_rows_that_differ() {
         let third = 1.0f64 / 3.0;
         let ulp = f64::from_bits(third.to_bits() + 1);
+        // Either side of a rounding step at 10 digits, within a unit of it.
+        let (below, above) = (1.000_000_000_499_99, 1.000_000_000_500_01);
+        let other_nan = f64::from_bits(f64::NAN.to_bits() ^ 1);
         // Each key's row on either side, if it has one.
         type Side<'a> = Option<(f64, &'a str)>;
-        let rows: [(i64, Side, Side); 6] = [
+        let rows: [(i64, Side, Side); 8] = [
             (1, Some((third, "a")), Some((ulp, "a"))),
             (2, Some((2.0, "b")), Some((2.0, "b "))),
             (3, Some((3.0, "only in the source")), None),
             (4, None, Some((4.0, "only in the target"))),
             (5, Some((5.0, "same")), Some((5.0, "same"))),
             (6, Some((third, "x")), Some((ulp, "y"))),
+            (7, Some((below, "r")), Some((above, "r"))),
+            (8, Some((f64::NAN, "n")), Some((other_nan, "n"))),
         ];
         let side = |target: bool| -> Vec<Item> {
             rows.iter()
@@ -403,9 +427,10 @@ mod tests {
                     (DiffKind::Missing, 3, vec![]),
                     (DiffKind::Extra, 4, vec![]),
                     (DiffKind::Changed, 6, vec![0, 1]),
+                    (DiffKind::Changed, 7, vec![0]),
                 ],
-                vec![1, 2, 3, 6],
-                vec![1, 2, 4, 6],
+                vec![1, 2, 3, 6, 7],
+                vec![1, 2, 4, 6, 7],
             ),
             (
                 Some(10),
@@ -415,8 +440,10 @@ mod tests {
                     (DiffKind::Extra, 4, vec![]),
                     (DiffKind::Changed, 6, vec![1]),
                 ],
-                vec![2, 3, 6],
-                vec![2, 4, 6],
+                // Row 7 hashes apart once rounded, so it is fetched, but
+                // its floats agree to the digits: no difference.
+                vec![2, 3, 6, 7],
+                vec![2, 4, 6, 7],
             ),
         ];
         for (float_digits, want, source_asked, target_asked) in cases {
@@ -428,7 +455,7 @@ mod tests {
                     panic!("key {:?}", d.key)
                 };
                 got.push((d.kind, id as i64, d.changed.clone()));
-                whole.push(d);
+                whole.push(d.clone());
                 Ok(())
             })
             .expect("compared");
@@ -467,5 +494,16 @@ mod tests {
         cut.at.end -= 1;
         let err = piece_differences(&[cut], &[item(7, 7.5, "x")], (3, 3), &job, |_| Ok(())).err();
         assert!(matches!(err, Some(CheckError::Source(_))), "{err:?}");
+        // Rows of one key that read back with different widths are an
+        // error, not columns passed over.
+        let narrow = {
+            let values = [Value::Int(7.into()), Value::Float(7.0)];
+            let mut packer = Packer::default();
+            packer.push(key::encode(&values[..1]), &values);
+            packer.take().pop().expect("one row")
+        };
+        let err =
+            piece_differences(&[item(7, 7.5, "x")], &[narrow], (3, 2), &job, |_| Ok(())).err();
+        assert!(matches!(err, Some(CheckError::Target(_))), "{err:?}");
     }
 }
