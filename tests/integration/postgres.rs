@@ -2859,7 +2859,7 @@ fn found(o: &TableOutcome) -> BTreeSet<(String, i64)> {
     let n = o.columns.iter().position(|c| c == "n").expect("column n");
     o.differences
         .iter()
-        .map(|d| (format!("{:?}", d.kind), row_number(d, n)))
+        .map(|d| (format!("{:?}", d.kind), crate::util::row_number(d, n)))
         .collect()
 }
 
@@ -2973,23 +2973,4 @@ fn text_keys_under_other_collations_compare_exactly() {
         ran += 1;
     }
     println!("{ran} collations compared");
-}
-
-/// A difference's row number: column `n` of a missing or extra row; a
-/// changed row shows its changed column `v` only, which the drift left as
-/// `'v' || n` at the source.
-fn row_number(d: &driftsum::reconcile::Difference, n: usize) -> i64 {
-    let row = d.source.as_ref().or(d.target.as_ref()).expect("a side");
-    let value = match d.kind {
-        driftsum::reconcile::DiffKind::Changed => &row[0],
-        _ => &row[n],
-    };
-    match value {
-        Value::Int(i) => *i as i64,
-        Value::Text(v) if d.kind == driftsum::reconcile::DiffKind::Changed => v
-            .strip_prefix('v')
-            .and_then(|n| n.parse().ok())
-            .unwrap_or_else(|| panic!("v = {v:?}")),
-        other => panic!("n = {other:?} in {d:?}"),
-    }
 }

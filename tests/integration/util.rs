@@ -212,3 +212,25 @@ pub fn server_exec(url: &str, sql: &str) {
         false => Admin::<sqlx::PgConnection>::connect(url).exec(sql),
     }
 }
+
+/// A difference's row number in the key-family tables of the server tests
+/// (`n integer`, `v text` set to `'v' || n`, drift appending to `v`): column
+/// `n` of a missing or extra row; a changed row shows its changed column
+/// `v` only, which holds `'v' || n` at the source.
+pub fn row_number(d: &driftsum::reconcile::Difference, n: usize) -> i64 {
+    use driftsum::core::Value;
+    use driftsum::reconcile::DiffKind;
+    let row = d.source.as_ref().or(d.target.as_ref()).expect("a side");
+    let value = match d.kind {
+        DiffKind::Changed => &row[0],
+        _ => &row[n],
+    };
+    match value {
+        Value::Int(i) => *i as i64,
+        Value::Text(v) if d.kind == DiffKind::Changed => v
+            .strip_prefix('v')
+            .and_then(|n| n.parse().ok())
+            .unwrap_or_else(|| panic!("v = {v:?}")),
+        other => panic!("n = {other:?} in {d:?}"),
+    }
+}
