@@ -18,6 +18,41 @@ enum Msg {
     Flush(Sender<io::Result<()>>),
 }
 
+/// The writing thread: writes each buffer handed over, in order, and gives
+/// it back to be filled again; answers a flush once everything before it is
+/// written. Stops at the first error (the main side then sees it).
+fn write_out(
+    mut out: impl Write,
+    from_main: Receiver<Msg>,
+    give_back: SyncSender<Vec<u8>>,
+) -> io::Result<()> {
+    for msg in from_main {
+        match msg {
+            Msg::Bytes(mut b) => {
+                out.write_all(&b)?;
+                b.clear();
+                // A full return channel only means enough spares; room
+                // grown for one huge value is not kept.
+                if b.capacity() <= 2 * BUFFER {
+                    let _ = give_back.try_send(b);
+                }
+            }
+            Msg::Flush(answer) => {
+                let flushed = out.flush();
+                let failed = flushed
+                    .as_ref()
+                    .err()
+                    .map(|e| io::Error::new(e.kind(), e.to_string()));
+                let _ = answer.send(flushed);
+                if let Some(e) = failed {
+                    return Err(e);
+                }
+            }
+        }
+    }
+    out.flush()
+}
+
 /// A writer whose bytes reach `W` on a thread of its own, in order. An
 /// error of `W` is returned by the next write or flush after it.
 pub struct Background {
@@ -36,31 +71,7 @@ impl Background {
         let (give_back, spent) = sync_channel::<Vec<u8>>(AHEAD + 1);
         let thread = std::thread::Builder::new()
             .name("output".into())
-            .spawn(move || {
-                let mut out = open();
-                for msg in from_main {
-                    match msg {
-                        Msg::Bytes(mut b) => {
-                            out.write_all(&b)?;
-                            b.clear();
-                            // A full return channel only means enough spares.
-                            let _ = give_back.try_send(b);
-                        }
-                        Msg::Flush(answer) => {
-                            let flushed = out.flush();
-                            let failed = flushed
-                                .as_ref()
-                                .err()
-                                .map(|e| io::Error::new(e.kind(), e.to_string()));
-                            let _ = answer.send(flushed);
-                            if let Some(e) = failed {
-                                return Err(e);
-                            }
-                        }
-                    }
-                }
-                out.flush()
-            })?;
+            .spawn(move || write_out(open(), from_main, give_back))?;
         Ok(Background {
             buf: Vec::with_capacity(BUFFER),
             to_writer: Some(to_writer),
