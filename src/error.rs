@@ -60,6 +60,8 @@ pub enum CheckError {
     #[error(transparent)]
     Walk(#[from] driftsum_core::diff::WalkError),
     /// The report could not be written as the differences were found.
+    /// The cause is in the message, not also a source (a chain printed
+    /// whole would say it twice).
     #[error("writing the report: {0}")]
-    Output(#[source] std::io::Error),
+    Output(std::io::Error),
 }

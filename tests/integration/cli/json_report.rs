@@ -177,3 +177,61 @@ fn json_difference_objects_carry_their_rows() {
     assert_eq!(two["source"], json!({ "name": "item 7000", "qty": 0 }));
     assert_eq!(two["target"], json!({ "name": "renamed", "qty": 1 }));
 }
+
+/// A report that cannot be written (a full disk, a reader that went away)
+/// ends the run with exit 2 and one plain message naming the cause once,
+/// whether the write fails at the end (a small report) or while the rows
+/// are still being compared (a report of every row of a table).
+#[test]
+fn a_report_that_cannot_be_written_is_one_clear_error() {
+    use std::process::{Command, Stdio};
+    let dir = Scratch::new("json-unwritable");
+    let rows = |v: &str| {
+        format!(
+            "CREATE TABLE t (id INTEGER PRIMARY KEY, v TEXT);
+             WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c WHERE x < 30000)
+             INSERT INTO t SELECT x, '{v}' || x FROM c;"
+        )
+    };
+    let (small_src, small_tgt) = items_pair(&dir);
+    let big_src = db(dir.path(), "big-source.db", &rows("a"));
+    let big_tgt = db(dir.path(), "big-replica.db", &rows("b"));
+    for (what, src, tgt) in [
+        ("small", &small_src, &small_tgt),
+        ("every row", &big_src, &big_tgt),
+    ] {
+        let args = |cmd: &mut Command| {
+            cmd.args(["diff", "--format", "json", "--source"])
+                .arg(format!("sqlite:{}", src.display()))
+                .arg("--target")
+                .arg(format!("sqlite:{}", tgt.display()))
+                .stderr(Stdio::piped());
+        };
+        // A full disk.
+        let mut full = Command::new(env!("CARGO_BIN_EXE_driftsum"));
+        args(&mut full);
+        let full = full
+            .stdout(std::fs::File::create("/dev/full").expect("/dev/full"))
+            .output()
+            .expect("run driftsum");
+        // A reader that went away before anything was written.
+        let mut gone = Command::new(env!("CARGO_BIN_EXE_driftsum"));
+        args(&mut gone);
+        let mut child = gone.stdout(Stdio::piped()).spawn().expect("run driftsum");
+        drop(child.stdout.take());
+        let gone = child.wait_with_output().expect("driftsum ends");
+        for (how, out, cause) in [
+            ("full disk", &full, "No space left on device"),
+            ("closed pipe", &gone, "Broken pipe"),
+        ] {
+            let err = String::from_utf8_lossy(&out.stderr);
+            assert_eq!(out.status.code(), Some(2), "{what}, {how}: {err}");
+            assert_eq!(
+                err.matches("writing the report").count(),
+                1,
+                "{what}, {how}: {err}"
+            );
+            assert_eq!(err.matches(cause).count(), 1, "{what}, {how}: {err}");
+        }
+    }
+}
