@@ -162,14 +162,18 @@ impl TableOutcome {
         }
     }
 
-    /// Whether the sample has room for one more difference.
-    pub(crate) fn keeps_more(&self, keep: Option<usize>) -> bool {
-        keep.is_none_or(|k| self.differences.len() < k)
+    /// [`record`](TableOutcome::record) for a difference the caller goes
+    /// on using: copied only if kept.
+    pub(crate) fn record_borrowed(&mut self, d: &Difference, keep: Option<usize>) {
+        self.counts.add(d);
+        if self.keeps_more(keep) {
+            self.differences.push(d.clone());
+        }
     }
 
-    /// Counts a difference the sample has no room for.
-    pub(crate) fn count(&mut self, d: &Difference) {
-        self.counts.add(d);
+    /// Whether the sample has room for one more difference.
+    fn keeps_more(&self, keep: Option<usize>) -> bool {
+        keep.is_none_or(|k| self.differences.len() < k)
     }
 
     /// Differences found, kept or not (an outcome assembled by hand may

@@ -54,11 +54,7 @@ impl Found<'_> {
     /// (its room reused for the next one): copied only if kept.
     pub fn emit_borrowed(&mut self, outcome: &mut TableOutcome, d: &Difference) -> io::Result<()> {
         self.sink.difference(outcome, d)?;
-        if outcome.keeps_more(self.keep) {
-            outcome.record(d.clone(), self.keep);
-        } else {
-            outcome.count(d);
-        }
+        outcome.record_borrowed(d, self.keep);
         Ok(())
     }
 }

@@ -130,16 +130,6 @@ impl Difference {
                 (i, s, t.next().unwrap_or_else(absent))
             })
             .filter(|(_, s, t)| !same(s, t, opts));
-        Difference::of_columns(key, columns)
-    }
-
-    /// A changed row from its differing columns, ascending: each value
-    /// column's index with the source's and the replica's values. `None`
-    /// when there are none.
-    pub fn of_columns(
-        key: Vec<Value>,
-        columns: impl IntoIterator<Item = (usize, Value, Value)>,
-    ) -> Option<Difference> {
         let mut d = Difference::changed_row();
         d.key = key;
         for (i, s, t) in columns {
@@ -259,15 +249,15 @@ mod tests {
         d.key.push(Value::Int(2));
         d.push_change(1, Value::Int(1), Value::Int(2));
         d.push_change(2, Value::Float(0.3), Value::Float(next));
-        let fresh = Difference::of_columns(
-            vec![Value::Int(2)],
-            [
-                (1, Value::Int(1), Value::Int(2)),
-                (2, Value::Float(0.3), Value::Float(next)),
-            ],
-        );
-        assert_eq!(Some(d), fresh);
-        assert!(!fresh.is_some_and(|d| d.float_only));
+        let fresh = Difference {
+            kind: DiffKind::Changed,
+            key: vec![Value::Int(2)],
+            source: Some(vec![Value::Int(1), Value::Float(0.3)]),
+            target: Some(vec![Value::Int(2), Value::Float(next)]),
+            changed: vec![1, 2],
+            float_only: false,
+        };
+        assert_eq!(d, fresh);
     }
 
     #[test]

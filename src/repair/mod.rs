@@ -5,9 +5,9 @@
 //! applied ([`apply`]) in one transaction: under the replica's write lock
 //! both sides are read again in fresh snapshots and only the planned rows
 //! that still differ as planned (the same columns, the replica holding the
-//! same values in them) are changed; the inverse of the change is written beside the replica as an
-//! undo script; after the commit a fresh diff must find the repaired keys
-//! in sync. A PostgreSQL or MySQL/MariaDB replica is never written: it gets
+//! same values in them) are changed; the inverse of the change is written
+//! beside the replica as an undo script; after the commit a fresh diff must
+//! find the repaired keys in sync. A PostgreSQL or MySQL/MariaDB replica is never written: it gets
 //! a script in its own dialect ([`server`]) to apply by hand.
 
 pub mod apply;

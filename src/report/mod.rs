@@ -1,8 +1,10 @@
 //! Reports: one serde [`model`] of a run, rendered as JSON (whole, or
-//! [`stream`]ed as the run goes) or as [`text`]; and the dashboard over the
+//! [`stream`]ed as the run goes, each [`difference`] written as a line) or
+//! as [`text`]; and the dashboard over the
 //! run history ([`dashboard`], drawn as [`html`] with [`svg`] charts).
 
 pub mod dashboard;
+pub mod difference;
 pub mod hints;
 pub mod html;
 pub mod model;

@@ -11,7 +11,8 @@ use std::io::{self, Write};
 
 use serde_json::Value as J;
 
-use super::model::{DifferenceWriter, Report, RunInfo, TableReport};
+use super::difference::DifferenceWriter;
+use super::model::{Report, RunInfo, TableReport};
 use crate::check::{DiffSink, RunOutcome, TableOutcome};
 use crate::reconcile::Difference;
 
