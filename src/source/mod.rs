@@ -8,6 +8,7 @@
 mod column;
 pub mod estimate;
 pub mod filter;
+pub mod key_order;
 pub mod libpq;
 pub mod mysql;
 pub mod names;

@@ -50,6 +50,7 @@ use column::{wire, ColInfo, TableInfo, Wire, CODE_POINT_COLLATIONS};
 use decode::decode_into;
 use dialect::{MySqlSql, Param};
 
+use super::key_order::KeyOrder;
 use super::secrets;
 use super::server::{self, CONNECT_TIMEOUT};
 use super::spec::{Column, RowSink, ScanSpec, Source, TableSchema};
@@ -499,10 +500,10 @@ impl Source for MySqlSource {
             };
         }
         // A date-time key column: rows put in key-byte order (see
-        // `server::KeyOrder`), as its index gives them in time order.
+        // `KeyOrder`), as its index gives them in time order.
         let mut order =
             sql::timestamp_key(spec, &keys, |c| matches!(c.wire, Wire::DateTime { .. }))
-                .map(|ts| server::KeyOrder::new(ts, keys.len()));
+                .map(|ts| KeyOrder::new(ts, keys.len()));
         // Decoded on the reading thread: handing rows to a second thread
         // measured slower here (the server shares the machine's two cores).
         let mut buf: Vec<Value> = vec![Value::Null; rules.len()];

@@ -280,7 +280,7 @@ pub fn scan_columns<'c, C: CatalogColumn>(
 
 /// The position of the first key column that `is_timestamp` (as stored)
 /// and is read as a timestamp: its rows then need putting in key-byte order
-/// (see [`super::server::KeyOrder`]).
+/// (see [`super::key_order::KeyOrder`]).
 pub fn timestamp_key<C>(
     spec: &ScanSpec,
     keys: &[&C],

@@ -30,6 +30,7 @@ use self::dialect::{stored_as_declared, SqliteSql};
 use self::pages::PageLayout;
 use self::time_keys::PageOrder;
 use self::types::decode_into;
+use super::key_order::KeyOrder;
 use super::spec::{quote_ident, Column, ColumnSpec, RowSink, ScanSpec, Source, TableSchema};
 use super::sql;
 use crate::error::SourceError;
@@ -220,6 +221,112 @@ impl SqliteSource {
     }
 }
 
+impl SqliteSource {
+    /// [`Source::scan`] but for putting an instant key's rows of one second
+    /// in key order: its rows come in the keys' time order where a proof
+    /// says so (pages in rowid order, or SQL ordering text in one form).
+    fn scan_sorted(
+        &mut self,
+        spec: &ScanSpec,
+        range: Option<&KeyRange>,
+        keys: &[&ColumnSpec],
+        sink: &mut RowSink<'_>,
+    ) -> Result<(), SourceError> {
+        if self.page_reads && spec.filter.is_none() {
+            if let Some(layout) = self.page_layout(&spec.table)? {
+                // A whole scan of a table keyed by dates or times in one text
+                // form reads its pages too, when its rowids ascend with its
+                // keys (the usual case: a sync copies in key order); the
+                // first such scan on this connection proves it as it reads.
+                let known = match range {
+                    None if layout.rowid.is_none() => {
+                        time_keys::rowid_ordered(&self.key_shapes, spec)
+                    }
+                    _ => Some(false),
+                };
+                let mut proof = known.is_none().then(|| time_keys::StreamProof::new(spec));
+                let order = match (known, proof.as_mut()) {
+                    (Some(true), _) => PageOrder::Proven,
+                    (None, Some(p)) => PageOrder::Prove(p),
+                    _ => PageOrder::ByAlias,
+                };
+                let read = self.scan_pages(&layout, spec, range, order, sink)?;
+                if let Some(p) = proof {
+                    p.learn(&mut self.key_shapes, spec);
+                }
+                if read {
+                    return Ok(());
+                }
+            }
+        }
+        let odd = self.odd_keys.contains(&spec.table);
+        let cols: Vec<&ColumnSpec> = spec.columns().collect();
+        let dialect = SqliteSql {
+            shapes: match range {
+                Some(_) => time_keys::prove(&self.conn, &mut self.key_shapes, spec)?,
+                None => Vec::new(),
+            },
+            compound: keys.len() > 1,
+        };
+        let query = sql::scan_query(
+            &dialect,
+            &sql::Scan {
+                spec,
+                from: quote_ident(&spec.table),
+                columns: &cols,
+                keys,
+                range: range.filter(|_| dialect.range_friendly(spec) && !odd),
+                in_key_order: true,
+            },
+        )?;
+        let (sql, params) = (query.sql, query.binds);
+
+        let context = format!("reading table {:?}", spec.table);
+        let mut stmt = self
+            .conn
+            .prepare(&sql)
+            .map_err(|e| self.query_err(&context, e))?;
+        let rules: Vec<_> = spec.columns().map(|c| c.rule).collect();
+        let mut rows = stmt
+            .query(rusqlite::params_from_iter(params.iter()))
+            .map_err(|e| SourceError::query(&context, e))?;
+        // One thread: handing rows to a second thread was measured slower
+        // here (a fresh Vec per row, freed on the other side) than reusing
+        // one buffer, and a diff already scans both sides at once.
+        let nkey = spec.key.len();
+        let mut buf: Vec<Value> = vec![Value::Null; rules.len()];
+        let mut saw_odd_key = false;
+        loop {
+            let row = match rows.next() {
+                Ok(Some(row)) => row,
+                Ok(None) => break,
+                Err(e) => return Err(SourceError::query(&context, e)),
+            };
+            for (i, (rule, slot)) in rules.iter().zip(buf.iter_mut()).enumerate() {
+                let v = row
+                    .get_ref(i)
+                    .map_err(|e| SourceError::query(&context, e))?;
+                if i < nkey && !saw_odd_key && !stored_as_declared(v, rule.ty) {
+                    saw_odd_key = true;
+                }
+                decode_into(slot, v, rule).map_err(|u| {
+                    u.error(
+                        &spec.table,
+                        spec.columns().nth(i).map_or("", |c| c.name.as_str()),
+                    )
+                })?;
+            }
+            if sink(&buf).is_break() {
+                break;
+            }
+        }
+        if saw_odd_key {
+            self.odd_keys.insert(spec.table.clone());
+        }
+        Ok(())
+    }
+}
+
 impl Source for SqliteSource {
     fn describe(&self) -> String {
         format!("sqlite:{}", self.path)
@@ -286,97 +393,22 @@ impl Source for SqliteSource {
         range: Option<&KeyRange>,
         sink: &mut RowSink<'_>,
     ) -> Result<(), SourceError> {
-        if self.page_reads && spec.filter.is_none() {
-            if let Some(layout) = self.page_layout(&spec.table)? {
-                // A whole scan of a table keyed by dates or times in one text
-                // form reads its pages too, when its rowids ascend with its
-                // keys (the usual case: a sync copies in key order); the
-                // first such scan on this connection proves it as it reads.
-                let known = match range {
-                    None if layout.rowid.is_none() => {
-                        time_keys::rowid_ordered(&self.key_shapes, spec)
-                    }
-                    _ => Some(false),
-                };
-                let mut proof = known.is_none().then(|| time_keys::StreamProof::new(spec));
-                let order = match (known, proof.as_mut()) {
-                    (Some(true), _) => PageOrder::Proven,
-                    (None, Some(p)) => PageOrder::Prove(p),
-                    _ => PageOrder::ByAlias,
-                };
-                let read = self.scan_pages(&layout, spec, range, order, sink)?;
-                if let Some(p) = proof {
-                    p.learn(&mut self.key_shapes, spec);
-                }
-                if read {
-                    return Ok(());
-                }
-            }
-        }
-        let odd = self.odd_keys.contains(&spec.table);
         let keys: Vec<&ColumnSpec> = spec.key.iter().collect();
-        let cols: Vec<&ColumnSpec> = spec.columns().collect();
-        let dialect = SqliteSql {
-            shapes: match range {
-                Some(_) => time_keys::prove(&self.conn, &mut self.key_shapes, spec)?,
-                None => Vec::new(),
-            },
-            compound: keys.len() > 1,
+        // An instant key's text, in one form, sorts in time order, as do its
+        // rows in pages proven to be in time order; that is key order only
+        // to the second (see `time_keys`): its rows are put in key order
+        // here, a second's rows at a time.
+        let instant = sql::timestamp_key(spec, &keys, |c| {
+            matches!(c.rule.ty, LogicalType::Timestamp { .. })
+        });
+        let mut order = instant.map(|ts| KeyOrder::new(ts, keys.len()));
+        let mut sorted = |row: &[Value]| match order.as_mut() {
+            Some(order) => order.push(row, sink),
+            None => sink(row),
         };
-        let query = sql::scan_query(
-            &dialect,
-            &sql::Scan {
-                spec,
-                from: quote_ident(&spec.table),
-                columns: &cols,
-                keys: &keys,
-                range: range.filter(|_| dialect.range_friendly(spec) && !odd),
-                in_key_order: true,
-            },
-        )?;
-        let (sql, params) = (query.sql, query.binds);
-
-        let context = format!("reading table {:?}", spec.table);
-        let mut stmt = self
-            .conn
-            .prepare(&sql)
-            .map_err(|e| self.query_err(&context, e))?;
-        let rules: Vec<_> = spec.columns().map(|c| c.rule).collect();
-        let mut rows = stmt
-            .query(rusqlite::params_from_iter(params.iter()))
-            .map_err(|e| SourceError::query(&context, e))?;
-        // One thread: handing rows to a second thread was measured slower
-        // here (a fresh Vec per row, freed on the other side) than reusing
-        // one buffer, and a diff already scans both sides at once.
-        let nkey = spec.key.len();
-        let mut buf: Vec<Value> = vec![Value::Null; rules.len()];
-        let mut saw_odd_key = false;
-        loop {
-            let row = match rows.next() {
-                Ok(Some(row)) => row,
-                Ok(None) => break,
-                Err(e) => return Err(SourceError::query(&context, e)),
-            };
-            for (i, (rule, slot)) in rules.iter().zip(buf.iter_mut()).enumerate() {
-                let v = row
-                    .get_ref(i)
-                    .map_err(|e| SourceError::query(&context, e))?;
-                if i < nkey && !saw_odd_key && !stored_as_declared(v, rule.ty) {
-                    saw_odd_key = true;
-                }
-                decode_into(slot, v, rule).map_err(|u| {
-                    u.error(
-                        &spec.table,
-                        spec.columns().nth(i).map_or("", |c| c.name.as_str()),
-                    )
-                })?;
-            }
-            if sink(&buf).is_break() {
-                break;
-            }
-        }
-        if saw_odd_key {
-            self.odd_keys.insert(spec.table.clone());
+        self.scan_sorted(spec, range, &keys, &mut sorted)?;
+        if let Some(order) = order.as_mut() {
+            let _ = order.flush(sink);
         }
         Ok(())
     }
@@ -958,6 +990,53 @@ mod tests {
                 assert_eq!(pages, sql, "{name}");
             } else {
                 assert!(pages.is_empty(), "{name}");
+            }
+        }
+    }
+
+    /// A table keyed by instants in one text form, written in time order, is
+    /// read from its pages, proven as they are read; written in any other
+    /// order it is read through SQL. Either way its rows come in key order,
+    /// which within a second is not time order (`…:00.05Z`, `…:00.5Z`,
+    /// `…:00Z`).
+    #[test]
+    fn instant_keys_come_in_key_order() {
+        let times = [
+            "2026-01-01 00:00:00.000000",
+            "2026-01-01 00:00:00.050000",
+            "2026-01-01 00:00:00.500000",
+            "2026-01-01 00:00:01.000000",
+            "2026-01-01 00:00:01.000001",
+        ];
+        for suffix in ["", "Z", "+00:00"] {
+            for in_time_order in [true, false] {
+                let name = format!("instants-{suffix}-{in_time_order}");
+                let mut sql = String::from("CREATE TABLE t (k TIMESTAMPTZ PRIMARY KEY, v TEXT);");
+                let mut written = times.to_vec();
+                if !in_time_order {
+                    written.reverse();
+                }
+                for (i, k) in written.iter().enumerate() {
+                    sql.push_str(&format!("INSERT INTO t VALUES ('{k}{suffix}', 'v{i}');"));
+                }
+                let db = Db::with(&name, &sql);
+                let mut src = SqliteSource::open(&db.0).expect("open");
+                let spec = spec(&mut src, "t");
+                let mut whole = Vec::new();
+                src.scan(&spec, None, &mut |r: &[Value]| {
+                    whole.push(r.to_vec());
+                    std::ops::ControlFlow::Continue(())
+                })
+                .expect("scan");
+                let keys: Vec<_> = whole.iter().map(|r| key::encode(&r[..1])).collect();
+                assert_eq!(keys.len(), times.len(), "{name}");
+                assert!(keys.windows(2).all(|w| w[0] < w[1]), "{name}: {whole:?}");
+                assert_eq!(
+                    time_keys::rowid_ordered(&src.key_shapes, &spec),
+                    Some(in_time_order),
+                    "{name}"
+                );
+                assert_eq!(sql_rows(&mut src, &spec, None), whole, "{name}");
             }
         }
     }

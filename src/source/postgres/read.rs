@@ -11,7 +11,7 @@ use super::dialect::{Bind, PgSql};
 use super::scan::{self, ScanCols};
 use super::{keys, PgSource};
 use crate::error::SourceError;
-use crate::source::server;
+use crate::source::key_order::KeyOrder;
 use crate::source::spec::{EncodedSink, RowSink, ScanSpec};
 use crate::source::sql;
 
@@ -182,12 +182,12 @@ impl PgSource {
             }
         }
         // A timestamp key column: rows are put in key-byte order here (see
-        // `server::KeyOrder`), as its index gives them in time order.
+        // `KeyOrder`), as its index gives them in time order.
         let Some(ts) = ts_key.filter(|_| in_key_order) else {
             scan::read(&mut self.reader(), query, copy, fields, &cols, sink)?;
             return Ok(true);
         };
-        let mut order = server::KeyOrder::new(ts, keys.len());
+        let mut order = KeyOrder::new(ts, keys.len());
         {
             let mut in_order = |row: &[Value]| order.push(row, sink);
             scan::read(

@@ -4,10 +4,11 @@
 //! itself is in the connector.
 
 use driftsum_core::coerce::TrailingSpaces;
+use driftsum_core::time::MICROS_PER_SEC;
 use driftsum_core::{LogicalType, Value};
 use rusqlite::types::ValueRef;
 
-use super::time_keys::{KeyShapes, TextShape};
+use super::time_keys::{key_order_is_time_order, KeyShapes, TextShape, KEYED_INSTANTS};
 use super::types::decode;
 use crate::source::spec::{quote_ident, ColumnSpec, ScanSpec};
 use crate::source::sql;
@@ -92,6 +93,11 @@ impl sql::Dialect for SqliteSql {
 
     fn key_bound(&self, c: &ColumnSpec, v: &Value) -> Option<(String, Self::Bind)> {
         if c.rule.ty.is_temporal() {
+            // An instant's key order is time order only to the second: its
+            // ranges are bounded by `time_condition`.
+            if !key_order_is_time_order(c.rule.ty) {
+                return None;
+            }
             // Every stored key is its value written in the proven form, so
             // comparing texts in that form compares values. A bound finer
             // than the form is rounded down: the stored values, all on the
@@ -99,22 +105,9 @@ impl sql::Dialect for SqliteSql {
             // and `<=` alike; but inside a tuple comparison the equal case
             // would then be wrong.
             let shape = self.shape(c)?;
-            // A bound decoded from key bytes holds the value's ISO text;
-            // read it back as the column's type, and only if that is the
-            // value the key named.
-            let typed;
-            let v = match v {
-                Value::Text(s) => {
-                    typed = decode(ValueRef::Text(s.as_bytes()), &c.rule).ok()?;
-                    if typed.to_string() != *s {
-                        return None;
-                    }
-                    &typed
-                }
-                v => v,
-            };
+            let typed = typed_bound(c, v)?;
             let mut text = Vec::new();
-            let exact = shape.write(v, &c.rule, &mut text)?;
+            let exact = shape.write(&typed, &c.rule, &mut text)?;
             if !exact && self.compound {
                 return None;
             }
@@ -122,6 +115,68 @@ impl sql::Dialect for SqliteSql {
             return Some((self.order_expr(c), rusqlite::types::Value::Text(text)));
         }
         Some((self.order_expr(c), to_sql(v)))
+    }
+
+    /// An instant key (leading a key, in a proven text form): the range's
+    /// whole seconds. Its key bytes hold its UTC text to the second at a
+    /// fixed width, then the fraction without trailing zeros and a `Z`, so
+    /// two keys of different seconds compare as their seconds, and a key in
+    /// `(after, through]` lies in `[second(after), second(through) + 1 s)`.
+    /// In the stored form, whose byte order is time order, that is
+    /// `> second(after) - 1 step` and `<= second(through) + 1 s - 1 step`
+    /// (a step being the form's last digit): a few more rows than the range
+    /// holds, which the caller drops. The proof holds every stored key to
+    /// years 0000–9999 in UTC; a bound outside them leaves its side open.
+    fn time_condition(
+        &self,
+        c: &ColumnSpec,
+        lead: LogicalType,
+        (after, through): sql::Bounds<'_>,
+        binds: &mut sql::Binds<'_, Self>,
+    ) -> Option<String> {
+        if !matches!(
+            (lead, c.rule.ty),
+            (LogicalType::Timestamp { .. }, LogicalType::Timestamp { .. })
+        ) {
+            return None;
+        }
+        let shape = self.shape(c)?;
+        let second = i128::from(MICROS_PER_SEC);
+        let instant = |v: Option<&Value>| match typed_bound(c, v?)? {
+            Value::Timestamp(m) if KEYED_INSTANTS.contains(&m) => {
+                Some(m.div_euclid(second) * second)
+            }
+            _ => None,
+        };
+        let text = |m: i128| {
+            let mut out = Vec::new();
+            shape.write(&Value::Timestamp(m), &c.rule, &mut out)?;
+            String::from_utf8(out).ok()
+        };
+        let col = self.order_expr(c);
+        let mut conds = Vec::new();
+        if let Some(lo) = instant(after.and_then(<[Value]>::first)).and_then(|s| text(s - 1)) {
+            let m = binds.mark(rusqlite::types::Value::Text(lo));
+            conds.push(format!("{col} > {m}"));
+        }
+        if let Some(hi) = instant(through.first()).and_then(|s| text(s + second - 1)) {
+            let m = binds.mark(rusqlite::types::Value::Text(hi));
+            conds.push(format!("{col} <= {m}"));
+        }
+        (!conds.is_empty()).then(|| conds.join(" AND "))
+    }
+}
+
+/// Bound `v` of date or time key column `c` as a value of its type. A bound
+/// decoded from key bytes holds the value's ISO text: it is read back as the
+/// column's type, and kept only if that is the value the key named.
+fn typed_bound(c: &ColumnSpec, v: &Value) -> Option<Value> {
+    match v {
+        Value::Text(s) => {
+            let typed = decode(ValueRef::Text(s.as_bytes()), &c.rule).ok()?;
+            (typed.to_string() == *s).then_some(typed)
+        }
+        v => Some(v.clone()),
     }
 }
 
@@ -133,5 +188,151 @@ fn to_sql(v: &Value) -> rusqlite::types::Value {
         Value::Bytes(b) => S::Blob(b.clone()),
         Value::Null => S::Null,
         other => S::Text(other.to_string()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::ops::ControlFlow;
+
+    use driftsum_core::coerce::ColumnRule;
+    use driftsum_core::key::{self, KeyRange};
+    use driftsum_core::time::{self, MICROS_PER_DAY};
+    use proptest::prelude::*;
+    use proptest::sample::select;
+
+    use super::super::scratch::Db;
+    use super::super::time_keys::KEYED_INSTANTS;
+    use super::super::SqliteSource;
+    use super::*;
+    use crate::source::spec::{ScanSpec, Source};
+
+    const SEC: i128 = MICROS_PER_SEC as i128;
+
+    /// `m` as a wall clock at `offset` seconds, written with `frac`
+    /// fraction digits (its microseconds rounded down) and `suffix`; `None`
+    /// outside years 0000–9999.
+    fn stored(m: i128, frac: u32, suffix: &str, offset: i32) -> Option<String> {
+        let wall = m.checked_add(i128::from(offset) * SEC)?;
+        if !KEYED_INSTANTS.contains(&wall) {
+            return None;
+        }
+        let day = i128::from(MICROS_PER_DAY);
+        let date = time::format_date(i32::try_from(wall.div_euclid(day)).ok()?);
+        let secs = wall.rem_euclid(day) / SEC;
+        let (h, mi, s) = (secs / 3600, secs / 60 % 60, secs % 60);
+        let digits = match frac {
+            0 => String::new(),
+            f => {
+                let f = f as usize;
+                let micros = format!("{:06}", wall.rem_euclid(SEC));
+                format!(".{}", &micros[..f])
+            }
+        };
+        Some(format!("{date} {h:02}:{mi:02}:{s:02}{digits}{suffix}"))
+    }
+
+    /// An instant near `base`: `s` seconds and `f` microseconds after it,
+    /// or one at or past the ends of the years a key holds as fixed text.
+    fn instant(base: i128, (s, f, far): (i64, i64, u8)) -> i128 {
+        match far {
+            0 => KEYED_INSTANTS.start - 1,
+            1 => KEYED_INSTANTS.end,
+            2 => time::INFINITY_MICROS,
+            _ => base + i128::from(s) * SEC + i128::from(f),
+        }
+    }
+
+    fn near() -> impl Strategy<Value = (i64, i64, u8)> {
+        (
+            -3i64..4,
+            prop_oneof![Just(0i64), 0i64..10, 0i64..1_000_000, Just(999_999)],
+            prop_oneof![1 => 0u8..3, 12 => Just(3u8)],
+        )
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(96))]
+
+        /// A range read of a table keyed by instants stored as text in one
+        /// form (any digits, suffix and assumed offset) sends every row of
+        /// the range, in key order, and, when the form is proven, no row
+        /// of a second outside the range's seconds.
+        #[test]
+        fn instant_ranges_send_their_rows_in_key_order(
+            base in select(vec![
+                KEYED_INSTANTS.start + 2 * SEC,
+                1_700_000_000 * SEC,
+                KEYED_INSTANTS.end - 4 * SEC,
+            ]),
+            keys in prop::collection::vec(near(), 0..40),
+            bounds in (prop::option::of(near()), near()),
+            frac in 0u32..=6,
+            (suffix, offset) in prop_oneof![
+                Just(("Z", 0)),
+                Just(("+00:00", 0)),
+                select(vec![0, 3600, -3600, 50_400, -43_200]).prop_map(|o| ("", o)),
+            ],
+        ) {
+            let unit = 10i128.pow(6 - frac);
+            let mut sql = String::from("CREATE TABLE t (k TIMESTAMPTZ PRIMARY KEY, v INTEGER);");
+            let mut stored_keys = std::collections::BTreeSet::new();
+            for k in &keys {
+                let m = instant(base, *k).div_euclid(unit) * unit;
+                if let Some(text) = stored(m, frac, suffix, offset) {
+                    if stored_keys.insert(m) {
+                        sql.push_str(&format!("INSERT INTO t VALUES ('{text}', 0);"));
+                    }
+                }
+            }
+            let db = Db::with("instant-ranges", &sql);
+            let mut src = SqliteSource::open(&db.0).expect("open");
+            let rule = ColumnRule {
+                assume_offset_secs: offset,
+                ..ColumnRule::new(LogicalType::Timestamp { precision: 6 })
+            };
+            let spec = ScanSpec {
+                table: "t".into(),
+                key: vec![ColumnSpec { name: "k".into(), rule }],
+                values: vec![ColumnSpec {
+                    name: "v".into(),
+                    rule: ColumnRule::new(LogicalType::Integer),
+                }],
+                filter: None,
+                ranges: Vec::new(),
+            };
+            let key_of = |m: i128| key::encode(&[Value::Timestamp(m)]);
+            let (after, through) = (bounds.0.map(|b| instant(base, b)), instant(base, bounds.1));
+            let range = KeyRange { after: after.map(key_of), through: key_of(through) };
+            let mut sent = Vec::new();
+            src.scan(&spec, Some(&range), &mut |r: &[Value]| {
+                sent.push(r[0].clone());
+                ControlFlow::Continue(())
+            })
+            .expect("range read");
+            let sent_keys: Vec<_> = sent.iter().map(|v| key::encode(std::slice::from_ref(v))).collect();
+            for &m in &stored_keys {
+                if range.contains(key_of(m).as_bytes()) {
+                    prop_assert!(sent.contains(&Value::Timestamp(m)), "{m} in the range, not sent: {sent:?}");
+                }
+            }
+            // Proven: every stored key an instant of years 0000–9999.
+            if stored_keys.iter().all(|m| KEYED_INSTANTS.contains(m)) {
+                prop_assert!(sent_keys.windows(2).all(|w| w[0] < w[1]), "out of key order: {sent:?}");
+                let second = |m: i128| m.div_euclid(SEC) * SEC;
+                let writable = |m: i128| KEYED_INSTANTS.contains(&(m + i128::from(offset) * SEC));
+                for v in &sent {
+                    let Value::Timestamp(m) = v else {
+                        return Err(TestCaseError::fail(format!("not an instant: {v:?}")));
+                    };
+                    if let Some(a) = after.filter(|a| KEYED_INSTANTS.contains(a) && writable(second(*a) - 1)) {
+                        prop_assert!(*m >= second(a), "{m} before the second of {a}");
+                    }
+                    if KEYED_INSTANTS.contains(&through) && writable(second(through) + SEC - 1) {
+                        prop_assert!(*m < second(through) + SEC, "{m} after the second of {through}");
+                    }
+                }
+            }
+        }
     }
 }

@@ -11,6 +11,14 @@
 //! by whole scans, as before. Building the SQL from the shapes is the
 //! dialect's (`dialect`).
 //!
+//! An instant leading the key (a `timestamptz` source's) is proven the same
+//! way, though its key bytes end in `Z` and so follow time order only to
+//! the second: its ranges are bounded by whole seconds (the dialect's
+//! `time_condition`), and its rows put in key order a second at a time
+//! (`key_order`). A proof of an instant also holds that every key is an
+//! instant of years 0000–9999 in UTC, whose key bytes then start with the
+//! fixed-width text up to the second.
+//!
 //! A whole scan of a rowid table keyed by such columns reads the table's
 //! pages in rowid order (`page_scan`) and makes the proof as it goes
 //! ([`StreamProof`]): every key in the one form, and the keys ascending from
@@ -28,7 +36,7 @@ use rusqlite::{Connection, OptionalExtension};
 
 use super::types::decode;
 use crate::error::SourceError;
-use crate::source::spec::{quote_ident, ScanSpec};
+use crate::source::spec::{quote_ident, ColumnSpec, ScanSpec};
 
 /// Whether key-byte order is time order for this type's values with years
 /// 0000–9999 (the only ones a [`TextShape`] holds): a key holds the value's
@@ -41,6 +49,24 @@ pub(super) fn key_order_is_time_order(ty: LogicalType) -> bool {
         LogicalType::TimestampNaive { .. } | LogicalType::Date | LogicalType::Time { .. }
     )
 }
+
+/// The key columns of `spec` whose text form a proof looks for: dates,
+/// times and timestamps, which a range bounds by value, and an instant
+/// leading the key, which a range bounds by whole seconds (its key order is
+/// time order only to the second, see [`key_order_is_time_order`]; an
+/// instant after the first column bounds nothing).
+fn provable(spec: &ScanSpec) -> impl Iterator<Item = &ColumnSpec> {
+    spec.key.iter().enumerate().filter_map(|(i, k)| {
+        let instant = i == 0 && matches!(k.rule.ty, LogicalType::Timestamp { .. });
+        (instant || key_order_is_time_order(k.rule.ty)).then_some(k)
+    })
+}
+
+/// The instants whose key bytes hold their fixed-width UTC text
+/// (0000-01-01 ..= 9999-12-31, see `driftsum_core::key`), in microseconds
+/// since 1970: a key outside sorts by other text.
+pub(super) const KEYED_INSTANTS: std::ops::Range<i128> =
+    -62_167_219_200_000_000..253_402_300_800_000_000;
 
 /// Which parts a text form holds.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -279,6 +305,11 @@ impl Proof {
         if exact != Some(true) || !same_bytes(&self.buf, text) {
             self.broken = true;
         }
+        // Stored at an offset, a wall clock of years 0000–9999 may be an
+        // instant just outside them, whose key sorts elsewhere.
+        if matches!(value, Value::Timestamp(m) if !KEYED_INSTANTS.contains(m)) {
+            self.broken = true;
+        }
     }
 
     fn result(&self) -> Option<TextShape> {
@@ -296,33 +327,34 @@ pub(super) type KeyShapes = Vec<(String, Option<TextShape>)>;
 pub(super) struct Known {
     /// The proven forms, once every stored key has been seen.
     shapes: Option<KeyShapes>,
-    /// Whether the table's rowid order is its key order (asked only when
-    /// every key column is a date or time): its pages, read in rowid
-    /// order, then come in key order. `None` until a whole scan of the
-    /// pages answered it.
+    /// Whether the table's rowid order is its keys' time order (asked only
+    /// when every key column is [`provable`]): its pages, read in rowid
+    /// order, then come in key order (an instant's once each second's rows
+    /// are sorted, see `key_order`). `None` until a whole scan of the pages
+    /// answered it.
     rowid_ordered: Option<bool>,
 }
 
 /// What [`Known`] is kept under: the table and its date and time key
 /// columns with their rules; `None` when it has no such key column.
 fn known_id(spec: &ScanSpec) -> Option<String> {
-    let timed: Vec<_> = spec
-        .key
-        .iter()
-        .filter(|k| key_order_is_time_order(k.rule.ty))
-        .map(|k| (&k.name, k.rule))
-        .collect();
+    let timed: Vec<_> = provable(spec).map(|k| (&k.name, k.rule)).collect();
     (!timed.is_empty()).then(|| format!("{}\0{timed:?}", spec.table))
 }
 
+/// Whether every key column of `spec` is [`provable`]: only then can its
+/// rowid order be its keys' time order.
+fn all_provable(spec: &ScanSpec) -> bool {
+    provable(spec).count() == spec.key.len()
+}
+
 /// For a whole scan of `spec` from the pages of a rowid table without a
-/// rowid alias: `Some(true)` when its rowid order is known to be its key
-/// order, `Some(false)` when known not to be (or not asked: a key column
-/// that is no date or time), `None` when not known yet (a
+/// rowid alias: `Some(true)` when its rowid order is known to be its keys'
+/// time order, `Some(false)` when known not to be (or not asked: a key
+/// column that is not [`provable`]), `None` when not known yet (a
 /// [`StreamProof`] finds out).
 pub(super) fn rowid_ordered(cache: &HashMap<String, Known>, spec: &ScanSpec) -> Option<bool> {
-    let all_timed = spec.key.iter().all(|k| key_order_is_time_order(k.rule.ty));
-    if !all_timed {
+    if !all_provable(spec) {
         return Some(false);
     }
     cache.get(&known_id(spec)?)?.rowid_ordered
@@ -368,8 +400,7 @@ pub(super) fn last_row_holds_greatest_key(
 /// a scan through the key's index come back in key order where the pages
 /// did not.
 pub(super) fn learnt_rowids_unordered(cache: &HashMap<String, Known>, spec: &ScanSpec) -> bool {
-    let all_timed = spec.key.iter().all(|k| key_order_is_time_order(k.rule.ty));
-    all_timed
+    all_provable(spec)
         && known_id(spec)
             .and_then(|id| cache.get(&id))
             .is_some_and(|k| k.rowid_ordered == Some(false))
@@ -391,11 +422,7 @@ pub(super) fn prove(
     if let Some(shapes) = cache.get(&id).and_then(|k| k.shapes.clone()) {
         return Ok(shapes);
     }
-    let timed: Vec<_> = spec
-        .key
-        .iter()
-        .filter(|k| key_order_is_time_order(k.rule.ty))
-        .collect();
+    let timed: Vec<_> = provable(spec).collect();
     let cols: Vec<String> = timed.iter().map(|k| quote_ident(&k.name)).collect();
     let sql = format!(
         "SELECT {} FROM {}",
@@ -433,10 +460,12 @@ pub(super) fn prove(
 }
 
 /// The proof, made while a whole scan reads a table's pages in rowid
-/// order, that the rows come in key order: every key column a date or time
-/// whose stored values all have one text form that reads back to itself
-/// (within one form, text order is time order), and the key texts
-/// ascending strictly from row to row. It reads no key a second time; the
+/// order, that the rows come in their keys' time order: every key column
+/// [`provable`], its stored values all in one text form that reads back to
+/// itself (within one form, text order is time order), and the key texts
+/// ascending strictly from row to row. That is key order, except among an
+/// instant's keys of one second, which the scan sorts as they pass
+/// (`key_order`). It reads no key a second time; the
 /// scan hands it each key as stored and as decoded. Once a row breaks it,
 /// it sees no more.
 pub(super) struct StreamProof {
@@ -452,7 +481,7 @@ pub(super) struct StreamProof {
 }
 
 impl StreamProof {
-    /// For a scan of `spec`, whose key columns are all dates or times.
+    /// For a scan of `spec`, whose key columns are all [`provable`].
     pub(super) fn new(spec: &ScanSpec) -> StreamProof {
         StreamProof {
             proofs: spec.key.iter().map(|k| Proof::new(k.rule)).collect(),
