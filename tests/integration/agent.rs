@@ -1245,6 +1245,10 @@ enum KeyKind {
     Uuid,
     /// `k BLOB PRIMARY KEY`.
     Blob,
+    /// `k TIMESTAMPTZ PRIMARY KEY`, stored as text in one form per side
+    /// (no suffix, `Z` or `+00:00`), many keys to a second: their key
+    /// order is not time order within it (`…:00.05Z`, `…:00.5Z`, `…:00Z`).
+    Instant,
 }
 
 /// One key column's value as the reference sees it.
@@ -1254,6 +1258,8 @@ enum KCell {
     T(String),
     B(Vec<u8>),
     U([u8; 16]),
+    /// An instant, in microseconds since 1970.
+    Ts(i64),
 }
 
 impl KCell {
@@ -1263,6 +1269,7 @@ impl KCell {
             Value::Text(s) => KCell::T(s.clone()),
             Value::Bytes(b) => KCell::B(b.clone()),
             Value::Uuid(u) => KCell::U(*u),
+            Value::Timestamp(m) => KCell::Ts(i64::try_from(*m).expect("key fits i64")),
             other => panic!("unexpected key {other:?}"),
         }
     }
@@ -1317,6 +1324,18 @@ fn a_key(kind: KeyKind) -> BoxedStrategy<AKey> {
         KeyKind::Blob => proptest::collection::vec(proptest::sample::select(HOSTILE_BYTES), 0..5)
             .prop_map(|b| vec![KCell::B(b)])
             .boxed(),
+        KeyKind::Instant => (
+            0i64..40,
+            prop_oneof![
+                Just(0i64),
+                Just(50_000),
+                Just(500_000),
+                0i64..10,
+                0i64..1_000_000
+            ],
+        )
+            .prop_map(|(s, f)| vec![KCell::Ts(1_700_000_000_000_000 + s * 1_000_000 + f)])
+            .boxed(),
     }
 }
 
@@ -1365,6 +1384,16 @@ fn key_sql(cell: &KCell, salt: u64) -> rusqlite::types::Value {
                 _ => Sql::Blob(u.to_vec()),
             }
         }
+        KCell::Ts(m) => {
+            let text = driftsum::core::time::format_timestamp(*m);
+            // `YYYY-MM-DDTHH:MM:SS[.f]` with six fraction digits always.
+            let (whole, frac) = text.split_once('.').unwrap_or((&text, ""));
+            let suffix = ["", "Z", "+00:00"][(salt % 3) as usize];
+            Sql::Text(format!(
+                "{}.{frac:0<6}{suffix}",
+                whole.replacen('T', " ", 1)
+            ))
+        }
     }
 }
 
@@ -1382,6 +1411,7 @@ fn key_table(
         KeyKind::TextInt => "a TEXT, b INTEGER, PRIMARY KEY (a, b)",
         KeyKind::Uuid => "k UUID PRIMARY KEY",
         KeyKind::Blob => "k BLOB PRIMARY KEY",
+        KeyKind::Instant => "k TIMESTAMPTZ PRIMARY KEY",
     };
     let rowid = if without_rowid { " WITHOUT ROWID" } else { "" };
     let conn = Connection::open(path).expect("open");
@@ -1428,6 +1458,7 @@ fn key_kind_case() -> impl Strategy<Value = KeyCase> {
         Just(KeyKind::TextInt),
         Just(KeyKind::Uuid),
         Just(KeyKind::Blob),
+        Just(KeyKind::Instant),
     ]
     .prop_flat_map(|kind| {
         let vals = || (0i64..3, hostile_text(2));
@@ -1453,7 +1484,7 @@ proptest! {
 
     /// Every key kind the local property tests cover (integers at the i64
     /// extremes, hostile text, compound keys either way round, UUIDs in any
-    /// spelling, blobs), with rows missing (singly and in runs), extra and
+    /// spelling, blobs, instants stored as text), with rows missing (singly and in runs), extra and
     /// changed, in rowid and WITHOUT ROWID tables: in process
     /// and through agents every way round, the differences are exactly the
     /// naive reference's, and all four runs agree to the byte.
