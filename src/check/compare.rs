@@ -62,7 +62,7 @@ pub(super) fn compare(
             nkey: plan.source.key.len(),
             opts,
             // A side read whole for each chunk is read once.
-            whole: ordered.0 == Some(false) || ordered.1 == Some(false),
+            whole: source.reads_ranges_whole() || target.reads_ranges_whole(),
         };
         let rows_drifted: u64 = drifted.iter().map(|r| r.source_rows + r.target_rows).sum();
         let dense = rows_drifted.saturating_mul(DENSE_SHARE) >= source.rows + target.rows;

@@ -186,10 +186,12 @@ impl<'a> Endpoint<'a> {
                 };
                 let built = scan_tree(&mut **source, &job, progress, None)?;
                 let (rows, read) = (built.tree.rows, built.rows_read);
+                let indexed = source.ranges_use_index(spec)?;
                 let holder = Holder::Database {
                     source: &mut **source,
                     tree: built.tree,
                     ordered: built.ordered,
+                    indexed,
                     cached: Vec::new(),
                 };
                 Ok(Prepared::new(spec, opts, rows, read, holder))

@@ -39,6 +39,9 @@ pub(super) enum Holder<'e> {
         tree: Tree,
         /// Whether its scans deliver keys in key-byte order.
         ordered: bool,
+        /// Whether its key range reads go through the key's index (see
+        /// [`Source::ranges_use_index`]).
+        indexed: bool,
         /// The rows of the ranges last read for their entries, so that rows
         /// by key are not read twice.
         cached: Vec<KeyedRow>,
@@ -91,6 +94,18 @@ impl<'e> Prepared<'e> {
             Holder::Database { ordered, .. } => Some(*ordered),
             _ => None,
         }
+    }
+
+    /// Whether this side reads drifted ranges by one scan of its table
+    /// however many there are: a database whose scans do not come in key
+    /// order, or whose range reads each scan the table (see
+    /// [`Source::ranges_use_index`]). The reconciliation then asks it for
+    /// every range at once.
+    pub(super) fn reads_ranges_whole(&self) -> bool {
+        matches!(
+            self.holder,
+            Holder::Database { ordered: false, .. } | Holder::Database { indexed: false, .. }
+        )
     }
 
     /// The database behind this side, when it is one read here in key

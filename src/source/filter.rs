@@ -146,6 +146,10 @@ impl Source for Filtered {
         self.0.ranges_find_every_row(&widened(spec).0)
     }
 
+    fn ranges_use_index(&mut self, spec: &ScanSpec) -> Result<bool, SourceError> {
+        self.0.ranges_use_index(&widened(spec).0)
+    }
+
     fn scans_again_in_key_order(&self, spec: &ScanSpec) -> bool {
         self.0.scans_again_in_key_order(&widened(spec).0)
     }

@@ -462,6 +462,18 @@ impl Source for MySqlSource {
         self.count_rows(spec).map(Some)
     }
 
+    fn ranges_use_index(&mut self, spec: &ScanSpec) -> Result<bool, SourceError> {
+        let Some(lead) = spec.key.first() else {
+            return Ok(true);
+        };
+        let info = self.table_info(&spec.table)?;
+        Ok(info
+            .columns
+            .iter()
+            .find(|c| c.name == lead.name)
+            .is_some_and(|c| sql::Dialect::bounds_by_index(&MySqlSql, c, lead.rule.ty)))
+    }
+
     fn scan(
         &mut self,
         spec: &ScanSpec,

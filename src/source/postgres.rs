@@ -51,6 +51,7 @@ use super::secrets;
 use super::secrets::scrub;
 use super::server;
 use super::spec::{quote_ident, Column, EncodedSink, RowSink, ScanSpec, Source, TableSchema};
+use super::sql;
 use crate::error::SourceError;
 pub use column::logical_type;
 use column::{classify, PgColumn, Wire};
@@ -429,6 +430,19 @@ impl Source for PgSource {
     /// See [`PgSource::in_storage_order`].
     fn reads_faster_unordered(&mut self, spec: &ScanSpec) -> Result<bool, SourceError> {
         self.in_storage_order(spec)
+    }
+
+    fn ranges_use_index(&mut self, spec: &ScanSpec) -> Result<bool, SourceError> {
+        let Some(lead) = spec.key.first() else {
+            return Ok(true);
+        };
+        let (schema, name) = self.resolve(&spec.table)?;
+        let cols = self.load_columns(&schema, &name)?;
+        let d = dialect::PgSql { inline_ints: false };
+        Ok(cols
+            .iter()
+            .find(|c| c.name == lead.name)
+            .is_some_and(|c| sql::Dialect::bounds_by_index(&d, c, lead.rule.ty)))
     }
 
     /// See [`PgSource::read_unordered`].

@@ -143,9 +143,10 @@ pub trait Source: Send {
     }
 
     /// Streams every row of `spec` in the order the engine reads them
-    /// fastest, not in key order; called only when
-    /// [`reads_faster_unordered`](Source::reads_faster_unordered) said so.
-    /// The default reads in key order.
+    /// fastest, not in key order: for a first pass only when
+    /// [`reads_faster_unordered`](Source::reads_faster_unordered) said so,
+    /// and by callers that place every row by its key themselves. The
+    /// default reads in key order.
     fn scan_unordered(
         &mut self,
         spec: &ScanSpec,
@@ -186,6 +187,17 @@ pub trait Source: Send {
     fn ranges_find_every_row(&self, spec: &ScanSpec) -> bool {
         let _ = spec;
         true
+    }
+
+    /// Whether a read of one key range of `spec` goes through the key's
+    /// index (see [`Dialect::bounds_by_index`](super::sql::Dialect::bounds_by_index)),
+    /// so that reading many ranges one by one costs about their rows. When
+    /// not (a decimal key, text in a collation that is not byte order), each
+    /// range read is a scan of the table, and a caller with several ranges
+    /// reads them all by one scan instead.
+    fn ranges_use_index(&mut self, spec: &ScanSpec) -> Result<bool, SourceError> {
+        let _ = spec;
+        Ok(true)
     }
 
     /// Whether a whole scan of `spec` that just came back out of key order

@@ -47,6 +47,18 @@ pub trait Dialect {
         false
     }
 
+    /// Whether a range's condition on leading key column `c` (read as
+    /// `lead`) is one the key's index serves: the column compared as itself
+    /// in its own order, which is key-byte order, or by its dates or
+    /// seconds ([`time_condition`](Dialect::time_condition)). Not a column
+    /// compared through an expression (text in another collation compared
+    /// as bytes) or not bounded at all (a decimal, whose key order is its
+    /// text's): each range read of such a key is a scan of the table.
+    fn bounds_by_index(&self, c: &Self::Column, lead: LogicalType) -> bool {
+        let _ = (c, lead);
+        false
+    }
+
     /// A condition for a range `(after, through]` (as key values) no key
     /// column can bound by value, from the leading key column `c` read as
     /// `lead` (dates and timestamps); `None` when there is none.

@@ -117,7 +117,9 @@ impl State {
             &|_, _| {},
         )
         .map_err(source_answer)?;
-        let ranged = built.ordered && src.ranges_find_every_row(&spec);
+        let ranged = built.ordered
+            && src.ranges_find_every_row(&spec)
+            && src.ranges_use_index(&spec).map_err(source_answer)?;
         // A SQLite file's read transaction ends here (see [`State::reader`]).
         let held = self.sqlite.is_none().then(|| Mutex::new(src));
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);

@@ -26,8 +26,9 @@ pub(super) struct Served {
     pub(super) canon: CanonOptions,
     pub(super) tree: Tree,
     /// Whether a range may be read with its bounds in the query: the scan
-    /// came in key order and met no key such a query would skip. Otherwise
-    /// a request's ranges are read in one scan of the whole table.
+    /// came in key order, met no key such a query would skip, and the
+    /// key's index serves such a query. Otherwise a request's ranges are
+    /// read in one scan of the whole table.
     pub(super) ranged: bool,
     pub(super) stamp: Stamp,
     /// A server database's connection that built the tree, still inside

@@ -69,6 +69,15 @@ impl sql::Dialect for MySqlSql {
         bound_param(c, v).map(|p| (order_expr(c), p))
     }
 
+    fn bounds_by_index(&self, c: &ColInfo, lead: LogicalType) -> bool {
+        match (c.ty, lead) {
+            (Some(LogicalType::Integer), LogicalType::Integer) => c.wire != Wire::Unsupported,
+            (Some(LogicalType::Bytes), LogicalType::Bytes) => true,
+            (Some(LogicalType::Text), LogicalType::Text) => c.byte_order,
+            _ => time_key(c, lead).is_some(),
+        }
+    }
+
     /// The condition for a leading DATE, DATETIME or TIMESTAMP key column
     /// `c` read as `lead`: its values from the first bound's date (or
     /// second) through the last one's, plus zero dates, years before 1000
@@ -82,14 +91,7 @@ impl sql::Dialect for MySqlSql {
         bounds: Bounds<'_>,
         binds: &mut sql::Binds<'_, Self>,
     ) -> Option<String> {
-        use LogicalType as T;
-        let kind = match (c.wire, lead) {
-            (Wire::Date, T::Date) => server::TimeKey::Date,
-            (Wire::DateTime { .. }, T::Timestamp { .. } | T::TimestampNaive { .. }) => {
-                server::TimeKey::Second
-            }
-            _ => return None,
-        };
+        let kind = time_key(c, lead)?;
         let (lo, hi) = server::time_bounds(bounds, kind)?;
         let col = quote_ident(&c.name);
         let mut inside = Vec::new();
@@ -123,7 +125,12 @@ pub(super) fn order_expr(col: &ColInfo) -> String {
     match col.ty {
         Some(LogicalType::Text) if col.byte_order => q,
         Some(LogicalType::Text) => format!("CAST(CONVERT({q} USING utf8mb4) AS BINARY)"),
-        Some(LogicalType::Uuid) => format!("CAST(CAST({q} AS CHAR) AS BINARY)"),
+        // A decimal's key is its canonical text (no trailing fraction
+        // zeros), which orders as the server's fixed-scale text does;
+        // should a key not, the tree builder finds it out of order.
+        Some(LogicalType::Uuid | LogicalType::Decimal { .. }) => {
+            format!("CAST(CAST({q} AS CHAR) AS BINARY)")
+        }
         _ => q,
     }
 }
@@ -134,5 +141,18 @@ pub(super) fn select_expr(col: &ColInfo) -> String {
     match col.wire {
         Wire::Cast => format!("CAST({q} AS CHAR)"),
         _ => q,
+    }
+}
+
+/// How a leading DATE, DATETIME or TIMESTAMP key column `c` read as `lead`
+/// is bounded (see [`sql::Dialect::time_condition`]).
+fn time_key(c: &ColInfo, lead: LogicalType) -> Option<server::TimeKey> {
+    use LogicalType as T;
+    match (c.wire, lead) {
+        (Wire::Date, T::Date) => Some(server::TimeKey::Date),
+        (Wire::DateTime { .. }, T::Timestamp { .. } | T::TimestampNaive { .. }) => {
+            Some(server::TimeKey::Second)
+        }
+        _ => None,
     }
 }

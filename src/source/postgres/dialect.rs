@@ -23,12 +23,17 @@ pub(super) fn select_expr(c: &PgColumn) -> String {
 /// The SQL expression a key column is ordered by, in key-byte order: text in
 /// the "C" collation (byte order of UTF-8) unless its own collation already
 /// is byte order (then its index serves the order); enums by label, not by
-/// position.
+/// position; numerics by their text, as their keys are (a canonical text
+/// without trailing fraction zeros, which orders as PostgreSQL's fixed-scale
+/// text does; should a key not, the tree builder finds it out of order and
+/// sorts).
 pub(super) fn order_expr(c: &PgColumn) -> String {
     match c.wire {
         Wire::Text if c.byte_order => quote_ident(&c.name),
         Wire::Text | Wire::PaddedText => format!("{} COLLATE \"C\"", quote_ident(&c.name)),
-        Wire::EnumText => format!("{}::text COLLATE \"C\"", quote_ident(&c.name)),
+        Wire::EnumText | Wire::Numeric => {
+            format!("{}::text COLLATE \"C\"", quote_ident(&c.name))
+        }
         _ => quote_ident(&c.name),
     }
 }
@@ -105,6 +110,16 @@ impl sql::Dialect for PgSql {
         true
     }
 
+    fn bounds_by_index(&self, c: &PgColumn, lead: LogicalType) -> bool {
+        match (c.wire, lead) {
+            (Wire::Int, LogicalType::Integer)
+            | (Wire::Bytes, LogicalType::Bytes)
+            | (Wire::Uuid, LogicalType::Uuid) => true,
+            (Wire::Text, LogicalType::Text) => c.byte_order,
+            _ => time_key(c, lead).is_some(),
+        }
+    }
+
     /// The condition for a leading date or timestamp key column `c`: its
     /// values from the first bound's date (or second) through the last
     /// one's, plus every value outside the years 1000..9999 and NULL, whose
@@ -118,24 +133,7 @@ impl sql::Dialect for PgSql {
         bounds: Bounds<'_>,
         binds: &mut sql::Binds<'_, Self>,
     ) -> Option<String> {
-        use LogicalType as T;
-        let second = Some("interval '1 second'");
-        // Only a column read as its own kind has key text of that shape (a
-        // timestamp read as a date is invalid off midnight).
-        let (kind, ty, step) = match (c.wire, c.ty, lead) {
-            (Wire::Date, _, T::Date) => (server::TimeKey::Date, "date", None),
-            (
-                Wire::Timestamp,
-                T::Timestamp { .. },
-                T::Timestamp { .. } | T::TimestampNaive { .. },
-            ) => (server::TimeKey::Second, "timestamptz", second),
-            (
-                Wire::Timestamp,
-                T::TimestampNaive { .. },
-                T::Timestamp { .. } | T::TimestampNaive { .. },
-            ) => (server::TimeKey::Second, "timestamp", second),
-            _ => return None,
-        };
+        let (kind, ty, step) = time_key(c, lead)?;
         let utc = if ty == "timestamptz" { "+00" } else { "" };
         let (lo, hi) = server::time_bounds(bounds, kind)?;
         let col = quote_ident(&c.name);
@@ -158,4 +156,29 @@ impl sql::Dialect for PgSql {
             inside.join(" AND ")
         ))
     }
+}
+
+/// How a leading date or timestamp key column `c` read as `lead` is bounded
+/// (see [`sql::Dialect::time_condition`]): its key kind, the SQL type its
+/// bounds are cast to, and the step past the last bound's second. Only a
+/// column read as its own kind has key text of that shape (a timestamp read
+/// as a date is invalid off midnight).
+fn time_key(
+    c: &PgColumn,
+    lead: LogicalType,
+) -> Option<(server::TimeKey, &'static str, Option<&'static str>)> {
+    use LogicalType as T;
+    let second = Some("interval '1 second'");
+    Some(match (c.wire, c.ty, lead) {
+        (Wire::Date, _, T::Date) => (server::TimeKey::Date, "date", None),
+        (Wire::Timestamp, T::Timestamp { .. }, T::Timestamp { .. } | T::TimestampNaive { .. }) => {
+            (server::TimeKey::Second, "timestamptz", second)
+        }
+        (
+            Wire::Timestamp,
+            T::TimestampNaive { .. },
+            T::Timestamp { .. } | T::TimestampNaive { .. },
+        ) => (server::TimeKey::Second, "timestamp", second),
+        _ => return None,
+    })
 }
