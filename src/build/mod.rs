@@ -12,7 +12,7 @@ mod storage_order;
 
 use driftsum_core::canon::CanonOptions;
 use driftsum_core::tree::file::{ColumnMeta, EntryLog, TreeMeta};
-use driftsum_core::tree::OrderError;
+use driftsum_core::tree::{KeptLeaves, OrderError};
 use driftsum_core::{Hash, Key, Shape, Side, Tree, ENCODING_VERSION};
 
 use job::duplicate;
@@ -53,6 +53,10 @@ pub struct BuiltTree {
     /// Whether the scan delivered keys in key-byte order (so range reads can
     /// use the database's own ordering).
     pub ordered: bool,
+    /// Every leaf's entries, when the build was asked to keep them
+    /// ([`scan_tree_keeping`]), they fit its bound, and the scan came in key
+    /// order.
+    pub kept: Option<KeptLeaves>,
 }
 
 /// Scans one side and builds its tree with the whole machine
@@ -85,13 +89,42 @@ pub fn scan_tree(
     source: &mut dyn Source,
     job: &TreeScan<'_>,
     progress: Progress<'_>,
+    log: Option<&mut EntryLog>,
+) -> Result<BuiltTree, SourceError> {
+    scan_tree_with(source, job, progress, log, 0)
+}
+
+/// [`scan_tree`], also keeping every leaf's entries in memory up to `most`
+/// bytes of them ([`BuiltTree::kept`]; past that none), so that the entries
+/// of a drifted range are known without reading it again: for a side whose
+/// range reads cannot go through the key's index, whose rows are then read
+/// by their exact keys.
+pub fn scan_tree_keeping(
+    source: &mut dyn Source,
+    job: &TreeScan<'_>,
+    progress: Progress<'_>,
+    most: usize,
+) -> Result<BuiltTree, SourceError> {
+    scan_tree_with(source, job, progress, None, most)
+}
+
+fn scan_tree_with(
+    source: &mut dyn Source,
+    job: &TreeScan<'_>,
+    progress: Progress<'_>,
     mut log: Option<&mut EntryLog>,
+    keep: usize,
 ) -> Result<BuiltTree, SourceError> {
     let spec = job.spec;
     let mut rows = 0;
+    let new_builder = || match keep {
+        0 => driftsum_core::Builder::new(job.shape),
+        most => driftsum_core::Builder::keeping_leaves(job.shape, most),
+    };
     // A tree file's entry log is written in key order as the rows come,
-    // which a pass in storage order cannot do.
+    // which a pass in storage order cannot do; nor can it keep leaves.
     if log.is_none()
+        && keep == 0
         && job.threads.one_connection(source.cheap_forks())
         && source.reads_faster_unordered(spec)?
     {
@@ -102,17 +135,18 @@ pub fn scan_tree(
                     tree,
                     rows_read: rows,
                     ordered: true,
+                    kept: None,
                 })
             }
             storage_order::Outcome::Disordered { rows: read } => rows = read,
         }
     }
-    let mut builder = driftsum_core::Builder::new(job.shape);
+    let mut builder = new_builder();
     let mut feed = first_pass::Feed::new(&mut builder, log.as_deref_mut());
     let (read, mut disorder) = first_pass_any(source, job, progress, &mut feed)?;
     rows += read;
     if matches!(disorder, Some(OrderError::OutOfOrder)) && source.scans_again_in_key_order(spec) {
-        builder = driftsum_core::Builder::new(job.shape);
+        builder = new_builder();
         if let Some(log) = log.as_deref_mut() {
             *log = EntryLog::new();
         }
@@ -122,11 +156,15 @@ pub fn scan_tree(
         disorder = order;
     }
     match disorder {
-        None => Ok(BuiltTree {
-            tree: builder.finish(),
-            rows_read: rows,
-            ordered: true,
-        }),
+        None => {
+            let (tree, kept) = builder.finish_keeping();
+            Ok(BuiltTree {
+                tree,
+                rows_read: rows,
+                ordered: true,
+                kept,
+            })
+        }
         Some(OrderError::Duplicate(k)) => Err(duplicate(spec, &k)),
         Some(OrderError::OutOfOrder) => {
             let mut hasher = row_hasher(spec, job.opts);
@@ -152,6 +190,7 @@ pub fn scan_tree(
                 tree,
                 rows_read: read,
                 ordered: false,
+                kept: None,
             })
         }
     }

@@ -16,9 +16,15 @@ use driftsum_core::{Shape, Side};
 
 use super::prepared::{Holder, Prepared};
 use crate::agent::{AgentClient, AgentError};
-use crate::build::{expected_meta, scan_tree, Progress, Threads, TreeScan};
+use crate::build::{expected_meta, scan_tree, scan_tree_keeping, Progress, Threads, TreeScan};
 use crate::source::url::SideUrl;
 use crate::source::{Column, ScanSpec, Source, SourceError, TableSchema};
+
+/// Bytes of leaf entries a database side keeps when its range reads cannot
+/// go through the key's index (about 17 a row plus the key: some millions of
+/// rows); a larger table keeps none, and its drifted ranges are read by one
+/// scan.
+const KEPT_LEAVES: usize = 128 << 20;
 
 /// Where one side's tree comes from.
 pub enum Endpoint<'a> {
@@ -184,14 +190,21 @@ impl<'a> Endpoint<'a> {
                     side,
                     threads,
                 };
-                let built = scan_tree(&mut **source, &job, progress, None)?;
-                let (rows, read) = (built.tree.rows, built.rows_read);
+                // A side whose range reads cannot go through the key's
+                // index keeps its leaves' entries, to read drifted rows by
+                // their exact keys instead.
                 let indexed = source.ranges_use_index(spec)?;
+                let built = match indexed {
+                    true => scan_tree(&mut **source, &job, progress, None)?,
+                    false => scan_tree_keeping(&mut **source, &job, progress, KEPT_LEAVES)?,
+                };
+                let (rows, read) = (built.tree.rows, built.rows_read);
                 let holder = Holder::Database {
                     source: &mut **source,
                     tree: built.tree,
                     ordered: built.ordered,
                     indexed,
+                    kept: built.kept,
                     cached: Vec::new(),
                 };
                 Ok(Prepared::new(spec, opts, rows, read, holder))

@@ -6,7 +6,7 @@
 use std::ops::ControlFlow;
 
 use driftsum_core::key::KeyRange;
-use driftsum_core::{key, Key};
+use driftsum_core::{key, Key, Value};
 
 use crate::build::scan_range;
 use crate::reconcile::KeyedRow;
@@ -128,4 +128,35 @@ fn span_scan(
             ControlFlow::Continue(())
         },
     )
+}
+
+/// The rows of `keys` (each a key's values; `wanted`, their encodings,
+/// sorted), looked up by equality through the key's index
+/// ([`Source::scan_keys`]), in key order, and how many rows the database
+/// sent; `None`, nothing read, when the source cannot look them up so.
+pub(super) fn rows_of_keys(
+    source: &mut dyn Source,
+    spec: &ScanSpec,
+    keys: &[Vec<Value>],
+    wanted: &[Key],
+) -> Result<Option<(Vec<KeyedRow>, u64)>, SourceError> {
+    let nkey = spec.key.len();
+    let (mut rows, mut sent, mut kbuf) = (Vec::new(), 0u64, Vec::new());
+    let looked_up = source.scan_keys(spec, keys, &mut |row| {
+        sent += 1;
+        key::encode_into(&mut kbuf, &row[..nkey.min(row.len())]);
+        if wanted.binary_search_by(|w| w.as_bytes().cmp(&kbuf)).is_ok() {
+            rows.push(KeyedRow {
+                key: Key::from_bytes(&kbuf),
+                values: row.to_vec(),
+            });
+        }
+        ControlFlow::Continue(())
+    })?;
+    if !looked_up {
+        return Ok(None);
+    }
+    rows.sort_by(|a, b| a.key.cmp(&b.key));
+    rows.dedup_by(|a, b| a.key == b.key);
+    Ok(Some((rows, sent)))
 }

@@ -5,20 +5,19 @@
 //! prepare it. Preparing (scanning, checking a file, asking an agent to
 //! build) lives in `endpoint`; naming what differs lives in `reconcile`.
 
-use crate::treefile::FileError;
-use crate::treefile::TreeFile;
 use driftsum_core::canon::CanonOptions;
 use driftsum_core::key::KeyRange;
 use driftsum_core::protocol::TreeId;
-use driftsum_core::tree::TreeSide;
-use driftsum_core::tree::{Entry, HashPrefix, NoSuchNode, NodeSummary};
+use driftsum_core::tree::{Entry, HashPrefix, KeptLeaves, NoSuchNode, NodeSummary, TreeSide};
 use driftsum_core::{Key, Tree};
 
-use super::fetch::fetch_ranges;
+use super::fetch::{fetch_ranges, rows_of_keys};
 use crate::agent::{AgentClient, AgentError};
 use crate::build::row_hasher;
 use crate::reconcile::KeyedRow;
+use crate::source::sql::decode_key;
 use crate::source::{ScanSpec, Source, SourceError};
+use crate::treefile::{FileError, TreeFile};
 
 /// One side's tree, ready to walk, and what reading it has cost so far.
 pub struct Prepared<'e> {
@@ -42,6 +41,11 @@ pub(super) enum Holder<'e> {
         /// Whether its key range reads go through the key's index (see
         /// [`Source::ranges_use_index`]).
         indexed: bool,
+        /// When they do not: every leaf's entries, kept by the first pass
+        /// (when they fit), so that a drifted range's entries need no read
+        /// and its rows are read by their exact keys
+        /// ([`Source::scan_keys`]).
+        kept: Option<KeptLeaves>,
         /// The rows of the ranges last read for their entries, so that rows
         /// by key are not read twice.
         cached: Vec<KeyedRow>,
@@ -104,7 +108,12 @@ impl<'e> Prepared<'e> {
     pub(super) fn reads_ranges_whole(&self) -> bool {
         matches!(
             self.holder,
-            Holder::Database { ordered: false, .. } | Holder::Database { indexed: false, .. }
+            Holder::Database { ordered: false, .. }
+                | Holder::Database {
+                    indexed: false,
+                    kept: None,
+                    ..
+                }
         )
     }
 
@@ -180,6 +189,22 @@ impl Prepared<'_> {
         ranges: &[KeyRange],
     ) -> Result<Option<Vec<Vec<Entry>>>, SourceError> {
         match &mut self.holder {
+            Holder::Database {
+                kept: Some(kept),
+                tree,
+                ..
+            } => {
+                let leaves = tree.levels.first().map_or(&[][..], Vec::as_slice);
+                let mut out = Vec::with_capacity(ranges.len());
+                for r in ranges {
+                    let after = r.after.as_ref().map(Key::as_bytes);
+                    let entries = kept.entries_in(leaves, after, r.through.as_bytes());
+                    out.push(entries.ok_or_else(|| {
+                        SourceError::Other("kept leaf entries could not be read".into())
+                    })?);
+                }
+                Ok(Some(out))
+            }
             Holder::Database { .. } => self.database_entries(ranges).map(Some),
             Holder::File(f) if !f.has_entries() => Ok(None),
             Holder::File(f) => {
@@ -207,6 +232,15 @@ impl Prepared<'_> {
         groups: &[(Option<Key>, Vec<Key>)],
     ) -> Result<Option<Vec<KeyedRow>>, SourceError> {
         match &mut self.holder {
+            Holder::Database {
+                source,
+                kept: Some(_),
+                ..
+            } => {
+                let (rows, read) = rows_by_key(&mut **source, &self.spec, groups)?;
+                self.rows_read += read;
+                Ok(Some(rows))
+            }
             Holder::Database { cached, .. } => {
                 // Groups are ascending and disjoint, so their keys in a row
                 // are too.
@@ -232,4 +266,40 @@ impl Prepared<'_> {
             _ => None,
         }
     }
+}
+
+/// The rows of `groups`' keys on `source`, in key order, looked up by key
+/// ([`Source::scan_keys`]), or where it cannot, read by the groups' ranges;
+/// and the rows the database sent.
+fn rows_by_key(
+    source: &mut dyn Source,
+    spec: &ScanSpec,
+    groups: &[(Option<Key>, Vec<Key>)],
+) -> Result<(Vec<KeyedRow>, u64), SourceError> {
+    let mut wanted: Vec<Key> = groups.iter().flat_map(|g| g.1.iter().cloned()).collect();
+    wanted.sort();
+    wanted.dedup();
+    let values = wanted
+        .iter()
+        .map(decode_key)
+        .collect::<Result<Vec<_>, _>>()?;
+    if let Some(found) = rows_of_keys(source, spec, &values, &wanted)? {
+        return Ok(found);
+    }
+    let ranges: Vec<KeyRange> = groups
+        .iter()
+        .filter_map(|(after, keys)| {
+            Some(KeyRange {
+                after: after.clone(),
+                through: keys.iter().max()?.clone(),
+            })
+        })
+        .collect();
+    let (found, read) = fetch_ranges(source, spec, &ranges, true)?;
+    let rows = found
+        .into_iter()
+        .flatten()
+        .filter(|r| wanted.binary_search(&r.key).is_ok())
+        .collect();
+    Ok((rows, read))
 }

@@ -7,7 +7,10 @@
 //! excluded, `n` included, the other columns equal), so a few scattered
 //! keys cost a few indexed reads however many of the table's ranges they
 //! drifted; any other key through the drifted range that held it in the
-//! comparison that found it (about a leaf's rows). A side whose range reads
+//! comparison that found it (about a leaf's rows). On a side whose range
+//! reads cannot go through the key's index (a decimal key, text in a
+//! collation that is not byte order), the keys are looked up by equality
+//! instead, where the source can ([`Source::scan_keys`]). A side whose range reads
 //! could miss a row (a SQLite key stored in another storage class than its
 //! column's), or a key in no such range, is read by one scan of the whole
 //! table instead.
@@ -17,7 +20,7 @@ use std::ops::ControlFlow;
 use driftsum_core::key::{self, KeyRange};
 use driftsum_core::{Key, LogicalType, Value};
 
-use super::fetch::fetch_ranges;
+use super::fetch::{fetch_ranges, rows_of_keys};
 use super::RangeOutcome;
 use crate::reconcile::KeyedRow;
 use crate::source::{ScanSpec, Source, SourceError};
@@ -52,6 +55,11 @@ pub fn read_keys(
     }
     let is_wanted = |k: &[u8]| wanted.binary_search_by(|w| w.as_bytes().cmp(k)).is_ok();
     let mut sent = 0u64;
+    if !source.ranges_use_index(spec)? {
+        if let Some(found) = rows_of_keys(source, spec, keys, &wanted)? {
+            return Ok(found);
+        }
+    }
     if let Some(ranges) = by_range.then(|| reads(spec, keys, drifted)).flatten() {
         let (found, read) = fetch_ranges(source, spec, &ranges, true)?;
         sent += read;

@@ -150,6 +150,21 @@ impl Source for Filtered {
         self.0.ranges_use_index(&widened(spec).0)
     }
 
+    fn scan_keys(
+        &mut self,
+        spec: &ScanSpec,
+        keys: &[Vec<Value>],
+        sink: &mut RowSink<'_>,
+    ) -> Result<bool, SourceError> {
+        let inner = self.0.as_mut();
+        let mut found = false;
+        filtered(spec, sink, |spec, sink| {
+            found = inner.scan_keys(spec, keys, sink)?;
+            Ok(())
+        })?;
+        Ok(found)
+    }
+
     fn scans_again_in_key_order(&self, spec: &ScanSpec) -> bool {
         self.0.scans_again_in_key_order(&widened(spec).0)
     }

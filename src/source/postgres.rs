@@ -445,6 +445,16 @@ impl Source for PgSource {
             .is_some_and(|c| sql::Dialect::bounds_by_index(&d, c, lead.rule.ty)))
     }
 
+    /// See [`PgSource::scan_values_by_key`].
+    fn scan_keys(
+        &mut self,
+        spec: &ScanSpec,
+        keys: &[Vec<Value>],
+        sink: &mut RowSink<'_>,
+    ) -> Result<bool, SourceError> {
+        self.scan_values_by_key(spec, keys, sink)
+    }
+
     /// See [`PgSource::read_unordered`].
     fn scan_unordered(
         &mut self,

@@ -200,6 +200,23 @@ pub trait Source: Send {
         Ok(true)
     }
 
+    /// Streams the rows of `spec` whose keys are among `keys` (each a key's
+    /// values), in no particular order, each found through the key's index
+    /// (for a side whose range reads cannot go through it, see
+    /// [`ranges_use_index`](Source::ranges_use_index)). It may send rows of
+    /// other keys, which the caller drops, never miss one. `false`, having
+    /// sent nothing, when this source cannot look these keys up so; the
+    /// caller then reads their ranges. The default cannot.
+    fn scan_keys(
+        &mut self,
+        spec: &ScanSpec,
+        keys: &[Vec<Value>],
+        sink: &mut RowSink<'_>,
+    ) -> Result<bool, SourceError> {
+        let _ = (spec, keys, sink);
+        Ok(false)
+    }
+
     /// Whether a whole scan of `spec` that just came back out of key order
     /// did so only because this source tried a faster read order that
     /// turned out wrong, and it now reads that table in key order (SQLite:

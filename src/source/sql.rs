@@ -59,6 +59,16 @@ pub trait Dialect {
         false
     }
 
+    /// The expression and bound value that find key column `c` equal to
+    /// `v` through the key's index (the column compared as itself, with a
+    /// value of its own type); `None` when there is none. It may find rows
+    /// whose key is not `v` (an equality looser than key bytes, as a
+    /// case-blind collation's), which callers drop; never miss the row.
+    fn key_equal(&self, c: &Self::Column, v: &Value) -> Option<(String, Self::Bind)> {
+        let _ = (c, v);
+        None
+    }
+
     /// A condition for a range `(after, through]` (as key values) no key
     /// column can bound by value, from the leading key column `c` read as
     /// `lead` (dates and timestamps); `None` when there is none.
@@ -218,16 +228,7 @@ pub fn scan_query<D: Dialect + ?Sized>(
             conds.push(c);
         }
     }
-    let exprs: Vec<String> = scan.columns.iter().map(|c| d.select_expr(c)).collect();
-    let mut sql = format!(
-        "SELECT {} FROM {}",
-        if exprs.is_empty() {
-            "1".to_string()
-        } else {
-            exprs.join(", ")
-        },
-        scan.from
-    );
+    let mut sql = select_from(d, scan);
     if !conds.is_empty() {
         sql.push_str(" WHERE ");
         sql.push_str(&conds.join(" AND "));
@@ -238,6 +239,74 @@ pub fn scan_query<D: Dialect + ?Sized>(
         sql.push_str(&order.join(", "));
     }
     Ok(Query {
+        sql,
+        binds: binds.into_vec(),
+    })
+}
+
+/// `SELECT <the scan's columns> FROM <its FROM item>`.
+fn select_from<D: Dialect + ?Sized>(d: &D, scan: &Scan<'_, D::Column>) -> String {
+    let exprs: Vec<String> = scan.columns.iter().map(|c| d.select_expr(c)).collect();
+    format!(
+        "SELECT {} FROM {}",
+        if exprs.is_empty() {
+            "1".to_string()
+        } else {
+            exprs.join(", ")
+        },
+        scan.from
+    )
+}
+
+/// The query for the rows of `keys` (each a key's values): `SELECT … FROM
+/// … WHERE [(filter) AND] (k = … OR …)`, in no particular order, every key
+/// column compared by [`Dialect::key_equal`] so that the key's index finds
+/// each row; `None` when a key has a value no such comparison takes, or
+/// there are no keys. `scan`'s range and order are not used.
+pub fn keys_query<D: Dialect + ?Sized>(
+    d: &D,
+    scan: &Scan<'_, D::Column>,
+    keys: &[Vec<Value>],
+) -> Option<Query<D::Bind>> {
+    let mut binds = Binds::new(d);
+    // One key column: `k IN (…)`, one index scan for the list; more: an OR
+    // of each key's equalities, each its own index lookup.
+    let mut column = None;
+    let mut each = Vec::with_capacity(keys.len());
+    for key in keys {
+        if key.len() != scan.keys.len() {
+            return None;
+        }
+        let mut parts = Vec::with_capacity(key.len());
+        for (c, v) in scan.keys.iter().zip(key) {
+            let (col, bind) = d.key_equal(c, v)?;
+            let mark = binds.mark(bind);
+            match scan.keys.len() {
+                1 => {
+                    column.get_or_insert(col);
+                    parts.push(mark);
+                }
+                _ => parts.push(format!("{col} = {mark}")),
+            }
+        }
+        each.push(match parts.len() {
+            1 => parts.remove(0),
+            _ => format!("({})", parts.join(" AND ")),
+        });
+    }
+    if each.is_empty() {
+        return None;
+    }
+    let mut sql = select_from(d, scan);
+    sql.push_str(" WHERE ");
+    if let Some(f) = &scan.spec.filter {
+        sql.push_str(&format!("({f}) AND "));
+    }
+    match column {
+        Some(col) => sql.push_str(&format!("{col} IN ({})", each.join(", "))),
+        None => sql.push_str(&format!("({})", each.join(" OR "))),
+    }
+    Some(Query {
         sql,
         binds: binds.into_vec(),
     })

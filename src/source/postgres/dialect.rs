@@ -110,6 +110,25 @@ impl sql::Dialect for PgSql {
         true
     }
 
+    /// The column as itself against a value cast to its kind: text (under
+    /// any collation: a deterministic one's equality is byte equality, a
+    /// case-blind one's finds more), `char(n)` as `bpchar` (blind to the
+    /// trailing spaces a key drops), numerics, integers, `uuid`, `bytea`.
+    fn key_equal(&self, c: &PgColumn, v: &Value) -> Option<(String, Bind)> {
+        let bind = match (c.wire, v) {
+            (Wire::Int, Value::Int(i)) => Bind::Int((*i).try_into().ok()?),
+            (Wire::Text, Value::Text(s)) if !s.contains('\0') => Bind::Cast(s.clone(), "text"),
+            (Wire::PaddedText, Value::Text(s)) if !s.contains('\0') => {
+                Bind::Cast(s.clone(), "bpchar")
+            }
+            (Wire::Numeric, Value::Text(s) | Value::Decimal(s)) => Bind::Cast(s.clone(), "numeric"),
+            (Wire::Bytes, Value::Bytes(b)) => Bind::Bytes(b.clone()),
+            (Wire::Uuid, Value::Uuid(_)) => Bind::Cast(v.to_string(), "uuid"),
+            _ => return None,
+        };
+        Some((quote_ident(&c.name), bind))
+    }
+
     fn bounds_by_index(&self, c: &PgColumn, lead: LogicalType) -> bool {
         match (c.wire, lead) {
             (Wire::Int, LogicalType::Integer)

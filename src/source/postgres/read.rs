@@ -21,6 +21,10 @@ use crate::source::sql;
 /// fewer than the leaf runs a pass reads again before it gives up.
 const IN_KEY_ORDER: f64 = 0.9995;
 
+/// Keys looked up by one query of [`PgSource::scan_values_by_key`]: a
+/// bound value each (a key column each), far below the protocol's 65,535.
+const KEYS_PER_QUERY: usize = 1000;
+
 impl PgSource {
     /// [`Source::scan`](crate::source::Source::scan).
     pub(super) fn scan_values(
@@ -39,6 +43,56 @@ impl PgSource {
         sink: &mut RowSink<'_>,
     ) -> Result<(), SourceError> {
         self.read_unordered(spec, Out::Values(sink)).map(|_| ())
+    }
+
+    /// [`Source::scan_keys`](crate::source::Source::scan_keys): the rows
+    /// of `keys`, [`KEYS_PER_QUERY`] to a query, each key found through the
+    /// index by equality on its columns; `false` (nothing read) when a key
+    /// has a value no such equality takes (see [`PgSql`]'s `key_equal`).
+    pub(super) fn scan_values_by_key(
+        &mut self,
+        spec: &ScanSpec,
+        keys: &[Vec<Value>],
+        sink: &mut RowSink<'_>,
+    ) -> Result<bool, SourceError> {
+        let (schema, name) = self.resolve(&spec.table)?;
+        let table_cols = self.load_columns(&schema, &name)?;
+        let (key_cols, scanned) = sql::scan_columns(spec, &table_cols)?;
+        let scan = sql::Scan {
+            spec,
+            from: self.relation(&schema, &name),
+            columns: &scanned,
+            keys: &key_cols,
+            range: None,
+            in_key_order: false,
+        };
+        let d = PgSql { inline_ints: false };
+        // Every query is built before any is run: a key that cannot be
+        // looked up leaves nothing sent.
+        let queries = keys
+            .chunks(KEYS_PER_QUERY)
+            .map(|batch| sql::keys_query(&d, &scan, batch))
+            .collect::<Option<Vec<_>>>();
+        let Some(queries) = queries else {
+            return Ok(false);
+        };
+        let cols = scanned
+            .iter()
+            .zip(spec.columns())
+            .map(|(c, s)| (c.wire, s.rule))
+            .collect::<Vec<_>>();
+        let context = format!("reading rows by key of table {:?}", spec.table);
+        let names: Vec<&str> = spec.columns().map(|c| c.name.as_str()).collect();
+        let cols = ScanCols {
+            cols: &cols,
+            names: &names,
+            context: &context,
+        };
+        let fields = scanned.len().max(1);
+        for query in queries {
+            scan::read(&mut self.reader(), query, false, fields, &cols, sink)?;
+        }
+        Ok(true)
     }
 
     /// [`Source::scan_encoded`](crate::source::Source::scan_encoded): a

@@ -7,7 +7,8 @@ use std::ops::Range;
 use crate::hash::HASH_PREFIX_LEN;
 use crate::varint;
 
-use super::node::HashPrefix;
+use super::node::{Entry, HashPrefix, Node};
+use crate::key::Key;
 
 /// Every leaf's entry bytes as a builder hashed them, kept while they fit
 /// in a bound (see [`Builder::keeping_leaves`]).
@@ -62,5 +63,82 @@ impl KeptLeaves {
     /// How many leaves are kept.
     pub fn leaves(&self) -> usize {
         self.ends.len()
+    }
+}
+
+impl KeptLeaves {
+    /// The kept entries with keys in `(after, through]`, in key order:
+    /// `leaves` are the leaf level of the tree whose builder kept these
+    /// (leaf `i`'s entries are the `i`th kept), so only the leaves that
+    /// can hold such keys are decoded. `None` where the bytes are not
+    /// entries (they never fail to be).
+    pub fn entries_in(
+        &self,
+        leaves: &[Node],
+        after: Option<&[u8]>,
+        through: &[u8],
+    ) -> Option<Vec<Entry>> {
+        let start = leaves.partition_point(|l| after.is_some_and(|a| l.last_key.as_bytes() <= a));
+        let end = leaves.partition_point(|l| l.first_key.as_bytes() <= through);
+        if start >= end {
+            return Some(Vec::new());
+        }
+        let inside = |k: &[u8]| after.is_none_or(|a| k > a) && k <= through;
+        Some(
+            self.entries(start..end)?
+                .into_iter()
+                .filter(|(k, _)| inside(k))
+                .map(|(k, hash)| Entry {
+                    key: Key::from_bytes(k),
+                    hash,
+                })
+                .collect(),
+        )
+    }
+
+    /// Bytes the kept entries take.
+    pub fn bytes(&self) -> usize {
+        self.bytes.len() + self.ends.len() * std::mem::size_of::<usize>()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use proptest::prelude::*;
+
+    use super::super::{Builder, Shape};
+    use super::*;
+    use crate::hash::row_hash;
+
+    proptest! {
+        /// The entries of any key range, read from the kept leaves, are
+        /// the rows pushed with keys in it, in order.
+        #[test]
+        fn entries_in_a_range_are_the_rows_in_it(
+            keys in prop::collection::btree_set(prop::collection::vec(0u8..4, 0..5), 0..300),
+            after in prop::option::of(prop::collection::vec(0u8..4, 0..5)),
+            through in prop::collection::vec(0u8..4, 0..6),
+            leaf_target in 1u32..20,
+        ) {
+            let shape = Shape { leaf_target, fanout: 4 };
+            let mut b = Builder::keeping_leaves(shape, usize::MAX);
+            let rows: Vec<(Vec<u8>, HashPrefix)> = keys
+                .iter()
+                .map(|k| (k.clone(), HashPrefix::from(&row_hash(k))))
+                .collect();
+            for (k, h) in &rows {
+                b.push_prefix(k, h).expect("in order");
+            }
+            let (tree, kept) = b.finish_keeping();
+            let kept = kept.expect("all kept");
+            let leaves = tree.levels.first().map_or(&[][..], Vec::as_slice);
+            let got = kept.entries_in(leaves, after.as_deref(), &through).expect("entries");
+            let want: Vec<Entry> = rows
+                .iter()
+                .filter(|(k, _)| after.as_ref().is_none_or(|a| k > a) && *k <= through)
+                .map(|(k, h)| Entry { key: Key::from_bytes(k), hash: *h })
+                .collect();
+            prop_assert_eq!(got, want);
+        }
     }
 }
