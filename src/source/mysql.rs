@@ -65,6 +65,10 @@ const ER_NO_SUCH_TABLE: u16 = 1146;
 /// metadata lock or a row lock).
 const ER_LOCK_WAIT_TIMEOUT: u16 = 1205;
 
+/// Keys looked up by one query of [`Source::scan_keys`]: a bound value each
+/// (a key column each), far below the protocol's 65,535.
+const KEYS_PER_QUERY: usize = 1000;
+
 /// A read-only MySQL connection, inside one consistent-snapshot transaction.
 pub struct MySqlSource {
     session: server::Session<MySqlConnection>,
@@ -482,11 +486,6 @@ impl Source for MySqlSource {
     ) -> Result<(), SourceError> {
         let info = self.table_info(&spec.table)?;
         let (keys, cols) = sql::scan_columns(spec, &info.columns)?;
-        let rules: Vec<(Wire, ColumnRule)> = cols
-            .iter()
-            .zip(spec.columns())
-            .map(|(c, s)| (c.wire, s.rule))
-            .collect();
         let query = sql::scan_query(
             &MySqlSql,
             &sql::Scan {
@@ -498,7 +497,61 @@ impl Source for MySqlSource {
                 in_key_order: true,
             },
         )?;
+        self.read(spec, &keys, &cols, query, true, sink)
+    }
 
+    /// Looked up by equality on the key columns, [`KEYS_PER_QUERY`] keys to
+    /// a query (see [`MySqlSql`]'s `key_equal`).
+    fn scan_keys(
+        &mut self,
+        spec: &ScanSpec,
+        keys: &[Vec<Value>],
+        sink: &mut RowSink<'_>,
+    ) -> Result<bool, SourceError> {
+        let info = self.table_info(&spec.table)?;
+        let (key_cols, cols) = sql::scan_columns(spec, &info.columns)?;
+        let scan = sql::Scan {
+            spec,
+            from: quote_ident(&spec.table),
+            columns: &cols,
+            keys: &key_cols,
+            range: None,
+            in_key_order: false,
+        };
+        // Every query is built before any is run: a key that cannot be
+        // looked up leaves nothing sent.
+        let queries = keys
+            .chunks(KEYS_PER_QUERY)
+            .map(|batch| sql::keys_query(&MySqlSql, &scan, batch))
+            .collect::<Option<Vec<_>>>();
+        let Some(queries) = queries else {
+            return Ok(false);
+        };
+        for query in queries {
+            self.read(spec, &key_cols, &cols, query, false, sink)?;
+        }
+        Ok(true)
+    }
+}
+
+impl MySqlSource {
+    /// Runs one scan query of `spec` (its `keys` and `cols` as the catalog
+    /// has them), handing each row to `sink`; in key order when
+    /// `in_key_order` (a date-time key's rows of one second sorted here).
+    fn read(
+        &mut self,
+        spec: &ScanSpec,
+        keys: &[&ColInfo],
+        cols: &[&ColInfo],
+        query: sql::Query<Param>,
+        in_key_order: bool,
+        sink: &mut RowSink<'_>,
+    ) -> Result<(), SourceError> {
+        let rules: Vec<(Wire, ColumnRule)> = cols
+            .iter()
+            .zip(spec.columns())
+            .map(|(c, s)| (c.wire, s.rule))
+            .collect();
         let context = format!("reading table {:?} in {}", spec.table, self.location);
         let lock_timeout = self.lock_timeout;
         let (conn, rt) = self.session.open()?;
@@ -509,13 +562,14 @@ impl Source for MySqlSource {
                 Param::I(i) => q.bind(i),
                 Param::U(u) => q.bind(u),
                 Param::B(b) => q.bind(b),
+                Param::S(s) | Param::Decimal(s, _) => q.bind(s),
             };
         }
         // A date-time key column: rows put in key-byte order (see
         // `KeyOrder`), as its index gives them in time order.
-        let mut order =
-            sql::timestamp_key(spec, &keys, |c| matches!(c.wire, Wire::DateTime { .. }))
-                .map(|ts| KeyOrder::new(ts, keys.len()));
+        let mut order = sql::timestamp_key(spec, keys, |c| matches!(c.wire, Wire::DateTime { .. }))
+            .filter(|_| in_key_order)
+            .map(|ts| KeyOrder::new(ts, keys.len()));
         // Decoded on the reading thread: handing rows to a second thread
         // measured slower here (the server shares the machine's two cores).
         let mut buf: Vec<Value> = vec![Value::Null; rules.len()];

@@ -19,6 +19,10 @@ pub(super) enum Param {
     I(i64),
     U(u64),
     B(Vec<u8>),
+    /// Text, compared in the column's collation.
+    S(String),
+    /// A decimal's text, cast to the column's own `DECIMAL(p,s)`.
+    Decimal(String, String),
 }
 
 /// The parameter comparing `v` with a key column read as `col`, when SQL
@@ -53,8 +57,11 @@ impl sql::Dialect for MySqlSql {
         quote_ident(name)
     }
 
-    fn placeholder(&self, _: usize, _: &Param) -> String {
-        "?".into()
+    fn placeholder(&self, _: usize, p: &Param) -> String {
+        match p {
+            Param::Decimal(_, ty) => format!("CAST(? AS {ty})"),
+            _ => "?".into(),
+        }
     }
 
     fn select_expr(&self, c: &ColInfo) -> String {
@@ -67,6 +74,22 @@ impl sql::Dialect for MySqlSql {
 
     fn key_bound(&self, c: &ColInfo, v: &Value) -> Option<(String, Param)> {
         bound_param(c, v).map(|p| (order_expr(c), p))
+    }
+
+    /// The column as itself: text against text in its own collation (a
+    /// case- or accent-blind one, or PAD SPACE, finds more rows, never
+    /// fewer), a decimal against its text cast to the column's declared
+    /// `DECIMAL(p,s)`, integers and bytes as they bind.
+    fn key_equal(&self, c: &ColInfo, v: &Value) -> Option<(String, Param)> {
+        let col = quote_ident(&c.name);
+        match (c.ty?, v) {
+            (LogicalType::Text, Value::Text(s)) => Some((col, Param::S(s.clone()))),
+            (LogicalType::Decimal { .. }, Value::Text(s) | Value::Decimal(s)) => {
+                Some((col, Param::Decimal(s.clone(), decimal_type(&c.declared)?)))
+            }
+            (LogicalType::Integer | LogicalType::Bytes, _) => bound_param(c, v).map(|p| (col, p)),
+            _ => None,
+        }
     }
 
     fn bounds_by_index(&self, c: &ColInfo, lead: LogicalType) -> bool {
@@ -154,5 +177,36 @@ fn time_key(c: &ColInfo, lead: LogicalType) -> Option<server::TimeKey> {
             Some(server::TimeKey::Second)
         }
         _ => None,
+    }
+}
+
+/// `DECIMAL(p,s)` of a column declared `decimal(p,s)` (any case, `unsigned`
+/// or `zerofill` after it), for a cast that holds each of its values
+/// exactly; `None` for any other declaration.
+fn decimal_type(declared: &str) -> Option<String> {
+    let d = declared.trim().to_ascii_lowercase();
+    let inner = d
+        .strip_prefix("decimal(")
+        .or_else(|| d.strip_prefix("numeric("))?;
+    let (args, _) = inner.split_once(')')?;
+    let (p, s) = args.split_once(',').unwrap_or((args, "0"));
+    let (p, s): (u8, u8) = (p.trim().parse().ok()?, s.trim().parse().ok()?);
+    Some(format!("DECIMAL({p},{s})"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn decimal_casts_hold_the_declared_type() {
+        let t = |d: &str| decimal_type(d);
+        assert_eq!(t("decimal(12,3)").as_deref(), Some("DECIMAL(12,3)"));
+        assert_eq!(t("DECIMAL(65,30) unsigned").as_deref(), Some("DECIMAL(65,30)"));
+        assert_eq!(t("numeric(10)").as_deref(), Some("DECIMAL(10,0)"));
+        assert_eq!(t(" decimal( 5 , 2 ) zerofill").as_deref(), Some("DECIMAL(5,2)"));
+        for odd in ["decimal", "double", "decimal(x,2)", "decimal(5,2", "varchar(5)"] {
+            assert_eq!(t(odd), None, "{odd}");
+        }
     }
 }
