@@ -202,10 +202,22 @@ mod tests {
     fn decimal_casts_hold_the_declared_type() {
         let t = |d: &str| decimal_type(d);
         assert_eq!(t("decimal(12,3)").as_deref(), Some("DECIMAL(12,3)"));
-        assert_eq!(t("DECIMAL(65,30) unsigned").as_deref(), Some("DECIMAL(65,30)"));
+        assert_eq!(
+            t("DECIMAL(65,30) unsigned").as_deref(),
+            Some("DECIMAL(65,30)")
+        );
         assert_eq!(t("numeric(10)").as_deref(), Some("DECIMAL(10,0)"));
-        assert_eq!(t(" decimal( 5 , 2 ) zerofill").as_deref(), Some("DECIMAL(5,2)"));
-        for odd in ["decimal", "double", "decimal(x,2)", "decimal(5,2", "varchar(5)"] {
+        assert_eq!(
+            t(" decimal( 5 , 2 ) zerofill").as_deref(),
+            Some("DECIMAL(5,2)")
+        );
+        for odd in [
+            "decimal",
+            "double",
+            "decimal(x,2)",
+            "decimal(5,2",
+            "varchar(5)",
+        ] {
             assert_eq!(t(odd), None, "{odd}");
         }
     }
