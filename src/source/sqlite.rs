@@ -9,6 +9,7 @@
 //! SQL ([`dialect`]).
 
 mod dialect;
+mod indexes;
 mod page_scan;
 mod pages;
 #[cfg(test)]
@@ -53,7 +54,14 @@ pub struct SqliteSource {
     /// whether the rowid order is the key order), per table and key columns
     /// (see [`time_keys`]).
     key_shapes: HashMap<String, time_keys::Known>,
+    /// Each table's indexes' leading columns, once looked up (see
+    /// [`indexes`]).
+    indexes: HashMap<String, Vec<indexes::Leading>>,
 }
+
+/// Keys looked up by one query of [`Source::scan_keys`], far below SQLite's
+/// limit on bound values.
+const KEYS_PER_QUERY: usize = 1000;
 
 /// A column as `pragma_table_xinfo` lists it: name, declared type, position
 /// in the primary key (0 when not in it), hidden (non-zero: generated).
@@ -116,6 +124,7 @@ impl SqliteSource {
             page_reads: true,
             layouts: HashMap::new(),
             key_shapes: HashMap::new(),
+            indexes: HashMap::new(),
         })
     }
 
@@ -222,6 +231,16 @@ impl SqliteSource {
 }
 
 impl SqliteSource {
+    /// The leading columns of `table`'s indexes, looked up once.
+    fn leading_indexes(&mut self, table: &str) -> Result<Vec<indexes::Leading>, SourceError> {
+        if let Some(l) = self.indexes.get(table) {
+            return Ok(l.clone());
+        }
+        let l = indexes::leading(&self.conn, table)?;
+        self.indexes.insert(table.to_string(), l.clone());
+        Ok(l)
+    }
+
     /// [`Source::scan`] but for putting an instant key's rows of one second
     /// in key order: its rows come in the keys' time order where a proof
     /// says so (pages in rowid order, or SQL ordering text in one form).
@@ -279,12 +298,23 @@ impl SqliteSource {
                 in_key_order: true,
             },
         )?;
-        let (sql, params) = (query.sql, query.binds);
+        self.read_sql(spec, &query.sql, &query.binds, sink)
+    }
 
+    /// Runs one query of `spec`'s columns, handing each row to `sink`, and
+    /// notes a key value stored in another storage class than its column's
+    /// (see [`Source::ranges_find_every_row`]).
+    fn read_sql(
+        &mut self,
+        spec: &ScanSpec,
+        sql: &str,
+        params: &[rusqlite::types::Value],
+        sink: &mut RowSink<'_>,
+    ) -> Result<(), SourceError> {
         let context = format!("reading table {:?}", spec.table);
         let mut stmt = self
             .conn
-            .prepare(&sql)
+            .prepare(sql)
             .map_err(|e| self.query_err(&context, e))?;
         let rules: Vec<_> = spec.columns().map(|c| c.rule).collect();
         let mut rows = stmt
@@ -435,6 +465,77 @@ impl Source for SqliteSource {
 
     fn ranges_find_every_row(&self, spec: &ScanSpec) -> bool {
         !self.odd_keys.contains(&spec.table)
+    }
+
+    /// Through the rowid, or an index leading with the key's first column
+    /// in the collation its ranges compare in: `BINARY` for text (an index
+    /// in `NOCASE` cannot serve a byte-order range), any other for other
+    /// types (whose values no collation orders).
+    fn ranges_use_index(&mut self, spec: &ScanSpec) -> Result<bool, SourceError> {
+        let Some(lead) = spec.key.first() else {
+            return Ok(true);
+        };
+        let layout = self.page_layout(&spec.table)?;
+        if layout.is_some_and(|l| l.rowid.as_ref() == Some(&lead.name)) {
+            return Ok(true);
+        }
+        Ok(self
+            .leading_indexes(&spec.table)?
+            .iter()
+            .any(|l| l.column == lead.name && (lead.rule.ty != LogicalType::Text || l.binary())))
+    }
+
+    /// A lone text key with an index in any collation (equality in
+    /// `NOCASE` finds the key and its case variants, which the caller
+    /// drops), [`KEYS_PER_QUERY`] keys to a query; not a table seen holding
+    /// a key in another storage class, which `=` on text would miss.
+    fn scan_keys(
+        &mut self,
+        spec: &ScanSpec,
+        keys: &[Vec<Value>],
+        sink: &mut RowSink<'_>,
+    ) -> Result<bool, SourceError> {
+        let [lead] = spec.key.as_slice() else {
+            return Ok(false);
+        };
+        let text = lead.rule.ty == LogicalType::Text
+            && lead.rule.trailing_spaces == TrailingSpaces::Significant;
+        if !text || self.odd_keys.contains(&spec.table) {
+            return Ok(false);
+        }
+        if !self
+            .leading_indexes(&spec.table)?
+            .iter()
+            .any(|l| l.column == lead.name)
+        {
+            return Ok(false);
+        }
+        let values = keys
+            .iter()
+            .map(|k| match k.as_slice() {
+                [Value::Text(s)] => Some(rusqlite::types::Value::Text(s.clone())),
+                _ => None,
+            })
+            .collect::<Option<Vec<_>>>();
+        let Some(values) = values else {
+            return Ok(false);
+        };
+        let cols: Vec<String> = spec.columns().map(|c| quote_ident(&c.name)).collect();
+        let filter = spec
+            .filter
+            .as_ref()
+            .map_or(String::new(), |f| format!("({f}) AND "));
+        for batch in values.chunks(KEYS_PER_QUERY) {
+            let sql = format!(
+                "SELECT {} FROM {} WHERE {filter}{} IN ({})",
+                cols.join(", "),
+                quote_ident(&spec.table),
+                quote_ident(&lead.name),
+                vec!["?"; batch.len()].join(", ")
+            );
+            self.read_sql(spec, &sql, batch, sink)?;
+        }
+        Ok(true)
     }
 
     /// Another connection to a file is just another file handle.

@@ -1245,6 +1245,10 @@ enum KeyKind {
     Uuid,
     /// `k BLOB PRIMARY KEY`.
     Blob,
+    /// `k TEXT PRIMARY KEY COLLATE NOCASE`, hostile text (NUL aside) with
+    /// its ASCII letters' case set by position (so no two keys are equal
+    /// under NOCASE, whose order is not byte order).
+    TextNocase,
     /// `k TIMESTAMPTZ PRIMARY KEY`, stored as text in one form per side
     /// (no suffix, `Z` or `+00:00`), many keys to a second: their key
     /// order is not time order within it (`…:00.05Z`, `…:00.5Z`, `…:00Z`).
@@ -1323,6 +1327,22 @@ fn a_key(kind: KeyKind) -> BoxedStrategy<AKey> {
         .boxed(),
         KeyKind::Blob => proptest::collection::vec(proptest::sample::select(HOSTILE_BYTES), 0..5)
             .prop_map(|b| vec![KCell::B(b)])
+            .boxed(),
+        KeyKind::TextNocase => hostile_text(5)
+            .prop_map(|s| {
+                let cased = s
+                    .chars()
+                    .enumerate()
+                    .map(|(i, c)| match (c, i % 2) {
+                        // NOCASE compares as C strings: past a NUL, keys
+                        // of one length collate equal.
+                        ('\0', _) => '_',
+                        (c, 0) => c.to_ascii_uppercase(),
+                        (c, _) => c.to_ascii_lowercase(),
+                    })
+                    .collect();
+                vec![KCell::T(cased)]
+            })
             .boxed(),
         KeyKind::Instant => (
             0i64..40,
@@ -1411,6 +1431,7 @@ fn key_table(
         KeyKind::TextInt => "a TEXT, b INTEGER, PRIMARY KEY (a, b)",
         KeyKind::Uuid => "k UUID PRIMARY KEY",
         KeyKind::Blob => "k BLOB PRIMARY KEY",
+        KeyKind::TextNocase => "k TEXT PRIMARY KEY COLLATE NOCASE",
         KeyKind::Instant => "k TIMESTAMPTZ PRIMARY KEY",
     };
     let rowid = if without_rowid { " WITHOUT ROWID" } else { "" };
@@ -1458,6 +1479,7 @@ fn key_kind_case() -> impl Strategy<Value = KeyCase> {
         Just(KeyKind::TextInt),
         Just(KeyKind::Uuid),
         Just(KeyKind::Blob),
+        Just(KeyKind::TextNocase),
         Just(KeyKind::Instant),
     ]
     .prop_flat_map(|kind| {
@@ -1484,7 +1506,8 @@ proptest! {
 
     /// Every key kind the local property tests cover (integers at the i64
     /// extremes, hostile text, compound keys either way round, UUIDs in any
-    /// spelling, blobs, instants stored as text), with rows missing (singly and in runs), extra and
+    /// spelling, blobs, text in NOCASE, instants stored as text), with rows
+    /// missing (singly and in runs), extra and
     /// changed, in rowid and WITHOUT ROWID tables: in process
     /// and through agents every way round, the differences are exactly the
     /// naive reference's, and all four runs agree to the byte.
