@@ -192,9 +192,9 @@ impl<'a> Endpoint<'a> {
                 };
                 // A side whose range reads cannot go through the key's
                 // index keeps its leaves' entries, to read drifted rows by
-                // their exact keys instead.
+                // their exact keys instead, where it can look them up.
                 let indexed = source.ranges_use_index(spec)?;
-                let built = match indexed {
+                let built = match indexed || !source.looks_up_keys(spec)? {
                     true => scan_tree(&mut **source, &job, progress, None)?,
                     false => scan_tree_keeping(&mut **source, &job, progress, KEPT_LEAVES)?,
                 };

@@ -19,12 +19,10 @@ use crate::source::{ScanSpec, Source, SourceError};
 /// through the key's index is asked range by range, until a range read
 /// sends far more rows than the range holds (its SQL cannot compare the key
 /// in key order, so each range read is a whole scan): the remaining ranges
-/// are then read by one scan. Any other side is read once, whole, in the
-/// order it reads fastest, and its rows dealt to the ranges here: one scan
-/// however many ranges drifted, never one per range. (A side whose range
-/// reads each scan the table inside the database, a decimal key or text in
-/// a collation that is not byte order, is still asked range by range for
-/// [`RANGES_BY_QUERY`] ranges or fewer.)
+/// are then read by one scan. Any other side (its range reads would each
+/// scan the table, inside the database or here) is read once, whole, in
+/// the order it reads fastest, and its rows dealt to the ranges here: one
+/// scan however many ranges drifted, never one per range.
 pub(super) fn fetch_ranges(
     source: &mut dyn Source,
     spec: &ScanSpec,
@@ -33,7 +31,7 @@ pub(super) fn fetch_ranges(
 ) -> Result<(Vec<Vec<KeyedRow>>, u64), SourceError> {
     let mut out: Vec<Vec<KeyedRow>> = vec![Vec::new(); ranges.len()];
     let mut read = 0u64;
-    let by_range = ordered && (ranges.len() <= RANGES_BY_QUERY || source.ranges_use_index(spec)?);
+    let by_range = ordered && source.ranges_use_index(spec)?;
     if by_range {
         let mut i = 0;
         while i < ranges.len() {
@@ -83,11 +81,6 @@ pub(super) fn fetch_ranges(
     }
     Ok((out, read))
 }
-
-/// Ranges read each by its own query even when that query scans the table
-/// inside the database (filtering there costs less than sending every row
-/// here): a few such scans cost less than one scan read here.
-const RANGES_BY_QUERY: usize = 2;
 
 /// Rows a range read may send beyond those in the range before the source
 /// counts as one that cannot narrow its queries.

@@ -234,31 +234,10 @@ impl Prepared<'_> {
         match &mut self.holder {
             Holder::Database {
                 source,
-                kept: Some(kept),
-                tree,
+                kept: Some(_),
                 ..
             } => {
-                // The keys this side holds, by its own entries: a lookup
-                // must bring back every one of them.
-                let leaves = tree.levels.first().map_or(&[][..], Vec::as_slice);
-                let mut held = Vec::new();
-                for (after, keys) in groups {
-                    let Some(last) = keys.iter().max() else {
-                        continue;
-                    };
-                    let after = after.as_ref().map(Key::as_bytes);
-                    let entries = kept.entries_in(leaves, after, last.as_bytes());
-                    let entries = entries.ok_or_else(|| {
-                        SourceError::Other("kept leaf entries could not be read".into())
-                    })?;
-                    held.extend(
-                        entries
-                            .into_iter()
-                            .map(|e| e.key)
-                            .filter(|k| keys.binary_search(k).is_ok()),
-                    );
-                }
-                let (rows, read) = rows_by_key(&mut **source, &self.spec, groups, &held)?;
+                let (rows, read) = rows_by_key(&mut **source, &self.spec, groups)?;
                 self.rows_read += read;
                 Ok(Some(rows))
             }
@@ -291,15 +270,13 @@ impl Prepared<'_> {
 
 /// The rows of `groups`' keys on `source`, in key order, looked up by key
 /// ([`Source::scan_keys`]), or where it cannot, read by the groups' ranges;
-/// and the rows the database sent. `held`: the keys among them this side's
-/// entries hold. A lookup that misses one of them (which a lookup never
-/// should: a row it missed would pass for absent) is not trusted, and the
-/// ranges are read instead.
+/// and the rows the database sent. Every key asked is one this side's
+/// entries hold: a lookup that does not bring each back is not trusted (the
+/// ranges are read instead), and the caller checks the rows it gets.
 fn rows_by_key(
     source: &mut dyn Source,
     spec: &ScanSpec,
     groups: &[(Option<Key>, Vec<Key>)],
-    held: &[Key],
 ) -> Result<(Vec<KeyedRow>, u64), SourceError> {
     let mut wanted: Vec<Key> = groups.iter().flat_map(|g| g.1.iter().cloned()).collect();
     wanted.sort();
@@ -310,8 +287,7 @@ fn rows_by_key(
         .collect::<Result<Vec<_>, _>>()?;
     let mut sent = 0;
     if let Some((rows, read)) = rows_of_keys(source, spec, &values, &wanted)? {
-        let found = |k: &Key| rows.binary_search_by(|r| r.key.cmp(k)).is_ok();
-        if held.iter().all(found) {
+        if rows.len() == wanted.len() {
             return Ok((rows, read));
         }
         sent = read;

@@ -293,12 +293,30 @@ fn fetch_rows(
     let (Some(source_rows), Some(target_rows)) = (source_rows, target_rows) else {
         return Ok(None);
     };
+    all_read("source", &source_keys, &source_rows)?;
+    all_read("target", &target_keys, &target_rows)?;
     let transfer = &mut outcome.stats.transfer;
     rows_cost(&mut transfer.rows, &source_keys, &source_rows);
     rows_cost(&mut transfer.rows, &target_keys, &target_rows);
     Ok(Some((
         split_by_ranges(source_rows, keyed),
         split_by_ranges(target_rows, keyed),
+    )))
+}
+
+/// Every key a side was asked for is one its entries hold (see
+/// [`keys_to_fetch`]), so its rows must all come back: a row missing from
+/// them would otherwise pass for absent on that side, and its difference
+/// for none.
+fn all_read(side: &str, asked: &KeyGroups, rows: &[KeyedRow]) -> Result<(), CheckError> {
+    let keys: usize = asked.iter().map(|g| g.1.len()).sum();
+    if rows.len() == keys {
+        return Ok(());
+    }
+    Err(CheckError::Unsure(format!(
+        "the {side}'s entries hold {keys} rows whose keys differ, but {} were read back: \
+         its data changed during the comparison, or it holds keys its reads cannot reach",
+        rows.len()
     )))
 }
 

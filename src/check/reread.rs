@@ -55,7 +55,10 @@ pub fn read_keys(
     }
     let is_wanted = |k: &[u8]| wanted.binary_search_by(|w| w.as_bytes().cmp(k)).is_ok();
     let mut sent = 0u64;
-    if !source.ranges_use_index(spec)? {
+    // Only where the comparison found this side's reads to reach every
+    // row: a key stored so that a query's comparisons skip it would be
+    // missed by a lookup too.
+    if by_range && !source.ranges_use_index(spec)? {
         if let Some(found) = rows_of_keys(source, spec, keys, &wanted)? {
             return Ok(found);
         }

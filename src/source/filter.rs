@@ -150,6 +150,10 @@ impl Source for Filtered {
         self.0.ranges_use_index(&widened(spec).0)
     }
 
+    fn looks_up_keys(&mut self, spec: &ScanSpec) -> Result<bool, SourceError> {
+        self.0.looks_up_keys(&widened(spec).0)
+    }
+
     fn scan_keys(
         &mut self,
         spec: &ScanSpec,

@@ -500,6 +500,12 @@ impl Source for MySqlSource {
         self.read(spec, &keys, &cols, query, true, sink)
     }
 
+    fn looks_up_keys(&mut self, spec: &ScanSpec) -> Result<bool, SourceError> {
+        let info = self.table_info(&spec.table)?;
+        let (keys, _) = sql::scan_columns(spec, &info.columns)?;
+        Ok(sql::looks_up(&MySqlSql, spec, &keys))
+    }
+
     /// Looked up by equality on the key columns, [`KEYS_PER_QUERY`] keys to
     /// a query (see [`MySqlSql`]'s `key_equal`).
     fn scan_keys(
@@ -510,6 +516,9 @@ impl Source for MySqlSource {
     ) -> Result<bool, SourceError> {
         let info = self.table_info(&spec.table)?;
         let (key_cols, cols) = sql::scan_columns(spec, &info.columns)?;
+        if !sql::looks_up(&MySqlSql, spec, &key_cols) {
+            return Ok(false);
+        }
         let scan = sql::Scan {
             spec,
             from: quote_ident(&spec.table),

@@ -445,6 +445,17 @@ impl Source for PgSource {
             .is_some_and(|c| sql::Dialect::bounds_by_index(&d, c, lead.rule.ty)))
     }
 
+    fn looks_up_keys(&mut self, spec: &ScanSpec) -> Result<bool, SourceError> {
+        let (schema, name) = self.resolve(&spec.table)?;
+        let cols = self.load_columns(&schema, &name)?;
+        let (keys, _) = sql::scan_columns(spec, &cols)?;
+        Ok(sql::looks_up(
+            &dialect::PgSql { inline_ints: false },
+            spec,
+            &keys,
+        ))
+    }
+
     /// See [`PgSource::scan_values_by_key`].
     fn scan_keys(
         &mut self,

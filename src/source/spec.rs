@@ -200,6 +200,16 @@ pub trait Source: Send {
         Ok(true)
     }
 
+    /// Whether [`scan_keys`](Source::scan_keys) can look `spec`'s keys up
+    /// (its key columns' types and collations allow an equality its index
+    /// serves): only then does a side whose ranges cannot go through the
+    /// index keep its leaves' entries to read rows by key. The default
+    /// cannot.
+    fn looks_up_keys(&mut self, spec: &ScanSpec) -> Result<bool, SourceError> {
+        let _ = spec;
+        Ok(false)
+    }
+
     /// Streams the rows of `spec` whose keys are among `keys` (each a key's
     /// values), in no particular order, each found through the key's index
     /// (for a side whose range reads cannot go through it, see

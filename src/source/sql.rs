@@ -9,6 +9,7 @@
 //! between engines (casts, collations, date conditions) lives in each
 //! connector's dialect, not here; decoding is not here either.
 
+use driftsum_core::coerce::ColumnRule;
 use driftsum_core::key::{self, KeyRange};
 use driftsum_core::{Key, LogicalType, Value};
 
@@ -67,6 +68,15 @@ pub trait Dialect {
     fn key_equal(&self, c: &Self::Column, v: &Value) -> Option<(String, Self::Bind)> {
         let _ = (c, v);
         None
+    }
+
+    /// Whether [`key_equal`](Dialect::key_equal) takes the values of key
+    /// column `c` read by `rule`, and finds every row with each: not a
+    /// column whose rule drops the trailing spaces its own equality counts
+    /// (a key `'ab'` read from a stored `'ab '` would not be found).
+    fn looks_up(&self, c: &Self::Column, rule: &ColumnRule) -> bool {
+        let _ = (c, rule);
+        false
     }
 
     /// A condition for a range `(after, through]` (as key values) no key
@@ -256,6 +266,17 @@ fn select_from<D: Dialect + ?Sized>(d: &D, scan: &Scan<'_, D::Column>) -> String
         },
         scan.from
     )
+}
+
+/// Whether every key column of `scan` can be looked up by equality (see
+/// [`Dialect::looks_up`]).
+pub fn looks_up<D: Dialect + ?Sized>(d: &D, spec: &ScanSpec, keys: &[&D::Column]) -> bool {
+    keys.len() == spec.key.len()
+        && !keys.is_empty()
+        && keys
+            .iter()
+            .zip(&spec.key)
+            .all(|(c, k)| d.looks_up(c, &k.rule))
 }
 
 /// The query for the rows of `keys` (each a key's values): `SELECT … FROM

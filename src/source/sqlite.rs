@@ -25,7 +25,7 @@ use std::path::Path;
 use driftsum_core::coerce::TrailingSpaces;
 use driftsum_core::key::KeyRange;
 use driftsum_core::{LogicalType, Value};
-use rusqlite::{Connection, OpenFlags};
+use rusqlite::{Connection, OpenFlags, OptionalExtension};
 
 use self::dialect::{stored_as_declared, SqliteSql};
 use self::pages::PageLayout;
@@ -471,12 +471,29 @@ impl Source for SqliteSource {
     /// in the collation its ranges compare in: `BINARY` for text (an index
     /// in `NOCASE` cannot serve a byte-order range), any other for other
     /// types (whose values no collation orders).
+    /// A table's (a view's ranges are left to its query): through its
+    /// rowid, or an index leading with the key's first column in the
+    /// collation its ranges compare in: `BINARY` for text (an index in
+    /// `NOCASE` cannot serve a byte-order range), any other for other types
+    /// (whose values no collation orders).
     fn ranges_use_index(&mut self, spec: &ScanSpec) -> Result<bool, SourceError> {
         let Some(lead) = spec.key.first() else {
             return Ok(true);
         };
-        let layout = self.page_layout(&spec.table)?;
-        if layout.is_some_and(|l| l.rowid.as_ref() == Some(&lead.name)) {
+        let kind: Option<String> = self
+            .conn
+            .query_row(
+                "SELECT type FROM sqlite_schema WHERE name = ?1 COLLATE NOCASE",
+                [&spec.table],
+                |r| r.get(0),
+            )
+            .optional()
+            .map_err(|e| self.query_err("reading the schema", e))?;
+        if kind.as_deref() != Some("table") {
+            return Ok(true);
+        }
+        let cols = self.columns(&spec.table)?;
+        if self.rowid_alias(&spec.table, &cols)?.as_ref() == Some(&lead.name) {
             return Ok(true);
         }
         Ok(self
@@ -487,8 +504,24 @@ impl Source for SqliteSource {
 
     /// A lone text key with an index in any collation (equality in
     /// `NOCASE` finds the key and its case variants, which the caller
-    /// drops), [`KEYS_PER_QUERY`] keys to a query; not a table seen holding
-    /// a key in another storage class, which `=` on text would miss.
+    /// drops), its trailing spaces kept; not a table seen holding a key in
+    /// another storage class, which `=` on text would miss.
+    fn looks_up_keys(&mut self, spec: &ScanSpec) -> Result<bool, SourceError> {
+        let [lead] = spec.key.as_slice() else {
+            return Ok(false);
+        };
+        let text = lead.rule.ty == LogicalType::Text
+            && lead.rule.trailing_spaces == TrailingSpaces::Significant;
+        if !text || self.odd_keys.contains(&spec.table) {
+            return Ok(false);
+        }
+        Ok(self
+            .leading_indexes(&spec.table)?
+            .iter()
+            .any(|l| l.column == lead.name))
+    }
+
+    /// See [`Source::looks_up_keys`]; [`KEYS_PER_QUERY`] keys to a query.
     fn scan_keys(
         &mut self,
         spec: &ScanSpec,
@@ -498,16 +531,7 @@ impl Source for SqliteSource {
         let [lead] = spec.key.as_slice() else {
             return Ok(false);
         };
-        let text = lead.rule.ty == LogicalType::Text
-            && lead.rule.trailing_spaces == TrailingSpaces::Significant;
-        if !text || self.odd_keys.contains(&spec.table) {
-            return Ok(false);
-        }
-        if !self
-            .leading_indexes(&spec.table)?
-            .iter()
-            .any(|l| l.column == lead.name)
-        {
+        if !self.looks_up_keys(spec)? {
             return Ok(false);
         }
         let values = keys

@@ -3,6 +3,7 @@
 //! and the date and date-time range conditions. The query itself is built
 //! in [`sql`], never here.
 
+use driftsum_core::coerce::{ColumnRule, TrailingSpaces};
 use driftsum_core::{LogicalType, Value};
 
 use super::column::{ColInfo, Wire};
@@ -89,6 +90,23 @@ impl sql::Dialect for MySqlSql {
             }
             (LogicalType::Integer | LogicalType::Bytes, _) => bound_param(c, v).map(|p| (col, p)),
             _ => None,
+        }
+    }
+
+    /// Text only when the rule keeps trailing spaces (a `NO PAD`
+    /// collation's equality counts them); a decimal whose declared type a
+    /// cast can name.
+    fn looks_up(&self, c: &ColInfo, rule: &ColumnRule) -> bool {
+        match (c.ty, rule.ty) {
+            (Some(LogicalType::Integer), LogicalType::Integer) => c.wire != Wire::Unsupported,
+            (Some(LogicalType::Bytes), LogicalType::Bytes) => true,
+            (Some(LogicalType::Text), LogicalType::Text) => {
+                rule.trailing_spaces == TrailingSpaces::Significant
+            }
+            (Some(LogicalType::Decimal { .. }), LogicalType::Decimal { .. }) => {
+                decimal_type(&c.declared).is_some()
+            }
+            _ => false,
         }
     }
 

@@ -3,6 +3,7 @@
 //! bound (with their casts), and the date and timestamp range conditions.
 //! The query itself is built in [`sql`], never here.
 
+use driftsum_core::coerce::{ColumnRule, TrailingSpaces};
 use driftsum_core::{LogicalType, Value};
 
 use super::column::{PgColumn, Wire};
@@ -127,6 +128,20 @@ impl sql::Dialect for PgSql {
             _ => return None,
         };
         Some((quote_ident(&c.name), bind))
+    }
+
+    /// `char(n)` whatever the rule (its equality ignores the padding);
+    /// other text only when the rule keeps trailing spaces.
+    fn looks_up(&self, c: &PgColumn, rule: &ColumnRule) -> bool {
+        match (c.wire, rule.ty) {
+            (Wire::Int, LogicalType::Integer)
+            | (Wire::Bytes, LogicalType::Bytes)
+            | (Wire::Uuid, LogicalType::Uuid)
+            | (Wire::Numeric, LogicalType::Decimal { .. })
+            | (Wire::PaddedText, LogicalType::Text) => true,
+            (Wire::Text, LogicalType::Text) => rule.trailing_spaces == TrailingSpaces::Significant,
+            _ => false,
+        }
     }
 
     fn bounds_by_index(&self, c: &PgColumn, lead: LogicalType) -> bool {

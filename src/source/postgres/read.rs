@@ -67,6 +67,9 @@ impl PgSource {
             in_key_order: false,
         };
         let d = PgSql { inline_ints: false };
+        if !sql::looks_up(&d, spec, &key_cols) {
+            return Ok(false);
+        }
         // Every query is built before any is run: a key that cannot be
         // looked up leaves nothing sent.
         let queries = keys

@@ -70,7 +70,8 @@ impl KeptLeaves {
     /// The kept entries with keys in `(after, through]`, in key order:
     /// `leaves` are the leaf level of the tree whose builder kept these
     /// (leaf `i`'s entries are the `i`th kept), so only the leaves that
-    /// can hold such keys are decoded. `None` where the bytes are not
+    /// can hold such keys are decoded. `None` when `leaves` are not the
+    /// kept ones' tree's (their number differs), or the bytes are not
     /// entries (they never fail to be).
     pub fn entries_in(
         &self,
@@ -78,6 +79,9 @@ impl KeptLeaves {
         after: Option<&[u8]>,
         through: &[u8],
     ) -> Option<Vec<Entry>> {
+        if leaves.len() != self.leaves() {
+            return None;
+        }
         let start = leaves.partition_point(|l| after.is_some_and(|a| l.last_key.as_bytes() <= a));
         let end = leaves.partition_point(|l| l.first_key.as_bytes() <= through);
         if start >= end {
