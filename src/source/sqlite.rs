@@ -431,15 +431,12 @@ impl Source for SqliteSource {
         let instant = sql::timestamp_key(spec, &keys, |c| {
             matches!(c.rule.ty, LogicalType::Timestamp { .. })
         });
-        let mut order = instant.map(|ts| KeyOrder::new(ts, keys.len()));
-        let mut sorted = |row: &[Value]| match order.as_mut() {
-            Some(order) => order.push(row, sink),
-            None => sink(row),
+        let Some(ts) = instant else {
+            return self.scan_sorted(spec, range, &keys, sink);
         };
-        self.scan_sorted(spec, range, &keys, &mut sorted)?;
-        if let Some(order) = order.as_mut() {
-            let _ = order.flush(sink);
-        }
+        let mut order = KeyOrder::new(ts, keys.len());
+        self.scan_sorted(spec, range, &keys, &mut |row| order.push(row, sink))?;
+        let _ = order.flush(sink);
         Ok(())
     }
 
