@@ -180,15 +180,7 @@ fn timestamp_keyed_drift(name: &str, keys: Keys) -> Value {
     let (r, j) = diff_json(&src, &tgt, &[]);
     assert_code(&r, 1);
     let t = table(&j, "events");
-    let found: BTreeSet<(String, String)> = t["differences"]
-        .as_array()
-        .expect("differences")
-        .iter()
-        .map(|d| {
-            let k = d["key"]["ts"].as_str().expect("text key").to_string();
-            (k, d["kind"].as_str().expect("kind").to_string())
-        })
-        .collect();
+    let found = found(t, "ts");
     assert_eq!(found, expected, "{name}");
     t["stats"].clone()
 }
@@ -263,15 +255,7 @@ fn text_keys_no_byte_order_index_serves_are_read_by_exact_key() {
         let (r, j) = diff_json(&src, &tgt, &args);
         assert_code(&r, 1);
         let t = table(&j, "t");
-        let found: BTreeSet<(String, String)> = t["differences"]
-            .as_array()
-            .expect("differences")
-            .iter()
-            .map(|d| {
-                let k = d["key"]["k"].as_str().expect("text key").to_string();
-                (k, d["kind"].as_str().expect("kind").to_string())
-            })
-            .collect();
+        let found = found(t, "k");
         assert_eq!(found, expected, "{name}");
         let stats = &t["stats"];
         for side in ["source_rows_read", "target_rows_read"] {
@@ -279,4 +263,17 @@ fn text_keys_no_byte_order_index_serves_are_read_by_exact_key() {
             assert!(read <= most, "{name}: {side} = {read}: {stats:#}");
         }
     }
+}
+
+/// A table report's differences as (key, kind), by text key column `key`.
+fn found(t: &Value, key: &str) -> BTreeSet<(String, String)> {
+    t["differences"]
+        .as_array()
+        .expect("differences")
+        .iter()
+        .map(|d| {
+            let k = d["key"][key].as_str().expect("text key").to_string();
+            (k, d["kind"].as_str().expect("kind").to_string())
+        })
+        .collect()
 }
