@@ -14,7 +14,7 @@ use driftsum_core::canon::CanonOptions;
 use driftsum_core::tree::file::{ColumnMeta, TreeMeta};
 use driftsum_core::{Shape, Side};
 
-use super::prepared::{Holder, Prepared};
+use super::prepared::{Holder, Prepared, RangeReads};
 use crate::agent::{AgentClient, AgentError};
 use crate::build::{expected_meta, scan_tree, scan_tree_keeping, Progress, Threads, TreeScan};
 use crate::source::url::SideUrl;
@@ -193,18 +193,26 @@ impl<'a> Endpoint<'a> {
                 // A side whose range reads cannot go through the key's
                 // index keeps its leaves' entries, to read drifted rows by
                 // their exact keys instead, where it can look them up.
-                let indexed = source.ranges_use_index(spec)?;
-                let built = match indexed || !source.looks_up_keys(spec)? {
-                    true => scan_tree(&mut **source, &job, progress, None)?,
-                    false => scan_tree_keeping(&mut **source, &job, progress, KEPT_LEAVES)?,
+                let (built, reads) = if source.ranges_use_index(spec)? {
+                    let built = scan_tree(&mut **source, &job, progress, None)?;
+                    (built, RangeReads::Indexed)
+                } else if source.looks_up_keys(spec)? {
+                    let mut built = scan_tree_keeping(&mut **source, &job, progress, KEPT_LEAVES)?;
+                    let reads = built
+                        .kept
+                        .take()
+                        .map_or(RangeReads::Scanned, RangeReads::ByKey);
+                    (built, reads)
+                } else {
+                    let built = scan_tree(&mut **source, &job, progress, None)?;
+                    (built, RangeReads::Scanned)
                 };
                 let (rows, read) = (built.tree.rows, built.rows_read);
                 let holder = Holder::Database {
                     source: &mut **source,
                     tree: built.tree,
                     ordered: built.ordered,
-                    indexed,
-                    kept: built.kept,
+                    reads,
                     cached: Vec::new(),
                 };
                 Ok(Prepared::new(spec, opts, rows, read, holder))

@@ -15,23 +15,23 @@ use crate::source::{ScanSpec, Source, SourceError};
 /// Reads the rows of one side in each of `ranges` (ascending, disjoint),
 /// each range's rows sorted by key, and how many rows the database sent.
 ///
-/// A side whose scans follow key-byte order and whose range reads go
-/// through the key's index is asked range by range, until a range read
-/// sends far more rows than the range holds (its SQL cannot compare the key
-/// in key order, so each range read is a whole scan): the remaining ranges
-/// are then read by one scan. Any other side (its range reads would each
-/// scan the table, inside the database or here) is read once, whole, in
-/// the order it reads fastest, and its rows dealt to the ranges here: one
-/// scan however many ranges drifted, never one per range.
+/// With `by_range` (a side whose scans follow key-byte order and whose
+/// range reads go through the key's index) the side is asked range by
+/// range, until a range read sends far more rows than the range holds (its
+/// SQL cannot compare the key in key order, so each range read is a whole
+/// scan): the remaining ranges are then read by one scan. Any other side
+/// (its range reads would each scan the table, inside the database or here)
+/// is read once, whole, in the order it reads fastest, and its rows dealt
+/// to the ranges here: one scan however many ranges drifted, never one per
+/// range.
 pub(super) fn fetch_ranges(
     source: &mut dyn Source,
     spec: &ScanSpec,
     ranges: &[KeyRange],
-    ordered: bool,
+    by_range: bool,
 ) -> Result<(Vec<Vec<KeyedRow>>, u64), SourceError> {
     let mut out: Vec<Vec<KeyedRow>> = vec![Vec::new(); ranges.len()];
     let mut read = 0u64;
-    let by_range = ordered && source.ranges_use_index(spec)?;
     if by_range {
         let mut i = 0;
         while i < ranges.len() {

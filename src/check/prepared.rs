@@ -38,14 +38,8 @@ pub(super) enum Holder<'e> {
         tree: Tree,
         /// Whether its scans deliver keys in key-byte order.
         ordered: bool,
-        /// Whether its key range reads go through the key's index (see
-        /// [`Source::ranges_use_index`]).
-        indexed: bool,
-        /// When they do not: every leaf's entries, kept by the first pass
-        /// (when they fit), so that a drifted range's entries need no read
-        /// and its rows are read by their exact keys
-        /// ([`Source::scan_keys`]).
-        kept: Option<KeptLeaves>,
+        /// How its drifted ranges are read.
+        reads: RangeReads,
         /// The rows of the ranges last read for their entries, so that rows
         /// by key are not read twice.
         cached: Vec<KeyedRow>,
@@ -57,6 +51,20 @@ pub(super) enum Holder<'e> {
         client: &'e mut AgentClient,
         tree: TreeId,
     },
+}
+
+/// How a database side reads its drifted ranges.
+pub(super) enum RangeReads {
+    /// Range by range through the key's index (see
+    /// [`Source::ranges_use_index`]).
+    Indexed,
+    /// By their keys: every leaf's entries, kept by the first pass, give a
+    /// drifted range's entries with no read, and its rows are looked up by
+    /// their exact keys ([`Source::scan_keys`]).
+    ByKey(KeptLeaves),
+    /// All of them by one scan of the table, whatever their number: range
+    /// reads would each scan it, and keys cannot be looked up.
+    Scanned,
 }
 
 /// A side failing to answer during the walk.
@@ -110,8 +118,7 @@ impl<'e> Prepared<'e> {
             self.holder,
             Holder::Database { ordered: false, .. }
                 | Holder::Database {
-                    indexed: false,
-                    kept: None,
+                    reads: RangeReads::Scanned,
                     ..
                 }
         )
@@ -136,6 +143,7 @@ impl<'e> Prepared<'e> {
         let Holder::Database {
             source,
             ordered,
+            reads,
             cached,
             ..
         } = &mut self.holder
@@ -143,7 +151,8 @@ impl<'e> Prepared<'e> {
             return Ok(Vec::new());
         };
         let mut hasher = row_hasher(&self.spec, &self.opts);
-        let (per_range, read) = fetch_ranges(&mut **source, &self.spec, ranges, *ordered)?;
+        let by_range = *ordered && matches!(reads, RangeReads::Indexed);
+        let (per_range, read) = fetch_ranges(&mut **source, &self.spec, ranges, by_range)?;
         self.rows_read += read;
         cached.clear();
         let mut out = Vec::with_capacity(ranges.len());
@@ -190,7 +199,7 @@ impl Prepared<'_> {
     ) -> Result<Option<Vec<Vec<Entry>>>, SourceError> {
         match &mut self.holder {
             Holder::Database {
-                kept: Some(kept),
+                reads: RangeReads::ByKey(kept),
                 tree,
                 ..
             } => {
@@ -234,7 +243,7 @@ impl Prepared<'_> {
         match &mut self.holder {
             Holder::Database {
                 source,
-                kept: Some(_),
+                reads: RangeReads::ByKey(_),
                 ..
             } => {
                 let (rows, read) = rows_by_key(&mut **source, &self.spec, groups)?;
@@ -301,7 +310,8 @@ fn rows_by_key(
             })
         })
         .collect();
-    let (found, read) = fetch_ranges(source, spec, &ranges, true)?;
+    // Such a side's range reads cannot use the index: one scan.
+    let (found, read) = fetch_ranges(source, spec, &ranges, false)?;
     let rows = found
         .into_iter()
         .flatten()

@@ -58,13 +58,14 @@ pub fn read_keys(
     // Only where the comparison found this side's reads to reach every
     // row: a key stored so that a query's comparisons skip it would be
     // missed by a lookup too.
-    if by_range && !source.ranges_use_index(spec)? {
+    let indexed = source.ranges_use_index(spec)?;
+    if by_range && !indexed {
         if let Some(found) = rows_of_keys(source, spec, keys, &wanted)? {
             return Ok(found);
         }
     }
     if let Some(ranges) = by_range.then(|| reads(spec, keys, drifted)).flatten() {
-        let (found, read) = fetch_ranges(source, spec, &ranges, true)?;
+        let (found, read) = fetch_ranges(source, spec, &ranges, indexed)?;
         sent += read;
         // A range read that met a key its query's comparisons skip (the
         // side then knows it) may have missed rows: read the whole table.

@@ -1,6 +1,7 @@
 //! The MySQL / MariaDB connector (sqlx): schema discovery from
-//! `information_schema`, key-ordered scans in one consistent snapshot, range
-//! scans by key.
+//! `information_schema`, and the session the scans run in (module `read`:
+//! key-ordered scans in one consistent snapshot, by key range or by exact
+//! keys).
 //!
 //! The session reads in UTC (`time_zone = '+00:00'`) and utf8mb4, inside one
 //! `REPEATABLE READ` transaction started `WITH CONSISTENT SNAPSHOT, READ ONLY`
@@ -29,11 +30,9 @@ use std::str::FromStr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use driftsum_core::coerce::ColumnRule;
 use driftsum_core::key::KeyRange;
 use driftsum_core::{LogicalType, Value};
-use futures_util::TryStreamExt;
-use sqlx::mysql::{MySql, MySqlArguments, MySqlConnectOptions, MySqlConnection, MySqlRow};
+use sqlx::mysql::{MySql, MySqlConnectOptions, MySqlConnection, MySqlRow};
 use sqlx::{AssertSqlSafe, ConnectOptions, Row};
 
 mod column;
@@ -42,15 +41,14 @@ mod datetime;
 mod decode;
 mod dialect;
 mod optfile;
+mod read;
 
 pub use column::logical_type;
 pub use dialect::quote_ident;
 
-use column::{wire, ColInfo, TableInfo, Wire, CODE_POINT_COLLATIONS};
-use decode::decode_into;
-use dialect::{MySqlSql, Param};
+use column::{wire, ColInfo, TableInfo, CODE_POINT_COLLATIONS};
+use dialect::MySqlSql;
 
-use super::key_order::KeyOrder;
 use super::secrets;
 use super::server::{self, CONNECT_TIMEOUT};
 use super::spec::{Column, RowSink, ScanSpec, Source, TableSchema};
@@ -64,10 +62,6 @@ const ER_NO_SUCH_TABLE: u16 = 1146;
 /// MySQL's error number for a lock wait that timed out (a table lock, a
 /// metadata lock or a row lock).
 const ER_LOCK_WAIT_TIMEOUT: u16 = 1205;
-
-/// Keys looked up by one query of [`Source::scan_keys`]: a bound value each
-/// (a key column each), far below the protocol's 65,535.
-const KEYS_PER_QUERY: usize = 1000;
 
 /// A read-only MySQL connection, inside one consistent-snapshot transaction.
 pub struct MySqlSource {
@@ -484,20 +478,7 @@ impl Source for MySqlSource {
         range: Option<&KeyRange>,
         sink: &mut RowSink<'_>,
     ) -> Result<(), SourceError> {
-        let info = self.table_info(&spec.table)?;
-        let (keys, cols) = sql::scan_columns(spec, &info.columns)?;
-        let query = sql::scan_query(
-            &MySqlSql,
-            &sql::Scan {
-                spec,
-                from: quote_ident(&spec.table),
-                columns: &cols,
-                keys: &keys,
-                range,
-                in_key_order: true,
-            },
-        )?;
-        self.read(spec, &keys, &cols, query, true, sink)
+        self.scan_values(spec, range, sink)
     }
 
     fn looks_up_keys(&mut self, spec: &ScanSpec) -> Result<bool, SourceError> {
@@ -506,112 +487,20 @@ impl Source for MySqlSource {
         Ok(sql::looks_up(&MySqlSql, spec, &keys))
     }
 
-    /// Looked up by equality on the key columns, [`KEYS_PER_QUERY`] keys to
-    /// a query (see [`MySqlSql`]'s `key_equal`).
+    /// See [`MySqlSource::scan_values_by_key`].
     fn scan_keys(
         &mut self,
         spec: &ScanSpec,
         keys: &[Vec<Value>],
         sink: &mut RowSink<'_>,
     ) -> Result<bool, SourceError> {
-        let info = self.table_info(&spec.table)?;
-        let (key_cols, cols) = sql::scan_columns(spec, &info.columns)?;
-        if !sql::looks_up(&MySqlSql, spec, &key_cols) {
-            return Ok(false);
-        }
-        let scan = sql::Scan {
-            spec,
-            from: quote_ident(&spec.table),
-            columns: &cols,
-            keys: &key_cols,
-            range: None,
-            in_key_order: false,
-        };
-        // Every query is built before any is run: a key that cannot be
-        // looked up leaves nothing sent.
-        let queries = keys
-            .chunks(KEYS_PER_QUERY)
-            .map(|batch| sql::keys_query(&MySqlSql, &scan, batch))
-            .collect::<Option<Vec<_>>>();
-        let Some(queries) = queries else {
-            return Ok(false);
-        };
-        for query in queries {
-            self.read(spec, &key_cols, &cols, query, false, sink)?;
-        }
-        Ok(true)
-    }
-}
-
-impl MySqlSource {
-    /// Runs one scan query of `spec` (its `keys` and `cols` as the catalog
-    /// has them), handing each row to `sink`; in key order when
-    /// `in_key_order` (a date-time key's rows of one second sorted here).
-    fn read(
-        &mut self,
-        spec: &ScanSpec,
-        keys: &[&ColInfo],
-        cols: &[&ColInfo],
-        query: sql::Query<Param>,
-        in_key_order: bool,
-        sink: &mut RowSink<'_>,
-    ) -> Result<(), SourceError> {
-        let rules: Vec<(Wire, ColumnRule)> = cols
-            .iter()
-            .zip(spec.columns())
-            .map(|(c, s)| (c.wire, s.rule))
-            .collect();
-        let context = format!("reading table {:?} in {}", spec.table, self.location);
-        let lock_timeout = self.lock_timeout;
-        let (conn, rt) = self.session.open()?;
-        let mut q: sqlx::query::Query<'_, MySql, MySqlArguments> =
-            sqlx::query(AssertSqlSafe(query.sql));
-        for p in query.binds {
-            q = match p {
-                Param::I(i) => q.bind(i),
-                Param::U(u) => q.bind(u),
-                Param::B(b) => q.bind(b),
-                Param::S(s) | Param::Decimal(s, _) => q.bind(s),
-            };
-        }
-        // A date-time key column: rows put in key-byte order (see
-        // `KeyOrder`), as its index gives them in time order.
-        let mut order = sql::timestamp_key(spec, keys, |c| matches!(c.wire, Wire::DateTime { .. }))
-            .filter(|_| in_key_order)
-            .map(|ts| KeyOrder::new(ts, keys.len()));
-        // Decoded on the reading thread: handing rows to a second thread
-        // measured slower here (the server shares the machine's two cores).
-        let mut buf: Vec<Value> = vec![Value::Null; rules.len()];
-        rt.block_on(async {
-            let mut rows = q.fetch(conn);
-            while let Some(row) = rows
-                .try_next()
-                .await
-                .map_err(|e| query_error(&context, e, lock_timeout))?
-            {
-                for (i, ((wire, rule), slot)) in rules.iter().zip(buf.iter_mut()).enumerate() {
-                    decode_into(slot, &row, i, *wire, rule).map_err(|e| {
-                        SourceError::query(format!("{context}, column {:?}", cols[i].name), e)
-                    })?;
-                }
-                let flow = match order.as_mut() {
-                    Some(o) => o.push(&buf, sink),
-                    None => sink(&buf),
-                };
-                if flow.is_break() {
-                    return Ok(());
-                }
-            }
-            if let Some(o) = order.as_mut() {
-                let _ = o.flush(sink);
-            }
-            Ok(())
-        })
+        self.scan_values_by_key(spec, keys, sink)
     }
 }
 
 #[cfg(test)]
 mod tests {
+    use super::column::Wire;
     use super::*;
 
     #[test]

@@ -279,12 +279,34 @@ pub fn looks_up<D: Dialect + ?Sized>(d: &D, spec: &ScanSpec, keys: &[&D::Column]
             .all(|(c, k)| d.looks_up(c, &k.rule))
 }
 
+/// Keys looked up by one query of [`keys_queries`]: a bound value each (a
+/// key column each), far below every engine's limit on them.
+pub const KEYS_PER_QUERY: usize = 1000;
+
+/// The queries for the rows of `keys` (each a key's values),
+/// [`KEYS_PER_QUERY`] keys to a query (see [`keys_query`]), every one built
+/// before any is run, so that a key that cannot be looked up leaves nothing
+/// read: `None` when the scan's key columns cannot be looked up
+/// ([`looks_up`]) or a key has a value [`Dialect::key_equal`] does not take.
+pub fn keys_queries<D: Dialect + ?Sized>(
+    d: &D,
+    scan: &Scan<'_, D::Column>,
+    keys: &[Vec<Value>],
+) -> Option<Vec<Query<D::Bind>>> {
+    if !looks_up(d, scan.spec, scan.keys) {
+        return None;
+    }
+    keys.chunks(KEYS_PER_QUERY)
+        .map(|batch| keys_query(d, scan, batch))
+        .collect()
+}
+
 /// The query for the rows of `keys` (each a key's values): `SELECT … FROM
 /// … WHERE [(filter) AND] (k = … OR …)`, in no particular order, every key
 /// column compared by [`Dialect::key_equal`] so that the key's index finds
 /// each row; `None` when a key has a value no such comparison takes, or
 /// there are no keys. `scan`'s range and order are not used.
-pub fn keys_query<D: Dialect + ?Sized>(
+fn keys_query<D: Dialect + ?Sized>(
     d: &D,
     scan: &Scan<'_, D::Column>,
     keys: &[Vec<Value>],

@@ -25,7 +25,7 @@ use std::path::Path;
 use driftsum_core::coerce::TrailingSpaces;
 use driftsum_core::key::KeyRange;
 use driftsum_core::{LogicalType, Value};
-use rusqlite::{Connection, OpenFlags, OptionalExtension};
+use rusqlite::{Connection, OpenFlags};
 
 use self::dialect::{stored_as_declared, SqliteSql};
 use self::pages::PageLayout;
@@ -54,14 +54,10 @@ pub struct SqliteSource {
     /// whether the rowid order is the key order), per table and key columns
     /// (see [`time_keys`]).
     key_shapes: HashMap<String, time_keys::Known>,
-    /// Each table's indexes' leading columns, once looked up (see
+    /// What each table's reads can go through, once looked up (see
     /// [`indexes`]).
-    indexes: HashMap<String, Vec<indexes::Leading>>,
+    indexes: HashMap<String, indexes::Access>,
 }
-
-/// Keys looked up by one query of [`Source::scan_keys`], far below SQLite's
-/// limit on bound values.
-const KEYS_PER_QUERY: usize = 1000;
 
 /// A column as `pragma_table_xinfo` lists it: name, declared type, position
 /// in the primary key (0 when not in it), hidden (non-zero: generated).
@@ -231,16 +227,6 @@ impl SqliteSource {
 }
 
 impl SqliteSource {
-    /// The leading columns of `table`'s indexes, looked up once.
-    fn leading_indexes(&mut self, table: &str) -> Result<Vec<indexes::Leading>, SourceError> {
-        if let Some(l) = self.indexes.get(table) {
-            return Ok(l.clone());
-        }
-        let l = indexes::leading(&self.conn, table)?;
-        self.indexes.insert(table.to_string(), l.clone());
-        Ok(l)
-    }
-
     /// [`Source::scan`] but for putting an instant key's rows of one second
     /// in key order: its rows come in the keys' time order where a proof
     /// says so (pages in rowid order, or SQL ordering text in one form).
@@ -468,95 +454,24 @@ impl Source for SqliteSource {
     /// in the collation its ranges compare in: `BINARY` for text (an index
     /// in `NOCASE` cannot serve a byte-order range), any other for other
     /// types (whose values no collation orders).
-    /// A table's (a view's ranges are left to its query): through its
-    /// rowid, or an index leading with the key's first column in the
-    /// collation its ranges compare in: `BINARY` for text (an index in
-    /// `NOCASE` cannot serve a byte-order range), any other for other types
-    /// (whose values no collation orders).
+    /// See [`SqliteSource::ranges_indexed`].
     fn ranges_use_index(&mut self, spec: &ScanSpec) -> Result<bool, SourceError> {
-        let Some(lead) = spec.key.first() else {
-            return Ok(true);
-        };
-        let kind: Option<String> = self
-            .conn
-            .query_row(
-                "SELECT type FROM sqlite_schema WHERE name = ?1 COLLATE NOCASE",
-                [&spec.table],
-                |r| r.get(0),
-            )
-            .optional()
-            .map_err(|e| self.query_err("reading the schema", e))?;
-        if kind.as_deref() != Some("table") {
-            return Ok(true);
-        }
-        let cols = self.columns(&spec.table)?;
-        if self.rowid_alias(&spec.table, &cols)?.as_ref() == Some(&lead.name) {
-            return Ok(true);
-        }
-        Ok(self
-            .leading_indexes(&spec.table)?
-            .iter()
-            .any(|l| l.column == lead.name && (lead.rule.ty != LogicalType::Text || l.binary())))
+        self.ranges_indexed(spec)
     }
 
-    /// A lone text key with an index in any collation (equality in
-    /// `NOCASE` finds the key and its case variants, which the caller
-    /// drops), its trailing spaces kept; not a table seen holding a key in
-    /// another storage class, which `=` on text would miss.
+    /// See [`SqliteSource::keys_indexed`].
     fn looks_up_keys(&mut self, spec: &ScanSpec) -> Result<bool, SourceError> {
-        let [lead] = spec.key.as_slice() else {
-            return Ok(false);
-        };
-        let text = lead.rule.ty == LogicalType::Text
-            && lead.rule.trailing_spaces == TrailingSpaces::Significant;
-        if !text || self.odd_keys.contains(&spec.table) {
-            return Ok(false);
-        }
-        Ok(self
-            .leading_indexes(&spec.table)?
-            .iter()
-            .any(|l| l.column == lead.name))
+        self.keys_indexed(spec)
     }
 
-    /// See [`Source::looks_up_keys`]; [`KEYS_PER_QUERY`] keys to a query.
+    /// See [`SqliteSource::scan_by_key`].
     fn scan_keys(
         &mut self,
         spec: &ScanSpec,
         keys: &[Vec<Value>],
         sink: &mut RowSink<'_>,
     ) -> Result<bool, SourceError> {
-        let [lead] = spec.key.as_slice() else {
-            return Ok(false);
-        };
-        if !self.looks_up_keys(spec)? {
-            return Ok(false);
-        }
-        let values = keys
-            .iter()
-            .map(|k| match k.as_slice() {
-                [Value::Text(s)] => Some(rusqlite::types::Value::Text(s.clone())),
-                _ => None,
-            })
-            .collect::<Option<Vec<_>>>();
-        let Some(values) = values else {
-            return Ok(false);
-        };
-        let cols: Vec<String> = spec.columns().map(|c| quote_ident(&c.name)).collect();
-        let filter = spec
-            .filter
-            .as_ref()
-            .map_or(String::new(), |f| format!("({f}) AND "));
-        for batch in values.chunks(KEYS_PER_QUERY) {
-            let sql = format!(
-                "SELECT {} FROM {} WHERE {filter}{} IN ({})",
-                cols.join(", "),
-                quote_ident(&spec.table),
-                quote_ident(&lead.name),
-                vec!["?"; batch.len()].join(", ")
-            );
-            self.read_sql(spec, &sql, batch, sink)?;
-        }
-        Ok(true)
+        self.scan_by_key(spec, keys, sink)
     }
 
     /// Another connection to a file is just another file handle.

@@ -21,10 +21,6 @@ use crate::source::sql;
 /// fewer than the leaf runs a pass reads again before it gives up.
 const IN_KEY_ORDER: f64 = 0.9995;
 
-/// Keys looked up by one query of [`PgSource::scan_values_by_key`]: a
-/// bound value each (a key column each), far below the protocol's 65,535.
-const KEYS_PER_QUERY: usize = 1000;
-
 impl PgSource {
     /// [`Source::scan`](crate::source::Source::scan).
     pub(super) fn scan_values(
@@ -46,9 +42,9 @@ impl PgSource {
     }
 
     /// [`Source::scan_keys`](crate::source::Source::scan_keys): the rows
-    /// of `keys`, [`KEYS_PER_QUERY`] to a query, each key found through the
-    /// index by equality on its columns; `false` (nothing read) when a key
-    /// has a value no such equality takes (see [`PgSql`]'s `key_equal`).
+    /// of `keys`, each found through the index by equality on its columns
+    /// ([`sql::keys_queries`]); `false` (nothing read) when a key cannot be
+    /// looked up so.
     pub(super) fn scan_values_by_key(
         &mut self,
         spec: &ScanSpec,
@@ -66,17 +62,7 @@ impl PgSource {
             range: None,
             in_key_order: false,
         };
-        let d = PgSql { inline_ints: false };
-        if !sql::looks_up(&d, spec, &key_cols) {
-            return Ok(false);
-        }
-        // Every query is built before any is run: a key that cannot be
-        // looked up leaves nothing sent.
-        let queries = keys
-            .chunks(KEYS_PER_QUERY)
-            .map(|batch| sql::keys_query(&d, &scan, batch))
-            .collect::<Option<Vec<_>>>();
-        let Some(queries) = queries else {
+        let Some(queries) = sql::keys_queries(&PgSql { inline_ints: false }, &scan, keys) else {
             return Ok(false);
         };
         let cols = scanned

@@ -3,7 +3,7 @@
 //! (date and time keys only in a text form proven by `time_keys`). The scan
 //! itself is in the connector.
 
-use driftsum_core::coerce::TrailingSpaces;
+use driftsum_core::coerce::{ColumnRule, TrailingSpaces};
 use driftsum_core::time::MICROS_PER_SEC;
 use driftsum_core::{LogicalType, Value};
 use rusqlite::types::ValueRef;
@@ -115,6 +115,23 @@ impl sql::Dialect for SqliteSql {
             return Some((self.order_expr(c), rusqlite::types::Value::Text(text)));
         }
         Some((self.order_expr(c), to_sql(v)))
+    }
+
+    /// Text as itself, in the column's own collation (`NOCASE` equality
+    /// finds a key's case variants too, which callers drop).
+    fn key_equal(&self, c: &ColumnSpec, v: &Value) -> Option<(String, Self::Bind)> {
+        match (c.rule.ty, v) {
+            (LogicalType::Text, Value::Text(s)) => Some((
+                quote_ident(&c.name),
+                rusqlite::types::Value::Text(s.clone()),
+            )),
+            _ => None,
+        }
+    }
+
+    /// Text whose trailing spaces count, as SQLite's equality counts them.
+    fn looks_up(&self, c: &ColumnSpec, rule: &ColumnRule) -> bool {
+        c.rule.ty == LogicalType::Text && rule.trailing_spaces == TrailingSpaces::Significant
     }
 
     /// An instant key (leading a key, in a proven text form): the range's

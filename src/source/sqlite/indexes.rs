@@ -3,11 +3,17 @@
 //! bytes, `COLLATE BINARY`, which an index in `NOCASE` or `RTRIM` cannot
 //! serve), and whether a key can be looked up by equality through one (an
 //! index in any collation finds it, with rows whose key only collates equal,
-//! which the caller drops).
+//! which the caller drops): the connector's answers to
+//! `Source::ranges_use_index`, `looks_up_keys` and `scan_keys`.
 
-use rusqlite::Connection;
+use driftsum_core::{LogicalType, Value};
+use rusqlite::{Connection, OptionalExtension};
 
+use super::dialect::SqliteSql;
+use super::SqliteSource;
 use crate::error::SourceError;
+use crate::source::spec::{quote_ident, ColumnSpec, RowSink, ScanSpec};
+use crate::source::sql;
 
 /// The first key column of an index and its collation.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -56,6 +62,114 @@ pub(super) fn leading(conn: &Connection, table: &str) -> Result<Vec<Leading>, So
         }
     }
     Ok(out)
+}
+
+/// What a table's reads can go through.
+#[derive(Clone, Debug)]
+pub(super) struct Access {
+    /// Whether it is a table (a view's ranges are left to its query).
+    table: bool,
+    /// Its rowid alias, if any.
+    rowid: Option<String>,
+    /// Its indexes' leading columns.
+    leading: Vec<Leading>,
+}
+
+impl SqliteSource {
+    /// What `table`'s reads can go through, looked up once.
+    fn access(&mut self, table: &str) -> Result<Access, SourceError> {
+        if let Some(a) = self.indexes.get(table) {
+            return Ok(a.clone());
+        }
+        let kind: Option<String> = self
+            .conn
+            .query_row(
+                "SELECT type FROM sqlite_schema WHERE name = ?1 COLLATE NOCASE",
+                [table],
+                |r| r.get(0),
+            )
+            .optional()
+            .map_err(|e| self.query_err("reading the schema", e))?;
+        let cols = self.columns(table)?;
+        let a = Access {
+            table: kind.as_deref() == Some("table"),
+            rowid: self.rowid_alias(table, &cols)?,
+            leading: leading(&self.conn, table)?,
+        };
+        self.indexes.insert(table.to_string(), a.clone());
+        Ok(a)
+    }
+
+    /// [`Source::ranges_use_index`](crate::source::Source::ranges_use_index):
+    /// a table's (a view's ranges are left to its query) through its
+    /// rowid, or an index leading with the key's first column in the
+    /// collation its ranges compare in: `BINARY` for text (an index in
+    /// `NOCASE` cannot serve a byte-order range), any other for other types
+    /// (whose values no collation orders).
+    pub(super) fn ranges_indexed(&mut self, spec: &ScanSpec) -> Result<bool, SourceError> {
+        let Some(lead) = spec.key.first() else {
+            return Ok(true);
+        };
+        let a = self.access(&spec.table)?;
+        if !a.table || a.rowid.as_ref() == Some(&lead.name) {
+            return Ok(true);
+        }
+        Ok(a.leading
+            .iter()
+            .any(|l| l.column == lead.name && (lead.rule.ty != LogicalType::Text || l.binary())))
+    }
+
+    /// [`Source::looks_up_keys`](crate::source::Source::looks_up_keys): a
+    /// lone text key with an index in any collation (equality in `NOCASE`
+    /// finds the key and its case variants, which the caller drops), its
+    /// trailing spaces kept; not a table seen holding a key in another
+    /// storage class, which `=` on text would miss.
+    pub(super) fn keys_indexed(&mut self, spec: &ScanSpec) -> Result<bool, SourceError> {
+        let keys: Vec<&ColumnSpec> = spec.key.iter().collect();
+        let [lead] = keys[..] else {
+            return Ok(false);
+        };
+        if !sql::looks_up(&SqliteSql::default(), spec, &keys) || self.odd_keys.contains(&spec.table)
+        {
+            return Ok(false);
+        }
+        Ok(self
+            .access(&spec.table)?
+            .leading
+            .iter()
+            .any(|l| l.column == lead.name))
+    }
+
+    /// [`Source::scan_keys`](crate::source::Source::scan_keys): by equality
+    /// through the index, when [`SqliteSource::keys_indexed`] (see
+    /// [`sql::keys_queries`]).
+    pub(super) fn scan_by_key(
+        &mut self,
+        spec: &ScanSpec,
+        keys: &[Vec<Value>],
+        sink: &mut RowSink<'_>,
+    ) -> Result<bool, SourceError> {
+        if !self.keys_indexed(spec)? {
+            return Ok(false);
+        }
+        let key_cols: Vec<&ColumnSpec> = spec.key.iter().collect();
+        let cols: Vec<&ColumnSpec> = spec.columns().collect();
+        let scan = sql::Scan {
+            spec,
+            from: quote_ident(&spec.table),
+            columns: &cols,
+            keys: &key_cols,
+            range: None,
+            in_key_order: false,
+        };
+        let Some(queries) = sql::keys_queries(&SqliteSql::default(), &scan, keys) else {
+            return Ok(false);
+        };
+        for query in queries {
+            self.read_sql(spec, &query.sql, &query.binds, sink)?;
+        }
+        Ok(true)
+    }
 }
 
 /// `s` as an SQL string literal.
