@@ -72,6 +72,9 @@ pub struct PgSource {
     columns: HashMap<(String, String), Vec<PgColumn>>,
     /// Each resolved table's `pg_class.relkind` (see [`PgSource::relation`]).
     relkinds: HashMap<(String, String), char>,
+    /// The generated columns of each table whose columns were loaded, which
+    /// `COPY table (columns)` refuses to name (see [`PgSource::copy_table`]).
+    generated: HashMap<(String, String), Vec<String>>,
     /// Secrets to scrub from any message, in case a driver ever echoes one.
     secrets: Vec<String>,
     /// How to connect again, for [`Source::fork`].
@@ -111,6 +114,7 @@ impl PgSource {
             default_schema,
             columns: HashMap::new(),
             relkinds: HashMap::new(),
+            generated: HashMap::new(),
             secrets,
             opts,
             snapshot: None,
@@ -266,6 +270,31 @@ impl PgSource {
         format!("{only}{}.{}", quote_ident(schema), quote_ident(name))
     }
 
+    /// What `COPY … TO` names to read `columns` of a resolved table whole
+    /// straight from the table (see [`scan::copy_statement`]): `"s"."t"
+    /// ("a", "b")`, for a plain table (COPY reads no view, partitioned or
+    /// foreign table, and no inheritance child, as `ONLY` does) whose
+    /// columns are read as stored (no cast) and not generated; `None`
+    /// otherwise.
+    fn copy_table(&self, schema: &str, name: &str, columns: &[&PgColumn]) -> Option<String> {
+        let key = (schema.to_string(), name.to_string());
+        let generated = self.generated.get(&key)?;
+        let plain = |c: &&PgColumn| {
+            dialect::select_expr(c) == quote_ident(&c.name) && !generated.contains(&c.name)
+        };
+        if self.relkinds.get(&key) != Some(&'r') || columns.is_empty() || !columns.iter().all(plain)
+        {
+            return None;
+        }
+        let names: Vec<String> = columns.iter().map(|c| quote_ident(&c.name)).collect();
+        Some(format!(
+            "{}.{} ({})",
+            quote_ident(schema),
+            quote_ident(name),
+            names.join(", ")
+        ))
+    }
+
     /// Whether column `column` of a resolved table is NOT NULL and alone the
     /// key of a unique index (see [`keys::ELIGIBLE`]).
     fn unique_not_null(
@@ -304,7 +333,8 @@ impl PgSource {
                                  AND d.datcollate IN ('C', 'POSIX') \
                           FROM pg_catalog.pg_database d WHERE d.datname = current_database()) \
                      ELSE co.collprovider = 'c' AND co.collcollate IN ('C', 'POSIX') END \
-                     FROM pg_catalog.pg_collation co WHERE co.oid = a.attcollation)::text \
+                     FROM pg_catalog.pg_collation co WHERE co.oid = a.attcollation)::text, \
+                    (coalesce(to_jsonb(a) ->> 'attgenerated', '') <> '')::text \
              FROM pg_catalog.pg_attribute a \
              JOIN pg_catalog.pg_class c ON c.oid = a.attrelid \
              JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace \
@@ -325,6 +355,7 @@ impl PgSource {
             "reading the schema",
         )?;
         let mut cols = Vec::with_capacity(rows.len());
+        let mut generated = Vec::new();
         for r in rows {
             let text = |i: usize| r.get(i).cloned().flatten().unwrap_or_default();
             let (name, declared, fmt) = (text(0), text(1), text(2));
@@ -338,6 +369,9 @@ impl PgSource {
             } else {
                 declared
             };
+            if text(6) == "true" {
+                generated.push(name.clone());
+            }
             cols.push(PgColumn {
                 name,
                 declared,
@@ -346,6 +380,7 @@ impl PgSource {
                 byte_order: text(5) == "true",
             });
         }
+        self.generated.insert(key.clone(), generated);
         self.columns.insert(key, cols.clone());
         Ok(cols)
     }
@@ -517,6 +552,7 @@ impl Source for PgSource {
             default_schema: self.default_schema.clone(),
             columns: self.columns.clone(),
             relkinds: self.relkinds.clone(),
+            generated: self.generated.clone(),
             secrets: self.secrets.clone(),
             opts: self.opts.clone(),
             snapshot: Some(id),

@@ -77,9 +77,8 @@ impl PgSource {
             names: &names,
             context: &context,
         };
-        let fields = scanned.len().max(1);
         for query in queries {
-            scan::read(&mut self.reader(), query, false, fields, &cols, sink)?;
+            scan::read(&mut self.reader(), query, None, &cols, sink)?;
         }
         Ok(true)
     }
@@ -182,7 +181,12 @@ impl PgSource {
         if copy && !query.binds.is_empty() {
             query = sql::scan_query(&PgSql { inline_ints: true }, &scan)?;
         }
-        let fields = scanned.len().max(1);
+        let whole = copy && range.is_none() && !in_key_order && spec.filter.is_none();
+        let table = match whole {
+            true => self.copy_table(&schema, &name, &scanned),
+            false => None,
+        };
+        let copy = copy.then(|| scan::copy_statement(&query.sql, table.as_deref()));
 
         let context = format!("reading table {:?}", spec.table);
         let names: Vec<&str> = spec.columns().map(|c| c.name.as_str()).collect();
@@ -195,12 +199,13 @@ impl PgSource {
         let sink = match out {
             Out::Values(sink) => sink,
             Out::Encoded(opts, sink) => {
-                let plain = copy && range.is_none() && !spec.values.is_empty();
-                if !plain || (in_key_order && ts_key.is_some()) {
+                let plain = range.is_none() && !spec.values.is_empty();
+                let Some(copy) = copy.filter(|_| plain && !(in_key_order && ts_key.is_some()))
+                else {
                     return Ok(false);
-                }
+                };
                 let r = &mut self.reader();
-                scan::read_encoded(r, &query.sql, fields, &cols, keys.len(), opts, sink)?;
+                scan::read_encoded(r, &query.sql, &copy, &cols, keys.len(), opts, sink)?;
                 return Ok(true);
             }
         };
@@ -227,7 +232,7 @@ impl PgSource {
         // A timestamp key column: rows are put in key-byte order here (see
         // `KeyOrder`), as its index gives them in time order.
         let Some(ts) = ts_key.filter(|_| in_key_order) else {
-            scan::read(&mut self.reader(), query, copy, fields, &cols, sink)?;
+            scan::read(&mut self.reader(), query, copy.as_deref(), &cols, sink)?;
             return Ok(true);
         };
         let mut order = KeyOrder::new(ts, keys.len());
@@ -236,8 +241,7 @@ impl PgSource {
             scan::read(
                 &mut self.reader(),
                 query,
-                copy,
-                fields,
+                copy.as_deref(),
                 &cols,
                 &mut in_order,
             )?;

@@ -65,20 +65,31 @@ impl ScanCols<'_> {
     }
 }
 
-/// Runs a scan's SELECT: through COPY when `copy` (its only bound
-/// values are integers, written in it as literals), else through sqlx's
-/// typed rows.
+/// The COPY statement reading a scan's SELECT: the query itself, or, for
+/// a whole plain table read in no particular order (`table`, its quoted
+/// name and the column list `"s"."t" ("a", "b")`), the table: the server
+/// then reads and sends its rows without running the query's executor, a
+/// share of its work per row.
+pub(super) fn copy_statement(select: &str, table: Option<&str>) -> String {
+    match table {
+        Some(t) => format!("COPY {t} TO STDOUT (FORMAT binary)"),
+        None => format!("COPY (\n{select}\n) TO STDOUT (FORMAT binary)"),
+    }
+}
+
+/// Runs a scan's SELECT: through `copy` when given (a COPY statement of
+/// [`copy_statement`]; the query's only bound values are integers, written
+/// in it as literals), else through sqlx's typed rows.
 pub(super) fn read(
     r: &mut Reader<'_>,
     query: sql::Query<Bind>,
-    copy: bool,
-    fields: usize,
+    copy: Option<&str>,
     cols: &ScanCols<'_>,
     sink: &mut RowSink<'_>,
 ) -> Result<(), SourceError> {
-    if !copy {
+    let Some(copy) = copy else {
         return typed_scan(r, query.sql, query.binds, cols, sink);
-    }
+    };
     let secrets = r.secrets;
     let mut buf: Vec<Value> = vec![Value::Null; cols.cols.len()];
     let on_tuple = |t: &copy::Tuple<'_>| {
@@ -91,7 +102,7 @@ pub(super) fn read(
             ControlFlow::Break(()) => Err(Halt::Sink),
         }
     };
-    copy_scan(r, &query.sql, fields, cols, on_tuple)
+    copy_scan(r, &query.sql, copy, cols, on_tuple)
 }
 
 /// [`read`] through COPY with each row handed on encoded: the first `keys`
@@ -100,7 +111,7 @@ pub(super) fn read(
 pub(super) fn read_encoded(
     r: &mut Reader<'_>,
     select: &str,
-    fields: usize,
+    copy: &str,
     cols: &ScanCols<'_>,
     keys: usize,
     opts: &CanonOptions,
@@ -124,17 +135,17 @@ pub(super) fn read_encoded(
             ControlFlow::Break(()) => Err(Halt::Sink),
         }
     };
-    copy_scan(r, select, fields, cols, on_tuple)
+    copy_scan(r, select, copy, cols, on_tuple)
 }
 
 /// A scan without bound values (a whole table, or the user's filter
-/// alone), read as `COPY (SELECT …) TO STDOUT (FORMAT binary)` and parsed
-/// by hand: no per-row message decoding or row object in sqlx. Each tuple
-/// goes to `on_tuple`.
+/// alone), read as `copy` (see [`copy_statement`]) and parsed by hand: no
+/// per-row message decoding or row object in sqlx. Each tuple goes to
+/// `on_tuple`.
 fn copy_scan(
     r: &mut Reader<'_>,
     select: &str,
-    fields: usize,
+    copy: &str,
     cols: &ScanCols<'_>,
     mut on_tuple: impl FnMut(&copy::Tuple<'_>) -> Result<(), Halt>,
 ) -> Result<(), SourceError> {
@@ -158,10 +169,10 @@ fn copy_scan(
         return Err(err);
     }
 
-    let copy = format!("COPY (\n{select}\n) TO STDOUT (FORMAT binary)");
     let malformed = |e: String| SourceError::query(cols.context, scrub(e, secrets));
     let halt_malformed = |e: String| Halt::Error(malformed(e));
-    let mut parser = copy::CopyParser::new(fields);
+    // A SELECT of no columns selects `1`.
+    let mut parser = copy::CopyParser::new(cols.cols.len().max(1));
     // A COPY that failed to start, or failed midway (the server then
     // ends it cleanly).
     let begin_failed = std::cell::Cell::new(false);
@@ -179,7 +190,7 @@ fn copy_scan(
     // dropped, so the connection is ready for its next query (as sqlx
     // does for a query whose rows were not all fetched).
     let read_result = rt.block_on(async {
-        let mut stream = conn.copy_out_raw(&copy).await.map_err(|e| {
+        let mut stream = conn.copy_out_raw(copy).await.map_err(|e| {
             begin_failed.set(true);
             db_err(&e)
         })?;
