@@ -83,8 +83,9 @@ pub fn build_tree(
 /// entry into `log` when given (for a tree file with entries). Where the
 /// source reads faster in storage order, that is tried first
 /// (`storage_order`). If the source does not deliver keys in byte order,
-/// the scan is repeated collecting `(key, hash)` pairs, which are sorted:
-/// slower and proportional to the rows in memory, but right.
+/// the scan is repeated (in the order the source reads fastest) collecting
+/// `(key, hash)` pairs, which are sorted: proportional to the rows in
+/// memory, but right.
 pub fn scan_tree(
     source: &mut dyn Source,
     job: &TreeScan<'_>,
@@ -169,7 +170,9 @@ fn scan_tree_with(
         Some(OrderError::OutOfOrder) => {
             let mut hasher = row_hasher(spec, job.opts);
             let mut entries: Vec<(Key, Hash)> = Vec::new();
-            source.scan(spec, None, &mut |row| {
+            // In the order the source reads fastest: the entries are sorted
+            // next anyway, and key order is what this source could not give.
+            source.scan_unordered(spec, &mut |row| {
                 let (k, h) = hasher.hash(row);
                 entries.push((Key::from_bytes(k), h));
                 std::ops::ControlFlow::Continue(())

@@ -10,6 +10,7 @@ use driftsum_core::{LogicalType, Value};
 use rusqlite::types::ValueRef;
 use rusqlite::OptionalExtension;
 
+use super::dialect::stored_as_declared;
 use super::pages::{self, PageLayout};
 use super::time_keys::PageOrder;
 use super::types::{decode_into, real_affinity};
@@ -104,7 +105,7 @@ impl SqliteSource {
     /// order) and sorts, or reads again; the connection then knows to read
     /// the table through SQL.
     pub(super) fn scan_pages(
-        &self,
+        &mut self,
         layout: &PageLayout,
         spec: &ScanSpec,
         range: Option<&KeyRange>,
@@ -164,6 +165,10 @@ impl SqliteSource {
         let mut held: Option<Vec<Vec<Value>>> = proof.as_ref().map(|_| Vec::new());
         // Whether the receiver asked for no more rows.
         let mut stopped = false;
+        // A key stored in another storage class than its column's, as
+        // `read_sql` notes it (a rowid alias never is; any other key may be,
+        // in a scan in rowid order).
+        let mut saw_odd_key = false;
         // A record written before columns were added holds fewer values; the
         // missing ones are the added columns' defaults, constant per column,
         // asked of SQLite once.
@@ -197,6 +202,7 @@ impl SqliteSource {
                     if let Some(p) = proof.as_deref_mut() {
                         p.key(i, v, out);
                     }
+                    saw_odd_key |= !stored_as_declared(v, rule.ty);
                 }
             }
             let holds = proof.as_deref_mut().is_some_and(|p| p.row_end());
@@ -231,7 +237,11 @@ impl SqliteSource {
             true => walk,
             false => walk.rowids_only(),
         };
-        walk.run(layout.root, &mut visit).map_err(|e| match e {
+        let walked = walk.run(layout.root, &mut visit);
+        if saw_odd_key {
+            self.odd_keys.insert(spec.table.clone());
+        }
+        walked.map_err(|e| match e {
             pages::PageError::Visit(e) => e,
             e => SourceError::query(
                 format!(

@@ -579,6 +579,11 @@ pub(super) enum PageOrder<'p> {
     /// Also a whole scan, proving as it reads that the rowid order is the
     /// key order (see [`StreamProof`]).
     Prove(&'p mut StreamProof),
+    /// Also a whole scan, in rowid order whatever the key order: its caller
+    /// places every row by its key ([`Source::scan_unordered`]).
+    ///
+    /// [`Source::scan_unordered`]: crate::source::Source::scan_unordered
+    Any,
 }
 
 #[cfg(test)]
