@@ -61,14 +61,23 @@ pub(super) fn fetch_ranges(
         return Ok((out, read));
     }
     let nkey = spec.key.len();
-    let mut kbuf = Vec::new();
-    source.scan_unordered(spec, &mut |row| {
+    // The one range that can hold a key: the first ending at or after it.
+    let place = |k: &[u8]| {
+        let i = ranges.partition_point(|r| r.through.as_bytes() < k);
+        ranges.get(i).is_some_and(|r| r.contains(k)).then_some(i)
+    };
+    let mut wbuf = Vec::new();
+    // Rows outside every range are counted as read (their keys were), but
+    // a source may leave their values undecoded.
+    let mut wanted = |keys: &[Value]| {
         read += 1;
+        key::encode_into(&mut wbuf, keys);
+        place(&wbuf).is_some()
+    };
+    let mut kbuf = Vec::new();
+    source.scan_unordered_wanted(spec, &mut wanted, &mut |row| {
         key::encode_into(&mut kbuf, &row[..nkey]);
-        // The one range that can hold the key: the first ending at or
-        // after it.
-        let i = ranges.partition_point(|r| r.through.as_bytes() < kbuf.as_slice());
-        if ranges.get(i).is_some_and(|r| r.contains(&kbuf)) {
+        if let Some(i) = place(&kbuf) {
             out[i].push(KeyedRow {
                 key: Key::from_bytes(&kbuf),
                 values: row.to_vec(),

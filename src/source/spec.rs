@@ -113,6 +113,10 @@ pub type RowSink<'a> = dyn FnMut(&[Value]) -> ControlFlow<()> + Send + 'a;
 /// makes them from the row's values. Answers as a [`RowSink`] does.
 pub type EncodedSink<'a> = dyn FnMut(&[u8], &[u8]) -> ControlFlow<()> + Send + 'a;
 
+/// Which rows of a scan are wanted, by their key values (see
+/// [`Source::scan_unordered_wanted`]).
+pub type KeyFilter<'a> = dyn FnMut(&[Value]) -> bool + Send + 'a;
+
 /// One side of a comparison: a database connection (read-only).
 pub trait Source: Send {
     /// Engine and location for messages, never with credentials.
@@ -153,6 +157,23 @@ pub trait Source: Send {
         sink: &mut RowSink<'_>,
     ) -> Result<(), SourceError> {
         self.scan(spec, None, sink)
+    }
+
+    /// [`scan_unordered`](Source::scan_unordered), handing `sink` only the
+    /// rows whose key values (a row's first values) `wanted` accepts: a
+    /// source that can leaves the other rows' values undecoded. The default
+    /// reads every row whole and asks.
+    fn scan_unordered_wanted(
+        &mut self,
+        spec: &ScanSpec,
+        wanted: &mut KeyFilter<'_>,
+        sink: &mut RowSink<'_>,
+    ) -> Result<(), SourceError> {
+        let nkey = spec.key.len();
+        self.scan_unordered(spec, &mut |row| match wanted(&row[..nkey]) {
+            true => sink(row),
+            false => ControlFlow::Continue(()),
+        })
     }
 
     /// Streams every row of `spec`'s table, as [`scan`](Source::scan) with

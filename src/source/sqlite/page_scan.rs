@@ -156,9 +156,10 @@ impl SqliteSource {
         let rules: Vec<_> = spec.columns().map(|c| c.rule).collect();
         let nkey = spec.key.len();
         let mut buf: Vec<Value> = vec![Value::Null; rules.len()];
-        let mut proof = match order {
-            PageOrder::Prove(p) => Some(p),
-            _ => None,
+        let (mut proof, mut wanted) = match order {
+            PageOrder::Prove(p) => (Some(p), None),
+            PageOrder::Any(w) => (None, Some(w)),
+            _ => (None, None),
         };
         // Rows a proving scan has not sent yet; `None` once it sends as it
         // reads.
@@ -173,65 +174,71 @@ impl SqliteSource {
         // missing ones are the added columns' defaults, constant per column,
         // asked of SQLite once.
         let mut defaults: Vec<Option<rusqlite::types::Value>> = vec![None; layout.columns.len()];
-        let mut visit = |rowid: i64,
-                         record: &pages::Record<'_>|
-         -> Result<pages::Flow, SourceError> {
-            for (i, ((slot, rule), out)) in slots.iter().zip(&rules).zip(buf.iter_mut()).enumerate()
-            {
-                let v = match *slot {
-                    Slot::Rowid => ValueRef::Integer(rowid),
-                    Slot::Record { at, real } => match record.get(at) {
-                        // REAL affinity stores integral values as integers
-                        // and reads them back as floats.
-                        Some(ValueRef::Integer(i)) if real => ValueRef::Real(i as f64),
-                        Some(v) => v,
-                        None => {
-                            if defaults[at].is_none() {
-                                defaults[at] = Some(self.column_of(layout, at, rowid)?);
-                            }
-                            defaults[at].as_ref().map_or(ValueRef::Null, ValueRef::from)
-                        }
-                    },
-                };
-                decode_into(out, v, rule).map_err(|u| {
-                    // Named only on this error path: the lookup costs a scan.
-                    let column = spec.columns().nth(i).map_or("", |c| c.name.as_str());
-                    u.error(&spec.table, column)
-                })?;
-                if i < nkey {
-                    if let Some(p) = proof.as_deref_mut() {
-                        p.key(i, v, out);
+        let mut visit =
+            |rowid: i64, record: &pages::Record<'_>| -> Result<pages::Flow, SourceError> {
+                for (i, (slot, rule)) in slots.iter().zip(&rules).enumerate() {
+                    // A row whose key is not wanted: its values are not decoded.
+                    if i == nkey && wanted.as_mut().is_some_and(|w| !w(&buf[..nkey])) {
+                        return Ok(pages::Flow::Go);
                     }
-                    saw_odd_key |= !stored_as_declared(v, rule.ty);
+                    let v = match *slot {
+                        Slot::Rowid => ValueRef::Integer(rowid),
+                        Slot::Record { at, real } => match record.get(at) {
+                            // REAL affinity stores integral values as integers
+                            // and reads them back as floats.
+                            Some(ValueRef::Integer(i)) if real => ValueRef::Real(i as f64),
+                            Some(v) => v,
+                            None => {
+                                if defaults[at].is_none() {
+                                    defaults[at] = Some(self.column_of(layout, at, rowid)?);
+                                }
+                                defaults[at].as_ref().map_or(ValueRef::Null, ValueRef::from)
+                            }
+                        },
+                    };
+                    let out = &mut buf[i];
+                    decode_into(out, v, rule).map_err(|u| {
+                        // Named only on this error path: the lookup costs a scan.
+                        let column = spec.columns().nth(i).map_or("", |c| c.name.as_str());
+                        u.error(&spec.table, column)
+                    })?;
+                    if i < nkey {
+                        if let Some(p) = proof.as_deref_mut() {
+                            p.key(i, v, out);
+                        }
+                        saw_odd_key |= !stored_as_declared(v, rule.ty);
+                    }
                 }
-            }
-            let holds = proof.as_deref_mut().is_some_and(|p| p.row_end());
-            if let Some(rows) = held.as_mut() {
-                if !holds {
-                    // Broken before anything was sent: read through SQL.
-                    return Ok(pages::Flow::Stop);
-                }
-                rows.push(buf.clone());
-                if rows.len() < HELD_ROWS {
+                if nkey == slots.len() && wanted.as_mut().is_some_and(|w| !w(&buf)) {
                     return Ok(pages::Flow::Go);
                 }
-                let rows = held.take().unwrap_or_default();
-                for row in &rows {
-                    if sink(row).is_break() {
-                        stopped = true;
+                let holds = proof.as_deref_mut().is_some_and(|p| p.row_end());
+                if let Some(rows) = held.as_mut() {
+                    if !holds {
+                        // Broken before anything was sent: read through SQL.
                         return Ok(pages::Flow::Stop);
                     }
+                    rows.push(buf.clone());
+                    if rows.len() < HELD_ROWS {
+                        return Ok(pages::Flow::Go);
+                    }
+                    let rows = held.take().unwrap_or_default();
+                    for row in &rows {
+                        if sink(row).is_break() {
+                            stopped = true;
+                            return Ok(pages::Flow::Stop);
+                        }
+                    }
+                    return Ok(pages::Flow::Go);
                 }
-                return Ok(pages::Flow::Go);
-            }
-            Ok(match sink(&buf) {
-                ControlFlow::Continue(()) => pages::Flow::Go,
-                ControlFlow::Break(()) => {
-                    stopped = true;
-                    pages::Flow::Stop
-                }
-            })
-        };
+                Ok(match sink(&buf) {
+                    ControlFlow::Continue(()) => pages::Flow::Go,
+                    ControlFlow::Break(()) => {
+                        stopped = true;
+                        pages::Flow::Stop
+                    }
+                })
+            };
         let walk = pages::TableWalk::new(&file, after, through);
         let mut walk = match slots.iter().any(|s| matches!(s, Slot::Record { .. })) {
             true => walk,

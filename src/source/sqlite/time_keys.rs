@@ -36,7 +36,7 @@ use rusqlite::{Connection, OptionalExtension};
 
 use super::types::decode;
 use crate::error::SourceError;
-use crate::source::spec::{quote_ident, ColumnSpec, ScanSpec};
+use crate::source::spec::{quote_ident, ColumnSpec, KeyFilter, ScanSpec};
 
 /// Whether key-byte order is time order for this type's values with years
 /// 0000–9999 (the only ones a [`TextShape`] holds): a key holds the value's
@@ -580,10 +580,12 @@ pub(super) enum PageOrder<'p> {
     /// key order (see [`StreamProof`]).
     Prove(&'p mut StreamProof),
     /// Also a whole scan, in rowid order whatever the key order: its caller
-    /// places every row by its key ([`Source::scan_unordered`]).
+    /// places every row by its key ([`Source::scan_unordered_wanted`]). Only
+    /// the rows whose key values the function accepts are decoded whole
+    /// and sent.
     ///
-    /// [`Source::scan_unordered`]: crate::source::Source::scan_unordered
-    Any,
+    /// [`Source::scan_unordered_wanted`]: crate::source::Source::scan_unordered_wanted
+    Any(&'p mut KeyFilter<'p>),
 }
 
 #[cfg(test)]
