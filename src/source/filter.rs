@@ -13,7 +13,7 @@ use std::ops::ControlFlow;
 use driftsum_core::canon::CanonOptions;
 use driftsum_core::Value;
 
-use super::spec::{EncodedSink, RowSink, ScanSpec, Source, TableSchema};
+use super::spec::{EncodedSink, KeyFilter, RowSink, ScanSpec, Source, TableSchema};
 use crate::error::SourceError;
 use driftsum_core::key::KeyRange;
 
@@ -121,6 +121,18 @@ impl Source for Filtered {
     ) -> Result<(), SourceError> {
         let inner = self.0.as_mut();
         filtered(spec, sink, |spec, sink| inner.scan_unordered(spec, sink))
+    }
+
+    fn scan_unordered_wanted(
+        &mut self,
+        spec: &ScanSpec,
+        wanted: &mut KeyFilter<'_>,
+        sink: &mut RowSink<'_>,
+    ) -> Result<(), SourceError> {
+        let inner = self.0.as_mut();
+        filtered(spec, sink, |spec, sink| {
+            inner.scan_unordered_wanted(spec, wanted, sink)
+        })
     }
 
     /// Handed on when the spec has no typed ranges: they test values,
