@@ -1253,7 +1253,7 @@ mod tests {
     /// the pages or through SQL, for tables whose rowid order is not their
     /// key order: integer keys stored as text in an untyped column (and
     /// some as integers), a compound key written out of order, a table
-    /// without rowid. Asked for the rows of some keys, it sends exactly
+    /// without rowid; and one keyed by its rowid alias. Asked for the rows of some keys, it sends exactly
     /// those. A key stored in another storage class than its column's is
     /// noted as an SQL scan notes it: that table's ranges are then read
     /// whole.
@@ -1269,13 +1269,22 @@ mod tests {
              WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 2000)
              INSERT INTO c SELECT (i * 7919) % 2000, 'k' || (i % 13), i / 3.0 FROM n;
              CREATE TABLE w (k TEXT PRIMARY KEY, v INTEGER) WITHOUT ROWID;
-             INSERT INTO w SELECT 'w' || (3000 - a), a FROM c;",
+             INSERT INTO w SELECT 'w' || (3000 - a), a FROM c;
+             CREATE TABLE r (id INTEGER PRIMARY KEY, v TEXT);
+             INSERT INTO r SELECT a * 3, b FROM c WHERE true ON CONFLICT DO NOTHING;",
         );
         let mut src = SqliteSource::open(&db.0).expect("open");
         let by_key = |rows: &mut Rows, nkey: usize| {
             rows.sort_by_key(|r| key::encode(&r[..nkey]));
         };
-        for (table, integer_key) in [("u", true), ("u", false), ("c", false), ("w", false)] {
+        let tables = [
+            ("u", true),
+            ("u", false),
+            ("c", false),
+            ("w", false),
+            ("r", false),
+        ];
+        for (table, integer_key) in tables {
             let mut spec = spec(&mut src, table);
             if integer_key {
                 spec.key[0].rule = ColumnRule::new(LogicalType::Integer);

@@ -116,9 +116,11 @@ impl SqliteSource {
             ([key], Some(alias)) => key.name == *alias && key.rule.ty == LogicalType::Integer,
             _ => false,
         };
-        if by_alias {
+        // Keyed by the rowid alias, rowid order is key order: nothing to
+        // prove, though a scan in any order still sends only wanted rows.
+        if by_alias && !matches!(order, PageOrder::Any(_)) {
             order = PageOrder::ByAlias;
-        } else if range.is_some() || matches!(order, PageOrder::ByAlias) {
+        } else if !by_alias && (range.is_some() || matches!(order, PageOrder::ByAlias)) {
             return Ok(false);
         }
         let mut slots = Vec::with_capacity(spec.key.len() + spec.values.len());
