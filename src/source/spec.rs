@@ -117,6 +117,20 @@ pub type EncodedSink<'a> = dyn FnMut(&[u8], &[u8]) -> ControlFlow<()> + Send + '
 /// [`Source::scan_unordered_wanted`]).
 pub type KeyFilter<'a> = dyn FnMut(&[Value]) -> bool + Send + 'a;
 
+/// `sink`, handed only the rows of `spec` whose key values `wanted`
+/// accepts, for a scan that reads every row whole.
+pub fn wanted_only<'s, 'w: 's, 'k: 's>(
+    spec: &ScanSpec,
+    wanted: &'s mut KeyFilter<'w>,
+    sink: &'s mut RowSink<'k>,
+) -> impl FnMut(&[Value]) -> ControlFlow<()> + Send + use<'s, 'w, 'k> {
+    let nkey = spec.key.len();
+    move |row| match wanted(&row[..nkey]) {
+        true => sink(row),
+        false => ControlFlow::Continue(()),
+    }
+}
+
 /// One side of a comparison: a database connection (read-only).
 pub trait Source: Send {
     /// Engine and location for messages, never with credentials.
@@ -169,11 +183,7 @@ pub trait Source: Send {
         wanted: &mut KeyFilter<'_>,
         sink: &mut RowSink<'_>,
     ) -> Result<(), SourceError> {
-        let nkey = spec.key.len();
-        self.scan_unordered(spec, &mut |row| match wanted(&row[..nkey]) {
-            true => sink(row),
-            false => ControlFlow::Continue(()),
-        })
+        self.scan_unordered(spec, &mut wanted_only(spec, wanted, sink))
     }
 
     /// Streams every row of `spec`'s table, as [`scan`](Source::scan) with

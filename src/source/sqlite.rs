@@ -33,7 +33,7 @@ use self::time_keys::PageOrder;
 use self::types::decode_into;
 use super::key_order::KeyOrder;
 use super::spec::{
-    quote_ident, Column, ColumnSpec, KeyFilter, RowSink, ScanSpec, Source, TableSchema,
+    quote_ident, wanted_only, Column, ColumnSpec, KeyFilter, RowSink, ScanSpec, Source, TableSchema,
 };
 use super::sql;
 use crate::error::SourceError;
@@ -267,7 +267,6 @@ impl SqliteSource {
             }
         }
         let odd = self.odd_keys.contains(&spec.table);
-        let cols: Vec<&ColumnSpec> = spec.columns().collect();
         let dialect = SqliteSql {
             shapes: match range {
                 Some(_) => time_keys::prove(&self.conn, &mut self.key_shapes, spec)?,
@@ -275,15 +274,31 @@ impl SqliteSource {
             },
             compound: keys.len() > 1,
         };
+        let range = range.filter(|_| dialect.range_friendly(spec) && !odd);
+        self.read_query(spec, &dialect, range, true, sink)
+    }
+
+    /// Reads `spec`'s columns through one query of `dialect`: within
+    /// `range` where given, in key order when `in_key_order`.
+    fn read_query(
+        &mut self,
+        spec: &ScanSpec,
+        dialect: &SqliteSql,
+        range: Option<&KeyRange>,
+        in_key_order: bool,
+        sink: &mut RowSink<'_>,
+    ) -> Result<(), SourceError> {
+        let keys: Vec<&ColumnSpec> = spec.key.iter().collect();
+        let cols: Vec<&ColumnSpec> = spec.columns().collect();
         let query = sql::scan_query(
-            &dialect,
+            dialect,
             &sql::Scan {
                 spec,
                 from: quote_ident(&spec.table),
                 columns: &cols,
-                keys,
-                range: range.filter(|_| dialect.range_friendly(spec) && !odd),
-                in_key_order: true,
+                keys: &keys,
+                range,
+                in_key_order,
             },
         )?;
         self.read_sql(spec, &query.sql, &query.binds, sink)
@@ -456,29 +471,12 @@ impl Source for SqliteSource {
                 }
             }
         }
-        let nkey = spec.key.len();
-        let sink = &mut |row: &[Value]| match wanted(&row[..nkey]) {
-            true => sink(row),
-            false => std::ops::ControlFlow::Continue(()),
-        };
-        let keys: Vec<&ColumnSpec> = spec.key.iter().collect();
-        let cols: Vec<&ColumnSpec> = spec.columns().collect();
         let dialect = SqliteSql {
             shapes: Vec::new(),
-            compound: keys.len() > 1,
+            compound: spec.key.len() > 1,
         };
-        let query = sql::scan_query(
-            &dialect,
-            &sql::Scan {
-                spec,
-                from: quote_ident(&spec.table),
-                columns: &cols,
-                keys: &keys,
-                range: None,
-                in_key_order: false,
-            },
-        )?;
-        self.read_sql(spec, &query.sql, &query.binds, sink)
+        let sink = &mut wanted_only(spec, wanted, sink);
+        self.read_query(spec, &dialect, None, false, sink)
     }
 
     /// A second connection to the same file, inside its own read
