@@ -13,7 +13,7 @@ use std::ops::ControlFlow;
 use driftsum_core::canon::CanonOptions;
 use driftsum_core::Value;
 
-use super::spec::{EncodedSink, KeyFilter, RowSink, ScanSpec, Source, TableSchema};
+use super::spec::{wanted_only, EncodedSink, KeyFilter, RowSink, ScanSpec, Source, TableSchema};
 use crate::error::SourceError;
 use driftsum_core::key::KeyRange;
 
@@ -123,16 +123,20 @@ impl Source for Filtered {
         filtered(spec, sink, |spec, sink| inner.scan_unordered(spec, sink))
     }
 
+    /// Handed on when the spec has no typed ranges. They test values, which
+    /// the connector leaves undecoded for rows not wanted: with ranges every
+    /// row is read whole, and only the rows they admit are asked about, so
+    /// that `wanted` sees the rows any other scan of the spec yields.
     fn scan_unordered_wanted(
         &mut self,
         spec: &ScanSpec,
         wanted: &mut KeyFilter<'_>,
         sink: &mut RowSink<'_>,
     ) -> Result<(), SourceError> {
-        let inner = self.0.as_mut();
-        filtered(spec, sink, |spec, sink| {
-            inner.scan_unordered_wanted(spec, wanted, sink)
-        })
+        match spec.ranges.is_empty() {
+            true => self.0.scan_unordered_wanted(spec, wanted, sink),
+            false => self.scan_unordered(spec, &mut wanted_only(spec, wanted, sink)),
+        }
     }
 
     /// Handed on when the spec has no typed ranges: they test values,

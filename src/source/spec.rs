@@ -174,9 +174,10 @@ pub trait Source: Send {
     }
 
     /// [`scan_unordered`](Source::scan_unordered), handing `sink` only the
-    /// rows whose key values (a row's first values) `wanted` accepts: a
-    /// source that can leaves the other rows' values undecoded. The default
-    /// reads every row whole and asks.
+    /// rows whose key values (a row's first values) `wanted` accepts, which
+    /// is asked once about each row that scan yields: a source that can
+    /// leaves the other rows' values undecoded. The default reads every row
+    /// whole and asks.
     fn scan_unordered_wanted(
         &mut self,
         spec: &ScanSpec,
