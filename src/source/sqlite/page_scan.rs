@@ -95,7 +95,9 @@ impl SqliteSource {
     /// Scans `spec` by reading `layout`'s pages; `Ok(false)` (having sent
     /// nothing) when this scan cannot be read that way: it must be keyed by
     /// the rowid alias, or be a whole scan of a table whose rowid order is
-    /// its key order, proven before (`order`) or as it reads.
+    /// its key order, proven before (`order`) or as it reads, or a whole
+    /// scan in any order ([`PageOrder::Any`], whose rows are sent only when
+    /// their keys are wanted).
     ///
     /// A proving scan holds its first [`HELD_ROWS`] rows back: a row that
     /// breaks the proof among them ends the scan with `Ok(false)`, nothing
