@@ -288,19 +288,7 @@ impl SqliteSource {
         in_key_order: bool,
         sink: &mut RowSink<'_>,
     ) -> Result<(), SourceError> {
-        let keys: Vec<&ColumnSpec> = spec.key.iter().collect();
-        let cols: Vec<&ColumnSpec> = spec.columns().collect();
-        let query = sql::scan_query(
-            dialect,
-            &sql::Scan {
-                spec,
-                from: quote_ident(&spec.table),
-                columns: &cols,
-                keys: &keys,
-                range,
-                in_key_order,
-            },
-        )?;
+        let query = scan_of(spec, range, in_key_order, |s| sql::scan_query(dialect, s))?;
         self.read_sql(spec, &query.sql, &query.binds, sink)
     }
 
@@ -358,6 +346,26 @@ impl SqliteSource {
         }
         Ok(())
     }
+}
+
+/// `f` of the SQL builder's scan of `spec`: its table, its key and every
+/// column it reads, within `range` where given, in key order or not.
+fn scan_of<R>(
+    spec: &ScanSpec,
+    range: Option<&KeyRange>,
+    in_key_order: bool,
+    f: impl FnOnce(&sql::Scan<'_, ColumnSpec>) -> R,
+) -> R {
+    let keys: Vec<&ColumnSpec> = spec.key.iter().collect();
+    let cols: Vec<&ColumnSpec> = spec.columns().collect();
+    f(&sql::Scan {
+        spec,
+        from: quote_ident(&spec.table),
+        columns: &cols,
+        keys: &keys,
+        range,
+        in_key_order,
+    })
 }
 
 impl Source for SqliteSource {

@@ -65,18 +65,8 @@ impl PgSource {
         let Some(queries) = sql::keys_queries(&PgSql { inline_ints: false }, &scan, keys) else {
             return Ok(false);
         };
-        let cols = scanned
-            .iter()
-            .zip(spec.columns())
-            .map(|(c, s)| (c.wire, s.rule))
-            .collect::<Vec<_>>();
         let context = format!("reading rows by key of table {:?}", spec.table);
-        let names: Vec<&str> = spec.columns().map(|c| c.name.as_str()).collect();
-        let cols = ScanCols {
-            cols: &cols,
-            names: &names,
-            context: &context,
-        };
+        let cols = ScanCols::new(spec, &scanned, context);
         for query in queries {
             scan::read(&mut self.reader(), query, None, &cols, sink)?;
         }
@@ -161,11 +151,6 @@ impl PgSource {
         let (schema, name) = self.resolve(&spec.table)?;
         let table_cols = self.load_columns(&schema, &name)?;
         let (keys, scanned) = sql::scan_columns(spec, &table_cols)?;
-        let cols = scanned
-            .iter()
-            .zip(spec.columns())
-            .map(|(c, s)| (c.wire, s.rule))
-            .collect::<Vec<_>>();
         let scan = sql::Scan {
             spec,
             from: self.relation(&schema, &name),
@@ -188,13 +173,7 @@ impl PgSource {
         };
         let copy = copy.then(|| scan::copy_statement(&query.sql, table.as_deref()));
 
-        let context = format!("reading table {:?}", spec.table);
-        let names: Vec<&str> = spec.columns().map(|c| c.name.as_str()).collect();
-        let cols = ScanCols {
-            cols: &cols,
-            names: &names,
-            context: &context,
-        };
+        let cols = ScanCols::new(spec, &scanned, format!("reading table {:?}", spec.table));
         let ts_key = sql::timestamp_key(spec, &keys, |c| c.wire == Wire::Timestamp);
         let sink = match out {
             Out::Values(sink) => sink,
@@ -211,7 +190,7 @@ impl PgSource {
         };
         // One unique integer key alone (the `keys` level): read in chunks
         // of keys, far fewer messages than a row each (see `keys.rs`).
-        if let ([key], [(wire, rule)]) = (keys.as_slice(), cols.cols) {
+        if let ([key], [(wire, rule)]) = (keys.as_slice(), cols.cols.as_slice()) {
             if in_key_order
                 && self.key_chunk > 0
                 && keys::eligible(*wire, rule, range.is_some())
@@ -223,7 +202,7 @@ impl PgSource {
                     column: &key.name,
                     filter: spec.filter.as_deref(),
                     rule,
-                    context: &context,
+                    context: cols.context(),
                     chunk: self.key_chunk,
                 };
                 return keys::read(&mut self.reader(), &scan, sink).map(|()| true);

@@ -16,7 +16,7 @@ use sqlx::postgres::{PgArguments, PgConnection};
 use sqlx::{AssertSqlSafe, Postgres, Row};
 
 use super::binary::DecodeError;
-use super::column::Wire;
+use super::column::{PgColumn, Wire};
 use super::copy;
 use super::decode::{decode_into, decode_raw};
 use super::dialect::Bind;
@@ -24,7 +24,7 @@ use super::encode::encode_into;
 use crate::error::SourceError;
 use crate::source::secrets::scrub;
 use crate::source::server::{self, Session};
-use crate::source::spec::{EncodedSink, RowSink};
+use crate::source::spec::{EncodedSink, RowSink, ScanSpec};
 use crate::source::sql;
 
 /// A session as a scan reads it, with what its messages need.
@@ -52,16 +52,35 @@ pub(super) fn recover(session: &mut Session<PgConnection>) {
 /// The columns of one scan: how to decode each, and what to call it in a
 /// message.
 pub(super) struct ScanCols<'a> {
-    pub(super) cols: &'a [(Wire, ColumnRule)],
-    pub(super) names: &'a [&'a str],
-    pub(super) context: &'a str,
+    pub(super) cols: Vec<(Wire, ColumnRule)>,
+    names: Vec<&'a str>,
+    context: String,
 }
 
-impl ScanCols<'_> {
+impl<'a> ScanCols<'a> {
+    /// The columns of `spec` as read from the table's `scanned` columns
+    /// (in the same order), in messages about `context`.
+    pub(super) fn new(spec: &'a ScanSpec, scanned: &[&PgColumn], context: String) -> Self {
+        ScanCols {
+            cols: scanned
+                .iter()
+                .zip(spec.columns())
+                .map(|(c, s)| (c.wire, s.rule))
+                .collect(),
+            names: spec.columns().map(|c| c.name.as_str()).collect(),
+            context,
+        }
+    }
+
+    /// What messages about this scan say it was doing.
+    pub(super) fn context(&self) -> &str {
+        &self.context
+    }
+
     /// The error for a value of column `i` that cannot be decoded.
     fn error(&self, i: usize, e: DecodeError, secrets: &[String]) -> SourceError {
         let msg = format!("column {:?}: {e}", self.names.get(i).unwrap_or(&""));
-        SourceError::query(self.context, scrub(msg, secrets))
+        SourceError::query(&self.context, scrub(msg, secrets))
     }
 }
 
@@ -153,7 +172,7 @@ fn copy_scan(
     let secrets = r.secrets;
     let lock_timeout = r.lock_timeout;
     let db_err =
-        |e: &sqlx::Error| SourceError::query(cols.context, db_message(e, lock_timeout, secrets));
+        |e: &sqlx::Error| SourceError::query(&cols.context, db_message(e, lock_timeout, secrets));
 
     // The same SELECT as a prepared statement first, with `LIMIT 0`: it
     // fails (cleanly, as any query) where the COPY would fail to start
@@ -169,7 +188,7 @@ fn copy_scan(
         return Err(err);
     }
 
-    let malformed = |e: String| SourceError::query(cols.context, scrub(e, secrets));
+    let malformed = |e: String| SourceError::query(&cols.context, scrub(e, secrets));
     let halt_malformed = |e: String| Halt::Error(malformed(e));
     // A SELECT of no columns selects `1`.
     let mut parser = copy::CopyParser::new(cols.cols.len().max(1));
@@ -241,7 +260,7 @@ fn typed_scan(
     let lock_timeout = r.lock_timeout;
     let fail = |e: &sqlx::Error| {
         db_failed.set(true);
-        SourceError::query(cols.context, db_message(e, lock_timeout, secrets))
+        SourceError::query(&cols.context, db_message(e, lock_timeout, secrets))
     };
     // Decoded on the reading thread, as the COPY path is: a hand-over to
     // a second thread measured no faster with the server on the same cores.

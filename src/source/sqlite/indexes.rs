@@ -10,9 +10,9 @@ use driftsum_core::{LogicalType, Value};
 use rusqlite::{Connection, OptionalExtension};
 
 use super::dialect::SqliteSql;
-use super::SqliteSource;
+use super::{scan_of, SqliteSource};
 use crate::error::SourceError;
-use crate::source::spec::{quote_ident, ColumnSpec, RowSink, ScanSpec};
+use crate::source::spec::{ColumnSpec, RowSink, ScanSpec};
 use crate::source::sql;
 
 /// The first key column of an index and its collation.
@@ -152,17 +152,9 @@ impl SqliteSource {
         if !self.keys_indexed(spec)? {
             return Ok(false);
         }
-        let key_cols: Vec<&ColumnSpec> = spec.key.iter().collect();
-        let cols: Vec<&ColumnSpec> = spec.columns().collect();
-        let scan = sql::Scan {
-            spec,
-            from: quote_ident(&spec.table),
-            columns: &cols,
-            keys: &key_cols,
-            range: None,
-            in_key_order: false,
-        };
-        let Some(queries) = sql::keys_queries(&SqliteSql::default(), &scan, keys) else {
+        let lookups =
+            |s: &sql::Scan<'_, ColumnSpec>| sql::keys_queries(&SqliteSql::default(), s, keys);
+        let Some(queries) = scan_of(spec, None, false, lookups) else {
             return Ok(false);
         };
         for query in queries {
